@@ -1,0 +1,11 @@
+module github.com/seed857a6cbd/pocket/iip
+
+go 1.24
+
+require (
+	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+)
+
+replace (
+	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
+)

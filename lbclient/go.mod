@@ -1,0 +1,3 @@
+module github.com/seed857a6cbd/pocket/lbclient
+
+go 1.24

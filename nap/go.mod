@@ -1,0 +1,3 @@
+module github.com/seed857a6cbd/pocket/nap
+
+go 1.24

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test of every module: services up, generated code fresh, then per module
+# `go vet` and `go test -race -count=1`, then a GOWORK=off build of each module.
+# Usage: scripts/test.sh [module ...]   (default: every module)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. scripts/services.sh
+pocket_services
+
+modules=("$@")
+[ ${#modules[@]} -gt 0 ] || mapfile -t modules < <(scripts/modules.sh)
+
+start=$SECONDS
+echo "== generated code is up to date"
+scripts/proto.sh --check
+
+failed=()
+for m in "${modules[@]}"; do
+  echo "== $m: vet + test -race"
+  t0=$SECONDS
+  if ! (cd "$m" && go vet ./... && go test -race -count=1 -timeout 15m ./...); then
+    failed+=("$m")
+  fi
+  echo "== $m: $((SECONDS - t0))s"
+done
+for m in "${modules[@]}"; do
+  echo "== $m: GOWORK=off build"
+  (cd "$m" && GOWORK=off go build ./... && GOWORK=off go vet ./... >/dev/null) || failed+=("$m (GOWORK=off)")
+done
+echo "== all modules: $((SECONDS - start))s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "ok: every module passed"
