@@ -2,10 +2,6 @@ module github.com/seed857a6cbd/pocket/dora
 
 go 1.24
 
-require (
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
-)
+require google.golang.org/protobuf v1.36.12
 
-replace (
-	github.com/seed857a6cbd/pocket/nap => ../nap
-)
+replace github.com/seed857a6cbd/pocket/nap => ../nap

@@ -1,0 +1,56 @@
+package dora
+
+import (
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+)
+
+// CallOption configures one call (Invoke, NewStream or a generated client method). Options
+// given to NewClient with WithDefaultCallOptions apply first, then the call's own.
+type CallOption interface {
+	apply(*callInfo)
+}
+
+// callInfo is the resolved configuration of one call.
+type callInfo struct {
+	timeout time.Duration // 0: only the context's deadline
+	codec   string        // "" means codec.NameProto
+	md      metadata.MD   // per-call metadata, merged over the context's
+	header  *metadata.MD
+	trailer *metadata.MD
+}
+
+type callOptionFunc func(*callInfo)
+
+func (f callOptionFunc) apply(ci *callInfo) { f(ci) }
+
+// Timeout bounds the call to d from when it starts, in addition to the context's deadline
+// (the earlier wins). d <= 0 means no extra bound.
+func Timeout(d time.Duration) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.timeout = d })
+}
+
+// Codec makes the call use the codec registered under name (see package codec) for the
+// request and the response; the default is "proto". An unregistered name fails the call with
+// codes.Internal before anything is sent; a server that lacks the codec answers Unimplemented.
+func Codec(name string) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.codec = name })
+}
+
+// WithMetadata sends md with the call, over the context's outgoing metadata for the same keys.
+func WithMetadata(md metadata.MD) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.md = md })
+}
+
+// Header stores the server's response header metadata into *md when the call completes (for
+// a unary call: all user keys of the response meta).
+func Header(md *metadata.MD) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.header = md })
+}
+
+// Trailer stores the server's trailer metadata into *md when the call completes (for a unary
+// call the same keys as Header: one response carries both).
+func Trailer(md *metadata.MD) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.trailer = md })
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/pluginpb"
+
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/internal/testpb"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+// request builds the CodeGeneratorRequest protoc would send for file (its dependencies are
+// included, only file is generated).
+func request(file protoreflect.FileDescriptor, param string) *pluginpb.CodeGeneratorRequest {
+	fdp := protodesc.ToFileDescriptorProto(file)
+	return &pluginpb.CodeGeneratorRequest{
+		FileToGenerate:  []string{file.Path()},
+		Parameter:       proto.String(param),
+		ProtoFile:       []*descriptorpb.FileDescriptorProto{fdp},
+		CompilerVersion: &pluginpb.Version{Major: proto.Int32(3), Minor: proto.Int32(21), Patch: proto.Int32(12)},
+	}
+}
+
+func run(t *testing.T, req *pluginpb.CodeGeneratorRequest) *pluginpb.CodeGeneratorResponse {
+	t.Helper()
+	gen, err := protogen.Options{}.New(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range gen.Files {
+		if f.Generate {
+			generateFile(gen, f)
+		}
+	}
+	resp := gen.Response()
+	if resp.Error != nil {
+		t.Fatalf("plugin error: %s", resp.GetError())
+	}
+	return resp
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		file   protoreflect.FileDescriptor
+		golden string
+	}{
+		{"echo", echo.File_echo_proto, "echo_dora.pb.go.golden"},
+		{"testpb with deprecated method", testpb.File_test_proto, "test_dora.pb.go.golden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := run(t, request(tt.file, "paths=source_relative"))
+			if len(resp.File) != 1 {
+				t.Fatalf("got %d files, want 1", len(resp.File))
+			}
+			got := []byte(resp.File[0].GetContent())
+			path := filepath.Join("testdata", tt.golden)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("output differs from %s (run go test -update after checking):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestFileName(t *testing.T) {
+	resp := run(t, request(echo.File_echo_proto, "paths=source_relative"))
+	if got := resp.File[0].GetName(); got != "echo_dora.pb.go" {
+		t.Fatalf("file name %q, want echo_dora.pb.go", got)
+	}
+	resp = run(t, request(echo.File_echo_proto, ""))
+	if got, want := resp.File[0].GetName(), "github.com/seed857a6cbd/pocket/dora/examples/echo/echo_dora.pb.go"; got != want {
+		t.Fatalf("file name %q, want %q", got, want)
+	}
+}
+
+func TestNoServiceNoFile(t *testing.T) {
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name:    proto.String("plain.proto"),
+		Package: proto.String("plain"),
+		Syntax:  proto.String("proto3"),
+		Options: &descriptorpb.FileOptions{GoPackage: proto.String("example.com/plain")},
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("M"),
+		}},
+	}
+	resp := run(t, &pluginpb.CodeGeneratorRequest{FileToGenerate: []string{"plain.proto"}, ProtoFile: []*descriptorpb.FileDescriptorProto{fdp}})
+	if len(resp.File) != 0 {
+		t.Fatalf("generated %d files for a file without services", len(resp.File))
+	}
+}

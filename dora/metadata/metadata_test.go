@@ -1,0 +1,102 @@
+package metadata
+
+import (
+	"context"
+	"testing"
+)
+
+func TestPairsAndGet(t *testing.T) {
+	md := Pairs("UserName", "ann", "token", "t1", "token", "t2")
+	tests := []struct {
+		key, want string
+	}{
+		{"username", "ann"},
+		{"USERNAME", "ann"},
+		{"token", "t2"},
+		{"missing", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := md.Get(tt.key); got != tt.want {
+				t.Fatalf("Get(%q) = %q, want %q", tt.key, got, tt.want)
+			}
+		})
+	}
+	if md.Len() != 2 {
+		t.Fatalf("Len = %d", md.Len())
+	}
+	var empty MD
+	if empty.Get("x") != "" || empty.Copy() != nil {
+		t.Fatal("nil MD not empty")
+	}
+}
+
+func TestPairsOddPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	Pairs("a")
+}
+
+func TestOutgoing(t *testing.T) {
+	ctx := context.Background()
+	if _, ok := FromOutgoingContext(ctx); ok {
+		t.Fatal("metadata on a bare context")
+	}
+	ctx = NewOutgoingContext(ctx, Pairs("a", "1"))
+	ctx2 := AppendToOutgoingContext(ctx, "b", "2", "a", "3")
+	md, _ := FromOutgoingContext(ctx2)
+	if md.Get("a") != "3" || md.Get("b") != "2" {
+		t.Fatalf("appended md = %v", md)
+	}
+	orig, _ := FromOutgoingContext(ctx)
+	if orig.Get("a") != "1" || orig.Len() != 1 {
+		t.Fatalf("parent md changed: %v", orig)
+	}
+}
+
+func TestIncoming(t *testing.T) {
+	ctx := NewIncomingContext(context.Background(), MD{"token": "t"})
+	md, ok := FromIncomingContext(ctx)
+	if !ok || md.Get("token") != "t" || ValueFromIncomingContext(ctx, "token") != "t" {
+		t.Fatalf("incoming = %v %v", md, ok)
+	}
+}
+
+func TestReserved(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"dora-status", true},
+		{"Dora-Timeout", true},
+		{"dora", false},
+		{"token", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := IsReserved(tt.key); got != tt.want {
+				t.Fatalf("IsReserved(%q) = %v", tt.key, got)
+			}
+		})
+	}
+}
+
+func TestJoinCopy(t *testing.T) {
+	a := MD{"x": "1"}
+	c := a.Copy()
+	c.Set("Y", "2")
+	if a.Len() != 1 || c.Get("y") != "2" {
+		t.Fatal("Copy shares storage")
+	}
+	j := Join(a, c, MD{"x": "9"})
+	if j.Get("x") != "9" || j.Len() != 2 {
+		t.Fatalf("Join = %v", j)
+	}
+	j.Delete("X")
+	if _, ok := j.Lookup("x"); ok {
+		t.Fatal("Delete failed")
+	}
+}
