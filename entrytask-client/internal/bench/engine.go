@@ -1,0 +1,255 @@
+// Package bench is etclient's load generator: a closed-loop or open-loop engine that runs an
+// Op from many workers, records latencies in an HDR histogram and failures by class, and the
+// etserver workload (read or write, one shared user or many) that plugs into it.
+//
+// Closed loop: Concurrency workers each send Requests requests back to back (or until
+// Duration ends); latency is the time from send to reply. Open loop (Rate > 0): a dispatcher
+// issues Rate requests per second on a fixed schedule to a pool of Concurrency workers, and
+// latency is measured from each request's intended send time, so a slow server cannot hide
+// its queueing delay by slowing the sender down (no coordinated omission).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	// DefaultConcurrency is the number of workers when Options.Concurrency is 0.
+	DefaultConcurrency = 1
+	// DefaultRequests is the per-worker request count when Options.Requests is 0 and no
+	// Duration is set.
+	DefaultRequests = 1
+	// DefaultProgressInterval is how often Options.Progress is called when its interval is 0.
+	DefaultProgressInterval = 200 * time.Millisecond
+	// DefaultClass is the failure class when Options.Classify is nil.
+	DefaultClass = "ERROR"
+)
+
+// ErrBadOptions is wrapped by Run's errors about its options.
+var ErrBadOptions = errors.New("bench: bad options")
+
+// Op performs one request. worker is the index (0..Concurrency-1) of the worker running it,
+// seq the request's sequence number in the run, unique and counting from 0. A non-nil error
+// counts the request as failed. Op must be safe for concurrent use.
+type Op func(ctx context.Context, worker int, seq int64) error
+
+// Options configure Run. The zero value of each field means its default.
+type Options struct {
+	// Concurrency is the number of workers: parallel senders in the closed loop, the largest
+	// number of requests in flight in the open loop. Default DefaultConcurrency.
+	Concurrency int
+	// Requests is the number of requests per worker; the run sends Concurrency×Requests
+	// requests in both loops. Ignored when Duration is set. Default DefaultRequests.
+	Requests int64
+	// Duration, when positive, runs for this long instead of a request count: no request is
+	// started (closed loop) or scheduled (open loop) at or after start+Duration; requests in
+	// flight then are waited for and counted.
+	Duration time.Duration
+	// Rate, when positive, selects the open loop with this many requests per second.
+	// Default 0: closed loop.
+	Rate float64
+	// Warmup, when positive, first runs the same loop for this long and discards what it
+	// measured. Default 0: no warmup.
+	Warmup time.Duration
+	// Classify names the class of a failed request for Result.Failures (etclient uses the
+	// status code). Default: every failure is DefaultClass.
+	Classify func(error) string
+	// Clock is the time source. Default RealClock.
+	Clock Clock
+	// Progress, when set, is called with the number of finished measured requests every
+	// ProgressInterval during the run and once at its end, from a goroutine of the engine
+	// (never concurrently with itself).
+	Progress func(done int64)
+	// ProgressInterval is the period of Progress. Default DefaultProgressInterval.
+	ProgressInterval time.Duration
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.Concurrency < 0:
+		return o, fmt.Errorf("%w: concurrency %d is negative", ErrBadOptions, o.Concurrency)
+	case o.Requests < 0:
+		return o, fmt.Errorf("%w: requests %d is negative", ErrBadOptions, o.Requests)
+	case o.Duration < 0:
+		return o, fmt.Errorf("%w: duration %v is negative", ErrBadOptions, o.Duration)
+	case o.Warmup < 0:
+		return o, fmt.Errorf("%w: warmup %v is negative", ErrBadOptions, o.Warmup)
+	case o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0):
+		return o, fmt.Errorf("%w: rate %v must be a positive number of requests per second", ErrBadOptions, o.Rate)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Requests == 0 {
+		o.Requests = DefaultRequests
+	}
+	if o.Classify == nil {
+		o.Classify = func(error) string { return DefaultClass }
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = DefaultProgressInterval
+	}
+	return o, nil
+}
+
+// Run runs op as opts say and returns what it measured. It returns early, with what was
+// measured so far, when ctx ends; requests that fail because ctx ended are not counted.
+// Run returns an error only for bad options; every goroutine it starts has ended when it
+// returns.
+func Run(ctx context.Context, opts Options, op Op) (*Result, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, fmt.Errorf("%w: nil Op", ErrBadOptions)
+	}
+	if o.Warmup > 0 {
+		w := o
+		w.Duration, w.Progress = o.Warmup, nil
+		run(ctx, w, op)
+	}
+	return run(ctx, o, op), nil
+}
+
+// run is one measured (or warmup) loop.
+func run(ctx context.Context, o Options, op Op) *Result {
+	rec := newRecorder(o.Concurrency, o.Classify)
+	var done atomic.Int64
+	stopProgress := startProgress(o, &done)
+
+	start := o.Clock.Now()
+	var deadline time.Time
+	if o.Duration > 0 {
+		deadline = start.Add(o.Duration)
+	}
+	if o.Rate > 0 {
+		openLoop(ctx, o, op, rec, &done, start, deadline)
+	} else {
+		closedLoop(ctx, o, op, rec, &done, deadline)
+	}
+	res := rec.result(o.Clock.Now().Sub(start))
+	stopProgress()
+	return res
+}
+
+// closedLoop runs Concurrency workers, each sending its requests back to back.
+func closedLoop(ctx context.Context, o Options, op Op, rec *recorder, done *atomic.Int64, deadline time.Time) {
+	var wg sync.WaitGroup
+	for w := range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int64(0); deadline.IsZero() && j < o.Requests || !deadline.IsZero(); j++ {
+				if ctx.Err() != nil {
+					return
+				}
+				t0 := o.Clock.Now()
+				if !deadline.IsZero() && !t0.Before(deadline) {
+					return
+				}
+				err := op(ctx, w, j*int64(o.Concurrency)+int64(w))
+				t1 := o.Clock.Now()
+				if err != nil && ctx.Err() != nil {
+					return // interrupted, not a server failure
+				}
+				rec.record(w, t1.Sub(t0), err)
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// job is one scheduled request of the open loop.
+type job struct {
+	seq      int64
+	intended time.Time
+}
+
+// intendedOffset is the send time of request i of an open loop at rate requests per second,
+// relative to the loop's start.
+func intendedOffset(i int64, rate float64) time.Duration {
+	return time.Duration(math.Round(float64(i) * float64(time.Second) / rate))
+}
+
+// openLoop schedules requests at the fixed rate and hands them to Concurrency workers;
+// latency runs from the intended send time to the reply.
+func openLoop(ctx context.Context, o Options, op Op, rec *recorder, done *atomic.Int64, start, deadline time.Time) {
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for w := range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				err := op(ctx, w, j.seq)
+				t1 := o.Clock.Now()
+				if err != nil && ctx.Err() != nil {
+					continue // interrupted, not a server failure
+				}
+				rec.record(w, t1.Sub(j.intended), err)
+				done.Add(1)
+			}
+		}()
+	}
+	total := int64(o.Concurrency) * o.Requests
+	for i := int64(0); ; i++ {
+		if deadline.IsZero() && i >= total {
+			break
+		}
+		at := start.Add(intendedOffset(i, o.Rate))
+		if !deadline.IsZero() && !at.Before(deadline) {
+			break
+		}
+		if o.Clock.SleepUntil(ctx, at) != nil {
+			break
+		}
+		select {
+		case jobs <- job{seq: i, intended: at}:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// startProgress calls o.Progress periodically until the returned stop function is called;
+// stop makes a final call and waits for the goroutine to end.
+func startProgress(o Options, done *atomic.Int64) (stop func()) {
+	if o.Progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(o.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				o.Progress(done.Load())
+			case <-quit:
+				o.Progress(done.Load())
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-ended
+	}
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
+)
+
+const benchmarkDescription = `Closed loop (default): -c workers each send -r requests back to back, or run for -d.
+Open loop (--rate N): N requests per second on schedule, at most -c in flight; latency is
+measured from each request's intended send time, so server stalls are not hidden.
+All users log in before the clock starts: one user (-u/-p), or --users N users -u, -u+1, …
+(when -p equals -u, each user's password is its own name, as 'etserver seed' creates them).
+Latency percentiles come from an HDR histogram of successful requests; QPS = successful
+requests / wall time. Exits non-zero when more than --max-failures requests fail.`
+
+func benchmarkCommand(env Env) *cli.Command {
+	sub := func(method, usage string) *cli.Command {
+		return &cli.Command{
+			Name:         method,
+			Usage:        usage,
+			UsageText:    "etclient benchmark " + method + " [OPTIONS]",
+			Description:  benchmarkDescription,
+			Flags:        benchmarkFlags(),
+			OnUsageError: onUsageError,
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usageErrorf("benchmark %s: unexpected argument %q (see 'etclient benchmark %s --help')", method, c.Args().First(), method)
+				}
+				s, err := loadSettings(c)
+				if err != nil {
+					return err
+				}
+				return runBenchmark(c.Context, env, s, method)
+			},
+		}
+	}
+	return &cli.Command{
+		Name:         "benchmark",
+		Usage:        "load-test etserver with reads or writes and report QPS and latency percentiles",
+		UsageText:    "etclient benchmark read|write [OPTIONS]",
+		Description:  benchmarkDescription,
+		OnUsageError: onUsageError,
+		Subcommands: []*cli.Command{
+			sub(bench.MethodRead, "benchmark reads of --key"),
+			sub(bench.MethodWrite, "benchmark writes of --value under --key"),
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				_ = cli.ShowSubcommandHelp(c)
+				return usageErrorf("benchmark needs read or write")
+			}
+			return usageErrorf("benchmark %q: want read or write (see 'etclient benchmark --help')", c.Args().First())
+		},
+	}
+}
+
+// padValue repeats v to exactly size bytes; size 0 returns v.
+func padValue(v string, size int) string {
+	if size <= len(v) {
+		return v
+	}
+	return strings.Repeat(v, size/len(v)+1)[:size]
+}
+
+func runBenchmark(ctx context.Context, env Env, s settings, method string) error {
+	users, err := bench.SeededUsers(s.User, s.Password, s.Users)
+	if err != nil {
+		return usageErrorf("--users %d: %v", s.Users, err)
+	}
+	client, err := dial(ctx, env, s)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	wl := &bench.Workload{
+		Client:  client,
+		Method:  method,
+		Users:   users,
+		Key:     s.Key,
+		Value:   padValue(s.Value, s.ValueSize),
+		Timeout: s.Timeout,
+	}
+	if err := wl.Login(ctx, s.Concurrency); err != nil {
+		return fmt.Errorf("benchmark %s: %w", method, err)
+	}
+
+	opts := bench.Options{
+		Concurrency: s.Concurrency,
+		Requests:    s.Requests,
+		Duration:    s.Duration,
+		Rate:        s.Rate,
+		Warmup:      s.Warmup,
+		Classify:    bench.ClassifyStatus,
+		Clock:       env.Clock,
+	}
+	var bar *progressbar.ProgressBar
+	if env.IsTerminal() {
+		bar = newProgressBar(env, s, method)
+		opts.Progress = func(done int64) { _ = bar.Set64(done) }
+	}
+	res, err := bench.Run(ctx, opts, wl.Op)
+	if err != nil {
+		return usageErrorf("benchmark %s: %v", method, err)
+	}
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(env.Stderr)
+	}
+
+	requests := s.Requests
+	if s.Duration > 0 {
+		requests = 0
+	}
+	report := bench.NewReport(bench.Params{
+		Concurrency: s.Concurrency,
+		Requests:    requests,
+		Rate:        s.Rate,
+		Users:       len(users),
+		ValueSize:   s.ValueSize,
+		Username:    s.User,
+		Method:      method,
+		Key:         s.Key,
+		Value:       s.Value,
+	}, res)
+	if s.Output == OutputJSON {
+		b, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return fmt.Errorf("benchmark %s: encoding the report: %w", method, err)
+		}
+		if _, err := fmt.Fprintf(env.Stdout, "%s\n", b); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+	} else if err := report.WriteTable(env.Stdout); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("benchmark %s interrupted: %w", method, err)
+	}
+	if report.Failure > s.MaxFailures {
+		return fmt.Errorf("benchmark %s: %d failed requests exceed --max-failures %d", method, report.Failure, s.MaxFailures)
+	}
+	return nil
+}
+
+// newProgressBar is the stderr progress bar of a benchmark: a bar towards the request count,
+// or a counter for a run bounded by --duration.
+func newProgressBar(env Env, s settings, method string) *progressbar.ProgressBar {
+	total := int64(s.Concurrency) * s.Requests
+	if s.Duration > 0 {
+		total = -1
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(env.Stderr),
+		progressbar.OptionSetDescription("benchmark "+method),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("req"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetSpinnerChangeInterval(0), // no goroutine of its own: the engine drives it
+		progressbar.OptionSetWidth(30),
+	)
+}
