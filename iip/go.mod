@@ -3,9 +3,10 @@ module github.com/seed857a6cbd/pocket/iip
 go 1.24
 
 require (
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
+	go.uber.org/goleak v1.3.0
 )
 
-replace (
-	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
-)
+require github.com/google/go-cmp v0.7.0 // indirect
+
+replace github.com/seed857a6cbd/pocket/lbclient => ../lbclient

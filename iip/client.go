@@ -1,0 +1,251 @@
+package iip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Client is a pool of connections and channels to one server address.
+// Do spreads concurrent calls over up to PoolConns connections with up to
+// PoolChannels channels each, one call per channel at a time, dialing and
+// opening channels on demand and replacing broken connections. It is safe
+// for concurrent use; a balanced client can wrap one Client per backend.
+type Client struct {
+	addr string
+	opts Options
+	max  int
+	idle chan *Channel // idle channels; nil wakes a waiter to retry
+
+	mu      sync.Mutex
+	conns   []*Conn
+	chans   map[*Conn]int // channels per connection
+	total   int           // channels open or being opened
+	dialing int           // connections being dialed
+	closed  bool
+}
+
+// NewClient dials the first connection to addr (so that a wrong address
+// or a refused handshake is reported at once) and returns the pool.
+func NewClient(addr string, opts *Options) (*Client, error) {
+	o := opts.withDefaults()
+	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
+	c.idle = make(chan *Channel, c.max+1)
+	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
+	defer cancel()
+	conn, err := Dial(ctx, addr, &o)
+	if err != nil {
+		return nil, err
+	}
+	c.conns = append(c.conns, conn)
+	c.chans[conn] = 0
+	return c, nil
+}
+
+// Addr returns the server address the client was created for.
+func (c *Client) Addr() string { return c.addr }
+
+// Do sends data to path on an idle pooled channel and waits for the
+// response; see Channel.Do for errors and timeouts. When every channel is
+// busy and the pool is full, Do waits for one until ctx ends.
+func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
+	ch, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := ch.Do(ctx, path, data)
+	c.put(ch)
+	return resp, err
+}
+
+// NewChannel opens a channel for the caller's exclusive use, on the pool's
+// least loaded connection (dialing one if the pool has room). It does not
+// count against PoolChannels; close it with Channel.Close.
+func (c *Client) NewChannel(ctx context.Context) (*Channel, error) {
+	conn, err := c.pickConn(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return conn.NewChannel(ctx)
+}
+
+// Close closes every connection of the pool; pending calls fail with
+// ErrClosed and later calls return ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	conns := c.conns
+	c.conns = nil
+	c.mu.Unlock()
+	for _, conn := range conns {
+		_ = conn.Close()
+	}
+	for {
+		select {
+		case <-c.idle:
+		default:
+			return nil
+		}
+	}
+}
+
+func (c *Client) get(ctx context.Context) (*Channel, error) {
+	for {
+		select {
+		case ch := <-c.idle:
+			if ch == nil {
+				break
+			}
+			if ch.usable() {
+				return ch, nil
+			}
+			c.discard(ch)
+			continue
+		default:
+		}
+		ch, ok, err := c.grow(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return ch, nil
+		}
+		select {
+		case ch := <-c.idle:
+			if ch != nil && ch.usable() {
+				return ch, nil
+			}
+			if ch != nil {
+				c.discard(ch)
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("iip: waiting for a pooled channel: %w", ctx.Err())
+		}
+	}
+}
+
+func (c *Client) put(ch *Channel) {
+	if !ch.usable() {
+		c.discard(ch)
+		return
+	}
+	select {
+	case c.idle <- ch:
+	default: // cannot happen: idle holds every channel
+		c.discard(ch)
+	}
+}
+
+// discard forgets a broken channel and wakes one waiter to grow the pool.
+func (c *Client) discard(ch *Channel) {
+	c.mu.Lock()
+	c.total--
+	if n, ok := c.chans[ch.conn]; ok {
+		c.chans[ch.conn] = n - 1
+	}
+	c.mu.Unlock()
+	select {
+	case c.idle <- nil:
+	default:
+	}
+}
+
+// grow opens one more pooled channel if the pool has room.
+func (c *Client) grow(ctx context.Context) (*Channel, bool, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, false, ErrClosed
+	}
+	if c.total >= c.max {
+		c.mu.Unlock()
+		return nil, false, nil
+	}
+	c.total++
+	c.mu.Unlock()
+	conn, err := c.pickConn(ctx, false)
+	if err == nil {
+		var ch *Channel
+		if ch, err = conn.NewChannel(ctx); err == nil {
+			return ch, true, nil
+		}
+		c.mu.Lock()
+		c.chans[conn]--
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.total--
+	c.mu.Unlock()
+	return nil, false, err
+}
+
+// pickConn returns the live connection with the fewest pool channels,
+// dialing a new one when all are full (or dead) and the pool has room.
+// Unless dedicated, the chosen connection's channel count is incremented.
+func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
+	c.mu.Lock()
+	var dead []*Conn
+	defer func() {
+		for _, conn := range dead {
+			_ = conn.Close() // reap its goroutines
+		}
+	}()
+	live := c.conns[:0]
+	for _, conn := range c.conns {
+		if conn.Err() == nil {
+			live = append(live, conn)
+		} else {
+			delete(c.chans, conn)
+			dead = append(dead, conn)
+		}
+	}
+	for i := len(live); i < len(c.conns); i++ {
+		c.conns[i] = nil
+	}
+	c.conns = live
+	var best *Conn
+	for _, conn := range c.conns {
+		if n := c.chans[conn]; n < c.opts.PoolChannels && (best == nil || n < c.chans[best]) {
+			best = conn
+		}
+	}
+	if best == nil && dedicated && len(c.conns) > 0 && len(c.conns) >= c.opts.PoolConns {
+		best = c.conns[0]
+	}
+	if best != nil {
+		if !dedicated {
+			c.chans[best]++
+		}
+		c.mu.Unlock()
+		return best, nil
+	}
+	if len(c.conns)+c.dialing >= c.opts.PoolConns {
+		c.mu.Unlock()
+		return nil, &Error{Code: CodeClientConnLimit, Message: fmt.Sprintf("client connection limit %d reached", c.opts.PoolConns)}
+	}
+	c.dialing++
+	c.mu.Unlock()
+	conn, err := Dial(ctx, c.addr, &c.opts)
+	c.mu.Lock()
+	c.dialing--
+	if err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	if c.closed {
+		c.mu.Unlock()
+		_ = conn.Close()
+		return nil, ErrClosed
+	}
+	defer c.mu.Unlock()
+	c.conns = append(c.conns, conn)
+	c.chans[conn] = 0
+	if !dedicated {
+		c.chans[conn]++
+	}
+	return conn, nil
+}

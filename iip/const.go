@@ -1,0 +1,80 @@
+package iip
+
+import "time"
+
+// Status is the kind of an IIP frame, the first byte on the wire.
+type Status byte
+
+// Frame statuses. A message that fits in one frame is sent with the
+// "complete" status (StatusRequest / StatusResponse); a larger one is a
+// "first, more follows" frame, zero or more "continuation, more follows"
+// frames and one "continuation, last" frame.
+const (
+	StatusRequestFirst        Status = 0 // request, first frame, more follows
+	StatusRequest             Status = 1 // request, first frame, complete
+	StatusRequestContinue     Status = 2 // request continuation, more follows
+	StatusRequestContinueLast Status = 3 // request continuation, last
+	StatusResponseFirst       Status = 4 // response, first frame, more follows
+	StatusResponse            Status = 5 // response, first frame, complete
+	StatusResponseContinue    Status = 6 // response continuation, more follows
+	StatusResponseContinueEnd Status = 7 // response continuation, last
+	StatusClose               Status = 8 // close the connection
+)
+
+// Wire limits fixed by the protocol.
+const (
+	// MaxPathLen is the longest path a frame may carry, not counting its
+	// terminating NUL byte.
+	MaxPathLen = 2048
+	// MaxFrameData is the largest data length of a single frame (16 MiB).
+	// Larger messages are split into continuation frames.
+	MaxFrameData = 16 << 20
+	// frameFixed is the size of the fixed part of a frame besides the path:
+	// status, NUL, channel id and data length.
+	frameFixed = 1 + 1 + 4 + 4
+)
+
+// Reserved paths served on channel 0 (and /sys/delete_channel on any channel).
+const (
+	PathNewChannel        = "/sys/new_channel"
+	PathDeleteChannel     = "/sys/delete_channel"
+	PathServerCount       = "/sys/server_count"
+	PathServerMeasure     = "/sys/server_measure"
+	PathPathCount         = "/sys/path_count"
+	PathPathMeasure       = "/sys/path_measure"
+	PathStatis            = "/sys/statis"
+	PathConnectionStatis  = "/sys/connection_statis"
+	PathPing              = "/sys/ping"
+	sysPrefix             = "/sys/"
+	emptyData             = "{}"
+	capTypedErrors        = "typed-errors"
+	capKeepalive          = "keepalive"
+	dataMarkerOK     byte = 0x00
+	dataMarkerError  byte = 0x01
+)
+
+// Defaults for Options and ServerOptions; a zero field means the default.
+const (
+	// DefaultMaxMessageSize bounds one assembled message (request or
+	// response) in bytes: 64 MiB.
+	DefaultMaxMessageSize = 64 << 20
+	// DefaultMaxConns is the server's default limit of simultaneous connections.
+	DefaultMaxConns = 10000
+	// DefaultMaxChannels is the default limit of channels per connection,
+	// channel 0 not counted.
+	DefaultMaxChannels = 1024
+	// DefaultDialTimeout bounds dialing and the capability handshake.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultPoolConns is the default number of connections of a Client's pool.
+	DefaultPoolConns = 2
+	// DefaultPoolChannels is the default number of channels per pooled connection.
+	DefaultPoolChannels = 16
+	// DefaultKeepalive is the default interval of our keepalive ping toward
+	// servers that accepted the "keepalive" capability.
+	DefaultKeepalive = 15 * time.Second
+	// DefaultReadBufferSize is the size of each connection's read buffer.
+	DefaultReadBufferSize = 64 << 10
+	// DefaultStreamQueue is how many chunks a streaming handler may lag
+	// behind the connection reader before the reader waits for it.
+	DefaultStreamQueue = 4
+)

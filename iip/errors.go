@@ -1,0 +1,154 @@
+package iip
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Error codes carried in error responses, as existing IIP peers know them.
+const (
+	CodePacketContinue  = 100 // the peer cannot take a continued (multi-frame) message
+	CodeNoResponse      = 101 // the handler returned no response
+	CodeHandler         = 102 // the handler failed (returned an error or panicked)
+	CodeTimeout         = 103 // the request timed out on the server
+	CodeUnknown         = 104 // anything else
+	CodeNoHandler       = 105 // no handler is registered for the path
+	CodeChannelLimit    = 106 // the connection has as many channels as the server allows
+	CodeServerConnLimit = 107 // the server has as many connections as it allows
+	CodeClientConnLimit = 108 // the client has as many connections as it allows
+)
+
+// Error is an error response: a code from the Code* constants and a
+// message. Clients return it (wrapped) for every error response; handlers
+// may return one to choose the code. errors.Is(err, ErrNoHandler) and the
+// other sentinel *Error values match on Code alone.
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error formats the error as "iip: error CODE (name): message".
+func (e *Error) Error() string {
+	return "iip: error " + strconv.Itoa(e.Code) + " (" + codeName(e.Code) + "): " + e.Message
+}
+
+// Is reports whether target is an *Error with the same Code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Sentinel errors for the protocol's error codes; compare with errors.Is.
+var (
+	ErrPacketContinue  = &Error{Code: CodePacketContinue, Message: "packet continue"}
+	ErrNoResponse      = &Error{Code: CodeNoResponse, Message: "handler returned no response"}
+	ErrHandler         = &Error{Code: CodeHandler, Message: "handler error"}
+	ErrTimeout         = &Error{Code: CodeTimeout, Message: "request timeout"}
+	ErrUnknown         = &Error{Code: CodeUnknown, Message: "unknown error"}
+	ErrNoHandler       = &Error{Code: CodeNoHandler, Message: "no handler for path"}
+	ErrChannelLimit    = &Error{Code: CodeChannelLimit, Message: "channel limit reached"}
+	ErrServerConnLimit = &Error{Code: CodeServerConnLimit, Message: "server connection limit reached"}
+	ErrClientConnLimit = &Error{Code: CodeClientConnLimit, Message: "client connection limit reached"}
+)
+
+// Local sentinel errors (never sent on the wire).
+var (
+	// ErrProtocol is wrapped by every error about bytes that are not valid IIP.
+	ErrProtocol = errors.New("iip: protocol error")
+	// ErrConnLost is wrapped by the error of every call pending on a
+	// connection that closed or broke.
+	ErrConnLost = errors.New("iip: connection lost")
+	// ErrClosed is returned by calls on a closed Client, Conn or Channel.
+	ErrClosed = errors.New("iip: closed")
+	// ErrServerClosed is returned by Serve after Shutdown or Close.
+	ErrServerClosed = errors.New("iip: server closed")
+	// ErrBadPath is wrapped when a path cannot be sent (empty, too long, NUL).
+	ErrBadPath = errors.New("iip: bad path")
+	// ErrMessageTooLarge is wrapped when a message exceeds MaxMessageSize.
+	ErrMessageTooLarge = errors.New("iip: message too large")
+)
+
+func codeName(code int) string {
+	switch code {
+	case CodePacketContinue:
+		return "packet continue"
+	case CodeNoResponse:
+		return "no response"
+	case CodeHandler:
+		return "handler error"
+	case CodeTimeout:
+		return "timeout"
+	case CodeUnknown:
+		return "unknown"
+	case CodeNoHandler:
+		return "no handler"
+	case CodeChannelLimit:
+		return "channel limit"
+	case CodeServerConnLimit:
+		return "server connection limit"
+	case CodeClientConnLimit:
+		return "client connection limit"
+	}
+	return "code " + strconv.Itoa(code)
+}
+
+// toWireError turns a handler's error into the *Error that goes on the wire.
+func toWireError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeHandler, Message: err.Error()}
+}
+
+// marshalError renders {"code":N,"message":"..."}.
+func marshalError(e *Error) []byte {
+	b, err := json.Marshal(e)
+	if err != nil { // cannot happen for a struct of int and string
+		return []byte(`{"code":104,"message":"unknown"}`)
+	}
+	return b
+}
+
+// parseWireError decodes an error body sent under the typed-errors
+// capability. A body that is not valid JSON still yields an error.
+func parseWireError(b []byte) *Error {
+	var e Error
+	if err := json.Unmarshal(b, &e); err != nil || e.Code == 0 {
+		return &Error{Code: CodeUnknown, Message: fmt.Sprintf("undecodable error body %q", truncate(b, 128))}
+	}
+	return &e
+}
+
+var legacyErrPrefix = []byte(`{"code":1`)
+
+// sniffLegacyError recognises a plain JSON error body from a peer without
+// the typed-errors capability: a JSON object with exactly the keys "code"
+// (100..108) and "message". Anything else is data.
+func sniffLegacyError(b []byte) *Error {
+	if len(b) > 4096 || !bytes.HasPrefix(b, legacyErrPrefix) {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil || len(m) != 2 {
+		return nil
+	}
+	var e Error
+	if json.Unmarshal(m["code"], &e.Code) != nil || json.Unmarshal(m["message"], &e.Message) != nil {
+		return nil
+	}
+	if e.Code < CodePacketContinue || e.Code > CodeClientConnLimit {
+		return nil
+	}
+	return &e
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}

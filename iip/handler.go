@@ -1,0 +1,91 @@
+package iip
+
+import (
+	"context"
+	"io"
+	"net/url"
+)
+
+// Request is one complete request as a handler sees it.
+type Request struct {
+	// Path is the request path without its query string.
+	Path string
+	// RawPath is the path exactly as received, query included; the
+	// response repeats it.
+	RawPath string
+	// Query is the parsed query string; nil when the path has none.
+	Query url.Values
+	// Data is the request payload. It belongs to the handler, which may
+	// keep it or return it as the response. A peer that had nothing to send
+	// sends "{}".
+	Data []byte
+	// Channel is the channel the request arrived on.
+	Channel uint32
+	// RemoteAddr is the peer's address.
+	RemoteAddr string
+}
+
+// Handler answers requests. A handler returning a non-nil error makes the
+// response an error response: an *Error keeps its code, any other error is
+// sent as code 102 (handler error). Returning (nil, nil) or an empty
+// response with a nil error is answered with code 101 (no response) toward
+// existing peers, and as an empty response toward our own client.
+type Handler interface {
+	ServeIIP(ctx context.Context, req *Request) ([]byte, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req *Request) ([]byte, error)
+
+// ServeIIP calls f(ctx, req).
+func (f HandlerFunc) ServeIIP(ctx context.Context, req *Request) ([]byte, error) {
+	return f(ctx, req)
+}
+
+// StreamRequest is a request delivered to a streaming handler while it is
+// still arriving: Next returns the data chunk by chunk (one chunk per
+// frame, at most 16 MiB each) and io.EOF after the last one.
+type StreamRequest struct {
+	Path       string
+	RawPath    string
+	Query      url.Values
+	Channel    uint32
+	RemoteAddr string
+
+	chunks chan []byte
+	done   chan struct{} // closed when the connection dies
+	err    error         // set before chunks is closed on failure
+	size   int64
+}
+
+// Next returns the next chunk of the request data, or io.EOF once all of
+// it was delivered. It returns an error wrapping ErrConnLost when the
+// connection broke before the request was complete, or ctx's error.
+func (s *StreamRequest) Next(ctx context.Context) ([]byte, error) {
+	select {
+	case b, ok := <-s.chunks:
+		if !ok {
+			if s.err != nil {
+				return nil, s.err
+			}
+			return nil, io.EOF
+		}
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// StreamHandlerFunc handles a request chunk by chunk; register it with
+// Server.HandleStream. The returned data and error are treated as for
+// Handler. A stream handler should read until io.EOF; chunks it leaves
+// unread are discarded after it returns.
+type StreamHandlerFunc func(ctx context.Context, req *StreamRequest) ([]byte, error)
+
+// route is one registered path.
+type route struct {
+	path   string
+	h      Handler
+	stream StreamHandlerFunc
+	stats  *pathStats
+}

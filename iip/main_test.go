@@ -1,0 +1,117 @@
+package iip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait in the tests.
+const testTimeout = 10 * time.Second
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// logBuffer collects slog output for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(&logBuffer{}, nil))
+}
+
+// startServer serves s on a loopback port and closes it at cleanup.
+func startServer(t testing.TB, s *Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// echoServer returns a server with /echo plus whatever extra handlers.
+func echoServer(t testing.TB, opts *ServerOptions) (*Server, string) {
+	t.Helper()
+	if opts == nil {
+		opts = &ServerOptions{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	s := NewServer(opts)
+	s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	return s, startServer(t, s)
+}
+
+func dialT(t testing.TB, addr string, opts *Options) *Conn {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	c, err := Dial(testCtx(t), addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSmokeEcho(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	c := dialT(t, addr, nil)
+	if got := c.Caps(); len(got) != 2 {
+		t.Fatalf("caps %v", got)
+	}
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ch.Do(testCtx(t), "/echo", []byte("hello"))
+	if err != nil || string(resp) != "hello" {
+		t.Fatalf("resp %q err %v", resp, err)
+	}
+	_, err = ch.Do(testCtx(t), "/nope", []byte("x"))
+	if !errors.Is(err, ErrNoHandler) {
+		t.Fatalf("err %v, want ErrNoHandler", err)
+	}
+}

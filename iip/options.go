@@ -1,0 +1,74 @@
+package iip
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Options configures Dial and NewClient. The zero value of every field
+// means its default; a nil *Options means all defaults.
+type Options struct {
+	// TLSConfig, when set, makes the client speak TLS. The server
+	// certificate is verified; ServerName defaults to the host of addr.
+	// Set Certificates for mutual TLS.
+	TLSConfig *tls.Config
+	// DialTimeout bounds dialing, the TLS handshake and the capability
+	// handshake when the context has no earlier deadline. Default
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+	// MaxMessageSize bounds a response; a larger one is discarded and its
+	// call fails with ErrMessageTooLarge (requests larger than it are
+	// refused before sending). Default DefaultMaxMessageSize.
+	MaxMessageSize int
+	// PoolConns is how many connections a Client opens at most. Default
+	// DefaultPoolConns.
+	PoolConns int
+	// PoolChannels is how many channels a Client opens per connection at
+	// most. Default DefaultPoolChannels.
+	PoolChannels int
+	// Keepalive is the interval of the keepalive ping toward servers that
+	// accepted the "keepalive" capability: a connection that read nothing
+	// for one interval is pinged, and closed when the ping gets no answer
+	// within another. Never used toward existing servers. Default
+	// DefaultKeepalive; negative disables it.
+	Keepalive time.Duration
+	// ReadBufferSize is the per-connection read buffer. Default
+	// DefaultReadBufferSize.
+	ReadBufferSize int
+	// DisableCaps makes the client behave exactly like an existing IIP
+	// client: /sys/new_channel with data {}, plain JSON errors recognised
+	// by shape only, no keepalive.
+	DisableCaps bool
+	// Logger receives connection-level problems. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var v Options
+	if o != nil {
+		v = *o
+	}
+	if v.DialTimeout <= 0 {
+		v.DialTimeout = DefaultDialTimeout
+	}
+	if v.MaxMessageSize <= 0 {
+		v.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if v.PoolConns <= 0 {
+		v.PoolConns = DefaultPoolConns
+	}
+	if v.PoolChannels <= 0 {
+		v.PoolChannels = DefaultPoolChannels
+	}
+	if v.Keepalive == 0 {
+		v.Keepalive = DefaultKeepalive
+	}
+	if v.ReadBufferSize <= 0 {
+		v.ReadBufferSize = DefaultReadBufferSize
+	}
+	if v.Logger == nil {
+		v.Logger = slog.Default()
+	}
+	return v
+}

@@ -1,0 +1,381 @@
+package iip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ServerOptions configures a Server. The zero value of every field means
+// its default; a nil *ServerOptions means all defaults.
+type ServerOptions struct {
+	// MaxConns limits simultaneous connections; one more is answered with
+	// error 107 and closed. Default DefaultMaxConns.
+	MaxConns int
+	// MaxChannels limits channels per connection (channel 0 not counted);
+	// one more /sys/new_channel is answered with error 106. Default
+	// DefaultMaxChannels.
+	MaxChannels int
+	// MaxMessageSize bounds an assembled request; a larger one is read to
+	// its end, discarded and answered with error 104. Streaming handlers
+	// are not bounded by it. Default DefaultMaxMessageSize.
+	MaxMessageSize int
+	// TLSConfig, when set, makes Serve speak TLS. For mutual TLS set
+	// ClientAuth to tls.RequireAndVerifyClientCert and ClientCAs.
+	TLSConfig *tls.Config
+	// Logger receives connection-level problems and handler panics.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// ReadBufferSize is the per-connection read buffer. Default
+	// DefaultReadBufferSize.
+	ReadBufferSize int
+	// StreamQueue is how many chunks a streaming handler may lag behind.
+	// Default DefaultStreamQueue.
+	StreamQueue int
+	// DisableCaps makes the server accept no capability, behaving exactly
+	// like an existing IIP server (plain JSON errors, no keepalive).
+	DisableCaps bool
+}
+
+func (o *ServerOptions) withDefaults() ServerOptions {
+	var v ServerOptions
+	if o != nil {
+		v = *o
+	}
+	if v.MaxConns <= 0 {
+		v.MaxConns = DefaultMaxConns
+	}
+	if v.MaxChannels <= 0 {
+		v.MaxChannels = DefaultMaxChannels
+	}
+	if v.MaxMessageSize <= 0 {
+		v.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if v.Logger == nil {
+		v.Logger = slog.Default()
+	}
+	if v.ReadBufferSize <= 0 {
+		v.ReadBufferSize = DefaultReadBufferSize
+	}
+	if v.StreamQueue <= 0 {
+		v.StreamQueue = DefaultStreamQueue
+	}
+	return v
+}
+
+// Server serves IIP. Register handlers before or while serving; a Server
+// may serve several listeners. Use NewServer to create one.
+type Server struct {
+	opts  ServerOptions
+	log   *slog.Logger
+	start time.Time
+
+	routes atomic.Pointer[map[string]*route]
+	muxMu  sync.Mutex // serialises route registration
+
+	total *pathStats
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	nextConn  uint64
+	closed    bool
+	wg        sync.WaitGroup // accept loops, connection readers and workers
+}
+
+// NewServer returns a Server with the given options (nil means defaults).
+func NewServer(opts *ServerOptions) *Server {
+	o := opts.withDefaults()
+	s := &Server{
+		opts:      o,
+		log:       o.Logger,
+		start:     time.Now(),
+		total:     newPathStats("*"),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*serverConn]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	m := map[string]*route{}
+	s.routes.Store(&m)
+	return s
+}
+
+// Handle registers h for the exact path (no query string). Registering a
+// path twice replaces the handler; paths under /sys/ are reserved and
+// registering one panics, as does an invalid path.
+func (s *Server) Handle(path string, h Handler) {
+	s.addRoute(&route{path: path, h: h})
+}
+
+// HandleFunc registers f for the exact path; see Handle.
+func (s *Server) HandleFunc(path string, f func(ctx context.Context, req *Request) ([]byte, error)) {
+	s.addRoute(&route{path: path, h: HandlerFunc(f)})
+}
+
+// HandleStream registers a streaming handler for the exact path; it is
+// called as soon as the first frame of a request arrives and reads the
+// data chunk by chunk. See Handle.
+func (s *Server) HandleStream(path string, f StreamHandlerFunc) {
+	s.addRoute(&route{path: path, stream: f})
+}
+
+func (s *Server) addRoute(r *route) {
+	if err := checkPath(r.path); err != nil {
+		panic(err)
+	}
+	if strings.HasPrefix(r.path, sysPrefix) {
+		panic(fmt.Sprintf("iip: path %q is reserved", r.path))
+	}
+	if strings.IndexByte(r.path, '?') >= 0 {
+		panic(fmt.Sprintf("iip: path %q has a query string", r.path))
+	}
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	old := *s.routes.Load()
+	m := make(map[string]*route, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if prev, ok := old[r.path]; ok {
+		r.stats = prev.stats
+	} else {
+		r.stats = newPathStats(r.path)
+	}
+	m[r.path] = r
+	s.routes.Store(&m)
+}
+
+// lookup finds the route of a raw path (query ignored) without allocating.
+func (s *Server) lookup(raw []byte) *route {
+	if i := indexQuery(raw); i >= 0 {
+		raw = raw[:i]
+	}
+	return (*s.routes.Load())[string(raw)]
+}
+
+func indexQuery(b []byte) int {
+	for i, c := range b {
+		if c == '?' {
+			return i
+		}
+	}
+	return -1
+}
+
+// ListenAndServe listens on the TCP address addr and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("iip: listen %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l until Shutdown or Close, then returns
+// ErrServerClosed. Serve closes l. With TLSConfig set, connections speak TLS.
+func (s *Server) Serve(l net.Listener) error {
+	if s.opts.TLSConfig != nil {
+		l = tls.NewListener(l, s.opts.TLSConfig)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	var tempDelay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			delete(s.listeners, l)
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if tempDelay == 0 {
+					tempDelay = 5 * time.Millisecond
+				} else if tempDelay *= 2; tempDelay > time.Second {
+					tempDelay = time.Second
+				}
+				t := time.NewTimer(tempDelay)
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			_ = l.Close()
+			return fmt.Errorf("iip: accept: %w", err)
+		}
+		tempDelay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		if len(s.conns) >= s.opts.MaxConns {
+			s.wg.Add(1)
+			s.mu.Unlock()
+			go s.reject(c)
+			continue
+		}
+		s.nextConn++
+		sc := newServerConn(s, c, s.nextConn)
+		s.conns[sc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go sc.serve()
+	}
+}
+
+// rejectTimeout bounds how long a connection over the limit is read.
+const rejectTimeout = 5 * time.Second
+
+// reject answers the first request of a connection over MaxConns with
+// error 107, sends a close frame and closes the connection.
+func (s *Server) reject(c net.Conn) {
+	defer s.wg.Done()
+	defer c.Close()
+	s.log.Warn("iip: server connection limit reached, rejecting connection", "remote", c.RemoteAddr().String(), "limit", s.opts.MaxConns)
+	_ = c.SetDeadline(time.Now().Add(rejectTimeout))
+	fr := newFrameReader(c, 4096)
+	h, err := fr.readHeader()
+	if err != nil || !h.Status.isRequest() {
+		return
+	}
+	path := string(h.Path)
+	w := newConnWriter(c, func(error) {})
+	_, _ = w.writeMessage(nil, StatusResponseFirst, path, h.Channel, -1, marshalError(&Error{Code: CodeServerConnLimit, Message: fmt.Sprintf("server connection limit %d reached", s.opts.MaxConns)}))
+	_, _ = w.writeFrame(nil, StatusClose, "", 0, -1, []byte(emptyData), false)
+}
+
+// Shutdown stops accepting connections, stops reading new requests, waits
+// for the requests already read to be answered, then closes every
+// connection. If ctx ends first, it closes everything as Close does and
+// returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.stopAccepting()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.drain() }()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.wg.Wait()
+		return nil
+	case <-ctx.Done():
+		s.closeAll()
+		<-done
+		s.wg.Wait()
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once, cancels the
+// handlers' contexts and waits for the handlers to return.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.closeAll()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) stopAccepting() []*serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	out := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) closeAll() {
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.close(nil)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) removeConn(c *serverConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Addrs returns the addresses the server is listening on.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for l := range s.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Stats returns a snapshot of the server's statistics.
+func (s *Server) Stats() ServerStats {
+	now := time.Now()
+	st := ServerStats{Uptime: now.Sub(s.start), Total: s.total.snapshot(now)}
+	for _, r := range *s.routes.Load() {
+		st.Paths = append(st.Paths, r.stats.snapshot(now))
+	}
+	sort.Slice(st.Paths, func(i, j int) bool { return st.Paths[i].Path < st.Paths[j].Path })
+	s.mu.Lock()
+	st.Connections = len(s.conns)
+	for c := range s.conns {
+		st.Channels += c.channelCount()
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// ConnStats returns a snapshot of every connection and its channels.
+func (s *Server) ConnStats() []ConnStats {
+	s.mu.Lock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	out := make([]ConnStats, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

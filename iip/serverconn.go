@@ -1,0 +1,554 @@
+package iip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// errPeerClose ends a connection whose peer sent a close frame.
+var errPeerClose = errors.New("iip: peer sent a close frame")
+
+// serverConn is one accepted connection. Its reader goroutine decodes
+// frames, assembles requests per channel and queues them on the channel's
+// worker; the worker runs handlers one at a time, so responses on a channel
+// go out in request order while channels run concurrently.
+type serverConn struct {
+	s      *Server
+	c      net.Conn
+	id     uint64
+	remote string
+	since  time.Time
+	w      *connWriter
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// reader-only state
+	fr       *frameReader
+	capsSeen bool
+	typed    bool // typed-errors accepted: applies to requests read after the negotiation
+
+	mu       sync.Mutex
+	chans    map[uint32]*serverChannel
+	nextID   uint32
+	caps     []string
+	requests atomic.Uint64
+
+	draining  atomic.Bool
+	closeOnce sync.Once
+	workers   sync.WaitGroup
+	done      chan struct{}
+}
+
+type serverChannel struct {
+	id       uint32
+	requests atomic.Uint64
+
+	mu      sync.Mutex
+	queue   []*item
+	head    int
+	running bool
+
+	// reader-only
+	in       *inbound
+	deleting bool
+}
+
+// inbound is a request whose first frame arrived and whose last has not.
+type inbound struct {
+	raw      string
+	route    *route
+	buf      []byte
+	size     int
+	tooLarge bool
+	stream   *StreamRequest
+	quit     chan struct{}
+}
+
+type itemKind uint8
+
+const (
+	kindHandler itemKind = iota
+	kindStream
+	kindSys
+	kindFixed
+	kindDelete
+)
+
+type item struct {
+	kind     itemKind
+	typed    bool
+	route    *route
+	req      Request
+	stream   *StreamRequest
+	quit     chan struct{}
+	resp     []byte
+	err      error
+	received time.Time
+}
+
+var itemPool = sync.Pool{New: func() any { return new(item) }}
+
+func newServerConn(s *Server, c net.Conn, id uint64) *serverConn {
+	sc := &serverConn{
+		s:      s,
+		c:      c,
+		id:     id,
+		remote: c.RemoteAddr().String(),
+		since:  time.Now(),
+		chans:  map[uint32]*serverChannel{0: {id: 0}},
+		nextID: 1,
+		done:   make(chan struct{}),
+	}
+	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
+	sc.w = newConnWriter(c, sc.close)
+	sc.fr = newFrameReader(c, s.opts.ReadBufferSize)
+	return sc
+}
+
+func (c *serverConn) close(error) {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		_ = c.c.Close()
+	})
+}
+
+func (c *serverConn) serve() {
+	defer c.s.wg.Done()
+	defer close(c.done)
+	err := c.readLoop()
+	draining := c.draining.Load()
+	switch {
+	case draining:
+	case errors.Is(err, io.EOF), errors.Is(err, errPeerClose), errors.Is(err, net.ErrClosed):
+		c.s.log.Debug("iip: connection closed", "conn", c.id, "remote", c.remote, "reason", err)
+	default:
+		c.s.log.Warn("iip: closing connection", "conn", c.id, "remote", c.remote, "err", err)
+	}
+	if !draining {
+		c.close(err)
+	}
+	c.failStreams()
+	c.workers.Wait()
+	if draining {
+		_, _ = c.w.writeFrame(nil, StatusClose, "", 0, -1, []byte(emptyData), false)
+		c.close(nil)
+	}
+	c.s.removeConn(c)
+}
+
+// drain stops reading, lets queued requests be answered and closes.
+func (c *serverConn) drain() {
+	c.draining.Store(true)
+	_ = c.c.SetReadDeadline(time.Now())
+	<-c.done
+}
+
+func (c *serverConn) failStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.chans {
+		if ch.in != nil && ch.in.stream != nil {
+			ch.in.stream.err = fmt.Errorf("%w: request on channel %d incomplete", ErrConnLost, ch.id)
+			close(ch.in.stream.chunks)
+			ch.in = nil
+		}
+	}
+}
+
+func (c *serverConn) channel(id uint32) *serverChannel {
+	c.mu.Lock()
+	ch := c.chans[id]
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *serverConn) channelCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.chans) - 1
+}
+
+func (c *serverConn) readLoop() error {
+	for {
+		h, err := c.fr.readHeader()
+		if err != nil {
+			return err
+		}
+		if h.Status == StatusClose {
+			return errPeerClose
+		}
+		if !h.Status.isRequest() {
+			return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
+		}
+		ch := c.channel(h.Channel)
+		if ch == nil {
+			return fmt.Errorf("%w: request for unknown channel %d", ErrProtocol, h.Channel)
+		}
+		if ch.deleting {
+			return fmt.Errorf("%w: request on deleted channel %d", ErrProtocol, h.Channel)
+		}
+		if h.Status.first() {
+			if ch.in != nil {
+				return fmt.Errorf("%w: first frame while a request is incomplete on channel %d", ErrProtocol, h.Channel)
+			}
+			err = c.readFirst(ch, h)
+		} else {
+			if ch.in == nil {
+				return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
+			}
+			err = c.readContinuation(ch, h)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *serverConn) rawPath(h frameHeader, r *route) string {
+	if r != nil && len(h.Path) == len(r.path) {
+		return r.path
+	}
+	return string(h.Path)
+}
+
+func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
+	r := c.s.lookup(h.Path)
+	raw := c.rawPath(h, r)
+	complete := h.Status == StatusRequest
+	if r != nil && r.stream != nil {
+		it := c.newItem(kindStream, ch, raw, r)
+		sr := &StreamRequest{
+			Path: it.req.Path, RawPath: raw, Query: it.req.Query, Channel: ch.id, RemoteAddr: c.remote,
+			chunks: make(chan []byte, c.s.opts.StreamQueue),
+		}
+		it.stream, it.quit = sr, make(chan struct{})
+		in := &inbound{raw: raw, route: r, stream: sr, quit: it.quit}
+		c.dispatch(ch, it)
+		if err := c.pushChunk(in, h.Length); err != nil {
+			return err
+		}
+		if complete {
+			close(sr.chunks)
+		} else {
+			c.setInbound(ch, in)
+		}
+		return nil
+	}
+	if complete {
+		data := make([]byte, h.Length)
+		if err := c.fr.readData(data); err != nil {
+			return err
+		}
+		c.complete(ch, raw, r, data)
+		return nil
+	}
+	in := &inbound{raw: raw, route: r}
+	if err := c.accumulate(in, h.Length); err != nil {
+		return err
+	}
+	c.setInbound(ch, in)
+	return nil
+}
+
+func (c *serverConn) setInbound(ch *serverChannel, in *inbound) {
+	c.mu.Lock()
+	ch.in = in
+	c.mu.Unlock()
+}
+
+func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
+	in := ch.in
+	last := h.Status == StatusRequestContinueLast
+	if in.stream != nil {
+		if err := c.pushChunk(in, h.Length); err != nil {
+			return err
+		}
+		if last {
+			close(in.stream.chunks)
+			c.setInbound(ch, nil)
+		}
+		return nil
+	}
+	if err := c.accumulate(in, h.Length); err != nil {
+		return err
+	}
+	if !last {
+		return nil
+	}
+	c.setInbound(ch, nil)
+	if in.tooLarge {
+		it := c.newItem(kindFixed, ch, in.raw, in.route)
+		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", in.size, c.s.opts.MaxMessageSize)}
+		c.dispatch(ch, it)
+		return nil
+	}
+	c.complete(ch, in.raw, in.route, in.buf)
+	return nil
+}
+
+// accumulate reads n more bytes of a buffered multi-frame request, or
+// discards them once the request is over MaxMessageSize.
+func (c *serverConn) accumulate(in *inbound, n uint32) error {
+	in.size += int(n)
+	if in.tooLarge || in.size > c.s.opts.MaxMessageSize {
+		in.tooLarge, in.buf = true, nil
+		return c.fr.discard(int(n))
+	}
+	off := len(in.buf)
+	in.buf = append(in.buf, make([]byte, n)...)
+	return c.fr.readData(in.buf[off:])
+}
+
+// pushChunk reads n bytes and hands them to a streaming handler, waiting
+// while the handler lags StreamQueue chunks behind.
+func (c *serverConn) pushChunk(in *inbound, n uint32) error {
+	data := make([]byte, n)
+	if err := c.fr.readData(data); err != nil {
+		return err
+	}
+	in.stream.size += int64(n)
+	select {
+	case in.stream.chunks <- data:
+	case <-in.quit: // the handler returned: drop the rest
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+	return nil
+}
+
+func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *route) *item {
+	it := itemPool.Get().(*item)
+	it.kind, it.typed, it.route = kind, c.typed, r
+	it.req = Request{RawPath: raw, Path: raw, Channel: ch.id, RemoteAddr: c.remote}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		it.req.Path = raw[:i]
+		it.req.Query, _ = url.ParseQuery(raw[i+1:])
+	}
+	return it
+}
+
+// complete queues a fully received request.
+func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte) {
+	c.requests.Add(1)
+	ch.requests.Add(1)
+	if r == nil && strings.HasPrefix(raw, sysPrefix) {
+		c.sysRequest(ch, raw, data)
+		return
+	}
+	it := c.newItem(kindHandler, ch, raw, r)
+	it.req.Data = data
+	it.received = time.Now()
+	c.dispatch(ch, it)
+}
+
+func (c *serverConn) dispatch(ch *serverChannel, it *item) {
+	ch.mu.Lock()
+	ch.queue = append(ch.queue, it)
+	if !ch.running {
+		ch.running = true
+		c.workers.Add(1)
+		go c.run(ch)
+	}
+	ch.mu.Unlock()
+}
+
+func (c *serverConn) run(ch *serverChannel) {
+	defer c.workers.Done()
+	for {
+		ch.mu.Lock()
+		if ch.head == len(ch.queue) {
+			ch.queue, ch.head, ch.running = ch.queue[:0], 0, false
+			ch.mu.Unlock()
+			return
+		}
+		it := ch.queue[ch.head]
+		ch.queue[ch.head] = nil
+		ch.head++
+		ch.mu.Unlock()
+		c.process(ch, it)
+	}
+}
+
+func (c *serverConn) process(ch *serverChannel, it *item) {
+	var resp []byte
+	var err error
+	switch it.kind {
+	case kindFixed:
+		resp, err = it.resp, it.err
+	case kindSys:
+		resp, err = c.sysAnswer(it)
+	case kindDelete:
+		c.respond(ch, it, []byte(`{"code":0}`), nil)
+		c.mu.Lock()
+		delete(c.chans, ch.id)
+		c.mu.Unlock()
+		c.release(it)
+		return
+	case kindHandler, kindStream:
+		if it.route == nil {
+			err = &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
+			c.s.total.record(time.Now(), time.Since(it.received), true, len(it.req.Data), 0)
+			break
+		}
+		resp, err = c.call(it)
+	}
+	c.respond(ch, it, resp, err)
+	if it.route != nil && (it.kind == kindHandler || it.kind == kindStream) {
+		now := time.Now()
+		d := now.Sub(it.received)
+		in := len(it.req.Data)
+		if it.stream != nil {
+			in = int(it.stream.size)
+		}
+		it.route.stats.record(now, d, err != nil, in, len(resp))
+		c.s.total.record(now, d, err != nil, in, len(resp))
+	}
+	c.release(it)
+}
+
+func (c *serverConn) release(it *item) {
+	*it = item{}
+	itemPool.Put(it)
+}
+
+// call runs the handler, turning a panic into a failed request.
+func (c *serverConn) call(it *item) (resp []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = nil, &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
+		}
+	}()
+	if it.kind == kindStream {
+		it.received = time.Now()
+		defer close(it.quit)
+		return it.route.stream(c.ctx, it.stream)
+	}
+	return it.route.h.ServeIIP(c.ctx, &it.req)
+}
+
+// respond writes the response of it. Errors toward peers without the
+// typed-errors capability are plain JSON bodies; with it, every response
+// body starts with a marker byte (0 data, 1 error).
+func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error) {
+	marker := -1
+	switch {
+	case err != nil:
+		resp = marshalError(toWireError(err))
+		if it.typed {
+			marker = int(dataMarkerError)
+		}
+	case it.typed:
+		marker = int(dataMarkerOK)
+	case len(resp) == 0:
+		resp = marshalError(&Error{Code: CodeNoResponse, Message: "handler returned no response for " + it.req.Path})
+	}
+	_, _ = c.w.writeMessage(nil, StatusResponseFirst, it.req.RawPath, ch.id, marker, resp)
+}
+
+// newChannelRequest is the data of /sys/new_channel; existing clients send {}.
+type newChannelRequest struct {
+	Caps []string `json:"caps"`
+}
+
+type newChannelResponse struct {
+	Code      int      `json:"code"`
+	ChannelID uint32   `json:"channel_id"`
+	Caps      []string `json:"caps,omitempty"`
+}
+
+// sysRequest handles /sys/ paths. Channel creation and deletion take
+// effect in the reader, so a client that counts ids locally may use a new
+// channel before the answer arrives.
+func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) {
+	it := c.newItem(kindFixed, ch, raw, nil)
+	it.req.Data = data
+	switch it.req.Path {
+	case PathNewChannel:
+		if ch.id != 0 {
+			it.err = &Error{Code: CodeUnknown, Message: "new_channel is only served on channel 0"}
+			break
+		}
+		var req newChannelRequest
+		hasCaps := strings.Contains(string(data), `"caps"`) && json.Unmarshal(data, &req) == nil
+		c.mu.Lock()
+		if len(c.chans)-1 >= c.s.opts.MaxChannels {
+			c.mu.Unlock()
+			it.err = &Error{Code: CodeChannelLimit, Message: fmt.Sprintf("channel limit %d reached", c.s.opts.MaxChannels)}
+			break
+		}
+		id := c.nextID
+		c.nextID++
+		c.chans[id] = &serverChannel{id: id}
+		resp := newChannelResponse{ChannelID: id}
+		if hasCaps && !c.capsSeen {
+			c.capsSeen = true
+			if !c.s.opts.DisableCaps {
+				for _, cp := range req.Caps {
+					if cp == capTypedErrors || cp == capKeepalive {
+						c.caps = append(c.caps, cp)
+					}
+				}
+			}
+		}
+		if hasCaps {
+			resp.Caps = append([]string{}, c.caps...)
+			if resp.Caps == nil {
+				resp.Caps = []string{}
+			}
+		}
+		c.mu.Unlock()
+		for _, cp := range resp.Caps {
+			if cp == capTypedErrors {
+				c.typed = true
+			}
+		}
+		// The negotiating answer itself is plain JSON.
+		it.resp, _ = json.Marshal(resp)
+		if hasCaps {
+			it.typed = false
+		}
+	case PathDeleteChannel:
+		if ch.id == 0 {
+			it.err = &Error{Code: CodeUnknown, Message: "channel 0 cannot be deleted"}
+			break
+		}
+		ch.deleting = true
+		it.kind = kindDelete
+	case PathPing:
+		it.resp = []byte(`{"code":0}`)
+	case PathServerCount, PathServerMeasure, PathPathCount, PathPathMeasure, PathStatis, PathConnectionStatis:
+		it.kind = kindSys
+	default:
+		it.err = &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
+	}
+	c.dispatch(ch, it)
+}
+
+func (c *serverConn) stats() ConnStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs := ConnStats{ID: c.id, Remote: c.remote, Since: c.since, Requests: c.requests.Load(), Caps: append([]string{}, c.caps...)}
+	for _, ch := range c.chans {
+		ch.mu.Lock()
+		p := len(ch.queue) - ch.head
+		if ch.running {
+			p++
+		}
+		ch.mu.Unlock()
+		cs.Channels = append(cs.Channels, ChannelStats{ID: ch.id, Requests: ch.requests.Load(), Pending: p})
+	}
+	sort.Slice(cs.Channels, func(i, j int) bool { return cs.Channels[i].ID < cs.Channels[j].ID })
+	return cs
+}

@@ -1,0 +1,159 @@
+package iip
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram range: 1 ns to 10 minutes, two significant figures.
+const (
+	histMin     = 1
+	histMax     = int64(10 * time.Minute)
+	histSigFigs = 2
+	rateWindow  = 5 // seconds averaged by PathStats.Rate
+	rateSlots   = 8
+)
+
+// pathStats accumulates counts, a rate window and a latency histogram.
+type pathStats struct {
+	mu       sync.Mutex
+	path     string
+	count    uint64
+	errors   uint64
+	bytesIn  uint64
+	bytesOut uint64
+	hist     *hdrhistogram.Histogram
+	slots    [rateSlots]struct {
+		sec int64
+		n   uint64
+	}
+}
+
+func newPathStats(path string) *pathStats {
+	return &pathStats{path: path, hist: hdrhistogram.New(histMin, histMax, histSigFigs)}
+}
+
+func (p *pathStats) record(now time.Time, d time.Duration, failed bool, in, out int) {
+	sec := now.Unix()
+	p.mu.Lock()
+	p.count++
+	if failed {
+		p.errors++
+	}
+	p.bytesIn += uint64(in)
+	p.bytesOut += uint64(out)
+	v := int64(d)
+	if v < histMin {
+		v = histMin
+	} else if v > histMax {
+		v = histMax
+	}
+	_ = p.hist.RecordValue(v)
+	s := &p.slots[sec%rateSlots]
+	if s.sec != sec {
+		s.sec, s.n = sec, 0
+	}
+	s.n++
+	p.mu.Unlock()
+}
+
+// snapshot copies the statistics; uptime is used for the lifetime rate.
+func (p *pathStats) snapshot(now time.Time) PathStats {
+	sec := now.Unix()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var recent uint64
+	for _, s := range p.slots {
+		if s.sec < sec && s.sec >= sec-rateWindow {
+			recent += s.n
+		}
+	}
+	h := p.hist
+	return PathStats{
+		Path:     p.path,
+		Count:    p.count,
+		Errors:   p.errors,
+		BytesIn:  p.bytesIn,
+		BytesOut: p.bytesOut,
+		Rate:     float64(recent) / rateWindow,
+		Min:      time.Duration(h.Min()),
+		Mean:     time.Duration(h.Mean()),
+		P50:      time.Duration(h.ValueAtQuantile(50)),
+		P90:      time.Duration(h.ValueAtQuantile(90)),
+		P99:      time.Duration(h.ValueAtQuantile(99)),
+		P999:     time.Duration(h.ValueAtQuantile(99.9)),
+		Max:      time.Duration(h.Max()),
+		hist:     hdrhistogram.Import(h.Export()),
+	}
+}
+
+// PathStats is a snapshot of one path's statistics (or of the whole
+// server's, with Path "*"). Latencies are measured from the moment the
+// request was complete to the moment its response was written.
+type PathStats struct {
+	Path     string  `json:"path"`
+	Count    uint64  `json:"count"`
+	Errors   uint64  `json:"errors"`
+	BytesIn  uint64  `json:"bytes_in"`
+	BytesOut uint64  `json:"bytes_out"`
+	Rate     float64 `json:"rate"` // requests per second over the last 5 whole seconds
+
+	Min  time.Duration `json:"-"`
+	Mean time.Duration `json:"-"`
+	P50  time.Duration `json:"-"`
+	P90  time.Duration `json:"-"`
+	P99  time.Duration `json:"-"`
+	P999 time.Duration `json:"-"`
+	Max  time.Duration `json:"-"`
+
+	hist *hdrhistogram.Histogram
+}
+
+// CumulativeCounts returns, for each upper bound, how many requests took
+// at most that long (for Prometheus-style histograms). Bounds must be
+// ascending.
+func (p PathStats) CumulativeCounts(bounds []time.Duration) []uint64 {
+	out := make([]uint64, len(bounds))
+	if p.hist == nil {
+		return out
+	}
+	for _, bar := range p.hist.Distribution() {
+		if bar.Count == 0 {
+			continue
+		}
+		for i, b := range bounds {
+			if bar.To <= int64(b) {
+				out[i] += uint64(bar.Count)
+			}
+		}
+	}
+	return out
+}
+
+// ServerStats is a snapshot of a server's statistics.
+type ServerStats struct {
+	Uptime      time.Duration
+	Connections int
+	Channels    int // open channels over all connections, channel 0 not counted
+	Total       PathStats
+	Paths       []PathStats // registered paths, sorted by path
+}
+
+// ChannelStats describes one channel of a connection.
+type ChannelStats struct {
+	ID       uint32 `json:"id"`
+	Requests uint64 `json:"requests"`
+	Pending  int    `json:"pending"`
+}
+
+// ConnStats describes one connection of a server.
+type ConnStats struct {
+	ID        uint64         `json:"id"`
+	Remote    string         `json:"remote"`
+	Since     time.Time      `json:"since"`
+	Requests  uint64         `json:"requests"`
+	Caps      []string       `json:"caps"`
+	Channels  []ChannelStats `json:"channels"`
+}

@@ -1,0 +1,148 @@
+package iip
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// copyLimit is the largest chunk copied into the header buffer so that a
+// frame goes out in one write; larger chunks are written separately.
+const copyLimit = 64 << 10
+
+// connWriter serialises frame writes on one connection. The lock is a
+// channel so that a waiting writer can give up when its context ends. A
+// write error is sticky: the connection is closed through fail and no
+// later frame is written, so a half-written message can never be followed
+// by another one on the same stream.
+type connWriter struct {
+	c    net.Conn
+	lock chan struct{}
+	buf  []byte
+	err  error
+	fail func(error)
+}
+
+func newConnWriter(c net.Conn, fail func(error)) *connWriter {
+	return &connWriter{c: c, lock: make(chan struct{}, 1), buf: make([]byte, 0, 4096), fail: fail}
+}
+
+// acquire takes the write lock, or returns ctx's error.
+func (w *connWriter) acquire(ctx context.Context) error {
+	select {
+	case w.lock <- struct{}{}:
+		return nil
+	default:
+	}
+	if ctx == nil {
+		w.lock <- struct{}{}
+		return nil
+	}
+	select {
+	case w.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *connWriter) release() { <-w.lock }
+
+// writeMessage sends data as one message of the given base status
+// (StatusRequestFirst or StatusResponseFirst) on channel ch. marker >= 0 is
+// prepended to the data (typed-errors capability). Empty data without a
+// marker is sent as "{}" because a zero data length is illegal.
+//
+// written reports whether any byte of the message reached the connection;
+// when it is false and err is not nil, nothing was sent and the stream is
+// intact (the caller's context ended while waiting for the lock).
+func (w *connWriter) writeMessage(ctx context.Context, base Status, path string, ch uint32, marker int, data []byte) (written bool, err error) {
+	total := len(data)
+	if marker >= 0 {
+		total++
+	} else if total == 0 {
+		data = []byte(emptyData)
+		total = len(data)
+	}
+	if total <= MaxFrameData {
+		return w.writeFrame(ctx, base+1, path, ch, marker, data, false)
+	}
+	// Multi-frame message: first frame, continuations, last continuation.
+	first := true
+	for len(data) > 0 || first {
+		n := MaxFrameData
+		if first && marker >= 0 {
+			n--
+		}
+		if n > len(data) {
+			n = len(data)
+		}
+		var st Status
+		switch {
+		case first:
+			st = base
+		case n == len(data):
+			st = base + 3
+		default:
+			st = base + 2
+		}
+		m := -1
+		if first {
+			m = marker
+		}
+		w2, err := w.writeFrame(ctx, st, path, ch, m, data[:n], written)
+		written = written || w2
+		if err != nil {
+			return written, err
+		}
+		data = data[n:]
+		first = false
+	}
+	return written, nil
+}
+
+// writeFrame writes one frame under the lock. Once part of a message is
+// out (midMessage), the lock is taken without regard to ctx, because
+// abandoning a message half way would corrupt the stream.
+func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, chunk []byte, midMessage bool) (bool, error) {
+	if midMessage {
+		ctx = nil
+	}
+	if err := w.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer w.release()
+	if w.err != nil {
+		return false, w.err
+	}
+	n := len(chunk)
+	if marker >= 0 {
+		n++
+	}
+	if ctx != nil {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = w.c.SetWriteDeadline(dl)
+			defer w.c.SetWriteDeadline(time.Time{})
+		}
+	}
+	b := appendHeader(w.buf[:0], st, path, ch, n)
+	if marker >= 0 {
+		b = append(b, byte(marker))
+	}
+	var err error
+	if len(chunk) <= copyLimit {
+		b = append(b, chunk...)
+		_, err = w.c.Write(b)
+	} else if _, err = w.c.Write(b); err == nil {
+		_, err = w.c.Write(chunk)
+	}
+	if cap(b) <= 4*copyLimit {
+		w.buf = b[:0]
+	}
+	if err != nil {
+		w.err = err
+		w.fail(err)
+		return true, err
+	}
+	return true, nil
+}
