@@ -36,21 +36,21 @@ const (
 
 // Reserved paths served on channel 0 (and /sys/delete_channel on any channel).
 const (
-	PathNewChannel        = "/sys/new_channel"
-	PathDeleteChannel     = "/sys/delete_channel"
-	PathServerCount       = "/sys/server_count"
-	PathServerMeasure     = "/sys/server_measure"
-	PathPathCount         = "/sys/path_count"
-	PathPathMeasure       = "/sys/path_measure"
-	PathStatis            = "/sys/statis"
-	PathConnectionStatis  = "/sys/connection_statis"
-	PathPing              = "/sys/ping"
-	sysPrefix             = "/sys/"
-	emptyData             = "{}"
-	capTypedErrors        = "typed-errors"
-	capKeepalive          = "keepalive"
-	dataMarkerOK     byte = 0x00
-	dataMarkerError  byte = 0x01
+	PathNewChannel            = "/sys/new_channel"
+	PathDeleteChannel         = "/sys/delete_channel"
+	PathServerCount           = "/sys/server_count"
+	PathServerMeasure         = "/sys/server_measure"
+	PathPathCount             = "/sys/path_count"
+	PathPathMeasure           = "/sys/path_measure"
+	PathStatis                = "/sys/statis"
+	PathConnectionStatis      = "/sys/connection_statis"
+	PathPing                  = "/sys/ping"
+	sysPrefix                 = "/sys/"
+	emptyData                 = "{}"
+	capTypedErrors            = "typed-errors"
+	capKeepalive              = "keepalive"
+	dataMarkerOK         byte = 0x00
+	dataMarkerError      byte = 0x01
 )
 
 // Defaults for Options and ServerOptions; a zero field means the default.

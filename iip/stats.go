@@ -150,10 +150,10 @@ type ChannelStats struct {
 
 // ConnStats describes one connection of a server.
 type ConnStats struct {
-	ID        uint64         `json:"id"`
-	Remote    string         `json:"remote"`
-	Since     time.Time      `json:"since"`
-	Requests  uint64         `json:"requests"`
-	Caps      []string       `json:"caps"`
-	Channels  []ChannelStats `json:"channels"`
+	ID       uint64         `json:"id"`
+	Remote   string         `json:"remote"`
+	Since    time.Time      `json:"since"`
+	Requests uint64         `json:"requests"`
+	Caps     []string       `json:"caps"`
+	Channels []ChannelStats `json:"channels"`
 }
