@@ -1,0 +1,139 @@
+package nap
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Session (go-redis style: a nil *Config, and every zero
+// field, means the documented default constant). Values outside the allowed
+// range are clamped to it. The same Config may be shared by many sessions; it
+// must not be modified while in use.
+type Config struct {
+	// MaxFrameSize is the largest DATA payload per frame we accept (announced
+	// to the peer) and send. Default DefaultMaxFrameSize (64 KiB); clamped to
+	// [MinFrameSize, MaxFrameSizeLimit]. Legacy peers always use 64 KiB.
+	MaxFrameSize int
+	// MaxMessageSize is the largest message we accept; a larger one resets its
+	// stream with CodeMessageTooLarge and the connection lives on. Default
+	// DefaultMaxMessageSize (4 MiB).
+	MaxMessageSize int
+	// MaxConcurrentStreams is how many streams the PEER may have open toward
+	// us; more are refused with CodeStreamLimit (retryable). Default
+	// DefaultMaxConcurrentStreams (1024).
+	MaxConcurrentStreams int
+	// StreamWindow is the initial per-stream receive window in bytes. Default
+	// DefaultStreamWindow (1 MiB); at most 2^31-1.
+	StreamWindow int
+	// ConnWindow is the per-connection receive window in bytes: the most
+	// unread data the peer can make us buffer. Default DefaultConnWindow
+	// (4 MiB); at most 2^31-1; raised to StreamWindow if smaller.
+	ConnWindow int
+	// KeepAliveInterval is the idle time after which we send a PING. Default
+	// DefaultKeepAliveInterval (30 s); negative disables keepalive.
+	KeepAliveInterval time.Duration
+	// KeepAliveTimeout is how long a PING may stay unanswered (no frame at all
+	// received) before the session fails with ErrKeepAliveTimeout. Default
+	// DefaultKeepAliveTimeout (10 s).
+	KeepAliveTimeout time.Duration
+	// HandshakeTimeout bounds the handshake: the client waits that long for
+	// the server's SETTINGS, the server closes a connection whose first
+	// frame (TLS handshake included) does not arrive in time. Default
+	// DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
+	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
+	// tls.NewListener. Dial fills ServerName from the address when empty.
+	TLSConfig *tls.Config
+	// Logger receives connection-level events (protocol errors, keepalive
+	// failures) at Debug/Warn level. Nil discards.
+	Logger *slog.Logger
+}
+
+// settings is a validated, defaulted copy of the limits.
+type settings struct {
+	maxFrameSize         uint32
+	maxMessageSize       uint32
+	maxConcurrentStreams uint32
+	streamWindow         uint32
+	connWindow           uint32
+}
+
+// defaultSettings are assumed for a peer that did not announce a value.
+var defaultSettings = settings{
+	maxFrameSize:         DefaultMaxFrameSize,
+	maxMessageSize:       DefaultMaxMessageSize,
+	maxConcurrentStreams: DefaultMaxConcurrentStreams,
+	streamWindow:         DefaultStreamWindow,
+	connWindow:           DefaultConnWindow,
+}
+
+// legacySettings describe what a legacy peer can handle.
+var legacySettings = settings{
+	maxFrameSize:         LegacyMaxMessageSize,
+	maxMessageSize:       LegacyMaxMessageSize,
+	maxConcurrentStreams: 0, // we never open streams toward a legacy peer
+	streamWindow:         maxWindow,
+	connWindow:           maxWindow,
+}
+
+type config struct {
+	settings
+	keepAliveInterval time.Duration
+	keepAliveTimeout  time.Duration
+	handshakeTimeout  time.Duration
+	tls               *tls.Config
+	logger            *slog.Logger
+}
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func clampInt(v, def, lo, hi int) int {
+	if v <= 0 {
+		return def
+	}
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+func (c *Config) resolve() config {
+	if c == nil {
+		c = &Config{}
+	}
+	r := config{
+		settings: settings{
+			maxFrameSize:         uint32(clampInt(c.MaxFrameSize, DefaultMaxFrameSize, MinFrameSize, MaxFrameSizeLimit)),
+			maxMessageSize:       uint32(clampInt(c.MaxMessageSize, DefaultMaxMessageSize, 1, maxWindow)),
+			maxConcurrentStreams: uint32(clampInt(c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow)),
+			streamWindow:         uint32(clampInt(c.StreamWindow, DefaultStreamWindow, 1, maxWindow)),
+			connWindow:           uint32(clampInt(c.ConnWindow, DefaultConnWindow, 1, maxWindow)),
+		},
+		keepAliveInterval: c.KeepAliveInterval,
+		keepAliveTimeout:  c.KeepAliveTimeout,
+		handshakeTimeout:  c.HandshakeTimeout,
+		tls:               c.TLSConfig,
+		logger:            c.Logger,
+	}
+	if r.connWindow < r.streamWindow {
+		r.connWindow = r.streamWindow
+	}
+	if r.keepAliveInterval == 0 {
+		r.keepAliveInterval = DefaultKeepAliveInterval
+	}
+	if r.keepAliveTimeout <= 0 {
+		r.keepAliveTimeout = DefaultKeepAliveTimeout
+	}
+	if r.handshakeTimeout <= 0 {
+		r.handshakeTimeout = DefaultHandshakeTimeout
+	}
+	if r.logger == nil {
+		r.logger = discardLogger
+	}
+	return r
+}

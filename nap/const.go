@@ -1,0 +1,94 @@
+package nap
+
+import "time"
+
+// frameType is the Type byte of a frame header (see PROTOCOL.md).
+type frameType uint8
+
+const (
+	frameData         frameType = 0x0 // a fragment of a message
+	framePing         frameType = 0x1 // liveness probe; flag ACK answers it
+	frameSettings     frameType = 0x2 // handshake: the sender's limits
+	frameWindowUpdate frameType = 0x3 // flow-control credit
+	frameRstStream    frameType = 0x4 // abort one stream with an error code
+	frameGoAway       frameType = 0x5 // last accepted stream ID + error code
+)
+
+// String returns the frame type name used in error messages.
+func (t frameType) String() string {
+	switch t {
+	case frameData:
+		return "DATA"
+	case framePing:
+		return "PING"
+	case frameSettings:
+		return "SETTINGS"
+	case frameWindowUpdate:
+		return "WINDOW_UPDATE"
+	case frameRstStream:
+		return "RST_STREAM"
+	case frameGoAway:
+		return "GOAWAY"
+	}
+	return "UNKNOWN"
+}
+
+// Frame flags.
+const (
+	flagDataMore uint8 = 0x1 // DATA: the message continues in the next DATA frame of the stream
+	flagDataEnd  uint8 = 0x2 // DATA: last frame from this side (half-close)
+	flagPingAck  uint8 = 0x1 // PING: this is the answer
+)
+
+// Settings identifiers carried in the SETTINGS frame.
+const (
+	settingMaxFrameSize         uint16 = 0x1
+	settingMaxMessageSize       uint16 = 0x2
+	settingMaxConcurrentStreams uint16 = 0x3
+	settingStreamWindow         uint16 = 0x4
+	settingConnWindow           uint16 = 0x5
+)
+
+const (
+	// headerSize is the size of the fixed frame header.
+	headerSize = 10
+	// protocolVersion is the version carried in SETTINGS.
+	protocolVersion = 1
+	// maxSettings is the maximum number of entries a SETTINGS frame may carry.
+	maxSettings = 32
+	// maxGoAwayDebug is the maximum debug text carried by a GOAWAY frame.
+	maxGoAwayDebug = 1024
+	// maxPingPayload is the maximum PING payload (opaque, echoed by the ACK).
+	maxPingPayload = 8
+	// maxWindow is the largest flow-control window (2^31-1).
+	maxWindow = 1<<31 - 1
+	// maxStreamID is the largest stream ID a handshaking peer may use.
+	maxStreamID = 1<<31 - 1
+)
+
+// Defaults applied to zero Config fields, and the bounds values are clamped to.
+const (
+	// DefaultMaxFrameSize is the default largest DATA payload per frame, 64 KiB.
+	DefaultMaxFrameSize = 64 << 10
+	// MinFrameSize is the smallest accepted MaxFrameSize (1 KiB); smaller values are raised to it.
+	MinFrameSize = 1 << 10
+	// MaxFrameSizeLimit is the largest accepted MaxFrameSize (16 MiB - 1); larger values are lowered to it.
+	MaxFrameSizeLimit = 1<<24 - 1
+	// DefaultMaxMessageSize is the default largest message, 4 MiB.
+	DefaultMaxMessageSize = 4 << 20
+	// DefaultMaxConcurrentStreams is the default number of streams the peer may have open toward us.
+	DefaultMaxConcurrentStreams = 1024
+	// DefaultStreamWindow is the default initial per-stream receive window, 1 MiB.
+	DefaultStreamWindow = 1 << 20
+	// DefaultConnWindow is the default per-connection receive window, 4 MiB.
+	DefaultConnWindow = 4 << 20
+	// DefaultKeepAliveInterval is the default idle time after which a PING is sent.
+	DefaultKeepAliveInterval = 30 * time.Second
+	// DefaultKeepAliveTimeout is the default time a PING may stay unanswered.
+	DefaultKeepAliveTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout is the default time a new connection has to send its first frame.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// LegacyMaxMessageSize is the largest message exchanged with a legacy peer
+	// (one DATA frame, 64 KiB).
+	LegacyMaxMessageSize = 64 << 10
+)

@@ -1,0 +1,443 @@
+package nap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// ioError describes a failed read or write on the connection.
+func ioError(op string, err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("nap: connection closed by peer: %w", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("nap: connection closed by peer in the middle of a frame: %w", err)
+	case errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("nap: connection closed: %w", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("nap: %s timed out: %w", op, err)
+	}
+	return fmt.Errorf("nap: %s: %w", op, err)
+}
+
+// readLoop is the only goroutine that reads from the connection.
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	defer func() {
+		s.br.Reset(nil)
+		readerPool.Put(s.br)
+	}()
+	var hdr [headerSize]byte
+	for {
+		if _, err := io.ReadFull(s.br, hdr[:]); err != nil {
+			s.fail(ioError("read", err), false)
+			return
+		}
+		s.lastRecv.Store(int64(time.Since(s.start)))
+		if err := s.handleFrame(parseHeader(hdr[:])); err != nil {
+			var ce *connError
+			s.fail(err, errors.As(err, &ce))
+			return
+		}
+	}
+}
+
+// handleFrame validates and processes one frame whose header was just read.
+// A non-nil error closes the session.
+func (s *Session) handleFrame(h frameHeader) error {
+	s.mu.Lock()
+	mode := s.mode
+	if !s.firstFrame {
+		s.firstFrame = true
+		if s.handshakeTimer != nil {
+			s.handshakeTimer.Stop()
+		}
+	}
+	s.mu.Unlock()
+	maxFrame := s.cfg.maxFrameSize
+	if mode == modeUnknown {
+		// Server: the first DATA or SETTINGS decides what the peer is.
+		switch h.typ {
+		case frameSettings:
+			return s.handleHandshake(h)
+		case frameData:
+			s.mu.Lock()
+			s.mode = modeLegacy
+			s.peer = legacySettings
+			s.connSendWindow = maxWindow
+			s.mu.Unlock()
+			s.cfg.logger.Debug("nap: legacy peer detected", "remote", s.conn.RemoteAddr().String())
+			mode = modeLegacy
+		case framePing:
+			// legacy-compatible: answer it, stay undecided
+		default:
+			return protocolErrorf("first frame has type 0x%x, want SETTINGS, DATA or PING", uint8(h.typ))
+		}
+	}
+	legacy := mode == modeLegacy
+	if legacy {
+		maxFrame = LegacyMaxMessageSize
+	}
+	if err := checkHeader(h, maxFrame, legacy); err != nil {
+		return err
+	}
+	switch h.typ {
+	case frameData:
+		if legacy {
+			return s.handleLegacyData(h)
+		}
+		return s.handleData(h)
+	case framePing:
+		var p [maxPingPayload]byte
+		if _, err := io.ReadFull(s.br, p[:h.length]); err != nil {
+			return ioError("read", err)
+		}
+		if h.flags&flagPingAck == 0 {
+			s.mu.Lock()
+			s.ctrl = appendPing(s.ctrl, true, p[:h.length])
+			s.queueCtrlLocked()
+			s.mu.Unlock()
+		}
+		return nil
+	case frameSettings:
+		return protocolErrorf("duplicate SETTINGS frame")
+	}
+	var pbuf [8 + maxGoAwayDebug]byte
+	p := pbuf[:h.length]
+	if _, err := io.ReadFull(s.br, p); err != nil {
+		return ioError("read", err)
+	}
+	switch h.typ {
+	case frameWindowUpdate:
+		incr, err := parseWindowUpdate(p)
+		if err != nil {
+			return err
+		}
+		return s.handleWindowUpdate(h.streamID, incr)
+	case frameRstStream:
+		code, err := parseRstStream(p)
+		if err != nil {
+			return err
+		}
+		return s.handleRstStream(h.streamID, code)
+	case frameGoAway:
+		lastID, code, debug, err := parseGoAway(p)
+		if err != nil {
+			return err
+		}
+		return s.handleGoAway(lastID, code, debug)
+	}
+	return protocolErrorf("unknown frame type 0x%x", uint8(h.typ))
+}
+
+// handleHandshake processes the client's SETTINGS on a server session and answers with ours.
+func (s *Session) handleHandshake(h frameHeader) error {
+	if err := checkHeader(h, s.cfg.maxFrameSize, false); err != nil {
+		return err
+	}
+	var pbuf [2 + 6*maxSettings]byte
+	p := pbuf[:h.length]
+	if _, err := io.ReadFull(s.br, p); err != nil {
+		return ioError("read", err)
+	}
+	peer, err := parseSettings(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mode = modeV2
+	s.setPeerSettings(peer)
+	// Our SETTINGS go first: nothing else can be queued before the mode is known.
+	s.ctrl = append(appendSettings(nil, s.cfg.settings), s.ctrl...)
+	s.queueCtrlLocked()
+	return nil
+}
+
+// isPeerID reports whether id belongs to the peer's ID space.
+func (s *Session) isPeerID(id uint32) bool {
+	if s.client {
+		return id%2 == 0
+	}
+	return id%2 == 1
+}
+
+// lookupLocked finds the stream a frame refers to. It returns nil, nil for
+// a stream that is finished and may legitimately still receive control
+// frames, and an error for an ID that was never opened.
+func (s *Session) lookupLocked(id uint32, typ frameType) (*Stream, error) {
+	if st := s.streams[id]; st != nil {
+		return st, nil
+	}
+	if s.isPeerID(id) {
+		if id > s.lastPeerID {
+			return nil, protocolErrorf("%s frame on idle stream %d", typ, id)
+		}
+	} else if id >= s.nextID {
+		return nil, protocolErrorf("%s frame on idle stream %d", typ, id)
+	}
+	return nil, nil
+}
+
+// handleData receives a DATA frame from a handshaking peer.
+func (s *Session) handleData(h frameHeader) error {
+	n := int64(h.length)
+	s.mu.Lock()
+	st := s.streams[h.streamID]
+	if st == nil {
+		var err error
+		st, err = s.newPeerStreamLocked(h.streamID)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	if st.recvEnd {
+		s.mu.Unlock()
+		return protocolErrorf("DATA frame on stream %d after END_STREAM", h.streamID)
+	}
+	if n > s.connRecvWindow {
+		s.mu.Unlock()
+		return flowControlErrorf("DATA frame of %d bytes exceeds the connection window %d", n, s.connRecvWindow)
+	}
+	if n > st.recvWindow {
+		s.mu.Unlock()
+		return flowControlErrorf("DATA frame of %d bytes on stream %d exceeds the stream window %d", n, h.streamID, st.recvWindow)
+	}
+	s.connRecvWindow -= n
+	st.recvWindow -= n
+	discard := st.err != nil
+	if !discard && uint64(st.partialLen)+uint64(n) > uint64(s.cfg.maxMessageSize) {
+		st.resetLocked(CodeMessageTooLarge, fmt.Sprintf("message exceeds limit %d bytes", s.cfg.maxMessageSize))
+		discard = true
+		st.partial = nil
+	}
+	s.mu.Unlock()
+
+	var msg []byte
+	if !discard && n == 0 && h.flags&flagDataEnd != 0 && st.partial == nil {
+		// A bare END_STREAM: half-close without a message.
+	} else if discard {
+		if _, err := s.br.Discard(int(n)); err != nil {
+			return ioError("read", err)
+		}
+	} else {
+		more := h.flags&flagDataMore != 0
+		if st.partial == nil && !more {
+			msg = make([]byte, n)
+			if _, err := io.ReadFull(s.br, msg); err != nil {
+				return ioError("read", err)
+			}
+		} else {
+			l := len(st.partial)
+			if cap(st.partial)-l < int(n) {
+				c := max(2*cap(st.partial), l+int(n), 4096)
+				if more && c > int(s.cfg.maxMessageSize) {
+					c = max(int(s.cfg.maxMessageSize), l+int(n))
+				}
+				nb := make([]byte, l, c)
+				copy(nb, st.partial)
+				st.partial = nb
+			}
+			st.partial = st.partial[:l+int(n)]
+			if _, err := io.ReadFull(s.br, st.partial[l:]); err != nil {
+				return ioError("read", err)
+			}
+			if !more {
+				msg = st.partial
+				st.partial = nil
+			}
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if discard || st.err != nil {
+		st.partial = nil
+		s.creditLocked(nil, n, false)
+	} else {
+		st.partialLen += int(n)
+		if len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
+			c := st.partialLen - st.headCredit
+			st.headCredit = st.partialLen
+			s.creditLocked(st, int64(c), true)
+		}
+		if msg != nil {
+			st.queue = append(st.queue, msg)
+			st.partialLen = 0
+			st.recvCond.Signal()
+		}
+	}
+	if h.flags&flagDataEnd != 0 {
+		st.recvEnd = true
+		st.recvCond.Signal()
+		s.maybeRemoveLocked(st)
+	}
+	return nil
+}
+
+// newPeerStreamLocked handles the first DATA frame of a stream the peer opens.
+func (s *Session) newPeerStreamLocked(id uint32) (*Stream, error) {
+	if !s.isPeerID(id) {
+		if id >= s.nextID {
+			return nil, protocolErrorf("DATA frame on idle stream %d", id)
+		}
+		return nil, protocolErrorf("DATA frame on closed stream %d", id)
+	}
+	if id <= s.lastPeerID {
+		return nil, protocolErrorf("DATA frame on closed stream %d", id)
+	}
+	s.lastPeerID = id
+	limit := int(s.cfg.maxConcurrentStreams)
+	if s.numPeer >= 2*limit+16 {
+		return nil, protocolErrorf("peer keeps opening streams beyond the limit %d", limit)
+	}
+	st := s.newStreamLocked(id, false)
+	st.sendWindow = int64(s.peer.streamWindow)
+	s.numPeer++
+	var code ErrorCode
+	switch {
+	case s.goAwaySent:
+		code = CodeRefusedStream
+	case s.numPeer > limit || len(s.acceptQ) >= limit:
+		code = CodeStreamLimit
+	default:
+		s.acceptQ = append(s.acceptQ, st)
+		select {
+		case s.acceptNotify <- struct{}{}:
+		default:
+		}
+		return st, nil
+	}
+	// Refused: a tombstone until the peer's answering RST (or END_STREAM).
+	st.resetLocked(code, "")
+	return st, nil
+}
+
+// handleLegacyData receives a request from a legacy peer: one frame, one message.
+func (s *Session) handleLegacyData(h frameHeader) error {
+	s.mu.Lock()
+	if st := s.streams[h.streamID]; st != nil {
+		s.mu.Unlock()
+		return protocolErrorf("legacy DATA frame on stream %d, which still awaits its answer", h.streamID)
+	}
+	limit := int(s.cfg.maxConcurrentStreams)
+	for (s.numPeer >= limit || len(s.acceptQ) >= limit) && !s.closed {
+		// Backpressure: a legacy peer cannot be refused, so stop reading.
+		s.readerBlocked.Store(true)
+		s.stateCond.Wait()
+	}
+	s.readerBlocked.Store(false)
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	msg := make([]byte, h.length)
+	if _, err := io.ReadFull(s.br, msg); err != nil {
+		return ioError("read", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.goAwaySent {
+		return nil // shutting down: the request is dropped, the connection closes soon
+	}
+	st := s.newStreamLocked(h.streamID, false)
+	st.legacy = true
+	st.recvEnd = true
+	st.queue = append(st.queue, msg)
+	s.numPeer++
+	s.acceptQ = append(s.acceptQ, st)
+	select {
+	case s.acceptNotify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *Session) handleWindowUpdate(id, incr uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == 0 {
+		s.connSendWindow += int64(incr)
+		if s.connSendWindow > maxWindow {
+			return flowControlErrorf("connection send window overflow (%d > %d)", s.connSendWindow, maxWindow)
+		}
+		if s.connBlocked {
+			s.connBlocked = false
+			s.writeCond.Signal()
+		}
+		return nil
+	}
+	st, err := s.lookupLocked(id, frameWindowUpdate)
+	if err != nil || st == nil {
+		return err
+	}
+	st.sendWindow += int64(incr)
+	if st.sendWindow > maxWindow {
+		return flowControlErrorf("stream %d send window overflow (%d > %d)", id, st.sendWindow, maxWindow)
+	}
+	if st.winBlocked && st.sending && st.err == nil {
+		st.winBlocked = false
+		s.readyLocked(st)
+	}
+	return nil
+}
+
+func (s *Session) handleRstStream(id uint32, code ErrorCode) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.lookupLocked(id, frameRstStream)
+	if err != nil || st == nil {
+		return err
+	}
+	st.recvRst = true
+	st.failLocked(&StreamError{StreamID: id, Code: code, Remote: true})
+	if !st.sentEnd && !st.sentRst {
+		// Answer, so the peer knows no more frames come on this stream.
+		st.sentRst = true
+		s.ctrl = appendRstStream(s.ctrl, id, code)
+		s.queueCtrlLocked()
+	}
+	s.maybeRemoveLocked(st)
+	return nil
+}
+
+func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) error {
+	gerr := &goAwayError{code: code, debug: debug, lastID: lastID}
+	if code != CodeNoError {
+		s.mu.Lock()
+		s.closeLocked(gerr, false)
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.goAwayRecv = true
+	s.peerLastID = lastID
+	// Streams the peer never accepted fail with a retryable error.
+	var refused []*Stream
+	for id, st := range s.streams {
+		if st.local && id > lastID {
+			refused = append(refused, st)
+		}
+	}
+	s.ready.each(func(st *Stream) {
+		if st.local && st.id == 0 {
+			refused = append(refused, st)
+		}
+	})
+	for _, st := range refused {
+		if !st.removed {
+			st.failLocked(fmt.Errorf("nap: stream %d not processed: %w", st.id, ErrGoAway))
+			st.sentRst, st.recvRst = true, true
+			s.removeLocked(st)
+		}
+	}
+	s.closeIfDrainedLocked()
+	return nil
+}

@@ -1,0 +1,65 @@
+package nap
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+)
+
+// Server creates the server side of a session over conn and returns at
+// once; the handshake (or legacy detection) happens when the first frame
+// arrives. A connection whose first frame does not arrive within
+// HandshakeTimeout is closed with ErrHandshakeTimeout. The error is non-nil
+// only for a nil conn.
+func Server(conn net.Conn, cfg *Config) (*Session, error) {
+	if conn == nil {
+		return nil, fmt.Errorf("nap: Server: nil conn")
+	}
+	s := newSession(conn, cfg, false)
+	s.mu.Lock()
+	s.handshakeTimer = newHandshakeTimer(s)
+	s.mu.Unlock()
+	s.run()
+	return s, nil
+}
+
+// Listener accepts nap server sessions.
+type Listener struct {
+	ln  net.Listener
+	cfg *Config
+}
+
+// Listen listens on address ("tcp", "127.0.0.1:0"); over TLS when
+// cfg.TLSConfig is set.
+func Listen(network, address string, cfg *Config) (*Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("nap: listen %s: %w", address, err)
+	}
+	if cfg != nil && cfg.TLSConfig != nil {
+		ln = tls.NewListener(ln, cfg.TLSConfig)
+	}
+	return NewListener(ln, cfg), nil
+}
+
+// NewListener serves nap on an existing listener (wrap it with
+// tls.NewListener yourself for TLS; cfg.TLSConfig is not used here).
+func NewListener(ln net.Listener, cfg *Config) *Listener {
+	return &Listener{ln: ln, cfg: cfg}
+}
+
+// Accept waits for the next connection and returns its session. It never
+// waits for a handshake (TLS included): that happens in the session.
+func (l *Listener) Accept() (*Session, error) {
+	conn, err := l.ln.Accept()
+	if err != nil {
+		return nil, fmt.Errorf("nap: accept: %w", err)
+	}
+	return Server(conn, l.cfg)
+}
+
+// Addr returns the listener's address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Close stops listening; sessions already accepted are not affected.
+func (l *Listener) Close() error { return l.ln.Close() }

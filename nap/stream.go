@@ -1,0 +1,304 @@
+package nap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Stream is one bidirectional sequence of messages inside a Session. Send
+// and Recv may be used concurrently with each other (one sender and one
+// receiver goroutine; concurrent Sends are serialised). Always finish a
+// stream: SendAndClose/CloseSend plus Recv until io.EOF, Reset, or Close.
+type Stream struct {
+	id    uint32 // 0 until the first frame of a stream we opened is sent
+	sess  *Session
+	local bool // we opened it
+
+	// everything below is guarded by sess.mu
+	sendCond sync.Cond
+	recvCond sync.Cond
+
+	// send side
+	sendWindow int64
+	sendBuf    []byte
+	sendOff    int
+	sendEnd    bool // the message being sent ends the stream
+	sendNoMsg  bool // CloseSend: an END_STREAM frame without message
+	sending    bool // a Send is in progress
+	inReady    bool // in sess.ready
+	winBlocked bool // waits for a stream WINDOW_UPDATE
+	inFlight   int  // frames handed to the writer, not yet written
+	sendClosed bool // CloseSend/SendAndClose called
+	sentEnd    bool // the END_STREAM frame was scheduled
+	sentRst    bool // we reset the stream (or answered the peer's reset)
+
+	// receive side
+	recvWindow  int64
+	credit      int64 // consumed, not yet returned with WINDOW_UPDATE
+	queue       [][]byte
+	inline      [1][]byte
+	partialLen  int // bytes of the message being assembled
+	headCredit  int // bytes of the head message (or partial) already credited
+	recvWaiting bool
+	recvEnd     bool   // the peer half-closed
+	recvRst     bool   // the peer reset the stream
+	partial     []byte // reader goroutine only
+
+	legacy  bool
+	removed bool
+	err     error // why the stream failed: *StreamError, or a GOAWAY refusal
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func (st *Stream) localDone() bool  { return st.sentEnd || st.sentRst }
+func (st *Stream) remoteDone() bool { return st.recvEnd || st.recvRst }
+
+// ID returns the stream ID. For a stream opened with OpenStream it is 0
+// until the first message (or CloseSend) has been handed to the connection:
+// IDs are assigned in the order streams appear on the wire.
+func (st *Stream) ID() uint32 {
+	st.sess.mu.Lock()
+	defer st.sess.mu.Unlock()
+	return st.id
+}
+
+// Session returns the session the stream belongs to.
+func (st *Stream) Session() *Session { return st.sess }
+
+// Context returns a context cancelled when the stream is reset (by either
+// side) or the session dies; context.Cause tells why (a *StreamError or the
+// session error). A stream that finishes normally does not cancel it.
+func (st *Stream) Context() context.Context {
+	s := st.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.cancel = context.WithCancelCause(context.Background())
+		if err := st.failErrLocked(); err != nil {
+			st.cancel(err)
+		}
+	}
+	return st.ctx
+}
+
+// failErrLocked returns why the stream can no longer be used, nil if it can.
+func (st *Stream) failErrLocked() error {
+	if st.err != nil {
+		return st.err
+	}
+	if st.sess.closed {
+		return st.sessErrLocked()
+	}
+	return nil
+}
+
+func (st *Stream) sessErrLocked() error {
+	return fmt.Errorf("nap: stream %d: %w", st.id, st.sess.err)
+}
+
+// failLocked records err as the stream's failure and wakes its waiters.
+func (st *Stream) failLocked(err error) {
+	if st.err != nil {
+		return
+	}
+	st.err = err
+	// Drop what was received and not read: return it to the connection window.
+	var n int64
+	for _, m := range st.queue {
+		n += int64(len(m))
+	}
+	n += int64(st.partialLen) - int64(st.headCredit)
+	clear(st.queue)
+	st.queue = st.inline[:0]
+	st.partialLen, st.headCredit = 0, 0
+	if n > 0 {
+		st.sess.creditLocked(nil, n, false)
+	}
+	if st.cancel != nil {
+		st.cancel(err)
+	}
+	st.sendCond.Broadcast()
+	st.recvCond.Broadcast()
+}
+
+// sessionClosedLocked wakes the stream's waiters when the session dies.
+func (st *Stream) sessionClosedLocked() {
+	if st.cancel != nil && st.err == nil {
+		st.cancel(st.sessErrLocked())
+	}
+	st.sendCond.Broadcast()
+	st.recvCond.Broadcast()
+}
+
+// resetLocked resets the stream locally with code and tells the peer.
+func (st *Stream) resetLocked(code ErrorCode, reason string) {
+	s := st.sess
+	if st.err != nil || st.removed {
+		return
+	}
+	st.failLocked(&StreamError{StreamID: st.id, Code: code, Reason: reason})
+	if !st.legacy && st.id != 0 && !s.closed {
+		s.ctrl = appendRstStream(s.ctrl, st.id, code)
+		s.queueCtrlLocked()
+	}
+	st.sentRst = true
+	if st.legacy {
+		st.sentEnd = true
+	}
+	s.maybeRemoveLocked(st)
+}
+
+// Send sends msg as one whole message, split into frames as needed, and
+// blocks until it has been handed to the connection (flow control may make
+// it wait for the peer to read). msg may be reused after Send returns.
+// Errors: ErrStreamClosed after CloseSend; a *StreamError after a reset; an
+// error matching ErrMessageTooLarge when msg exceeds the peer's
+// MaxMessageSize (the stream is then reset); ErrSessionClosed (wrapping the
+// cause) when the session dies. On a legacy stream Send writes exactly one
+// frame (at most 64 KiB) and ends the stream.
+func (st *Stream) Send(msg []byte) error { return st.send(msg, false, false) }
+
+// SendAndClose sends msg as the last message and half-closes in the same
+// frame (unary calls). Errors as for Send.
+func (st *Stream) SendAndClose(msg []byte) error {
+	if len(msg) == 0 {
+		if err := st.send(nil, false, false); err != nil {
+			return err
+		}
+		return st.send(nil, true, true)
+	}
+	return st.send(msg, true, false)
+}
+
+// CloseSend half-closes: no more messages from this side; the peer's Recv
+// returns io.EOF after the last one. Calling it twice returns ErrStreamClosed.
+// On a legacy stream it does nothing (the answer ends the stream).
+func (st *Stream) CloseSend() error {
+	st.sess.mu.Lock()
+	legacy := st.legacy
+	st.sess.mu.Unlock()
+	if legacy {
+		return nil
+	}
+	return st.send(nil, true, true)
+}
+
+func (st *Stream) send(msg []byte, end, noMsg bool) error {
+	s := st.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for st.sending && st.failErrLocked() == nil {
+		st.sendCond.Wait()
+	}
+	if err := st.failErrLocked(); err != nil {
+		return err
+	}
+	if st.sendClosed {
+		return fmt.Errorf("nap: stream %d: send after close: %w", st.id, ErrStreamClosed)
+	}
+	if st.legacy {
+		if len(msg) > LegacyMaxMessageSize {
+			return fmt.Errorf("nap: stream %d: message of %d bytes exceeds the legacy limit %d: %w",
+				st.id, len(msg), LegacyMaxMessageSize, ErrMessageTooLarge)
+		}
+		end, noMsg = true, false
+	} else if uint64(len(msg)) > uint64(s.peer.maxMessageSize) {
+		reason := fmt.Sprintf("message of %d bytes exceeds the peer's limit %d", len(msg), s.peer.maxMessageSize)
+		st.resetLocked(CodeMessageTooLarge, reason)
+		return st.err
+	}
+	if end {
+		st.sendClosed = true
+	}
+	st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = msg, 0, end, noMsg
+	st.sending = true
+	st.winBlocked = false
+	s.readyLocked(st)
+	for st.sending && st.failErrLocked() == nil {
+		st.sendCond.Wait()
+	}
+	for st.inFlight > 0 { // the writer still reads msg
+		st.sendCond.Wait()
+	}
+	if st.sending { // failed
+		st.sending = false
+		st.sendBuf = nil
+		st.sendCond.Broadcast()
+		return st.failErrLocked()
+	}
+	return nil
+}
+
+// Recv returns the next whole message; the caller owns it. It returns
+// io.EOF after the peer half-closed and every message was read, a
+// *StreamError after a reset, and an error matching ErrSessionClosed
+// (wrapping the cause) when the session died. Messages received before the
+// session died are still returned first. Only one goroutine may call Recv
+// at a time.
+func (st *Stream) Recv() ([]byte, error) {
+	s := st.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if st.err != nil {
+			return nil, st.err
+		}
+		if len(st.queue) > 0 {
+			m := st.queue[0]
+			st.queue[0] = nil
+			st.queue = st.queue[1:]
+			if len(st.queue) == 0 {
+				st.queue = st.inline[:0]
+			}
+			n := int64(len(m)) - int64(st.headCredit)
+			st.headCredit = 0
+			s.creditLocked(st, n, false)
+			return m, nil
+		}
+		if st.recvEnd {
+			return nil, io.EOF
+		}
+		if s.closed {
+			return nil, st.sessErrLocked()
+		}
+		if st.partialLen > st.headCredit {
+			// A message larger than the window is being assembled and we
+			// want it: let the peer send the rest.
+			n := st.partialLen - st.headCredit
+			st.headCredit = st.partialLen
+			s.creditLocked(st, int64(n), true)
+		}
+		st.recvWaiting = true
+		st.recvCond.Wait()
+		st.recvWaiting = false
+	}
+}
+
+// Reset aborts both directions and tells the peer with code (peer's Recv
+// and Send then return a *StreamError with Remote true and its stream
+// context is cancelled). Pending local Send/Recv return a *StreamError.
+// Resetting a finished or already reset stream does nothing. On a legacy
+// stream nothing is sent (the legacy protocol has no reset).
+func (st *Stream) Reset(code ErrorCode) error {
+	s := st.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.resetLocked(code, "")
+	return nil
+}
+
+// Close releases the stream: if either direction is still open it resets
+// the stream with CodeCancel. Close is idempotent and returns nil.
+func (st *Stream) Close() error {
+	s := st.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !st.removed && !s.closed {
+		st.resetLocked(CodeCancel, "stream closed")
+	}
+	return nil
+}

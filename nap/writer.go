@@ -1,0 +1,200 @@
+package nap
+
+import (
+	"sync"
+)
+
+// batchBudget is how many payload bytes the writer schedules per batch
+// before it writes them; every stream with data gets one frame per round,
+// so a small message waits at most one batch behind a bulk transfer.
+const batchBudget = 256 << 10
+
+// outFrame is a DATA frame scheduled by the writer.
+type outFrame struct {
+	st      *Stream
+	hdr     [headerSize]byte
+	payload []byte
+	last    bool // the last frame of the stream's current message
+}
+
+type writeBatch struct {
+	ctrl   []byte
+	frames []outFrame
+}
+
+var batchPool = sync.Pool{New: func() any { return &writeBatch{ctrl: make([]byte, 0, 512)} }}
+
+// readyLocked puts a stream with something to send into the round-robin.
+func (s *Session) readyLocked(st *Stream) {
+	if st.inReady || s.closed {
+		return
+	}
+	st.inReady = true
+	s.ready.push(st)
+	s.connBlocked = false
+	s.writeCond.Signal()
+}
+
+func (s *Session) hasWorkLocked() bool {
+	return len(s.ctrl) > 0 || (s.ready.len() > 0 && !s.connBlocked && s.mode != modeUnknown)
+}
+
+// writeLoop is the only goroutine that writes to the connection. It takes
+// control frames first, then one DATA frame per ready stream in turn, writes
+// them into a bufio.Writer and flushes when there is nothing more to do.
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	b := batchPool.Get().(*writeBatch)
+	defer func() {
+		b.ctrl = b.ctrl[:0]
+		clear(b.frames)
+		b.frames = b.frames[:0]
+		batchPool.Put(b)
+		s.bw.Reset(nil)
+		writerPool.Put(s.bw)
+	}()
+	var err error
+	s.mu.Lock()
+	for {
+		for !s.hasWorkLocked() && !s.closed {
+			if s.bw.Buffered() > 0 {
+				s.mu.Unlock()
+				err = s.bw.Flush()
+				s.mu.Lock()
+				if err != nil {
+					break
+				}
+				continue
+			}
+			s.writeCond.Wait()
+		}
+		if err != nil {
+			break
+		}
+		if s.closed {
+			// Write what is pending (GOAWAY) within closeFlushTimeout, then close.
+			ctrl := s.ctrl
+			s.ctrl = nil
+			s.mu.Unlock()
+			if len(ctrl) > 0 {
+				if _, err := s.bw.Write(ctrl); err == nil {
+					_ = s.bw.Flush()
+				}
+			}
+			_ = s.conn.Close()
+			return
+		}
+		s.buildBatchLocked(b)
+		s.mu.Unlock()
+
+		if len(b.ctrl) > 0 {
+			_, err = s.bw.Write(b.ctrl)
+		}
+		for i := range b.frames {
+			if err != nil {
+				break
+			}
+			f := &b.frames[i]
+			if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
+				_, err = s.bw.Write(f.payload)
+			}
+		}
+
+		s.mu.Lock()
+		for i := range b.frames {
+			f := &b.frames[i]
+			st := f.st
+			st.inFlight--
+			if f.last && st.sending {
+				st.sending = false
+				st.sendBuf = nil
+			}
+			st.sendCond.Broadcast()
+			b.frames[i] = outFrame{}
+		}
+		b.frames = b.frames[:0]
+		b.ctrl = b.ctrl[:0]
+		if err != nil {
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.fail(ioError("write", err), false)
+	_ = s.conn.Close()
+}
+
+// buildBatchLocked moves pending control frames and a fair share of DATA
+// frames into b.
+func (s *Session) buildBatchLocked(b *writeBatch) {
+	b.ctrl, s.ctrl = s.ctrl, b.ctrl[:0]
+	if s.mode == modeUnknown {
+		return
+	}
+	maxFrame := int(s.peer.maxFrameSize)
+	if int(s.cfg.maxFrameSize) < maxFrame {
+		maxFrame = int(s.cfg.maxFrameSize)
+	}
+	budget := batchBudget
+	for budget > 0 && s.ready.len() > 0 {
+		st := s.ready.pop()
+		if !st.sending || st.err != nil || s.closed {
+			st.inReady = false
+			continue
+		}
+		rem := len(st.sendBuf) - st.sendOff
+		n := rem
+		var flags uint8
+		if st.legacy {
+			// One message, one frame, flags 0; the answer ends the stream.
+		} else {
+			if n > maxFrame {
+				n = maxFrame
+			}
+			if int64(n) > st.sendWindow {
+				n = int(st.sendWindow)
+			}
+			if int64(n) > s.connSendWindow {
+				n = int(s.connSendWindow)
+			}
+			if n == 0 && rem > 0 {
+				if st.sendWindow <= 0 {
+					st.inReady = false
+					st.winBlocked = true
+					continue
+				}
+				// The connection window is empty: wait for WINDOW_UPDATE.
+				s.ready.pushFront(st)
+				s.connBlocked = true
+				break
+			}
+			st.sendWindow -= int64(n)
+			s.connSendWindow -= int64(n)
+			if n < rem {
+				flags = flagDataMore
+			} else if st.sendEnd {
+				flags = flagDataEnd
+			}
+		}
+		if st.id == 0 {
+			st.id = s.nextID
+			s.nextID += 2
+			s.unsent--
+			s.streams[st.id] = st
+		}
+		f := outFrame{st: st, payload: st.sendBuf[st.sendOff : st.sendOff+n], last: n == rem}
+		putHeader(f.hdr[:], frameHeader{length: uint32(n), streamID: st.id, typ: frameData, flags: flags})
+		b.frames = append(b.frames, f)
+		st.inFlight++
+		st.sendOff += n
+		budget -= n + headerSize
+		if n == rem {
+			st.inReady = false
+			if st.sendEnd || st.legacy {
+				st.sentEnd = true
+				s.maybeRemoveLocked(st)
+			}
+		} else {
+			s.ready.push(st)
+		}
+	}
+}
