@@ -145,17 +145,18 @@ func run(ctx context.Context, o Options, op Op) *Result {
 
 // closedLoop runs Concurrency workers, each sending its requests back to back.
 func closedLoop(ctx context.Context, o Options, op Op, rec *recorder, done *atomic.Int64, deadline time.Time) {
+	counted := deadline.IsZero() // else timed
 	var wg sync.WaitGroup
 	for w := range o.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := int64(0); deadline.IsZero() && j < o.Requests || !deadline.IsZero(); j++ {
+			for j := int64(0); !counted || j < o.Requests; j++ {
 				if ctx.Err() != nil {
 					return
 				}
 				t0 := o.Clock.Now()
-				if !deadline.IsZero() && !t0.Before(deadline) {
+				if !counted && !t0.Before(deadline) {
 					return
 				}
 				err := op(ctx, w, j*int64(o.Concurrency)+int64(w))

@@ -1,0 +1,5 @@
+package bench
+
+import "strings"
+
+func containsStr(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,109 @@
+package kvclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+)
+
+func TestCodeOf(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		err  error
+		want kvclient.Code
+	}{
+		{"nil", nil, kvclient.CodeOK},
+		{"status error", kvclient.Errorf(kvclient.CodeKeyNotExist, "no"), kvclient.CodeKeyNotExist},
+		{"wrapped status error", fmt.Errorf("read: %w", kvclient.Errorf(kvclient.CodeUnauthenticated, "x")), kvclient.CodeUnauthenticated},
+		{"deadline", context.DeadlineExceeded, kvclient.CodeDeadlineExceeded},
+		{"canceled", canceled.Err(), kvclient.CodeCanceled},
+		{"plain error", errors.New("boom"), kvclient.CodeUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kvclient.CodeOf(tt.err); got != tt.want {
+				t.Fatalf("CodeOf(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorIsAndString(t *testing.T) {
+	err := fmt.Errorf("login: %w", kvclient.Errorf(kvclient.CodeIncorrectUsernameOrPassword, "incorrect username or password"))
+	if !errors.Is(err, kvclient.ErrIncorrectUsernameOrPassword) {
+		t.Fatalf("errors.Is(%v, ErrIncorrectUsernameOrPassword) = false", err)
+	}
+	if errors.Is(err, kvclient.ErrUnauthenticated) {
+		t.Fatalf("errors.Is(%v, ErrUnauthenticated) = true", err)
+	}
+	if got, want := err.Error(), "login: kvclient: INCORRECT_USERNAME_OR_PASSWORD: incorrect username or password"; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+	if got := kvclient.ErrKeyNotExist.Error(); got != "kvclient: KEY_NOT_EXIST" {
+		t.Fatalf("bare Error() = %q", got)
+	}
+	tests := map[kvclient.Code]string{
+		kvclient.CodeOK: "OK", kvclient.CodeUnauthenticated: "UNAUTHENTICATED",
+		kvclient.CodeResourceExhausted: "RESOURCE_EXHAUSTED", kvclient.CodeKeyNotExist: "KEY_NOT_EXIST",
+		kvclient.Code(77): "CODE(77)",
+	}
+	for c, want := range tests {
+		if got := c.String(); got != want {
+			t.Errorf("Code(%d).String() = %q, want %q", int(c), got, want)
+		}
+	}
+}
+
+func TestParseEndpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []kvclient.Endpoint
+		wantErr string
+	}{
+		{name: "one address", in: "127.0.0.1:7000", want: []kvclient.Endpoint{{"127.0.0.1:7000", 1}}},
+		{name: "weighted list", in: "127.0.0.1:7000#3, 127.0.0.1:7001#1,localhost:7002",
+			want: []kvclient.Endpoint{{"127.0.0.1:7000", 3}, {"127.0.0.1:7001", 1}, {"localhost:7002", 1}}},
+		{name: "ipv6", in: "[::1]:7000#2", want: []kvclient.Endpoint{{"[::1]:7000", 2}}},
+		{name: "empty", in: " ", wantErr: "kvclient: bad server address: empty server list"},
+		{name: "empty entry", in: "127.0.0.1:7000,,127.0.0.1:7001", wantErr: `empty entry in "127.0.0.1:7000,,127.0.0.1:7001"`},
+		{name: "no port", in: "127.0.0.1", wantErr: `"127.0.0.1": want host:port`},
+		{name: "bad port", in: "127.0.0.1:http", wantErr: `port must be a number in 1..65535`},
+		{name: "port zero", in: "127.0.0.1:0", wantErr: `port must be a number in 1..65535`},
+		{name: "no host", in: ":7000", wantErr: `":7000": missing host`},
+		{name: "zero weight", in: "127.0.0.1:7000#0", wantErr: `weight must be an integer in 1..65536`},
+		{name: "bad weight", in: "127.0.0.1:7000#x", wantErr: `weight must be an integer`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := kvclient.ParseEndpoints(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !errors.Is(err, kvclient.ErrBadEndpoint) || !contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseEndpoints(%q) error = %v, want one wrapping ErrBadEndpoint containing %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseEndpoints(%q): %v", tt.in, err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("ParseEndpoints(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDialWithoutTransport(t *testing.T) {
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{{"127.0.0.1:7000", 1}}})
+	if c != nil || !errors.Is(err, kvclient.ErrNoTransport) {
+		t.Fatalf("Dial = %v, %v; want nil, ErrNoTransport", c, err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
