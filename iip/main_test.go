@@ -115,3 +115,5 @@ func TestSmokeEcho(t *testing.T) {
 		t.Fatalf("err %v, want ErrNoHandler", err)
 	}
 }
+
+func slogTo(l *logBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }

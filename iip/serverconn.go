@@ -245,6 +245,15 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		return nil
 	}
+	if complete && int(h.Length) > c.s.opts.MaxMessageSize {
+		if err := c.fr.discard(int(h.Length)); err != nil {
+			return err
+		}
+		it := c.newItem(kindFixed, ch, raw, r)
+		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", h.Length, c.s.opts.MaxMessageSize)}
+		c.dispatch(ch, it)
+		return nil
+	}
 	if complete {
 		data := make([]byte, h.Length)
 		if err := c.fr.readData(data); err != nil {
