@@ -2,6 +2,7 @@ package iip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -15,7 +16,8 @@ type Client struct {
 	addr string
 	opts Options
 	max  int
-	idle chan *Channel // idle channels; nil wakes a waiter to retry
+	idle chan *Channel // idle channels
+	wakc chan struct{} // a token lets a waiter retry growing the pool
 
 	mu      sync.Mutex
 	conns   []*Conn
@@ -30,7 +32,8 @@ type Client struct {
 func NewClient(addr string, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
 	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
-	c.idle = make(chan *Channel, c.max+1)
+	c.idle = make(chan *Channel, c.max)
+	c.wakc = make(chan struct{}, o.PoolChannels)
 	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
 	defer cancel()
 	conn, err := Dial(ctx, addr, &o)
@@ -97,9 +100,6 @@ func (c *Client) get(ctx context.Context) (*Channel, error) {
 	for {
 		select {
 		case ch := <-c.idle:
-			if ch == nil {
-				break
-			}
 			if ch.usable() {
 				return ch, nil
 			}
@@ -116,12 +116,11 @@ func (c *Client) get(ctx context.Context) (*Channel, error) {
 		}
 		select {
 		case ch := <-c.idle:
-			if ch != nil && ch.usable() {
+			if ch.usable() {
 				return ch, nil
 			}
-			if ch != nil {
-				c.discard(ch)
-			}
+			c.discard(ch)
+		case <-c.wakc:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("iip: waiting for a pooled channel: %w", ctx.Err())
 		}
@@ -148,10 +147,7 @@ func (c *Client) discard(ch *Channel) {
 		c.chans[ch.conn] = n - 1
 	}
 	c.mu.Unlock()
-	select {
-	case c.idle <- nil:
-	default:
-	}
+	c.wake(1)
 }
 
 // grow opens one more pooled channel if the pool has room.
@@ -180,7 +176,24 @@ func (c *Client) grow(ctx context.Context) (*Channel, bool, error) {
 	c.mu.Lock()
 	c.total--
 	c.mu.Unlock()
+	if err == errNoRoom {
+		return nil, false, nil
+	}
 	return nil, false, err
+}
+
+// errNoRoom: every connection is full and the pool may not dial; wait.
+var errNoRoom = errors.New("iip: pool full")
+
+// wake lets up to n waiters retry growing the pool.
+func (c *Client) wake(n int) {
+	for range n {
+		select {
+		case c.wakc <- struct{}{}:
+		default:
+			return
+		}
+	}
 }
 
 // pickConn returns the live connection with the fewest pool channels,
@@ -225,6 +238,9 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 	}
 	if len(c.conns)+c.dialing >= c.opts.PoolConns {
 		c.mu.Unlock()
+		if !dedicated {
+			return nil, errNoRoom
+		}
 		return nil, &Error{Code: CodeClientConnLimit, Message: fmt.Sprintf("client connection limit %d reached", c.opts.PoolConns)}
 	}
 	c.dialing++
@@ -241,6 +257,7 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 		_ = conn.Close()
 		return nil, ErrClosed
 	}
+	defer c.wake(c.opts.PoolChannels - 1) // others waiting for this dial
 	defer c.mu.Unlock()
 	c.conns = append(c.conns, conn)
 	c.chans[conn] = 0

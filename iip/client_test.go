@@ -1,0 +1,289 @@
+package iip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// blockingServer has /block, whose handler signals started and waits for
+// release (or its context), then answers "slow".
+func blockingServer(t *testing.T) (addr string, started chan string, release chan struct{}) {
+	s, addr := echoServer(t, nil)
+	started = make(chan string, 100)
+	release = make(chan struct{})
+	s.HandleFunc("/block", func(ctx context.Context, r *Request) ([]byte, error) {
+		started <- string(r.Data)
+		select {
+		case <-release:
+			return []byte("slow:" + string(r.Data)), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	return addr, started, release
+}
+
+func waitStarted(t *testing.T, started chan string) string {
+	t.Helper()
+	select {
+	case s := <-started:
+		return s
+	case <-testCtx(t).Done():
+		t.Fatal("handler never started")
+		return ""
+	}
+}
+
+// TestTimedOutCallDoesNotMisalign: a call whose context ends leaves the
+// channel aligned; its late response is dropped.
+func TestTimedOutCallDoesNotMisalign(t *testing.T) {
+	addr, started, release := blockingServer(t)
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ch.Do(ctx, "/block", []byte("a"))
+		errc <- err
+	}()
+	waitStarted(t, started)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	// The next call is pipelined behind the abandoned one.
+	done := make(chan struct{})
+	var resp []byte
+	go func() {
+		defer close(done)
+		resp, err = ch.Do(testCtx(t), "/echo", []byte("b"))
+	}()
+	close(release)
+	<-done
+	if err != nil || string(resp) != "b" {
+		t.Fatalf("after a timed-out call got %q, %v; want \"b\"", resp, err)
+	}
+}
+
+// faultConn fails its n-th write after writing half of it.
+type faultConn struct {
+	net.Conn
+	writes atomic.Int32
+	failAt atomic.Int32
+}
+
+func (f *faultConn) Write(b []byte) (int, error) {
+	if f.writes.Add(1) == f.failAt.Load() {
+		n, _ := f.Conn.Write(b[:len(b)/2])
+		return n, errors.New("injected write failure")
+	}
+	return f.Conn.Write(b)
+}
+
+// TestPartialWritePoisonsConnection: a request that is only half written
+// fails its call, closes the connection and fails the calls pending on it;
+// nobody receives another call's response.
+func TestPartialWritePoisonsConnection(t *testing.T) {
+	addr, started, release := blockingServer(t)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &faultConn{Conn: nc}
+	fc.failAt.Store(1 << 30)
+	c := newConn(fc, (&Options{Logger: quietLogger()}).withDefaults())
+	defer c.Close()
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One call pending on the channel, then a write that breaks half way.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ch.Do(testCtx(t), "/block", []byte("pending"))
+		errc <- err
+	}()
+	waitStarted(t, started)
+	fc.failAt.Store(fc.writes.Load() + 1)
+	_, err = ch.Do(testCtx(t), "/echo", bytes.Repeat([]byte("x"), 1000))
+	if !errors.Is(err, ErrConnLost) {
+		t.Fatalf("broken write returned %v, want ErrConnLost", err)
+	}
+	if err := <-errc; !errors.Is(err, ErrConnLost) {
+		t.Fatalf("pending call got %v, want ErrConnLost", err)
+	}
+	if _, err := ch.Do(testCtx(t), "/echo", []byte("after")); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("call after poisoning got %v", err)
+	}
+	close(release)
+}
+
+// TestUnsentCallLeavesChannelAligned: a call whose context ends before
+// any byte is written is taken off the queue; the next call gets its own
+// response.
+func TestUnsentCallLeavesChannelAligned(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.w.acquire(nil); err != nil { // hold the connection's write lock
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = ch.Do(ctx, "/echo", []byte("never sent"))
+	c.w.release()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	resp, err := ch.Do(testCtx(t), "/echo", []byte("mine"))
+	if err != nil || string(resp) != "mine" {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+	if c.Err() != nil {
+		t.Fatalf("connection broken: %v", c.Err())
+	}
+}
+
+// TestConnectionDeathFailsAllPending: every pending call on every channel
+// fails at once when the connection dies.
+func TestConnectionDeathFailsAllPending(t *testing.T) {
+	addr, started, _ := blockingServer(t)
+	c := dialT(t, addr, nil)
+	const n = 5
+	errs := make(chan error, n)
+	for i := range n {
+		ch, err := c.NewChannel(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := ch.Do(testCtx(t), "/block", []byte(fmt.Sprint(i)))
+			errs <- err
+		}()
+	}
+	for range n {
+		waitStarted(t, started)
+	}
+	_ = c.c.Close() // the socket dies under the calls
+	for range n {
+		if err := <-errs; !errors.Is(err, ErrConnLost) {
+			t.Fatalf("pending call got %v, want ErrConnLost", err)
+		}
+	}
+	<-c.Done()
+}
+
+func TestClientPoolConcurrent(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	cl, err := NewClient(addr, &Options{PoolConns: 2, PoolChannels: 4, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				msg := []byte(fmt.Sprintf("g%d-i%d", g, i))
+				resp, err := cl.Do(testCtx(t), "/echo", msg)
+				if err != nil || !bytes.Equal(resp, msg) {
+					t.Errorf("got %q, %v; want %q", resp, err, msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cl.mu.Lock()
+	conns, total := len(cl.conns), cl.total
+	cl.mu.Unlock()
+	if conns > 2 || total > 8 {
+		t.Fatalf("pool grew to %d conns, %d channels", conns, total)
+	}
+}
+
+// TestClientPoolReplacesDeadConnection: after the server drops every
+// connection, the pool dials again.
+func TestClientPoolReplacesDeadConnection(t *testing.T) {
+	s, addr := echoServer(t, nil)
+	cl, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Do(testCtx(t), "/echo", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	for sc := range s.conns {
+		sc.close(nil)
+	}
+	s.mu.Unlock()
+	cl.mu.Lock()
+	first := cl.conns[0]
+	cl.mu.Unlock()
+	<-first.Done()
+	resp, err := cl.Do(testCtx(t), "/echo", []byte("2"))
+	if err != nil || string(resp) != "2" {
+		t.Fatalf("after reconnect got %q, %v", resp, err)
+	}
+}
+
+func TestTypedErrors(t *testing.T) {
+	s, addr := echoServer(t, nil)
+	s.HandleFunc("/empty", func(ctx context.Context, r *Request) ([]byte, error) { return nil, nil })
+	s.HandleFunc("/coded", func(ctx context.Context, r *Request) ([]byte, error) {
+		return nil, &Error{Code: CodeTimeout, Message: "backend slow"}
+	})
+	s.HandleFunc("/errorlike", func(ctx context.Context, r *Request) ([]byte, error) {
+		return []byte(`{"code":105,"message":"i am data"}`), nil
+	})
+	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("boom") })
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		path     string
+		want     string
+		wantErr  error
+		wantCode int
+	}{
+		{"no handler", "/missing", "", ErrNoHandler, CodeNoHandler},
+		{"coded error", "/coded", "", ErrTimeout, CodeTimeout},
+		{"panic", "/panic", "", ErrHandler, CodeHandler},
+		{"empty response is data", "/empty", "", nil, 0},
+		{"error-shaped data is data", "/errorlike", `{"code":105,"message":"i am data"}`, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ch.Do(testCtx(t), tc.path, nil)
+			if tc.wantErr == nil {
+				if err != nil || string(got) != tc.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+				}
+				return
+			}
+			var e *Error
+			if !errors.Is(err, tc.wantErr) || !errors.As(err, &e) || e.Code != tc.wantCode {
+				t.Fatalf("err %v, want code %d", err, tc.wantCode)
+			}
+		})
+	}
+}
