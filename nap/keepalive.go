@@ -39,6 +39,10 @@ func (s *Session) keepAliveLoop() {
 		select {
 		case <-s.done:
 			return
+		case <-s.pingAck:
+			if !t.Stop() {
+				<-t.C
+			}
 		case <-t.C:
 		}
 		if time.Duration(s.lastRecv.Load()) < now && !s.readerBlocked.Load() {
@@ -47,6 +51,7 @@ func (s *Session) keepAliveLoop() {
 				(time.Since(s.start) - time.Duration(s.lastRecv.Load())).Round(time.Millisecond), interval, timeout)}, false)
 			return
 		}
-		t.Reset(interval)
+		idle = time.Since(s.start) - time.Duration(s.lastRecv.Load())
+		t.Reset(max(interval-idle, time.Millisecond))
 	}
 }

@@ -96,7 +96,12 @@ func (s *Session) handleFrame(h frameHeader) error {
 		if _, err := io.ReadFull(s.br, p[:h.length]); err != nil {
 			return ioError("read", err)
 		}
-		if h.flags&flagPingAck == 0 {
+		if h.flags&flagPingAck != 0 {
+			select {
+			case s.pingAck <- struct{}{}:
+			default:
+			}
+		} else {
 			s.mu.Lock()
 			s.ctrl = appendPing(s.ctrl, true, p[:h.length])
 			s.queueCtrlLocked()
@@ -433,7 +438,12 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 	})
 	for _, st := range refused {
 		if !st.removed {
-			st.failLocked(fmt.Errorf("nap: stream %d not processed: %w", st.id, ErrGoAway))
+			st.failLocked(fmt.Errorf("nap: stream %d not processed by the peer: %w", st.id, ErrGoAway))
+			if st.id != 0 && !st.sentEnd && !st.sentRst {
+				// Let the peer drop its tombstone for frames already sent.
+				s.ctrl = appendRstStream(s.ctrl, st.id, CodeRefusedStream)
+				s.queueCtrlLocked()
+			}
 			st.sentRst, st.recvRst = true, true
 			s.removeLocked(st)
 		}

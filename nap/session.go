@@ -72,6 +72,7 @@ type Session struct {
 	err    error // sessionError once closed
 	done   chan struct{}
 
+	pingAck        chan struct{} // the reader got a PING ACK
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup
 }
@@ -94,6 +95,7 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 		start:        time.Now(),
 		streams:      make(map[uint32]*Stream),
 		acceptNotify: make(chan struct{}, 1),
+		pingAck:      make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
 	s.writeCond.L = &s.mu
@@ -266,7 +268,7 @@ func (s *Session) beginGoAwayLocked() {
 // closeIfDrainedLocked closes a session that is going away once no stream is left.
 func (s *Session) closeIfDrainedLocked() {
 	if (s.goAwaySent || s.goAwayRecv) && s.numLocal+s.numPeer == 0 && !s.closed {
-		s.closeLocked(ErrSessionClosed, false)
+		s.closeLocked(ErrSessionClosed, true)
 	}
 }
 
@@ -348,7 +350,7 @@ func (s *Session) closeLocked(cause error, flush bool) {
 	if s.handshakeTimer != nil {
 		s.handshakeTimer.Stop()
 	}
-	if !flush || len(s.ctrl) == 0 {
+	if !flush {
 		s.ctrl = s.ctrl[:0]
 		_ = s.conn.Close()
 	} else {

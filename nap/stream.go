@@ -97,8 +97,20 @@ func (st *Stream) failErrLocked() error {
 }
 
 func (st *Stream) sessErrLocked() error {
-	return fmt.Errorf("nap: stream %d: %w", st.id, st.sess.err)
+	return &streamSessionError{id: st.id, err: st.sess.err}
 }
+
+// streamSessionError is the error of a stream whose session died.
+type streamSessionError struct {
+	id  uint32
+	err error
+}
+
+func (e *streamSessionError) Error() string {
+	return fmt.Sprintf("nap: stream %d: %s", e.id, trimPrefix(e.err.Error()))
+}
+
+func (e *streamSessionError) Unwrap() error { return e.err }
 
 // failLocked records err as the stream's failure and wakes its waiters.
 func (st *Stream) failLocked(err error) {
