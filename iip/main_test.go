@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,15 +27,20 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// logBuffer collects slog output for assertions.
+// logBuffer collects slog output; waitContains waits for a line.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{}
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.notify != nil {
+		close(l.notify)
+		l.notify = nil
+	}
 	return l.buf.Write(p)
 }
 
@@ -42,6 +48,29 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// waitContains waits until the log contains s.
+func (l *logBuffer) waitContains(t *testing.T, s string) {
+	t.Helper()
+	ctx := testCtx(t)
+	for {
+		l.mu.Lock()
+		if strings.Contains(l.buf.String(), s) {
+			l.mu.Unlock()
+			return
+		}
+		if l.notify == nil {
+			l.notify = make(chan struct{})
+		}
+		ch := l.notify
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("log never contained %q:\n%s", s, l.String())
+		}
+	}
 }
 
 func quietLogger() *slog.Logger {

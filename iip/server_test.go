@@ -1,0 +1,349 @@
+package iip
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadInputClosesOnlyThatConnection feeds broken frames on one
+// connection and checks that it alone is closed, with a clear log line.
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	var log logBuffer
+	addr := compatServer(t, &log)
+	good := dialT(t, addr, nil)
+	goodCh, err := good.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := bytes.Repeat([]byte("a"), MaxPathLen+10)
+	cases := []struct {
+		name    string
+		bytes   []byte
+		wantLog string
+	}{
+		{"path without NUL", append([]byte{1}, long...), "path has no NUL within 2048 bytes"},
+		{"length over limit", []byte("\x01/echo\x00\x00\x00\x00\x00\x01\x00\x00\x01"), "frame data length 16777217 exceeds limit 16777216"},
+		{"zero length", []byte("\x01/echo\x00\x00\x00\x00\x00\x00\x00\x00\x00"), "zero data length"},
+		{"continuation without first", rawFrame(3, "/echo", 0, "x"), "continuation frame without a first frame on channel 0"},
+		{"first while incomplete", append(rawFrame(0, "/echo", 0, "x"), rawFrame(1, "/echo", 0, "y")...), "first frame while a request is incomplete on channel 0"},
+		{"unknown channel", rawFrame(1, "/echo", 7, "x"), "request for unknown channel 7"},
+		{"unknown status", rawFrame(9, "/echo", 0, "x"), "unknown frame status 9"},
+		{"response from client", rawFrame(5, "/echo", 0, "x"), "client sent a response frame on channel 0"},
+		{"empty path", rawFrame(1, "", 0, "x"), "empty path in request frame"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rawDial(t, addr)
+			r.send(tc.bytes)
+			r.expectClosed()
+			// The server logs after closing; wait for the line via the
+			// connection list, then check the other client still works.
+			resp, err := goodCh.Do(testCtx(t), "/echo", []byte("still here"))
+			if err != nil || string(resp) != "still here" {
+				t.Fatalf("other connection broken: %q, %v", resp, err)
+			}
+			log.waitContains(t, tc.wantLog)
+			if !strings.Contains(log.String(), "iip: closing connection") {
+				t.Fatalf("log lacks the closing line:\n%s", log.String())
+			}
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("channels", func(t *testing.T) {
+		_, addr := echoServer(t, &ServerOptions{MaxChannels: 2})
+		c := dialT(t, addr, nil)
+		for range 2 {
+			if _, err := c.NewChannel(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.NewChannel(testCtx(t)); !errors.Is(err, ErrChannelLimit) {
+			t.Fatalf("err %v, want ErrChannelLimit", err)
+		}
+	})
+	t.Run("connections", func(t *testing.T) {
+		_, addr := echoServer(t, &ServerOptions{MaxConns: 1})
+		dialT(t, addr, nil)
+		_, err := Dial(testCtx(t), addr, &Options{Logger: quietLogger()})
+		if !errors.Is(err, ErrServerConnLimit) {
+			t.Fatalf("err %v, want ErrServerConnLimit", err)
+		}
+	})
+	t.Run("connections legacy", func(t *testing.T) {
+		_, addr := echoServer(t, &ServerOptions{MaxConns: 1})
+		dialT(t, addr, nil)
+		r := rawDial(t, addr)
+		r.send(rawFrame(1, "/sys/new_channel", 0, "{}"))
+		r.expect(rawResp{5, "/sys/new_channel", 0, `{"code":107,"message":"server connection limit 1 reached"}`})
+		r.expect(rawResp{8, "", 0, "{}"})
+		r.expectClosed()
+	})
+	t.Run("message size", func(t *testing.T) {
+		_, addr := echoServer(t, &ServerOptions{MaxMessageSize: 1000})
+		c := dialT(t, addr, nil)
+		_, err := c.Do(testCtx(t), "/echo", make([]byte, 1001))
+		if !errors.Is(err, ErrUnknown) || !strings.Contains(err.Error(), "exceeds limit 1000") {
+			t.Fatalf("err %v", err)
+		}
+		// The connection is intact.
+		if resp, err := c.Do(testCtx(t), "/echo", []byte("ok")); err != nil || string(resp) != "ok" {
+			t.Fatalf("got %q, %v", resp, err)
+		}
+	})
+	t.Run("client response size", func(t *testing.T) {
+		s, addr := echoServer(t, nil)
+		s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) { return make([]byte, 101), nil })
+		c := dialT(t, addr, &Options{MaxMessageSize: 100})
+		if _, err := c.Do(testCtx(t), "/big", nil); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("err %v", err)
+		}
+		if resp, err := c.Do(testCtx(t), "/echo", []byte("ok")); err != nil || string(resp) != "ok" {
+			t.Fatalf("after a dropped response: %q, %v", resp, err)
+		}
+	})
+}
+
+// TestLargeMessages sends and receives a message over 16 MiB, which
+// travels as a first frame plus continuation frames both ways.
+func TestLargeMessages(t *testing.T) {
+	s, addr := echoServer(t, &ServerOptions{MaxMessageSize: 40 << 20})
+	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
+		n, chunks := 0, 0
+		for {
+			b, err := r.Next(ctx)
+			if err == io.EOF {
+				return []byte(strings.Repeat("c", chunks) + ":" + string(rune('0'+n%10))), nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			n += len(b)
+			chunks++
+		}
+	})
+	c := dialT(t, addr, &Options{MaxMessageSize: 40 << 20})
+	big := make([]byte, MaxFrameData+12345)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	resp, err := c.Do(testCtx(t), "/echo", big)
+	if err != nil || !bytes.Equal(resp, big) {
+		t.Fatalf("echo of %d bytes: len %d, %v", len(big), len(resp), err)
+	}
+	resp, err = c.Do(testCtx(t), "/count", big)
+	if err != nil || string(resp) != "cc:"+string(rune('0'+len(big)%10)) {
+		t.Fatalf("stream: %q, %v", resp, err)
+	}
+}
+
+func TestHandlerContextCancelledOnConnectionLoss(t *testing.T) {
+	s, addr := echoServer(t, nil)
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	s.HandleFunc("/wait", func(ctx context.Context, r *Request) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return nil, ctx.Err()
+	})
+	r := rawDial(t, addr)
+	r.send(rawFrame(1, "/wait", 0, "{}"))
+	<-started
+	r.c.Close()
+	select {
+	case <-cancelled:
+	case <-testCtx(t).Done():
+		t.Fatal("handler context not cancelled")
+	}
+}
+
+func TestShutdownDrains(t *testing.T) {
+	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	started, release := make(chan struct{}), make(chan struct{})
+	s.HandleFunc("/slow", func(ctx context.Context, r *Request) ([]byte, error) {
+		close(started)
+		<-release
+		return []byte("done"), nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	c := dialT(t, l.Addr().String(), nil)
+	type result struct {
+		resp []byte
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := c.Do(testCtx(t), "/slow", nil)
+		res <- result{resp, err}
+	}()
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(testCtx(t)) }()
+	// Shutdown closes the listener first: wait until Serve returned.
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	close(release)
+	if r := <-res; r.err != nil || string(r.resp) != "done" {
+		t.Fatalf("in-flight call: %q, %v", r.resp, r.err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	<-c.Done()
+}
+
+func TestShutdownTimeoutCloses(t *testing.T) {
+	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	started := make(chan struct{})
+	s.HandleFunc("/stuck", func(ctx context.Context, r *Request) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	addr := startServer(t, s)
+	c := dialT(t, addr, nil)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Do(testCtx(t), "/stuck", nil); errc <- err }()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("stuck call succeeded")
+	}
+}
+
+// testPKI is a CA with a server certificate for 127.0.0.1 and a client
+// certificate.
+type testPKI struct {
+	pool   *x509.CertPool
+	server tls.Certificate
+	client tls.Certificate
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "iip test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "iip test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	p := &testPKI{pool: x509.NewCertPool(), server: leaf(2, x509.ExtKeyUsageServerAuth), client: leaf(3, x509.ExtKeyUsageClientAuth)}
+	p.pool.AddCert(ca)
+	return p
+}
+
+func TestTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	_, addr := echoServer(t, &ServerOptions{TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{pki.server},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pki.pool,
+	}})
+	cases := []struct {
+		name string
+		cfg  *tls.Config
+		ok   bool
+	}{
+		{"mutual TLS", &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}}, true},
+		{"no client certificate", &tls.Config{RootCAs: pki.pool}, false},
+		{"unknown server CA", &tls.Config{Certificates: []tls.Certificate{pki.client}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Dial(testCtx(t), addr, &Options{TLSConfig: tc.cfg, Logger: quietLogger()})
+			if !tc.ok {
+				if err == nil {
+					c.Close()
+					t.Fatal("dial succeeded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if resp, err := c.Do(testCtx(t), "/echo", []byte("secret")); err != nil || string(resp) != "secret" {
+				t.Fatalf("got %q, %v", resp, err)
+			}
+		})
+	}
+}
+
+func TestConcurrentChannelsIndependent(t *testing.T) {
+	addr, started, release := blockingServer(t)
+	c := dialT(t, addr, nil)
+	slow, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := slow.Do(testCtx(t), "/block", []byte("s")); errc <- err }()
+	waitStarted(t, started)
+	// The fast channel answers while the slow one is busy.
+	if resp, err := fast.Do(testCtx(t), "/echo", []byte("f")); err != nil || string(resp) != "f" {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := fast.Close(); err != nil {
+		t.Fatalf("delete channel: %v", err)
+	}
+	if _, err := fast.Do(testCtx(t), "/echo", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed channel: %v", err)
+	}
+}
