@@ -1,0 +1,154 @@
+package iip
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	iipAddr = flag.String("iipaddr", "", "IIP server for the PF benchmarks (host:port with /echo_benchmark); empty starts one on loopback")
+	nAddr   = flag.String("naddr", "", "net/http server for BenchmarkPFEchoNetHttp (host:port with POST /echo_benchmark); empty starts one on loopback")
+	_       = flag.String("lbcaddr", "", "reserved: server list for BenchmarkPFIIPBalanceClient, e.g. 127.0.0.1:9090#2")
+)
+
+// benchText is a 1,441-byte text; benchPayload repeats it 10 times.
+var benchText = func() string {
+	s := strings.Repeat("IIP carries path-addressed requests over the logical channels of one TCP connection; ", 20)
+	return s[:1441]
+}()
+
+var benchPayload = []byte(strings.Repeat(benchText, 10))
+
+const benchPath = "/echo_benchmark"
+
+func benchIIPAddr(b *testing.B) string {
+	if *iipAddr != "" {
+		return *iipAddr
+	}
+	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s.HandleFunc(benchPath, func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	return startServer(b, s)
+}
+
+func benchHTTPAddr(b *testing.B) string {
+	if *nAddr != "" {
+		return *nAddr
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+benchPath, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(body)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
+}
+
+func checkEcho(b *testing.B, resp []byte, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !bytes.Equal(resp, benchPayload) {
+		b.Fatalf("echo mismatch: %d bytes", len(resp))
+	}
+}
+
+// BenchmarkPFEchoClientServer: one client, one channel, sequential calls.
+func BenchmarkPFEchoClientServer(b *testing.B) {
+	addr := benchIIPAddr(b)
+	c := dialT(b, addr, nil)
+	ch, err := c.NewChannel(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		resp, err := ch.Do(ctx, benchPath, benchPayload)
+		checkEcho(b, resp, err)
+	}
+}
+
+// BenchmarkPFEchoPooledClient: one pooled Client shared by parallel callers.
+func BenchmarkPFEchoPooledClient(b *testing.B) {
+	addr := benchIIPAddr(b)
+	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cl.Close() })
+	ctx := context.Background()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := cl.Do(ctx, benchPath, benchPayload)
+			checkEcho(b, resp, err)
+		}
+	})
+}
+
+func httpEcho(b *testing.B, hc *http.Client, url string) {
+	resp, err := hc.Post(url, "application/octet-stream", bytes.NewReader(benchPayload))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("status %s", resp.Status)
+	}
+	checkEcho(b, body, err)
+}
+
+func benchHTTPClient(b *testing.B) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// BenchmarkPFEchoNetHttp: net/http POST echo, sequential calls.
+func BenchmarkPFEchoNetHttp(b *testing.B) {
+	url := "http://" + benchHTTPAddr(b) + benchPath
+	hc := benchHTTPClient(b)
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		httpEcho(b, hc, url)
+	}
+}
+
+// BenchmarkPFEchoNetHttpParallel: net/http POST echo from parallel callers,
+// the baseline of BenchmarkPFEchoPooledClient.
+func BenchmarkPFEchoNetHttpParallel(b *testing.B) {
+	url := "http://" + benchHTTPAddr(b) + benchPath
+	hc := benchHTTPClient(b)
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			httpEcho(b, hc, url)
+		}
+	})
+}
