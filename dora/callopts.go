@@ -19,6 +19,8 @@ type callInfo struct {
 	md      metadata.MD   // per-call metadata, merged over the context's
 	header  *metadata.MD
 	trailer *metadata.MD
+	// waitForReady: wait for a connection instead of failing fast during backoff.
+	waitForReady bool
 }
 
 type callOptionFunc func(*callInfo)
@@ -53,4 +55,11 @@ func Header(md *metadata.MD) CallOption {
 // call the same keys as Header: one response carries both).
 func Trailer(md *metadata.MD) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.trailer = md })
+}
+
+// WaitForReady makes a call that finds no usable connection wait (until its context ends)
+// for the next dial instead of failing at once with Unavailable while the client is in
+// reconnect backoff. Default: false (fail fast).
+func WaitForReady(wait bool) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.waitForReady = wait })
 }

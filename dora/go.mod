@@ -2,6 +2,11 @@ module github.com/seed857a6cbd/pocket/dora
 
 go 1.24
 
-require google.golang.org/protobuf v1.36.12
+require (
+	go.uber.org/goleak v1.3.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
 
 replace github.com/seed857a6cbd/pocket/nap => ../nap

@@ -1,0 +1,441 @@
+package dora
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora/codec"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// ErrClientClosed is wrapped by the error of calls made after Client.Close (code Canceled).
+var ErrClientClosed = errors.New("dora: client closed")
+
+// Client calls services on one target ("127.0.0.1:7000") over a few multiplexed nap
+// sessions. It dials lazily on the first call, opens another session only when every open
+// one is at the server's stream limit (up to WithMaxConns), redials with exponential
+// backoff after failures, and never retries a call that may have reached the server. It is
+// safe for concurrent use by any number of goroutines; create one per target and share it.
+type Client struct {
+	target   string
+	opts     clientOptions
+	unary    UnaryInvoker
+	streamer Streamer
+	logger   *slog.Logger
+
+	seq  atomic.Uint64
+	next atomic.Uint32 // round-robin start
+
+	mu       sync.Mutex
+	sessions []*nap.Session // usable (not known to be going away)
+	retired  []*nap.Session // going away: draining their calls
+	dialing  chan struct{}  // non-nil while a dial runs; closed when it ends
+	failures int            // consecutive failed dials
+	nextDial time.Time      // no dial before this (backoff)
+	lastErr  error          // last dial error
+	closed   bool
+}
+
+// NewClient returns a client for target (host:port). It does not dial: the first call does.
+// The error is non-nil only for an empty target.
+func NewClient(target string, opts ...ClientOption) (*Client, error) {
+	if target == "" {
+		return nil, errors.New("dora: NewClient: empty target")
+	}
+	c := &Client{target: target}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	if c.opts.maxConns < 1 {
+		c.opts.maxConns = DefaultMaxConns
+	}
+	if c.opts.backoffBase <= 0 {
+		c.opts.backoffBase = DefaultBackoffBase
+	}
+	if c.opts.backoffMax < c.opts.backoffBase {
+		c.opts.backoffMax = max(DefaultBackoffMax, c.opts.backoffBase)
+	}
+	if c.opts.dialTimeout <= 0 {
+		c.opts.dialTimeout = DefaultDialTimeout
+	}
+	c.logger = c.opts.logger
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if c.opts.nap.Logger == nil {
+		c.opts.nap.Logger = c.logger
+	}
+	c.unary = chainUnaryClient(c.opts.unaryInts, c.invoke)
+	c.streamer = chainStreamClient(c.opts.streamInts, c.newStream)
+	return c, nil
+}
+
+// Target returns the address given to NewClient.
+func (c *Client) Target() string { return c.target }
+
+// Close closes every session: calls in flight fail at once with Unavailable, later calls
+// with Canceled (wrapping ErrClientClosed). Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	all := append(c.sessions, c.retired...)
+	c.sessions, c.retired = nil, nil
+	dialing := c.dialing
+	c.mu.Unlock()
+	for _, s := range all {
+		s.Close()
+	}
+	if dialing != nil {
+		<-dialing // the dialer sees closed and closes its session
+	}
+	return nil
+}
+
+// Invoke calls method ("/package.Service/Method") with req and decodes the answer into
+// resp (both usually proto.Message, dynamicpb messages included; with the "raw" codec
+// []byte / *[]byte). It returns nil or a status error (see package status).
+func (c *Client) Invoke(ctx context.Context, method string, req, resp any, opts ...CallOption) error {
+	return c.unary(ctx, method, req, resp, opts...)
+}
+
+// NewStream opens a streaming call of method described by desc. Generated clients call it.
+// Read the stream until RecvMsg returns an error, or cancel ctx, to release it.
+func (c *Client) NewStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (ClientStream, error) {
+	return c.streamer(ctx, desc, method, opts...)
+}
+
+func (c *Client) callInfo(opts []CallOption) callInfo {
+	var ci callInfo
+	for _, o := range c.opts.callOpts {
+		o.apply(&ci)
+	}
+	for _, o := range opts {
+		o.apply(&ci)
+	}
+	return ci
+}
+
+// openStream returns a new nap stream on a usable session, dialing when needed. Sessions
+// refusing new streams (stream limit, GOAWAY, closed) are skipped: nap guarantees nothing
+// reached the server then.
+func (c *Client) openStream(ctx context.Context, waitForReady bool) (*nap.Stream, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, status.Wrap(codes.Canceled, ErrClientClosed)
+		}
+		start := int(c.next.Add(1))
+		for tried := 0; tried < len(c.sessions); {
+			sess := c.sessions[(start+tried)%len(c.sessions)]
+			st, err := sess.OpenStream(ctx)
+			if err == nil {
+				c.mu.Unlock()
+				return st, nil
+			}
+			if ctx.Err() != nil {
+				c.mu.Unlock()
+				return nil, ctxStatus(ctx)
+			}
+			if errors.Is(err, nap.ErrStreamRefused) {
+				tried++ // at the stream limit: try the next one
+			} else {
+				c.retireLocked(sess) // going away or closed: the list shrinks
+			}
+		}
+		if len(c.sessions) >= c.opts.maxConns {
+			c.mu.Unlock()
+			return nil, status.Errorf(codes.ResourceExhausted,
+				"dora: all %d sessions to %s are at the server's stream limit", c.opts.maxConns, c.target)
+		}
+		if c.dialing != nil {
+			ch := c.dialing
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctxStatus(ctx)
+			}
+		}
+		if wait := time.Until(c.nextDial); wait > 0 {
+			lastErr := c.lastErr
+			c.mu.Unlock()
+			if !waitForReady {
+				return nil, status.Errorf(codes.Unavailable, "dora: %s unreachable, next dial in %v: %v", c.target, wait.Round(time.Millisecond), lastErr)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctxStatus(ctx)
+			}
+		}
+		ch := make(chan struct{})
+		c.dialing = ch
+		c.mu.Unlock()
+		err := c.dial()
+		close(ch)
+		if err != nil && !waitForReady {
+			return nil, status.Wrap(codes.Unavailable, err)
+		}
+	}
+}
+
+// dial opens one session and adds it; it ends the dialing state.
+func (c *Client) dial() error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.dialTimeout)
+	defer cancel()
+	cfg := c.opts.nap
+	sess, err := nap.Dial(ctx, "tcp", c.target, &cfg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dialing = nil
+	if err != nil {
+		c.failures++
+		c.lastErr = err
+		c.nextDial = time.Now().Add(c.backoff(c.failures))
+		c.logger.Debug("dora: dial failed", slog.String("target", c.target), slog.Any("err", err))
+		return fmt.Errorf("dora: dial %s: %w", c.target, err)
+	}
+	if c.closed {
+		sess.Close()
+		return status.Wrap(codes.Canceled, ErrClientClosed)
+	}
+	c.failures, c.lastErr, c.nextDial = 0, nil, time.Time{}
+	c.sessions = append(c.sessions, sess)
+	return nil
+}
+
+// backoff returns the wait after the n-th consecutive failure: base*2^(n-1), at most max,
+// with ±20% jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.opts.backoffBase
+	for i := 1; i < n && d < c.opts.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.backoffMax)
+	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + jitter
+}
+
+// retireLocked moves sess out of the usable list; closed sessions are dropped, going-away
+// ones are kept to be closed by Close.
+func (c *Client) retireLocked(sess *nap.Session) {
+	for i, s := range c.sessions {
+		if s == sess {
+			c.sessions = append(c.sessions[:i], c.sessions[i+1:]...)
+			break
+		}
+	}
+	kept := c.retired[:0]
+	for _, s := range c.retired {
+		select {
+		case <-s.Done():
+		default:
+			kept = append(kept, s)
+		}
+	}
+	c.retired = kept
+	select {
+	case <-sess.Done():
+	default:
+		c.retired = append(c.retired, sess)
+	}
+}
+
+// ctxStatus is the status error for a call whose context ended.
+func ctxStatus(ctx context.Context) error {
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// callError turns a transport error of a call into a status error.
+func callError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctxStatus(ctx)
+	}
+	var se *nap.StreamError
+	switch {
+	case errors.Is(err, nap.ErrMessageTooLarge):
+		return status.Wrap(codes.ResourceExhausted, err)
+	case errors.Is(err, nap.ErrProtocol):
+		return status.Wrap(codes.Internal, err)
+	case errors.As(err, &se) && se.Remote && se.Code == nap.CodeCancel:
+		return status.Wrap(codes.Canceled, err)
+	}
+	return status.Wrap(codes.Unavailable, err)
+}
+
+// outgoingMD merges the context's outgoing metadata with the call's; it refuses reserved keys.
+func outgoingMD(ctx context.Context, ci *callInfo) (metadata.MD, error) {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if len(ci.md) > 0 {
+		if len(md) == 0 {
+			md = ci.md
+		} else {
+			md = metadata.Join(md, ci.md)
+		}
+	}
+	if err := checkUserMD(md); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return md, nil
+}
+
+// timeoutUs returns the microseconds left until ctx's deadline (0: none), or an error when
+// it has passed.
+func timeoutUs(ctx context.Context) (uint64, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0, nil
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return 0, status.Error(codes.DeadlineExceeded, "dora: deadline exceeded before the call started")
+	}
+	return uint64(max(left/time.Microsecond, 1)), nil
+}
+
+func lookupCodec(name string) (codec.Codec, error) {
+	if name == "" || name == codec.NameProto {
+		return protoCodec, nil
+	}
+	cdc, err := codec.Lookup(name)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "dora: %v", err)
+	}
+	return cdc, nil
+}
+
+// invoke is the unary call at the end of the interceptor chain.
+func (c *Client) invoke(ctx context.Context, method string, req, resp any, opts ...CallOption) (err error) {
+	ci := c.callInfo(opts)
+	if ci.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ci.timeout)
+		defer cancel()
+	}
+	var cs *callStats
+	if len(c.opts.stats) > 0 {
+		ctx, cs = beginStats(ctx, c.opts.stats, CallInfo{FullMethod: method, Client: true})
+		defer func() { cs.end(ctx, status.Code(err), err) }()
+	}
+	cdc, err := lookupCodec(ci.codec)
+	if err != nil {
+		return err
+	}
+	md, err := outgoingMD(ctx, &ci)
+	if err != nil {
+		return err
+	}
+	tmo, err := timeoutUs(ctx)
+	if err != nil {
+		return err
+	}
+	payload := getBuf()
+	defer putBuf(payload)
+	if *payload, err = marshal(cdc, (*payload)[:0], req); err != nil {
+		return status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
+	}
+	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendPkg((*buf)[:0], &h, *payload)
+
+	var st *nap.Stream
+	for attempt := 1; ; attempt++ {
+		st, err = c.openStream(ctx, ci.waitForReady)
+		if err != nil {
+			return err
+		}
+		err = st.SendAndClose(*buf)
+		if err == nil {
+			break
+		}
+		st.Close()
+		if !nap.IsRetryable(err) || attempt == maxOpenAttempts {
+			return callError(ctx, err)
+		}
+	}
+	defer st.Close()
+	if cs != nil {
+		cs.info.RemoteAddr = st.Session().RemoteAddr()
+		cs.out(len(*buf))
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { st.Reset(nap.CodeCancel) })
+		defer stop()
+	}
+	msg, err := st.Recv()
+	if err != nil {
+		return callError(ctx, err)
+	}
+	cs.in(len(msg))
+	var p pkg
+	if err := decodePkg(msg, &p); err != nil {
+		return status.Errorf(codes.Internal, "dora: %s response: %v", method, err)
+	}
+	callErr := metaStatus(p.meta)
+	if ci.header != nil || ci.trailer != nil {
+		userMD := userMeta(p.meta)
+		if ci.header != nil {
+			*ci.header = userMD
+		}
+		if ci.trailer != nil {
+			*ci.trailer = userMD
+		}
+	}
+	if callErr != nil {
+		return callErr
+	}
+	if len(p.serializeType) > 0 && string(p.serializeType) != cdc.Name() {
+		if cdc, err = lookupCodec(string(p.serializeType)); err != nil {
+			return err
+		}
+	}
+	if err := cdc.Unmarshal(p.payload, resp); err != nil {
+		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
+	}
+	return nil
+}
+
+// metaStatus returns the status error carried by a response's meta, nil for OK.
+func metaStatus(meta metadata.MD) error {
+	s, ok := meta[MetaStatus]
+	if !ok || s == "0" || s == "" {
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return status.Errorf(codes.Internal, "dora: malformed %s %q in response", MetaStatus, s)
+	}
+	if n == 0 {
+		return nil
+	}
+	return status.Error(codes.Code(n), meta[MetaMessage])
+}
+
+// userMeta returns meta without the reserved keys (nil when none are left).
+func userMeta(meta metadata.MD) metadata.MD {
+	for k := range meta {
+		if metadata.IsReserved(k) {
+			delete(meta, k)
+		}
+	}
+	if len(meta) == 0 {
+		return nil
+	}
+	return meta
+}

@@ -1,0 +1,349 @@
+package dora
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora/codec"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// serverCall is the server side of one call. It is also the handler's context (it embeds
+// the parent and answers Value(callKey{}) with itself), which saves an allocation per call.
+type serverCall struct {
+	context.Context
+	srv     *Server
+	sess    *nap.Session
+	st      *nap.Stream
+	entry   *methodEntry
+	method  string // resolved full name, or the raw one when unknown
+	legacy  bool
+	codec   codec.Codec
+	seq     uint64
+	payload []byte
+	stats   *callStats
+
+	header     metadata.MD
+	trailer    metadata.MD
+	headerSent bool
+	stream     *serverStream // streaming calls only
+}
+
+type callKey struct{}
+
+// Value answers callKey with the call itself; other keys go to the parent context.
+func (c *serverCall) Value(key any) any {
+	switch key {
+	case callKey{}:
+		return c
+	case streamKey{}:
+		if c.stream != nil {
+			return c.stream
+		}
+		return nil
+	}
+	return c.Context.Value(key)
+}
+
+func callFromContext(ctx context.Context) *serverCall {
+	c, _ := ctx.Value(callKey{}).(*serverCall)
+	return c
+}
+
+// decode is the dec function given to unary method handlers.
+func (c *serverCall) decode(v any) error {
+	if err := c.codec.Unmarshal(c.payload, v); err != nil {
+		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", c.method, err)
+	}
+	return nil
+}
+
+var protoCodec = codec.Get(codec.NameProto)
+
+// handleStream serves one nap stream: one call.
+func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
+	defer s.callWG.Done()
+	defer st.Close()
+	msg, err := st.Recv()
+	if err != nil {
+		return // reset or session gone before the request arrived: nobody to answer
+	}
+	c := &serverCall{Context: st.Context(), srv: s, sess: sess, st: st, legacy: sess.Legacy()}
+	var p pkg
+	if err := decodePkg(msg, &p); err != nil {
+		c.method = "?"
+		c.codec = protoCodec
+		c.finishUnary(nil, status.Error(codes.InvalidArgument, err.Error()), len(msg))
+		return
+	}
+	c.seq = p.seq
+	c.entry = s.lookup(p.method)
+	if c.entry != nil {
+		c.method = c.entry.full
+	} else {
+		c.method = string(p.method)
+	}
+	// The codec: legacy peers speak proto only.
+	switch {
+	case c.legacy || len(p.serializeType) == 0 || string(p.serializeType) == codec.NameProto:
+		c.codec = protoCodec
+	default:
+		c.codec = codec.Get(string(p.serializeType))
+	}
+	streaming := c.entry != nil && c.entry.stream != nil
+	if len(s.opts.stats) > 0 {
+		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr()}
+		if streaming {
+			info.ClientStream, info.ServerStream = c.entry.stream.ClientStreams, c.entry.stream.ServerStreams
+		}
+		c.Context, c.stats = beginStats(c.Context, s.opts.stats, info)
+		c.stats.in(len(msg))
+	}
+	if c.codec == nil {
+		c.codec = protoCodec
+		_, err := codec.Lookup(string(p.serializeType))
+		c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %v", err), 0)
+		return
+	}
+	if c.entry == nil {
+		if len(p.method) > 0 && p.method[0] != '/' && s.bare[string(p.method)] == nil {
+			if _, ambiguous := s.bare[string(p.method)]; ambiguous {
+				c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: method %q is ambiguous: several services have it; call it by its full name", p.method), 0)
+				return
+			}
+		}
+		c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: unknown method %q", p.method), 0)
+		return
+	}
+	wantOpen := streaming
+	if isOpen := p.kind == kindOpen; isOpen != wantOpen {
+		if wantOpen {
+			c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %s is a streaming method; it cannot be called as unary", c.method), 0)
+		} else {
+			c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method), 0)
+		}
+		return
+	}
+	// Metadata: the client's keys minus the reserved ones.
+	if p.meta != nil {
+		for k := range p.meta {
+			if metadata.IsReserved(k) {
+				delete(p.meta, k)
+			}
+		}
+		c.Context = metadata.NewIncomingContext(c.Context, p.meta)
+	}
+	if p.timeoutUs > 0 {
+		var cancel context.CancelFunc
+		c.Context, cancel = context.WithTimeout(c.Context, time.Duration(min(p.timeoutUs, maxTimeoutUs))*time.Microsecond)
+		defer cancel()
+	}
+	if streaming {
+		s.runStream(c)
+		return
+	}
+	c.payload = p.payload
+	resp, err := s.runUnary(c)
+	c.finishUnary(resp, err, 0)
+}
+
+// maxTimeoutUs caps a received timeout (about 292 years in ns would overflow).
+const maxTimeoutUs = uint64(1<<63-1) / 1000
+
+func (s *Server) runUnary(c *serverCall) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(c, r)
+		}
+	}()
+	return c.entry.unary.Handler(c.entry.impl, c, c.decode, s.unaryInt)
+}
+
+func (s *Server) panicked(c *serverCall, r any) error {
+	s.logger.Error("dora: handler panicked", slog.String("method", c.method),
+		slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+	return status.Errorf(codes.Internal, "dora: handler of %s panicked", c.method)
+}
+
+// errStatus returns the code and message sent for a handler's error.
+func errStatus(err error) (codes.Code, string) {
+	if err == nil {
+		return codes.OK, ""
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return codes.DeadlineExceeded, err.Error()
+		case errors.Is(err, context.Canceled):
+			return codes.Canceled, err.Error()
+		}
+	}
+	return st.Code(), st.Message()
+}
+
+// wireCode is the number sent in dora-status for code c toward this peer.
+func (c *serverCall) wireCode(code codes.Code) uint32 {
+	if c.legacy {
+		return uint32(codes.ToLegacy(code))
+	}
+	return uint32(code)
+}
+
+// finishUnary sends the unary response for (resp, err) and closes the call.
+func (c *serverCall) finishUnary(resp any, err error, _ int) {
+	code, msg := errStatus(err)
+	payload := getBuf()
+	defer putBuf(payload)
+	if err == nil && resp != nil {
+		var merr error
+		*payload, merr = marshal(c.codec, (*payload)[:0], resp)
+		if merr != nil {
+			code, msg = codes.Internal, fmt.Sprintf("dora: encoding %s response: %v", c.method, merr)
+			*payload = (*payload)[:0]
+		}
+	}
+	h := outHead{serializeType: c.codec.Name(), seq: c.seq, meta: c.responseMeta(), status: c.wireCode(code), message: msg}
+	if c.legacy {
+		h.serializeType = ""
+	}
+	buf := getBuf()
+	*buf = appendPkg((*buf)[:0], &h, *payload)
+	sendErr := c.st.SendAndClose(*buf)
+	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
+		// The response is over the client's (or legacy) limit: tell the client why.
+		code, msg = codes.ResourceExhausted, fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
+		h.status, h.message = c.wireCode(code), msg
+		*buf = appendPkg((*buf)[:0], &h, nil)
+		sendErr = c.st.SendAndClose(*buf)
+	}
+	c.stats.out(len(*buf))
+	putBuf(buf)
+	if sendErr != nil && code == codes.OK {
+		code = codes.Unavailable
+		err = sendErr
+	}
+	c.stats.end(c, code, err)
+}
+
+// responseMeta merges header and trailer metadata for a one-Pkg response.
+func (c *serverCall) responseMeta() metadata.MD {
+	switch {
+	case len(c.trailer) == 0:
+		return c.header
+	case len(c.header) == 0:
+		return c.trailer
+	}
+	return metadata.Join(c.header, c.trailer)
+}
+
+func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
+	if am, ok := cdc.(codec.AppendMarshaler); ok {
+		return am.MarshalAppend(b, v)
+	}
+	out, err := cdc.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, out...), nil
+}
+
+// SetHeader adds md to the response header metadata of the call ctx belongs to (a
+// handler's context). For unary calls header and trailer travel together in the response;
+// for streams the header goes with the first message or SendHeader. It returns an error
+// outside a server call, after the header was sent, or for a reserved "dora-" key.
+func SetHeader(ctx context.Context, md metadata.MD) error {
+	c := callFromContext(ctx)
+	if c == nil {
+		return errors.New("dora: SetHeader: not in a server call's context")
+	}
+	if err := checkUserMD(md); err != nil {
+		return err
+	}
+	if c.headerSent {
+		return errors.New("dora: SetHeader: header already sent")
+	}
+	c.header = joinMD(c.header, md)
+	return nil
+}
+
+// SendHeader adds md to the header and, for streaming calls, sends it now; for unary calls
+// it only fixes the header (it travels with the response). Only once per call.
+func SendHeader(ctx context.Context, md metadata.MD) error {
+	c := callFromContext(ctx)
+	if c == nil {
+		return errors.New("dora: SendHeader: not in a server call's context")
+	}
+	if ss, ok := ctx.Value(streamKey{}).(*serverStream); ok && ss.call == c {
+		return ss.SendHeader(md)
+	}
+	if err := SetHeader(ctx, md); err != nil {
+		return err
+	}
+	c.headerSent = true
+	return nil
+}
+
+// SetTrailer adds md to the trailer metadata, sent with the call's status. It returns an
+// error outside a server call or for a reserved "dora-" key.
+func SetTrailer(ctx context.Context, md metadata.MD) error {
+	c := callFromContext(ctx)
+	if c == nil {
+		return errors.New("dora: SetTrailer: not in a server call's context")
+	}
+	if err := checkUserMD(md); err != nil {
+		return err
+	}
+	c.trailer = joinMD(c.trailer, md)
+	return nil
+}
+
+// Method returns the full method name of the server call ctx belongs to.
+func Method(ctx context.Context) (string, bool) {
+	c := callFromContext(ctx)
+	if c == nil {
+		return "", false
+	}
+	return c.method, true
+}
+
+// Peer returns the remote address of the server call ctx belongs to.
+func Peer(ctx context.Context) (net.Addr, bool) {
+	c := callFromContext(ctx)
+	if c == nil {
+		return nil, false
+	}
+	return c.sess.RemoteAddr(), true
+}
+
+// IsLegacy reports whether the server call ctx belongs to comes from a legacy peer (bare
+// method name, legacy status codes; its metadata keys are its own, e.g. "username" and
+// "token").
+func IsLegacy(ctx context.Context) bool {
+	c := callFromContext(ctx)
+	return c != nil && c.legacy
+}
+
+func joinMD(a, b metadata.MD) metadata.MD {
+	if len(a) == 0 {
+		return b.Copy()
+	}
+	return metadata.Join(a, b)
+}
+
+func checkUserMD(md metadata.MD) error {
+	for k := range md {
+		if metadata.IsReserved(k) {
+			return fmt.Errorf("dora: metadata key %q is reserved for the framework", k)
+		}
+	}
+	return nil
+}

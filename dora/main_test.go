@@ -1,0 +1,228 @@
+package dora_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"github.com/seed857a6cbd/pocket/dora"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait of the tests.
+const testTimeout = 10 * time.Second
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// quietLogger discards logs; panicLogger captures them.
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type logBuf struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
+}
+
+// echoImpl is the test implementation of echo.EchoServer. Hooks let tests block or inspect.
+type echoImpl struct {
+	echo.UnimplementedEchoServer
+	onSay func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error)
+}
+
+func (e *echoImpl) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+	if e.onSay != nil {
+		return e.onSay(ctx, in)
+	}
+	return &echo.SayResponse{Text: in.Text, Blob: in.Blob}, nil
+}
+
+func (e *echoImpl) Count(in *echo.CountRequest, stream dora.ServerStreamingServer[echo.CountResponse]) error {
+	if in.From > in.To {
+		return status.Errorf(codes.InvalidArgument, "from %d > to %d", in.From, in.To)
+	}
+	if md, ok := metadata.FromIncomingContext(stream.Context()); ok && md.Get("x-header") != "" {
+		if err := stream.SendHeader(metadata.Pairs("x-header", md.Get("x-header"))); err != nil {
+			return err
+		}
+	}
+	for i := in.From; i <= in.To; i++ {
+		if err := stream.Send(&echo.CountResponse{N: i}); err != nil {
+			return err
+		}
+	}
+	stream.SetTrailer(metadata.Pairs("x-count", fmt.Sprint(in.To-in.From+1)))
+	return nil
+}
+
+func (e *echoImpl) Collect(stream dora.ClientStreamingServer[echo.SayRequest, echo.SayResponse]) error {
+	var parts []string
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return stream.SendAndClose(&echo.SayResponse{Text: strings.Join(parts, ",")})
+		}
+		if err != nil {
+			return err
+		}
+		if in.Text == "fail" {
+			return status.Error(codes.FailedPrecondition, "told to fail")
+		}
+		parts = append(parts, in.Text)
+	}
+}
+
+func (e *echoImpl) Chat(stream dora.BidiStreamingServer[echo.SayRequest, echo.SayResponse]) error {
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&echo.SayResponse{Text: "re:" + in.Text}); err != nil {
+			return err
+		}
+	}
+}
+
+// testServer is a running server on 127.0.0.1.
+type testServer struct {
+	srv  *dora.Server
+	addr string
+	done chan error
+}
+
+// startServer starts a server with the echo service (impl may be nil for the default) and
+// registers its stop with t.Cleanup.
+func startServer(t testing.TB, impl echo.EchoServer, opts ...dora.ServerOption) *testServer {
+	t.Helper()
+	return startServerOn(t, "127.0.0.1:0", func(s *dora.Server) {
+		if impl == nil {
+			impl = &echoImpl{}
+		}
+		echo.RegisterEchoServer(s, impl)
+	}, opts...)
+}
+
+func startServerOn(t testing.TB, addr string, register func(*dora.Server), opts ...dora.ServerOption) *testServer {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]dora.ServerOption{dora.ServerLogger(quietLogger)}, opts...)
+	ts := &testServer{srv: dora.NewServer(opts...), addr: lis.Addr().String(), done: make(chan error, 1)}
+	register(ts.srv)
+	go func() { ts.done <- ts.srv.Serve(lis) }()
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) stop() {
+	ts.srv.Stop()
+	<-ts.done
+	ts.done <- nil // later stops return at once
+}
+
+func newTestClient(t testing.TB, addr string, opts ...dora.ClientOption) *dora.Client {
+	t.Helper()
+	opts = append([]dora.ClientOption{dora.WithLogger(quietLogger)}, opts...)
+	c, err := dora.NewClient(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// certs is a CA with a server and a client certificate, all made in memory.
+type certs struct {
+	pool   *x509.CertPool
+	server tls.Certificate
+	client tls.Certificate
+}
+
+var (
+	certsOnce sync.Once
+	testCerts certs
+)
+
+func makeCerts(t testing.TB) certs {
+	certsOnce.Do(func() {
+		caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		caTmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dora test CA"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		}
+		caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, _ := x509.ParseCertificate(caDER)
+		leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) tls.Certificate {
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl := &x509.Certificate{
+				SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+				NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+				IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		}
+		testCerts.pool = x509.NewCertPool()
+		testCerts.pool.AddCert(ca)
+		testCerts.server = leaf(2, "dora server", x509.ExtKeyUsageServerAuth)
+		testCerts.client = leaf(3, "dora client", x509.ExtKeyUsageClientAuth)
+	})
+	return testCerts
+}

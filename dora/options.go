@@ -1,0 +1,170 @@
+package dora
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// Defaults of the server and client options.
+const (
+	// DefaultMaxConns is the default number of nap sessions a Client spreads its calls over.
+	DefaultMaxConns = 4
+	// DefaultBackoffBase is the default wait after the first failed dial; it doubles per
+	// failure up to DefaultBackoffMax, with ±20% jitter.
+	DefaultBackoffBase = 100 * time.Millisecond
+	// DefaultBackoffMax is the default longest wait between dials.
+	DefaultBackoffMax = 5 * time.Second
+	// DefaultDialTimeout is the default bound of one dial (TCP, TLS and nap handshake).
+	DefaultDialTimeout = 10 * time.Second
+	// maxOpenAttempts bounds how often a call is moved to another session after nap said
+	// the stream never reached the server (nap.IsRetryable).
+	maxOpenAttempts = 3
+)
+
+// ServerOption configures a Server (functional options, like grpc-go).
+type ServerOption func(*serverOptions)
+
+type serverOptions struct {
+	nap        nap.Config
+	tls        *tls.Config
+	unaryInts  []UnaryServerInterceptor
+	streamInts []StreamServerInterceptor
+	stats      []StatsHandler
+	logger     *slog.Logger
+}
+
+// ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
+// keepalive, handshake timeout...); zero fields mean nap's defaults. Options applied later
+// (ServerTLS, MaxRecvMsgSize, MaxConcurrentCalls) override the matching fields.
+func ServerNapConfig(cfg nap.Config) ServerOption {
+	return func(o *serverOptions) {
+		tlsCfg := o.nap.TLSConfig
+		o.nap = cfg
+		if cfg.TLSConfig == nil {
+			o.nap.TLSConfig = tlsCfg
+		}
+	}
+}
+
+// ServerTLS makes Serve speak TLS with cfg (set cfg.ClientAuth and ClientCAs for mTLS).
+// Default: plain TCP.
+func ServerTLS(cfg *tls.Config) ServerOption {
+	return func(o *serverOptions) { o.tls = cfg }
+}
+
+// MaxRecvMsgSize bounds the size of one request Pkg (head + payload), in bytes; larger
+// messages reset their stream and the client sees ResourceExhausted. Default:
+// nap.DefaultMaxMessageSize (4 MiB).
+func MaxRecvMsgSize(n int) ServerOption {
+	return func(o *serverOptions) { o.nap.MaxMessageSize = n }
+}
+
+// MaxConcurrentCalls bounds the calls one connection may have in flight; nap refuses streams
+// past it and a dora client then opens another connection. Default:
+// nap.DefaultMaxConcurrentStreams (1024).
+func MaxConcurrentCalls(n int) ServerOption {
+	return func(o *serverOptions) { o.nap.MaxConcurrentStreams = n }
+}
+
+// ChainUnaryInterceptor adds unary interceptors; the first given runs outermost. May be
+// given several times; the lists are concatenated.
+func ChainUnaryInterceptor(ints ...UnaryServerInterceptor) ServerOption {
+	return func(o *serverOptions) { o.unaryInts = append(o.unaryInts, ints...) }
+}
+
+// ChainStreamInterceptor adds stream interceptors; the first given runs outermost.
+func ChainStreamInterceptor(ints ...StreamServerInterceptor) ServerOption {
+	return func(o *serverOptions) { o.streamInts = append(o.streamInts, ints...) }
+}
+
+// ServerStats adds a StatsHandler told about every call's start and end.
+func ServerStats(h StatsHandler) ServerOption {
+	return func(o *serverOptions) { o.stats = append(o.stats, h) }
+}
+
+// ServerLogger sets the logger for handler panics and connection errors. Default:
+// slog.Default().
+func ServerLogger(l *slog.Logger) ServerOption {
+	return func(o *serverOptions) { o.logger = l }
+}
+
+// ClientOption configures a Client (functional options, like grpc-go).
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	nap         nap.Config
+	maxConns    int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	dialTimeout time.Duration
+	unaryInts   []UnaryClientInterceptor
+	streamInts  []StreamClientInterceptor
+	callOpts    []CallOption
+	stats       []StatsHandler
+	logger      *slog.Logger
+}
+
+// WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's
+// defaults. WithTLS, applied later, overrides TLSConfig.
+func WithNapConfig(cfg nap.Config) ClientOption {
+	return func(o *clientOptions) {
+		tlsCfg := o.nap.TLSConfig
+		o.nap = cfg
+		if cfg.TLSConfig == nil {
+			o.nap.TLSConfig = tlsCfg
+		}
+	}
+}
+
+// WithTLS makes the client dial over TLS with cfg (set Certificates for mTLS, RootCAs and
+// ServerName to verify the server). Default: plain TCP.
+func WithTLS(cfg *tls.Config) ClientOption {
+	return func(o *clientOptions) { o.nap.TLSConfig = cfg }
+}
+
+// WithMaxConns sets how many nap sessions the client may open to its target; a new one is
+// opened only when every open one is at the server's stream limit or going away. Default:
+// DefaultMaxConns; values < 1 mean 1.
+func WithMaxConns(n int) ClientOption {
+	return func(o *clientOptions) { o.maxConns = n }
+}
+
+// WithBackoff sets the reconnect backoff: the wait after the first failed dial (base),
+// doubling up to max. Defaults: DefaultBackoffBase, DefaultBackoffMax.
+func WithBackoff(base, max time.Duration) ClientOption {
+	return func(o *clientOptions) { o.backoffBase, o.backoffMax = base, max }
+}
+
+// WithDialTimeout bounds one dial including the TLS and nap handshakes. Default:
+// DefaultDialTimeout.
+func WithDialTimeout(d time.Duration) ClientOption {
+	return func(o *clientOptions) { o.dialTimeout = d }
+}
+
+// WithChainUnaryInterceptor adds unary client interceptors; the first runs outermost.
+func WithChainUnaryInterceptor(ints ...UnaryClientInterceptor) ClientOption {
+	return func(o *clientOptions) { o.unaryInts = append(o.unaryInts, ints...) }
+}
+
+// WithChainStreamInterceptor adds stream client interceptors; the first runs outermost.
+func WithChainStreamInterceptor(ints ...StreamClientInterceptor) ClientOption {
+	return func(o *clientOptions) { o.streamInts = append(o.streamInts, ints...) }
+}
+
+// WithDefaultCallOptions sets call options applied to every call before the call's own.
+func WithDefaultCallOptions(opts ...CallOption) ClientOption {
+	return func(o *clientOptions) { o.callOpts = append(o.callOpts, opts...) }
+}
+
+// WithStats adds a StatsHandler told about every call's start and end.
+func WithStats(h StatsHandler) ClientOption {
+	return func(o *clientOptions) { o.stats = append(o.stats, h) }
+}
+
+// WithLogger sets the logger for connection events. Default: slog.Default().
+func WithLogger(l *slog.Logger) ClientOption {
+	return func(o *clientOptions) { o.logger = l }
+}

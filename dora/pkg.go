@@ -1,0 +1,347 @@
+package dora
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/wirepb"
+)
+
+// ProtocolVersion is the Head.version dora sends.
+const ProtocolVersion = 1
+
+// Reserved meta keys (see PROTOCOL.md).
+const (
+	// MetaStatus carries the decimal status code of a response ("0" or absent: OK).
+	MetaStatus = "dora-status"
+	// MetaMessage carries the status message of a failed call.
+	MetaMessage = "dora-message"
+)
+
+// Field numbers of Pkg and Head (wirepb/wire.proto).
+const (
+	fieldPkgHead       = 1
+	fieldPkgPayload    = 2
+	fieldHeadVersion   = 1
+	fieldHeadSerialize = 2
+	fieldHeadSeq       = 3
+	fieldHeadMethod    = 4
+	fieldHeadMeta      = 5
+	fieldHeadTimeout   = 6
+	fieldHeadKind      = 7
+	fieldMapKey        = 1
+	fieldMapValue      = 2
+)
+
+// Pkg kinds (wirepb.Kind).
+const (
+	kindUnary   = int32(wirepb.Kind_KIND_UNARY)
+	kindOpen    = int32(wirepb.Kind_KIND_OPEN)
+	kindMessage = int32(wirepb.Kind_KIND_MESSAGE)
+	kindHeader  = int32(wirepb.Kind_KIND_HEADER)
+	kindTrailer = int32(wirepb.Kind_KIND_TRAILER)
+)
+
+// ErrMalformed is wrapped by every error about undecodable Pkg bytes.
+var ErrMalformed = errors.New("dora: malformed Pkg")
+
+// pkg is a decoded Pkg. Decoding does not copy: method, serializeType and payload alias the
+// input bytes, which must stay untouched while the pkg is in use.
+type pkg struct {
+	version       int32
+	serializeType []byte
+	seq           uint64
+	method        []byte
+	meta          metadata.MD // nil when the Head has no meta
+	timeoutUs     uint64
+	kind          int32
+	payload       []byte
+}
+
+// decodePkg decodes b with protobuf semantics identical to proto.Unmarshal into a
+// wirepb.Pkg (last value wins, repeated Head fields merge, unknown fields and known fields
+// of the wrong wire type are skipped, strings must be UTF-8). It never panics and allocates
+// only for meta.
+func decodePkg(b []byte, p *pkg) error {
+	*p = pkg{}
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("Pkg tag", n)
+		}
+		b = b[n:]
+		switch {
+		case num == fieldPkgHead && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("Pkg.head", n)
+			}
+			if err := decodeHead(v, p); err != nil {
+				return err
+			}
+			b = b[n:]
+		case num == fieldPkgPayload && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("Pkg.payload", n)
+			}
+			p.payload = v
+			b = b[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return malformed(fmt.Sprintf("Pkg field %d", num), n)
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+func decodeHead(b []byte, p *pkg) error {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("Head tag", n)
+		}
+		b = b[n:]
+		if typ == protowire.VarintType && (num == fieldHeadVersion || num == fieldHeadSeq || num == fieldHeadTimeout || num == fieldHeadKind) {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return malformed("Head varint", n)
+			}
+			b = b[n:]
+			switch num {
+			case fieldHeadVersion:
+				p.version = int32(v)
+			case fieldHeadSeq:
+				p.seq = v
+			case fieldHeadTimeout:
+				p.timeoutUs = v
+			case fieldHeadKind:
+				p.kind = int32(v)
+			}
+			continue
+		}
+		if typ == protowire.BytesType && (num == fieldHeadSerialize || num == fieldHeadMethod || num == fieldHeadMeta) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("Head bytes field", n)
+			}
+			b = b[n:]
+			switch num {
+			case fieldHeadSerialize:
+				if !utf8.Valid(v) {
+					return fmt.Errorf("%w: Head.serialize_type is not UTF-8", ErrMalformed)
+				}
+				p.serializeType = v
+			case fieldHeadMethod:
+				if !utf8.Valid(v) {
+					return fmt.Errorf("%w: Head.method is not UTF-8", ErrMalformed)
+				}
+				p.method = v
+			case fieldHeadMeta:
+				if err := decodeMetaEntry(v, p); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return malformed(fmt.Sprintf("Head field %d", num), n)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func decodeMetaEntry(b []byte, p *pkg) error {
+	var key, val []byte
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("meta entry tag", n)
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == fieldMapKey || num == fieldMapValue) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("meta entry", n)
+			}
+			b = b[n:]
+			if num == fieldMapKey {
+				key = v
+			} else {
+				val = v
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return malformed(fmt.Sprintf("meta entry field %d", num), n)
+		}
+		b = b[n:]
+	}
+	if !utf8.Valid(key) || !utf8.Valid(val) {
+		return fmt.Errorf("%w: Head.meta entry is not UTF-8", ErrMalformed)
+	}
+	if p.meta == nil {
+		p.meta = make(metadata.MD, 4)
+	}
+	p.meta[string(key)] = string(val)
+	return nil
+}
+
+// errFieldNumber is consumeTag's error code for a field number out of range (protowire's
+// codes are small negative numbers).
+const errFieldNumber = -1000
+
+// consumeTag is protowire.ConsumeTag that also refuses field numbers above
+// protowire.MaxValidNumber, as proto.Unmarshal does.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, errFieldNumber
+	}
+	return num, typ, n
+}
+
+func malformed(what string, n int) error {
+	if n == errFieldNumber {
+		return fmt.Errorf("%w: %s: invalid field number", ErrMalformed, what)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrMalformed, what, protowire.ParseError(n))
+}
+
+// outHead is the Head of a Pkg to encode.
+type outHead struct {
+	serializeType string
+	seq           uint64
+	method        string
+	timeoutUs     uint64
+	kind          int32
+	// meta entries: user metadata then reserved keys (status, message); a key present in
+	// both is written once, from reserved.
+	meta    metadata.MD
+	status  uint32 // written as dora-status when != 0
+	message string // written as dora-message when != ""
+	noHead  bool   // write no Head at all (stream messages after the first)
+}
+
+func (h *outHead) metaEntrySize(k, v string) int {
+	n := protowire.SizeTag(fieldMapKey) + protowire.SizeBytes(len(k)) +
+		protowire.SizeTag(fieldMapValue) + protowire.SizeBytes(len(v))
+	return protowire.SizeTag(fieldHeadMeta) + protowire.SizeBytes(n)
+}
+
+func appendMetaEntry(b []byte, k, v string) []byte {
+	n := protowire.SizeTag(fieldMapKey) + protowire.SizeBytes(len(k)) +
+		protowire.SizeTag(fieldMapValue) + protowire.SizeBytes(len(v))
+	b = protowire.AppendTag(b, fieldHeadMeta, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b = protowire.AppendTag(b, fieldMapKey, protowire.BytesType)
+	b = protowire.AppendString(b, k)
+	b = protowire.AppendTag(b, fieldMapValue, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+var smallCodes = [...]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"}
+
+// statusString formats a status code, without allocating for the canonical ones.
+func statusString(c uint32) string {
+	if int(c) < len(smallCodes) {
+		return smallCodes[c]
+	}
+	return strconv.FormatUint(uint64(c), 10)
+}
+
+func (h *outHead) size(statusStr string) int {
+	n := 0
+	n += protowire.SizeTag(fieldHeadVersion) + protowire.SizeVarint(ProtocolVersion)
+	if h.serializeType != "" {
+		n += protowire.SizeTag(fieldHeadSerialize) + protowire.SizeBytes(len(h.serializeType))
+	}
+	if h.seq != 0 {
+		n += protowire.SizeTag(fieldHeadSeq) + protowire.SizeVarint(h.seq)
+	}
+	if h.method != "" {
+		n += protowire.SizeTag(fieldHeadMethod) + protowire.SizeBytes(len(h.method))
+	}
+	for k, v := range h.meta {
+		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+			continue
+		}
+		n += h.metaEntrySize(k, v)
+	}
+	if h.status != 0 {
+		n += h.metaEntrySize(MetaStatus, statusStr)
+	}
+	if h.message != "" {
+		n += h.metaEntrySize(MetaMessage, h.message)
+	}
+	if h.timeoutUs != 0 {
+		n += protowire.SizeTag(fieldHeadTimeout) + protowire.SizeVarint(h.timeoutUs)
+	}
+	if h.kind != 0 {
+		n += protowire.SizeTag(fieldHeadKind) + protowire.SizeVarint(uint64(h.kind))
+	}
+	return n
+}
+
+// appendPkg appends the encoding of a Pkg with head h and payload to b. A nil payload is
+// omitted; an empty non-nil one too (proto3 cannot tell them apart).
+func appendPkg(b []byte, h *outHead, payload []byte) []byte {
+	if !h.noHead {
+		statusStr := ""
+		if h.status != 0 {
+			statusStr = statusString(h.status)
+		}
+		b = protowire.AppendTag(b, fieldPkgHead, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(h.size(statusStr)))
+		b = protowire.AppendTag(b, fieldHeadVersion, protowire.VarintType)
+		b = protowire.AppendVarint(b, ProtocolVersion)
+		if h.serializeType != "" {
+			b = protowire.AppendTag(b, fieldHeadSerialize, protowire.BytesType)
+			b = protowire.AppendString(b, h.serializeType)
+		}
+		if h.seq != 0 {
+			b = protowire.AppendTag(b, fieldHeadSeq, protowire.VarintType)
+			b = protowire.AppendVarint(b, h.seq)
+		}
+		if h.method != "" {
+			b = protowire.AppendTag(b, fieldHeadMethod, protowire.BytesType)
+			b = protowire.AppendString(b, h.method)
+		}
+		for k, v := range h.meta {
+			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+				continue
+			}
+			b = appendMetaEntry(b, k, v)
+		}
+		if h.status != 0 {
+			b = appendMetaEntry(b, MetaStatus, statusStr)
+		}
+		if h.message != "" {
+			b = appendMetaEntry(b, MetaMessage, h.message)
+		}
+		if h.timeoutUs != 0 {
+			b = protowire.AppendTag(b, fieldHeadTimeout, protowire.VarintType)
+			b = protowire.AppendVarint(b, h.timeoutUs)
+		}
+		if h.kind != 0 {
+			b = protowire.AppendTag(b, fieldHeadKind, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(h.kind))
+		}
+	}
+	if len(payload) > 0 {
+		b = protowire.AppendTag(b, fieldPkgPayload, protowire.BytesType)
+		b = protowire.AppendBytes(b, payload)
+	}
+	return b
+}

@@ -1,0 +1,283 @@
+package dora
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"reflect"
+	"sync"
+
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// ErrServerStopped is returned by Serve called after Stop or GracefulStop.
+var ErrServerStopped = errors.New("dora: server stopped")
+
+// Server serves registered services to dora clients (and legacy clients) over nap sessions.
+// Register every service before Serve; then Serve any number of listeners. Each call runs
+// on its own goroutine.
+type Server struct {
+	opts      serverOptions
+	unaryInt  UnaryServerInterceptor
+	streamInt StreamServerInterceptor
+	logger    *slog.Logger
+
+	mu        sync.Mutex
+	methods   map[string]*methodEntry // "/pkg.Svc/Method"
+	bare      map[string]*methodEntry // "Method" -> entry; nil entry when ambiguous
+	services  map[string]*ServiceDesc
+	listeners map[*nap.Listener]struct{}
+	sessions  map[*nap.Session]struct{}
+	serving   bool
+	stopped   bool
+	draining  bool
+
+	sessWG sync.WaitGroup // session loops
+	callWG sync.WaitGroup // calls in flight
+}
+
+type methodEntry struct {
+	full   string
+	impl   any
+	unary  *MethodDesc
+	stream *StreamDesc
+}
+
+// NewServer returns a Server with opts applied.
+func NewServer(opts ...ServerOption) *Server {
+	s := &Server{
+		methods:   map[string]*methodEntry{},
+		bare:      map[string]*methodEntry{},
+		services:  map[string]*ServiceDesc{},
+		listeners: map[*nap.Listener]struct{}{},
+		sessions:  map[*nap.Session]struct{}{},
+	}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
+	s.streamInt = chainStreamServer(s.opts.streamInts)
+	s.logger = s.opts.logger
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.opts.nap.Logger == nil {
+		s.opts.nap.Logger = s.logger
+	}
+	return s
+}
+
+// RegisterService registers impl, which must implement desc.HandlerType, to serve desc.
+// Methods become callable as "/<desc.ServiceName>/<Method>", and by the bare name "<Method>"
+// for legacy clients when exactly one registered service has a method of that name.
+// RegisterService panics (programming errors) when called after Serve, when the service is
+// already registered, or when impl does not implement the service's interface.
+func (s *Server) RegisterService(desc *ServiceDesc, impl any) {
+	if desc.HandlerType != nil {
+		ht := reflect.TypeOf(desc.HandlerType).Elem()
+		if it := reflect.TypeOf(impl); it == nil || !it.Implements(ht) {
+			panic(fmt.Sprintf("dora: RegisterService(%s): %T does not implement %v", desc.ServiceName, impl, ht))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		panic(fmt.Sprintf("dora: RegisterService(%s) after Serve", desc.ServiceName))
+	}
+	if _, dup := s.services[desc.ServiceName]; dup {
+		panic(fmt.Sprintf("dora: RegisterService(%s): service already registered", desc.ServiceName))
+	}
+	s.services[desc.ServiceName] = desc
+	add := func(name string, e *methodEntry) {
+		s.methods[e.full] = e
+		if _, seen := s.bare[name]; seen {
+			s.bare[name] = nil // ambiguous
+		} else {
+			s.bare[name] = e
+		}
+	}
+	for i := range desc.Methods {
+		m := &desc.Methods[i]
+		add(m.MethodName, &methodEntry{full: "/" + desc.ServiceName + "/" + m.MethodName, impl: impl, unary: m})
+	}
+	for i := range desc.Streams {
+		m := &desc.Streams[i]
+		add(m.StreamName, &methodEntry{full: "/" + desc.ServiceName + "/" + m.StreamName, impl: impl, stream: m})
+	}
+}
+
+// ServiceInfo describes a registered service (see Server.Services).
+type ServiceInfo struct {
+	// Name is the fully qualified service name.
+	Name string
+	// Methods are the full method names ("/pkg.Svc/Method").
+	Methods []string
+	// Metadata is the ServiceDesc's Metadata (the .proto file).
+	Metadata string
+}
+
+// Services returns the registered services, in no particular order.
+func (s *Server) Services() []ServiceInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ServiceInfo, 0, len(s.services))
+	for _, d := range s.services {
+		si := ServiceInfo{Name: d.ServiceName, Metadata: d.Metadata}
+		for _, m := range d.Methods {
+			si.Methods = append(si.Methods, "/"+d.ServiceName+"/"+m.MethodName)
+		}
+		for _, m := range d.Streams {
+			si.Methods = append(si.Methods, "/"+d.ServiceName+"/"+m.StreamName)
+		}
+		out = append(out, si)
+	}
+	return out
+}
+
+// lookup resolves a method name from the wire: a full name, or a bare name that exactly one
+// service has. Full names are tried first.
+func (s *Server) lookup(method []byte) *methodEntry {
+	if e := s.methods[string(method)]; e != nil {
+		return e
+	}
+	if len(method) > 0 && method[0] != '/' {
+		if bytes.IndexByte(method, '/') < 0 {
+			return s.bare[string(method)]
+		}
+	}
+	return nil
+}
+
+// Serve accepts connections on lis and serves them until lis fails or the server stops;
+// with ServerTLS, lis is wrapped with tls.NewListener. Serve returns nil after Stop or
+// GracefulStop, ErrServerStopped when called after them, and the accept error otherwise. It
+// closes lis when it returns.
+func (s *Server) Serve(lis net.Listener) error {
+	if s.opts.tls != nil {
+		lis = tls.NewListener(lis, s.opts.tls)
+	}
+	cfg := s.opts.nap
+	cfg.TLSConfig = nil
+	nl := nap.NewListener(lis, &cfg)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		lis.Close()
+		return ErrServerStopped
+	}
+	s.serving = true
+	s.listeners[nl] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, nl)
+		s.mu.Unlock()
+		nl.Close()
+	}()
+	for {
+		sess, err := nl.Accept()
+		if err != nil {
+			s.mu.Lock()
+			stopped := s.stopped
+			s.mu.Unlock()
+			if stopped {
+				return nil
+			}
+			return fmt.Errorf("dora: serve: %w", err)
+		}
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			sess.Close()
+			return nil
+		}
+		s.sessions[sess] = struct{}{}
+		s.sessWG.Add(1)
+		s.mu.Unlock()
+		go s.serveSession(sess)
+	}
+}
+
+func (s *Server) serveSession(sess *nap.Session) {
+	defer s.sessWG.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+	ctx := context.Background()
+	for {
+		st, err := sess.AcceptStream(ctx)
+		if err != nil {
+			sess.Close()
+			return
+		}
+		s.callWG.Add(1)
+		go s.handleStream(sess, st)
+	}
+}
+
+// Stop closes every listener and connection now: calls in flight see their context
+// cancelled and their clients fail with Unavailable. Stop then waits for running handlers
+// to return (handlers must honour their context). Calling it again does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*nap.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.Close()
+	}
+	s.sessWG.Wait()
+	s.callWG.Wait()
+}
+
+// GracefulStop stops accepting connections and calls (clients see GOAWAY and move new calls
+// elsewhere), lets calls in flight finish, then closes. When ctx ends first it falls back
+// to Stop and returns ctx's error; otherwise nil.
+func (s *Server) GracefulStop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	s.draining = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*nap.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, sess := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sess.Shutdown(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		s.sessWG.Wait()
+		s.callWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Stop()
+		<-done
+		return ctx.Err()
+	}
+}

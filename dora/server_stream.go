@@ -1,0 +1,156 @@
+package dora
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+type streamKey struct{}
+
+// serverStream is the ServerStream of a streaming call. Its context is the serverCall.
+type serverStream struct {
+	call     *serverCall
+	recvDone bool
+}
+
+var _ ServerStream = (*serverStream)(nil)
+
+func (ss *serverStream) Context() context.Context { return ss.call }
+
+func (ss *serverStream) SetHeader(md metadata.MD) error {
+	if err := checkUserMD(md); err != nil {
+		return err
+	}
+	if ss.call.headerSent {
+		return errors.New("dora: SetHeader: header already sent")
+	}
+	ss.call.header = joinMD(ss.call.header, md)
+	return nil
+}
+
+func (ss *serverStream) SendHeader(md metadata.MD) error {
+	if err := ss.SetHeader(md); err != nil {
+		return err
+	}
+	c := ss.call
+	c.headerSent = true
+	h := outHead{kind: kindHeader, meta: c.header}
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendPkg((*buf)[:0], &h, nil)
+	c.stats.out(len(*buf))
+	if err := c.st.Send(*buf); err != nil {
+		return streamSendError(err)
+	}
+	return nil
+}
+
+func (ss *serverStream) SetTrailer(md metadata.MD) {
+	if checkUserMD(md) == nil {
+		ss.call.trailer = joinMD(ss.call.trailer, md)
+	}
+}
+
+func (ss *serverStream) SendMsg(m any) error {
+	c := ss.call
+	payload := getBuf()
+	defer putBuf(payload)
+	var err error
+	*payload, err = marshal(c.codec, (*payload)[:0], m)
+	if err != nil {
+		return status.Errorf(codes.Internal, "dora: encoding %s message: %v", c.method, err)
+	}
+	h := outHead{kind: kindMessage}
+	if !c.headerSent {
+		h.meta = c.header
+		c.headerSent = true
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendPkg((*buf)[:0], &h, *payload)
+	c.stats.out(len(*buf))
+	if err := c.st.Send(*buf); err != nil {
+		return streamSendError(err)
+	}
+	return nil
+}
+
+func (ss *serverStream) RecvMsg(m any) error {
+	if ss.recvDone {
+		return io.EOF
+	}
+	c := ss.call
+	msg, err := c.st.Recv()
+	if err != nil {
+		if err == io.EOF {
+			ss.recvDone = true
+			return io.EOF
+		}
+		return streamSendError(err)
+	}
+	c.stats.in(len(msg))
+	var p pkg
+	if err := decodePkg(msg, &p); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if p.kind != kindMessage {
+		return status.Errorf(codes.InvalidArgument, "dora: %s: got a Pkg of kind %d, want MESSAGE", c.method, p.kind)
+	}
+	if err := c.codec.Unmarshal(p.payload, m); err != nil {
+		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", c.method, err)
+	}
+	return nil
+}
+
+// streamSendError turns a nap error on a server stream into a status error.
+func streamSendError(err error) error {
+	var se *nap.StreamError
+	switch {
+	case errors.As(err, &se) && se.Remote && se.Code == nap.CodeCancel:
+		return status.Wrap(codes.Canceled, err)
+	case errors.Is(err, nap.ErrMessageTooLarge):
+		return status.Wrap(codes.ResourceExhausted, err)
+	}
+	return status.Wrap(codes.Unavailable, err)
+}
+
+func (s *Server) runStream(c *serverCall) {
+	ss := &serverStream{call: c}
+	c.stream = ss
+	err := s.callStreamHandler(c, ss)
+	code, msg := errStatus(err)
+	h := outHead{kind: kindTrailer, meta: c.trailer, status: c.wireCode(code), message: msg}
+	if !c.headerSent && len(c.header) > 0 {
+		// Trailers-only: the header travels in the trailer.
+		h.meta = c.responseMeta()
+	}
+	buf := getBuf()
+	*buf = appendPkg((*buf)[:0], &h, nil)
+	sendErr := c.st.SendAndClose(*buf)
+	c.stats.out(len(*buf))
+	putBuf(buf)
+	if sendErr != nil && code == codes.OK {
+		code, err = codes.Unavailable, sendErr
+	}
+	c.stats.end(c, code, err)
+}
+
+func (s *Server) callStreamHandler(c *serverCall, ss *serverStream) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(c, r)
+		}
+	}()
+	d := c.entry.stream
+	if s.streamInt == nil {
+		return d.Handler(c.entry.impl, ss)
+	}
+	info := &StreamServerInfo{FullMethod: c.method, IsClientStream: d.ClientStreams, IsServerStream: d.ServerStreams}
+	return s.streamInt(c.entry.impl, ss, info, d.Handler)
+}
