@@ -136,7 +136,8 @@ func loadSettings(c *cli.Context) (settings, error) {
 		return s, fmt.Errorf("flags: %w", err)
 	}
 	if err := k.Unmarshal("", &s); err != nil {
-		return s, usageErrorf("settings: %v", err)
+		msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):"))
+		return s, usageErrorf("bad setting (from --config, ETCLIENT_* or a flag): %s", msg)
 	}
 	s.Config = path
 	return s, s.validate()
