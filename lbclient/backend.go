@@ -133,7 +133,7 @@ func (be *backend[C]) record(cfg *config, failure, trial bool, latency int64, no
 	be.observe(latency)
 }
 
-// eject starts a backoff of base·2^k (capped at max) where k counts ejections since the last recovery.
+// eject retires the pool's connections and starts a backoff of base·2^k (capped at max) where k counts ejections since the last recovery.
 func (be *backend[C]) eject(cfg *config, now int64) {
 	step := be.backoffStep.Add(1) - 1
 	d := cfg.baseEjection
@@ -147,6 +147,9 @@ func (be *backend[C]) eject(cfg *config, now int64) {
 	}
 	be.ejectedUntil.Store(until)
 	be.ejections.Add(1)
+	// The connections of a failing backend are most likely broken too: the
+	// half-open trial should dial afresh rather than fail on a stale one.
+	be.pool.invalidate()
 }
 
 func (be *backend[C]) observe(latency int64) {

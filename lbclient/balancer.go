@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// avoidDraws is how many random draws Pick makes to avoid the backend whose dial just failed.
+const avoidDraws = 4
+
 // Dialer opens a connection (or client) of type C to addr ("host:port"). Its
 // errors are backend failures. It is called with the context of the call that
 // needs the connection, or a background context to keep MinConns open.
@@ -258,11 +261,12 @@ func (b *Balancer[C]) probeLoop() {
 // the last dial error.
 func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
 	var lastErr error
+	var lastFailed *backend[C]
 	for attempt := 0; attempt < b.cfg.pickAttempts; {
 		if b.closed.Load() {
 			return Lease[C]{}, ErrClosed
 		}
-		be, trial, err := b.pickBackend(key)
+		be, trial, err := b.pickBackend(key, lastFailed)
 		if err != nil {
 			return Lease[C]{}, err
 		}
@@ -281,6 +285,7 @@ func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
 			be.record(&b.cfg, true, trial, 0, nanotime())
 			be.release()
 			lastErr = fmt.Errorf("lbclient: dial %s: %w", be.addr, err)
+			lastFailed = be
 			attempt++
 			continue
 		}
@@ -293,8 +298,10 @@ func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
 	return Lease[C]{}, lastErr
 }
 
-// pickBackend selects a backend and counts a pending call on it. It allocates nothing.
-func (b *Balancer[C]) pickBackend(key string) (*backend[C], bool, error) {
+// pickBackend selects a backend and counts a pending call on it, avoiding
+// (when another eligible backend turns up in a few draws) the one whose dial
+// just failed. It allocates nothing.
+func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], bool, error) {
 	for {
 		s := b.set.Load()
 		n := len(s.backends)
@@ -320,6 +327,9 @@ func (b *Balancer[C]) pickBackend(key string) (*backend[C], bool, error) {
 		if be == nil {
 			all := healthy == 0 || healthy*100 < b.cfg.panicThreshold*n
 			be = s.backends[s.pick(b.cfg.picker, key, all)]
+			for i := 0; be == avoid && i < avoidDraws; i++ {
+				be = s.backends[s.pickRandom(all)]
+			}
 		}
 		be.pending.Add(1)
 		if !be.removed.Load() {
@@ -334,7 +344,8 @@ func (b *Balancer[C]) pickBackend(key string) (*backend[C], bool, error) {
 
 // Done finishes the call: it records the outcome (err classified by the
 // BackendFailure option; nil is a success) and latency, and returns the
-// connection to its pool, discarding it on a backend failure.
+// connection to its pool, discarding it on a backend failure (and all the
+// backend's connections when the failure ejects it).
 func (l Lease[C]) Done(err error) {
 	b, be := l.b, l.be
 	now := nanotime()

@@ -199,3 +199,24 @@ func (p *pool[C]) counts() (open, idle int) {
 	}
 	return len(p.conns), idle
 }
+
+// invalidate retires every connection: idle ones close now, busy ones when
+// returned. Used on ejection, when the connections are most likely broken.
+func (p *pool[C]) invalidate() {
+	var victims []*pconn[C]
+	p.mu.Lock()
+	for i := 0; i < len(p.conns); {
+		c := p.conns[i]
+		c.broken = true
+		if c.inUse == 0 {
+			p.removeLocked(c)
+			victims = append(victims, c)
+			continue
+		}
+		i++
+	}
+	p.mu.Unlock()
+	for _, c := range victims {
+		c.c.Close()
+	}
+}

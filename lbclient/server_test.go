@@ -3,6 +3,7 @@ package lbclient
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,12 @@ type echoServer struct {
 	wg     sync.WaitGroup
 	served atomic.Int64
 	hangup chan struct{} // receives one value per connection closed by the client
+	accept chan struct{} // receives one value per accepted connection
 }
 
 func startEcho(t *testing.T) *echoServer {
 	t.Helper()
-	s := &echoServer{t: t, conns: map[net.Conn]bool{}, hangup: make(chan struct{}, 1<<16), held: make(chan struct{}, 1<<16)}
+	s := &echoServer{t: t, conns: map[net.Conn]bool{}, hangup: make(chan struct{}, 1<<16), accept: make(chan struct{}, 1<<16), held: make(chan struct{}, 1<<16)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +63,7 @@ func (s *echoServer) serve(ln net.Listener) {
 			s.conns[c] = true
 			s.wg.Add(1)
 			s.mu.Unlock()
+			s.accept <- struct{}{}
 			go s.handle(c)
 		}
 	}()
@@ -141,7 +144,12 @@ func (s *echoServer) restart() {
 type echoConn struct {
 	net.Conn
 	addr string
+	gen  int64 // dialGen when the dial completed
 }
+
+// dialGen is stamped on each echoConn: the kill test bumps it when it restarts
+// a server, to tell connections to the old incarnation from new ones.
+var dialGen atomic.Int64
 
 func dialEcho(ctx context.Context, addr string) (*echoConn, error) {
 	host, _, err := net.SplitHostPort(addr)
@@ -153,7 +161,7 @@ func dialEcho(ctx context.Context, addr string) (*echoConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &echoConn{Conn: c, addr: addr}, nil
+	return &echoConn{Conn: c, addr: addr, gen: dialGen.Load()}, nil
 }
 
 // call does one round trip.
@@ -183,3 +191,6 @@ func waitFor(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
 		t.Fatalf("timed out after %v waiting for %s", d, what)
 	}
 }
+
+// slogTo returns a logger sending each record's message and attributes to ch.
+func slogTo(ch chan string) *slog.Logger { return slog.New(signalHandler{ch: ch}) }

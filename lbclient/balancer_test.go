@@ -1,0 +1,593 @@
+package lbclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// targetOf builds a static target over servers with the given weights.
+func targetOf(servers []*echoServer, weights []int) string {
+	parts := make([]string, len(servers))
+	for i, s := range servers {
+		parts[i] = fmt.Sprintf("%s#%d", s.addr, weights[i])
+	}
+	return strings.Join(parts, ",")
+}
+
+func newTestBalancer(t *testing.T, target string, opts ...Option) *Balancer[*echoConn] {
+	t.Helper()
+	b, err := New(target, dialEcho, append([]Option{WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// run makes total calls from workers goroutines and fails the test on any error.
+func run(t *testing.T, b *Balancer[*echoConn], workers, total int, key func(i int) string) {
+	t.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				k := ""
+				if key != nil {
+					k = key(i)
+				}
+				if err := b.Do(context.Background(), k, echoCall); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("call failed: %v", err)
+	}
+}
+
+func TestWeightsHonoured(t *testing.T) {
+	const calls = 100_000
+	weights := []int{1, 3, 6}
+	for _, p := range []Picker{PickRoundRobin, PickRandom} {
+		t.Run(p.String(), func(t *testing.T) {
+			servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t)}
+			b := newTestBalancer(t, targetOf(servers, weights), WithPicker(p), WithConns(1, 4))
+			run(t, b, 4, calls, nil)
+			for i, s := range servers {
+				want := float64(calls) * float64(weights[i]) / 10
+				got := float64(s.served.Load())
+				if got < want*0.95 || got > want*1.05 {
+					t.Errorf("server %d (weight %d) served %.0f calls, want %.0f ±5%%", i, weights[i], got, want)
+				}
+			}
+			var ok uint64
+			for _, st := range b.Stats() {
+				ok += st.Successes
+				if st.Failures != 0 || st.Pending != 0 || st.Health != Healthy {
+					t.Errorf("stats %+v: want no failures, nothing pending, healthy", st)
+				}
+			}
+			if ok != calls {
+				t.Errorf("stats count %d successes, want %d", ok, calls)
+			}
+		})
+	}
+}
+
+func TestLeastPendingAvoidsLoadedServer(t *testing.T) {
+	slow, fast := startEcho(t), startEcho(t)
+	b := newTestBalancer(t, targetOf([]*echoServer{slow, fast}, []int{1, 1}), WithConns(0, 1000))
+	slow.hold()
+	const steps = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, steps)
+	heldAtSlow := 0
+	for i := 0; i < steps; i++ {
+		done := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			if err := b.Do(context.Background(), "", echoCall); err != nil {
+				errs <- err
+			}
+		}()
+		// Each call either completes at the fast server or is held at the slow one.
+		select {
+		case <-done:
+		case <-slow.held:
+			heldAtSlow++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d neither completed nor reached the slow server", i)
+		}
+	}
+	slow.release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// With p2c the slow server (many pending) wins only when both draws pick
+	// it: about 1/4 of the calls; a load-blind picker would send it 1/2.
+	if heldAtSlow > steps*35/100 {
+		t.Fatalf("slow server got %d of %d calls, want about %d", heldAtSlow, steps, steps/4)
+	}
+	t.Logf("slow server got %d of %d calls", heldAtSlow, steps)
+}
+
+func TestKilledBackendEjectedAndRestored(t *testing.T) {
+	const (
+		workers   = 4
+		maxConns  = 4
+		threshold = 3
+	)
+	servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t)}
+	victim := servers[0]
+	dialGen.Store(0)
+	b := newTestBalancer(t, targetOf(servers, []int{1, 1, 1}),
+		WithFailureThreshold(threshold), WithEjection(20*time.Millisecond, 200*time.Millisecond), WithConns(1, maxConns))
+
+	var (
+		killed                  atomic.Bool
+		victimFailures, calls   atomic.Int64
+		warm, ejected, restored = make(chan struct{}), make(chan struct{}), make(chan struct{})
+		warmOnce, ejectOnce     sync.Once
+		restoreOnce             sync.Once
+		stop                    = make(chan struct{})
+		wg                      sync.WaitGroup
+		unexpected              = make(chan error, workers)
+	)
+	fn := func(ctx context.Context, c *echoConn) error {
+		err := c.call(ctx)
+		switch {
+		case c.addr == victim.addr && err != nil && killed.Load() && c.gen == 0:
+			// A connection to the killed incarnation: its failure is expected
+			// (it may surface late, from a call in flight at the kill).
+			victimFailures.Add(1)
+			return err
+		case err != nil:
+			return fmt.Errorf("unexpected failure on %s (victim %s): %w", c.addr, victim.addr, err)
+		case c.addr == victim.addr && c.gen == 1:
+			restoreOnce.Do(func() { close(restored) })
+		}
+		if calls.Add(1) == 2000 {
+			warmOnce.Do(func() { close(warm) })
+		}
+		return nil
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := b.Do(context.Background(), "", fn)
+				if err != nil && strings.HasPrefix(err.Error(), "unexpected") {
+					unexpected <- err
+					return
+				}
+				if killed.Load() && b.Stats()[0].Ejections > 0 {
+					ejectOnce.Do(func() { close(ejected) })
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	waitFor(t, warm, 10*time.Second, "2000 calls before the kill")
+	killed.Store(true)
+	victim.stop()
+	waitFor(t, ejected, 5*time.Second, "the killed backend to be ejected")
+	if n := victimFailures.Load(); n > maxConns+workers {
+		t.Fatalf("%d calls failed on the killed backend, want at most %d (its pooled connections plus in-flight calls)", n, maxConns+workers)
+	} else {
+		t.Logf("%d calls failed before ejection", n)
+	}
+	if h := b.Stats()[0].Health; h == Healthy {
+		t.Fatalf("killed backend is %v", h)
+	}
+
+	dialGen.Store(1)
+	victim.restart()
+	waitFor(t, restored, time.Second, "a successful call on the restarted backend")
+	select {
+	case err := <-unexpected:
+		t.Fatal(err)
+	default:
+	}
+}
+
+func TestStaticUpdateDrainsInFlight(t *testing.T) {
+	a, bsrv, c := startEcho(t), startEcho(t), startEcho(t)
+	st, err := NewStatic([]Endpoint{{a.addr, 1}, {bsrv.addr, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan struct{}, 16)
+	b, err := NewWithResolver(st, dialEcho, WithPicker(PickRoundRobin), WithConns(0, 16), WithLogger(quiet),
+		WithOnUpdate(func([]Endpoint) { updated <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	<-updated // the initial set
+
+	a.hold()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- b.Do(context.Background(), "", echoCall)
+		}()
+	}
+	waitFor(t, a.held, 5*time.Second, "first call held at the removed backend")
+	waitFor(t, a.held, 5*time.Second, "second call held at the removed backend")
+
+	if err := st.Set([]Endpoint{{bsrv.addr, 1}, {c.addr, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, updated, 5*time.Second, "the balancer to apply the new set")
+	if got := FormatTarget(b.Endpoints()); got != bsrv.addr+"#1,"+c.addr+"#1" {
+		t.Fatalf("endpoints %s after Set", got)
+	}
+	before := c.served.Load()
+	run(t, b, 2, 100, nil)
+	if c.served.Load()-before != 50 {
+		t.Fatalf("new backend served %d of 100 calls, want 50", c.served.Load()-before)
+	}
+
+	a.release() // the in-flight calls on the removed backend finish...
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("in-flight call lost: %v", err)
+		}
+	}
+	// ...and then its connections close.
+	waitFor(t, a.hangup, 5*time.Second, "the removed backend's first connection to close")
+	waitFor(t, a.hangup, 5*time.Second, "the removed backend's second connection to close")
+	if a.served.Load() != 2 {
+		t.Fatalf("removed backend served %d calls, want the 2 in flight", a.served.Load())
+	}
+}
+
+// signalHandler is a slog handler that reports each record on a channel.
+type signalHandler struct{ ch chan string }
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+	select {
+	case h.ch <- msg:
+	default:
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestOptionsValidated(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+	}{
+		{"picker", WithPicker(Picker(9))},
+		{"negative min", WithConns(-1, 4)},
+		{"max below min", WithConns(5, 4)},
+		{"zero max", WithConns(0, 0)},
+		{"calls per conn", WithMaxCallsPerConn(0)},
+		{"idle", WithIdleTimeout(0)},
+		{"threshold", WithFailureThreshold(0)},
+		{"ejection order", WithEjection(time.Second, time.Millisecond)},
+		{"ejection zero", WithEjection(0, time.Second)},
+		{"panic", WithPanicThreshold(101)},
+		{"vnodes", WithVirtualNodes(0)},
+		{"probe interval", WithProbe(0, func(context.Context, string) error { return nil })},
+		{"refresh", WithRefresh(-time.Second)},
+		{"attempts", WithPickAttempts(0)},
+		{"classifier", WithBackendFailure(nil)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New("127.0.0.1:1", dialEcho, tc.opt)
+			if !errors.Is(err, ErrBadOption) {
+				t.Fatalf("New with bad %s: %v, want ErrBadOption", tc.name, err)
+			}
+		})
+	}
+	if _, err := New("127.0.0.1:1,nonsense", dialEcho); !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), `"nonsense"`) {
+		t.Fatalf("New with a malformed entry: %v", err)
+	}
+	if _, err := New[*echoConn]("127.0.0.1:1", nil); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("New with nil dialer: %v", err)
+	}
+}
+
+func TestPoolGrowsWaitsAndShrinks(t *testing.T) {
+	s := startEcho(t)
+	b := newTestBalancer(t, s.addr, WithConns(2, 4), WithIdleTimeout(20*time.Millisecond))
+	waitFor(t, s.accept, 5*time.Second, "first warm connection")
+	waitFor(t, s.accept, 5*time.Second, "second warm connection")
+
+	s.hold()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- b.Do(context.Background(), "", echoCall) }()
+	}
+	for i := 0; i < 4; i++ {
+		waitFor(t, s.held, 5*time.Second, "calls to fill the pool")
+	}
+	st := b.Stats()[0]
+	if st.Conns != 4 || st.Pending != 4 {
+		t.Fatalf("pool under load: %d conns, %d pending; want 4 and 4", st.Conns, st.Pending)
+	}
+	// A fifth call finds every connection busy and waits, bounded by its context.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	_, err := b.Pick(ctx, "")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pick on a full pool: %v, want context.DeadlineExceeded", err)
+	}
+	if st := b.Stats()[0]; st.Pending != 4 || st.Failures != 0 {
+		t.Fatalf("after the timed-out pick: %+v", st)
+	}
+	s.release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The two connections beyond MinConns close after the idle timeout.
+	waitFor(t, s.hangup, 5*time.Second, "an idle connection to close")
+	waitFor(t, s.hangup, 5*time.Second, "a second idle connection to close")
+	if st := b.Stats()[0]; st.Conns != 2 || st.IdleConns != 2 || st.Successes != 4 || st.Latency <= 0 {
+		t.Fatalf("after idling: %+v, want 2 idle conns, 4 successes, a latency", st)
+	}
+}
+
+func TestActiveProbeAndPanicThreshold(t *testing.T) {
+	servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t), startEcho(t)}
+	var down sync.Map // addr -> bool
+	probed := make(chan string, 1024)
+	probe := func(ctx context.Context, addr string) error {
+		defer func() {
+			select {
+			case probed <- addr:
+			default:
+			}
+		}()
+		if v, _ := down.Load(addr); v == true {
+			return errors.New("probe: down")
+		}
+		return nil
+	}
+	b := newTestBalancer(t, targetOf(servers, []int{1, 1, 1, 1}), WithPicker(PickRoundRobin), WithProbe(5*time.Millisecond, probe))
+	// waitProbed waits until a probe of addr that began after the call has
+	// returned and its verdict is stored: after draining old reports, the first
+	// report may come from a probe already running, the second from one that
+	// saw the change, and the third proves the second's verdict was stored
+	// (probes run one after another).
+	waitProbed := func(addr string) {
+		t.Helper()
+		for drained := false; !drained; {
+			select {
+			case <-probed:
+			default:
+				drained = true
+			}
+		}
+		for n := 0; n < 3; {
+			select {
+			case a := <-probed:
+				if a == addr {
+					n++
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s not probed", addr)
+			}
+		}
+	}
+	served := func() []int64 {
+		out := make([]int64, len(servers))
+		for i, s := range servers {
+			out[i] = s.served.Load()
+		}
+		return out
+	}
+
+	down.Store(servers[0].addr, true)
+	waitProbed(servers[0].addr)
+	if h := b.Stats()[0].Health; h != ProbeDown {
+		t.Fatalf("probed-down backend is %v", h)
+	}
+	before := served()
+	run(t, b, 1, 300, nil)
+	after := served()
+	if after[0] != before[0] {
+		t.Fatalf("probe-down backend served %d calls", after[0]-before[0])
+	}
+	for i := 1; i < 4; i++ {
+		if after[i]-before[i] != 100 {
+			t.Fatalf("backend %d served %d of 300, want 100", i, after[i]-before[i])
+		}
+	}
+
+	// Three of four down: 25% healthy is under the 50% panic threshold, so all four serve.
+	down.Store(servers[1].addr, true)
+	down.Store(servers[2].addr, true)
+	waitProbed(servers[1].addr)
+	waitProbed(servers[2].addr)
+	before = served()
+	run(t, b, 1, 400, nil)
+	after = served()
+	for i := range servers {
+		if after[i]-before[i] != 100 {
+			t.Fatalf("panic mode: backend %d served %d of 400, want 100", i, after[i]-before[i])
+		}
+	}
+
+	down.Clear()
+	for _, s := range servers[:3] {
+		waitProbed(s.addr)
+	}
+	for _, st := range b.Stats() {
+		if st.Health != Healthy {
+			t.Fatalf("after probes pass: %s is %v", st.Addr, st.Health)
+		}
+	}
+}
+
+func TestHashKeyStickyOverServers(t *testing.T) {
+	servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t)}
+	b := newTestBalancer(t, targetOf(servers, []int{1, 1, 1}), WithPicker(PickHash))
+	home := map[string]string{}
+	for i := 0; i < 300; i++ {
+		key := fmt.Sprintf("client-%d", i%30)
+		err := b.Do(context.Background(), key, func(ctx context.Context, c *echoConn) error {
+			if h, ok := home[key]; ok && h != c.addr {
+				return fmt.Errorf("key %s went to %s, earlier to %s", key, c.addr, h)
+			}
+			home[key] = c.addr
+			return c.call(ctx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range home {
+		seen[a] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("30 keys landed on %d backends, want 3", len(seen))
+	}
+}
+
+func TestApplicationErrorsAreNotFailures(t *testing.T) {
+	s := startEcho(t)
+	appErr := errors.New("app: not found")
+	b := newTestBalancer(t, s.addr, WithFailureThreshold(1),
+		WithBackendFailure(func(err error) bool { return IsBackendFailure(err) && !errors.Is(err, appErr) }))
+	for i := 0; i < 10; i++ {
+		err := b.Do(context.Background(), "", func(ctx context.Context, c *echoConn) error {
+			if err := c.call(ctx); err != nil {
+				return err
+			}
+			return appErr
+		})
+		if !errors.Is(err, appErr) {
+			t.Fatalf("Do returned %v, want the application error", err)
+		}
+	}
+	// A cancelled caller is not the backend's fault either.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.Do(context.Background(), "", func(context.Context, *echoConn) error { return ctx.Err() })
+	if st := b.Stats()[0]; st.Health != Healthy || st.Failures != 0 || st.Successes != 11 {
+		t.Fatalf("stats %+v: want healthy, 0 failures, 11 successes", st)
+	}
+}
+
+func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
+	cfg := defaultConfig()
+	be := &backend[*echoConn]{addr: "127.0.0.1:1"}
+	for i := 0; i < cfg.failureThreshold; i++ {
+		be.record(&cfg, true, false, 0, 100)
+	}
+	if be.healthy() || be.health(100) != Ejected {
+		t.Fatalf("after %d failures: %v", cfg.failureThreshold, be.health(100))
+	}
+	end := 100 + int64(cfg.baseEjection)
+	if be.claimTrial(end - 1) {
+		t.Fatal("trial granted before the backoff ended")
+	}
+	if !be.claimTrial(end) || be.claimTrial(end) {
+		t.Fatal("want exactly one trial after the backoff")
+	}
+	if be.health(end) != HalfOpen {
+		t.Fatalf("during trial: %v", be.health(end))
+	}
+	be.record(&cfg, true, true, 0, end) // the trial fails: backoff doubles
+	if !be.claimTrial(end+2*int64(cfg.baseEjection)) || be.claimTrial(end+2*int64(cfg.baseEjection)) {
+		t.Fatal("want one trial after the doubled backoff")
+	}
+	be.record(&cfg, false, true, 10, end) // the trial succeeds: healthy again
+	if !be.healthy() || be.ejections.Load() != 2 || be.consecutive.Load() != 0 {
+		t.Fatalf("after a good trial: healthy=%v ejections=%d", be.healthy(), be.ejections.Load())
+	}
+}
+
+func TestCloseDuringCalls(t *testing.T) {
+	s := startEcho(t)
+	b, err := New(s.addr, dialEcho, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hold()
+	done := make(chan error, 1)
+	go func() { done <- b.Do(context.Background(), "", echoCall) }()
+	waitFor(t, s.held, 5*time.Second, "the call to reach the server")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Do(context.Background(), "", echoCall); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do after Close: %v", err)
+	}
+	s.release()
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight call during Close: %v", err)
+	}
+	waitFor(t, s.hangup, 5*time.Second, "the in-flight call's connection to close")
+}
+
+func TestNoBackends(t *testing.T) {
+	st, err := NewStatic(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewWithResolver(st, dialEcho, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Do(context.Background(), "", echoCall); !errors.Is(err, ErrNoBackends) {
+		t.Fatalf("Do with no backends: %v", err)
+	}
+}

@@ -1,0 +1,178 @@
+package lbclient
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+func testSet(p Picker, weights ...int) *backendSet[*echoConn] {
+	bs := make([]*backend[*echoConn], len(weights))
+	for i := range weights {
+		bs[i] = &backend[*echoConn]{addr: fmt.Sprintf("10.0.0.%d:7000", i+1)}
+	}
+	return newBackendSet(bs, weights, DefaultVirtualNodes, p == PickHash)
+}
+
+func TestRoundRobinSmooth(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []int
+		want    string // picks over one period
+	}{
+		{name: "nginx 5-1-1", weights: []int{5, 1, 1}, want: "0010200"},
+		{name: "equal", weights: []int{1, 1, 1}, want: "012"},
+		{name: "2-1", weights: []int{2, 1}, want: "010"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSet(PickRoundRobin, tc.weights...)
+			for round := 0; round < 3; round++ {
+				got := ""
+				for range tc.want {
+					got += strconv.Itoa(s.pick(PickRoundRobin, "", false))
+				}
+				if got != tc.want {
+					t.Fatalf("round %d: picks %s, want %s", round, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestPickersSkipUnhealthy(t *testing.T) {
+	for _, p := range []Picker{PickLeastPending, PickRoundRobin, PickRandom, PickHash} {
+		t.Run(p.String(), func(t *testing.T) {
+			s := testSet(p, 3, 1, 2)
+			s.backends[0].ejectedUntil.Store(1)
+			s.backends[2].probeDown.Store(true)
+			for i := 0; i < 1000; i++ {
+				if got := s.pick(p, strconv.Itoa(i), false); got != 1 {
+					t.Fatalf("pick %d chose unhealthy backend %d", i, got)
+				}
+			}
+			seen := map[int]bool{}
+			for i := 0; i < 1000; i++ {
+				seen[s.pick(p, strconv.Itoa(i), true)] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("panic mode picked only %v, want all three", seen)
+			}
+		})
+	}
+}
+
+func TestLeastPendingPrefersLessLoaded(t *testing.T) {
+	s := testSet(PickLeastPending, 1, 1)
+	s.backends[0].pending.Store(10)
+	counts := [2]int{}
+	for i := 0; i < 10000; i++ {
+		counts[s.pick(PickLeastPending, "", false)]++
+	}
+	// Backend 0 wins only when both draws hit it: about a quarter of the time.
+	if counts[1] < 7000 {
+		t.Fatalf("loaded backend got %d, idle one %d; want the idle one preferred", counts[0], counts[1])
+	}
+	// Weighted: 4 pending on weight 4 is lighter than 2 pending on weight 1.
+	s = testSet(PickLeastPending, 4, 1)
+	s.backends[0].pending.Store(4)
+	s.backends[1].pending.Store(2)
+	counts = [2]int{}
+	for i := 0; i < 10000; i++ {
+		counts[s.pick(PickLeastPending, "", false)]++
+	}
+	if counts[0] < 9000 {
+		t.Fatalf("weighted load: got %v, want backend 0 (1 pending per weight) over backend 1 (2 per weight)", counts)
+	}
+}
+
+func TestHashStability(t *testing.T) {
+	const keys = 20000
+	assign := func(s *backendSet[*echoConn]) map[string]string {
+		m := make(map[string]string, keys)
+		for i := 0; i < keys; i++ {
+			k := "user-" + strconv.Itoa(i)
+			m[k] = s.backends[s.pick(PickHash, k, false)].addr
+		}
+		return m
+	}
+	build := func(addrs []string, weights []int) *backendSet[*echoConn] {
+		bs := make([]*backend[*echoConn], len(addrs))
+		for i, a := range addrs {
+			bs[i] = &backend[*echoConn]{addr: a}
+		}
+		return newBackendSet(bs, weights, DefaultVirtualNodes, true)
+	}
+	var addrs []string
+	var weights []int
+	for i := 1; i <= 10; i++ {
+		addrs = append(addrs, fmt.Sprintf("10.0.0.%d:7000", i))
+		weights = append(weights, 1)
+	}
+	base := assign(build(addrs, weights))
+
+	t.Run("deterministic", func(t *testing.T) {
+		// Same endpoints in another order: same assignment.
+		rev := make([]string, len(addrs))
+		for i, a := range addrs {
+			rev[len(addrs)-1-i] = a
+		}
+		for k, a := range assign(build(rev, weights)) {
+			if base[k] != a {
+				t.Fatalf("key %s moved from %s to %s after reordering", k, base[k], a)
+			}
+		}
+	})
+	t.Run("remove one of 10", func(t *testing.T) {
+		gone := addrs[3]
+		var rest []string
+		for _, a := range addrs {
+			if a != gone {
+				rest = append(rest, a)
+			}
+		}
+		moved := 0
+		for k, a := range assign(build(rest, weights[:9])) {
+			if base[k] != a {
+				moved++
+				if base[k] != gone {
+					t.Fatalf("key %s moved from surviving backend %s to %s", k, base[k], a)
+				}
+			}
+		}
+		checkShare(t, moved, keys, 1.0/10)
+	})
+	t.Run("add an 11th", func(t *testing.T) {
+		more := append(append([]string(nil), addrs...), "10.0.0.11:7000")
+		moved := 0
+		for k, a := range assign(build(more, append(append([]int(nil), weights...), 1))) {
+			if base[k] != a {
+				moved++
+				if a != "10.0.0.11:7000" {
+					t.Fatalf("key %s moved from %s to old backend %s", k, base[k], a)
+				}
+			}
+		}
+		checkShare(t, moved, keys, 1.0/11)
+	})
+	t.Run("weights", func(t *testing.T) {
+		w := append([]int(nil), weights...)
+		w[0] = 5 // 5 of 14 units
+		counts := map[string]int{}
+		for _, a := range assign(build(addrs, w)) {
+			counts[a]++
+		}
+		checkShare(t, counts[addrs[0]], keys, 5.0/14)
+	})
+}
+
+// checkShare fails unless got/total is within 30% (relative) of want: a hash
+// ring with 64 points per backend spreads keys only approximately.
+func checkShare(t *testing.T, got, total int, want float64) {
+	t.Helper()
+	share := float64(got) / float64(total)
+	if share < want*0.7 || share > want*1.3 {
+		t.Fatalf("share %.4f (%d of %d), want about %.4f", share, got, total, want)
+	}
+	t.Logf("share %.4f, ideal %.4f", share, want)
+}
