@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
@@ -226,3 +227,13 @@ func makeCerts(t testing.TB) certs {
 	})
 	return testCerts
 }
+
+func contextWithCancel(t testing.TB) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	t.Cleanup(cancel)
+	return ctx, cancel
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func protoreflectString(s string) protoreflect.Value { return protoreflect.ValueOfString(s) }

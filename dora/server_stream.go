@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
@@ -139,6 +140,26 @@ func (s *Server) runStream(c *serverCall) {
 		code, err = codes.Unavailable, sendErr
 	}
 	c.stats.end(c, code, err)
+	if sendErr == nil && !ss.recvDone {
+		drainStream(c.st)
+	}
+}
+
+// drainTimeout bounds how long a finished streaming call waits for the client to
+// half-close or reset before its stream is reset.
+const drainTimeout = 10 * time.Second
+
+// drainStream waits for the client's side of a finished call to end. Closing the nap
+// stream while the client may still send would reset it, and a reset makes nap drop the
+// messages (the trailer included) the client has not read yet.
+func drainStream(st *nap.Stream) {
+	t := time.AfterFunc(drainTimeout, func() { st.Reset(nap.CodeCancel) })
+	defer t.Stop()
+	for {
+		if _, err := st.Recv(); err != nil {
+			return
+		}
+	}
 }
 
 func (s *Server) callStreamHandler(c *serverCall, ss *serverStream) (err error) {
