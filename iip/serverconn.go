@@ -412,7 +412,8 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 		}
 		resp, err = c.call(it)
 	}
-	c.respond(ch, it, resp, err)
+	// Statistics are recorded before the response is written, so a client
+	// that has its answer also sees it counted.
 	if it.route != nil && (it.kind == kindHandler || it.kind == kindStream) {
 		now := time.Now()
 		d := now.Sub(it.received)
@@ -423,6 +424,7 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 		it.route.stats.record(now, d, err != nil, in, len(resp))
 		c.s.total.record(now, d, err != nil, in, len(resp))
 	}
+	c.respond(ch, it, resp, err)
 	c.release(it)
 }
 

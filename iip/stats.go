@@ -91,7 +91,8 @@ func (p *pathStats) snapshot(now time.Time) PathStats {
 
 // PathStats is a snapshot of one path's statistics (or of the whole
 // server's, with Path "*"). Latencies are measured from the moment the
-// request was complete to the moment its response was written.
+// request was complete (for a streaming handler: from the handler's start)
+// to the moment the handler returned.
 type PathStats struct {
 	Path     string  `json:"path"`
 	Count    uint64  `json:"count"`
