@@ -1,0 +1,128 @@
+// Package rpc is the registry of the RPC frameworks compared by the RPC suite (grpc-go,
+// arpc, net/http + protobuf; dora joins with one file) and the echo load they run.
+//
+// Every framework serves the same unary call: an echopb.EchoRequest whose payload comes
+// back in an echopb.EchoResponse, protobuf-encoded on the wire (arpc is given a protobuf
+// codec), plaintext over loopback TCP.
+//
+// Adding a framework is one file with an init function calling Register.
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+)
+
+// MaxPayload is the largest payload a framework is asked to carry (1 MiB); servers refuse
+// larger requests.
+const MaxPayload = 1 << 20
+
+// ErrBadReply is returned (wrapped) when an echo does not match what was sent.
+var ErrBadReply = errors.New("rpc: bad reply")
+
+// Framework is one RPC implementation under test.
+type Framework interface {
+	// Name is the registered name ("grpc", "arpc", "nethttp", "dora").
+	Name() string
+	// Serve serves the echo service on ln until the returned closer is closed; closing
+	// it closes ln and every connection.
+	Serve(ln net.Listener) (io.Closer, error)
+	// Dial returns a client of the echo service at addr, safe for concurrent use.
+	Dial(addr string, opts DialOptions) (Client, error)
+}
+
+// DialOptions tells a framework how its client will be used.
+type DialOptions struct {
+	// Concurrency is how many goroutines will call the client at once (0 means 1).
+	// Frameworks that need a connection per call in flight (net/http/1.1) size their
+	// pool with it; multiplexing frameworks use one connection whatever it is.
+	Concurrency int
+}
+
+// Client is a connected echo client.
+type Client interface {
+	// Echo sends payload and returns the payload of the response.
+	Echo(ctx context.Context, payload []byte) ([]byte, error)
+	// Close releases the client's connections.
+	Close() error
+}
+
+var (
+	regMu      sync.Mutex
+	registered = map[string]Framework{}
+)
+
+// Register adds f to the registry; it panics when the name is taken (a programming error
+// in an init function).
+func Register(f Framework) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registered[f.Name()]; dup {
+		panic("rpc: Register called twice for " + f.Name())
+	}
+	registered[f.Name()] = f
+}
+
+// Names returns the registered names, sorted.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registered))
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the framework registered under name.
+func Lookup(name string) (Framework, error) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	f, ok := registered[name]
+	if !ok {
+		return nil, fmt.Errorf("rpc: unknown framework %q (have %v)", name, namesLocked())
+	}
+	return f, nil
+}
+
+func checkPayload(n int) error {
+	if n > MaxPayload {
+		return fmt.Errorf("rpc: payload of %d bytes exceeds limit %d", n, MaxPayload)
+	}
+	return nil
+}
+
+// NewWorker returns a harness worker factory: every worker calls c.Echo with its own
+// payload-byte request and checks the reply.
+func NewWorker(c Client, payload int) func(int) (harness.Worker, error) {
+	return func(i int) (harness.Worker, error) {
+		if err := checkPayload(payload); err != nil {
+			return harness.Worker{}, err
+		}
+		req := bytes.Repeat([]byte{byte('a' + i%26)}, payload)
+		ctx := context.Background()
+		return harness.Worker{Call: func() error {
+			resp, err := c.Echo(ctx, req)
+			if err != nil {
+				return err
+			}
+			if len(resp) != len(req) || (len(req) > 0 && resp[0] != req[0]) {
+				return fmt.Errorf("%w: sent %d bytes, got %d back", ErrBadReply, len(req), len(resp))
+			}
+			return nil
+		}}, nil
+	}
+}

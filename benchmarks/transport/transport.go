@@ -1,0 +1,122 @@
+// Package transport is the registry of the transports compared by the transport suite
+// (yamux, smux, raw TCP; nap joins with one file) and the benchmark protocol they carry.
+//
+// Every transport serves the same two kinds of logical stream over ONE TCP connection
+// per session: echo streams (each message is sent back) and sink streams (messages are
+// discarded; Sync waits until the server has read everything). A message is at most
+// MaxMessage bytes.
+//
+// Adding a transport is one file with an init function calling Register.
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+)
+
+// MaxMessage is the largest message a stream carries (1 MiB); longer ones are refused
+// before anything is allocated.
+const MaxMessage = 1 << 20
+
+// ErrMessageTooLarge is returned (wrapped) for a message longer than MaxMessage, sent or
+// announced by the peer.
+var ErrMessageTooLarge = errors.New("transport: message too large")
+
+// ErrBadReply is returned (wrapped) when an echo does not match what was sent.
+var ErrBadReply = errors.New("transport: bad reply")
+
+// Kind is the kind of a logical stream.
+type Kind byte
+
+const (
+	// Echo streams get every message back.
+	Echo Kind = 'E'
+	// Sink streams have their messages discarded by the server.
+	Sink Kind = 'S'
+)
+
+// Transport is one implementation under test.
+type Transport interface {
+	// Name is the registered name ("yamux", "smux", "tcp", "nap").
+	Name() string
+	// Serve serves the benchmark protocol on ln until the returned closer is closed;
+	// closing it closes ln, every session and waits for the serving goroutines.
+	Serve(ln net.Listener) (io.Closer, error)
+	// Dial opens a client session: one TCP connection to addr.
+	Dial(addr string) (Session, error)
+}
+
+// Session is one client connection carrying any number of logical streams.
+type Session interface {
+	// Open opens a logical stream of the given kind. A stream is used by one goroutine.
+	Open(kind Kind) (Stream, error)
+	// Close closes the connection and every stream.
+	Close() error
+}
+
+// Stream is one logical stream.
+type Stream interface {
+	// Echo sends req as one message and reads the echo into resp, which must be at
+	// least len(req) long. Echo streams only.
+	Echo(req, resp []byte) error
+	// Send sends p one way. Sink streams only.
+	Send(p []byte) error
+	// Sync returns once the server has read everything sent before it. Sink streams only.
+	Sync() error
+	// Close closes the stream.
+	Close() error
+}
+
+var (
+	regMu      sync.Mutex
+	registered = map[string]Transport{}
+)
+
+// Register adds t to the registry; it panics when the name is taken (a programming
+// error in an init function).
+func Register(t Transport) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registered[t.Name()]; dup {
+		panic("transport: Register called twice for " + t.Name())
+	}
+	registered[t.Name()] = t
+}
+
+// Names returns the registered names, sorted.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return namesLocked()
+}
+
+// Lookup returns the transport registered under name.
+func Lookup(name string) (Transport, error) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	t, ok := registered[name]
+	if !ok {
+		return nil, fmt.Errorf("transport: unknown transport %q (have %v)", name, namesLocked())
+	}
+	return t, nil
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registered))
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func checkLen(n int) error {
+	if n > MaxMessage {
+		return fmt.Errorf("%w: %d bytes exceeds limit %d", ErrMessageTooLarge, n, MaxMessage)
+	}
+	return nil
+}
