@@ -266,7 +266,7 @@ func (s *Session) handleData(h frameHeader) error {
 		s.creditLocked(nil, n, false)
 	} else {
 		st.partialLen += int(n)
-		if len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
+		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
 			c := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
 			s.creditLocked(st, int64(c), true)

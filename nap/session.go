@@ -68,8 +68,9 @@ type Session struct {
 	goAwayRecv bool
 	peerLastID uint32 // from the peer's GOAWAY
 
-	closed bool
-	err    error // sessionError once closed
+	drained bool  // going away and no stream left: the writer closes after flushing
+	closed  bool
+	err     error // sessionError once closed
 	done   chan struct{}
 
 	pingAck        chan struct{} // the reader got a PING ACK
@@ -268,7 +269,9 @@ func (s *Session) beginGoAwayLocked() {
 // closeIfDrainedLocked closes a session that is going away once no stream is left.
 func (s *Session) closeIfDrainedLocked() {
 	if (s.goAwaySent || s.goAwayRecv) && s.numLocal+s.numPeer == 0 && !s.closed {
-		s.closeLocked(ErrSessionClosed, true)
+		// The writer closes once everything queued is on the wire.
+		s.drained = true
+		s.writeCond.Signal()
 	}
 }
 

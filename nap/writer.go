@@ -66,6 +66,10 @@ func (s *Session) writeLoop() {
 				}
 				continue
 			}
+			if s.drained {
+				s.closeLocked(ErrSessionClosed, false)
+				break
+			}
 			s.writeCond.Wait()
 		}
 		if err != nil {
@@ -76,10 +80,8 @@ func (s *Session) writeLoop() {
 			ctrl := s.ctrl
 			s.ctrl = nil
 			s.mu.Unlock()
-			if len(ctrl) > 0 {
-				if _, err := s.bw.Write(ctrl); err == nil {
-					_ = s.bw.Flush()
-				}
+			if _, err := s.bw.Write(ctrl); err == nil {
+				_ = s.bw.Flush()
 			}
 			_ = s.conn.Close()
 			return

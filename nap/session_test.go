@@ -1,0 +1,827 @@
+package nap
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRoundTripSizes(t *testing.T) {
+	c, _ := echoPair(t, nil, nil)
+	ctx := testCtx(t)
+	for _, n := range []int{0, 1, 1000, 64 << 10, 64<<10 + 1, 300000, 4 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			msg := bytes.Repeat([]byte{byte(n), 1, 2, 3, 5, 7, 11}, n/7+1)[:n]
+			got, err := call(ctx, c, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("echo of %d bytes differs (got %d bytes)", n, len(got))
+			}
+		})
+	}
+}
+
+func TestStreamingBothWays(t *testing.T) {
+	c, _ := echoPair(t, nil, nil)
+	st, err := c.OpenStream(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < 100; i++ {
+		if err := st.Send([]byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); !errors.Is(err, ErrStreamClosed) {
+		t.Fatalf("second CloseSend = %v, want ErrStreamClosed", err)
+	}
+	for i := 0; i < 100; i++ {
+		m, err := st.Recv()
+		if err != nil || string(m) != fmt.Sprint(i) {
+			t.Fatalf("message %d = %q, %v", i, m, err)
+		}
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		t.Fatalf("Recv after the echo = %v, want io.EOF", err)
+	}
+	if st.ID() != 1 {
+		t.Fatalf("first client stream ID = %d, want 1", st.ID())
+	}
+}
+
+func TestServerOpensStreams(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	done := serveEcho(c)
+	defer func() { c.Close(); <-done }()
+	ctx := testCtx(t)
+	for i := 0; i < 3; i++ {
+		st, err := s.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SendAndClose([]byte("from server")); err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.Recv()
+		if err != nil || string(m) != "from server" {
+			t.Fatalf("%q %v", m, err)
+		}
+		if st.ID() != uint32(2+2*i) {
+			t.Fatalf("server stream ID %d, want %d", st.ID(), 2+2*i)
+		}
+	}
+}
+
+// --- 1. fair interleaving -------------------------------------------------
+
+// gatedConn records what is written and can hold writes once a threshold is reached.
+type gatedConn struct {
+	net.Conn
+	mu        sync.Mutex
+	written   bytes.Buffer
+	threshold int
+	reached   chan struct{}
+	gate      chan struct{}
+	writes    atomic.Int64
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	g.writes.Add(1)
+	g.mu.Lock()
+	g.written.Write(p)
+	n := g.written.Len()
+	g.mu.Unlock()
+	if g.threshold > 0 && n >= g.threshold {
+		select {
+		case <-g.reached:
+		default:
+			close(g.reached)
+		}
+		<-g.gate
+	}
+	return g.Conn.Write(p)
+}
+
+// dialWrapped connects a client through wrap to a fresh server.
+func dialWrapped(t *testing.T, ccfg, scfg *Config, wrap func(net.Conn) net.Conn) (*Session, *Session) {
+	t.Helper()
+	ln := listenT(t, scfg)
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := acceptT(t, ln)
+	c, err := Client(wrap(raw), ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, s
+}
+
+// parseFrames splits a recorded byte stream into frame headers.
+func parseFrames(b []byte) []frameHeader {
+	var hs []frameHeader
+	for len(b) >= headerSize {
+		h := parseHeader(b)
+		hs = append(hs, h)
+		b = b[headerSize+int(h.length):]
+	}
+	return hs
+}
+
+func TestFairInterleaving(t *testing.T) {
+	const bulkSize = 8 << 20
+	big := &Config{MaxMessageSize: 32 << 20, StreamWindow: 32 << 20, ConnWindow: 64 << 20}
+	g := &gatedConn{threshold: 1 << 20, reached: make(chan struct{}), gate: make(chan struct{})}
+	c, s := dialWrapped(t, big, big, func(c net.Conn) net.Conn { g.Conn = c; return g })
+	done := serveEcho(s)
+	defer func() { s.Close(); <-done }()
+	ctx := testCtx(t)
+
+	bulk, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulkDone := make(chan error, 1)
+	go func() { bulkDone <- bulk.Send(make([]byte, bulkSize)) }()
+	<-g.reached // 1 MiB of the bulk message is on the wire, the writer is held
+
+	small, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallDone := make(chan error, 1)
+	go func() { smallDone <- small.SendAndClose([]byte("small")) }()
+	waitFor(t, "small stream queued", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return small.inReady || small.sentEnd
+	})
+	close(g.gate)
+	if err := <-smallDone; err != nil {
+		t.Fatal(err)
+	}
+	if m, err := small.Recv(); err != nil || string(m) != "small" {
+		t.Fatalf("small call: %q %v", m, err)
+	}
+	if err := <-bulkDone; err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	frames := parseFrames(g.written.Bytes())
+	g.mu.Unlock()
+	var bulkBefore, bulkAfterGate int
+	smallSeen := false
+	for _, h := range frames {
+		if h.typ != frameData {
+			continue
+		}
+		if h.streamID == small.id {
+			smallSeen = true
+			break
+		}
+		if h.streamID == bulk.id {
+			bulkBefore += int(h.length)
+		}
+	}
+	if !smallSeen {
+		t.Fatal("small request not found on the wire")
+	}
+	if bulkBefore >= bulkSize {
+		t.Fatal("the small request waited for the whole bulk message")
+	}
+	bulkAfterGate = bulkBefore - (1 << 20)
+	// At most the batch being written when the gate closed plus one round.
+	if limit := batchBudget + 2*DefaultMaxFrameSize + writeBufSize; bulkAfterGate > limit {
+		t.Fatalf("small request waited behind %d bulk bytes after it was queued (limit %d)", bulkAfterGate, limit)
+	}
+}
+
+// waitFor polls cond (yielding the processor) until it holds or the test deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+// --- 2. flow control --------------------------------------------------------
+
+func TestStalledStreamDoesNotBlockOthers(t *testing.T) {
+	cfg := &Config{StreamWindow: 256 << 10, ConnWindow: 1 << 20}
+	c, s := pair(t, cfg, cfg)
+	ctx := testCtx(t)
+	stalledAccepted := make(chan *Stream, 1)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		first := true
+		for {
+			st, err := s.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			if first { // the stalled stream: never read until released
+				first = false
+				stalledAccepted <- st
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m, err := st.Recv()
+				if err == nil {
+					st.SendAndClose(m)
+				}
+			}()
+		}
+	}()
+	defer func() { s.Close(); wg.Wait() }()
+
+	stalled, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- stalled.Send(make([]byte, 3<<20)) }() // 3 MiB > windows: blocks
+	sst := <-stalledAccepted
+	waitFor(t, "stream window exhausted", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return stalled.winBlocked
+	})
+	for i := 0; i < 50; i++ {
+		m, err := call(ctx, c, []byte("x"))
+		if err != nil || string(m) != "x" {
+			t.Fatalf("call %d while a stream is stalled: %q %v", i, m, err)
+		}
+	}
+	// Memory we hold for the stalled stream is bounded by its window.
+	s.mu.Lock()
+	held := sst.partialLen
+	for _, m := range sst.queue {
+		held += len(m)
+	}
+	connHeld := int64(cfg.ConnWindow) - s.connRecvWindow
+	s.mu.Unlock()
+	if held > cfg.StreamWindow {
+		t.Fatalf("server holds %d bytes for the stalled stream, window %d", held, cfg.StreamWindow)
+	}
+	if connHeld > int64(cfg.ConnWindow) {
+		t.Fatalf("server holds %d bytes on the connection, window %d", connHeld, cfg.ConnWindow)
+	}
+	select {
+	case err := <-sendDone:
+		t.Fatalf("Send finished while the reader stalls: %v", err)
+	default:
+	}
+	close(release)
+	got, err := sst.Recv() // reading releases the window: the 3 MiB message completes
+	if err != nil || len(got) != 3<<20 {
+		t.Fatalf("stalled message: %d bytes, %v", len(got), err)
+	}
+	if err := <-sendDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMessageLargerThanWindows(t *testing.T) {
+	cfg := &Config{StreamWindow: 16 << 10, ConnWindow: 32 << 10, MaxMessageSize: 1 << 20}
+	c, _ := echoPair(t, cfg, cfg)
+	msg := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB, 64x the stream window
+	got, err := call(testCtx(t), c, msg)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+}
+
+// --- 3. keepalive -----------------------------------------------------------
+
+// rawServer accepts one TCP connection, answers the client handshake with
+// hand-written SETTINGS (stream window 1 KiB) and returns the raw peer.
+func rawServer(t *testing.T) (addr string, peer <-chan *rawPeer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan *rawPeer, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		p := &rawPeer{t: t, conn: conn}
+		t.Cleanup(func() { conn.Close() })
+		var h [10]byte
+		if _, err := io.ReadFull(conn, h[:]); err != nil {
+			return
+		}
+		io.CopyN(io.Discard, conn, int64(binary.BigEndian.Uint32(h[:])))
+		settings := []byte{0, 1, 0, 4, 0, 0, 4, 0} // version 1, stream window 1024
+		conn.Write(rawFrame(0x2, 0, 0, settings))
+		ch <- p
+	}()
+	return ln.Addr().String(), ch
+}
+
+func TestKeepAliveFailsPendingCallsAtOnce(t *testing.T) {
+	addr, peerCh := rawServer(t)
+	const interval, timeout = 100 * time.Millisecond, 150 * time.Millisecond
+	c, err := Dial(testCtx(t), "tcp", addr, &Config{KeepAliveInterval: interval, KeepAliveTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer := <-peerCh
+	ctx := testCtx(t)
+	// The peer reads everything and answers nothing.
+	go io.Copy(io.Discard, peer.conn)
+
+	start := time.Now()
+	recvSt, _ := c.OpenStream(ctx)
+	sendSt, _ := c.OpenStream(ctx)
+	errs := make(chan error, 3)
+	go func() {
+		recvSt.Send([]byte("q"))
+		_, err := recvSt.Recv()
+		errs <- err
+	}()
+	go func() { errs <- sendSt.Send(make([]byte, 10000)) }() // blocked by the 1 KiB window
+	go func() {
+		_, err := c.AcceptStream(ctx)
+		errs <- err
+	}()
+	for i := 0; i < 3; i++ {
+		err := <-errs
+		if !errors.Is(err, ErrKeepAliveTimeout) || !errors.Is(err, ErrSessionClosed) {
+			t.Fatalf("pending call error = %v, want ErrKeepAliveTimeout and ErrSessionClosed", err)
+		}
+	}
+	if d := time.Since(start); d > interval+timeout+2*time.Second {
+		t.Fatalf("dead peer detected after %v, want about %v", d, interval+timeout)
+	}
+	if !strings.Contains(c.Err().Error(), "keepalive timeout") {
+		t.Fatalf("Err = %v", c.Err())
+	}
+	// Context of a stream is cancelled with the cause.
+	if cause := context.Cause(recvSt.Context()); !errors.Is(cause, ErrKeepAliveTimeout) {
+		t.Fatalf("stream context cause = %v", cause)
+	}
+}
+
+func TestKeepAliveKeepsHealthyIdleConnection(t *testing.T) {
+	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: 300 * time.Millisecond}
+	c, s := echoPair(t, cfg, cfg)
+	// Wait for several answered pings (from either side).
+	for i := 0; i < 5; i++ {
+		select {
+		case <-c.pingAck:
+		case <-s.pingAck:
+		case <-c.Done():
+			t.Fatal(c.Err())
+		case <-s.Done():
+			t.Fatal(s.Err())
+		}
+	}
+	if c.Err() != nil || s.Err() != nil {
+		t.Fatalf("idle healthy session closed: %v / %v", c.Err(), s.Err())
+	}
+}
+
+// --- 4. graceful shutdown ---------------------------------------------------
+
+func TestShutdownRawPeerSeesGoAwayAndRefusal(t *testing.T) {
+	ln := listenT(t, nil)
+	raw := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	raw.write(rawSettings())
+	if f := raw.mustRead(); f.typ != 0x2 {
+		t.Fatalf("server's first frame type %d, want SETTINGS", f.typ)
+	}
+	raw.write(rawFrame(0, 0, 1, []byte("part1"))) // stream 1, message, not ended
+	st, err := s.AcceptStream(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(testCtx(t)) }()
+	// GOAWAY: last stream 1, NO_ERROR
+	if f := raw.mustRead(); !bytes.Equal(rawFrame(f.typ, f.flags, f.stream, f.payload), rawFrame(5, 0, 0, []byte{0, 0, 0, 1, 0, 0, 0, 0})) {
+		t.Fatalf("frame after Shutdown = %+v, want GOAWAY(1, NO_ERROR)", f)
+	}
+	raw.write(rawFrame(0, 2, 3, []byte("late"))) // new stream after GOAWAY
+	if f := raw.mustRead(); !bytes.Equal(rawFrame(f.typ, f.flags, f.stream, f.payload), rawFrame(4, 0, 3, []byte{0, 0, 0, 5})) {
+		t.Fatalf("answer to a new stream = %+v, want RST_STREAM(3, REFUSED_STREAM)", f)
+	}
+	// The open stream finishes normally.
+	raw.write(rawFrame(0, 2, 1, []byte("part2")))
+	for _, want := range []string{"part1", "part2"} {
+		if m, err := st.Recv(); err != nil || string(m) != want {
+			t.Fatalf("Recv = %q %v", m, err)
+		}
+	}
+	if err := st.SendAndClose([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if f := raw.mustRead(); f.typ != 0 || f.stream != 1 || f.flags != 2 || string(f.payload) != "bye" {
+		t.Fatalf("answer = %+v", f)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	raw.readUntilClosed()
+}
+
+func TestShutdownPeerGetsRetryableError(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	ctx := testCtx(t)
+	st, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Send([]byte("hello"))
+	sst, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	waitFor(t, "server going away", func() bool { return !s.CanOpenStream() })
+	sst.Send([]byte("after goaway")) // written after the GOAWAY frame
+	if m, err := st.Recv(); err != nil || string(m) != "after goaway" {
+		t.Fatalf("%q %v", m, err)
+	}
+	_, err = c.OpenStream(ctx)
+	if !errors.Is(err, ErrGoAway) || !IsRetryable(err) {
+		t.Fatalf("OpenStream after GOAWAY = %v, want retryable ErrGoAway", err)
+	}
+	if c.CanOpenStream() {
+		t.Fatal("CanOpenStream true after GOAWAY")
+	}
+	// Finish the open stream: both sessions close, Shutdown returns nil.
+	st.CloseSend()
+	sst.CloseSend()
+	if _, err := sst.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sst.Recv(); err != io.EOF {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		t.Fatal(err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	waitDone(t, c)
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	ctx := testCtx(t)
+	st, _ := c.OpenStream(ctx)
+	st.Send([]byte("never finished"))
+	if _, err := s.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	waitDone(t, s)
+	if _, err := st.Recv(); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("client Recv after forced close = %v", err)
+	}
+}
+
+func TestStreamIDExhaustionGoesAway(t *testing.T) {
+	c, s := echoPair(t, nil, nil)
+	ctx := testCtx(t)
+	c.mu.Lock()
+	c.nextID = maxStreamID - 2 // two IDs left: 2^31-3 and 2^31-1
+	c.mu.Unlock()
+	for i := 0; i < 2; i++ {
+		if _, err := call(ctx, c, []byte("x")); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	_, err := c.OpenStream(ctx)
+	if !errors.Is(err, ErrGoAway) || !IsRetryable(err) || !strings.Contains(err.Error(), "exhausted") {
+		t.Fatalf("OpenStream with no ID left = %v", err)
+	}
+	waitDone(t, c) // no stream left: the session closes after its GOAWAY
+	waitDone(t, s)
+}
+
+// --- 5. cancellation --------------------------------------------------------
+
+func TestResetCancelsPeerContext(t *testing.T) {
+	cases := []struct {
+		name  string
+		abort func(*Stream)
+		code  ErrorCode
+	}{
+		{"Reset", func(st *Stream) { st.Reset(CodeApplication) }, CodeApplication},
+		{"Close mid-call", func(st *Stream) { st.Close() }, CodeCancel},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := pair(t, nil, nil)
+			ctx := testCtx(t)
+			st, _ := c.OpenStream(ctx)
+			st.Send([]byte("work"))
+			sst, err := s.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sctx := sst.Context()
+			recvErr := make(chan error, 1)
+			go func() {
+				sst.Recv()
+				_, err := sst.Recv()
+				recvErr <- err
+			}()
+			tc.abort(st)
+			select {
+			case <-sctx.Done():
+			case <-time.After(testTimeout):
+				t.Fatal("peer stream context not cancelled")
+			}
+			var se *StreamError
+			if cause := context.Cause(sctx); !errors.As(cause, &se) || se.Code != tc.code || !se.Remote {
+				t.Fatalf("cause = %v, want remote %v", cause, tc.code)
+			}
+			if err := <-recvErr; !errors.As(err, &se) || se.Code != tc.code {
+				t.Fatalf("peer Recv = %v", err)
+			}
+			if err := sst.Send([]byte("late")); !errors.As(err, &se) {
+				t.Fatalf("peer Send after reset = %v", err)
+			}
+			// Local side: Recv reports the local reset.
+			if _, err := st.Recv(); !errors.As(err, &se) || se.Remote {
+				t.Fatalf("local Recv after reset = %v", err)
+			}
+			waitFor(t, "streams released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
+		})
+	}
+}
+
+func TestServerResetReachesClient(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	ctx := testCtx(t)
+	st, _ := c.OpenStream(ctx)
+	st.SendAndClose([]byte("req"))
+	sst, _ := s.AcceptStream(ctx)
+	sst.Reset(CodeInternal)
+	_, err := st.Recv()
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != CodeInternal || !se.Remote || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+		t.Fatalf("Recv = %v", err)
+	}
+	if IsRetryable(err) {
+		t.Fatal("an INTERNAL reset is not retryable")
+	}
+}
+
+// --- 6. limits ----------------------------------------------------------------
+
+func TestMaxConcurrentStreams(t *testing.T) {
+	c, s := pair(t, nil, &Config{MaxConcurrentStreams: 2})
+	ctx := testCtx(t)
+	var open []*Stream
+	for i := 0; i < 2; i++ {
+		st, err := c.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Send([]byte("hold"))
+		open = append(open, st)
+	}
+	_, err := c.OpenStream(ctx)
+	if !errors.Is(err, ErrStreamRefused) || !IsRetryable(err) || !strings.Contains(err.Error(), "at most 2") {
+		t.Fatalf("third OpenStream = %v", err)
+	}
+	if c.CanOpenStream() {
+		t.Fatal("CanOpenStream true at the limit")
+	}
+	// Finishing a stream frees a slot.
+	sst, _ := s.AcceptStream(ctx)
+	open[0].CloseSend()
+	sst.Recv()
+	sst.Recv()
+	sst.CloseSend()
+	if _, err := open[0].Recv(); err != io.EOF {
+		t.Fatal(err)
+	}
+	if _, err := c.OpenStream(ctx); err != nil {
+		t.Fatalf("OpenStream after a slot was freed: %v", err)
+	}
+}
+
+// rawClient performs the client handshake by hand against ln.
+func rawClient(t *testing.T, ln *Listener) *rawPeer {
+	t.Helper()
+	raw := dialRaw(t, ln)
+	raw.write(rawSettings())
+	if f := raw.mustRead(); f.typ != 0x2 {
+		t.Fatalf("server's first frame type %d, want SETTINGS", f.typ)
+	}
+	return raw
+}
+
+func TestStreamLimitRefusalOnTheWire(t *testing.T) {
+	ln := listenT(t, &Config{MaxConcurrentStreams: 1})
+	raw := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	raw.write(rawSettings())
+	raw.mustRead()
+	raw.write(rawFrame(0, 0, 1, []byte("a")), rawFrame(0, 0, 3, []byte("b")))
+	if f := raw.mustRead(); !bytes.Equal(rawFrame(f.typ, f.flags, f.stream, f.payload), rawFrame(4, 0, 3, []byte{0, 0, 0, 7})) {
+		t.Fatalf("got %+v, want RST_STREAM(3, STREAM_LIMIT)", f)
+	}
+	// The peer answers the reset; the connection lives on.
+	raw.write(rawFrame(4, 0, 3, []byte{0, 0, 0, 7}))
+	st, err := s.AcceptStream(testCtx(t))
+	if err != nil || st.ID() != 1 {
+		t.Fatalf("accepted %v %v", st, err)
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
+
+func TestMaxMessageSize(t *testing.T) {
+	t.Run("sender checks the peer's limit", func(t *testing.T) {
+		c, _ := echoPair(t, nil, &Config{MaxMessageSize: 1000})
+		ctx := testCtx(t)
+		st, _ := c.OpenStream(ctx)
+		err := st.Send(make([]byte, 1001))
+		if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "1001") {
+			t.Fatalf("Send = %v", err)
+		}
+		if m, err := call(ctx, c, make([]byte, 1000)); err != nil || len(m) != 1000 {
+			t.Fatalf("connection unusable after the refusal: %v", err)
+		}
+	})
+	t.Run("receiver resets the stream", func(t *testing.T) {
+		ln := listenT(t, &Config{MaxMessageSize: 1000})
+		raw := dialRaw(t, ln)
+		s := acceptT(t, ln)
+		raw.write(rawSettings())
+		raw.mustRead()
+		raw.write(rawFrame(0, 1, 1, make([]byte, 600)), rawFrame(0, 0, 1, make([]byte, 600)))
+		if f := raw.mustRead(); !bytes.Equal(rawFrame(f.typ, f.flags, f.stream, f.payload), rawFrame(4, 0, 1, []byte{0, 0, 0, 6})) {
+			t.Fatalf("got %+v, want RST_STREAM(1, MESSAGE_TOO_LARGE)", f)
+		}
+		st, err := s.AcceptStream(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.Recv()
+		if !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "limit 1000") {
+			t.Fatalf("server Recv = %v", err)
+		}
+		raw.write(rawFrame(4, 0, 1, []byte{0, 0, 0, 6})) // answer the reset
+		// The connection lives on: a new stream works.
+		raw.write(rawFrame(0, 2, 3, []byte("fine")))
+		st2, err := s.AcceptStream(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := st2.Recv(); err != nil || string(m) != "fine" {
+			t.Fatalf("%q %v", m, err)
+		}
+	})
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	t.Run("server closes a silent connection", func(t *testing.T) {
+		ln := listenT(t, &Config{HandshakeTimeout: 50 * time.Millisecond})
+		raw := dialRaw(t, ln)
+		s := acceptT(t, ln)
+		waitDone(t, s)
+		if err := s.Err(); !errors.Is(err, ErrHandshakeTimeout) {
+			t.Fatalf("Err = %v", err)
+		}
+		raw.readUntilClosed()
+	})
+	t.Run("client gives up on a silent server", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				accepted <- c
+			}
+		}()
+		_, err = Dial(testCtx(t), "tcp", ln.Addr().String(), &Config{HandshakeTimeout: 50 * time.Millisecond})
+		if !errors.Is(err, ErrHandshakeTimeout) {
+			t.Fatalf("Dial = %v", err)
+		}
+		(<-accepted).Close()
+	})
+}
+
+// --- 7. bad input -------------------------------------------------------------
+
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	cases := []struct {
+		name   string
+		frames [][]byte
+		want   string
+	}{
+		{"length over limit", [][]byte{{0, 0x89, 0x54, 0x40, 0, 0, 0, 1, 0, 0}}, "frame length 9000000 exceeds limit 65536"},
+		{"unknown type", [][]byte{rawFrame(0x7, 0, 0, nil)}, "unknown frame type 0x7"},
+		{"DATA on closed stream", [][]byte{rawFrame(0, 2, 1, []byte("a")), rawFrame(0, 2, 3, []byte("b")), rawFrame(0, 0, 1, []byte("c"))}, "after END_STREAM"},
+		{"DATA on an old stream ID", [][]byte{rawFrame(0, 0, 5, []byte("a")), rawFrame(0, 0, 3, []byte("b"))}, "DATA frame on closed stream 3"},
+		{"DATA on idle server stream", [][]byte{rawFrame(0, 0, 2, []byte("a"))}, "idle stream 2"},
+		{"connection window overflow", [][]byte{rawFrame(3, 0, 0, u32(maxWindow))}, "connection send window overflow"},
+		{"stream window overflow", [][]byte{rawFrame(0, 0, 1, []byte("a")), rawFrame(3, 0, 1, u32(maxWindow))}, "stream 1 send window overflow"},
+		{"zero window increment", [][]byte{rawFrame(3, 0, 0, u32(0))}, "increment 0"},
+		{"DATA beyond the window", [][]byte{rawFrame(0, 1, 1, make([]byte, 65536)), rawFrame(0, 1, 1, make([]byte, 65536)), rawFrame(0, 1, 1, make([]byte, 65536)), rawFrame(0, 1, 1, make([]byte, 65536)), rawFrame(0, 1, 1, make([]byte, 65536))}, ""},
+		{"second SETTINGS", [][]byte{rawSettings()}, "duplicate SETTINGS"},
+		{"WINDOW_UPDATE on idle stream", [][]byte{rawFrame(3, 0, 9, u32(5))}, "idle stream 9"},
+		{"bad GOAWAY length", [][]byte{rawFrame(5, 0, 0, []byte{1})}, "GOAWAY payload length 1"},
+		{"truncated frame", [][]byte{{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 'a'}}, "in the middle of a frame"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &Config{StreamWindow: 100000, ConnWindow: 400000}
+			if tc.want == "" {
+				tc.want = "DATA frame of 65536 bytes on stream 1 exceeds the stream window 34464"
+			}
+			ln := listenT(t, cfg)
+			// A healthy session on the same listener.
+			var good *Session
+			dialed := make(chan error, 1)
+			go func() {
+				var err error
+				good, err = Dial(testCtx(t), "tcp", ln.Addr().String(), nil)
+				dialed <- err
+			}()
+			goodServer := acceptT(t, ln)
+			if err := <-dialed; err != nil {
+				t.Fatal(err)
+			}
+			defer good.Close()
+			done := serveEcho(goodServer)
+			defer func() { goodServer.Close(); <-done }()
+
+			raw := dialRaw(t, ln)
+			s := acceptT(t, ln)
+			raw.write(rawSettings())
+			raw.mustRead()
+			raw.write(tc.frames...)
+			if tc.name == "truncated frame" {
+				raw.conn.(*net.TCPConn).CloseWrite()
+			}
+			frames := raw.readUntilClosed()
+			waitDone(t, s)
+			err := s.Err()
+			if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrSessionClosed) {
+				t.Fatalf("Err = %v, want %q", err, tc.want)
+			}
+			if errors.Is(err, ErrProtocol) {
+				// A protocol error is explained to the peer with GOAWAY.
+				last := frames[len(frames)-1]
+				if last.typ != 5 || !strings.Contains(string(last.payload[8:]), tc.want) {
+					t.Fatalf("last frame %+v, want GOAWAY with the reason", last)
+				}
+			}
+			if m, err := call(testCtx(t), good, []byte("still here")); err != nil || string(m) != "still here" {
+				t.Fatalf("other connection affected: %q %v", m, err)
+			}
+		})
+	}
+}
