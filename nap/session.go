@@ -68,10 +68,10 @@ type Session struct {
 	goAwayRecv bool
 	peerLastID uint32 // from the peer's GOAWAY
 
-	drained bool  // going away and no stream left: the writer closes after flushing
+	drained bool // going away and no stream left: the writer closes after flushing
 	closed  bool
 	err     error // sessionError once closed
-	done   chan struct{}
+	done    chan struct{}
 
 	pingAck        chan struct{} // the reader got a PING ACK
 	handshakeTimer *time.Timer
