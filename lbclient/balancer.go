@@ -325,7 +325,9 @@ func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], b
 			}
 		}
 		if be == nil {
-			all := healthy == 0 || healthy*100 < b.cfg.panicThreshold*n
+			// all: every backend is eligible, because all are healthy or
+			// because too few are (panic mode); pickers then skip health checks.
+			all := healthy == n || healthy == 0 || healthy*100 < b.cfg.panicThreshold*n
 			be = s.backends[s.pick(b.cfg.picker, key, all)]
 			for i := 0; be == avoid && i < avoidDraws; i++ {
 				be = s.backends[s.pickRandom(all)]

@@ -15,7 +15,7 @@ import (
 // served requests, reports connections the client closed, can hold requests
 // behind a gate, and can be stopped and restarted on the same port.
 type echoServer struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 
 	mu     sync.Mutex
@@ -29,7 +29,7 @@ type echoServer struct {
 	accept chan struct{} // receives one value per accepted connection
 }
 
-func startEcho(t *testing.T) *echoServer {
+func startEcho(t testing.TB) *echoServer {
 	t.Helper()
 	s := &echoServer{t: t, conns: map[net.Conn]bool{}, hangup: make(chan struct{}, 1<<16), accept: make(chan struct{}, 1<<16), held: make(chan struct{}, 1<<16)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
