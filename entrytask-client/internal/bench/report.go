@@ -139,15 +139,22 @@ func (r Report) WriteTable(w io.Writer) error {
 	row("requests", fmt.Sprintf("%d (%d ok, %d failed)", r.Total, r.Success, r.Failure))
 	row("duration", r.Duration.Round(time.Microsecond))
 	row("QPS", fmt.Sprintf("%.1f", r.QPS))
-	row("latency min", roundLatency(r.MinRT))
-	row("latency avg", roundLatency(r.AvgRT))
-	row("latency p50", roundLatency(r.Percentiles.P50))
-	row("latency p75", roundLatency(r.Percentiles.P75))
-	row("latency p90", roundLatency(r.Percentiles.P90))
-	row("latency p95", roundLatency(r.Percentiles.P95))
-	row("latency p99", roundLatency(r.Percentiles.P99))
-	row("latency p99.9", roundLatency(r.Percentiles.P999))
-	row("latency max", roundLatency(r.MaxRT))
+	lat := func(k string, d time.Duration) {
+		if r.Success == 0 {
+			row(k, "-") // no successful request, no latency
+			return
+		}
+		row(k, roundLatency(d))
+	}
+	lat("latency min", r.MinRT)
+	lat("latency avg", r.AvgRT)
+	lat("latency p50", r.Percentiles.P50)
+	lat("latency p75", r.Percentiles.P75)
+	lat("latency p90", r.Percentiles.P90)
+	lat("latency p95", r.Percentiles.P95)
+	lat("latency p99", r.Percentiles.P99)
+	lat("latency p99.9", r.Percentiles.P999)
+	lat("latency max", r.MaxRT)
 	for _, code := range slices.Sorted(maps.Keys(r.FailuresByCode)) {
 		row("failed "+strings.ToUpper(code), r.FailuresByCode[code])
 	}

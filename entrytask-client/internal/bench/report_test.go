@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -35,5 +36,18 @@ func TestReportTable(t *testing.T) {
 		if !strings.Contains(strings.Join(strings.Fields(b.String()), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestReportTableWithoutSuccess(t *testing.T) {
+	rec := newRecorder(1, ClassifyStatus)
+	rec.record(0, time.Millisecond, errors.New("x"))
+	var b bytes.Buffer
+	if err := NewReport(Params{Concurrency: 1, Method: "read"}, rec.result(time.Second)).WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	if !strings.Contains(out, "latency p99 -") || !strings.Contains(out, "failed UNKNOWN 1") || !strings.Contains(out, "QPS 0.0") {
+		t.Fatalf("table:\n%s", b.String())
 	}
 }

@@ -131,3 +131,16 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSampleConfig: the documented sample file loads and means the defaults.
+func TestSampleConfig(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	h.seedValue(t, "1", "a", "v")
+	if code := h.run("login,read", "--config", filepath.Join("..", "..", "config.sample.yaml")); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	o := h.dialed[0]
+	if len(o.Endpoints) != 1 || o.Endpoints[0].Addr != "127.0.0.1:7000" || o.DialTimeout != DefaultTimeout || o.TLS != nil {
+		t.Fatalf("sample config dialed %+v", o)
+	}
+}
