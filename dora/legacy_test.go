@@ -1,0 +1,156 @@
+package dora_test
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/seed857a6cbd/pocket/dora/internal/testpb"
+	"github.com/seed857a6cbd/pocket/dora/wirepb"
+)
+
+// legacyConn speaks the legacy nap framing by hand: a 10-byte header (length, stream ID,
+// type 0 = DATA, flags 0) and one Pkg per frame, no handshake.
+type legacyConn struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func dialLegacy(t *testing.T, addr string) *legacyConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	return &legacyConn{t: t, conn: conn}
+}
+
+func (l *legacyConn) send(streamID uint32, pkg []byte) {
+	l.t.Helper()
+	frame := make([]byte, 10, 10+len(pkg))
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(pkg)))
+	binary.BigEndian.PutUint32(frame[4:8], streamID)
+	frame[8], frame[9] = 0, 0 // DATA, no flags
+	if _, err := l.conn.Write(append(frame, pkg...)); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// recv reads frames until a DATA frame and returns its stream ID and decoded Pkg.
+func (l *legacyConn) recv() (uint32, *wirepb.Pkg) {
+	l.t.Helper()
+	for {
+		var hdr [10]byte
+		if _, err := io.ReadFull(l.conn, hdr[:]); err != nil {
+			l.t.Fatal(err)
+		}
+		n := binary.BigEndian.Uint32(hdr[0:4])
+		if n > 1<<20 {
+			l.t.Fatalf("frame length %d", n)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(l.conn, payload); err != nil {
+			l.t.Fatal(err)
+		}
+		if hdr[8] != 0 { // PING: the only other frame a legacy peer may get
+			if hdr[8] != 1 {
+				l.t.Fatalf("frame type %d sent to a legacy peer", hdr[8])
+			}
+			continue
+		}
+		if hdr[9] != 0 {
+			l.t.Fatalf("DATA flags 0x%x sent to a legacy peer", hdr[9])
+		}
+		p := new(wirepb.Pkg)
+		if err := proto.Unmarshal(payload, p); err != nil {
+			l.t.Fatal(err)
+		}
+		return binary.BigEndian.Uint32(hdr[4:8]), p
+	}
+}
+
+// legacyPkg marshals a Pkg the way the legacy client did: bare method name, its own meta
+// keys, no version or serialize_type.
+func legacyPkg(t *testing.T, method string, meta map[string]string, req proto.Message) []byte {
+	t.Helper()
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(&wirepb.Pkg{Head: &wirepb.Head{Seq: 42, Method: method, Meta: meta}, Payload: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLegacyClient(t *testing.T) {
+	ts := startServerOn(t, "127.0.0.1:0", registerAll)
+	lc := dialLegacy(t, ts.addr)
+	tests := []struct {
+		name       string
+		method     string
+		req        proto.Message
+		wantStatus string // "" = OK (absent)
+		wantMsg    string
+		wantToken  string
+	}{
+		{"ok", "Login", &testpb.LoginRequest{Username: "ann", Password: "secret"}, "", "", "tok-ann-t0"},
+		{"unauthenticated", "Login", &testpb.LoginRequest{Username: "ann", Password: "nope"}, "6", "wrong password", ""},
+		{"not found", "Login", &testpb.LoginRequest{Username: "ghost", Password: "secret"}, "3", "no such user", ""},
+		{"bad request", "Login", &testpb.LoginRequest{Password: "secret"}, "2", "username required", ""},
+		{"unknown method", "Logout", &testpb.Empty{}, "1", "", ""},
+		{"ambiguous method", "Say", &testpb.Empty{}, "1", "", ""},
+		{"full name works too", "/dora.test.Auth/Login", &testpb.LoginRequest{Username: "bob", Password: "secret"}, "", "", "tok-bob-t0"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := uint32(2*i + 1)
+			lc.send(id, legacyPkg(t, tt.method, map[string]string{"username": "ann", "token": "t0"}, tt.req))
+			gotID, p := lc.recv()
+			if gotID != id {
+				t.Fatalf("answer on stream %d, want %d", gotID, id)
+			}
+			meta := p.GetHead().GetMeta()
+			if meta["dora-status"] != tt.wantStatus {
+				t.Fatalf("dora-status = %q, want %q (meta %v)", meta["dora-status"], tt.wantStatus, meta)
+			}
+			if tt.wantMsg != "" && meta["dora-message"] != tt.wantMsg {
+				t.Fatalf("dora-message = %q, want %q", meta["dora-message"], tt.wantMsg)
+			}
+			if p.GetHead().GetSeq() != 42 {
+				t.Fatalf("seq = %d, want 42", p.GetHead().GetSeq())
+			}
+			if tt.wantToken != "" {
+				resp := new(testpb.LoginResponse)
+				if err := proto.Unmarshal(p.GetPayload(), resp); err != nil {
+					t.Fatal(err)
+				}
+				if resp.Token != tt.wantToken || resp.UserId != 7 {
+					t.Fatalf("resp = %v", resp)
+				}
+			}
+		})
+	}
+}
+
+func TestLegacyMalformedPkg(t *testing.T) {
+	ts := startServerOn(t, "127.0.0.1:0", registerAll)
+	lc := dialLegacy(t, ts.addr)
+	lc.send(1, []byte{0x0a, 0xff, 0xff, 0x01}) // Head length past the end
+	_, p := lc.recv()
+	if got := p.GetHead().GetMeta()["dora-status"]; got != "2" { // BadRequest
+		t.Fatalf("dora-status = %q, want 2", got)
+	}
+	// The connection still serves.
+	lc.send(3, legacyPkg(t, "Login", nil, &testpb.LoginRequest{Username: "ann", Password: "secret"}))
+	if _, p := lc.recv(); p.GetHead().GetMeta()["dora-status"] != "" {
+		t.Fatalf("call after a malformed one failed: %v", p.GetHead().GetMeta())
+	}
+}
