@@ -56,7 +56,8 @@ type BackendStats struct {
 	ConsecutiveFailures int64
 	// Ejections counts how many times the backend was ejected.
 	Ejections uint64
-	// Latency is the exponentially weighted moving average of call latency (weight of a new sample: 0.2).
+	// Latency is the exponentially weighted moving average of the latency of
+	// successful calls, from connection acquired to Done (weight of a new sample: 0.2).
 	Latency time.Duration
 	// Conns and IdleConns count the pool's open connections and those carrying no call.
 	Conns, IdleConns int

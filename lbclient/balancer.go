@@ -17,7 +17,8 @@ const avoidDraws = 4
 
 // Dialer opens a connection (or client) of type C to addr ("host:port"). Its
 // errors are backend failures. It is called with the context of the call that
-// needs the connection, or a background context to keep MinConns open.
+// needs the connection, or the balancer's context (cancelled by Close) to keep
+// MinConns open; it must return when its context is done, or Close waits for it.
 type Dialer[C any] func(ctx context.Context, addr string) (C, error)
 
 // Balancer spreads calls over backends. It is safe for concurrent use. Create
@@ -254,11 +255,13 @@ func (b *Balancer[C]) probeLoop() {
 
 // Pick chooses a backend for a call with the given key (used by PickHash; any
 // string, may be empty) and takes a connection from its pool, dialing one if
-// needed. When dialing fails it records a backend failure and tries another
-// backend, up to PickAttempts backends. It waits for a free connection when
-// the backend's pool is at MaxConns, bounded by ctx. The returned Lease must
-// be finished with Done. Errors: ErrNoBackends, ErrClosed, ctx's error, or
-// the last dial error.
+// needed. A backend whose ejection backoff has ended gets the next call as
+// its half-open trial, whatever the key. When dialing fails Pick records a
+// backend failure and tries another backend, up to PickAttempts backends. It
+// waits for a free connection when the backend's pool is at MaxConns, bounded
+// by ctx. The returned Lease must be finished with Done exactly once (the
+// zero Lease returned with an error must not be). Errors: ErrNoBackends,
+// ErrClosed, ctx's error, or the last dial error (wrapped, naming the address).
 func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
 	var lastErr error
 	var lastFailed *backend[C]

@@ -230,7 +230,8 @@ func WithRefresh(d time.Duration) Option { return func(c *config) { c.refresh = 
 func WithPickAttempts(n int) Option { return func(c *config) { c.pickAttempts = n } }
 
 // WithOnUpdate sets a hook called (from the resolver goroutine or Refresh) with
-// the new endpoint set each time the backends change. Default: none.
+// the new endpoint set each time the backends change. Default: none. The hook
+// runs while updates are serialised: it must not call Refresh or Close.
 func WithOnUpdate(f func([]Endpoint)) Option { return func(c *config) { c.onUpdate = f } }
 
 // WithLogger sets where resolver and probe errors are logged. Default slog.Default().
