@@ -115,14 +115,17 @@ func (c *Client) NewStream(ctx context.Context, desc *StreamDesc, method string,
 }
 
 func (c *Client) callInfo(opts []CallOption) callInfo {
-	var ci callInfo
+	if len(c.opts.callOpts) == 0 && len(opts) == 0 {
+		return callInfo{} // no allocation for the common case
+	}
+	ci := new(callInfo)
 	for _, o := range c.opts.callOpts {
-		o.apply(&ci)
+		o.apply(ci)
 	}
 	for _, o := range opts {
-		o.apply(&ci)
+		o.apply(ci)
 	}
-	return ci
+	return *ci
 }
 
 // openStream returns a new nap stream on a usable session, dialing when needed. Sessions

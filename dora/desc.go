@@ -4,7 +4,7 @@ import "context"
 
 // MethodHandler runs one unary method: it decodes the request with dec, then calls the
 // service implementation srv, through interceptor when it is not nil. Generated code
-// provides one per method.
+// provides one per method. dec is valid only until the MethodHandler returns.
 type MethodHandler func(srv any, ctx context.Context, dec func(any) error, interceptor UnaryServerInterceptor) (any, error)
 
 // StreamHandler runs one streaming method on stream. Generated code provides one per

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/dora/codec"
@@ -58,10 +59,28 @@ func callFromContext(ctx context.Context) *serverCall {
 	return c
 }
 
-// decode is the dec function given to unary method handlers.
-func (c *serverCall) decode(v any) error {
-	if err := c.codec.Unmarshal(c.payload, v); err != nil {
-		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", c.method, err)
+// unaryDecoder is the dec function given to unary method handlers. Decoders are pooled
+// with their bound function, which saves an allocation per call; dec is valid until the
+// handler returns.
+type unaryDecoder struct {
+	codec   codec.Codec
+	payload []byte
+	method  string
+	fn      func(any) error
+}
+
+var decoderPool = sync.Pool{New: func() any {
+	d := new(unaryDecoder)
+	d.fn = d.decode
+	return d
+}}
+
+func (d *unaryDecoder) decode(v any) error {
+	if d.codec == nil {
+		return status.Error(codes.Internal, "dora: request decoder used after its handler returned")
+	}
+	if err := d.codec.Unmarshal(d.payload, v); err != nil {
+		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", d.method, err)
 	}
 	return nil
 }
@@ -159,12 +178,16 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 const maxTimeoutUs = uint64(1<<63-1) / 1000
 
 func (s *Server) runUnary(c *serverCall) (resp any, err error) {
+	d := decoderPool.Get().(*unaryDecoder)
+	d.codec, d.payload, d.method = c.codec, c.payload, c.method
 	defer func() {
+		d.codec, d.payload, d.method = nil, nil, ""
+		decoderPool.Put(d)
 		if r := recover(); r != nil {
 			err = s.panicked(c, r)
 		}
 	}()
-	return c.entry.unary.Handler(c.entry.impl, c, c.decode, s.unaryInt)
+	return c.entry.unary.Handler(c.entry.impl, c, d.fn, s.unaryInt)
 }
 
 func (s *Server) panicked(c *serverCall, r any) error {

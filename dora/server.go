@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seed857a6cbd/pocket/nap"
 )
@@ -38,6 +39,55 @@ type Server struct {
 
 	sessWG sync.WaitGroup // session loops
 	callWG sync.WaitGroup // calls in flight
+
+	work     chan streamWork // hands streams to idle workers
+	quit     chan struct{}   // closed when workers must exit
+	quitOnce sync.Once
+	idle     atomic.Int32
+	workerWG sync.WaitGroup
+}
+
+// maxIdleWorkers is how many call goroutines wait for the next call after finishing one;
+// reusing them saves a goroutine start (and an allocation) per call.
+const maxIdleWorkers = 256
+
+type streamWork struct {
+	sess *nap.Session
+	st   *nap.Stream
+}
+
+// dispatch runs the call of st on an idle worker, or on a new one.
+func (s *Server) dispatch(w streamWork) {
+	s.callWG.Add(1)
+	select {
+	case s.work <- w:
+	default:
+		s.workerWG.Add(1)
+		go s.worker(w)
+	}
+}
+
+func (s *Server) worker(w streamWork) {
+	defer s.workerWG.Done()
+	for {
+		s.handleStream(w.sess, w.st)
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		select {
+		case w = <-s.work:
+			s.idle.Add(-1)
+		case <-s.quit:
+			s.idle.Add(-1)
+			return
+		}
+	}
+}
+
+func (s *Server) stopWorkers() {
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.workerWG.Wait()
 }
 
 type methodEntry struct {
@@ -55,6 +105,8 @@ func NewServer(opts ...ServerOption) *Server {
 		services:  map[string]*ServiceDesc{},
 		listeners: map[*nap.Listener]struct{}{},
 		sessions:  map[*nap.Session]struct{}{},
+		work:      make(chan streamWork),
+		quit:      make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(&s.opts)
@@ -216,8 +268,7 @@ func (s *Server) serveSession(sess *nap.Session) {
 			sess.Close()
 			return
 		}
-		s.callWG.Add(1)
-		go s.handleStream(sess, st)
+		s.dispatch(streamWork{sess, st})
 	}
 }
 
@@ -240,6 +291,7 @@ func (s *Server) Stop() {
 	}
 	s.sessWG.Wait()
 	s.callWG.Wait()
+	s.stopWorkers()
 }
 
 // GracefulStop stops accepting connections and calls (clients see GOAWAY and move new calls
@@ -274,6 +326,7 @@ func (s *Server) GracefulStop(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.stopWorkers()
 		return nil
 	case <-ctx.Done():
 		s.Stop()
