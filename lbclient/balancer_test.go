@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -589,5 +590,52 @@ func TestNoBackends(t *testing.T) {
 	defer b.Close()
 	if err := b.Do(context.Background(), "", echoCall); !errors.Is(err, ErrNoBackends) {
 		t.Fatalf("Do with no backends: %v", err)
+	}
+}
+
+func TestDialFailureTriesAnotherBackend(t *testing.T) {
+	live := startEcho(t)
+	dead := startEcho(t)
+	dead.stop() // nothing listens on its port any more
+	b := newTestBalancer(t, targetOf([]*echoServer{dead, live}, []int{1, 1}), WithConns(0, 4), WithFailureThreshold(2),
+		WithEjection(time.Hour, time.Hour))
+	run(t, b, 2, 200, nil) // every call succeeds: a refused dial moves the call to the live backend
+	st := b.Stats()
+	if st[0].Health != Ejected || st[0].Successes != 0 || st[0].Failures < 2 {
+		t.Fatalf("dead backend: %+v, want ejected after its failed dials", st[0])
+	}
+	if st[1].Successes != 200 {
+		t.Fatalf("live backend: %+v, want all 200 calls", st[1])
+	}
+}
+
+func TestRefreshAppliesAtOnce(t *testing.T) {
+	a, c := startEcho(t), startEcho(t)
+	path := t.TempDir() + "/backends"
+	if err := os.WriteFile(path, []byte(a.addr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBalancer(t, "file://"+path, WithRefresh(time.Hour))
+	if err := os.WriteFile(path, []byte(a.addr+"#2\n"+c.addr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := FormatTarget(b.Endpoints()), a.addr+"#2,"+c.addr+"#1"; got != want {
+		t.Fatalf("after Refresh: %s, want %s", got, want)
+	}
+	if err := os.WriteFile(path, []byte("broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Refresh(context.Background()); !errors.Is(err, ErrBadTarget) {
+		t.Fatalf("Refresh of a malformed file: %v", err)
+	}
+	if len(b.Endpoints()) != 2 {
+		t.Fatalf("a failed Refresh changed the set: %v", b.Endpoints())
+	}
+	b.Close()
+	if err := b.Refresh(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Refresh after Close: %v", err)
 	}
 }
