@@ -19,6 +19,7 @@ type Channel struct {
 	pending []*call
 	head    int
 	closed  error
+	drained func(*Channel, bool) // called once the pending calls are answered (true) or failed (false)
 
 	// reader-only assembly state
 	inActive   bool
@@ -48,7 +49,7 @@ func (ch *Channel) ID() uint32 { return ch.id }
 func (ch *Channel) Conn() *Conn { return ch.conn }
 
 // Do sends data to path and waits for the response. Empty data is sent as
-// "{}" toward a peer that did not accept our capabilities. The context's
+// "{}", because a zero data length is illegal on the wire. The context's
 // deadline is the call's timeout: when it ends, Do returns its error and
 // the late response is read and dropped, so later calls still get their
 // own responses. An error response is returned as an *Error (errors.Is
@@ -178,13 +179,31 @@ func (ch *Channel) deliver() error {
 	cl := ch.pending[ch.head]
 	ch.pending[ch.head] = nil
 	ch.head++
+	var drained func(*Channel, bool)
 	if ch.head == len(ch.pending) {
 		ch.pending, ch.head = ch.pending[:0], 0
+		drained, ch.drained = ch.drained, nil
 	}
 	ch.mu.Unlock()
 	cl.resp, cl.err = resp, err
 	cl.done <- struct{}{}
+	if drained != nil {
+		drained(ch, true)
+	}
 	return nil
+}
+
+// whenDrained arranges for f to be called once every pending call has
+// been answered (or failed), and reports true; it reports false, without
+// arranging anything, when nothing is pending.
+func (ch *Channel) whenDrained(f func(*Channel, bool)) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.head == len(ch.pending) || ch.closed != nil {
+		return false
+	}
+	ch.drained = f
+	return true
 }
 
 // failAll fails every pending call and refuses new ones.
@@ -195,9 +214,14 @@ func (ch *Channel) failAll(err error) {
 	}
 	p := ch.pending[ch.head:]
 	ch.pending, ch.head = nil, 0
+	drained := ch.drained
+	ch.drained = nil
 	ch.mu.Unlock()
 	for _, cl := range p {
 		cl.resp, cl.err = nil, err
 		cl.done <- struct{}{}
+	}
+	if drained != nil {
+		drained(ch, false)
 	}
 }

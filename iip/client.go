@@ -57,8 +57,22 @@ func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, erro
 		return nil, err
 	}
 	resp, err := ch.Do(ctx, path, data)
+	if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
+		// The call was abandoned with its response still due: keep the
+		// channel out of the pool until the late response is consumed, so
+		// that no caller waits behind it.
+		return resp, err
+	}
 	c.put(ch)
 	return resp, err
+}
+
+func (c *Client) putDrained(ch *Channel, ok bool) {
+	if ok {
+		c.put(ch)
+	} else {
+		c.discard(ch)
+	}
 }
 
 // NewChannel opens a channel for the caller's exclusive use, on the pool's

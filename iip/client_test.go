@@ -1,14 +1,17 @@
 package iip
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // blockingServer has /block, whose handler signals started and waits for
@@ -285,5 +288,107 @@ func TestTypedErrors(t *testing.T) {
 				t.Fatalf("err %v, want code %d", err, tc.wantCode)
 			}
 		})
+	}
+}
+
+// TestPoolKeepsTimedOutChannelAside: a channel whose call timed out is
+// not handed to the next caller until its late response has arrived.
+func TestPoolKeepsTimedOutChannelAside(t *testing.T) {
+	addr, started, release := blockingServer(t)
+	cl, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() { _, err := cl.Do(ctx, "/block", []byte("x")); errc <- err }()
+	waitStarted(t, started)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	// The stuck channel is aside: this call gets the other channel and is
+	// answered while /block still hangs.
+	for i := range 3 {
+		msg := []byte(fmt.Sprint(i))
+		if resp, err := cl.Do(testCtx(t), "/echo", msg); err != nil || !bytes.Equal(resp, msg) {
+			t.Fatalf("got %q, %v", resp, err)
+		}
+	}
+	close(release)
+}
+
+// silentServer accepts our capabilities (keepalive included), answers
+// new_channel and then never answers anything again.
+func silentServer(t *testing.T) string { return silentServerWith(t, nil) }
+
+// silentServerWith answers /sys/ping (and reports it on pings) when pings
+// is not nil.
+func silentServerWith(t *testing.T, pings chan struct{}) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := &rawConn{c: c, br: bufio.NewReader(c)}
+		f, err := r.read()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["keepalive"]}`))
+		for {
+			f, err := r.read()
+			if err != nil {
+				return
+			}
+			if pings != nil && f.path == PathPing {
+				if _, err := c.Write(rawFrame(5, f.path, f.ch, `{"code":0}`)); err != nil {
+					return
+				}
+				pings <- struct{}{}
+			}
+		}
+	}()
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
+
+func TestKeepaliveClosesDeadConnection(t *testing.T) {
+	addr := silentServer(t)
+	c := dialT(t, addr, &Options{Keepalive: 5 * time.Millisecond})
+	select {
+	case <-c.Done():
+	case <-testCtx(t).Done():
+		t.Fatal("keepalive never closed the silent connection")
+	}
+	if !errors.Is(c.Err(), ErrConnLost) || !strings.Contains(c.Err().Error(), "keepalive") {
+		t.Fatalf("err %v", c.Err())
+	}
+}
+
+func TestKeepaliveKeepsLiveConnection(t *testing.T) {
+	pings := make(chan struct{}, 100)
+	addr := silentServerWith(t, pings)
+	c := dialT(t, addr, &Options{Keepalive: 2 * time.Millisecond})
+	for range 3 {
+		select {
+		case <-pings:
+		case <-c.Done():
+			t.Fatalf("connection ended: %v", c.Err())
+		case <-testCtx(t).Done():
+			t.Fatal("no ping")
+		}
+	}
+	if c.Err() != nil {
+		t.Fatal(c.Err())
 	}
 }

@@ -257,6 +257,8 @@ const rejectTimeout = 5 * time.Second
 func (s *Server) reject(c net.Conn) {
 	defer s.wg.Done()
 	defer c.Close()
+	stop := context.AfterFunc(s.ctx, func() { _ = c.Close() })
+	defer stop()
 	s.log.Warn("iip: server connection limit reached, rejecting connection", "remote", c.RemoteAddr().String(), "limit", s.opts.MaxConns)
 	_ = c.SetDeadline(time.Now().Add(rejectTimeout))
 	fr := newFrameReader(c, 4096)
