@@ -349,14 +349,15 @@ func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], b
 
 // Done finishes the call: it records the outcome (err classified by the
 // BackendFailure option; nil is a success) and latency, and returns the
-// connection to its pool, discarding it on a backend failure (and all the
-// backend's connections when the failure ejects it).
+// connection to its pool, discarding it on a backend failure (unless
+// WithDiscardOnFailure(false)) and all the backend's connections when the
+// failure ejects it.
 func (l Lease[C]) Done(err error) {
 	b, be := l.b, l.be
 	now := nanotime()
 	failure := err != nil && b.cfg.isBackendFailure(err)
 	be.record(&b.cfg, failure, l.trial, now-l.start, now)
-	be.pool.put(l.pc, failure, now)
+	be.pool.put(l.pc, failure && b.cfg.discardOnFailure, now)
 	be.release()
 }
 

@@ -639,3 +639,86 @@ func TestRefreshAppliesAtOnce(t *testing.T) {
 		t.Fatalf("Refresh after Close: %v", err)
 	}
 }
+
+// sharedClient stands for a concurrency-safe pooled client (iip.Client, dora.Client).
+type sharedClient struct {
+	inFlight, maxInFlight atomic.Int64
+	closed                atomic.Bool
+	gate                  chan struct{}
+}
+
+func (c *sharedClient) Close() error { c.closed.Store(true); return nil }
+
+func (c *sharedClient) call(fail bool) error {
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for {
+		m := c.maxInFlight.Load()
+		if n <= m || c.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if c.gate != nil {
+		<-c.gate
+	}
+	if fail {
+		return errors.New("shared: backend failure")
+	}
+	return nil
+}
+
+func TestSharedClient(t *testing.T) {
+	var mu sync.Mutex
+	var dialed []*sharedClient
+	gate := make(chan struct{})
+	dial := func(_ context.Context, addr string) (*sharedClient, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := &sharedClient{gate: gate}
+		dialed = append(dialed, c)
+		return c, nil
+	}
+	b, err := New("127.0.0.1:7000", dial, WithSharedClient(), WithFailureThreshold(3), WithEjection(time.Hour, time.Hour), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	// Eight concurrent calls share the one client.
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = b.Do(context.Background(), "", func(_ context.Context, c *sharedClient) error {
+				started <- struct{}{}
+				return c.call(false)
+			})
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		waitFor(t, started, 5*time.Second, "concurrent calls to start")
+	}
+	close(gate)
+	wg.Wait()
+	mu.Lock()
+	if len(dialed) != 1 || dialed[0].maxInFlight.Load() != 8 {
+		t.Fatalf("dialed %d clients (want 1), max in flight %d (want 8)", len(dialed), dialed[0].maxInFlight.Load())
+	}
+	first := dialed[0]
+	mu.Unlock()
+
+	// Failures below the threshold keep the client; the ejecting one closes it.
+	failing := func(_ context.Context, c *sharedClient) error { return c.call(true) }
+	for i := 0; i < 2; i++ {
+		_ = b.Do(context.Background(), "", failing)
+	}
+	if first.closed.Load() {
+		t.Fatal("a failed call closed the shared client")
+	}
+	_ = b.Do(context.Background(), "", failing)
+	if !first.closed.Load() || b.Stats()[0].Health != Ejected {
+		t.Fatalf("after the ejecting failure: closed=%v health=%v", first.closed.Load(), b.Stats()[0].Health)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -38,6 +39,8 @@ const (
 	DefaultFilePoll = time.Second
 	// DefaultPickAttempts is how many backends Pick tries when dialing fails.
 	DefaultPickAttempts = 3
+	// DefaultDiscardOnFailure: a connection whose call was a backend failure is closed.
+	DefaultDiscardOnFailure = true
 	// ewmaAlpha is the weight of a new latency sample in the latency EWMA.
 	ewmaAlpha = 0.2
 )
@@ -103,6 +106,7 @@ type config struct {
 	pickAttempts     int
 	onUpdate         func([]Endpoint)
 	logger           *slog.Logger
+	discardOnFailure bool
 }
 
 func defaultConfig() config {
@@ -119,6 +123,7 @@ func defaultConfig() config {
 		virtualNodes:     DefaultVirtualNodes,
 		isBackendFailure: IsBackendFailure,
 		pickAttempts:     DefaultPickAttempts,
+		discardOnFailure: DefaultDiscardOnFailure,
 	}
 }
 
@@ -177,6 +182,24 @@ func WithConns(min, max int) Option {
 // Default DefaultMaxCallsPerConn (1, exclusive use); raise it for multiplexed
 // clients (nap, dora, iip) whose connections carry many calls. New fails if n < 1.
 func WithMaxCallsPerConn(n int) Option { return func(c *config) { c.maxCallsPerConn = n } }
+
+// WithDiscardOnFailure sets whether a connection whose call ended in a backend
+// failure is closed (true, DefaultDiscardOnFailure) or returned to the pool
+// (false: for clients that repair themselves). Ejection closes a backend's
+// connections either way.
+func WithDiscardOnFailure(discard bool) Option {
+	return func(c *config) { c.discardOnFailure = discard }
+}
+
+// WithSharedClient configures the pool for a C that is itself a pooled,
+// concurrency-safe client, such as iip.Client or dora.Client: one C per
+// backend (WithConns(1, 1)), shared by every call (WithMaxCallsPerConn(math.MaxInt32)),
+// kept when a call fails (WithDiscardOnFailure(false)). Options after it may override these.
+func WithSharedClient() Option {
+	return func(c *config) {
+		c.minConns, c.maxConns, c.maxCallsPerConn, c.discardOnFailure = 1, 1, math.MaxInt32, false
+	}
+}
 
 // WithIdleTimeout sets how long a connection beyond MinConns may stay unused
 // before it is closed. Default DefaultIdleTimeout. New fails if d <= 0.
