@@ -1,4 +1,8 @@
-// Package iip implements the IIP protocol, path-addressed request/response over logical channels of one TCP connection, client and server.
+// Package iip implements IIP (Internal Interaction Protocol): path-addressed
+// request/response messages on logical channels of one TCP or TLS
+// connection, client (Dial, NewClient) and server (NewServer).
 //
-// This module is under construction; see README.md for its status.
+// The wire format is the one existing IIP peers speak; PROTOCOL.md in the
+// module specifies it, together with the capabilities this implementation
+// negotiates between its own client and server (typed errors, keepalive).
 package iip

@@ -503,7 +503,8 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) {
 		c.nextID++
 		c.chans[id] = &serverChannel{id: id}
 		resp := newChannelResponse{ChannelID: id}
-		if hasCaps && !c.capsSeen {
+		negotiating := hasCaps && !c.capsSeen
+		if negotiating {
 			c.capsSeen = true
 			if !c.s.opts.DisableCaps {
 				for _, cp := range req.Caps {
@@ -527,7 +528,7 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) {
 		}
 		// The negotiating answer itself is plain JSON.
 		it.resp, _ = json.Marshal(resp)
-		if hasCaps {
+		if negotiating {
 			it.typed = false
 		}
 	case PathDeleteChannel:
