@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+)
+
+// The suites and modes rpcbench writes.
+const (
+	suiteRPC       = "rpc"
+	suiteTransport = "transport"
+	modeRR         = "rr"
+	modeBulk       = "bulk"
+	modeMixed      = "mixed"
+)
+
+// Chart size.
+const (
+	chartWidth  = 7 * vg.Inch
+	chartHeight = 4.5 * vg.Inch
+)
+
+// frameworks returns the framework names of rows, in first-seen order.
+func frameworks(rows []harness.Result) []string {
+	var names []string
+	for _, r := range rows {
+		if !slices.Contains(names, r.Framework) {
+			names = append(names, r.Framework)
+		}
+	}
+	return names
+}
+
+// filter returns the measured rows (no failure note) that keep accepts.
+func filter(rows []harness.Result, keep func(harness.Result) bool) []harness.Result {
+	var out []harness.Result
+	for _, r := range rows {
+		if r.Note == "" && keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// byConcurrency draws one line per framework of value(row) against concurrency on
+// log-log axes and saves it as an SVG file.
+func byConcurrency(path, title, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "concurrent callers (log scale)"
+	p.Y.Label.Text = ylabel + " (log scale)"
+	p.X.Scale = plot.LogScale{}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	var ticks []plot.Tick
+	var args []any
+	for _, name := range frameworks(rows) {
+		var pts plotter.XYs
+		for _, r := range rows {
+			v := value(r)
+			if r.Framework != name || v <= 0 || r.Concurrency <= 0 {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: float64(r.Concurrency), Y: v})
+			if !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == float64(r.Concurrency) }) {
+				ticks = append(ticks, plot.Tick{Value: float64(r.Concurrency), Label: strconv.Itoa(r.Concurrency)})
+			}
+		}
+		if len(pts) > 0 {
+			args = append(args, name, pts)
+		}
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("charts: %s: no data", title)
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return fmt.Errorf("charts: %s: %w", title, err)
+	}
+	padLog(p)
+	if err := p.Save(chartWidth, chartHeight, path); err != nil {
+		return fmt.Errorf("charts: %w", err)
+	}
+	return nil
+}
+
+// padLog widens log axes a little so end points and the legend do not sit on the frame.
+func padLog(p *plot.Plot) {
+	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5
+	p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*4
+	if p.Y.Min <= 0 {
+		p.Y.Min = math.SmallestNonzeroFloat64
+	}
+}
+
+// bars draws one bar per framework and saves it as an SVG file.
+func bars(path, title, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
+	if len(rows) == 0 {
+		return fmt.Errorf("charts: %s: no data", title)
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	vals := make(plotter.Values, len(rows))
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		vals[i] = value(r)
+		names[i] = r.Framework
+	}
+	b, err := plotter.NewBarChart(vals, vg.Points(40))
+	if err != nil {
+		return fmt.Errorf("charts: %s: %w", title, err)
+	}
+	b.Color = plotutil.Color(0)
+	p.Add(plotter.NewGrid(), b)
+	p.NominalX(names...)
+	p.Y.Min = 0
+	if err := p.Save(chartWidth*0.7, chartHeight, path); err != nil {
+		return fmt.Errorf("charts: %w", err)
+	}
+	return nil
+}
+
+func payloadLabel(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + " KiB"
+	default:
+		return strconv.Itoa(n) + " B"
+	}
+}
+
+func calls(r harness.Result) float64 { return r.CallsPerSecond }
+func p99(r harness.Result) float64   { return r.P99Micros }
+func mbps(r harness.Result) float64  { return r.MBPerSecond }
+
+// rpcCharts draws throughput and p99 by concurrency for every payload size.
+func rpcCharts(dir string, rep harness.Report) ([]string, error) {
+	var sizes []int
+	for _, r := range rep.Results {
+		if !slices.Contains(sizes, r.Payload) {
+			sizes = append(sizes, r.Payload)
+		}
+	}
+	slices.Sort(sizes)
+	var files []string
+	for _, size := range sizes {
+		rows := filter(rep.Results, func(r harness.Result) bool { return r.Payload == size })
+		if len(rows) == 0 {
+			continue
+		}
+		tp := filepath.Join(dir, fmt.Sprintf("rpc-throughput-%d.svg", size))
+		if err := byConcurrency(tp, "RPC unary echo, "+payloadLabel(size)+": throughput", "calls/s", rows, calls); err != nil {
+			return files, err
+		}
+		lat := filepath.Join(dir, fmt.Sprintf("rpc-p99-%d.svg", size))
+		if err := byConcurrency(lat, "RPC unary echo, "+payloadLabel(size)+": p99 latency", "p99 µs", rows, p99); err != nil {
+			return files, err
+		}
+		files = append(files, tp, lat)
+	}
+	return files, nil
+}
+
+// transportCharts draws request/response throughput and p99 by concurrency, bulk MB/s
+// and the p99 of small calls during a bulk transfer.
+func transportCharts(dir string, rep harness.Report) ([]string, error) {
+	var files []string
+	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeRR }); len(rows) > 0 {
+		label := payloadLabel(rows[0].Payload)
+		tp := filepath.Join(dir, "transport-rr-throughput.svg")
+		if err := byConcurrency(tp, "Transport request/response, "+label+": throughput", "calls/s", rows, calls); err != nil {
+			return files, err
+		}
+		lat := filepath.Join(dir, "transport-rr-p99.svg")
+		if err := byConcurrency(lat, "Transport request/response, "+label+": p99 latency", "p99 µs", rows, p99); err != nil {
+			return files, err
+		}
+		files = append(files, tp, lat)
+	}
+	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeBulk }); len(rows) > 0 {
+		path := filepath.Join(dir, "transport-bulk.svg")
+		if err := bars(path, "Bulk, one stream of 64 KiB messages", "MB/s", rows, mbps); err != nil {
+			return files, err
+		}
+		files = append(files, path)
+	}
+	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeMixed }); len(rows) > 0 {
+		path := filepath.Join(dir, "transport-mixed-p99.svg")
+		title := "p99 of " + payloadLabel(rows[0].Payload) + " calls during a bulk transfer"
+		if err := bars(path, title, "p99 µs", rows, p99); err != nil {
+			return files, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}

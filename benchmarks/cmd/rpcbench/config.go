@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/rpc"
+	"github.com/seed857a6cbd/pocket/benchmarks/transport"
+)
+
+// The suites.
+const (
+	suiteRPC       = "rpc"
+	suiteTransport = "transport"
+	modeUnary      = "unary"
+)
+
+// The full matrix (the default) and the --short preset (make bench, under 10 minutes).
+var (
+	defaultPayloads    = []int{64, 1024, 16384}
+	defaultConcurrency = []int{1, 16, 100, 1000}
+	shortPayloads      = []int{1024}
+)
+
+const (
+	defaultWarmup        = 2 * time.Second
+	defaultDuration      = 10 * time.Second
+	shortDuration        = 3 * time.Second
+	defaultRRPayload     = 1024
+	defaultSmallPayload  = 64
+	defaultOut           = "results"
+	cellTimeoutAllowance = 30 * time.Second
+)
+
+// config is one rpcbench run.
+type config struct {
+	suites       []string
+	frameworks   []string // empty: every registered one
+	transports   []string // empty: every registered one
+	modes        []string
+	payloads     []int
+	concurrency  []int
+	rrPayload    int
+	smallPayload int
+	warmup       time.Duration
+	duration     time.Duration
+	out          string
+	short        bool
+}
+
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "short", Usage: "preset for make bench: 1 KiB payloads, 3 s windows (other flags still override)"},
+		&cli.StringFlag{Name: "suites", Value: suiteRPC + "," + suiteTransport, Usage: "suites to run: rpc, transport"},
+		&cli.StringFlag{Name: "frameworks", Usage: "rpc frameworks to run (default: all registered: " + strings.Join(rpc.Names(), ",") + ")"},
+		&cli.StringFlag{Name: "transports", Usage: "transports to run (default: all registered: " + strings.Join(transport.Names(), ",") + ")"},
+		&cli.StringFlag{Name: "modes", Value: strings.Join(transport.Modes, ","), Usage: "transport modes: rr, bulk, mixed"},
+		&cli.StringFlag{Name: "payloads", Usage: "rpc payload sizes in bytes (default 64,1024,16384; --short 1024)"},
+		&cli.StringFlag{Name: "concurrency", Usage: "concurrent callers / streams (default 1,16,100,1000)"},
+		&cli.IntFlag{Name: "rr-payload", Value: defaultRRPayload, Usage: "transport request/response payload in bytes"},
+		&cli.IntFlag{Name: "small-payload", Value: defaultSmallPayload, Usage: "payload of the small calls of the transport mixed mode"},
+		&cli.DurationFlag{Name: "warmup", Value: defaultWarmup, Usage: "warm-up before each measured window"},
+		&cli.DurationFlag{Name: "duration", Usage: "measured window of each cell (default 10s; --short 3s)"},
+		&cli.StringFlag{Name: "out", Value: defaultOut, Usage: "directory of the CSV and JSON results"},
+	}
+}
+
+func configFrom(c *cli.Context) (config, error) {
+	cfg := config{
+		short:        c.Bool("short"),
+		suites:       splitList(c.String("suites")),
+		frameworks:   splitList(c.String("frameworks")),
+		transports:   splitList(c.String("transports")),
+		modes:        splitList(c.String("modes")),
+		rrPayload:    c.Int("rr-payload"),
+		smallPayload: c.Int("small-payload"),
+		warmup:       c.Duration("warmup"),
+		out:          c.String("out"),
+		payloads:     defaultPayloads,
+		concurrency:  defaultConcurrency,
+		duration:     defaultDuration,
+	}
+	if cfg.short {
+		cfg.payloads = shortPayloads
+		cfg.duration = shortDuration
+	}
+	var err error
+	if c.IsSet("payloads") {
+		if cfg.payloads, err = parseInts(c.String("payloads")); err != nil {
+			return config{}, fmt.Errorf("rpcbench: --payloads: %w", err)
+		}
+	}
+	if c.IsSet("concurrency") {
+		if cfg.concurrency, err = parseInts(c.String("concurrency")); err != nil {
+			return config{}, fmt.Errorf("rpcbench: --concurrency: %w", err)
+		}
+	}
+	if c.IsSet("duration") {
+		cfg.duration = c.Duration("duration")
+	}
+	if cfg.duration <= 0 {
+		return config{}, fmt.Errorf("rpcbench: --duration %v is not positive", cfg.duration)
+	}
+	if cfg.warmup < 0 {
+		return config{}, fmt.Errorf("rpcbench: --warmup %v is negative", cfg.warmup)
+	}
+	for _, s := range cfg.suites {
+		if s != suiteRPC && s != suiteTransport {
+			return config{}, fmt.Errorf("rpcbench: unknown suite %q (have rpc, transport)", s)
+		}
+	}
+	if len(cfg.frameworks) == 0 {
+		cfg.frameworks = rpc.Names()
+	}
+	for _, f := range cfg.frameworks {
+		if _, err := rpc.Lookup(f); err != nil {
+			return config{}, fmt.Errorf("rpcbench: %w", err)
+		}
+	}
+	if len(cfg.transports) == 0 {
+		cfg.transports = transport.Names()
+	}
+	for _, t := range cfg.transports {
+		if _, err := transport.Lookup(t); err != nil {
+			return config{}, fmt.Errorf("rpcbench: %w", err)
+		}
+	}
+	for _, m := range cfg.modes {
+		if m != transport.ModeRR && m != transport.ModeBulk && m != transport.ModeMixed {
+			return config{}, fmt.Errorf("rpcbench: unknown mode %q (have %v)", m, transport.Modes)
+		}
+	}
+	for _, p := range append([]int{cfg.rrPayload, cfg.smallPayload}, cfg.payloads...) {
+		if p < 0 || p > rpc.MaxPayload {
+			return config{}, fmt.Errorf("rpcbench: payload %d is outside 0..%d", p, rpc.MaxPayload)
+		}
+	}
+	for _, n := range cfg.concurrency {
+		if n < 1 {
+			return config{}, fmt.Errorf("rpcbench: concurrency %d is below 1", n)
+		}
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return out, nil
+}

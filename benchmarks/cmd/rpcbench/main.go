@@ -1,0 +1,40 @@
+// Command rpcbench runs the benchmark suites with the server and the client in separate
+// processes, the way kitex-benchmark does: it starts itself again as `rpcbench server`
+// pinned to CPU 0 and, for every cell of the matrix, as `rpcbench client` pinned to CPU 1
+// (with taskset, when it is installed and the machine has two CPUs). Each client warms up,
+// then runs closed-loop workers for a fixed window and reports throughput, p50/p99/p99.9
+// latency, allocations per call and CPU use; the server reports its own allocations and
+// CPU use over the same window. Results go to <out>/<suite>.json and <out>/<suite>.csv.
+//
+// Usage:
+//
+//	rpcbench [--short] [--suites rpc,transport] [--frameworks grpc,arpc] [--payloads 64,1024]
+//	         [--concurrency 1,16,100,1000] [--warmup 2s] [--duration 10s] [--out results]
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "rpcbench",
+		Usage: "side-by-side benchmarks of pocket and its peers, server and client in separate processes",
+		Flags: runFlags(),
+		Action: func(c *cli.Context) error {
+			cfg, err := configFrom(c)
+			if err != nil {
+				return err
+			}
+			return run(cfg, os.Stdout)
+		},
+		Commands: []*cli.Command{serverCommand(), clientCommand()},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
