@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -100,7 +101,7 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 	if err := decodePkg(msg, &p); err != nil {
 		c.method = "?"
 		c.codec = protoCodec
-		c.finishUnary(nil, status.Error(codes.InvalidArgument, err.Error()), len(msg))
+		c.reject(status.Error(codes.InvalidArgument, err.Error()))
 		return
 	}
 	c.seq = p.seq
@@ -129,25 +130,25 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 	if c.codec == nil {
 		c.codec = protoCodec
 		_, err := codec.Lookup(string(p.serializeType))
-		c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %v", err), 0)
+		c.reject(status.Errorf(codes.Unimplemented, "dora: %v", err))
 		return
 	}
 	if c.entry == nil {
 		if len(p.method) > 0 && p.method[0] != '/' && s.bare[string(p.method)] == nil {
 			if _, ambiguous := s.bare[string(p.method)]; ambiguous {
-				c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: method %q is ambiguous: several services have it; call it by its full name", p.method), 0)
+				c.reject(status.Errorf(codes.Unimplemented, "dora: method %q is ambiguous: several services have it; call it by its full name", p.method))
 				return
 			}
 		}
-		c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: unknown method %q", p.method), 0)
+		c.reject(status.Errorf(codes.Unimplemented, "dora: unknown method %q", p.method))
 		return
 	}
 	wantOpen := streaming
 	if isOpen := p.kind == kindOpen; isOpen != wantOpen {
 		if wantOpen {
-			c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %s is a streaming method; it cannot be called as unary", c.method), 0)
+			c.reject(status.Errorf(codes.Unimplemented, "dora: %s is a streaming method; it cannot be called as unary", c.method))
 		} else {
-			c.finishUnary(nil, status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method), 0)
+			c.reject(status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method))
 		}
 		return
 	}
@@ -169,9 +170,25 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 		s.runStream(c)
 		return
 	}
+	// A unary request is one message then the client's half-close (normally in the same
+	// frame, so this returns at once). Waiting for it means closing the stream after the
+	// answer never resets it, which would make nap drop the answer.
+	if _, err := st.Recv(); err != io.EOF {
+		if err == nil {
+			c.reject(status.Errorf(codes.InvalidArgument, "dora: %s is unary but the client sent more than one message", c.method))
+		}
+		return
+	}
 	c.payload = p.payload
 	resp, err := s.runUnary(c)
-	c.finishUnary(resp, err, 0)
+	c.finishUnary(resp, err)
+}
+
+// reject answers a call that cannot run with err, then waits for the client's side to end
+// (see drainStream).
+func (c *serverCall) reject(err error) {
+	c.finishUnary(nil, err)
+	drainStream(c.st)
 }
 
 // maxTimeoutUs caps a received timeout (about 292 years in ns would overflow).
@@ -222,7 +239,7 @@ func (c *serverCall) wireCode(code codes.Code) uint32 {
 }
 
 // finishUnary sends the unary response for (resp, err) and closes the call.
-func (c *serverCall) finishUnary(resp any, err error, _ int) {
+func (c *serverCall) finishUnary(resp any, err error) {
 	code, msg := errStatus(err)
 	payload := getBuf()
 	defer putBuf(payload)
