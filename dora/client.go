@@ -72,9 +72,6 @@ func NewClient(target string, opts ...ClientOption) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	if c.opts.nap.Logger == nil {
-		c.opts.nap.Logger = c.logger
-	}
 	c.unary = chainUnaryClient(c.opts.unaryInts, c.invoke)
 	c.streamer = chainStreamClient(c.opts.streamInts, c.newStream)
 	return c, nil

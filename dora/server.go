@@ -117,9 +117,6 @@ func NewServer(opts ...ServerOption) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if s.opts.nap.Logger == nil {
-		s.opts.nap.Logger = s.logger
-	}
 	return s
 }
 

@@ -1,0 +1,160 @@
+package dora_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+)
+
+// greeter implements the generated echo.EchoServer interface; the embedded
+// UnimplementedEchoServer answers the methods it does not define.
+type greeter struct {
+	echo.UnimplementedEchoServer
+}
+
+func (greeter) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+	if in.Text == "" {
+		return nil, status.Error(codes.InvalidArgument, "text is required")
+	}
+	user := metadata.ValueFromIncomingContext(ctx, "username")
+	return &echo.SayResponse{Text: "hello " + in.Text + " from " + user}, nil
+}
+
+func (greeter) Count(in *echo.CountRequest, stream dora.ServerStreamingServer[echo.CountResponse]) error {
+	for i := in.From; i <= in.To; i++ {
+		if err := stream.Send(&echo.CountResponse{N: i}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve starts a server with the greeter on a loopback port; stop shuts it down.
+func serve() (addr string, stop func()) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := dora.NewServer()
+	echo.RegisterEchoServer(srv, greeter{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); err != nil {
+			log.Print(err)
+		}
+	}()
+	return lis.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.GracefulStop(ctx)
+		<-done
+	}
+}
+
+// A server and a client of the generated echo service, with metadata and a status error.
+func Example() {
+	addr, stop := serve()
+	defer stop()
+
+	client, err := dora.NewClient(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ec := echo.NewEchoClient(client)
+
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "username", "ann")
+	resp, err := ec.Say(ctx, &echo.SayRequest{Text: "world"}, dora.Timeout(time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Text)
+
+	_, err = ec.Say(ctx, &echo.SayRequest{})
+	fmt.Println(status.Code(err), status.Convert(err).Message())
+	// Output:
+	// hello world from ann
+	// InvalidArgument text is required
+}
+
+// A server-streaming call: Recv until io.EOF.
+func Example_streaming() {
+	addr, stop := serve()
+	defer stop()
+	client, err := dora.NewClient(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	stream, err := echo.NewEchoClient(client).Count(context.Background(), &echo.CountRequest{From: 1, To: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(m.N, " ")
+	}
+	fmt.Println()
+	// Output: 1 2 3
+}
+
+// Invoke calls a method by name, here with the JSON codec; any proto.Message works,
+// dynamicpb messages included.
+func ExampleClient_Invoke() {
+	addr, stop := serve()
+	defer stop()
+	client, err := dora.NewClient(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	resp := new(echo.SayResponse)
+	err = client.Invoke(context.Background(), "/dora.examples.echo.Echo/Say",
+		&echo.SayRequest{Text: "json"}, resp, dora.Codec("json"))
+	fmt.Println(resp.Text, err)
+	// Output: hello json from  <nil>
+}
+
+// A unary interceptor logging each call's method and status code.
+func ExampleChainUnaryInterceptor() {
+	logCalls := func(ctx context.Context, req any, info *dora.UnaryServerInfo, next dora.UnaryHandler) (any, error) {
+		resp, err := next(ctx, req)
+		fmt.Println(info.FullMethod, status.Code(err))
+		return resp, err
+	}
+	srv := dora.NewServer(dora.ChainUnaryInterceptor(logCalls))
+	echo.RegisterEchoServer(srv, greeter{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-done }()
+
+	client, err := dora.NewClient(lis.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	echo.NewEchoClient(client).Say(context.Background(), &echo.SayRequest{Text: "x"})
+	// Output: /dora.examples.echo.Echo/Say OK
+}
