@@ -1,0 +1,16 @@
+// Package app holds etserver's use cases: Login, Logout, Authenticate, Read, Write and
+// Delete, the quota check the API layer runs after authentication (CheckQuota), and Seed.
+//
+// The use cases depend only on the domain interfaces; cmd/etserver wires the MySQL+Redis
+// or SQLite implementations from infra. Errors are the domain sentinels, wrapped with %w:
+//
+//	Login         ErrIncorrectCredentials, ErrQuotaExceeded (*QuotaExceededError, Op login)
+//	Authenticate  ErrUnauthenticated
+//	Logout        ErrUnauthenticated
+//	Read          ErrInvalidArgument, ErrKeyNotExist
+//	Write         ErrInvalidArgument
+//	Delete        ErrInvalidArgument, ErrKeyNotExist
+//	CheckQuota    ErrQuotaExceeded (*QuotaExceededError with RetryAfter)
+//
+// Any other error is a storage failure (the API layer reports it as Internal/Unavailable).
+package app

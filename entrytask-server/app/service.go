@@ -1,0 +1,132 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/lru"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultSessionTTL     = 24 * time.Hour
+	DefaultReadQuota      = 1000 // reads per second for users without a quota row
+	DefaultWriteQuota     = 1000 // writes per second for users without a quota row
+	DefaultQuotaCacheSize = 100000
+	DefaultQuotaCacheTTL  = 30 * time.Second
+	DefaultLoginRate      = 5  // login attempts per second per username
+	DefaultLoginBurst     = 10 // login attempts in a burst per username
+)
+
+// Options configure a Service. The five stores are required; every other zero value means
+// the default named beside it.
+type Options struct {
+	Accounts domain.Accounts    // required
+	Quotas   domain.Quotas      // required
+	Sessions domain.Sessions    // required
+	KV       domain.KV          // required
+	Limiter  domain.RateLimiter // required: quotas and login throttle (local or Redis)
+
+	SessionTTL     time.Duration         // session lifetime; 0 means DefaultSessionTTL
+	ValueMaxBytes  int                   // value size limit; 0 means domain.DefaultValueMaxBytes
+	DefaultQuota   domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
+	QuotaCacheSize int                   // quotas cached; 0 means DefaultQuotaCacheSize
+	QuotaCacheTTL  time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
+	LoginRate      int                   // login attempts/s per username; 0 means DefaultLoginRate
+	LoginBurst     int                   // login burst per username; 0 means DefaultLoginBurst
+	PasswordParams domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
+	Now            func() time.Time      // clock; nil means time.Now
+}
+
+// Service runs the use cases. It is safe for concurrent use.
+type Service struct {
+	accounts domain.Accounts
+	quotas   domain.Quotas
+	sessions domain.Sessions
+	kv       domain.KV
+	limiter  domain.RateLimiter
+
+	sessionTTL    time.Duration
+	valueMax      int
+	defaultQuota  domain.Quota
+	loginLimit    domain.Limit
+	dummyHash     string
+	now           func() time.Time
+	quotaCache    *lru.Cache[int64, domain.Quota]
+	quotaCacheTTL time.Duration
+}
+
+// New checks opts and returns a Service. It computes the dummy password hash once (one
+// argon2id derivation at the configured cost).
+func New(opts Options) (*Service, error) {
+	switch {
+	case opts.Accounts == nil:
+		return nil, errors.New("app: Options.Accounts is required")
+	case opts.Quotas == nil:
+		return nil, errors.New("app: Options.Quotas is required")
+	case opts.Sessions == nil:
+		return nil, errors.New("app: Options.Sessions is required")
+	case opts.KV == nil:
+		return nil, errors.New("app: Options.KV is required")
+	case opts.Limiter == nil:
+		return nil, errors.New("app: Options.Limiter is required")
+	case opts.SessionTTL < 0:
+		return nil, fmt.Errorf("app: Options.SessionTTL %s is negative", opts.SessionTTL)
+	case opts.ValueMaxBytes < 0:
+		return nil, fmt.Errorf("app: Options.ValueMaxBytes %d is negative", opts.ValueMaxBytes)
+	}
+	s := &Service{
+		accounts: opts.Accounts, quotas: opts.Quotas, sessions: opts.Sessions, kv: opts.KV, limiter: opts.Limiter,
+		sessionTTL: opts.SessionTTL, valueMax: opts.ValueMaxBytes, defaultQuota: opts.DefaultQuota,
+		loginLimit: domain.Limit{Rate: opts.LoginRate, Burst: opts.LoginBurst}, now: opts.Now, quotaCacheTTL: opts.QuotaCacheTTL,
+	}
+	if s.sessionTTL == 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
+	if s.valueMax == 0 {
+		s.valueMax = domain.DefaultValueMaxBytes
+	}
+	if s.defaultQuota.Read == 0 {
+		s.defaultQuota.Read = DefaultReadQuota
+	}
+	if s.defaultQuota.Write == 0 {
+		s.defaultQuota.Write = DefaultWriteQuota
+	}
+	if err := s.defaultQuota.Validate(); err != nil {
+		return nil, fmt.Errorf("app: Options.DefaultQuota: %w", err)
+	}
+	if s.loginLimit.Rate == 0 {
+		s.loginLimit.Rate = DefaultLoginRate
+	}
+	if s.loginLimit.Burst == 0 {
+		s.loginLimit.Burst = DefaultLoginBurst
+	}
+	if s.loginLimit.Rate < 0 || s.loginLimit.Burst < 0 {
+		return nil, fmt.Errorf("app: Options.LoginRate %d and LoginBurst %d must not be negative", opts.LoginRate, opts.LoginBurst)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.quotaCacheTTL == 0 {
+		s.quotaCacheTTL = DefaultQuotaCacheTTL
+	}
+	size := opts.QuotaCacheSize
+	if size == 0 {
+		size = DefaultQuotaCacheSize
+	}
+	s.quotaCache = lru.New[int64, domain.Quota](size, s.quotaCacheTTL, s.now)
+	h, err := domain.HashPassword("etserver dummy password", opts.PasswordParams)
+	if err != nil {
+		return nil, fmt.Errorf("app: Options.PasswordParams: %w", err)
+	}
+	s.dummyHash = h
+	return s, nil
+}
+
+// ValueMaxBytes returns the value size limit in force.
+func (s *Service) ValueMaxBytes() int { return s.valueMax }
+
+// SessionTTL returns the session lifetime in force.
+func (s *Service) SessionTTL() time.Duration { return s.sessionTTL }

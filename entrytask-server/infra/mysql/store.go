@@ -1,0 +1,216 @@
+// Package mysql implements domain.Accounts and domain.Quotas on MySQL or MariaDB with sqlx
+// and go-sql-driver/mysql. Its schema migrations are embedded and applied by Migrate.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	drv "github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/infra/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Pool defaults used when the Options fields are 0.
+const (
+	DefaultMaxOpenConns    = 64
+	DefaultMaxIdleConns    = 64
+	DefaultConnMaxLifetime = 30 * time.Minute
+)
+
+// Options configure Open; zero values mean the default named beside each field.
+type Options struct {
+	DSN             string        // go-sql-driver DSN, e.g. user@tcp(127.0.0.1:3306)/etserver; required
+	MaxOpenConns    int           // 0 means DefaultMaxOpenConns
+	MaxIdleConns    int           // 0 means DefaultMaxIdleConns
+	ConnMaxLifetime time.Duration // 0 means DefaultConnMaxLifetime
+}
+
+// Store is the MySQL accounts and quota store. It is safe for concurrent use.
+type Store struct {
+	db *sqlx.DB
+}
+
+// Open parses the DSN (forcing parseTime=true), opens a pool and pings the server.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.DSN == "" {
+		return nil, errors.New("mysql: DSN is empty")
+	}
+	cfg, err := drv.ParseDSN(opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: parsing DSN: %w", err)
+	}
+	cfg.ParseTime = true
+	conn, err := drv.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	db.SetMaxOpenConns(orDefault(opts.MaxOpenConns, DefaultMaxOpenConns))
+	db.SetMaxIdleConns(orDefault(opts.MaxIdleConns, DefaultMaxIdleConns))
+	lifetime := opts.ConnMaxLifetime
+	if lifetime == 0 {
+		lifetime = DefaultConnMaxLifetime
+	}
+	db.SetConnMaxLifetime(lifetime)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: connecting to %s: %w", cfg.Addr, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// DB returns the underlying pool (for pool statistics).
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the connection.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("mysql: ping: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies the embedded migrations not applied yet and returns their versions.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return migrate.Apply(ctx, s.db, sub, migrate.MySQL)
+}
+
+type userRow struct {
+	ID           int64     `db:"id"`
+	Username     string    `db:"username"`
+	PasswordHash string    `db:"password_hash"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
+}
+
+// UserByUsername implements domain.Accounts.
+func (s *Store) UserByUsername(ctx context.Context, username string) (domain.User, error) {
+	var r userRow
+	err := s.db.GetContext(ctx, &r, `SELECT id, username, password_hash, created_at, updated_at FROM users WHERE username = ?`, username)
+	if errors.Is(err, errNoRows) {
+		return domain.User{}, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("mysql: user by username: %w", err)
+	}
+	return domain.User(r), nil
+}
+
+// CreateUser implements domain.Accounts.
+func (s *Store) CreateUser(ctx context.Context, username, passwordHash string) (domain.User, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users (username, password_hash) VALUES (?, ?)`, username, passwordHash)
+	var me *drv.MySQLError
+	if errors.As(err, &me) && me.Number == 1062 {
+		return domain.User{}, fmt.Errorf("%w: %q", domain.ErrUserExists, username)
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("mysql: creating user: %w", err)
+	}
+	if _, err := res.LastInsertId(); err != nil {
+		return domain.User{}, fmt.Errorf("mysql: creating user: %w", err)
+	}
+	return s.UserByUsername(ctx, username)
+}
+
+// CreateAccounts implements domain.Accounts with two multi-row inserts in one transaction.
+// Existing usernames are skipped; an existing user without a quota row gets the given one.
+func (s *Store) CreateAccounts(ctx context.Context, accounts []domain.NewAccount) (created int, err error) {
+	if len(accounts) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("mysql: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var b strings.Builder
+	args := make([]any, 0, 2*len(accounts))
+	b.WriteString(`INSERT INTO users (username, password_hash) VALUES `)
+	for i, a := range accounts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?)")
+		args = append(args, a.Username, a.PasswordHash)
+	}
+	b.WriteString(` ON DUPLICATE KEY UPDATE id = id`)
+	res, err := tx.ExecContext(ctx, b.String(), args...)
+	if err != nil {
+		return 0, fmt.Errorf("mysql: inserting %d users: %w", len(accounts), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("mysql: inserting users: %w", err)
+	}
+	if err := insertQuotas(ctx, tx, accounts, `ON DUPLICATE KEY UPDATE user_id = user_id`); err != nil {
+		return 0, fmt.Errorf("mysql: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("mysql: commit: %w", err)
+	}
+	return int(n), nil
+}
+
+// ExistingUsernames implements domain.Accounts.
+func (s *Store) ExistingUsernames(ctx context.Context, usernames []string) (map[string]bool, error) {
+	return existingUsernames(ctx, s.db, usernames)
+}
+
+// QuotaOf implements domain.Quotas.
+func (s *Store) QuotaOf(ctx context.Context, userID int64) (domain.Quota, error) {
+	var q struct {
+		Read  int `db:"read_qps"`
+		Write int `db:"write_qps"`
+	}
+	err := s.db.GetContext(ctx, &q, `SELECT read_qps, write_qps FROM quota WHERE user_id = ?`, userID)
+	if errors.Is(err, errNoRows) {
+		return domain.Quota{}, domain.ErrQuotaNotFound
+	}
+	if err != nil {
+		return domain.Quota{}, fmt.Errorf("mysql: quota of user %d: %w", userID, err)
+	}
+	return domain.Quota{Read: q.Read, Write: q.Write}, nil
+}
+
+// SetQuota implements domain.Quotas.
+func (s *Store) SetQuota(ctx context.Context, userID int64, q domain.Quota) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO quota (user_id, read_qps, write_qps) VALUES (?, ?, ?)
+		ON DUPLICATE KEY UPDATE read_qps = VALUES(read_qps), write_qps = VALUES(write_qps)`, userID, q.Read, q.Write)
+	if err != nil {
+		return fmt.Errorf("mysql: setting quota of user %d: %w", userID, err)
+	}
+	return nil
+}

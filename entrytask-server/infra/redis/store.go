@@ -1,0 +1,184 @@
+// Package redis implements domain.Sessions, domain.KV and a shared domain.RateLimiter on
+// Redis with go-redis/v9 (and go-redis/redis_rate/v10 for the limiter).
+//
+// Keys (Prefix defaults to DefaultPrefix):
+//
+//	<prefix>s:<session id>          session: "<user id>:<expiry unix ms>:<username>", expiring then (PXAT)
+//	<prefix>kv:{<user id>}:<key>    a user's value; the braces keep one user's keys in one cluster slot
+//	rate:<prefix>rl:<bucket>        redis_rate's GCRA state (its own "rate:" prefix)
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is "".
+const DefaultPrefix = "et:"
+
+// Options configure Open; zero values mean the default named beside each field.
+type Options struct {
+	Addr     string // host:port; required
+	Password string // AUTH password; "" means none
+	DB       int    // database number; 0 is the default database
+	PoolSize int    // connections; 0 means go-redis's default (10 per GOMAXPROCS)
+	Prefix   string // key prefix; "" means DefaultPrefix
+}
+
+// Store is the Redis session and key/value store. It is safe for concurrent use.
+type Store struct {
+	rdb     *goredis.Client
+	prefix  string
+	limiter *redis_rate.Limiter
+}
+
+// Open connects to Redis and pings it.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Addr == "" {
+		return nil, errors.New("redis: address is empty")
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: opts.Addr, Password: opts.Password, DB: opts.DB, PoolSize: opts.PoolSize})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis: connecting to %s: %w", opts.Addr, err)
+	}
+	return New(rdb, opts.Prefix), nil
+}
+
+// New wraps an existing client; prefix "" means DefaultPrefix. Close closes the client.
+func New(rdb *goredis.Client, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{rdb: rdb, prefix: prefix, limiter: redis_rate.NewLimiter(rdb)}
+}
+
+// Client returns the underlying client (pool statistics, tests).
+func (s *Store) Client() *goredis.Client { return s.rdb }
+
+// Prefix returns the key prefix in use.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Close closes the client's pool.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// Ping checks the connection.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
+
+func (s *Store) kvKey(userID int64, key string) string {
+	var b strings.Builder
+	b.Grow(len(s.prefix) + 24 + len(key))
+	b.WriteString(s.prefix)
+	b.WriteString("kv:{")
+	b.WriteString(strconv.FormatInt(userID, 10))
+	b.WriteString("}:")
+	b.WriteString(key)
+	return b.String()
+}
+
+// CreateSession implements domain.Sessions: SET with PXAT ExpiresAt, so Redis drops the
+// session at that instant (immediately if it has passed).
+func (s *Store) CreateSession(ctx context.Context, sess domain.Session) error {
+	at := max(sess.ExpiresAt.UnixMilli(), 1)
+	val := strconv.FormatInt(sess.UserID, 10) + ":" + strconv.FormatInt(at, 10) + ":" + sess.Username
+	if err := s.rdb.Do(ctx, "SET", s.sessionKey(sess.ID), val, "PXAT", at).Err(); err != nil {
+		return fmt.Errorf("redis: creating session: %w", err)
+	}
+	return nil
+}
+
+// SessionByID implements domain.Sessions.
+func (s *Store) SessionByID(ctx context.Context, id string) (domain.Session, error) {
+	v, err := s.rdb.Get(ctx, s.sessionKey(id)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return domain.Session{}, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("redis: session: %w", err)
+	}
+	uid, rest, ok1 := strings.Cut(v, ":")
+	exp, name, ok2 := strings.Cut(rest, ":")
+	id64, err1 := strconv.ParseInt(uid, 10, 64)
+	ms, err2 := strconv.ParseInt(exp, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return domain.Session{}, fmt.Errorf("redis: session %s: malformed value", id)
+	}
+	return domain.Session{ID: id, UserID: id64, Username: name, ExpiresAt: time.UnixMilli(ms)}, nil
+}
+
+// DeleteSession implements domain.Sessions.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if err := s.rdb.Del(ctx, s.sessionKey(id)).Err(); err != nil {
+		return fmt.Errorf("redis: deleting session: %w", err)
+	}
+	return nil
+}
+
+// Get implements domain.KV.
+func (s *Store) Get(ctx context.Context, userID int64, key string) ([]byte, error) {
+	v, err := s.rdb.Get(ctx, s.kvKey(userID, key)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, domain.ErrKeyNotExist
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: get: %w", err)
+	}
+	return v, nil
+}
+
+// Put implements domain.KV (SET without expiry). Its durability is the Redis server's
+// persistence setting (appendonly/appendfsync).
+func (s *Store) Put(ctx context.Context, userID int64, key string, value []byte) error {
+	if err := s.rdb.Set(ctx, s.kvKey(userID, key), value, 0).Err(); err != nil {
+		return fmt.Errorf("redis: put: %w", err)
+	}
+	return nil
+}
+
+// Delete implements domain.KV.
+func (s *Store) Delete(ctx context.Context, userID int64, key string) error {
+	n, err := s.rdb.Del(ctx, s.kvKey(userID, key)).Result()
+	if err != nil {
+		return fmt.Errorf("redis: delete: %w", err)
+	}
+	if n == 0 {
+		return domain.ErrKeyNotExist
+	}
+	return nil
+}
+
+// Allow implements domain.RateLimiter with redis_rate's GCRA, shared by every etserver
+// instance using the same Redis and prefix.
+func (s *Store) Allow(ctx context.Context, key string, limit domain.Limit) (domain.Decision, error) {
+	if limit.Rate <= 0 || limit.Burst <= 0 {
+		return domain.Decision{}, fmt.Errorf("redis: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	}
+	res, err := s.limiter.Allow(ctx, s.prefix+"rl:"+key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: time.Second})
+	if err != nil {
+		return domain.Decision{}, fmt.Errorf("redis: rate limit: %w", err)
+	}
+	if res.Allowed > 0 {
+		return domain.Decision{Allowed: true}, nil
+	}
+	retry := res.RetryAfter
+	if retry <= 0 {
+		retry = time.Millisecond
+	}
+	return domain.Decision{RetryAfter: retry}, nil
+}
