@@ -2,6 +2,7 @@ package lbclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,13 +32,12 @@ type Balancer[C io.Closer] struct {
 
 	set atomic.Pointer[backendSet[C]]
 
-	mu      sync.Mutex // serialises updates and Close
-	closed  atomic.Bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	kick    chan struct{} // wakes the maintenance goroutine (pool top-up)
-	resolve func(error)   // logs a resolver error
+	mu     sync.Mutex // serialises updates and Close
+	closed atomic.Bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{} // wakes the maintenance goroutine (pool top-up)
 }
 
 // Lease is a connection picked for one call. Call Done exactly once with the
@@ -115,7 +115,9 @@ func start[C io.Closer](r Resolver, dial Dialer[C], cfg config) (*Balancer[C], e
 	b := &Balancer[C]{cfg: cfg, dial: dial, res: r, kick: make(chan struct{}, 1)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.set.Store(newBackendSet[C](nil, nil, cfg.virtualNodes, false))
-	b.apply(eps)
+	if err := b.apply(eps); err != nil {
+		return nil, err
+	}
 	b.wg.Add(2)
 	go b.watch()
 	go b.maintain()
@@ -128,16 +130,20 @@ func start[C io.Closer](r Resolver, dial Dialer[C], cfg config) (*Balancer[C], e
 
 // apply installs a new endpoint set: existing backends keep their pools and
 // health, new ones are created, removed ones drain (in-flight calls finish,
-// then their pool closes). An unchanged set is a no-op.
-func (b *Balancer[C]) apply(eps []Endpoint) {
+// then their pool closes). An unchanged set is a no-op; an invalid one (bad
+// weight or address, duplicate) is an error wrapping ErrBadTarget and changes nothing.
+func (b *Balancer[C]) apply(eps []Endpoint) error {
+	if err := validateEndpoints(eps); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() {
-		return
+		return ErrClosed
 	}
 	old := b.set.Load()
 	if sameEndpoints(old, eps) {
-		return
+		return nil
 	}
 	byAddr := make(map[string]*backend[C], len(old.backends))
 	for _, be := range old.backends {
@@ -166,6 +172,7 @@ func (b *Balancer[C]) apply(eps []Endpoint) {
 	if b.cfg.onUpdate != nil {
 		b.cfg.onUpdate(slices.Clone(eps))
 	}
+	return nil
 }
 
 func sameEndpoints[C io.Closer](s *backendSet[C], eps []Endpoint) bool {
@@ -182,13 +189,19 @@ func sameEndpoints[C io.Closer](s *backendSet[C], eps []Endpoint) bool {
 
 func (b *Balancer[C]) watch() {
 	defer b.wg.Done()
-	_ = b.res.Watch(b.ctx, b.apply, func(err error) {
+	logErr := func(err error) {
 		b.cfg.logger.Warn("lbclient: resolver error, keeping the current backends", "err", err)
-	})
+	}
+	_ = b.res.Watch(b.ctx, func(eps []Endpoint) {
+		if err := b.apply(eps); err != nil && !errors.Is(err, ErrClosed) {
+			logErr(err)
+		}
+	}, logErr)
 }
 
 // Refresh resolves the target now and applies the result. It returns the
-// resolver's error (the current backends are then kept) or ErrClosed.
+// resolver's error or an invalid set's error (the current backends are then
+// kept), or ErrClosed. An empty set is applied: calls then fail with ErrNoBackends.
 func (b *Balancer[C]) Refresh(ctx context.Context) error {
 	if b.closed.Load() {
 		return ErrClosed
@@ -197,8 +210,7 @@ func (b *Balancer[C]) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.apply(eps)
-	return nil
+	return b.apply(eps)
 }
 
 // maintain closes idle connections beyond MinConns and opens connections up to MinConns.

@@ -229,3 +229,64 @@ func TestFileResolverWatched(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// chanResolver is a user resolver: Resolve returns first, Watch delivers what the test sends.
+type chanResolver struct {
+	first []Endpoint
+	next  chan []Endpoint
+}
+
+func (r *chanResolver) Resolve(context.Context) ([]Endpoint, error) { return r.first, nil }
+
+func (r *chanResolver) Watch(ctx context.Context, update func([]Endpoint), _ func(error)) error {
+	for {
+		select {
+		case eps := <-r.next:
+			update(eps)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func TestUserResolverValidated(t *testing.T) {
+	tests := []struct {
+		name string
+		eps  []Endpoint
+		want string
+	}{
+		{"zero weight", []Endpoint{{"127.0.0.1:7000", 0}}, "weight 0"},
+		{"heavy", []Endpoint{{"127.0.0.1:7000", 101}}, "weight 101"},
+		{"bad address", []Endpoint{{"127.0.0.1", 1}}, "not host:port"},
+		{"duplicate", []Endpoint{{"127.0.0.1:7000", 1}, {"127.0.0.1:7000", 2}}, "duplicate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewWithResolver(&chanResolver{first: tc.eps}, noDial(t), WithConns(0, 1))
+			if !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want ErrBadTarget with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("bad update kept out", func(t *testing.T) {
+		r := &chanResolver{first: []Endpoint{{"127.0.0.1:7000", 1}}, next: make(chan []Endpoint)}
+		logs := make(chan string, 4)
+		b, err := NewWithResolver(r, noDial(t), WithConns(0, 1), WithLogger(slogTo(logs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		r.next <- []Endpoint{{"127.0.0.1:7000", 1}, {"127.0.0.1:7000", 1}}
+		select {
+		case msg := <-logs:
+			if !strings.Contains(msg, "duplicate") {
+				t.Fatalf("log %q", msg)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("invalid update not reported")
+		}
+		if got := FormatTarget(b.Endpoints()); got != "127.0.0.1:7000#1" {
+			t.Fatalf("set changed to %s", got)
+		}
+	})
+}
