@@ -140,7 +140,7 @@ func TestUnsentCallLeavesChannelAligned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.w.acquire(nil); err != nil { // hold the connection's write lock
+	if err := c.w.acquire(context.Background()); err != nil { // hold the connection's write lock
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -29,9 +29,6 @@ const (
 	// MaxFrameData is the largest data length of a single frame (16 MiB).
 	// Larger messages are split into continuation frames.
 	MaxFrameData = 16 << 20
-	// frameFixed is the size of the fixed part of a frame besides the path:
-	// status, NUL, channel id and data length.
-	frameFixed = 1 + 1 + 4 + 4
 )
 
 // Reserved paths served on channel 0 (and /sys/delete_channel on any channel).

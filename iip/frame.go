@@ -26,9 +26,6 @@ func (s Status) isResponse() bool { return s >= StatusResponseFirst && s <= Stat
 // first reports whether s starts a message (request or response).
 func (s Status) first() bool { return s&^4 <= 1 && s != StatusClose }
 
-// last reports whether a frame of status s completes its message.
-func (s Status) last() bool { return s != StatusClose && s&1 == 1 }
-
 // String names the status for log lines and errors.
 func (s Status) String() string {
 	switch s {

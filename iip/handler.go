@@ -53,8 +53,7 @@ type StreamRequest struct {
 	RemoteAddr string
 
 	chunks chan []byte
-	done   chan struct{} // closed when the connection dies
-	err    error         // set before chunks is closed on failure
+	err    error // set before chunks is closed on failure
 	size   int64
 }
 

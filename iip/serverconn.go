@@ -141,7 +141,7 @@ func (c *serverConn) serve() {
 	c.failStreams()
 	c.workers.Wait()
 	if draining {
-		_, _ = c.w.writeFrame(nil, StatusClose, "", 0, -1, []byte(emptyData), false)
+		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
 		c.close(nil)
 	}
 	c.s.removeConn(c)
@@ -465,7 +465,7 @@ func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error
 	case len(resp) == 0:
 		resp = marshalError(&Error{Code: CodeNoResponse, Message: "handler returned no response for " + it.req.Path})
 	}
-	_, _ = c.w.writeMessage(nil, StatusResponseFirst, it.req.RawPath, ch.id, marker, resp)
+	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, resp)
 }
 
 // newChannelRequest is the data of /sys/new_channel; existing clients send {}.

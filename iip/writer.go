@@ -34,10 +34,6 @@ func (w *connWriter) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if ctx == nil {
-		w.lock <- struct{}{}
-		return nil
-	}
 	select {
 	case w.lock <- struct{}{}:
 		return nil
@@ -106,7 +102,7 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 // abandoning a message half way would corrupt the stream.
 func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, chunk []byte, midMessage bool) (bool, error) {
 	if midMessage {
-		ctx = nil
+		ctx = context.Background()
 	}
 	if err := w.acquire(ctx); err != nil {
 		return false, err
@@ -119,11 +115,9 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 	if marker >= 0 {
 		n++
 	}
-	if ctx != nil {
-		if dl, ok := ctx.Deadline(); ok {
-			_ = w.c.SetWriteDeadline(dl)
-			defer w.c.SetWriteDeadline(time.Time{})
-		}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = w.c.SetWriteDeadline(dl)
+		defer w.c.SetWriteDeadline(time.Time{})
 	}
 	b := appendHeader(w.buf[:0], st, path, ch, n)
 	if marker >= 0 {
