@@ -566,3 +566,39 @@ func TestRawCodecMessageTypes(t *testing.T) {
 		t.Fatalf("err = %v, want InvalidArgument", err)
 	}
 }
+
+func TestStatsHandlerStreams(t *testing.T) {
+	srvStats, cliStats := &recordingStats{}, &recordingStats{}
+	ts := startServer(t, nil, dora.ServerStats(srvStats))
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr, dora.WithStats(cliStats)))
+	st, err := ec.Count(testCtx(t), &echo.CountRequest{From: 1, To: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			break
+		}
+	}
+	ts.stop()
+	for _, tt := range []struct {
+		name            string
+		r               *recordingStats
+		wantIn, wantOut int
+	}{
+		{"server", srvStats, 2, 4}, // OPEN + request in; 3 messages + trailer out
+		{"client", cliStats, 4, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.r.mu.Lock()
+			defer tt.r.mu.Unlock()
+			if len(tt.r.end) != 1 {
+				t.Fatalf("%d ends, want 1", len(tt.r.end))
+			}
+			s := tt.r.end[0]
+			if s.Code != codes.OK || !s.ServerStream || s.ClientStream || s.MsgsIn != tt.wantIn || s.MsgsOut != tt.wantOut {
+				t.Fatalf("stats = %+v (info %+v)", s, *s.CallInfo)
+			}
+		})
+	}
+}

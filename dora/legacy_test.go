@@ -1,7 +1,10 @@
 package dora_test
 
 import (
+	"context"
+
 	"encoding/binary"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 	"io"
 	"net"
 	"testing"
@@ -152,5 +155,21 @@ func TestLegacyMalformedPkg(t *testing.T) {
 	lc.send(3, legacyPkg(t, "Login", nil, &testpb.LoginRequest{Username: "ann", Password: "secret"}))
 	if _, p := lc.recv(); p.GetHead().GetMeta()["dora-status"] != "" {
 		t.Fatalf("call after a malformed one failed: %v", p.GetHead().GetMeta())
+	}
+}
+
+func TestLegacyResponseOverFrameLimit(t *testing.T) {
+	impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		return &echo.SayResponse{Blob: make([]byte, 70<<10)}, nil // one legacy frame holds 64 KiB
+	}}
+	ts := startServer(t, impl)
+	lc := dialLegacy(t, ts.addr)
+	lc.send(1, legacyPkg(t, "Say", nil, &echo.SayRequest{Text: "big"}))
+	_, p := lc.recv()
+	if got := p.GetHead().GetMeta()["dora-status"]; got != "8" { // ResourceExhausted -> Unavailable
+		t.Fatalf("dora-status = %q, want 8 (%s)", got, p.GetHead().GetMeta()["dora-message"])
+	}
+	if len(p.GetPayload()) != 0 {
+		t.Fatal("payload sent with an error status")
 	}
 }
