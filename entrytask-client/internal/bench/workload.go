@@ -63,6 +63,9 @@ type Workload struct {
 	// Timeout, when positive, bounds each request; one that takes longer fails with
 	// DEADLINE_EXCEEDED. Default 0: no bound beyond the run's context.
 	Timeout time.Duration
+	// LoggedIn, when set, is called after each successful login of Login, from several
+	// goroutines at once; it must be safe for concurrent use.
+	LoggedIn func()
 
 	tokens []string
 }
@@ -104,6 +107,9 @@ func (w *Workload) Login(ctx context.Context, concurrency int) error {
 					continue
 				}
 				w.tokens[i] = tok
+				if w.LoggedIn != nil {
+					w.LoggedIn()
+				}
 			}
 		}()
 	}

@@ -89,7 +89,17 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		Value:   padValue(s.Value, s.ValueSize),
 		Timeout: s.Timeout,
 	}
-	if err := wl.Login(ctx, s.Concurrency); err != nil {
+	var loginBar *progressbar.ProgressBar
+	if env.IsTerminal() && len(users) > 1 {
+		loginBar = newBar(env, int64(len(users)), fmt.Sprintf("logging in %d users", len(users)))
+		wl.LoggedIn = func() { _ = loginBar.Add(1) }
+	}
+	err = wl.Login(ctx, s.Concurrency)
+	if loginBar != nil {
+		_ = loginBar.Exit()
+		fmt.Fprintln(env.Stderr)
+	}
+	if err != nil {
 		return fmt.Errorf("benchmark %s: %w", method, err)
 	}
 
@@ -159,12 +169,18 @@ func newProgressBar(env Env, s settings, method string) *progressbar.ProgressBar
 	if s.Duration > 0 {
 		total = -1
 	}
+	return newBar(env, total, "benchmark "+method)
+}
+
+// newBar is a progress bar on env.Stderr towards total (-1: a counter) that starts no
+// goroutine of its own.
+func newBar(env Env, total int64, description string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(env.Stderr),
-		progressbar.OptionSetDescription("benchmark "+method),
+		progressbar.OptionSetDescription(description),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("req"),
+		progressbar.OptionSetItsString("op"),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetSpinnerChangeInterval(0), // no goroutine of its own: the engine drives it
 		progressbar.OptionSetWidth(30),

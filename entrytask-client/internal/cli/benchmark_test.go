@@ -175,6 +175,18 @@ func TestBenchmarkUsers(t *testing.T) {
 	if got := len(h.loginUsers()); got != 5 || lateLogins.Load() != 0 {
 		t.Fatalf("%d logins (%d after the first request), want 5 before", got, lateLogins.Load())
 	}
+	if h.stderr.Len() != 0 {
+		t.Fatalf("stderr %q when not a terminal", h.stderr.String())
+	}
+	measuring.Store(false)
+	h.terminal = true
+	if code := h.run("benchmark", "write", "-u", "11", "-p", "11", "--users", "5", "-k", "k", "-v", "v"); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	if got := h.stderr.String(); !strings.Contains(got, "logging in 5 users") || !strings.Contains(got, "5/5") {
+		t.Fatalf("stderr %q, want a finished login bar", got)
+	}
+	h.terminal = false
 	for _, u := range []string{"11", "12", "13", "14", "15"} {
 		if v, ok := h.srv.Value(u, "k"); !ok || v != "v" {
 			t.Fatalf("user %s was not used", u)
@@ -248,5 +260,25 @@ func TestProgressBar(t *testing.T) {
 		if !strings.Contains(h.stdout.String(), "requests") {
 			t.Fatalf("stdout %q", h.stdout.String())
 		}
+	}
+}
+
+// TestProgressSpinner: a --duration run has no request count; its progress is a counter
+// (and the bar starts no goroutine of its own, which goleak checks).
+func TestProgressSpinner(t *testing.T) {
+	clk := bench.NewVirtualClock(epoch)
+	h := newHarness(t, 1, func(_ context.Context, method, _ string) error {
+		if method == kvfake.MethodRead {
+			clk.Advance(time.Millisecond)
+		}
+		return nil
+	})
+	h.clock, h.terminal = clk, true
+	h.seedValue(t, "1", "a", "v")
+	if code := h.run("benchmark", "read", "-d", "2s"); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	if got := h.stderr.String(); !strings.Contains(got, "benchmark read") || !strings.Contains(got, "2000") {
+		t.Fatalf("stderr %q, want a counter reaching 2000", got)
 	}
 }
