@@ -37,7 +37,8 @@ func TestPairsOddPanics(t *testing.T) {
 			t.Fatal("no panic")
 		}
 	}()
-	Pairs("a")
+	odd := []string{"a", "b", "c"}
+	Pairs(odd[:len(odd)-2]...)
 }
 
 func TestOutgoing(t *testing.T) {
