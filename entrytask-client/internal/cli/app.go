@@ -115,15 +115,14 @@ defaults shown.`
 
 func newApp(env Env) *cli.App {
 	app := &cli.App{
-		Name:            "etclient",
-		Usage:           "log in to etserver, read and write keys, and benchmark it",
-		UsageText:       "etclient COMMAND [OPTIONS]   (COMMAND: login | read | write | benchmark read|write, or login,read,… joined by commas)",
-		Description:     appDescription,
-		Writer:          env.Stdout,
-		ErrWriter:       env.Stderr,
-		HideHelpCommand: true,
-		OnUsageError:    onUsageError,
-		ExitErrHandler:  func(*cli.Context, error) {}, // Run reports errors and picks the status
+		Name:           "etclient",
+		Usage:          "log in to etserver, read and write keys, and benchmark it",
+		UsageText:      "etclient COMMAND [OPTIONS]   (COMMAND: login | read | write | benchmark read|write, or login,read,… joined by commas)",
+		Description:    appDescription,
+		Writer:         env.Stdout,
+		ErrWriter:      env.Stderr,
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // Run reports errors and picks the status
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				_ = cli.ShowAppHelp(c)

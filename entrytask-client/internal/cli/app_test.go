@@ -67,6 +67,8 @@ func TestHelp(t *testing.T) {
 	}{
 		{"app", []string{"--help"}, []string{"etclient COMMAND [OPTIONS]", "login", "read", "write", "benchmark", "etclient login,write,read -u 100 -p 100 -k b -v n"}},
 		{"app short", []string{"-h"}, []string{"etclient COMMAND [OPTIONS]"}},
+		{"help command", []string{"help"}, []string{"etclient COMMAND [OPTIONS]"}},
+		{"help for a command", []string{"help", "write"}, []string{"etclient write [OPTIONS]"}},
 		{"login", []string{"login", "--help"}, []string{"etclient login [OPTIONS]", "--user value, -u value", `(default: "1")`, "--server address", "--tls-key value"}},
 		{"read", []string{"read", "-h"}, []string{"etclient read [OPTIONS]", "--key value, -k value"}},
 		{"composed", []string{"login,write,read", "--help"}, []string{"etclient login,write,read [OPTIONS]", "run login, then write, then read over one session"}},
