@@ -376,3 +376,86 @@ func TestOurClientDisableCaps(t *testing.T) {
 		t.Fatal("caps negotiated with DisableCaps")
 	}
 }
+
+// scriptedServer answers the capability handshake with caps and then
+// answers the next request with the raw bytes of reply.
+func scriptedServer(t *testing.T, caps string, reply func(req rawResp) []byte) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := &rawConn{c: c, br: bufio.NewReader(c)}
+		f, err := r.read()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1`+caps+`}`))
+		if f, err = r.read(); err != nil {
+			return
+		}
+		_, _ = c.Write(reply(f))
+		for {
+			if _, err := r.read(); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
+
+// TestClientRejectsBadServerFrames: a server that breaks the protocol
+// loses its connection; the pending call fails with ErrConnLost and
+// ErrProtocol, never with someone else's data.
+func TestClientRejectsBadServerFrames(t *testing.T) {
+	typed := `,"caps":["typed-errors"]`
+	cases := []struct {
+		name  string
+		caps  string
+		reply func(req rawResp) []byte
+	}{
+		{"path mismatch", "", func(q rawResp) []byte { return rawFrame(5, "/other", q.ch, "x") }},
+		{"unknown channel", "", func(q rawResp) []byte { return rawFrame(5, q.path, 9, "x") }},
+		{"no request pending", "", func(q rawResp) []byte {
+			return append(rawFrame(5, q.path, q.ch, "x"), rawFrame(5, q.path, 0, "y")...)
+		}},
+		{"request frame from server", "", func(q rawResp) []byte { return rawFrame(1, q.path, q.ch, "x") }},
+		{"continuation without first", "", func(q rawResp) []byte { return rawFrame(7, q.path, q.ch, "x") }},
+		{"first while incomplete", "", func(q rawResp) []byte {
+			return append(rawFrame(4, q.path, q.ch, "x"), rawFrame(5, q.path, q.ch, "y")...)
+		}},
+		{"zero length", "", func(q rawResp) []byte { return rawFrame(5, q.path, q.ch, "") }},
+		{"bad marker", typed, func(q rawResp) []byte { return rawFrame(5, q.path, q.ch, "\x07x") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := scriptedServer(t, tc.caps, tc.reply)
+			c := dialT(t, addr, nil)
+			ch, err := c.NewChannel(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ch.Do(testCtx(t), "/echo", []byte("q"))
+			if tc.name == "no request pending" {
+				// The first answer is fine; the stray one breaks the connection.
+				if err != nil {
+					t.Fatal(err)
+				}
+				<-c.Done()
+				err = c.Err()
+			}
+			if !errors.Is(err, ErrConnLost) || !errors.Is(err, ErrProtocol) {
+				t.Fatalf("err %v, want ErrConnLost and ErrProtocol", err)
+			}
+		})
+	}
+}

@@ -253,7 +253,7 @@ func (c *Conn) readLoop() {
 	if !errors.Is(err, net.ErrClosed) {
 		c.opts.Logger.Warn("iip: client connection ended", "remote", c.remote, "err", err)
 	}
-	c.fail(fmt.Errorf("%w: %v", ErrConnLost, err))
+	c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
 }
 
 func (c *Conn) read() error {

@@ -6,7 +6,9 @@ import (
 	"net/url"
 )
 
-// Request is one complete request as a handler sees it.
+// Request is one complete request as a handler sees it. The *Request is
+// reused once the handler returns: keep Data (or copies of the fields),
+// not the pointer.
 type Request struct {
 	// Path is the request path without its query string.
 	Path string
@@ -46,10 +48,15 @@ func (f HandlerFunc) ServeIIP(ctx context.Context, req *Request) ([]byte, error)
 // still arriving: Next returns the data chunk by chunk (one chunk per
 // frame, at most 16 MiB each) and io.EOF after the last one.
 type StreamRequest struct {
-	Path       string
-	RawPath    string
-	Query      url.Values
-	Channel    uint32
+	// Path is the request path without its query string.
+	Path string
+	// RawPath is the path as received, query included.
+	RawPath string
+	// Query is the parsed query string; nil when the path has none.
+	Query url.Values
+	// Channel is the channel the request arrives on.
+	Channel uint32
+	// RemoteAddr is the peer's address.
 	RemoteAddr string
 
 	chunks chan []byte

@@ -347,3 +347,20 @@ func TestConcurrentChannelsIndependent(t *testing.T) {
 		t.Fatalf("closed channel: %v", err)
 	}
 }
+
+func TestPanicIsLoggedAndServerLivesOn(t *testing.T) {
+	var log logBuffer
+	s, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log)})
+	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("kaboom") })
+	c := dialT(t, addr, nil)
+	if _, err := c.Do(testCtx(t), "/panic", nil); !errors.Is(err, ErrHandler) || !strings.Contains(err.Error(), "kaboom") {
+		t.Fatalf("err %v", err)
+	}
+	if resp, err := c.Do(testCtx(t), "/echo", []byte("alive")); err != nil || string(resp) != "alive" {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+	out := log.String()
+	if !strings.Contains(out, "iip: handler panicked") || !strings.Contains(out, "stack=") || !strings.Contains(out, "goroutine") {
+		t.Fatalf("log lacks the panic and its stack:\n%s", out)
+	}
+}
