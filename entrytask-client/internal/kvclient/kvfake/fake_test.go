@@ -3,9 +3,11 @@ package kvfake_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvclienttest"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
 )
 
@@ -54,3 +56,33 @@ func TestFakeSemantics(t *testing.T) {
 		t.Fatalf("login after close: %v", err)
 	}
 }
+
+// TestConformance holds the fake to the same contract as the real client.
+func TestConformance(t *testing.T) {
+	srv := kvfake.New(kvclienttest.Users, nil)
+	kvclienttest.Run(t, func(*testing.T) kvclient.Client {
+		return &perClient{Server: srv}
+	})
+}
+
+// perClient is one client of a shared fake server: its own Close, the server's data.
+type perClient struct {
+	*kvfake.Server
+	closed atomic.Bool
+}
+
+func (c *perClient) check() error {
+	if c.closed.Load() {
+		return kvclient.Errorf(kvclient.CodeUnavailable, "client is closed")
+	}
+	return nil
+}
+
+func (c *perClient) Login(ctx context.Context, u, p string) (string, error) {
+	if err := c.check(); err != nil {
+		return "", err
+	}
+	return c.Server.Login(ctx, u, p)
+}
+
+func (c *perClient) Close() error { c.closed.Store(true); return nil }
