@@ -117,10 +117,10 @@ func (be *backend[C]) record(cfg *config, failure, trial bool, latency int64, no
 		be.failures.Add(1)
 		n := be.consecutive.Add(1)
 		if trial {
-			be.eject(cfg, now)
+			be.eject(cfg, now, true)
 			be.trial.Store(false)
 		} else if n >= int64(cfg.failureThreshold) && be.ejectedUntil.Load() == 0 {
-			be.eject(cfg, now)
+			be.eject(cfg, now, false)
 		}
 		return
 	}
@@ -134,19 +134,25 @@ func (be *backend[C]) record(cfg *config, failure, trial bool, latency int64, no
 	be.observe(latency)
 }
 
-// eject retires the pool's connections and starts a backoff of base·2^k (capped at max) where k counts ejections since the last recovery.
-func (be *backend[C]) eject(cfg *config, now int64) {
-	step := be.backoffStep.Add(1) - 1
+// eject starts a backoff of base·2^k (capped at max), where k counts
+// ejections since the last recovery, and retires the pool's connections. A
+// failed trial re-ejects; otherwise only the first of concurrent failures
+// crossing the threshold ejects.
+func (be *backend[C]) eject(cfg *config, now int64, trial bool) {
 	d := cfg.baseEjection
-	for i := int32(0); i < step && d < cfg.maxEjection; i++ {
+	for i := int32(0); i < be.backoffStep.Load() && d < cfg.maxEjection; i++ {
 		d *= 2
 	}
-	d = min(d, cfg.maxEjection)
-	until := now + int64(d)
+	until := now + int64(min(d, cfg.maxEjection))
 	if until == 0 {
-		until = 1
+		until = 1 // 0 means "not ejected"
 	}
-	be.ejectedUntil.Store(until)
+	if trial {
+		be.ejectedUntil.Store(until)
+	} else if !be.ejectedUntil.CompareAndSwap(0, until) {
+		return
+	}
+	be.backoffStep.Add(1)
 	be.ejections.Add(1)
 	// The connections of a failing backend are most likely broken too: the
 	// half-open trial should dial afresh rather than fail on a stale one.

@@ -644,6 +644,7 @@ func TestRefreshAppliesAtOnce(t *testing.T) {
 type sharedClient struct {
 	inFlight, maxInFlight atomic.Int64
 	closed                atomic.Bool
+	entered               chan struct{} // receives one value per call, once counted in flight
 	gate                  chan struct{}
 }
 
@@ -658,6 +659,9 @@ func (c *sharedClient) call(fail bool) error {
 			break
 		}
 	}
+	if c.entered != nil {
+		c.entered <- struct{}{}
+	}
 	if c.gate != nil {
 		<-c.gate
 	}
@@ -671,10 +675,11 @@ func TestSharedClient(t *testing.T) {
 	var mu sync.Mutex
 	var dialed []*sharedClient
 	gate := make(chan struct{})
+	started := make(chan struct{}, 8)
 	dial := func(_ context.Context, addr string) (*sharedClient, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		c := &sharedClient{gate: gate}
+		c := &sharedClient{gate: gate, entered: started}
 		dialed = append(dialed, c)
 		return c, nil
 	}
@@ -686,15 +691,11 @@ func TestSharedClient(t *testing.T) {
 
 	// Eight concurrent calls share the one client.
 	var wg sync.WaitGroup
-	started := make(chan struct{}, 8)
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = b.Do(context.Background(), "", func(_ context.Context, c *sharedClient) error {
-				started <- struct{}{}
-				return c.call(false)
-			})
+			_ = b.Do(context.Background(), "", func(_ context.Context, c *sharedClient) error { return c.call(false) })
 		}()
 	}
 	for i := 0; i < 8; i++ {
@@ -707,6 +708,7 @@ func TestSharedClient(t *testing.T) {
 		t.Fatalf("dialed %d clients (want 1), max in flight %d (want 8)", len(dialed), dialed[0].maxInFlight.Load())
 	}
 	first := dialed[0]
+	first.entered = nil
 	mu.Unlock()
 
 	// Failures below the threshold keep the client; the ejecting one closes it.
