@@ -18,10 +18,22 @@ import (
 	"github.com/seed857a6cbd/pocket/nap"
 )
 
-// serverCall is the server side of one call. It is also the handler's context (it embeds
-// the parent and answers Value(callKey{}) with itself), which saves an allocation per call.
+// serverCall is the server side of one call. It is also the handler's context.
+//
+// The cancellation part of that context is built lazily, on the first Done, Err or
+// AfterFunc: the nap stream's context (cancelled by a reset from the client or the death of
+// the session) plus the call's deadline. Handlers that never look at it cost no context
+// allocations. Deadline answers without building it; Value looks at the call's own keys and
+// then at values (incoming metadata, what a StatsHandler added). Deriving a child context
+// (WithCancel, WithTimeout...) works without a goroutine through the AfterFunc method.
 type serverCall struct {
-	context.Context
+	values      context.Context
+	deadline    time.Time
+	hasDeadline bool
+	ctxOnce     sync.Once
+	full        context.Context
+	cancelFull  context.CancelFunc
+
 	srv     *Server
 	sess    *nap.Session
 	st      *nap.Stream
@@ -41,7 +53,49 @@ type serverCall struct {
 
 type callKey struct{}
 
-// Value answers callKey with the call itself; other keys go to the parent context.
+// endedCtx is the context of calls that ended before anything asked for their context.
+var endedCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// ctx returns the cancellation context of the call, building it on first use.
+func (c *serverCall) ctx() context.Context {
+	c.ctxOnce.Do(c.buildCtx)
+	return c.full
+}
+
+func (c *serverCall) buildCtx() {
+	ctx := c.st.Context()
+	if c.hasDeadline {
+		ctx, c.cancelFull = context.WithDeadline(ctx, c.deadline)
+	}
+	c.full = ctx
+}
+
+// endCtx cancels the call's context when the call is over.
+func (c *serverCall) endCtx() {
+	c.ctxOnce.Do(func() { c.full = endedCtx })
+	if c.cancelFull != nil {
+		c.cancelFull()
+	}
+}
+
+// Deadline returns the deadline the client sent, if any.
+func (c *serverCall) Deadline() (time.Time, bool) { return c.deadline, c.hasDeadline }
+
+// Done is closed when the client cancels, the deadline passes, the session dies or the
+// call is over.
+func (c *serverCall) Done() <-chan struct{} { return c.ctx().Done() }
+
+// Err tells why Done is closed.
+func (c *serverCall) Err() error { return c.ctx().Err() }
+
+// AfterFunc lets context.WithCancel and friends derive from the call without a goroutine.
+func (c *serverCall) AfterFunc(f func()) func() bool { return context.AfterFunc(c.ctx(), f) }
+
+// Value answers callKey with the call itself; other keys go to the values context.
 func (c *serverCall) Value(key any) any {
 	switch key {
 	case callKey{}:
@@ -52,7 +106,7 @@ func (c *serverCall) Value(key any) any {
 		}
 		return nil
 	}
-	return c.Context.Value(key)
+	return c.values.Value(key)
 }
 
 func callFromContext(ctx context.Context) *serverCall {
@@ -96,7 +150,8 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 	if err != nil {
 		return // reset or session gone before the request arrived: nobody to answer
 	}
-	c := &serverCall{Context: st.Context(), srv: s, sess: sess, st: st, legacy: sess.Legacy()}
+	c := &serverCall{values: context.Background(), srv: s, sess: sess, st: st, legacy: sess.Legacy()}
+	defer c.endCtx()
 	var p pkg
 	if err := decodePkg(msg, &p); err != nil {
 		c.method = "?"
@@ -124,7 +179,7 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 		if streaming {
 			info.ClientStream, info.ServerStream = c.entry.stream.ClientStreams, c.entry.stream.ServerStreams
 		}
-		c.Context, c.stats = beginStats(c.Context, s.opts.stats, info)
+		c.values, c.stats = beginStats(c.values, s.opts.stats, info)
 		c.stats.in(len(msg))
 	}
 	if c.codec == nil {
@@ -159,12 +214,11 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 				delete(p.meta, k)
 			}
 		}
-		c.Context = metadata.NewIncomingContext(c.Context, p.meta)
+		c.values = metadata.NewIncomingContext(c.values, p.meta)
 	}
 	if p.timeoutUs > 0 {
-		var cancel context.CancelFunc
-		c.Context, cancel = context.WithTimeout(c.Context, time.Duration(min(p.timeoutUs, maxTimeoutUs))*time.Microsecond)
-		defer cancel()
+		c.deadline = time.Now().Add(time.Duration(min(p.timeoutUs, maxTimeoutUs)) * time.Microsecond)
+		c.hasDeadline = true
 	}
 	if streaming {
 		s.runStream(c)

@@ -45,8 +45,10 @@ type CallStats struct {
 // StatsHandler observes calls, for metrics (Prometheus) or tracing (OpenTelemetry). Both
 // methods are called on the call's goroutine and must be fast and safe for concurrent use.
 type StatsHandler interface {
-	// CallBegin is called when a call starts; the returned context is the call's from then
-	// on (return ctx unchanged when not needed; e.g. start a span here).
+	// CallBegin is called when a call starts; the values of the returned context are
+	// visible to the rest of the call (on the server: the handler's context; its
+	// cancellation is not used there) and it is given to CallEnd. Return ctx unchanged when
+	// not needed; start a span here, for example.
 	CallBegin(ctx context.Context, info *CallInfo) context.Context
 	// CallEnd is called once when the call is over.
 	CallEnd(ctx context.Context, stats *CallStats)
