@@ -115,7 +115,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"empty user", []string{"login", "-u", ""}, "etclient: --user must not be empty"},
 		{"bad output", []string{"login", "--output", "yaml"}, `etclient: --output "yaml": want table or json`},
 		{"bad server", []string{"login", "--server", "127.0.0.1"}, `etclient: --server: kvclient: bad server address: "127.0.0.1": want host:port`},
-		{"bad weight", []string{"login", "--server", "127.0.0.1:7000#-1"}, "weight must be an integer in 1..65536"},
+		{"bad weight", []string{"login", "--server", "127.0.0.1:7000#-1"}, "weight must be an integer in 1..100"},
 		{"zero concurrency", []string{"benchmark", "read", "-c", "0"}, "--concurrency 0 must be at least 1"},
 		{"zero requests", []string{"benchmark", "read", "-r=0"}, "--requests 0 must be at least 1"},
 		{"negative rate", []string{"benchmark", "read", "--rate", "-5"}, "--rate -5 must not be negative"},

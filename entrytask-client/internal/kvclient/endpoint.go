@@ -14,8 +14,8 @@ const DefaultServer = "127.0.0.1:7000"
 // DefaultWeight is the weight of an endpoint written without "#weight".
 const DefaultWeight = 1
 
-// MaxWeight is the largest weight ParseEndpoints accepts.
-const MaxWeight = 1 << 16
+// MaxWeight is the largest weight ParseEndpoints accepts (lbclient's limit).
+const MaxWeight = 100
 
 // ErrBadEndpoint is wrapped by every error of ParseEndpoints.
 var ErrBadEndpoint = errors.New("kvclient: bad server address")
@@ -30,14 +30,16 @@ type Endpoint struct {
 // ParseEndpoints parses a server list: one "host:port", or a comma-separated list of
 // "host:port#weight" entries (the weight is optional, DefaultWeight when absent, and must be
 // 1..MaxWeight). Spaces around entries are ignored; an empty list, an empty entry, a missing
-// or non-numeric port, and a bad weight are errors wrapping ErrBadEndpoint that quote the
-// offending entry.
+// or non-numeric port, a bad weight and an address listed twice are errors wrapping
+// ErrBadEndpoint that quote the offending entry. The rules are lbclient's target syntax, so a
+// list that passes here is one the balancer accepts.
 func ParseEndpoints(s string) ([]Endpoint, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("%w: empty server list", ErrBadEndpoint)
 	}
 	parts := strings.Split(s, ",")
 	eps := make([]Endpoint, 0, len(parts))
+	seen := make(map[string]bool, len(parts))
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -62,6 +64,10 @@ func ParseEndpoints(s string) ([]Endpoint, error) {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return nil, fmt.Errorf("%w: %q: port must be a number in 1..65535", ErrBadEndpoint, p)
 		}
+		if seen[addr] {
+			return nil, fmt.Errorf("%w: %q: address listed twice", ErrBadEndpoint, p)
+		}
+		seen[addr] = true
 		eps = append(eps, Endpoint{Addr: addr, Weight: weight})
 	}
 	return eps, nil

@@ -71,13 +71,16 @@ func TestParseEndpoints(t *testing.T) {
 		{name: "weighted list", in: "127.0.0.1:7000#3, 127.0.0.1:7001#1,localhost:7002",
 			want: []kvclient.Endpoint{{"127.0.0.1:7000", 3}, {"127.0.0.1:7001", 1}, {"localhost:7002", 1}}},
 		{name: "ipv6", in: "[::1]:7000#2", want: []kvclient.Endpoint{{"[::1]:7000", 2}}},
+		{name: "largest weight", in: "127.0.0.1:7000#100", want: []kvclient.Endpoint{{"127.0.0.1:7000", 100}}},
+		{name: "weight too large", in: "127.0.0.1:7000#101", wantErr: `weight must be an integer in 1..100`},
+		{name: "duplicate", in: "127.0.0.1:7000#2,127.0.0.1:7000", wantErr: `"127.0.0.1:7000": address listed twice`},
 		{name: "empty", in: " ", wantErr: "kvclient: bad server address: empty server list"},
 		{name: "empty entry", in: "127.0.0.1:7000,,127.0.0.1:7001", wantErr: `empty entry in "127.0.0.1:7000,,127.0.0.1:7001"`},
 		{name: "no port", in: "127.0.0.1", wantErr: `"127.0.0.1": want host:port`},
 		{name: "bad port", in: "127.0.0.1:http", wantErr: `port must be a number in 1..65535`},
 		{name: "port zero", in: "127.0.0.1:0", wantErr: `port must be a number in 1..65535`},
 		{name: "no host", in: ":7000", wantErr: `":7000": missing host`},
-		{name: "zero weight", in: "127.0.0.1:7000#0", wantErr: `weight must be an integer in 1..65536`},
+		{name: "zero weight", in: "127.0.0.1:7000#0", wantErr: `weight must be an integer in 1..100`},
 		{name: "bad weight", in: "127.0.0.1:7000#x", wantErr: `weight must be an integer`},
 	}
 	for _, tt := range tests {
