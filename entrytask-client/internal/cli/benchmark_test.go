@@ -282,3 +282,25 @@ func TestProgressSpinner(t *testing.T) {
 		t.Fatalf("stderr %q, want a counter reaching 2000", got)
 	}
 }
+
+// TestBenchmarkInterrupted: Ctrl-C (the context ending) stops a long benchmark; the report
+// of what was measured is still printed, and the exit status says it was interrupted.
+func TestBenchmarkInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Int64
+	h := newHarness(t, 1, func(_ context.Context, method, _ string) error {
+		if method == kvfake.MethodRead && n.Add(1) == 50 {
+			cancel()
+		}
+		return nil
+	})
+	h.seedValue(t, "1", "a", "v")
+	code := Run(ctx, []string{"etclient", "benchmark", "read", "-c", "2", "-d", "1h"}, h.env())
+	if code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(h.stdout.String(), "requests") || h.stderr.String() != "etclient: benchmark read interrupted: context canceled\n" {
+		t.Fatalf("stdout %q, stderr %q", h.stdout.String(), h.stderr.String())
+	}
+}
