@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+)
+
+// readyTimeout bounds each readiness check.
+const readyTimeout = 2 * time.Second
+
+// newRegistry returns the Prometheus registry served on /metrics: Go runtime, process,
+// SQL pool and Redis pool statistics. The RPC call metrics join it with the dora API layer.
+func newRegistry(b *backend) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if b.sqlDB != nil {
+		reg.MustRegister(collectors.NewDBStatsCollector(b.sqlDB.DB, b.sqlName))
+	}
+	if b.redis != nil {
+		reg.MustRegister(&redisPoolCollector{rdb: b.redis})
+	}
+	return reg
+}
+
+// redisPoolCollector exports go-redis pool statistics.
+type redisPoolCollector struct{ rdb *goredis.Client }
+
+var (
+	redisHits     = prometheus.NewDesc("etserver_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil)
+	redisMisses   = prometheus.NewDesc("etserver_redis_pool_misses_total", "Times a free connection was not found in the pool.", nil, nil)
+	redisTimeouts = prometheus.NewDesc("etserver_redis_pool_timeouts_total", "Times a wait for a connection timed out.", nil, nil)
+	redisTotal    = prometheus.NewDesc("etserver_redis_pool_connections", "Connections in the pool.", nil, nil)
+	redisIdle     = prometheus.NewDesc("etserver_redis_pool_idle_connections", "Idle connections in the pool.", nil, nil)
+)
+
+func (c *redisPoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{redisHits, redisMisses, redisTimeouts, redisTotal, redisIdle} {
+		ch <- d
+	}
+}
+
+func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.rdb.PoolStats()
+	ch <- prometheus.MustNewConstMetric(redisHits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(redisMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(redisTimeouts, prometheus.CounterValue, float64(s.Timeouts))
+	ch <- prometheus.MustNewConstMetric(redisTotal, prometheus.GaugeValue, float64(s.TotalConns))
+	ch <- prometheus.MustNewConstMetric(redisIdle, prometheus.GaugeValue, float64(s.IdleConns))
+}
+
+// adminHandler serves /metrics, /healthz (the process is up), /readyz (every store
+// answers a ping within readyTimeout; 503 naming the failures otherwise) and /debug/pprof/.
+func adminHandler(reg *prometheus.Registry, checks map[string]domain.Pinger, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	names := make([]string, 0, len(checks))
+	for n := range checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		var failed []string
+		for _, n := range names {
+			if err := checks[n].Ping(ctx); err != nil {
+				failed = append(failed, n+": "+err.Error())
+				log.Warn("readiness check failed", "store", n, "err", err)
+			}
+		}
+		if len(failed) > 0 {
+			http.Error(w, "not ready: "+strings.Join(failed, "; "), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready:", strings.Join(names, ", "))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// startAdmin listens on addr and serves h until Shutdown; it returns the bound address.
+func startAdmin(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Addr, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("admin: listening on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if err == http.ErrServerClosed {
+			err = nil
+		}
+		done <- err
+	}()
+	log.Info("admin HTTP listening", "addr", ln.Addr().String())
+	return srv, ln.Addr(), done, nil
+}

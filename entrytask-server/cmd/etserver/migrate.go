@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "apply the embedded schema migrations (serve also applies them on start)",
+		Flags: configFlags(),
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg, c.App.ErrWriter)
+			ctx, cancel := withTimeout(time.Minute)
+			defer cancel()
+			b, err := openBackend(ctx, cfg, log) // opening applies the migrations
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			fmt.Fprintf(c.App.Writer, "migrations applied (%s store)\n", b.mode)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+)
+
+func seedCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "seed",
+		Usage: "create benchmark users 1..N (password = username) with their quotas",
+		Flags: append(configFlags(),
+			&cli.IntFlag{Name: "users", Aliases: []string{"n"}, Usage: "number of users", Required: true},
+			&cli.IntFlag{Name: "batch", Value: app.DefaultSeedBatch, Usage: "users per multi-row insert"},
+			&cli.IntFlag{Name: "workers", Value: 0, Usage: "hashing goroutines (0: all cores)"},
+			&cli.BoolFlag{Name: "progress", Value: true, Usage: "show a progress bar when stderr is a terminal"},
+		),
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg, c.App.ErrWriter)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			b, err := openBackend(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			n := c.Int("users")
+			var bar *progressbar.ProgressBar
+			if c.Bool("progress") && term.IsTerminal(int(os.Stderr.Fd())) {
+				bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(os.Stderr),
+					progressbar.OptionSetDescription("seeding users"), progressbar.OptionShowCount(),
+					progressbar.OptionShowIts(), progressbar.OptionSetItsString("users"), progressbar.OptionThrottle(100*time.Millisecond))
+			}
+			start := time.Now()
+			res, err := app.Seed(ctx, b.accounts, app.SeedOptions{
+				Users: n, BatchSize: c.Int("batch"), Workers: c.Int("workers"),
+				Progress: func(k int) {
+					if bar != nil {
+						bar.Add(k)
+					}
+				},
+			})
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+			if err != nil {
+				return err
+			}
+			p := domain.FixturePasswordParams
+			fmt.Fprintf(c.App.Writer, "seeded %d users (%d already existed) in %s on %d cores, %s store, argon2id m=%dKiB t=%d p=%d\n",
+				res.Created, res.Skipped, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), b.mode, p.MemoryKiB, p.Time, p.Threads)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,376 @@
+// Package config loads etserver's configuration with koanf from, in increasing priority:
+// built-in defaults < a YAML file < ETSERVER_* environment variables < command-line flags,
+// and validates it with errors that name the offending key.
+//
+// Keys are dotted paths (session.ttl); the environment variable of a key is ETSERVER_
+// followed by the key upper-cased with dots replaced by underscores (ETSERVER_SESSION_TTL).
+// Unknown keys in the file or the environment are errors, so typos do not go unnoticed.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// EnvPrefix is the prefix of the environment variables read.
+const EnvPrefix = "ETSERVER_"
+
+// Config is etserver's whole configuration. See Defaults for every default.
+type Config struct {
+	Listen      string   `koanf:"listen"`       // RPC listen address
+	AdminListen string   `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
+	DataDir     string   `koanf:"data_dir"`     // embedded store directory (used when mysql.dsn and redis.addr are empty)
+	MySQL       MySQL    `koanf:"mysql"`
+	Redis       Redis    `koanf:"redis"`
+	SQLite      SQLite   `koanf:"sqlite"`
+	Session     Session  `koanf:"session"`
+	KV          KV       `koanf:"kv"`
+	Quota       Quota    `koanf:"quota"`
+	Login       Login    `koanf:"login"`
+	Password    Password `koanf:"password"`
+	TLS         TLS      `koanf:"tls"`
+	Shutdown    Shutdown `koanf:"shutdown"`
+	Log         Log      `koanf:"log"`
+}
+
+// MySQL configures the accounts and quota database.
+type MySQL struct {
+	DSN             string        `koanf:"dsn"`
+	MaxOpenConns    int           `koanf:"max_open_conns"`
+	MaxIdleConns    int           `koanf:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
+}
+
+// Redis configures the session and value store (and the shared rate limiter).
+type Redis struct {
+	Addr     string `koanf:"addr"`
+	Password string `koanf:"password"`
+	DB       int    `koanf:"db"`
+	PoolSize int    `koanf:"pool_size"`
+	Prefix   string `koanf:"prefix"`
+}
+
+// SQLite configures the embedded store.
+type SQLite struct {
+	Synchronous string `koanf:"synchronous"`
+}
+
+// Session configures sessions.
+type Session struct {
+	TTL time.Duration `koanf:"ttl"`
+}
+
+// KV configures values.
+type KV struct {
+	ValueMaxBytes int `koanf:"value_max_bytes"`
+}
+
+// Quota configures quotas and their enforcement.
+type Quota struct {
+	DefaultRead  int           `koanf:"default_read"`
+	DefaultWrite int           `koanf:"default_write"`
+	Shared       bool          `koanf:"shared"`
+	CacheSize    int           `koanf:"cache_size"`
+	CacheTTL     time.Duration `koanf:"cache_ttl"`
+	LocalMaxKeys int           `koanf:"local_max_keys"`
+}
+
+// Login configures the per-username login throttle.
+type Login struct {
+	Rate  int `koanf:"rate"`
+	Burst int `koanf:"burst"`
+}
+
+// Password configures the argon2id cost of new password hashes.
+type Password struct {
+	Time      int `koanf:"time"`
+	MemoryKiB int `koanf:"memory_kib"`
+	Threads   int `koanf:"threads"`
+}
+
+// TLS configures the RPC listener's TLS; client_ca turns on mTLS.
+type TLS struct {
+	Cert     string `koanf:"cert"`
+	Key      string `koanf:"key"`
+	ClientCA string `koanf:"client_ca"`
+}
+
+// Shutdown configures graceful shutdown.
+type Shutdown struct {
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// Defaults returns the built-in defaults as koanf keys (this is the documented list).
+func Defaults() map[string]any {
+	return map[string]any{
+		"listen":                  "127.0.0.1:7000",
+		"admin_listen":            "127.0.0.1:7001",
+		"data_dir":                "etserver-data",
+		"mysql.dsn":               "",
+		"mysql.max_open_conns":    64,
+		"mysql.max_idle_conns":    64,
+		"mysql.conn_max_lifetime": "30m",
+		"redis.addr":              "",
+		"redis.password":          "",
+		"redis.db":                0,
+		"redis.pool_size":         0,
+		"redis.prefix":            "et:",
+		"sqlite.synchronous":      "FULL",
+		"session.ttl":             "24h",
+		"kv.value_max_bytes":      1 << 20,
+		"quota.default_read":      1000,
+		"quota.default_write":     1000,
+		"quota.shared":            false,
+		"quota.cache_size":        100000,
+		"quota.cache_ttl":         "30s",
+		"quota.local_max_keys":    100000,
+		"login.rate":              5,
+		"login.burst":             10,
+		"password.time":           2,
+		"password.memory_kib":     19456,
+		"password.threads":        1,
+		"tls.cert":                "",
+		"tls.key":                 "",
+		"tls.client_ca":           "",
+		"shutdown.timeout":        "10s",
+		"log.level":               "info",
+		"log.format":              "text",
+	}
+}
+
+// Sources are the inputs of Load.
+type Sources struct {
+	File  string         // YAML file; "" means none
+	Env   []string       // KEY=VALUE pairs, usually os.Environ(); only ETSERVER_* are read
+	Flags map[string]any // flag values already mapped to keys (only flags the user set)
+}
+
+// Load merges defaults, file, environment and flags, in that order, and validates.
+func Load(src Sources) (Config, error) {
+	k := koanf.New(".")
+	defaults := Defaults()
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config: defaults: %w", err)
+	}
+	if src.File != "" {
+		if _, err := os.Stat(src.File); err != nil {
+			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+		}
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+		}
+		for _, key := range fk.Keys() {
+			if _, ok := defaults[key]; !ok {
+				return Config{}, fmt.Errorf("config: file %s: unknown key %q", src.File, key)
+			}
+		}
+		if err := k.Merge(fk); err != nil {
+			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+		}
+	}
+	envKeys := make(map[string]string, len(defaults))
+	for key := range defaults {
+		envKeys[EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
+	}
+	envVals := map[string]any{}
+	for _, kv := range src.Env {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key, known := envKeys[name]
+		if !known {
+			return Config{}, fmt.Errorf("config: unknown environment variable %s", name)
+		}
+		envVals[key] = val
+	}
+	if err := k.Load(confmap.Provider(envVals, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config: environment: %w", err)
+	}
+	for key := range src.Flags {
+		if _, ok := defaults[key]; !ok {
+			return Config{}, fmt.Errorf("config: flag for unknown key %q", key)
+		}
+	}
+	if err := k.Load(confmap.Provider(src.Flags, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config: flags: %w", err)
+	}
+	var c Config
+	for _, key := range sortedKeys(k) {
+		if err := decodeKey(k, key, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func sortedKeys(k *koanf.Koanf) []string {
+	keys := k.Keys()
+	sort.Strings(keys)
+	return keys
+}
+
+// decodeKey decodes one key into its field, so a type error names the key.
+func decodeKey(k *koanf.Koanf, key string, c *Config) error {
+	field, err := fieldByKey(reflect.ValueOf(c).Elem(), strings.Split(key, "."))
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", key, err)
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true,
+		Result:           field.Addr().Interface(),
+	})
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", key, err)
+	}
+	if err := dec.Decode(k.Get(key)); err != nil {
+		return fmt.Errorf("config: %s: %v", key, unwrapDecode(err))
+	}
+	return nil
+}
+
+func unwrapDecode(err error) error {
+	var de *mapstructure.DecodeError
+	if errors.As(err, &de) {
+		return de.Unwrap()
+	}
+	return err
+}
+
+func fieldByKey(v reflect.Value, path []string) (reflect.Value, error) {
+	for _, name := range path {
+		t := v.Type()
+		found := false
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("koanf") == name {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, errors.New("unknown key")
+		}
+	}
+	return v, nil
+}
+
+// Embedded reports whether the configuration selects the embedded SQLite store (neither
+// mysql.dsn nor redis.addr is set).
+func (c Config) Embedded() bool { return c.MySQL.DSN == "" && c.Redis.Addr == "" }
+
+// Validate checks every value; its errors name the key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{key}, args...)...))
+	}
+	checkAddr := func(key, addr string, optional bool) {
+		if addr == "" && optional {
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		}
+	}
+	checkAddr("listen", c.Listen, false)
+	checkAddr("admin_listen", c.AdminListen, true)
+	if c.Embedded() && c.DataDir == "" {
+		bad("data_dir", "must be set when mysql.dsn and redis.addr are empty")
+	}
+	if (c.MySQL.DSN == "") != (c.Redis.Addr == "") {
+		if c.MySQL.DSN == "" {
+			bad("mysql.dsn", "must be set when redis.addr is set (accounts live in MySQL, sessions and values in Redis)")
+		} else {
+			bad("redis.addr", "must be set when mysql.dsn is set (sessions and values live in Redis)")
+		}
+	}
+	if c.Redis.Addr != "" {
+		checkAddr("redis.addr", c.Redis.Addr, false)
+	}
+	if c.Quota.Shared && c.Redis.Addr == "" {
+		bad("quota.shared", "needs redis.addr")
+	}
+	nonNeg := func(key string, v int) {
+		if v < 0 {
+			bad(key, "must not be negative, got %d", v)
+		}
+	}
+	positive := func(key string, v int) {
+		if v <= 0 {
+			bad(key, "must be positive, got %d", v)
+		}
+	}
+	positiveDur := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration, got %s", d)
+		}
+	}
+	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
+	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)
+	nonNeg("redis.db", c.Redis.DB)
+	nonNeg("redis.pool_size", c.Redis.PoolSize)
+	if s := strings.ToUpper(c.SQLite.Synchronous); s != "FULL" && s != "NORMAL" {
+		bad("sqlite.synchronous", "must be FULL or NORMAL, got %q", c.SQLite.Synchronous)
+	}
+	positiveDur("session.ttl", c.Session.TTL)
+	positive("kv.value_max_bytes", c.KV.ValueMaxBytes)
+	if c.Quota.DefaultRead < 1 || c.Quota.DefaultRead > 100000 {
+		bad("quota.default_read", "must be in 1..100000, got %d", c.Quota.DefaultRead)
+	}
+	if c.Quota.DefaultWrite < 1 || c.Quota.DefaultWrite > 100000 {
+		bad("quota.default_write", "must be in 1..100000, got %d", c.Quota.DefaultWrite)
+	}
+	positive("quota.cache_size", c.Quota.CacheSize)
+	positiveDur("quota.cache_ttl", c.Quota.CacheTTL)
+	positive("quota.local_max_keys", c.Quota.LocalMaxKeys)
+	positive("login.rate", c.Login.Rate)
+	positive("login.burst", c.Login.Burst)
+	positive("password.time", c.Password.Time)
+	if c.Password.MemoryKiB < 8 || c.Password.MemoryKiB > 1<<20 {
+		bad("password.memory_kib", "must be in 8..1048576, got %d", c.Password.MemoryKiB)
+	}
+	if c.Password.Threads < 1 || c.Password.Threads > 255 {
+		bad("password.threads", "must be in 1..255, got %d", c.Password.Threads)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls.cert", "tls.cert and tls.key must be set together")
+	}
+	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
+		bad("tls.client_ca", "needs tls.cert and tls.key")
+	}
+	positiveDur("shutdown.timeout", c.Shutdown.Timeout)
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
