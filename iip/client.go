@@ -30,12 +30,16 @@ type Client struct {
 // NewClient dials the first connection to addr (so that a wrong address
 // or a refused handshake is reported at once) and returns the pool.
 func NewClient(addr string, opts *Options) (*Client, error) {
+	return NewClientContext(context.Background(), addr, opts)
+}
+
+// NewClientContext is NewClient with a context bounding the first dial
+// (besides DialTimeout); it fits lbclient's Dialer signature.
+func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
 	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
 	c.idle = make(chan *Channel, c.max)
 	c.wakc = make(chan struct{}, o.PoolChannels)
-	ctx, cancel := context.WithTimeout(context.Background(), o.DialTimeout)
-	defer cancel()
 	conn, err := Dial(ctx, addr, &o)
 	if err != nil {
 		return nil, err
