@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/lesismal/arpc"
 	arpclog "github.com/lesismal/arpc/log"
@@ -46,14 +48,36 @@ func (arpcProtoCodec) Unmarshal(data []byte, v interface{}) error {
 	return proto.Unmarshal(data, m)
 }
 
+// arpcDrainTimeout bounds how long Close waits for clients to hang up (5 s).
+const arpcDrainTimeout = 5 * time.Second
+
 type arpcServer struct {
 	ln   net.Listener
 	done chan struct{}
+
+	mu      sync.Mutex
+	live    int           // connections open
+	drained chan struct{} // closed when live drops to 0 while Close waits
 }
 
 func (arpcFramework) Serve(ln net.Listener) (io.Closer, error) {
+	a := &arpcServer{ln: ln, done: make(chan struct{})}
 	s := arpc.NewServer()
 	s.Codec = arpcProtoCodec{}
+	s.Handler.HandleConnected(func(*arpc.Client) {
+		a.mu.Lock()
+		a.live++
+		a.mu.Unlock()
+	})
+	s.Handler.HandleDisconnected(func(*arpc.Client) {
+		a.mu.Lock()
+		a.live--
+		if a.live == 0 && a.drained != nil {
+			close(a.drained)
+			a.drained = nil
+		}
+		a.mu.Unlock()
+	})
 	s.Handler.Handle(arpcMethod, func(ctx *arpc.Context) {
 		req := &echopb.EchoRequest{}
 		if err := ctx.Bind(req); err != nil {
@@ -67,7 +91,6 @@ func (arpcFramework) Serve(ln net.Listener) (io.Closer, error) {
 		// A failed write means the client went away; arpc closes the connection.
 		_ = ctx.Write(&echopb.EchoResponse{Payload: req.GetPayload()})
 	})
-	a := &arpcServer{ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
 		// Serve returns once the listener is closed.
@@ -76,10 +99,26 @@ func (arpcFramework) Serve(ln net.Listener) (io.Closer, error) {
 	return a, nil
 }
 
-// Close closes the listener; arpc's accept loop then stops every accepted connection.
-// arpc's own Server.Stop is not used: it writes a field its accept loop reads without
-// synchronization (a data race under -race).
+// Close waits (up to arpcDrainTimeout) for the clients to hang up, then closes the
+// listener; arpc's accept loop then stops any connection left. Stopping connections from
+// the server side while their read loops run is a data race inside arpc v1.2.4 (it reads
+// Client.running without its lock), and so is its Server.Stop (Server.running): waiting
+// for the clients keeps -race runs clean.
 func (a *arpcServer) Close() error {
+	a.mu.Lock()
+	if a.live > 0 {
+		drained := make(chan struct{})
+		a.drained = drained
+		a.mu.Unlock()
+		t := time.NewTimer(arpcDrainTimeout)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		a.mu.Unlock()
+	}
 	err := a.ln.Close()
 	<-a.done
 	if errors.Is(err, net.ErrClosed) {

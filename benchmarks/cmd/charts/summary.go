@@ -92,7 +92,7 @@ func rpcTables(b *strings.Builder, rep harness.Report) {
 	slices.Sort(conc)
 	for _, size := range sizes {
 		fmt.Fprintf(b, "\n### %s payload\n\n", payloadLabel(size))
-		row(b, "callers", "framework", "calls/s", "÷ "+rpcReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
+		row(b, "callers", "framework", "calls/s", "vs "+rpcReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
 		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 		for _, n := range conc {
 			ref, _ := find(rep.Results, func(r harness.Result) bool {
@@ -157,7 +157,7 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 			}
 		}
 		slices.Sort(conc)
-		row(b, "streams", "transport", "calls/s", "÷ "+transportReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
+		row(b, "streams", "transport", "calls/s", "vs "+transportReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
 		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 		for _, n := range conc {
 			ref, _ := find(rr, func(r harness.Result) bool { return r.Framework == transportReference && r.Concurrency == n })

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+)
+
+func writeReport(t *testing.T, dir, suite string, rows []harness.Result) {
+	t.Helper()
+	rep := harness.Report{Date: time.Date(2026, 11, 21, 17, 0, 0, 0, time.UTC), Command: "rpcbench --short", GoVersion: "go1.26.8", CPUs: 2, CPUModel: "test", Pinned: true, Warmup: "2s", Duration: "3s", Results: rows}
+	if _, _, err := harness.SaveReport(dir, suite, rep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	var rpcRows, trRows []harness.Result
+	for i, fw := range []string{"grpc", "arpc"} {
+		for _, n := range []int{1, 16, 100} {
+			rpcRows = append(rpcRows, harness.Result{Suite: "rpc", Mode: "unary", Framework: fw, Payload: 1024, Concurrency: n, CallsPerSecond: float64(1000 * n * (i + 1)), P99Micros: float64(100 * n)})
+		}
+	}
+	for _, tr := range []string{"tcp", "yamux"} {
+		trRows = append(trRows,
+			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 1, CallsPerSecond: 10000, P99Micros: 50},
+			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 16, CallsPerSecond: 40000, P99Micros: 500},
+			harness.Result{Suite: "transport", Mode: "bulk", Framework: tr, Payload: 65536, Concurrency: 1, MBPerSecond: 900},
+			harness.Result{Suite: "transport", Mode: "mixed", Framework: tr, Payload: 64, Concurrency: 1, P99Micros: 2000},
+		)
+	}
+	trRows = append(trRows, harness.Result{Suite: "transport", Mode: "rr", Framework: "smux", Payload: 1024, Concurrency: 16, Note: "rpcbench: client: boom"})
+	writeReport(t, dir, "rpc", rpcRows)
+	writeReport(t, dir, "transport", trRows)
+
+	files, err := render(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"rpc-throughput-1024.svg", "rpc-p99-1024.svg", "transport-rr-throughput.svg", "transport-rr-p99.svg", "transport-bulk.svg", "transport-mixed-p99.svg", "summary.md"}
+	if len(files) != len(want) {
+		t.Errorf("wrote %v, want %v", files, want)
+	}
+	for _, name := range want {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if strings.HasSuffix(name, ".svg") && !strings.Contains(string(b), "<svg") {
+			t.Errorf("%s is not an SVG", name)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"| 16 | arpc | 32000 | 2.00× |", "**dora** | pending", "**nap** | pending", "smux rr 1024 B ×16: rpcbench: client: boom"} {
+		if !strings.Contains(string(sum), s) {
+			t.Errorf("summary.md lacks %q:\n%s", s, sum)
+		}
+	}
+}
+
+func TestRenderNothing(t *testing.T) {
+	if _, err := render(t.TempDir()); err == nil || !strings.HasPrefix(err.Error(), "charts: ") {
+		t.Errorf("render of an empty dir = %v, want a charts error", err)
+	}
+}

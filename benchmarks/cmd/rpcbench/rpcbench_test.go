@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/transport"
+)
+
+func TestParseInts(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []int
+		wantErr bool
+	}{
+		{name: "list", in: "1, 16,100", want: []int{1, 16, 100}},
+		{name: "empty", in: " , ", wantErr: true},
+		{name: "not a number", in: "1,x", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseInts(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("parseInts(%q) error = %v, wantErr %v", tc.in, err, tc.wantErr)
+			}
+			if !tc.wantErr && !equal(got, tc.want) {
+				t.Errorf("parseInts(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCells(t *testing.T) {
+	cfg := config{
+		payloads: []int{64, 1024}, concurrency: []int{1, 100}, modes: transport.Modes,
+		rrPayload: 1024, smallPayload: 64, warmup: time.Second, duration: time.Second,
+	}
+	if got := len(cfg.cells(suiteRPC, "grpc")); got != 4 {
+		t.Errorf("rpc cells = %d, want 2 payloads × 2 concurrencies", got)
+	}
+	cells := cfg.cells(suiteTransport, "tcp")
+	if len(cells) != 4 {
+		t.Fatalf("transport cells = %d, want 2 rr + bulk + mixed", len(cells))
+	}
+	if c := cells[2]; c.mode != transport.ModeBulk || c.payload != transport.BulkMessage || c.concurrency != 1 {
+		t.Errorf("bulk cell = %+v", c)
+	}
+}
+
+// TestServerAndClient runs the server and client sides of rpcbench in process, over the
+// same line protocol the child processes speak.
+func TestServerAndClient(t *testing.T) {
+	for _, tc := range []struct{ suite, name, mode string }{
+		{suiteRPC, "grpc", modeUnary},
+		{suiteTransport, "tcp", transport.ModeRR},
+	} {
+		t.Run(tc.suite+"/"+tc.name, func(t *testing.T) {
+			inR, inW := io.Pipe()
+			outR, outW := io.Pipe()
+			served := make(chan error, 1)
+			go func() {
+				err := serve(tc.suite, tc.name, inR, outW)
+				outW.Close()
+				served <- err
+			}()
+			sc := bufio.NewScanner(outR)
+			if !sc.Scan() || !strings.HasPrefix(sc.Text(), lineListening) {
+				t.Fatalf("server said %q, %v", sc.Text(), sc.Err())
+			}
+			addr := strings.TrimPrefix(sc.Text(), lineListening)
+
+			if _, err := io.WriteString(inW, lineSnapshot+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			if !sc.Scan() || !strings.HasPrefix(sc.Text(), lineSnapshot+" ") {
+				t.Fatalf("snapshot answer %q, %v", sc.Text(), sc.Err())
+			}
+			var u harness.Usage
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(sc.Text(), lineSnapshot+" ")), &u); err != nil {
+				t.Fatal(err)
+			}
+
+			var out bytes.Buffer
+			c := cell{suite: tc.suite, framework: tc.name, mode: tc.mode, payload: 64, concurrency: 2, duration: 20 * time.Millisecond}
+			if err := runClient(c, addr, &out); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 3 || lines[0] != "phase start" || lines[1] != "phase end" || !strings.HasPrefix(lines[2], lineResult) {
+				t.Fatalf("client printed %q", lines)
+			}
+			var m harness.Measurement
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(lines[2], lineResult)), &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Window <= 0 {
+				t.Errorf("measurement %+v has no window", m)
+			}
+
+			if _, err := io.WriteString(inW, lineQuit+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-served; err != nil {
+				t.Fatalf("server: %v", err)
+			}
+			inW.Close()
+		})
+	}
+}
