@@ -216,7 +216,7 @@ func (b *Balancer[C]) Refresh(ctx context.Context) error {
 // maintain closes idle connections beyond MinConns and opens connections up to MinConns.
 func (b *Balancer[C]) maintain() {
 	defer b.wg.Done()
-	every := min(b.cfg.idleTimeout/2, 5*time.Second)
+	every := max(min(b.cfg.idleTimeout/2, 5*time.Second), time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

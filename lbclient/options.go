@@ -202,7 +202,8 @@ func WithSharedClient() Option {
 }
 
 // WithIdleTimeout sets how long a connection beyond MinConns may stay unused
-// before it is closed. Default DefaultIdleTimeout. New fails if d <= 0.
+// before it is closed (checked every min(d/2, 5s), so a connection may idle up
+// to half as long again). Default DefaultIdleTimeout. New fails if d <= 0.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTimeout = d } }
 
 // WithFailureThreshold sets how many consecutive backend failures eject a backend.
