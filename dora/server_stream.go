@@ -47,7 +47,7 @@ func (ss *serverStream) SendHeader(md metadata.MD) error {
 	*buf = appendPkg((*buf)[:0], &h, nil)
 	c.stats.out(len(*buf))
 	if err := c.st.Send(*buf); err != nil {
-		return streamSendError(err)
+		return c.streamError(err)
 	}
 	return nil
 }
@@ -77,7 +77,7 @@ func (ss *serverStream) SendMsg(m any) error {
 	*buf = appendPkg((*buf)[:0], &h, *payload)
 	c.stats.out(len(*buf))
 	if err := c.st.Send(*buf); err != nil {
-		return streamSendError(err)
+		return c.streamError(err)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func (ss *serverStream) RecvMsg(m any) error {
 			ss.recvDone = true
 			return io.EOF
 		}
-		return streamSendError(err)
+		return c.streamError(err)
 	}
 	c.stats.in(len(msg))
 	var p pkg
@@ -107,6 +107,14 @@ func (ss *serverStream) RecvMsg(m any) error {
 		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", c.method, err)
 	}
 	return nil
+}
+
+// streamError turns a nap error on a server stream into a status error.
+func (c *serverCall) streamError(err error) error {
+	if c.hasDeadline && !time.Now().Before(c.deadline) {
+		return status.Error(codes.DeadlineExceeded, "dora: deadline exceeded")
+	}
+	return streamSendError(err)
 }
 
 // streamSendError turns a nap error on a server stream into a status error.
@@ -124,6 +132,13 @@ func streamSendError(err error) error {
 func (s *Server) runStream(c *serverCall) {
 	ss := &serverStream{call: c}
 	c.stream = ss
+	if c.hasDeadline {
+		// Unblock a handler waiting in RecvMsg or SendMsg when the deadline passes, even if
+		// the client does not reset the stream itself.
+		st := c.st
+		t := time.AfterFunc(time.Until(c.deadline), func() { st.Reset(nap.CodeCancel) })
+		defer t.Stop()
+	}
 	err := s.callStreamHandler(c, ss)
 	code, msg := errStatus(err)
 	h := outHead{kind: kindTrailer, meta: c.trailer, status: c.wireCode(code), message: msg}

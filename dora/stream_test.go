@@ -1,8 +1,10 @@
 package dora_test
 
 import (
+	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -144,5 +146,63 @@ func TestStreamCancel(t *testing.T) {
 	cancel()
 	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("Recv after cancel = %v, want Canceled", err)
+	}
+}
+
+func TestStreamHandlerPanic(t *testing.T) {
+	boom := func(srv any, ss dora.ServerStream, info *dora.StreamServerInfo, h dora.StreamHandler) error {
+		panic("stream handler exploded")
+	}
+	ts := startServer(t, nil, dora.ChainStreamInterceptor(boom))
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+	stream, err := ec.Count(testCtx(t), &echo.CountRequest{From: 1, To: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Internal {
+		t.Fatalf("Recv = %v, want Internal", err)
+	}
+	if _, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "alive"}); err != nil {
+		t.Fatalf("server after panic: %v", err)
+	}
+}
+
+func TestStreamDeadline(t *testing.T) {
+	ts := startServer(t, nil)
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+	stream, err := ec.Chat(testCtx(t), dora.Timeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server waits for a request that never comes: the deadline ends the call.
+	if _, err := stream.Recv(); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("Recv = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestStreamDeadlineReachesHandler(t *testing.T) {
+	got := make(chan error, 1)
+	blocked := func(srv any, ss dora.ServerStream, info *dora.StreamServerInfo, h dora.StreamHandler) error {
+		var m echo.SayRequest
+		err := ss.RecvMsg(&m) // the client sends nothing and keeps its stream open
+		got <- err
+		return err
+	}
+	ts := startServer(t, nil, dora.ChainStreamInterceptor(blocked))
+	c := newTestClient(t, ts.addr)
+	// The client's own timer would also reset the stream; a long client-side context with a
+	// short server deadline shows the server enforces the deadline it received.
+	ctx, cancel := context.WithTimeout(testCtx(t), 150*time.Millisecond)
+	defer cancel()
+	stream, err := c.NewStream(ctx, &echo.Echo_ServiceDesc.Streams[2], echo.Echo_Chat_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Canceled {
+		t.Fatalf("handler RecvMsg = %v, want DeadlineExceeded (or Canceled if the client's reset won)", err)
+	}
+	var m echo.SayResponse
+	if err := stream.RecvMsg(&m); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("client RecvMsg = %v", err)
 	}
 }
