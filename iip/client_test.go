@@ -392,3 +392,48 @@ func TestKeepaliveKeepsLiveConnection(t *testing.T) {
 		t.Fatal(c.Err())
 	}
 }
+
+func TestClosedClientAndConn(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Do(testCtx(t), "/echo", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if _, err := cl.Do(testCtx(t), "/echo", []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do after Close: %v", err)
+	}
+	c := dialT(t, addr, nil)
+	c.Close()
+	if _, err := c.Do(testCtx(t), "/echo", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Conn.Do after Close: %v", err)
+	}
+	if _, err := Dial(testCtx(t), "127.0.0.1:1", &Options{Logger: quietLogger()}); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+}
+
+// TestExpiredContextKeepsConnection: a call whose deadline has passed
+// fails alone; the connection and the channel stay usable.
+func TestExpiredContextKeepsConnection(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := ch.Do(ctx, "/echo", []byte("late")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if resp, err := ch.Do(testCtx(t), "/echo", []byte("on time")); err != nil || string(resp) != "on time" {
+		t.Fatalf("got %q, %v", resp, err)
+	}
+	if c.Err() != nil {
+		t.Fatal(c.Err())
+	}
+}

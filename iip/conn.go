@@ -328,8 +328,12 @@ func (c *Conn) read() error {
 	}
 }
 
+// minPingTimeout is the least time a keepalive ping is given to be answered.
+const minPingTimeout = time.Second
+
 // keepaliveLoop pings channel 0 when nothing was read for an interval and
-// closes the connection when the ping is not answered within another.
+// closes the connection when the ping is not answered within another
+// interval (at least minPingTimeout).
 func (c *Conn) keepaliveLoop() {
 	defer c.wg.Done()
 	iv := c.opts.Keepalive
@@ -346,7 +350,7 @@ func (c *Conn) keepaliveLoop() {
 			last = n
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), iv)
+		ctx, cancel := context.WithTimeout(context.Background(), max(iv, minPingTimeout))
 		_, err := c.Do(ctx, PathPing, nil)
 		cancel()
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConnLost) {

@@ -30,7 +30,8 @@ type Options struct {
 	// Keepalive is the interval of the keepalive ping toward servers that
 	// accepted the "keepalive" capability: a connection that read nothing
 	// for one interval is pinged, and closed when the ping gets no answer
-	// within another. Never used toward existing servers. Default
+	// within another (at least one second). Never used toward existing
+	// servers. Default
 	// DefaultKeepalive; negative disables it.
 	Keepalive time.Duration
 	// ReadBufferSize is the per-connection read buffer. Default

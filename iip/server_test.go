@@ -105,6 +105,14 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("got %q, %v", resp, err)
 		}
 	})
+	t.Run("message size over continuation frames", func(t *testing.T) {
+		_, addr := echoServer(t, &ServerOptions{MaxMessageSize: 4})
+		r := rawDial(t, addr)
+		r.send(append(rawFrame(0, "/echo", 0, "abc"), rawFrame(3, "/echo", 0, "def")...))
+		r.expect(rawResp{5, "/echo", 0, `{"code":104,"message":"request of 6 bytes exceeds limit 4"}`})
+		r.send(rawFrame(1, "/echo", 0, "ok"))
+		r.expect(rawResp{5, "/echo", 0, "ok"})
+	})
 	t.Run("client response size", func(t *testing.T) {
 		s, addr := echoServer(t, nil)
 		s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) { return make([]byte, 101), nil })

@@ -2,6 +2,8 @@ package iip
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"time"
 )
@@ -99,12 +101,17 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 
 // writeFrame writes one frame under the lock. Once part of a message is
 // out (midMessage), the lock is taken without regard to ctx, because
-// abandoning a message half way would corrupt the stream.
+// abandoning a message half way would corrupt the stream; ctx's deadline
+// still bounds the write, and a write that times out half way closes the
+// connection.
 func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, chunk []byte, midMessage bool) (bool, error) {
+	lockCtx := ctx
 	if midMessage {
-		ctx = context.Background()
+		lockCtx = context.Background()
+	} else if err := ctx.Err(); err != nil {
+		return false, err
 	}
-	if err := w.acquire(ctx); err != nil {
+	if err := w.acquire(lockCtx); err != nil {
 		return false, err
 	}
 	defer w.release()
@@ -124,19 +131,37 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 		b = append(b, byte(marker))
 	}
 	var err error
+	var sent int
 	if len(chunk) <= copyLimit {
 		b = append(b, chunk...)
-		_, err = w.c.Write(b)
-	} else if _, err = w.c.Write(b); err == nil {
-		_, err = w.c.Write(chunk)
+		sent, err = w.c.Write(b)
+	} else if sent, err = w.c.Write(b); err == nil {
+		var m int
+		m, err = w.c.Write(chunk)
+		sent += m
 	}
 	if cap(b) <= 4*copyLimit {
 		w.buf = b[:0]
 	}
 	if err != nil {
+		if sent == 0 && !midMessage && w.intactAfter(err) {
+			// Nothing of this message went out: the stream is intact.
+			return false, err
+		}
 		w.err = err
 		w.fail(err)
 		return true, err
 	}
 	return true, nil
+}
+
+// intactAfter reports whether a write that failed with err and wrote
+// nothing leaves the connection usable: only a timeout on a plain TCP
+// connection does (a TLS connection is broken for good by any write error).
+func (w *connWriter) intactAfter(err error) bool {
+	if _, isTLS := w.c.(*tls.Conn); isTLS {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
