@@ -437,3 +437,51 @@ func TestExpiredContextKeepsConnection(t *testing.T) {
 		t.Fatal(c.Err())
 	}
 }
+
+// TestStuckWriteFailsItsCallAndPoisons: toward a server that stops
+// reading, a large request cannot go out before its deadline; the call
+// fails, and because part of it was written the connection is closed
+// rather than left misaligned.
+func TestStuckWriteFailsItsCallAndPoisons(t *testing.T) {
+	addr := deafServer(t)
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	_, err = ch.Do(ctx, "/echo", make([]byte, 48<<20))
+	if !errors.Is(err, ErrConnLost) {
+		t.Fatalf("err %v, want ErrConnLost", err)
+	}
+	<-c.Done()
+}
+
+// deafServer answers the capability handshake and then never reads again.
+func deafServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := &rawConn{c: c, br: bufio.NewReaderSize(c, 64)}
+		f, err := r.read()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["typed-errors"]}`))
+		<-stop
+	}()
+	t.Cleanup(func() { close(stop); l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
