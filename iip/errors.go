@@ -26,8 +26,8 @@ const (
 // may return one to choose the code. errors.Is(err, ErrNoHandler) and the
 // other sentinel *Error values match on Code alone.
 type Error struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
+	Code    int    `json:"code"`    // one of the Code* constants (100..108)
+	Message string `json:"message"` // human-readable detail
 }
 
 // Error formats the error as "iip: error CODE (name): message".

@@ -94,20 +94,20 @@ func (p *pathStats) snapshot(now time.Time) PathStats {
 // request was complete (for a streaming handler: from the handler's start)
 // to the moment the handler returned.
 type PathStats struct {
-	Path     string  `json:"path"`
-	Count    uint64  `json:"count"`
-	Errors   uint64  `json:"errors"`
-	BytesIn  uint64  `json:"bytes_in"`
-	BytesOut uint64  `json:"bytes_out"`
-	Rate     float64 `json:"rate"` // requests per second over the last 5 whole seconds
+	Path     string  `json:"path"`      // registered path, or "*" for the whole server
+	Count    uint64  `json:"count"`     // requests answered
+	Errors   uint64  `json:"errors"`    // requests answered with an error
+	BytesIn  uint64  `json:"bytes_in"`  // request data bytes
+	BytesOut uint64  `json:"bytes_out"` // response data bytes
+	Rate     float64 `json:"rate"`      // requests per second over the last 5 whole seconds
 
-	Min  time.Duration `json:"-"`
-	Mean time.Duration `json:"-"`
-	P50  time.Duration `json:"-"`
-	P90  time.Duration `json:"-"`
-	P99  time.Duration `json:"-"`
-	P999 time.Duration `json:"-"`
-	Max  time.Duration `json:"-"`
+	Min  time.Duration `json:"-"` // fastest request
+	Mean time.Duration `json:"-"` // mean latency
+	P50  time.Duration `json:"-"` // median latency
+	P90  time.Duration `json:"-"` // 90th percentile
+	P99  time.Duration `json:"-"` // 99th percentile
+	P999 time.Duration `json:"-"` // 99.9th percentile
+	Max  time.Duration `json:"-"` // slowest request
 
 	hist *hdrhistogram.Histogram
 }
@@ -135,26 +135,26 @@ func (p PathStats) CumulativeCounts(bounds []time.Duration) []uint64 {
 
 // ServerStats is a snapshot of a server's statistics.
 type ServerStats struct {
-	Uptime      time.Duration
-	Connections int
-	Channels    int // open channels over all connections, channel 0 not counted
-	Total       PathStats
-	Paths       []PathStats // registered paths, sorted by path
+	Uptime      time.Duration // time since NewServer
+	Connections int           // open connections
+	Channels    int           // open channels over all connections, channel 0 not counted
+	Total       PathStats     // every request to a non-/sys/ path, Path "*"
+	Paths       []PathStats   // registered paths, sorted by path
 }
 
 // ChannelStats describes one channel of a connection.
 type ChannelStats struct {
-	ID       uint32 `json:"id"`
-	Requests uint64 `json:"requests"`
-	Pending  int    `json:"pending"`
+	ID       uint32 `json:"id"`       // channel id
+	Requests uint64 `json:"requests"` // complete requests read on it
+	Pending  int    `json:"pending"`  // requests queued or running
 }
 
 // ConnStats describes one connection of a server.
 type ConnStats struct {
-	ID       uint64         `json:"id"`
-	Remote   string         `json:"remote"`
-	Since    time.Time      `json:"since"`
-	Requests uint64         `json:"requests"`
-	Caps     []string       `json:"caps"`
-	Channels []ChannelStats `json:"channels"`
+	ID       uint64         `json:"id"`       // connection number, from 1 in accept order
+	Remote   string         `json:"remote"`   // peer address
+	Since    time.Time      `json:"since"`    // accept time
+	Requests uint64         `json:"requests"` // complete requests read, /sys/ included
+	Caps     []string       `json:"caps"`     // capabilities accepted
+	Channels []ChannelStats `json:"channels"` // channel 0 and every open channel
 }
