@@ -70,6 +70,8 @@ func padValue(v string, size int) string {
 	return strings.Repeat(v, size/len(v)+1)[:size]
 }
 
+// runBenchmark logs the users in, runs the measured loop, prints the report and fails when
+// the run was interrupted or had more failures than --max-failures.
 func runBenchmark(ctx context.Context, env Env, s settings, method string) error {
 	users, err := bench.SeededUsers(s.User, s.Password, s.Users)
 	if err != nil {
@@ -122,7 +124,11 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		return usageErrorf("benchmark %s: %v", method, err)
 	}
 	if bar != nil {
-		_ = bar.Finish()
+		if ctx.Err() != nil {
+			_ = bar.Exit() // interrupted: leave the bar where it stopped
+		} else {
+			_ = bar.Finish()
+		}
 		fmt.Fprintln(env.Stderr)
 	}
 
