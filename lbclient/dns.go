@@ -2,7 +2,6 @@ package lbclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,9 +16,6 @@ type DNSLookup interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 }
-
-// ErrResolve is wrapped by DNS and file resolution errors.
-var ErrResolve = errors.New("lbclient: resolve")
 
 // DNS resolves a name into endpoints through A/AAAA records (NewDNS) or SRV
 // records (NewSRV), again every interval.

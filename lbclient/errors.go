@@ -10,6 +10,9 @@ var (
 	ErrNoBackends = errors.New("lbclient: no backends")
 	// ErrClosed is returned by Pick, Do and Refresh after Close.
 	ErrClosed = errors.New("lbclient: balancer closed")
+	// ErrResolve is wrapped by DNS and file resolution errors (lookup failed,
+	// no usable record, unreadable file).
+	ErrResolve = errors.New("lbclient: resolve")
 	// ErrBadOption is wrapped by New's error when an option has an invalid value.
 	ErrBadOption = errors.New("lbclient: bad option")
 	// errBackendGone is internal: the picked backend was removed before the call began;
