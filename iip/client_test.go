@@ -485,3 +485,30 @@ func deafServer(t *testing.T) string {
 	t.Cleanup(func() { close(stop); l.Close(); wg.Wait() })
 	return l.Addr().String()
 }
+
+// TestPipelinedCallsOnOneChannel: concurrent callers of one channel each
+// get their own response.
+func TestPipelinedCallsOnOneChannel(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	c := dialT(t, addr, nil)
+	ch, err := c.NewChannel(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				msg := []byte(fmt.Sprintf("g%d-%d", g, i))
+				resp, err := ch.Do(testCtx(t), "/echo", msg)
+				if err != nil || !bytes.Equal(resp, msg) {
+					t.Errorf("got %q, %v; want %q", resp, err, msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
