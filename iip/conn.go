@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -250,8 +251,12 @@ func (c *Conn) readLoop() {
 		c.fail(ErrClosed)
 		return
 	}
-	if !errors.Is(err, net.ErrClosed) {
-		c.opts.Logger.Warn("iip: client connection ended", "remote", c.remote, "err", err)
+	switch {
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, errPeerClose):
+		c.opts.Logger.Info("iip: server closed the connection", "remote", c.remote, "reason", err)
+	default:
+		c.opts.Logger.Warn("iip: closing client connection", "remote", c.remote, "err", err)
 	}
 	c.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
 }
