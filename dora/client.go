@@ -266,6 +266,10 @@ func callError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctxStatus(ctx)
 	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// The server enforced the deadline (it resets the stream) before our own timer fired.
+		return status.Error(codes.DeadlineExceeded, "dora: deadline exceeded")
+	}
 	var se *nap.StreamError
 	switch {
 	case errors.Is(err, nap.ErrMessageTooLarge):
