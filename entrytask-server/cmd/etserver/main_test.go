@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	a := newApp()
+	var out, errOut bytes.Buffer
+	a.Writer, a.ErrWriter = &out, &errOut
+	err := a.Run(append([]string{"etserver"}, args...))
+	return out.String() + errOut.String(), err
+}
+
+func TestCommandsEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"migrate", []string{"migrate", "--data-dir", data}, "migrations applied (embedded store)"},
+		{"seed", []string{"seed", "--data-dir", data, "--users", "30", "--batch", "8"}, "seeded 30 users (0 already existed)"},
+		{"seed again", []string{"seed", "--data-dir", data, "--users", "30"}, "seeded 0 users (30 already existed)"},
+		{"certs", []string{"certs", "--dir", filepath.Join(dir, "certs")}, "server.pem"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.args...)
+			if err != nil || !strings.Contains(out, tc.want) {
+				t.Fatalf("etserver %v: %v\n%s", tc.args, err, out)
+			}
+		})
+	}
+	if _, err := run(t, "seed", "--data-dir", data); err == nil {
+		t.Fatal("seed without --users accepted")
+	}
+	if _, err := run(t, "migrate", "--data-dir", data, "--listen", "nonsense"); err == nil || !strings.Contains(err.Error(), "config: listen") {
+		t.Fatalf("bad --listen: %v", err)
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// serveAndProbe runs serve with cfg, probes the admin endpoints, then stops it.
+func serveAndProbe(t *testing.T, cfg config.Config, wantReady string) {
+	t.Helper()
+	cfg.AdminListen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrCh := make(chan string, 1)
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(a string) { addrCh <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrCh:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not become ready")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	base := "http://" + addr
+	checks := []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/healthz", 200, "ok"},
+		{"/readyz", 200, wantReady},
+		{"/metrics", 200, "go_goroutines"},
+		{"/metrics", 200, "go_sql_open_connections"},
+		{"/debug/pprof/", 200, "goroutine"},
+	}
+	for _, ch := range checks {
+		code, body := get(t, c, base+ch.path)
+		if code != ch.code || !strings.Contains(body, ch.want) {
+			t.Errorf("GET %s = %d %q, want %d containing %q", ch.path, code, body, ch.code, ch.want)
+		}
+	}
+	cancel() // as SIGTERM does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestServeEmbedded(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveAndProbe(t, cfg, "ready: sqlite")
+}
+
+func TestServeMySQLRedis(t *testing.T) {
+	dsn, addr := testenv.MySQLDSN(t), testenv.RedisAddr(t)
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"mysql.dsn": dsn, "redis.addr": addr, "redis.prefix": testenv.RedisPrefix(t, addr)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveAndProbe(t, cfg, "ready: mysql, redis")
+}
+
+func TestServeTLSConfig(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, "certs", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{Env: []string{
+		"ETSERVER_TLS_CERT=" + filepath.Join(dir, "server.pem"), "ETSERVER_TLS_KEY=" + filepath.Join(dir, "server-key.pem"),
+		"ETSERVER_TLS_CLIENT_CA=" + filepath.Join(dir, "ca.pem"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := serverTLS(cfg)
+	if err != nil || tc == nil || tc.ClientCAs == nil || len(tc.Certificates) != 1 {
+		t.Fatalf("serverTLS: %+v %v", tc, err)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.pem"), []byte("nope"), 0o600)
+	cfg.TLS.ClientCA = filepath.Join(dir, "bad.pem")
+	if _, err := serverTLS(cfg); err == nil || !strings.Contains(err.Error(), "tls.client_ca") {
+		t.Fatalf("bad client CA: %v", err)
+	}
+}

@@ -1,0 +1,101 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:7000" || c.AdminListen != "127.0.0.1:7001" || c.Session.TTL != 24*time.Hour ||
+		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "listen: 127.0.0.1:8000\nsession:\n  ttl: 1h\nkv:\n  value_max_bytes: 2000\nlog:\n  level: debug\n")
+	c, err := config.Load(config.Sources{
+		File:  file,
+		Env:   []string{"ETSERVER_SESSION_TTL=2h", "ETSERVER_QUOTA_DEFAULT_READ=7", "ETSERVER_LOG_LEVEL=warn", "OTHER=1"},
+		Flags: map[string]any{"log.level": "error"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8000" { // file over default
+		t.Errorf("listen = %s", c.Listen)
+	}
+	if c.KV.ValueMaxBytes != 2000 {
+		t.Errorf("kv.value_max_bytes = %d", c.KV.ValueMaxBytes)
+	}
+	if c.Session.TTL != 2*time.Hour { // env over file
+		t.Errorf("session.ttl = %s", c.Session.TTL)
+	}
+	if c.Quota.DefaultRead != 7 {
+		t.Errorf("quota.default_read = %d", c.Quota.DefaultRead)
+	}
+	if c.Log.Level != "error" { // flag over env over file
+		t.Errorf("log.level = %s", c.Log.Level)
+	}
+}
+
+func TestSampleConfigLoads(t *testing.T) {
+	c, err := config.Load(config.Sources{File: "../../config.yaml"})
+	if err != nil {
+		t.Fatalf("the sample config.yaml does not load: %v", err)
+	}
+	if !c.Embedded() {
+		t.Fatal("the sample config should run the embedded store")
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		src  config.Sources
+		want string
+	}{
+		{"negative ttl", config.Sources{Env: []string{"ETSERVER_SESSION_TTL=-1s"}}, "config: session.ttl: must be a positive duration"},
+		{"not a duration", config.Sources{Env: []string{"ETSERVER_SESSION_TTL=soon"}}, "config: session.ttl:"},
+		{"not a number", config.Sources{Env: []string{"ETSERVER_KV_VALUE_MAX_BYTES=big"}}, "config: kv.value_max_bytes:"},
+		{"unknown env", config.Sources{Env: []string{"ETSERVER_SESION_TTL=1h"}}, "unknown environment variable ETSERVER_SESION_TTL"},
+		{"unknown file key", config.Sources{File: writeFile(t, "sesion:\n  ttl: 1h\n")}, `unknown key "sesion.ttl"`},
+		{"missing file", config.Sources{File: "/nonexistent/etserver.yaml"}, "config: file /nonexistent/etserver.yaml"},
+		{"bad listen", config.Sources{Flags: map[string]any{"listen": "7000"}}, `config: listen: "7000" is not host:port`},
+		{"mysql without redis", config.Sources{Flags: map[string]any{"mysql.dsn": "root@tcp(127.0.0.1:3306)/x"}}, "config: redis.addr: must be set when mysql.dsn is set"},
+		{"redis without mysql", config.Sources{Flags: map[string]any{"redis.addr": "127.0.0.1:6379"}}, "config: mysql.dsn: must be set"},
+		{"shared quota without redis", config.Sources{Env: []string{"ETSERVER_QUOTA_SHARED=true"}}, "config: quota.shared: needs redis.addr"},
+		{"bad synchronous", config.Sources{Env: []string{"ETSERVER_SQLITE_SYNCHRONOUS=OFF"}}, "config: sqlite.synchronous: must be FULL or NORMAL"},
+		{"quota too high", config.Sources{Env: []string{"ETSERVER_QUOTA_DEFAULT_WRITE=100001"}}, "config: quota.default_write: must be in 1..100000"},
+		{"cert without key", config.Sources{Env: []string{"ETSERVER_TLS_CERT=a.pem"}}, "config: tls.cert:"},
+		{"client ca without cert", config.Sources{Env: []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}}, "config: tls.client_ca: needs tls.cert"},
+		{"bad log level", config.Sources{Env: []string{"ETSERVER_LOG_LEVEL=loud"}}, "config: log.level:"},
+		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, `unknown key "nope"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
