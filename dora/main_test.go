@@ -78,6 +78,9 @@ func (e *echoImpl) Count(in *echo.CountRequest, stream dora.ServerStreamingServe
 	if in.From > in.To {
 		return status.Errorf(codes.InvalidArgument, "from %d > to %d", in.From, in.To)
 	}
+	if int64(in.To)-int64(in.From) > 1000 {
+		return status.Errorf(codes.OutOfRange, "at most 1000 numbers")
+	}
 	if md, ok := metadata.FromIncomingContext(stream.Context()); ok && md.Get("x-header") != "" {
 		if err := stream.SendHeader(metadata.Pairs("x-header", md.Get("x-header"))); err != nil {
 			return err
