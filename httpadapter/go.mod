@@ -3,15 +3,28 @@ module github.com/seed857a6cbd/pocket/httpadapter
 go 1.24
 
 require (
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+	github.com/prometheus/client_golang v1.22.0
 	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.1 // indirect
+	github.com/prometheus/common v0.62.0 // indirect
+	github.com/prometheus/procfs v0.15.1 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000 // indirect
+	golang.org/x/sys v0.30.0 // indirect
 )
 
 replace (
-	github.com/seed857a6cbd/pocket/nap => ../nap
 	github.com/seed857a6cbd/pocket/dora => ../dora
 	github.com/seed857a6cbd/pocket/iip => ../iip
 	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
+	github.com/seed857a6cbd/pocket/nap => ../nap
 )

@@ -1,0 +1,198 @@
+package httpadapter
+
+import (
+	"context"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+)
+
+// DescriptorResolver finds service and message descriptors by full name;
+// *protoregistry.Files (protoregistry.GlobalFiles, or files you built from
+// FileDescriptorProtos) implements it.
+type DescriptorResolver interface {
+	FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error)
+}
+
+// doraMethod is a resolved unary or streaming method, cached by URL path.
+type doraMethod struct {
+	full   string // "/package.Service/Method"
+	label  string // metrics label: "dora:" + full
+	desc   protoreflect.MethodDescriptor
+	stream bool
+}
+
+// doraTranscoder turns HTTP/JSON requests into dora calls.
+type doraTranscoder struct {
+	s         *Server
+	res       DescriptorResolver
+	marshal   protojson.MarshalOptions
+	unmarshal protojson.UnmarshalOptions
+	reqHdr    []string        // canonical header names forwarded as metadata
+	respAll   bool            // every response header key becomes an HTTP header
+	respHdr   map[string]bool // response header keys (lower case) that become HTTP headers
+	methods   sync.Map        // URL path -> *doraMethod
+}
+
+func newDoraTranscoder(s *Server, res DescriptorResolver) *doraTranscoder {
+	t := &doraTranscoder{s: s, res: res, marshal: s.cfg.doraMarshal, unmarshal: s.cfg.doraUnmarshal}
+	if files, ok := res.(*protoregistry.Files); ok && files != protoregistry.GlobalFiles {
+		types := dynamicpb.NewTypes(files)
+		t.marshal.Resolver, t.unmarshal.Resolver = types, types
+	}
+	for _, h := range s.cfg.doraReqHeaders {
+		if metadata.IsReserved(strings.ToLower(h)) {
+			continue
+		}
+		t.reqHdr = append(t.reqHdr, http.CanonicalHeaderKey(h))
+	}
+	t.respHdr = make(map[string]bool)
+	for _, k := range s.cfg.doraRespHeaders {
+		if k == "*" {
+			t.respAll = true
+		}
+		t.respHdr[strings.ToLower(k)] = true
+	}
+	return t
+}
+
+// lookup resolves a URL path of the form <prefix>package.Service/Method. It returns the
+// method when the service is known; an error when the service is known but has no such
+// method; nil, nil when the path names no known service (the IIP routes get it).
+func (t *doraTranscoder) lookup(path string) (*doraMethod, *httpError) {
+	if v, ok := t.methods.Load(path); ok {
+		return v.(*doraMethod), nil
+	}
+	rest, ok := strings.CutPrefix(path, t.s.cfg.doraPrefix)
+	if !ok {
+		return nil, nil
+	}
+	svc, name, ok := strings.Cut(rest, "/")
+	if !ok || svc == "" || name == "" || strings.Contains(name, "/") || !strings.Contains(svc, ".") {
+		return nil, nil
+	}
+	fn := protoreflect.FullName(svc)
+	if !fn.IsValid() {
+		return nil, nil
+	}
+	d, err := t.res.FindDescriptorByName(fn)
+	if err != nil {
+		return nil, nil
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, nil
+	}
+	md := sd.Methods().ByName(protoreflect.Name(name))
+	if md == nil {
+		return nil, &httpError{http.StatusNotFound, codes.NotFound.String(),
+			"httpadapter: service " + svc + " has no method " + strconv.Quote(name), 0}
+	}
+	full := "/" + svc + "/" + name
+	m := &doraMethod{full: full, label: "dora:" + full, desc: md,
+		stream: md.IsStreamingClient() || md.IsStreamingServer()}
+	v, _ := t.methods.LoadOrStore(path, m) // bounded: one entry per method of a known service
+	return v.(*doraMethod), nil
+}
+
+// serve transcodes one call. It returns the error to answer when nothing was written.
+func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMethod) *httpError {
+	if m.stream {
+		return &httpError{http.StatusNotImplemented, codes.Unimplemented.String(),
+			"httpadapter: " + m.full + " is a streaming method; only unary methods are served over HTTP/JSON", 0}
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return &httpError{http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			"httpadapter: " + m.full + " takes POST, not " + r.Method, 0}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &httpError{http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
+				"httpadapter: Content-Type " + strconv.Quote(ct) + " is not JSON", 0}
+		}
+	}
+	body, release, herr := t.s.readBody(w, r)
+	defer release()
+	if herr != nil {
+		return herr
+	}
+	in := dynamicpb.NewMessage(m.desc.Input())
+	if len(body) > 0 {
+		if err := t.unmarshal.Unmarshal(body, in); err != nil {
+			return &httpError{http.StatusBadRequest, codes.InvalidArgument.String(),
+				"httpadapter: request body is not a valid " + string(m.desc.Input().FullName()) + ": " + err.Error(), 0}
+		}
+	}
+	out := dynamicpb.NewMessage(m.desc.Output())
+
+	var opts []dora.CallOption
+	if md := t.requestMetadata(r); md != nil {
+		opts = append(opts, dora.WithMetadata(md))
+	}
+	var header metadata.MD
+	if t.respAll || len(t.respHdr) > 0 {
+		opts = append(opts, dora.Header(&header))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
+	defer cancel()
+	err := t.s.cfg.dora.Invoke(ctx, m.full, in, out, opts...)
+	t.responseHeaders(w, header)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
+		}
+		st := status.Convert(err)
+		return &httpError{codes.HTTPStatus(st.Code()), st.Code().String(), st.Message(), 0}
+	}
+	b, err := t.marshal.Marshal(out)
+	if err != nil {
+		return &httpError{http.StatusInternalServerError, codes.Internal.String(),
+			"httpadapter: encoding the response as JSON: " + err.Error(), 0}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// requestMetadata collects the allow-listed request headers; nil when none is present.
+func (t *doraTranscoder) requestMetadata(r *http.Request) metadata.MD {
+	var md metadata.MD
+	for _, name := range t.reqHdr {
+		vals := r.Header[name]
+		if len(vals) == 0 {
+			continue
+		}
+		if md == nil {
+			md = make(metadata.MD, len(t.reqHdr))
+		}
+		md[strings.ToLower(name)] = strings.Join(vals, ", ")
+	}
+	return md
+}
+
+// responseHeaders copies the allow-listed response header metadata to HTTP headers.
+func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) {
+	for k, v := range md {
+		if metadata.IsReserved(k) || (!t.respAll && !t.respHdr[k]) {
+			continue
+		}
+		w.Header().Set(http.CanonicalHeaderKey(k), v)
+	}
+}

@@ -1,0 +1,129 @@
+package httpadapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/seed857a6cbd/pocket/iip"
+	"github.com/seed857a6cbd/pocket/lbclient"
+)
+
+// Sentinel errors, wrapped with %w; test them with errors.Is.
+var (
+	// ErrBadOption is wrapped by NewServer's error when an option or a route is invalid.
+	ErrBadOption = errors.New("httpadapter: bad option")
+	// ErrBadHeader is wrapped by DecodeHeader's error when __http_hdr__ is not valid
+	// base64url of a JSON object of the expected shape.
+	ErrBadHeader = errors.New("httpadapter: bad __http_hdr__")
+)
+
+// Error codes: the "code" member of every error body {"error":{"code":...,"message":...}}.
+// Errors of dora calls use dora's code names instead ("InvalidArgument", "NotFound", ...).
+const (
+	CodeNoRoute            = "no_route"            // 404: no route matched the request
+	CodeNotFound           = "not_found"           // 404: the IIP server has no handler for the path (IIP 105), or no such dora method
+	CodeBackendUnavailable = "backend_unavailable" // 502: backend down, unreachable, connection lost, or it broke the protocol
+	CodeBackendOverloaded  = "backend_overloaded"  // 503: the IIP server is at its channel or connection limit (IIP 106–108)
+	CodeTimeout            = "timeout"             // 504: the call timed out (locally, or IIP 103 from the server)
+	CodeHandlerError       = "handler_error"       // 500: the IIP handler failed or returned nothing (IIP 101, 102)
+	CodeBackendError       = "backend_error"       // 500: any other IIP error response (IIP 100, 104, unknown codes)
+	CodeResponseTooLarge   = "response_too_large"  // 502: the backend's response exceeds the client's limit
+	CodeBodyTooLarge       = "body_too_large"      // 413: the request body exceeds WithMaxBodyBytes
+	CodeURITooLong         = "uri_too_long"        // 414: the request URI exceeds the IIP path limit (2048 bytes)
+	CodeHeaderTooLarge     = "header_too_large"    // 431: URI plus forwarded headers exceed the IIP path limit
+	CodeBadRequest         = "bad_request"         // 400: the request body could not be read
+	CodeMethodNotAllowed   = "method_not_allowed"  // 405: a dora call not sent with POST
+	CodeUnsupportedMedia   = "unsupported_media"   // 415: a dora call whose Content-Type is not JSON
+	CodeNotImplemented     = "not_implemented"     // 501: a streaming dora method
+	CodeCanceled           = "canceled"            // 499: the HTTP client went away (nobody reads it)
+)
+
+// StatusClientClosedRequest is the status logged (and counted) for a request whose client
+// went away before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
+
+// httpError is an error answered to the HTTP client.
+type httpError struct {
+	status  int
+	code    string
+	message string
+	iipCode int // the IIP error code when the backend answered one
+}
+
+func (e *httpError) Error() string { return "httpadapter: " + e.code + ": " + e.message }
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	IIPCode int    `json:"iip_code,omitempty"`
+}
+
+// writeError answers e as JSON. Never a 2xx.
+func writeError(w http.ResponseWriter, e *httpError) {
+	b, err := json.Marshal(errorBody{Error: errorDetail{Code: e.code, Message: e.message, IIPCode: e.iipCode}})
+	if err != nil { // cannot happen with strings and ints
+		b = []byte(`{"error":{"code":"internal","message":"httpadapter: cannot encode error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.status)
+	_, _ = w.Write(b)
+}
+
+// iipError maps the error of an IIP call to the HTTP answer. callCtx is the call's context,
+// reqCtx the HTTP request's: they tell a timeout from a client that went away.
+func iipError(err error, reqCtx context.Context) *httpError {
+	var ie *iip.Error
+	switch {
+	case reqCtx.Err() != nil && errors.Is(err, context.Canceled):
+		return &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &httpError{http.StatusGatewayTimeout, CodeTimeout, "httpadapter: backend call timed out", 0}
+	case errors.As(err, &ie):
+		return iipCodeError(ie)
+	case errors.Is(err, iip.ErrMessageTooLarge):
+		return &httpError{http.StatusBadGateway, CodeResponseTooLarge, err.Error(), 0}
+	case errors.Is(err, lbclient.ErrNoBackends):
+		return &httpError{http.StatusBadGateway, CodeBackendUnavailable, err.Error(), 0}
+	default: // connection lost or refused, dial error, protocol error, closed client...
+		return &httpError{http.StatusBadGateway, CodeBackendUnavailable, fmt.Sprintf("httpadapter: backend unavailable: %v", err), 0}
+	}
+}
+
+func iipCodeError(ie *iip.Error) *httpError {
+	e := &httpError{message: ie.Message, iipCode: ie.Code}
+	switch ie.Code {
+	case iip.CodeNoHandler:
+		e.status, e.code = http.StatusNotFound, CodeNotFound
+	case iip.CodeTimeout:
+		e.status, e.code = http.StatusGatewayTimeout, CodeTimeout
+	case iip.CodeHandler, iip.CodeNoResponse:
+		e.status, e.code = http.StatusInternalServerError, CodeHandlerError
+	case iip.CodeChannelLimit, iip.CodeServerConnLimit, iip.CodeClientConnLimit:
+		e.status, e.code = http.StatusServiceUnavailable, CodeBackendOverloaded
+	default:
+		e.status, e.code = http.StatusInternalServerError, CodeBackendError
+	}
+	return e
+}
+
+// isIIPBackendFailure tells lbclient which IIP call errors are the backend's fault: an
+// error response is the application's answer (the backend is up), except the connection
+// limit; a cancelled call is the caller's doing.
+func isIIPBackendFailure(err error) bool {
+	var ie *iip.Error
+	if errors.As(err, &ie) {
+		return ie.Code == iip.CodeServerConnLimit
+	}
+	return lbclient.IsBackendFailure(err)
+}

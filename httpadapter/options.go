@@ -1,0 +1,218 @@
+package httpadapter
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Defaults of the options; a Server built with no option uses these.
+const (
+	// DefaultMaxBodyBytes bounds a request body (4 MiB); a larger one is answered 413.
+	DefaultMaxBodyBytes = 4 << 20
+	// DefaultMaxHeaderBytes bounds the request line plus headers (1 MiB, as net/http);
+	// a larger header is answered 431 by net/http.
+	DefaultMaxHeaderBytes = 1 << 20
+	// DefaultReadHeaderTimeout bounds reading the request line and headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds a request from the end of its headers to the end of the
+	// response; keep it above the call timeout.
+	DefaultWriteTimeout = 60 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for its next request.
+	DefaultIdleTimeout = 120 * time.Second
+	// DefaultCallTimeout bounds one backend call (IIP or dora) unless a route sets its own.
+	DefaultCallTimeout = 10 * time.Second
+	// DefaultHeaderFormat is how HTTP headers travel toward IIP servers: HeaderJoined.
+	DefaultHeaderFormat = HeaderJoined
+)
+
+// Option configures a Server (functional options, like grpc-go). Options are applied in
+// order; a later option overrides an earlier one of the same kind, except WithIIPRoute,
+// which appends.
+type Option func(*config)
+
+type config struct {
+	routes            []Route
+	routeFunc         func(r *http.Request) *Route
+	headerFormat      HeaderFormat
+	maxBodyBytes      int64
+	maxHeaderBytes    int
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	callTimeout       time.Duration
+	tlsConfig         *tls.Config
+	clientCAs         *x509.CertPool
+	logger            *slog.Logger
+	accessLog         bool
+	registerer        prometheus.Registerer
+	metricsPath       string
+
+	dora            DoraConn
+	doraResolver    DescriptorResolver
+	doraPrefix      string
+	doraReqHeaders  []string
+	doraRespHeaders []string
+	doraMarshal     protojson.MarshalOptions
+	doraUnmarshal   protojson.UnmarshalOptions
+}
+
+func defaultConfig() config {
+	return config{
+		headerFormat:      DefaultHeaderFormat,
+		maxBodyBytes:      DefaultMaxBodyBytes,
+		maxHeaderBytes:    DefaultMaxHeaderBytes,
+		readHeaderTimeout: DefaultReadHeaderTimeout,
+		readTimeout:       DefaultReadTimeout,
+		writeTimeout:      DefaultWriteTimeout,
+		idleTimeout:       DefaultIdleTimeout,
+		callTimeout:       DefaultCallTimeout,
+		accessLog:         true,
+		doraPrefix:        "/",
+	}
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.maxBodyBytes <= 0:
+		return fmt.Errorf("%w: max body bytes %d must be positive", ErrBadOption, c.maxBodyBytes)
+	case c.maxHeaderBytes <= 0:
+		return fmt.Errorf("%w: max header bytes %d must be positive", ErrBadOption, c.maxHeaderBytes)
+	case c.callTimeout <= 0:
+		return fmt.Errorf("%w: call timeout %v must be positive", ErrBadOption, c.callTimeout)
+	case c.readHeaderTimeout < 0 || c.readTimeout < 0 || c.writeTimeout < 0 || c.idleTimeout < 0:
+		return fmt.Errorf("%w: negative server timeout", ErrBadOption)
+	case c.headerFormat < HeaderOff || c.headerFormat > HeaderMulti:
+		return fmt.Errorf("%w: unknown header format %d", ErrBadOption, c.headerFormat)
+	case c.doraPrefix == "" || c.doraPrefix[0] != '/' || c.doraPrefix[len(c.doraPrefix)-1] != '/':
+		return fmt.Errorf("%w: dora prefix %q must start and end with /", ErrBadOption, c.doraPrefix)
+	case c.metricsPath != "" && c.metricsPath[0] != '/':
+		return fmt.Errorf("%w: metrics path %q must start with /", ErrBadOption, c.metricsPath)
+	case c.clientCAs != nil && c.tlsConfig == nil:
+		return fmt.Errorf("%w: WithClientCAs needs WithTLS", ErrBadOption)
+	}
+	return nil
+}
+
+// WithIIPRoute appends a route to the IIP route table. Routes are tried in the order they
+// were added and the first that matches wins; see Route. A route with neither Host, Pattern
+// nor Match matches every request (put it last). A route without Backend, or with a Pattern
+// that does not compile, makes NewServer fail with ErrBadOption.
+func WithIIPRoute(r Route) Option { return func(c *config) { c.routes = append(c.routes, r) } }
+
+// WithRouteFunc sets a hook consulted before the route table for every request that is not
+// a dora call: a non-nil *Route it returns (with a Backend) is used as is (its Host, Pattern
+// and Match are not checked); nil falls through to the table. The returned route's Name is a
+// metrics label: return a few fixed routes, not one per request. Default: none.
+func WithRouteFunc(f func(r *http.Request) *Route) Option {
+	return func(c *config) { c.routeFunc = f }
+}
+
+// WithHeaderFormat sets how the HTTP method and headers travel toward IIP servers (the
+// __http_hdr__ query argument, see HeaderFormat). Default DefaultHeaderFormat (HeaderJoined).
+func WithHeaderFormat(f HeaderFormat) Option { return func(c *config) { c.headerFormat = f } }
+
+// WithMaxBodyBytes bounds the request body; a larger body is answered 413 with code
+// "body_too_large" and never reaches a backend. Default DefaultMaxBodyBytes.
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// WithMaxHeaderBytes bounds the request line and headers (http.Server.MaxHeaderBytes);
+// net/http answers a larger header with 431. Default DefaultMaxHeaderBytes. It applies to
+// Serve and ListenAndServe only, not to Handler embedded in another server.
+func WithMaxHeaderBytes(n int) Option { return func(c *config) { c.maxHeaderBytes = n } }
+
+// WithTimeouts sets the HTTP server's timeouts (see net/http.Server): reading the headers,
+// reading the whole request, writing the response, and keep-alive idleness. Zero keeps the
+// default of that one (DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout,
+// DefaultIdleTimeout); negative values make NewServer fail. They apply to Serve and
+// ListenAndServe only.
+func WithTimeouts(readHeader, read, write, idle time.Duration) Option {
+	return func(c *config) {
+		set := func(dst *time.Duration, v time.Duration) {
+			if v != 0 {
+				*dst = v
+			}
+		}
+		set(&c.readHeaderTimeout, readHeader)
+		set(&c.readTimeout, read)
+		set(&c.writeTimeout, write)
+		set(&c.idleTimeout, idle)
+	}
+}
+
+// WithCallTimeout bounds each backend call (IIP or dora) that has no Route.Timeout of its
+// own; when it expires the request is answered 504. The request's own context (client gone,
+// server closing) bounds the call too. Default DefaultCallTimeout.
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithTLS makes Serve and ListenAndServe speak HTTPS with cfg, which must hold a
+// certificate (Certificates or GetCertificate). Default: plain HTTP. cfg is cloned.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tlsConfig = cfg } }
+
+// WithClientCAs turns on mutual TLS: clients must present a certificate that verifies
+// against pool (tls.RequireAndVerifyClientCert). It needs WithTLS. Default: off.
+func WithClientCAs(pool *x509.CertPool) Option { return func(c *config) { c.clientCAs = pool } }
+
+// WithLogger sets the logger of the access log and of server errors. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithAccessLog turns the access log (one Info record "httpadapter: request" per request)
+// on or off. Default on.
+func WithAccessLog(on bool) Option { return func(c *config) { c.accessLog = on } }
+
+// WithRegisterer registers the Server's Prometheus metrics on reg instead of on a registry
+// of its own (MetricsHandler then serves prometheus.DefaultGatherer when reg is
+// prometheus.DefaultRegisterer, else reg when it is also a prometheus.Gatherer). Two Servers
+// on one Registerer conflict: NewServer fails. Default: a private registry.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(c *config) { c.registerer = reg }
+}
+
+// WithMetricsPath serves the metrics (MetricsHandler) at path on the Server's own handler,
+// before any route. Default "" (not served: mount MetricsHandler yourself).
+func WithMetricsPath(path string) Option { return func(c *config) { c.metricsPath = path } }
+
+// WithDora turns on HTTP/JSON transcoding to dora: POST <prefix>package.Service/Method with
+// a JSON body calls that method on conn (a *dora.Client, or a DoraGroup balancing several).
+// The Server does not close conn. Default: off (such paths go to the IIP routes).
+func WithDora(conn DoraConn) Option { return func(c *config) { c.dora = conn } }
+
+// WithDoraResolver sets where service and message descriptors are looked up. A
+// *protoregistry.Files also serves as the type resolver of google.protobuf.Any fields.
+// Default protoregistry.GlobalFiles (every generated package linked into the program).
+func WithDoraResolver(r DescriptorResolver) Option { return func(c *config) { c.doraResolver = r } }
+
+// WithDoraPrefix sets the path prefix of dora calls: prefix + "package.Service/Method".
+// It must start and end with "/". Default "/".
+func WithDoraPrefix(prefix string) Option { return func(c *config) { c.doraPrefix = prefix } }
+
+// WithDoraHeaders names the request headers (case-insensitive) that become dora metadata of
+// the call, under their lower-case name; several values of one header are joined with ", ".
+// Keys starting with "dora-" are reserved and never forwarded. Default: none.
+func WithDoraHeaders(names ...string) Option {
+	return func(c *config) { c.doraReqHeaders = append([]string(nil), names...) }
+}
+
+// WithDoraResponseHeaders names the response header metadata keys of a dora call that
+// become HTTP response headers (canonical form of the key); "*" means every key. Default:
+// none.
+func WithDoraResponseHeaders(keys ...string) Option {
+	return func(c *config) { c.doraRespHeaders = append([]string(nil), keys...) }
+}
+
+// WithDoraJSON sets the protojson options of the transcoding: m writes responses, u reads
+// requests. Defaults: the zero values (lowerCamelCase names, unpopulated fields omitted,
+// unknown fields rejected with 400). Their Resolver fields are replaced by the resolver of
+// WithDoraResolver when that is a *protoregistry.Files.
+func WithDoraJSON(m protojson.MarshalOptions, u protojson.UnmarshalOptions) Option {
+	return func(c *config) { c.doraMarshal, c.doraUnmarshal = m, u }
+}

@@ -1,0 +1,73 @@
+package httpadapter
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/seed857a6cbd/pocket/iip"
+)
+
+// emptyData is what an empty request body becomes toward IIP servers: a zero data length is
+// illegal on the wire and existing servers expect "{}".
+var emptyData = []byte("{}")
+
+// proxyIIP forwards r to the route's IIP backend and writes the answer. It returns the
+// error to answer when nothing was written.
+func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route) *httpError {
+	uri := requestURI(r)
+	if len(uri) > iip.MaxPathLen {
+		return &httpError{http.StatusRequestURITooLong, CodeURITooLong,
+			"httpadapter: request URI of " + strconv.Itoa(len(uri)) + " bytes exceeds the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}
+	}
+	body, release, herr := s.readBody(w, r)
+	defer release()
+	if herr != nil {
+		return herr
+	}
+	if len(body) == 0 {
+		body = emptyData
+	}
+	var hdr string
+	if s.cfg.headerFormat != HeaderOff {
+		hdr = EncodeHeader(s.cfg.headerFormat, r.Method, forwardedHeader(r))
+	}
+	path := iipPath(uri, hdr)
+	if len(path) > iip.MaxPathLen {
+		return &httpError{http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge,
+			"httpadapter: request URI plus " + HeaderParam + " is " + strconv.Itoa(len(path)) + " bytes, over the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}
+	}
+	timeout := rt.Timeout
+	if timeout <= 0 {
+		timeout = s.cfg.callTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	if rt.HashKey != nil {
+		ctx = ContextWithHashKey(ctx, rt.HashKey(r))
+	}
+	resp, err := rt.Backend.Do(ctx, path, body)
+	if err != nil {
+		return iipError(err, r.Context())
+	}
+	ct := rt.ContentType
+	if ct == "" {
+		ct = sniff(resp)
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+	return nil
+}
+
+// sniff returns the Content-Type of an IIP response: JSON when it parses as JSON, else
+// what http.DetectContentType says (text/plain; charset=utf-8 for text).
+func sniff(b []byte) string {
+	if len(b) > 0 && json.Valid(b) {
+		return "application/json"
+	}
+	return http.DetectContentType(b)
+}

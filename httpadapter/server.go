@@ -1,0 +1,281 @@
+package httpadapter
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// Server is the HTTP front: it routes every request either to a dora method (HTTP/JSON
+// transcoding, see WithDora) or to an IIP backend (reverse proxy, see WithIIPRoute), and
+// answers everything else 404. Use Handler to mount it in your own http.Server or mux, or
+// Serve/ListenAndServe to let it listen, with the limits, timeouts and TLS of its options.
+// It is safe for concurrent use. Create it with NewServer.
+type Server struct {
+	cfg     config
+	routes  []Route
+	hs      *http.Server
+	metrics *metrics
+	logger  *slog.Logger
+	dora    *doraTranscoder // nil when WithDora was not given
+	bufs    sync.Pool       // *[]byte request bodies
+}
+
+// NewServer builds a Server from opts. An invalid option or route (no Backend, a pattern
+// that does not compile, metrics that cannot be registered) is an error wrapping
+// ErrBadOption.
+func NewServer(opts ...Option) (*Server, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: cfg.logger}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.routes = make([]Route, len(cfg.routes))
+	copy(s.routes, cfg.routes)
+	for i := range s.routes {
+		if err := s.routes[i].compile(i); err != nil {
+			return nil, err
+		}
+	}
+	m, err := newMetrics(cfg.registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	if cfg.dora != nil {
+		res := cfg.doraResolver
+		if res == nil {
+			res = protoregistry.GlobalFiles
+		}
+		s.dora = newDoraTranscoder(s, res)
+	}
+	var tlsCfg *tls.Config
+	if cfg.tlsConfig != nil {
+		tlsCfg = cfg.tlsConfig.Clone()
+		if cfg.clientCAs != nil {
+			tlsCfg.ClientCAs = cfg.clientCAs
+			tlsCfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	s.hs = &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsCfg,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler returns the Server as an http.Handler, for mounting in another server or mux.
+// Body limit, call timeouts, routing, access log and metrics apply; the http.Server limits
+// (header size, read/write/idle timeouts, TLS) are the embedding server's business.
+func (s *Server) Handler() http.Handler { return s }
+
+// MetricsHandler serves the Server's Prometheus metrics (see WithRegisterer).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+
+// Serve accepts HTTP connections on l (HTTPS with WithTLS) until Shutdown or Close, then
+// returns http.ErrServerClosed. It may be called for several listeners.
+func (s *Server) Serve(l net.Listener) error {
+	if s.hs.TLSConfig != nil {
+		return s.hs.ServeTLS(l, "", "")
+	}
+	return s.hs.Serve(l)
+}
+
+// ListenAndServe listens on the TCP address addr and calls Serve.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Shutdown stops the Server gracefully: it closes the listeners, lets the requests in
+// flight finish, closes idle connections, and returns nil. When ctx ends first it returns
+// ctx's error and the remaining requests go on until they finish (call Close to cut them).
+// It does not close the backends (IIPGroup, DoraGroup, clients): close them after it.
+func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx) }
+
+// Close closes the listeners and every connection at once; requests in flight are cut.
+func (s *Server) Close() error { return s.hs.Close() }
+
+// ServeHTTP routes and answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	var (
+		label string
+		err   *httpError
+	)
+	switch {
+	case s.cfg.metricsPath != "" && r.URL.Path == s.cfg.metricsPath:
+		label = RouteMetrics
+		s.metrics.handler().ServeHTTP(rec, r)
+	default:
+		var m *doraMethod
+		if s.dora != nil {
+			m, err = s.dora.lookup(r.URL.Path)
+		}
+		switch {
+		case m != nil:
+			label = m.label
+			s.track(label, func() { err = s.dora.serve(rec, r, m) })
+		case err != nil: // a known dora service without that method
+			label = RouteUnrouted
+		default:
+			rt := s.route(r)
+			if rt == nil {
+				label = RouteUnrouted
+				err = &httpError{http.StatusNotFound, CodeNoRoute, "httpadapter: no route for " + r.Host + " " + requestURI(r), 0}
+				break
+			}
+			label = rt.Name
+			if label == "" {
+				label = "func"
+			}
+			s.track(label, func() { err = s.proxyIIP(rec, r, rt) })
+		}
+		if err != nil && !rec.wrote {
+			writeError(rec, err)
+		}
+	}
+	d := time.Since(start)
+	code := rec.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if err != nil && err.status == StatusClientClosedRequest {
+		code = StatusClientClosedRequest
+	}
+	s.metrics.requests.WithLabelValues(label, statusLabel(code)).Inc()
+	s.metrics.latency.WithLabelValues(label).Observe(d.Seconds())
+	if s.cfg.accessLog && s.logger.Enabled(r.Context(), slog.LevelInfo) {
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("host", r.Host),
+			slog.String("uri", requestURI(r)),
+			slog.String("route", label),
+			slog.Int("status", code),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", d),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.message))
+		}
+		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "httpadapter: request", attrs...)
+	}
+}
+
+// track runs fn counted as in flight on route label.
+func (s *Server) track(label string, fn func()) {
+	g := s.metrics.inFlight.WithLabelValues(label)
+	g.Inc()
+	defer g.Dec()
+	fn()
+}
+
+// readBody reads the request body into a pooled buffer, bounded by the body limit. The
+// returned release gives the buffer back (call it when the backend call is over).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), herr *httpError) {
+	limit := s.cfg.maxBodyBytes
+	if r.ContentLength > limit {
+		return nil, func() {}, tooLarge(limit)
+	}
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 4096)
+		bp = &b
+	}
+	buf := (*bp)[:0]
+	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
+		buf = make([]byte, 0, r.ContentLength)
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == nil {
+			continue
+		}
+		release = func() {
+			if cap(buf) <= maxPooledBody {
+				*bp = buf[:0]
+				s.bufs.Put(bp)
+			}
+		}
+		var mbe *http.MaxBytesError
+		switch {
+		case err == io.EOF:
+			return buf, release, nil
+		case errors.As(err, &mbe):
+			release()
+			return nil, func() {}, tooLarge(limit)
+		default:
+			release()
+			if r.Context().Err() != nil {
+				return nil, func() {}, &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
+			}
+			return nil, func() {}, &httpError{http.StatusBadRequest, CodeBadRequest, "httpadapter: reading request body: " + err.Error(), 0}
+		}
+	}
+}
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+func tooLarge(limit int64) *httpError {
+	return &httpError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+		"httpadapter: request body exceeds limit of " + strconv.FormatInt(limit, 10) + " bytes", 0}
+}
+
+// recorder remembers the status and size of the answer.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
