@@ -189,13 +189,11 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 		return
 	}
 	if c.entry == nil {
-		if len(p.method) > 0 && p.method[0] != '/' && s.bare[string(p.method)] == nil {
-			if _, ambiguous := s.bare[string(p.method)]; ambiguous {
-				c.reject(status.Errorf(codes.Unimplemented, "dora: method %q is ambiguous: several services have it; call it by its full name", p.method))
-				return
-			}
+		if e, known := s.bare[string(p.method)]; known && e == nil {
+			c.reject(status.Errorf(codes.Unimplemented, "dora: method %q is ambiguous: several services have it; call it by its full name", p.method))
+		} else {
+			c.reject(status.Errorf(codes.Unimplemented, "dora: unknown method %q", p.method))
 		}
-		c.reject(status.Errorf(codes.Unimplemented, "dora: unknown method %q", p.method))
 		return
 	}
 	wantOpen := streaming
@@ -216,8 +214,8 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 		}
 		c.values = metadata.NewIncomingContext(c.values, p.meta)
 	}
-	if p.timeoutUs > 0 {
-		c.deadline = time.Now().Add(time.Duration(min(p.timeoutUs, maxTimeoutUs)) * time.Microsecond)
+	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
+		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
 		c.hasDeadline = true
 	}
 	if streaming {
@@ -245,8 +243,9 @@ func (c *serverCall) reject(err error) {
 	drainStream(c.st)
 }
 
-// maxTimeoutUs caps a received timeout (about 292 years in ns would overflow).
-const maxTimeoutUs = uint64(1<<63-1) / 1000
+// maxTimeoutUs is the longest timeout honoured, ten years; a longer one means no deadline
+// (and keeps time arithmetic far from overflow).
+const maxTimeoutUs = uint64(10 * 365 * 24 * time.Hour / time.Microsecond)
 
 func (s *Server) runUnary(c *serverCall) (resp any, err error) {
 	d := decoderPool.Get().(*unaryDecoder)
