@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,8 @@ type Client struct {
 	logger   *slog.Logger
 
 	seq  atomic.Uint64
-	next atomic.Uint32 // round-robin start
+	next atomic.Uint32                  // round-robin start
+	snap atomic.Pointer[[]*nap.Session] // copy of sessions for the lock-free fast path
 
 	mu       sync.Mutex
 	sessions []*nap.Session // usable (not known to be going away)
@@ -87,6 +89,7 @@ func (c *Client) Close() error {
 	c.closed = true
 	all := append(c.sessions, c.retired...)
 	c.sessions, c.retired = nil, nil
+	c.publishLocked()
 	dialing := c.dialing
 	c.mu.Unlock()
 	for _, s := range all {
@@ -129,6 +132,16 @@ func (c *Client) callInfo(opts []CallOption) callInfo {
 // refusing new streams (stream limit, GOAWAY, closed) are skipped: nap guarantees nothing
 // reached the server then.
 func (c *Client) openStream(ctx context.Context, waitForReady bool) (*nap.Stream, error) {
+	// Fast path without the client's lock: a session with room.
+	if p := c.snap.Load(); p != nil && len(*p) > 0 {
+		ss := *p
+		start := int(c.next.Add(1))
+		for i := range ss {
+			if st, err := ss[(start+i)%len(ss)].OpenStream(ctx); err == nil {
+				return st, nil
+			}
+		}
+	}
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -216,6 +229,7 @@ func (c *Client) dial() error {
 	}
 	c.failures, c.lastErr, c.nextDial = 0, nil, time.Time{}
 	c.sessions = append(c.sessions, sess)
+	c.publishLocked()
 	return nil
 }
 
@@ -231,12 +245,19 @@ func (c *Client) backoff(n int) time.Duration {
 	return d + jitter
 }
 
+// publishLocked stores a copy of the usable sessions for the fast path.
+func (c *Client) publishLocked() {
+	ss := slices.Clone(c.sessions)
+	c.snap.Store(&ss)
+}
+
 // retireLocked moves sess out of the usable list; closed sessions are dropped, going-away
 // ones are kept to be closed by Close.
 func (c *Client) retireLocked(sess *nap.Session) {
 	for i, s := range c.sessions {
 		if s == sess {
 			c.sessions = append(c.sessions[:i], c.sessions[i+1:]...)
+			c.publishLocked()
 			break
 		}
 	}
