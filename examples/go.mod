@@ -1,19 +1,29 @@
 module github.com/seed857a6cbd/pocket/examples
 
-go 1.24
+go 1.24.0
 
 require (
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
+	github.com/schollz/progressbar/v3 v3.19.0
 	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/httpadapter v0.0.0-00010101000000-000000000000
+	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/term v0.40.0
+	golang.org/x/time v0.11.0
+)
+
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
+	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
+	golang.org/x/sys v0.41.0 // indirect
 )
 
 replace (
-	github.com/seed857a6cbd/pocket/nap => ../nap
 	github.com/seed857a6cbd/pocket/dora => ../dora
+	github.com/seed857a6cbd/pocket/httpadapter => ../httpadapter
 	github.com/seed857a6cbd/pocket/iip => ../iip
 	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
-	github.com/seed857a6cbd/pocket/httpadapter => ../httpadapter
+	github.com/seed857a6cbd/pocket/nap => ../nap
 )

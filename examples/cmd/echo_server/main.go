@@ -1,0 +1,79 @@
+// Command echo_server serves IIP echo on /echo and /echo_benchmark, a
+// net/http echo on POST /echo_benchmark for comparison, and (when the
+// httpadapter is available) HTTP in front of its IIP server. It prints
+// "NAME listening on HOST:PORT" per listener and stops gracefully on SIGINT
+// or SIGTERM. See the examples README.
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seed857a6cbd/pocket/examples/cliflags"
+	"github.com/seed857a6cbd/pocket/examples/echo"
+	"github.com/seed857a6cbd/pocket/examples/serving"
+	"github.com/seed857a6cbd/pocket/iip"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "echo_server",
+		Usage: "IIP echo server, with a net/http echo for comparison",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "iip-addr", Value: "127.0.0.1:9090", Usage: "IIP listen address (/echo, /echo_benchmark)"},
+			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
+			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
+		}, cliflags.ServerTLSFlags()...),
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "echo_server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
+	}
+	tlsConfig, err := cliflags.ServerTLS(c)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
+	echo.Register(srv)
+	ls := []serving.Listener{{Name: "iip", Addr: c.String("iip-addr"), Server: srv}}
+	if addr := c.String("http-addr"); addr != "" {
+		ls = append(ls, httpListener("http", addr, echo.HTTPHandler(), tlsConfig, log))
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serving.Run(ctx, os.Stdout, log, c.Duration("grace"), ls...)
+}
+
+// httpListener serves h over HTTP, or HTTPS with the same TLS settings as
+// the IIP listener when tlsConfig is set.
+func httpListener(name, addr string, h http.Handler, tlsConfig *tls.Config, log *slog.Logger) serving.Listener {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	l := serving.Listener{Name: name, Addr: addr, Server: hs}
+	if tlsConfig != nil {
+		cfg := tlsConfig.Clone()
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		l.Wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, cfg) }
+	}
+	return l
+}
