@@ -23,13 +23,13 @@ func TestRender(t *testing.T) {
 	var rpcRows, trRows []harness.Result
 	for i, fw := range []string{"grpc", "arpc"} {
 		for _, n := range []int{1, 16, 100} {
-			rpcRows = append(rpcRows, harness.Result{Suite: "rpc", Mode: "unary", Framework: fw, Payload: 1024, Concurrency: n, CallsPerSecond: float64(1000 * n * (i + 1)), P99Micros: float64(100 * n)})
+			rpcRows = append(rpcRows, harness.Result{Suite: "rpc", Mode: "unary", Framework: fw, Payload: 1024, Concurrency: n, CallsPerSecond: float64(1000 * n * (i + 1)), P99Micros: float64(100 * n), ClientCPUPercent: 50, ServerCPUPercent: 50})
 		}
 	}
 	for _, tr := range []string{"tcp", "yamux"} {
 		trRows = append(trRows,
-			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 1, CallsPerSecond: 10000, P99Micros: 50},
-			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 16, CallsPerSecond: 40000, P99Micros: 500},
+			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 1, CallsPerSecond: 10000, P99Micros: 50, ClientCPUPercent: 80, ServerCPUPercent: 80},
+			harness.Result{Suite: "transport", Mode: "rr", Framework: tr, Payload: 1024, Concurrency: 16, CallsPerSecond: 40000, P99Micros: 500, ClientCPUPercent: 90, ServerCPUPercent: 90},
 			harness.Result{Suite: "transport", Mode: "bulk", Framework: tr, Payload: 65536, Concurrency: 1, MBPerSecond: 900},
 			harness.Result{Suite: "transport", Mode: "mixed", Framework: tr, Payload: 64, Concurrency: 1, P99Micros: 2000},
 		)
@@ -42,7 +42,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"rpc-throughput-1024.svg", "rpc-p99-1024.svg", "transport-rr-throughput.svg", "transport-rr-p99.svg", "transport-bulk.svg", "transport-mixed-p99.svg", "summary.md"}
+	want := []string{"rpc-throughput-1024.svg", "rpc-p99-1024.svg", "rpc-percpu-1024.svg", "transport-rr-throughput.svg", "transport-rr-p99.svg", "transport-rr-percpu.svg", "transport-bulk.svg", "transport-mixed-p99.svg", "summary.md"}
 	if len(files) != len(want) {
 		t.Errorf("wrote %v, want %v", files, want)
 	}
@@ -60,7 +60,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"| 16 | arpc | 32000 | 2.00× |", "**dora** | pending", "**nap** | pending", "smux rr 1024 B ×16: rpcbench: client: boom"} {
+	for _, s := range []string{"| 16 | arpc | 32000 | 2.00× | 32000 | 2.00× |", "**dora** | pending", "**nap** | pending", "smux rr 1024 B ×16: rpcbench: client: boom"} {
 		if !strings.Contains(string(sum), s) {
 			t.Errorf("summary.md lacks %q:\n%s", s, sum)
 		}

@@ -61,8 +61,9 @@ func byConcurrency(path, title, ylabel string, rows []harness.Result, value func
 	p.Y.Label.Text = ylabel + " (log scale)"
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 	p.Legend.Top = true
+	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	var ticks []plot.Tick
 	var args []any
@@ -94,6 +95,39 @@ func byConcurrency(path, title, ylabel string, rows []harness.Result, value func
 		return fmt.Errorf("charts: %w", err)
 	}
 	return nil
+}
+
+// logTicks marks 1, 2 and 5 times each power of ten, labelled compactly (2k, 50k, 1M).
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	if lo <= 0 || hi <= lo {
+		return ticks
+	}
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for _, m := range []float64{1, 2, 5} {
+			v := m * base
+			if v < lo || v > hi {
+				continue
+			}
+			ticks = append(ticks, plot.Tick{Value: v, Label: compact(v)})
+		}
+	}
+	return ticks
+}
+
+// compact formats v as 500, 2k, 1.5M.
+func compact(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
 }
 
 // padLog widens log axes a little so end points and the legend do not sit on the frame.
@@ -143,8 +177,19 @@ func payloadLabel(n int) string {
 }
 
 func calls(r harness.Result) float64 { return r.CallsPerSecond }
-func p99(r harness.Result) float64   { return r.P99Micros }
-func mbps(r harness.Result) float64  { return r.MBPerSecond }
+
+// perCPU is calls per CPU-second of both processes together: throughput divided by the
+// cores the client and the server actually got. On a shared machine, where the pinned
+// processes do not always get their CPU, it compares efficiency more fairly than calls/s.
+func perCPU(r harness.Result) float64 {
+	cpu := r.ClientCPUPercent + r.ServerCPUPercent
+	if cpu <= 0 {
+		return 0
+	}
+	return r.CallsPerSecond * 100 / cpu
+}
+func p99(r harness.Result) float64  { return r.P99Micros }
+func mbps(r harness.Result) float64 { return r.MBPerSecond }
 
 // rpcCharts draws throughput and p99 by concurrency for every payload size.
 func rpcCharts(dir string, rep harness.Report) ([]string, error) {
@@ -169,7 +214,11 @@ func rpcCharts(dir string, rep harness.Report) ([]string, error) {
 		if err := byConcurrency(lat, "RPC unary echo, "+payloadLabel(size)+": p99 latency", "p99 µs", rows, p99); err != nil {
 			return files, err
 		}
-		files = append(files, tp, lat)
+		eff := filepath.Join(dir, fmt.Sprintf("rpc-percpu-%d.svg", size))
+		if err := byConcurrency(eff, "RPC unary echo, "+payloadLabel(size)+": calls per CPU-second (client+server)", "calls per CPU-second", rows, perCPU); err != nil {
+			return files, err
+		}
+		files = append(files, tp, lat, eff)
 	}
 	return files, nil
 }
@@ -188,7 +237,11 @@ func transportCharts(dir string, rep harness.Report) ([]string, error) {
 		if err := byConcurrency(lat, "Transport request/response, "+label+": p99 latency", "p99 µs", rows, p99); err != nil {
 			return files, err
 		}
-		files = append(files, tp, lat)
+		eff := filepath.Join(dir, "transport-rr-percpu.svg")
+		if err := byConcurrency(eff, "Transport request/response, "+label+": calls per CPU-second", "calls per CPU-second", rows, perCPU); err != nil {
+			return files, err
+		}
+		files = append(files, tp, lat, eff)
 	}
 	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeBulk }); len(rows) > 0 {
 		path := filepath.Join(dir, "transport-bulk.svg")

@@ -65,6 +65,7 @@ func ratio(v, ref float64) string {
 func cellText(r harness.Result) []string {
 	return []string{
 		fmt.Sprintf("%.0f", r.CallsPerSecond),
+		fmt.Sprintf("%.0f", perCPU(r)),
 		fmt.Sprintf("%.0f", r.P50Micros),
 		fmt.Sprintf("%.0f", r.P99Micros),
 		fmt.Sprintf("%.0f", r.P999Micros),
@@ -92,8 +93,8 @@ func rpcTables(b *strings.Builder, rep harness.Report) {
 	slices.Sort(conc)
 	for _, size := range sizes {
 		fmt.Fprintf(b, "\n### %s payload\n\n", payloadLabel(size))
-		row(b, "callers", "framework", "calls/s", "vs "+rpcReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
-		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+		row(b, "callers", "framework", "calls/s", "vs "+rpcReference, "calls/CPU-s", "vs "+rpcReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
+		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 		for _, n := range conc {
 			ref, _ := find(rep.Results, func(r harness.Result) bool {
 				return r.Framework == rpcReference && r.Payload == size && r.Concurrency == n && r.Note == ""
@@ -106,14 +107,15 @@ func rpcTables(b *strings.Builder, rep harness.Report) {
 					continue
 				}
 				if r.Note != "" {
-					row(b, fmt.Sprint(n), name, "failed: "+r.Note, "", "", "", "", "", "")
+					row(b, fmt.Sprint(n), name, "failed: "+r.Note, "", "", "", "", "", "", "", "")
 					continue
 				}
-				row(b, append([]string{fmt.Sprint(n), name, cellText(r)[0], ratio(r.CallsPerSecond, ref.CallsPerSecond)}, cellText(r)[1:]...)...)
+				c := cellText(r)
+				row(b, append([]string{fmt.Sprint(n), name, c[0], ratio(r.CallsPerSecond, ref.CallsPerSecond), c[1], ratio(perCPU(r), perCPU(ref))}, c[2:]...)...)
 			}
 			for _, p := range rpcPocket {
 				if !slices.Contains(names, p) {
-					row(b, fmt.Sprint(n), "**"+p+"**", "pending", "", "", "", "", "", "")
+					row(b, fmt.Sprint(n), "**"+p+"**", "pending", "", "", "", "", "", "", "", "")
 				}
 			}
 		}
@@ -136,17 +138,17 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 	if bulk := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeBulk }); len(bulk) > 0 {
 		b.WriteString("\n### Bulk: one stream, 64 KiB messages, one way\n\n")
 		ref, _ := find(bulk, func(r harness.Result) bool { return r.Framework == transportReference })
-		row(b, "transport", "MB/s", "% of "+transportReference, "allocs/call client / server", "CPU % client / server")
-		row(b, "---", "---:", "---:", "---:", "---:")
+		row(b, "transport", "MB/s", "% of "+transportReference, "MB per CPU-s", "allocs/call client / server", "CPU % client / server")
+		row(b, "---", "---:", "---:", "---:", "---:", "---:")
 		for _, r := range bulk {
 			pct := "–"
 			if ref.MBPerSecond > 0 {
 				pct = fmt.Sprintf("%.0f %%", 100*r.MBPerSecond/ref.MBPerSecond)
 			}
 			c := cellText(r)
-			row(b, r.Framework, fmt.Sprintf("%.0f", r.MBPerSecond), pct, c[4], c[5])
+			row(b, r.Framework, fmt.Sprintf("%.0f", r.MBPerSecond), pct, fmt.Sprintf("%.0f", perCPU(r)*float64(r.Payload)/1e6), c[5], c[6])
 		}
-		pending(5)
+		pending(6)
 	}
 	if rr := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeRR }); len(rr) > 0 {
 		fmt.Fprintf(b, "\n### Request/response, %s, N streams of one connection\n\n", payloadLabel(rr[0].Payload))
@@ -157,8 +159,8 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 			}
 		}
 		slices.Sort(conc)
-		row(b, "streams", "transport", "calls/s", "vs "+transportReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
-		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+		row(b, "streams", "transport", "calls/s", "vs "+transportReference, "calls/CPU-s", "vs "+transportReference, "p50 µs", "p99 µs", "p99.9 µs", "allocs/call client / server", "CPU % client / server")
+		row(b, "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 		for _, n := range conc {
 			ref, _ := find(rr, func(r harness.Result) bool { return r.Framework == transportReference && r.Concurrency == n })
 			for _, r := range rr {
@@ -166,10 +168,10 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 					continue
 				}
 				c := cellText(r)
-				row(b, append([]string{fmt.Sprint(n), r.Framework, c[0], ratio(r.CallsPerSecond, ref.CallsPerSecond)}, c[1:]...)...)
+				row(b, append([]string{fmt.Sprint(n), r.Framework, c[0], ratio(r.CallsPerSecond, ref.CallsPerSecond), c[1], ratio(perCPU(r), perCPU(ref))}, c[2:]...)...)
 			}
 		}
-		pending(9)
+		pending(11)
 	}
 	if mixed := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeMixed }); len(mixed) > 0 {
 		fmt.Fprintf(b, "\n### %s calls during a bulk transfer on the same connection\n\n", payloadLabel(mixed[0].Payload))
@@ -177,7 +179,7 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 		row(b, "---", "---:", "---:", "---:", "---:")
 		for _, r := range mixed {
 			c := cellText(r)
-			row(b, r.Framework, c[0], c[1], c[2], c[3])
+			row(b, r.Framework, c[0], c[2], c[3], c[4])
 		}
 		pending(5)
 	}
