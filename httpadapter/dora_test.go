@@ -1,0 +1,166 @@
+package httpadapter
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+)
+
+const sayPath = "/dora.examples.echo.Echo/Say"
+
+func TestDoraTranscoding(t *testing.T) {
+	client := doraClient(t, startDora(t, false))
+	_, ts := newAdapter(t,
+		WithDora(client),
+		WithDoraHeaders("X-User", "Dora-Status"),
+		WithDoraResponseHeaders("x-echo"),
+		WithCallTimeout(300*time.Millisecond),
+	)
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	tests := []struct {
+		name, method, path, body string
+		hdr                      http.Header
+		status                   int
+		code                     string // error code; "" for success
+		want                     map[string]string
+	}{
+		{"success with metadata", http.MethodPost, sayPath, `{"text":"hi","blob":"aGk="}`,
+			http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-User": {"bob"}, "X-Secret": {"s3"}},
+			http.StatusOK, "", map[string]string{"text": "hi|bob|", "blob": "aGk="}},
+		{"empty body is the empty message", http.MethodPost, sayPath, "", nil, http.StatusOK, "", map[string]string{"text": "||"}},
+		{"NotFound", http.MethodPost, sayPath, `{"text":"fail:NotFound"}`, jsonHdr, http.StatusNotFound, "NotFound", nil},
+		{"InvalidArgument", http.MethodPost, sayPath, `{"text":"fail:InvalidArgument"}`, jsonHdr, http.StatusBadRequest, "InvalidArgument", nil},
+		{"PermissionDenied", http.MethodPost, sayPath, `{"text":"fail:PermissionDenied"}`, jsonHdr, http.StatusForbidden, "PermissionDenied", nil},
+		{"Unauthenticated", http.MethodPost, sayPath, `{"text":"fail:Unauthenticated"}`, jsonHdr, http.StatusUnauthorized, "Unauthenticated", nil},
+		{"ResourceExhausted", http.MethodPost, sayPath, `{"text":"fail:ResourceExhausted"}`, jsonHdr, http.StatusTooManyRequests, "ResourceExhausted", nil},
+		{"Internal", http.MethodPost, sayPath, `{"text":"fail:Internal"}`, jsonHdr, http.StatusInternalServerError, "Internal", nil},
+		{"deadline", http.MethodPost, sayPath, `{"text":"slow"}`, jsonHdr, http.StatusGatewayTimeout, "DeadlineExceeded", nil},
+		{"malformed JSON", http.MethodPost, sayPath, `{"text":`, jsonHdr, http.StatusBadRequest, "InvalidArgument", nil},
+		{"unknown field", http.MethodPost, sayPath, `{"nope":1}`, jsonHdr, http.StatusBadRequest, "InvalidArgument", nil},
+		{"unknown method", http.MethodPost, "/dora.examples.echo.Echo/Nope", `{}`, jsonHdr, http.StatusNotFound, "NotFound", nil},
+		{"unknown service goes to the IIP routes", http.MethodPost, "/no.such.Service/Say", `{}`, jsonHdr, http.StatusNotFound, CodeNoRoute, nil},
+		{"server streaming", http.MethodPost, "/dora.examples.echo.Echo/Count", `{}`, jsonHdr, http.StatusNotImplemented, "Unimplemented", nil},
+		{"bidi streaming", http.MethodPost, "/dora.examples.echo.Echo/Chat", `{}`, jsonHdr, http.StatusNotImplemented, "Unimplemented", nil},
+		{"GET", http.MethodGet, sayPath, "", nil, http.StatusMethodNotAllowed, CodeMethodNotAllowed, nil},
+		{"not JSON", http.MethodPost, sayPath, "text=hi", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body *strings.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			var r reply
+			if body != nil {
+				r = do(t, nil, tc.method, ts.URL+tc.path, "", body, tc.hdr)
+			} else {
+				r = do(t, nil, tc.method, ts.URL+tc.path, "", nil, tc.hdr)
+			}
+			if r.status != tc.status {
+				t.Fatalf("status %d (%s), want %d", r.status, r.body, tc.status)
+			}
+			if tc.code != "" {
+				if e := r.errBody(t); e.Code != tc.code || e.Message == "" {
+					t.Fatalf("error %+v, want code %q", e, tc.code)
+				}
+				return
+			}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatalf("body %q: %v", r.body, err)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (body %s)", k, got[k], v, r.body)
+				}
+			}
+			if r.header.Get("Content-Type") != "application/json" {
+				t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
+			}
+			if r.header.Get("X-Echo") != "yes" || r.header.Get("X-Hidden") != "" {
+				t.Errorf("response headers: X-Echo %q X-Hidden %q", r.header.Get("X-Echo"), r.header.Get("X-Hidden"))
+			}
+		})
+	}
+	if r := do(t, nil, http.MethodGet, ts.URL+sayPath, "", nil, nil); r.header.Get("Allow") != http.MethodPost {
+		t.Errorf("405 without Allow: POST: %v", r.header)
+	}
+}
+
+func TestDoraBackends(t *testing.T) {
+	addr := startDora(t, false)
+	group, err := NewDoraGroup(addr+"#2,"+startDora(t, false), []dora.ClientOption{dora.WithLogger(quiet)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	// a resolver holding only the echo file, and one holding nothing
+	files := new(protoregistry.Files)
+	if err := files.RegisterFile(echo.File_echo_proto); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		opts   []Option
+		status int
+		code   string
+	}{
+		{"group", []Option{WithDora(group)}, http.StatusOK, ""},
+		{"own resolver", []Option{WithDora(doraClient(t, addr)), WithDoraResolver(files)}, http.StatusOK, ""},
+		{"prefix", []Option{WithDora(doraClient(t, addr)), WithDoraPrefix("/rpc/")}, http.StatusNotFound, CodeNoRoute},
+		{"empty resolver", []Option{WithDora(doraClient(t, addr)), WithDoraResolver(new(protoregistry.Files))}, http.StatusNotFound, CodeNoRoute},
+		{"service not served", []Option{WithDora(doraClient(t, startDora(t, true)))}, http.StatusNotImplemented, "Unimplemented"},
+		{"server down", []Option{WithDora(doraClient(t, deadAddr(t)))}, http.StatusServiceUnavailable, "Unavailable"},
+		{"group down", []Option{WithDora(mustDoraGroup(t, deadAddr(t)))}, http.StatusServiceUnavailable, "Unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ts := newAdapter(t, tc.opts...)
+			r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"x"}`), nil)
+			if r.status != tc.status {
+				t.Fatalf("status %d (%s), want %d", r.status, r.body, tc.status)
+			}
+			if tc.code != "" {
+				if e := r.errBody(t); e.Code != tc.code {
+					t.Fatalf("error %+v, want %q", e, tc.code)
+				}
+			} else if !strings.Contains(r.body, `"text":"x||"`) {
+				t.Fatalf("body %s", r.body)
+			}
+		})
+	}
+	t.Run("prefix served", func(t *testing.T) {
+		_, ts := newAdapter(t, WithDora(doraClient(t, addr)), WithDoraPrefix("/rpc/"))
+		r := do(t, nil, http.MethodPost, ts.URL+"/rpc"+sayPath, "", strings.NewReader(`{"text":"x"}`), nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d (%s)", r.status, r.body)
+		}
+	})
+	t.Run("dora and IIP side by side", func(t *testing.T) {
+		iipAddr := startIIP(t, named("iip", sayPath, "/other"))
+		_, ts := newAdapter(t, WithDora(doraClient(t, addr)), WithIIPRoute(Route{Backend: iipClient(t, iipAddr)}))
+		if r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"x"}`), nil); !strings.Contains(r.body, "x||") {
+			t.Errorf("known dora method went elsewhere: %d %s", r.status, r.body)
+		}
+		if r := do(t, nil, http.MethodGet, ts.URL+"/other", "", nil, nil); r.body != "iip" {
+			t.Errorf("IIP path: %d %s", r.status, r.body)
+		}
+	})
+}
+
+func mustDoraGroup(t *testing.T, target string) *DoraGroup {
+	t.Helper()
+	g, err := NewDoraGroup(target, []dora.ClientOption{dora.WithLogger(quiet), dora.WithDialTimeout(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
