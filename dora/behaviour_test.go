@@ -18,6 +18,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/internal/testpb"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
 )
 
 func TestInterceptorOrder(t *testing.T) {
@@ -213,8 +214,9 @@ func TestCancelReachesHandler(t *testing.T) {
 	}
 	select {
 	case err := <-cancelled:
-		if err == nil {
-			t.Fatal("handler ctx done without a cause")
+		var se *nap.StreamError
+		if !errors.As(err, &se) || se.Code != nap.CodeCancel {
+			t.Fatalf("handler ctx cause = %v, want the client's CANCEL reset", err)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("handler context was not cancelled")
@@ -600,5 +602,31 @@ func TestStatsHandlerStreams(t *testing.T) {
 				t.Fatalf("stats = %+v (info %+v)", s, *s.CallInfo)
 			}
 		})
+	}
+}
+
+func TestHandlerContextCause(t *testing.T) {
+	cause := make(chan error, 1)
+	impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		child, cancel := context.WithCancel(ctx) // derived without a goroutine (AfterFunc)
+		defer cancel()
+		if in.Text == "wait" {
+			<-child.Done()
+			cause <- context.Cause(ctx)
+			return nil, ctx.Err()
+		}
+		return &echo.SayResponse{}, nil
+	}}
+	ts := startServer(t, impl)
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	if _, err := ec.Say(ctx, &echo.SayRequest{Text: "wait"}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("err = %v", err)
+	}
+	err := <-cause
+	var se *nap.StreamError
+	if !errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cause = %v, want the nap reset or the deadline", err)
 	}
 }

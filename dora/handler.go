@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/dora/codec"
@@ -32,6 +33,7 @@ type serverCall struct {
 	hasDeadline bool
 	ctxOnce     sync.Once
 	full        context.Context
+	built       atomic.Bool // full is set
 	cancelFull  context.CancelFunc
 
 	srv     *Server
@@ -72,11 +74,15 @@ func (c *serverCall) buildCtx() {
 		ctx, c.cancelFull = context.WithDeadline(ctx, c.deadline)
 	}
 	c.full = ctx
+	c.built.Store(true)
 }
 
 // endCtx cancels the call's context when the call is over.
 func (c *serverCall) endCtx() {
-	c.ctxOnce.Do(func() { c.full = endedCtx })
+	c.ctxOnce.Do(func() {
+		c.full = endedCtx
+		c.built.Store(true)
+	})
 	if c.cancelFull != nil {
 		c.cancelFull()
 	}
@@ -106,7 +112,14 @@ func (c *serverCall) Value(key any) any {
 		}
 		return nil
 	}
-	return c.values.Value(key)
+	if v := c.values.Value(key); v != nil {
+		return v
+	}
+	if c.built.Load() {
+		// The cancellation context answers for itself (context.Cause finds nap's cause).
+		return c.full.Value(key)
+	}
+	return nil
 }
 
 func callFromContext(ctx context.Context) *serverCall {
