@@ -215,7 +215,8 @@ func (c *Client) wake(n int) {
 }
 
 // pickConn returns the live connection with the fewest pool channels,
-// dialing a new one when all are full (or dead) and the pool has room.
+// dialing a new one when the pool has room and every connection already
+// has a channel (or is full or dead).
 // Unless dedicated, the chosen connection's channel count is incremented.
 func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 	c.mu.Lock()
@@ -243,6 +244,12 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 		if n := c.chans[conn]; n < c.opts.PoolChannels && (best == nil || n < c.chans[best]) {
 			best = conn
 		}
+	}
+	// Spread channels over connections: while the pool may dial, a new
+	// connection is preferred to a second channel on a busy one, so that
+	// concurrent calls get separate readers and sockets.
+	if best != nil && c.chans[best] > 0 && !dedicated && len(c.conns)+c.dialing < c.opts.PoolConns {
+		best = nil
 	}
 	if best == nil && dedicated && len(c.conns) > 0 && len(c.conns) >= c.opts.PoolConns {
 		best = c.conns[0]

@@ -54,6 +54,7 @@ func (s Status) String() string {
 // frameReader decodes frames from a buffered stream. Every length is
 // checked before anything is allocated.
 type frameReader struct {
+	r       io.Reader
 	br      *bufio.Reader
 	pathBuf [MaxPathLen]byte
 	fixed   [8]byte
@@ -63,7 +64,7 @@ func newFrameReader(r io.Reader, size int) *frameReader {
 	if size < MaxPathLen+64 {
 		size = MaxPathLen + 64
 	}
-	return &frameReader{br: bufio.NewReaderSize(r, size)}
+	return &frameReader{r: r, br: bufio.NewReaderSize(r, size)}
 }
 
 // readHeader reads a frame up to (not including) its data. The returned
@@ -118,9 +119,25 @@ func (fr *frameReader) readHeader() (frameHeader, error) {
 	return h, nil
 }
 
+// directReadMin is the least number of missing data bytes read straight
+// into the destination rather than through the buffer (saving a copy);
+// smaller remainders go through the buffer, so that the frames behind them
+// arrive with the same read.
+const directReadMin = 8 << 10
+
 // readData reads exactly len(dst) data bytes.
 func (fr *frameReader) readData(dst []byte) error {
-	_, err := io.ReadFull(fr.br, dst)
+	n := fr.br.Buffered()
+	if len(dst)-n < directReadMin {
+		_, err := io.ReadFull(fr.br, dst)
+		return unexpected(err)
+	}
+	if n > 0 {
+		b, _ := fr.br.Peek(n)
+		copy(dst, b)
+		_, _ = fr.br.Discard(n)
+	}
+	_, err := io.ReadFull(fr.r, dst[n:])
 	return unexpected(err)
 }
 

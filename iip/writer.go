@@ -9,8 +9,9 @@ import (
 )
 
 // copyLimit is the largest chunk copied into the header buffer so that a
-// frame goes out in one write; larger chunks are written separately.
-const copyLimit = 64 << 10
+// frame goes out in one write; larger chunks go out with the header in one
+// vectored write, without a copy.
+const copyLimit = 4 << 10
 
 // connWriter serialises frame writes on one connection. The lock is a
 // channel so that a waiting writer can give up when its context ends. A
@@ -21,6 +22,8 @@ type connWriter struct {
 	c    net.Conn
 	lock chan struct{}
 	buf  []byte
+	iov  [2][]byte   // header and chunk of a vectored write
+	nb   net.Buffers // reused so that a vectored write does not allocate
 	err  error
 	fail func(error)
 }
@@ -135,12 +138,16 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 	if len(chunk) <= copyLimit {
 		b = append(b, chunk...)
 		sent, err = w.c.Write(b)
-	} else if sent, err = w.c.Write(b); err == nil {
-		var m int
-		m, err = w.c.Write(chunk)
-		sent += m
+	} else {
+		// One writev, no copy of the chunk.
+		w.iov[0], w.iov[1] = b, chunk
+		w.nb = w.iov[:]
+		var m int64
+		m, err = w.nb.WriteTo(w.c)
+		sent = int(m)
+		w.iov[0], w.iov[1], w.nb = nil, nil, nil
 	}
-	if cap(b) <= 4*copyLimit {
+	if cap(b) <= 16*copyLimit {
 		w.buf = b[:0]
 	}
 	if err != nil {
