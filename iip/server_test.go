@@ -322,6 +322,10 @@ func TestTLS(t *testing.T) {
 			if resp, err := c.Do(testCtx(t), "/echo", []byte("secret")); err != nil || string(resp) != "secret" {
 				t.Fatalf("got %q, %v", resp, err)
 			}
+			big := bytes.Repeat([]byte("0123456789"), 30000) // vectored writes over TLS
+			if resp, err := c.Do(testCtx(t), "/echo", big); err != nil || !bytes.Equal(resp, big) {
+				t.Fatalf("large echo over TLS: %d bytes, %v", len(resp), err)
+			}
 		})
 	}
 }
