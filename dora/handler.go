@@ -47,6 +47,7 @@ type serverCall struct {
 	payload []byte
 	stats   *callStats
 
+	mdMu       sync.Mutex // guards header, trailer, headerSent: handlers may use several goroutines
 	header     metadata.MD
 	trailer    metadata.MD
 	headerSent bool
@@ -340,8 +341,46 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	c.stats.end(c, code, err)
 }
 
+// setHeader adds md to the header unless it was sent.
+func (c *serverCall) setHeader(md metadata.MD) error {
+	if err := checkUserMD(md); err != nil {
+		return err
+	}
+	c.mdMu.Lock()
+	defer c.mdMu.Unlock()
+	if c.headerSent {
+		return errors.New("dora: SetHeader: header already sent")
+	}
+	c.header = joinMD(c.header, md)
+	return nil
+}
+
+// takeHeader marks the header sent and returns it, with first false when it was sent before.
+func (c *serverCall) takeHeader() (md metadata.MD, first bool) {
+	c.mdMu.Lock()
+	defer c.mdMu.Unlock()
+	if c.headerSent {
+		return nil, false
+	}
+	c.headerSent = true
+	return c.header, true
+}
+
+// addTrailer adds md to the trailer.
+func (c *serverCall) addTrailer(md metadata.MD) error {
+	if err := checkUserMD(md); err != nil {
+		return err
+	}
+	c.mdMu.Lock()
+	c.trailer = joinMD(c.trailer, md)
+	c.mdMu.Unlock()
+	return nil
+}
+
 // responseMeta merges header and trailer metadata for a one-Pkg response.
 func (c *serverCall) responseMeta() metadata.MD {
+	c.mdMu.Lock()
+	defer c.mdMu.Unlock()
 	switch {
 	case len(c.trailer) == 0:
 		return c.header
@@ -371,14 +410,7 @@ func SetHeader(ctx context.Context, md metadata.MD) error {
 	if c == nil {
 		return errors.New("dora: SetHeader: not in a server call's context")
 	}
-	if err := checkUserMD(md); err != nil {
-		return err
-	}
-	if c.headerSent {
-		return errors.New("dora: SetHeader: header already sent")
-	}
-	c.header = joinMD(c.header, md)
-	return nil
+	return c.setHeader(md)
 }
 
 // SendHeader adds md to the header and, for streaming calls, sends it now; for unary calls
@@ -391,10 +423,10 @@ func SendHeader(ctx context.Context, md metadata.MD) error {
 	if ss, ok := ctx.Value(streamKey{}).(*serverStream); ok && ss.call == c {
 		return ss.SendHeader(md)
 	}
-	if err := SetHeader(ctx, md); err != nil {
+	if err := c.setHeader(md); err != nil {
 		return err
 	}
-	c.headerSent = true
+	c.takeHeader()
 	return nil
 }
 
@@ -405,11 +437,7 @@ func SetTrailer(ctx context.Context, md metadata.MD) error {
 	if c == nil {
 		return errors.New("dora: SetTrailer: not in a server call's context")
 	}
-	if err := checkUserMD(md); err != nil {
-		return err
-	}
-	c.trailer = joinMD(c.trailer, md)
-	return nil
+	return c.addTrailer(md)
 }
 
 // Method returns the full method name of the server call ctx belongs to.

@@ -24,24 +24,18 @@ var _ ServerStream = (*serverStream)(nil)
 
 func (ss *serverStream) Context() context.Context { return ss.call }
 
-func (ss *serverStream) SetHeader(md metadata.MD) error {
-	if err := checkUserMD(md); err != nil {
-		return err
-	}
-	if ss.call.headerSent {
-		return errors.New("dora: SetHeader: header already sent")
-	}
-	ss.call.header = joinMD(ss.call.header, md)
-	return nil
-}
+func (ss *serverStream) SetHeader(md metadata.MD) error { return ss.call.setHeader(md) }
 
 func (ss *serverStream) SendHeader(md metadata.MD) error {
 	if err := ss.SetHeader(md); err != nil {
 		return err
 	}
 	c := ss.call
-	c.headerSent = true
-	h := outHead{kind: kindHeader, meta: c.header}
+	hdr, first := c.takeHeader()
+	if !first {
+		return errors.New("dora: SendHeader: header already sent")
+	}
+	h := outHead{kind: kindHeader, meta: hdr}
 	buf := getBuf()
 	defer putBuf(buf)
 	*buf = appendPkg((*buf)[:0], &h, nil)
@@ -52,11 +46,7 @@ func (ss *serverStream) SendHeader(md metadata.MD) error {
 	return nil
 }
 
-func (ss *serverStream) SetTrailer(md metadata.MD) {
-	if checkUserMD(md) == nil {
-		ss.call.trailer = joinMD(ss.call.trailer, md)
-	}
-}
+func (ss *serverStream) SetTrailer(md metadata.MD) { _ = ss.call.addTrailer(md) }
 
 func (ss *serverStream) SendMsg(m any) error {
 	c := ss.call
@@ -68,9 +58,8 @@ func (ss *serverStream) SendMsg(m any) error {
 		return status.Errorf(codes.Internal, "dora: encoding %s message: %v", c.method, err)
 	}
 	h := outHead{kind: kindMessage}
-	if !c.headerSent {
-		h.meta = c.header
-		c.headerSent = true
+	if hdr, first := c.takeHeader(); first {
+		h.meta = hdr
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -141,10 +130,13 @@ func (s *Server) runStream(c *serverCall) {
 	}
 	err := s.callStreamHandler(c, ss)
 	code, msg := errStatus(err)
-	h := outHead{kind: kindTrailer, meta: c.trailer, status: c.wireCode(code), message: msg}
-	if !c.headerSent && len(c.header) > 0 {
-		// Trailers-only: the header travels in the trailer.
-		h.meta = c.responseMeta()
+	h := outHead{kind: kindTrailer, status: c.wireCode(code), message: msg}
+	if _, first := c.takeHeader(); first {
+		h.meta = c.responseMeta() // trailers-only: the header travels in the trailer
+	} else {
+		c.mdMu.Lock()
+		h.meta = c.trailer
+		c.mdMu.Unlock()
 	}
 	buf := getBuf()
 	*buf = appendPkg((*buf)[:0], &h, nil)
