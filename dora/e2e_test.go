@@ -1,6 +1,7 @@
 package dora_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -36,12 +37,18 @@ func TestUnary(t *testing.T) {
 			ts := startServer(t, nil, tr.server(t)...)
 			c := newTestClient(t, ts.addr, tr.client(t)...)
 			ec := echo.NewEchoClient(c)
-			resp, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "hello", Blob: []byte{1, 2, 3}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Text != "hello" || string(resp.Blob) != "\x01\x02\x03" {
-				t.Fatalf("resp = %v", resp)
+			for _, size := range []int{0, 3, 64 << 10, 1 << 20} {
+				blob := make([]byte, size)
+				for i := range blob {
+					blob[i] = byte(i * 7)
+				}
+				resp, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "hello", Blob: blob})
+				if err != nil {
+					t.Fatalf("size %d: %v", size, err)
+				}
+				if resp.Text != "hello" || !bytes.Equal(resp.Blob, blob) {
+					t.Fatalf("size %d: wrong echo (%d bytes)", size, len(resp.Blob))
+				}
 			}
 		})
 	}
