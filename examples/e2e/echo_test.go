@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// postEcho POSTs body to the net/http echo and returns the answer.
+func postEcho(t *testing.T, hc *http.Client, url string, body []byte) []byte {
+	t.Helper()
+	resp, err := hc.Post(url, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %s %s", url, resp.Status, got)
+	}
+	return got
+}
+
+func TestEcho(t *testing.T) {
+	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0")
+	addrs := srv.addrs("iip", "http")
+
+	t.Run("echo_client", func(t *testing.T) {
+		in := "hello\nworld, with spaces\n\n" + strings.Repeat("x", 100_000) + "\n"
+		c := start(t, strings.NewReader(in), "echo_client", "--addr="+addrs[0])
+		// An empty line cannot travel as empty IIP data: it is sent as {}.
+		want := strings.Replace(in, "\n\n", "\n{}\n", 1)
+		if got := c.mustSucceed(); got != want {
+			t.Fatalf("echo_client printed %d bytes %.60q, want %d bytes %.60q", len(got), got, len(want), want)
+		}
+	})
+	t.Run("echo_benchmark over net/http", func(t *testing.T) {
+		hc := &http.Client{Transport: &http.Transport{}}
+		defer hc.CloseIdleConnections()
+		body := bytes.Repeat([]byte("0123456789abcdef"), 900) // 14,400 bytes, like the PF payload
+		if got := postEcho(t, hc, "http://"+addrs[1]+"/echo_benchmark", body); !bytes.Equal(got, body) {
+			t.Fatalf("echo of %d bytes came back as %d bytes", len(body), len(got))
+		}
+		resp, err := hc.Get("http://" + addrs[1] + "/echo_benchmark")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET: %s, want 405", resp.Status)
+		}
+	})
+	t.Run("wrong address", func(t *testing.T) {
+		srv2 := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=")
+		addr := srv2.addrs("iip")[0]
+		srv2.kill()
+		c := start(t, strings.NewReader("x\n"), "echo_client", "--addr="+addr, "--timeout=2s")
+		if err := c.wait(); err == nil {
+			t.Fatal("echo_client succeeded against a dead server")
+		}
+	})
+
+	srv.signal(syscall.SIGTERM)
+	if err := srv.wait(); err != nil {
+		t.Fatalf("echo_server after SIGTERM: %v; stderr:\n%s", err, srv.stderr.String())
+	}
+}
+
+func TestEchoMutualTLS(t *testing.T) {
+	certs := newCerts(t)
+	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+		"--tls-cert="+certs.serverCert, "--tls-key="+certs.serverKey, "--client-ca="+certs.ca)
+	addrs := srv.addrs("iip", "http")
+
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"client certificate", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey}, true},
+		{"server name given", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey, "--server-name=127.0.0.1"}, true},
+		{"no client certificate", []string{"--ca=" + certs.ca}, false},
+		{"unknown CA", []string{"--tls", "--cert=" + certs.clientCert, "--key=" + certs.clientKey}, false},
+		{"wrong server name", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey, "--server-name=other.example"}, false},
+		{"plain TCP", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--addr=" + addrs[0], "--timeout=5s"}, tc.args...)
+			c := start(t, strings.NewReader("secret hello\n"), "echo_client", args...)
+			err := c.wait()
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("echo_client: %v; stderr:\n%s", err, c.stderr.String())
+				}
+				if out := c.mustSucceed(); out != "secret hello\n" {
+					t.Fatalf("got %q", out)
+				}
+			} else if err == nil {
+				t.Fatal("echo_client succeeded")
+			}
+		})
+	}
+
+	t.Run("https echo_benchmark", func(t *testing.T) {
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: certs.pool, Certificates: []tls.Certificate{certs.client},
+		}}}
+		defer hc.CloseIdleConnections()
+		if got := postEcho(t, hc, "https://"+addrs[1]+"/echo_benchmark", []byte("over TLS")); string(got) != "over TLS" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}
