@@ -126,7 +126,8 @@ func EncodeHeader(f HeaderFormat, method string, h http.Header) string {
 // on the server side: it returns the HTTP method and headers the adapter forwarded. Both
 // formats are accepted (string values or arrays of strings), base64url with or without
 // padding. A missing argument returns "", nil, nil; anything malformed an error wrapping
-// ErrBadHeader that says what is wrong.
+// ErrBadHeader that says what is wrong. Header names are put in canonical form (as
+// http.Header.Get expects); names differing only in case are merged.
 func DecodeHeader(q url.Values) (method string, h http.Header, err error) {
 	v := q.Get(HeaderParam)
 	if v == "" {
@@ -156,7 +157,8 @@ func DecodeHeader(q url.Values) (method string, h http.Header, err error) {
 			method = vals[0]
 			continue
 		}
-		h[k] = vals
+		ck := http.CanonicalHeaderKey(k)
+		h[ck] = append(h[ck], vals...)
 	}
 	return method, h, nil
 }
@@ -165,16 +167,20 @@ func DecodeHeader(q url.Values) (method string, h http.Header, err error) {
 // plus the adapter's __http_hdr__ (unless hdr is empty).
 func iipPath(requestURI, hdr string) string {
 	path, query, hasQuery := strings.Cut(requestURI, "?")
-	if hasQuery && strings.Contains(query, HeaderParam) {
+	removed := false
+	if hasQuery && (strings.Contains(query, HeaderParam) || strings.Contains(query, "%")) {
 		kept := make([]string, 0, 4)
 		for _, part := range strings.Split(query, "&") {
 			k, _, _ := strings.Cut(part, "=")
-			if uk, err := url.QueryUnescape(k); err == nil && uk == HeaderParam || k == HeaderParam {
+			if uk, err := url.QueryUnescape(k); k == HeaderParam || err == nil && uk == HeaderParam {
+				removed = true
 				continue
 			}
 			kept = append(kept, part)
 		}
-		query = strings.Join(kept, "&")
+		if removed {
+			query = strings.Join(kept, "&")
+		}
 	}
 	if hdr != "" {
 		if query != "" {
@@ -182,11 +188,11 @@ func iipPath(requestURI, hdr string) string {
 		}
 		query += HeaderParam + "=" + url.QueryEscape(hdr)
 	}
-	if query == "" {
-		if hasQuery && hdr == "" && !strings.Contains(requestURI, HeaderParam) {
-			return requestURI // keep a bare trailing "?" as sent
-		}
+	switch {
+	case query != "":
+		return path + "?" + query
+	case removed:
 		return path
 	}
-	return path + "?" + query
+	return requestURI // no query, or a bare "?" kept as sent
 }
