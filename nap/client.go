@@ -65,8 +65,7 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg *Config) (*Session,
 		_ = conn.Close()
 		s.br.Reset(nil)
 		readerPool.Put(s.br)
-		s.bw.Reset(nil)
-		writerPool.Put(s.bw)
+		s.releaseBuffers()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("nap: handshake: %w", ctx.Err())
 		}

@@ -33,8 +33,9 @@ type Session struct {
 	client bool // we dialled: our streams get odd IDs
 	start  time.Time
 
-	br *bufio.Reader // reader goroutine only
-	bw *bufio.Writer // writer goroutine only
+	br    *bufio.Reader // reader goroutine only
+	bw    *bufio.Writer // the write token holder only
+	batch *writeBatch   // the write token holder only
 
 	lastRecv      atomic.Int64 // nanoseconds since start of the last received frame
 	readerBlocked atomic.Bool  // legacy backpressure: reader waits for a free stream slot
@@ -57,6 +58,7 @@ type Session struct {
 	connRecvWindow int64 // what we still let the peer send
 	connCredit     int64 // consumed bytes not yet returned with WINDOW_UPDATE
 
+	writing     bool       // the write token: someone is writing a batch
 	ctrl        []byte     // encoded control frames waiting for the writer
 	ready       streamRing // streams with a message to send, round-robin
 	connBlocked bool       // the connection send window stopped the last pass
@@ -105,6 +107,7 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 	s.br.Reset(conn)
 	s.bw = writerPool.Get().(*bufio.Writer)
 	s.bw.Reset(conn)
+	s.batch = batchPool.Get().(*writeBatch)
 	if client {
 		s.nextID = 1
 	} else {
@@ -322,6 +325,10 @@ func (s *Session) wait() { s.wg.Wait() }
 func (s *Session) fail(err error, sendGoAway bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.failLocked(err, sendGoAway)
+}
+
+func (s *Session) failLocked(err error, sendGoAway bool) {
 	if s.closed {
 		return
 	}

@@ -230,6 +230,7 @@ func (st *Stream) send(msg []byte, end, noMsg bool) error {
 	st.sending = true
 	st.winBlocked = false
 	s.readyLocked(st)
+	s.writeDirectLocked()
 	for st.sending && st.failErrLocked() == nil {
 		st.sendCond.Wait()
 	}

@@ -39,90 +39,128 @@ func (s *Session) hasWorkLocked() bool {
 	return len(s.ctrl) > 0 || (s.ready.len() > 0 && !s.connBlocked && s.mode != modeUnknown)
 }
 
-// writeLoop is the only goroutine that writes to the connection. It takes
-// control frames first, then one DATA frame per ready stream in turn, writes
-// them into a bufio.Writer and flushes when there is nothing more to do.
+// Writing: one goroutine at a time holds the write token (s.writing) and
+// owns the bufio.Writer. A Send that finds the token free writes its batch
+// itself (no goroutine hand-off on an idle connection); otherwise the
+// writer goroutine takes control frames first, then one DATA frame per
+// ready stream in turn, and flushes when there is nothing more to do.
+
+// writeLoop is the background writer.
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
-	b := batchPool.Get().(*writeBatch)
-	defer func() {
-		b.ctrl = b.ctrl[:0]
-		clear(b.frames)
-		b.frames = b.frames[:0]
-		batchPool.Put(b)
-		s.bw.Reset(nil)
-		writerPool.Put(s.bw)
-	}()
-	var err error
 	s.mu.Lock()
 	for {
-		for !s.hasWorkLocked() && !s.closed {
+		if s.writing {
+			s.writeCond.Wait()
+			continue
+		}
+		if s.closed {
+			s.writing = true // nobody else writes any more
+			ctrl := s.ctrl
+			s.ctrl = nil
+			s.mu.Unlock()
+			// Write what is pending (GOAWAY) within closeFlushTimeout, then close.
+			if _, err := s.bw.Write(ctrl); err == nil {
+				_ = s.bw.Flush()
+			}
+			_ = s.conn.Close()
+			s.releaseBuffers()
+			return
+		}
+		if !s.hasWorkLocked() {
 			if s.bw.Buffered() > 0 {
+				s.writing = true
 				s.mu.Unlock()
-				err = s.bw.Flush()
+				err := s.bw.Flush()
 				s.mu.Lock()
+				s.writing = false
 				if err != nil {
-					break
+					s.failLocked(ioError("write", err), false)
 				}
 				continue
 			}
 			if s.drained {
 				s.closeLocked(ErrSessionClosed, false)
-				break
+				continue
 			}
 			s.writeCond.Wait()
+			continue
 		}
+		s.writing = true
+		err := s.writeBatchLocked()
+		s.writing = false
 		if err != nil {
-			break
-		}
-		if s.closed {
-			// Write what is pending (GOAWAY) within closeFlushTimeout, then close.
-			ctrl := s.ctrl
-			s.ctrl = nil
-			s.mu.Unlock()
-			if _, err := s.bw.Write(ctrl); err == nil {
-				_ = s.bw.Flush()
-			}
-			_ = s.conn.Close()
-			return
-		}
-		s.buildBatchLocked(b)
-		s.mu.Unlock()
-
-		if len(b.ctrl) > 0 {
-			_, err = s.bw.Write(b.ctrl)
-		}
-		for i := range b.frames {
-			if err != nil {
-				break
-			}
-			f := &b.frames[i]
-			if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
-				_, err = s.bw.Write(f.payload)
-			}
-		}
-
-		s.mu.Lock()
-		for i := range b.frames {
-			f := &b.frames[i]
-			st := f.st
-			st.inFlight--
-			if f.last && st.sending {
-				st.sending = false
-				st.sendBuf = nil
-			}
-			st.sendCond.Broadcast()
-			b.frames[i] = outFrame{}
-		}
-		b.frames = b.frames[:0]
-		b.ctrl = b.ctrl[:0]
-		if err != nil {
-			break
+			s.failLocked(ioError("write", err), false)
 		}
 	}
+}
+
+// writeDirectLocked lets a sending goroutine write when the token is free:
+// one batch, then a flush if nothing else is pending; the writer goroutine
+// takes over what remains.
+func (s *Session) writeDirectLocked() {
+	if s.writing || s.closed || !s.hasWorkLocked() {
+		return
+	}
+	s.writing = true
+	err := s.writeBatchLocked()
+	if err == nil && !s.hasWorkLocked() {
+		s.mu.Unlock()
+		err = s.bw.Flush()
+		s.mu.Lock()
+	}
+	s.writing = false
+	if err != nil {
+		s.failLocked(ioError("write", err), false)
+	}
+	s.writeCond.Signal()
+}
+
+// writeBatchLocked builds one batch, writes it without the lock and
+// completes the sends it finished. The caller holds the write token.
+func (s *Session) writeBatchLocked() error {
+	b := s.batch
+	s.buildBatchLocked(b)
 	s.mu.Unlock()
-	s.fail(ioError("write", err), false)
-	_ = s.conn.Close()
+	var err error
+	if len(b.ctrl) > 0 {
+		_, err = s.bw.Write(b.ctrl)
+	}
+	for i := range b.frames {
+		if err != nil {
+			break
+		}
+		f := &b.frames[i]
+		if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
+			_, err = s.bw.Write(f.payload)
+		}
+	}
+	s.mu.Lock()
+	for i := range b.frames {
+		f := &b.frames[i]
+		st := f.st
+		st.inFlight--
+		if f.last && st.sending {
+			st.sending = false
+			st.sendBuf = nil
+		}
+		st.sendCond.Broadcast()
+		b.frames[i] = outFrame{}
+	}
+	b.frames = b.frames[:0]
+	b.ctrl = b.ctrl[:0]
+	return err
+}
+
+// releaseBuffers returns the writer's pooled buffers (writer goroutine, at exit).
+func (s *Session) releaseBuffers() {
+	s.bw.Reset(nil)
+	writerPool.Put(s.bw)
+	b := s.batch
+	b.ctrl = b.ctrl[:0]
+	clear(b.frames)
+	b.frames = b.frames[:0]
+	batchPool.Put(b)
 }
 
 // buildBatchLocked moves pending control frames and a fair share of DATA

@@ -1,0 +1,303 @@
+package nap
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// benchPair connects a client and a server session over loopback TCP.
+func benchPair(b *testing.B, cfg *Config) (*Session, *Session) {
+	b.Helper()
+	return pair(b, cfg, cfg)
+}
+
+// serveWorkers answers unary calls with a fixed pool of workers (no
+// goroutine per stream), echoing the request.
+func serveWorkers(s *Session, workers int) (stop func()) {
+	streams := make(chan *Stream, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for st := range streams {
+				if m, err := st.Recv(); err == nil {
+					st.SendAndClose(m)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(streams)
+		for {
+			st, err := s.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			streams <- st
+		}
+	}()
+	return func() { s.Close(); wg.Wait() }
+}
+
+// BenchmarkRequestResponse: 1 KiB unary calls on one connection with 1, 16,
+// 100 and 1000 concurrent streams. ns/op is per call (throughput), allocs/op
+// counts both sides.
+func BenchmarkRequestResponse(b *testing.B) {
+	for _, conc := range []int{1, 16, 100, 1000} {
+		b.Run(fmt.Sprintf("streams=%d", conc), func(b *testing.B) {
+			c, s := benchPair(b, nil)
+			stop := serveWorkers(s, conc)
+			defer stop()
+			msg := make([]byte, 1024)
+			b.SetBytes(2 * 1024)
+			b.ReportAllocs()
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for g := 0; g < conc; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx := context.Background()
+					for left.Add(-1) >= 0 {
+						if _, err := call(ctx, c, msg); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkBulk: one stream carrying 64 KiB messages one way.
+func BenchmarkBulk(b *testing.B) {
+	c, s := benchPair(b, nil)
+	ctx := context.Background()
+	st, err := c.OpenStream(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recvDone := make(chan error, 1)
+	go func() {
+		sst, err := s.AcceptStream(ctx)
+		if err != nil {
+			recvDone <- err
+			return
+		}
+		for {
+			if _, err := sst.Recv(); err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				recvDone <- err
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 64<<10)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := st.Send(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.CloseSend()
+	if err := <-recvDone; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSmallCallDuringBulk: latency (ns/op) of sequential 1 KiB calls
+// while another stream on the same connection streams 64 KiB messages.
+func BenchmarkSmallCallDuringBulk(b *testing.B) {
+	c, s := benchPair(b, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // server: the first stream is the bulk sink, the others echo
+		defer wg.Done()
+		first := true
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			if first {
+				first = false
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, err := st.Recv(); err != nil {
+							return
+						}
+					}
+				}()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if m, err := st.Recv(); err == nil {
+					st.SendAndClose(m)
+				}
+			}()
+		}
+	}()
+	bulk, _ := c.OpenStream(ctx)
+	big := make([]byte, 64<<10)
+	if err := bulk.Send(big); err != nil { // the bulk stream reaches the server first
+		b.Fatal(err)
+	}
+	stopBulk := make(chan struct{})
+	bulkDone := make(chan struct{})
+	go func() {
+		defer close(bulkDone)
+		for {
+			select {
+			case <-stopBulk:
+				bulk.CloseSend()
+				return
+			default:
+			}
+			if bulk.Send(big) != nil {
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := call(ctx, c, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	close(stopBulk)
+	<-bulkDone
+	c.Close()
+	s.Close()
+	wg.Wait()
+}
+
+// --- raw TCP reference: length-prefixed messages on loopback ---------------
+
+func rawTCPPair(b *testing.B) (client net.Conn, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server = <-ch
+	b.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func writeMsg(w *bufio.Writer, m []byte) error {
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], uint32(len(m)))
+	w.Write(h[:])
+	_, err := w.Write(m)
+	return err
+}
+
+func readMsg(r *bufio.Reader, buf []byte) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if int(n) > cap(buf) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	_, err := io.ReadFull(r, buf)
+	return buf, err
+}
+
+// BenchmarkRawTCPEcho: sequential 1 KiB length-prefixed request/response on
+// one loopback TCP connection (the reference for streams=1).
+func BenchmarkRawTCPEcho(b *testing.B) {
+	client, server := rawTCPPair(b)
+	go func() {
+		r, w := bufio.NewReader(server), bufio.NewWriter(server)
+		buf := make([]byte, 64<<10)
+		for {
+			m, err := readMsg(r, buf)
+			if err != nil {
+				return
+			}
+			writeMsg(w, m)
+			w.Flush()
+		}
+	}()
+	r, w := bufio.NewReader(client), bufio.NewWriter(client)
+	msg := make([]byte, 1024)
+	buf := make([]byte, 64<<10)
+	b.SetBytes(2 * 1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		writeMsg(w, msg)
+		w.Flush()
+		if _, err := readMsg(r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawTCPBulk: 64 KiB length-prefixed messages one way on one
+// loopback TCP connection (the reference for BenchmarkBulk).
+func BenchmarkRawTCPBulk(b *testing.B) {
+	client, server := rawTCPPair(b)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := bufio.NewReaderSize(server, 64<<10)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := readMsg(r, buf); err != nil {
+				return
+			}
+		}
+	}()
+	w := bufio.NewWriterSize(client, 64<<10)
+	msg := make([]byte, 64<<10)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := writeMsg(w, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.Flush()
+	client.(*net.TCPConn).CloseWrite()
+	<-done
+}
