@@ -6,6 +6,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.0
 	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
+	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.40.0
 	golang.org/x/time v0.11.0
 )
@@ -17,7 +18,6 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/sys v0.41.0 // indirect
 )
 

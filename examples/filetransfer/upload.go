@@ -88,15 +88,21 @@ func (t *transfer) upload(ctx context.Context, f *os.File, name string, res *Res
 		if errors.Is(err, ErrOffset) && resyncs < maxResyncs {
 			// A retried write that had been stored, a restarted server
 			// or another client: continue from what the server has.
-			resyncs++
 			st, err := t.uploadStat(ctx, name)
 			if err != nil {
 				return err
 			}
-			off = st.Have
-			if off > res.Size {
-				off = 0
+			next := st.Have
+			if next > res.Size {
+				next = 0
 			}
+			if next > off {
+				res.Sent += next - off // our lost-answer writes
+				resyncs = 0
+			} else {
+				resyncs++
+			}
+			off = next
 			t.progress(off, res.Size)
 			continue
 		}

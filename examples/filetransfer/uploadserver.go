@@ -174,9 +174,9 @@ func (s *UploadServer) Commit(name string, size int64, sum string) (*UploadStatR
 	defer unlock()
 	f, err := s.root.OpenFile(local+PartSuffix, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		st, err := s.stat(name, local)
-		if err != nil {
-			return nil, err
+		st, serr := s.stat(name, local)
+		if serr != nil {
+			return nil, serr
 		}
 		if st.Size == size && st.SHA256 == sum {
 			return st, nil // committed before; the answer was lost
@@ -184,7 +184,7 @@ func (s *UploadServer) Commit(name string, size int64, sum string) (*UploadStatR
 		if size != 0 {
 			return nil, fmt.Errorf("%w: commit of %d bytes, have 0 bytes of %q", ErrOffset, size, name)
 		}
-		f, err = s.root.OpenFile(local+PartSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err = s.root.OpenFile(local+PartSuffix, os.O_RDWR|os.O_CREATE, 0o644) // an empty file
 	}
 	if err != nil {
 		return nil, openError(name+PartSuffix, err)

@@ -1,0 +1,146 @@
+package tlsfiles
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// files writes a self-signed CA and a leaf for 127.0.0.1 signed by it.
+func files(t *testing.T) (ca, cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "leaf"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(leafKey)
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("leaf.pem", "CERTIFICATE", leafDER), write("key.pem", "PRIVATE KEY", keyDER)
+}
+
+func TestServer(t *testing.T) {
+	ca, cert, key := files(t)
+	tests := []struct {
+		name              string
+		cert, key, client string
+		nilConfig, mtls   bool
+		err               bool
+	}{
+		{name: "plain", nilConfig: true},
+		{name: "tls", cert: cert, key: key},
+		{name: "mtls", cert: cert, key: key, client: ca, mtls: true},
+		{name: "cert without key", cert: cert, err: true},
+		{name: "client CA alone", client: ca, err: true},
+		{name: "key is not a cert", cert: key, key: key, err: true},
+		{name: "CA not PEM", cert: cert, key: key, client: filepath.Join(t.TempDir(), "missing"), err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Server(tc.cert, tc.key, tc.client)
+			if tc.err {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (cfg == nil) != tc.nilConfig {
+				t.Fatalf("config %v", cfg)
+			}
+			if tc.mtls && cfg.ClientAuth != tls.RequireAndVerifyClientCert {
+				t.Fatalf("ClientAuth %v", cfg.ClientAuth)
+			}
+		})
+	}
+}
+
+func TestClient(t *testing.T) {
+	ca, cert, key := files(t)
+	if cfg, err := Client(false, "", "", "", ""); cfg != nil || err != nil {
+		t.Fatalf("plain: %v, %v", cfg, err)
+	}
+	if cfg, err := Client(true, "", "", "", ""); err != nil || cfg == nil || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
+		t.Fatalf("--tls: %v, %v", cfg, err)
+	}
+	cfg, err := Client(false, ca, cert, key, "example.test")
+	if err != nil || cfg.RootCAs == nil || len(cfg.Certificates) != 1 || cfg.ServerName != "example.test" {
+		t.Fatalf("full: %v, %v", cfg, err)
+	}
+	if _, err := Client(false, ca, cert, "", ""); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("cert without key: %v", err)
+	}
+	if _, err := Client(false, key, "", "", ""); err == nil {
+		t.Fatal("a key file accepted as CA")
+	}
+}
+
+// TestHandshake checks that the two configurations built from the same
+// files complete a mutual TLS handshake over loopback.
+func TestHandshake(t *testing.T) {
+	ca, cert, key := files(t)
+	srvCfg, err := Server(cert, key, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliCfg, err := Client(false, ca, cert, key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			err = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+		accepted <- err
+	}()
+	cliCfg.ServerName = "127.0.0.1"
+	c, err := tls.Dial("tcp", l.Addr().String(), cliCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+}
