@@ -85,7 +85,7 @@ func BenchmarkRequestResponse(b *testing.B) {
 
 // BenchmarkBulk: one stream carrying 64 KiB messages one way.
 func BenchmarkBulk(b *testing.B) {
-	c, s := benchPair(b, nil)
+	c, s := benchPair(b, benchBulkCfg)
 	ctx := context.Background()
 	st, err := c.OpenStream(ctx)
 	if err != nil {
@@ -301,3 +301,5 @@ func BenchmarkRawTCPBulk(b *testing.B) {
 	client.(*net.TCPConn).CloseWrite()
 	<-done
 }
+
+var benchBulkCfg *Config

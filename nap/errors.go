@@ -190,8 +190,23 @@ func (e *goAwayError) Is(target error) bool {
 
 // IsRetryable reports whether err says the call never reached the peer's
 // application, so it can safely be retried on another stream or connection:
-// GOAWAY (for streams the peer did not accept), a refused stream and the
-// peer's stream limit.
+// GOAWAY (for streams the peer did not accept, or OpenStream on a session
+// going away), a refused stream, the peer's stream limit, and OpenStream on
+// a closed session. Errors of a call in progress when its session died are
+// not retryable: the peer may have acted on it.
 func IsRetryable(err error) bool {
 	return errors.Is(err, ErrGoAway) || errors.Is(err, ErrStreamRefused)
 }
+
+// notOpenedError is OpenStream's error on a closed session: the call never
+// left this process, so it matches ErrStreamRefused (retryable elsewhere)
+// as well as the session's error.
+type notOpenedError struct{ cause error }
+
+func (e *notOpenedError) Error() string {
+	return "nap: stream not opened: " + trimPrefix(e.cause.Error())
+}
+
+func (e *notOpenedError) Unwrap() error { return e.cause }
+
+func (e *notOpenedError) Is(target error) bool { return target == ErrStreamRefused }

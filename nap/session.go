@@ -183,7 +183,7 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 func (s *Session) openErrLocked() error {
 	switch {
 	case s.closed:
-		return s.err
+		return &notOpenedError{cause: s.err}
 	case s.mode == modeLegacy:
 		return errors.New("nap: cannot open a stream toward a legacy peer")
 	case s.mode == modeUnknown:
