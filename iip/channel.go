@@ -79,7 +79,7 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 		ch.mu.Unlock()
 		<-ch.send
 		callPool.Put(cl)
-		return nil, err
+		return nil, &notSentError{path: path, err: err}
 	}
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
@@ -99,10 +99,20 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 	}
 	<-ch.send
 	if err != nil {
-		if written {
+		switch {
+		case written:
 			return nil, fmt.Errorf("%w: writing %s: %v", ErrConnLost, path, err)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("iip: %s: %w", path, err)
+		default:
+			// The connection broke before any byte of this request left:
+			// the server never saw it, so it may safely be sent elsewhere.
+			cause := ch.conn.Err()
+			if cause == nil {
+				cause = fmt.Errorf("%w: %w", ErrConnLost, err)
+			}
+			return nil, &notSentError{path: path, err: cause}
 		}
-		return nil, fmt.Errorf("iip: %s: %w", path, err)
 	}
 	select {
 	case <-cl.done:
@@ -133,9 +143,20 @@ func (ch *Channel) Close() error {
 // usable reports whether the channel can take calls.
 func (ch *Channel) usable() bool {
 	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	return ch.closed == nil
+	closed := ch.closed
+	ch.mu.Unlock()
+	return closed == nil && ch.conn.Err() == nil
 }
+
+// notSentError is the error of a call whose request never left because
+// its connection had broken; Client.Do retries such a call elsewhere.
+type notSentError struct {
+	path string
+	err  error
+}
+
+func (e *notSentError) Error() string { return "iip: " + e.path + " not sent: " + e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
 
 // checkHead verifies that a response path matches the oldest pending call.
 func (ch *Channel) checkHead(path []byte) error {

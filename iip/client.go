@@ -55,21 +55,35 @@ func (c *Client) Addr() string { return c.addr }
 // Do sends data to path on an idle pooled channel and waits for the
 // response; see Channel.Do for errors and timeouts. When every channel is
 // busy and the pool is full, Do waits for one until ctx ends.
+//
+// A call whose request could not leave because its connection had just
+// broken (so the server never saw it) is retried on another channel, up to
+// maxNotSentRetries times; a call that was sent is never retried.
 func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
-	ch, err := c.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := ch.Do(ctx, path, data)
-	if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
-		// The call was abandoned with its response still due: keep the
-		// channel out of the pool until the late response is consumed, so
-		// that no caller waits behind it.
+	for attempt := 0; ; attempt++ {
+		ch, err := c.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := ch.Do(ctx, path, data)
+		if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
+			// The call was abandoned with its response still due: keep the
+			// channel out of the pool until the late response is consumed,
+			// so that no caller waits behind it.
+			return resp, err
+		}
+		c.put(ch)
+		var ns *notSentError
+		if err != nil && attempt < maxNotSentRetries && errors.As(err, &ns) {
+			continue
+		}
 		return resp, err
 	}
-	c.put(ch)
-	return resp, err
 }
+
+// maxNotSentRetries bounds how often Client.Do resends a call that never
+// left because its connection broke.
+const maxNotSentRetries = 2
 
 func (c *Client) putDrained(ch *Channel, ok bool) {
 	if ok {

@@ -449,9 +449,10 @@ func TestStuckWriteFailsItsCallAndPoisons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	payload := make([]byte, 48<<20) // far more than the socket buffers hold
+	ctx, cancel := context.WithTimeout(testCtx(t), time.Second)
 	defer cancel()
-	_, err = ch.Do(ctx, "/echo", make([]byte, 48<<20))
+	_, err = ch.Do(ctx, "/echo", payload)
 	if !errors.Is(err, ErrConnLost) {
 		t.Fatalf("err %v, want ErrConnLost", err)
 	}

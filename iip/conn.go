@@ -221,10 +221,10 @@ func (c *Conn) fail(err error) {
 		}
 		c.mu.Unlock()
 		_ = c.c.Close()
-		close(c.done)
 		for _, ch := range chans {
 			ch.failAll(err)
 		}
+		close(c.done)
 	})
 }
 

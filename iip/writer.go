@@ -151,9 +151,17 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 		w.buf = b[:0]
 	}
 	if err != nil {
-		if sent == 0 && !midMessage && w.intactAfter(err) {
-			// Nothing of this message went out: the stream is intact.
-			return false, err
+		if sent == 0 && !midMessage {
+			if w.intactAfter(err) {
+				// Nothing of this message went out: the stream is intact.
+				return false, err
+			}
+			if errors.Is(err, net.ErrClosed) {
+				// The connection was already closed: nothing went out.
+				w.err = err
+				w.fail(err)
+				return false, err
+			}
 		}
 		w.err = err
 		w.fail(err)
