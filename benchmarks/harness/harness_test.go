@@ -234,15 +234,15 @@ func TestFixedRunsExactlyN(t *testing.T) {
 	f := harness.NewFixed(calls)
 	for _, want := range []int{1, 17, 100} {
 		n.Store(0)
-		s, err := f.RunN(want)
-		if err != nil {
+		if err := f.RunN(want); err != nil {
 			t.Fatal(err)
 		}
+		s := f.Summary()
 		if n.Load() != int64(want) || s.Count != int64(want) {
 			t.Errorf("RunN(%d) made %d calls, recorded %d", want, n.Load(), s.Count)
 		}
 	}
-	if _, err := harness.NewFixed(nil).RunN(1); !errors.Is(err, harness.ErrBadLoad) {
+	if err := harness.NewFixed(nil).RunN(1); !errors.Is(err, harness.ErrBadLoad) {
 		t.Errorf("RunN with no workers = %v, want ErrBadLoad", err)
 	}
 }

@@ -243,29 +243,35 @@ func measure(load Load, phase *atomic.Int32, failed <-chan struct{}) (Measuremen
 }
 
 // Fixed runs exactly n calls spread over a set of worker calls (closed loop, no warm-up):
-// the body of the go test benchmarks. Its histograms are allocated by NewFixed, so a
-// timed RunN allocates only what the calls do.
+// the body of the go test benchmarks. Its histograms are allocated by NewFixed and
+// summarized by Summary, so a timed RunN costs only the calls and one Record per call.
 type Fixed struct {
 	calls []Call
 	hists []*Histogram
-	total *Histogram
+	dirty bool
 }
 
 // NewFixed prepares a Fixed run over calls, one worker goroutine per call.
 func NewFixed(calls []Call) *Fixed {
-	f := &Fixed{calls: calls, hists: make([]*Histogram, len(calls)), total: NewHistogram()}
+	f := &Fixed{calls: calls, hists: make([]*Histogram, len(calls))}
 	for i := range f.hists {
 		f.hists[i] = NewHistogram()
 	}
 	return f
 }
 
-// RunN performs exactly n calls and returns their latency summary. The first failed call
-// stops the run and is returned.
-func (f *Fixed) RunN(n int) (Summary, error) {
+// RunN performs exactly n calls; Summary then describes their latencies. The first failed
+// call stops the run and is returned.
+func (f *Fixed) RunN(n int) error {
 	if len(f.calls) == 0 {
-		return Summary{}, fmt.Errorf("%w: no workers", ErrBadLoad)
+		return fmt.Errorf("%w: no workers", ErrBadLoad)
 	}
+	if f.dirty {
+		for _, h := range f.hists {
+			h.h.Reset()
+		}
+	}
+	f.dirty = true
 	var (
 		next   atomic.Int64
 		stop   atomic.Bool
@@ -275,7 +281,6 @@ func (f *Fixed) RunN(n int) (Summary, error) {
 	)
 	for i, call := range f.calls {
 		h := f.hists[i]
-		h.h.Reset()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -295,12 +300,14 @@ func (f *Fixed) RunN(n int) (Summary, error) {
 		}()
 	}
 	wg.Wait()
-	if runErr != nil {
-		return Summary{}, runErr
-	}
-	f.total.h.Reset()
+	return runErr
+}
+
+// Summary merges the latencies of the last RunN.
+func (f *Fixed) Summary() Summary {
+	total := NewHistogram()
 	for _, h := range f.hists {
-		f.total.Merge(h)
+		total.Merge(h)
 	}
-	return f.total.Summary(), nil
+	return total.Summary()
 }

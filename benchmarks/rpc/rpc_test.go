@@ -110,11 +110,11 @@ func TestWorker(t *testing.T) {
 				}
 				calls[i] = w.Call
 			}
-			sum, err := harness.NewFixed(calls).RunN(10)
-			if err != nil {
+			fixed := harness.NewFixed(calls)
+			if err := fixed.RunN(10); err != nil {
 				t.Fatal(err)
 			}
-			if sum.Count != 10 {
+			if sum := fixed.Summary(); sum.Count != 10 {
 				t.Errorf("%d calls recorded, want 10", sum.Count)
 			}
 		})

@@ -147,14 +147,15 @@ func TestTransports(t *testing.T) {
 							}
 						}()
 					}
-					sum, err := harness.NewFixed(calls).RunN(20)
+					fixed := harness.NewFixed(calls)
+					err = fixed.RunN(20)
 					if stopErr := l.Stop(); stopErr != nil {
 						t.Errorf("stop: %v", stopErr)
 					}
 					if err != nil {
 						t.Fatal(err)
 					}
-					if sum.Count != 20 {
+					if sum := fixed.Summary(); sum.Count != 20 {
 						t.Errorf("%d calls recorded, want 20", sum.Count)
 					}
 				})
