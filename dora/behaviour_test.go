@@ -630,3 +630,32 @@ func TestHandlerContextCause(t *testing.T) {
 		t.Fatalf("cause = %v, want the nap reset or the deadline", err)
 	}
 }
+
+func TestDefaultCallOptions(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		dl, _ := ctx.Deadline()
+		mu.Lock()
+		seen = append(seen, md.Get("x-default")+"/"+fmt.Sprint(!dl.IsZero()))
+		mu.Unlock()
+		return &echo.SayResponse{Text: in.Text}, nil
+	}}
+	ts := startServer(t, impl)
+	c := newTestClient(t, ts.addr, dora.WithDefaultCallOptions(dora.Codec("json"),
+		dora.WithMetadata(metadata.Pairs("x-default", "d")), dora.Timeout(time.Minute)))
+	ec := echo.NewEchoClient(c)
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{Text: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	// A call's own option wins over the default.
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{Text: "2"}, dora.WithMetadata(metadata.Pairs("x-default", "own"))); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, ",") != "d/true,own/true" {
+		t.Fatalf("seen %v", seen)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/dora"
@@ -157,4 +158,48 @@ func ExampleChainUnaryInterceptor() {
 	defer client.Close()
 	echo.NewEchoClient(client).Say(context.Background(), &echo.SayRequest{Text: "x"})
 	// Output: /dora.examples.echo.Echo/Say OK
+}
+
+// callCounter is a StatsHandler counting finished calls by method and code; a Prometheus
+// CounterVec or an OpenTelemetry span plugs in the same way.
+type callCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *callCounter) CallBegin(ctx context.Context, info *dora.CallInfo) context.Context { return ctx }
+
+func (c *callCounter) CallEnd(ctx context.Context, s *dora.CallStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[s.FullMethod+" "+s.Code.String()]++
+}
+
+// Stats hooks see every call's method, status code, duration and bytes.
+func ExampleServerStats() {
+	counter := &callCounter{counts: map[string]int{}}
+	srv := dora.NewServer(dora.ServerStats(counter))
+	echo.RegisterEchoServer(srv, greeter{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(lis) }()
+
+	client, err := dora.NewClient(lis.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	ec := echo.NewEchoClient(client)
+	ec.Say(context.Background(), &echo.SayRequest{Text: "a"})
+	ec.Say(context.Background(), &echo.SayRequest{})
+	client.Close()
+	srv.Stop() // waits for the calls, so the counts are final
+	<-done
+
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	fmt.Println(counter.counts["/dora.examples.echo.Echo/Say OK"], counter.counts["/dora.examples.echo.Echo/Say InvalidArgument"])
+	// Output: 1 1
 }
