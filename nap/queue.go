@@ -26,15 +26,6 @@ func (r *streamRing) push(st *Stream) {
 	r.n++
 }
 
-func (r *streamRing) pushFront(st *Stream) {
-	if r.n == len(r.buf) {
-		r.grow()
-	}
-	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-	r.buf[r.head] = st
-	r.n++
-}
-
 func (r *streamRing) pop() *Stream {
 	st := r.buf[r.head]
 	r.buf[r.head] = nil

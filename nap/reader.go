@@ -431,11 +431,9 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 			refused = append(refused, st)
 		}
 	}
-	s.ready.each(func(st *Stream) {
-		if st.local && st.id == 0 {
-			refused = append(refused, st)
-		}
-	})
+	for st := range s.unsent {
+		refused = append(refused, st)
+	}
 	for _, st := range refused {
 		if !st.removed {
 			st.failLocked(fmt.Errorf("nap: stream %d not processed by the peer: %w", st.id, ErrGoAway))

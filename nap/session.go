@@ -48,11 +48,11 @@ type Session struct {
 	firstFrame bool     // the first frame has arrived (server)
 	peer       settings // the peer's limits
 	streams    map[uint32]*Stream
-	nextID     uint32 // next ID for a stream we open
-	unsent     int    // streams we opened that have no ID yet
-	lastPeerID uint32 // highest stream ID the peer opened (handshaking peers)
-	numLocal   int    // streams we opened, not yet finished
-	numPeer    int    // streams the peer opened, not yet finished (tombstones included)
+	nextID     uint32               // next ID for a stream we open
+	unsent     map[*Stream]struct{} // streams we opened that have no ID yet
+	lastPeerID uint32               // highest stream ID the peer opened (handshaking peers)
+	numLocal   int                  // streams we opened, not yet finished
+	numPeer    int                  // streams the peer opened, not yet finished (tombstones included)
 
 	connSendWindow int64 // what the peer lets us send on the connection
 	connRecvWindow int64 // what we still let the peer send
@@ -97,6 +97,7 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 		client:       client,
 		start:        time.Now(),
 		streams:      make(map[uint32]*Stream),
+		unsent:       make(map[*Stream]struct{}),
 		acceptNotify: make(chan struct{}, 1),
 		pingAck:      make(chan struct{}, 1),
 		done:         make(chan struct{}),
@@ -192,7 +193,7 @@ func (s *Session) openErrLocked() error {
 		return fmt.Errorf("nap: session is shutting down: %w", ErrGoAway)
 	case s.goAwayRecv:
 		return fmt.Errorf("nap: peer sent GOAWAY: %w", ErrGoAway)
-	case s.nextID+2*uint32(s.unsent) > maxStreamID:
+	case s.nextID+2*uint32(len(s.unsent)) > maxStreamID:
 		return fmt.Errorf("nap: stream IDs exhausted: %w", ErrGoAway)
 	case uint32(s.numLocal) >= s.peer.maxConcurrentStreams:
 		return fmt.Errorf("nap: peer allows at most %d concurrent streams: %w", s.peer.maxConcurrentStreams, ErrStreamRefused)
@@ -221,7 +222,7 @@ func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
 		return nil, err
 	}
 	st := s.newStreamLocked(0, true)
-	s.unsent++
+	s.unsent[st] = struct{}{}
 	s.numLocal++
 	return st, nil
 }
@@ -406,7 +407,7 @@ func (s *Session) removeLocked(st *Stream) {
 			delete(s.streams, st.id)
 		}
 	} else if st.local {
-		s.unsent--
+		delete(s.unsent, st)
 	}
 	if st.local {
 		s.numLocal--

@@ -825,3 +825,66 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		})
 	}
 }
+
+func TestGoAwayFailsUnsentStreams(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	ctx := testCtx(t)
+	unsent, err := c.OpenStream(ctx) // opened, nothing sent yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	waitDone(t, c) // the client drains too: the unsent stream does not hold it
+	err = unsent.Send([]byte("late"))
+	if !IsRetryable(err) {
+		t.Fatalf("Send on a stream the server never saw = %v, want retryable", err)
+	}
+}
+
+func TestHalfCloseNotBlockedByConnectionWindow(t *testing.T) {
+	cfg := &Config{StreamWindow: 64 << 10, ConnWindow: 64 << 10}
+	c, s := pair(t, cfg, cfg)
+	ctx := testCtx(t)
+	a1, _ := c.OpenStream(ctx)
+	if err := a1.Send(make([]byte, 40<<10)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := c.OpenStream(ctx)
+	aDone := make(chan error, 1)
+	// 24 KiB fit in the connection window, 16 KiB wait for it although the
+	// stream window has room.
+	go func() { aDone <- a.Send(make([]byte, 40<<10)) }()
+	if _, err := s.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connection window exhausted", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.connSendWindow == 0 && c.connBlocked
+	})
+	b, _ := c.OpenStream(ctx)
+	if err := b.CloseSend(); err != nil { // a bare END_STREAM needs no window
+		t.Fatal(err)
+	}
+	sb, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Recv(); err != io.EOF {
+		t.Fatalf("Recv on the half-closed stream = %v, want io.EOF", err)
+	}
+	if m, err := sa.Recv(); err != nil || len(m) != 40<<10 {
+		t.Fatalf("%d %v", len(m), err)
+	}
+	if err := <-aDone; err != nil {
+		t.Fatal(err)
+	}
+}

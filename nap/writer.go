@@ -175,7 +175,8 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		maxFrame = int(s.cfg.maxFrameSize)
 	}
 	budget := batchBudget
-	for budget > 0 && s.ready.len() > 0 {
+	connWaiting := 0 // streams in a row that wait for the connection window
+	for budget > 0 && s.ready.len() > connWaiting {
 		st := s.ready.pop()
 		if !st.sending || st.err != nil || s.closed {
 			st.inReady = false
@@ -202,11 +203,13 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 					st.winBlocked = true
 					continue
 				}
-				// The connection window is empty: wait for WINDOW_UPDATE.
-				s.ready.pushFront(st)
-				s.connBlocked = true
-				break
+				// The connection window is empty: this stream waits for a
+				// WINDOW_UPDATE; frames of length 0 may still go.
+				s.ready.push(st)
+				connWaiting++
+				continue
 			}
+			connWaiting = 0
 			st.sendWindow -= int64(n)
 			s.connSendWindow -= int64(n)
 			if n < rem {
@@ -218,7 +221,7 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		if st.id == 0 {
 			st.id = s.nextID
 			s.nextID += 2
-			s.unsent--
+			delete(s.unsent, st)
 			s.streams[st.id] = st
 		}
 		f := outFrame{st: st, payload: st.sendBuf[st.sendOff : st.sendOff+n], last: n == rem}
@@ -236,5 +239,8 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		} else {
 			s.ready.push(st)
 		}
+	}
+	if connWaiting > 0 && connWaiting == s.ready.len() {
+		s.connBlocked = true
 	}
 }
