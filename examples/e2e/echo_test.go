@@ -30,8 +30,8 @@ func postEcho(t *testing.T, hc *http.Client, url string, body []byte) []byte {
 }
 
 func TestEcho(t *testing.T) {
-	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0")
-	addrs := srv.addrs("iip", "http")
+	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--adapter-addr=127.0.0.1:0")
+	addrs := srv.addrs("iip", "http", "adapter")
 
 	t.Run("echo_client", func(t *testing.T) {
 		in := "hello\nworld, with spaces\n\n" + strings.Repeat("x", 100_000) + "\n"
@@ -58,8 +58,26 @@ func TestEcho(t *testing.T) {
 			t.Fatalf("GET: %s, want 405", resp.Status)
 		}
 	})
+	t.Run("httpadapter in front of IIP /echo", func(t *testing.T) {
+		hc := &http.Client{Transport: &http.Transport{}}
+		defer hc.CloseIdleConnections()
+		body := []byte("through the adapter")
+		for _, path := range []string{"/echo", "/echo_benchmark?x=1"} {
+			if got := postEcho(t, hc, "http://"+addrs[2]+path, body); !bytes.Equal(got, body) {
+				t.Fatalf("%s: got %q", path, got)
+			}
+		}
+		resp, err := hc.Post("http://"+addrs[2]+"/nothing", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("unknown IIP path: %s, want 404", resp.Status)
+		}
+	})
 	t.Run("wrong address", func(t *testing.T) {
-		srv2 := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=")
+		srv2 := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=", "--adapter-addr=")
 		addr := srv2.addrs("iip")[0]
 		srv2.kill()
 		c := start(t, strings.NewReader("x\n"), "echo_client", "--addr="+addr, "--timeout=2s")
@@ -76,9 +94,9 @@ func TestEcho(t *testing.T) {
 
 func TestEchoMutualTLS(t *testing.T) {
 	certs := newCerts(t)
-	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0",
+	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--adapter-addr=127.0.0.1:0",
 		"--tls-cert="+certs.serverCert, "--tls-key="+certs.serverKey, "--client-ca="+certs.ca)
-	addrs := srv.addrs("iip", "http")
+	addrs := srv.addrs("iip", "http", "adapter")
 
 	tests := []struct {
 		name string
@@ -117,6 +135,15 @@ func TestEchoMutualTLS(t *testing.T) {
 		defer hc.CloseIdleConnections()
 		if got := postEcho(t, hc, "https://"+addrs[1]+"/echo_benchmark", []byte("over TLS")); string(got) != "over TLS" {
 			t.Fatalf("got %q", got)
+		}
+		if got := postEcho(t, hc, "https://"+addrs[2]+"/echo", []byte("adapter over TLS")); string(got) != "adapter over TLS" {
+			t.Fatalf("adapter: got %q", got)
+		}
+		noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}}}
+		defer noCert.CloseIdleConnections()
+		if resp, err := noCert.Post("https://"+addrs[2]+"/echo", "text/plain", strings.NewReader("x")); err == nil {
+			resp.Body.Close()
+			t.Fatalf("adapter answered %s to a client without certificate", resp.Status)
 		}
 	})
 }

@@ -35,6 +35,10 @@ type Listener struct {
 	// Addr is the TCP address to listen on; port 0 picks a free port,
 	// which the address line tells.
 	Addr string
+	// Listener, when set, is an already bound listener to serve instead of
+	// listening on Addr (for a server whose address another one needs
+	// before Run starts). Run closes it.
+	Listener net.Listener
 	// Server serves the listener.
 	Server Server
 	// Wrap, when set, wraps the listener before Serve (for example with
@@ -53,11 +57,15 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, grace time.Durati
 	}
 	lns := make([]net.Listener, 0, len(ls))
 	for _, l := range ls {
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := l.Listener, error(nil)
+		if ln == nil {
+			ln, err = net.Listen("tcp", l.Addr)
+		}
 		if err != nil {
 			for _, o := range lns {
 				o.Close()
 			}
+			closePrebound(ls[len(lns):])
 			return fmt.Errorf("serving: %s: %w", l.Name, err)
 		}
 		lns = append(lns, ln)
@@ -104,4 +112,13 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, grace time.Durati
 	}
 	wg.Wait()
 	return err
+}
+
+// closePrebound closes the pre-bound listeners of ls.
+func closePrebound(ls []Listener) {
+	for _, l := range ls {
+		if l.Listener != nil {
+			l.Listener.Close()
+		}
+	}
 }

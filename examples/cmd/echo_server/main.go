@@ -31,6 +31,7 @@ func main() {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "iip-addr", Value: "127.0.0.1:9090", Usage: "IIP listen address (/echo, /echo_benchmark)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
+			&cli.StringFlag{Name: "adapter-addr", Value: "127.0.0.1:9092", Usage: "httpadapter listen address: HTTP requests become IIP calls to this server (POST /echo); empty disables"},
 			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
 		}, cliflags.ServerTLSFlags()...),
 		Action: run,
@@ -52,9 +53,24 @@ func run(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
 	echo.Register(srv)
-	ls := []serving.Listener{{Name: "iip", Addr: c.String("iip-addr"), Server: srv}}
+	// Bound now: the adapter needs the address before serving starts.
+	iipLn, err := net.Listen("tcp", c.String("iip-addr"))
+	if err != nil {
+		return err
+	}
+	ls := []serving.Listener{{Name: "iip", Listener: iipLn, Server: srv}}
 	if addr := c.String("http-addr"); addr != "" {
 		ls = append(ls, httpListener("http", addr, echo.HTTPHandler(), tlsConfig, log))
+	}
+	if addr := c.String("adapter-addr"); addr != "" {
+		als, closeBackend, err := adapterListeners(addr, iipLn.Addr(), tlsConfig != nil, tlsWrap(tlsConfig), log)
+		if err != nil {
+			iipLn.Close()
+			return err
+		}
+		defer closeBackend()
+		// The adapter first: shutdown stops it before the IIP server.
+		ls = append(als, ls...)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -69,11 +85,17 @@ func httpListener(name, addr string, h http.Handler, tlsConfig *tls.Config, log 
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	l := serving.Listener{Name: name, Addr: addr, Server: hs}
-	if tlsConfig != nil {
-		cfg := tlsConfig.Clone()
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-		l.Wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, cfg) }
+	return serving.Listener{Name: name, Addr: addr, Server: hs, Wrap: tlsWrap(tlsConfig)}
+}
+
+// tlsWrap returns a function making a listener speak TLS with tlsConfig
+// (HTTP/1.1 only: the handlers are plain request/response), or nil for
+// plain TCP.
+func tlsWrap(tlsConfig *tls.Config) func(net.Listener) net.Listener {
+	if tlsConfig == nil {
+		return nil
 	}
-	return l
+	cfg := tlsConfig.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	return func(ln net.Listener) net.Listener { return tls.NewListener(ln, cfg) }
 }
