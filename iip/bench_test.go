@@ -152,3 +152,67 @@ func BenchmarkPFEchoNetHttpParallel(b *testing.B) {
 		}
 	})
 }
+
+// repeatReader serves the same bytes forever.
+type repeatReader struct {
+	b   []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.b[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.b)
+	}
+	return n, nil
+}
+
+// BenchmarkFrameDecode decodes a header and the data of a small frame.
+func BenchmarkFrameDecode(b *testing.B) {
+	frame := appendHeader(nil, StatusRequest, "/echo?key=value", 7, 64)
+	frame = append(frame, make([]byte, 64)...)
+	fr := newFrameReader(&repeatReader{b: frame}, DefaultReadBufferSize)
+	data := make([]byte, 64)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for range b.N {
+		h, err := fr.readHeader()
+		if err != nil || h.Length != 64 {
+			b.Fatal(h, err)
+		}
+		if err := fr.readData(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatsRecord is the per-request statistics cost.
+func BenchmarkStatsRecord(b *testing.B) {
+	p := newPathStats("/echo")
+	now := time.Now()
+	b.ReportAllocs()
+	for i := range b.N {
+		p.record(now, time.Duration(i%100000), false, 100, 100)
+	}
+}
+
+// BenchmarkWriteMessage encodes and writes a 14,410-byte response.
+func BenchmarkWriteMessage(b *testing.B) {
+	w := newConnWriter(discardConn{}, func(error) {})
+	ctx := context.Background()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := w.writeMessage(ctx, StatusResponseFirst, benchPath, 3, int(dataMarkerOK), benchPayload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// discardConn is a net.Conn that accepts every write.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
