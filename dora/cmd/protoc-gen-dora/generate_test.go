@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"google.golang.org/protobuf/types/pluginpb"
 
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
@@ -20,14 +21,28 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
 
-// request builds the CodeGeneratorRequest protoc would send for file (its dependencies are
-// included, only file is generated).
+// request builds the CodeGeneratorRequest protoc would send for file: its dependencies
+// first (protoc's order), only file is generated.
 func request(file protoreflect.FileDescriptor, param string) *pluginpb.CodeGeneratorRequest {
-	fdp := protodesc.ToFileDescriptorProto(file)
+	var files []*descriptorpb.FileDescriptorProto
+	seen := map[string]bool{}
+	var add func(f protoreflect.FileDescriptor)
+	add = func(f protoreflect.FileDescriptor) {
+		if seen[f.Path()] {
+			return
+		}
+		seen[f.Path()] = true
+		imports := f.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			add(imports.Get(i).FileDescriptor)
+		}
+		files = append(files, protodesc.ToFileDescriptorProto(f))
+	}
+	add(file)
 	return &pluginpb.CodeGeneratorRequest{
 		FileToGenerate:  []string{file.Path()},
 		Parameter:       proto.String(param),
-		ProtoFile:       []*descriptorpb.FileDescriptorProto{fdp},
+		ProtoFile:       files,
 		CompilerVersion: &pluginpb.Version{Major: proto.Int32(3), Minor: proto.Int32(21), Patch: proto.Int32(12)},
 	}
 }
@@ -80,6 +95,57 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("output differs from %s (run go test -update after checking):\n%s", path, got)
 			}
 		})
+	}
+}
+
+// importsRequest is a hand-made file whose service uses messages of another package, so the
+// generated code must import and qualify them.
+func importsRequest() *pluginpb.CodeGeneratorRequest {
+	wkt := protodesc.ToFileDescriptorProto(wrapperspb.File_google_protobuf_wrappers_proto)
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name:       proto.String("clock/clock.proto"),
+		Package:    proto.String("clock"),
+		Syntax:     proto.String("proto3"),
+		Dependency: []string{wkt.GetName()},
+		Options:    &descriptorpb.FileOptions{GoPackage: proto.String("example.com/clock;clock")},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name: proto.String("Clock"),
+			Method: []*descriptorpb.MethodDescriptorProto{
+				{Name: proto.String("Now"), InputType: proto.String(".google.protobuf.StringValue"), OutputType: proto.String(".google.protobuf.Int64Value")},
+				{Name: proto.String("Ticks"), InputType: proto.String(".google.protobuf.Int64Value"), OutputType: proto.String(".google.protobuf.Int64Value"), ServerStreaming: proto.Bool(true)},
+			},
+		}},
+	}
+	return &pluginpb.CodeGeneratorRequest{
+		FileToGenerate:  []string{"clock/clock.proto"},
+		Parameter:       proto.String("paths=source_relative"),
+		ProtoFile:       []*descriptorpb.FileDescriptorProto{wkt, fdp},
+		CompilerVersion: &pluginpb.Version{Major: proto.Int32(3), Minor: proto.Int32(21), Patch: proto.Int32(12)},
+	}
+}
+
+func TestGoldenImports(t *testing.T) {
+	resp := run(t, importsRequest())
+	if len(resp.File) != 1 || resp.File[0].GetName() != "clock/clock_dora.pb.go" {
+		t.Fatalf("files = %v", resp.File)
+	}
+	got := []byte(resp.File[0].GetContent())
+	path := filepath.Join("testdata", "clock_dora.pb.go.golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from %s:\n%s", path, got)
+	}
+	if !bytes.Contains(got, []byte(`wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"`)) ||
+		!bytes.Contains(got, []byte("*wrapperspb.StringValue")) {
+		t.Fatal("other-package messages are not imported and qualified")
 	}
 }
 
