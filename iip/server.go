@@ -43,6 +43,11 @@ type ServerOptions struct {
 	// DisableCaps makes the server accept no capability, behaving exactly
 	// like an existing IIP server (plain JSON errors, no keepalive).
 	DisableCaps bool
+	// HandlerTimeout, when positive, puts a deadline on every handler's
+	// context; a handler that returns an error wrapping
+	// context.DeadlineExceeded is answered with error 103 (request
+	// timeout). Default 0: no deadline.
+	HandlerTimeout time.Duration
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {

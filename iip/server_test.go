@@ -376,3 +376,19 @@ func TestPanicIsLoggedAndServerLivesOn(t *testing.T) {
 		t.Fatalf("log lacks the panic and its stack:\n%s", out)
 	}
 }
+
+func TestHandlerTimeout(t *testing.T) {
+	s, addr := echoServer(t, &ServerOptions{HandlerTimeout: 20 * time.Millisecond})
+	s.HandleFunc("/slow", func(ctx context.Context, r *Request) ([]byte, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	c := dialT(t, addr, nil)
+	_, err := c.Do(testCtx(t), "/slow", nil)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err %v, want ErrTimeout", err)
+	}
+	r := rawDial(t, addr)
+	r.send(rawFrame(1, "/slow", 0, "{}"))
+	r.expect(rawResp{5, "/slow", 0, `{"code":103,"message":"handler for /slow exceeded 20ms"}`})
+}

@@ -441,12 +441,23 @@ func (c *serverConn) call(it *item) (resp []byte, err error) {
 			resp, err = nil, &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
 		}
 	}()
+	ctx := c.ctx
+	if t := c.s.opts.HandlerTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+		defer func() {
+			if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				err = &Error{Code: CodeTimeout, Message: fmt.Sprintf("handler for %s exceeded %v", it.req.Path, t)}
+			}
+		}()
+	}
 	if it.kind == kindStream {
 		it.received = time.Now()
 		defer close(it.quit)
-		return it.route.stream(c.ctx, it.stream)
+		return it.route.stream(ctx, it.stream)
 	}
-	return it.route.h.ServeIIP(c.ctx, &it.req)
+	return it.route.h.ServeIIP(ctx, &it.req)
 }
 
 // respond writes the response of it. Errors toward peers without the
