@@ -125,8 +125,9 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 				"httpadapter: Content-Type " + strconv.Quote(ct) + " is not JSON", 0}
 		}
 	}
-	body, release, herr := t.s.readBody(w, r)
-	defer release()
+	sc := t.s.getScratch()
+	defer t.s.putScratch(sc)
+	body, herr := t.s.readBody(w, r, sc)
 	if herr != nil {
 		return herr
 	}

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // HeaderParam is the query argument that carries the HTTP method and headers toward IIP
@@ -62,64 +64,161 @@ var hopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-// forwardedHeader collects what travels to the backend: the request's end-to-end headers,
-// Host, X-Forwarded-For (the client address appended), X-Forwarded-Proto and the method.
-func forwardedHeader(r *http.Request) http.Header {
-	h := make(http.Header, len(r.Header)+4)
-	for k, v := range r.Header {
-		if !hopHeaders[k] {
-			h[k] = v
-		}
-	}
-	h.Set("Host", r.Host)
+// field is one extra header the adapter adds (it replaces the request's own of that name).
+type field struct{ name, value string }
+
+// forwardedExtras returns what the adapter adds to the request's end-to-end headers: Host,
+// X-Forwarded-For (the client address appended to any earlier list) and X-Forwarded-Proto.
+func forwardedExtras(r *http.Request, dst *[3]field) []field {
+	out := dst[:0]
+	out = append(out, field{"Host", r.Host})
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		h.Set("X-Forwarded-For", ip)
+		out = append(out, field{"X-Forwarded-For", ip})
 	}
+	proto := "http"
 	if r.TLS != nil {
-		h.Set("X-Forwarded-Proto", "https")
-	} else {
-		h.Set("X-Forwarded-Proto", "http")
+		proto = "https"
 	}
-	return h
+	return append(out, field{"X-Forwarded-Proto", proto})
 }
 
 // EncodeHeader returns the __http_hdr__ value (before query escaping) for method and h in
 // format f: base64url with padding of the JSON object described at HeaderJoined and
-// HeaderMulti. HeaderOff returns "".
+// HeaderMulti, members sorted by name. Hop-by-hop headers (Connection, Keep-Alive,
+// Transfer-Encoding, ...) are left out. HeaderOff returns "".
 func EncodeHeader(f HeaderFormat, method string, h http.Header) string {
-	var (
-		b   []byte
-		err error
-	)
-	switch f {
-	case HeaderJoined:
-		m := make(map[string]string, len(h)+1)
-		for k, v := range h {
-			sep := ", "
-			if k == "Cookie" {
-				sep = "; "
+	if f != HeaderJoined && f != HeaderMulti {
+		return ""
+	}
+	js := appendHeaderJSON(nil, f, method, h, nil)
+	return base64.URLEncoding.EncodeToString(js)
+}
+
+// appendHeaderJSON appends the __http_hdr__ JSON object: the method, h's end-to-end headers
+// and extras (which replace h's headers of the same name), members sorted by name.
+func appendHeaderJSON(dst []byte, f HeaderFormat, method string, h http.Header, extras []field) []byte {
+	var arr [32]string
+	keys := arr[:0]
+	for k := range h {
+		if hopHeaders[k] || isExtra(k, extras) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	for _, e := range extras {
+		keys = append(keys, e.name)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	dst = appendJSONString(dst, MethodKey)
+	dst = append(dst, ':')
+	dst = appendValues(dst, f, []string{method}, ", ")
+	for _, k := range keys {
+		dst = append(dst, ',')
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		if e, ok := extraValue(k, extras); ok {
+			if f == HeaderMulti {
+				dst = append(dst, '[')
+				dst = appendJSONString(dst, e)
+				dst = append(dst, ']')
+			} else {
+				dst = appendJSONString(dst, e)
 			}
-			m[k] = strings.Join(v, sep)
+			continue
 		}
-		m[MethodKey] = method
-		b, err = json.Marshal(m)
-	case HeaderMulti:
-		m := make(map[string][]string, len(h)+1)
-		for k, v := range h {
-			m[k] = v
+		sep := ", "
+		if k == "Cookie" {
+			sep = "; "
 		}
-		m[MethodKey] = []string{method}
-		b, err = json.Marshal(m)
-	default:
-		return ""
+		dst = appendValues(dst, f, h[k], sep)
 	}
-	if err != nil { // strings only: cannot happen
-		return ""
+	return append(dst, '}')
+}
+
+func isExtra(k string, extras []field) bool {
+	_, ok := extraValue(k, extras)
+	return ok
+}
+
+func extraValue(k string, extras []field) (string, bool) {
+	for _, e := range extras {
+		if e.name == k {
+			return e.value, true
+		}
 	}
-	return base64.URLEncoding.EncodeToString(b)
+	return "", false
+}
+
+// appendValues appends vals as one JSON string joined by sep (HeaderJoined) or as an array
+// of strings (HeaderMulti).
+func appendValues(dst []byte, f HeaderFormat, vals []string, sep string) []byte {
+	if f == HeaderMulti {
+		dst = append(dst, '[')
+		for i, v := range vals {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, v)
+		}
+		return append(dst, ']')
+	}
+	dst = append(dst, '"')
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, sep...)
+		}
+		dst = appendJSONChars(dst, v)
+	}
+	return append(dst, '"')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendJSONChars(dst, s)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONChars appends s escaped for the inside of a JSON string: quote, backslash and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD (as encoding/json does).
+func appendJSONChars(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
 }
 
 // DecodeHeader reads the __http_hdr__ argument of an IIP request's query (iip.Request.Query)
@@ -163,36 +262,68 @@ func DecodeHeader(q url.Values) (method string, h http.Header, err error) {
 	return method, h, nil
 }
 
-// iipPath builds the IIP path: the request URI without any client-supplied __http_hdr__,
-// plus the adapter's __http_hdr__ (unless hdr is empty).
-func iipPath(requestURI, hdr string) string {
-	path, query, hasQuery := strings.Cut(requestURI, "?")
+// basePath returns the request URI without any client-supplied __http_hdr__ argument,
+// and whether it has a non-empty query left.
+func basePath(requestURI string) (base string, hasQuery bool) {
+	path, query, ok := strings.Cut(requestURI, "?")
+	if !ok {
+		return requestURI, false
+	}
+	if !strings.Contains(query, HeaderParam) && !strings.Contains(query, "%") {
+		return requestURI, query != ""
+	}
+	kept := make([]string, 0, 4)
 	removed := false
-	if hasQuery && (strings.Contains(query, HeaderParam) || strings.Contains(query, "%")) {
-		kept := make([]string, 0, 4)
-		for _, part := range strings.Split(query, "&") {
-			k, _, _ := strings.Cut(part, "=")
-			if uk, err := url.QueryUnescape(k); k == HeaderParam || err == nil && uk == HeaderParam {
-				removed = true
-				continue
-			}
-			kept = append(kept, part)
+	for _, part := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); k == HeaderParam || err == nil && uk == HeaderParam {
+			removed = true
+			continue
 		}
-		if removed {
-			query = strings.Join(kept, "&")
-		}
+		kept = append(kept, part)
 	}
-	if hdr != "" {
-		if query != "" {
-			query += "&"
-		}
-		query += HeaderParam + "=" + url.QueryEscape(hdr)
+	if !removed {
+		return requestURI, query != ""
 	}
-	switch {
-	case query != "":
-		return path + "?" + query
-	case removed:
-		return path
+	if len(kept) == 0 {
+		return path, false
 	}
-	return requestURI // no query, or a bare "?" kept as sent
+	return path + "?" + strings.Join(kept, "&"), true
+}
+
+// appendHeaderArg appends "?" or "&", then __http_hdr__= and the base64url of js with its
+// padding percent-encoded (the only base64url character a query value must escape).
+func appendHeaderArg(dst []byte, hasQuery bool, js []byte) []byte {
+	if hasQuery {
+		dst = append(dst, '&')
+	} else {
+		dst = append(dst, '?')
+	}
+	dst = append(dst, HeaderParam...)
+	dst = append(dst, '=')
+	n := len(dst)
+	dst = base64.URLEncoding.AppendEncode(dst, js)
+	pad := 0
+	for len(dst) > n && dst[len(dst)-1] == '=' {
+		dst = dst[:len(dst)-1]
+		pad++
+	}
+	for ; pad > 0; pad-- {
+		dst = append(dst, "%3D"...)
+	}
+	return dst
+}
+
+// iipPath builds the IIP path: the request URI without any client-supplied __http_hdr__,
+// plus __http_hdr__=<hdr> (query-escaped) unless hdr is empty.
+func iipPath(requestURI, hdr string) string {
+	base, hasQuery := basePath(requestURI)
+	if hdr == "" {
+		return base
+	}
+	sep := "?"
+	if hasQuery {
+		sep = "&"
+	}
+	return base + sep + HeaderParam + "=" + url.QueryEscape(hdr)
 }

@@ -1,10 +1,13 @@
 package httpadapter
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +97,34 @@ func FuzzDecodeHeader(f *testing.F) {
 			t.Fatalf("round trip of %q: %q %v %v", v, m2, h2, err)
 		}
 	})
+}
+
+func TestHeaderJSONEscaping(t *testing.T) {
+	vals := []string{`quote " and \ backslash`, "tab\tnl\ncr\r", "ctl \x01\x1f", "ünïcødé ✓", "bad \xff byte", "<html>&"}
+	for _, v := range vals {
+		for _, f := range []HeaderFormat{HeaderJoined, HeaderMulti} {
+			js := appendHeaderJSON(nil, f, "GET", http.Header{"X-V": {v}}, nil)
+			want, _ := json.Marshal(v) // encoding/json's view of the string
+			var wantStr string
+			_ = json.Unmarshal(want, &wantStr)
+			method, h, err := DecodeHeader(url.Values{HeaderParam: {base64.URLEncoding.EncodeToString(js)}})
+			if err != nil || method != "GET" || h.Get("X-V") != wantStr {
+				t.Errorf("%s %q: JSON %s decodes to %q %q %v", f, v, js, method, h.Get("X-V"), err)
+			}
+		}
+	}
+}
+
+func TestHeaderArgEscaping(t *testing.T) {
+	for n := 0; n < 4; n++ { // every padding length
+		js := []byte(strings.Repeat("a", n+1))
+		p := string(appendHeaderArg([]byte("/p"), false, js))
+		u, err := url.Parse(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.Query().Get(HeaderParam); got != base64.URLEncoding.EncodeToString(js) {
+			t.Errorf("%q: query value %q", p, got)
+		}
+	}
 }

@@ -21,19 +21,22 @@ func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route) *ht
 		return &httpError{http.StatusRequestURITooLong, CodeURITooLong,
 			"httpadapter: request URI of " + strconv.Itoa(len(uri)) + " bytes exceeds the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}
 	}
-	body, release, herr := s.readBody(w, r)
-	defer release()
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	body, herr := s.readBody(w, r, sc)
 	if herr != nil {
 		return herr
 	}
 	if len(body) == 0 {
 		body = emptyData
 	}
-	var hdr string
+	path, hasQuery := basePath(uri)
 	if s.cfg.headerFormat != HeaderOff {
-		hdr = EncodeHeader(s.cfg.headerFormat, r.Method, forwardedHeader(r))
+		var ex [3]field
+		sc.js = appendHeaderJSON(sc.js[:0], s.cfg.headerFormat, r.Method, r.Header, forwardedExtras(r, &ex))
+		sc.path = appendHeaderArg(append(sc.path[:0], path...), hasQuery, sc.js)
+		path = string(sc.path)
 	}
-	path := iipPath(uri, hdr)
 	if len(path) > iip.MaxPathLen {
 		return &httpError{http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge,
 			"httpadapter: request URI plus " + HeaderParam + " is " + strconv.Itoa(len(path)) + " bytes, over the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}

@@ -27,7 +27,7 @@ type Server struct {
 	metrics *metrics
 	logger  *slog.Logger
 	dora    *doraTranscoder // nil when WithDora was not given
-	bufs    sync.Pool       // *[]byte request bodies
+	bufs    sync.Pool       // *scratch
 }
 
 // NewServer builds a Server from opts. An invalid option or route (no Backend, a pattern
@@ -196,22 +196,42 @@ func (s *Server) track(label string, fn func()) {
 	fn()
 }
 
-// readBody reads the request body into a pooled buffer, bounded by the body limit. The
-// returned release gives the buffer back (call it when the backend call is over).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), herr *httpError) {
+// scratch holds the reusable buffers of one request.
+type scratch struct {
+	body []byte // request body
+	js   []byte // __http_hdr__ JSON
+	path []byte // IIP path
+}
+
+// maxPooledBuf is the largest buffer kept for reuse.
+const maxPooledBuf = 64 << 10
+
+func (s *Server) getScratch() *scratch {
+	if sc, ok := s.bufs.Get().(*scratch); ok {
+		return sc
+	}
+	return &scratch{body: make([]byte, 0, 4096)}
+}
+
+func (s *Server) putScratch(sc *scratch) {
+	if cap(sc.body) > maxPooledBuf || cap(sc.js) > maxPooledBuf || cap(sc.path) > maxPooledBuf {
+		return
+	}
+	sc.body, sc.js, sc.path = sc.body[:0], sc.js[:0], sc.path[:0]
+	s.bufs.Put(sc)
+}
+
+// readBody reads the request body into sc.body, bounded by the body limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) ([]byte, *httpError) {
 	limit := s.cfg.maxBodyBytes
 	if r.ContentLength > limit {
-		return nil, func() {}, tooLarge(limit)
+		return nil, tooLarge(limit)
 	}
-	bp, _ := s.bufs.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, 0, 4096)
-		bp = &b
+	buf := sc.body[:0]
+	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength+1 {
+		buf = make([]byte, 0, r.ContentLength+1) // +1: room to see EOF without growing
 	}
-	buf := (*bp)[:0]
-	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
-		buf = make([]byte, 0, r.ContentLength)
-	}
+	defer func() { sc.body = buf[:0] }()
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	for {
 		if len(buf) == cap(buf) {
@@ -222,31 +242,19 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 		if err == nil {
 			continue
 		}
-		release = func() {
-			if cap(buf) <= maxPooledBody {
-				*bp = buf[:0]
-				s.bufs.Put(bp)
-			}
-		}
 		var mbe *http.MaxBytesError
 		switch {
 		case err == io.EOF:
-			return buf, release, nil
+			return buf, nil
 		case errors.As(err, &mbe):
-			release()
-			return nil, func() {}, tooLarge(limit)
+			return nil, tooLarge(limit)
+		case r.Context().Err() != nil:
+			return nil, &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
 		default:
-			release()
-			if r.Context().Err() != nil {
-				return nil, func() {}, &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
-			}
-			return nil, func() {}, &httpError{http.StatusBadRequest, CodeBadRequest, "httpadapter: reading request body: " + err.Error(), 0}
+			return nil, &httpError{http.StatusBadRequest, CodeBadRequest, "httpadapter: reading request body: " + err.Error(), 0}
 		}
 	}
 }
-
-// maxPooledBody is the largest body buffer kept for reuse.
-const maxPooledBody = 64 << 10
 
 func tooLarge(limit int64) *httpError {
 	return &httpError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
