@@ -40,7 +40,11 @@ type env struct {
 
 // newEnv returns a Service on a fresh SQLite store, with one fake clock for the service,
 // the store's session expiry and the rate limiter.
-func newEnv(t *testing.T, mutate func(*app.Options)) *env {
+func newEnv(t *testing.T, mutate func(*app.Options)) *env { return newEnvTB(t, mutate) }
+
+func newEnvB(b *testing.B) *env { return newEnvTB(b, nil) }
+
+func newEnvTB(t testing.TB, mutate func(*app.Options)) *env {
 	t.Helper()
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir(), Now: clk.Now})

@@ -74,7 +74,7 @@ func Apply(ctx context.Context, db *sqlx.DB, fsys fs.FS, d Dialect) ([]string, e
 }
 
 // Statements splits a migration file into statements: a statement ends with a line whose
-// last non-blank character is ';'. Lines starting with "--" are comments.
+// last non-blank character is ';'; empty statements are dropped. Lines starting with "--" are comments.
 func Statements(body string) []string {
 	var out []string
 	var cur strings.Builder
@@ -86,7 +86,9 @@ func Statements(body string) []string {
 		cur.WriteString(line)
 		cur.WriteByte('\n')
 		if strings.HasSuffix(t, ";") {
-			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			if stmt := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")); stmt != "" {
+				out = append(out, stmt)
+			}
 			cur.Reset()
 		}
 	}
