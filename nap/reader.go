@@ -233,8 +233,8 @@ func (s *Session) handleData(h frameHeader) error {
 	} else {
 		more := h.flags&flagDataMore != 0
 		if st.partial == nil && !more {
-			msg = make([]byte, n)
-			if _, err := io.ReadFull(s.br, msg); err != nil {
+			var err error
+			if msg, err = s.readPayload(int(n)); err != nil {
 				return ioError("read", err)
 			}
 		} else {
@@ -448,4 +448,28 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 	}
 	s.closeIfDrainedLocked()
 	return nil
+}
+
+// readPayload returns the next n bytes as a new slice. The bytes are copied
+// out of the read buffer with append, which (unlike make) does not zero the
+// new memory first.
+func (s *Session) readPayload(n int) ([]byte, error) {
+	if n == 0 {
+		return []byte{}, nil
+	}
+	if n <= s.br.Size() {
+		p, err := s.br.Peek(n)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		msg := append([]byte(nil), p...)
+		_, err = s.br.Discard(n)
+		return msg, err
+	}
+	msg := make([]byte, n)
+	_, err := io.ReadFull(s.br, msg)
+	return msg, err
 }

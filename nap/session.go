@@ -29,6 +29,7 @@ const closeFlushTimeout = 250 * time.Millisecond
 // Shutdown.
 type Session struct {
 	conn   net.Conn
+	tcp    *net.TCPConn // conn when it is plain TCP (vectored writes)
 	cfg    config
 	client bool // we dialled: our streams get odd IDs
 	start  time.Time
@@ -102,6 +103,7 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 		pingAck:      make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
+	s.tcp, _ = conn.(*net.TCPConn)
 	s.writeCond.L = &s.mu
 	s.stateCond.L = &s.mu
 	s.br = readerPool.Get().(*bufio.Reader)

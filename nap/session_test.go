@@ -644,17 +644,6 @@ func TestMaxConcurrentStreams(t *testing.T) {
 	}
 }
 
-// rawClient performs the client handshake by hand against ln.
-func rawClient(t *testing.T, ln *Listener) *rawPeer {
-	t.Helper()
-	raw := dialRaw(t, ln)
-	raw.write(rawSettings())
-	if f := raw.mustRead(); f.typ != 0x2 {
-		t.Fatalf("server's first frame type %d, want SETTINGS", f.typ)
-	}
-	return raw
-}
-
 func TestStreamLimitRefusalOnTheWire(t *testing.T) {
 	ln := listenT(t, &Config{MaxConcurrentStreams: 1})
 	raw := dialRaw(t, ln)

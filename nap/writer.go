@@ -1,6 +1,7 @@
 package nap
 
 import (
+	"net"
 	"sync"
 )
 
@@ -18,8 +19,11 @@ type outFrame struct {
 }
 
 type writeBatch struct {
-	ctrl   []byte
-	frames []outFrame
+	ctrl    []byte
+	frames  []outFrame
+	payload int         // DATA payload bytes in frames
+	vecs    [][]byte    // writev scratch
+	bufs    net.Buffers // what writev consumes (a field, so it does not escape per call)
 }
 
 var batchPool = sync.Pool{New: func() any { return &writeBatch{ctrl: make([]byte, 0, 512)} }}
@@ -123,16 +127,20 @@ func (s *Session) writeBatchLocked() error {
 	s.buildBatchLocked(b)
 	s.mu.Unlock()
 	var err error
-	if len(b.ctrl) > 0 {
-		_, err = s.bw.Write(b.ctrl)
-	}
-	for i := range b.frames {
-		if err != nil {
-			break
+	if s.tcp != nil && b.payload >= vectorThreshold {
+		err = s.writeVectors(b)
+	} else {
+		if len(b.ctrl) > 0 {
+			_, err = s.bw.Write(b.ctrl)
 		}
-		f := &b.frames[i]
-		if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
-			_, err = s.bw.Write(f.payload)
+		for i := range b.frames {
+			if err != nil {
+				break
+			}
+			f := &b.frames[i]
+			if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
+				_, err = s.bw.Write(f.payload)
+			}
 		}
 	}
 	s.mu.Lock()
@@ -149,6 +157,39 @@ func (s *Session) writeBatchLocked() error {
 	}
 	b.frames = b.frames[:0]
 	b.ctrl = b.ctrl[:0]
+	b.payload = 0
+	return err
+}
+
+// vectorThreshold is the batch payload size from which a TCP connection is
+// written with one writev of headers and payloads instead of copying the
+// payloads through the bufio.Writer.
+const vectorThreshold = 32 << 10
+
+// writeVectors writes the batch with writev (plain TCP only), after what
+// the bufio.Writer still holds.
+func (s *Session) writeVectors(b *writeBatch) error {
+	if s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			return err
+		}
+	}
+	v := b.vecs[:0]
+	if len(b.ctrl) > 0 {
+		v = append(v, b.ctrl)
+	}
+	for i := range b.frames {
+		f := &b.frames[i]
+		v = append(v, f.hdr[:])
+		if len(f.payload) > 0 {
+			v = append(v, f.payload)
+		}
+	}
+	b.vecs = v
+	b.bufs = v // WriteTo consumes b.bufs; b.vecs keeps the backing array
+	_, err := b.bufs.WriteTo(s.tcp)
+	b.bufs = nil
+	clear(v)
 	return err
 }
 
@@ -227,6 +268,7 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		f := outFrame{st: st, payload: st.sendBuf[st.sendOff : st.sendOff+n], last: n == rem}
 		putHeader(f.hdr[:], frameHeader{length: uint32(n), streamID: st.id, typ: frameData, flags: flags})
 		b.frames = append(b.frames, f)
+		b.payload += n
 		st.inFlight++
 		st.sendOff += n
 		budget -= n + headerSize
