@@ -308,10 +308,10 @@ func (s *Session) newPeerStreamLocked(id uint32) (*Stream, error) {
 	switch {
 	case s.goAwaySent:
 		code = CodeRefusedStream
-	case s.numPeer > limit || len(s.acceptQ) >= limit:
+	case s.numPeer > limit || s.acceptQ.len() >= limit:
 		code = CodeStreamLimit
 	default:
-		s.acceptQ = append(s.acceptQ, st)
+		s.acceptQ.push(st)
 		select {
 		case s.acceptNotify <- struct{}{}:
 		default:
@@ -331,7 +331,7 @@ func (s *Session) handleLegacyData(h frameHeader) error {
 		return protocolErrorf("legacy DATA frame on stream %d, which still awaits its answer", h.streamID)
 	}
 	limit := int(s.cfg.maxConcurrentStreams)
-	for (s.numPeer >= limit || len(s.acceptQ) >= limit) && !s.closed {
+	for (s.numPeer >= limit || s.acceptQ.len() >= limit) && !s.closed {
 		// Backpressure: a legacy peer cannot be refused, so stop reading.
 		s.readerBlocked.Store(true)
 		s.stateCond.Wait()
@@ -356,7 +356,7 @@ func (s *Session) handleLegacyData(h frameHeader) error {
 	st.recvEnd = true
 	st.queue = append(st.queue, msg)
 	s.numPeer++
-	s.acceptQ = append(s.acceptQ, st)
+	s.acceptQ.push(st)
 	select {
 	case s.acceptNotify <- struct{}{}:
 	default:

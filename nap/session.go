@@ -64,7 +64,7 @@ type Session struct {
 	ready       streamRing // streams with a message to send, round-robin
 	connBlocked bool       // the connection send window stopped the last pass
 
-	acceptQ      []*Stream
+	acceptQ      streamRing // accepted by the reader, not yet by the application
 	acceptNotify chan struct{}
 
 	goAwaySent bool
@@ -239,13 +239,8 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
-		if len(s.acceptQ) > 0 {
-			st := s.acceptQ[0]
-			s.acceptQ[0] = nil
-			s.acceptQ = s.acceptQ[1:]
-			if len(s.acceptQ) == 0 {
-				s.acceptQ = s.acceptQ[:0:0]
-			}
+		if s.acceptQ.len() > 0 {
+			st := s.acceptQ.pop()
 			s.mu.Unlock()
 			return st, nil
 		}
