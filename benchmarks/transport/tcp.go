@@ -89,7 +89,7 @@ func (s *tcpServer) acceptLoop() {
 
 // serveTCPConn answers frames in order, flushing replies whenever no more input is
 // buffered (so pipelined requests share write calls).
-func serveTCPConn(c net.Conn) error {
+func serveTCPConn(c io.ReadWriter) error {
 	br := bufio.NewReaderSize(c, tcpBufSize)
 	bw := bufio.NewWriterSize(c, tcpBufSize)
 	var hdr [tcpHeader]byte
