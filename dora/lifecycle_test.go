@@ -179,7 +179,7 @@ func TestMalformedAndUnknownCodecOnTheWire(t *testing.T) {
 		{"random bytes", []byte("\xde\xad\xbe\xef"), "3"},
 		{"unknown codec", xml, "12"},
 		{"undecodable payload", badPayload, "3"},
-		{"empty Pkg: no method", nil, "12"},
+		{"Pkg without head: no method", []byte{0x18, 0x00}, "12"}, // only an unknown field
 		{"good", good, ""},
 	}
 	for _, tt := range tests {
