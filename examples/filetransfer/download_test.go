@@ -40,7 +40,7 @@ func writeFile(t *testing.T, path string, b []byte) {
 
 func TestDownload(t *testing.T) {
 	root := t.TempDir()
-	content := randomBytes(3<<20+12345, 1)
+	content := randomBytes(1<<20+12345, 1)
 	writeFile(t, filepath.Join(root, "dir", "data.bin"), content)
 	writeFile(t, filepath.Join(root, "empty"), nil)
 	c := fileServer(t, root)
@@ -53,7 +53,7 @@ func TestDownload(t *testing.T) {
 		resumed int64
 	}{
 		{name: "fresh", remote: "dir/data.bin", want: content},
-		{name: "resume", remote: "dir/data.bin", want: content, part: content[:1<<20+7], resumed: 1<<20 + 7},
+		{name: "resume", remote: "dir/data.bin", want: content, part: content[:300<<10+7], resumed: 300<<10 + 7},
 		{name: "complete part", remote: "dir/data.bin", want: content, part: content, resumed: int64(len(content))},
 		{name: "part longer than file", remote: "dir/data.bin", want: content, part: append(append([]byte{}, content...), 1, 2, 3)},
 		{name: "empty file", remote: "empty", want: []byte{}},
@@ -198,7 +198,7 @@ func (f *flaky) Do(ctx context.Context, path string, data []byte) ([]byte, error
 
 func TestDownloadRetries(t *testing.T) {
 	root := t.TempDir()
-	content := randomBytes(2<<20, 3)
+	content := randomBytes(1<<20, 3)
 	writeFile(t, filepath.Join(root, "f"), content)
 	c := fileServer(t, root)
 	for _, before := range []bool{true, false} {

@@ -11,12 +11,12 @@ import (
 )
 
 func TestUpload(t *testing.T) {
-	content := randomBytes(3<<20+777, 4)
+	content := randomBytes(1<<20+777, 4)
 	src := filepath.Join(t.TempDir(), "src.bin")
 	writeFile(t, src, content)
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, empty, nil)
-	other := randomBytes(2<<20, 5)
+	other := randomBytes(1<<20, 5)
 
 	tests := []struct {
 		name    string
@@ -67,7 +67,7 @@ func TestUpload(t *testing.T) {
 }
 
 func TestUploadRetries(t *testing.T) {
-	content := randomBytes(2<<20, 6)
+	content := randomBytes(1<<20, 6)
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, src, content)
 	for _, before := range []bool{true, false} {

@@ -49,7 +49,8 @@ type Listener struct {
 // Run listens on every Listener's address, writes one line per listener to
 // out ("NAME listening on HOST:PORT", in the order given, once all are
 // bound), serves until ctx ends or a server fails, then shuts all servers
-// down within grace (DefaultGrace when 0). It returns the first serving
+// down within grace (DefaultGrace when 0), in the reverse order (list a
+// backend before the front that calls it). It returns the first serving
 // error, or nil after a shutdown caused by ctx.
 func Run(ctx context.Context, out io.Writer, log *slog.Logger, grace time.Duration, ls ...Listener) error {
 	if grace <= 0 {
@@ -105,7 +106,8 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, grace time.Durati
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	for _, l := range ls {
+	for i := len(ls) - 1; i >= 0; i-- {
+		l := ls[i]
 		if serr := l.Server.Shutdown(sctx); serr != nil {
 			log.Warn("shutdown was not graceful", "server", l.Name, "err", serr)
 		}

@@ -25,9 +25,10 @@ const maxLine = 1 << 20
 
 func main() {
 	app := &cli.App{
-		Name:      "echo_client",
-		Usage:     "send stdin lines to an IIP echo server and print the answers",
-		ArgsUsage: " ",
+		HideHelpCommand: true,
+		Name:            "echo_client",
+		Usage:           "send stdin lines to an IIP echo server and print the answers",
+		ArgsUsage:       " ",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:9090", Usage: "IIP server address"},
 			&cli.StringFlag{Name: "path", Value: echo.Path, Usage: "IIP path to send each line to"},

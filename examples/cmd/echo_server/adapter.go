@@ -82,8 +82,8 @@ func adapterListeners(addr string, iipAddr net.Addr, tlsOn bool, wrap func(net.L
 		}
 		return nil, nil, err
 	}
-	// The adapter (the front line for HTTP clients) comes first, so that
-	// shutdown stops it before the IIP servers it calls.
-	ls = append([]serving.Listener{{Name: "adapter", Addr: addr, Server: adapter, Wrap: wrap}}, ls...)
+	// The adapter comes last: serving.Run shuts down in reverse order, so
+	// it stops before the IIP server it calls.
+	ls = append(ls, serving.Listener{Name: "adapter", Addr: addr, Server: adapter, Wrap: wrap})
 	return ls, func() { backend.Close() }, nil
 }

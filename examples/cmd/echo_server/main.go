@@ -26,8 +26,9 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:  "echo_server",
-		Usage: "IIP echo server, with a net/http echo for comparison",
+		HideHelpCommand: true,
+		Name:            "echo_server",
+		Usage:           "IIP echo server, with a net/http echo for comparison",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "iip-addr", Value: "127.0.0.1:9090", Usage: "IIP listen address (/echo, /echo_benchmark)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
@@ -69,8 +70,7 @@ func run(c *cli.Context) error {
 			return err
 		}
 		defer closeBackend()
-		// The adapter first: shutdown stops it before the IIP server.
-		ls = append(als, ls...)
+		ls = append(ls, als...) // shut down first: serving.Run goes in reverse
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -21,9 +21,10 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:      "file_client",
-		Usage:     "download a file from file_server, resuming an interrupted download",
-		ArgsUsage: "NAME [DEST]",
+		HideHelpCommand: true,
+		Name:            "file_client",
+		Usage:           "download a file from file_server, resuming an interrupted download",
+		ArgsUsage:       "NAME [DEST]",
 		Description: "NAME is the file's path under the server's root (\"/\"-separated); " +
 			"DEST defaults to NAME's last element in the current directory.",
 		Flags:  append(cliflags.TransferFlags("127.0.0.1:9093"), cliflags.ClientTLSFlags()...),

@@ -21,8 +21,9 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:  "file_server",
-		Usage: "serve the files under a directory for resumable download over IIP",
+		HideHelpCommand: true,
+		Name:            "file_server",
+		Usage:           "serve the files under a directory for resumable download over IIP",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:9093", Usage: "IIP listen address"},
 			&cli.StringFlag{Name: "root", Required: true, Usage: "directory whose files are served (nothing outside it is)"},

@@ -22,12 +22,13 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:        "upload_client",
-		Usage:       "upload a file to upload_server, resuming an interrupted upload",
-		ArgsUsage:   "FILE [NAME]",
-		Description: "NAME is the plain file name to store on the server; it defaults to FILE's base name.",
-		Flags:       append(cliflags.TransferFlags("127.0.0.1:9094"), cliflags.ClientTLSFlags()...),
-		Action:      run,
+		HideHelpCommand: true,
+		Name:            "upload_client",
+		Usage:           "upload a file to upload_server, resuming an interrupted upload",
+		ArgsUsage:       "FILE [NAME]",
+		Description:     "NAME is the plain file name to store on the server; it defaults to FILE's base name.",
+		Flags:           append(cliflags.TransferFlags("127.0.0.1:9094"), cliflags.ClientTLSFlags()...),
+		Action:          run,
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "upload_client:", err)

@@ -22,8 +22,9 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:  "upload_server",
-		Usage: "store resumable uploads over IIP in a directory",
+		HideHelpCommand: true,
+		Name:            "upload_server",
+		Usage:           "store resumable uploads over IIP in a directory",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:9094", Usage: "IIP listen address"},
 			&cli.StringFlag{Name: "root", Required: true, Usage: "directory where uploads are stored (NAME.part while incomplete)"},
