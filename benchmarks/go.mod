@@ -1,6 +1,6 @@
 module github.com/seed857a6cbd/pocket/benchmarks
 
-go 1.25.0
+go 1.24.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
