@@ -28,10 +28,10 @@ type DescriptorResolver interface {
 
 // doraMethod is a resolved unary or streaming method, cached by URL path.
 type doraMethod struct {
-	full   string // "/package.Service/Method"
-	label  string // metrics label: "dora:" + full
-	desc   protoreflect.MethodDescriptor
-	stream bool
+	full    string        // "/package.Service/Method"
+	metrics *routeMetrics // labelled "dora:" + full
+	desc    protoreflect.MethodDescriptor
+	stream  bool
 }
 
 // doraTranscoder turns HTTP/JSON requests into dora calls.
@@ -101,14 +101,14 @@ func (t *doraTranscoder) lookup(path string) (*doraMethod, *httpError) {
 			"httpadapter: service " + svc + " has no method " + strconv.Quote(name), 0}
 	}
 	full := "/" + svc + "/" + name
-	m := &doraMethod{full: full, label: "dora:" + full, desc: md,
+	m := &doraMethod{full: full, metrics: t.s.metrics.forRoute("dora:" + full), desc: md,
 		stream: md.IsStreamingClient() || md.IsStreamingServer()}
 	v, _ := t.methods.LoadOrStore(path, m) // bounded: one entry per method of a known service
 	return v.(*doraMethod), nil
 }
 
 // serve transcodes one call. It returns the error to answer when nothing was written.
-func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMethod) *httpError {
+func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMethod, sc *scratch) *httpError {
 	if m.stream {
 		return &httpError{http.StatusNotImplemented, codes.Unimplemented.String(),
 			"httpadapter: " + m.full + " is a streaming method; only unary methods are served over HTTP/JSON", 0}
@@ -125,8 +125,6 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 				"httpadapter: Content-Type " + strconv.Quote(ct) + " is not JSON", 0}
 		}
 	}
-	sc := t.s.getScratch()
-	defer t.s.putScratch(sc)
 	body, herr := t.s.readBody(w, r, sc)
 	if herr != nil {
 		return herr

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -59,6 +60,35 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// routeMetrics are the metric children of one route label, looked up once.
+type routeMetrics struct {
+	label    string
+	inFlight prometheus.Gauge
+	latency  prometheus.Observer
+	ok       prometheus.Counter // requests with status 200
+	requests *prometheus.CounterVec
+}
+
+func (m *metrics) forRoute(label string) *routeMetrics {
+	return &routeMetrics{
+		label:    label,
+		inFlight: m.inFlight.WithLabelValues(label),
+		latency:  m.latency.WithLabelValues(label),
+		ok:       m.requests.WithLabelValues(label, "200"),
+		requests: m.requests,
+	}
+}
+
+// done records one answered request.
+func (rm *routeMetrics) done(code int, d time.Duration) {
+	if code == http.StatusOK {
+		rm.ok.Inc()
+	} else {
+		rm.requests.WithLabelValues(rm.label, statusLabel(code)).Inc()
+	}
+	rm.latency.Observe(d.Seconds())
 }
 
 // handler serves the metrics in the Prometheus text format.

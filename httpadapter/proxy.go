@@ -13,16 +13,17 @@ import (
 // illegal on the wire and existing servers expect "{}".
 var emptyData = []byte("{}")
 
+// jsonType is the header value of JSON answers.
+var jsonType = []string{"application/json"}
+
 // proxyIIP forwards r to the route's IIP backend and writes the answer. It returns the
 // error to answer when nothing was written.
-func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route) *httpError {
+func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route, sc *scratch) *httpError {
 	uri := requestURI(r)
 	if len(uri) > iip.MaxPathLen {
 		return &httpError{http.StatusRequestURITooLong, CodeURITooLong,
 			"httpadapter: request URI of " + strconv.Itoa(len(uri)) + " bytes exceeds the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}
 	}
-	sc := s.getScratch()
-	defer s.putScratch(sc)
 	body, herr := s.readBody(w, r, sc)
 	if herr != nil {
 		return herr
@@ -59,7 +60,11 @@ func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route) *ht
 		ct = sniff(resp)
 	}
 	h := w.Header()
-	h.Set("Content-Type", ct)
+	if ct == jsonType[0] {
+		h["Content-Type"] = jsonType // shared, never modified: saves an allocation
+	} else {
+		h.Set("Content-Type", ct)
+	}
 	h.Set("Content-Length", strconv.Itoa(len(resp)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp)

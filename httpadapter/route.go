@@ -42,7 +42,8 @@ type Route struct {
 	// with lbclient.PickHash reads it; see ContextWithHashKey). Nil: no key.
 	HashKey func(r *http.Request) string
 
-	re *regexp.Regexp
+	re      *regexp.Regexp
+	metrics *routeMetrics // set by NewServer for table routes
 }
 
 // compile checks r and fills its defaults.
@@ -103,8 +104,10 @@ func requestURI(r *http.Request) string {
 // requestHost returns the request's host, lower case, port stripped.
 func requestHost(r *http.Request) string {
 	h := r.Host
-	if hh, _, err := net.SplitHostPort(h); err == nil {
-		h = hh
+	if strings.LastIndexByte(h, ':') >= 0 {
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
 	}
 	return strings.ToLower(h)
 }

@@ -28,6 +28,9 @@ type Server struct {
 	logger  *slog.Logger
 	dora    *doraTranscoder // nil when WithDora was not given
 	bufs    sync.Pool       // *scratch
+
+	unroutedRM, metricsRM *routeMetrics
+	funcRM                sync.Map // route func route name -> *routeMetrics
 }
 
 // NewServer builds a Server from opts. An invalid option or route (no Backend, a pattern
@@ -57,6 +60,10 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.unroutedRM, s.metricsRM = m.forRoute(RouteUnrouted), m.forRoute(RouteMetrics)
+	for i := range s.routes {
+		s.routes[i].metrics = m.forRoute(s.routes[i].Name)
+	}
 	if cfg.dora != nil {
 		res := cfg.doraResolver
 		if res == nil {
@@ -123,14 +130,17 @@ func (s *Server) Close() error { return s.hs.Close() }
 // ServeHTTP routes and answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	sc.rec = recorder{ResponseWriter: w}
+	rec := &sc.rec
 	var (
-		label string
-		err   *httpError
+		rm  *routeMetrics
+		err *httpError
 	)
 	switch {
 	case s.cfg.metricsPath != "" && r.URL.Path == s.cfg.metricsPath:
-		label = RouteMetrics
+		rm = s.metricsRM
 		s.metrics.handler().ServeHTTP(rec, r)
 	default:
 		var m *doraMethod
@@ -139,22 +149,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case m != nil:
-			label = m.label
-			s.track(label, func() { err = s.dora.serve(rec, r, m) })
+			rm = m.metrics
+			rm.inFlight.Inc()
+			err = s.dora.serve(rec, r, m, sc)
+			rm.inFlight.Dec()
 		case err != nil: // a known dora service without that method
-			label = RouteUnrouted
+			rm = s.unroutedRM
 		default:
 			rt := s.route(r)
 			if rt == nil {
-				label = RouteUnrouted
+				rm = s.unroutedRM
 				err = &httpError{http.StatusNotFound, CodeNoRoute, "httpadapter: no route for " + r.Host + " " + requestURI(r), 0}
 				break
 			}
-			label = rt.Name
-			if label == "" {
-				label = "func"
+			rm = rt.metrics
+			if rm == nil { // a route from the route func
+				rm = s.funcMetrics(rt.Name)
 			}
-			s.track(label, func() { err = s.proxyIIP(rec, r, rt) })
+			rm.inFlight.Inc()
+			err = s.proxyIIP(rec, r, rt, sc)
+			rm.inFlight.Dec()
 		}
 		if err != nil && !rec.wrote {
 			writeError(rec, err)
@@ -168,14 +182,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil && err.status == StatusClientClosedRequest {
 		code = StatusClientClosedRequest
 	}
-	s.metrics.requests.WithLabelValues(label, statusLabel(code)).Inc()
-	s.metrics.latency.WithLabelValues(label).Observe(d.Seconds())
+	rm.done(code, d)
 	if s.cfg.accessLog && s.logger.Enabled(r.Context(), slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("host", r.Host),
 			slog.String("uri", requestURI(r)),
-			slog.String("route", label),
+			slog.String("route", rm.label),
 			slog.Int("status", code),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", d),
@@ -188,16 +201,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// track runs fn counted as in flight on route label.
-func (s *Server) track(label string, fn func()) {
-	g := s.metrics.inFlight.WithLabelValues(label)
-	g.Inc()
-	defer g.Dec()
-	fn()
+// funcMetrics returns the metrics of a route returned by the route func, by name ("func"
+// when it has none).
+func (s *Server) funcMetrics(name string) *routeMetrics {
+	if name == "" {
+		name = "func"
+	}
+	if v, ok := s.funcRM.Load(name); ok {
+		return v.(*routeMetrics)
+	}
+	v, _ := s.funcRM.LoadOrStore(name, s.metrics.forRoute(name))
+	return v.(*routeMetrics)
 }
 
 // scratch holds the reusable buffers of one request.
 type scratch struct {
+	rec  recorder
 	body []byte // request body
 	js   []byte // __http_hdr__ JSON
 	path []byte // IIP path
@@ -217,7 +236,7 @@ func (s *Server) putScratch(sc *scratch) {
 	if cap(sc.body) > maxPooledBuf || cap(sc.js) > maxPooledBuf || cap(sc.path) > maxPooledBuf {
 		return
 	}
-	sc.body, sc.js, sc.path = sc.body[:0], sc.js[:0], sc.path[:0]
+	sc.body, sc.js, sc.path, sc.rec = sc.body[:0], sc.js[:0], sc.path[:0], recorder{}
 	s.bufs.Put(sc)
 }
 
