@@ -395,7 +395,7 @@ func TestKeepAliveFailsPendingCallsAtOnce(t *testing.T) {
 }
 
 func TestKeepAliveKeepsHealthyIdleConnection(t *testing.T) {
-	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: 300 * time.Millisecond}
+	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: time.Second}
 	c, s := echoPair(t, cfg, cfg)
 	// Wait for several answered pings (from either side).
 	for i := 0; i < 5; i++ {
