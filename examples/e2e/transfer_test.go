@@ -7,19 +7,25 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
 const (
-	// fileSize of the transferred file: multi-megabyte, modest enough for
-	// a loaded machine.
+	// transferSize of the transferred file: multi-megabyte, modest enough
+	// for a loaded machine.
 	transferSize = 24 << 20
 	// killAt is how much must have arrived before a process is killed.
-	killAt = 4 << 20
-	// throttled makes the first run slow enough that the kill lands in
-	// the middle: 24 MiB at 12 MiB/s take two seconds.
+	killAt    = 1 << 20
 	chunkFlag = "--chunk-size=256KiB"
-	rateFlag  = "--rate-limit=12MiB"
+	// A killed client's run only lasts until the kill: throttle it hard,
+	// so that the kill lands long before the end (23 MiB at 4 MiB/s leave
+	// almost six seconds) however slowly the test gets to run.
+	clientKillRate = "--rate-limit=4MiB"
+	// When the server is killed the same client goes on to the end:
+	// 23 MiB at 8 MiB/s leave about three seconds.
+	serverKillRate = "--rate-limit=8MiB"
 )
 
 // randomFile writes transferSize pseudo-random bytes to dir/name and returns them.
@@ -69,7 +75,7 @@ func TestDownloadClientKilled(t *testing.T) {
 	addr := srv.addrs("iip")[0]
 	dest := filepath.Join(out, "big.bin")
 
-	c1 := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, rateFlag, "big.bin", dest)
+	c1 := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, clientKillRate, "big.bin", dest)
 	waitUntil(t, "the download's .part to grow", func() bool { return fileSize(dest+".part") >= killAt }, func() bool { return !c1.exited() })
 	c1.kill()
 	part := fileSize(dest + ".part")
@@ -92,9 +98,13 @@ func TestDownloadServerKilled(t *testing.T) {
 	addr := srv.addrs("iip")[0]
 	dest := filepath.Join(out, "big.bin")
 
-	c := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, rateFlag, "big.bin", dest)
+	c := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, serverKillRate, "big.bin", dest)
 	waitUntil(t, "the download's .part to grow", func() bool { return fileSize(dest+".part") >= killAt }, func() bool { return !c.exited() })
 	srv.kill()
+	if fileSize(dest) != -1 {
+		t.Fatal("the download completed before the kill")
+	}
+	waitUntil(t, "the client to retry", func() bool { return strings.Contains(c.stderr.String(), "filetransfer: retrying") }, func() bool { return !c.exited() })
 	// The same address again: the client keeps retrying it.
 	srv2 := start(t, nil, "file_server", "--addr="+addr, "--root="+root)
 	srv2.addrs("iip")
@@ -112,7 +122,7 @@ func TestUploadClientKilled(t *testing.T) {
 	addr := srv.addrs("iip")[0]
 	stored := filepath.Join(root, "big.bin")
 
-	c1 := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, rateFlag, filepath.Join(src, "big.bin"))
+	c1 := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, clientKillRate, filepath.Join(src, "big.bin"))
 	waitUntil(t, "the server's .part to grow", func() bool { return fileSize(stored+".part") >= killAt }, func() bool { return !c1.exited() })
 	c1.kill()
 	// The write in flight when the client died may still land: read the
@@ -142,12 +152,13 @@ func TestUploadServerKilled(t *testing.T) {
 	addr := srv.addrs("iip")[0]
 	stored := filepath.Join(root, "big.bin")
 
-	c := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, rateFlag, filepath.Join(src, "big.bin"), "big.bin")
+	c := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, serverKillRate, filepath.Join(src, "big.bin"), "big.bin")
 	waitUntil(t, "the server's .part to grow", func() bool { return fileSize(stored+".part") >= killAt }, func() bool { return !c.exited() })
 	srv.kill()
 	if fileSize(stored) != -1 {
 		t.Fatal("the upload completed before the kill")
 	}
+	waitUntil(t, "the client to retry", func() bool { return strings.Contains(c.stderr.String(), "filetransfer: retrying") }, func() bool { return !c.exited() })
 	srv2 := start(t, nil, "upload_server", "--addr="+addr, "--root="+root)
 	srv2.addrs("iip")
 	r, s := resumed(t, c.mustSucceed())
@@ -186,5 +197,10 @@ func TestFileServerRefusesEscapes(t *testing.T) {
 				t.Fatalf("%s was created", dest)
 			}
 		})
+	}
+
+	srv.signal(syscall.SIGINT)
+	if err := srv.wait(); err != nil {
+		t.Fatalf("file_server after SIGINT: %v", err)
 	}
 }
