@@ -339,7 +339,11 @@ func (s *Session) failLocked(err error, sendGoAway bool) {
 		s.ctrl = appendGoAway(s.ctrl, s.lastPeerID, code, err.Error())
 		s.goAwaySent = true
 	}
-	s.cfg.logger.Warn("nap: session failed", "remote", s.conn.RemoteAddr().String(), "err", err)
+	if ce != nil {
+		s.cfg.logger.Warn("nap: session failed", "remote", s.conn.RemoteAddr().String(), "err", err)
+	} else {
+		s.cfg.logger.Debug("nap: connection ended", "remote", s.conn.RemoteAddr().String(), "err", err)
+	}
 	s.closeLocked(err, sendGoAway)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -875,5 +876,121 @@ func TestHalfCloseNotBlockedByConnectionWindow(t *testing.T) {
 	}
 	if err := <-aDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPeerIgnoringStreamLimitIsClosed(t *testing.T) {
+	ln := listenT(t, &Config{MaxConcurrentStreams: 1})
+	raw := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	raw.write(rawSettings())
+	raw.mustRead()
+	// Open 40 streams and never answer the refusals: memory must stay bounded.
+	var frames [][]byte
+	for id := uint32(1); id < 80; id += 2 {
+		frames = append(frames, rawFrame(0, 0, id, []byte("x")))
+	}
+	raw.write(frames...)
+	raw.readUntilClosed()
+	waitDone(t, s)
+	if err := s.Err(); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "beyond the limit 1") {
+		t.Fatalf("Err = %v", err)
+	}
+}
+
+func TestLegacyBackpressure(t *testing.T) {
+	ln := listenT(t, &Config{MaxConcurrentStreams: 2})
+	raw := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	ctx := testCtx(t)
+	raw.write(rawFrame(0, 0, 1, []byte("a")), rawFrame(0, 0, 2, []byte("b")), rawFrame(0, 0, 3, []byte("c")))
+	first, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Two requests are unanswered: the third is not read yet.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.AcceptStream(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third AcceptStream = %v, want to wait", err)
+	}
+	first.Send([]byte("A"))
+	third, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := third.Recv(); err != nil || string(m) != "c" {
+		t.Fatalf("%q %v", m, err)
+	}
+}
+
+func TestSessionAccessors(t *testing.T) {
+	c, s := echoPair(t, nil, nil)
+	if c.LocalAddr().String() != s.RemoteAddr().String() || c.RemoteAddr().String() != s.LocalAddr().String() {
+		t.Fatal("addresses do not match")
+	}
+	if c.Err() != nil || c.Legacy() || s.Legacy() || !c.CanOpenStream() || !s.CanOpenStream() {
+		t.Fatal("fresh session state")
+	}
+	st, _ := c.OpenStream(testCtx(t))
+	if st.Session() != c || c.NumStreams() != 1 {
+		t.Fatalf("NumStreams = %d", c.NumStreams())
+	}
+	st.Close()
+	if c.NumStreams() != 0 {
+		t.Fatalf("NumStreams after Close = %d", c.NumStreams())
+	}
+	c.Close()
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+	if err := c.Err(); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("Err = %v", err)
+	}
+	if _, err := c.OpenStream(testCtx(t)); !errors.Is(err, ErrSessionClosed) || !IsRetryable(err) {
+		t.Fatalf("OpenStream on a closed session = %v", err)
+	}
+	if _, err := c.AcceptStream(testCtx(t)); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("AcceptStream on a closed session = %v", err)
+	}
+	waitDone(t, s) // the server saw GOAWAY and EOF
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestLoggerReportsProtocolError(t *testing.T) {
+	var logs lockedBuffer
+	ln := listenT(t, &Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	raw := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	raw.write(rawSettings())
+	raw.mustRead()
+	raw.write(rawFrame(0x9, 0, 0, nil))
+	raw.readUntilClosed()
+	waitDone(t, s)
+	s.Close()
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "unknown frame type 0x9") {
+		t.Fatalf("log = %q", out)
 	}
 }
