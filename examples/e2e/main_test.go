@@ -18,8 +18,15 @@ import (
 	"go.uber.org/goleak"
 )
 
-// binDir holds the commands built by TestMain.
-var binDir string
+// binDir holds the commands, built by the first test that needs them
+// (so that "go test -run Example ./..." builds nothing) and removed by
+// TestMain.
+var (
+	binDir   string
+	buildOut []byte
+	buildErr error
+	built    sync.Once
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -33,17 +40,6 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	// The binaries are built without -race and without symbols to save
-	// CPU (linking dominates on a loaded machine); the tests themselves
-	// run under -race, and the packages the binaries use are tested
-	// in-process under -race too.
-	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", dir+string(filepath.Separator), "./cmd/...")
-	cmd.Dir = ".."
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building the commands:", err)
-		return 1
-	}
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -52,6 +48,23 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// build builds every command of ../cmd into binDir, once.
+func build(t *testing.T) {
+	t.Helper()
+	built.Do(func() {
+		// The binaries are built without -race and without symbols to
+		// save CPU (linking dominates on a loaded machine); the tests
+		// themselves run under -race, and the packages the binaries use
+		// are tested in-process under -race too.
+		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", binDir+string(filepath.Separator), "./cmd/...")
+		cmd.Dir = ".."
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building the commands: %v\n%s", buildErr, buildOut)
+	}
 }
 
 // waitTimeout bounds every wait of these tests; generous, because the
@@ -92,6 +105,7 @@ func (l *lockedBuffer) String() string {
 // process is killed at the end of the test if it still runs.
 func start(t *testing.T, stdin io.Reader, name string, args ...string) *proc {
 	t.Helper()
+	build(t)
 	p := &proc{t: t, name: name, lines: make(chan string, 64), done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
 	p.cmd.Stdin = stdin
