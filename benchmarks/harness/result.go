@@ -50,6 +50,11 @@ type Result struct {
 	// core over the window (getrusage user+system).
 	ClientCPUPercent float64 `json:"client_cpu_pct"`
 	ServerCPUPercent float64 `json:"server_cpu_pct"`
+	// Runs is how many rounds of the cell succeeded (rpcbench --count); the row is the
+	// round with the median calls/s, and CallsPerSecondMin/Max give the range of all.
+	Runs              int     `json:"runs,omitempty"`
+	CallsPerSecondMin float64 `json:"calls_per_s_min,omitempty"`
+	CallsPerSecondMax float64 `json:"calls_per_s_max,omitempty"`
 	// Note says what went wrong when the cell could not be measured; empty otherwise.
 	Note string `json:"note,omitempty"`
 }
@@ -123,6 +128,9 @@ var csvColumns = []struct {
 	{"server_bytes_per_call", func(r Result) string { return ff(r.ServerBytesPerCall, 0) }},
 	{"client_cpu_pct", func(r Result) string { return ff(r.ClientCPUPercent, 1) }},
 	{"server_cpu_pct", func(r Result) string { return ff(r.ServerCPUPercent, 1) }},
+	{"runs", func(r Result) string { return strconv.Itoa(r.Runs) }},
+	{"calls_per_s_min", func(r Result) string { return ff(r.CallsPerSecondMin, 1) }},
+	{"calls_per_s_max", func(r Result) string { return ff(r.CallsPerSecondMax, 1) }},
 	{"note", func(r Result) string { return r.Note }},
 }
 

@@ -35,6 +35,11 @@ func TestRender(t *testing.T) {
 		)
 	}
 	trRows = append(trRows, harness.Result{Suite: "transport", Mode: "rr", Framework: "smux", Payload: 1024, Concurrency: 16, Note: "rpcbench: client: boom"})
+	for i := range rpcRows {
+		if rpcRows[i].Framework == "grpc" && rpcRows[i].Concurrency == 100 {
+			rpcRows[i].Runs, rpcRows[i].CallsPerSecondMin, rpcRows[i].CallsPerSecondMax = 3, 95000, 105000
+		}
+	}
 	writeReport(t, dir, "rpc", rpcRows)
 	writeReport(t, dir, "transport", trRows)
 
@@ -60,7 +65,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"| 16 | arpc | 32000 | 2.00× | 32000 | 2.00× |", "**dora** | pending", "**nap** | pending", "smux rr 1024 B ×16: rpcbench: client: boom"} {
+	for _, s := range []string{"| 16 | arpc | 32000 | 2.00× | 32000 | 2.00× |", "| 100 | grpc | 100000 ±5% |", "**dora** | pending", "**nap** | pending", "smux rr 1024 B ×16: rpcbench: client: boom"} {
 		if !strings.Contains(string(sum), s) {
 			t.Errorf("summary.md lacks %q:\n%s", s, sum)
 		}

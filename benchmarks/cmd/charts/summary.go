@@ -62,9 +62,17 @@ func ratio(v, ref float64) string {
 	return fmt.Sprintf("%.2f×", v/ref)
 }
 
+// callsText is calls/s, with the half-range of the rounds in % when there were several.
+func callsText(r harness.Result) string {
+	if r.Runs > 1 && r.CallsPerSecond > 0 {
+		return fmt.Sprintf("%.0f ±%.0f%%", r.CallsPerSecond, 50*(r.CallsPerSecondMax-r.CallsPerSecondMin)/r.CallsPerSecond)
+	}
+	return fmt.Sprintf("%.0f", r.CallsPerSecond)
+}
+
 func cellText(r harness.Result) []string {
 	return []string{
-		fmt.Sprintf("%.0f", r.CallsPerSecond),
+		callsText(r),
 		fmt.Sprintf("%.0f", perCPU(r)),
 		fmt.Sprintf("%.0f", r.P50Micros),
 		fmt.Sprintf("%.0f", r.P99Micros),

@@ -50,6 +50,7 @@ type config struct {
 	duration     time.Duration
 	out          string
 	short        bool
+	count        int
 }
 
 func runFlags() []cli.Flag {
@@ -65,6 +66,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "small-payload", Value: defaultSmallPayload, Usage: "payload of the small calls of the transport mixed mode"},
 		&cli.DurationFlag{Name: "warmup", Value: defaultWarmup, Usage: "warm-up before each measured window"},
 		&cli.DurationFlag{Name: "duration", Usage: "measured window of each cell (default 10s; --short 3s)"},
+		&cli.IntFlag{Name: "count", Value: 1, Usage: "rounds per cell; each row keeps the round with the median calls/s"},
 		&cli.StringFlag{Name: "out", Value: defaultOut, Usage: "directory of the CSV and JSON results"},
 	}
 }
@@ -80,6 +82,7 @@ func configFrom(c *cli.Context) (config, error) {
 		smallPayload: c.Int("small-payload"),
 		warmup:       c.Duration("warmup"),
 		out:          c.String("out"),
+		count:        c.Int("count"),
 		payloads:     defaultPayloads,
 		concurrency:  defaultConcurrency,
 		duration:     defaultDuration,
@@ -104,6 +107,9 @@ func configFrom(c *cli.Context) (config, error) {
 	}
 	if cfg.duration <= 0 {
 		return config{}, fmt.Errorf("rpcbench: --duration %v is not positive", cfg.duration)
+	}
+	if cfg.count < 1 {
+		return config{}, fmt.Errorf("rpcbench: --count %d is below 1", cfg.count)
 	}
 	if cfg.warmup < 0 {
 		return config{}, fmt.Errorf("rpcbench: --warmup %v is negative", cfg.warmup)

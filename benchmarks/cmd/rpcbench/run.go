@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -79,9 +80,7 @@ func run(cfg config, w io.Writer) error {
 			Warmup:    cfg.warmup.String(),
 			Duration:  cfg.duration.String(),
 		}
-		for _, name := range cfg.names(suite) {
-			rep.Results = append(rep.Results, runImplementation(cfg, pin, self, suite, name, w)...)
-		}
+		rep.Results = runSuite(cfg, pin, self, suite, w)
 		jsonPath, csvPath, err := harness.SaveReport(cfg.out, suite, rep)
 		if err != nil {
 			return err
@@ -91,40 +90,95 @@ func run(cfg config, w io.Writer) error {
 	return nil
 }
 
-// runImplementation starts one server process and runs every cell against it. A cell
-// that fails is recorded with a note and the run goes on.
-func runImplementation(cfg config, pin pinning, self, suite, name string, w io.Writer) []harness.Result {
-	cells := cfg.cells(suite, name)
-	results := make([]harness.Result, len(cells))
-	for i, c := range cells {
-		results[i] = harness.Result{Suite: suite, Mode: c.mode, Framework: name, Payload: c.payload, Concurrency: c.concurrency}
-	}
-	srv, err := startServer(pin, self, suite, name)
-	if err != nil {
-		fmt.Fprintf(w, "%s %s: %v\n", suite, name, err)
-		for i := range results {
-			results[i].Note = err.Error()
-		}
-		return results
-	}
-	for i, c := range cells {
-		m, sd, err := runCell(pin, self, srv, c)
-		r := &results[i]
+// runSuite starts one server process per implementation, then runs the matrix cell by
+// cell with the implementations taking turns inside each cell (so a change of load on the
+// machine hits them alike), cfg.count rounds; each row is the round with the median
+// calls/s. A cell that fails is recorded with a note and the run goes on.
+func runSuite(cfg config, pin pinning, self, suite string, w io.Writer) []harness.Result {
+	names := cfg.names(suite)
+	servers := make(map[string]*serverProc, len(names))
+	startErrs := make(map[string]error)
+	for _, name := range names {
+		srv, err := startServer(pin, self, suite, name)
 		if err != nil {
-			r.Note = err.Error()
-			fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d FAILED: %v\n", suite, name, c.mode, c.payload, c.concurrency, err)
+			fmt.Fprintf(w, "%s %s: %v\n", suite, name, err)
+			startErrs[name] = err
 			continue
 		}
-		r.Fill(m, &sd)
-		fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d %10.0f calls/s %8.1f MB/s  p50 %8.1fµs p99 %8.1fµs p99.9 %8.1fµs  allocs/call c %.1f s %.1f  cpu c %.0f%% s %.0f%%\n",
-			suite, name, c.mode, c.payload, c.concurrency, r.CallsPerSecond, r.MBPerSecond,
-			r.P50Micros, r.P99Micros, r.P999Micros, r.ClientAllocsPerCall, r.ServerAllocsPerCall,
-			r.ClientCPUPercent, r.ServerCPUPercent)
+		servers[name] = srv
 	}
-	if err := srv.stop(); err != nil {
-		fmt.Fprintf(w, "%s %s: server stop: %v\n", suite, name, err)
+	defer func() {
+		for _, name := range names {
+			if srv := servers[name]; srv != nil {
+				if err := srv.stop(); err != nil {
+					fmt.Fprintf(w, "%s %s: server stop: %v\n", suite, name, err)
+				}
+			}
+		}
+	}()
+	var results []harness.Result
+	for _, c := range cfg.cells(suite, "") {
+		runs := make(map[string][]harness.Result, len(names))
+		for round := 0; round < cfg.count; round++ {
+			for _, name := range names {
+				c := c
+				c.framework = name
+				r := harness.Result{Suite: suite, Mode: c.mode, Framework: name, Payload: c.payload, Concurrency: c.concurrency}
+				if err := startErrs[name]; err != nil {
+					r.Note = err.Error()
+				} else if m, sd, err := runCell(pin, self, servers[name], c); err != nil {
+					r.Note = err.Error()
+				} else {
+					r.Fill(m, &sd)
+				}
+				printRow(w, r, "")
+				runs[name] = append(runs[name], r)
+			}
+		}
+		for _, name := range names {
+			r := median(runs[name])
+			if cfg.count > 1 {
+				printRow(w, r, fmt.Sprintf("median of %d", r.Runs))
+			}
+			results = append(results, r)
+		}
 	}
 	return results
+}
+
+// median returns the run with the median calls/s among those that did not fail (the
+// lower one of the two middle runs for an even count), with Runs and the calls/s range
+// set; when every run failed, the first failure.
+func median(runs []harness.Result) harness.Result {
+	var ok []harness.Result
+	for _, r := range runs {
+		if r.Note == "" {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return runs[0]
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i].CallsPerSecond < ok[j].CallsPerSecond })
+	m := ok[(len(ok)-1)/2]
+	m.Runs = len(ok)
+	m.CallsPerSecondMin = ok[0].CallsPerSecond
+	m.CallsPerSecondMax = ok[len(ok)-1].CallsPerSecond
+	return m
+}
+
+func printRow(w io.Writer, r harness.Result, tag string) {
+	if r.Note != "" {
+		fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d FAILED: %s\n", r.Suite, r.Framework, r.Mode, r.Payload, r.Concurrency, r.Note)
+		return
+	}
+	if tag != "" {
+		tag = "  (" + tag + ")"
+	}
+	fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d %10.0f calls/s %8.1f MB/s  p50 %8.1fµs p99 %8.1fµs p99.9 %8.1fµs  allocs/call c %.1f s %.1f  cpu c %.0f%% s %.0f%%%s\n",
+		r.Suite, r.Framework, r.Mode, r.Payload, r.Concurrency, r.CallsPerSecond, r.MBPerSecond,
+		r.P50Micros, r.P99Micros, r.P999Micros, r.ClientAllocsPerCall, r.ServerAllocsPerCall,
+		r.ClientCPUPercent, r.ServerCPUPercent, tag)
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo, or "unknown".

@@ -28,6 +28,7 @@ func TestRun(t *testing.T) {
 		smallPayload: 64,
 		duration:     100 * time.Millisecond,
 		out:          out,
+		count:        1,
 	}
 	var log bytes.Buffer
 	if err := run(cfg, &log); err != nil {
@@ -59,5 +60,38 @@ func TestRun(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, suite+".csv")); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	row := func(cps float64, note string) harness.Result {
+		return harness.Result{Framework: "grpc", CallsPerSecond: cps, Note: note}
+	}
+	tests := []struct {
+		name     string
+		runs     []harness.Result
+		want     float64
+		wantRuns int
+		wantNote bool
+	}{
+		{name: "one", runs: []harness.Result{row(5, "")}, want: 5, wantRuns: 1},
+		{name: "three", runs: []harness.Result{row(9, ""), row(3, ""), row(5, "")}, want: 5, wantRuns: 3},
+		{name: "even takes the lower middle", runs: []harness.Result{row(9, ""), row(3, "")}, want: 3, wantRuns: 2},
+		{name: "failures skipped", runs: []harness.Result{row(0, "boom"), row(7, ""), row(4, "")}, want: 4, wantRuns: 2},
+		{name: "all failed", runs: []harness.Result{row(0, "boom"), row(0, "bang")}, wantNote: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := median(tc.runs)
+			if tc.wantNote {
+				if got.Note == "" {
+					t.Errorf("median of failures = %+v, want a note", got)
+				}
+				return
+			}
+			if got.CallsPerSecond != tc.want || got.Runs != tc.wantRuns {
+				t.Errorf("median = %v calls/s over %d runs, want %v over %d", got.CallsPerSecond, got.Runs, tc.want, tc.wantRuns)
+			}
+		})
 	}
 }
