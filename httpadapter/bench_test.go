@@ -132,3 +132,18 @@ func BenchmarkJSONDora(b *testing.B) {
 	body := []byte(`{"text":"hello dora","blob":"` + base64.StdEncoding.EncodeToString(benchPayload) + `"}`)
 	serveBench(b, s, sayPath, body)
 }
+
+// echoBackend is an in-process IIPBackend that answers the request data.
+type echoBackend struct{}
+
+func (echoBackend) Do(_ context.Context, _ string, data []byte) ([]byte, error) { return data, nil }
+
+// BenchmarkProxyIIPNop is the adapter alone: ServeHTTP with an in-process backend, no
+// network; it is the CPU and allocation cost the adapter adds to every IIP call.
+func BenchmarkProxyIIPNop(b *testing.B) {
+	s, err := NewServer(WithLogger(quiet), WithAccessLog(false), WithIIPRoute(Route{Pattern: "^/echo", Backend: echoBackend{}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveBench(b, s, "/echo?id=7", benchPayload)
+}

@@ -329,3 +329,34 @@ func TestOptionsValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestServerLimits(t *testing.T) {
+	client, _, _ := holdBackend(t)
+	s, err := NewServer(WithLogger(quiet), WithMaxHeaderBytes(1024), WithTimeouts(time.Second, 2*time.Second, 5*time.Second, 5*time.Second),
+		WithIIPRoute(Route{Backend: client}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		waitFor(t, serveDone, "Serve")
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	url := "http://" + l.Addr().String() + "/echo"
+	if r := do(t, hc, http.MethodPost, url, "", strings.NewReader("ok"), nil); r.status != http.StatusOK || r.body != "ok" {
+		t.Fatalf("small request: %d %q", r.status, r.body)
+	}
+	// net/http allows 4096 bytes of slack over MaxHeaderBytes
+	big := http.Header{"X-Big": {strings.Repeat("b", 8<<10)}}
+	if r := do(t, hc, http.MethodGet, url, "", nil, big); r.status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("8 KiB header with a 1 KiB limit: %d, want 431", r.status)
+	}
+}
