@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 var (
 	iipAddr = flag.String("iipaddr", "", "IIP server for the PF benchmarks (host:port with /echo_benchmark); empty starts one on loopback")
 	nAddr   = flag.String("naddr", "", "net/http server for BenchmarkPFEchoNetHttp (host:port with POST /echo_benchmark); empty starts one on loopback")
-	_       = flag.String("lbcaddr", "", "reserved: server list for BenchmarkPFIIPBalanceClient, e.g. 127.0.0.1:9090#2")
+	lbcAddr = flag.String("lbcaddr", "", "server list for BenchmarkPFIIPBalanceClient (lbclient target with /echo_benchmark, e.g. 127.0.0.1:9090#2,127.0.0.1:9093#1); empty starts two loopback servers weighted 2 and 1")
 )
 
 // benchText is a 1,441-byte text; benchPayload repeats it 10 times.
@@ -102,6 +103,34 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := cl.Do(ctx, benchPath, benchPayload)
+			checkEcho(b, resp, err)
+		}
+	})
+}
+
+// benchLBTarget returns -lbcaddr, or a target of two loopback echo servers weighted 2 and 1.
+func benchLBTarget(b *testing.B) string {
+	if *lbcAddr != "" {
+		return *lbcAddr
+	}
+	return fmt.Sprintf("%s#2,%s#1", benchIIPAddr(b), benchIIPAddr(b))
+}
+
+// BenchmarkPFIIPBalanceClient: a LoadBalanceClient (default picker, one
+// pooled Client per server) shared by parallel callers.
+func BenchmarkPFIIPBalanceClient(b *testing.B) {
+	lb, err := NewLoadBalanceClient(benchLBTarget(b), &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { lb.Close() })
+	ctx := context.Background()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := lb.Do(ctx, benchPath, benchPayload)
 			checkEcho(b, resp, err)
 		}
 	})

@@ -60,24 +60,36 @@ func (c *Client) Addr() string { return c.addr }
 // broken (so the server never saw it) is retried on another channel, up to
 // maxNotSentRetries times; a call that was sent is never retried.
 func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
+	resp, _, err := c.call(ctx, path, data)
+	return resp, err
+}
+
+// call is Do that also reports whether the request may have reached the
+// server: sent is false when it provably never left (no channel could be
+// had, or its connection had broken before any byte was written), so that
+// a balanced client may send it to another backend.
+func (c *Client) call(ctx context.Context, path string, data []byte) (resp []byte, sent bool, err error) {
 	for attempt := 0; ; attempt++ {
 		ch, err := c.get(ctx)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		resp, err := ch.Do(ctx, path, data)
 		if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
 			// The call was abandoned with its response still due: keep the
 			// channel out of the pool until the late response is consumed,
 			// so that no caller waits behind it.
-			return resp, err
+			return resp, true, err
 		}
 		c.put(ch)
 		var ns *notSentError
-		if err != nil && attempt < maxNotSentRetries && errors.As(err, &ns) {
-			continue
+		if err != nil && errors.As(err, &ns) {
+			if attempt < maxNotSentRetries {
+				continue
+			}
+			return resp, false, err
 		}
-		return resp, err
+		return resp, true, err
 	}
 }
 

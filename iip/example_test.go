@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/seed857a6cbd/pocket/iip"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // startExampleServer serves an upper-casing /upper on a loopback port.
@@ -105,4 +106,77 @@ func ExampleServer_HandleStream() {
 	resp, err := conn.Do(context.Background(), "/size", make([]byte, 1000))
 	fmt.Println(string(resp), err)
 	// Output: 1000 <nil>
+}
+
+// startNamedServer serves /who, answering name, on a loopback port.
+func startNamedServer(name string) (*iip.Server, string) {
+	srv := iip.NewServer(&iip.ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.HandleFunc("/who", func(ctx context.Context, r *iip.Request) ([]byte, error) {
+		return []byte(name), nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(l)
+	return srv, l.Addr().String()
+}
+
+// A balanced client over two servers weighted 2 and 1, with smooth
+// weighted round robin; application errors come back typed and leave the
+// servers' health alone.
+func ExampleNewLoadBalanceClient() {
+	a, addrA := startNamedServer("a")
+	defer a.Close()
+	b, addrB := startNamedServer("b")
+	defer b.Close()
+
+	lb, err := iip.NewLoadBalanceClient(addrA+"#2,"+addrB+"#1", &iip.LoadBalanceOptions{
+		Picker: lbclient.PickRoundRobin, // default: lbclient.PickLeastPending
+	})
+	if err != nil {
+		panic(err) // a malformed entry is named here
+	}
+	defer lb.Close()
+	ctx := context.Background()
+	var got []string
+	for range 6 {
+		resp, err := lb.Do(ctx, "/who", nil)
+		if err != nil {
+			panic(err)
+		}
+		got = append(got, string(resp))
+	}
+	fmt.Println(strings.Join(got, " "))
+	_, err = lb.Do(ctx, "/missing", nil)
+	fmt.Println(errors.Is(err, iip.ErrNoHandler), iip.IsBackendFailure(err))
+	// Output:
+	// a a b a a b
+	// true false
+}
+
+// Consistent hashing: every call with the same uid query parameter, or the
+// same WithHashKey key (a client IP), goes to the same server.
+func ExampleWithHashKey() {
+	a, addrA := startNamedServer("a")
+	defer a.Close()
+	b, addrB := startNamedServer("b")
+	defer b.Close()
+
+	lb, err := iip.NewLoadBalanceClient(addrA+","+addrB, &iip.LoadBalanceOptions{
+		Picker:         lbclient.PickHash,
+		HashQueryParam: "uid",
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer lb.Close()
+	ctx := context.Background()
+	first, _ := lb.Do(ctx, "/who?uid=42", nil)
+	again, _ := lb.Do(ctx, "/who?uid=42&page=2", nil)
+	ipCtx := iip.WithHashKey(ctx, "192.0.2.7")
+	ip1, _ := lb.Do(ipCtx, "/who?uid=1", nil)
+	ip2, _ := lb.Do(ipCtx, "/who?uid=2", nil)
+	fmt.Println(string(first) == string(again), string(ip1) == string(ip2))
+	// Output: true true
 }

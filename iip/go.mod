@@ -5,6 +5,7 @@ go 1.24
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/prometheus/client_golang v1.22.0
+	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 )
 

@@ -1,0 +1,343 @@
+package iip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/seed857a6cbd/pocket/lbclient"
+)
+
+// DefaultBalanceRetries is how many times LoadBalanceClient.Do sends a call
+// to another backend when its request provably never reached the one picked.
+const DefaultBalanceRetries = 2
+
+// LoadBalanceOptions configures NewLoadBalanceClient. The zero value of every
+// field means its default; a nil *LoadBalanceOptions means all defaults.
+type LoadBalanceOptions struct {
+	// Client configures the pooled Client opened for each backend (TLS,
+	// PoolConns, PoolChannels, timeouts...). Default: nil, all defaults.
+	// Its Logger, when set, also receives the balancer's resolver and probe
+	// errors.
+	Client *Options
+	// Picker selects a backend per call. Default lbclient.DefaultPicker
+	// (lbclient.PickLeastPending, the zero value); lbclient.PickRoundRobin
+	// honours weights exactly; lbclient.PickHash sends every call with the
+	// same key to the same backend (see HashQueryParam and WithHashKey).
+	Picker lbclient.Picker
+	// HashQueryParam names the query parameter of the call's path whose
+	// (unescaped) value is the hash key: with "uid", "/query?uid=42" hashes
+	// "42". A key set with WithHashKey takes precedence; a path without the
+	// parameter has an empty key and goes to a random backend. Default ""
+	// (keys only from WithHashKey). Setting it with a Picker other than
+	// lbclient.PickHash makes NewLoadBalanceClient fail.
+	HashQueryParam string
+	// IsBackendFailure decides whether a call's error is the backend's fault
+	// (it counts toward ejecting the backend) or the application's answer
+	// (it counts as a success for health). Default IsBackendFailure.
+	IsBackendFailure func(error) bool
+	// Retries is how many times a call whose request provably never reached
+	// its backend (the backend refused the connection or the channel, or the
+	// connection had broken before the request was written) is sent to a
+	// newly picked backend. A request that was written is never resent: IIP
+	// has no idempotency marker. Default DefaultBalanceRetries; negative
+	// disables.
+	Retries int
+	// Balancer holds further lbclient options, applied after the ones
+	// derived from the fields above (lbclient.WithSharedClient(), the
+	// picker and the classifier): ejection (lbclient.WithFailureThreshold,
+	// lbclient.WithEjection), lbclient.WithPanicThreshold, lbclient.WithProbe,
+	// lbclient.WithRefresh, lbclient.WithDNS, lbclient.WithLogger... Default:
+	// none, lbclient's defaults.
+	Balancer []lbclient.Option
+}
+
+// LoadBalanceClient spreads IIP calls over many servers. It is built on
+// lbclient: each backend has one pooled *Client shared by every call (so
+// PoolConns × PoolChannels calls run at once per backend), a picker chooses
+// the backend of each call, and backends that fail repeatedly are ejected
+// with exponential backoff and tried again with a single call. It is safe
+// for concurrent use.
+type LoadBalanceClient struct {
+	b        *lbclient.Balancer[*balancedClient]
+	copts    Options
+	hash     bool
+	param    string
+	classify func(error) bool
+	retries  int
+
+	closed  atomic.Bool
+	mu      sync.Mutex
+	clients map[*balancedClient]struct{}
+}
+
+// balancedClient is the connection type of the balancer: a backend's Client,
+// tracked so that LoadBalanceClient.Close can close the busy ones too.
+type balancedClient struct {
+	*Client
+	lb    *LoadBalanceClient
+	fresh atomic.Bool // dialed, first lease not yet seen (see Do)
+}
+
+// Close forgets the client and closes it (idempotent).
+func (c *balancedClient) Close() error {
+	c.lb.mu.Lock()
+	delete(c.lb.clients, c)
+	c.lb.mu.Unlock()
+	return c.Client.Close()
+}
+
+// NewLoadBalanceClient returns a client balancing calls over the servers of
+// target, in lbclient syntax:
+//
+//	host:port#weight,...        static list, weights 1-100, no # means 1
+//	dns:///host:port[#weight]   A/AAAA records, re-resolved periodically
+//	srv:///_iip._tcp.name       SRV records, re-resolved periodically
+//	file:///path                a file in target syntax, watched
+//
+// A malformed target is an error wrapping lbclient.ErrBadTarget that names
+// the entry; an invalid option is an error wrapping lbclient.ErrBadOption.
+// It does not wait for the servers: connections open in the background and
+// on first use, so an unreachable server shows in Do's errors and in Stats.
+func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalanceClient, error) {
+	var o LoadBalanceOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.HashQueryParam != "" && o.Picker != lbclient.PickHash {
+		return nil, fmt.Errorf("iip: balanced client: %w: HashQueryParam %q needs Picker lbclient.PickHash, not %v",
+			lbclient.ErrBadOption, o.HashQueryParam, o.Picker)
+	}
+	if o.IsBackendFailure == nil {
+		o.IsBackendFailure = IsBackendFailure
+	}
+	if o.Retries == 0 {
+		o.Retries = DefaultBalanceRetries
+	}
+	lb := &LoadBalanceClient{
+		copts:    o.Client.withDefaults(),
+		hash:     o.Picker == lbclient.PickHash,
+		param:    o.HashQueryParam,
+		classify: o.IsBackendFailure,
+		retries:  max(o.Retries, 0),
+		clients:  map[*balancedClient]struct{}{},
+	}
+	all := make([]lbclient.Option, 0, 4+len(o.Balancer))
+	all = append(all, lbclient.WithSharedClient(), lbclient.WithPicker(o.Picker), lbclient.WithBackendFailure(o.IsBackendFailure))
+	if o.Client != nil && o.Client.Logger != nil {
+		all = append(all, lbclient.WithLogger(o.Client.Logger))
+	}
+	all = append(all, o.Balancer...)
+	b, err := lbclient.New(target, lb.dial, all...)
+	if err != nil {
+		return nil, fmt.Errorf("iip: balanced client: %w", err)
+	}
+	lb.b = b
+	return lb, nil
+}
+
+// dial opens a backend's pooled Client; it is the balancer's Dialer.
+func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*balancedClient, error) {
+	c, err := NewClientContext(ctx, addr, &lb.copts)
+	if err != nil {
+		return nil, err
+	}
+	bc := &balancedClient{Client: c, lb: lb}
+	bc.fresh.Store(true)
+	lb.mu.Lock()
+	if lb.closed.Load() {
+		lb.mu.Unlock()
+		_ = c.Close()
+		return nil, ErrClosed
+	}
+	lb.clients[bc] = struct{}{}
+	lb.mu.Unlock()
+	return bc, nil
+}
+
+// Do sends data to path on a backend chosen by the picker and waits for the
+// response, like Client.Do: the context's deadline is the timeout, an error
+// response is returned as an *Error (errors.Is(err, ErrNoHandler) ...), a
+// broken connection as an error wrapping ErrConnLost. With lbclient.PickHash
+// the key is WithHashKey's, else the HashQueryParam value of path.
+//
+// Each call's outcome is recorded against its backend as IsBackendFailure
+// (or the configured classifier) decides. A call whose request provably
+// never reached its backend is sent to another pick, up to Retries times; a
+// call that was sent is never resent. Errors of the balancer itself:
+// lbclient.ErrNoBackends when the target resolved to no server, a dial
+// error naming the address when no picked server could be reached, and
+// ErrClosed after Close.
+func (lb *LoadBalanceClient) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		// Not the backends' fault: do not let it count against one.
+		return nil, fmt.Errorf("iip: %s: %w", path, err)
+	}
+	key := ""
+	if lb.hash {
+		key = lb.hashKey(ctx, path)
+	}
+	for attempt := 0; ; attempt++ {
+		if lb.closed.Load() {
+			return nil, ErrClosed
+		}
+		l, err := lb.b.Pick(ctx, key)
+		if err != nil {
+			if errors.Is(err, lbclient.ErrClosed) {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("iip: %s: %w", path, err)
+		}
+		if l.Conn.fresh.Load() && l.Conn.fresh.CompareAndSwap(true, false) {
+			// Workaround for lbclient's pool: a call that dials a backend's
+			// client does not wake the calls that queued for that backend
+			// meanwhile; they wait until some lease of it is done. Finish
+			// this first lease at once (the dial and IIP handshake
+			// succeeded) so that they go ahead, and pick again.
+			l.Done(nil)
+			attempt--
+			continue
+		}
+		resp, sent, err := l.Conn.call(ctx, path, data)
+		l.Done(err)
+		if err == nil || sent || attempt >= lb.retries || ctx.Err() != nil || lb.closed.Load() || !lb.classify(err) {
+			return resp, err
+		}
+	}
+}
+
+// Stats returns a snapshot of every backend, in target order: address,
+// weight, health, pending calls, successes (application errors included),
+// backend failures, ejections, latency EWMA and whether its Client is open
+// (Conns is 1 when it is).
+func (lb *LoadBalanceClient) Stats() []lbclient.BackendStats { return lb.b.Stats() }
+
+// Endpoints returns the current backends and weights, in target order.
+func (lb *LoadBalanceClient) Endpoints() []lbclient.Endpoint { return lb.b.Endpoints() }
+
+// Close stops the balancer and closes every backend's Client: calls in
+// flight fail with ErrClosed (as with Client.Close) and later calls return
+// ErrClosed. Close is idempotent and returns nil.
+func (lb *LoadBalanceClient) Close() error {
+	lb.mu.Lock()
+	if lb.closed.Swap(true) {
+		lb.mu.Unlock()
+		return nil
+	}
+	lb.mu.Unlock()
+	_ = lb.b.Close() // stops its goroutines, closes idle clients
+	lb.mu.Lock()
+	busy := make([]*Client, 0, len(lb.clients))
+	for bc := range lb.clients {
+		busy = append(busy, bc.Client)
+	}
+	lb.mu.Unlock()
+	for _, c := range busy {
+		_ = c.Close() // fails the calls in flight; lbclient closes it again when they are done
+	}
+	return nil
+}
+
+// hashKeyCtx is the context key of WithHashKey.
+type hashKeyCtx struct{}
+
+// WithHashKey returns a context carrying key as the hash key of a
+// LoadBalanceClient call made with it (use the client's IP address to keep
+// each client on one server). It takes precedence over HashQueryParam and
+// is ignored unless the Picker is lbclient.PickHash. An empty key picks a
+// random backend.
+func WithHashKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, hashKeyCtx{}, key)
+}
+
+// HashKeyFromContext returns the key set with WithHashKey, if any.
+func HashKeyFromContext(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(hashKeyCtx{}).(string)
+	return k, ok
+}
+
+func (lb *LoadBalanceClient) hashKey(ctx context.Context, path string) string {
+	if k, ok := HashKeyFromContext(ctx); ok {
+		return k
+	}
+	if lb.param == "" {
+		return ""
+	}
+	return queryParam(path, lb.param)
+}
+
+// queryParam returns the unescaped value of the first name parameter of
+// path's query string, as url.ParseQuery would, without allocating when
+// nothing needs unescaping; "" when absent.
+func queryParam(path, name string) string {
+	_, q, ok := strings.Cut(path, "?")
+	if !ok {
+		return ""
+	}
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != name {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			if uk, err := url.QueryUnescape(k); err != nil || uk != name {
+				continue
+			}
+		}
+		if strings.ContainsAny(v, "%+") {
+			if uv, err := url.QueryUnescape(v); err == nil {
+				return uv
+			}
+		}
+		return v
+	}
+	return ""
+}
+
+// IsBackendFailure is the default classifier of LoadBalanceClient call
+// errors. It reports true, counting the error toward ejecting the backend,
+// for what says the backend cannot serve calls:
+//
+//   - a connection lost or refused, a dial, TLS or handshake error, an error
+//     wrapping ErrConnLost or ErrProtocol (the server broke the protocol);
+//   - error responses that refuse capacity before any handler ran: 106
+//     ErrChannelLimit, 107 ErrServerConnLimit, 108 ErrClientConnLimit;
+//   - the call's own deadline passing (context.DeadlineExceeded): the backend
+//     did not answer in time, and a hung server is only found that way
+//     (existing servers have no keepalive).
+//
+// It reports false for nil and for everything that is the application's
+// answer or the caller's doing, which leaves the backend's health alone:
+//
+//   - every other error response: 100 ErrPacketContinue, 101 ErrNoResponse,
+//     102 ErrHandler, 103 ErrTimeout (the server answered; its handler's own
+//     time limit is the application's policy and would hit any backend), 104
+//     ErrUnknown, 105 ErrNoHandler;
+//   - context.Canceled (the caller gave up), ErrClosed (the client was
+//     closed), ErrBadPath and ErrMessageTooLarge (the request or response
+//     does not fit, wherever it goes).
+func IsBackendFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case CodeChannelLimit, CodeServerConnLimit, CodeClientConnLimit:
+			return true
+		}
+		return false
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed),
+		errors.Is(err, ErrBadPath), errors.Is(err, ErrMessageTooLarge):
+		return false
+	}
+	return true
+}
