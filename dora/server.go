@@ -307,11 +307,14 @@ func (s *Server) GracefulStop(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
+	var forced atomic.Bool // a session was closed before its calls finished
 	for _, sess := range sessions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sess.Shutdown(ctx)
+			if sess.Shutdown(ctx) != nil {
+				forced.Store(true)
+			}
 		}()
 	}
 	done := make(chan struct{})
@@ -324,6 +327,9 @@ func (s *Server) GracefulStop(ctx context.Context) error {
 	select {
 	case <-done:
 		s.stopWorkers()
+		if forced.Load() {
+			return ctx.Err()
+		}
 		return nil
 	case <-ctx.Done():
 		s.Stop()
