@@ -192,6 +192,6 @@ func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) 
 		if metadata.IsReserved(k) || (!t.respAll && !t.respHdr[k]) {
 			continue
 		}
-		w.Header().Set(http.CanonicalHeaderKey(k), v)
+		w.Header().Set(k, v) // Set puts k in canonical form
 	}
 }
