@@ -58,7 +58,7 @@ func build(t *testing.T) {
 		// save CPU (linking dominates on a loaded machine); the tests
 		// themselves run under -race, and the packages the binaries use
 		// are tested in-process under -race too.
-		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", binDir+string(filepath.Separator), "./cmd/...")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-ldflags=-s -w", "-o", binDir+string(filepath.Separator), "./cmd/...")
 		cmd.Dir = ".."
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
