@@ -114,3 +114,28 @@ func BenchmarkReadRedis(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLogin compares a wrong password with an unknown user: both must cost one
+// password derivation at the same parameters (here the cheap test parameters, used for the
+// user's hash and the dummy hash alike), so their timings should match.
+func BenchmarkLogin(b *testing.B) {
+	cases := []struct{ name, username, password string }{
+		{"WrongPassword", "bench", "wrong"},
+		{"UnknownUser", "nobody", "wrong"},
+		{"OK", "bench", "pw"},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEnvTB(b, func(o *app.Options) { o.LoginRate, o.LoginBurst = 1<<30, 1<<30 })
+			h, _ := domain.HashPassword("pw", cheap)
+			if _, err := e.store.CreateUser(context.Background(), "bench", h); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				e.svc.Login(ctx, tc.username, tc.password)
+			}
+		})
+	}
+}
