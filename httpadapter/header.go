@@ -93,17 +93,18 @@ func EncodeHeader(f HeaderFormat, method string, h http.Header) string {
 	if f != HeaderJoined && f != HeaderMulti {
 		return ""
 	}
-	js := appendHeaderJSON(nil, f, method, h, nil)
+	js := appendHeaderJSON(nil, f, method, h, nil, nil)
 	return base64.URLEncoding.EncodeToString(js)
 }
 
 // appendHeaderJSON appends the __http_hdr__ JSON object: the method, h's end-to-end headers
-// and extras (which replace h's headers of the same name), members sorted by name.
-func appendHeaderJSON(dst []byte, f HeaderFormat, method string, h http.Header, extras []field) []byte {
+// (only those in allow, when allow is not nil) and extras (which replace h's headers of the
+// same name), members sorted by name.
+func appendHeaderJSON(dst []byte, f HeaderFormat, method string, h http.Header, allow map[string]bool, extras []field) []byte {
 	var arr [32]string
 	keys := arr[:0]
 	for k := range h {
-		if hopHeaders[k] || isExtra(k, extras) {
+		if hopHeaders[k] || (allow != nil && !allow[k]) || isExtra(k, extras) {
 			continue
 		}
 		keys = append(keys, k)

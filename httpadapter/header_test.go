@@ -103,7 +103,7 @@ func TestHeaderJSONEscaping(t *testing.T) {
 	vals := []string{`quote " and \ backslash`, "tab\tnl\ncr\r", "ctl \x01\x1f", "ünïcødé ✓", "bad \xff byte", "<html>&"}
 	for _, v := range vals {
 		for _, f := range []HeaderFormat{HeaderJoined, HeaderMulti} {
-			js := appendHeaderJSON(nil, f, "GET", http.Header{"X-V": {v}}, nil)
+			js := appendHeaderJSON(nil, f, "GET", http.Header{"X-V": {v}}, nil, nil)
 			want, _ := json.Marshal(v) // encoding/json's view of the string
 			var wantStr string
 			_ = json.Unmarshal(want, &wantStr)

@@ -43,6 +43,7 @@ type config struct {
 	routes            []Route
 	routeFunc         func(r *http.Request) *Route
 	headerFormat      HeaderFormat
+	iipHeaders        []string
 	maxBodyBytes      int64
 	maxHeaderBytes    int
 	readHeaderTimeout time.Duration
@@ -120,6 +121,14 @@ func WithRouteFunc(f func(r *http.Request) *Route) Option {
 // WithHeaderFormat sets how the HTTP method and headers travel toward IIP servers (the
 // __http_hdr__ query argument, see HeaderFormat). Default DefaultHeaderFormat (HeaderJoined).
 func WithHeaderFormat(f HeaderFormat) Option { return func(c *config) { c.headerFormat = f } }
+
+// WithIIPHeaders limits the request headers forwarded in __http_hdr__ to names
+// (case-insensitive); the method, Host, X-Forwarded-For and X-Forwarded-Proto are always
+// sent. Use it when large headers (cookies, long user agents) would push the IIP path over
+// its 2048-byte limit (answered 431). Default: every end-to-end header.
+func WithIIPHeaders(names ...string) Option {
+	return func(c *config) { c.iipHeaders = append([]string{}, names...) }
+}
 
 // WithMaxBodyBytes bounds the request body; a larger body is answered 413 with code
 // "body_too_large" and never reaches a backend. Default DefaultMaxBodyBytes.

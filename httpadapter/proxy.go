@@ -34,7 +34,7 @@ func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route, sc 
 	path, hasQuery := basePath(uri)
 	if s.cfg.headerFormat != HeaderOff {
 		var ex [3]field
-		sc.js = appendHeaderJSON(sc.js[:0], s.cfg.headerFormat, r.Method, r.Header, forwardedExtras(r, &ex))
+		sc.js = appendHeaderJSON(sc.js[:0], s.cfg.headerFormat, r.Method, r.Header, s.iipHeaders, forwardedExtras(r, &ex))
 		sc.path = appendHeaderArg(append(sc.path[:0], path...), hasQuery, sc.js)
 		path = string(sc.path)
 	}

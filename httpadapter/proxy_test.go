@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +305,28 @@ func TestIIPGroup(t *testing.T) {
 	}
 	if _, err := NewIIPGroup("127.0.0.1:1#0", nil); err == nil {
 		t.Error("weight 0 accepted")
+	}
+}
+
+func TestIIPHeadersAllowList(t *testing.T) {
+	addr := startIIP(t, map[string]iip.HandlerFunc{
+		"/h": func(_ context.Context, r *iip.Request) ([]byte, error) {
+			_, h, err := DecodeHeader(r.Query)
+			if err != nil {
+				return nil, err
+			}
+			keys := make([]string, 0, len(h))
+			for k := range h {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			return []byte(strings.Join(keys, ",")), nil
+		},
+	})
+	_, ts := newAdapter(t, WithIIPHeaders("x-keep"), WithIIPRoute(Route{Backend: iipClient(t, addr)}))
+	hdr := http.Header{"X-Keep": {"1"}, "Cookie": {strings.Repeat("c", 3000)}}
+	r := do(t, nil, http.MethodGet, ts.URL+"/h", "", nil, hdr)
+	if r.status != http.StatusOK || r.body != "Host,X-Forwarded-For,X-Forwarded-Proto,X-Keep" {
+		t.Fatalf("got %d %q", r.status, r.body)
 	}
 }

@@ -29,6 +29,8 @@ type Server struct {
 	dora    *doraTranscoder // nil when WithDora was not given
 	bufs    sync.Pool       // *scratch
 
+	iipHeaders map[string]bool // WithIIPHeaders allow-list (canonical names); nil: all
+
 	unroutedRM, metricsRM *routeMetrics
 	funcRM                sync.Map // route func route name -> *routeMetrics
 }
@@ -47,6 +49,12 @@ func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{cfg: cfg, logger: cfg.logger}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if cfg.iipHeaders != nil {
+		s.iipHeaders = make(map[string]bool, len(cfg.iipHeaders))
+		for _, h := range cfg.iipHeaders {
+			s.iipHeaders[http.CanonicalHeaderKey(h)] = true
+		}
 	}
 	s.routes = make([]Route, len(cfg.routes))
 	copy(s.routes, cfg.routes)
@@ -150,9 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case m != nil:
 			rm = m.metrics
-			rm.inFlight.Inc()
-			err = s.dora.serve(rec, r, m, sc)
-			rm.inFlight.Dec()
+			err = inFlight(rm, func() *httpError { return s.dora.serve(rec, r, m, sc) })
 		case err != nil: // a known dora service without that method
 			rm = s.unroutedRM
 		default:
@@ -166,9 +172,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rm == nil { // a route from the route func
 				rm = s.funcMetrics(rt.Name)
 			}
-			rm.inFlight.Inc()
-			err = s.proxyIIP(rec, r, rt, sc)
-			rm.inFlight.Dec()
+			err = inFlight(rm, func() *httpError { return s.proxyIIP(rec, r, rt, sc) })
 		}
 		if err != nil && !rec.wrote {
 			writeError(rec, err)
@@ -199,6 +203,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "httpadapter: request", attrs...)
 	}
+}
+
+// inFlight runs fn counted in rm's in-flight gauge (also when a backend panics).
+func inFlight(rm *routeMetrics, fn func() *httpError) *httpError {
+	rm.inFlight.Inc()
+	defer rm.inFlight.Dec()
+	return fn()
 }
 
 // funcMetrics returns the metrics of a route returned by the route func, by name ("func"
