@@ -204,3 +204,31 @@ func TestFileServerRefusesEscapes(t *testing.T) {
 		t.Fatalf("file_server after SIGINT: %v", err)
 	}
 }
+
+func TestTransfersOverMutualTLS(t *testing.T) {
+	certs := newCerts(t)
+	serverTLS := []string{"--tls-cert=" + certs.serverCert, "--tls-key=" + certs.serverKey, "--client-ca=" + certs.ca}
+	clientTLS := []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey}
+	content := []byte(strings.Repeat("over mutual TLS\n", 40_000)) // 640,000 bytes
+	root, uploads, local := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f.txt"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	fsrv := start(t, nil, "file_server", append([]string{"--addr=127.0.0.1:0", "--root=" + root}, serverTLS...)...)
+	faddr := fsrv.addrs("iip")[0]
+	dest := filepath.Join(local, "f.txt")
+	start(t, nil, "file_client", append(append([]string{"-q", "--addr=" + faddr, "--chunk-size=64KiB"}, clientTLS...), "f.txt", dest)...).mustSucceed()
+	sameBytes(t, dest, content)
+
+	usrv := start(t, nil, "upload_server", append([]string{"--addr=127.0.0.1:0", "--root=" + uploads}, serverTLS...)...)
+	uaddr := usrv.addrs("iip")[0]
+	start(t, nil, "upload_client", append(append([]string{"-q", "--addr=" + uaddr, "--chunk-size=64KiB"}, clientTLS...), dest, "copy.txt")...).mustSucceed()
+	sameBytes(t, filepath.Join(uploads, "copy.txt"), content)
+
+	// Without a client certificate the handshake fails and nothing moves.
+	c := start(t, nil, "file_client", "-q", "--retry-timeout=-1s", "--addr="+faddr, "--ca="+certs.ca, "f.txt", filepath.Join(local, "no.txt"))
+	if err := c.wait(); err == nil {
+		t.Fatal("download without a client certificate succeeded")
+	}
+}
