@@ -32,7 +32,7 @@ func TestDoraTranscoding(t *testing.T) {
 		want                     map[string]string
 	}{
 		{"success with metadata", http.MethodPost, sayPath, `{"text":"hi","blob":"aGk="}`,
-			http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-User": {"bob"}, "X-Secret": {"s3"}},
+			http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-User": {"bob"}, "X-Secret": {"s3"}, "Dora-Status": {"5"}},
 			http.StatusOK, "", map[string]string{"text": "hi|bob|", "blob": "aGk="}},
 		{"empty body is the empty message", http.MethodPost, sayPath, "", nil, http.StatusOK, "", map[string]string{"text": "||"}},
 		{"NotFound", http.MethodPost, sayPath, `{"text":"fail:NotFound"}`, jsonHdr, http.StatusNotFound, "NotFound", nil},
@@ -136,6 +136,13 @@ func TestDoraBackends(t *testing.T) {
 			}
 		})
 	}
+	t.Run("every response header", func(t *testing.T) {
+		_, ts := newAdapter(t, WithDora(doraClient(t, addr)), WithDoraResponseHeaders("*"))
+		r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"x"}`), nil)
+		if r.status != http.StatusOK || r.header.Get("X-Echo") != "yes" || r.header.Get("X-Hidden") != "no" {
+			t.Fatalf("got %d, X-Echo %q X-Hidden %q", r.status, r.header.Get("X-Echo"), r.header.Get("X-Hidden"))
+		}
+	})
 	t.Run("prefix served", func(t *testing.T) {
 		_, ts := newAdapter(t, WithDora(doraClient(t, addr)), WithDoraPrefix("/rpc/"))
 		r := do(t, nil, http.MethodPost, ts.URL+"/rpc"+sayPath, "", strings.NewReader(`{"text":"x"}`), nil)
