@@ -1,6 +1,7 @@
 // Package iip implements IIP (Internal Interaction Protocol): path-addressed
 // request/response messages on logical channels of one TCP or TLS
-// connection, client (Dial, NewClient) and server (NewServer).
+// connection, client (Dial, NewClient), server (NewServer) and a balanced
+// client over many servers (NewLoadBalanceClient, built on lbclient).
 //
 // The wire format is the one existing IIP peers speak; PROTOCOL.md in the
 // module specifies it, together with the capabilities this implementation
