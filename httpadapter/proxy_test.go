@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed857a6cbd/pocket/iip"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // named returns handlers answering name on each path.
@@ -305,6 +306,25 @@ func TestIIPGroup(t *testing.T) {
 	}
 	if _, err := NewIIPGroup("127.0.0.1:1#0", nil); err == nil {
 		t.Error("weight 0 accepted")
+	}
+
+	hashed, err := NewIIPGroup(a+","+b, &iip.Options{Logger: quiet}, lbclient.WithPicker(lbclient.PickHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hashed.Close()
+	_, ts = newAdapter(t, WithIIPRoute(Route{Backend: hashed, HashKey: func(r *http.Request) string { return r.URL.Query().Get("user") }}))
+	for _, user := range []string{"alice", "bob", "carol", "dave"} {
+		first := ""
+		for i := 0; i < 5; i++ {
+			r := do(t, nil, http.MethodGet, ts.URL+"/who?user="+user, "", nil, nil)
+			if first == "" {
+				first = r.body
+			}
+			if r.status != http.StatusOK || r.body != first {
+				t.Fatalf("user %s: call %d went to %d %q, first to %q", user, i, r.status, r.body, first)
+			}
+		}
 	}
 }
 
