@@ -118,7 +118,7 @@ func TestToken(t *testing.T) {
 	if _, err := domain.ParseToken(string(a)); err != nil {
 		t.Fatalf("ParseToken(new token): %v", err)
 	}
-	if a.SessionID() == string(a) || len(a.SessionID()) != 64 || a.SessionID() != a.SessionID() {
+	if id := a.SessionID(); id == string(a) || len(id) != 64 || id != domain.Token(string(a)).SessionID() || id == b.SessionID() {
 		t.Fatalf("SessionID %q", a.SessionID())
 	}
 	bad := []struct{ name, tok string }{

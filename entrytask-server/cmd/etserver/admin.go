@@ -47,12 +47,14 @@ var (
 	redisIdle     = prometheus.NewDesc("etserver_redis_pool_idle_connections", "Idle connections in the pool.", nil, nil)
 )
 
+// Describe implements prometheus.Collector.
 func (c *redisPoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{redisHits, redisMisses, redisTimeouts, redisTotal, redisIdle} {
 		ch <- d
 	}
 }
 
+// Collect implements prometheus.Collector.
 func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.rdb.PoolStats()
 	ch <- prometheus.MustNewConstMetric(redisHits, prometheus.CounterValue, float64(s.Hits))

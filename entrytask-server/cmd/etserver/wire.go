@@ -75,6 +75,7 @@ type backend struct {
 	closers  []io.Closer
 }
 
+// Close closes the stores in reverse order of opening.
 func (b *backend) Close() error {
 	var errs []error
 	for i := len(b.closers) - 1; i >= 0; i-- {
