@@ -21,6 +21,8 @@ type callInfo struct {
 	trailer *metadata.MD
 	// waitForReady: wait for a connection instead of failing fast during backoff.
 	waitForReady bool
+	// hashKey: the key of lbclient.PickHash on a balanced client.
+	hashKey string
 }
 
 type callOptionFunc func(*callInfo)
@@ -62,4 +64,13 @@ func Trailer(md *metadata.MD) CallOption {
 // reconnect backoff. Default: false (fail fast).
 func WaitForReady(wait bool) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.waitForReady = wait })
+}
+
+// HashKey sets the call's key for a balanced client whose picker is lbclient.PickHash
+// (WithPicker(lbclient.PickHash)): calls with the same key go to the same server while it
+// is healthy, and adding or removing one of n servers moves about 1/n of the keys. Use a
+// user or session ID, for example. It is ignored by other pickers and by single-target
+// clients. Default: no key, which picks a random server.
+func HashKey(key string) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.hashKey = key })
 }

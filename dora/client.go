@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -27,12 +28,18 @@ var ErrClientClosed = errors.New("dora: client closed")
 // one is at the server's stream limit (up to WithMaxConns), redials with exponential
 // backoff after failures, and never retries a call that may have reached the server. It is
 // safe for concurrent use by any number of goroutines; create one per target and share it.
+//
+// With a balanced target (lb:///, dns:///, srv:///, file://, or WithBalancer) the Client
+// spreads its calls over many servers instead, one such per-server client each (see
+// balance.go and the README).
 type Client struct {
 	target   string
 	opts     clientOptions
 	unary    UnaryInvoker
 	streamer Streamer
 	logger   *slog.Logger
+	lb       *balancer // non-nil for a balanced client
+	backend  bool      // a balanced client's per-server client: marks unsent errors
 
 	seq  atomic.Uint64
 	next atomic.Uint32                  // round-robin start
@@ -48,16 +55,40 @@ type Client struct {
 	closed   bool
 }
 
-// NewClient returns a client for target (host:port). It does not dial: the first call does.
-// The error is non-nil only for an empty target.
+// NewClient returns a client for target. A plain target is one server, "host:port"; the
+// client does not dial: the first call does. A balanced target spreads calls over many
+// servers with lbclient:
+//
+//	lb:///10.0.0.1:7000#2,10.0.0.2:7000#1   static list, weights 1-100 (no # means 1)
+//	dns:///name:7000                         A/AAAA records, re-resolved periodically
+//	srv:///_dora._tcp.name                   SRV records, re-resolved periodically
+//	file:///path/to/backends                 a file in list syntax, watched
+//
+// WithBalancer or WithPicker make any target balanced, a list without scheme or a single
+// host:port included. The error names what is wrong: an empty target, a plain target that
+// is not host:port, a malformed list entry (wrapping lbclient.ErrBadTarget, naming the
+// entry), an invalid balancer option (wrapping lbclient.ErrBadOption), or a dns:///,
+// srv:/// or file:// target that does not resolve.
 func NewClient(target string, opts ...ClientOption) (*Client, error) {
 	if target == "" {
 		return nil, errors.New("dora: NewClient: empty target")
 	}
-	c := &Client{target: target}
-	for _, o := range opts {
-		o(&c.opts)
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
+	if o.balanced || isBalancedTarget(target) {
+		return newBalancedClient(target, o)
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return nil, fmt.Errorf("dora: NewClient: target %q is not host:port (a list of servers needs the lb:/// scheme or WithBalancer): %w", target, err)
+	}
+	return newClient(target, o), nil
+}
+
+// newClient builds a single-target client from resolved options.
+func newClient(target string, o clientOptions) *Client {
+	c := &Client{target: target, opts: o}
 	if c.opts.maxConns < 1 {
 		c.opts.maxConns = DefaultMaxConns
 	}
@@ -76,15 +107,19 @@ func NewClient(target string, opts ...ClientOption) (*Client, error) {
 	}
 	c.unary = chainUnaryClient(c.opts.unaryInts, c.invoke)
 	c.streamer = chainStreamClient(c.opts.streamInts, c.newStream)
-	return c, nil
+	return c
 }
 
-// Target returns the address given to NewClient.
+// Target returns the target given to NewClient.
 func (c *Client) Target() string { return c.target }
 
-// Close closes every session: calls in flight fail at once with Unavailable, later calls
-// with Canceled (wrapping ErrClientClosed). Close is idempotent.
+// Close closes every session (of every server, for a balanced client): calls in flight fail
+// at once with Unavailable, later calls with Canceled (wrapping ErrClientClosed). Close is
+// idempotent.
 func (c *Client) Close() error {
+	if c.lb != nil {
+		return c.lb.close()
+	}
 	c.mu.Lock()
 	c.closed = true
 	all := append(c.sessions, c.retired...)
@@ -199,7 +234,7 @@ func (c *Client) openStream(ctx context.Context, waitForReady bool) (*nap.Stream
 		ch := make(chan struct{})
 		c.dialing = ch
 		c.mu.Unlock()
-		err := c.dial()
+		err := c.dial(context.Background())
 		close(ch)
 		if err != nil && !waitForReady {
 			return nil, status.Wrap(codes.Unavailable, err)
@@ -207,9 +242,30 @@ func (c *Client) openStream(ctx context.Context, waitForReady bool) (*nap.Stream
 	}
 }
 
-// dial opens one session and adds it; it ends the dialing state.
-func (c *Client) dial() error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.dialTimeout)
+// connect dials the first session of a client that has none, bounded by ctx and the dial
+// timeout; the balancer's Dialer uses it so that an unreachable server is a dial error.
+func (c *Client) connect(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return status.Wrap(codes.Canceled, ErrClientClosed)
+	}
+	if len(c.sessions) > 0 || c.dialing != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	c.dialing = ch
+	c.mu.Unlock()
+	err := c.dial(ctx)
+	close(ch)
+	return err
+}
+
+// dial opens one session, bounded by parent and the dial timeout, and adds it; it ends the
+// dialing state.
+func (c *Client) dial(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(parent, c.opts.dialTimeout)
 	defer cancel()
 	cfg := c.opts.nap
 	sess, err := nap.Dial(ctx, "tcp", c.target, &cfg)
@@ -345,8 +401,13 @@ func lookupCodec(name string) (codec.Codec, error) {
 }
 
 // invoke is the unary call at the end of the interceptor chain.
-func (c *Client) invoke(ctx context.Context, method string, req, resp any, opts ...CallOption) (err error) {
-	ci := c.callInfo(opts)
+func (c *Client) invoke(ctx context.Context, method string, req, resp any, opts ...CallOption) error {
+	return c.invokeWith(ctx, method, req, resp, c.callInfo(opts))
+}
+
+// invokeWith makes a unary call with resolved call options. On a balanced client's
+// per-server client, errors of calls that never reached the server are *unsentError.
+func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, ci callInfo) (err error) {
 	if ci.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ci.timeout)
@@ -381,17 +442,20 @@ func (c *Client) invoke(ctx context.Context, method string, req, resp any, opts 
 
 	var st *nap.Stream
 	for attempt := 1; ; attempt++ {
-		st, err = c.openStream(ctx, ci.waitForReady)
+		st, err = c.openStream(ctx, ci.waitForReady && !c.backend)
 		if err != nil {
-			return err
+			return c.unsent(err)
 		}
 		err = st.SendAndClose(*buf)
 		if err == nil {
 			break
 		}
 		st.Close()
-		if !nap.IsRetryable(err) || attempt == maxOpenAttempts {
+		if !nap.IsRetryable(err) {
 			return callError(ctx, err)
+		}
+		if attempt == maxOpenAttempts {
+			return c.unsent(callError(ctx, err))
 		}
 	}
 	defer st.Close()

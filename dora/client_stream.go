@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seed857a6cbd/pocket/dora/codec"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -24,6 +25,10 @@ type clientStream struct {
 	ci     callInfo
 	stats  *callStats
 	stop   func() bool // unregisters the ctx watcher
+	// onDone, on a balanced client's stream, is told the call's outcome once (nil for
+	// success): from finish, or when ctx ends first.
+	onDone   func(error)
+	released atomic.Bool
 
 	sendMu     sync.Mutex
 	sendClosed bool
@@ -44,8 +49,19 @@ type clientStream struct {
 var _ ClientStream = (*clientStream)(nil)
 
 // newStream is the stream opener at the end of the interceptor chain.
-func (c *Client) newStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (_ ClientStream, err error) {
-	cs := &clientStream{desc: desc, method: method, ci: c.callInfo(opts)}
+func (c *Client) newStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (ClientStream, error) {
+	cs, err := c.newStreamWith(ctx, desc, method, c.callInfo(opts), nil)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return cs, nil
+}
+
+// newStreamWith opens a stream with resolved call options; onDone (may be nil) is told the
+// call's outcome once. On a balanced client's per-server client, errors of streams that
+// never reached the server are *unsentError, and onDone is not called on error.
+func (c *Client) newStreamWith(ctx context.Context, desc *StreamDesc, method string, ci callInfo, onDone func(error)) (_ *clientStream, err error) {
+	cs := &clientStream{desc: desc, method: method, ci: ci}
 	if cs.ci.timeout > 0 {
 		ctx, cs.cancel = context.WithTimeout(ctx, cs.ci.timeout)
 	}
@@ -80,28 +96,42 @@ func (c *Client) newStream(ctx context.Context, desc *StreamDesc, method string,
 	defer putBuf(buf)
 	*buf = appendPkg((*buf)[:0], &h, nil)
 	for attempt := 1; ; attempt++ {
-		cs.st, err = c.openStream(ctx, cs.ci.waitForReady)
+		cs.st, err = c.openStream(ctx, cs.ci.waitForReady && !c.backend)
 		if err != nil {
-			return nil, err
+			return nil, c.unsent(err)
 		}
 		err = cs.st.Send(*buf)
 		if err == nil {
 			break
 		}
 		cs.st.Close()
-		if !nap.IsRetryable(err) || attempt == maxOpenAttempts {
+		if !nap.IsRetryable(err) {
 			return nil, callError(ctx, err)
+		}
+		if attempt == maxOpenAttempts {
+			return nil, c.unsent(callError(ctx, err))
 		}
 	}
 	if cs.stats != nil {
 		cs.stats.info.RemoteAddr = cs.st.Session().RemoteAddr()
 		cs.stats.out(len(*buf))
 	}
+	cs.onDone = onDone
 	if ctx.Done() != nil {
 		st := cs.st
-		cs.stop = context.AfterFunc(ctx, func() { st.Reset(nap.CodeCancel) })
+		cs.stop = context.AfterFunc(ctx, func() {
+			st.Reset(nap.CodeCancel)
+			cs.release(ctxStatus(ctx)) // an abandoned stream gives its backend back too
+		})
 	}
 	return cs, nil
+}
+
+// release tells onDone the call's outcome, once.
+func (cs *clientStream) release(err error) {
+	if cs.onDone != nil && cs.released.CompareAndSwap(false, true) {
+		cs.onDone(err)
+	}
 }
 
 func (cs *clientStream) Context() context.Context { return cs.ctx }
@@ -294,5 +324,6 @@ func (cs *clientStream) finish(err error) {
 			statsErr = err
 		}
 		cs.stats.end(cs.ctx, code, statsErr)
+		cs.release(statsErr)
 	})
 }

@@ -7,6 +7,11 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+require (
+	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+)
 
 replace github.com/seed857a6cbd/pocket/nap => ../nap
+
+replace github.com/seed857a6cbd/pocket/lbclient => ../lbclient

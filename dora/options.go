@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/lbclient"
 	"github.com/seed857a6cbd/pocket/nap"
 )
 
@@ -105,6 +106,8 @@ type clientOptions struct {
 	callOpts    []CallOption
 	stats       []StatsHandler
 	logger      *slog.Logger
+	balanced    bool              // WithBalancer or WithPicker given
+	lbOpts      []lbclient.Option // WithBalancer's options
 }
 
 // WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's
@@ -167,4 +170,28 @@ func WithStats(h StatsHandler) ClientOption {
 // WithLogger sets the logger for connection events. Default: slog.Default().
 func WithLogger(l *slog.Logger) ClientOption {
 	return func(o *clientOptions) { o.logger = l }
+}
+
+// WithBalancer makes the client balanced, whatever its target's form (a list without
+// scheme, or one host:port, included), and passes opts to the lbclient balancer after the
+// client's own: lbclient.WithSharedClient(), lbclient.WithBackendFailure(IsBackendFailure)
+// and lbclient.WithLogger (when WithLogger is given). Useful options: lbclient.WithPicker,
+// WithFailureThreshold, WithEjection, WithPanicThreshold, WithProbe, WithRefresh, WithDNS,
+// WithBackendFailure (your own error classifier). Options that reshape the per-server pool
+// (WithConns, WithMaxCallsPerConn, WithDiscardOnFailure) are not meant for dora: each
+// server has one shared per-server client, which has WithMaxConns sessions. May be given
+// several times; the lists are concatenated. Default: not balanced unless the target has
+// a scheme (lb:///, dns:///, srv:///, file://), with lbclient's defaults.
+func WithBalancer(opts ...lbclient.Option) ClientOption {
+	return func(o *clientOptions) {
+		o.balanced = true
+		o.lbOpts = append(o.lbOpts, opts...)
+	}
+}
+
+// WithPicker makes the client balanced (like WithBalancer) with picker p:
+// lbclient.PickLeastPending (lbclient's default), PickRoundRobin (exact weights),
+// PickRandom, or PickHash (see HashKey). It is WithBalancer(lbclient.WithPicker(p)).
+func WithPicker(p lbclient.Picker) ClientOption {
+	return WithBalancer(lbclient.WithPicker(p))
 }

@@ -1,0 +1,510 @@
+package dora_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/lbclient"
+)
+
+// namedEcho answers Say with its name (or onSay's answer) and counts calls; Chat prefixes
+// every answer with its name, so a test sees which server carried a stream.
+type namedEcho struct {
+	echoImpl
+	name  string
+	calls atomic.Int64
+}
+
+func (n *namedEcho) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+	n.calls.Add(1)
+	if n.onSay != nil {
+		return n.onSay(ctx, in)
+	}
+	return &echo.SayResponse{Text: n.name, Blob: in.Blob}, nil
+}
+
+func (n *namedEcho) Chat(stream dora.BidiStreamingServer[echo.SayRequest, echo.SayResponse]) error {
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&echo.SayResponse{Text: n.name + ":" + in.Text}); err != nil {
+			return err
+		}
+	}
+}
+
+// startNamed starts a server on addr ("127.0.0.1:0" for a new port) serving impl.
+func startNamed(t testing.TB, addr string, impl *namedEcho) *testServer {
+	t.Helper()
+	return startServerOn(t, addr, func(s *dora.Server) { echo.RegisterEchoServer(s, impl) })
+}
+
+// startFleet starts n named servers ("s0", "s1"...) whose Say runs onSay when not nil.
+func startFleet(t testing.TB, n int, onSay func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error)) ([]*testServer, []*namedEcho) {
+	t.Helper()
+	servers := make([]*testServer, n)
+	impls := make([]*namedEcho, n)
+	for i := range servers {
+		impls[i] = &namedEcho{name: fmt.Sprintf("s%d", i)}
+		impls[i].onSay = onSay
+		servers[i] = startNamed(t, "127.0.0.1:0", impls[i])
+	}
+	return servers, impls
+}
+
+// lbTarget builds "lb:///addr#w,...".
+func lbTarget(servers []*testServer, weights ...int) string {
+	parts := make([]string, len(servers))
+	for i, s := range servers {
+		w := 1
+		if i < len(weights) {
+			w = weights[i]
+		}
+		parts[i] = fmt.Sprintf("%s#%d", s.addr, w)
+	}
+	return "lb:///" + strings.Join(parts, ",")
+}
+
+// callMany makes total Say calls from workers goroutines and returns the answers' counts
+// per server name; any error fails the test.
+func callMany(t *testing.T, ec echo.EchoClient, workers, total int, opts func(i int) []dora.CallOption) map[string]int {
+	t.Helper()
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	got := map[string]int{}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := map[string]int{}
+			defer func() {
+				mu.Lock()
+				for k, v := range local {
+					got[k] += v
+				}
+				mu.Unlock()
+			}()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				var o []dora.CallOption
+				if opts != nil {
+					o = opts(i)
+				}
+				resp, err := ec.Say(ctx, &echo.SayRequest{Text: "x"}, o...)
+				if err != nil {
+					errs <- err
+					return
+				}
+				local[resp.Text]++
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	return got
+}
+
+// waitUntil polls cond (cheap, in-memory) until it holds or d passes.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		// Polling an in-memory state that has no event to wait on (lbclient's health).
+		<-time.After(time.Millisecond)
+	}
+}
+
+func statsOf(c *dora.Client, addr string) lbclient.BackendStats {
+	for _, s := range c.BackendStats() {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return lbclient.BackendStats{}
+}
+
+func TestBalancedTargets(t *testing.T) {
+	servers, _ := startFleet(t, 2, nil)
+	list := servers[0].addr + "#2," + servers[1].addr
+	tests := []struct {
+		name    string
+		target  string
+		opts    []dora.ClientOption
+		wantErr string // substring; "" for success
+		isBad   bool   // errors.Is lbclient.ErrBadTarget
+	}{
+		{name: "lb scheme", target: "lb:///" + list},
+		{name: "plain list with WithBalancer", target: list, opts: []dora.ClientOption{dora.WithBalancer()}},
+		{name: "one server with WithPicker", target: servers[0].addr, opts: []dora.ClientOption{dora.WithPicker(lbclient.PickRoundRobin)}},
+		{name: "malformed entry named", target: "lb:///" + servers[0].addr + ",127.0.0.1", wantErr: `entry 2 "127.0.0.1"`, isBad: true},
+		{name: "bad weight named", target: "lb:///" + servers[0].addr + "#0", wantErr: "entry 1", isBad: true},
+		{name: "list without scheme or option", target: list, wantErr: "is not host:port"},
+		{name: "empty", target: "", wantErr: "empty target"},
+		{name: "bad balancer option", target: "lb:///" + list, opts: []dora.ClientOption{dora.WithBalancer(lbclient.WithFailureThreshold(0))}, wantErr: "FailureThreshold"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := dora.NewClient(tc.target, append([]dora.ClientOption{dora.WithLogger(quietLogger)}, tc.opts...)...)
+			if tc.wantErr != "" {
+				if err == nil {
+					c.Close()
+					t.Fatalf("NewClient(%q) succeeded, want error containing %q", tc.target, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "dora: ") {
+					t.Fatalf("error %q: want prefix dora: and %q", err, tc.wantErr)
+				}
+				if tc.isBad != errors.Is(err, lbclient.ErrBadTarget) {
+					t.Fatalf("errors.Is(%v, ErrBadTarget) = %v", err, !tc.isBad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.BackendStats() == nil {
+				t.Fatal("not balanced")
+			}
+			if _, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: "hi"}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	plain := newTestClient(t, servers[0].addr)
+	if plain.BackendStats() != nil || plain.Endpoints() != nil {
+		t.Fatal("a plain target must not be balanced")
+	}
+}
+
+func TestBalancedWeights(t *testing.T) {
+	servers, _ := startFleet(t, 3, nil)
+	c := newTestClient(t, lbTarget(servers, 5, 3, 2), dora.WithPicker(lbclient.PickRoundRobin))
+	const total = 3000
+	got := callMany(t, echo.NewEchoClient(c), 16, total, nil)
+	for i, w := range []int{5, 3, 2} {
+		want := total * w / 10
+		name := fmt.Sprintf("s%d", i)
+		if d := got[name] - want; d > want/20 || -d > want/20 {
+			t.Errorf("%s got %d calls, want %d ±5%%", name, got[name], want)
+		}
+	}
+}
+
+func TestBalancedEjectAndRestore(t *testing.T) {
+	servers, impls := startFleet(t, 3, nil)
+	c := newTestClient(t, lbTarget(servers),
+		dora.WithBalancer(lbclient.WithFailureThreshold(3), lbclient.WithEjection(50*time.Millisecond, 200*time.Millisecond)))
+	ec := echo.NewEchoClient(c)
+	callMany(t, ec, 4, 300, nil) // every server used
+
+	// Load from 8 callers, counting failures.
+	ctx, cancel := contextWithCancel(t)
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_, err := ec.Say(ctx, &echo.SayRequest{Text: "x"})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case ctx.Err() != nil:
+				default:
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	victim := servers[1]
+	victim.stop()
+	waitUntil(t, 5*time.Second, "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	failedAtEjection := failed.Load()
+	// Only calls in flight on the victim when it stopped may fail; the others move on.
+	if failedAtEjection > 16 {
+		t.Errorf("%d calls failed while the victim went down (first: %v), want at most 16", failedAtEjection, firstErr.Load())
+	}
+	if err, _ := firstErr.Load().(error); err != nil && status.Code(err) != codes.Unavailable {
+		t.Errorf("a call failed with %v, want Unavailable", err)
+	}
+	before := ok.Load()
+	waitUntil(t, 5*time.Second, "calls succeeding on the others", func() bool { return ok.Load() >= before+500 })
+	if n := failed.Load(); n != failedAtEjection {
+		t.Errorf("%d more calls failed after the ejection", n-failedAtEjection)
+	}
+
+	// Restart on the same port: calls reach it again within 1 s.
+	calledBefore := impls[1].calls.Load()
+	restarted := time.Now()
+	startNamed(t, victim.addr, impls[1])
+	waitUntil(t, time.Second, "a call on the restarted server", func() bool { return impls[1].calls.Load() > calledBefore })
+	t.Logf("restarted server called again after %v", time.Since(restarted))
+	if n := failed.Load(); n != failedAtEjection {
+		t.Errorf("%d calls failed during the restart", n-failedAtEjection)
+	}
+}
+
+func TestBalancedErrorsClassified(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	tests := []struct {
+		name  string
+		onSay func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error)
+		opts  []dora.CallOption
+		code  codes.Code
+	}{
+		{"not found", func(context.Context, *echo.SayRequest) (*echo.SayResponse, error) {
+			return nil, status.Error(codes.NotFound, "no such thing")
+		}, nil, codes.NotFound},
+		{"invalid argument", func(context.Context, *echo.SayRequest) (*echo.SayResponse, error) {
+			return nil, status.Error(codes.InvalidArgument, "bad")
+		}, nil, codes.InvalidArgument},
+		{"permission denied", func(context.Context, *echo.SayRequest) (*echo.SayResponse, error) {
+			return nil, status.Error(codes.PermissionDenied, "no")
+		}, nil, codes.PermissionDenied},
+		{"caller's deadline", func(ctx context.Context, _ *echo.SayRequest) (*echo.SayResponse, error) {
+			select {
+			case <-ctx.Done():
+			case <-block:
+			}
+			return nil, ctx.Err()
+		}, []dora.CallOption{dora.Timeout(10 * time.Millisecond)}, codes.DeadlineExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			servers, _ := startFleet(t, 2, tc.onSay)
+			c := newTestClient(t, lbTarget(servers), dora.WithBalancer(lbclient.WithFailureThreshold(2)))
+			ec := echo.NewEchoClient(c)
+			for i := 0; i < 20; i++ {
+				_, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "x"}, tc.opts...)
+				if status.Code(err) != tc.code {
+					t.Fatalf("call %d: %v, want %v", i, err, tc.code)
+				}
+				if dora.IsBackendFailure(err) {
+					t.Fatalf("IsBackendFailure(%v) = true", err)
+				}
+			}
+			for _, s := range c.BackendStats() {
+				if s.Ejections != 0 || s.Failures != 0 || s.Health != lbclient.Healthy {
+					t.Fatalf("%s: %+v, want healthy with no failures", s.Addr, s)
+				}
+			}
+		})
+	}
+}
+
+func TestIsBackendFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"unavailable", status.Error(codes.Unavailable, "gone"), true},
+		{"not found", status.Error(codes.NotFound, "x"), false},
+		{"internal from handler", status.Error(codes.Internal, "panic"), false},
+		{"deadline", status.Error(codes.DeadlineExceeded, "late"), false},
+		{"context deadline", context.DeadlineExceeded, false},
+		{"canceled", status.Error(codes.Canceled, "bye"), false},
+		{"resource exhausted", status.Error(codes.ResourceExhausted, "big"), false},
+		{"plain error", errors.New("boom"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := dora.IsBackendFailure(tc.err); got != tc.want {
+				t.Fatalf("IsBackendFailure(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBalancedHashKey(t *testing.T) {
+	servers, _ := startFleet(t, 3, nil)
+	c := newTestClient(t, lbTarget(servers), dora.WithPicker(lbclient.PickHash))
+	ec := echo.NewEchoClient(c)
+	ctx := testCtx(t)
+	first := map[string]string{}
+	used := map[string]bool{}
+	for round := 0; round < 3; round++ {
+		for k := 0; k < 200; k++ {
+			key := fmt.Sprintf("user-%d", k)
+			resp, err := ec.Say(ctx, &echo.SayRequest{}, dora.HashKey(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first[key] = resp.Text
+				used[resp.Text] = true
+			} else if first[key] != resp.Text {
+				t.Fatalf("key %s went to %s, then %s", key, first[key], resp.Text)
+			}
+		}
+	}
+	if len(used) != 3 {
+		t.Fatalf("200 keys used %d of 3 servers", len(used))
+	}
+}
+
+func TestBalancedStreaming(t *testing.T) {
+	servers, _ := startFleet(t, 2, nil)
+	c := newTestClient(t, lbTarget(servers), dora.WithPicker(lbclient.PickRoundRobin))
+	ec := echo.NewEchoClient(c)
+	ctx := testCtx(t)
+	seen := map[string]int{}
+	for i := 0; i < 6; i++ {
+		stream, err := ec.Chat(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := ""
+		for j := 0; j < 5; j++ {
+			if err := stream.Send(&echo.SayRequest{Text: fmt.Sprint(j)}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, text, _ := strings.Cut(resp.Text, ":")
+			if text != fmt.Sprint(j) {
+				t.Fatalf("got %q for %d", resp.Text, j)
+			}
+			if server == "" {
+				server = name
+			} else if name != server {
+				t.Fatalf("stream %d moved from %s to %s", i, server, name)
+			}
+		}
+		if err := stream.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != io.EOF {
+			t.Fatalf("end of stream: %v", err)
+		}
+		seen[server]++
+	}
+	if seen["s0"] != 3 || seen["s1"] != 3 {
+		t.Fatalf("streams per server %v, want 3 each", seen)
+	}
+	// Server streaming, and a stream abandoned by cancelling its context: both give their
+	// server back (no pending call left).
+	count, err := ec.Count(ctx, &echo.CountRequest{From: 1, To: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		_, err := count.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 50 {
+		t.Fatalf("got %d numbers, want 50", n)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	if _, err := ec.Chat(sctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	waitUntil(t, 5*time.Second, "no pending calls", func() bool {
+		for _, s := range c.BackendStats() {
+			if s.Pending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestBalancedCloseInFlight(t *testing.T) {
+	entered := make(chan struct{}, 64)
+	release := make(chan struct{})
+	defer close(release)
+	servers, _ := startFleet(t, 2, func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &echo.SayResponse{}, nil
+	})
+	c, err := dora.NewClient(lbTarget(servers), dora.WithLogger(quietLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := echo.NewEchoClient(c)
+	const calls = 10
+	errs := make(chan error, calls)
+	for i := 0; i < calls; i++ {
+		go func() {
+			_, err := ec.Say(testCtx(t), &echo.SayRequest{})
+			errs <- err
+		}()
+	}
+	for i := 0; i < calls; i++ {
+		select {
+		case <-entered:
+		case <-time.After(testTimeout):
+			t.Fatal("calls did not reach the servers")
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < calls; i++ {
+		select {
+		case err := <-errs:
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("in-flight call ended with %v, want Unavailable", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("in-flight call did not end after Close")
+		}
+	}
+	_, err = ec.Say(testCtx(t), &echo.SayRequest{})
+	if status.Code(err) != codes.Canceled || !errors.Is(err, dora.ErrClientClosed) {
+		t.Fatalf("call after Close: %v, want Canceled wrapping ErrClientClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
