@@ -30,6 +30,7 @@ func postEcho(t *testing.T, hc *http.Client, url string, body []byte) []byte {
 }
 
 func TestEcho(t *testing.T) {
+	t.Parallel()
 	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--adapter-addr=127.0.0.1:0")
 	addrs := srv.addrs("iip", "http", "adapter")
 
@@ -93,6 +94,7 @@ func TestEcho(t *testing.T) {
 }
 
 func TestEchoMutualTLS(t *testing.T) {
+	t.Parallel()
 	certs := newCerts(t)
 	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--adapter-addr=127.0.0.1:0",
 		"--tls-cert="+certs.serverCert, "--tls-key="+certs.serverKey, "--client-ca="+certs.ca)

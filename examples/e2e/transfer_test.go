@@ -69,6 +69,7 @@ func resumed(t *testing.T, out string) (int64, int64) {
 }
 
 func TestDownloadClientKilled(t *testing.T) {
+	t.Parallel()
 	root, out := t.TempDir(), t.TempDir()
 	want := randomFile(t, root, "big.bin")
 	srv := start(t, nil, "file_server", "--addr=127.0.0.1:0", "--root="+root)
@@ -92,6 +93,7 @@ func TestDownloadClientKilled(t *testing.T) {
 }
 
 func TestDownloadServerKilled(t *testing.T) {
+	t.Parallel()
 	root, out := t.TempDir(), t.TempDir()
 	want := randomFile(t, root, "big.bin")
 	srv := start(t, nil, "file_server", "--addr=127.0.0.1:0", "--root="+root)
@@ -116,6 +118,7 @@ func TestDownloadServerKilled(t *testing.T) {
 }
 
 func TestUploadClientKilled(t *testing.T) {
+	t.Parallel()
 	root, src := t.TempDir(), t.TempDir()
 	want := randomFile(t, src, "big.bin")
 	srv := start(t, nil, "upload_server", "--addr=127.0.0.1:0", "--root="+root)
@@ -146,6 +149,7 @@ func TestUploadClientKilled(t *testing.T) {
 }
 
 func TestUploadServerKilled(t *testing.T) {
+	t.Parallel()
 	root, src := t.TempDir(), t.TempDir()
 	want := randomFile(t, src, "big.bin")
 	srv := start(t, nil, "upload_server", "--addr=127.0.0.1:0", "--root="+root)
@@ -169,6 +173,7 @@ func TestUploadServerKilled(t *testing.T) {
 }
 
 func TestFileServerRefusesEscapes(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	root := filepath.Join(parent, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
@@ -206,6 +211,7 @@ func TestFileServerRefusesEscapes(t *testing.T) {
 }
 
 func TestTransfersOverMutualTLS(t *testing.T) {
+	t.Parallel()
 	certs := newCerts(t)
 	serverTLS := []string{"--tls-cert=" + certs.serverCert, "--tls-key=" + certs.serverKey, "--client-ca=" + certs.ca}
 	clientTLS := []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey}
