@@ -128,3 +128,25 @@ func TestHeaderArgEscaping(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBasePath feeds arbitrary request URIs: basePath never panics and never lets a
+// client-supplied __http_hdr__ argument through, in any escaping.
+func FuzzBasePath(f *testing.F) {
+	f.Add("/a?x=1")
+	f.Add("/a?__http_hdr__=evil&x=1")
+	f.Add("/a?%5F%5Fhttp_hdr%5F%5F=evil")
+	f.Add("/a?&&__http_hdr__&")
+	f.Fuzz(func(t *testing.T, uri string) {
+		base, hasQuery := basePath(uri)
+		_, query, ok := strings.Cut(base, "?")
+		if hasQuery && (!ok || query == "") {
+			t.Fatalf("basePath(%q) = %q claims a query", uri, base)
+		}
+		for _, part := range strings.Split(query, "&") {
+			k, _, _ := strings.Cut(part, "=")
+			if uk, err := url.QueryUnescape(k); k == HeaderParam || err == nil && uk == HeaderParam {
+				t.Fatalf("basePath(%q) = %q keeps %s", uri, base, HeaderParam)
+			}
+		}
+	})
+}
