@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -540,5 +541,46 @@ func TestQueryParam(t *testing.T) {
 				t.Fatalf("queryParam(%q, %q) = %q, want %q", tc.path, tc.param, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestBalanceFileTargetUpdated(t *testing.T) {
+	a, b := startLBServer(t, "a"), startLBServer(t, "b")
+	path := t.TempDir() + "/backends"
+	if err := os.WriteFile(path, []byte("// IIP servers\n"+a.addr+"#1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan []lbclient.Endpoint, 4)
+	lb := newLBT(t, "file://"+path, &LoadBalanceOptions{Balancer: []lbclient.Option{
+		lbclient.WithRefresh(10 * time.Millisecond),
+		lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) { updated <- eps }),
+	}})
+	ctx := testCtx(t)
+	select {
+	case <-updated: // the initial set
+	case <-ctx.Done():
+		t.Fatal("initial set never reported")
+	}
+	if resp, err := lb.Do(ctx, "/who", nil); err != nil || string(resp) != "a" {
+		t.Fatalf("resp %q, err %v", resp, err)
+	}
+	if err := os.WriteFile(path, []byte(b.addr+"#1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case eps := <-updated:
+		if len(eps) != 1 || eps[0].Addr != b.addr {
+			t.Fatalf("update %v, want only %s", eps, b.addr)
+		}
+	case <-ctx.Done():
+		t.Fatal("file change never applied")
+	}
+	for range 10 {
+		if resp, err := lb.Do(ctx, "/who", nil); err != nil || string(resp) != "b" {
+			t.Fatalf("after the update: resp %q, err %v", resp, err)
+		}
+	}
+	if eps := lb.Endpoints(); len(eps) != 1 || eps[0].Addr != b.addr {
+		t.Fatalf("endpoints %v", eps)
 	}
 }
