@@ -26,8 +26,9 @@ func (s *Session) keepAliveLoop() {
 			continue
 		}
 		s.mu.Lock()
-		if s.mode == modeUnknown {
+		if !s.firstFrame {
 			// The handshake timeout watches connections that have not spoken.
+			// (PING is safe once the peer spoke: legacy peers know it too.)
 			s.mu.Unlock()
 			t.Reset(interval)
 			continue

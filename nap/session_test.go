@@ -141,6 +141,9 @@ func parseFrames(b []byte) []frameHeader {
 	var hs []frameHeader
 	for len(b) >= headerSize {
 		h := parseHeader(b)
+		if uint64(len(b)) < headerSize+uint64(h.length) {
+			break // the rest is still being written
+		}
 		hs = append(hs, h)
 		b = b[headerSize+int(h.length):]
 	}
@@ -186,8 +189,9 @@ func TestFairInterleaving(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.mu.Lock()
-	frames := parseFrames(g.written.Bytes())
+	recorded := bytes.Clone(g.written.Bytes())
 	g.mu.Unlock()
+	frames := parseFrames(recorded)
 	var bulkBefore, bulkAfterGate int
 	smallSeen := false
 	for _, h := range frames {
