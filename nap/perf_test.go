@@ -15,7 +15,7 @@ func TestWritesAreCoalesced(t *testing.T) {
 	g := &gatedConn{reached: make(chan struct{}), gate: make(chan struct{})}
 	g.threshold = len(appendSettings(nil, defaultSettings)) + 1 // the first write after the handshake waits
 	c, s := dialWrapped(t, nil, nil, func(c net.Conn) net.Conn { g.Conn = c; return g })
-	done := serveEcho(s)
+	done := rawEchoServer(s) // answers with SendAndClose: the client writes nothing else
 	defer func() { s.Close(); <-done }()
 	ctx := testCtx(t)
 	errs := make(chan error, calls)
