@@ -56,3 +56,52 @@ func BenchmarkUnaryEcho(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnaryEchoBalanced is BenchmarkUnaryEcho's 1 KiB call through a balanced client
+// over two loopback servers (lb:/// target, default least-pending picker): compare with
+// BenchmarkUnaryEcho/size=1024 for the balancer's cost per call.
+func BenchmarkUnaryEchoBalanced(b *testing.B) {
+	const size = 1 << 10
+	s0, s1 := startServer(b, nil), startServer(b, nil)
+	c := newTestClient(b, "lb:///"+s0.addr+","+s1.addr)
+	ec := echo.NewEchoClient(c)
+	ctx := context.Background()
+	for i := 0; i < 4; i++ { // dial both servers outside the timing
+		if _, err := ec.Say(ctx, &echo.SayRequest{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, callers := range []int{1, 16, 100} {
+		b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
+			req := &echo.SayRequest{Blob: make([]byte, size)}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			var next atomic.Int64
+			var failed atomic.Value
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for g := 0; g < callers; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						resp, err := ec.Say(ctx, req)
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						if len(resp.Blob) != size {
+							failed.Store(fmt.Errorf("got %d bytes, want %d", len(resp.Blob), size))
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

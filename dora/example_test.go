@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // greeter implements the generated echo.EchoServer interface; the embedded
@@ -202,4 +204,62 @@ func ExampleServerStats() {
 	defer counter.mu.Unlock()
 	fmt.Println(counter.counts["/dora.examples.echo.Echo/Say OK"], counter.counts["/dora.examples.echo.Echo/Say InvalidArgument"])
 	// Output: 1 1
+}
+
+// namedServer answers Say with its name, to show which server a call reached.
+type namedServer struct {
+	echo.UnimplementedEchoServer
+	name string
+}
+
+func (n namedServer) Say(context.Context, *echo.SayRequest) (*echo.SayResponse, error) {
+	return &echo.SayResponse{Text: n.name}, nil
+}
+
+// A balanced client: one Client over two servers, weights 2 and 1, smooth weighted round
+// robin. Generated clients use it unchanged.
+func ExampleNewClient_balanced() {
+	var addrs []string
+	for _, name := range []string{"a", "b"} {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		srv := dora.NewServer()
+		echo.RegisterEchoServer(srv, namedServer{name: name})
+		done := make(chan struct{})
+		go func() { defer close(done); srv.Serve(lis) }()
+		defer func() { srv.Stop(); <-done }()
+		addrs = append(addrs, lis.Addr().String())
+	}
+
+	client, err := dora.NewClient("lb:///"+addrs[0]+"#2,"+addrs[1]+"#1", dora.WithPicker(lbclient.PickRoundRobin))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ec := echo.NewEchoClient(client)
+	var answered []string
+	for i := 0; i < 9; i++ {
+		resp, err := ec.Say(context.Background(), &echo.SayRequest{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if !slices.Contains(answered, resp.Text) {
+			answered = append(answered, resp.Text)
+		}
+	}
+	slices.Sort(answered)
+	fmt.Println("answered by", answered)
+	for _, s := range client.BackendStats() {
+		fmt.Println("weight", s.Weight, s.Health)
+	}
+
+	_, err = dora.NewClient("lb:///" + addrs[0] + ",127.0.0.1")
+	fmt.Println(err)
+	// Output:
+	// answered by [a b]
+	// weight 2 healthy
+	// weight 1 healthy
+	// dora: NewClient: lbclient: bad target: entry 2 "127.0.0.1": address "127.0.0.1" is not host:port
 }
