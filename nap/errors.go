@@ -12,7 +12,7 @@ type ErrorCode uint32
 
 // Error codes (see PROTOCOL.md for when each is sent).
 const (
-	// CodeNoError: graceful end (GOAWAY on shutdown, RST_STREAM answer).
+	// CodeNoError: graceful end (GOAWAY on shutdown).
 	CodeNoError ErrorCode = 0x0
 	// CodeProtocol: the peer broke the protocol.
 	CodeProtocol ErrorCode = 0x1
@@ -63,7 +63,9 @@ var (
 	// ErrSessionClosed: the session is closed; every error caused by a dead
 	// session matches it, whatever the cause (which is wrapped as well).
 	ErrSessionClosed = errors.New("nap: session closed")
-	// ErrGoAway: the session is going away (either side sent GOAWAY); retryable.
+	// ErrGoAway: the session is going away (either side sent GOAWAY, or stream
+	// IDs ran out): new streams are not opened, streams the peer never
+	// accepted fail with it; retryable.
 	ErrGoAway = errors.New("nap: session going away")
 	// ErrStreamRefused: the peer's concurrent stream limit was reached or the
 	// peer refused the stream; retryable.
@@ -85,9 +87,12 @@ var (
 // CodeRefusedStream and CodeStreamLimit, ErrMessageTooLarge for
 // CodeMessageTooLarge and ErrProtocol for CodeProtocol and CodeFlowControl.
 type StreamError struct {
+	// StreamID is the reset stream (0 for a stream reset before its first frame).
 	StreamID uint32
-	Code     ErrorCode
-	Remote   bool
+	// Code is the RST_STREAM error code.
+	Code ErrorCode
+	// Remote is true when the peer reset the stream.
+	Remote bool
 	// Reason is a human-readable detail for resets decided locally; may be empty.
 	Reason string
 }
