@@ -2,4 +2,4 @@ module github.com/seed857a6cbd/pocket/nap
 
 go 1.24
 
-require go.uber.org/goleak v1.3.0 // indirect
+require go.uber.org/goleak v1.3.0
