@@ -9,7 +9,8 @@
 //
 // IIP routes are tried in order (host, regular expression on the request URI, an extra
 // match function); WithRouteFunc adds a hook in front of them. Each route targets an
-// IIPBackend: an *iip.Client or an *IIPGroup balancing many servers with lbclient.
+// IIPBackend: an *iip.Client, or an *iip.LoadBalanceClient balancing many servers with
+// lbclient. Dora calls go to a *dora.Client, which balances too with an lb:/// target.
 //
 // The Server has body, header and time limits, TLS (and mutual TLS), graceful Shutdown, an
 // slog access log and Prometheus metrics per route. Handler mounts it anywhere.

@@ -19,6 +19,12 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/status"
 )
 
+// DoraConn is where dora calls go: *dora.Client implements it, for one server or balanced
+// over many (the unary half of dora.ClientConnInterface).
+type DoraConn interface {
+	Invoke(ctx context.Context, method string, req, resp any, opts ...dora.CallOption) error
+}
+
 // DescriptorResolver finds service and message descriptors by full name;
 // *protoregistry.Files (protoregistry.GlobalFiles, or files you built from
 // FileDescriptorProtos) implements it.

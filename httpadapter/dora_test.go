@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 )
 
@@ -96,11 +95,7 @@ func TestDoraTranscoding(t *testing.T) {
 
 func TestDoraBackends(t *testing.T) {
 	addr := startDora(t, false)
-	group, err := NewDoraGroup(addr+"#2,"+startDora(t, false), []dora.ClientOption{dora.WithLogger(quiet)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer group.Close()
+	group := doraClient(t, "lb:///"+addr+"#2,"+startDora(t, false))
 	// a resolver holding only the echo file, and one holding nothing
 	files := new(protoregistry.Files)
 	if err := files.RegisterFile(echo.File_echo_proto); err != nil {
@@ -112,13 +107,13 @@ func TestDoraBackends(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"group", []Option{WithDora(group)}, http.StatusOK, ""},
+		{"balanced client", []Option{WithDora(group)}, http.StatusOK, ""},
 		{"own resolver", []Option{WithDora(doraClient(t, addr)), WithDoraResolver(files)}, http.StatusOK, ""},
 		{"prefix", []Option{WithDora(doraClient(t, addr)), WithDoraPrefix("/rpc/")}, http.StatusNotFound, CodeNoRoute},
 		{"empty resolver", []Option{WithDora(doraClient(t, addr)), WithDoraResolver(new(protoregistry.Files))}, http.StatusNotFound, CodeNoRoute},
 		{"service not served", []Option{WithDora(doraClient(t, startDora(t, true)))}, http.StatusNotImplemented, "Unimplemented"},
 		{"server down", []Option{WithDora(doraClient(t, deadAddr(t)))}, http.StatusServiceUnavailable, "Unavailable"},
-		{"group down", []Option{WithDora(mustDoraGroup(t, deadAddr(t)))}, http.StatusServiceUnavailable, "Unavailable"},
+		{"balanced, all down", []Option{WithDora(doraClient(t, "lb:///"+deadAddr(t)))}, http.StatusServiceUnavailable, "Unavailable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,16 +155,6 @@ func TestDoraBackends(t *testing.T) {
 			t.Errorf("IIP path: %d %s", r.status, r.body)
 		}
 	})
-}
-
-func mustDoraGroup(t *testing.T, target string) *DoraGroup {
-	t.Helper()
-	g, err := NewDoraGroup(target, []dora.ClientOption{dora.WithLogger(quiet), dora.WithDialTimeout(time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	return g
 }
 
 // sayText decodes the text of a SayResponse body (protojson's spacing varies).

@@ -116,14 +116,3 @@ func iipCodeError(ie *iip.Error) *httpError {
 	}
 	return e
 }
-
-// isIIPBackendFailure tells lbclient which IIP call errors are the backend's fault: an
-// error response is the application's answer (the backend is up), except the connection
-// limit; a cancelled call is the caller's doing.
-func isIIPBackendFailure(err error) bool {
-	var ie *iip.Error
-	if errors.As(err, &ie) {
-		return ie.Code == iip.CodeServerConnLimit
-	}
-	return lbclient.IsBackendFailure(err)
-}

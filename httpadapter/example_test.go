@@ -33,14 +33,15 @@ func Example() {
 	go backend.Serve(iipLis)
 	defer backend.Close()
 
-	// The adapter: a backend group (lbclient over iip clients) and one catch-all route.
-	group, err := httpadapter.NewIIPGroup(iipLis.Addr().String(), nil)
+	// The adapter: a balanced IIP client ("a:9090#2,b:9090", "dns:///..." for many servers)
+	// and one catch-all route.
+	backends, err := iip.NewLoadBalanceClient(iipLis.Addr().String(), nil)
 	if err != nil {
 		panic(err)
 	}
-	defer group.Close()
+	defer backends.Close()
 	srv, err := httpadapter.NewServer(
-		httpadapter.WithIIPRoute(httpadapter.Route{Backend: group}),
+		httpadapter.WithIIPRoute(httpadapter.Route{Backend: backends}),
 		httpadapter.WithAccessLog(false),
 	)
 	if err != nil {

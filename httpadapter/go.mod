@@ -7,6 +7,7 @@ require (
 	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -19,7 +20,6 @@ require (
 	github.com/prometheus/common v0.62.0 // indirect
 	github.com/prometheus/procfs v0.15.1 // indirect
 	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
 )
 

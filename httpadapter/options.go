@@ -191,7 +191,8 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 func WithMetricsPath(path string) Option { return func(c *config) { c.metricsPath = path } }
 
 // WithDora turns on HTTP/JSON transcoding to dora: POST <prefix>package.Service/Method with
-// a JSON body calls that method on conn (a *dora.Client, or a DoraGroup balancing several).
+// a JSON body calls that method on conn, a *dora.Client: one server ("host:port") or a
+// balanced client over many ("lb:///a:7000,b:7000", "dns:///...", see dora.NewClient).
 // The Server does not close conn. Default: off (such paths go to the IIP routes).
 func WithDora(conn DoraConn) Option { return func(c *config) { c.dora = conn } }
 

@@ -49,7 +49,7 @@ func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route, sc 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	if rt.HashKey != nil {
-		ctx = ContextWithHashKey(ctx, rt.HashKey(r))
+		ctx = iip.WithHashKey(ctx, rt.HashKey(r))
 	}
 	resp, err := rt.Backend.Do(ctx, path, body)
 	if err != nil {

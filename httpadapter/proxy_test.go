@@ -225,7 +225,7 @@ func TestIIPErrors(t *testing.T) {
 		},
 	})
 	live := iipClient(t, addr)
-	down, err := NewIIPGroup(deadAddr(t), &iip.Options{Logger: quiet, DialTimeout: time.Second})
+	down, err := iip.NewLoadBalanceClient(deadAddr(t), &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet, DialTimeout: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,10 +281,10 @@ func TestIIPErrors(t *testing.T) {
 	})
 }
 
-func TestIIPGroup(t *testing.T) {
+func TestIIPBalanced(t *testing.T) {
 	a := startIIP(t, named("a", "/who"))
 	b := startIIP(t, named("b", "/who"))
-	g, err := NewIIPGroup(a+","+b, &iip.Options{Logger: quiet})
+	g, err := iip.NewLoadBalanceClient(a+","+b, &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,14 +301,8 @@ func TestIIPGroup(t *testing.T) {
 	if len(seen) != 2 {
 		t.Errorf("calls went to %v, want both backends", seen)
 	}
-	if len(g.Balancer().Stats()) != 2 {
-		t.Errorf("stats: %v", g.Balancer().Stats())
-	}
-	if _, err := NewIIPGroup("127.0.0.1:1#0", nil); err == nil {
-		t.Error("weight 0 accepted")
-	}
 
-	hashed, err := NewIIPGroup(a+","+b, &iip.Options{Logger: quiet}, lbclient.WithPicker(lbclient.PickHash))
+	hashed, err := iip.NewLoadBalanceClient(a+","+b, &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}, Picker: lbclient.PickHash})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// IIPBackend is where a route sends its IIP calls: *iip.Client (one server) and *IIPGroup
-// (an lbclient balancer of iip clients) implement it. Do sends data to path and returns the
-// response data or the call's error (*iip.Error for error responses).
+// IIPBackend is where a route sends its IIP calls: *iip.Client (one server) and
+// *iip.LoadBalanceClient (many servers, balanced with lbclient) implement it. Do sends data
+// to path and returns the response data or the call's error (*iip.Error for error
+// responses).
 type IIPBackend interface {
 	Do(ctx context.Context, path string, data []byte) ([]byte, error)
 }
@@ -38,8 +39,9 @@ type Route struct {
 	ContentType string
 	// Timeout bounds one call of this route. Zero: WithCallTimeout's value.
 	Timeout time.Duration
-	// HashKey, when set, gives the key a hashing balancer picks a backend by (an *IIPGroup
-	// with lbclient.PickHash reads it; see ContextWithHashKey). Nil: no key.
+	// HashKey, when set, gives the key a hashing balancer picks a backend by: the adapter
+	// puts it in the call's context with iip.WithHashKey, which an *iip.LoadBalanceClient
+	// with lbclient.PickHash reads (use the client IP, a user ID...). Nil: no key.
 	HashKey func(r *http.Request) string
 
 	re      *regexp.Regexp
@@ -126,18 +128,4 @@ func (s *Server) route(r *http.Request) *Route {
 		}
 	}
 	return nil
-}
-
-type hashKeyCtx struct{}
-
-// ContextWithHashKey returns ctx carrying key, the key a hashing balancer picks a backend
-// by. The Server calls it for routes with a HashKey; IIPGroup.Do reads it.
-func ContextWithHashKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, hashKeyCtx{}, key)
-}
-
-// HashKeyFromContext returns the key set by ContextWithHashKey, or "".
-func HashKeyFromContext(ctx context.Context) string {
-	k, _ := ctx.Value(hashKeyCtx{}).(string)
-	return k
 }

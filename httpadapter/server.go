@@ -129,7 +129,7 @@ func (s *Server) ListenAndServe(addr string) error {
 // Shutdown stops the Server gracefully: it closes the listeners, lets the requests in
 // flight finish, closes idle connections, and returns nil. When ctx ends first it returns
 // ctx's error and the remaining requests go on until they finish (call Close to cut them).
-// It does not close the backends (IIPGroup, DoraGroup, clients): close them after it.
+// It does not close the backends (iip and dora clients): close them after it.
 func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx) }
 
 // Close closes the listeners and every connection at once; requests in flight are cut.
