@@ -15,6 +15,8 @@ type pool[C io.Closer] struct {
 	dialing int
 	closed  bool
 	wake    chan struct{} // closed when a slot frees up; nil when nobody waits
+
+	onWait func() // test hook: called each time get starts waiting for a slot
 }
 
 // pconn is one pooled connection.
@@ -63,6 +65,9 @@ func (p *pool[C]) get(ctx context.Context, addr string, dial Dialer[C], maxConns
 			}
 			pc := &pconn[C]{c: c, inUse: 1}
 			p.conns = append(p.conns, pc)
+			// The new connection may have call slots to spare (a shared client
+			// has many): wake the calls that queued while it was dialing.
+			p.signalLocked()
 			p.mu.Unlock()
 			return pc, false, nil
 		}
@@ -70,7 +75,11 @@ func (p *pool[C]) get(ctx context.Context, addr string, dial Dialer[C], maxConns
 			p.wake = make(chan struct{})
 		}
 		w := p.wake
+		hook := p.onWait
 		p.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		select {
 		case <-w:
 		case <-ctx.Done():
