@@ -66,6 +66,14 @@ type unsentError struct{ err error }
 func (e *unsentError) Error() string { return e.err.Error() }
 func (e *unsentError) Unwrap() error { return e.err }
 
+// plainErr strips the unsentError mark (for stats handlers, which see the user's error).
+func plainErr(err error) error {
+	if u, ok := err.(*unsentError); ok {
+		return u.err
+	}
+	return err
+}
+
 // unsent marks err as a call that never reached the server when c is a per-server client.
 func (c *Client) unsent(err error) error {
 	if c.backend {

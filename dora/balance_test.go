@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -506,5 +509,71 @@ func TestBalancedCloseInFlight(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on (a port just released).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}
+
+func TestBalancedUnreachableServerFailsNoCall(t *testing.T) {
+	servers, _ := startFleet(t, 2, nil)
+	target := "lb:///" + servers[0].addr + "," + freeAddr(t) + "," + servers[1].addr
+	var calls atomic.Int64
+	counter := statsFunc(func(s *dora.CallStats) {
+		calls.Add(1)
+		if typ := fmt.Sprintf("%T", s.Err); strings.Contains(typ, "unsent") {
+			t.Errorf("stats handler saw the internal error type %s: %v", typ, s.Err)
+		}
+	})
+	c := newTestClient(t, target, dora.WithPicker(lbclient.PickRoundRobin), dora.WithStats(counter))
+	got := callMany(t, echo.NewEchoClient(c), 4, 300, nil)
+	if got["s0"]+got["s1"] != 300 {
+		t.Fatalf("answers %v", got)
+	}
+	if calls.Load() < 300 {
+		t.Fatalf("stats handler saw %d calls, want at least 300", calls.Load())
+	}
+}
+
+// statsFunc is a StatsHandler calling f at each call's end.
+type statsFunc func(*dora.CallStats)
+
+func (f statsFunc) CallBegin(ctx context.Context, _ *dora.CallInfo) context.Context { return ctx }
+func (f statsFunc) CallEnd(_ context.Context, s *dora.CallStats)                    { f(s) }
+
+func TestBalancedFileTarget(t *testing.T) {
+	servers, _ := startFleet(t, 2, nil)
+	path := filepath.Join(t.TempDir(), "backends")
+	write := func(content string) {
+		t.Helper()
+		// Write and rename, so the watcher never reads a half-written file.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("// fleet\n" + servers[0].addr + "\n" + servers[1].addr + "\n")
+	c := newTestClient(t, "file://"+path, dora.WithPicker(lbclient.PickRoundRobin),
+		dora.WithBalancer(lbclient.WithRefresh(10*time.Millisecond)))
+	ec := echo.NewEchoClient(c)
+	if got := callMany(t, ec, 2, 20, nil); got["s0"] != 10 || got["s1"] != 10 {
+		t.Fatalf("answers %v, want 10 each", got)
+	}
+	write(servers[1].addr + "#3\n")
+	waitUntil(t, 5*time.Second, "the file's change applied", func() bool { return len(c.Endpoints()) == 1 })
+	if got := callMany(t, ec, 2, 20, nil); got["s1"] != 20 {
+		t.Fatalf("answers %v, want all from s1", got)
 	}
 }

@@ -416,7 +416,7 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	var cs *callStats
 	if len(c.opts.stats) > 0 {
 		ctx, cs = beginStats(ctx, c.opts.stats, CallInfo{FullMethod: method, Client: true})
-		defer func() { cs.end(ctx, status.Code(err), err) }()
+		defer func() { cs.end(ctx, status.Code(err), plainErr(err)) }()
 	}
 	cdc, err := lookupCodec(ci.codec)
 	if err != nil {

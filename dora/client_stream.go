@@ -75,7 +75,7 @@ func (c *Client) newStreamWith(ctx context.Context, desc *StreamDesc, method str
 			ClientStream: desc.ClientStreams, ServerStream: desc.ServerStreams})
 		defer func() {
 			if err != nil {
-				cs.stats.end(ctx, status.Code(err), err)
+				cs.stats.end(ctx, status.Code(err), plainErr(err))
 			}
 		}()
 	}
