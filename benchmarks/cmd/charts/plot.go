@@ -54,10 +54,10 @@ func filter(rows []harness.Result, keep func(harness.Result) bool) []harness.Res
 
 // byConcurrency draws one line per framework of value(row) against concurrency on
 // log-log axes and saves it as an SVG file.
-func byConcurrency(path, title, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
+func byConcurrency(path, title, xlabel, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "concurrent callers (log scale)"
+	p.X.Label.Text = xlabel + " (log scale)"
 	p.Y.Label.Text = ylabel + " (log scale)"
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
@@ -207,15 +207,15 @@ func rpcCharts(dir string, rep harness.Report) ([]string, error) {
 			continue
 		}
 		tp := filepath.Join(dir, fmt.Sprintf("rpc-throughput-%d.svg", size))
-		if err := byConcurrency(tp, "RPC unary echo, "+payloadLabel(size)+": throughput", "calls/s", rows, calls); err != nil {
+		if err := byConcurrency(tp, "RPC unary echo, "+payloadLabel(size)+": throughput", "concurrent callers", "calls/s", rows, calls); err != nil {
 			return files, err
 		}
 		lat := filepath.Join(dir, fmt.Sprintf("rpc-p99-%d.svg", size))
-		if err := byConcurrency(lat, "RPC unary echo, "+payloadLabel(size)+": p99 latency", "p99 µs", rows, p99); err != nil {
+		if err := byConcurrency(lat, "RPC unary echo, "+payloadLabel(size)+": p99 latency", "concurrent callers", "p99 µs", rows, p99); err != nil {
 			return files, err
 		}
 		eff := filepath.Join(dir, fmt.Sprintf("rpc-percpu-%d.svg", size))
-		if err := byConcurrency(eff, "RPC unary echo, "+payloadLabel(size)+": calls per CPU-second (client+server)", "calls per CPU-second", rows, perCPU); err != nil {
+		if err := byConcurrency(eff, "RPC unary echo, "+payloadLabel(size)+": calls per CPU-second (client+server)", "concurrent callers", "calls per CPU-second", rows, perCPU); err != nil {
 			return files, err
 		}
 		files = append(files, tp, lat, eff)
@@ -230,15 +230,15 @@ func transportCharts(dir string, rep harness.Report) ([]string, error) {
 	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeRR }); len(rows) > 0 {
 		label := payloadLabel(rows[0].Payload)
 		tp := filepath.Join(dir, "transport-rr-throughput.svg")
-		if err := byConcurrency(tp, "Transport request/response, "+label+": throughput", "calls/s", rows, calls); err != nil {
+		if err := byConcurrency(tp, "Transport request/response, "+label+": throughput", "concurrent streams", "calls/s", rows, calls); err != nil {
 			return files, err
 		}
 		lat := filepath.Join(dir, "transport-rr-p99.svg")
-		if err := byConcurrency(lat, "Transport request/response, "+label+": p99 latency", "p99 µs", rows, p99); err != nil {
+		if err := byConcurrency(lat, "Transport request/response, "+label+": p99 latency", "concurrent streams", "p99 µs", rows, p99); err != nil {
 			return files, err
 		}
 		eff := filepath.Join(dir, "transport-rr-percpu.svg")
-		if err := byConcurrency(eff, "Transport request/response, "+label+": calls per CPU-second", "calls per CPU-second", rows, perCPU); err != nil {
+		if err := byConcurrency(eff, "Transport request/response, "+label+": calls per CPU-second", "concurrent streams", "calls per CPU-second", rows, perCPU); err != nil {
 			return files, err
 		}
 		files = append(files, tp, lat, eff)
