@@ -148,6 +148,9 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	if md := t.requestMetadata(r); md != nil {
 		opts = append(opts, dora.WithMetadata(md))
 	}
+	if f := t.s.cfg.doraHashKey; f != nil {
+		opts = append(opts, dora.HashKey(f(r)))
+	}
 	var header metadata.MD
 	if t.respAll || len(t.respHdr) > 0 {
 		opts = append(opts, dora.Header(&header))

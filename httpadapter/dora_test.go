@@ -9,7 +9,9 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 const sayPath = "/dora.examples.echo.Echo/Say"
@@ -131,6 +133,32 @@ func TestDoraBackends(t *testing.T) {
 			}
 		})
 	}
+	t.Run("hash key", func(t *testing.T) {
+		a, b := startDora(t, false), startDora(t, false)
+		hashed := doraClient(t, "lb:///"+a+","+b, dora.WithPicker(lbclient.PickHash))
+		_, ts := newAdapter(t, WithDora(hashed), WithDoraHashKey(func(r *http.Request) string { return r.Header.Get("X-User") }))
+		successes := func() []uint64 {
+			var out []uint64
+			for _, st := range hashed.BackendStats() {
+				out = append(out, st.Successes)
+			}
+			return out
+		}
+		for _, user := range []string{"alice", "bob", "carol", "dave"} {
+			before := successes()
+			for i := 0; i < 4; i++ {
+				r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"x"}`), http.Header{"X-User": {user}})
+				if r.status != http.StatusOK {
+					t.Fatalf("%s: %d %s", user, r.status, r.body)
+				}
+			}
+			after := successes()
+			// one backend took all 4 calls (dora may count more than one success per call)
+			if len(after) != 2 || !(after[0]-before[0] >= 4 && after[1] == before[1] || after[1]-before[1] >= 4 && after[0] == before[0]) {
+				t.Errorf("%s: successes per backend went from %v to %v: the calls were split", user, before, after)
+			}
+		}
+	})
 	t.Run("every response header", func(t *testing.T) {
 		_, ts := newAdapter(t, WithDora(doraClient(t, addr)), WithDoraResponseHeaders("*"))
 		r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"x"}`), nil)

@@ -187,9 +187,9 @@ func startDora(t testing.TB, bare bool) string {
 }
 
 // doraClient returns a dora client of addr closed when the test ends.
-func doraClient(t testing.TB, addr string) *dora.Client {
+func doraClient(t testing.TB, addr string, opts ...dora.ClientOption) *dora.Client {
 	t.Helper()
-	c, err := dora.NewClient(addr, dora.WithLogger(quiet))
+	c, err := dora.NewClient(addr, append([]dora.ClientOption{dora.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

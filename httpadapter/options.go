@@ -63,6 +63,7 @@ type config struct {
 	doraPrefix      string
 	doraReqHeaders  []string
 	doraRespHeaders []string
+	doraHashKey     func(r *http.Request) string
 	doraMarshal     protojson.MarshalOptions
 	doraUnmarshal   protojson.UnmarshalOptions
 }
@@ -217,6 +218,13 @@ func WithDoraHeaders(names ...string) Option {
 // none.
 func WithDoraResponseHeaders(keys ...string) Option {
 	return func(c *config) { c.doraRespHeaders = append([]string(nil), keys...) }
+}
+
+// WithDoraHashKey gives each dora call a hash key (dora.HashKey) computed from its request:
+// a balanced *dora.Client with lbclient.PickHash sends calls with one key to one server (use
+// the client IP, a user ID...). Default: none.
+func WithDoraHashKey(f func(r *http.Request) string) Option {
+	return func(c *config) { c.doraHashKey = f }
 }
 
 // WithDoraJSON sets the protojson options of the transcoding: m writes responses, u reads
