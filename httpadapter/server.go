@@ -262,6 +262,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) (
 		buf = make([]byte, 0, r.ContentLength+1) // +1: room to see EOF without growing
 	}
 	defer func() { sc.body = buf[:0] }()
+	if rec, ok := w.(*recorder); ok {
+		w = rec.ResponseWriter // so that net/http learns of a too large body and closes the connection
+	}
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	for {
 		if len(buf) == cap(buf) {
