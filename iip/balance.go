@@ -79,8 +79,7 @@ type LoadBalanceClient struct {
 // tracked so that LoadBalanceClient.Close can close the busy ones too.
 type balancedClient struct {
 	*Client
-	lb    *LoadBalanceClient
-	fresh atomic.Bool // dialed, first lease not yet seen (see Do)
+	lb *LoadBalanceClient
 }
 
 // Close forgets the client and closes it (idempotent).
@@ -147,7 +146,6 @@ func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*balancedCl
 		return nil, err
 	}
 	bc := &balancedClient{Client: c, lb: lb}
-	bc.fresh.Store(true)
 	lb.mu.Lock()
 	if lb.closed.Load() {
 		lb.mu.Unlock()
@@ -191,16 +189,6 @@ func (lb *LoadBalanceClient) Do(ctx context.Context, path string, data []byte) (
 				return nil, ErrClosed
 			}
 			return nil, fmt.Errorf("iip: %s: %w", path, err)
-		}
-		if l.Conn.fresh.Load() && l.Conn.fresh.CompareAndSwap(true, false) {
-			// Workaround for lbclient's pool: a call that dials a backend's
-			// client does not wake the calls that queued for that backend
-			// meanwhile; they wait until some lease of it is done. Finish
-			// this first lease at once (the dial and IIP handshake
-			// succeeded) so that they go ahead, and pick again.
-			l.Done(nil)
-			attempt--
-			continue
 		}
 		resp, sent, err := l.Conn.call(ctx, path, data)
 		l.Done(err)

@@ -151,7 +151,7 @@ func ExampleNewLoadBalanceClient() {
 	_, err = lb.Do(ctx, "/missing", nil)
 	fmt.Println(errors.Is(err, iip.ErrNoHandler), iip.IsBackendFailure(err))
 	// Output:
-	// a a b a a b
+	// a b a a b a
 	// true false
 }
 
