@@ -1,7 +1,7 @@
 # pocket: one Makefile for the whole workspace. Every target loops over the modules
 # listed by scripts/modules.sh (each directory with a go.mod).
 
-.PHONY: all test lint bench proto demo tidy
+.PHONY: all test lint bench bench-full proto demo tidy
 
 all: test
 
@@ -13,9 +13,14 @@ test:
 lint:
 	scripts/lint.sh
 
-## bench: every module's benchmarks, short
+## bench: every module's benchmarks, short, then the side-by-side suites' short preset (under 10 min)
 bench:
 	scripts/bench.sh
+	cd benchmarks && GOWORK=off go run ./cmd/rpcbench --short --out results/short && GOWORK=off go run ./cmd/charts --dir results/short
+
+## bench-full: the whole side-by-side matrix in separate pinned processes, 3 rounds; results and charts in benchmarks/results
+bench-full:
+	cd benchmarks && GOWORK=off go run ./cmd/rpcbench --count 3 --duration 5s && GOWORK=off go run ./cmd/charts --dir results
 
 ## proto: regenerate protobuf code (protoc, protoc-gen-go, protoc-gen-dora)
 proto:
