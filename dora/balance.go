@@ -15,8 +15,8 @@ import (
 )
 
 // balancedRetries is how many times a balanced call that provably never reached its server
-// (the server could not be dialed, refused the stream, or all its sessions were at their
-// stream limit) is moved to a newly picked server. A call that may have reached a server is
+// (the server could not be dialed, refused the stream or went away without processing it,
+// or all its sessions were at their stream limit) is moved to a newly picked server. A call that may have reached a server is
 // never resent.
 const balancedRetries = 2
 

@@ -469,6 +469,11 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	}
 	msg, err := st.Recv()
 	if err != nil {
+		if nap.IsRetryable(err) && ctx.Err() == nil {
+			// The peer went away without processing the stream: the request never
+			// reached a handler (a balanced client moves it to another server).
+			return c.unsent(callError(ctx, err))
+		}
 		return callError(ctx, err)
 	}
 	cs.in(len(msg))
