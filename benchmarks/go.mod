@@ -6,6 +6,7 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/hashicorp/yamux v0.1.2
 	github.com/lesismal/arpc v1.2.4
+	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/smux v1.5.56
 	go.uber.org/goleak v1.3.0
