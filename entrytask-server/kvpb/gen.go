@@ -1,6 +1,6 @@
 // Package kvpb holds the generated Go code of kv.proto (protobuf package kv, service Store),
 // etserver's API. Regenerate with `go generate ./...` (or `make proto` at the repository
-// root) with protoc and protoc-gen-go on PATH.
+// root, which builds protoc-gen-go and protoc-gen-dora into bin/) with protoc on PATH.
 package kvpb
 
-//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative kv.proto
+//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative --dora_out=. --dora_opt=paths=source_relative kv.proto
