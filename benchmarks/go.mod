@@ -6,6 +6,7 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/hashicorp/yamux v0.1.2
 	github.com/lesismal/arpc v1.2.4
+	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/smux v1.5.56
@@ -24,6 +25,7 @@ require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/net v0.49.0 // indirect
@@ -43,6 +45,7 @@ replace (
 )
 
 tool (
+	github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )

@@ -1,0 +1,74 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/status"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/echodora"
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/echopb"
+)
+
+// doraFramework is dora with its defaults: one Client (up to dora.DefaultMaxConns nap
+// sessions to the one server) shared by every caller, plaintext.
+type doraFramework struct{}
+
+func init() { Register(doraFramework{}) }
+
+func (doraFramework) Name() string { return "dora" }
+
+type doraEcho struct {
+	echodora.UnimplementedEchoServer
+}
+
+func (doraEcho) Echo(_ context.Context, req *echopb.EchoRequest) (*echopb.EchoResponse, error) {
+	if err := checkPayload(len(req.GetPayload())); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &echopb.EchoResponse{Payload: req.GetPayload()}, nil
+}
+
+type doraServer struct{ s *dora.Server }
+
+func (d doraServer) Close() error {
+	d.s.Stop()
+	return nil
+}
+
+func (doraFramework) Serve(ln net.Listener) (io.Closer, error) {
+	s := dora.NewServer(dora.MaxRecvMsgSize(MaxPayload + 64))
+	echodora.RegisterEchoServer(s, doraEcho{})
+	go func() {
+		// Serve returns when Stop closes the listener.
+		_ = s.Serve(ln)
+	}()
+	return doraServer{s}, nil
+}
+
+type doraClient struct {
+	conn *dora.Client
+	c    echodora.EchoClient
+}
+
+func (doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
+	conn, err := dora.NewClient(addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: dora: %w", err)
+	}
+	return &doraClient{conn: conn, c: echodora.NewEchoClient(conn)}, nil
+}
+
+func (d *doraClient) Echo(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, err := d.c.Echo(ctx, &echopb.EchoRequest{Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetPayload(), nil
+}
+
+func (d *doraClient) Close() error { return d.conn.Close() }
