@@ -7,6 +7,7 @@ require (
 	github.com/hashicorp/yamux v0.1.2
 	github.com/lesismal/arpc v1.2.4
 	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/smux v1.5.56
