@@ -77,3 +77,51 @@ func TestRenderNothing(t *testing.T) {
 		t.Errorf("render of an empty dir = %v, want a charts error", err)
 	}
 }
+
+func TestSummaryGoals(t *testing.T) {
+	unary := func(fw string, size, n int, calls, p99 float64) harness.Result {
+		return harness.Result{Suite: "rpc", Mode: "unary", Framework: fw, Payload: size, Concurrency: n, CallsPerSecond: calls, P99Micros: p99, ClientCPUPercent: 50, ServerCPUPercent: 50}
+	}
+	tests := []struct {
+		name    string
+		reports map[string]harness.Report
+		want    []string
+		notWant []string
+	}{
+		{
+			name: "dora and nap",
+			reports: map[string]harness.Report{
+				"rpc": {Results: []harness.Result{unary("grpc", 1024, 100, 1000, 400), unary("arpc", 1024, 100, 2000, 100), unary("dora", 1024, 100, 3000, 100)}},
+				"transport": {Results: []harness.Result{
+					{Mode: "bulk", Framework: "tcp", Payload: 65536, Concurrency: 1, MBPerSecond: 1000, CallsPerSecond: 1, ClientCPUPercent: 50, ServerCPUPercent: 50},
+					{Mode: "bulk", Framework: "nap", Payload: 65536, Concurrency: 1, MBPerSecond: 900, CallsPerSecond: 1, ClientCPUPercent: 50, ServerCPUPercent: 50},
+				}},
+			},
+			want:    []string{"| dora / grpc, 1 KiB, 100 callers | 3.00× | 3.00× | 0.25× |", "| dora / arpc, 1 KiB, 100 callers | 1.50× | 1.50× | 1.00× |", "| nap / tcp, bulk MB/s | 0.90× |"},
+			notWant: []string{"pending"},
+		},
+		{
+			name: "iip suite is against nethttp",
+			reports: map[string]harness.Report{
+				"rpc": {Results: []harness.Result{unary("nethttp", 14410, 16, 1000, 400), unary("iip-balanced", 14410, 16, 4000, 100)}},
+			},
+			want:    []string{"| 16 | iip-balanced | 4000 | 4.00× |", "| iip-balanced / nethttp, 14410 B, 16 callers | 4.00× | 4.00× | 0.25× |"},
+			notWant: []string{"pending"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sum := summary(tt.reports)
+			for _, s := range tt.want {
+				if !strings.Contains(sum, s) {
+					t.Errorf("summary lacks %q:\n%s", s, sum)
+				}
+			}
+			for _, s := range tt.notWant {
+				if strings.Contains(sum, s) {
+					t.Errorf("summary has %q:\n%s", s, sum)
+				}
+			}
+		})
+	}
+}

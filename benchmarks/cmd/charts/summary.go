@@ -13,6 +13,8 @@ import (
 const (
 	rpcReference       = "grpc"
 	transportReference = "tcp"
+	// iipReference is the reference of an RPC report without grpc: the IIP suite.
+	iipReference = "nethttp"
 )
 
 var (
@@ -32,6 +34,7 @@ func summary(reports map[string]harness.Report) string {
 		header(&b, "Transport suite", rep)
 		transportTables(&b, rep)
 	}
+	goals(&b, reports)
 	return b.String()
 }
 
@@ -86,8 +89,18 @@ func row(b *strings.Builder, cells ...string) {
 	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 }
 
+// rpcRef is the reference of an RPC report: grpc when it ran, else nethttp (the IIP
+// suite, which has no pending pocket entry either).
+func rpcRef(names []string) (ref string, pocket []string) {
+	if slices.Contains(names, rpcReference) {
+		return rpcReference, rpcPocket
+	}
+	return iipReference, nil
+}
+
 func rpcTables(b *strings.Builder, rep harness.Report) {
 	names := frameworks(rep.Results)
+	rpcReference, rpcPocket := rpcRef(names)
 	var sizes, conc []int
 	for _, r := range rep.Results {
 		if !slices.Contains(sizes, r.Payload) {
@@ -200,4 +213,51 @@ func transportTables(b *strings.Builder, rep harness.Report) {
 	if len(failed) > 0 {
 		b.WriteString("\nFailed cells:\n\n" + strings.Join(failed, "\n") + "\n")
 	}
+}
+
+// goals renders the ratios the issue sets as goals, for the cells of these reports that
+// have them: dora against grpc and arpc at 100 callers with 1 KiB, nap bulk against the
+// other transports, the balanced iip client against net/http.
+func goals(b *strings.Builder, reports map[string]harness.Report) {
+	var lines []string
+	cell := func(rows []harness.Result, fw, mode string, size, n int) (harness.Result, bool) {
+		return find(rows, func(r harness.Result) bool {
+			return r.Framework == fw && r.Mode == mode && r.Payload == size && r.Concurrency == n && r.Note == ""
+		})
+	}
+	if rep, ok := reports[suiteRPC]; ok {
+		if d, ok := cell(rep.Results, "dora", "unary", 1024, 100); ok {
+			for _, peer := range []string{"grpc", "arpc"} {
+				if p, ok := cell(rep.Results, peer, "unary", 1024, 100); ok {
+					lines = append(lines, fmt.Sprintf("| dora / %s, 1 KiB, 100 callers | %s | %s | %s |", peer,
+						ratio(d.CallsPerSecond, p.CallsPerSecond), ratio(perCPU(d), perCPU(p)), ratio(d.P99Micros, p.P99Micros)))
+				}
+			}
+		}
+		for _, n := range []int{1, 16, 100, 1000} {
+			bal, ok1 := cell(rep.Results, "iip-balanced", "unary", 14410, n)
+			h, ok2 := cell(rep.Results, iipReference, "unary", 14410, n)
+			if ok1 && ok2 {
+				lines = append(lines, fmt.Sprintf("| iip-balanced / nethttp, 14410 B, %d callers | %s | %s | %s |", n,
+					ratio(bal.CallsPerSecond, h.CallsPerSecond), ratio(perCPU(bal), perCPU(h)), ratio(bal.P99Micros, h.P99Micros)))
+			}
+		}
+	}
+	if rep, ok := reports[suiteTransport]; ok {
+		if nb, ok := find(rep.Results, func(r harness.Result) bool { return r.Framework == "nap" && r.Mode == modeBulk && r.Note == "" }); ok {
+			for _, peer := range []string{transportReference, "yamux", "smux"} {
+				if p, ok := find(rep.Results, func(r harness.Result) bool { return r.Framework == peer && r.Mode == modeBulk && r.Note == "" }); ok {
+					lines = append(lines, fmt.Sprintf("| nap / %s, bulk MB/s | %s | %s | – |", peer,
+						ratio(nb.MBPerSecond, p.MBPerSecond), ratio(perCPU(nb), perCPU(p))))
+				}
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	b.WriteString("\n## Goal ratios\n\n")
+	row(b, "ratio", "throughput", "per CPU-second", "p99")
+	row(b, "---", "---:", "---:", "---:")
+	b.WriteString(strings.Join(lines, "\n") + "\n")
 }
