@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -38,6 +39,20 @@ func runMain(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	if err := lis.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 func TestBinary(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -49,13 +64,12 @@ func TestBinary(t *testing.T) {
 		{"help", []string{"--help"}, 0, "etclient COMMAND [OPTIONS]", ""},
 		{"benchmark read help", []string{"benchmark", "read", "--help"}, 0, "--concurrency value, -c value", ""},
 		{"bad flag", []string{"login", "--bogus"}, 2, "", "etclient: flag provided but not defined: -bogus (see 'etclient login --help')\n"},
-		// Until the dora transport is built in, every call fails with this one line.
-		{"no transport yet", []string{"login,read", "-u", "1", "-p", "1"}, 1, "", "etclient: connecting to 127.0.0.1:7000: kvclient: no transport: the dora client for etserver is not built in yet\n"},
+		{"server down", []string{"login,read", "-u", "1", "-p", "1", "--server", closedAddr(t)}, 1, "", "etclient: login failed: UNAVAILABLE: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stdout, stderr, code := runMain(t, tt.args...)
-			if code != tt.wantCode || !strings.Contains(stdout, tt.wantStdout) || (tt.wantStderr != "" || stderr != "") && stderr != tt.wantStderr {
+			if code != tt.wantCode || !strings.Contains(stdout, tt.wantStdout) || (tt.wantStderr != "" || stderr != "") && !strings.HasPrefix(stderr, tt.wantStderr) || strings.Count(stderr, "\n") > 1 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout, stderr, tt.wantCode, tt.wantStdout, tt.wantStderr)
 			}
 		})

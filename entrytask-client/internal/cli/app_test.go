@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -260,16 +260,13 @@ func TestTimeout(t *testing.T) {
 
 func TestDialFailure(t *testing.T) {
 	h := newHarness(t, 1, nil)
-	h.dialErr = kvclient.ErrNoTransport
+	h.dialErr = fmt.Errorf("%w: {Addr: Weight:0}", kvclient.ErrBadEndpoint)
 	if code := h.run("login"); code != ExitFailure {
 		t.Fatalf("exit %d", code)
 	}
-	want := "etclient: connecting to 127.0.0.1:7000: kvclient: no transport: the dora client for etserver is not built in yet\n"
+	want := "etclient: connecting to 127.0.0.1:7000: kvclient: bad server address: {Addr: Weight:0}\n"
 	if h.stderr.String() != want {
 		t.Fatalf("stderr %q", h.stderr.String())
-	}
-	if !errors.Is(h.dialErr, kvclient.ErrNoTransport) {
-		t.Fatal("unreachable")
 	}
 }
 

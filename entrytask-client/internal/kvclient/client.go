@@ -2,9 +2,10 @@
 // (login, read, write) with typed, status-coded errors, so that the command-line plumbing and
 // the benchmark engine do not depend on the transport.
 //
-// The production implementation speaks dora to etserver (service kv.Store); it is selected by
-// Dial. Until the dora transport exists, Dial returns ErrNoTransport and the only other
-// implementation is the in-memory test double in package kvfake.
+// The production implementation, returned by Dial, speaks dora to etserver's kv.Store
+// service (one instance, or several balanced with lbclient through dora's lb:/// targets).
+// The in-memory test double in package kvfake is the other implementation; both pass the
+// conformance suite in package kvclienttest.
 package kvclient
 
 import "context"

@@ -3,39 +3,99 @@ package kvclient
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
-// ErrNoTransport is returned by Dial while the dora transport to etserver is not built into
-// this binary.
-var ErrNoTransport = errors.New("kvclient: no transport: the dora client for etserver is not built in yet")
+// MaxConns is how many dora (nap) sessions the client may open to each etserver instance.
+// A session multiplexes up to the server's stream limit (dora's default is 1024 calls in
+// flight), so one is enough for etclient's benchmark of 100 or more concurrent callers; the
+// others open only when every open session is at that limit.
+const MaxConns = 4
 
 // Options configure Dial. The zero value of each field means its default.
 type Options struct {
 	// Endpoints are the etserver instances; with more than one, calls are balanced over them
 	// by weight (lbclient) and an instance that is down is skipped. Default: DefaultServer.
 	Endpoints []Endpoint
-	// DialTimeout bounds connecting to one instance. Default: no bound beyond the context.
+	// DialTimeout bounds connecting to one instance, TLS and nap handshakes included.
+	// Default: dora's (10 s); the context of each call bounds it as well.
 	DialTimeout time.Duration
 	// TLS, when non-nil, makes every connection TLS with this configuration (set
-	// Certificates for mutual TLS). Default: plain TCP.
+	// Certificates for mutual TLS). When its ServerName is empty, each connection checks the
+	// certificate against its endpoint's host. Default: plain TCP.
 	TLS *tls.Config
+	// Logger receives the transport's connection events (failed dials, lost connections).
+	// Default: discarded, since every failure also reaches the caller as an error.
+	Logger *slog.Logger
 }
 
-// Dial connects to etserver and returns a Client.
+// Dial returns a Client for etserver's kv.Store service over dora. One endpoint gives a
+// single-target dora client; several give a balanced one (target "lb:///addr#weight,...")
+// that spreads calls by weight with lbclient's least-pending picker, moves a call that could
+// not reach an instance to another one, and ejects instances that keep failing.
 //
-// The dora transport is not built in yet: Dial validates opts and returns an error wrapping
-// ErrNoTransport.
+// Dial does not wait for a connection: the first call connects (a balanced client also
+// starts dialing its instances in the background), and an unreachable server shows as a
+// CodeUnavailable error of that call. Dial fails only for a context that has ended or a bad
+// endpoint (errors wrapping ErrBadEndpoint). The Client is safe for concurrent use; Close
+// it when done.
 func Dial(ctx context.Context, opts Options) (Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kvclient: dial: %w", err)
 	}
-	for _, ep := range opts.Endpoints {
-		if ep.Addr == "" || ep.Weight < 0 {
+	eps := opts.Endpoints
+	if len(eps) == 0 {
+		eps = []Endpoint{{Addr: DefaultServer, Weight: DefaultWeight}}
+	}
+	for _, ep := range eps {
+		if ep.Addr == "" || ep.Weight < 0 || ep.Weight > MaxWeight || strings.ContainsAny(ep.Addr, ",#") {
 			return nil, fmt.Errorf("%w: %+v", ErrBadEndpoint, ep)
 		}
 	}
-	return nil, ErrNoTransport
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dopts := []dora.ClientOption{dora.WithMaxConns(MaxConns), dora.WithLogger(logger)}
+	if opts.DialTimeout > 0 {
+		dopts = append(dopts, dora.WithDialTimeout(opts.DialTimeout))
+	}
+	if opts.TLS != nil {
+		dopts = append(dopts, dora.WithTLS(opts.TLS.Clone()))
+	}
+	target := eps[0].Addr
+	if len(eps) > 1 {
+		target = balancedTarget(eps)
+	}
+	conn, err := dora.NewClient(target, dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadEndpoint, err)
+	}
+	return &doraClient{conn: conn, store: kvpb.NewStoreClient(conn)}, nil
+}
+
+// balancedTarget writes endpoints as a dora balanced target: "lb:///a:1#2,b:2#1".
+func balancedTarget(eps []Endpoint) string {
+	var b strings.Builder
+	b.WriteString("lb:///")
+	for i, ep := range eps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		w := ep.Weight
+		if w == 0 {
+			w = DefaultWeight
+		}
+		b.WriteString(ep.Addr)
+		b.WriteByte('#')
+		b.WriteString(strconv.Itoa(w))
+	}
+	return b.String()
 }

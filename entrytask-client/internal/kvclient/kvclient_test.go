@@ -102,11 +102,4 @@ func TestParseEndpoints(t *testing.T) {
 	}
 }
 
-func TestDialWithoutTransport(t *testing.T) {
-	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{{"127.0.0.1:7000", 1}}})
-	if c != nil || !errors.Is(err, kvclient.ErrNoTransport) {
-		t.Fatalf("Dial = %v, %v; want nil, ErrNoTransport", c, err)
-	}
-}
-
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,332 @@
+package kvclient_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scripted is a kv.Store server whose answers the test chooses; it records the metadata of
+// the last read and write. The end-to-end tests (internal/e2e) run the real etserver; this
+// one pins down the mapping of every answer onto kvclient's errors.
+type scripted struct {
+	kvpb.UnimplementedStoreServer
+	mu     sync.Mutex
+	lastMD metadata.MD
+	err    error        // returned by every call when set
+	status *kvpb.Status // answered by Login and Read when set
+	block  chan struct{}
+}
+
+func (s *scripted) answer(ctx context.Context) (*kvpb.Status, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	s.lastMD = md.Copy()
+	err, st, block := s.err, s.status, s.block
+	s.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	return st, err
+}
+
+func (s *scripted) Login(ctx context.Context, in *kvpb.LoginReq) (*kvpb.LoginRsp, error) {
+	st, err := s.answer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.LoginRsp{Status: st, Token: "tok-" + in.Username}, nil
+}
+
+func (s *scripted) ReadSecureMessage(ctx context.Context, in *kvpb.ReadSecureMessageReq) (*kvpb.ReadSecureMessageRsp, error) {
+	st, err := s.answer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &kvpb.ReadSecureMessageRsp{Status: st, Value: append([]byte("v-"), in.Key...)}, nil
+}
+
+func (s *scripted) WriteSecureMessage(ctx context.Context, in *kvpb.WriteSecureMessageReq) (*kvpb.WriteSecureMessageRsp, error) {
+	if _, err := s.answer(ctx); err != nil {
+		return nil, err
+	}
+	return &kvpb.WriteSecureMessageRsp{Key: in.Key, Value: in.Value}, nil
+}
+
+func (s *scripted) set(st *kvpb.Status, err error) {
+	s.mu.Lock()
+	s.status, s.err = st, err
+	s.mu.Unlock()
+}
+
+func (s *scripted) md() metadata.MD {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastMD
+}
+
+// startScripted serves a scripted kv.Store on 127.0.0.1 until the test ends.
+func startScripted(t *testing.T) (*scripted, string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	impl := &scripted{}
+	srv := dora.NewServer()
+	kvpb.RegisterStoreServer(srv, impl)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return impl, lis.Addr().String()
+}
+
+func dialT(t *testing.T, addrs ...string) kvclient.Client {
+	t.Helper()
+	eps := make([]kvclient.Endpoint, len(addrs))
+	for i, a := range addrs {
+		eps[i] = kvclient.Endpoint{Addr: a, Weight: 1}
+	}
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: eps, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestDoraSessionMetadata(t *testing.T) {
+	srv, addr := startScripted(t)
+	c := dialT(t, addr)
+	tests := []struct {
+		name, token, user string
+		want              string
+	}{
+		{"token and user", "t1", "ann", "token=t1 username=ann"},
+		{"token only", "t1", "", "token=t1"},
+		{"user only", "", "ann", "username=ann"},
+		{"neither", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, op := range []string{"read", "write"} {
+				var err error
+				if op == "read" {
+					var v string
+					v, err = c.Read(ctxT(t), tt.token, tt.user, "k")
+					if err == nil && v != "v-k" {
+						t.Fatalf("Read = %q", v)
+					}
+				} else {
+					err = c.Write(ctxT(t), tt.token, tt.user, "k", "v")
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", op, err)
+				}
+				var got []string
+				for _, k := range []string{"token", "username"} {
+					if v, ok := srv.md().Lookup(k); ok {
+						got = append(got, k+"="+v)
+					}
+				}
+				if strings.Join(got, " ") != tt.want {
+					t.Fatalf("%s sent metadata %v, want %q", op, srv.md(), tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestDoraErrorMapping(t *testing.T) {
+	srv, addr := startScripted(t)
+	c := dialT(t, addr)
+	tests := []struct {
+		name     string
+		status   *kvpb.Status
+		err      error
+		wantCode kvclient.Code
+		wantMsg  string
+	}{
+		{"login refused", &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD, Message: "no such luck"}, nil, kvclient.CodeIncorrectUsernameOrPassword, "no such luck"},
+		{"login refused without message", &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD}, nil, kvclient.CodeIncorrectUsernameOrPassword, "incorrect username or password"},
+		{"key not exist", &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}, nil, kvclient.CodeKeyNotExist, "key does not exist"},
+		{"unknown application code", &kvpb.Status{Code: 1234, Message: "new"}, nil, kvclient.Code(1234), "new"},
+		{"unauthenticated", nil, status.Error(codes.Unauthenticated, "missing session token"), kvclient.CodeUnauthenticated, "missing session token"},
+		{"over quota", nil, status.Error(codes.ResourceExhausted, "read quota exceeded"), kvclient.CodeResourceExhausted, "read quota exceeded"},
+		{"invalid argument", nil, status.Error(codes.InvalidArgument, "key is 4097 bytes, limit 4096"), kvclient.CodeInvalidArgument, "key is 4097 bytes, limit 4096"},
+		{"plain handler error", nil, errors.New("boom"), kvclient.CodeUnknown, "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.set(tt.status, tt.err)
+			calls := map[string]error{}
+			_, calls["login"] = c.Login(ctxT(t), "ann", "pw")
+			_, calls["read"] = c.Read(ctxT(t), "t", "ann", "k")
+			if tt.err != nil {
+				calls["write"] = c.Write(ctxT(t), "t", "ann", "k", "v")
+			}
+			for op, err := range calls {
+				var e *kvclient.Error
+				if !errors.As(err, &e) || e.Code != tt.wantCode || e.Message != tt.wantMsg {
+					t.Fatalf("%s: %#v, want code %v message %q", op, err, tt.wantCode, tt.wantMsg)
+				}
+			}
+		})
+	}
+	srv.set(nil, nil)
+	if tok, err := c.Login(ctxT(t), "ann", "pw"); err != nil || tok != "tok-ann" {
+		t.Fatalf("Login = %q, %v", tok, err)
+	}
+}
+
+func TestDoraContextEnds(t *testing.T) {
+	srv, addr := startScripted(t)
+	c := dialT(t, addr)
+	srv.mu.Lock()
+	srv.block = make(chan struct{})
+	srv.mu.Unlock()
+	t.Cleanup(func() { close(srv.block) })
+
+	dctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Read(dctx, "t", "ann", "k")
+	if code := kvclient.CodeOf(err); code != kvclient.CodeDeadlineExceeded {
+		t.Fatalf("read past its deadline: %v (code %v)", err, code)
+	}
+
+	cctx, cancel2 := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Login(cctx, "ann", "pw")
+		errc <- err
+	}()
+	cancel2()
+	if code := kvclient.CodeOf(<-errc); code != kvclient.CodeCanceled {
+		t.Fatalf("canceled login: code %v", code)
+	}
+}
+
+func TestDoraClose(t *testing.T) {
+	_, addr := startScripted(t)
+	c := dialT(t, addr)
+	if _, err := c.Login(ctxT(t), "ann", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := c.Read(context.Background(), "t", "ann", "k"); err != nil {
+					if code := kvclient.CodeOf(err); code != kvclient.CodeUnavailable {
+						t.Errorf("read racing Close: %v (code %v), want UNAVAILABLE", err, code)
+					}
+					return
+				}
+			}
+		}()
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for name, err := range map[string]error{
+		"login": func() error { _, err := c.Login(ctxT(t), "ann", "pw"); return err }(),
+		"read":  func() error { _, err := c.Read(ctxT(t), "t", "ann", "k"); return err }(),
+		"write": c.Write(ctxT(t), "t", "ann", "k", "v"),
+	} {
+		if !errors.Is(err, kvclient.ErrUnavailable) {
+			t.Fatalf("%s after Close: %v, want UNAVAILABLE", name, err)
+		}
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	if err := lis.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func TestDoraServerDown(t *testing.T) {
+	c := dialT(t, closedAddr(t))
+	_, err := c.Login(ctxT(t), "ann", "pw")
+	if code := kvclient.CodeOf(err); code != kvclient.CodeUnavailable {
+		t.Fatalf("login to a closed port: %v (code %v), want UNAVAILABLE", err, code)
+	}
+}
+
+func TestDoraBalancedSkipsDownServer(t *testing.T) {
+	_, up := startScripted(t)
+	c := dialT(t, closedAddr(t), up)
+	for i := range 50 {
+		if tok, err := c.Login(ctxT(t), "ann", "pw"); err != nil || tok != "tok-ann" {
+			t.Fatalf("call %d: %q, %v", i, tok, err)
+		}
+	}
+}
+
+func TestDialRefuses(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		eps  []kvclient.Endpoint
+		want error
+	}{
+		{"ended context", canceled, nil, context.Canceled},
+		{"empty address", context.Background(), []kvclient.Endpoint{{Addr: "", Weight: 1}}, kvclient.ErrBadEndpoint},
+		{"negative weight", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1", Weight: -1}}, kvclient.ErrBadEndpoint},
+		{"weight over limit", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1", Weight: 101}}, kvclient.ErrBadEndpoint},
+		{"not host:port", context.Background(), []kvclient.Endpoint{{Addr: "nohost", Weight: 1}}, kvclient.ErrBadEndpoint},
+		{"list separator in address", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1,127.0.0.1:2", Weight: 1}}, kvclient.ErrBadEndpoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := kvclient.Dial(tt.ctx, kvclient.Options{Endpoints: tt.eps})
+			if c != nil || !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "kvclient: ") {
+				t.Fatalf("Dial = %v, %v; want an error wrapping %v", c, err, tt.want)
+			}
+		})
+	}
+}
