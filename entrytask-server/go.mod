@@ -20,6 +20,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.58.0
@@ -29,10 +30,7 @@ require (
 	modernc.org/sqlite v1.55.0
 )
 
-require (
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000 // indirect
-)
+require github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

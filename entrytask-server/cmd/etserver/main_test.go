@@ -71,13 +71,13 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // serveAndProbe runs serve with cfg, probes the admin endpoints, then stops it.
 func serveAndProbe(t *testing.T, cfg config.Config, wantReady string) {
 	t.Helper()
-	cfg.AdminListen = "127.0.0.1:0"
+	cfg.AdminListen, cfg.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrCh := make(chan string, 1)
 	done := make(chan error, 1)
 	var logs bytes.Buffer
-	go func() { done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(a string) { addrCh <- a }) }()
+	go func() { done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(_, a string) { addrCh <- a }) }()
 	var addr string
 	select {
 	case addr = <-addrCh:

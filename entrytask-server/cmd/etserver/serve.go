@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,13 +15,17 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/nap"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 )
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the service (the RPC API is pending the dora layer; the admin HTTP port runs now)",
+		Usage: "serve the kv.Store RPC API (dora) on --listen and the admin HTTP port on --admin-listen",
 		Flags: configFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
@@ -34,10 +39,17 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// listeningPrefix starts the line serve prints to its log writer (stderr) once the RPC
+// listener is bound: "etserver: listening on 127.0.0.1:7000". Scripts and tests that pass
+// --listen 127.0.0.1:0 read the port from it. It is followed by "etserver: admin on
+// ADDR" when the admin port is enabled.
+const listeningPrefix = "etserver: listening on "
+
 // serve runs until ctx is done: it opens the stores (applying migrations), builds the use
-// cases, starts the admin HTTP port, then on cancellation shuts down within
-// shutdown.timeout and closes the pools. ready, if set, receives the admin address.
-func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(admin string)) error {
+// cases, serves the RPC API on cfg.Listen and the admin HTTP port, then on cancellation
+// stops accepting, drains calls in flight for up to shutdown.timeout (then cuts the rest)
+// and closes the pools. ready, if set, receives the bound RPC and admin addresses.
+func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
 	log := newLogger(cfg, logw)
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
@@ -58,37 +70,77 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(ad
 	if err != nil {
 		return err
 	}
-	_ = svc // handed to the dora API layer once it lands
+	reg := newRegistry(b)
+	metrics, err := api.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	opts := []dora.ServerOption{dora.MaxRecvMsgSize(maxRecvMsgSize(svc.ValueMaxBytes()))}
+	if tlsCfg != nil {
+		opts = append(opts, dora.ServerTLS(tlsCfg))
+	}
+	rpc, err := api.NewServer(api.Options{Service: svc, Logger: log, Metrics: metrics}, opts...)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	rpcDone := make(chan error, 1)
+	go func() { rpcDone <- rpc.Serve(lis) }()
+	stopRPC := func() { rpc.Stop(); <-rpcDone }
 	adminAddr := ""
 	var admin interface{ Shutdown(context.Context) error }
 	var adminDone <-chan error
 	if cfg.AdminListen != "" {
-		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(newRegistry(b), b.checks, log), log)
+		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(reg, b.checks, log), log)
 		if err != nil {
+			stopRPC()
 			return err
 		}
 		admin, adminDone, adminAddr = srv, done, addr.String()
 	}
-	log.Warn("RPC listener pending: the dora API layer is not wired yet, so nothing listens on the RPC address",
-		"listen", cfg.Listen, "tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert, "store", b.mode)
-	if ready != nil {
-		ready(adminAddr)
+	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.mode,
+		"tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
+	fmt.Fprintf(logw, "%s%s\n", listeningPrefix, lis.Addr())
+	if adminAddr != "" {
+		fmt.Fprintf(logw, "etserver: admin on %s\n", adminAddr)
 	}
+	if ready != nil {
+		ready(lis.Addr().String(), adminAddr)
+	}
+	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-adminDone:
 		if err != nil {
-			return fmt.Errorf("admin: %w", err)
+			runErr = fmt.Errorf("admin: %w", err)
 		}
+		adminDone = nil
+	case err := <-rpcDone:
+		rpcDone <- err
+		runErr = fmt.Errorf("rpc: %w", err)
 	}
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout)
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 	defer scancel()
+	if err := rpc.GracefulStop(sctx); err != nil {
+		log.Warn("drain timed out; calls still in flight were cut", "timeout", cfg.Shutdown.Timeout)
+	}
+	if err := <-rpcDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("rpc: %w", err)
+	}
 	if admin != nil {
-		if err := admin.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("admin: shutdown: %w", err)
+		if err := admin.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && runErr == nil {
+			runErr = fmt.Errorf("admin: shutdown: %w", err)
 		}
-		<-adminDone
+		if adminDone != nil {
+			<-adminDone
+		}
+	}
+	if runErr != nil {
+		return runErr
 	}
 	log.Info("stopped")
 	return nil
@@ -116,4 +168,15 @@ func serverTLS(cfg config.Config) (*tls.Config, error) {
 		t.ClientCAs, t.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return t, nil
+}
+
+// maxRecvMsgSize is the request size the RPC server accepts: at least nap's default (4 MiB),
+// and room for twice the value limit plus the largest key, so an oversized value up to
+// that size is answered with InvalidArgument naming the limit rather than a reset stream.
+func maxRecvMsgSize(valueMax int) int {
+	n := 2*valueMax + 64<<10
+	if n < nap.DefaultMaxMessageSize {
+		n = nap.DefaultMaxMessageSize
+	}
+	return n
 }

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+)
+
+// Full method names of kv.Store.
+const (
+	MethodLogin               = "/kv.Store/Login"
+	MethodWriteSecureMessage  = "/kv.Store/WriteSecureMessage"
+	MethodReadSecureMessage   = "/kv.Store/ReadSecureMessage"
+	MethodLogout              = "/kv.Store/Logout"
+	MethodDeleteSecureMessage = "/kv.Store/DeleteSecureMessage"
+)
+
+// Store implements kvpb.StoreServer on an app.Service. Read, write and delete expect the
+// authentication interceptor to have put the caller's app.Principal in the context; called
+// without it they answer Unauthenticated.
+type Store struct {
+	kvpb.UnimplementedStoreServer
+	svc     *app.Service
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+var _ kvpb.StoreServer = (*Store)(nil)
+
+var (
+	incorrect   = &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD, Message: "incorrect username or password"}
+	keyNotExist = &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}
+)
+
+// Login checks the credentials and returns a token. Unknown user and wrong password both
+// answer status INCORRECT_USERNAME_OR_PASSWORD; over the login throttle the call is
+// ResourceExhausted.
+func (s *Store) Login(ctx context.Context, req *kvpb.LoginReq) (*kvpb.LoginRsp, error) {
+	res, err := s.svc.Login(ctx, req.GetUsername(), req.GetPassword())
+	switch {
+	case err == nil:
+		return &kvpb.LoginRsp{Status: &kvpb.Status{}, Token: res.Token}, nil
+	case errors.Is(err, domain.ErrIncorrectCredentials):
+		return &kvpb.LoginRsp{Status: incorrect}, nil
+	}
+	return nil, statusErr(ctx, s.log, MethodLogin, err)
+}
+
+// WriteSecureMessage stores the value under the key in the caller's namespace and echoes both.
+func (s *Store) WriteSecureMessage(ctx context.Context, req *kvpb.WriteSecureMessageReq) (*kvpb.WriteSecureMessageRsp, error) {
+	p, err := principal(ctx)
+	if err == nil {
+		err = s.svc.Write(ctx, p, string(req.GetKey()), req.GetValue())
+	}
+	if err != nil {
+		return nil, statusErr(ctx, s.log, MethodWriteSecureMessage, err)
+	}
+	return &kvpb.WriteSecureMessageRsp{Key: req.GetKey(), Value: req.GetValue()}, nil
+}
+
+// ReadSecureMessage returns the value of the key in the caller's namespace, or status
+// KEY_NOT_EXIST.
+func (s *Store) ReadSecureMessage(ctx context.Context, req *kvpb.ReadSecureMessageReq) (*kvpb.ReadSecureMessageRsp, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, statusErr(ctx, s.log, MethodReadSecureMessage, err)
+	}
+	v, err := s.svc.Read(ctx, p, string(req.GetKey()))
+	switch {
+	case err == nil:
+		return &kvpb.ReadSecureMessageRsp{Status: &kvpb.Status{}, Value: v}, nil
+	case errors.Is(err, domain.ErrKeyNotExist):
+		return &kvpb.ReadSecureMessageRsp{Status: keyNotExist}, nil
+	}
+	return nil, statusErr(ctx, s.log, MethodReadSecureMessage, err)
+}
+
+// DeleteSecureMessage removes the key from the caller's namespace, or answers status
+// KEY_NOT_EXIST.
+func (s *Store) DeleteSecureMessage(ctx context.Context, req *kvpb.DeleteSecureMessageReq) (*kvpb.DeleteSecureMessageRsp, error) {
+	p, err := principal(ctx)
+	if err == nil {
+		err = s.svc.Delete(ctx, p, string(req.GetKey()))
+	}
+	switch {
+	case err == nil:
+		return &kvpb.DeleteSecureMessageRsp{Status: &kvpb.Status{}}, nil
+	case errors.Is(err, domain.ErrKeyNotExist):
+		return &kvpb.DeleteSecureMessageRsp{Status: keyNotExist}, nil
+	}
+	return nil, statusErr(ctx, s.log, MethodDeleteSecureMessage, err)
+}
+
+// Logout ends the session of the request's token; the token is Unauthenticated afterwards
+// on every instance.
+func (s *Store) Logout(ctx context.Context, _ *kvpb.LogoutReq) (*kvpb.LogoutRsp, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if err := s.svc.Logout(ctx, md.Get(MDToken)); err != nil {
+		return nil, statusErr(ctx, s.log, MethodLogout, err)
+	}
+	return &kvpb.LogoutRsp{Status: &kvpb.Status{}}, nil
+}

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+)
+
+type principalKey struct{}
+
+// principal returns the caller the authentication interceptor put in ctx, or
+// ErrUnauthenticated when there is none.
+func principal(ctx context.Context) (app.Principal, error) {
+	p, ok := ctx.Value(principalKey{}).(*app.Principal)
+	if !ok {
+		return app.Principal{}, domain.ErrUnauthenticated
+	}
+	return *p, nil
+}
+
+// PrincipalFrom returns the authenticated caller of a server call, as the authentication
+// interceptor resolved it; false for Login and for calls that were not authenticated.
+func PrincipalFrom(ctx context.Context) (app.Principal, bool) {
+	p, err := principal(ctx)
+	return p, err == nil
+}
+
+// quotaOp is the quota each method takes; methods absent take none.
+var quotaOp = map[string]domain.Op{
+	MethodReadSecureMessage:   domain.OpRead,
+	MethodWriteSecureMessage:  domain.OpWrite,
+	MethodDeleteSecureMessage: domain.OpWrite,
+}
+
+// authExempt are the methods callable without a token.
+var authExempt = map[string]bool{MethodLogin: true}
+
+// authenticate resolves metadata token (and the legacy username) to an app.Principal
+// before any other method than Login runs; a failure is Unauthenticated.
+func (s *Store) authenticate(ctx context.Context, req any, info *dora.UnaryServerInfo, handler dora.UnaryHandler) (any, error) {
+	if authExempt[info.FullMethod] {
+		return handler(ctx, req)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	p, err := s.svc.Authenticate(ctx, md.Get(MDToken), md.Get(MDUsername))
+	if err != nil {
+		return nil, statusErr(ctx, s.log, info.FullMethod, err)
+	}
+	return handler(context.WithValue(ctx, principalKey{}, &p), req)
+}
+
+// rateLimit takes one token of the authenticated caller's quota for the method; over
+// quota the call is ResourceExhausted with retry-after-ms and never reaches the handler.
+func (s *Store) rateLimit(ctx context.Context, req any, info *dora.UnaryServerInfo, handler dora.UnaryHandler) (any, error) {
+	op, ok := quotaOp[info.FullMethod]
+	if !ok {
+		return handler(ctx, req)
+	}
+	p, err := principal(ctx)
+	if err == nil {
+		err = s.svc.CheckQuota(ctx, p, op)
+	}
+	if err != nil {
+		serr := statusErr(ctx, s.log, info.FullMethod, err)
+		if s.metrics != nil && status.Code(serr) == codes.ResourceExhausted {
+			s.metrics.limited.WithLabelValues(string(op)).Inc()
+		}
+		return nil, serr
+	}
+	return handler(ctx, req)
+}
+
+// logCalls logs every call at debug level (method, code, duration, legacy). Storage
+// failures are logged at error level with their cause where they are mapped to Internal.
+func (s *Store) logCalls(ctx context.Context, req any, info *dora.UnaryServerInfo, handler dora.UnaryHandler) (any, error) {
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	s.log.LogAttrs(ctx, slog.LevelDebug, "call",
+		slog.String("method", info.FullMethod),
+		slog.String("code", status.Code(err).String()),
+		slog.Duration("took", time.Since(start)),
+		slog.Bool("legacy", dora.IsLegacy(ctx)))
+	return resp, err
+}

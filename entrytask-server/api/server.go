@@ -1,0 +1,59 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/seed857a6cbd/pocket/dora"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+)
+
+// Options configure NewServer.
+type Options struct {
+	// Service runs the use cases; required.
+	Service *app.Service
+	// Logger receives call logs (debug level) and storage failures (error level); nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, observes every call (see NewMetrics); nil means no metrics.
+	Metrics *Metrics
+}
+
+// NewStore returns the kv.Store handlers on o.Service without interceptors; NewServer is
+// what serves them.
+func NewStore(o Options) (*Store, error) {
+	if o.Service == nil {
+		return nil, errors.New("api: Options.Service is required")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{svc: o.Service, log: log, metrics: o.Metrics}, nil
+}
+
+// Interceptors returns the unary interceptors in the order they must run: logging,
+// authentication, rate limit.
+func (s *Store) Interceptors() []dora.UnaryServerInterceptor {
+	return []dora.UnaryServerInterceptor{s.logCalls, s.authenticate, s.rateLimit}
+}
+
+// NewServer returns a dora server serving kv.Store on o.Service with the interceptors
+// (logging, authentication, rate limit), metrics when o.Metrics is set, and o.Logger as the
+// server's logger. extra are appended (TLS, MaxRecvMsgSize, MaxConcurrentCalls, ...).
+// Serve it with (*dora.Server).Serve; stop it with GracefulStop.
+func NewServer(o Options, extra ...dora.ServerOption) (*dora.Server, error) {
+	st, err := NewStore(o)
+	if err != nil {
+		return nil, err
+	}
+	opts := []dora.ServerOption{dora.ChainUnaryInterceptor(st.Interceptors()...), dora.ServerLogger(st.log)}
+	if o.Metrics != nil {
+		opts = append(opts, dora.ServerStats(o.Metrics))
+	}
+	srv := dora.NewServer(append(opts, extra...)...)
+	kvpb.RegisterStoreServer(srv, st)
+	return srv, nil
+}
