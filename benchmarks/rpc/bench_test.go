@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +15,32 @@ var (
 	callers  = []int{1, 16, 100, 1000}
 )
 
+// iipPayload is the echo payload of the IIP suite, the one of the iip module's benchmarks.
+const iipPayload = 14410
+
 // BenchmarkRPCEcho is unary echo with 64 B, 1 KiB and 16 KiB payloads at 1, 16, 100 and
-// 1000 concurrent callers of one client, server in the same process.
+// 1000 concurrent callers of one client, server in the same process, for every framework
+// of the RPC suite (the iip entries are the IIP suite's, BenchmarkIIPEcho).
 func BenchmarkRPCEcho(b *testing.B) {
 	for _, name := range rpc.Names() {
-		for _, size := range payloads {
+		if strings.HasPrefix(name, "iip") {
+			continue
+		}
+		benchEcho(b, name, payloads)
+	}
+}
+
+// BenchmarkIIPEcho is the IIP suite: iip, iip-pool and iip-balanced against nethttp with
+// the 14,410-byte payload, at 1, 16, 100 and 1000 callers.
+func BenchmarkIIPEcho(b *testing.B) {
+	for _, name := range []string{"iip", "iip-pool", "iip-balanced", "nethttp"} {
+		benchEcho(b, name, []int{iipPayload})
+	}
+}
+
+func benchEcho(b *testing.B, name string, sizes []int) {
+	{
+		for _, size := range sizes {
 			for _, n := range callers {
 				b.Run(fmt.Sprintf("%s/size=%d/callers=%d", name, size, n), func(b *testing.B) {
 					f, err := rpc.Lookup(name)
