@@ -271,7 +271,8 @@ func (b *Balancer[C]) probeLoop() {
 // its half-open trial, whatever the key. When dialing fails Pick records a
 // backend failure and tries another backend, up to PickAttempts backends. It
 // waits for a free connection when the backend's pool is at MaxConns, bounded
-// by ctx. The returned Lease must be finished with Done exactly once (the
+// by ctx; connections retired by an ejection do not count toward MaxConns,
+// and a call waiting on a backend that gets ejected picks again. The returned Lease must be finished with Done exactly once (the
 // zero Lease returned with an error must not be). Errors: ErrNoBackends,
 // ErrClosed, ctx's error, or the last dial error (wrapped, naming the address).
 func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
@@ -290,7 +291,9 @@ func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
 			return Lease[C]{Conn: pc.c, Addr: be.addr, b: b, be: be, pc: pc, start: nanotime(), trial: trial}, nil
 		}
 		switch {
-		case err == errBackendGone: // removed (or balancer closed) meanwhile: pick again
+		case err == errBackendGone || err == errRepick:
+			// Removed (or balancer closed), or ejected while the call
+			// waited for a slot: pick again, without counting an attempt.
 			if trial {
 				be.trial.Store(false)
 			}

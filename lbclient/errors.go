@@ -18,6 +18,9 @@ var (
 	// errBackendGone is internal: the picked backend was removed before the call began;
 	// Pick retries on the new backend set.
 	errBackendGone = errors.New("lbclient: backend removed")
+	// errRepick is internal: the backend was ejected while the call waited
+	// for a slot in its pool; Pick picks again instead of waiting on it.
+	errRepick = errors.New("lbclient: backend ejected while waiting")
 	// ErrPanicked is passed to the outcome of a Do call whose function panicked
 	// (the panic is then re-raised); it counts as a backend failure.
 	ErrPanicked = errors.New("lbclient: call panicked")

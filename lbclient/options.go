@@ -172,7 +172,8 @@ func WithPicker(p Picker) Option { return func(c *config) { c.picker = p } }
 // WithConns sets the per-backend pool size: min connections kept open (default
 // DefaultMinConns) and max opened under load (default DefaultMaxConns). When
 // all max connections carry their MaxCallsPerConn calls, further calls to that
-// backend wait for one to be returned (or for their context). New fails if
+// backend wait for one to be returned (or for their context); connections
+// retired by an ejection or a failure do not count toward max. New fails if
 // min < 0 or max < max(1, min).
 func WithConns(min, max int) Option {
 	return func(c *config) { c.minConns, c.maxConns = min, max }

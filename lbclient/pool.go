@@ -14,6 +14,7 @@ type pool[C io.Closer] struct {
 	conns   []*pconn[C]
 	dialing int
 	closed  bool
+	gen     uint64        // bumped by invalidate: calls waiting since before give up the backend
 	wake    chan struct{} // closed when a slot frees up; nil when nobody waits
 
 	onWait func() // test hook: called each time get starts waiting for a slot
@@ -28,13 +29,22 @@ type pconn[C io.Closer] struct {
 }
 
 // get returns a connection with a free call slot, dialing a new one if the pool
-// may grow, or waiting for a slot. dialed reports whether the error came from dial.
+// may grow, or waiting for a slot. dialErr reports whether the error came from
+// dial. Broken connections (draining their last calls) do not count toward
+// maxConns: a call never waits for them, so a half-open trial dials afresh
+// even while a call on a retired connection hangs. A call that waits while
+// the pool is invalidated (its backend was ejected) returns errRepick.
 func (p *pool[C]) get(ctx context.Context, addr string, dial Dialer[C], maxConns, perConn int) (pc *pconn[C], dialErr bool, err error) {
 	p.mu.Lock()
+	gen := p.gen
 	for {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, false, errBackendGone
+		}
+		if p.gen != gen {
+			p.mu.Unlock()
+			return nil, false, errRepick
 		}
 		var best *pconn[C]
 		for _, c := range p.conns {
@@ -47,7 +57,7 @@ func (p *pool[C]) get(ctx context.Context, addr string, dial Dialer[C], maxConns
 			p.mu.Unlock()
 			return best, false, nil
 		}
-		if len(p.conns)+p.dialing < maxConns {
+		if p.liveLocked()+p.dialing < maxConns {
 			p.dialing++
 			p.mu.Unlock()
 			c, err := dial(ctx, addr)
@@ -109,6 +119,17 @@ func (p *pool[C]) put(pc *pconn[C], broken bool, now int64) {
 	}
 }
 
+// liveLocked counts the connections that take new calls (not broken).
+func (p *pool[C]) liveLocked() int {
+	n := 0
+	for _, c := range p.conns {
+		if !c.broken {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *pool[C]) signalLocked() {
 	if p.wake != nil {
 		close(p.wake)
@@ -151,7 +172,7 @@ func (p *pool[C]) reap(now int64, idle int64, min int) {
 func (p *pool[C]) fill(ctx context.Context, addr string, dial Dialer[C], min int, now func() int64) error {
 	for {
 		p.mu.Lock()
-		if p.closed || len(p.conns)+p.dialing >= min {
+		if p.closed || p.liveLocked()+p.dialing >= min {
 			p.mu.Unlock()
 			return nil
 		}
@@ -211,9 +232,14 @@ func (p *pool[C]) counts() (open, idle int) {
 
 // invalidate retires every connection: idle ones close now, busy ones when
 // returned. Used on ejection, when the connections are most likely broken.
+// It wakes the waiting calls, which return errRepick: they were queued for
+// a backend that no longer takes calls, and would otherwise wait for every
+// call on its retired connections to finish.
 func (p *pool[C]) invalidate() {
 	var victims []*pconn[C]
 	p.mu.Lock()
+	p.gen++
+	p.signalLocked()
 	for i := 0; i < len(p.conns); {
 		c := p.conns[i]
 		c.broken = true
