@@ -103,7 +103,7 @@ func TestSummaryGoals(t *testing.T) {
 		{
 			name: "iip suite is against nethttp",
 			reports: map[string]harness.Report{
-				"rpc": {Results: []harness.Result{unary("nethttp", 14410, 16, 1000, 400), unary("iip-balanced", 14410, 16, 4000, 100)}},
+				"iip": {Results: []harness.Result{unary("nethttp", 14410, 16, 1000, 400), unary("iip-balanced", 14410, 16, 4000, 100)}},
 			},
 			want:    []string{"| 16 | iip-balanced | 4000 | 4.00× |", "| iip-balanced / nethttp, 14410 B, 16 callers | 4.00× | 4.00× | 0.25× |"},
 			notWant: []string{"pending"},

@@ -7,8 +7,8 @@
 //
 //	charts [--dir results]
 //
-// It reads <dir>/rpc.json and <dir>/transport.json (either may be missing) and writes
-// <dir>/*.svg and <dir>/summary.md.
+// It reads <dir>/rpc.json, <dir>/transport.json and <dir>/iip.json (any may be missing)
+// and writes <dir>/*.svg and <dir>/summary.md.
 package main
 
 import (
@@ -47,7 +47,7 @@ func main() {
 // render draws every chart of the reports found in dir and returns the files written.
 func render(dir string) ([]string, error) {
 	reports := map[string]harness.Report{}
-	for _, suite := range []string{suiteRPC, suiteTransport} {
+	for _, suite := range []string{suiteRPC, suiteTransport, suiteIIP} {
 		f, err := os.Open(filepath.Join(dir, suite+".json"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -63,11 +63,11 @@ func render(dir string) ([]string, error) {
 		reports[suite] = rep
 	}
 	if len(reports) == 0 {
-		return nil, fmt.Errorf("charts: no rpc.json or transport.json in %s", dir)
+		return nil, fmt.Errorf("charts: no rpc.json, transport.json or iip.json in %s", dir)
 	}
 	var written []string
 	if rep, ok := reports[suiteRPC]; ok {
-		files, err := rpcCharts(dir, rep)
+		files, err := rpcCharts(dir, "rpc", "RPC unary echo", rep)
 		written = append(written, files...)
 		if err != nil {
 			return written, err
@@ -75,6 +75,13 @@ func render(dir string) ([]string, error) {
 	}
 	if rep, ok := reports[suiteTransport]; ok {
 		files, err := transportCharts(dir, rep)
+		written = append(written, files...)
+		if err != nil {
+			return written, err
+		}
+	}
+	if rep, ok := reports[suiteIIP]; ok {
+		files, err := rpcCharts(dir, "iip", "IIP echo", rep)
 		written = append(written, files...)
 		if err != nil {
 			return written, err

@@ -19,6 +19,7 @@ import (
 const (
 	suiteRPC       = "rpc"
 	suiteTransport = "transport"
+	suiteIIP       = "iip"
 	modeRR         = "rr"
 	modeBulk       = "bulk"
 	modeMixed      = "mixed"
@@ -192,7 +193,10 @@ func p99(r harness.Result) float64  { return r.P99Micros }
 func mbps(r harness.Result) float64 { return r.MBPerSecond }
 
 // rpcCharts draws throughput and p99 by concurrency for every payload size.
-func rpcCharts(dir string, rep harness.Report) ([]string, error) {
+// rpcCharts draws throughput, p99 and calls per CPU-second by concurrency for every
+// payload of an RPC-like report: the RPC suite (files rpc-*.svg, titles "RPC unary echo")
+// or the IIP suite (iip-*.svg, "IIP echo").
+func rpcCharts(dir, prefix, title string, rep harness.Report) ([]string, error) {
 	var sizes []int
 	for _, r := range rep.Results {
 		if !slices.Contains(sizes, r.Payload) {
@@ -206,16 +210,16 @@ func rpcCharts(dir string, rep harness.Report) ([]string, error) {
 		if len(rows) == 0 {
 			continue
 		}
-		tp := filepath.Join(dir, fmt.Sprintf("rpc-throughput-%d.svg", size))
-		if err := byConcurrency(tp, "RPC unary echo, "+payloadLabel(size)+": throughput", "concurrent callers", "calls/s", rows, calls); err != nil {
+		tp := filepath.Join(dir, fmt.Sprintf("%s-throughput-%d.svg", prefix, size))
+		if err := byConcurrency(tp, title+", "+payloadLabel(size)+": throughput", "concurrent callers", "calls/s", rows, calls); err != nil {
 			return files, err
 		}
-		lat := filepath.Join(dir, fmt.Sprintf("rpc-p99-%d.svg", size))
-		if err := byConcurrency(lat, "RPC unary echo, "+payloadLabel(size)+": p99 latency", "concurrent callers", "p99 µs", rows, p99); err != nil {
+		lat := filepath.Join(dir, fmt.Sprintf("%s-p99-%d.svg", prefix, size))
+		if err := byConcurrency(lat, title+", "+payloadLabel(size)+": p99 latency", "concurrent callers", "p99 µs", rows, p99); err != nil {
 			return files, err
 		}
-		eff := filepath.Join(dir, fmt.Sprintf("rpc-percpu-%d.svg", size))
-		if err := byConcurrency(eff, "RPC unary echo, "+payloadLabel(size)+": calls per CPU-second (client+server)", "concurrent callers", "calls per CPU-second", rows, perCPU); err != nil {
+		eff := filepath.Join(dir, fmt.Sprintf("%s-percpu-%d.svg", prefix, size))
+		if err := byConcurrency(eff, title+", "+payloadLabel(size)+": calls per CPU-second (client+server)", "concurrent callers", "calls per CPU-second", rows, perCPU); err != nil {
 			return files, err
 		}
 		files = append(files, tp, lat, eff)

@@ -83,7 +83,7 @@ func runClient(c cell, addr string, out io.Writer) (err error) {
 	}
 	var stop func() error
 	switch c.suite {
-	case suiteRPC:
+	case suiteRPC, suiteIIP:
 		f, err := rpc.Lookup(c.framework)
 		if err != nil {
 			return err

@@ -16,30 +16,44 @@ import (
 const (
 	suiteRPC       = "rpc"
 	suiteTransport = "transport"
-	modeUnary      = "unary"
+	// suiteIIP is the IIP suite: the rpc registry's iip entries against nethttp with
+	// one payload (--iip-payload).
+	suiteIIP  = "iip"
+	modeUnary = "unary"
 )
+
+// iipPrefix names the rpc entries of the IIP suite; the RPC suite leaves them out
+// unless --frameworks names them.
+const iipPrefix = "iip"
 
 // The full matrix (the default) and the --short preset (make bench, under 10 minutes).
 var (
 	defaultPayloads    = []int{64, 1024, 16384}
 	defaultConcurrency = []int{1, 16, 100, 1000}
 	shortPayloads      = []int{1024}
+	// defaultIIPFrameworks are the IIP suite's entries: pocket's three clients and
+	// its peer.
+	defaultIIPFrameworks = []string{"iip", "iip-pool", "iip-balanced", "nethttp"}
 )
 
 const (
-	defaultWarmup        = 2 * time.Second
-	defaultDuration      = 10 * time.Second
-	shortDuration        = 3 * time.Second
-	defaultRRPayload     = 1024
-	defaultSmallPayload  = 64
-	defaultOut           = "results"
+	defaultWarmup       = 2 * time.Second
+	defaultDuration     = 10 * time.Second
+	shortDuration       = 3 * time.Second
+	defaultRRPayload    = 1024
+	defaultSmallPayload = 64
+	defaultOut          = "results"
+	// defaultIIPPayload is the echo payload of the iip module's benchmarks, 14,410 bytes.
+	defaultIIPPayload    = 14410
 	cellTimeoutAllowance = 30 * time.Second
 )
 
 // config is one rpcbench run.
 type config struct {
 	suites       []string
-	frameworks   []string // empty: every registered one
+	frameworks   []string // empty: every registered one but the iip entries
+	iipFrames    []string // the IIP suite's entries
+	iipPayload   int
 	transports   []string // empty: every registered one
 	modes        []string
 	payloads     []int
@@ -56,8 +70,10 @@ type config struct {
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "short", Usage: "preset for make bench: 1 KiB payloads, 3 s windows (other flags still override)"},
-		&cli.StringFlag{Name: "suites", Value: suiteRPC + "," + suiteTransport, Usage: "suites to run: rpc, transport"},
-		&cli.StringFlag{Name: "frameworks", Usage: "rpc frameworks to run (default: all registered: " + strings.Join(rpc.Names(), ",") + ")"},
+		&cli.StringFlag{Name: "suites", Value: suiteRPC + "," + suiteTransport + "," + suiteIIP, Usage: "suites to run: rpc, transport, iip"},
+		&cli.StringFlag{Name: "frameworks", Usage: "rpc frameworks of the rpc suite (default: all registered but the iip entries: " + strings.Join(rpcSuiteNames(), ",") + ")"},
+		&cli.StringFlag{Name: "iip-frameworks", Value: strings.Join(defaultIIPFrameworks, ","), Usage: "rpc frameworks of the iip suite"},
+		&cli.IntFlag{Name: "iip-payload", Value: defaultIIPPayload, Usage: "payload of the iip suite in bytes"},
 		&cli.StringFlag{Name: "transports", Usage: "transports to run (default: all registered: " + strings.Join(transport.Names(), ",") + ")"},
 		&cli.StringFlag{Name: "modes", Value: strings.Join(transport.Modes, ","), Usage: "transport modes: rr, bulk, mixed"},
 		&cli.StringFlag{Name: "payloads", Usage: "rpc payload sizes in bytes (default 64,1024,16384; --short 1024)"},
@@ -76,6 +92,8 @@ func configFrom(c *cli.Context) (config, error) {
 		short:        c.Bool("short"),
 		suites:       splitList(c.String("suites")),
 		frameworks:   splitList(c.String("frameworks")),
+		iipFrames:    splitList(c.String("iip-frameworks")),
+		iipPayload:   c.Int("iip-payload"),
 		transports:   splitList(c.String("transports")),
 		modes:        splitList(c.String("modes")),
 		rrPayload:    c.Int("rr-payload"),
@@ -115,14 +133,14 @@ func configFrom(c *cli.Context) (config, error) {
 		return config{}, fmt.Errorf("rpcbench: --warmup %v is negative", cfg.warmup)
 	}
 	for _, s := range cfg.suites {
-		if s != suiteRPC && s != suiteTransport {
-			return config{}, fmt.Errorf("rpcbench: unknown suite %q (have rpc, transport)", s)
+		if s != suiteRPC && s != suiteTransport && s != suiteIIP {
+			return config{}, fmt.Errorf("rpcbench: unknown suite %q (have rpc, transport, iip)", s)
 		}
 	}
 	if len(cfg.frameworks) == 0 {
-		cfg.frameworks = rpc.Names()
+		cfg.frameworks = rpcSuiteNames()
 	}
-	for _, f := range cfg.frameworks {
+	for _, f := range append(append([]string(nil), cfg.frameworks...), cfg.iipFrames...) {
 		if _, err := rpc.Lookup(f); err != nil {
 			return config{}, fmt.Errorf("rpcbench: %w", err)
 		}
@@ -140,7 +158,7 @@ func configFrom(c *cli.Context) (config, error) {
 			return config{}, fmt.Errorf("rpcbench: unknown mode %q (have %v)", m, transport.Modes)
 		}
 	}
-	for _, p := range append([]int{cfg.rrPayload, cfg.smallPayload}, cfg.payloads...) {
+	for _, p := range append([]int{cfg.rrPayload, cfg.smallPayload, cfg.iipPayload}, cfg.payloads...) {
 		if p < 0 || p > rpc.MaxPayload {
 			return config{}, fmt.Errorf("rpcbench: payload %d is outside 0..%d", p, rpc.MaxPayload)
 		}
@@ -151,6 +169,17 @@ func configFrom(c *cli.Context) (config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// rpcSuiteNames are the registered rpc frameworks but the IIP suite's entries.
+func rpcSuiteNames() []string {
+	var out []string
+	for _, n := range rpc.Names() {
+		if !strings.HasPrefix(n, iipPrefix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func splitList(s string) []string {

@@ -8,7 +8,8 @@
 //
 // Usage:
 //
-//	rpcbench [--short] [--suites rpc,transport] [--frameworks grpc,arpc] [--payloads 64,1024]
+//	rpcbench [--short] [--suites rpc,transport,iip] [--frameworks grpc,arpc] [--payloads 64,1024]
+//	         [--iip-frameworks iip,nethttp] [--iip-payload 14410]
 //	         [--concurrency 1,16,100,1000] [--warmup 2s] [--duration 10s] [--out results]
 package main
 

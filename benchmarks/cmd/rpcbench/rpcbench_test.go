@@ -64,6 +64,23 @@ func TestCells(t *testing.T) {
 	if c := cells[2]; c.mode != transport.ModeBulk || c.payload != transport.BulkMessage || c.concurrency != 1 {
 		t.Errorf("bulk cell = %+v", c)
 	}
+	cfg.iipPayload = 14410
+	iip := cfg.cells(suiteIIP, "iip")
+	if len(iip) != 2 || iip[0].payload != 14410 || iip[1].concurrency != 100 {
+		t.Errorf("iip cells = %+v, want 14410 B at 1 and 100 callers", iip)
+	}
+}
+
+func TestRPCSuiteNames(t *testing.T) {
+	names := rpcSuiteNames()
+	if len(names) == 0 {
+		t.Fatal("no rpc suite frameworks")
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, iipPrefix) {
+			t.Errorf("rpcSuiteNames() = %v has the IIP suite's %q", names, n)
+		}
+	}
 }
 
 // TestServerAndClient runs the server and client sides of rpcbench in process, over the

@@ -31,6 +31,10 @@ func (cfg config) cells(suite, name string) []cell {
 				add(modeUnary, p, n)
 			}
 		}
+	case suiteIIP:
+		for _, n := range cfg.concurrency {
+			add(modeUnary, cfg.iipPayload, n)
+		}
 	case suiteTransport:
 		for _, m := range cfg.modes {
 			switch m {
@@ -49,8 +53,11 @@ func (cfg config) cells(suite, name string) []cell {
 }
 
 func (cfg config) names(suite string) []string {
-	if suite == suiteRPC {
+	switch suite {
+	case suiteRPC:
 		return cfg.frameworks
+	case suiteIIP:
+		return cfg.iipFrames
 	}
 	return cfg.transports
 }

@@ -18,8 +18,10 @@ func TestRun(t *testing.T) {
 	t.Setenv(childEnv, "1")
 	out := t.TempDir()
 	cfg := config{
-		suites:       []string{suiteRPC, suiteTransport},
+		suites:       []string{suiteRPC, suiteTransport, suiteIIP},
 		frameworks:   []string{"grpc"},
+		iipFrames:    []string{"iip-balanced"},
+		iipPayload:   64,
 		transports:   []string{"tcp"},
 		modes:        []string{transport.ModeRR},
 		payloads:     []int{64},
@@ -37,7 +39,7 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(log.String(), "pinned") {
 		t.Errorf("output does not say whether the processes are pinned:\n%s", log.String())
 	}
-	for _, suite := range []string{suiteRPC, suiteTransport} {
+	for _, suite := range []string{suiteRPC, suiteTransport, suiteIIP} {
 		f, err := os.Open(filepath.Join(out, suite+".json"))
 		if err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func listen(suite, name string) (io.Closer, string, error) {
 	}
 	var srv io.Closer
 	switch suite {
-	case suiteRPC:
+	case suiteRPC, suiteIIP:
 		f, lerr := rpc.Lookup(name)
 		if lerr != nil {
 			err = lerr
