@@ -261,15 +261,15 @@ func (s *Session) handleData(h frameHeader) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.creditConnLocked(n)
 	if discard || st.err != nil {
 		st.partial = nil
-		s.creditLocked(nil, n, false)
 	} else {
 		st.partialLen += int(n)
 		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
 			c := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
-			s.creditLocked(st, int64(c), true)
+			s.creditStreamLocked(st, int64(c), true)
 		}
 		if msg != nil {
 			st.queue = append(st.queue, msg)

@@ -431,24 +431,32 @@ func (s *Session) maybeRemoveLocked(st *Stream) {
 // queueCtrlLocked wakes the writer after a control frame was appended to s.ctrl.
 func (s *Session) queueCtrlLocked() { s.writeCond.Signal() }
 
-// creditLocked returns n consumed bytes of flow-control window to the peer,
-// on the stream (st may be nil) and on the connection. force sends the
-// stream update even below the threshold (a reader waits for the data).
-func (s *Session) creditLocked(st *Stream, n int64, force bool) {
+// creditStreamLocked returns n consumed bytes of a stream's window to the
+// peer. Updates are batched (a quarter of the window) unless force is set
+// (a reader waits for a message larger than what is left of the window).
+func (s *Session) creditStreamLocked(st *Stream, n int64, force bool) {
+	if n <= 0 || s.mode != modeV2 || s.closed || st.remoteDone() || st.sentRst {
+		return
+	}
+	st.credit += n
+	if force || st.credit >= int64(s.cfg.streamWindow)/4 {
+		s.ctrl = appendWindowUpdate(s.ctrl, st.id, uint32(st.credit))
+		st.recvWindow += st.credit
+		st.credit = 0
+		s.writeCond.Signal()
+	}
+}
+
+// creditConnLocked returns n received bytes of the connection window: the
+// connection window bounds data in transit, it is credited as soon as a
+// frame has been moved into its stream (or discarded), so a stream whose
+// reader stalls holds only its own stream window and never blocks others.
+func (s *Session) creditConnLocked(n int64) {
 	if n <= 0 || s.mode != modeV2 || s.closed {
 		return
 	}
-	if st != nil && !st.remoteDone() && !st.sentRst {
-		st.credit += n
-		if force || st.credit >= int64(s.cfg.streamWindow)/4 {
-			s.ctrl = appendWindowUpdate(s.ctrl, st.id, uint32(st.credit))
-			st.recvWindow += st.credit
-			st.credit = 0
-			s.writeCond.Signal()
-		}
-	}
 	s.connCredit += n
-	if s.connCredit >= int64(s.cfg.connWindow)/4 || (force && s.connRecvWindow < int64(s.cfg.maxFrameSize)) {
+	if s.connCredit >= int64(s.cfg.connWindow)/4 {
 		s.ctrl = appendWindowUpdate(s.ctrl, 0, uint32(s.connCredit))
 		s.connRecvWindow += s.connCredit
 		s.connCredit = 0

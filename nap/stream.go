@@ -118,18 +118,10 @@ func (st *Stream) failLocked(err error) {
 		return
 	}
 	st.err = err
-	// Drop what was received and not read: return it to the connection window.
-	var n int64
-	for _, m := range st.queue {
-		n += int64(len(m))
-	}
-	n += int64(st.partialLen) - int64(st.headCredit)
+	// Drop what was received and not read.
 	clear(st.queue)
 	st.queue = st.inline[:0]
 	st.partialLen, st.headCredit = 0, 0
-	if n > 0 {
-		st.sess.creditLocked(nil, n, false)
-	}
 	if st.cancel != nil {
 		st.cancel(err)
 	}
@@ -269,7 +261,7 @@ func (st *Stream) Recv() ([]byte, error) {
 			}
 			n := int64(len(m)) - int64(st.headCredit)
 			st.headCredit = 0
-			s.creditLocked(st, n, false)
+			s.creditStreamLocked(st, n, false)
 			return m, nil
 		}
 		if st.recvEnd {
@@ -283,7 +275,7 @@ func (st *Stream) Recv() ([]byte, error) {
 			// want it: let the peer send the rest.
 			n := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
-			s.creditLocked(st, int64(n), true)
+			s.creditStreamLocked(st, int64(n), true)
 		}
 		st.recvWaiting = true
 		st.recvCond.Wait()
