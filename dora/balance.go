@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/status"
@@ -47,8 +48,7 @@ type balancer struct {
 // backendClient is one server's Client inside a balancer.
 type backendClient struct {
 	*Client
-	lb    *balancer
-	fresh atomic.Bool // dialed, first lease not yet seen (see pick)
+	lb *balancer
 }
 
 // Close forgets the client and closes it (idempotent).
@@ -111,10 +111,16 @@ func (lb *balancer) dial(ctx context.Context, addr string) (*backendClient, erro
 	c.backend = true
 	if err := c.connect(ctx); err != nil {
 		c.Close()
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			// The caller's deadline ended the dial (the connection's I/O deadline can fire
+			// just before ctx's timer): wait for ctx so that lbclient sees the caller's
+			// doing, not a failure of the server (see IsBackendFailure on deadlines).
+			<-ctx.Done()
+			return nil, ctxStatus(ctx)
+		}
 		return nil, err
 	}
 	bc := &backendClient{Client: c, lb: lb}
-	bc.fresh.Store(true)
 	lb.mu.Lock()
 	if lb.closed.Load() {
 		lb.mu.Unlock()
@@ -128,30 +134,20 @@ func (lb *balancer) dial(ctx context.Context, addr string) (*backendClient, erro
 
 // pick leases a server's client for one call.
 func (lb *balancer) pick(ctx context.Context, key string) (lbclient.Lease[*backendClient], error) {
-	for {
-		if lb.closed.Load() {
-			return lbclient.Lease[*backendClient]{}, status.Wrap(codes.Canceled, ErrClientClosed)
-		}
-		l, err := lb.b.Pick(ctx, key)
-		if err != nil {
-			switch {
-			case errors.Is(err, lbclient.ErrClosed):
-				return l, status.Wrap(codes.Canceled, ErrClientClosed)
-			case ctx.Err() != nil:
-				return l, ctxStatus(ctx)
-			}
-			return l, status.Wrap(codes.Unavailable, fmt.Errorf("dora: %s: %w", lb.target, err))
-		}
-		if l.Conn.fresh.Load() && l.Conn.fresh.CompareAndSwap(true, false) {
-			// lbclient's pool does not wake the calls that queued for a server while its
-			// client was being dialed: they wait until some lease of it is done (which, for
-			// a long stream, may be long). The dial succeeded, so finish this first lease at
-			// once to let them go ahead, and pick again.
-			l.Done(nil)
-			continue
-		}
-		return l, nil
+	if lb.closed.Load() {
+		return lbclient.Lease[*backendClient]{}, status.Wrap(codes.Canceled, ErrClientClosed)
 	}
+	l, err := lb.b.Pick(ctx, key)
+	if err != nil {
+		switch {
+		case errors.Is(err, lbclient.ErrClosed):
+			return l, status.Wrap(codes.Canceled, ErrClientClosed)
+		case ctx.Err() != nil:
+			return l, ctxStatus(ctx)
+		}
+		return l, status.Wrap(codes.Unavailable, fmt.Errorf("dora: %s: %w", lb.target, err))
+	}
+	return l, nil
 }
 
 // retry reports whether a call whose attempt failed with err (unwrapped into *out) should

@@ -211,7 +211,7 @@ func TestBalancedTargets(t *testing.T) {
 func TestBalancedWeights(t *testing.T) {
 	servers, _ := startFleet(t, 3, nil)
 	c := newTestClient(t, lbTarget(servers, 5, 3, 2), dora.WithPicker(lbclient.PickRoundRobin))
-	const total = 3000
+	const total = 2000
 	got := callMany(t, echo.NewEchoClient(c), 16, total, nil)
 	for i, w := range []int{5, 3, 2} {
 		want := total * w / 10
