@@ -53,7 +53,7 @@ type stores struct {
 // backend opens the same underlying data each time open is called (a restart).
 type backend struct {
 	name string
-	open func(t *testing.T, clk *clock) *stores
+	open func(t testing.TB, clk *clock) *stores
 }
 
 // forEachBackend runs f on the embedded SQLite store (always) and on MySQL+Redis (from
@@ -65,7 +65,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 
 func sqliteBackend(t *testing.T) backend {
 	dir := t.TempDir()
-	return backend{name: "sqlite", open: func(t *testing.T, clk *clock) *stores {
+	return backend{name: "sqlite", open: func(t testing.TB, clk *clock) *stores {
 		t.Helper()
 		s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir, Synchronous: "NORMAL", Now: clk.Now})
 		if err != nil {
@@ -77,10 +77,10 @@ func sqliteBackend(t *testing.T) backend {
 	}}
 }
 
-func mysqlRedisBackend(t *testing.T) backend {
+func mysqlRedisBackend(t testing.TB) backend {
 	dsn, addr := testenv.MySQLDSN(t), testenv.RedisAddr(t)
 	prefix := testenv.RedisPrefix(t, addr)
-	return backend{name: "mysql+redis", open: func(t *testing.T, _ *clock) *stores {
+	return backend{name: "mysql+redis", open: func(t testing.TB, _ *clock) *stores {
 		t.Helper()
 		ctx := context.Background()
 		ms, err := mysql.Open(ctx, mysql.Options{DSN: dsn})
@@ -114,7 +114,7 @@ type server struct {
 
 // serverOpts are the app options every test server uses: the fake clock everywhere, a
 // small value limit, cheap hashing. mutate may change them.
-func startServer(t *testing.T, st *stores, clk *clock, mutate func(*app.Options)) *server {
+func startServer(t testing.TB, st *stores, clk *clock, mutate func(*app.Options)) *server {
 	t.Helper()
 	opts := app.Options{
 		Accounts: st.accounts, Quotas: st.quotas, Sessions: st.sessions, KV: st.kv,
@@ -172,7 +172,7 @@ func startServer(t *testing.T, st *stores, clk *clock, mutate func(*app.Options)
 // testValueMax is the value limit of test servers.
 const testValueMax = 1024
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -188,7 +188,7 @@ func withToken(ctx context.Context, token string, username ...string) context.Co
 }
 
 // createUser makes a user with the default quota.
-func createUser(t *testing.T, st *stores, name, password string) {
+func createUser(t testing.TB, st *stores, name, password string) {
 	t.Helper()
 	h, err := domain.HashPassword(password, cheap)
 	if err != nil {
@@ -199,7 +199,7 @@ func createUser(t *testing.T, st *stores, name, password string) {
 	}
 }
 
-func login(t *testing.T, s *server, user, password string) string {
+func login(t testing.TB, s *server, user, password string) string {
 	t.Helper()
 	rsp, err := s.kv.Login(ctxT(t), &kvpb.LoginReq{Username: user, Password: password})
 	if err != nil || rsp.GetStatus().GetCode() != kvpb.CODE_OK || len(rsp.GetToken()) != 32 {

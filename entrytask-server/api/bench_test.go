@@ -1,0 +1,103 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/infra/ratelimit"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+)
+
+// benchValue is the value size of the end-to-end benchmarks: what older clients send.
+const benchValue = 2000
+
+// benchServer is an etserver on MySQL+Redis (POCKET_TEST_MYSQL_DSN, POCKET_TEST_REDIS_ADDR)
+// with one logged-in user whose quotas are the maximum, and a context carrying its token.
+func benchServer(b *testing.B) (*server, context.Context) {
+	be := mysqlRedisBackend(b)
+	clk := &clock{now: time.Now()}
+	st := be.open(b, clk)
+	createUser(b, st, "bench", "pw")
+	s := startServer(b, st, clk, func(o *app.Options) {
+		o.Now = time.Now // real time: the token buckets must refill
+		o.Limiter = ratelimit.NewLocal(ratelimit.Options{})
+		o.DefaultQuota = domain.Quota{Read: domain.MaxQuota, Write: domain.MaxQuota}
+		o.ValueMaxBytes = 0
+	})
+	ctx := withToken(context.Background(), login(b, s, "bench", "pw"))
+	if _, err := s.kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("a"), Value: bytes.Repeat([]byte("v"), benchValue)}); err != nil {
+		b.Fatal(err)
+	}
+	return s, ctx
+}
+
+// runCallers runs call from callers goroutines (b.SetParallelism) and reports calls/s and
+// the p50/p99 latency of every call (closed loop: each caller waits for its answer).
+func runCallers(b *testing.B, callers int, call func() error) {
+	procs := max(1, callers/runtime.GOMAXPROCS(0))
+	b.SetParallelism(procs)
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		mine := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			t0 := time.Now()
+			if err := call(); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+func BenchmarkReadMySQLRedis(b *testing.B) {
+	s, ctx := benchServer(b)
+	req := &kvpb.ReadSecureMessageReq{Key: []byte("a")}
+	for _, callers := range []int{12, 100} {
+		b.Run(callersName(callers), func(b *testing.B) {
+			runCallers(b, callers, func() error {
+				_, err := s.kv.ReadSecureMessage(ctx, req)
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkWriteMySQLRedis(b *testing.B) {
+	s, ctx := benchServer(b)
+	req := &kvpb.WriteSecureMessageReq{Key: []byte("w"), Value: bytes.Repeat([]byte("v"), benchValue)}
+	for _, callers := range []int{12, 100} {
+		b.Run(callersName(callers), func(b *testing.B) {
+			runCallers(b, callers, func() error {
+				_, err := s.kv.WriteSecureMessage(ctx, req)
+				return err
+			})
+		})
+	}
+}
+
+func callersName(n int) string { return "callers=" + strconv.Itoa(n) }
