@@ -97,6 +97,7 @@ func (s *Session) handleFrame(h frameHeader) error {
 			return ioError("read", err)
 		}
 		if h.flags&flagPingAck != 0 {
+			s.pingAcks.Add(1)
 			select {
 			case s.pingAck <- struct{}{}:
 			default:

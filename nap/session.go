@@ -77,6 +77,7 @@ type Session struct {
 	done    chan struct{}
 
 	pingAck        chan struct{} // the reader got a PING ACK
+	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup
 }

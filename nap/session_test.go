@@ -418,19 +418,11 @@ func TestKeepAliveFailsPendingCallsAtOnce(t *testing.T) {
 }
 
 func TestKeepAliveKeepsHealthyIdleConnection(t *testing.T) {
-	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: time.Second}
+	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: 5 * time.Second}
 	c, s := echoPair(t, cfg, cfg)
-	// Wait for several answered pings (from either side).
-	for i := 0; i < 5; i++ {
-		select {
-		case <-c.pingAck:
-		case <-s.pingAck:
-		case <-c.Done():
-			t.Fatal(c.Err())
-		case <-s.Done():
-			t.Fatal(s.Err())
-		}
-	}
+	waitFor(t, "five answered pings", func() bool {
+		return c.pingAcks.Load()+s.pingAcks.Load() >= 5 || c.Err() != nil || s.Err() != nil
+	})
 	if c.Err() != nil || s.Err() != nil {
 		t.Fatalf("idle healthy session closed: %v / %v", c.Err(), s.Err())
 	}
