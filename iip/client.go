@@ -25,6 +25,8 @@ type Client struct {
 	total   int           // channels open or being opened
 	dialing int           // connections being dialed
 	closed  bool
+
+	onWait func() // test hook: called each time get starts waiting for a channel
 }
 
 // NewClient dials the first connection to addr (so that a wrong address
@@ -37,9 +39,7 @@ func NewClient(addr string, opts *Options) (*Client, error) {
 // (besides DialTimeout); it fits lbclient's Dialer signature.
 func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
-	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
-	c.idle = make(chan *Channel, c.max)
-	c.wakc = make(chan struct{}, o.PoolChannels)
+	c := newClient(addr, o)
 	conn, err := Dial(ctx, addr, &o)
 	if err != nil {
 		return nil, err
@@ -47,6 +47,14 @@ func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client,
 	c.conns = append(c.conns, conn)
 	c.chans[conn] = 0
 	return c, nil
+}
+
+// newClient returns an empty pool (no connection yet) for addr; o has its defaults.
+func newClient(addr string, o Options) *Client {
+	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
+	c.idle = make(chan *Channel, c.max)
+	c.wakc = make(chan struct{}, o.PoolChannels)
+	return c
 }
 
 // Addr returns the server address the client was created for.
@@ -158,6 +166,9 @@ func (c *Client) get(ctx context.Context) (*Channel, error) {
 		if ok {
 			return ch, nil
 		}
+		if c.onWait != nil {
+			c.onWait()
+		}
 		select {
 		case ch := <-c.idle:
 			if ch.usable() {
@@ -223,6 +234,7 @@ func (c *Client) grow(ctx context.Context) (*Channel, bool, error) {
 	if err == errNoRoom {
 		return nil, false, nil
 	}
+	c.wake(1) // the slot this call counted is free again
 	return nil, false, err
 }
 
@@ -301,6 +313,10 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 	c.dialing--
 	if err != nil {
 		c.mu.Unlock()
+		// Calls that found the pool full because of this dial wait for it
+		// to end (errNoRoom): let them retry, or they wait until their
+		// context ends although the pool has room again.
+		c.wake(c.opts.PoolChannels)
 		return nil, err
 	}
 	if c.closed {

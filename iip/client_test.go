@@ -513,3 +513,77 @@ func TestPipelinedCallsOnOneChannel(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A call that finds the pool full because another call is dialing waits for
+// that dial; when the dial fails it must retry at once (dialing itself), not
+// wait until its context ends. Before the fix a failed dial woke nobody, and
+// a balanced client's call to a killed backend hung while holding its lease.
+func TestClientWaiterRetriesWhenDialFails(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- nc // never answers the handshake: the dial waits until we close it
+		}
+	}()
+	defer func() {
+		l.Close()
+		<-acceptDone
+	}()
+	nextConn := func(what string) net.Conn {
+		t.Helper()
+		select {
+		case nc := <-accepted:
+			return nc
+		case <-time.After(testTimeout):
+			t.Fatalf("timed out waiting for %s", what)
+			return nil
+		}
+	}
+
+	// A pool whose only connection has died: the next calls must dial.
+	c := newClient(l.Addr().String(), (&Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()}).withDefaults())
+	defer c.Close()
+	waiting := make(chan struct{}, 1)
+	c.onWait = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	ctx := testCtx(t)
+	do := func() <-chan error {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Do(ctx, "/echo", nil)
+			errc <- err
+		}()
+		return errc
+	}
+	errA := do()
+	first := nextConn("the first call's dial")
+	errB := do()
+	select {
+	case <-waiting: // the second call queued behind the first call's dial
+	case <-time.After(testTimeout):
+		t.Fatal("timed out waiting for the second call to queue")
+	}
+	first.Close() // the first call's handshake fails
+	if err := <-errA; err == nil {
+		t.Fatal("first call succeeded without a server")
+	}
+	second := nextConn("the queued call to dial after the failed dial (it was left waiting)")
+	second.Close()
+	if err := <-errB; err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call: %v, want its own dial error", err)
+	}
+}
