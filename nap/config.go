@@ -29,11 +29,11 @@ type Config struct {
 	// reader blocks only its own stream). What one connection can make us
 	// hold is therefore at most MaxConcurrentStreams x StreamWindow, plus
 	// the part already received of messages a Recv is waiting for. Default
-	// DefaultStreamWindow (256 KiB); at most 2^31-1.
+	// DefaultStreamWindow (1 MiB); at most 2^31-1.
 	StreamWindow int
 	// ConnWindow is the connection receive window in bytes: the most data in
 	// transit on the connection (credited as soon as a frame reaches its
-	// stream). Default DefaultConnWindow (1 MiB); at most 2^31-1; raised to
+	// stream). Default DefaultConnWindow (4 MiB); at most 2^31-1; raised to
 	// StreamWindow if smaller.
 	ConnWindow int
 	// KeepAliveInterval is the idle time after which we send a PING. Default

@@ -79,11 +79,11 @@ const (
 	// DefaultMaxConcurrentStreams is the default number of streams the peer may have open toward us.
 	DefaultMaxConcurrentStreams = 1024
 	// DefaultStreamWindow is the default initial per-stream receive window,
-	// 256 KiB: the most unread data the peer can make us hold on one stream.
-	DefaultStreamWindow = 256 << 10
-	// DefaultConnWindow is the default connection receive window, 1 MiB: the
+	// 1 MiB: the most unread data the peer can make us hold on one stream.
+	DefaultStreamWindow = 1 << 20
+	// DefaultConnWindow is the default connection receive window, 4 MiB: the
 	// most data in transit on the connection.
-	DefaultConnWindow = 1 << 20
+	DefaultConnWindow = 4 << 20
 	// DefaultKeepAliveInterval is the default idle time after which a PING is sent.
 	DefaultKeepAliveInterval = 30 * time.Second
 	// DefaultKeepAliveTimeout is the default time a PING may stay unanswered.
