@@ -12,6 +12,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/entrytask-server v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.47.0
@@ -27,7 +28,6 @@ require (
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
 	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // MaxConns is how many dora (nap) sessions the client may open to each etserver instance.
@@ -39,7 +40,8 @@ type Options struct {
 // Dial returns a Client for etserver's kv.Store service over dora. One endpoint gives a
 // single-target dora client; several give a balanced one (target "lb:///addr#weight,...")
 // that spreads calls by weight with lbclient's least-pending picker, moves a call that could
-// not reach an instance to another one, and ejects instances that keep failing.
+// not reach an instance to another one, and ejects an instance at its first failure (see
+// balancerOptions).
 //
 // Dial does not wait for a connection: the first call connects (a balanced client also
 // starts dialing its instances in the background), and an unreachable server shows as a
@@ -73,12 +75,28 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 	target := eps[0].Addr
 	if len(eps) > 1 {
 		target = balancedTarget(eps)
+		dopts = append(dopts, dora.WithBalancer(balancerOptions(len(eps))...))
 	}
 	conn, err := dora.NewClient(target, dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadEndpoint, err)
 	}
 	return &doraClient{conn: conn, store: kvpb.NewStoreClient(conn)}, nil
+}
+
+// balancerOptions tune lbclient for etclient, a short-lived client that must not lose a
+// call to an instance that is down: the first failure (a refused dial, a lost connection)
+// ejects an instance (for lbclient's 1 s, doubling while it stays down), health is never
+// ignored while one instance is up (no panic mode), and picking tries every instance once
+// more than there are, so a call reaches an instance that is up. Without this, lbclient's
+// defaults (5 failures eject, 3 dial attempts) fail a fresh client's first calls whenever
+// the picker draws the down instance three times in a row.
+func balancerOptions(n int) []lbclient.Option {
+	return []lbclient.Option{
+		lbclient.WithFailureThreshold(1),
+		lbclient.WithPanicThreshold(0),
+		lbclient.WithPickAttempts(n + 1),
+	}
 }
 
 // balancedTarget writes endpoints as a dora balanced target: "lb:///a:1#2,b:2#1".
