@@ -66,6 +66,28 @@ func TestRecorderPercentiles(t *testing.T) {
 	}
 }
 
+// TestPercentilesWithinExtremes: the histogram answers with the top of a bucket (99 ms
+// lands in a bucket reaching 99.025 ms), but no percentile is reported beyond the exact
+// maximum or below the exact minimum.
+func TestPercentilesWithinExtremes(t *testing.T) {
+	rec := newRecorder(1, nil)
+	for i := 1; i <= 99; i++ {
+		rec.record(0, time.Duration(i)*time.Millisecond+time.Duration(i)*time.Nanosecond, nil)
+	}
+	res := rec.result(time.Second)
+	if got := time.Duration(res.Histogram.ValueAtQuantile(100)); got <= res.Max {
+		t.Fatalf("histogram p100 %v is not beyond max %v: the test no longer covers the clamp", got, res.Max)
+	}
+	for _, q := range []float64{0.001, 50, 99, 99.9, 100} {
+		if got := res.Percentile(q); got < res.Min || got > res.Max {
+			t.Fatalf("p%g = %v outside [%v, %v]", q, got, res.Min, res.Max)
+		}
+	}
+	if res.Percentile(100) != res.Max {
+		t.Fatalf("p100 = %v, want max %v", res.Percentile(100), res.Max)
+	}
+}
+
 // TestRecorderClampsOutliers: a latency beyond the histogram's range is kept, as its max.
 func TestRecorderClampsOutliers(t *testing.T) {
 	rec := newRecorder(1, nil)

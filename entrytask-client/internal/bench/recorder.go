@@ -116,12 +116,14 @@ type Result struct {
 }
 
 // Percentile returns the latency below which q percent (0 < q <= 100) of the successful
-// requests fall, within the histogram's precision; 0 when there were none.
+// requests fall, within the histogram's precision; 0 when there were none. The histogram
+// answers with the top of a bucket, which may lie beyond the exact extremes, so the result
+// is clamped into [Min, Max]: no percentile is ever reported above the maximum.
 func (r *Result) Percentile(q float64) time.Duration {
 	if r.Success == 0 {
 		return 0
 	}
-	return time.Duration(r.Histogram.ValueAtQuantile(q))
+	return min(max(time.Duration(r.Histogram.ValueAtQuantile(q)), r.Min), r.Max)
 }
 
 // Mean returns the exact mean latency of successful requests; 0 when there were none.

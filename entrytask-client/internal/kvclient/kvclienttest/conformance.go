@@ -21,6 +21,13 @@ import (
 // whose passwords equal their names (as `etserver seed --users N` creates them).
 const Users = 3
 
+// concurrentCallers and concurrentRounds shape the concurrency check: each caller writes
+// then reads its own key concurrentRounds times.
+const (
+	concurrentCallers = 16
+	concurrentRounds  = 5
+)
+
 // callTimeout bounds each call the suite makes.
 const callTimeout = 10 * time.Second
 
@@ -36,8 +43,8 @@ func Run(t *testing.T, newClient func(t *testing.T) kvclient.Client) {
 }
 
 // RunAs is Run as the given three distinct users, whose passwords must equal their names
-// (for a server with per-user quotas, pick users allowed a few hundred writes per second:
-// the concurrency check writes 320 times as users[0]).
+// (for a server with per-user quotas, pick users allowed a burst of about 100 writes and
+// reads: the concurrency check writes and reads 80 times each as users[0] at once).
 func RunAs(t *testing.T, users [Users]string, newClient func(t *testing.T) kvclient.Client) {
 	t.Helper()
 	u1, u2, u3 := users[0], users[1], users[2]
@@ -151,13 +158,13 @@ func RunAs(t *testing.T, users [Users]string, newClient func(t *testing.T) kvcli
 		c := client(t)
 		tok := login(t, c, u1)
 		var wg sync.WaitGroup
-		errs := make(chan error, 16)
-		for g := range 16 {
+		errs := make(chan error, concurrentCallers)
+		for g := range concurrentCallers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				key := fmt.Sprintf("%sconc-%d", prefix, g)
-				for i := range 20 {
+				for i := range concurrentRounds {
 					v := strconv.Itoa(i)
 					if err := c.Write(ctx(t), tok, u1, key, v); err != nil {
 						errs <- err
