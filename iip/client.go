@@ -210,6 +210,7 @@ func (c *Client) grow(ctx context.Context) (*Channel, bool, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		c.wake(1) // pass the wake-up on: every queued call must see ErrClosed
 		return nil, false, ErrClosed
 	}
 	if c.total >= c.max {

@@ -587,3 +587,42 @@ func TestClientWaiterRetriesWhenDialFails(t *testing.T) {
 		t.Fatalf("queued call: %v, want its own dial error", err)
 	}
 }
+
+// Close must reach every call queued for a channel, not only the one woken
+// by the channel its Close freed.
+func TestCloseWakesEveryQueuedCall(t *testing.T) {
+	addr, started, release := blockingServer(t)
+	defer close(release)
+	c, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waiting := make(chan struct{}, 2)
+	c.onWait = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	ctx := testCtx(t)
+	errc := make(chan error, 3)
+	go func() { _, err := c.Do(ctx, "/block", []byte("a")); errc <- err }()
+	waitStarted(t, started) // the only channel is busy
+	for range 2 {
+		go func() { _, err := c.Do(ctx, "/block", []byte("queued")); errc <- err }()
+	}
+	for range 2 {
+		select {
+		case <-waiting:
+		case <-ctx.Done():
+			t.Fatal("timed out waiting for the calls to queue")
+		}
+	}
+	c.Close()
+	for range 3 {
+		if err := <-errc; err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call after Close: %v, want the Close's error", err)
+		}
+	}
+}
