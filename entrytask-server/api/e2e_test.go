@@ -194,6 +194,21 @@ func TestQuota(t *testing.T) {
 				}
 			})
 		}
+		t.Run("login throttle", func(t *testing.T) {
+			for i := range app.DefaultLoginBurst {
+				r, err := s.kv.Login(ctx, &kvpb.LoginReq{Username: "mallory", Password: "guess"})
+				if err != nil || r.GetStatus().GetCode() != kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD {
+					t.Fatalf("attempt %d: %v %v", i+1, r, err)
+				}
+			}
+			var md metadata.MD
+			_, err := s.kv.Login(ctx, &kvpb.LoginReq{Username: "mallory", Password: "guess"}, dora.Trailer(&md))
+			wantCode(t, "attempt over the burst", err, codes.ResourceExhausted, "login")
+			if md.Get(api.MDRetryAfterMs) == "" {
+				t.Fatalf("no %s in %v", api.MDRetryAfterMs, md)
+			}
+		})
+		metric(t, s, `etserver_rpc_rate_limited_total{op="login"} 1`)
 		metric(t, s, `etserver_rpc_rate_limited_total{op="read"} 1`)
 		metric(t, s, `etserver_rpc_rate_limited_total{op="write"} 1`)
 		metric(t, s, `etserver_rpc_calls_total{code="ResourceExhausted",method="/kv.Store/ReadSecureMessage"} 1`)

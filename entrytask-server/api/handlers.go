@@ -48,6 +48,8 @@ func (s *Store) Login(ctx context.Context, req *kvpb.LoginReq) (*kvpb.LoginRsp, 
 		return &kvpb.LoginRsp{Status: &kvpb.Status{}, Token: res.Token}, nil
 	case errors.Is(err, domain.ErrIncorrectCredentials):
 		return &kvpb.LoginRsp{Status: incorrect}, nil
+	case errors.Is(err, domain.ErrQuotaExceeded) && s.metrics != nil:
+		s.metrics.limited.WithLabelValues(string(domain.OpLogin)).Inc()
 	}
 	return nil, statusErr(ctx, s.log, MethodLogin, err)
 }

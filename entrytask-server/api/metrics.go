@@ -9,11 +9,11 @@ import (
 )
 
 // Metrics are the RPC metrics: calls by method and code, latency histograms by method, and
-// calls refused by the rate limit by operation. Register them with NewMetrics.
+// calls refused by the rate limits by operation. Register them with NewMetrics.
 //
 //	etserver_rpc_calls_total{method,code}
 //	etserver_rpc_duration_seconds{method}       (histogram)
-//	etserver_rpc_rate_limited_total{op}         (op: read or write)
+//	etserver_rpc_rate_limited_total{op}         (op: read, write, or login for the login throttle)
 //	etserver_rpc_legacy_calls_total             (calls from legacy peers)
 type Metrics struct {
 	calls    *prometheus.CounterVec
@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etserver_rpc_duration_seconds",
 			Help: "RPC call latency on the server, by full method name.", Buckets: latencyBuckets}, []string{"method"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etserver_rpc_rate_limited_total",
-			Help: "Calls refused with ResourceExhausted by the per-user quota, by operation."}, []string{"op"}),
+			Help: "Calls refused with ResourceExhausted by the per-user quota (read, write) or the login throttle (login)."}, []string{"op"}),
 		legacy: prometheus.NewCounter(prometheus.CounterOpts{Name: "etserver_rpc_legacy_calls_total",
 			Help: "Calls from legacy (previous-version) clients."}),
 	}
