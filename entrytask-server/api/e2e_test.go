@@ -264,6 +264,60 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 	wantCode(t, "read on b after logout on a", err, codes.Unauthenticated, "")
 }
 
+// TestSessionCache: with app.Options.SessionCacheTTL a logout on the same instance ends the
+// session at once; a logout on another instance takes effect here once the cache TTL has
+// passed (on the injected clock). Expiry is checked on every call regardless.
+func TestSessionCache(t *testing.T) {
+	const cacheTTL = 2 * time.Second
+	withCache := func(o *app.Options) { o.SessionCacheTTL = cacheTTL }
+	t.Run("same instance", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, b backend) {
+			clk := newClock()
+			st := b.open(t, clk)
+			createUser(t, st, "erin", "pw")
+			s := startServer(t, st, clk, withCache)
+			ctx := withToken(ctxT(t), login(t, s, "erin", "pw"))
+			if _, err := s.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")}); err != nil {
+				t.Fatal(err) // now cached
+			}
+			if _, err := s.kv.Logout(ctx, &kvpb.LogoutReq{}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")})
+			wantCode(t, "read after logout", err, codes.Unauthenticated, "")
+
+			tok2 := login(t, s, "erin", "pw")
+			ctx2 := withToken(ctxT(t), tok2)
+			if _, err := s.kv.ReadSecureMessage(ctx2, &kvpb.ReadSecureMessageReq{Key: []byte("k")}); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Hour) // the session TTL: a cached session expires too
+			_, err = s.kv.ReadSecureMessage(ctx2, &kvpb.ReadSecureMessageReq{Key: []byte("k")})
+			wantCode(t, "read with an expired cached session", err, codes.Unauthenticated, "")
+		})
+	})
+	t.Run("other instance", func(t *testing.T) {
+		b := mysqlRedisBackend(t)
+		clk := newClock()
+		stA, stB := b.open(t, clk), b.open(t, clk)
+		createUser(t, stA, "frank", "pw")
+		a, bb := startServer(t, stA, clk, withCache), startServer(t, stB, clk, withCache)
+		ctx := withToken(ctxT(t), login(t, a, "frank", "pw"))
+		if _, err := bb.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")}); err != nil {
+			t.Fatal(err) // cached on b
+		}
+		if _, err := a.kv.Logout(ctx, &kvpb.LogoutReq{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bb.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")}); err != nil {
+			t.Fatalf("b within the cache TTL: %v (the documented window)", err)
+		}
+		clk.Add(cacheTTL)
+		_, err := bb.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")})
+		wantCode(t, "b after the cache TTL", err, codes.Unauthenticated, "")
+	})
+}
+
 // metric fails unless the exposition of s's registry has a line starting with want.
 func metric(t *testing.T, s *server, want string) {
 	t.Helper()

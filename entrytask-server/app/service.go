@@ -11,13 +11,14 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultSessionTTL     = 24 * time.Hour
-	DefaultReadQuota      = 1000 // reads per second for users without a quota row
-	DefaultWriteQuota     = 1000 // writes per second for users without a quota row
-	DefaultQuotaCacheSize = 100000
-	DefaultQuotaCacheTTL  = 30 * time.Second
-	DefaultLoginRate      = 5  // login attempts per second per username
-	DefaultLoginBurst     = 10 // login attempts in a burst per username
+	DefaultSessionTTL       = 24 * time.Hour
+	DefaultReadQuota        = 1000 // reads per second for users without a quota row
+	DefaultWriteQuota       = 1000 // writes per second for users without a quota row
+	DefaultQuotaCacheSize   = 100000
+	DefaultQuotaCacheTTL    = 30 * time.Second
+	DefaultLoginRate        = 5      // login attempts per second per username
+	DefaultLoginBurst       = 10     // login attempts in a burst per username
+	DefaultSessionCacheSize = 100000 // sessions cached when SessionCacheTTL > 0
 )
 
 // Options configure a Service. The five stores are required; every other zero value means
@@ -29,15 +30,20 @@ type Options struct {
 	KV       domain.KV          // required
 	Limiter  domain.RateLimiter // required: quotas and login throttle (local or Redis)
 
-	SessionTTL     time.Duration         // session lifetime; 0 means DefaultSessionTTL
-	ValueMaxBytes  int                   // value size limit; 0 means domain.DefaultValueMaxBytes
-	DefaultQuota   domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
-	QuotaCacheSize int                   // quotas cached; 0 means DefaultQuotaCacheSize
-	QuotaCacheTTL  time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
-	LoginRate      int                   // login attempts/s per username; 0 means DefaultLoginRate
-	LoginBurst     int                   // login burst per username; 0 means DefaultLoginBurst
-	PasswordParams domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
-	Now            func() time.Time      // clock; nil means time.Now
+	SessionTTL time.Duration // session lifetime; 0 means DefaultSessionTTL
+	// SessionCacheTTL keeps sessions Authenticate looked up in an in-process LRU
+	// (DefaultSessionCacheSize entries) for this long; 0 (default) disables the cache.
+	// Logout on this Service drops the entry at once; a logout on another instance takes
+	// up to SessionCacheTTL to take effect here. Expiry is still checked on every call.
+	SessionCacheTTL time.Duration
+	ValueMaxBytes   int                   // value size limit; 0 means domain.DefaultValueMaxBytes
+	DefaultQuota    domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
+	QuotaCacheSize  int                   // quotas cached; 0 means DefaultQuotaCacheSize
+	QuotaCacheTTL   time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
+	LoginRate       int                   // login attempts/s per username; 0 means DefaultLoginRate
+	LoginBurst      int                   // login burst per username; 0 means DefaultLoginBurst
+	PasswordParams  domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
+	Now             func() time.Time      // clock; nil means time.Now
 }
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -55,6 +61,7 @@ type Service struct {
 	dummyHash     string
 	now           func() time.Time
 	quotaCache    *lru.Cache[int64, domain.Quota]
+	sessionCache  *lru.Cache[string, domain.Session] // nil when SessionCacheTTL is 0
 	quotaCacheTTL time.Duration
 }
 
@@ -74,6 +81,8 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("app: Options.Limiter is required")
 	case opts.SessionTTL < 0:
 		return nil, fmt.Errorf("app: Options.SessionTTL %s is negative", opts.SessionTTL)
+	case opts.SessionCacheTTL < 0:
+		return nil, fmt.Errorf("app: Options.SessionCacheTTL %s is negative", opts.SessionCacheTTL)
 	case opts.ValueMaxBytes < 0:
 		return nil, fmt.Errorf("app: Options.ValueMaxBytes %d is negative", opts.ValueMaxBytes)
 	}
@@ -117,6 +126,9 @@ func New(opts Options) (*Service, error) {
 		size = DefaultQuotaCacheSize
 	}
 	s.quotaCache = lru.New[int64, domain.Quota](size, s.quotaCacheTTL, s.now)
+	if opts.SessionCacheTTL > 0 {
+		s.sessionCache = lru.New[string, domain.Session](DefaultSessionCacheSize, opts.SessionCacheTTL, s.now)
+	}
 	h, err := domain.HashPassword("etserver dummy password", opts.PasswordParams)
 	if err != nil {
 		return nil, fmt.Errorf("app: Options.PasswordParams: %w", err)

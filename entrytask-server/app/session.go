@@ -26,7 +26,7 @@ func (s *Service) Authenticate(ctx context.Context, token, username string) (Pri
 	if err != nil {
 		return Principal{}, err
 	}
-	sess, err := s.sessions.SessionByID(ctx, tok.SessionID())
+	sess, err := s.session(ctx, tok.SessionID())
 	switch {
 	case errors.Is(err, domain.ErrSessionNotFound):
 		return Principal{}, fmt.Errorf("%w: unknown or expired token", domain.ErrUnauthenticated)
@@ -52,5 +52,24 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err := s.sessions.DeleteSession(ctx, p.SessionID); err != nil {
 		return fmt.Errorf("app: deleting session: %w", err)
 	}
+	if s.sessionCache != nil {
+		s.sessionCache.Delete(p.SessionID)
+	}
 	return nil
+}
+
+// session looks id up through the session cache when it is on. Only found sessions are
+// cached, so an unknown token always reaches the store.
+func (s *Service) session(ctx context.Context, id string) (domain.Session, error) {
+	if s.sessionCache == nil {
+		return s.sessions.SessionByID(ctx, id)
+	}
+	if sess, ok := s.sessionCache.Get(id); ok {
+		return sess, nil
+	}
+	sess, err := s.sessions.SessionByID(ctx, id)
+	if err == nil {
+		s.sessionCache.Set(id, sess)
+	}
+	return sess, err
 }

@@ -135,14 +135,15 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 func newService(cfg config.Config, b *backend) (*app.Service, error) {
 	return app.New(app.Options{
 		Accounts: b.accounts, Quotas: b.quotas, Sessions: b.sessions, KV: b.kv, Limiter: b.limiter,
-		SessionTTL:     cfg.Session.TTL,
-		ValueMaxBytes:  cfg.KV.ValueMaxBytes,
-		DefaultQuota:   domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
-		QuotaCacheSize: cfg.Quota.CacheSize,
-		QuotaCacheTTL:  cfg.Quota.CacheTTL,
-		LoginRate:      cfg.Login.Rate,
-		LoginBurst:     cfg.Login.Burst,
-		PasswordParams: domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB), Threads: uint8(cfg.Password.Threads)},
+		SessionTTL:      cfg.Session.TTL,
+		SessionCacheTTL: cfg.Session.CacheTTL,
+		ValueMaxBytes:   cfg.KV.ValueMaxBytes,
+		DefaultQuota:    domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
+		QuotaCacheSize:  cfg.Quota.CacheSize,
+		QuotaCacheTTL:   cfg.Quota.CacheTTL,
+		LoginRate:       cfg.Login.Rate,
+		LoginBurst:      cfg.Login.Burst,
+		PasswordParams:  domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB), Threads: uint8(cfg.Password.Threads)},
 	})
 }
 

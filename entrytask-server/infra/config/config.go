@@ -69,7 +69,8 @@ type SQLite struct {
 
 // Session configures sessions.
 type Session struct {
-	TTL time.Duration `koanf:"ttl"`
+	TTL      time.Duration `koanf:"ttl"`
+	CacheTTL time.Duration `koanf:"cache_ttl"` // in-process session cache; 0 (default) disables it
 }
 
 // KV configures values.
@@ -135,6 +136,7 @@ func Defaults() map[string]any {
 		"redis.prefix":            "et:",
 		"sqlite.synchronous":      "FULL",
 		"session.ttl":             "24h",
+		"session.cache_ttl":       "0s",
 		"kv.value_max_bytes":      1 << 20,
 		"quota.default_read":      1000,
 		"quota.default_write":     1000,
@@ -336,6 +338,9 @@ func (c Config) Validate() error {
 		bad("sqlite.synchronous", "must be FULL or NORMAL, got %q", c.SQLite.Synchronous)
 	}
 	positiveDur("session.ttl", c.Session.TTL)
+	if c.Session.CacheTTL < 0 || c.Session.CacheTTL > time.Minute {
+		bad("session.cache_ttl", "must be in 0s..1m, got %s", c.Session.CacheTTL)
+	}
 	positive("kv.value_max_bytes", c.KV.ValueMaxBytes)
 	if c.Quota.DefaultRead < 1 || c.Quota.DefaultRead > 100000 {
 		bad("quota.default_read", "must be in 1..100000, got %d", c.Quota.DefaultRead)

@@ -86,6 +86,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad synchronous", config.Sources{Env: []string{"ETSERVER_SQLITE_SYNCHRONOUS=OFF"}}, "config: sqlite.synchronous: must be FULL or NORMAL"},
 		{"quota too high", config.Sources{Env: []string{"ETSERVER_QUOTA_DEFAULT_WRITE=100001"}}, "config: quota.default_write: must be in 1..100000"},
 		{"cert without key", config.Sources{Env: []string{"ETSERVER_TLS_CERT=a.pem"}}, "config: tls.cert:"},
+		{"negative session cache", config.Sources{Env: []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}}, "config: session.cache_ttl: must be in 0s..1m"},
 		{"client ca without cert", config.Sources{Env: []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}}, "config: tls.client_ca: needs tls.cert"},
 		{"bad log level", config.Sources{Env: []string{"ETSERVER_LOG_LEVEL=loud"}}, "config: log.level:"},
 		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, `unknown key "nope"`},
