@@ -16,9 +16,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// harness runs the command line against kvfake, the in-memory stand-in for etserver (the
-// real server is not buildable yet; end-to-end tests against etserver replace these where
-// the server is needed once it lands).
+// harness runs the command line against kvfake, the in-memory stand-in for etserver, for
+// tests that need exact control (virtual time, injected failures, counted calls); package
+// e2e runs the same commands against the real etserver.
 type harness struct {
 	srv      *kvfake.Server
 	clock    bench.Clock

@@ -343,3 +343,47 @@ func TestDialRefuses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDoraRead measures a Read through the dora client against the scripted server on
+// loopback: the client's cost (request, metadata, status mapping) plus a loopback round trip
+// and a trivial handler.
+func BenchmarkDoraRead(b *testing.B) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := dora.NewServer()
+	kvpb.RegisterStoreServer(srv, &scripted{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-done }()
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{{Addr: lis.Addr().String(), Weight: 1}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Read(ctx, "tok", "ann", "k"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Read(ctx, "tok", "ann", "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Read(ctx, "tok", "ann", "k"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
