@@ -186,8 +186,7 @@ func TestBalanceWeightsRoundRobin(t *testing.T) {
 		if got < want*0.95 || got > want*1.05 {
 			t.Errorf("server %s (weight %d) got %v calls, want %v ±5%%", s.name, weights[i], got, want)
 		}
-		// Successes also count the backend's dial (see the lbclient workaround in Do).
-		if stats[i].Successes < uint64(got) || stats[i].Successes > uint64(got)+2 || stats[i].Failures != 0 {
+		if stats[i].Successes != uint64(got) || stats[i].Failures != 0 {
 			t.Errorf("stats %+v, want %v successes", stats[i], got)
 		}
 	}
