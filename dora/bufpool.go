@@ -6,7 +6,21 @@ import "sync"
 // one huge message does not pin memory.
 const maxPooledBuf = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// pooledBufSize is the capacity of a new pooled buffer.
+const pooledBufSize = 2048
+
+// pooledBuf holds a pooled buffer's slice header and its first backing array in one
+// object, so a pool miss costs one allocation, not two.
+type pooledBuf struct {
+	b   []byte
+	arr [pooledBufSize]byte
+}
+
+var bufPool = sync.Pool{New: func() any {
+	p := new(pooledBuf)
+	p.b = p.arr[:0]
+	return &p.b
+}}
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 

@@ -430,20 +430,26 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	if err != nil {
 		return err
 	}
+	// The request buffers go back to the pool as soon as the request is sent (nap's Send
+	// does not keep msg), not at the end of the call: with many callers waiting for their
+	// responses, holding them would keep two pooled buffers per call in flight, and the
+	// pool would allocate new ones whenever the number of calls in flight grows.
 	payload := getBuf()
-	defer putBuf(payload)
 	if *payload, err = marshal(cdc, (*payload)[:0], req); err != nil {
+		putBuf(payload)
 		return status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
 	}
 	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
 	buf := getBuf()
-	defer putBuf(buf)
 	*buf = appendPkg((*buf)[:0], &h, *payload)
+	putBuf(payload)
+	reqLen := len(*buf)
 
 	var st *nap.Stream
 	for attempt := 1; ; attempt++ {
 		st, err = c.openStream(ctx, ci.waitForReady && !c.backend)
 		if err != nil {
+			putBuf(buf)
 			return c.unsent(err)
 		}
 		err = st.SendAndClose(*buf)
@@ -452,16 +458,19 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 		}
 		st.Close()
 		if !nap.IsRetryable(err) {
+			putBuf(buf)
 			return callError(ctx, err)
 		}
 		if attempt == maxOpenAttempts {
+			putBuf(buf)
 			return c.unsent(callError(ctx, err))
 		}
 	}
+	putBuf(buf)
 	defer st.Close()
 	if cs != nil {
 		cs.info.RemoteAddr = st.Session().RemoteAddr()
-		cs.out(len(*buf))
+		cs.out(reqLen)
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { st.Reset(nap.CodeCancel) })

@@ -40,10 +40,11 @@ type Server struct {
 	sessWG sync.WaitGroup // session loops
 	callWG sync.WaitGroup // calls in flight
 
-	work     chan streamWork // hands streams to idle workers
+	work     chan streamWork // hands streams to reserved idle workers
 	quit     chan struct{}   // closed when workers must exit
 	quitOnce sync.Once
 	idle     atomic.Int32
+	spawn    func() // s.worker, built once
 	workerWG sync.WaitGroup
 }
 
@@ -51,36 +52,76 @@ type Server struct {
 // reusing them saves a goroutine start (and an allocation) per call.
 const maxIdleWorkers = 256
 
+// workQueueSize is the capacity of the channel that hands streams to workers; it only
+// bounds how many handed-over streams may wait for their (already committed) worker to be
+// scheduled before the session's accept loop waits too.
+const workQueueSize = 1024
+
 type streamWork struct {
 	sess *nap.Session
 	st   *nap.Stream
 }
 
 // dispatch runs the call of st on an idle worker, or on a new one.
+//
+// idle counts workers that finished a call and are committed to take the next one from
+// work. dispatch reserves one by decrementing idle (never below zero) and hands it the
+// stream through the buffered work channel, so a worker that has finished its call but is
+// not yet parked in its receive still gets the next call instead of a new goroutine being
+// started. When no worker is idle, dispatch starts one with the prebuilt s.spawn (a go
+// statement with arguments would allocate a closure per start) and sends the stream
+// through work too: every send has exactly one committed receiver (a reserved worker or a
+// started one), so a send that finds the buffer full waits only for those receivers to
+// be scheduled. Stop and GracefulStop close quit only after every session loop (the only
+// callers of dispatch) has returned and every dispatched call has finished, so no work
+// is left in the channel.
 func (s *Server) dispatch(w streamWork) {
 	s.callWG.Add(1)
-	select {
-	case s.work <- w:
-	default:
-		s.workerWG.Add(1)
-		go s.worker(w)
+	for {
+		n := s.idle.Load()
+		if n <= 0 {
+			break
+		}
+		if s.idle.CompareAndSwap(n, n-1) {
+			s.work <- w
+			return
+		}
+	}
+	s.workerWG.Add(1)
+	go s.spawn()
+	s.work <- w
+}
+
+// worker serves calls until it is not needed as an idle worker or quit is closed. Any
+// waiting worker may take any stream from work (a parked one may take the stream sent for
+// a newly started one), so every receive also watches quit: once quit is closed no stream
+// is left to take.
+func (s *Server) worker() {
+	defer s.workerWG.Done()
+	for {
+		var w streamWork
+		select {
+		case w = <-s.work:
+		case <-s.quit:
+			return
+		}
+		s.handleStream(w.sess, w.st)
+		if !s.park() {
+			return
+		}
 	}
 }
 
-func (s *Server) worker(w streamWork) {
-	defer s.workerWG.Done()
+// park counts the calling worker as idle unless maxIdleWorkers already are; it reports
+// whether it did (the worker must then receive its next call from work).
+func (s *Server) park() bool {
 	for {
-		s.handleStream(w.sess, w.st)
-		if s.idle.Add(1) > maxIdleWorkers {
-			s.idle.Add(-1)
-			return
+		n := s.idle.Load()
+		if n >= maxIdleWorkers {
+			return false
 		}
-		select {
-		case w = <-s.work:
-			s.idle.Add(-1)
-		case <-s.quit:
-			s.idle.Add(-1)
-			return
+		if s.idle.CompareAndSwap(n, n+1) {
+			return true
 		}
 	}
 }
@@ -105,12 +146,13 @@ func NewServer(opts ...ServerOption) *Server {
 		services:  map[string]*ServiceDesc{},
 		listeners: map[*nap.Listener]struct{}{},
 		sessions:  map[*nap.Session]struct{}{},
-		work:      make(chan streamWork),
+		work:      make(chan streamWork, workQueueSize),
 		quit:      make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.spawn = s.worker
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
 	s.streamInt = chainStreamServer(s.opts.streamInts)
 	s.logger = s.opts.logger
