@@ -454,11 +454,15 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 // readPayload returns the next n bytes as a new slice. The bytes are copied
 // out of the read buffer with append, which (unlike make) does not zero the
 // new memory first.
+// directReadMin is the payload size from which readPayload reads past the read
+// buffer, straight into the message.
+const directReadMin = 16 << 10
+
 func (s *Session) readPayload(n int) ([]byte, error) {
 	if n == 0 {
 		return []byte{}, nil
 	}
-	if n <= s.br.Size() {
+	if n <= s.br.Buffered() || (n < directReadMin && n <= s.br.Size()) {
 		p, err := s.br.Peek(n)
 		if err != nil {
 			if err == io.EOF {
@@ -470,7 +474,14 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 		_, err = s.br.Discard(n)
 		return msg, err
 	}
+	// A large payload: take what the read buffer already holds, then read the
+	// rest straight from the connection into the message. The buffer is empty
+	// by then, so the byte order is kept, and bulk data is copied once, not twice.
 	msg := make([]byte, n)
-	_, err := io.ReadFull(s.br, msg)
+	k := 0
+	if b := s.br.Buffered(); b > 0 {
+		k, _ = s.br.Read(msg[:b])
+	}
+	_, err := io.ReadFull(s.conn, msg[k:])
 	return msg, err
 }
