@@ -1,8 +1,10 @@
 package nap
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -124,4 +126,90 @@ func TestNoGoroutineLeftAfterClose(t *testing.T) {
 	<-done
 	ln.Close()
 	goleak.VerifyNone(t)
+}
+
+// TestReleaseReusesMessages checks that a released large message is reused
+// for the next one received on the session, that its content is the new
+// message's, and that small messages are never recycled.
+func TestReleaseReusesMessages(t *testing.T) {
+	c, s := pair(t, nil, nil)
+	ctx := testCtx(t)
+	st, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for i := 0; i < 3; i++ {
+			m := bytes.Repeat([]byte{byte('a' + i)}, 32<<10)
+			if err := st.Send(m); err != nil {
+				sent <- err
+				return
+			}
+		}
+		if err := st.Send([]byte("small")); err != nil {
+			sent <- err
+			return
+		}
+		sent <- st.CloseSend()
+	}()
+	sst, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		m, err := sst.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.Repeat([]byte{byte('a' + i)}, 32<<10); !bytes.Equal(m, want) {
+			t.Fatalf("message %d: content differs from what was sent", i)
+		}
+		sst.Release(m) // the reader may already be past it: reuse is checked below
+	}
+	small, err := sst.Recv()
+	if err != nil || string(small) != "small" {
+		t.Fatalf("small message = %q, %v", small, err)
+	}
+	sst.Release(small) // dropped: under the reuse threshold
+	if n := len(s.free); n > maxFreeMessages {
+		t.Fatalf("%d free messages kept, want at most %d", n, maxFreeMessages)
+	}
+	if _, err := sst.Recv(); err != io.EOF {
+		t.Fatalf("Recv after the last message = %v, want io.EOF", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	// With the stream drained, a released buffer is the one the next large
+	// message lands in.
+drain:
+	for {
+		select {
+		case <-s.free:
+		default:
+			break drain
+		}
+	}
+	buf := make([]byte, 64<<10)
+	sst.Release(buf)
+	st2, err := c.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("z"), 40<<10)
+	if err := st2.SendAndClose(payload); err != nil {
+		t.Fatal(err)
+	}
+	sst2, err := s.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sst2.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &m[0] != &buf[0] || !bytes.Equal(m, payload) {
+		t.Fatalf("the released buffer was not reused for the next large message")
+	}
 }

@@ -451,18 +451,35 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 	return nil
 }
 
-// readPayload returns the next n bytes as a new slice. The bytes are copied
-// out of the read buffer with append, which (unlike make) does not zero the
-// new memory first.
 // directReadMin is the payload size from which readPayload reads past the read
-// buffer, straight into the message.
+// buffer, straight into the message. Released messages smaller than this are
+// not kept for reuse.
 const directReadMin = 16 << 10
 
+// maxFreeMessages bounds the released messages a session keeps for reuse.
+const maxFreeMessages = 16
+
+// messageBuffer returns a slice of n bytes for a large payload: a released
+// message when one is big enough, else new memory.
+func (s *Session) messageBuffer(n int) []byte {
+	select {
+	case b := <-s.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]byte, n)
+}
+
+// readPayload returns the next n bytes as a slice the caller owns. Small
+// payloads are copied out of the read buffer with append, which (unlike make)
+// does not zero the new memory first.
 func (s *Session) readPayload(n int) ([]byte, error) {
 	if n == 0 {
 		return []byte{}, nil
 	}
-	if n <= s.br.Buffered() || (n < directReadMin && n <= s.br.Size()) {
+	if n < directReadMin && n <= s.br.Size() {
 		p, err := s.br.Peek(n)
 		if err != nil {
 			if err == io.EOF {
@@ -477,10 +494,10 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 	// A large payload: take what the read buffer already holds, then read the
 	// rest straight from the connection into the message. The buffer is empty
 	// by then, so the byte order is kept, and bulk data is copied once, not twice.
-	msg := make([]byte, n)
-	k := 0
-	if b := s.br.Buffered(); b > 0 {
-		k, _ = s.br.Read(msg[:b])
+	msg := s.messageBuffer(n)
+	k, _ := s.br.Read(msg[:min(n, s.br.Buffered())])
+	if k == n {
+		return msg, nil
 	}
 	_, err := io.ReadFull(s.conn, msg[k:])
 	return msg, err

@@ -283,6 +283,23 @@ func (st *Stream) Recv() ([]byte, error) {
 	}
 }
 
+// Release hands msg, a message returned by Recv, back to the session so that
+// a later message received on the same session can reuse its memory instead
+// of allocating. After Release the caller must not use msg (or any slice of
+// it) again. Releasing is optional: a message that is never released is
+// garbage collected as usual. Messages under 16 KiB, and any beyond the 16
+// the session keeps, are simply dropped. Release is safe for concurrent use;
+// it pays off for streams that receive many large messages (bulk transfers).
+func (st *Stream) Release(msg []byte) {
+	if cap(msg) < directReadMin {
+		return
+	}
+	select {
+	case st.sess.free <- msg[:0]:
+	default:
+	}
+}
+
 // Reset aborts both directions and tells the peer with code (peer's Recv
 // and Send then return a *StreamError with Remote true and its stream
 // context is cancelled). Pending local Send/Recv return a *StreamError.
