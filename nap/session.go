@@ -63,6 +63,7 @@ type Session struct {
 	ctrl        []byte     // encoded control frames waiting for the writer
 	ready       streamRing // streams with a message to send, round-robin
 	connBlocked bool       // the connection send window stopped the last pass
+	flushLater  bool       // a sender left small frames buffered for the writer to flush
 
 	acceptQ      streamRing // accepted by the reader, not yet by the application
 	acceptNotify chan struct{}

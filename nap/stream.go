@@ -221,7 +221,7 @@ func (st *Stream) send(msg []byte, end, noMsg bool) error {
 	st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = msg, 0, end, noMsg
 	st.sending = true
 	st.winBlocked = false
-	s.readyLocked(st)
+	s.enqueueLocked(st)
 	s.writeDirectLocked()
 	for st.sending && st.failErrLocked() == nil {
 		st.sendCond.Wait()

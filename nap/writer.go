@@ -2,6 +2,7 @@ package nap
 
 import (
 	"net"
+	"runtime"
 	"sync"
 )
 
@@ -28,16 +29,32 @@ type writeBatch struct {
 
 var batchPool = sync.Pool{New: func() any { return &writeBatch{ctrl: make([]byte, 0, 512)} }}
 
-// readyLocked puts a stream with something to send into the round-robin.
+// readyLocked puts a stream with something to send into the round-robin
+// and wakes the writer goroutine.
 func (s *Session) readyLocked(st *Stream) {
+	if s.enqueueLocked(st) {
+		s.writeCond.Signal()
+	}
+}
+
+// enqueueLocked puts a stream into the round-robin without waking the
+// writer: for a Send that goes on to write itself (writeDirectLocked), which
+// wakes the writer only if it leaves work behind. It reports whether the
+// stream was added.
+func (s *Session) enqueueLocked(st *Stream) bool {
 	if st.inReady || s.closed {
-		return
+		return false
 	}
 	st.inReady = true
 	s.ready.push(st)
 	s.connBlocked = false
-	s.writeCond.Signal()
+	return true
 }
+
+// busyLocked reports whether more than one stream is open: other sends are
+// then likely to follow soon, and a small write is worth holding back for the
+// writer goroutine to flush together with them.
+func (s *Session) busyLocked() bool { return s.numLocal+s.numPeer > 1 }
 
 func (s *Session) hasWorkLocked() bool {
 	return len(s.ctrl) > 0 || (s.ready.len() > 0 && !s.connBlocked && s.mode != modeUnknown)
@@ -52,6 +69,7 @@ func (s *Session) hasWorkLocked() bool {
 // writeLoop is the background writer.
 func (s *Session) writeLoop() {
 	defer s.wg.Done()
+	yielded := false // held back a flush once already (flushLater)
 	s.mu.Lock()
 	for {
 		if s.writing {
@@ -73,6 +91,19 @@ func (s *Session) writeLoop() {
 		}
 		if !s.hasWorkLocked() {
 			if s.bw.Buffered() > 0 {
+				if s.flushLater && !yielded {
+					// Senders left small frames in the buffer because other
+					// streams are active: let the goroutines that are ready to
+					// run (handlers about to answer, callers about to ask) add
+					// theirs first, then write them all with one syscall. Once
+					// per flush, so a steady stream of senders cannot starve it.
+					yielded = true
+					s.mu.Unlock()
+					runtime.Gosched()
+					s.mu.Lock()
+					continue
+				}
+				s.flushLater, yielded = false, false
 				s.writing = true
 				s.mu.Unlock()
 				err := s.bw.Flush()
@@ -101,23 +132,35 @@ func (s *Session) writeLoop() {
 
 // writeDirectLocked lets a sending goroutine write when the token is free:
 // one batch, then a flush if nothing else is pending; the writer goroutine
-// takes over what remains.
+// takes over what remains. When other streams are active and the batch went
+// into the write buffer (small frames), the flush is left to the writer
+// goroutine, which coalesces it with the frames of the sends that follow.
+// If the token is taken, its holder wakes the writer when it is done.
 func (s *Session) writeDirectLocked() {
 	if s.writing || s.closed || !s.hasWorkLocked() {
+		if !s.writing {
+			s.writeCond.Signal()
+		}
 		return
 	}
 	s.writing = true
 	err := s.writeBatchLocked()
-	if err == nil && !s.hasWorkLocked() {
-		s.mu.Unlock()
-		err = s.bw.Flush()
-		s.mu.Lock()
+	if err == nil && !s.hasWorkLocked() && s.bw.Buffered() > 0 {
+		if s.busyLocked() {
+			s.flushLater = true
+		} else {
+			s.mu.Unlock()
+			err = s.bw.Flush()
+			s.mu.Lock()
+		}
 	}
 	s.writing = false
 	if err != nil {
 		s.failLocked(ioError("write", err), false)
 	}
-	s.writeCond.Signal()
+	if s.hasWorkLocked() || s.bw.Buffered() > 0 || s.drained || s.closed {
+		s.writeCond.Signal()
+	}
 }
 
 // writeBatchLocked builds one batch, writes it without the lock and
