@@ -60,6 +60,9 @@ type Redis struct {
 	DB       int    `koanf:"db"`
 	PoolSize int    `koanf:"pool_size"`
 	Prefix   string `koanf:"prefix"`
+	// AutoPipeline batches the session and value reads of concurrent calls into one
+	// pipeline (go-redis autopipelining); default true.
+	AutoPipeline bool `koanf:"autopipeline"`
 }
 
 // SQLite configures the embedded store.
@@ -134,6 +137,7 @@ func Defaults() map[string]any {
 		"redis.db":                0,
 		"redis.pool_size":         0,
 		"redis.prefix":            "et:",
+		"redis.autopipeline":      true,
 		"sqlite.synchronous":      "FULL",
 		"session.ttl":             "24h",
 		"session.cache_ttl":       "0s",

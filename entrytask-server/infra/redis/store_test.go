@@ -2,6 +2,10 @@ package redis_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,5 +65,63 @@ func TestOpenErrors(t *testing.T) {
 func TestPing(t *testing.T) {
 	if err := open(t).Ping(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReads checks values and sessions read back correctly from many goroutines at once,
+// with reads autopipelined (the default) and one round trip each.
+func TestReads(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		disable bool
+	}{{"autopipeline", false}, {"plain", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := testenv.RedisAddr(t)
+			s, err := redis.Open(context.Background(), redis.Options{Addr: addr, Prefix: testenv.RedisPrefix(t, addr), DisableAutoPipeline: tc.disable})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			const n = 32
+			for i := range n {
+				if err := s.Put(ctx, int64(i), "k", []byte(strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+				sess := domain.Session{ID: "id" + strconv.Itoa(i), UserID: int64(i), Username: "u" + strconv.Itoa(i), ExpiresAt: time.Now().Add(time.Hour).Truncate(time.Millisecond)}
+				if err := s.CreateSession(ctx, sess); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 20 {
+						v, err := s.Get(ctx, int64(i), "k")
+						if err != nil || string(v) != strconv.Itoa(i) {
+							errs <- fmt.Errorf("user %d: Get = %q, %v", i, v, err)
+							return
+						}
+						sess, err := s.SessionByID(ctx, "id"+strconv.Itoa(i))
+						if err != nil || sess.UserID != int64(i) || sess.Username != "u"+strconv.Itoa(i) {
+							errs <- fmt.Errorf("session %d: %+v, %v", i, sess, err)
+							return
+						}
+						if _, err := s.Get(ctx, int64(i), "missing"); !errors.Is(err, domain.ErrKeyNotExist) {
+							errs <- fmt.Errorf("missing key: %v, want ErrKeyNotExist", err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
 	}
 }
