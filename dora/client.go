@@ -508,7 +508,11 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 			return err
 		}
 	}
-	if err := cdc.Unmarshal(p.payload, resp); err != nil {
+	err = cdc.Unmarshal(p.payload, resp)
+	// Codecs keep nothing of their input: the message's memory can serve the
+	// session's next large message (nap keeps only large ones).
+	st.Release(msg)
+	if err != nil {
 		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
 	}
 	return nil

@@ -164,6 +164,9 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 	if err != nil {
 		return // reset or session gone before the request arrived: nobody to answer
 	}
+	// Once the call is over nothing refers to the request (codecs copy what
+	// they decode): its memory can take the session's next large message.
+	defer st.Release(msg)
 	c := &serverCall{values: context.Background(), srv: s, sess: sess, st: st, legacy: sess.Legacy()}
 	defer c.endCtx()
 	var p pkg
