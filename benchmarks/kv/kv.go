@@ -1,0 +1,209 @@
+// Package kv is the entry-task suite: etserver (its dora RPC layer, entrytask-server/api)
+// against the same key/value service served by grpc-go. Both serve one app.Service —
+// etserver's use cases on etserver's stores, configured and seeded as etserver does it
+// (OpenBackend) — so the RPC layer is the only difference: login, read, write, delete and
+// logout with the session token in request metadata `token`, the per-user read and write
+// quotas, and the same messages (entrytask-server/kvpb) on the wire.
+//
+// The load (NewWorker) logs in once per client and then reads, or writes, one key with a
+// 2000-byte value, closed loop, the way the entry task's benchmark did.
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+)
+
+// The operations of the load.
+const (
+	OpRead  = "read"
+	OpWrite = "write"
+)
+
+// Ops lists the operations in run order.
+var Ops = []string{OpRead, OpWrite}
+
+// DefaultValue is the value size of the load in bytes: what the entry task's clients send.
+const DefaultValue = 2000
+
+// Errors the clients return (wrapped) for the answers that are not plain failures.
+var (
+	// ErrIncorrectCredentials is Login's INCORRECT_USERNAME_OR_PASSWORD status.
+	ErrIncorrectCredentials = errors.New("kv: incorrect username or password")
+	// ErrKeyNotExist is a read's KEY_NOT_EXIST status.
+	ErrKeyNotExist = errors.New("kv: key does not exist")
+	// ErrUnauthenticated is the Unauthenticated status code of either framework.
+	ErrUnauthenticated = errors.New("kv: unauthenticated")
+	// ErrResourceExhausted is the ResourceExhausted status code (over quota).
+	ErrResourceExhausted = errors.New("kv: resource exhausted")
+	// ErrBadReply is a read whose value is not the one written.
+	ErrBadReply = errors.New("kv: bad reply")
+)
+
+// Framework is one RPC layer serving an app.Service.
+type Framework interface {
+	// Name is the registered name ("etserver", "grpc").
+	Name() string
+	// Serve serves b.Service on ln until the returned closer is closed; closing it
+	// closes ln and every connection. The server logs to b.Logger.
+	Serve(ln net.Listener, b *Backend) (io.Closer, error)
+	// Dial returns a client of the service at addr, safe for concurrent use.
+	Dial(addr string) (Client, error)
+}
+
+// Client is a connected client of the key/value service.
+type Client interface {
+	// Login returns the session token of username.
+	Login(ctx context.Context, username, password string) (string, error)
+	// WithToken returns ctx carrying token in the request metadata of the calls below.
+	WithToken(ctx context.Context, token string) context.Context
+	// Read returns the value of key.
+	Read(ctx context.Context, key []byte) ([]byte, error)
+	// Write stores value under key.
+	Write(ctx context.Context, key, value []byte) error
+	// Close releases the client's connections.
+	Close() error
+}
+
+var (
+	regMu      sync.Mutex
+	registered = map[string]Framework{}
+)
+
+// Register adds f to the registry; it panics when the name is taken.
+func Register(f Framework) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registered[f.Name()]; dup {
+		panic("kv: Register called twice for " + f.Name())
+	}
+	registered[f.Name()] = f
+}
+
+// Names returns the registered names, sorted.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registered))
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the framework registered under name.
+func Lookup(name string) (Framework, error) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	f, ok := registered[name]
+	if !ok {
+		return nil, fmt.Errorf("kv: unknown framework %q (have %v)", name, namesLocked())
+	}
+	return f, nil
+}
+
+// Load is one client's share of the benchmark: it logs in once as User (password = the
+// username, as seeded) and, for OpRead, writes the value to the key once; then every
+// worker repeats Op on that key with the one token.
+type Load struct {
+	Op    string // OpRead or OpWrite
+	User  int    // seeded user to log in as; 0 means DefaultUser
+	Value int    // value size in bytes; 0 means DefaultValue
+	Key   string // "" means "a" for reads, "w" for writes
+}
+
+// Prepare logs in and writes the value a read load reads; it returns the harness worker
+// factory of the load.
+func (l Load) Prepare(ctx context.Context, c Client) (func(int) (harness.Worker, error), error) {
+	if l.Op != OpRead && l.Op != OpWrite {
+		return nil, fmt.Errorf("kv: unknown op %q (have %v)", l.Op, Ops)
+	}
+	user := l.User
+	if user == 0 {
+		user = DefaultUser
+	}
+	size := l.Value
+	if size == 0 {
+		size = DefaultValue
+	}
+	key := l.Key
+	if key == "" {
+		key = "a"
+		if l.Op == OpWrite {
+			key = "w"
+		}
+	}
+	name := fmt.Sprint(user)
+	tok, err := c.Login(ctx, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("kv: login as %s: %w", name, err)
+	}
+	authed := c.WithToken(ctx, tok)
+	value := bytes.Repeat([]byte{'v'}, size)
+	k := []byte(key)
+	if l.Op == OpRead {
+		if err := c.Write(authed, k, value); err != nil {
+			return nil, fmt.Errorf("kv: writing the value to read: %w", err)
+		}
+	}
+	return func(int) (harness.Worker, error) {
+		if l.Op == OpWrite {
+			return harness.Worker{Call: func() error { return c.Write(authed, k, value) }}, nil
+		}
+		return harness.Worker{Call: func() error {
+			v, err := c.Read(authed, k)
+			if err != nil {
+				return err
+			}
+			if len(v) != len(value) {
+				return fmt.Errorf("%w: read %d bytes, want %d", ErrBadReply, len(v), len(value))
+			}
+			return nil
+		}}, nil
+	}, nil
+}
+
+// served is a server running in a goroutine; Close stops it and waits for it.
+type served struct {
+	stop func()
+	done chan struct{}
+}
+
+// startServing runs serve(ln) in a goroutine; stop must make serve return.
+func startServing(ln net.Listener, serve func(net.Listener) error, stop func()) *served {
+	s := &served{stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		// Serve returns when stop closes the listener.
+		_ = serve(ln)
+	}()
+	return s
+}
+
+func (s *served) Close() error {
+	s.stop()
+	<-s.done
+	return nil
+}
+
+// service returns b's app.Service, or an error when b is not open.
+func service(b *Backend) (*app.Service, error) {
+	if b == nil || b.Service == nil {
+		return nil, errors.New("kv: the backend is not open")
+	}
+	return b.Service, nil
+}
