@@ -119,6 +119,9 @@ func serveNapStream(st *nap.Stream) error {
 		if err != nil {
 			return err
 		}
+		// Done with msg (Send has written it): nap may reuse its memory for a
+		// later large message, as the other transports' servers reuse one buffer.
+		st.Release(msg)
 	}
 }
 
@@ -183,6 +186,7 @@ func (t *napStream) Echo(req, resp []byte) error {
 		return fmt.Errorf("%w: sent %d bytes, got %d", ErrBadReply, len(req), len(got))
 	}
 	copy(resp, got)
+	t.st.Release(got)
 	return nil
 }
 
