@@ -133,3 +133,56 @@ func ExampleIsRetryable() {
 	// true true
 	// true true nap: stream 3 reset by peer: STREAM_LIMIT
 }
+
+// A bulk receiver that is done with each message hands it back with
+// Release, so the session reads the next large message into the same memory
+// instead of allocating.
+func ExampleStream_Release() {
+	ln, err := nap.Listen("tcp", "127.0.0.1:0", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	total := make(chan int, 1)
+	go func() {
+		sess, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer sess.Close()
+		st, err := sess.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		n := 0
+		for {
+			chunk, err := st.Recv()
+			if err != nil { // io.EOF after the sender's CloseSend
+				total <- n
+				return
+			}
+			n += len(chunk) // use the bytes (write them to a file, hash them ...)
+			st.Release(chunk)
+		}
+	}()
+
+	ctx := context.Background()
+	sess, err := nap.Dial(ctx, "tcp", ln.Addr().String(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sess.Close()
+	st, err := sess.OpenStream(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := 0; i < 100; i++ {
+		if err := st.Send(chunk); err != nil {
+			log.Fatal(err)
+		}
+	}
+	st.CloseSend()
+	fmt.Println(<-total, "bytes received")
+	// Output: 6553600 bytes received
+}
