@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,29 +33,13 @@ func isBalancedTarget(target string) bool {
 }
 
 // balancer is the state of a balanced Client: an lbclient.Balancer whose connection type is
-// a per-server Client, shared by all calls to that server.
+// a per-server Client, shared by all calls to that server (lbclient.WithSharedClient, so
+// closing the balancer closes busy per-server clients too, failing their calls).
 type balancer struct {
-	b      *lbclient.Balancer[*backendClient]
+	b      *lbclient.Balancer[*Client]
 	opts   clientOptions // of the per-server clients: no interceptors
 	target string
-
-	closed  atomic.Bool
-	mu      sync.Mutex
-	clients map[*backendClient]struct{} // open per-server clients, so Close reaches busy ones
-}
-
-// backendClient is one server's Client inside a balancer.
-type backendClient struct {
-	*Client
-	lb *balancer
-}
-
-// Close forgets the client and closes it (idempotent).
-func (bc *backendClient) Close() error {
-	bc.lb.mu.Lock()
-	delete(bc.lb.clients, bc)
-	bc.lb.mu.Unlock()
-	return bc.Client.Close()
+	closed atomic.Bool
 }
 
 // unsentError marks, on a per-server client, the error of a call that never reached the
@@ -83,7 +66,7 @@ func (c *Client) unsent(err error) error {
 }
 
 func newBalancedClient(target string, o clientOptions) (*Client, error) {
-	lb := &balancer{opts: o, target: target, clients: map[*backendClient]struct{}{}}
+	lb := &balancer{opts: o, target: target}
 	lb.opts.unaryInts, lb.opts.streamInts = nil, nil // they run once per call, on the balanced client
 	lb.opts.balanced, lb.opts.lbOpts = false, nil
 	all := make([]lbclient.Option, 0, 3+len(o.lbOpts))
@@ -106,7 +89,7 @@ func newBalancedClient(target string, o clientOptions) (*Client, error) {
 
 // dial is the balancer's Dialer: a per-server Client with its first session open, so that
 // an unreachable server is a dial error (lbclient then tries another server).
-func (lb *balancer) dial(ctx context.Context, addr string) (*backendClient, error) {
+func (lb *balancer) dial(ctx context.Context, addr string) (*Client, error) {
 	c := newClient(addr, lb.opts)
 	c.backend = true
 	if err := c.connect(ctx); err != nil {
@@ -120,22 +103,13 @@ func (lb *balancer) dial(ctx context.Context, addr string) (*backendClient, erro
 		}
 		return nil, err
 	}
-	bc := &backendClient{Client: c, lb: lb}
-	lb.mu.Lock()
-	if lb.closed.Load() {
-		lb.mu.Unlock()
-		c.Close()
-		return nil, status.Wrap(codes.Canceled, ErrClientClosed)
-	}
-	lb.clients[bc] = struct{}{}
-	lb.mu.Unlock()
-	return bc, nil
+	return c, nil
 }
 
 // pick leases a server's client for one call.
-func (lb *balancer) pick(ctx context.Context, key string) (lbclient.Lease[*backendClient], error) {
+func (lb *balancer) pick(ctx context.Context, key string) (lbclient.Lease[*Client], error) {
 	if lb.closed.Load() {
-		return lbclient.Lease[*backendClient]{}, status.Wrap(codes.Canceled, ErrClientClosed)
+		return lbclient.Lease[*Client]{}, status.Wrap(codes.Canceled, ErrClientClosed)
 	}
 	l, err := lb.b.Pick(ctx, key)
 	if err != nil {
@@ -223,23 +197,10 @@ func (c *Client) newStreamBalanced(ctx context.Context, desc *StreamDesc, method
 }
 
 func (lb *balancer) close() error {
-	lb.mu.Lock()
 	if lb.closed.Swap(true) {
-		lb.mu.Unlock()
 		return nil
 	}
-	lb.mu.Unlock()
-	_ = lb.b.Close() // stops its goroutines, closes idle clients
-	lb.mu.Lock()
-	busy := make([]*Client, 0, len(lb.clients))
-	for bc := range lb.clients {
-		busy = append(busy, bc.Client)
-	}
-	lb.mu.Unlock()
-	for _, c := range busy {
-		c.Close() // fails the calls in flight; lbclient closes it again when they are done
-	}
-	return nil
+	return lb.b.Close() // stops its goroutines, closes every per-server client
 }
 
 // BackendStats returns, for a balanced client, a snapshot of every server in target order

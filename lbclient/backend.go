@@ -191,7 +191,7 @@ func (be *backend[C]) retire() {
 	}
 }
 
-func (be *backend[C]) closePool() { be.closeOnce.Do(be.pool.close) }
+func (be *backend[C]) closePool() { be.closeOnce.Do(func() { be.pool.close(false) }) }
 
 func (be *backend[C]) stats(now int64) BackendStats {
 	open, idle := be.pool.counts()

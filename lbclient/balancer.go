@@ -430,7 +430,8 @@ func (b *Balancer[C]) String() string {
 
 // Close stops the resolver, maintenance and probe goroutines and closes every
 // idle connection; connections of calls in flight close when their Lease is
-// done. Later Pick and Do calls return ErrClosed. Close is idempotent and returns nil.
+// done, or at once with WithCloseInFlight (set by WithSharedClient). Later Pick
+// and Do calls return ErrClosed. Close is idempotent and returns nil.
 func (b *Balancer[C]) Close() error {
 	b.mu.Lock()
 	if b.closed.Swap(true) {
@@ -441,7 +442,7 @@ func (b *Balancer[C]) Close() error {
 	b.cancel()
 	b.wg.Wait()
 	for _, be := range b.set.Load().backends {
-		be.pool.close()
+		be.pool.close(b.cfg.closeInFlight)
 	}
 	return nil
 }

@@ -41,6 +41,9 @@ const (
 	DefaultPickAttempts = 3
 	// DefaultDiscardOnFailure: a connection whose call was a backend failure is closed.
 	DefaultDiscardOnFailure = true
+	// DefaultCloseInFlight is whether Balancer.Close closes connections with
+	// calls in flight (WithCloseInFlight); WithSharedClient turns it on.
+	DefaultCloseInFlight = false
 	// ewmaAlpha is the weight of a new latency sample in the latency EWMA.
 	ewmaAlpha = 0.2
 )
@@ -107,6 +110,7 @@ type config struct {
 	onUpdate         func([]Endpoint)
 	logger           *slog.Logger
 	discardOnFailure bool
+	closeInFlight    bool
 }
 
 func defaultConfig() config {
@@ -195,11 +199,23 @@ func WithDiscardOnFailure(discard bool) Option {
 // WithSharedClient configures the pool for a C that is itself a pooled,
 // concurrency-safe client, such as iip.Client or dora.Client: one C per
 // backend (WithConns(1, 1)), shared by every call (WithMaxCallsPerConn(math.MaxInt32)),
-// kept when a call fails (WithDiscardOnFailure(false)). Options after it may override these.
+// kept when a call fails (WithDiscardOnFailure(false)), and closed by
+// Balancer.Close even while calls are in flight (WithCloseInFlight(true)), as
+// closing a grpc-go ClientConn fails its pending RPCs. Options after it may
+// override these.
 func WithSharedClient() Option {
 	return func(c *config) {
 		c.minConns, c.maxConns, c.maxCallsPerConn, c.discardOnFailure = 1, 1, math.MaxInt32, false
+		c.closeInFlight = true
 	}
+}
+
+// WithCloseInFlight sets whether Balancer.Close also closes connections that
+// carry calls (true: those calls fail, the C's Close decides how) or leaves them
+// to close when their Lease is done (false, DefaultCloseInFlight). Removing a
+// backend from the set never interrupts its calls.
+func WithCloseInFlight(close bool) Option {
+	return func(c *config) { c.closeInFlight = close }
 }
 
 // WithIdleTimeout sets how long a connection beyond MinConns may stay unused

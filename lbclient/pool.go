@@ -26,6 +26,7 @@ type pconn[C io.Closer] struct {
 	inUse    int
 	lastUsed int64 // nanotime of the last return
 	broken   bool  // no new calls; closed once inUse drops to 0
+	closed   bool  // closed with calls in flight (pool.close): put does not close it again
 }
 
 // get returns a connection with a free call slot, dialing a new one if the pool
@@ -108,7 +109,7 @@ func (p *pool[C]) put(pc *pconn[C], broken bool, now int64) {
 		pc.broken = true
 	}
 	var toClose *pconn[C]
-	if (pc.broken || p.closed) && pc.inUse == 0 {
+	if (pc.broken || p.closed) && pc.inUse == 0 && !pc.closed {
 		p.removeLocked(pc)
 		toClose = pc
 	}
@@ -197,14 +198,16 @@ func (p *pool[C]) fill(ctx context.Context, addr string, dial Dialer[C], min int
 	}
 }
 
-// close stops new calls and closes idle connections; busy ones close when returned.
-func (p *pool[C]) close() {
+// close stops new calls and closes idle connections; busy ones close now too
+// when inFlight is set, else when returned.
+func (p *pool[C]) close(inFlight bool) {
 	var victims []*pconn[C]
 	p.mu.Lock()
 	p.closed = true
 	for i := 0; i < len(p.conns); {
 		c := p.conns[i]
-		if c.inUse == 0 {
+		if c.inUse == 0 || inFlight {
+			c.closed = c.inUse > 0
 			p.removeLocked(c)
 			victims = append(victims, c)
 			continue

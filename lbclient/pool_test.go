@@ -63,9 +63,10 @@ func TestPoolWakesWaitersAfterDial(t *testing.T) {
 type idConn struct {
 	id     int
 	closed atomic.Bool
+	closes atomic.Int32
 }
 
-func (c *idConn) Close() error { c.closed.Store(true); return nil }
+func (c *idConn) Close() error { c.closes.Add(1); c.closed.Store(true); return nil }
 
 func dialIDs() Dialer[*idConn] {
 	var n atomic.Int32
@@ -181,5 +182,40 @@ func TestWaiterOnEjectedBackendPicksAgain(t *testing.T) {
 	held[0].Done(nil)
 	if st := b.Stats()[0]; st.Conns != 0 || st.Health != Ejected {
 		t.Fatalf("a after its last call: %+v, want ejected with its retired conn closed", st)
+	}
+}
+
+// Balancer.Close closes a connection that carries a call at once when
+// WithCloseInFlight is on (WithSharedClient), exactly once even when the call
+// finishes afterwards; by default it waits for the call.
+func TestCloseInFlight(t *testing.T) {
+	cases := []struct {
+		name      string
+		opts      []Option
+		wantAtEnd bool // closed right after Close, before the call is done
+	}{
+		{"default waits for the call", nil, false},
+		{"shared client closes at once", []Option{WithSharedClient()}, true},
+		{"shared client, turned off", []Option{WithSharedClient(), WithCloseInFlight(false)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New("127.0.0.1:7000", dialIDs(), append([]Option{WithLogger(quiet)}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := b.Pick(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+			if got := l.Conn.closed.Load(); got != tc.wantAtEnd {
+				t.Fatalf("busy connection closed by Close: %v, want %v", got, tc.wantAtEnd)
+			}
+			l.Done(nil)
+			if n := l.Conn.closes.Load(); n != 1 {
+				t.Fatalf("connection closed %d times after the call, want 1", n)
+			}
+		})
 	}
 }
