@@ -426,65 +426,45 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	if err != nil {
 		return err
 	}
-	tmo, err := timeoutUs(ctx)
-	if err != nil {
-		return err
-	}
-	// The request buffers go back to the pool as soon as the request is sent (nap's Send
-	// does not keep msg), not at the end of the call: with many callers waiting for their
-	// responses, holding them would keep two pooled buffers per call in flight, and the
-	// pool would allocate new ones whenever the number of calls in flight grows.
-	payload := getBuf()
-	if *payload, err = marshal(cdc, (*payload)[:0], req); err != nil {
-		putBuf(payload)
-		return status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
-	}
-	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
-	buf := getBuf()
-	*buf = appendPkg((*buf)[:0], &h, *payload)
-	putBuf(payload)
-	reqLen := len(*buf)
-
 	var st *nap.Stream
-	for attempt := 1; ; attempt++ {
-		st, err = c.openStream(ctx, ci.waitForReady && !c.backend)
-		if err != nil {
-			putBuf(buf)
-			return c.unsent(err)
+	var msg []byte
+	for try := 1; ; try++ {
+		tmo, terr := timeoutUs(ctx) // again per attempt: the time left shrinks
+		if terr != nil {
+			return terr
 		}
-		err = st.SendAndClose(*buf)
+		var reqLen int
+		if st, reqLen, err = c.sendUnary(ctx, method, req, cdc, md, tmo, ci); err != nil {
+			return err
+		}
+		if cs != nil {
+			cs.info.RemoteAddr = st.Session().RemoteAddr()
+			cs.out(reqLen)
+		}
+		stop := func() bool { return false }
+		if ctx.Done() != nil {
+			cur := st
+			stop = context.AfterFunc(ctx, func() { cur.Reset(nap.CodeCancel) })
+		}
+		msg, err = st.Recv()
+		stop()
 		if err == nil {
 			break
 		}
 		st.Close()
-		if !nap.IsRetryable(err) {
-			putBuf(buf)
-			return callError(ctx, err)
-		}
-		if attempt == maxOpenAttempts {
-			putBuf(buf)
-			return c.unsent(callError(ctx, err))
-		}
-	}
-	putBuf(buf)
-	defer st.Close()
-	if cs != nil {
-		cs.info.RemoteAddr = st.Session().RemoteAddr()
-		cs.out(reqLen)
-	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { st.Reset(nap.CodeCancel) })
-		defer stop()
-	}
-	msg, err := st.Recv()
-	if err != nil {
 		if nap.IsRetryable(err) && ctx.Err() == nil {
-			// The peer went away without processing the stream: the request never
-			// reached a handler (a balanced client moves it to another server).
+			// The server went away (GOAWAY) without processing the stream: the
+			// request never reached a handler. A plain client sends it again on
+			// another session, as grpc-go retries transparently; a balanced
+			// client's per-server client lets the balancer move it to another server.
+			if !c.backend && try < maxOpenAttempts {
+				continue
+			}
 			return c.unsent(callError(ctx, err))
 		}
 		return callError(ctx, err)
 	}
+	defer st.Close()
 	cs.in(len(msg))
 	var p pkg
 	if err := decodePkg(msg, &p); err != nil {
@@ -516,6 +496,44 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
 	}
 	return nil
+}
+
+// sendUnary encodes a unary request, opens a stream and sends the request on it,
+// trying another session when the first refuses the stream (GOAWAY, stream limit). It
+// returns the stream and the request's size on the wire.
+func (c *Client) sendUnary(ctx context.Context, method string, req any, cdc codec.Codec, md metadata.MD, tmo uint64, ci callInfo) (*nap.Stream, int, error) {
+	// The request buffers go back to the pool as soon as the request is sent (nap's Send
+	// does not keep msg), not at the end of the call: with many callers waiting for their
+	// responses, holding them would keep two pooled buffers per call in flight, and the
+	// pool would allocate new ones whenever the number of calls in flight grows.
+	payload := getBuf()
+	var err error
+	if *payload, err = marshal(cdc, (*payload)[:0], req); err != nil {
+		putBuf(payload)
+		return nil, 0, status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
+	}
+	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
+	buf := getBuf()
+	*buf = appendPkg((*buf)[:0], &h, *payload)
+	putBuf(payload)
+	defer putBuf(buf)
+	for attempt := 1; ; attempt++ {
+		st, err := c.openStream(ctx, ci.waitForReady && !c.backend)
+		if err != nil {
+			return nil, 0, c.unsent(err)
+		}
+		err = st.SendAndClose(*buf)
+		if err == nil {
+			return st, len(*buf), nil
+		}
+		st.Close()
+		if !nap.IsRetryable(err) {
+			return nil, 0, callError(ctx, err)
+		}
+		if attempt == maxOpenAttempts {
+			return nil, 0, c.unsent(callError(ctx, err))
+		}
+	}
 }
 
 // metaStatus returns the status error carried by a response's meta, nil for OK.
