@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/seed857a6cbd/pocket/lbclient"
@@ -63,31 +62,14 @@ type LoadBalanceOptions struct {
 // with exponential backoff and tried again with a single call. It is safe
 // for concurrent use.
 type LoadBalanceClient struct {
-	b        *lbclient.Balancer[*balancedClient]
+	b        *lbclient.Balancer[*Client] // lbclient.WithSharedClient: Close reaches busy clients too
 	copts    Options
 	hash     bool
 	param    string
 	classify func(error) bool
 	retries  int
 
-	closed  atomic.Bool
-	mu      sync.Mutex
-	clients map[*balancedClient]struct{}
-}
-
-// balancedClient is the connection type of the balancer: a backend's Client,
-// tracked so that LoadBalanceClient.Close can close the busy ones too.
-type balancedClient struct {
-	*Client
-	lb *LoadBalanceClient
-}
-
-// Close forgets the client and closes it (idempotent).
-func (c *balancedClient) Close() error {
-	c.lb.mu.Lock()
-	delete(c.lb.clients, c)
-	c.lb.mu.Unlock()
-	return c.Client.Close()
+	closed atomic.Bool
 }
 
 // NewLoadBalanceClient returns a client balancing calls over the servers of
@@ -123,7 +105,6 @@ func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalance
 		param:    o.HashQueryParam,
 		classify: o.IsBackendFailure,
 		retries:  max(o.Retries, 0),
-		clients:  map[*balancedClient]struct{}{},
 	}
 	all := make([]lbclient.Option, 0, 4+len(o.Balancer))
 	all = append(all, lbclient.WithSharedClient(), lbclient.WithPicker(o.Picker), lbclient.WithBackendFailure(o.IsBackendFailure))
@@ -140,21 +121,8 @@ func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalance
 }
 
 // dial opens a backend's pooled Client; it is the balancer's Dialer.
-func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*balancedClient, error) {
-	c, err := NewClientContext(ctx, addr, &lb.copts)
-	if err != nil {
-		return nil, err
-	}
-	bc := &balancedClient{Client: c, lb: lb}
-	lb.mu.Lock()
-	if lb.closed.Load() {
-		lb.mu.Unlock()
-		_ = c.Close()
-		return nil, ErrClosed
-	}
-	lb.clients[bc] = struct{}{}
-	lb.mu.Unlock()
-	return bc, nil
+func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*Client, error) {
+	return NewClientContext(ctx, addr, &lb.copts)
 }
 
 // Do sends data to path on a backend chosen by the picker and waits for the
@@ -211,23 +179,10 @@ func (lb *LoadBalanceClient) Endpoints() []lbclient.Endpoint { return lb.b.Endpo
 // flight fail with ErrClosed (as with Client.Close) and later calls return
 // ErrClosed. Close is idempotent and returns nil.
 func (lb *LoadBalanceClient) Close() error {
-	lb.mu.Lock()
 	if lb.closed.Swap(true) {
-		lb.mu.Unlock()
 		return nil
 	}
-	lb.mu.Unlock()
-	_ = lb.b.Close() // stops its goroutines, closes idle clients
-	lb.mu.Lock()
-	busy := make([]*Client, 0, len(lb.clients))
-	for bc := range lb.clients {
-		busy = append(busy, bc.Client)
-	}
-	lb.mu.Unlock()
-	for _, c := range busy {
-		_ = c.Close() // fails the calls in flight; lbclient closes it again when they are done
-	}
-	return nil
+	return lb.b.Close() // stops its goroutines, closes every backend's Client
 }
 
 // hashKeyCtx is the context key of WithHashKey.

@@ -277,14 +277,18 @@ func TestBalanceKilledBackendEjectedAndRestored(t *testing.T) {
 	}
 }
 
-// clientOf returns the open backend Client for addr.
+// clientOf returns the open backend Client for addr (picking until the
+// balancer hands it out; each pick counts as a success).
 func clientOf(t *testing.T, lb *LoadBalanceClient, addr string) *Client {
 	t.Helper()
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	for bc := range lb.clients {
-		if bc.Addr() == addr {
-			return bc.Client
+	for range 100 {
+		l, err := lb.b.Pick(testCtx(t), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Done(nil)
+		if l.Addr == addr {
+			return l.Conn
 		}
 	}
 	t.Fatalf("no client for %s", addr)
