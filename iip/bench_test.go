@@ -82,6 +82,7 @@ func BenchmarkPFEchoClientServer(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for range b.N {
 		resp, err := ch.Do(ctx, benchPath, benchPayload)
 		checkEcho(b, resp, err)
@@ -100,6 +101,7 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := cl.Do(ctx, benchPath, benchPayload)
@@ -128,6 +130,7 @@ func BenchmarkPFIIPBalanceClient(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := lb.Do(ctx, benchPath, benchPayload)
@@ -162,6 +165,7 @@ func BenchmarkPFEchoNetHttp(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for range b.N {
 		httpEcho(b, hc, url)
 	}
@@ -175,6 +179,7 @@ func BenchmarkPFEchoNetHttpParallel(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			httpEcho(b, hc, url)

@@ -77,7 +77,9 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 }
 
 // Server serves IIP. Register handlers before or while serving; a Server
-// may serve several listeners. Use NewServer to create one.
+// may serve several listeners. Use NewServer to create one. Handlers run
+// on worker goroutines that the server keeps (up to 128 idle ones) until
+// Shutdown or Close, so call one of them when done with a Server.
 type Server struct {
 	opts  ServerOptions
 	log   *slog.Logger
@@ -97,18 +99,26 @@ type Server struct {
 	nextConn  uint64
 	closed    bool
 	wg        sync.WaitGroup // accept loops, connection readers and workers
+
+	// Idle workers wait on work for a channel to run; see serverConn.dispatch.
+	work        chan workItem
+	idleWorkers atomic.Int32
+	stopWorkers chan struct{} // closed once no connection is left: idle workers end
+	stopOnce    sync.Once
 }
 
 // NewServer returns a Server with the given options (nil means defaults).
 func NewServer(opts *ServerOptions) *Server {
 	o := opts.withDefaults()
 	s := &Server{
-		opts:      o,
-		log:       o.Logger,
-		start:     time.Now(),
-		total:     newPathStats("*"),
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*serverConn]struct{}{},
+		opts:        o,
+		log:         o.Logger,
+		start:       time.Now(),
+		total:       newPathStats("*"),
+		listeners:   map[net.Listener]struct{}{},
+		conns:       map[*serverConn]struct{}{},
+		work:        make(chan workItem),
+		stopWorkers: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m := map[string]*route{}
@@ -295,11 +305,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.endWorkers()
 		s.wg.Wait()
 		return nil
 	case <-ctx.Done():
 		s.closeAll()
 		<-done
+		s.endWorkers()
 		s.wg.Wait()
 		return ctx.Err()
 	}
@@ -310,8 +322,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.closeAll()
+	s.endWorkers()
 	s.wg.Wait()
 	return nil
+}
+
+// endWorkers lets the idle workers end; the busy ones end when they are
+// done, since no connection is left to give them work.
+func (s *Server) endWorkers() {
+	s.stopOnce.Do(func() { close(s.stopWorkers) })
 }
 
 func (s *Server) stopAccepting() []*serverConn {

@@ -364,14 +364,58 @@ func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []by
 func (c *serverConn) dispatch(ch *serverChannel, it *item) {
 	ch.mu.Lock()
 	ch.queue = append(ch.queue, it)
-	if !ch.running {
-		ch.running = true
-		c.workers.Add(1)
-		go c.run(ch)
-	}
+	start := !ch.running
+	ch.running = true
 	ch.mu.Unlock()
+	if start {
+		c.workers.Add(1)
+		c.s.runChannel(c, ch)
+	}
 }
 
+// maxIdleWorkers bounds the workers a Server keeps waiting for work.
+const maxIdleWorkers = 128
+
+// workItem is a channel with queued requests, handed to a worker.
+type workItem struct {
+	c  *serverConn
+	ch *serverChannel
+}
+
+// runChannel has a worker run ch's queue: an idle one if there is one
+// (it keeps the stack it grew and saves starting a goroutine per burst of
+// requests), else a new one.
+func (s *Server) runChannel(c *serverConn, ch *serverChannel) {
+	select {
+	case s.work <- workItem{c, ch}:
+	default:
+		s.wg.Add(1)
+		go s.worker(c, ch)
+	}
+}
+
+// worker runs queues until the server stops; it waits for the next one
+// while fewer than maxIdleWorkers others wait, else it ends.
+func (s *Server) worker(c *serverConn, ch *serverChannel) {
+	defer s.wg.Done()
+	for {
+		c.run(ch)
+		if s.idleWorkers.Add(1) > maxIdleWorkers {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case w := <-s.work:
+			s.idleWorkers.Add(-1)
+			c, ch = w.c, w.ch
+		case <-s.stopWorkers:
+			s.idleWorkers.Add(-1)
+			return
+		}
+	}
+}
+
+// run answers ch's queued requests in order until the queue is empty.
 func (c *serverConn) run(ch *serverChannel) {
 	defer c.workers.Done()
 	for {
