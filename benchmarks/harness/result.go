@@ -14,13 +14,14 @@ import (
 // Result is one cell of a benchmark matrix: one framework, mode, payload size and
 // concurrency, measured over one window.
 type Result struct {
-	// Suite is "rpc" or "transport".
+	// Suite is "rpc", "transport", "iip" or "kv".
 	Suite string `json:"suite"`
-	// Mode is the shape of the load: "unary" (rpc), "rr", "bulk" or "mixed" (transport).
+	// Mode is the shape of the load: "unary" (rpc, iip), "rr", "bulk" or "mixed"
+	// (transport), "read" or "write" (kv).
 	Mode string `json:"mode"`
 	// Framework is the registered name of the implementation under test.
 	Framework string `json:"framework"`
-	// Payload is the payload size of one call in bytes.
+	// Payload is the payload size of one call in bytes (kv: the value's size).
 	Payload int `json:"payload_bytes"`
 	// Concurrency is the number of closed-loop workers (callers or streams).
 	Concurrency int `json:"concurrency"`
@@ -99,6 +100,9 @@ type Report struct {
 	// Warmup and Duration are the warm-up and the measured window of each cell.
 	Warmup   string `json:"warmup"`
 	Duration string `json:"duration"`
+	// Store is the store the servers of the entry-task (kv) suite ran on: "embedded"
+	// (SQLite) or "mysql+redis"; empty for the other suites.
+	Store string `json:"store,omitempty"`
 	// Results holds one row per matrix cell, in the order they ran.
 	Results []Result `json:"results"`
 }

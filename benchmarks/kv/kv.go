@@ -126,8 +126,8 @@ type Load struct {
 	Key   string // "" means "a" for reads, "w" for writes
 }
 
-// Prepare logs in and writes the value a read load reads; it returns the harness worker
-// factory of the load.
+// Prepare logs in and writes the value a read load reads (ctx bounds these two calls,
+// not the workers' calls); it returns the harness worker factory of the load.
 func (l Load) Prepare(ctx context.Context, c Client) (func(int) (harness.Worker, error), error) {
 	if l.Op != OpRead && l.Op != OpWrite {
 		return nil, fmt.Errorf("kv: unknown op %q (have %v)", l.Op, Ops)
@@ -152,14 +152,14 @@ func (l Load) Prepare(ctx context.Context, c Client) (func(int) (harness.Worker,
 	if err != nil {
 		return nil, fmt.Errorf("kv: login as %s: %w", name, err)
 	}
-	authed := c.WithToken(ctx, tok)
 	value := bytes.Repeat([]byte{'v'}, size)
 	k := []byte(key)
 	if l.Op == OpRead {
-		if err := c.Write(authed, k, value); err != nil {
+		if err := c.Write(c.WithToken(ctx, tok), k, value); err != nil {
 			return nil, fmt.Errorf("kv: writing the value to read: %w", err)
 		}
 	}
+	authed := c.WithToken(context.Background(), tok)
 	return func(int) (harness.Worker, error) {
 		if l.Op == OpWrite {
 			return harness.Worker{Call: func() error { return c.Write(authed, k, value) }}, nil

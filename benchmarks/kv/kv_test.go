@@ -200,7 +200,10 @@ func TestLoad(t *testing.T) {
 		c := serve(t, f, b)
 		for _, op := range kv.Ops {
 			t.Run(name+"/"+op, func(t *testing.T) {
-				newWorker, err := kv.Load{Op: op, User: user}.Prepare(context.Background(), c)
+				// The context bounds the login only: the workers outlive it.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				newWorker, err := kv.Load{Op: op, User: user}.Prepare(ctx, c)
+				cancel()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -125,3 +125,39 @@ func TestSummaryGoals(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderKV(t *testing.T) {
+	dir := t.TempDir()
+	var rows []harness.Result
+	for _, op := range []string{"read", "write"} {
+		for i, fw := range []string{"etserver", "grpc"} {
+			for _, n := range []int{1, 12, 100} {
+				rows = append(rows, harness.Result{Suite: "kv", Mode: op, Framework: fw, Payload: 2000, Concurrency: n,
+					CallsPerSecond: float64(1000 * n * (2 - i)), P99Micros: float64(100 * n), ClientCPUPercent: 50, ServerCPUPercent: 50})
+			}
+		}
+	}
+	rows = append(rows, harness.Result{Suite: "kv", Mode: "write", Framework: "grpc", Payload: 2000, Concurrency: 1000, Note: "rpcbench: client: quota"})
+	rep := harness.Report{Date: time.Date(2026, 11, 21, 17, 0, 0, 0, time.UTC), Command: "rpcbench --suites kv", GoVersion: "go1.26.8",
+		CPUs: 2, CPUModel: "test", Pinned: true, Warmup: "2s", Duration: "3s", Store: "mysql+redis", Results: rows}
+	if _, _, err := harness.SaveReport(dir, "kv", rep); err != nil {
+		t.Fatal(err)
+	}
+	files, err := render(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kv-read-throughput.svg", "kv-read-p99.svg", "kv-read-percpu.svg", "kv-write-throughput.svg", "kv-write-p99.svg", "kv-write-percpu.svg", "summary.md"}
+	if len(files) != len(want) {
+		t.Errorf("wrote %v, want %v", files, want)
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Store: mysql+redis.", "### read, 2000 B values", "| 12 | etserver | 24000 | 2.00× | 24000 | 2.00× |", "| 1000 | grpc | failed: rpcbench: client: quota |"} {
+		if !strings.Contains(string(sum), s) {
+			t.Errorf("summary.md lacks %q:\n%s", s, sum)
+		}
+	}
+}

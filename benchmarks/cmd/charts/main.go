@@ -7,7 +7,7 @@
 //
 //	charts [--dir results]
 //
-// It reads <dir>/rpc.json, <dir>/transport.json and <dir>/iip.json (any may be missing)
+// It reads <dir>/rpc.json, <dir>/transport.json, <dir>/iip.json and <dir>/kv.json (any may be missing)
 // and writes <dir>/*.svg and <dir>/summary.md.
 package main
 
@@ -28,7 +28,7 @@ func main() {
 		Name:  "charts",
 		Usage: "render rpcbench results as SVG charts and a markdown summary",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Value: "results", Usage: "directory holding rpc.json / transport.json; charts are written there"},
+			&cli.StringFlag{Name: "dir", Value: "results", Usage: "directory holding rpc.json / transport.json / iip.json / kv.json; charts are written there"},
 		},
 		Action: func(c *cli.Context) error {
 			files, err := render(c.String("dir"))
@@ -47,7 +47,7 @@ func main() {
 // render draws every chart of the reports found in dir and returns the files written.
 func render(dir string) ([]string, error) {
 	reports := map[string]harness.Report{}
-	for _, suite := range []string{suiteRPC, suiteTransport, suiteIIP} {
+	for _, suite := range []string{suiteRPC, suiteTransport, suiteIIP, suiteKV} {
 		f, err := os.Open(filepath.Join(dir, suite+".json"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -63,7 +63,7 @@ func render(dir string) ([]string, error) {
 		reports[suite] = rep
 	}
 	if len(reports) == 0 {
-		return nil, fmt.Errorf("charts: no rpc.json, transport.json or iip.json in %s", dir)
+		return nil, fmt.Errorf("charts: no rpc.json, transport.json, iip.json or kv.json in %s", dir)
 	}
 	var written []string
 	if rep, ok := reports[suiteRPC]; ok {
@@ -82,6 +82,13 @@ func render(dir string) ([]string, error) {
 	}
 	if rep, ok := reports[suiteIIP]; ok {
 		files, err := rpcCharts(dir, "iip", "IIP echo", rep)
+		written = append(written, files...)
+		if err != nil {
+			return written, err
+		}
+	}
+	if rep, ok := reports[suiteKV]; ok {
+		files, err := kvCharts(dir, rep)
 		written = append(written, files...)
 		if err != nil {
 			return written, err

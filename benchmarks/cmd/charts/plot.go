@@ -20,6 +20,7 @@ const (
 	suiteRPC       = "rpc"
 	suiteTransport = "transport"
 	suiteIIP       = "iip"
+	suiteKV        = "kv"
 	modeRR         = "rr"
 	modeBulk       = "bulk"
 	modeMixed      = "mixed"
@@ -225,6 +226,53 @@ func rpcCharts(dir, prefix, title string, rep harness.Report) ([]string, error) 
 		files = append(files, tp, lat, eff)
 	}
 	return files, nil
+}
+
+// kvCharts draws throughput, p99 and calls per CPU-second by concurrency for every
+// operation of the entry-task suite (kv-<op>-*.svg).
+func kvCharts(dir string, rep harness.Report) ([]string, error) {
+	var files []string
+	for _, op := range modes(rep.Results) {
+		rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == op })
+		if len(rows) == 0 {
+			continue
+		}
+		title := fmt.Sprintf("Entry task, %s of %s values, %s store", op, payloadLabel(rows[0].Payload), storeLabel(rep))
+		for _, c := range []struct {
+			kind, what, ylabel string
+			value              func(harness.Result) float64
+		}{
+			{"throughput", "throughput", "calls/s", calls},
+			{"p99", "p99 latency", "p99 µs", p99},
+			{"percpu", "calls per CPU-second (client+server)", "calls per CPU-second", perCPU},
+		} {
+			path := filepath.Join(dir, fmt.Sprintf("kv-%s-%s.svg", op, c.kind))
+			if err := byConcurrency(path, title+": "+c.what, "concurrent callers", c.ylabel, rows, c.value); err != nil {
+				return files, err
+			}
+			files = append(files, path)
+		}
+	}
+	return files, nil
+}
+
+// modes returns the modes of rows, in first-seen order.
+func modes(rows []harness.Result) []string {
+	var out []string
+	for _, r := range rows {
+		if !slices.Contains(out, r.Mode) {
+			out = append(out, r.Mode)
+		}
+	}
+	return out
+}
+
+// storeLabel is the store of a kv report, "embedded" when the report does not say.
+func storeLabel(rep harness.Report) string {
+	if rep.Store == "" {
+		return "embedded"
+	}
+	return rep.Store
 }
 
 // transportCharts draws request/response throughput and p99 by concurrency, bulk MB/s

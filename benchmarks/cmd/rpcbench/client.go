@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/rpc"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
@@ -30,6 +32,7 @@ type cell struct {
 	concurrency int
 	warmup      time.Duration
 	duration    time.Duration
+	kvUser      int // kv suite: the seeded user the load logs in as
 }
 
 func (c cell) args(addr string) []string {
@@ -38,6 +41,7 @@ func (c cell) args(addr string) []string {
 		"--suite", c.suite, "--framework", c.framework, "--addr", addr, "--mode", c.mode,
 		"--payload", fmt.Sprint(c.payload), "--concurrency", fmt.Sprint(c.concurrency),
 		"--warmup", c.warmup.String(), "--duration", c.duration.String(),
+		"--kv-user", fmt.Sprint(c.kvUser),
 	}
 }
 
@@ -55,6 +59,7 @@ func clientCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Required: true},
 			&cli.DurationFlag{Name: "warmup", Value: defaultWarmup},
 			&cli.DurationFlag{Name: "duration", Value: defaultDuration},
+			&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser},
 		},
 		Action: func(c *cli.Context) error {
 			return runClient(cell{
@@ -65,6 +70,7 @@ func clientCommand() *cli.Command {
 				concurrency: c.Int("concurrency"),
 				warmup:      c.Duration("warmup"),
 				duration:    c.Duration("duration"),
+				kvUser:      c.Int("kv-user"),
 			}, c.String("addr"), c.App.Writer)
 		},
 	}
@@ -110,6 +116,23 @@ func runClient(c cell, addr string, out io.Writer) (err error) {
 		}
 		load.NewWorker = l.NewWorker
 		stop = func() error { return errors.Join(l.Stop(), sess.Close()) }
+	case suiteKV:
+		f, err := kv.Lookup(c.framework)
+		if err != nil {
+			return err
+		}
+		cl, err := f.Dial(addr)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), serverReplyTimeout)
+		load.NewWorker, err = kv.Load{Op: c.mode, User: c.kvUser, Value: c.payload}.Prepare(ctx, cl)
+		cancel()
+		if err != nil {
+			cl.Close()
+			return err
+		}
+		stop = cl.Close
 	default:
 		return fmt.Errorf("rpcbench: unknown suite %q", c.suite)
 	}

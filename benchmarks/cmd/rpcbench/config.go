@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/rpc"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
@@ -18,7 +20,10 @@ const (
 	suiteTransport = "transport"
 	// suiteIIP is the IIP suite: the rpc registry's iip entries against nethttp with
 	// one payload (--iip-payload).
-	suiteIIP  = "iip"
+	suiteIIP = "iip"
+	// suiteKV is the entry-task suite: etserver against the same key/value service on
+	// grpc-go (the kv registry), one store for both.
+	suiteKV   = "kv"
 	modeUnary = "unary"
 )
 
@@ -34,6 +39,9 @@ var (
 	// defaultIIPFrameworks are the IIP suite's entries: pocket's three clients and
 	// its peer.
 	defaultIIPFrameworks = []string{"iip", "iip-pool", "iip-balanced", "nethttp"}
+	// defaultKVConcurrency are the entry task's 12 and 100 callers, and one.
+	defaultKVConcurrency = []int{1, 12, 100}
+	allSuites            = []string{suiteRPC, suiteTransport, suiteIIP, suiteKV}
 )
 
 const (
@@ -46,6 +54,13 @@ const (
 	// defaultIIPPayload is the echo payload of the iip module's benchmarks, 14,410 bytes.
 	defaultIIPPayload    = 14410
 	cellTimeoutAllowance = 30 * time.Second
+)
+
+// The environment variables that select MySQL + Redis for the kv suite by default (the
+// ones the repository's tests read; scripts/services.sh exports them).
+const (
+	envMySQLDSN  = "POCKET_TEST_MYSQL_DSN"
+	envRedisAddr = "POCKET_TEST_REDIS_ADDR"
 )
 
 // config is one rpcbench run.
@@ -65,12 +80,32 @@ type config struct {
 	out          string
 	short        bool
 	count        int
+	kv           kvConfig
+}
+
+// kvConfig is the kv suite's part of a run.
+type kvConfig struct {
+	frameworks  []string // the kv registry's entries
+	ops         []string // kv.OpRead, kv.OpWrite
+	concurrency []int
+	value       int    // value size in bytes
+	user        int    // users 1..user are seeded; the load logs in as user
+	mysqlDSN    string // with redisAddr: MySQL + Redis; both empty: the embedded store
+	redisAddr   string
+}
+
+// store names the store the kv servers run on.
+func (k kvConfig) store() string {
+	if k.mysqlDSN != "" {
+		return kv.ModeMySQLRedis
+	}
+	return kv.ModeEmbedded
 }
 
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "short", Usage: "preset for make bench: 1 KiB payloads, 3 s windows (other flags still override)"},
-		&cli.StringFlag{Name: "suites", Value: suiteRPC + "," + suiteTransport + "," + suiteIIP, Usage: "suites to run: rpc, transport, iip"},
+		&cli.StringFlag{Name: "suites", Value: strings.Join(allSuites, ","), Usage: "suites to run: " + strings.Join(allSuites, ", ")},
 		&cli.StringFlag{Name: "frameworks", Usage: "rpc frameworks of the rpc suite (default: all registered but the iip entries: " + strings.Join(rpcSuiteNames(), ",") + ")"},
 		&cli.StringFlag{Name: "iip-frameworks", Value: strings.Join(defaultIIPFrameworks, ","), Usage: "rpc frameworks of the iip suite"},
 		&cli.IntFlag{Name: "iip-payload", Value: defaultIIPPayload, Usage: "payload of the iip suite in bytes"},
@@ -84,6 +119,13 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "measured window of each cell (default 10s; --short 3s)"},
 		&cli.IntFlag{Name: "count", Value: 1, Usage: "rounds per cell; each row keeps the round with the median calls/s"},
 		&cli.StringFlag{Name: "out", Value: defaultOut, Usage: "directory of the CSV and JSON results"},
+		&cli.StringFlag{Name: "kv-frameworks", Value: strings.Join(kv.Names(), ","), Usage: "servers of the kv (entry-task) suite"},
+		&cli.StringFlag{Name: "kv-ops", Value: strings.Join(kv.Ops, ","), Usage: "operations of the kv suite: read, write"},
+		&cli.StringFlag{Name: "kv-concurrency", Value: joinInts(defaultKVConcurrency), Usage: "concurrent callers of the kv suite"},
+		&cli.IntFlag{Name: "kv-value", Value: kv.DefaultValue, Usage: "value size of the kv suite in bytes"},
+		&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser, Usage: "the kv servers seed users 1..N; the load logs in as N (33333: read quota 100000/s)"},
+		&cli.StringFlag{Name: "kv-mysql-dsn", EnvVars: []string{envMySQLDSN}, Usage: "kv suite on MySQL (a fresh database next to the DSN's) + Redis; with --kv-redis-addr"},
+		&cli.StringFlag{Name: "kv-redis-addr", EnvVars: []string{envRedisAddr}, Usage: "Redis host:port of the kv suite; with --kv-mysql-dsn"},
 	}
 }
 
@@ -104,6 +146,14 @@ func configFrom(c *cli.Context) (config, error) {
 		payloads:     defaultPayloads,
 		concurrency:  defaultConcurrency,
 		duration:     defaultDuration,
+		kv: kvConfig{
+			frameworks: splitList(c.String("kv-frameworks")),
+			ops:        splitList(c.String("kv-ops")),
+			value:      c.Int("kv-value"),
+			user:       c.Int("kv-user"),
+			mysqlDSN:   c.String("kv-mysql-dsn"),
+			redisAddr:  c.String("kv-redis-addr"),
+		},
 	}
 	if cfg.short {
 		cfg.payloads = shortPayloads
@@ -120,6 +170,9 @@ func configFrom(c *cli.Context) (config, error) {
 			return config{}, fmt.Errorf("rpcbench: --concurrency: %w", err)
 		}
 	}
+	if cfg.kv.concurrency, err = parseInts(c.String("kv-concurrency")); err != nil {
+		return config{}, fmt.Errorf("rpcbench: --kv-concurrency: %w", err)
+	}
 	if c.IsSet("duration") {
 		cfg.duration = c.Duration("duration")
 	}
@@ -133,9 +186,12 @@ func configFrom(c *cli.Context) (config, error) {
 		return config{}, fmt.Errorf("rpcbench: --warmup %v is negative", cfg.warmup)
 	}
 	for _, s := range cfg.suites {
-		if s != suiteRPC && s != suiteTransport && s != suiteIIP {
-			return config{}, fmt.Errorf("rpcbench: unknown suite %q (have rpc, transport, iip)", s)
+		if !slices.Contains(allSuites, s) {
+			return config{}, fmt.Errorf("rpcbench: unknown suite %q (have %s)", s, strings.Join(allSuites, ", "))
 		}
+	}
+	if err := cfg.kv.validate(); err != nil {
+		return config{}, err
 	}
 	if len(cfg.frameworks) == 0 {
 		cfg.frameworks = rpcSuiteNames()
@@ -163,12 +219,35 @@ func configFrom(c *cli.Context) (config, error) {
 			return config{}, fmt.Errorf("rpcbench: payload %d is outside 0..%d", p, rpc.MaxPayload)
 		}
 	}
-	for _, n := range cfg.concurrency {
+	for _, n := range append(append([]int(nil), cfg.concurrency...), cfg.kv.concurrency...) {
 		if n < 1 {
 			return config{}, fmt.Errorf("rpcbench: concurrency %d is below 1", n)
 		}
 	}
 	return cfg, nil
+}
+
+func (k kvConfig) validate() error {
+	for _, f := range k.frameworks {
+		if _, err := kv.Lookup(f); err != nil {
+			return fmt.Errorf("rpcbench: %w", err)
+		}
+	}
+	for _, op := range k.ops {
+		if !slices.Contains(kv.Ops, op) {
+			return fmt.Errorf("rpcbench: unknown kv op %q (have %v)", op, kv.Ops)
+		}
+	}
+	if k.value < 1 || k.value > rpc.MaxPayload {
+		return fmt.Errorf("rpcbench: --kv-value %d is outside 1..%d", k.value, rpc.MaxPayload)
+	}
+	if k.user < 1 {
+		return fmt.Errorf("rpcbench: --kv-user %d is below 1", k.user)
+	}
+	if (k.mysqlDSN == "") != (k.redisAddr == "") {
+		return fmt.Errorf("rpcbench: --kv-mysql-dsn and --kv-redis-addr (%s, %s) go together: set both or neither", envMySQLDSN, envRedisAddr)
+	}
+	return nil
 }
 
 // rpcSuiteNames are the registered rpc frameworks but the IIP suite's entries.
@@ -190,6 +269,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 func parseInts(s string) ([]int, error) {

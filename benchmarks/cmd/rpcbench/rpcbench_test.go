@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
 
@@ -49,6 +50,11 @@ func equal(a, b []int) bool {
 	return true
 }
 
+// testKVUser is the user the kv tests seed up to and log in as: seeding takes about a
+// second per thousand users under -race, and user 2000's read quota (6003/s, burst 600)
+// is not reached in the tests' short windows.
+const testKVUser = 2000
+
 func TestCells(t *testing.T) {
 	cfg := config{
 		payloads: []int{64, 1024}, concurrency: []int{1, 100}, modes: transport.Modes,
@@ -68,6 +74,12 @@ func TestCells(t *testing.T) {
 	iip := cfg.cells(suiteIIP, "iip")
 	if len(iip) != 2 || iip[0].payload != 14410 || iip[1].concurrency != 100 {
 		t.Errorf("iip cells = %+v, want 14410 B at 1 and 100 callers", iip)
+	}
+	cfg.kv = kvConfig{ops: kv.Ops, concurrency: []int{12, 100}, value: 2000, user: 33333}
+	kvCells := cfg.cells(suiteKV, "grpc")
+	if len(kvCells) != 4 || kvCells[0].mode != kv.OpRead || kvCells[3].mode != kv.OpWrite ||
+		kvCells[1].concurrency != 100 || kvCells[2].payload != 2000 || kvCells[2].kvUser != 33333 {
+		t.Errorf("kv cells = %+v, want read then write, 2000 B, at 12 and 100 callers, user 33333", kvCells)
 	}
 }
 
@@ -89,13 +101,15 @@ func TestServerAndClient(t *testing.T) {
 	for _, tc := range []struct{ suite, name, mode string }{
 		{suiteRPC, "grpc", modeUnary},
 		{suiteTransport, "tcp", transport.ModeRR},
+		{suiteKV, "etserver", kv.OpRead},
+		{suiteKV, "grpc", kv.OpRead},
 	} {
 		t.Run(tc.suite+"/"+tc.name, func(t *testing.T) {
 			inR, inW := io.Pipe()
 			outR, outW := io.Pipe()
 			served := make(chan error, 1)
 			go func() {
-				err := serve(tc.suite, tc.name, inR, outW)
+				err := serve(tc.suite, tc.name, kv.StoreOptions{Users: testKVUser}, inR, outW)
 				outW.Close()
 				served <- err
 			}()
@@ -117,7 +131,7 @@ func TestServerAndClient(t *testing.T) {
 			}
 
 			var out bytes.Buffer
-			c := cell{suite: tc.suite, framework: tc.name, mode: tc.mode, payload: 64, concurrency: 2, duration: 20 * time.Millisecond}
+			c := cell{suite: tc.suite, framework: tc.name, mode: tc.mode, payload: 64, concurrency: 2, duration: 20 * time.Millisecond, kvUser: testKVUser}
 			if err := runClient(c, addr, &out); err != nil {
 				t.Fatal(err)
 			}

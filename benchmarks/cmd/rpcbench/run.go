@@ -35,6 +35,13 @@ func (cfg config) cells(suite, name string) []cell {
 		for _, n := range cfg.concurrency {
 			add(modeUnary, cfg.iipPayload, n)
 		}
+	case suiteKV:
+		base.kvUser = cfg.kv.user
+		for _, op := range cfg.kv.ops {
+			for _, n := range cfg.kv.concurrency {
+				add(op, cfg.kv.value, n)
+			}
+		}
 	case suiteTransport:
 		for _, m := range cfg.modes {
 			switch m {
@@ -58,8 +65,23 @@ func (cfg config) names(suite string) []string {
 		return cfg.frameworks
 	case suiteIIP:
 		return cfg.iipFrames
+	case suiteKV:
+		return cfg.kv.frameworks
 	}
 	return cfg.transports
+}
+
+// serverArgs are the extra arguments of a suite's server processes: the kv suite's store
+// and seeding.
+func (cfg config) serverArgs(suite string) []string {
+	if suite != suiteKV {
+		return nil
+	}
+	args := []string{"--kv-user", fmt.Sprint(cfg.kv.user)}
+	if cfg.kv.mysqlDSN != "" {
+		args = append(args, "--kv-mysql-dsn", cfg.kv.mysqlDSN, "--kv-redis-addr", cfg.kv.redisAddr)
+	}
+	return args
 }
 
 // run executes every suite of cfg and writes one report per suite.
@@ -87,6 +109,10 @@ func run(cfg config, w io.Writer) error {
 			Warmup:    cfg.warmup.String(),
 			Duration:  cfg.duration.String(),
 		}
+		if suite == suiteKV {
+			rep.Store = cfg.kv.store()
+			fmt.Fprintf(w, "rpcbench: kv suite on the %s store, users 1..%d seeded by each server, logged in as %d\n", rep.Store, cfg.kv.user, cfg.kv.user)
+		}
 		rep.Results = runSuite(cfg, pin, self, suite, w)
 		jsonPath, csvPath, err := harness.SaveReport(cfg.out, suite, rep)
 		if err != nil {
@@ -106,7 +132,7 @@ func runSuite(cfg config, pin pinning, self, suite string, w io.Writer) []harnes
 	servers := make(map[string]*serverProc, len(names))
 	startErrs := make(map[string]error)
 	for _, name := range names {
-		srv, err := startServer(pin, self, suite, name)
+		srv, err := startServer(pin, self, suite, name, cfg.serverArgs(suite)...)
 		if err != nil {
 			fmt.Fprintf(w, "%s %s: %v\n", suite, name, err)
 			startErrs[name] = err
@@ -176,13 +202,13 @@ func median(runs []harness.Result) harness.Result {
 
 func printRow(w io.Writer, r harness.Result, tag string) {
 	if r.Note != "" {
-		fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d FAILED: %s\n", r.Suite, r.Framework, r.Mode, r.Payload, r.Concurrency, r.Note)
+		fmt.Fprintf(w, "%-9s %-8s %-6s %6dB c=%-4d FAILED: %s\n", r.Suite, r.Framework, r.Mode, r.Payload, r.Concurrency, r.Note)
 		return
 	}
 	if tag != "" {
 		tag = "  (" + tag + ")"
 	}
-	fmt.Fprintf(w, "%-9s %-7s %-6s %6dB c=%-4d %10.0f calls/s %8.1f MB/s  p50 %8.1fµs p99 %8.1fµs p99.9 %8.1fµs  allocs/call c %.1f s %.1f  cpu c %.0f%% s %.0f%%%s\n",
+	fmt.Fprintf(w, "%-9s %-8s %-6s %6dB c=%-4d %10.0f calls/s %8.1f MB/s  p50 %8.1fµs p99 %8.1fµs p99.9 %8.1fµs  allocs/call c %.1f s %.1f  cpu c %.0f%% s %.0f%%%s\n",
 		r.Suite, r.Framework, r.Mode, r.Payload, r.Concurrency, r.CallsPerSecond, r.MBPerSecond,
 		r.P50Micros, r.P99Micros, r.P999Micros, r.ClientAllocsPerCall, r.ServerAllocsPerCall,
 		r.ClientCPUPercent, r.ServerCPUPercent, tag)

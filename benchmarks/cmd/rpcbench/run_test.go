@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
 
@@ -61,6 +62,45 @@ func TestRun(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, suite+".csv")); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestRunKV runs the kv suite end to end on the embedded store: both servers seed their
+// store, each client logs in and reads.
+func TestRunKV(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	out := t.TempDir()
+	cfg := config{
+		suites:   []string{suiteKV},
+		duration: 30 * time.Millisecond,
+		out:      out,
+		count:    1,
+		kv: kvConfig{frameworks: kv.Names(), ops: []string{kv.OpRead}, concurrency: []int{2},
+			value: kv.DefaultValue, user: testKVUser},
+	}
+	var log bytes.Buffer
+	if err := run(cfg, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	f, err := os.Open(filepath.Join(out, suiteKV+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := harness.ReadJSON(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Store != kv.ModeEmbedded {
+		t.Errorf("report store = %q, want %q", rep.Store, kv.ModeEmbedded)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want one per server:\n%s", len(rep.Results), log.String())
+	}
+	for _, r := range rep.Results {
+		if r.Note != "" || r.Calls == 0 || r.Payload != kv.DefaultValue || r.Mode != kv.OpRead {
+			t.Errorf("%s: %+v\n%s", r.Framework, r, log.String())
 		}
 	}
 }

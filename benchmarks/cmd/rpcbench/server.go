@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/rpc"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
@@ -31,15 +34,24 @@ func serverCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "suite", Required: true},
 			&cli.StringFlag{Name: "framework", Required: true},
+			&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser},
+			&cli.StringFlag{Name: "kv-mysql-dsn"},
+			&cli.StringFlag{Name: "kv-redis-addr"},
 		},
 		Action: func(c *cli.Context) error {
-			return serve(c.String("suite"), c.String("framework"), c.App.Reader, c.App.Writer)
+			store := kv.StoreOptions{Users: c.Int("kv-user"), MySQLDSN: c.String("kv-mysql-dsn"),
+				RedisAddr: c.String("kv-redis-addr"), Log: c.App.ErrWriter}
+			return serve(c.String("suite"), c.String("framework"), store, c.App.Reader, c.App.Writer)
 		},
 	}
 }
 
-// listen starts the named implementation of the suite on a fresh loopback port.
-func listen(suite, name string) (io.Closer, string, error) {
+// listen starts the named implementation of the suite on a fresh loopback port; a kv
+// server first opens (and seeds) the store store describes.
+func listen(suite, name string, store kv.StoreOptions) (io.Closer, string, error) {
+	if suite == suiteKV {
+		return listenKV(name, store)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", fmt.Errorf("rpcbench: %w", err)
@@ -70,8 +82,39 @@ func listen(suite, name string) (io.Closer, string, error) {
 	return srv, ln.Addr().String(), nil
 }
 
-func serve(suite, name string, in io.Reader, out io.Writer) (err error) {
-	srv, addr, err := listen(suite, name)
+// kvServer is a kv server and the backend it serves; Close closes both.
+type kvServer struct {
+	srv     io.Closer
+	backend *kv.Backend
+}
+
+func (s kvServer) Close() error { return errors.Join(s.srv.Close(), s.backend.Close()) }
+
+func listenKV(name string, store kv.StoreOptions) (io.Closer, string, error) {
+	f, err := kv.Lookup(name)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeoutKV)
+	defer cancel()
+	b, err := kv.OpenBackend(ctx, store)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", errors.Join(fmt.Errorf("rpcbench: %w", err), b.Close())
+	}
+	srv, err := f.Serve(ln, b)
+	if err != nil {
+		ln.Close()
+		return nil, "", errors.Join(err, b.Close())
+	}
+	return kvServer{srv: srv, backend: b}, ln.Addr().String(), nil
+}
+
+func serve(suite, name string, store kv.StoreOptions, in io.Reader, out io.Writer) (err error) {
+	srv, addr, err := listen(suite, name, store)
 	if err != nil {
 		return err
 	}
