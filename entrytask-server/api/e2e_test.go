@@ -318,6 +318,42 @@ func TestSessionCache(t *testing.T) {
 	})
 }
 
+// TestSessionCacheWatched: with app.Options.SessionCacheWatch on Redis, a logout on one
+// instance ends the session cached on another as soon as Redis's invalidation arrives,
+// long before the cache TTL (the fake clock never moves here).
+func TestSessionCacheWatched(t *testing.T) {
+	withCache := func(o *app.Options) { o.SessionCacheTTL, o.SessionCacheWatch = time.Minute, true }
+	b := mysqlRedisBackend(t)
+	clk := newClock()
+	stA, stB := b.open(t, clk), b.open(t, clk)
+	createUser(t, stA, "gina", "pw")
+	a, bb := startServer(t, stA, clk, withCache), startServer(t, stB, clk, withCache)
+	ctx := withToken(ctxT(t), login(t, a, "gina", "pw"))
+	for _, s := range []*server{a, bb, bb} {
+		if _, err := s.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.kv.Logout(ctx, &kvpb.LogoutReq{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := bb.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")})
+		if status.Code(err) == codes.Unauthenticated {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read on b after logout on a: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b still accepts the session 5s after a logout on a")
+		}
+	}
+	_, err := a.kv.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte("k")})
+	wantCode(t, "read on a after logout on a", err, codes.Unauthenticated, "")
+}
+
 // metric fails unless the exposition of s's registry has a line starting with want.
 func metric(t *testing.T, s *server, want string) {
 	t.Helper()

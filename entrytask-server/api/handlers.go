@@ -33,7 +33,9 @@ type Store struct {
 
 var _ kvpb.StoreServer = (*Store)(nil)
 
+// Statuses shared by every answer that carries them (marshalling only reads them).
 var (
+	okStatus    = &kvpb.Status{}
 	incorrect   = &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD, Message: "incorrect username or password"}
 	keyNotExist = &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}
 )
@@ -76,7 +78,7 @@ func (s *Store) ReadSecureMessage(ctx context.Context, req *kvpb.ReadSecureMessa
 	v, err := s.svc.Read(ctx, p, string(req.GetKey()))
 	switch {
 	case err == nil:
-		return &kvpb.ReadSecureMessageRsp{Status: &kvpb.Status{}, Value: v}, nil
+		return &kvpb.ReadSecureMessageRsp{Status: okStatus, Value: v}, nil
 	case errors.Is(err, domain.ErrKeyNotExist):
 		return &kvpb.ReadSecureMessageRsp{Status: keyNotExist}, nil
 	}

@@ -131,6 +131,17 @@ func startServer(t testing.TB, st *stores, clk *clock, mutate func(*app.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.SessionCacheWatch {
+		wctx, cancel := context.WithCancel(context.Background())
+		watched := make(chan error, 1)
+		go func() { watched <- svc.WatchSessions(wctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-watched; err != context.Canceled {
+				t.Errorf("WatchSessions: %v", err)
+			}
+		})
+	}
 	reg := prometheus.NewRegistry()
 	m, err := api.NewMetrics(reg)
 	if err != nil {

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
 )
 
 // Metrics are the RPC metrics: calls by method and code, latency histograms by method, and
@@ -20,6 +22,17 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
 	legacy   prometheus.Counter
+
+	// byMethod holds the kv.Store methods' children, resolved once instead of by a label
+	// lookup (hashing, a locked map) on every call. Read-only after NewMetrics.
+	byMethod map[string]*methodMetrics
+}
+
+// methodMetrics are one method's children: its histogram, and its call counter per code,
+// created on the code's first call (so the exposition shows only codes that happened).
+type methodMetrics struct {
+	duration prometheus.Observer
+	calls    [codes.Unauthenticated + 1]atomic.Pointer[prometheus.Counter]
 }
 
 // latencyBuckets span 50 µs to 1 s: the service answers in well under a millisecond on
@@ -44,6 +57,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	m.byMethod = make(map[string]*methodMetrics)
+	for _, name := range []string{MethodLogin, MethodWriteSecureMessage, MethodReadSecureMessage, MethodLogout, MethodDeleteSecureMessage} {
+		m.byMethod[name] = &methodMetrics{duration: m.duration.WithLabelValues(name)}
+	}
 	return m, nil
 }
 
@@ -52,8 +69,20 @@ func (m *Metrics) CallBegin(ctx context.Context, _ *dora.CallInfo) context.Conte
 
 // CallEnd implements dora.StatsHandler.
 func (m *Metrics) CallEnd(_ context.Context, s *dora.CallStats) {
-	m.calls.WithLabelValues(s.FullMethod, s.Code.String()).Inc()
-	m.duration.WithLabelValues(s.FullMethod).Observe(s.Duration.Seconds())
+	mm := m.byMethod[s.FullMethod]
+	if mm == nil || s.Code > codes.Unauthenticated {
+		m.calls.WithLabelValues(s.FullMethod, s.Code.String()).Inc()
+		m.duration.WithLabelValues(s.FullMethod).Observe(s.Duration.Seconds())
+	} else {
+		c := mm.calls[s.Code].Load()
+		if c == nil {
+			counter := m.calls.WithLabelValues(s.FullMethod, s.Code.String())
+			c = &counter
+			mm.calls[s.Code].Store(c) // racing stores hold the same child
+		}
+		(*c).Inc()
+		mm.duration.Observe(s.Duration.Seconds())
+	}
 	if s.Legacy {
 		m.legacy.Inc()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -430,6 +431,8 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"negative ttl", func(o *app.Options) { o.SessionTTL = -1 }, "SessionTTL"},
 		{"bad default quota", func(o *app.Options) { o.DefaultQuota.Read = 200000 }, "DefaultQuota"},
 		{"huge password memory", func(o *app.Options) { o.PasswordParams.MemoryKiB = 1 << 30 }, "PasswordParams"},
+		{"watch without cache", func(o *app.Options) { o.SessionCacheWatch = true }, "SessionCacheWatch needs a SessionCacheTTL"},
+		{"watch on a store that cannot", func(o *app.Options) { o.SessionCacheWatch, o.SessionCacheTTL = true, time.Second }, "not a domain.SessionWatcher"},
 		{"defaults", func(o *app.Options) {}, ""},
 	}
 	for _, tc := range tests {
@@ -447,5 +450,99 @@ func TestNewValidatesOptions(t *testing.T) {
 				t.Fatalf("New: %v, want error containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// watchedSessions is a session store whose changes the test reports by hand: WatchSessions
+// hands the observer over and waits for the end of the context.
+type watchedSessions struct {
+	domain.Sessions
+	lookups  atomic.Int64
+	observer chan domain.SessionObserver
+}
+
+func (w *watchedSessions) SessionByID(ctx context.Context, id string) (domain.Session, error) {
+	w.lookups.Add(1)
+	return w.Sessions.SessionByID(ctx, id)
+}
+
+func (w *watchedSessions) WatchSessions(ctx context.Context, o domain.SessionObserver) error {
+	w.observer <- o
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestWatchedSessionCache: in watched mode the cache serves only while the watcher reports
+// changes, and a reported change ends the cached session at once.
+func TestWatchedSessionCache(t *testing.T) {
+	var ws *watchedSessions
+	e := newEnv(t, func(o *app.Options) {
+		ws = &watchedSessions{Sessions: o.Sessions, observer: make(chan domain.SessionObserver, 1)}
+		o.Sessions, o.SessionCacheTTL, o.SessionCacheWatch = ws, time.Minute, true
+	})
+	e.user(t, "alice", "pw", nil)
+	ctx := context.Background()
+	res, err := e.svc.Login(ctx, "alice", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authN := func(n int) { // n calls of Authenticate, all successful
+		t.Helper()
+		for range n {
+			if _, err := e.svc.Authenticate(ctx, res.Token, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantLookups := func(what string, n int64) {
+		t.Helper()
+		if got := ws.lookups.Swap(0); got != n {
+			t.Fatalf("%s: %d store lookups, want %d", what, got, n)
+		}
+	}
+	authN(3)
+	wantLookups("before WatchSessions", 3)
+
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.svc.WatchSessions(wctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("WatchSessions: %v", err)
+		}
+	}()
+	o := <-ws.observer
+	authN(3)
+	wantLookups("watcher not live yet", 3)
+	o.SessionsWatched(true)
+	authN(3)
+	wantLookups("watched", 1)
+
+	p, err := e.svc.Authenticate(ctx, res.Token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DeleteSession(ctx, p.SessionID); err != nil { // a logout elsewhere
+		t.Fatal(err)
+	}
+	o.SessionsChanged([]string{p.SessionID})
+	if _, err := e.svc.Authenticate(ctx, res.Token, ""); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("after a reported logout elsewhere: %v", err)
+	}
+	wantLookups("after the change", 1)
+
+	res, _ = e.svc.Login(ctx, "alice", "pw")
+	authN(2)
+	wantLookups("new session", 1)
+	o.SessionsWatched(false)
+	authN(2)
+	wantLookups("watcher lost", 2)
+}
+
+func TestWatchSessionsNeedsWatchedCache(t *testing.T) {
+	e := newEnv(t, func(o *app.Options) { o.SessionCacheTTL = time.Second })
+	if err := e.svc.WatchSessions(context.Background()); err == nil {
+		t.Fatal("WatchSessions without Options.SessionCacheWatch: no error")
 	}
 }

@@ -32,18 +32,26 @@ type Options struct {
 
 	SessionTTL time.Duration // session lifetime; 0 means DefaultSessionTTL
 	// SessionCacheTTL keeps sessions Authenticate looked up in an in-process LRU
-	// (DefaultSessionCacheSize entries) for this long; 0 (default) disables the cache.
-	// Logout on this Service drops the entry at once; a logout on another instance takes
-	// up to SessionCacheTTL to take effect here. Expiry is still checked on every call.
+	// (DefaultSessionCacheSize entries, by token) for this long; 0 (default) disables the
+	// cache. Logout on this Service drops the entry at once; without SessionCacheWatch a
+	// logout on another instance takes up to SessionCacheTTL to take effect here. Expiry
+	// is still checked on every call.
 	SessionCacheTTL time.Duration
-	ValueMaxBytes   int                   // value size limit; 0 means domain.DefaultValueMaxBytes
-	DefaultQuota    domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
-	QuotaCacheSize  int                   // quotas cached; 0 means DefaultQuotaCacheSize
-	QuotaCacheTTL   time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
-	LoginRate       int                   // login attempts/s per username; 0 means DefaultLoginRate
-	LoginBurst      int                   // login burst per username; 0 means DefaultLoginBurst
-	PasswordParams  domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
-	Now             func() time.Time      // clock; nil means time.Now
+	// SessionCacheWatch makes the session cache coherent across instances: it is used only
+	// while WatchSessions runs and its store (a domain.SessionWatcher) reports every change
+	// to sessions, and an entry is dropped as soon as its session changes anywhere. While
+	// reports may be missed (before WatchSessions, after a lost connection) every lookup
+	// goes to the store. Requires SessionCacheTTL > 0 and Sessions implementing
+	// domain.SessionWatcher.
+	SessionCacheWatch bool
+	ValueMaxBytes     int                   // value size limit; 0 means domain.DefaultValueMaxBytes
+	DefaultQuota      domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
+	QuotaCacheSize    int                   // quotas cached; 0 means DefaultQuotaCacheSize
+	QuotaCacheTTL     time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
+	LoginRate         int                   // login attempts/s per username; 0 means DefaultLoginRate
+	LoginBurst        int                   // login burst per username; 0 means DefaultLoginBurst
+	PasswordParams    domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
+	Now               func() time.Time      // clock; nil means time.Now
 }
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -61,7 +69,7 @@ type Service struct {
 	dummyHash     string
 	now           func() time.Time
 	quotaCache    *lru.Cache[int64, domain.Quota]
-	sessionCache  *lru.Cache[string, domain.Session] // nil when SessionCacheTTL is 0
+	sessionCache  *sessionCache // nil when SessionCacheTTL is 0
 	quotaCacheTTL time.Duration
 }
 
@@ -83,6 +91,8 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("app: Options.SessionTTL %s is negative", opts.SessionTTL)
 	case opts.SessionCacheTTL < 0:
 		return nil, fmt.Errorf("app: Options.SessionCacheTTL %s is negative", opts.SessionCacheTTL)
+	case opts.SessionCacheWatch && opts.SessionCacheTTL == 0:
+		return nil, errors.New("app: Options.SessionCacheWatch needs a SessionCacheTTL")
 	case opts.ValueMaxBytes < 0:
 		return nil, fmt.Errorf("app: Options.ValueMaxBytes %d is negative", opts.ValueMaxBytes)
 	}
@@ -126,8 +136,13 @@ func New(opts Options) (*Service, error) {
 		size = DefaultQuotaCacheSize
 	}
 	s.quotaCache = lru.New[int64, domain.Quota](size, s.quotaCacheTTL, s.now)
+	if opts.SessionCacheWatch {
+		if _, ok := opts.Sessions.(domain.SessionWatcher); !ok {
+			return nil, fmt.Errorf("app: Options.SessionCacheWatch: the session store %T cannot report changes (not a domain.SessionWatcher)", opts.Sessions)
+		}
+	}
 	if opts.SessionCacheTTL > 0 {
-		s.sessionCache = lru.New[string, domain.Session](DefaultSessionCacheSize, opts.SessionCacheTTL, s.now)
+		s.sessionCache = newSessionCache(DefaultSessionCacheSize, opts.SessionCacheTTL, s.now, opts.SessionCacheWatch)
 	}
 	h, err := domain.HashPassword("etserver dummy password", opts.PasswordParams)
 	if err != nil {

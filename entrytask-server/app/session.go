@@ -22,12 +22,10 @@ type Principal struct {
 // An empty, malformed, unknown, forged or expired token, or a mismatched username, returns
 // ErrUnauthenticated (wrapped with the reason, which is safe to log but need not be shown).
 func (s *Service) Authenticate(ctx context.Context, token, username string) (Principal, error) {
-	tok, err := domain.ParseToken(token)
-	if err != nil {
-		return Principal{}, err
-	}
-	sess, err := s.session(ctx, tok.SessionID())
+	sess, err := s.session(ctx, token)
 	switch {
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return Principal{}, err // a malformed token
 	case errors.Is(err, domain.ErrSessionNotFound):
 		return Principal{}, fmt.Errorf("%w: unknown or expired token", domain.ErrUnauthenticated)
 	case err != nil:
@@ -53,23 +51,40 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return fmt.Errorf("app: deleting session: %w", err)
 	}
 	if s.sessionCache != nil {
-		s.sessionCache.Delete(p.SessionID)
+		s.sessionCache.SessionsChanged([]string{p.SessionID})
 	}
 	return nil
 }
 
-// session looks id up through the session cache when it is on. Only found sessions are
-// cached, so an unknown token always reaches the store.
-func (s *Service) session(ctx context.Context, id string) (domain.Session, error) {
+// session looks token's session up through the session cache when it is on. Only found
+// sessions are cached, so a malformed or unknown token always reaches the store.
+func (s *Service) session(ctx context.Context, token string) (domain.Session, error) {
+	if s.sessionCache != nil {
+		if sess, ok := s.sessionCache.get(token); ok {
+			return sess, nil
+		}
+	}
+	tok, err := domain.ParseToken(token)
+	if err != nil {
+		return domain.Session{}, err
+	}
 	if s.sessionCache == nil {
-		return s.sessions.SessionByID(ctx, id)
+		return s.sessions.SessionByID(ctx, tok.SessionID())
 	}
-	if sess, ok := s.sessionCache.Get(id); ok {
-		return sess, nil
-	}
-	sess, err := s.sessions.SessionByID(ctx, id)
+	seq := s.sessionCache.begin()
+	sess, err := s.sessions.SessionByID(ctx, tok.SessionID())
 	if err == nil {
-		s.sessionCache.Set(id, sess)
+		s.sessionCache.put(token, sess, seq)
 	}
 	return sess, err
+}
+
+// WatchSessions keeps the session cache coherent with the session store until ctx ends,
+// then returns ctx's error (see Options.SessionCacheWatch). It returns at once with an
+// error when the cache is not in watched mode. Run it in its own goroutine.
+func (s *Service) WatchSessions(ctx context.Context) error {
+	if s.sessionCache == nil || !s.sessionCache.watched {
+		return errors.New("app: WatchSessions needs Options.SessionCacheWatch")
+	}
+	return s.sessions.(domain.SessionWatcher).WatchSessions(ctx, s.sessionCache)
 }

@@ -72,3 +72,26 @@ type Decision struct {
 type RateLimiter interface {
 	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
 }
+
+// SessionWatcher is implemented by session stores that several processes share and that
+// can report changes to stored sessions made by any of them (Redis, through server-assisted
+// invalidation). Caches of sessions use it to drop an entry as soon as the session changes
+// or ends anywhere.
+type SessionWatcher interface {
+	// WatchSessions reports changes to o until ctx ends, then returns ctx's error. It calls
+	// o.SessionsWatched(true) each time reporting (re)starts and o.SessionsWatched(false)
+	// whenever changes may be missed (a lost connection), and keeps reconnecting meanwhile.
+	WatchSessions(ctx context.Context, o SessionObserver) error
+}
+
+// SessionObserver receives what a SessionWatcher reports. Its methods are called from one
+// goroutine at a time and must return quickly.
+type SessionObserver interface {
+	// SessionsWatched(true) says every change from now on is reported; sessions learnt
+	// before may have changed meanwhile. SessionsWatched(false) says changes may be missed
+	// from now on.
+	SessionsWatched(on bool)
+	// SessionsChanged says the sessions with these ids were created, replaced or removed.
+	// ids is valid only during the call.
+	SessionsChanged(ids []string)
+}

@@ -70,6 +70,15 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if err != nil {
 		return err
 	}
+	if cfg.Session.CacheWatch && cfg.Session.CacheTTL > 0 && !cfg.Embedded() {
+		wctx, wcancel := context.WithCancel(context.Background())
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			_ = svc.WatchSessions(wctx) // returns when wctx ends
+		}()
+		defer func() { wcancel(); <-watchDone }() // before the stores close
+	}
 	reg := newRegistry(b)
 	metrics, err := api.NewMetrics(reg)
 	if err != nil {

@@ -137,13 +137,16 @@ func newService(cfg config.Config, b *backend) (*app.Service, error) {
 		Accounts: b.accounts, Quotas: b.quotas, Sessions: b.sessions, KV: b.kv, Limiter: b.limiter,
 		SessionTTL:      cfg.Session.TTL,
 		SessionCacheTTL: cfg.Session.CacheTTL,
-		ValueMaxBytes:   cfg.KV.ValueMaxBytes,
-		DefaultQuota:    domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
-		QuotaCacheSize:  cfg.Quota.CacheSize,
-		QuotaCacheTTL:   cfg.Quota.CacheTTL,
-		LoginRate:       cfg.Login.Rate,
-		LoginBurst:      cfg.Login.Burst,
-		PasswordParams:  domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB), Threads: uint8(cfg.Password.Threads)},
+		// The embedded store is one process's: its own logouts are the only way a session
+		// ends before it expires, and they drop the cached entry at once.
+		SessionCacheWatch: cfg.Session.CacheWatch && cfg.Session.CacheTTL > 0 && !cfg.Embedded(),
+		ValueMaxBytes:     cfg.KV.ValueMaxBytes,
+		DefaultQuota:      domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
+		QuotaCacheSize:    cfg.Quota.CacheSize,
+		QuotaCacheTTL:     cfg.Quota.CacheTTL,
+		LoginRate:         cfg.Login.Rate,
+		LoginBurst:        cfg.Login.Burst,
+		PasswordParams:    domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB), Threads: uint8(cfg.Password.Threads)},
 	})
 }
 

@@ -73,7 +73,12 @@ type SQLite struct {
 // Session configures sessions.
 type Session struct {
 	TTL      time.Duration `koanf:"ttl"`
-	CacheTTL time.Duration `koanf:"cache_ttl"` // in-process session cache; 0 (default) disables it
+	CacheTTL time.Duration `koanf:"cache_ttl"` // in-process session cache entry lifetime; 0 disables the cache
+	// CacheWatch (default true) keeps the cache coherent across instances sharing Redis:
+	// entries are dropped as soon as Redis reports their session changed, and the cache is
+	// bypassed while those reports may be missed. false: entries are trusted for CacheTTL.
+	// Ignored on the embedded store (one process: only its own logouts end sessions).
+	CacheWatch bool `koanf:"cache_watch"`
 }
 
 // KV configures values.
@@ -140,7 +145,8 @@ func Defaults() map[string]any {
 		"redis.autopipeline":      true,
 		"sqlite.synchronous":      "FULL",
 		"session.ttl":             "24h",
-		"session.cache_ttl":       "0s",
+		"session.cache_ttl":       "10s",
+		"session.cache_watch":     true,
 		"kv.value_max_bytes":      1 << 20,
 		"quota.default_read":      1000,
 		"quota.default_write":     1000,

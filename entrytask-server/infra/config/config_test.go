@@ -25,7 +25,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:7000" || c.AdminListen != "127.0.0.1:7001" || c.Session.TTL != 24*time.Hour ||
-		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second {
+		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second ||
+		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

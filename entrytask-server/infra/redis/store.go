@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/go-redis/redis_rate/v10"
 	goredis "github.com/redis/go-redis/v9"
@@ -113,14 +114,13 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
 
 func (s *Store) kvKey(userID int64, key string) string {
-	var b strings.Builder
-	b.Grow(len(s.prefix) + 24 + len(key))
-	b.WriteString(s.prefix)
-	b.WriteString("kv:{")
-	b.WriteString(strconv.FormatInt(userID, 10))
-	b.WriteString("}:")
-	b.WriteString(key)
-	return b.String()
+	b := make([]byte, 0, len(s.prefix)+26+len(key))
+	b = append(b, s.prefix...)
+	b = append(b, "kv:{"...)
+	b = strconv.AppendInt(b, userID, 10)
+	b = append(b, "}:"...)
+	b = append(b, key...)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
 }
 
 // CreateSession implements domain.Sessions: SET with PXAT ExpiresAt, so Redis drops the
@@ -161,16 +161,22 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// Get implements domain.KV.
+// Get implements domain.KV. The value shares its memory with the Redis reply, which
+// nothing else holds; callers read it (the API marshals it) and must not modify it.
 func (s *Store) Get(ctx context.Context, userID int64, key string) ([]byte, error) {
-	v, err := s.reads.Get(ctx, s.kvKey(userID, key)).Bytes()
+	v, err := s.reads.Get(ctx, s.kvKey(userID, key)).Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, domain.ErrKeyNotExist
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redis: get: %w", err)
 	}
-	return v, nil
+	if len(v) == 0 {
+		return []byte{}, nil
+	}
+	// The reply's string was allocated for this command alone and is not kept by go-redis:
+	// hand its bytes over instead of copying them (values are up to a MiB).
+	return unsafe.Slice(unsafe.StringData(v), len(v)), nil
 }
 
 // Put implements domain.KV (SET without expiry). Its durability is the Redis server's
