@@ -241,6 +241,22 @@ func TestBenchmarkValueSize(t *testing.T) {
 	}
 }
 
+// TestBenchmarkCPUProfile: --cpuprofile writes a CPU profile of the run.
+func TestBenchmarkCPUProfile(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	h.seedValue(t, "1", "a", "v")
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	if code := h.run("benchmark", "read", "-r", "10", "--cpuprofile", path); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("profile %s: %v, %v", path, fi, err)
+	}
+	if code := h.run("benchmark", "read", "-r", "1", "--cpuprofile", filepath.Join(t.TempDir(), "no", "dir")); code == ExitOK {
+		t.Fatal("--cpuprofile in a missing directory: exit 0")
+	}
+}
+
 // TestProgressBar: the bar goes to stderr when it is a terminal, and nothing otherwise.
 func TestProgressBar(t *testing.T) {
 	for _, terminal := range []bool{true, false} {

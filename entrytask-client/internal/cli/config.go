@@ -44,6 +44,7 @@ type settings struct {
 	Users       int           `koanf:"users"`
 	ValueSize   int           `koanf:"value-size"`
 	MaxFailures int64         `koanf:"max-failures"`
+	CPUProfile  string        `koanf:"cpuprofile"`
 
 	endpoints []kvclient.Endpoint
 }
@@ -70,6 +71,7 @@ func defaultSettings() map[string]any {
 		flagUsers:       DefaultUsers,
 		flagValueSize:   0,
 		flagMaxFailures: int64(DefaultMaxFailures),
+		flagCPUProfile:  "",
 	}
 }
 

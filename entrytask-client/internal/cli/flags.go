@@ -32,6 +32,7 @@ const (
 	flagUsers       = "users"
 	flagValueSize   = "value-size"
 	flagMaxFailures = "max-failures"
+	flagCPUProfile  = "cpuprofile"
 )
 
 // Defaults of the settings.
@@ -93,5 +94,6 @@ func benchmarkFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagUsers, Value: DefaultUsers, Usage: "number of distinct users -u, -u+1, …; each logs in before the clock starts"},
 		&cli.IntFlag{Name: flagValueSize, Usage: "pad the value to this many bytes by repeating it (0: as given)"},
 		&cli.Int64Flag{Name: flagMaxFailures, Value: DefaultMaxFailures, Usage: "exit non-zero when more requests than this fail"},
+		&cli.StringFlag{Name: flagCPUProfile, Usage: "write a CPU profile of etclient over the measured run (warmup included) to this `file`, for go tool pprof"},
 	)
 }

@@ -32,3 +32,10 @@ type Client interface {
 	// Close is idempotent.
 	Close() error
 }
+
+// SizeReader is implemented by Clients that can read a value without handing it over.
+// ReadSize is Read returning only the value's length in bytes, which spares the copy of the
+// value into a string; the benchmark, which discards values, uses it when it can.
+type SizeReader interface {
+	ReadSize(ctx context.Context, token, user, key string) (int, error)
+}

@@ -29,7 +29,22 @@ type doraClient struct {
 	closed atomic.Bool
 	once   sync.Once
 	err    error
+
+	// sessions caches the call option of each (token, user) seen, up to maxSessionOpts,
+	// so that a call with a known session builds no metadata.
+	sessMu   sync.RWMutex
+	sessions map[sessionKey]dora.CallOption
 }
+
+type sessionKey struct{ token, user string }
+
+// maxSessionOpts bounds the cached session call options (a benchmark's --users).
+const maxSessionOpts = 1 << 16
+
+var (
+	_ Client     = (*doraClient)(nil)
+	_ SizeReader = (*doraClient)(nil)
+)
 
 func (c *doraClient) Login(ctx context.Context, user, pass string) (string, error) {
 	if c.closed.Load() {
@@ -49,24 +64,35 @@ func (c *doraClient) Login(ctx context.Context, user, pass string) (string, erro
 }
 
 func (c *doraClient) Read(ctx context.Context, token, user, key string) (string, error) {
+	v, err := c.read(ctx, token, user, key)
+	return string(v), err
+}
+
+// ReadSize implements SizeReader.
+func (c *doraClient) ReadSize(ctx context.Context, token, user, key string) (int, error) {
+	v, err := c.read(ctx, token, user, key)
+	return len(v), err
+}
+
+func (c *doraClient) read(ctx context.Context, token, user, key string) ([]byte, error) {
 	if c.closed.Load() {
-		return "", errClosed
+		return nil, errClosed
 	}
-	rsp, err := c.store.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte(key)}, session(token, user))
+	rsp, err := c.store.ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte(key)}, c.session(token, user))
 	if err != nil {
-		return "", rpcError(err)
+		return nil, rpcError(err)
 	}
 	if err := appError(rsp.GetStatus()); err != nil {
-		return "", err
+		return nil, err
 	}
-	return string(rsp.GetValue()), nil
+	return rsp.GetValue(), nil
 }
 
 func (c *doraClient) Write(ctx context.Context, token, user, key, value string) error {
 	if c.closed.Load() {
 		return errClosed
 	}
-	_, err := c.store.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte(key), Value: []byte(value)}, session(token, user))
+	_, err := c.store.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte(key), Value: []byte(value)}, c.session(token, user))
 	if err != nil {
 		return rpcError(err)
 	}
@@ -83,8 +109,31 @@ func (c *doraClient) Close() error {
 	return c.err
 }
 
+// session returns the call option of (token, user) from the cache, adding it when there
+// is room.
+func (c *doraClient) session(token, user string) dora.CallOption {
+	k := sessionKey{token, user}
+	c.sessMu.RLock()
+	opt, ok := c.sessions[k]
+	c.sessMu.RUnlock()
+	if ok {
+		return opt
+	}
+	opt = session(token, user)
+	c.sessMu.Lock()
+	if c.sessions == nil {
+		c.sessions = make(map[sessionKey]dora.CallOption)
+	}
+	if len(c.sessions) < maxSessionOpts {
+		c.sessions[k] = opt
+	}
+	c.sessMu.Unlock()
+	return opt
+}
+
 // session is the call option carrying the session metadata: token and username, each only
-// when non-empty (no token means no session, which the server refuses).
+// when non-empty (no token means no session, which the server refuses). dora only reads
+// the metadata, so one option serves every call of the session.
 func session(token, user string) dora.CallOption {
 	md := make(metadata.MD, 2)
 	if token != "" {

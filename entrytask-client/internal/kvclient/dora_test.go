@@ -137,15 +137,23 @@ func TestDoraSessionMetadata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, op := range []string{"read", "write"} {
+			// Twice each: the second call uses the session's cached call option.
+			for _, op := range []string{"read", "readsize", "write", "read", "readsize", "write"} {
 				var err error
-				if op == "read" {
+				switch op {
+				case "read":
 					var v string
 					v, err = c.Read(ctxT(t), tt.token, tt.user, "k")
 					if err == nil && v != "v-k" {
 						t.Fatalf("Read = %q", v)
 					}
-				} else {
+				case "readsize":
+					var n int
+					n, err = c.(kvclient.SizeReader).ReadSize(ctxT(t), tt.token, tt.user, "k")
+					if err == nil && n != len("v-k") {
+						t.Fatalf("ReadSize = %d, want %d", n, len("v-k"))
+					}
+				default:
 					err = c.Write(ctxT(t), tt.token, tt.user, "k", "v")
 				}
 				if err != nil {
