@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
@@ -60,14 +61,108 @@ type Workload struct {
 	Users []User
 	// Key and Value are what is read or written.
 	Key, Value string
-	// Timeout, when positive, bounds each request; one that takes longer fails with
-	// DEADLINE_EXCEEDED. Default 0: no bound beyond the run's context.
+	// Timeout, when positive, bounds each request; one that takes longer is cancelled and
+	// fails with DEADLINE_EXCEEDED. Each worker enforces it with one reusable timer and
+	// context instead of a context with a deadline per request, so the server is not told
+	// the bound (it learns of a cancelled request from the client's reset). Default 0: no
+	// bound beyond the run's context.
 	Timeout time.Duration
 	// LoggedIn, when set, is called after each successful login of Login, from several
 	// goroutines at once; it must be safe for concurrent use.
 	LoggedIn func()
 
 	tokens []string
+	dogs   *watchdogs // set by Login
+}
+
+// watchdogs are the workers' watchdogs, by worker index, grown on first use.
+type watchdogs struct {
+	mu sync.Mutex
+	by atomic.Pointer[[]*watchdog]
+}
+
+// watchdog bounds one worker's requests by Timeout: each request runs in ctx, which the
+// timer cancels when the request outlives the bound; ctx is replaced after that.
+type watchdog struct {
+	timeout time.Duration
+	timer   *time.Timer // created stopped; its function cancels ctx when armed == gen
+
+	mu     sync.Mutex
+	gen    uint64 // the current request; bumped when ctx is replaced
+	armed  uint64 // the request the timer was set for
+	fired  bool   // the timer cancelled the current ctx
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newWatchdog(timeout time.Duration) *watchdog {
+	d := &watchdog{timeout: timeout}
+	d.timer = time.AfterFunc(time.Hour, d.expire)
+	d.timer.Stop()
+	return d
+}
+
+func (d *watchdog) expire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.armed == d.gen && d.cancel != nil && !d.fired {
+		d.fired = true
+		d.cancel()
+	}
+}
+
+// start returns the context for a request under parent and arms the timer.
+func (d *watchdog) start(parent context.Context) context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil || d.parent != parent || d.fired || d.ctx.Err() != nil {
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.gen++
+		d.fired = false
+		d.parent = parent
+		d.ctx, d.cancel = context.WithCancel(parent)
+	}
+	d.armed = d.gen
+	d.timer.Reset(d.timeout)
+	return d.ctx
+}
+
+// finish disarms the timer and reports whether it cancelled the request.
+func (d *watchdog) finish() (timedOut bool) {
+	if d.timer.Stop() {
+		return false
+	}
+	// The timer fired: its function has cancelled ctx or is about to; a new request gets a
+	// new ctx, and the function, should it run late, leaves that one alone.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	d.fired = true
+	return true
+}
+
+// get returns worker's watchdog.
+func (dd *watchdogs) get(worker int, timeout time.Duration) *watchdog {
+	if ws := dd.by.Load(); ws != nil && worker < len(*ws) && (*ws)[worker] != nil {
+		return (*ws)[worker]
+	}
+	dd.mu.Lock()
+	defer dd.mu.Unlock()
+	var ws []*watchdog
+	if old := dd.by.Load(); old != nil {
+		ws = append(ws, *old...)
+	}
+	if worker >= len(ws) {
+		ws = append(ws, make([]*watchdog, worker+1-len(ws))...)
+	}
+	if ws[worker] == nil {
+		ws[worker] = newWatchdog(timeout)
+	}
+	dd.by.Store(&ws)
+	return ws[worker]
 }
 
 // Login logs every user in, concurrency logins at a time, and keeps their tokens for Op. It
@@ -84,6 +179,7 @@ func (w *Workload) Login(ctx context.Context, concurrency int) error {
 	}
 	concurrency = max(1, min(concurrency, len(w.Users)))
 	w.tokens = make([]string, len(w.Users))
+	w.dogs = &watchdogs{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan int)
@@ -131,12 +227,25 @@ feed:
 
 // Op is the workload's bench.Op: one read or write as user seq mod len(Users). Call Login
 // first; before it every request is sent without a session.
-func (w *Workload) Op(ctx context.Context, _ int, seq int64) error {
-	if w.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.Timeout)
-		defer cancel()
+func (w *Workload) Op(ctx context.Context, worker int, seq int64) error {
+	if w.Timeout <= 0 {
+		return w.op(ctx, seq)
 	}
+	if w.dogs == nil || worker < 0 { // no Login
+		ctx, cancel := context.WithTimeout(ctx, w.Timeout)
+		defer cancel()
+		return w.op(ctx, seq)
+	}
+	d := w.dogs.get(worker, w.Timeout)
+	err := w.op(d.start(ctx), seq)
+	if d.finish() && err != nil && ctx.Err() == nil {
+		return fmt.Errorf("bench: request took longer than %v: %w", w.Timeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// op is one request as user seq mod len(Users).
+func (w *Workload) op(ctx context.Context, seq int64) error {
 	i := int(seq % int64(len(w.Users)))
 	var tok string
 	if i < len(w.tokens) {

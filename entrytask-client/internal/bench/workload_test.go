@@ -137,6 +137,27 @@ func TestWorkloadTimeout(t *testing.T) {
 	}
 }
 
+// TestWorkloadTimeoutThenFast: after a request timed out, the worker's next requests run in
+// a fresh context and succeed; fast requests never time out.
+func TestWorkloadTimeoutThenFast(t *testing.T) {
+	var n atomic.Int64
+	srv := kvfake.New(1, func(ctx context.Context, method, _ string) error {
+		if method == kvfake.MethodWrite && n.Add(1)%3 == 1 { // requests 1, 4, 7, 10 hang
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	w := &bench.Workload{Client: srv, Method: bench.MethodWrite, Users: []bench.User{{"1", "1"}}, Key: "k", Value: "v", Timeout: 20 * time.Millisecond}
+	if err := w.Login(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := bench.Run(context.Background(), bench.Options{Concurrency: 2, Requests: 6, Classify: bench.ClassifyStatus}, w.Op)
+	if res.Failures["DEADLINE_EXCEEDED"] != 4 || res.Success != 8 {
+		t.Fatalf("%d successes, failures %v; want 8 and 4 DEADLINE_EXCEEDED", res.Success, res.Failures)
+	}
+}
+
 func TestWorkloadLoginFailure(t *testing.T) {
 	srv := kvfake.New(5, nil)
 	users, _ := bench.SeededUsers("3", "3", 5) // users 6 and 7 do not exist
