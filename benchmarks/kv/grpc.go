@@ -51,7 +51,9 @@ var grpcQuotaOp = map[string]domain.Op{
 	kvgrpc.Store_DeleteSecureMessage_FullMethodName: domain.OpWrite,
 }
 
+// Statuses shared by every answer that carries them, as etserver's handlers share them.
 var (
+	grpcOK          = &kvpb.Status{}
 	grpcIncorrect   = &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD, Message: "incorrect username or password"}
 	grpcKeyNotExist = &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}
 )
@@ -72,12 +74,26 @@ func (grpcFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
 
 type grpcPrincipalKey struct{}
 
+// grpcPrincipalCtx is ctx with the authenticated caller, in one allocation (etserver's
+// principalCtx).
+type grpcPrincipalCtx struct {
+	context.Context
+	p app.Principal
+}
+
+func (c *grpcPrincipalCtx) Value(key any) any {
+	if key == (grpcPrincipalKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 func grpcPrincipal(ctx context.Context) (app.Principal, error) {
-	p, ok := ctx.Value(grpcPrincipalKey{}).(*app.Principal)
+	c, ok := ctx.Value(grpcPrincipalKey{}).(*grpcPrincipalCtx)
 	if !ok {
 		return app.Principal{}, domain.ErrUnauthenticated
 	}
-	return *p, nil
+	return c.p, nil
 }
 
 // firstMD returns the first value of key in md, or "".
@@ -97,7 +113,7 @@ func (s *grpcStore) authenticate(ctx context.Context, req any, info *grpc.UnaryS
 	if err != nil {
 		return nil, s.statusErr(ctx, info.FullMethod, err)
 	}
-	return handler(context.WithValue(ctx, grpcPrincipalKey{}, &p), req)
+	return handler(&grpcPrincipalCtx{Context: ctx, p: p}, req)
 }
 
 func (s *grpcStore) rateLimit(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -177,7 +193,7 @@ func (s *grpcStore) ReadSecureMessage(ctx context.Context, req *kvpb.ReadSecureM
 	v, err := s.svc.Read(ctx, p, string(req.GetKey()))
 	switch {
 	case err == nil:
-		return &kvpb.ReadSecureMessageRsp{Status: &kvpb.Status{}, Value: v}, nil
+		return &kvpb.ReadSecureMessageRsp{Status: grpcOK, Value: v}, nil
 	case errors.Is(err, domain.ErrKeyNotExist):
 		return &kvpb.ReadSecureMessageRsp{Status: grpcKeyNotExist}, nil
 	}

@@ -141,21 +141,34 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 		return b, fmt.Errorf("kv: seeding %d users: %w", users, err)
 	}
 	// The same app.Options as etserver's newService (cmd/etserver/wire.go).
+	watch := cfg.Session.CacheWatch && cfg.Session.CacheTTL > 0 && !cfg.Embedded()
 	b.Service, err = app.New(app.Options{
 		Accounts: stores.accounts, Quotas: stores.quotas, Sessions: stores.sessions, KV: stores.kv, Limiter: stores.limiter,
-		SessionTTL:      cfg.Session.TTL,
-		SessionCacheTTL: cfg.Session.CacheTTL,
-		ValueMaxBytes:   cfg.KV.ValueMaxBytes,
-		DefaultQuota:    domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
-		QuotaCacheSize:  cfg.Quota.CacheSize,
-		QuotaCacheTTL:   cfg.Quota.CacheTTL,
-		LoginRate:       cfg.Login.Rate,
-		LoginBurst:      cfg.Login.Burst,
+		SessionTTL:        cfg.Session.TTL,
+		SessionCacheTTL:   cfg.Session.CacheTTL,
+		SessionCacheWatch: watch,
+		ValueMaxBytes:     cfg.KV.ValueMaxBytes,
+		DefaultQuota:      domain.Quota{Read: cfg.Quota.DefaultRead, Write: cfg.Quota.DefaultWrite},
+		QuotaCacheSize:    cfg.Quota.CacheSize,
+		QuotaCacheTTL:     cfg.Quota.CacheTTL,
+		LoginRate:         cfg.Login.Rate,
+		LoginBurst:        cfg.Login.Burst,
 		PasswordParams: domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB),
 			Threads: uint8(cfg.Password.Threads)},
 	})
 	if err != nil {
 		return b, fmt.Errorf("kv: %w", err)
+	}
+	if watch {
+		// As etserver serve does: the session cache follows Redis's invalidations while
+		// the watch runs; it stops before the stores close.
+		wctx, wcancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = b.Service.WatchSessions(wctx) // returns when wctx ends
+		}()
+		b.closers = append(b.closers, func() error { wcancel(); <-done; return nil })
 	}
 	return b, nil
 }
@@ -192,7 +205,7 @@ func (b *Backend) openStores(ctx context.Context, cfg config.Config) (stores, er
 		return stores{}, fmt.Errorf("kv: %w", err)
 	}
 	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix})
+		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline})
 	if err != nil {
 		return stores{}, fmt.Errorf("kv: %w", err)
 	}
