@@ -56,6 +56,11 @@ func (ch *Channel) Conn() *Conn { return ch.conn }
 // with ErrNoHandler and the other sentinels works); a broken connection as
 // an error wrapping ErrConnLost. A request that could only be partly
 // written closes the connection instead of leaving the channel misaligned.
+//
+// The response belongs to the caller. A response from 1/16 to 1/2 of
+// Options.ReadBufferSize is a slice of the connection's read buffer, read
+// without a copy; keeping it keeps that buffer alive, so copy what is kept
+// for long.
 func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err

@@ -292,8 +292,8 @@ func (c *Conn) read() error {
 					return err
 				}
 			} else {
-				data := make([]byte, h.Length)
-				if err := c.fr.readData(data); err != nil {
+				data, err := c.fr.readPayload(int(h.Length))
+				if err != nil {
 					return err
 				}
 				ch.inBuf = data

@@ -1,9 +1,9 @@
 package iip
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -51,20 +51,87 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", byte(s))
 }
 
-// frameReader decodes frames from a buffered stream. Every length is
-// checked before anything is allocated.
+// frameReader decodes frames from a stream through its own read buffer.
+// Every length is checked before anything is allocated.
+//
+// Data of a mid-sized frame (see readPayload) is handed out as a slice of
+// the read buffer itself, so that it is copied only once, by the kernel;
+// the buffer is then "shared" and never written again where data was
+// handed out: when it runs out of room a new one is allocated and the old
+// one lives on as long as the data slices do.
 type frameReader struct {
-	r       io.Reader
-	br      *bufio.Reader
+	r      io.Reader
+	size   int
+	buf    []byte // unread bytes are buf[rpos:wpos]
+	rpos   int
+	wpos   int
+	shared bool  // part of buf was handed out
+	err    error // read error, returned once the buffered bytes are used
+	// pathBuf holds the path of the last header.
 	pathBuf [MaxPathLen]byte
-	fixed   [8]byte
 }
 
 func newFrameReader(r io.Reader, size int) *frameReader {
 	if size < MaxPathLen+64 {
 		size = MaxPathLen + 64
 	}
-	return &frameReader{r: r, br: bufio.NewReaderSize(r, size)}
+	return &frameReader{r: r, size: size, buf: make([]byte, size)}
+}
+
+func (fr *frameReader) buffered() int { return fr.wpos - fr.rpos }
+
+// makeRoom arranges for at least need (<= fr.size) bytes from rpos to fit
+// in buf, moving the unread bytes to the front or, when buf is shared, to
+// a new buffer.
+func (fr *frameReader) makeRoom(need int) {
+	if len(fr.buf)-fr.rpos >= need && fr.wpos < len(fr.buf) {
+		return
+	}
+	if fr.shared {
+		nb := make([]byte, fr.size)
+		fr.wpos = copy(nb, fr.buf[fr.rpos:fr.wpos])
+		fr.buf, fr.rpos, fr.shared = nb, 0, false
+		return
+	}
+	fr.wpos = copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
+	fr.rpos = 0
+}
+
+// fill reads at least one more byte into buf, which must have room.
+func (fr *frameReader) fill() error {
+	if err := fr.err; err != nil {
+		fr.err = nil
+		return err
+	}
+	for range 100 {
+		n, err := fr.r.Read(fr.buf[fr.wpos:])
+		if n < 0 || n > len(fr.buf)-fr.wpos {
+			return errors.New("iip: reader returned an invalid count")
+		}
+		fr.wpos += n
+		if n > 0 {
+			fr.err = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// ensure buffers at least n (<= fr.size) bytes.
+func (fr *frameReader) ensure(n int) error {
+	if fr.buffered() >= n {
+		return nil
+	}
+	fr.makeRoom(n)
+	for fr.buffered() < n {
+		if err := fr.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readHeader reads a frame up to (not including) its data. The returned
@@ -72,41 +139,45 @@ func newFrameReader(r io.Reader, size int) *frameReader {
 // underlying read error (io.EOF on a clean end between frames).
 func (fr *frameReader) readHeader() (frameHeader, error) {
 	var h frameHeader
-	st, err := fr.br.ReadByte()
-	if err != nil {
+	if fr.rpos == fr.wpos && !fr.shared {
+		fr.rpos, fr.wpos = 0, 0
+	}
+	if err := fr.ensure(1); err != nil {
 		return h, err
 	}
+	st := fr.buf[fr.rpos]
+	fr.rpos++
 	h.Status = Status(st)
 	if h.Status > StatusClose {
 		return h, fmt.Errorf("%w: unknown frame status %d", ErrProtocol, st)
 	}
-	// Find the NUL within MaxPathLen+1 bytes without consuming more than
-	// the buffer allows.
+	// Find the NUL within MaxPathLen+1 bytes.
 	n := 0
 	for {
-		buf, _ := fr.br.Peek(fr.br.Buffered())
-		lim := buf
+		lim := fr.buf[fr.rpos:fr.wpos]
 		if len(lim) > MaxPathLen+1 {
 			lim = lim[:MaxPathLen+1]
 		}
 		if i := bytes.IndexByte(lim, 0); i >= 0 {
 			n = copy(fr.pathBuf[:], lim[:i])
-			_, _ = fr.br.Discard(i + 1)
+			fr.rpos += i + 1
 			break
 		}
-		if len(buf) > MaxPathLen {
+		if len(lim) > MaxPathLen {
 			return h, fmt.Errorf("%w: path has no NUL within %d bytes", ErrProtocol, MaxPathLen)
 		}
-		if _, err := fr.br.Peek(len(buf) + 1); err != nil {
+		if err := fr.ensure(len(lim) + 1); err != nil {
 			return h, unexpected(err)
 		}
 	}
 	h.Path = fr.pathBuf[:n]
-	if _, err := io.ReadFull(fr.br, fr.fixed[:]); err != nil {
+	if err := fr.ensure(8); err != nil {
 		return h, unexpected(err)
 	}
-	h.Channel = binary.BigEndian.Uint32(fr.fixed[0:4])
-	h.Length = binary.BigEndian.Uint32(fr.fixed[4:8])
+	fixed := fr.buf[fr.rpos : fr.rpos+8]
+	fr.rpos += 8
+	h.Channel = binary.BigEndian.Uint32(fixed[0:4])
+	h.Length = binary.BigEndian.Uint32(fixed[4:8])
 	if h.Length == 0 {
 		return h, fmt.Errorf("%w: zero data length (status %s, channel %d)", ErrProtocol, h.Status, h.Channel)
 	}
@@ -125,25 +196,60 @@ func (fr *frameReader) readHeader() (frameHeader, error) {
 // arrive with the same read.
 const directReadMin = 8 << 10
 
-// readData reads exactly len(dst) data bytes.
+// readPayload reads n data bytes into a slice that belongs to the caller.
+// Data of at least 1/16 and at most half of the buffer size is a slice of
+// the read buffer (one copy, by the kernel, and a buffer allocation per
+// few frames instead of one per frame); keeping it keeps that buffer
+// alive, which costs at most 16 times its size. Smaller data is copied
+// out (so that small kept data pins no buffer), larger data is read into
+// its own allocation.
+func (fr *frameReader) readPayload(n int) ([]byte, error) {
+	if n < fr.size/16 || n > fr.size/2 {
+		data := make([]byte, n)
+		return data, fr.readData(data)
+	}
+	if err := fr.ensure(n); err != nil {
+		return nil, unexpected(err)
+	}
+	data := fr.buf[fr.rpos : fr.rpos+n : fr.rpos+n]
+	fr.rpos += n
+	fr.shared = true
+	return data, nil
+}
+
+// readData reads exactly len(dst) data bytes into dst.
 func (fr *frameReader) readData(dst []byte) error {
-	n := fr.br.Buffered()
-	if len(dst)-n < directReadMin {
-		_, err := io.ReadFull(fr.br, dst)
-		return unexpected(err)
+	for len(dst) > 0 {
+		if fr.buffered() == 0 {
+			if fr.err == nil && len(dst) >= directReadMin {
+				_, err := io.ReadFull(fr.r, dst)
+				return unexpected(err)
+			}
+			fr.makeRoom(1)
+			if err := fr.fill(); err != nil {
+				return unexpected(err)
+			}
+		}
+		m := copy(dst, fr.buf[fr.rpos:fr.wpos])
+		fr.rpos += m
+		dst = dst[m:]
 	}
-	if n > 0 {
-		b, _ := fr.br.Peek(n)
-		copy(dst, b)
-		_, _ = fr.br.Discard(n)
-	}
-	_, err := io.ReadFull(fr.r, dst[n:])
-	return unexpected(err)
+	return nil
 }
 
 // discard skips n data bytes.
 func (fr *frameReader) discard(n int) error {
-	_, err := fr.br.Discard(n)
+	m := min(n, fr.buffered())
+	fr.rpos += m
+	n -= m
+	if n == 0 {
+		return nil
+	}
+	if err := fr.err; err != nil {
+		fr.err = nil
+		return unexpected(err)
+	}
+	_, err := io.CopyN(io.Discard, fr.r, int64(n))
 	return unexpected(err)
 }
 

@@ -19,7 +19,9 @@ type Request struct {
 	Query url.Values
 	// Data is the request payload. It belongs to the handler, which may
 	// keep it or return it as the response. A peer that had nothing to send
-	// sends "{}".
+	// sends "{}". Payloads from 1/16 to 1/2 of ReadBufferSize are slices of
+	// the connection's read buffer (no copy); keeping one keeps that buffer
+	// alive, so copy what is kept for long.
 	Data []byte
 	// Channel is the channel the request arrived on.
 	Channel uint32

@@ -34,8 +34,10 @@ type Options struct {
 	// servers. Default
 	// DefaultKeepalive; negative disables it.
 	Keepalive time.Duration
-	// ReadBufferSize is the per-connection read buffer. Default
-	// DefaultReadBufferSize.
+	// ReadBufferSize is the per-connection read buffer. Responses from
+	// 1/16 to 1/2 of it are returned without a copy, as slices of the
+	// buffer (see Channel.Do); a new buffer is allocated when one is used
+	// up. Default DefaultReadBufferSize.
 	ReadBufferSize int
 	// DisableCaps makes the client behave exactly like an existing IIP
 	// client: /sys/new_channel with data {}, plain JSON errors recognised

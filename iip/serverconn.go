@@ -255,8 +255,8 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		return nil
 	}
 	if complete {
-		data := make([]byte, h.Length)
-		if err := c.fr.readData(data); err != nil {
+		data, err := c.fr.readPayload(int(h.Length))
+		if err != nil {
 			return err
 		}
 		c.complete(ch, raw, r, data)
@@ -322,8 +322,8 @@ func (c *serverConn) accumulate(in *inbound, n uint32) error {
 // pushChunk reads n bytes and hands them to a streaming handler, waiting
 // while the handler lags StreamQueue chunks behind.
 func (c *serverConn) pushChunk(in *inbound, n uint32) error {
-	data := make([]byte, n)
-	if err := c.fr.readData(data); err != nil {
+	data, err := c.fr.readPayload(int(n))
+	if err != nil {
 		return err
 	}
 	in.stream.size += int64(n)
