@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,8 +43,10 @@ func benchServer(b *testing.B, mutate func(*app.Options)) (*server, context.Cont
 	return s, ctx
 }
 
-// runCallers runs call from callers goroutines (b.SetParallelism) and reports calls/s and
-// the p50/p99 latency of every call (closed loop: each caller waits for its answer).
+// runCallers runs call from callers goroutines (b.SetParallelism) and reports calls/s, the
+// p50/p99 latency of every call (closed loop: each caller waits for its answer) and the
+// process's CPU time per call (client and server together; robust to a loaded machine,
+// unlike the wall-clock figures).
 func runCallers(b *testing.B, callers int, call func() error) {
 	procs := max(1, callers/runtime.GOMAXPROCS(0))
 	b.SetParallelism(procs)
@@ -51,6 +54,7 @@ func runCallers(b *testing.B, callers int, call func() error) {
 	var lat []time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		mine := make([]time.Duration, 0, 1024)
@@ -67,6 +71,7 @@ func runCallers(b *testing.B, callers int, call func() error) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	if len(lat) == 0 {
 		return
@@ -75,6 +80,16 @@ func runCallers(b *testing.B, callers int, call func() error) {
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/op")
+}
+
+// processCPU returns the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkReadMySQLRedis(b *testing.B) { benchRead(b, nil) }
@@ -83,6 +98,12 @@ func BenchmarkReadMySQLRedis(b *testing.B) { benchRead(b, nil) }
 // session.cache_ttl) on, so a read is one Redis round trip instead of two.
 func BenchmarkReadMySQLRedisSessionCache(b *testing.B) {
 	benchRead(b, func(o *app.Options) { o.SessionCacheTTL = time.Second })
+}
+
+// BenchmarkReadMySQLRedisSessionCacheWatched: the session cache as etserver runs it by
+// default (config session.cache_ttl 10s, session.cache_watch true).
+func BenchmarkReadMySQLRedisSessionCacheWatched(b *testing.B) {
+	benchRead(b, func(o *app.Options) { o.SessionCacheTTL, o.SessionCacheWatch = 10*time.Second, true })
 }
 
 func benchRead(b *testing.B, mutate func(*app.Options)) {
