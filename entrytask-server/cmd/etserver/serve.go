@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -51,6 +52,11 @@ const listeningPrefix = "etserver: listening on "
 // and closes the pools. ready, if set, receives the bound RPC and admin addresses.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
 	log := newLogger(cfg, logw)
+	if cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		// Each call allocates a few KB and keeps nothing: with Go's default target the
+		// collector runs dozens of times a second under load, for a heap of a few MB.
+		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
+	}
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err

@@ -29,20 +29,24 @@ const EnvPrefix = "ETSERVER_"
 
 // Config is etserver's whole configuration. See Defaults for every default.
 type Config struct {
-	Listen      string   `koanf:"listen"`       // RPC listen address
-	AdminListen string   `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
-	DataDir     string   `koanf:"data_dir"`     // embedded store directory (used when mysql.dsn and redis.addr are empty)
-	MySQL       MySQL    `koanf:"mysql"`
-	Redis       Redis    `koanf:"redis"`
-	SQLite      SQLite   `koanf:"sqlite"`
-	Session     Session  `koanf:"session"`
-	KV          KV       `koanf:"kv"`
-	Quota       Quota    `koanf:"quota"`
-	Login       Login    `koanf:"login"`
-	Password    Password `koanf:"password"`
-	TLS         TLS      `koanf:"tls"`
-	Shutdown    Shutdown `koanf:"shutdown"`
-	Log         Log      `koanf:"log"`
+	Listen      string `koanf:"listen"`       // RPC listen address
+	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
+	DataDir     string `koanf:"data_dir"`     // embedded store directory (used when mysql.dsn and redis.addr are empty)
+	// GCPercent is the garbage collector's target while serving (as GOGC): collect when the
+	// heap has grown this many percent over the live data. 0 keeps Go's default (100). The
+	// GOGC environment variable, when set, wins.
+	GCPercent int      `koanf:"gc_percent"`
+	MySQL     MySQL    `koanf:"mysql"`
+	Redis     Redis    `koanf:"redis"`
+	SQLite    SQLite   `koanf:"sqlite"`
+	Session   Session  `koanf:"session"`
+	KV        KV       `koanf:"kv"`
+	Quota     Quota    `koanf:"quota"`
+	Login     Login    `koanf:"login"`
+	Password  Password `koanf:"password"`
+	TLS       TLS      `koanf:"tls"`
+	Shutdown  Shutdown `koanf:"shutdown"`
+	Log       Log      `koanf:"log"`
 }
 
 // MySQL configures the accounts and quota database.
@@ -133,6 +137,7 @@ func Defaults() map[string]any {
 		"listen":                  "127.0.0.1:7000",
 		"admin_listen":            "127.0.0.1:7001",
 		"data_dir":                "etserver-data",
+		"gc_percent":              400,
 		"mysql.dsn":               "",
 		"mysql.max_open_conns":    64,
 		"mysql.max_idle_conns":    64,
@@ -339,6 +344,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration, got %s", d)
 		}
+	}
+	if c.GCPercent < 0 || c.GCPercent > 10000 {
+		bad("gc_percent", "must be in 0..10000, got %d", c.GCPercent)
 	}
 	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
 	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)
