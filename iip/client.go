@@ -90,8 +90,7 @@ func (c *Client) call(ctx context.Context, path string, data []byte) (resp []byt
 			return resp, true, err
 		}
 		c.put(ch)
-		var ns *notSentError
-		if err != nil && errors.As(err, &ns) {
+		if err != nil && isNotSent(err) {
 			if attempt < maxNotSentRetries {
 				continue
 			}
@@ -99,6 +98,14 @@ func (c *Client) call(ctx context.Context, path string, data []byte) (resp []byt
 		}
 		return resp, true, err
 	}
+}
+
+// isNotSent reports whether err says that the request never left. It is a
+// function of its own so that its errors.As target is allocated only for
+// failed calls.
+func isNotSent(err error) bool {
+	var ns *notSentError
+	return errors.As(err, &ns)
 }
 
 // maxNotSentRetries bounds how often Client.Do resends a call that never
