@@ -64,8 +64,8 @@ type Redis struct {
 	DB       int    `koanf:"db"`
 	PoolSize int    `koanf:"pool_size"`
 	Prefix   string `koanf:"prefix"`
-	// AutoPipeline batches the session and value reads of concurrent calls into one
-	// pipeline (go-redis autopipelining); default true.
+	// AutoPipeline batches the session reads and value reads and writes of concurrent
+	// calls into one pipeline (go-redis autopipelining); default true.
 	AutoPipeline bool `koanf:"autopipeline"`
 }
 

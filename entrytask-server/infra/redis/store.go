@@ -33,18 +33,19 @@ type Options struct {
 	DB       int    // database number; 0 is the default database
 	PoolSize int    // connections; 0 means go-redis's default (10 per GOMAXPROCS)
 	Prefix   string // key prefix; "" means DefaultPrefix
-	// DisableAutoPipeline sends every read as its own round trip. By default session and
-	// value reads go through go-redis's autopipeliner, which writes the reads of concurrent
-	// calls to Redis as one pipeline (one write and one read system call for many calls,
-	// on both sides), cutting the CPU per read of etserver and Redis several times under
-	// load; a lone read is still sent at once. Writes and deletes never use it.
+	// DisableAutoPipeline sends every command as its own round trip. By default session
+	// and value reads and value writes (GET, SET) go through go-redis's autopipeliner, which
+	// sends the commands of concurrent calls to Redis as one pipeline (one write and one
+	// read system call for many calls, on both sides), cutting the CPU per call of etserver
+	// and Redis several times under load; a lone command is still sent at once. Deletes
+	// (whose count must not be replayed) and session writes never use it.
 	DisableAutoPipeline bool
 }
 
 // Store is the Redis session and key/value store. It is safe for concurrent use.
 type Store struct {
 	rdb     *goredis.Client
-	reads   goredis.StringCmdable // GETs: the autopipeliner, or rdb
+	hot     goredis.StringCmdable // GET and SET of values, GET of sessions: the autopipeliner, or rdb
 	prefix  string
 	limiter *redis_rate.Limiter
 }
@@ -70,7 +71,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// New wraps an existing client, with reads autopipelined (see
+// New wraps an existing client, with hot commands autopipelined (see
 // Options.DisableAutoPipeline); prefix "" means DefaultPrefix. Close closes the client.
 func New(rdb *goredis.Client, prefix string) *Store {
 	s, err := newStore(rdb, prefix, true)
@@ -86,13 +87,13 @@ func newStore(rdb *goredis.Client, prefix string, autoPipeline bool) (*Store, er
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	s := &Store{rdb: rdb, reads: rdb, prefix: prefix, limiter: redis_rate.NewLimiter(rdb)}
+	s := &Store{rdb: rdb, hot: rdb, prefix: prefix, limiter: redis_rate.NewLimiter(rdb)}
 	if autoPipeline {
 		ap, err := rdb.AutoPipeline()
 		if err != nil {
 			return nil, fmt.Errorf("redis: autopipeline: %w", err)
 		}
-		s.reads = ap
+		s.hot = ap
 	}
 	return s, nil
 }
@@ -139,7 +140,7 @@ func (s *Store) CreateSession(ctx context.Context, sess domain.Session) error {
 
 // SessionByID implements domain.Sessions.
 func (s *Store) SessionByID(ctx context.Context, id string) (domain.Session, error) {
-	v, err := s.reads.Get(ctx, s.sessionKey(id)).Result()
+	v, err := s.hot.Get(ctx, s.sessionKey(id)).Result()
 	if errors.Is(err, goredis.Nil) {
 		return domain.Session{}, domain.ErrSessionNotFound
 	}
@@ -167,7 +168,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // Get implements domain.KV. The value shares its memory with the Redis reply, which
 // nothing else holds; callers read it (the API marshals it) and must not modify it.
 func (s *Store) Get(ctx context.Context, userID int64, key string) ([]byte, error) {
-	v, err := s.reads.Get(ctx, s.kvKey(userID, key)).Result()
+	v, err := s.hot.Get(ctx, s.kvKey(userID, key)).Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, domain.ErrKeyNotExist
 	}
@@ -185,7 +186,7 @@ func (s *Store) Get(ctx context.Context, userID int64, key string) ([]byte, erro
 // Put implements domain.KV (SET without expiry). Its durability is the Redis server's
 // persistence setting (appendonly/appendfsync).
 func (s *Store) Put(ctx context.Context, userID int64, key string, value []byte) error {
-	if err := s.rdb.Set(ctx, s.kvKey(userID, key), value, 0).Err(); err != nil {
+	if err := s.hot.Set(ctx, s.kvKey(userID, key), value, 0).Err(); err != nil {
 		return fmt.Errorf("redis: put: %w", err)
 	}
 	return nil
