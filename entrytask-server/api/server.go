@@ -35,7 +35,7 @@ func NewStore(o Options) (*Store, error) {
 }
 
 // Interceptors returns the unary interceptors in the order they must run: logging,
-// authentication, rate limit.
+// authentication, rate limit. (NewServer installs the same three fused into one.)
 func (s *Store) Interceptors() []dora.UnaryServerInterceptor {
 	return []dora.UnaryServerInterceptor{s.logCalls, s.authenticate, s.rateLimit}
 }
@@ -49,7 +49,7 @@ func NewServer(o Options, extra ...dora.ServerOption) (*dora.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []dora.ServerOption{dora.ChainUnaryInterceptor(st.Interceptors()...), dora.ServerLogger(st.log)}
+	opts := []dora.ServerOption{dora.ChainUnaryInterceptor(st.intercept), dora.ServerLogger(st.log)}
 	if o.Metrics != nil {
 		opts = append(opts, dora.ServerStats(o.Metrics))
 	}
