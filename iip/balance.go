@@ -139,9 +139,21 @@ func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*Client, er
 // error naming the address when no picked server could be reached, and
 // ErrClosed after Close.
 func (lb *LoadBalanceClient) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
+	resp, _, err := lb.do(ctx, path, data, false)
+	return resp, err
+}
+
+// DoAppend is Do that appends the response to dst and returns the extended
+// slice (dst unchanged on error); see Client.DoAppend.
+func (lb *LoadBalanceClient) DoAppend(ctx context.Context, path string, data, dst []byte) ([]byte, error) {
+	resp, pb, err := lb.do(ctx, path, data, true)
+	return appendResponse(dst, resp, pb, err)
+}
+
+func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, pooled bool) ([]byte, *[]byte, error) {
 	if err := ctx.Err(); err != nil {
 		// Not the backends' fault: do not let it count against one.
-		return nil, fmt.Errorf("iip: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
 	}
 	key := ""
 	if lb.hash {
@@ -149,19 +161,19 @@ func (lb *LoadBalanceClient) Do(ctx context.Context, path string, data []byte) (
 	}
 	for attempt := 0; ; attempt++ {
 		if lb.closed.Load() {
-			return nil, ErrClosed
+			return nil, nil, ErrClosed
 		}
 		l, err := lb.b.Pick(ctx, key)
 		if err != nil {
 			if errors.Is(err, lbclient.ErrClosed) {
-				return nil, ErrClosed
+				return nil, nil, ErrClosed
 			}
-			return nil, fmt.Errorf("iip: %s: %w", path, err)
+			return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
 		}
-		resp, sent, err := l.Conn.call(ctx, path, data)
+		resp, pb, sent, err := l.Conn.call(ctx, path, data, pooled)
 		l.Done(err)
 		if err == nil || sent || attempt >= lb.retries || ctx.Err() != nil || lb.closed.Load() || !lb.classify(err) {
-			return resp, err
+			return resp, pb, err
 		}
 	}
 }

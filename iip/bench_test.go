@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,10 +31,15 @@ var benchPayload = []byte(strings.Repeat(benchText, 10))
 const benchPath = "/echo_benchmark"
 
 func benchIIPAddr(b *testing.B) string {
+	return benchIIPServer(b, &ServerOptions{Logger: quietLogger()})
+}
+
+// benchIIPServer starts a loopback echo server with opts, or returns -iipaddr.
+func benchIIPServer(b *testing.B, opts *ServerOptions) string {
 	if *iipAddr != "" {
 		return *iipAddr
 	}
-	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s := NewServer(opts)
 	s.HandleFunc(benchPath, func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	return startServer(b, s)
 }
@@ -54,6 +60,16 @@ func benchHTTPAddr(b *testing.B) string {
 			return
 		}
 		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("POST "+benchPathReuse, func(w http.ResponseWriter, r *http.Request) {
+		buf := httpBufs.Get().(*bytes.Buffer)
+		defer httpBufs.Put(buf)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(buf.Bytes())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
@@ -110,6 +126,38 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 	})
 }
 
+// BenchmarkPFEchoPooledClientReuse is BenchmarkPFEchoPooledClient with
+// the memory-reuse options on both ends: the server recycles request data
+// (ServerOptions.RecycleRequestData) and each caller appends responses to
+// its own buffer (Client.DoAppend). Compare with
+// BenchmarkPFEchoNetHttpParallelReuse.
+func BenchmarkPFEchoPooledClientReuse(b *testing.B) {
+	addr := benchIIPServer(b, &ServerOptions{Logger: quietLogger(), RecycleRequestData: true})
+	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cl.Close() })
+	benchReuse(b, cl.DoAppend)
+}
+
+// benchReuse runs parallel callers of do, each appending to its own buffer.
+func benchReuse(b *testing.B, do func(ctx context.Context, path string, data, dst []byte) ([]byte, error)) {
+	ctx := context.Background()
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		var buf []byte
+		for pb.Next() {
+			var err error
+			buf, err = do(ctx, benchPath, benchPayload, buf[:0])
+			checkEcho(b, buf, err)
+		}
+	})
+}
+
 // benchLBTarget returns -lbcaddr, or a target of two loopback echo servers weighted 2 and 1.
 func benchLBTarget(b *testing.B) string {
 	if *lbcAddr != "" {
@@ -139,6 +187,22 @@ func BenchmarkPFIIPBalanceClient(b *testing.B) {
 	})
 }
 
+// BenchmarkPFIIPBalanceClientReuse is BenchmarkPFIIPBalanceClient with the
+// memory-reuse options of BenchmarkPFEchoPooledClientReuse.
+func BenchmarkPFIIPBalanceClientReuse(b *testing.B) {
+	target := *lbcAddr
+	if target == "" {
+		opts := &ServerOptions{Logger: quietLogger(), RecycleRequestData: true}
+		target = fmt.Sprintf("%s#2,%s#1", benchIIPServer(b, opts), benchIIPServer(b, opts))
+	}
+	lb, err := NewLoadBalanceClient(target, &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { lb.Close() })
+	benchReuse(b, lb.DoAppend)
+}
+
 func httpEcho(b *testing.B, hc *http.Client, url string) {
 	resp, err := hc.Post(url, "application/octet-stream", bytes.NewReader(benchPayload))
 	if err != nil {
@@ -150,6 +214,45 @@ func httpEcho(b *testing.B, hc *http.Client, url string) {
 		b.Fatalf("status %s", resp.Status)
 	}
 	checkEcho(b, body, err)
+}
+
+// benchPathReuse is the loopback net/http echo that reads bodies into
+// pooled buffers (BenchmarkPFEchoNetHttpParallelReuse).
+const benchPathReuse = "/echo_benchmark_reuse"
+
+var httpBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// BenchmarkPFEchoNetHttpParallelReuse is BenchmarkPFEchoNetHttpParallel
+// with memory reuse on both ends, the baseline of the Reuse benchmarks: the
+// loopback server reads each body into a pooled buffer, each caller reads
+// responses into its own buffer. With -naddr only the client side reuses.
+func BenchmarkPFEchoNetHttpParallelReuse(b *testing.B) {
+	path := benchPathReuse
+	if *nAddr != "" {
+		path = benchPath
+	}
+	url := "http://" + benchHTTPAddr(b) + path
+	hc := benchHTTPClient(b)
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		var buf bytes.Buffer
+		for pb.Next() {
+			resp, err := hc.Post(url, "application/octet-stream", bytes.NewReader(benchPayload))
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf.Reset()
+			_, err = buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %s", resp.Status)
+			}
+			checkEcho(b, buf.Bytes(), err)
+		}
+	})
 }
 
 func benchHTTPClient(b *testing.B) *http.Client {

@@ -25,21 +25,25 @@ type Channel struct {
 	inActive   bool
 	inTooLarge bool
 	inBuf      []byte
+	inPB       *[]byte // inBuf's pooled buffer, for a call that recycles
+	inMarker   int     // typed-errors marker read apart from inBuf, or -1
 	inSize     int
 }
 
 // call is one request waiting for its response.
 type call struct {
-	path string
-	done chan struct{}
-	resp []byte
-	err  error
+	path   string
+	pooled bool // the caller copies the response out: read it into a pooled buffer
+	done   chan struct{}
+	resp   []byte
+	pb     *[]byte // resp's pooled buffer, to put back once copied
+	err    error
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 func newChannel(c *Conn, id uint32) *Channel {
-	return &Channel{conn: c, id: id, send: make(chan struct{}, 1)}
+	return &Channel{conn: c, id: id, send: make(chan struct{}, 1), inMarker: -1}
 }
 
 // ID returns the channel id.
@@ -62,11 +66,39 @@ func (ch *Channel) Conn() *Conn { return ch.conn }
 // without a copy; keeping it keeps that buffer alive, so copy what is kept
 // for long.
 func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
+	resp, _, err := ch.do(ctx, path, data, false)
+	return resp, err
+}
+
+// DoAppend is Do that appends the response to dst and returns the
+// extended slice (dst unchanged on error). The response is read into a
+// recycled buffer and copied to dst, so a caller that reuses dst causes no
+// allocation per call.
+func (ch *Channel) DoAppend(ctx context.Context, path string, data, dst []byte) ([]byte, error) {
+	resp, pb, err := ch.do(ctx, path, data, true)
+	return appendResponse(dst, resp, pb, err)
+}
+
+// appendResponse appends resp to dst and recycles its pooled buffer.
+func appendResponse(dst, resp []byte, pb *[]byte, err error) ([]byte, error) {
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, resp...)
+	if pb != nil {
+		putBuf(pb)
+	}
+	return dst, nil
+}
+
+// do is Do; with pooled, the response may come in a pooled buffer, which
+// is returned with it for the caller to put back.
+func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool) ([]byte, *[]byte, error) {
 	if err := checkPath(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(data) > ch.conn.opts.MaxMessageSize {
-		return nil, fmt.Errorf("%w: request of %d bytes exceeds limit %d", ErrMessageTooLarge, len(data), ch.conn.opts.MaxMessageSize)
+		return nil, nil, fmt.Errorf("%w: request of %d bytes exceeds limit %d", ErrMessageTooLarge, len(data), ch.conn.opts.MaxMessageSize)
 	}
 	select {
 	case ch.send <- struct{}{}:
@@ -74,17 +106,18 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 		select {
 		case ch.send <- struct{}{}:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
+			return nil, nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
 		}
 	}
 	cl := callPool.Get().(*call)
-	cl.path = path
+	cl.path, cl.pooled = path, pooled
 	ch.mu.Lock()
 	if err := ch.closed; err != nil {
 		ch.mu.Unlock()
 		<-ch.send
+		cl.path, cl.pooled = "", false
 		callPool.Put(cl)
-		return nil, &notSentError{path: path, err: err}
+		return nil, nil, &notSentError{path: path, err: err}
 	}
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
@@ -97,7 +130,7 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 		if n := len(ch.pending); n > ch.head && ch.pending[n-1] == cl {
 			ch.pending[n-1] = nil
 			ch.pending = ch.pending[:n-1]
-			cl.path = ""
+			cl.path, cl.pooled = "", false
 			callPool.Put(cl)
 		}
 		ch.mu.Unlock()
@@ -106,9 +139,9 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 	if err != nil {
 		switch {
 		case written:
-			return nil, fmt.Errorf("%w: writing %s: %v", ErrConnLost, path, err)
+			return nil, nil, fmt.Errorf("%w: writing %s: %v", ErrConnLost, path, err)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("iip: %s: %w", path, err)
+			return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
 		default:
 			// The connection broke before any byte of this request left:
 			// the server never saw it, so it may safely be sent elsewhere.
@@ -116,18 +149,18 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 			if cause == nil {
 				cause = fmt.Errorf("%w: %w", ErrConnLost, err)
 			}
-			return nil, &notSentError{path: path, err: cause}
+			return nil, nil, &notSentError{path: path, err: cause}
 		}
 	}
 	select {
 	case <-cl.done:
-		resp, err := cl.resp, cl.err
-		cl.resp, cl.err, cl.path = nil, nil, ""
+		resp, pb, err := cl.resp, cl.pb, cl.err
+		cl.resp, cl.pb, cl.err, cl.path, cl.pooled = nil, nil, nil, "", false
 		callPool.Put(cl)
-		return resp, err
+		return resp, pb, err
 	case <-ctx.Done():
 		// The call stays queued; the reader drops its late response.
-		return nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
+		return nil, nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
 	}
 }
 
@@ -163,36 +196,42 @@ type notSentError struct {
 func (e *notSentError) Error() string { return "iip: " + e.path + " not sent: " + e.err.Error() }
 func (e *notSentError) Unwrap() error { return e.err }
 
-// checkHead verifies that a response path matches the oldest pending call.
-func (ch *Channel) checkHead(path []byte) error {
+// checkHead verifies that a response path matches the oldest pending call
+// and reports whether that call wants its response in a pooled buffer.
+func (ch *Channel) checkHead(path []byte) (pooled bool, err error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.head == len(ch.pending) {
-		return fmt.Errorf("%w: response for %q on channel %d with no request pending", ErrProtocol, truncate(path, 128), ch.id)
+		return false, fmt.Errorf("%w: response for %q on channel %d with no request pending", ErrProtocol, truncate(path, 128), ch.id)
 	}
-	if want := ch.pending[ch.head].path; want != string(path) {
-		return fmt.Errorf("%w: response path %q on channel %d does not match request path %q", ErrProtocol, truncate(path, 128), ch.id, want)
+	cl := ch.pending[ch.head]
+	if cl.path != string(path) {
+		return false, fmt.Errorf("%w: response path %q on channel %d does not match request path %q", ErrProtocol, truncate(path, 128), ch.id, cl.path)
 	}
-	return nil
+	return cl.pooled, nil
 }
 
 // deliver hands the assembled response to the oldest pending call.
 func (ch *Channel) deliver() error {
-	data, tooLarge, size := ch.inBuf, ch.inTooLarge, ch.inSize
-	ch.inBuf, ch.inTooLarge, ch.inSize = nil, false, 0
+	data, pb, marker, tooLarge, size := ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize
+	ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize = nil, nil, -1, false, 0
 	var resp []byte
 	var err error
+	typed := ch.conn.typed.Load()
+	if typed && marker < 0 && !tooLarge {
+		marker, data = int(data[0]), data[1:]
+	}
 	switch {
 	case tooLarge:
 		err = fmt.Errorf("%w: response of %d bytes exceeds limit %d", ErrMessageTooLarge, size, ch.conn.opts.MaxMessageSize)
-	case ch.conn.typed.Load():
-		switch data[0] {
+	case typed:
+		switch byte(marker) {
 		case dataMarkerOK:
-			resp = data[1:]
+			resp = data
 		case dataMarkerError:
-			err = parseWireError(data[1:])
+			err = parseWireError(data)
 		default:
-			return fmt.Errorf("%w: response on channel %d starts with unknown marker %#x", ErrProtocol, ch.id, data[0])
+			return fmt.Errorf("%w: response on channel %d starts with unknown marker %#x", ErrProtocol, ch.id, marker)
 		}
 	default:
 		if e := sniffLegacyError(data); e != nil {
@@ -201,7 +240,16 @@ func (ch *Channel) deliver() error {
 			resp = data
 		}
 	}
+	if err != nil && pb != nil {
+		putBuf(pb)
+		pb = nil
+	}
 	ch.mu.Lock()
+	if ch.head == len(ch.pending) {
+		// The call was failed meanwhile (connection or channel closed).
+		ch.mu.Unlock()
+		return nil
+	}
 	cl := ch.pending[ch.head]
 	ch.pending[ch.head] = nil
 	ch.head++
@@ -211,7 +259,7 @@ func (ch *Channel) deliver() error {
 		drained, ch.drained = ch.drained, nil
 	}
 	ch.mu.Unlock()
-	cl.resp, cl.err = resp, err
+	cl.resp, cl.pb, cl.err = resp, pb, err
 	cl.done <- struct{}{}
 	if drained != nil {
 		drained(ch, true)

@@ -68,35 +68,44 @@ func (c *Client) Addr() string { return c.addr }
 // broken (so the server never saw it) is retried on another channel, up to
 // maxNotSentRetries times; a call that was sent is never retried.
 func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
-	resp, _, err := c.call(ctx, path, data)
+	resp, _, _, err := c.call(ctx, path, data, false)
 	return resp, err
+}
+
+// DoAppend is Do that appends the response to dst and returns the extended
+// slice (dst unchanged on error); see Channel.DoAppend. A caller that
+// reuses dst causes no allocation per call.
+func (c *Client) DoAppend(ctx context.Context, path string, data, dst []byte) ([]byte, error) {
+	resp, pb, _, err := c.call(ctx, path, data, true)
+	return appendResponse(dst, resp, pb, err)
 }
 
 // call is Do that also reports whether the request may have reached the
 // server: sent is false when it provably never left (no channel could be
 // had, or its connection had broken before any byte was written), so that
-// a balanced client may send it to another backend.
-func (c *Client) call(ctx context.Context, path string, data []byte) (resp []byte, sent bool, err error) {
+// a balanced client may send it to another backend. With pooled, the
+// response may come in a pooled buffer pb (see Channel.do).
+func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool) (resp []byte, pb *[]byte, sent bool, err error) {
 	for attempt := 0; ; attempt++ {
 		ch, err := c.get(ctx)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
-		resp, err := ch.Do(ctx, path, data)
+		resp, pb, err := ch.do(ctx, path, data, pooled)
 		if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
 			// The call was abandoned with its response still due: keep the
 			// channel out of the pool until the late response is consumed,
 			// so that no caller waits behind it.
-			return resp, true, err
+			return resp, pb, true, err
 		}
 		c.put(ch)
 		if err != nil && isNotSent(err) {
 			if attempt < maxNotSentRetries {
 				continue
 			}
-			return resp, false, err
+			return resp, pb, false, err
 		}
-		return resp, true, err
+		return resp, pb, true, err
 	}
 }
 

@@ -283,12 +283,17 @@ func (c *Conn) read() error {
 			if ch.inActive {
 				return fmt.Errorf("%w: first frame while a response is incomplete on channel %d", ErrProtocol, h.Channel)
 			}
-			if err := ch.checkHead(h.Path); err != nil {
+			pooled, err := ch.checkHead(h.Path)
+			if err != nil {
 				return err
 			}
 			if int(h.Length) > max+1 {
 				ch.inTooLarge = true
 				if err := c.fr.discard(int(h.Length)); err != nil {
+					return err
+				}
+			} else if pooled && h.Status == StatusResponse && h.Length <= 1<<maxBufShift {
+				if err := c.readPooled(ch, int(h.Length)); err != nil {
 					return err
 				}
 			} else {
@@ -331,6 +336,30 @@ func (c *Conn) read() error {
 			}
 		}
 	}
+}
+
+// readPooled reads a one-frame response of n bytes into a pooled buffer
+// (the typed-errors marker apart), for a caller that copies it out.
+func (c *Conn) readPooled(ch *Channel, n int) error {
+	if c.typed.Load() {
+		var m [1]byte
+		if err := c.fr.readData(m[:]); err != nil {
+			return err
+		}
+		ch.inMarker = int(m[0])
+		n--
+	}
+	if n == 0 {
+		ch.inBuf = []byte{}
+		return nil
+	}
+	pb := getBuf(n)
+	if err := c.fr.readData(*pb); err != nil {
+		putBuf(pb)
+		return err
+	}
+	ch.inBuf, ch.inPB = *pb, pb
+	return nil
 }
 
 // minPingTimeout is the least time a keepalive ping is given to be answered.

@@ -45,6 +45,14 @@ type ServerOptions struct {
 	// DisableCaps makes the server accept no capability, behaving exactly
 	// like an existing IIP server (plain JSON errors, no keepalive).
 	DisableCaps bool
+	// RecycleRequestData lets the server reuse the memory of Request.Data
+	// (of requests that arrive in one frame) once the response is written,
+	// which saves an allocation and its garbage collection per request. A
+	// handler may then use Data, and return it or a slice of it as the
+	// response, but must not keep it or let anything use it after the
+	// response is written. Default false: Data belongs to the handler.
+	// Streaming handlers are not affected.
+	RecycleRequestData bool
 	// HandlerTimeout, when positive, puts a deadline on every handler's
 	// context; a handler that returns an error wrapping
 	// context.DeadlineExceeded is answered with error 103 (request

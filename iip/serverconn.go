@@ -95,6 +95,7 @@ type item struct {
 	resp     []byte
 	err      error
 	received time.Time
+	buf      *[]byte // recycled buffer of req.Data (RecycleRequestData)
 }
 
 var itemPool = sync.Pool{New: func() any { return new(item) }}
@@ -255,11 +256,23 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		return nil
 	}
 	if complete {
+		if c.s.opts.RecycleRequestData && r != nil {
+			// r.stream is nil here: the handler's Data is recycled once
+			// the response is written.
+			if pb := getBuf(int(h.Length)); pb != nil {
+				if err := c.fr.readData(*pb); err != nil {
+					putBuf(pb)
+					return err
+				}
+				c.complete(ch, raw, r, *pb, pb)
+				return nil
+			}
+		}
 		data, err := c.fr.readPayload(int(h.Length))
 		if err != nil {
 			return err
 		}
-		c.complete(ch, raw, r, data)
+		c.complete(ch, raw, r, data, nil)
 		return nil
 	}
 	in := &inbound{raw: raw, route: r}
@@ -302,7 +315,7 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 		c.dispatch(ch, it)
 		return nil
 	}
-	c.complete(ch, in.raw, in.route, in.buf)
+	c.complete(ch, in.raw, in.route, in.buf, nil)
 	return nil
 }
 
@@ -347,8 +360,9 @@ func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *ro
 	return it
 }
 
-// complete queues a fully received request.
-func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte) {
+// complete queues a fully received request; pb, when not nil, is data's
+// recycled buffer, put back once the response is written.
+func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte, pb *[]byte) {
 	c.requests.Add(1)
 	ch.requests.Add(1)
 	if r == nil && strings.HasPrefix(raw, sysPrefix) {
@@ -356,7 +370,7 @@ func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []by
 		return
 	}
 	it := c.newItem(kindHandler, ch, raw, r)
-	it.req.Data = data
+	it.req.Data, it.buf = data, pb
 	it.received = time.Now()
 	c.dispatch(ch, it)
 }
@@ -473,6 +487,9 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 }
 
 func (c *serverConn) release(it *item) {
+	if it.buf != nil {
+		putBuf(it.buf)
+	}
 	*it = item{}
 	itemPool.Put(it)
 }
