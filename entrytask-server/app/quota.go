@@ -20,12 +20,14 @@ func (s *Service) CheckQuota(ctx context.Context, p Principal, op domain.Op) err
 	if op != domain.OpRead && op != domain.OpWrite {
 		return fmt.Errorf("app: CheckQuota: unknown op %q", op)
 	}
-	q, err := s.QuotaOf(ctx, p.UserID)
+	e, err := s.quotaEntry(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
-	n := q.For(op)
-	key := string(op[0]) + ":" + strconv.FormatInt(p.UserID, 10)
+	n, key := e.q.For(op), e.writeKey
+	if op == domain.OpRead {
+		key = e.readKey
+	}
 	d, err := s.limiter.Allow(ctx, key, domain.Limit{Rate: n, Burst: domain.Burst(n)})
 	if err != nil {
 		return fmt.Errorf("app: rate limiter: %w", err)
@@ -39,18 +41,32 @@ func (s *Service) CheckQuota(ctx context.Context, p Principal, op domain.Op) err
 // QuotaOf returns the user's quota through the cache, or the default quota when the user
 // has none.
 func (s *Service) QuotaOf(ctx context.Context, userID int64) (domain.Quota, error) {
-	if q, ok := s.quotaCache.Get(userID); ok {
-		return q, nil
+	e, err := s.quotaEntry(ctx, userID)
+	return e.q, err
+}
+
+// quotaEntry is what the quota cache holds for a user: the quota, and the names of the
+// user's read and write buckets ("r:<id>", "w:<id>"), built once rather than per call.
+type quotaEntry struct {
+	q                 domain.Quota
+	readKey, writeKey string
+}
+
+func (s *Service) quotaEntry(ctx context.Context, userID int64) (quotaEntry, error) {
+	if e, ok := s.quotaCache.Get(userID); ok {
+		return e, nil
 	}
 	q, err := s.quotas.QuotaOf(ctx, userID)
 	switch {
 	case errors.Is(err, domain.ErrQuotaNotFound):
 		q = s.defaultQuota
 	case err != nil:
-		return domain.Quota{}, fmt.Errorf("app: looking up quota: %w", err)
+		return quotaEntry{}, fmt.Errorf("app: looking up quota: %w", err)
 	}
-	s.quotaCache.Set(userID, q)
-	return q, nil
+	id := strconv.FormatInt(userID, 10)
+	e := quotaEntry{q: q, readKey: string(domain.OpRead[0]) + ":" + id, writeKey: string(domain.OpWrite[0]) + ":" + id}
+	s.quotaCache.Set(userID, e)
+	return e, nil
 }
 
 // InvalidateQuota drops userID's cached quota, so a changed quota applies at the next call

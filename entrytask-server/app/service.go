@@ -68,7 +68,7 @@ type Service struct {
 	loginLimit    domain.Limit
 	dummyHash     string
 	now           func() time.Time
-	quotaCache    *lru.Cache[int64, domain.Quota]
+	quotaCache    *lru.Cache[int64, quotaEntry]
 	sessionCache  *sessionCache // nil when SessionCacheTTL is 0
 	quotaCacheTTL time.Duration
 }
@@ -135,7 +135,7 @@ func New(opts Options) (*Service, error) {
 	if size == 0 {
 		size = DefaultQuotaCacheSize
 	}
-	s.quotaCache = lru.New[int64, domain.Quota](size, s.quotaCacheTTL, s.now)
+	s.quotaCache = lru.New[int64, quotaEntry](size, s.quotaCacheTTL, s.now)
 	if opts.SessionCacheWatch {
 		if _, ok := opts.Sessions.(domain.SessionWatcher); !ok {
 			return nil, fmt.Errorf("app: Options.SessionCacheWatch: the session store %T cannot report changes (not a domain.SessionWatcher)", opts.Sessions)
