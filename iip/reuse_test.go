@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // payloadOf returns n bytes that depend on seed.
@@ -169,5 +170,113 @@ func TestBufPool(t *testing.T) {
 			t.Fatalf("getBuf(%d): len %d cap %d, want cap %d", tc.n, len(*pb), cap(*pb), tc.wantCap)
 		}
 		putBuf(pb)
+	}
+}
+
+// TestChannelsRunTogether: handlers that can only finish together (a
+// barrier over every channel of one connection) all get their requests,
+// round after round, so that the server's idle workers are reused.
+func TestChannelsRunTogether(t *testing.T) {
+	const n = 6
+	var mu sync.Mutex
+	arrived := 0
+	round := make(chan struct{})
+	s, addr := echoServer(t, nil)
+	s.HandleFunc("/barrier", func(ctx context.Context, r *Request) ([]byte, error) {
+		mu.Lock()
+		arrived++
+		wait := round
+		if arrived == n {
+			arrived = 0
+			close(round)
+			round = make(chan struct{})
+		}
+		mu.Unlock()
+		select {
+		case <-wait:
+			return r.Data, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	c := dialT(t, addr, nil)
+	chans := make([]*Channel, n)
+	for i := range chans {
+		var err error
+		if chans[i], err = c.NewChannel(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r := range 5 {
+		errc := make(chan error, n)
+		for i, ch := range chans {
+			go func() {
+				want := fmt.Sprintf("round %d channel %d", r, i)
+				resp, err := ch.Do(testCtx(t), "/barrier", []byte(want))
+				if err == nil && string(resp) != want {
+					err = fmt.Errorf("got %q, want %q", resp, want)
+				}
+				errc <- err
+			}()
+		}
+		for range n {
+			if err := <-errc; err != nil {
+				t.Fatalf("round %d: %v", r, err)
+			}
+		}
+	}
+}
+
+// TestWorkersStress mixes handlers that return at once with slower ones,
+// over many channels and callers, and checks every answer.
+func TestWorkersStress(t *testing.T) {
+	s, addr := echoServer(t, nil)
+	s.HandleFunc("/sleep", func(ctx context.Context, r *Request) ([]byte, error) {
+		timer := time.NewTimer(time.Duration(len(r.Data)%7) * 40 * time.Microsecond)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return r.Data, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	cl, err := NewClient(addr, &Options{Logger: quietLogger(), PoolConns: 2, PoolChannels: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				data := payloadOf(g*100+i, 1+(g*37+i*11)%3000)
+				path := "/echo"
+				if i%2 == 1 {
+					path = "/sleep"
+				}
+				resp, err := cl.Do(ctx, path, data)
+				if err == nil && !bytes.Equal(resp, data) {
+					err = fmt.Errorf("caller %d call %d: wrong answer", g, i)
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
 	}
 }
