@@ -13,15 +13,16 @@ import (
 // benchCallers are the entry task's 12 and 100 callers, and one.
 var benchCallers = []int{1, 12, 100}
 
-// BenchmarkKV is the entry-task suite in one process: etserver and grpc-go serving one
-// backend (users 1..33,333 seeded; the load logs in once as user 33,333, whose read quota
+// BenchmarkKV is the entry-task suite in one process: etserver, grpc-go and the
+// grpc-workers control serving one backend (users 1..33,333 seeded; the load logs in once as user 33,333, whose read quota
 // is the maximum), closed-loop reads and writes of one key with a 2000-byte value, at 1,
 // 12 and 100 callers of one client. The embedded (SQLite) store always; MySQL + Redis as
 // well when POCKET_TEST_MYSQL_DSN and POCKET_TEST_REDIS_ADDR name them. Allocations per op
 // are client + server.
 func BenchmarkKV(b *testing.B) {
-	for store, opts := range stores(b) {
-		b.Run("store="+store, func(b *testing.B) {
+	for _, st := range stores(b) {
+		b.Run("store="+st.mode, func(b *testing.B) {
+			opts := st.opts
 			opts.Users = kv.DefaultUser
 			be := openBackend(b, opts)
 			for _, name := range kv.Names() {

@@ -31,11 +31,29 @@ import (
 // method but Login, the read or write quota through app.Service.CheckQuota (over quota:
 // ResourceExhausted with a `retry-after-ms` trailer), then the use case, with the same
 // application statuses and the same mapping of errors to status codes.
-type grpcFramework struct{}
+//
+// "grpc-workers" is the same with grpc.NumStreamWorkers(StreamWorkers), an experimental
+// grpc-go option off by default: calls run on long-lived worker goroutines, as dora's do,
+// instead of one new goroutine per call whose stack must grow again for every call
+// (SQLite's and protobuf's frames need more than a new goroutine's stack). It is a
+// control: it shows how much of the difference is that default alone.
+type grpcFramework struct{ workers bool }
 
-func init() { Register(grpcFramework{}) }
+// StreamWorkers is grpc-workers' number of stream workers: dora's bound on idle call
+// goroutines (maxIdleWorkers in dora/server.go).
+const StreamWorkers = 256
 
-func (grpcFramework) Name() string { return "grpc" }
+func init() {
+	Register(grpcFramework{})
+	Register(grpcFramework{workers: true})
+}
+
+func (f grpcFramework) Name() string {
+	if f.workers {
+		return "grpc-workers"
+	}
+	return "grpc"
+}
 
 // grpcStore is kvgrpc.StoreServer on an app.Service.
 type grpcStore struct {
@@ -58,16 +76,20 @@ var (
 	grpcKeyNotExist = &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}
 )
 
-func (grpcFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
+func (f grpcFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
 	svc, err := service(b)
 	if err != nil {
 		return nil, err
 	}
 	st := &grpcStore{svc: svc, log: b.Logger}
-	s := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(st.logCalls, st.authenticate, st.rateLimit),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize(svc.ValueMaxBytes())),
-	)
+	}
+	if f.workers {
+		opts = append(opts, grpc.NumStreamWorkers(StreamWorkers))
+	}
+	s := grpc.NewServer(opts...)
 	kvgrpc.RegisterStoreServer(s, st)
 	return startServing(ln, s.Serve, s.Stop), nil
 }

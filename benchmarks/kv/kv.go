@@ -51,7 +51,7 @@ var (
 
 // Framework is one RPC layer serving an app.Service.
 type Framework interface {
-	// Name is the registered name ("etserver", "grpc").
+	// Name is the registered name ("etserver", "grpc", "grpc-workers").
 	Name() string
 	// Serve serves b.Service on ln until the returned closer is closed; closing it
 	// closes ln and every connection. The server logs to b.Logger.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,14 +24,20 @@ const (
 	redisVar = "POCKET_TEST_REDIS_ADDR"
 )
 
+// store is one store to test or benchmark on.
+type store struct {
+	mode string
+	opts kv.StoreOptions
+}
+
 // stores lists the stores to test: the embedded one always, MySQL + Redis when the
 // environment names them (skipped otherwise; a failure when CI=true).
-func stores(t testing.TB) map[string]kv.StoreOptions {
-	out := map[string]kv.StoreOptions{kv.ModeEmbedded: {Users: testUsers}}
+func stores(t testing.TB) []store {
+	out := []store{{kv.ModeEmbedded, kv.StoreOptions{Users: testUsers}}}
 	dsn, addr := os.Getenv(mysqlVar), os.Getenv(redisVar)
 	switch {
 	case dsn != "" && addr != "":
-		out[kv.ModeMySQLRedis] = kv.StoreOptions{Users: testUsers, MySQLDSN: dsn, RedisAddr: addr}
+		out = append(out, store{kv.ModeMySQLRedis, kv.StoreOptions{Users: testUsers, MySQLDSN: dsn, RedisAddr: addr}})
 	case os.Getenv("CI") == "true":
 		t.Fatalf("%s and %s are required when CI=true", mysqlVar, redisVar)
 	default:
@@ -85,8 +92,8 @@ func serve(t testing.TB, f kv.Framework, b *kv.Backend) kv.Client {
 
 func TestRegistry(t *testing.T) {
 	names := kv.Names()
-	if len(names) != 2 || names[0] != "etserver" || names[1] != "grpc" {
-		t.Fatalf("Names() = %v, want [etserver grpc]", names)
+	if !slices.Equal(names, []string{"etserver", "grpc", "grpc-workers"}) {
+		t.Fatalf("Names() = %v, want [etserver grpc grpc-workers]", names)
 	}
 	if _, err := kv.Lookup("nope"); err == nil {
 		t.Error("Lookup(nope) succeeded")
@@ -107,11 +114,11 @@ func TestOpenBackendOptions(t *testing.T) {
 // (right and wrong password), an unauthenticated read, write then read, a missing key,
 // and the read quota.
 func TestServers(t *testing.T) {
-	for store, opts := range stores(t) {
-		t.Run(store, func(t *testing.T) {
-			b := openBackend(t, opts)
-			if b.Mode != store {
-				t.Fatalf("backend mode %q, want %q", b.Mode, store)
+	for _, st := range stores(t) {
+		t.Run(st.mode, func(t *testing.T) {
+			b := openBackend(t, st.opts)
+			if b.Mode != st.mode {
+				t.Fatalf("backend mode %q, want %q", b.Mode, st.mode)
 			}
 			for _, name := range kv.Names() {
 				t.Run(name, func(t *testing.T) {

@@ -51,7 +51,7 @@ func summary(reports map[string]harness.Report) string {
 // kvTables renders one table per operation of the entry-task suite, ratios against grpc.
 func kvTables(b *strings.Builder, rep harness.Report) {
 	names := frameworks(rep.Results)
-	fmt.Fprintf(b, "Store: %s.\n", storeLabel(rep))
+	fmt.Fprintf(b, "\nStore: %s.\n", storeLabel(rep))
 	for _, op := range modes(rep.Results) {
 		rows := func(keep func(harness.Result) bool) []harness.Result {
 			return slices.DeleteFunc(slices.Clone(rep.Results), func(r harness.Result) bool { return r.Mode != op || !keep(r) })

@@ -41,7 +41,10 @@ var (
 	defaultIIPFrameworks = []string{"iip", "iip-pool", "iip-balanced", "nethttp"}
 	// defaultKVConcurrency are the entry task's 12 and 100 callers, and one.
 	defaultKVConcurrency = []int{1, 12, 100}
-	allSuites            = []string{suiteRPC, suiteTransport, suiteIIP, suiteKV}
+	// defaultKVFrameworks are etserver and its grpc-go twin; grpc-workers, a control, only
+	// when asked for.
+	defaultKVFrameworks = []string{"etserver", "grpc"}
+	allSuites           = []string{suiteRPC, suiteTransport, suiteIIP, suiteKV}
 )
 
 const (
@@ -119,7 +122,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "measured window of each cell (default 10s; --short 3s)"},
 		&cli.IntFlag{Name: "count", Value: 1, Usage: "rounds per cell; each row keeps the round with the median calls/s"},
 		&cli.StringFlag{Name: "out", Value: defaultOut, Usage: "directory of the CSV and JSON results"},
-		&cli.StringFlag{Name: "kv-frameworks", Value: strings.Join(kv.Names(), ","), Usage: "servers of the kv (entry-task) suite"},
+		&cli.StringFlag{Name: "kv-frameworks", Value: strings.Join(defaultKVFrameworks, ","), Usage: "servers of the kv (entry-task) suite (registered: " + strings.Join(kv.Names(), ",") + ")"},
 		&cli.StringFlag{Name: "kv-ops", Value: strings.Join(kv.Ops, ","), Usage: "operations of the kv suite: read, write"},
 		&cli.StringFlag{Name: "kv-concurrency", Value: joinInts(defaultKVConcurrency), Usage: "concurrent callers of the kv suite"},
 		&cli.IntFlag{Name: "kv-value", Value: kv.DefaultValue, Usage: "value size of the kv suite in bytes"},

@@ -76,7 +76,7 @@ func TestRunKV(t *testing.T) {
 		duration: 30 * time.Millisecond,
 		out:      out,
 		count:    1,
-		kv: kvConfig{frameworks: kv.Names(), ops: []string{kv.OpRead}, concurrency: []int{2},
+		kv: kvConfig{frameworks: defaultKVFrameworks, ops: []string{kv.OpRead}, concurrency: []int{2},
 			value: kv.DefaultValue, user: testKVUser},
 	}
 	var log bytes.Buffer
