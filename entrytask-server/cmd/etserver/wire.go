@@ -116,7 +116,7 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 		log.Info("mysql migrations applied", "versions", ran)
 	}
 	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline})
+		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline, Logger: log})
 	if err != nil {
 		b.Close()
 		return nil, err

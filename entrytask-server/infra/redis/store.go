@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -40,10 +41,14 @@ type Options struct {
 	// and Redis several times under load; a lone command is still sent at once. Deletes
 	// (whose count must not be replayed) and session writes never use it.
 	DisableAutoPipeline bool
+	// Logger receives the session watch's connection losses (WatchSessions); nil discards
+	// them.
+	Logger *slog.Logger
 }
 
 // Store is the Redis session and key/value store. It is safe for concurrent use.
 type Store struct {
+	log     *slog.Logger
 	rdb     *goredis.Client
 	hot     goredis.StringCmdable // GET and SET of values, GET of sessions: the autopipeliner, or rdb
 	prefix  string
@@ -68,6 +73,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, err
 	}
+	if opts.Logger != nil {
+		s.log = opts.Logger
+	}
 	return s, nil
 }
 
@@ -87,7 +95,7 @@ func newStore(rdb *goredis.Client, prefix string, autoPipeline bool) (*Store, er
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	s := &Store{rdb: rdb, hot: rdb, prefix: prefix, limiter: redis_rate.NewLimiter(rdb)}
+	s := &Store{log: slog.New(slog.DiscardHandler), rdb: rdb, hot: rdb, prefix: prefix, limiter: redis_rate.NewLimiter(rdb)}
 	if autoPipeline {
 		ap, err := rdb.AutoPipeline()
 		if err != nil {

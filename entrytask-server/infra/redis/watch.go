@@ -83,14 +83,20 @@ func (s *Store) WatchSessions(ctx context.Context, o domain.SessionObserver) err
 	defer client.Close()
 	o.SessionsWatched(false)
 	retry := watchRetryMin
+	failing := false // the last attempt failed and was logged
 	for {
-		watched, _ := s.watchOnce(ctx, client, keyPrefix, o)
+		watched, err := s.watchOnce(ctx, client, keyPrefix, o, failing)
 		o.SessionsWatched(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if watched {
 			retry = watchRetryMin
+		}
+		if watched || !failing {
+			s.log.Warn("redis: session watch lost; the session cache is bypassed until it is back",
+				"err", err, "retry_in", retry)
+			failing = true
 		}
 		t := time.NewTimer(retry)
 		select {
@@ -105,7 +111,7 @@ func (s *Store) WatchSessions(ctx context.Context, o domain.SessionObserver) err
 
 // watchOnce subscribes and reports changes until an error; watched says whether the
 // subscription was confirmed.
-func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix string, o domain.SessionObserver) (watched bool, err error) {
+func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix string, o domain.SessionObserver, failing bool) (watched bool, err error) {
 	ps := client.Subscribe(ctx, invalidateChannel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() }) // ends a blocked Receive
@@ -130,6 +136,9 @@ func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix
 		case *goredis.Subscription:
 			if m.Channel == invalidateChannel && m.Kind == "subscribe" {
 				watched = true
+				if failing {
+					s.log.Info("redis: session watch is back; the session cache is in use")
+				}
 				o.SessionsWatched(true)
 			}
 		case *goredis.Message:

@@ -3,12 +3,15 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/redis"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 )
 
 // observer records a watcher's reports as strings: "watched", "lost", "changed a,b".
@@ -41,9 +44,34 @@ func (o observer) next(t *testing.T, skipLost bool) string {
 	}
 }
 
+// logBuffer collects a logger's text output from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestWatchSessions(t *testing.T) {
-	watcher, writer := open(t), open(t)
-	writer = redis.New(writer.Client(), watcher.Prefix()) // another instance on the same prefix
+	addr := testenv.RedisAddr(t)
+	var logs logBuffer
+	watcher, err := redis.Open(context.Background(), redis.Options{Addr: addr, Prefix: testenv.RedisPrefix(t, addr),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	writer := redis.New(open(t).Client(), watcher.Prefix()) // another instance on the same prefix
 	ctx, cancel := context.WithCancel(context.Background())
 	obs := make(observer, 100)
 	done := make(chan error, 1)
@@ -105,6 +133,11 @@ func TestWatchSessions(t *testing.T) {
 	}
 	if ev := obs.next(t, true); ev != "watched" {
 		t.Fatalf("after reconnecting: %q, want watched", ev)
+	}
+	for _, want := range []string{"session watch lost", "session watch is back"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
 	}
 	sess.ID, sess.ExpiresAt = "s3", time.Now().Add(time.Hour)
 	if err := writer.CreateSession(bg, sess); err != nil {
