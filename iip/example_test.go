@@ -180,3 +180,37 @@ func ExampleWithHashKey() {
 	fmt.Println(string(first) == string(again), string(ip1) == string(ip2))
 	// Output: true true
 }
+
+// Memory reuse on both ends: the server recycles request data once the
+// response is written (its handler returns Data itself, or a slice of it,
+// and keeps nothing), and the caller appends each response to its own
+// buffer. In steady state no call allocates.
+func ExampleClient_DoAppend() {
+	srv := iip.NewServer(&iip.ServerOptions{
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RecycleRequestData: true,
+	})
+	srv.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) {
+		return r.Data, nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	client, err := iip.NewClient(l.Addr().String(), nil)
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	var buf []byte
+	for _, word := range []string{"one", "two"} {
+		buf, err = client.DoAppend(context.Background(), "/echo", []byte(word), buf[:0])
+		fmt.Println(string(buf), err)
+	}
+	// Output:
+	// one <nil>
+	// two <nil>
+}
