@@ -5,8 +5,8 @@
 // logout with the session token in request metadata `token`, the per-user read and write
 // quotas, and the same messages (entrytask-server/kvpb) on the wire.
 //
-// The load (NewWorker) logs in once per client and then reads, or writes, one key with a
-// 2000-byte value, closed loop, the way the entry task's benchmark did.
+// The load (Load) logs in once per user and client and then reads, or writes, one key
+// per user with a 2000-byte value, closed loop, the way the entry task's benchmark did.
 package kv
 
 import (
@@ -116,25 +116,40 @@ func Lookup(name string) (Framework, error) {
 	return f, nil
 }
 
-// Load is one client's share of the benchmark: it logs in once as User (password = the
-// username, as seeded) and, for OpRead, writes the value to the key once; then every
-// worker repeats Op on that key with the one token.
+// LoadUsers is how many seeded users a Load spreads its workers over by default: one
+// user's write quota (33,336/s for user 33,333) is within etserver's reach on two cores,
+// and a call over quota would fail the run; four users' quotas are not.
+const LoadUsers = 4
+
+// Load is one client's share of the benchmark: it logs in once as each of Users users
+// ending at User (password = the username, as seeded) and, for OpRead, writes the value
+// to each one's key; then worker i repeats Op on that key as user i mod Users, with that
+// user's one token.
 type Load struct {
 	Op    string // OpRead or OpWrite
-	User  int    // seeded user to log in as; 0 means DefaultUser
+	User  int    // the last seeded user to log in as; 0 means DefaultUser
+	Users int    // users User-Users+1 .. User; 0 means LoadUsers (fewer when User is smaller)
 	Value int    // value size in bytes; 0 means DefaultValue
 	Key   string // "" means "a" for reads, "w" for writes
 }
 
-// Prepare logs in and writes the value a read load reads (ctx bounds these two calls,
-// not the workers' calls); it returns the harness worker factory of the load.
+// Prepare logs in and writes the values a read load reads (ctx bounds these calls, not
+// the workers' calls); it returns the harness worker factory of the load.
 func (l Load) Prepare(ctx context.Context, c Client) (func(int) (harness.Worker, error), error) {
 	if l.Op != OpRead && l.Op != OpWrite {
 		return nil, fmt.Errorf("kv: unknown op %q (have %v)", l.Op, Ops)
 	}
-	user := l.User
-	if user == 0 {
-		user = DefaultUser
+	last := l.User
+	if last == 0 {
+		last = DefaultUser
+	}
+	users := l.Users
+	if users == 0 {
+		users = LoadUsers
+	}
+	users = min(users, last)
+	if users < 1 {
+		return nil, fmt.Errorf("kv: %d users to log in as", users)
 	}
 	size := l.Value
 	if size == 0 {
@@ -147,25 +162,29 @@ func (l Load) Prepare(ctx context.Context, c Client) (func(int) (harness.Worker,
 			key = "w"
 		}
 	}
-	name := fmt.Sprint(user)
-	tok, err := c.Login(ctx, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("kv: login as %s: %w", name, err)
-	}
 	value := bytes.Repeat([]byte{'v'}, size)
 	k := []byte(key)
-	if l.Op == OpRead {
-		if err := c.Write(c.WithToken(ctx, tok), k, value); err != nil {
-			return nil, fmt.Errorf("kv: writing the value to read: %w", err)
+	authed := make([]context.Context, users)
+	for i := range authed {
+		name := fmt.Sprint(last - i)
+		tok, err := c.Login(ctx, name, name)
+		if err != nil {
+			return nil, fmt.Errorf("kv: login as %s: %w", name, err)
 		}
+		if l.Op == OpRead {
+			if err := c.Write(c.WithToken(ctx, tok), k, value); err != nil {
+				return nil, fmt.Errorf("kv: writing the value %s reads: %w", name, err)
+			}
+		}
+		authed[i] = c.WithToken(context.Background(), tok)
 	}
-	authed := c.WithToken(context.Background(), tok)
-	return func(int) (harness.Worker, error) {
+	return func(i int) (harness.Worker, error) {
+		ctx := authed[i%users]
 		if l.Op == OpWrite {
-			return harness.Worker{Call: func() error { return c.Write(authed, k, value) }}, nil
+			return harness.Worker{Call: func() error { return c.Write(ctx, k, value) }}, nil
 		}
 		return harness.Worker{Call: func() error {
-			v, err := c.Read(authed, k)
+			v, err := c.Read(ctx, k)
 			if err != nil {
 				return err
 			}

@@ -231,4 +231,7 @@ func TestLoad(t *testing.T) {
 	if _, err := (kv.Load{Op: "delete"}).Prepare(context.Background(), nil); err == nil {
 		t.Error("Prepare accepted op delete")
 	}
+	if _, err := (kv.Load{Op: kv.OpRead, Users: -1}).Prepare(context.Background(), nil); err == nil {
+		t.Error("Prepare accepted -1 users")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -61,7 +62,8 @@ type StoreOptions struct {
 // Backend is etserver's use-case layer (app.Service) on its stores, configured, migrated
 // and seeded the way `etserver serve` and `etserver seed` do it: built-in configuration
 // defaults (ETSERVER_* environment variables apply, as they do to etserver), the same
-// stores, the same local rate limiter, the same app.Options.
+// stores, the same local rate limiter, the same app.Options, the session-cache watch,
+// and etserver's garbage-collector target (gc_percent) for the process while it is open.
 type Backend struct {
 	// Service runs login, read, write, delete and logout with etserver's auth and quotas.
 	Service *app.Service
@@ -132,6 +134,12 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 	}
 	b.Config = cfg
 	b.Logger = newLogger(cfg, opts.Log)
+	if cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		// As etserver serve does, for the whole process (both servers get it): the
+		// collector's target while serving; restored by Close.
+		prev := debug.SetGCPercent(cfg.GCPercent)
+		b.closers = append(b.closers, func() error { debug.SetGCPercent(prev); return nil })
+	}
 
 	stores, err := b.openStores(ctx, cfg)
 	if err != nil {
@@ -205,7 +213,7 @@ func (b *Backend) openStores(ctx context.Context, cfg config.Config) (stores, er
 		return stores{}, fmt.Errorf("kv: %w", err)
 	}
 	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline})
+		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline, Logger: b.Logger})
 	if err != nil {
 		return stores{}, fmt.Errorf("kv: %w", err)
 	}

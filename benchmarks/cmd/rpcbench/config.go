@@ -92,7 +92,7 @@ type kvConfig struct {
 	ops         []string // kv.OpRead, kv.OpWrite
 	concurrency []int
 	value       int    // value size in bytes
-	user        int    // users 1..user are seeded; the load logs in as user
+	user        int    // users 1..user are seeded; the load logs in as user-3..user (kv.LoadUsers)
 	mysqlDSN    string // with redisAddr: MySQL + Redis; both empty: the embedded store
 	redisAddr   string
 }
@@ -126,7 +126,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "kv-ops", Value: strings.Join(kv.Ops, ","), Usage: "operations of the kv suite: read, write"},
 		&cli.StringFlag{Name: "kv-concurrency", Value: joinInts(defaultKVConcurrency), Usage: "concurrent callers of the kv suite"},
 		&cli.IntFlag{Name: "kv-value", Value: kv.DefaultValue, Usage: "value size of the kv suite in bytes"},
-		&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser, Usage: "the kv servers seed users 1..N; the load logs in as N (33333: read quota 100000/s)"},
+		&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser, Usage: "the kv servers seed users 1..N; the load logs in as N-3..N (33333: read quota 100000/s, write 33336/s)"},
 		&cli.StringFlag{Name: "kv-mysql-dsn", EnvVars: []string{envMySQLDSN}, Usage: "kv suite on MySQL (a fresh database next to the DSN's) + Redis; with --kv-redis-addr"},
 		&cli.StringFlag{Name: "kv-redis-addr", EnvVars: []string{envRedisAddr}, Usage: "Redis host:port of the kv suite; with --kv-mysql-dsn"},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
+	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
 
@@ -111,7 +112,7 @@ func run(cfg config, w io.Writer) error {
 		}
 		if suite == suiteKV {
 			rep.Store = cfg.kv.store()
-			fmt.Fprintf(w, "rpcbench: kv suite on the %s store, users 1..%d seeded by each server, logged in as %d\n", rep.Store, cfg.kv.user, cfg.kv.user)
+			fmt.Fprintf(w, "rpcbench: kv suite on the %s store, users 1..%d seeded by each server, the load logs in as the last %d\n", rep.Store, cfg.kv.user, kv.LoadUsers)
 		}
 		rep.Results = runSuite(cfg, pin, self, suite, w)
 		jsonPath, csvPath, err := harness.SaveReport(cfg.out, suite, rep)
