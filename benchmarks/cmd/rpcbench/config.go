@@ -41,6 +41,8 @@ var (
 	defaultIIPFrameworks = []string{"iip", "iip-pool", "iip-balanced", "nethttp"}
 	// defaultKVConcurrency are the entry task's 12 and 100 callers, and one.
 	defaultKVConcurrency = []int{1, 12, 100}
+	// shortKVConcurrency are the entry task's own points, for --short.
+	shortKVConcurrency = []int{12, 100}
 	// defaultKVFrameworks are etserver and its grpc-go twin; grpc-workers, a control, only
 	// when asked for.
 	defaultKVFrameworks = []string{"etserver", "grpc"}
@@ -107,7 +109,7 @@ func (k kvConfig) store() string {
 
 func runFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "short", Usage: "preset for make bench: 1 KiB payloads, 3 s windows (other flags still override)"},
+		&cli.BoolFlag{Name: "short", Usage: "preset for make bench: 1 KiB payloads, kv at 12 and 100 callers, 3 s windows (other flags still override)"},
 		&cli.StringFlag{Name: "suites", Value: strings.Join(allSuites, ","), Usage: "suites to run: " + strings.Join(allSuites, ", ")},
 		&cli.StringFlag{Name: "frameworks", Usage: "rpc frameworks of the rpc suite (default: all registered but the iip entries: " + strings.Join(rpcSuiteNames(), ",") + ")"},
 		&cli.StringFlag{Name: "iip-frameworks", Value: strings.Join(defaultIIPFrameworks, ","), Usage: "rpc frameworks of the iip suite"},
@@ -175,6 +177,9 @@ func configFrom(c *cli.Context) (config, error) {
 	}
 	if cfg.kv.concurrency, err = parseInts(c.String("kv-concurrency")); err != nil {
 		return config{}, fmt.Errorf("rpcbench: --kv-concurrency: %w", err)
+	}
+	if cfg.short && !c.IsSet("kv-concurrency") {
+		cfg.kv.concurrency = shortKVConcurrency
 	}
 	if c.IsSet("duration") {
 		cfg.duration = c.Duration("duration")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
 	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
@@ -154,6 +156,57 @@ func TestServerAndClient(t *testing.T) {
 				t.Fatalf("server: %v", err)
 			}
 			inW.Close()
+		})
+	}
+}
+
+// TestConfigFromKV checks the kv suite's flags: defaults, the --short preset, validation.
+func TestConfigFromKV(t *testing.T) {
+	t.Setenv(envMySQLDSN, "")
+	t.Setenv(envRedisAddr, "")
+	tests := []struct {
+		name    string
+		args    []string
+		want    []int // kv concurrency
+		store   string
+		wantErr string
+	}{
+		{name: "defaults", want: []int{1, 12, 100}, store: kv.ModeEmbedded},
+		{name: "short", args: []string{"--short"}, want: []int{12, 100}, store: kv.ModeEmbedded},
+		{name: "short with callers", args: []string{"--short", "--kv-concurrency", "1000"}, want: []int{1000}, store: kv.ModeEmbedded},
+		{name: "mysql+redis", args: []string{"--kv-mysql-dsn", "root@tcp(127.0.0.1:3306)/x", "--kv-redis-addr", "127.0.0.1:6379"},
+			want: []int{1, 12, 100}, store: kv.ModeMySQLRedis},
+		{name: "dsn alone", args: []string{"--kv-mysql-dsn", "root@tcp(127.0.0.1:3306)/x"}, wantErr: "go together"},
+		{name: "unknown server", args: []string{"--kv-frameworks", "etserver,nope"}, wantErr: "unknown framework"},
+		{name: "unknown op", args: []string{"--kv-ops", "delete"}, wantErr: "unknown kv op"},
+		{name: "no value", args: []string{"--kv-value", "0"}, wantErr: "--kv-value"},
+		{name: "no user", args: []string{"--kv-user", "0"}, wantErr: "--kv-user"},
+		{name: "unknown suite", args: []string{"--suites", "kv,nope"}, wantErr: "unknown suite"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg config
+			var cerr error
+			app := &cli.App{Flags: runFlags(), Action: func(c *cli.Context) error {
+				cfg, cerr = configFrom(c)
+				return nil
+			}}
+			if err := app.Run(append([]string{"rpcbench"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantErr != "" {
+				if cerr == nil || !strings.Contains(cerr.Error(), tc.wantErr) {
+					t.Fatalf("configFrom(%v) = %v, want an error with %q", tc.args, cerr, tc.wantErr)
+				}
+				return
+			}
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			if !equal(cfg.kv.concurrency, tc.want) || cfg.kv.store() != tc.store || cfg.kv.user != kv.DefaultUser ||
+				cfg.kv.value != kv.DefaultValue || len(cfg.kv.frameworks) == 0 {
+				t.Errorf("configFrom(%v).kv = %+v, want callers %v on %s", tc.args, cfg.kv, tc.want, tc.store)
+			}
 		})
 	}
 }
