@@ -280,3 +280,44 @@ func TestWorkersStress(t *testing.T) {
 	default:
 	}
 }
+
+// TestCloseWhileResponsesArrive closes connections while calls are in
+// flight: every call ends with its answer, ErrClosed or ErrConnLost. (The
+// reader must also drop a response whose call Close failed between its
+// header and its delivery; that window is too narrow to hit on purpose.)
+func TestCloseWhileResponsesArrive(t *testing.T) {
+	_, addr := echoServer(t, nil)
+	data := payloadOf(1, 5000)
+	for range 30 {
+		c := dialT(t, addr, nil)
+		var wg sync.WaitGroup
+		for range 4 {
+			ch, err := c.NewChannel(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					resp, err := ch.Do(testCtx(t), "/echo", data)
+					if err != nil {
+						if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConnLost) {
+							t.Errorf("err %v, want ErrClosed or ErrConnLost", err)
+						}
+						return
+					}
+					if !bytes.Equal(resp, data) {
+						t.Error("wrong answer")
+						return
+					}
+				}
+			}()
+		}
+		if _, err := c.Do(testCtx(t), PathPing, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		wg.Wait()
+	}
+}
