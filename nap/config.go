@@ -29,7 +29,7 @@ type Config struct {
 	// reader blocks only its own stream). What one connection can make us
 	// hold is therefore at most MaxConcurrentStreams x StreamWindow, plus
 	// the part already received of messages a Recv is waiting for. Default
-	// DefaultStreamWindow (1 MiB); at most 2^31-1.
+	// DefaultStreamWindow (256 KiB); at most 2^31-1.
 	StreamWindow int
 	// ConnWindow is the connection receive window in bytes: the most data in
 	// transit on the connection (credited as soon as a frame reaches its
@@ -65,12 +65,17 @@ type settings struct {
 	connWindow           uint32
 }
 
+// absentStreamWindow is the STREAM_WINDOW assumed for a peer whose SETTINGS
+// leave it out (PROTOCOL.md section 1.3); our own default, which we always
+// announce, is DefaultStreamWindow.
+const absentStreamWindow = 1 << 20
+
 // defaultSettings are assumed for a peer that did not announce a value.
 var defaultSettings = settings{
 	maxFrameSize:         DefaultMaxFrameSize,
 	maxMessageSize:       DefaultMaxMessageSize,
 	maxConcurrentStreams: DefaultMaxConcurrentStreams,
-	streamWindow:         DefaultStreamWindow,
+	streamWindow:         absentStreamWindow,
 	connWindow:           DefaultConnWindow,
 }
 

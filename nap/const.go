@@ -79,8 +79,11 @@ const (
 	// DefaultMaxConcurrentStreams is the default number of streams the peer may have open toward us.
 	DefaultMaxConcurrentStreams = 1024
 	// DefaultStreamWindow is the default initial per-stream receive window,
-	// 1 MiB: the most unread data the peer can make us hold on one stream.
-	DefaultStreamWindow = 1 << 20
+	// 256 KiB: the most unread data the peer can make us hold on one stream.
+	// It also bounds how much of one bulk stream can sit in the socket
+	// buffers ahead of another stream's small message (see BENCHMARKS.md);
+	// raise it for high bandwidth-delay paths.
+	DefaultStreamWindow = 256 << 10
 	// DefaultConnWindow is the default connection receive window, 4 MiB: the
 	// most data in transit on the connection.
 	DefaultConnWindow = 4 << 20
