@@ -112,8 +112,7 @@ func (s *Session) handleFrame(h frameHeader) error {
 	case frameSettings:
 		return protocolErrorf("duplicate SETTINGS frame")
 	}
-	var pbuf [8 + maxGoAwayDebug]byte
-	p := pbuf[:h.length]
+	p := s.ctrlIn[:h.length]
 	if _, err := io.ReadFull(s.br, p); err != nil {
 		return ioError("read", err)
 	}

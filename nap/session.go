@@ -34,9 +34,10 @@ type Session struct {
 	client bool // we dialled: our streams get odd IDs
 	start  time.Time
 
-	br    *bufio.Reader // reader goroutine only
-	bw    *bufio.Writer // the write token holder only
-	batch *writeBatch   // the write token holder only
+	br     *bufio.Reader            // reader goroutine only
+	ctrlIn [8 + maxGoAwayDebug]byte // reader goroutine only: payload of the control frame being read
+	bw     *bufio.Writer            // the write token holder only
+	batch  *writeBatch              // the write token holder only
 
 	lastRecv      atomic.Int64 // nanoseconds since start of the last received frame
 	readerBlocked atomic.Bool  // legacy backpressure: reader waits for a free stream slot
