@@ -206,12 +206,14 @@ func (s *Session) handleData(h frameHeader) error {
 		return protocolErrorf("DATA frame on stream %d after END_STREAM", h.streamID)
 	}
 	if n > s.connRecvWindow {
-		s.mu.Unlock()
-		return flowControlErrorf("DATA frame of %d bytes exceeds the connection window %d", n, s.connRecvWindow)
+		err := flowControlErrorf("DATA frame of %d bytes exceeds the connection window %d", n, s.connRecvWindow)
+		s.mu.Unlock() // the message is built first: the windows are read under the lock
+		return err
 	}
 	if n > st.recvWindow {
+		err := flowControlErrorf("DATA frame of %d bytes on stream %d exceeds the stream window %d", n, h.streamID, st.recvWindow)
 		s.mu.Unlock()
-		return flowControlErrorf("DATA frame of %d bytes on stream %d exceeds the stream window %d", n, h.streamID, st.recvWindow)
+		return err
 	}
 	s.connRecvWindow -= n
 	st.recvWindow -= n
