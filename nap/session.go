@@ -438,14 +438,14 @@ func (s *Session) maybeRemoveLocked(st *Stream) {
 func (s *Session) queueCtrlLocked() { s.writeCond.Signal() }
 
 // creditStreamLocked returns n consumed bytes of a stream's window to the
-// peer. Updates are batched (a quarter of the window) unless force is set
+// peer. Updates are batched (half the window) unless force is set
 // (a reader waits for a message larger than what is left of the window).
 func (s *Session) creditStreamLocked(st *Stream, n int64, force bool) {
 	if n <= 0 || s.mode != modeV2 || s.closed || st.remoteDone() || st.sentRst {
 		return
 	}
 	st.credit += n
-	if force || st.credit >= int64(s.cfg.streamWindow)/4 {
+	if force || st.credit >= int64(s.cfg.streamWindow)/2 {
 		s.ctrl = appendWindowUpdate(s.ctrl, st.id, uint32(st.credit))
 		st.recvWindow += st.credit
 		st.credit = 0
