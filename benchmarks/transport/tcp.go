@@ -16,12 +16,14 @@ import (
 // goroutines pipeline calls on the connection. It is the wire's limit that a multiplexer
 // is measured against.
 const (
-	tcpHeader    = 5
-	tcpEcho      = 'E'
-	tcpSink      = 'S'
-	tcpSync      = 'Y'
-	tcpBufSize   = 64 << 10
-	tcpReadAhead = 4096
+	tcpHeader  = 5
+	tcpEcho    = 'E'
+	tcpSink    = 'S'
+	tcpSync    = 'Y'
+	tcpBufSize = 64 << 10
+	// tcpMaxPending bounds the bytes queued behind a write in progress.
+	tcpMaxPending = 1 << 20
+	tcpReadAhead  = 4096
 )
 
 // ErrSessionClosed is returned (wrapped) by calls on a raw TCP session after it closed or
@@ -45,6 +47,7 @@ func (tcpTransport) Dial(addr string) (Session, error) {
 		return nil, fmt.Errorf("transport: tcp: %w", err)
 	}
 	s := &tcpSession{c: c, readerDone: make(chan struct{})}
+	s.drained.L = &s.mu
 	go s.readLoop()
 	return s, nil
 }
@@ -153,7 +156,9 @@ type tcpWaiter struct {
 
 // tcpSession writes with group commit: a caller appends its frame to the shared buffer and,
 // when no write is in progress, writes the buffer out itself, repeating while others
-// appended meanwhile.
+// appended meanwhile. A caller that finds tcpMaxPending bytes already waiting behind a
+// write in progress waits for it (a bulk sender would otherwise grow the buffer without
+// bound while another caller's write is blocked on a full socket).
 type tcpSession struct {
 	c          net.Conn
 	readerDone chan struct{}
@@ -162,6 +167,7 @@ type tcpSession struct {
 	buf      []byte
 	spare    []byte
 	flushing bool
+	drained  sync.Cond // signalled whenever the writer takes the buffer or fails
 	queue    []*tcpWaiter
 	err      error
 }
@@ -171,6 +177,9 @@ func (s *tcpSession) send(kind byte, p []byte, w *tcpWaiter) error {
 		return err
 	}
 	s.mu.Lock()
+	for s.flushing && len(s.buf) >= tcpMaxPending && s.err == nil {
+		s.drained.Wait()
+	}
 	if s.err != nil {
 		err := s.err
 		s.mu.Unlock()
@@ -190,6 +199,7 @@ func (s *tcpSession) send(kind byte, p []byte, w *tcpWaiter) error {
 	for len(s.buf) > 0 && s.err == nil {
 		out := s.buf
 		s.buf = s.spare[:0]
+		s.drained.Broadcast()
 		s.mu.Unlock()
 		_, err := s.c.Write(out)
 		s.mu.Lock()
@@ -215,6 +225,7 @@ func (s *tcpSession) failLocked(err error) {
 		w.done <- s.err
 	}
 	s.queue = nil
+	s.drained.Broadcast()
 }
 
 func (s *tcpSession) readLoop() {
