@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
-	"sync"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
@@ -74,47 +72,17 @@ type Client interface {
 	Close() error
 }
 
-var (
-	regMu      sync.Mutex
-	registered = map[string]Framework{}
-)
+var registry = harness.NewRegistry[Framework]("kv", "framework")
 
-// Register adds f to the registry; it panics when the name is taken.
-func Register(f Framework) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registered[f.Name()]; dup {
-		panic("kv: Register called twice for " + f.Name())
-	}
-	registered[f.Name()] = f
-}
+// Register adds f to the registry; it panics when the name is taken (a programming
+// error in an init function).
+func Register(f Framework) { registry.Register(f) }
 
 // Names returns the registered names, sorted.
-func Names() []string {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(registered))
-	for n := range registered {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return registry.Names() }
 
 // Lookup returns the framework registered under name.
-func Lookup(name string) (Framework, error) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	f, ok := registered[name]
-	if !ok {
-		return nil, fmt.Errorf("kv: unknown framework %q (have %v)", name, namesLocked())
-	}
-	return f, nil
-}
+func Lookup(name string) (Framework, error) { return registry.Lookup(name) }
 
 // LoadUsers is how many seeded users a Load spreads its workers over by default: one
 // user's write quota (33,336/s for user 33,333) is within etserver's reach on two cores,

@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
-	"sync"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
 )
@@ -55,48 +53,17 @@ type Client interface {
 	Close() error
 }
 
-var (
-	regMu      sync.Mutex
-	registered = map[string]Framework{}
-)
+var registry = harness.NewRegistry[Framework]("rpc", "framework")
 
-// Register adds f to the registry; it panics when the name is taken (a programming error
-// in an init function).
-func Register(f Framework) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registered[f.Name()]; dup {
-		panic("rpc: Register called twice for " + f.Name())
-	}
-	registered[f.Name()] = f
-}
+// Register adds f to the registry; it panics when the name is taken (a programming
+// error in an init function).
+func Register(f Framework) { registry.Register(f) }
 
 // Names returns the registered names, sorted.
-func Names() []string {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(registered))
-	for n := range registered {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return registry.Names() }
 
 // Lookup returns the framework registered under name.
-func Lookup(name string) (Framework, error) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	f, ok := registered[name]
-	if !ok {
-		return nil, fmt.Errorf("rpc: unknown framework %q (have %v)", name, namesLocked())
-	}
-	return f, nil
-}
+func Lookup(name string) (Framework, error) { return registry.Lookup(name) }
 
 func checkPayload(n int) error {
 	if n > MaxPayload {

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
-	"sync"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
 )
 
 // MaxMessage is the largest message a stream carries (1 MiB); longer ones are refused
@@ -71,48 +71,17 @@ type Stream interface {
 	Close() error
 }
 
-var (
-	regMu      sync.Mutex
-	registered = map[string]Transport{}
-)
+var registry = harness.NewRegistry[Transport]("transport", "transport")
 
 // Register adds t to the registry; it panics when the name is taken (a programming
 // error in an init function).
-func Register(t Transport) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registered[t.Name()]; dup {
-		panic("transport: Register called twice for " + t.Name())
-	}
-	registered[t.Name()] = t
-}
+func Register(t Transport) { registry.Register(t) }
 
 // Names returns the registered names, sorted.
-func Names() []string {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return namesLocked()
-}
+func Names() []string { return registry.Names() }
 
 // Lookup returns the transport registered under name.
-func Lookup(name string) (Transport, error) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	t, ok := registered[name]
-	if !ok {
-		return nil, fmt.Errorf("transport: unknown transport %q (have %v)", name, namesLocked())
-	}
-	return t, nil
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(registered))
-	for n := range registered {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Lookup(name string) (Transport, error) { return registry.Lookup(name) }
 
 func checkLen(n int) error {
 	if n > MaxMessage {
