@@ -3,9 +3,14 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 )
@@ -58,13 +63,32 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestSampleConfigLoads: the documented sample config.yaml loads, lists every key, and
+// gives each its built-in default (so it cannot drift from Defaults).
 func TestSampleConfigLoads(t *testing.T) {
-	c, err := config.Load(config.Sources{File: "../../config.yaml"})
+	const sample = "../../config.yaml"
+	c, err := config.Load(config.Sources{File: sample})
 	if err != nil {
 		t.Fatalf("the sample config.yaml does not load: %v", err)
 	}
 	if !c.Embedded() {
 		t.Fatal("the sample config should run the embedded store")
+	}
+	def, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, def) {
+		t.Errorf("the sample config.yaml differs from the defaults:\n sample   %+v\n defaults %+v", c, def)
+	}
+	k := koanf.New(".")
+	if err := k.Load(file.Provider(sample), yaml.Parser()); err != nil {
+		t.Fatal(err)
+	}
+	for key := range config.Defaults() {
+		if !k.Exists(key) {
+			t.Errorf("the sample config.yaml does not document key %s", key)
+		}
 	}
 }
 
