@@ -13,8 +13,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/seed857a6cbd/pocket/dora"
+
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -68,23 +71,39 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// serveAndProbe runs serve with cfg, probes the admin endpoints, then stops it.
-func serveAndProbe(t *testing.T, cfg config.Config, wantReady string) {
+// serveAndProbe runs serve with cfg, probes the admin endpoints (/metrics must also hold
+// each of wantMetrics), then stops it.
+func serveAndProbe(t *testing.T, cfg config.Config, wantReady string, wantMetrics ...string) {
 	t.Helper()
 	cfg.AdminListen, cfg.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrCh := make(chan string, 1)
+	addrCh := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	var logs bytes.Buffer
-	go func() { done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(_, a string) { addrCh <- a }) }()
-	var addr string
+	go func() {
+		done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(rpc, a string) { addrCh <- [2]string{rpc, a} })
+	}()
+	var rpcAddr, addr string
 	select {
-	case addr = <-addrCh:
+	case a := <-addrCh:
+		rpcAddr, addr = a[0], a[1]
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not become ready")
+	}
+	// One call, so that /metrics has a call counted by method and code.
+	rc, err := dora.NewClient(rpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	lr, err := kvpb.NewStoreClient(rc).Login(lctx, &kvpb.LoginReq{Username: "nobody", Password: "x"})
+	lcancel()
+	rc.Close()
+	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD {
+		t.Fatalf("Login of an unknown user: %v %v", lr, err)
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
@@ -98,7 +117,26 @@ func serveAndProbe(t *testing.T, cfg config.Config, wantReady string) {
 		{"/readyz", 200, wantReady},
 		{"/metrics", 200, "go_goroutines"},
 		{"/metrics", 200, "go_sql_open_connections"},
+		{"/metrics", 200, `etserver_rpc_duration_seconds_bucket{method="/kv.Store/ReadSecureMessage"`},
+		{"/metrics", 200, "etserver_rpc_legacy_calls_total"},
 		{"/debug/pprof/", 200, "goroutine"},
+	}
+	for _, m := range wantMetrics {
+		checks = append(checks, struct {
+			path string
+			code int
+			want string
+		}{"/metrics", 200, m})
+	}
+	// dora counts a call just after sending its answer: wait for the Login to show.
+	const loginCounted = `etserver_rpc_calls_total{code="OK",method="/kv.Store/Login"} 1`
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, body := get(t, c, base+"/metrics"); strings.Contains(body, loginCounted) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no %q 10s after the call", loginCounted)
+		}
 	}
 	for _, ch := range checks {
 		code, body := get(t, c, base+ch.path)
@@ -131,7 +169,7 @@ func TestServeMySQLRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveAndProbe(t, cfg, "ready: mysql, redis")
+	serveAndProbe(t, cfg, "ready: mysql, redis", "etserver_redis_pool_connections")
 }
 
 func TestServeTLSConfig(t *testing.T) {
