@@ -6,11 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,10 +48,10 @@ func roundTrip(t *testing.T, c *dora.Client, user string) {
 	}
 }
 
-// TestBinaryServe builds the real etserver, seeds a temp data dir, runs `serve --listen
-// 127.0.0.1:0`, reads the bound address from the "etserver: listening on" line on stderr,
-// makes calls, sends SIGTERM and expects a clean exit.
-func TestBinaryServe(t *testing.T) {
+// buildBinary builds the real etserver into a temporary directory. env is the test's
+// environment without ETSERVER_* variables, for the processes it runs.
+func buildBinary(t *testing.T) (bin string, env []string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
@@ -57,84 +59,169 @@ func TestBinaryServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go tool not on PATH: %v", err)
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "etserver")
+	bin = filepath.Join(t.TempDir(), "etserver")
 	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	data := filepath.Join(dir, "data")
-	env := []string{} // keep ETSERVER_* of the caller's environment out
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ETSERVER_") {
 			env = append(env, kv)
 		}
 	}
-	seed := exec.Command(bin, "seed", "--data-dir", data, "--users", "2")
-	seed.Env = env
-	if out, err := seed.CombinedOutput(); err != nil {
-		t.Fatalf("seed: %v\n%s", err, out)
-	}
+	return bin, env
+}
 
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
+// runBinary runs bin with args to completion and fails the test unless it succeeds.
+func runBinary(t *testing.T, bin string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("etserver %v: %v\n%s", args, err, out)
+	}
+}
+
+// binaryServer is a running `etserver serve` process.
+type binaryServer struct {
+	cmd     *exec.Cmd
+	addr    string        // RPC address from the "etserver: listening on" line
+	exited  chan struct{} // closed when the process has exited and stderr is drained
+	waitErr error         // cmd.Wait's result, once exited is closed
+	mu      sync.Mutex
+	logs    bytes.Buffer // stderr so far
+}
+
+func (b *binaryServer) log() string { b.mu.Lock(); defer b.mu.Unlock(); return b.logs.String() }
+
+// startBinary runs `bin serve args...` and waits for its "etserver: listening on" line.
+// The process is killed when the test ends if it is still running.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *binaryServer {
+	t.Helper()
+	b := &binaryServer{cmd: exec.Command(bin, append([]string{"serve"}, args...)...), exited: make(chan struct{})}
+	b.cmd.Env = env
+	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
 	addrCh := make(chan string, 1)
-	var logs bytes.Buffer
-	logw := &syncWriter{w: &logs}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			logw.Write([]byte(line + "\n"))
+			b.mu.Lock()
+			b.logs.WriteString(line + "\n")
+			b.mu.Unlock()
 			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
 				addrCh <- a
 			}
 		}
 		io.Copy(io.Discard, stderr)
 	}()
-	go func() { <-readDone; exited <- cmd.Wait() }()
+	go func() { <-readDone; b.waitErr = b.cmd.Wait(); close(b.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
+		select {
+		case <-b.exited:
+		default:
+			b.cmd.Process.Kill()
+			<-b.exited
 		}
 	})
-	var addr string
 	select {
-	case addr = <-addrCh:
-	case err := <-exited:
-		t.Fatalf("etserver serve exited early: %v\n%s", err, logs.String())
+	case b.addr = <-addrCh:
+	case <-b.exited:
+		t.Fatalf("etserver serve exited early: %v\n%s", b.waitErr, b.log())
 	case <-time.After(rpcTestTimeout):
-		t.Fatalf("no %q line within %s\n%s", listeningPrefix, rpcTestTimeout, logs.String())
+		t.Fatalf("no %q line within %s\n%s", listeningPrefix, rpcTestTimeout, b.log())
 	}
-	c, err := dora.NewClient(addr)
+	return b
+}
+
+// TestBinaryServe builds the real etserver, seeds a temp data dir, runs `serve --listen
+// 127.0.0.1:0`, reads the bound address from the "etserver: listening on" line on stderr,
+// makes calls, sends SIGTERM and expects a clean exit.
+func TestBinaryServe(t *testing.T) {
+	bin, env := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "2")
+	srv := startBinary(t, bin, env, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
+	c, err := dora.NewClient(srv.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "1")
 	c.Close()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("etserver serve exit after SIGTERM: %v\n%s", err, logs.String())
+	case <-srv.exited:
+		if srv.waitErr != nil {
+			t.Fatalf("etserver serve exit after SIGTERM: %v\n%s", srv.waitErr, srv.log())
 		}
 	case <-time.After(rpcTestTimeout):
-		t.Fatalf("etserver serve did not exit after SIGTERM\n%s", logs.String())
+		t.Fatalf("etserver serve did not exit after SIGTERM\n%s", srv.log())
 	}
-	if !strings.Contains(logs.String(), "msg=stopped") {
-		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	if !strings.Contains(srv.log(), "msg=stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", srv.log())
+	}
+}
+
+// TestBinaryKill9KeepsAcknowledgedWrites: writes the real `etserver serve` acknowledged to a
+// client on the embedded store (default sqlite.synchronous FULL) are all there after the
+// process is killed with SIGKILL and started again on the same data directory, and so is
+// the session.
+func TestBinaryKill9KeepsAcknowledgedWrites(t *testing.T) {
+	const writes = 8 // within seeded user 100's write burst (103/s, burst 10)
+	bin, env := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "100")
+	args := []string{"--listen", "127.0.0.1:0", "--admin-listen", "", "--data-dir", data}
+
+	srv := startBinary(t, bin, env, args...)
+	c, err := dora.NewClient(srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTestTimeout)
+	defer cancel()
+	lr, err := kvpb.NewStoreClient(c).Login(ctx, &kvpb.LoginReq{Username: "100", Password: "100"})
+	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_OK {
+		t.Fatalf("Login: %v %v", lr, err)
+	}
+	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken()))
+	for i := range writes {
+		k := fmt.Sprint("key", i)
+		if _, err := kvpb.NewStoreClient(c).WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte(k), Value: []byte("value " + k)}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	c.Close()
+	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL: nothing runs in the server
+		t.Fatal(err)
+	}
+	<-srv.exited
+	if srv.waitErr == nil {
+		t.Fatal("etserver serve exited cleanly after SIGKILL")
+	}
+
+	srv2 := startBinary(t, bin, env, args...)
+	c2, err := dora.NewClient(srv2.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i := range writes {
+		k := fmt.Sprint("key", i)
+		r, err := kvpb.NewStoreClient(c2).ReadSecureMessage(ctx, &kvpb.ReadSecureMessageReq{Key: []byte(k)})
+		if err != nil || r.GetStatus().GetCode() != kvpb.CODE_OK || string(r.GetValue()) != "value "+k {
+			t.Fatalf("acknowledged write %d after kill -9 and restart (same token): %v %v", i, r, err)
+		}
 	}
 }
 
