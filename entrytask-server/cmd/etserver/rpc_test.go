@@ -147,13 +147,14 @@ func startBinary(t *testing.T, bin string, env []string, args ...string) *binary
 func TestBinaryServe(t *testing.T) {
 	bin, env := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
-	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "2")
+	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "100")
 	srv := startBinary(t, bin, env, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
 	c, err := dora.NewClient(srv.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "1")
+	valueLimit(t, c, "100")
 	c.Close()
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -169,6 +170,29 @@ func TestBinaryServe(t *testing.T) {
 	}
 	if !strings.Contains(srv.log(), "msg=stopped") {
 		t.Fatalf("no clean stop in the log:\n%s", srv.log())
+	}
+}
+
+// valueLimit checks the default value limit (kv.value_max_bytes, 1 MiB) through the real
+// server's message size limit: a value of exactly 1 MiB is written, one byte more is
+// InvalidArgument naming the limit (not a reset stream). user needs a write burst of 2.
+func valueLimit(t *testing.T, c *dora.Client, user string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTestTimeout)
+	defer cancel()
+	kv := kvpb.NewStoreClient(c)
+	lr, err := kv.Login(ctx, &kvpb.LoginReq{Username: user, Password: user})
+	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_OK {
+		t.Fatalf("Login: %v %v", lr, err)
+	}
+	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken()))
+	limit := config.Defaults()["kv.value_max_bytes"].(int)
+	if _, err := kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("big"), Value: bytes.Repeat([]byte("v"), limit)}); err != nil {
+		t.Fatalf("write of a %d-byte value: %v", limit, err)
+	}
+	_, err = kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("big"), Value: bytes.Repeat([]byte("v"), limit+1)})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), fmt.Sprint(limit)) {
+		t.Fatalf("write of a %d-byte value: %v, want InvalidArgument naming %d", limit+1, err, limit)
 	}
 }
 
