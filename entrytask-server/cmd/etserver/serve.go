@@ -57,6 +57,8 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 		// collector runs dozens of times a second under load, for a heap of a few MB.
 		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
 	}
+	// After gc_percent: the floor's ballast is sized for the percent in force.
+	defer setHeapFloor(int64(cfg.GCMinHeapMiB) << 20)()
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err

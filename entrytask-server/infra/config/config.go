@@ -24,6 +24,9 @@ import (
 	"github.com/knadh/koanf/v2"
 )
 
+// MaxGCMinHeapMiB is the largest gc_min_heap_mib accepted (64 GiB).
+const MaxGCMinHeapMiB = 64 << 10
+
 // EnvPrefix is the prefix of the environment variables read.
 const EnvPrefix = "ETSERVER_"
 
@@ -35,18 +38,23 @@ type Config struct {
 	// GCPercent is the garbage collector's target while serving (as GOGC): collect when the
 	// heap has grown this many percent over the live data. 0 keeps Go's default (100). The
 	// GOGC environment variable, when set, wins.
-	GCPercent int      `koanf:"gc_percent"`
-	MySQL     MySQL    `koanf:"mysql"`
-	Redis     Redis    `koanf:"redis"`
-	SQLite    SQLite   `koanf:"sqlite"`
-	Session   Session  `koanf:"session"`
-	KV        KV       `koanf:"kv"`
-	Quota     Quota    `koanf:"quota"`
-	Login     Login    `koanf:"login"`
-	Password  Password `koanf:"password"`
-	TLS       TLS      `koanf:"tls"`
-	Shutdown  Shutdown `koanf:"shutdown"`
-	Log       Log      `koanf:"log"`
+	GCPercent int `koanf:"gc_percent"`
+	// GCMinHeapMiB is the smallest heap, in MiB, at which the collector starts a cycle while
+	// serving. A call's few KB are all garbage and the live heap is a few MB, so without a
+	// floor the collector runs tens of times a second under load; with it, a few times. 0
+	// turns the floor off. Memory use grows to about this size before the first collection.
+	GCMinHeapMiB int      `koanf:"gc_min_heap_mib"`
+	MySQL        MySQL    `koanf:"mysql"`
+	Redis        Redis    `koanf:"redis"`
+	SQLite       SQLite   `koanf:"sqlite"`
+	Session      Session  `koanf:"session"`
+	KV           KV       `koanf:"kv"`
+	Quota        Quota    `koanf:"quota"`
+	Login        Login    `koanf:"login"`
+	Password     Password `koanf:"password"`
+	TLS          TLS      `koanf:"tls"`
+	Shutdown     Shutdown `koanf:"shutdown"`
+	Log          Log      `koanf:"log"`
 }
 
 // MySQL configures the accounts and quota database.
@@ -138,6 +146,7 @@ func Defaults() map[string]any {
 		"admin_listen":            "127.0.0.1:7001",
 		"data_dir":                "etserver-data",
 		"gc_percent":              400,
+		"gc_min_heap_mib":         128,
 		"mysql.dsn":               "",
 		"mysql.max_open_conns":    64,
 		"mysql.max_idle_conns":    64,
@@ -347,6 +356,9 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 0 || c.GCPercent > 10000 {
 		bad("gc_percent", "must be in 0..10000, got %d", c.GCPercent)
+	}
+	if c.GCMinHeapMiB < 0 || c.GCMinHeapMiB > MaxGCMinHeapMiB {
+		bad("gc_min_heap_mib", "must be in 0..%d, got %d", MaxGCMinHeapMiB, c.GCMinHeapMiB)
 	}
 	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
 	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)
