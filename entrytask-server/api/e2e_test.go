@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -355,7 +356,31 @@ func TestSessionCacheWatched(t *testing.T) {
 }
 
 // metric fails unless the exposition of s's registry has a line starting with want.
+// metric fails t unless a line of s's metrics starts with want within 10 s. dora counts a
+// call just after sending its answer, so the client can see the answer before the count:
+// metric gathers again until the line shows.
 func metric(t *testing.T, s *server, want string) {
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		if text = metricsText(t, s); hasLinePrefix(text, want) {
+			return
+		}
+	}
+	t.Fatalf("metric %q not found within 10s in\n%s", want, text)
+}
+
+func hasLinePrefix(text, prefix string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// metricsText renders s's counters as "name{labels} value" lines.
+func metricsText(t *testing.T, s *server) string {
 	t.Helper()
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -376,10 +401,5 @@ func metric(t *testing.T, s *server, want string) {
 			buf.WriteString(name + " " + strconv.FormatFloat(v, 'g', -1, 64) + "\n")
 		}
 	}
-	for _, line := range strings.Split(buf.String(), "\n") {
-		if strings.HasPrefix(line, want) {
-			return
-		}
-	}
-	t.Fatalf("metric %q not found in\n%s", want, buf.String())
+	return buf.String()
 }
