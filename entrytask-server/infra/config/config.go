@@ -73,7 +73,8 @@ type Redis struct {
 	PoolSize int    `koanf:"pool_size"`
 	Prefix   string `koanf:"prefix"`
 	// AutoPipeline batches the session reads and value reads and writes of concurrent
-	// calls into one pipeline (go-redis autopipelining); default true.
+	// calls into one pipeline (go-redis autopipelining) once more than a few are in
+	// flight; default true.
 	AutoPipeline bool `koanf:"autopipeline"`
 }
 
