@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
 // readyTimeout bounds each readiness check.
@@ -24,14 +25,14 @@ const readyTimeout = 2 * time.Second
 
 // newRegistry returns the Prometheus registry served on /metrics: Go runtime, process,
 // SQL pool and Redis pool statistics. The RPC call metrics join it with the dora API layer.
-func newRegistry(b *backend) *prometheus.Registry {
+func newRegistry(b *wire.Backend) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if b.sqlDB != nil {
-		reg.MustRegister(collectors.NewDBStatsCollector(b.sqlDB.DB, b.sqlName))
+	if b.SQLDB != nil {
+		reg.MustRegister(collectors.NewDBStatsCollector(b.SQLDB.DB, b.SQLName))
 	}
-	if b.redis != nil {
-		reg.MustRegister(&redisPoolCollector{rdb: b.redis})
+	if b.Redis != nil {
+		reg.MustRegister(&redisPoolCollector{rdb: b.Redis})
 	}
 	return reg
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
 func migrateCommand() *cli.Command {
@@ -17,15 +19,15 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg, c.App.ErrWriter)
+			log := wire.NewLogger(cfg, c.App.ErrWriter)
 			ctx, cancel := withTimeout(time.Minute)
 			defer cancel()
-			b, err := openBackend(ctx, cfg, log) // opening applies the migrations
+			b, err := wire.Open(ctx, cfg, log) // opening applies the migrations
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			fmt.Fprintf(c.App.Writer, "migrations applied (%s store)\n", b.mode)
+			fmt.Fprintf(c.App.Writer, "migrations applied (%s store)\n", b.Mode)
 			return nil
 		},
 	}

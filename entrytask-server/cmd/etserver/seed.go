@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
 func seedCommand() *cli.Command {
@@ -32,10 +33,10 @@ func seedCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg, c.App.ErrWriter)
+			log := wire.NewLogger(cfg, c.App.ErrWriter)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			b, err := openBackend(ctx, cfg, log)
+			b, err := wire.Open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
@@ -48,7 +49,7 @@ func seedCommand() *cli.Command {
 					progressbar.OptionShowIts(), progressbar.OptionSetItsString("users"), progressbar.OptionThrottle(100*time.Millisecond))
 			}
 			start := time.Now()
-			res, err := app.Seed(ctx, b.accounts, app.SeedOptions{
+			res, err := app.Seed(ctx, b.Accounts, app.SeedOptions{
 				Users: n, BatchSize: c.Int("batch"), Workers: c.Int("workers"),
 				Progress: func(k int) {
 					if bar != nil {
@@ -65,7 +66,7 @@ func seedCommand() *cli.Command {
 			}
 			p := domain.FixturePasswordParams
 			fmt.Fprintf(c.App.Writer, "seeded %d users (%d already existed) in %s on %d cores, %s store, argon2id m=%dKiB t=%d p=%d\n",
-				res.Created, res.Skipped, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), b.mode, p.MemoryKiB, p.Time, p.Threads)
+				res.Created, res.Skipped, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), b.Mode, p.MemoryKiB, p.Time, p.Threads)
 			return nil
 		},
 	}

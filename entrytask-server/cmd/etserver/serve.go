@@ -10,17 +10,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/dora"
-	"github.com/seed857a6cbd/pocket/nap"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
 func serveCommand() *cli.Command {
@@ -51,20 +50,14 @@ const listeningPrefix = "etserver: listening on "
 // stops accepting, drains calls in flight for up to shutdown.timeout (then cuts the rest)
 // and closes the pools. ready, if set, receives the bound RPC and admin addresses.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
-	log := newLogger(cfg, logw)
-	if cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
-		// Each call allocates a few KB and keeps nothing: with Go's default target the
-		// collector runs dozens of times a second under load, for a heap of a few MB.
-		defer debug.SetGCPercent(debug.SetGCPercent(cfg.GCPercent))
-	}
-	// After gc_percent: the floor's ballast is sized for the percent in force.
-	defer setHeapFloor(int64(cfg.GCMinHeapMiB) << 20)()
+	log := wire.NewLogger(cfg, logw)
+	defer wire.TuneGC(cfg)() // gc_percent and gc_min_heap_mib
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	b, err := openBackend(openCtx, cfg, log)
+	b, err := wire.Open(openCtx, cfg, log)
 	cancel()
 	if err != nil {
 		return err
@@ -74,25 +67,17 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 			log.Error("closing stores", "err", err)
 		}
 	}()
-	svc, err := newService(cfg, b)
+	svc, err := wire.NewService(cfg, b)
 	if err != nil {
 		return err
 	}
-	if cfg.Session.CacheWatch && cfg.Session.CacheTTL > 0 && !cfg.Embedded() {
-		wctx, wcancel := context.WithCancel(context.Background())
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			_ = svc.WatchSessions(wctx) // returns when wctx ends
-		}()
-		defer func() { wcancel(); <-watchDone }() // before the stores close
-	}
+	defer wire.WatchSessions(cfg, svc)() // stops before the stores close
 	reg := newRegistry(b)
 	metrics, err := api.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
-	opts := []dora.ServerOption{dora.MaxRecvMsgSize(maxRecvMsgSize(svc.ValueMaxBytes()))}
+	opts := []dora.ServerOption{dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes()))}
 	if tlsCfg != nil {
 		opts = append(opts, dora.ServerTLS(tlsCfg))
 	}
@@ -111,14 +96,14 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	var admin interface{ Shutdown(context.Context) error }
 	var adminDone <-chan error
 	if cfg.AdminListen != "" {
-		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(reg, b.checks, log), log)
+		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(reg, b.Checks, log), log)
 		if err != nil {
 			stopRPC()
 			return err
 		}
 		admin, adminDone, adminAddr = srv, done, addr.String()
 	}
-	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.mode,
+	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
 		"tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
 	fmt.Fprintf(logw, "%s%s\n", listeningPrefix, lis.Addr())
 	if adminAddr != "" {
@@ -185,15 +170,4 @@ func serverTLS(cfg config.Config) (*tls.Config, error) {
 		t.ClientCAs, t.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return t, nil
-}
-
-// maxRecvMsgSize is the request size the RPC server accepts: at least nap's default (4 MiB),
-// and room for twice the value limit plus the largest key, so an oversized value up to
-// that size is answered with InvalidArgument naming the limit rather than a reset stream.
-func maxRecvMsgSize(valueMax int) int {
-	n := 2*valueMax + 64<<10
-	if n < nap.DefaultMaxMessageSize {
-		n = nap.DefaultMaxMessageSize
-	}
-	return n
 }
