@@ -8,6 +8,7 @@ require (
 	github.com/hashicorp/yamux v0.1.2
 	github.com/lesismal/arpc v1.2.4
 	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/entrytask-server v0.0.0-00010101000000-000000000000
 	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
@@ -50,7 +51,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect

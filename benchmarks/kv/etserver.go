@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
 // etserverFramework is etserver's RPC layer as `etserver serve` wires it: the dora server
@@ -38,7 +39,7 @@ func (etserverFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
 		return nil, fmt.Errorf("kv: etserver: %w", err)
 	}
 	srv, err := api.NewServer(api.Options{Service: svc, Logger: b.Logger, Metrics: metrics},
-		dora.MaxRecvMsgSize(maxRecvMsgSize(svc.ValueMaxBytes())))
+		dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes())))
 	if err != nil {
 		return nil, fmt.Errorf("kv: etserver: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/internal/kvgrpc"
 )
@@ -84,7 +85,7 @@ func (f grpcFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
 	st := &grpcStore{svc: svc, log: b.Logger}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(st.logCalls, st.authenticate, st.rateLimit),
-		grpc.MaxRecvMsgSize(maxRecvMsgSize(svc.ValueMaxBytes())),
+		grpc.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes())),
 	}
 	if f.workers {
 		opts = append(opts, grpc.NumStreamWorkers(StreamWorkers))
