@@ -1,7 +1,8 @@
 // Package app holds etserver's use cases: Login, Logout, Authenticate, Read, Write and
 // Delete, the quota check the API layer runs after authentication (CheckQuota), and Seed.
 //
-// The use cases depend only on the domain interfaces; cmd/etserver wires the MySQL+Redis
+// The use cases depend only on the domain interfaces; package wire (used by cmd/etserver)
+// plugs in the MySQL+Redis
 // or SQLite implementations from infra. Errors are the domain sentinels, wrapped with %w:
 //
 //	Login         ErrIncorrectCredentials, ErrQuotaExceeded (*QuotaExceededError, Op login)
