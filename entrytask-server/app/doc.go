@@ -2,8 +2,8 @@
 // Delete, the quota check the API layer runs after authentication (CheckQuota), and Seed.
 //
 // The use cases depend only on the domain interfaces; package wire (used by cmd/etserver)
-// plugs in the MySQL+Redis
-// or SQLite implementations from infra. Errors are the domain sentinels, wrapped with %w:
+// plugs in the MySQL+Redis or SQLite implementations from infra. Errors are the domain
+// sentinels, wrapped with %w:
 //
 //	Login         ErrIncorrectCredentials, ErrQuotaExceeded (*QuotaExceededError, Op login)
 //	Authenticate  ErrUnauthenticated
