@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# gofmt, go vet and staticcheck (from the module proxy) over every module.
+# gofmt, go vet and staticcheck (from the module proxy) over every module. The version is
+# the module version of honnef.co/go/tools (v0.8.2 is staticcheck 2026.x); the proxy no
+# longer answers for the 2025.1.1 release name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-STATICCHECK_VERSION=${STATICCHECK_VERSION:-2025.1.1}
+STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
 mkdir -p bin
 GOBIN="$root/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 bad=$(git ls-files '*.go' | xargs -r gofmt -l)
