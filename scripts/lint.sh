@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gofmt, go vet and staticcheck (from the module proxy) over every module. The version is
-# the module version of honnef.co/go/tools (v0.8.2 is staticcheck 2026.x); the proxy no
+# the module version of honnef.co/go/tools (v0.8.2 is staticcheck 2026.2.2); the proxy no
 # longer answers for the 2025.1.1 release name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
