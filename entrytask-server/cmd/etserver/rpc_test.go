@@ -28,17 +28,25 @@ import (
 
 const rpcTestTimeout = 60 * time.Second
 
-// roundTrip logs in as user (password = username), writes and reads a key.
-func roundTrip(t *testing.T, c *dora.Client, user string) {
+// login logs in as user (password = username) and returns a context that carries the
+// session token, with rpcTestTimeout, and the client of the Store.
+func login(t *testing.T, c *dora.Client, user string) (context.Context, context.CancelFunc, kvpb.StoreClient) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), rpcTestTimeout)
-	defer cancel()
 	kv := kvpb.NewStoreClient(c)
 	lr, err := kv.Login(ctx, &kvpb.LoginReq{Username: user, Password: user})
 	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_OK {
+		cancel()
 		t.Fatalf("Login: %v %v", lr, err)
 	}
-	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken()))
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken())), cancel, kv
+}
+
+// roundTrip logs in as user (password = username), writes and reads a key.
+func roundTrip(t *testing.T, c *dora.Client, user string) {
+	t.Helper()
+	ctx, cancel, kv := login(t, c, user)
+	defer cancel()
 	if _, err := kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("k"), Value: []byte("v")}); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -178,19 +186,13 @@ func TestBinaryServe(t *testing.T) {
 // InvalidArgument naming the limit (not a reset stream). user needs a write burst of 2.
 func valueLimit(t *testing.T, c *dora.Client, user string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), rpcTestTimeout)
+	ctx, cancel, kv := login(t, c, user)
 	defer cancel()
-	kv := kvpb.NewStoreClient(c)
-	lr, err := kv.Login(ctx, &kvpb.LoginReq{Username: user, Password: user})
-	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_OK {
-		t.Fatalf("Login: %v %v", lr, err)
-	}
-	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken()))
 	limit := config.Defaults()["kv.value_max_bytes"].(int)
 	if _, err := kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("big"), Value: bytes.Repeat([]byte("v"), limit)}); err != nil {
 		t.Fatalf("write of a %d-byte value: %v", limit, err)
 	}
-	_, err = kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("big"), Value: bytes.Repeat([]byte("v"), limit+1)})
+	_, err := kv.WriteSecureMessage(ctx, &kvpb.WriteSecureMessageReq{Key: []byte("big"), Value: bytes.Repeat([]byte("v"), limit+1)})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), fmt.Sprint(limit)) {
 		t.Fatalf("write of a %d-byte value: %v, want InvalidArgument naming %d", limit+1, err, limit)
 	}
