@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 )
@@ -33,11 +34,14 @@ func TuneGC(cfg config.Config) (restore func()) {
 // setHeapFloor keeps the collector from starting a cycle before the heap reaches about
 // floor bytes, and returns the function that lifts the floor again.
 //
-// Go has no minimum-heap setting (GOMEMLIMIT is a ceiling), so this uses the technique gopls
-// uses: a ballast, one pointer-free allocation that the collector counts as live but never
-// scans. The runtime does not write to a large allocation fresh from the OS, so the ballast
-// costs address space, not resident memory. The heap goal is (live + ballast) ×
-// (1 + GOGC/100); the ballast is sized so that the goal is floor when nothing else is live.
+// Go has no minimum-heap setting (GOMEMLIMIT is a ceiling; golang/go#23044 asked for a
+// floor), so this uses a ballast, as Twitch described in 2019 and gopls kept doing after
+// GOMEMLIMIT (golang/tools, gopls/internal/cache, 2024): one pointer-free allocation that the
+// collector counts as live but never scans. The runtime does not write to a large allocation
+// fresh from the OS, so a ballast allocated at start-up costs address space, not resident
+// memory (one placed in memory the process used and freed before does become resident). The
+// heap goal is (live + ballast) × (1 + GOGC/100); the ballast is sized so that the goal is
+// floor when nothing else is live.
 //
 // Nothing is done when floor ≤ 0, when the collector is off (GOGC=off), or when a memory
 // limit is set (GOMEMLIMIT): the ballast would count against the limit, and an operator who
@@ -46,9 +50,14 @@ func setHeapFloor(floor int64) (release func()) {
 	if floor <= 0 {
 		return func() {}
 	}
-	percent := debug.SetGCPercent(-1)
-	debug.SetGCPercent(percent)
-	if percent < 0 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+	gc := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(gc)
+	if gc[0].Value.Kind() != metrics.KindUint64 || gc[1].Value.Kind() != metrics.KindUint64 {
+		return func() {} // not reported by this runtime
+	}
+	// GOGC=off is a percent of -1, read as a uint64.
+	percent, limit := int64(gc[0].Value.Uint64()), int64(gc[1].Value.Uint64())
+	if percent < 0 || limit != math.MaxInt64 {
 		return func() {}
 	}
 	size := floor * 100 / int64(100+percent)
@@ -56,5 +65,9 @@ func setHeapFloor(floor int64) (release func()) {
 		return func() {}
 	}
 	ballast := make([]byte, size)
-	return func() { runtime.KeepAlive(ballast) }
+	// The closure holds the ballast until it is called (not merely until it is dropped).
+	return func() {
+		runtime.KeepAlive(ballast)
+		ballast = nil
+	}
 }

@@ -33,12 +33,23 @@ func TestSetHeapFloor(t *testing.T) {
 	if g := heapGoal(t); g >= floor/2 {
 		t.Errorf("heap goal after release = %d, want it back below %d", g, floor/2)
 	}
+	runtime.KeepAlive(release) // calling it, not dropping it, lifts the floor
 
 	t.Run("off", func(t *testing.T) {
 		before := heapGoal(t)
 		defer setHeapFloor(0)()
 		if g := heapGoal(t); g > before+16<<20 {
 			t.Errorf("floor 0 raised the heap goal from %d to %d", before, g)
+		}
+	})
+	t.Run("GOGC=off", func(t *testing.T) {
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		defer setHeapFloor(floor)()
+		runtime.ReadMemStats(&after)
+		if after.HeapAlloc > before.HeapAlloc+16<<20 {
+			t.Errorf("with the collector off the floor allocated %d bytes", after.HeapAlloc-before.HeapAlloc)
 		}
 	})
 	t.Run("memory limit set", func(t *testing.T) {
