@@ -69,9 +69,9 @@ func TestPing(t *testing.T) {
 }
 
 // TestReads checks values and sessions read back correctly from many goroutines at once,
-// with reads autopipelined once several are in flight (the default; most of these 32
-// goroutines take that path, the first few go straight to a connection) and with one round
-// trip each.
+// with reads autopipelined once several are in flight (the default: whichever of these 32
+// goroutines find 4 others in flight take that path; TestHotRouting
+// checks the routing itself) and with one round trip each.
 func TestReads(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
