@@ -56,6 +56,11 @@ func (RealClock) SleepUntil(ctx context.Context, t time.Time) error {
 // the runtime timer's worst lateness when idle.
 const fineSleepSpan = 2 * time.Millisecond
 
+// VirtualClock is a Clock whose time moves only when told to: SleepUntil jumps the time
+// forward to its argument instead of waiting, and Advance moves it by a duration. It makes
+// runs that measure a known, deterministic latency (an Op that calls Advance) exact and
+// instant; it is deterministic only when a single goroutine moves it (one closed-loop worker).
+// The zero value starts at the zero time; use NewVirtualClock for a readable start.
 type VirtualClock struct {
 	mu  sync.Mutex
 	now time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -129,11 +130,14 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		// shares with the server (GOGC in the environment overrides this).
 		defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
 		// And not before the heap reaches benchMinHeap: a ballast the collector counts as
-		// live but never scans (and the OS never backs, as nothing writes to it) keeps the
-		// live heap of a few MB from setting a goal of a few tens of MB, which the
-		// requests' garbage filled several times a second.
-		ballast := make([]byte, benchMinHeap*100/(100+benchGCPercent))
-		defer runtime.KeepAlive(ballast)
+		// live but never scans (and the OS never backs: nothing writes to it, and a large
+		// allocation in a young process is fresh from the OS) keeps the live heap of a few
+		// MB from setting a goal of a few tens of MB, which the requests' garbage filled
+		// several times a second. Not with GOMEMLIMIT, against which it would count.
+		if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+			ballast := make([]byte, benchMinHeap*100/(100+benchGCPercent))
+			defer runtime.KeepAlive(ballast)
+		}
 	}
 	stopProfile, err := startCPUProfile(s.CPUProfile)
 	if err != nil {
