@@ -355,24 +355,25 @@ func TestSessionCacheWatched(t *testing.T) {
 	wantCode(t, "read on a after logout on a", err, codes.Unauthenticated, "")
 }
 
-// metric fails unless the exposition of s's registry has a line starting with want.
-// metric fails t unless a line of s's metrics starts with want within 10 s. dora counts a
+// metric fails t unless s's metrics have the line want ("name{labels} value") or, when want
+// has no value, a line of that series, within 10 s. dora counts a
 // call just after sending its answer, so the client can see the answer before the count:
 // metric gathers again until the line shows.
 func metric(t *testing.T, s *server, want string) {
 	t.Helper()
 	var text string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
-		if text = metricsText(t, s); hasLinePrefix(text, want) {
+		if text = metricsText(t, s); hasLine(text, want) {
 			return
 		}
 	}
 	t.Fatalf("metric %q not found within 10s in\n%s", want, text)
 }
 
-func hasLinePrefix(text, prefix string) bool {
+// hasLine reports whether text has the line want, or a line "want value".
+func hasLine(text, want string) bool {
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, prefix) {
+		if line == want || strings.HasPrefix(line, want+" ") {
 			return true
 		}
 	}
