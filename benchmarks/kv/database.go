@@ -38,10 +38,15 @@ type freshDB struct {
 // database and keeps it until it has dropped it. The server releases a named lock when the
 // session that holds it ends, which it does when the process dies. freshDatabase
 // therefore first looks for databases named <base>_kvbench_<12 hex digits>, takes the lock
-// of each without waiting, and drops those whose lock it gets: their run is gone.
-// Databases whose lock is held belong to runs still going, on this machine or another one
-// sharing the server, and are left alone; so is every database with another name.
-func freshDatabase(ctx context.Context, dsn string) (_ freshDB, err error) {
+// of each without waiting, and drops those whose lock it gets: their run is gone. It calls
+// forget with a dead run's token first (to delete that run's Redis keys), so that nothing
+// of the run outlives its database; a database whose forget or drop fails is left for a
+// later run. Databases whose lock is held belong to runs still going, on this machine or
+// another one sharing the server, and are left alone; so is every database with another
+// name. Dead runs are probed from a second session, so the run's own session only ever
+// holds its own lock (servers before MySQL 5.7 and MariaDB 10.0.2 let a session hold one
+// named lock only).
+func freshDatabase(ctx context.Context, dsn string, forget func(token string) error) (_ freshDB, err error) {
 	cfg, err := drv.ParseDSN(dsn)
 	if err != nil {
 		return freshDB{}, fmt.Errorf("kv: parsing the MySQL DSN: %w", err)
@@ -75,10 +80,21 @@ func freshDatabase(ctx context.Context, dsn string) (_ freshDB, err error) {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION wait_timeout = %d", lockWaitTimeout)); err != nil {
 		return freshDB{}, fmt.Errorf("kv: %w", err)
 	}
-	if ok, err := tryLock(ctx, conn, name); err != nil || !ok {
-		return freshDB{}, errors.Join(fmt.Errorf("kv: the lock of database %s is taken", name), err)
+	ok, err := tryLock(ctx, conn, name)
+	if err != nil {
+		return freshDB{}, err
 	}
-	stale, err := dropStale(ctx, conn, base)
+	if !ok {
+		return freshDB{}, fmt.Errorf("kv: the lock of database %s is taken", name)
+	}
+	probe, err := db.Conn(ctx)
+	if err != nil {
+		return freshDB{}, fmt.Errorf("kv: connecting to MySQL: %w", err)
+	}
+	stale, err := dropStale(ctx, probe, base, forget)
+	if cerr := probe.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("kv: %w", cerr)
+	}
 	if err != nil {
 		return freshDB{}, err
 	}
@@ -101,8 +117,9 @@ func freshDatabase(ctx context.Context, dsn string) (_ freshDB, err error) {
 }
 
 // dropStale drops the databases <base>_kvbench_<token> whose lock is free (their run has
-// ended without dropping them) and returns their tokens.
-func dropStale(ctx context.Context, conn *sql.Conn, base string) ([]string, error) {
+// ended without dropping them), each after forget(token), and returns their tokens. One it
+// cannot forget or drop is skipped, not an error: a later run tries again.
+func dropStale(ctx context.Context, conn *sql.Conn, base string, forget func(token string) error) ([]string, error) {
 	like := strings.NewReplacer(`\`, `\\`, `_`, `\_`, `%`, `\%`).Replace(base+dbInfix) + "%"
 	rows, err := conn.QueryContext(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?", like)
 	if err != nil {
@@ -132,14 +149,17 @@ func dropStale(ctx context.Context, conn *sql.Conn, base string) ([]string, erro
 		if !ok {
 			continue // its run is alive
 		}
-		_, err = conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`")
+		token := ours.FindStringSubmatch(name)[1]
+		err = forget(token)
 		if err == nil {
-			_, err = conn.ExecContext(ctx, "SELECT RELEASE_LOCK(?)", name)
+			_, err = conn.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`")
 		}
-		if err != nil {
-			return stale, fmt.Errorf("kv: dropping the stale database %s: %w", name, err)
+		if _, rerr := conn.ExecContext(ctx, "SELECT RELEASE_LOCK(?)", name); rerr != nil {
+			return stale, fmt.Errorf("kv: releasing the lock %s: %w", name, rerr)
 		}
-		stale = append(stale, ours.FindStringSubmatch(name)[1])
+		if err == nil {
+			stale = append(stale, token)
+		}
 	}
 	return stale, nil
 }

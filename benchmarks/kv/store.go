@@ -113,7 +113,14 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 		}
 		flags["data_dir"] = dir
 	} else {
-		fresh, err := freshDatabase(ctx, opts.MySQLDSN)
+		// A dead run's Redis keys go with its database, before it (see freshDatabase).
+		rdb := goredis.NewClient(&goredis.Options{Addr: opts.RedisAddr})
+		fresh, err := freshDatabase(ctx, opts.MySQLDSN, func(token string) error {
+			return deleteKeys(rdb, redisPrefix(token))
+		})
+		if cerr := rdb.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("kv: %w", cerr)
+		}
 		if err != nil {
 			return b, err
 		}
@@ -149,11 +156,6 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 	if st.Redis != nil {
 		rdb, prefix := st.Redis, cfg.Redis.Prefix
 		b.closers = append(b.closers, func() error { return deleteKeys(rdb, prefix) })
-		for _, token := range stale {
-			if err := deleteKeys(rdb, redisPrefix(token)); err != nil {
-				return b, err
-			}
-		}
 	}
 	if _, err := app.Seed(ctx, st.Accounts, app.SeedOptions{Users: users}); err != nil {
 		return b, fmt.Errorf("kv: seeding %d users: %w", users, err)
