@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,8 @@ type Session struct {
 	connSendWindow int64 // what the peer lets us send on the connection
 	connRecvWindow int64 // what we still let the peer send
 	connCredit     int64 // consumed bytes not yet returned with WINDOW_UPDATE
+	yieldToReader  bool  // read loop only (set in handleData): yield to the reader of a large message
+	oneP           bool  // GOMAXPROCS was 1 when the session started (see readLoop)
 
 	writing     bool       // the write token: someone is writing a batch
 	ctrl        []byte     // encoded control frames waiting for the writer
@@ -102,6 +105,7 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 		cfg:          cfg.resolve(),
 		client:       client,
 		start:        time.Now(),
+		oneP:         runtime.GOMAXPROCS(0) == 1,
 		streams:      make(map[uint32]*Stream),
 		unsent:       make(map[*Stream]struct{}),
 		acceptNotify: make(chan struct{}, 1),
