@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
+	"github.com/seed857a6cbd/pocket/entrytask-server/heapfloor"
 )
 
 const benchmarkDescription = `Closed loop (default): -c workers each send -r requests back to back, or run for -d.
@@ -129,15 +128,10 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		// live heap instead of 2x halves the CPU its collector takes from the machine it
 		// shares with the server (GOGC in the environment overrides this).
 		defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
-		// And not before the heap reaches benchMinHeap: a ballast the collector counts as
-		// live but never scans (and the OS never backs: nothing writes to it, and a large
-		// allocation in a young process is fresh from the OS) keeps the live heap of a few
-		// MB from setting a goal of a few tens of MB, which the requests' garbage filled
-		// several times a second. Not with GOMEMLIMIT, against which it would count.
-		if debug.SetMemoryLimit(-1) == math.MaxInt64 {
-			ballast := make([]byte, benchMinHeap*100/(100+benchGCPercent))
-			defer runtime.KeepAlive(ballast)
-		}
+		// And not before the heap reaches benchMinHeap (see package heapfloor): the live
+		// heap of a few MB would otherwise set a goal of a few tens of MB, which the
+		// requests' garbage filled several times a second.
+		defer heapfloor.Set(benchMinHeap)()
 	}
 	stopProfile, err := startCPUProfile(s.CPUProfile)
 	if err != nil {

@@ -1,4 +1,4 @@
-package wire
+package heapfloor
 
 import (
 	"runtime"
@@ -19,13 +19,13 @@ func heapGoal(t *testing.T) uint64 {
 	return s[0].Value.Uint64()
 }
 
-func TestSetHeapFloor(t *testing.T) {
+func TestSet(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	const floor = 256 << 20
 	if g := heapGoal(t); g >= floor {
 		t.Fatalf("heap goal is %d bytes before the floor; the test needs it below %d", g, floor)
 	}
-	release := setHeapFloor(floor)
+	release := Set(floor)
 	if g := heapGoal(t); g < floor*9/10 {
 		t.Errorf("heap goal with a floor of %d bytes = %d, want about the floor", floor, g)
 	}
@@ -37,7 +37,7 @@ func TestSetHeapFloor(t *testing.T) {
 
 	t.Run("off", func(t *testing.T) {
 		before := heapGoal(t)
-		defer setHeapFloor(0)()
+		defer Set(0)()
 		if g := heapGoal(t); g > before+16<<20 {
 			t.Errorf("floor 0 raised the heap goal from %d to %d", before, g)
 		}
@@ -46,7 +46,7 @@ func TestSetHeapFloor(t *testing.T) {
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		defer setHeapFloor(floor)()
+		defer Set(floor)()
 		runtime.ReadMemStats(&after)
 		if after.HeapAlloc > before.HeapAlloc+16<<20 {
 			t.Errorf("with the collector off the floor allocated %d bytes", after.HeapAlloc-before.HeapAlloc)
@@ -55,7 +55,7 @@ func TestSetHeapFloor(t *testing.T) {
 	t.Run("memory limit set", func(t *testing.T) {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 40))
 		before := heapGoal(t)
-		defer setHeapFloor(floor)()
+		defer Set(floor)()
 		if g := heapGoal(t); g > before+16<<20 {
 			t.Errorf("with GOMEMLIMIT set the floor raised the heap goal from %d to %d", before, g)
 		}
