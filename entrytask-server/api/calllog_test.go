@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -52,21 +51,8 @@ func TestCallLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	defer func() {
-		srv.Stop()
-		<-served
-	}()
-	c, err := dora.NewClient(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c, stop := serveLoopback(t, srv)
+	defer stop()
 	kv := kvpb.NewStoreClient(c)
 	rsp, err := kv.Login(ctxT(t), &kvpb.LoginReq{Username: "hal", Password: "pw"})
 	if err != nil {

@@ -151,19 +151,28 @@ func startServer(t testing.TB, st *stores, clk *clock, mutate func(*app.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr, c, stop := serveLoopback(t, srv)
+	s := &server{addr: addr, reg: reg, client: c, kv: kvpb.NewStoreClient(c), stop: stop}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// serveLoopback serves srv on a loopback port and dials it. stop (safe to call more than
+// once) closes the client, stops the server gracefully and checks that Serve ended cleanly.
+func serveLoopback(t testing.TB, srv *dora.Server) (addr string, c *dora.Client, stop func()) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	c, err := dora.NewClient(lis.Addr().String())
+	c, err = dora.NewClient(lis.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	s := &server{addr: lis.Addr().String(), reg: reg, client: c, kv: kvpb.NewStoreClient(c)}
-	s.stop = func() {
+	stop = func() {
 		once.Do(func() {
 			c.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -176,8 +185,7 @@ func startServer(t testing.TB, st *stores, clk *clock, mutate func(*app.Options)
 			}
 		})
 	}
-	t.Cleanup(s.stop)
-	return s
+	return lis.Addr().String(), c, stop
 }
 
 // testValueMax is the value limit of test servers.
