@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/seed857a6cbd/pocket/dora"
-
 	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/ratelimit"
