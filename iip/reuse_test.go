@@ -113,42 +113,27 @@ func TestRecycledBuffersNotMixed(t *testing.T) {
 		{"LoadBalanceClient.DoAppend", lb.DoAppend},
 	}
 	ctx := testCtx(t)
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	for g := range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := calls[g%len(calls)]
-			var buf []byte
-			for i := range 40 {
-				n := []int{100, 600, 5000, 14410, 40000}[(g+i)%5]
-				data := payloadOf(g*1000+i, n)
-				path, want := "/echo", data
-				if i%3 == 0 {
-					path, want = "/half", data[:n/2]
-				}
-				var err error
-				buf, err = c.do(ctx, path, data, buf[:0])
-				if err == nil && !bytes.Equal(buf, want) {
-					err = fmt.Errorf("%s: call %d/%d of %d bytes got a wrong answer", c.name, g, i, n)
-				}
-				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
+	concurrently(t, 12, func(g int) error {
+		c := calls[g%len(calls)]
+		var buf []byte
+		for i := range 40 {
+			n := []int{100, 600, 5000, 14410, 40000}[(g+i)%5]
+			data := payloadOf(g*1000+i, n)
+			path, want := "/echo", data
+			if i%3 == 0 {
+				path, want = "/half", data[:n/2]
 			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
-	}
+			var err error
+			buf, err = c.do(ctx, path, data, buf[:0])
+			if err == nil && !bytes.Equal(buf, want) {
+				err = fmt.Errorf("%s: call %d/%d of %d bytes got a wrong answer", c.name, g, i, n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func TestBufPool(t *testing.T) {
@@ -247,38 +232,23 @@ func TestWorkersStress(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := testCtx(t)
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 60 {
-				data := payloadOf(g*100+i, 1+(g*37+i*11)%3000)
-				path := "/echo"
-				if i%2 == 1 {
-					path = "/sleep"
-				}
-				resp, err := cl.Do(ctx, path, data)
-				if err == nil && !bytes.Equal(resp, data) {
-					err = fmt.Errorf("caller %d call %d: wrong answer", g, i)
-				}
-				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
+	concurrently(t, 16, func(g int) error {
+		for i := range 60 {
+			data := payloadOf(g*100+i, 1+(g*37+i*11)%3000)
+			path := "/echo"
+			if i%2 == 1 {
+				path = "/sleep"
 			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
-	}
+			resp, err := cl.Do(ctx, path, data)
+			if err == nil && !bytes.Equal(resp, data) {
+				err = fmt.Errorf("caller %d call %d: wrong answer", g, i)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // TestCloseWhileResponsesArrive closes connections while calls are in
@@ -319,5 +289,31 @@ func TestCloseWhileResponsesArrive(t *testing.T) {
 		}
 		c.Close()
 		wg.Wait()
+	}
+}
+
+// concurrently runs work(g) for g = 0..n-1, each on its own goroutine, and fails t with
+// the first error any of them returns.
+func concurrently(t *testing.T, n int, work func(g int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := work(g); err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
 	}
 }
