@@ -6,6 +6,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -33,8 +34,11 @@ type Local struct {
 }
 
 type bucket struct {
-	mu  sync.Mutex // serialises the reserve-then-cancel sequence and limit updates
-	lim *rate.Limiter
+	// mu serialises reading the clock and updating lim, so lim sees the calls on its
+	// bucket in the order of their times (see Allow).
+	mu   sync.Mutex
+	last time.Time // the latest time lim was given; a clock reading before it is taken as it
+	lim  *rate.Limiter
 }
 
 // NewLocal returns a Local limiter.
@@ -53,29 +57,42 @@ func NewLocal(opts Options) *Local {
 // Allow takes one token from key's bucket. A limit that changed since the bucket was
 // created (a new quota) is applied from now on. It returns an error only for a limit that
 // is not positive.
+//
+// Allow reads the clock under the bucket's lock and never lets the bucket's time go
+// backwards: x/time/rate, given a time earlier than its last one, takes the earlier one as
+// its new reference and credits the interval between them a second time, so concurrent
+// callers whose clock readings reached the bucket out of order were admitted up to twice
+// the quota (issue #14 row 13). Every call on one key therefore admits exactly what
+// burst + rate × elapsed allows, whatever the number of concurrent callers.
 func (l *Local) Allow(_ context.Context, key string, limit domain.Limit) (domain.Decision, error) {
 	if limit.Rate <= 0 || limit.Burst <= 0 {
 		return domain.Decision{}, fmt.Errorf("ratelimit: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
 	}
-	now := l.now()
 	b := l.buckets.GetOrSet(key, func() *bucket {
 		return &bucket{lim: rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst)}
 	})
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := l.now()
+	if now.Before(b.last) {
+		now = b.last // an injected clock that is not monotonic
+	}
+	b.last = now
 	if b.lim.Limit() != rate.Limit(limit.Rate) {
 		b.lim.SetLimitAt(now, rate.Limit(limit.Rate))
 	}
 	if b.lim.Burst() != limit.Burst {
 		b.lim.SetBurstAt(now, limit.Burst)
 	}
-	r := b.lim.ReserveN(now, 1)
-	if !r.OK() {
-		return domain.Decision{RetryAfter: time.Second}, nil
+	if b.lim.AllowN(now, 1) {
+		return domain.Decision{Allowed: true}, nil
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return domain.Decision{RetryAfter: d}, nil
+	// Denied: AllowN changed nothing. The wait is the time the missing fraction of a
+	// token takes to accrue.
+	missing := 1 - b.lim.TokensAt(now)
+	d := time.Duration(math.Ceil(missing / float64(limit.Rate) * float64(time.Second)))
+	if d <= 0 {
+		d = time.Nanosecond
 	}
-	return domain.Decision{Allowed: true}, nil
+	return domain.Decision{RetryAfter: d}, nil
 }
