@@ -175,6 +175,11 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 				return malformed("meta entry", n)
 			}
 			b = b[n:]
+			// Every occurrence is checked, not only the last one kept: proto.Unmarshal
+			// rejects an invalid string even when a later one replaces it.
+			if !utf8.Valid(v) {
+				return fmt.Errorf("%w: Head.meta entry is not UTF-8", ErrMalformed)
+			}
 			if num == fieldMapKey {
 				key = v
 			} else {
@@ -187,9 +192,6 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 			return malformed(fmt.Sprintf("meta entry field %d", num), n)
 		}
 		b = b[n:]
-	}
-	if !utf8.Valid(key) || !utf8.Valid(val) {
-		return fmt.Errorf("%w: Head.meta entry is not UTF-8", ErrMalformed)
 	}
 	if p.meta == nil {
 		p.meta = make(metadata.MD, 4)
