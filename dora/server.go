@@ -11,12 +11,43 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/nap"
 )
 
 // ErrServerStopped is returned by Serve called after Stop or GracefulStop.
 var ErrServerStopped = errors.New("dora: server stopped")
+
+// Accept backoff: after a temporary accept error Serve waits acceptBackoffMin, doubling
+// per consecutive error up to acceptBackoffMax (net/http's figures).
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = 1 * time.Second
+)
+
+// isTemporaryAcceptErr reports whether err, from Accept, is worth retrying: the process
+// or the system is out of descriptors, memory or buffers, the connection was aborted
+// before we took it, or the error says it is a timeout or temporary. A closed listener is
+// never temporary.
+func isTemporaryAcceptErr(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	for _, errno := range [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED,
+		syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EPROTO} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return true
+	}
+	var tmp interface{ Temporary() bool }
+	return errors.As(err, &tmp) && tmp.Temporary()
+}
 
 // Server serves registered services to dora clients (and legacy clients) over nap sessions.
 // Register every service before Serve; then Serve any number of listeners. Each call runs
@@ -39,6 +70,9 @@ type Server struct {
 
 	sessWG sync.WaitGroup // session loops
 	callWG sync.WaitGroup // calls in flight
+
+	stopping     chan struct{} // closed by Stop and GracefulStop: ends accept backoff waits
+	stoppingOnce sync.Once
 
 	work     chan streamWork // hands streams to reserved idle workers
 	quit     chan struct{}   // closed when workers must exit
@@ -146,6 +180,7 @@ func NewServer(opts ...ServerOption) *Server {
 		services:  map[string]*ServiceDesc{},
 		listeners: map[*nap.Listener]struct{}{},
 		sessions:  map[*nap.Session]struct{}{},
+		stopping:  make(chan struct{}),
 		work:      make(chan streamWork, workQueueSize),
 		quit:      make(chan struct{}),
 	}
@@ -247,6 +282,14 @@ func (s *Server) lookup(method []byte) *methodEntry {
 // with ServerTLS, lis is wrapped with tls.NewListener. Serve returns nil after Stop or
 // GracefulStop, ErrServerStopped when called after them, and the accept error otherwise. It
 // closes lis when it returns.
+//
+// Temporary accept errors do not end Serve: running out of descriptors (EMFILE, ENFILE),
+// memory or buffers (ENOMEM, ENOBUFS), a connection aborted or broken before it was
+// accepted (ECONNABORTED, EPROTO), EAGAIN, EINTR and any error that says it is a timeout
+// or temporary are retried after a pause of 5 ms (acceptBackoffMin) doubling up to 1 s
+// (acceptBackoffMax), as net/http does. The first error of such a burst is logged at
+// Error level and the recovery at Warn level, once each per burst; serving resumes as
+// soon as Accept succeeds again. Stop and GracefulStop end the wait at once.
 func (s *Server) Serve(lis net.Listener) error {
 	if s.opts.tls != nil {
 		lis = tls.NewListener(lis, s.opts.tls)
@@ -269,6 +312,8 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.mu.Unlock()
 		nl.Close()
 	}()
+	var backoff time.Duration // wait before the next Accept; 0 outside a burst of errors
+	burst := 0                // temporary errors in the current burst
 	for {
 		sess, err := nl.Accept()
 		if err != nil {
@@ -278,7 +323,31 @@ func (s *Server) Serve(lis net.Listener) error {
 			if stopped {
 				return nil
 			}
-			return fmt.Errorf("dora: serve: %w", err)
+			if !isTemporaryAcceptErr(err) {
+				return fmt.Errorf("dora: serve: %w", err)
+			}
+			if backoff == 0 {
+				backoff = acceptBackoffMin
+				s.logger.Error("dora: accept failed; retrying with backoff until it succeeds",
+					slog.String("addr", lis.Addr().String()), slog.Any("error", err),
+					slog.Duration("first_wait", backoff), slog.Duration("max_wait", acceptBackoffMax))
+			} else {
+				backoff = min(2*backoff, acceptBackoffMax)
+			}
+			burst++
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.stopping:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		if burst > 0 {
+			s.logger.Warn("dora: accept recovered", slog.String("addr", lis.Addr().String()),
+				slog.Int("failed_accepts", burst))
+			backoff, burst = 0, 0
 		}
 		s.mu.Lock()
 		if s.stopped {
@@ -317,6 +386,7 @@ func (s *Server) serveSession(sess *nap.Session) {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	s.stopped = true
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -340,6 +410,7 @@ func (s *Server) GracefulStop(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopped = true
 	s.draining = true
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 	for l := range s.listeners {
 		l.Close()
 	}
