@@ -48,6 +48,21 @@ type Config struct {
 	// frame (TLS handshake included) does not arrive in time. Default
 	// DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
+	// WriteTimeout bounds how long a send may make no progress. A Send (or
+	// SendAndClose, CloseSend) that gets no flow-control credit and moves no
+	// frame for WriteTimeout fails with an error matching ErrWriteTimeout and
+	// the stream is reset with CodeWriteTimeout; a connection whose socket
+	// write makes no progress for WriteTimeout is closed (ErrWriteTimeout).
+	// It is checked by a per-session watchdog, so it fires between
+	// WriteTimeout and 1.25 x WriteTimeout (at most 1 s late). Default
+	// DefaultWriteTimeout (10 s); negative disables (a peer that never
+	// reads then holds the sender forever).
+	WriteTimeout time.Duration
+	// IdleTimeout closes (gracefully, GOAWAY NO_ERROR) a session that has
+	// had no open stream for this long: PINGs alone do not keep a
+	// connection alive forever. Default DefaultIdleTimeout (5 min);
+	// negative disables.
+	IdleTimeout time.Duration
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	TLSConfig *tls.Config
@@ -93,6 +108,11 @@ type config struct {
 	keepAliveInterval time.Duration
 	keepAliveTimeout  time.Duration
 	handshakeTimeout  time.Duration
+	writeTimeout      time.Duration // <= 0: disabled
+	idleTimeout       time.Duration // <= 0: disabled
+	watchPeriod       time.Duration // watchdog tick
+	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
+	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
 	tls               *tls.Config
 	logger            *slog.Logger
 }
@@ -127,6 +147,8 @@ func (c *Config) resolve() config {
 		keepAliveInterval: c.KeepAliveInterval,
 		keepAliveTimeout:  c.KeepAliveTimeout,
 		handshakeTimeout:  c.HandshakeTimeout,
+		writeTimeout:      c.WriteTimeout,
+		idleTimeout:       c.IdleTimeout,
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}
@@ -145,5 +167,26 @@ func (c *Config) resolve() config {
 	if r.logger == nil {
 		r.logger = discardLogger
 	}
+	if r.writeTimeout == 0 {
+		r.writeTimeout = DefaultWriteTimeout
+	}
+	if r.idleTimeout == 0 {
+		r.idleTimeout = DefaultIdleTimeout
+	}
+	// The watchdog ticks at a quarter of the shortest timeout it enforces,
+	// at most once a second.
+	r.watchPeriod = time.Second
+	for _, d := range []time.Duration{r.writeTimeout, r.idleTimeout} {
+		if d > 0 && d/4 < r.watchPeriod {
+			r.watchPeriod = max(d/4, time.Millisecond)
+		}
+	}
+	ticks := func(d time.Duration) int64 {
+		if d <= 0 {
+			return 0
+		}
+		return int64((d + r.watchPeriod - 1) / r.watchPeriod)
+	}
+	r.writeTicks, r.idleTicks = ticks(r.writeTimeout), ticks(r.idleTimeout)
 	return r
 }

@@ -91,8 +91,15 @@ const (
 	DefaultKeepAliveInterval = 30 * time.Second
 	// DefaultKeepAliveTimeout is the default time a PING may stay unanswered.
 	DefaultKeepAliveTimeout = 10 * time.Second
-	// DefaultHandshakeTimeout is the default time a new connection has to send its first frame.
+	// DefaultHandshakeTimeout is the default time a new connection has to
+	// complete the handshake (TLS included).
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultWriteTimeout is the default time a Send, or a socket write, may
+	// make no progress before it fails (Config.WriteTimeout).
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultIdleTimeout is the default time a session may have no open
+	// stream before it is closed gracefully (Config.IdleTimeout).
+	DefaultIdleTimeout = 5 * time.Minute
 	// LegacyMaxMessageSize is the largest message exchanged with a legacy peer
 	// (one DATA frame, 64 KiB).
 	LegacyMaxMessageSize = 64 << 10

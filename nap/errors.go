@@ -34,20 +34,36 @@ const (
 	CodeHandshakeTimeout ErrorCode = 0x9
 	// CodeApplication: an application-defined failure; the application layer carries details.
 	CodeApplication ErrorCode = 0xa
+	// CodeEnhanceYourCalm: GOAWAY code when the peer abused the connection
+	// (PING flood, rapid stream resets, control frames queued without
+	// reading); like HTTP/2's ENHANCE_YOUR_CALM. Not retryable.
+	CodeEnhanceYourCalm ErrorCode = 0xb
+	// CodeWriteTimeout: RST_STREAM code when a Send made no progress for
+	// WriteTimeout (the peer gave no credit or did not read); GOAWAY code when
+	// a socket write made no progress for WriteTimeout.
+	CodeWriteTimeout ErrorCode = 0xc
+	// CodeResourceExhausted: RST_STREAM code when the receiver dropped the
+	// stream to stay within its buffer budget (MaxConnBuffered,
+	// MaxServerBuffered). Not retryable as such: earlier messages of the
+	// stream may have reached the application.
+	CodeResourceExhausted ErrorCode = 0xd
 )
 
 var codeNames = [...]string{
-	CodeNoError:          "NO_ERROR",
-	CodeProtocol:         "PROTOCOL_ERROR",
-	CodeInternal:         "INTERNAL_ERROR",
-	CodeFlowControl:      "FLOW_CONTROL_ERROR",
-	CodeCancel:           "CANCEL",
-	CodeRefusedStream:    "REFUSED_STREAM",
-	CodeMessageTooLarge:  "MESSAGE_TOO_LARGE",
-	CodeStreamLimit:      "STREAM_LIMIT",
-	CodeKeepAliveTimeout: "KEEPALIVE_TIMEOUT",
-	CodeHandshakeTimeout: "HANDSHAKE_TIMEOUT",
-	CodeApplication:      "APPLICATION_ERROR",
+	CodeNoError:           "NO_ERROR",
+	CodeProtocol:          "PROTOCOL_ERROR",
+	CodeInternal:          "INTERNAL_ERROR",
+	CodeFlowControl:       "FLOW_CONTROL_ERROR",
+	CodeCancel:            "CANCEL",
+	CodeRefusedStream:     "REFUSED_STREAM",
+	CodeMessageTooLarge:   "MESSAGE_TOO_LARGE",
+	CodeStreamLimit:       "STREAM_LIMIT",
+	CodeKeepAliveTimeout:  "KEEPALIVE_TIMEOUT",
+	CodeHandshakeTimeout:  "HANDSHAKE_TIMEOUT",
+	CodeApplication:       "APPLICATION_ERROR",
+	CodeEnhanceYourCalm:   "ENHANCE_YOUR_CALM",
+	CodeWriteTimeout:      "WRITE_TIMEOUT",
+	CodeResourceExhausted: "RESOURCE_EXHAUSTED",
 }
 
 // String returns the code's name, e.g. "CANCEL".
@@ -80,6 +96,14 @@ var (
 	ErrProtocol = errors.New("nap: protocol error")
 	// ErrStreamClosed: Send after CloseSend/SendAndClose, or use after Close.
 	ErrStreamClosed = errors.New("nap: stream closed")
+	// ErrWriteTimeout: a Send made no progress (no credit from the peer, no
+	// socket progress) for WriteTimeout; the stream was reset with
+	// CodeWriteTimeout. A session closed because a socket write made no
+	// progress for WriteTimeout matches it too.
+	ErrWriteTimeout = errors.New("nap: write timeout")
+	// ErrEnhanceYourCalm: the session was closed because the peer abused it
+	// (see CodeEnhanceYourCalm), or the peer closed it for that reason.
+	ErrEnhanceYourCalm = errors.New("nap: peer abuse (enhance your calm)")
 )
 
 // StreamError reports that a stream was reset, by us (Remote false) or by
@@ -118,6 +142,8 @@ func (e *StreamError) Is(target error) bool {
 		return e.Code == CodeMessageTooLarge
 	case ErrProtocol:
 		return e.Code == CodeProtocol || e.Code == CodeFlowControl
+	case ErrWriteTimeout:
+		return e.Code == CodeWriteTimeout
 	}
 	return false
 }
@@ -138,8 +164,17 @@ func (e *connError) Is(target error) bool {
 		return e.code == CodeKeepAliveTimeout
 	case ErrHandshakeTimeout:
 		return e.code == CodeHandshakeTimeout
+	case ErrWriteTimeout:
+		return e.code == CodeWriteTimeout
+	case ErrEnhanceYourCalm:
+		return e.code == CodeEnhanceYourCalm
 	}
 	return false
+}
+
+// calmErrorf is a connection error for an abusive peer (CodeEnhanceYourCalm).
+func calmErrorf(format string, args ...any) error {
+	return &connError{code: CodeEnhanceYourCalm, msg: "nap: " + fmt.Sprintf(format, args...)}
 }
 
 func protocolErrorf(format string, args ...any) error {
@@ -190,7 +225,8 @@ func (e *goAwayError) Error() string {
 func (e *goAwayError) Is(target error) bool {
 	// Deliberately not ErrGoAway: streams the peer accepted before going
 	// away may have reached its application, so they are not retryable.
-	return target == ErrProtocol && (e.code == CodeProtocol || e.code == CodeFlowControl)
+	return (target == ErrProtocol && (e.code == CodeProtocol || e.code == CodeFlowControl)) ||
+		(target == ErrEnhanceYourCalm && e.code == CodeEnhanceYourCalm)
 }
 
 // IsRetryable reports whether err says the call never reached the peer's

@@ -87,6 +87,14 @@ type Session struct {
 	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup
+
+	// watchdog (watchdog.go), guarded by mu
+	watchTimer     *time.Timer
+	tick           int64  // watchdog ticks since start
+	writeCount     uint64 // socket writes completed
+	lastWriteCount uint64 // writeCount at the previous tick
+	stuckTicks     int64  // ticks in a row with a write in progress and none completed
+	activeTick     int64  // last tick with an open stream
 }
 
 var (
@@ -138,6 +146,7 @@ func (s *Session) run() {
 		n++
 	}
 	s.wg.Add(n)
+	s.startWatchdog()
 	go s.readLoop()
 	go s.writeLoop()
 	if s.cfg.keepAliveInterval > 0 {
@@ -371,6 +380,9 @@ func (s *Session) closeLocked(cause error, flush bool) {
 	}
 	if s.handshakeTimer != nil {
 		s.handshakeTimer.Stop()
+	}
+	if s.watchTimer != nil {
+		s.watchTimer.Stop()
 	}
 	if !flush {
 		s.ctrl = s.ctrl[:0]

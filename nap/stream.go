@@ -24,15 +24,16 @@ type Stream struct {
 	sendWindow int64
 	sendBuf    []byte
 	sendOff    int
-	sendEnd    bool // the message being sent ends the stream
-	sendNoMsg  bool // CloseSend: an END_STREAM frame without message
-	sending    bool // a Send is in progress
-	inReady    bool // in sess.ready
-	winBlocked bool // waits for a stream WINDOW_UPDATE
-	inFlight   int  // frames handed to the writer, not yet written
-	sendClosed bool // CloseSend/SendAndClose called
-	sentEnd    bool // the END_STREAM frame was scheduled
-	sentRst    bool // we reset the stream (or answered the peer's reset)
+	sendEnd    bool  // the message being sent ends the stream
+	sendNoMsg  bool  // CloseSend: an END_STREAM frame without message
+	sending    bool  // a Send is in progress
+	inReady    bool  // in sess.ready
+	winBlocked bool  // waits for a stream WINDOW_UPDATE
+	inFlight   int   // frames handed to the writer, not yet written
+	sendClosed bool  // CloseSend/SendAndClose called
+	sentEnd    bool  // the END_STREAM frame was scheduled
+	sentRst    bool  // we reset the stream (or answered the peer's reset)
+	sendTick   int64 // watchdog tick of the send's last progress (WriteTimeout)
 
 	// receive side
 	recvWindow  int64
@@ -158,7 +159,10 @@ func (st *Stream) resetLocked(code ErrorCode, reason string) {
 
 // Send sends msg as one whole message, split into frames as needed, and
 // blocks until it has been handed to the connection (flow control may make
-// it wait for the peer to read). msg may be reused after Send returns.
+// it wait for the peer to read). msg may be reused after Send returns. A
+// Send that makes no progress for WriteTimeout (the peer grants no credit or
+// does not read) fails with an error matching ErrWriteTimeout and the stream
+// is reset with CodeWriteTimeout.
 // Errors: ErrStreamClosed after CloseSend; a *StreamError after a reset; an
 // error matching ErrMessageTooLarge when msg exceeds the peer's
 // MaxMessageSize (the stream is then reset); ErrSessionClosed (wrapping the
@@ -220,6 +224,7 @@ func (st *Stream) send(msg []byte, end, noMsg bool) error {
 	}
 	st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = msg, 0, end, noMsg
 	st.sending = true
+	st.sendTick = s.tick
 	st.winBlocked = false
 	s.enqueueLocked(st)
 	s.writeDirectLocked()

@@ -108,6 +108,7 @@ func (s *Session) writeLoop() {
 				s.mu.Unlock()
 				err := s.bw.Flush()
 				s.mu.Lock()
+				s.writeCount++
 				s.writing = false
 				if err != nil {
 					s.failLocked(ioError("write", err), false)
@@ -152,6 +153,7 @@ func (s *Session) writeDirectLocked() {
 			s.mu.Unlock()
 			err = s.bw.Flush()
 			s.mu.Lock()
+			s.writeCount++
 		}
 	}
 	s.writing = false
@@ -187,6 +189,7 @@ func (s *Session) writeBatchLocked() error {
 		}
 	}
 	s.mu.Lock()
+	s.writeCount++
 	for i := range b.frames {
 		f := &b.frames[i]
 		st := f.st
@@ -314,6 +317,7 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		b.payload += n
 		st.inFlight++
 		st.sendOff += n
+		st.sendTick = s.tick
 		budget -= n + headerSize
 		if n == rem {
 			st.inReady = false
