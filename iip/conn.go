@@ -292,7 +292,7 @@ func (c *Conn) read() error {
 				if err := c.fr.discard(int(h.Length)); err != nil {
 					return err
 				}
-			} else if pooled && h.Status == StatusResponse && h.Length <= 1<<maxBufShift {
+			} else if pooled && h.Status == StatusResponse && int(h.Length) <= c.fr.size {
 				if err := c.readPooled(ch, int(h.Length)); err != nil {
 					return err
 				}
@@ -323,9 +323,8 @@ func (c *Conn) read() error {
 				return err
 			}
 		} else {
-			off := len(ch.inBuf)
-			ch.inBuf = append(ch.inBuf, make([]byte, h.Length)...)
-			if err := c.fr.readData(ch.inBuf[off:]); err != nil {
+			ch.inBuf, err = c.fr.appendData(ch.inBuf, int(h.Length))
+			if err != nil {
 				return err
 			}
 		}
@@ -352,6 +351,11 @@ func (c *Conn) readPooled(ch *Channel, n int) error {
 	if n == 0 {
 		ch.inBuf = []byte{}
 		return nil
+	}
+	// The pooled buffer is taken once the bytes have arrived (n fits the
+	// read buffer): never for a length a server merely announced.
+	if err := c.fr.ensure(n); err != nil {
+		return unexpected(err)
 	}
 	pb := getBuf(n)
 	if err := c.fr.readData(*pb); err != nil {

@@ -52,7 +52,8 @@ func (s Status) String() string {
 }
 
 // frameReader decodes frames from a stream through its own read buffer.
-// Every length is checked before anything is allocated.
+// Every length is checked before anything is allocated, and no payload
+// memory is allocated before its bytes arrive.
 //
 // Data of a mid-sized frame (see readPayload) is handed out as a slice of
 // the read buffer itself, so that it is copied only once, by the kernel;
@@ -197,16 +198,25 @@ func (fr *frameReader) readHeader() (frameHeader, error) {
 const directReadMin = 8 << 10
 
 // readPayload reads n data bytes into a slice that belongs to the caller.
+// Nothing is allocated for bytes that have not arrived: a peer that
+// declares 16 MiB and sends nothing costs no more than its read buffer.
 // Data of at least 1/16 and at most half of the buffer size is a slice of
 // the read buffer (one copy, by the kernel, and a buffer allocation per
 // few frames instead of one per frame); keeping it keeps that buffer
 // alive, which costs at most 16 times its size. Smaller data is copied
-// out (so that small kept data pins no buffer), larger data is read into
-// its own allocation.
+// out once it is buffered (so that small kept data pins no buffer);
+// larger data grows with what is read (see appendData).
 func (fr *frameReader) readPayload(n int) ([]byte, error) {
-	if n < fr.size/16 || n > fr.size/2 {
+	if n < fr.size/16 {
+		if err := fr.ensure(n); err != nil {
+			return nil, unexpected(err)
+		}
 		data := make([]byte, n)
-		return data, fr.readData(data)
+		fr.rpos += copy(data, fr.buf[fr.rpos:fr.rpos+n])
+		return data, nil
+	}
+	if n > fr.size/2 {
+		return fr.appendData(nil, n)
 	}
 	if err := fr.ensure(n); err != nil {
 		return nil, unexpected(err)
@@ -215,6 +225,70 @@ func (fr *frameReader) readPayload(n int) ([]byte, error) {
 	fr.rpos += n
 	fr.shared = true
 	return data, nil
+}
+
+// growFactor bounds the capacity appendData gives a payload: at most this
+// many times the bytes it already holds.
+const growFactor = 4
+
+// appendData reads n data bytes and appends them to dst. dst grows only
+// with bytes that have arrived: its capacity is at most growFactor times
+// the bytes it holds (or what has just been read, when larger; a last
+// growth straight to the full length may make it 5 times), so the
+// memory a peer makes us hold is bounded by what it sent, whatever length
+// it declared. Bytes are read straight into dst's spare room when it has
+// 8 KiB or more (no copy through the read buffer); growing by a factor of
+// 4 costs about a third of the payload in extra allocation and copying.
+// On error the returned slice holds what was read.
+func (fr *frameReader) appendData(dst []byte, n int) ([]byte, error) {
+	want := len(dst) + n
+	idle := 0
+	for len(dst) < want {
+		if m := min(fr.buffered(), want-len(dst)); m > 0 {
+			if cap(dst)-len(dst) < m {
+				dst = growData(dst, max(len(dst)+m, growFactor*len(dst)), want)
+			}
+			dst = append(dst, fr.buf[fr.rpos:fr.rpos+m]...)
+			fr.rpos += m
+			continue
+		}
+		if fr.err != nil || len(dst) < directReadMin {
+			fr.makeRoom(1)
+			if err := fr.fill(); err != nil {
+				return dst, unexpected(err)
+			}
+			continue
+		}
+		if cap(dst)-len(dst) < directReadMin {
+			dst = growData(dst, growFactor*len(dst), want)
+		}
+		room := min(cap(dst), want) - len(dst)
+		m, err := fr.r.Read(dst[len(dst) : len(dst)+room])
+		if m < 0 || m > room {
+			return dst, errors.New("iip: reader returned an invalid count")
+		}
+		dst = dst[:len(dst)+m]
+		if err != nil && len(dst) < want {
+			return dst, unexpected(err)
+		}
+		if m == 0 && err == nil {
+			if idle++; idle >= 100 {
+				return dst, io.ErrNoProgress
+			}
+		}
+	}
+	return dst, nil
+}
+
+// growData returns dst with capacity c, or want when c is within a
+// quarter of it (sparing a last small growth that would copy everything).
+func growData(dst []byte, c, want int) []byte {
+	if c >= want-want/4 {
+		c = want
+	}
+	nb := make([]byte, len(dst), c)
+	copy(nb, dst)
+	return nb
 }
 
 // readData reads exactly len(dst) data bytes into dst.

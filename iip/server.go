@@ -115,6 +115,10 @@ type Server struct {
 	idleWorkers atomic.Int32
 	stopWorkers chan struct{} // closed once no connection is left: idle workers end
 	stopOnce    sync.Once
+
+	// testHookHeader, set by tests before serving, sees every frame
+	// header a connection reads.
+	testHookHeader func(frameHeader)
 }
 
 // NewServer returns a Server with the given options (nil means defaults).

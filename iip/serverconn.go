@@ -186,6 +186,9 @@ func (c *serverConn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		if hook := c.s.testHookHeader; hook != nil {
+			hook(h)
+		}
 		if h.Status == StatusClose {
 			return errPeerClose
 		}
@@ -259,7 +262,14 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		if c.s.opts.RecycleRequestData && r != nil {
 			// r.stream is nil here: the handler's Data is recycled once
 			// the response is written.
-			if pb := getBuf(int(h.Length)); pb != nil {
+			// Only data that fits the read buffer is pooled, and only once
+			// it has arrived: a pooled buffer is not taken for bytes a peer
+			// merely announced.
+			if int(h.Length) <= c.fr.size {
+				if err := c.fr.ensure(int(h.Length)); err != nil {
+					return unexpected(err)
+				}
+				pb := getBuf(int(h.Length))
 				if err := c.fr.readData(*pb); err != nil {
 					putBuf(pb)
 					return err
@@ -327,9 +337,9 @@ func (c *serverConn) accumulate(in *inbound, n uint32) error {
 		in.tooLarge, in.buf = true, nil
 		return c.fr.discard(int(n))
 	}
-	off := len(in.buf)
-	in.buf = append(in.buf, make([]byte, n)...)
-	return c.fr.readData(in.buf[off:])
+	var err error
+	in.buf, err = c.fr.appendData(in.buf, int(n))
+	return err
 }
 
 // pushChunk reads n bytes and hands them to a streaming handler, waiting

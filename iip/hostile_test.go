@@ -1,0 +1,149 @@
+package iip
+
+// Hostile-peer tests (issue #14): each attacks a real server over
+// loopback TCP from raw sockets with hand-encoded frames and checks that
+// the server's memory stays under a stated budget, that the attacking
+// connection is closed where the row says so, and that a good client
+// alongside keeps working.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+)
+
+// heapBytes is the heap held by live objects right after a collection.
+func heapBytes() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// checkHeap fails t when the heap grew more than budget bytes over base.
+func checkHeap(t *testing.T, what string, base, budget uint64) {
+	t.Helper()
+	now := heapBytes()
+	grew := int64(now) - int64(base)
+	t.Logf("%s: heap %d -> %d bytes (grew %.1f MiB, budget %.1f MiB)", what, base, now, float64(grew)/(1<<20), float64(budget)/(1<<20))
+	if grew > int64(budget) {
+		t.Fatalf("%s: heap grew %.1f MiB, over the budget of %.1f MiB", what, float64(grew)/(1<<20), float64(budget)/(1<<20))
+	}
+}
+
+// frameHead hand-encodes a frame header declaring n data bytes.
+func frameHead(status byte, path string, ch uint32, n uint32) []byte {
+	b := []byte{status}
+	b = append(b, path...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint32(b, ch)
+	return binary.BigEndian.AppendUint32(b, n)
+}
+
+// dialRaw opens n raw loopback connections to addr.
+func dialRaw(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial attacker %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// waitClosed reads c until the server closes it (EOF or reset), failing t
+// when that takes longer than within. Bytes the server sends first are
+// read and dropped.
+func waitClosed(t *testing.T, c net.Conn, within time.Duration) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(within))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("server did not close the attacking connection within %v", within)
+	}
+}
+
+// headerCounter counts frame headers read by a server, for tests that
+// must wait until the server has seen their bytes.
+type headerCounter struct {
+	mu   sync.Mutex
+	n    int
+	want int
+	done chan struct{}
+}
+
+func countHeaders(s *Server, want int) *headerCounter {
+	hc := &headerCounter{want: want, done: make(chan struct{})}
+	s.testHookHeader = func(frameHeader) {
+		hc.mu.Lock()
+		defer hc.mu.Unlock()
+		if hc.n++; hc.n == hc.want {
+			close(hc.done)
+		}
+	}
+	return hc
+}
+
+func (hc *headerCounter) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-hc.done:
+	case <-time.After(testTimeout):
+		hc.mu.Lock()
+		defer hc.mu.Unlock()
+		t.Fatalf("server read %d frame headers, want %d", hc.n, hc.want)
+	}
+}
+
+// goodEcho checks that a well-behaved client gets its answer.
+func goodEcho(t *testing.T, addr string) {
+	t.Helper()
+	c := dialT(t, addr, nil)
+	resp, err := c.Do(testCtx(t), "/echo", []byte("still served"))
+	if err != nil || string(resp) != "still served" {
+		t.Fatalf("good client: %q, %v", resp, err)
+	}
+}
+
+// TestHostileDeclaredLengthAllocatesNothing is issue #14 row 6: 300
+// connections each send a 15-byte header declaring 16 MiB and then
+// nothing. The server used to allocate the declared length at once
+// (300 x 16 MiB = 4.8 GB); now payload memory grows only with bytes that
+// arrived, so what is left is each connection's read buffer (64 KiB).
+func TestHostileDeclaredLengthAllocatesNothing(t *testing.T) {
+	const attackers = 300
+	const budget = 40 << 20 // 300 x 64 KiB read buffers = 18.75 MiB, plus goroutines
+	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	hc := countHeaders(s, attackers)
+	addr := startServer(t, s)
+	base := heapBytes()
+	head := frameHead(byte(StatusRequest), "/echo", 0, MaxFrameData)
+	if len(head) != 15 {
+		t.Fatalf("header is %d bytes, want 15", len(head))
+	}
+	for i, c := range dialRaw(t, addr, attackers) {
+		if _, err := c.Write(head); err != nil {
+			t.Fatalf("attacker %d: %v", i, err)
+		}
+	}
+	hc.wait(t)
+	checkHeap(t, "300 connections declaring 16 MiB each", base, budget)
+	goodEcho(t, addr)
+}
