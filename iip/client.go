@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -67,6 +68,9 @@ func (c *Client) Addr() string { return c.addr }
 // A call whose request could not leave because its connection had just
 // broken (so the server never saw it) is retried on another channel, up to
 // maxNotSentRetries times; a call that was sent is never retried.
+//
+// PathDeleteChannel and PathNewChannel are refused with an error wrapping
+// ErrBadPath, nothing sent: the pool alone opens and deletes its channels.
 func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
 	resp, _, _, err := c.call(ctx, path, data, false)
 	return resp, err
@@ -86,6 +90,9 @@ func (c *Client) DoAppend(ctx context.Context, path string, data, dst []byte) ([
 // a balanced client may send it to another backend. With pooled, the
 // response may come in a pooled buffer pb (see Channel.do).
 func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool) (resp []byte, pb *[]byte, sent bool, err error) {
+	if err := checkPooledPath(path); err != nil {
+		return nil, nil, false, err
+	}
 	for attempt := 0; ; attempt++ {
 		ch, err := c.get(ctx)
 		if err != nil {
@@ -107,6 +114,27 @@ func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool
 		}
 		return resp, pb, true, err
 	}
+}
+
+// checkPooledPath refuses the paths that change the state of the channel
+// they are sent on, PathDeleteChannel and PathNewChannel (with or without a
+// query): a Client lends its channels to one call at a time and alone opens
+// and deletes them, so such a call would break the pool for every other
+// caller (a proxy forwarding its clients' paths would let any of them do
+// it). The error wraps ErrBadPath. Use NewChannel and Channel.Close to
+// manage a channel of your own.
+func checkPooledPath(path string) error {
+	if len(path) < len(sysPrefix) || path[:len(sysPrefix)] != sysPrefix {
+		return nil // the common case: one comparison
+	}
+	p := path
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == PathDeleteChannel || p == PathNewChannel {
+		return fmt.Errorf("%w: %s is refused on a pooled channel: a Client alone opens and deletes its channels (use NewChannel and Channel.Close)", ErrBadPath, p)
+	}
+	return nil
 }
 
 // isNotSent reports whether err says that the request never left. It is a
