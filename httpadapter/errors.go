@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/seed857a6cbd/pocket/iip"
 	"github.com/seed857a6cbd/pocket/lbclient"
@@ -40,6 +41,8 @@ const (
 	CodeUnsupportedMedia   = "unsupported_media"   // 415: a dora call whose Content-Type is not JSON
 	CodeNotImplemented     = "not_implemented"     // 501: a streaming dora method
 	CodeCanceled           = "canceled"            // 499: the HTTP client went away (nobody reads it)
+	CodeRequestTimeout     = "request_timeout"     // 408: the request body arrived slower than the read timeout
+	CodeReservedPath       = "reserved_path"       // 404: the IIP path is reserved (ReservedIIPPrefix) and never forwarded
 )
 
 // StatusClientClosedRequest is the status logged (and counted) for a request whose client
@@ -81,8 +84,17 @@ func writeError(w http.ResponseWriter, e *httpError) {
 }
 
 // iipError maps the error of an IIP call to the HTTP answer. callCtx is the call's context,
-// reqCtx the HTTP request's: they tell a timeout from a client that went away.
+// reqCtx the HTTP request's: they tell a timeout from a client that went away. The message
+// goes to the HTTP client and to the access log, so it never carries the forwarded headers:
+// any __http_hdr__ value in it (the iip client names the path it called in its errors, a
+// backend may echo its query) is redacted.
 func iipError(err error, reqCtx context.Context) *httpError {
+	e := iipErrorRaw(err, reqCtx)
+	e.message = redactHeaderArg(e.message)
+	return e
+}
+
+func iipErrorRaw(err error, reqCtx context.Context) *httpError {
 	var ie *iip.Error
 	switch {
 	case reqCtx.Err() != nil && errors.Is(err, context.Canceled):
@@ -115,4 +127,55 @@ func iipCodeError(ie *iip.Error) *httpError {
 		e.status, e.code = http.StatusInternalServerError, CodeBackendError
 	}
 	return e
+}
+
+// redacted replaces a __http_hdr__ value in error messages and logs.
+const redacted = "REDACTED"
+
+// redactHeaderArg returns msg with the value of every __http_hdr__ argument in it (whole or
+// truncated, raw or percent-encoded) replaced by REDACTED: that value is the base64 of the
+// forwarded headers, Authorization and Cookie included. A message without the argument is
+// returned as is, without allocating.
+func redactHeaderArg(msg string) string {
+	if !strings.Contains(msg, HeaderParam) {
+		return msg
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, HeaderParam)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		i += len(HeaderParam)
+		b.WriteString(msg[:i])
+		msg = msg[i:]
+		// "=" or its percent-encoded form, then the value: base64url characters and
+		// percent-encoded padding, up to the first character that cannot be part of it.
+		switch {
+		case strings.HasPrefix(msg, "="):
+			b.WriteByte('=')
+			msg = msg[1:]
+		case strings.HasPrefix(msg, "%3D"), strings.HasPrefix(msg, "%3d"):
+			b.WriteString(msg[:3])
+			msg = msg[3:]
+		default:
+			continue
+		}
+		n := 0
+		for n < len(msg) && isHeaderValueChar(msg[n]) {
+			n++
+		}
+		if n > 0 {
+			b.WriteString(redacted)
+		}
+		msg = msg[n:]
+	}
+}
+
+// isHeaderValueChar reports whether c may appear in an __http_hdr__ value as it travels or
+// is quoted: base64 (both alphabets), padding and percent-encoding.
+func isHeaderValueChar(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '%'
 }

@@ -21,7 +21,8 @@ const (
 	DefaultMaxHeaderBytes = 1 << 20
 	// DefaultReadHeaderTimeout bounds reading the request line and headers.
 	DefaultReadHeaderTimeout = 10 * time.Second
-	// DefaultReadTimeout bounds reading a whole request, body included.
+	// DefaultReadTimeout bounds reading a whole request, body included; a body still
+	// arriving when it expires is answered 408 with code "request_timeout".
 	DefaultReadTimeout = 30 * time.Second
 	// DefaultWriteTimeout bounds a request from the end of its headers to the end of the
 	// response; keep it above the call timeout.

@@ -5,9 +5,20 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/seed857a6cbd/pocket/iip"
 )
+
+// ReservedIIPPrefix starts the IIP paths the adapter never forwards: the protocol's own
+// paths (iip.PathNewChannel, iip.PathDeleteChannel, iip.PathPing, the statistics paths
+// iip.PathStatis, iip.PathConnectionStatis...), which an IIP server answers itself and no
+// handler may take. Through a shared, pooled backend client they would let any HTTP client
+// delete the channels other requests use or read the backend's internals, so a request URI
+// starting with it is answered 404 with code "reserved_path" before its body is read.
+// (An IIP server compares paths byte for byte, so "/%73ys/..." or "//sys/..." are not
+// reserved paths to it and are forwarded like any other.)
+const ReservedIIPPrefix = "/sys/"
 
 // emptyData is what an empty request body becomes toward IIP servers: a zero data length is
 // illegal on the wire and existing servers expect "{}".
@@ -23,6 +34,11 @@ func (s *Server) proxyIIP(w http.ResponseWriter, r *http.Request, rt *Route, sc 
 	if len(uri) > iip.MaxPathLen {
 		return &httpError{http.StatusRequestURITooLong, CodeURITooLong,
 			"httpadapter: request URI of " + strconv.Itoa(len(uri)) + " bytes exceeds the IIP path limit of " + strconv.Itoa(iip.MaxPathLen), 0}
+	}
+	if strings.HasPrefix(uri, ReservedIIPPrefix) {
+		// Checked before the body is read: nothing of the request reaches a backend.
+		return &httpError{http.StatusNotFound, CodeReservedPath,
+			"httpadapter: IIP paths under " + ReservedIIPPrefix + " are reserved to the IIP protocol and never forwarded", 0}
 	}
 	body, herr := s.readBody(w, r, sc)
 	if herr != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -259,7 +260,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) (
 	}
 	buf := sc.body[:0]
 	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength+1 {
-		buf = make([]byte, 0, r.ContentLength+1) // +1: room to see EOF without growing
+		// +1: room to see EOF without growing. A declared length is only a promise: at most
+		// maxBodyPrealloc is allocated before the bytes arrive, the rest grows with what is read.
+		buf = make([]byte, 0, min(r.ContentLength+1, maxBodyPrealloc))
 	}
 	defer func() { sc.body = buf[:0] }()
 	if rec, ok := w.(*recorder); ok {
@@ -281,12 +284,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) (
 			return buf, nil
 		case errors.As(err, &mbe):
 			return nil, tooLarge(limit)
+		case isTimeout(err):
+			// The body came slower than the read timeout (WithTimeouts): the client is still
+			// there, it is too slow. net/http cancels the request's context on this read
+			// error too, so this test comes before the "went away" one.
+			return nil, &httpError{http.StatusRequestTimeout, CodeRequestTimeout, "httpadapter: request body not received within the read timeout", 0}
 		case r.Context().Err() != nil:
 			return nil, &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
 		default:
 			return nil, &httpError{http.StatusBadRequest, CodeBadRequest, "httpadapter: reading request body: " + err.Error(), 0}
 		}
 	}
+}
+
+// maxBodyPrealloc bounds what readBody allocates for a body on the strength of its
+// Content-Length alone (64 KiB): a client that declares 4 MiB and sends nothing costs no more.
+const maxBodyPrealloc = 64 << 10
+
+// isTimeout reports whether a body read failed on a deadline (http.Server's ReadTimeout).
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func tooLarge(limit int64) *httpError {
