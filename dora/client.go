@@ -77,6 +77,11 @@ func NewClient(target string, opts ...ClientOption) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	tlsCfg, err := resolveTLS(o.tls, o.napTLS, "WithTLS", "WithNapConfig")
+	if err != nil {
+		return nil, fmt.Errorf("dora: NewClient: %w", err)
+	}
+	o.nap.TLSConfig, o.tls, o.napTLS = tlsCfg, nil, nil
 	if o.balanced || isBalancedTarget(target) {
 		return newBalancedClient(target, o)
 	}

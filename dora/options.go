@@ -2,6 +2,8 @@ package dora
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -29,8 +31,9 @@ const (
 type ServerOption func(*serverOptions)
 
 type serverOptions struct {
-	nap        nap.Config
-	tls        *tls.Config
+	nap        nap.Config  // TLSConfig always nil: see tls and napTLS
+	tls        *tls.Config // ServerTLS
+	napTLS     *tls.Config // ServerNapConfig's TLSConfig
 	unaryInts  []UnaryServerInterceptor
 	streamInts []StreamServerInterceptor
 	stats      []StatsHandler
@@ -38,22 +41,45 @@ type serverOptions struct {
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
-// keepalive, handshake timeout...); zero fields mean nap's defaults. Options applied later
-// (ServerTLS, MaxRecvMsgSize, MaxConcurrentCalls) override the matching fields.
+// keepalive, handshake timeout...); zero fields mean nap's defaults. It replaces the whole
+// nap configuration, so MaxRecvMsgSize and MaxConcurrentCalls must come after it to take
+// effect. A non-nil cfg.TLSConfig is honoured exactly like ServerTLS(cfg.TLSConfig): Serve
+// speaks TLS with it. Giving both ServerTLS and a ServerNapConfig whose TLSConfig is a
+// different *tls.Config is a conflict: Serve then refuses to serve and returns an error
+// wrapping ErrTLSConflict (the server never falls back to one of them, nor to plain TCP).
 func ServerNapConfig(cfg nap.Config) ServerOption {
 	return func(o *serverOptions) {
-		tlsCfg := o.nap.TLSConfig
 		o.nap = cfg
-		if cfg.TLSConfig == nil {
-			o.nap.TLSConfig = tlsCfg
+		if cfg.TLSConfig != nil {
+			o.napTLS = cfg.TLSConfig
 		}
+		o.nap.TLSConfig = nil // resolved with ServerTLS by resolveTLS
 	}
 }
 
 // ServerTLS makes Serve speak TLS with cfg (set cfg.ClientAuth and ClientCAs for mTLS).
-// Default: plain TCP.
+// Default: plain TCP. See ServerNapConfig for a TLSConfig given there too.
 func ServerTLS(cfg *tls.Config) ServerOption {
 	return func(o *serverOptions) { o.tls = cfg }
+}
+
+// ErrTLSConflict is wrapped by the error of Server.Serve and of NewClient when TLS was
+// configured twice with different *tls.Config values (ServerTLS and
+// ServerNapConfig(nap.Config{TLSConfig: ...}), or WithTLS and WithNapConfig). One of them
+// would be ignored; dora refuses instead of guessing.
+var ErrTLSConflict = errors.New("dora: two different TLS configurations")
+
+// resolveTLS returns the one TLS configuration given by direct and nap (the TLS option
+// and the nap configuration's TLSConfig), nil for none, or an error when both are set and
+// differ.
+func resolveTLS(direct, nap *tls.Config, directName, napName string) (*tls.Config, error) {
+	switch {
+	case direct == nil:
+		return nap, nil
+	case nap == nil || nap == direct:
+		return direct, nil
+	}
+	return nil, fmt.Errorf("%w: %s and %s.TLSConfig are different *tls.Config values; give only one", ErrTLSConflict, directName, napName)
 }
 
 // MaxRecvMsgSize bounds the size of one request Pkg (head + payload), in bytes; larger
@@ -96,7 +122,9 @@ func ServerLogger(l *slog.Logger) ServerOption {
 type ClientOption func(*clientOptions)
 
 type clientOptions struct {
-	nap         nap.Config
+	nap         nap.Config  // TLSConfig set by NewClient from tls and napTLS
+	tls         *tls.Config // WithTLS
+	napTLS      *tls.Config // WithNapConfig's TLSConfig
 	maxConns    int
 	backoffBase time.Duration
 	backoffMax  time.Duration
@@ -111,21 +139,25 @@ type clientOptions struct {
 }
 
 // WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's
-// defaults. WithTLS, applied later, overrides TLSConfig.
+// defaults. It replaces the whole nap configuration. A non-nil cfg.TLSConfig is honoured
+// exactly like WithTLS(cfg.TLSConfig). Giving both WithTLS and a WithNapConfig whose
+// TLSConfig is a different *tls.Config is a conflict: NewClient returns an error wrapping
+// ErrTLSConflict.
 func WithNapConfig(cfg nap.Config) ClientOption {
 	return func(o *clientOptions) {
-		tlsCfg := o.nap.TLSConfig
 		o.nap = cfg
-		if cfg.TLSConfig == nil {
-			o.nap.TLSConfig = tlsCfg
+		if cfg.TLSConfig != nil {
+			o.napTLS = cfg.TLSConfig
 		}
+		o.nap.TLSConfig = nil // resolved with WithTLS by NewClient
 	}
 }
 
 // WithTLS makes the client dial over TLS with cfg (set Certificates for mTLS, RootCAs and
-// ServerName to verify the server). Default: plain TCP.
+// ServerName to verify the server). Default: plain TCP. See WithNapConfig for a TLSConfig
+// given there too.
 func WithTLS(cfg *tls.Config) ClientOption {
-	return func(o *clientOptions) { o.nap.TLSConfig = cfg }
+	return func(o *clientOptions) { o.tls = cfg }
 }
 
 // WithMaxConns sets how many nap sessions the client may open to its target; a new one is

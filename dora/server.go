@@ -54,6 +54,8 @@ func isTemporaryAcceptErr(err error) bool {
 // on its own goroutine.
 type Server struct {
 	opts      serverOptions
+	tls       *tls.Config // ServerTLS or ServerNapConfig's TLSConfig; nil: plain TCP
+	optErr    error       // conflicting options: Serve refuses to serve
 	unaryInt  UnaryServerInterceptor
 	streamInt StreamServerInterceptor
 	logger    *slog.Logger
@@ -187,12 +189,16 @@ func NewServer(opts ...ServerOption) *Server {
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.tls, s.optErr = resolveTLS(s.opts.tls, s.opts.napTLS, "ServerTLS", "ServerNapConfig")
 	s.spawn = s.worker
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
 	s.streamInt = chainStreamServer(s.opts.streamInts)
 	s.logger = s.opts.logger
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if s.optErr != nil {
+		s.logger.Error("dora: NewServer: Serve will refuse to serve", slog.Any("error", s.optErr))
 	}
 	return s
 }
@@ -279,9 +285,10 @@ func (s *Server) lookup(method []byte) *methodEntry {
 }
 
 // Serve accepts connections on lis and serves them until lis fails or the server stops;
-// with ServerTLS, lis is wrapped with tls.NewListener. Serve returns nil after Stop or
-// GracefulStop, ErrServerStopped when called after them, and the accept error otherwise. It
-// closes lis when it returns.
+// with ServerTLS (or ServerNapConfig's TLSConfig), lis is wrapped with tls.NewListener.
+// Serve returns nil after Stop or GracefulStop, ErrServerStopped when called after them, an
+// error wrapping ErrTLSConflict at once when the options configure two different TLS
+// configurations, and the accept error otherwise. It closes lis when it returns.
 //
 // Temporary accept errors do not end Serve: running out of descriptors (EMFILE, ENFILE),
 // memory or buffers (ENOMEM, ENOBUFS), a connection aborted or broken before it was
@@ -291,11 +298,14 @@ func (s *Server) lookup(method []byte) *methodEntry {
 // Error level and the recovery at Warn level, once each per burst; serving resumes as
 // soon as Accept succeeds again. Stop and GracefulStop end the wait at once.
 func (s *Server) Serve(lis net.Listener) error {
-	if s.opts.tls != nil {
-		lis = tls.NewListener(lis, s.opts.tls)
+	if s.optErr != nil {
+		lis.Close()
+		return fmt.Errorf("dora: serve: %w", s.optErr)
+	}
+	if s.tls != nil {
+		lis = tls.NewListener(lis, s.tls)
 	}
 	cfg := s.opts.nap
-	cfg.TLSConfig = nil
 	nl := nap.NewListener(lis, &cfg)
 	s.mu.Lock()
 	if s.stopped {
