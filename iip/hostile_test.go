@@ -12,9 +12,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -146,4 +149,72 @@ func TestHostileDeclaredLengthAllocatesNothing(t *testing.T) {
 	hc.wait(t)
 	checkHeap(t, "300 connections declaring 16 MiB each", base, budget)
 	goodEcho(t, addr)
+}
+
+// flakyListener fails its Accept with EMFILE while fail is positive, as a
+// listener of a process out of descriptors does.
+type flakyListener struct {
+	net.Listener
+	mu   sync.Mutex
+	fail int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.fail > 0 {
+		l.fail--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func (l *flakyListener) failNext(n int) {
+	l.mu.Lock()
+	l.fail = n
+	l.mu.Unlock()
+}
+
+// TestHostileAcceptOutOfDescriptors is issue #14 row 8 (iip part): with
+// every descriptor in use, accept4 fails with EMFILE and Serve returned,
+// stopping the server. Now it retries with backoff (5 ms doubling to
+// 1 s), logs once per burst, and serves again once descriptors are back.
+func TestHostileAcceptOutOfDescriptors(t *testing.T) {
+	var log logBuffer
+	s := NewServer(&ServerOptions{Logger: slogTo(&log)})
+	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: inner, fail: 6} // 5+10+20+40+80+160 ms of backoff
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	addr := inner.Addr().String()
+	base := heapBytes()
+	goodEcho(t, addr)
+	log.waitContains(t, "failed_accepts=6")
+	// The accept loop may already be waiting in the kernel: the first
+	// client of the second burst may be accepted before the errors start,
+	// the second one after them.
+	l.failNext(4)
+	goodEcho(t, addr)
+	goodEcho(t, addr)
+	log.waitContains(t, "failed_accepts=4")
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v after EMFILE bursts", err)
+	default:
+	}
+	if n := strings.Count(log.String(), "iip: accept failed"); n != 2 {
+		t.Fatalf("after 2 bursts of EMFILE the log has %d 'accept failed' lines, want one per burst:\n%s", n, log.String())
+	}
+	checkHeap(t, "two bursts of EMFILE", base, 4<<20)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v after Close, want ErrServerClosed", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -213,6 +214,10 @@ func (s *Server) ListenAndServe(addr string) error {
 
 // Serve accepts connections on l until Shutdown or Close, then returns
 // ErrServerClosed. Serve closes l. With TLSConfig set, connections speak TLS.
+// Accept errors that pass (out of descriptors: EMFILE, ENFILE; aborted
+// connections; timeouts and other temporary errors) are retried with a
+// backoff of 5 ms doubling to 1 s and logged once per burst; any other
+// error closes l and is returned.
 func (s *Server) Serve(l net.Listener) error {
 	if s.opts.TLSConfig != nil {
 		l = tls.NewListener(l, s.opts.TLSConfig)
@@ -227,34 +232,43 @@ func (s *Server) Serve(l net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	var tempDelay time.Duration
+	var tempDelay time.Duration // backoff of the current burst of accept errors
+	burst := 0                  // errors in the current burst
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closed := s.closed
-			delete(s.listeners, l)
+			if closed || !retryAccept(err) {
+				delete(s.listeners, l)
+			}
 			s.mu.Unlock()
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if tempDelay == 0 {
-					tempDelay = 5 * time.Millisecond
-				} else if tempDelay *= 2; tempDelay > time.Second {
-					tempDelay = time.Second
-				}
-				t := time.NewTimer(tempDelay)
-				select {
-				case <-t.C:
-				case <-s.ctx.Done():
-					t.Stop()
-				}
-				continue
+			if !retryAccept(err) {
+				_ = l.Close()
+				return fmt.Errorf("iip: accept: %w", err)
 			}
-			_ = l.Close()
-			return fmt.Errorf("iip: accept: %w", err)
+			if burst++; burst == 1 {
+				s.log.Warn("iip: accept failed, retrying with backoff", "addr", l.Addr().String(), "err", err)
+			}
+			if tempDelay == 0 {
+				tempDelay = acceptBackoffMin
+			} else if tempDelay *= 2; tempDelay > acceptBackoffMax {
+				tempDelay = acceptBackoffMax
+			}
+			t := time.NewTimer(tempDelay)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+			continue
+		}
+		if burst > 0 {
+			s.log.Info("iip: accepting again", "addr", l.Addr().String(), "failed_accepts", burst)
+			burst = 0
 		}
 		tempDelay = 0
 		s.mu.Lock()
@@ -276,6 +290,36 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		go sc.serve()
 	}
+}
+
+// Backoff between failed accepts, as net/http does: the first retry waits
+// acceptBackoffMin, each next one twice as long, at most acceptBackoffMax.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// retryAccept reports whether an Accept error is worth retrying: running
+// out of descriptors (EMFILE, ENFILE) or kernel memory, a connection
+// aborted before it was accepted, and any timeout or temporary error. A
+// closed listener and anything else end Serve.
+func retryAccept(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	switch {
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM),
+		errors.Is(err, syscall.EINTR), errors.Is(err, syscall.EAGAIN):
+		return true
+	}
+	var te interface{ Temporary() bool }
+	if errors.As(err, &te) && te.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // rejectTimeout bounds how long a connection over the limit is read.
