@@ -117,7 +117,8 @@ func (s *UploadServer) stat(name, local string) (*UploadStatResponse, error) {
 
 // Write stores data at offset of name's partial file (the PathUploadWrite
 // answer). offset must equal the partial file's size, or be 0 to start the
-// upload over; anything else fails with ErrOffset and changes nothing.
+// upload over; anything else fails with ErrOffset and changes nothing (no NAME.part is
+// created for it).
 func (s *UploadServer) Write(name string, offset int64, data []byte) (*UploadStatResponse, error) {
 	local, err := cleanName(name, true)
 	if err != nil {
@@ -128,7 +129,15 @@ func (s *UploadServer) Write(name string, offset int64, data []byte) (*UploadSta
 	}
 	unlock := s.lock(local)
 	defer unlock()
-	f, err := s.root.OpenFile(local+PartSuffix, os.O_WRONLY|os.O_CREATE, 0o644)
+	// The partial file is created only by a write at offset 0: a refused write must leave
+	// nothing behind, not even an empty NAME.part.
+	f, err := s.root.OpenFile(local+PartSuffix, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if offset != 0 {
+			return nil, fmt.Errorf("%w: write at %d, have 0 bytes of %q", ErrOffset, offset, name)
+		}
+		f, err = s.root.OpenFile(local+PartSuffix, os.O_WRONLY|os.O_CREATE, 0o644)
+	}
 	if err != nil {
 		return nil, openError(name+PartSuffix, err)
 	}
