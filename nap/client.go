@@ -13,13 +13,15 @@ import (
 
 // Dial connects to address ("tcp", "127.0.0.1:7000"), over TLS when
 // cfg.TLSConfig is set, and performs the nap handshake. ctx bounds the whole
-// dial; HandshakeTimeout bounds the TLS and nap handshakes.
+// dial; HandshakeTimeout bounds the TLS and nap handshakes together (one
+// deadline).
 func Dial(ctx context.Context, network, address string, cfg *Config) (*Session, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nap: dial %s: %w", address, err)
 	}
+	deadline := time.Now().Add(cfg.resolve().handshakeTimeout)
 	if cfg != nil && cfg.TLSConfig != nil {
 		tc := cfg.TLSConfig
 		if tc.ServerName == "" {
@@ -31,7 +33,7 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Session, 
 			tc.ServerName = host
 		}
 		tconn := tls.Client(conn, tc)
-		hctx, cancel := context.WithTimeout(ctx, cfg.resolve().handshakeTimeout)
+		hctx, cancel := context.WithDeadline(ctx, deadline)
 		err := tconn.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
@@ -40,19 +42,18 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Session, 
 		}
 		conn = tconn
 	}
-	return clientHandshake(ctx, conn, cfg)
+	return clientHandshake(ctx, conn, cfg, deadline)
 }
 
 // Client creates the client side of a session over an existing connection:
 // it sends SETTINGS and waits up to HandshakeTimeout for the server's. On
 // failure the connection is closed.
 func Client(conn net.Conn, cfg *Config) (*Session, error) {
-	return clientHandshake(context.Background(), conn, cfg)
+	return clientHandshake(context.Background(), conn, cfg, time.Now().Add(cfg.resolve().handshakeTimeout))
 }
 
-func clientHandshake(ctx context.Context, conn net.Conn, cfg *Config) (*Session, error) {
+func clientHandshake(ctx context.Context, conn net.Conn, cfg *Config, deadline time.Time) (*Session, error) {
 	s := newSession(conn, cfg, true)
-	deadline := time.Now().Add(s.cfg.handshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -76,6 +77,7 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg *Config) (*Session,
 	}
 	s.mode = modeV2
 	s.firstFrame = true
+	s.handshakeDone = true
 	s.setPeerSettings(peer)
 	s.run()
 	return s, nil

@@ -43,9 +43,12 @@ type Config struct {
 	// received) before the session fails with ErrKeepAliveTimeout. Default
 	// DefaultKeepAliveTimeout (10 s).
 	KeepAliveTimeout time.Duration
-	// HandshakeTimeout bounds the handshake: the client waits that long for
-	// the server's SETTINGS, the server closes a connection whose first
-	// frame (TLS handshake included) does not arrive in time. Default
+	// HandshakeTimeout bounds the whole handshake with one deadline. Client:
+	// the TLS handshake (Dial) and the wait for the server's SETTINGS. Server:
+	// from the accept to the end of the first SETTINGS (or, for a legacy
+	// peer, the first complete DATA frame), TLS handshake included; PINGs
+	// before it are answered but do not extend it, so a peer that trickles
+	// bytes or sends only PINGs is closed with ErrHandshakeTimeout. Default
 	// DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds how long a send may make no progress. A Send (or
@@ -58,6 +61,15 @@ type Config struct {
 	// DefaultWriteTimeout (10 s); negative disables (a peer that never
 	// reads then holds the sender forever).
 	WriteTimeout time.Duration
+	// MinPingInterval is the keepalive enforcement policy (like grpc-go's
+	// EnforcementPolicy.MinTime): a PING from the peer that arrives sooner
+	// than this after its previous PING is a strike; after MaxPingStrikes
+	// strikes in a row the session is closed with GOAWAY
+	// CodeEnhanceYourCalm. A PING that respects the interval clears the
+	// strikes. Default DefaultMinPingInterval (1 s), lowered to half our own
+	// KeepAliveInterval when that is shorter (peers configured like us must
+	// pass); negative disables enforcement.
+	MinPingInterval time.Duration
 	// IdleTimeout closes (gracefully, GOAWAY NO_ERROR) a session that has
 	// had no open stream for this long: PINGs alone do not keep a
 	// connection alive forever. Default DefaultIdleTimeout (5 min);
@@ -109,6 +121,7 @@ type config struct {
 	keepAliveTimeout  time.Duration
 	handshakeTimeout  time.Duration
 	writeTimeout      time.Duration // <= 0: disabled
+	minPingInterval   time.Duration // <= 0: not enforced
 	idleTimeout       time.Duration // <= 0: disabled
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
@@ -148,6 +161,7 @@ func (c *Config) resolve() config {
 		keepAliveTimeout:  c.KeepAliveTimeout,
 		handshakeTimeout:  c.HandshakeTimeout,
 		writeTimeout:      c.WriteTimeout,
+		minPingInterval:   c.MinPingInterval,
 		idleTimeout:       c.IdleTimeout,
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
@@ -172,6 +186,12 @@ func (c *Config) resolve() config {
 	}
 	if r.idleTimeout == 0 {
 		r.idleTimeout = DefaultIdleTimeout
+	}
+	if r.minPingInterval == 0 {
+		r.minPingInterval = DefaultMinPingInterval
+		if r.keepAliveInterval > 0 && r.keepAliveInterval/2 < r.minPingInterval {
+			r.minPingInterval = r.keepAliveInterval / 2
+		}
 	}
 	// The watchdog ticks at a quarter of the shortest timeout it enforces,
 	// at most once a second.

@@ -97,9 +97,22 @@ const (
 	// DefaultWriteTimeout is the default time a Send, or a socket write, may
 	// make no progress before it fails (Config.WriteTimeout).
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMinPingInterval is the default shortest interval between two
+	// PINGs of the peer that is not a strike (Config.MinPingInterval).
+	DefaultMinPingInterval = time.Second
+	// MaxPingStrikes is how many PINGs in a row may come faster than
+	// MinPingInterval; the next one closes the session with GOAWAY
+	// CodeEnhanceYourCalm (grpc-go's default is 2 as well).
+	MaxPingStrikes = 2
 	// DefaultIdleTimeout is the default time a session may have no open
 	// stream before it is closed gracefully (Config.IdleTimeout).
 	DefaultIdleTimeout = 5 * time.Minute
+	// MaxControlQueue is the most bytes of control frames (PING ACKs,
+	// RST_STREAM answers, WINDOW_UPDATEs) we queue for a peer that does not
+	// read them: 64 KiB, about 4,500 frames, several times what 1,024
+	// streams need. A peer that makes us queue more is closed with GOAWAY
+	// CodeEnhanceYourCalm.
+	MaxControlQueue = 64 << 10
 	// LegacyMaxMessageSize is the largest message exchanged with a legacy peer
 	// (one DATA frame, 64 KiB).
 	LegacyMaxMessageSize = 64 << 10

@@ -21,8 +21,10 @@ import (
 // runtime/metrics, checks how the attacker is closed and that a good client on
 // the same listener keeps working.
 
-// heapLive returns the live heap after a full collection.
+// heapLive returns the live heap after two full collections (the second
+// empties the sync.Pool victim caches of the session buffers).
 func heapLive() int64 {
+	runtime.GC()
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
@@ -335,4 +337,233 @@ func TestHostileWriteTimeoutClosesUnreadConnection(t *testing.T) {
 	memBudget(t, "unread connection", base, 8<<20)
 	_ = fmt.Sprint
 	_ = strings.Contains
+}
+
+// serverSession returns the i-th session the hostile server accepted (0 is
+// the good client's).
+func (hs *hostileServer) serverSession(t *testing.T, i int) *Session {
+	t.Helper()
+	var s *Session
+	waitFor(t, fmt.Sprintf("server session %d", i), func() bool {
+		hs.mu.Lock()
+		defer hs.mu.Unlock()
+		if len(hs.sess) > i {
+			s = hs.sess[i]
+		}
+		return s != nil
+	})
+	return s
+}
+
+func pingFrame() []byte { return rawFrame(0x1, 0, 0, nil) }
+
+// TestHostilePingFlood: issue #14 row 1 (CVE-2019-9512). A peer that sends
+// PINGs without end is closed with GOAWAY ENHANCE_YOUR_CALM by the keepalive
+// enforcement policy after MaxPingStrikes+1 quick PINGs.
+func TestHostilePingFlood(t *testing.T) {
+	hs := startHostileServer(t, nil, func(*Stream, []byte) {})
+	base := heapLive()
+	p99Before := hs.goodCalls(t, 100)
+	a := dialAttacker(t, hs.ln.Addr().String())
+	a.handshake(1<<20, 1<<20)
+	var flood [][]byte
+	for i := 0; i < 1000; i++ {
+		flood = append(flood, pingFrame())
+	}
+	a.write(flood...) // may fail once the server closed us: that is the point
+	code, debug := a.goAwayUntilClosed(5 * time.Second)
+	if ErrorCode(code) != CodeEnhanceYourCalm || !strings.Contains(debug, "too many pings") {
+		t.Fatalf("GOAWAY code %v %q, want ENHANCE_YOUR_CALM (too many pings)", ErrorCode(code), debug)
+	}
+	s := hs.serverSession(t, 1)
+	waitDone(t, s)
+	if err := s.Err(); !errors.Is(err, ErrEnhanceYourCalm) {
+		t.Fatalf("server session error %v, want ErrEnhanceYourCalm", err)
+	}
+	checkP99(t, p99Before, hs.goodCalls(t, 100))
+	memBudget(t, "ping flood", base, 1<<20)
+}
+
+// TestHostileControlQueueFlood: issue #14 row 1. With the PING policy
+// disabled, a peer that floods PINGs and never reads makes the server queue
+// PING ACKs; the control queue is capped at MaxControlQueue and the peer is
+// closed (ENHANCE_YOUR_CALM) instead of growing the heap to gigabytes.
+func TestHostileControlQueueFlood(t *testing.T) {
+	hs := startHostileServer(t, &Config{MinPingInterval: -1}, func(*Stream, []byte) {})
+	base := heapLive()
+	a := dialAttacker(t, hs.ln.Addr().String())
+	a.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	a.handshake(1<<20, 1<<20)
+	chunk := make([]byte, 0, 10*10000)
+	for i := 0; i < 10000; i++ {
+		chunk = append(chunk, pingFrame()...)
+	}
+	s := hs.serverSession(t, 1)
+	sent := 0
+	for i := 0; i < 100 && a.write(chunk) == nil; i++ { // at most 1M PINGs, 10 MB
+		sent += 10000
+		select {
+		case <-s.Done():
+			i = 100
+		default:
+		}
+	}
+	waitDone(t, s)
+	if err := s.Err(); !errors.Is(err, ErrEnhanceYourCalm) || !strings.Contains(err.Error(), "control frame flood") {
+		t.Fatalf("server session error %v after %d PINGs, want ErrEnhanceYourCalm (control frame flood)", err, sent)
+	}
+	t.Logf("closed after at most %d PINGs: %v", sent, s.Err())
+	hs.goodCalls(t, 50)
+	memBudget(t, "PING flood without reading", base, 2<<20)
+}
+
+// TestHostileSettingsFlood: CVE-2019-9515. nap has no SETTINGS ACK to queue:
+// a second SETTINGS is a protocol error and closes the connection at once.
+func TestHostileSettingsFlood(t *testing.T) {
+	hs := startHostileServer(t, nil, func(*Stream, []byte) {})
+	a := dialAttacker(t, hs.ln.Addr().String())
+	a.handshake(1<<20, 1<<20)
+	var flood [][]byte
+	for i := 0; i < 1000; i++ {
+		flood = append(flood, settingsFrame(1<<20, 1<<20))
+	}
+	a.write(flood...)
+	code, debug := a.goAwayUntilClosed(5 * time.Second)
+	if ErrorCode(code) != CodeProtocol || !strings.Contains(debug, "duplicate SETTINGS") {
+		t.Fatalf("GOAWAY %v %q, want PROTOCOL_ERROR duplicate SETTINGS", ErrorCode(code), debug)
+	}
+	hs.goodCalls(t, 20)
+}
+
+// TestHostileRapidReset: CVE-2023-44487. A peer that opens streams and resets
+// them at once gets MaxConcurrentStreams resets in a burst (refilled at that
+// rate per second), then GOAWAY ENHANCE_YOUR_CALM; handlers started stay
+// bounded.
+func TestHostileRapidReset(t *testing.T) {
+	const limit = 64
+	var mu sync.Mutex
+	handlers := 0
+	hs := startHostileServer(t, &Config{MaxConcurrentStreams: limit}, func(st *Stream, _ []byte) {
+		mu.Lock()
+		handlers++
+		mu.Unlock()
+		<-st.Context().Done()
+	})
+	base := heapLive()
+	p99Before := hs.goodCalls(t, 100)
+	a := dialAttacker(t, hs.ln.Addr().String())
+	a.handshake(1<<20, 1<<20)
+	type result struct {
+		code  int64
+		debug string
+	}
+	res := make(chan result, 1)
+	go func() { // read everything (RST answers) until the server closes us
+		c, d := a.goAwayUntilClosed(testTimeout)
+		res <- result{c, d}
+	}()
+	var id uint32 = 1
+	for round := 0; round < 100; round++ { // at most 10,000 open+reset pairs
+		var frames [][]byte
+		for i := 0; i < 100; i++ {
+			frames = append(frames, dataFrame(id, 0, []byte("x")), rawFrame(0x4, 0, id, binary.BigEndian.AppendUint32(nil, uint32(CodeCancel))))
+			id += 2
+		}
+		if a.write(frames...) != nil {
+			break
+		}
+	}
+	r := <-res
+	if ErrorCode(r.code) != CodeEnhanceYourCalm || !strings.Contains(r.debug, "rapid reset") {
+		t.Fatalf("GOAWAY %v %q after %d streams, want ENHANCE_YOUR_CALM rapid reset", ErrorCode(r.code), r.debug, id/2)
+	}
+	mu.Lock()
+	n := handlers
+	mu.Unlock()
+	// The burst is `limit` resets plus the refill during the attack.
+	if n > 4*limit {
+		t.Fatalf("%d handlers started by open+reset pairs, budget %d", n, 4*limit)
+	}
+	t.Logf("closed after %d open+reset pairs sent, %d handlers started", id/2, n)
+	checkP99(t, p99Before, hs.goodCalls(t, 100))
+	memBudget(t, "rapid reset", base, 2<<20)
+}
+
+// TestHostileHandshake: issue #14 row 9. The whole handshake is bounded by
+// HandshakeTimeout: a PING as first frame, a bare SETTINGS header, or SETTINGS
+// trickled byte by byte are all closed in time, with ErrHandshakeTimeout,
+// and leave nothing behind.
+func TestHostileHandshake(t *testing.T) {
+	const ht = 300 * time.Millisecond
+	hs := startHostileServer(t, &Config{HandshakeTimeout: ht}, func(*Stream, []byte) {})
+	base := heapLive()
+	p99Before := hs.goodCalls(t, 50)
+	settings := settingsFrame(1<<20, 1<<20)
+	cases := []struct {
+		name  string
+		conns int
+		run   func(a *attacker, stop <-chan struct{})
+	}{
+		{"PING first", 100, func(a *attacker, _ <-chan struct{}) { a.write(pingFrame()) }},
+		{"bare SETTINGS header", 100, func(a *attacker, _ <-chan struct{}) { a.write(settings[:10]) }},
+		{"1 byte per 50 ms", 20, func(a *attacker, stop <-chan struct{}) {
+			tk := time.NewTicker(50 * time.Millisecond)
+			defer tk.Stop()
+			for i := 0; i < len(settings); i++ {
+				if a.write(settings[i:i+1]) != nil {
+					return
+				}
+				select {
+				case <-tk.C:
+				case <-stop:
+					return
+				}
+			}
+		}},
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	closedIn := make(chan time.Duration, 300)
+	for _, tc := range cases {
+		for i := 0; i < tc.conns; i++ {
+			a := dialAttacker(t, hs.ln.Addr().String())
+			wg.Add(2)
+			start := time.Now()
+			go func() { defer wg.Done(); tc.run(a, stop) }()
+			go func() {
+				defer wg.Done()
+				a.conn.SetReadDeadline(time.Now().Add(testTimeout))
+				io.Copy(io.Discard, a.conn) // until the server closes us
+				closedIn <- time.Since(start)
+			}()
+		}
+	}
+	var worst time.Duration
+	total := 0
+	for _, tc := range cases {
+		total += tc.conns
+	}
+	for i := 0; i < total; i++ {
+		if d := <-closedIn; d > worst {
+			worst = d
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if worst > ht+2*time.Second {
+		t.Fatalf("slowest attacking connection closed after %v, HandshakeTimeout %v", worst, ht)
+	}
+	hs.mu.Lock()
+	for _, s := range hs.sess[1:] {
+		if err := s.Err(); !errors.Is(err, ErrHandshakeTimeout) {
+			hs.mu.Unlock()
+			t.Fatalf("attacking session error %v, want ErrHandshakeTimeout", err)
+		}
+	}
+	hs.mu.Unlock()
+	t.Logf("%d attacking connections closed, slowest after %v", total, worst)
+	checkP99(t, p99Before, hs.goodCalls(t, 50))
+	// The harness still holds the 220 closed *Session values (about 7 KiB
+	// each, buffers released) to check their errors.
+	memBudget(t, "220 stalled handshakes", base, 2<<20)
 }

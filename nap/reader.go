@@ -31,6 +31,7 @@ func (s *Session) readLoop() {
 	defer func() {
 		s.br.Reset(nil)
 		readerPool.Put(s.br)
+		s.br = nil // a closed Session the application keeps must not keep 64 KiB
 	}()
 	var hdr [headerSize]byte
 	for {
@@ -64,11 +65,10 @@ func (s *Session) readLoop() {
 func (s *Session) handleFrame(h frameHeader) error {
 	s.mu.Lock()
 	mode := s.mode
-	if !s.firstFrame {
-		s.firstFrame = true
-		if s.handshakeTimer != nil {
-			s.handshakeTimer.Stop()
-		}
+	s.firstFrame = true
+	if err := s.checkCtrlQueueLocked(); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	s.mu.Unlock()
 	maxFrame := s.cfg.maxFrameSize
@@ -86,7 +86,8 @@ func (s *Session) handleFrame(h frameHeader) error {
 			s.cfg.logger.Debug("nap: legacy peer detected", "remote", s.conn.RemoteAddr().String())
 			mode = modeLegacy
 		case framePing:
-			// legacy-compatible: answer it, stay undecided
+			// legacy-compatible: answer it, stay undecided (the handshake
+			// timer keeps running)
 		default:
 			return protocolErrorf("first frame has type 0x%x, want SETTINGS, DATA or PING", uint8(h.typ))
 		}
@@ -116,6 +117,9 @@ func (s *Session) handleFrame(h frameHeader) error {
 			default:
 			}
 		} else {
+			if err := s.notePeerPing(); err != nil {
+				return err
+			}
 			s.mu.Lock()
 			s.ctrl = appendPing(s.ctrl, true, p[:h.length])
 			s.queueCtrlLocked()
@@ -169,6 +173,7 @@ func (s *Session) handleHandshake(h frameHeader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mode = modeV2
+	s.handshakeDoneLocked()
 	s.setPeerSettings(peer)
 	// Our SETTINGS go first: nothing else can be queued before the mode is known.
 	s.ctrl = append(appendSettings(nil, s.cfg.settings), s.ctrl...)
@@ -364,6 +369,9 @@ func (s *Session) handleLegacyData(h frameHeader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.handshakeDone {
+		s.handshakeDoneLocked() // the first request is complete
+	}
 	if s.goAwaySent {
 		return nil // shutting down: the request is dropped, the connection closes soon
 	}
@@ -415,6 +423,11 @@ func (s *Session) handleRstStream(id uint32, code ErrorCode) error {
 	st, err := s.lookupLocked(id, frameRstStream)
 	if err != nil || st == nil {
 		return err
+	}
+	if !st.local && !st.sentEnd && !st.sentRst {
+		if err := s.notePeerResetLocked(); err != nil {
+			return err
+		}
 	}
 	st.recvRst = true
 	st.failLocked(&StreamError{StreamID: id, Code: code, Remote: true})

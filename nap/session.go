@@ -95,6 +95,13 @@ type Session struct {
 	lastWriteCount uint64 // writeCount at the previous tick
 	stuckTicks     int64  // ticks in a row with a write in progress and none completed
 	activeTick     int64  // last tick with an open stream
+
+	// enforcement (enforce.go)
+	handshakeDone bool      // server: SETTINGS (or the first legacy request) received; guarded by mu
+	lastPeerPing  time.Time // read loop only
+	pingStrikes   int       // read loop only
+	resetAt       time.Time // read loop only (mu held): last rapid-reset bucket update
+	resetTokens   float64   // read loop only (mu held)
 }
 
 var (
@@ -486,13 +493,23 @@ func (s *Session) creditConnLocked(n int64) {
 	}
 }
 
+// newHandshakeTimer closes a server session whose handshake (TLS included:
+// the first read performs it) has not completed within HandshakeTimeout.
 func newHandshakeTimer(s *Session) *time.Timer {
 	return time.AfterFunc(s.cfg.handshakeTimeout, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !s.firstFrame && !s.closed {
+		if !s.handshakeDone && !s.closed {
 			s.closeLocked(&connError{code: CodeHandshakeTimeout, msg: fmt.Sprintf(
-				"nap: handshake timeout: no frame from %s within %v", s.conn.RemoteAddr(), s.cfg.handshakeTimeout)}, false)
+				"nap: handshake timeout: no complete SETTINGS (or legacy request) from %s within %v", s.conn.RemoteAddr(), s.cfg.handshakeTimeout)}, false)
 		}
 	})
+}
+
+// handshakeDoneLocked stops the server's handshake timer.
+func (s *Session) handshakeDoneLocked() {
+	s.handshakeDone = true
+	if s.handshakeTimer != nil {
+		s.handshakeTimer.Stop()
+	}
 }
