@@ -74,4 +74,11 @@ const (
 	// DefaultStreamQueue is how many chunks a streaming handler may lag
 	// behind the connection reader before the reader waits for it.
 	DefaultStreamQueue = 4
+	// DefaultWriteTimeout bounds the write of each response frame: a peer
+	// that does not read its responses for this long loses its connection.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultMaxChannelQueue is how many requests may wait on one channel
+	// behind the one being answered before the connection's reader stops
+	// reading until the channel catches up.
+	DefaultMaxChannelQueue = 64
 )

@@ -218,3 +218,38 @@ func TestHostileAcceptOutOfDescriptors(t *testing.T) {
 		t.Fatalf("Serve returned %v after Close, want ErrServerClosed", err)
 	}
 }
+
+// TestHostilePipelineWithoutReading is issue #14 row 4: a peer pipelines
+// requests on one channel and never reads the replies. The server used to
+// read and queue everything (1.5 GB for an echo server). Now a channel
+// holds at most MaxChannelQueue waiting requests, the reader stops
+// reading (the attacker's writes block), and the reply that cannot be
+// written within WriteTimeout closes the connection.
+func TestHostilePipelineWithoutReading(t *testing.T) {
+	const budget = 16 << 20 // 64 queued 16 KiB requests, the one being answered, socket buffers
+	var log logBuffer
+	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), WriteTimeout: 2 * time.Second})
+	base := heapBytes()
+	att := dialRaw(t, addr, 1)[0]
+	_ = att.(*net.TCPConn).SetReadBuffer(4 << 10)
+	frame := rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("x", 16<<10))
+	// The attacker writes up to 256 MiB; the server must stop reading long
+	// before: the attacker's write then blocks until its deadline.
+	_ = att.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	sent := 0
+	for sent < 256<<20 {
+		n, err := att.Write(frame)
+		sent += n
+		if err != nil {
+			break
+		}
+	}
+	if sent >= 256<<20 {
+		t.Fatalf("the server read all %d MiB the attacker sent without it reading a reply", sent>>20)
+	}
+	t.Logf("attacker got %.1f MiB in before its writes blocked", float64(sent)/(1<<20))
+	checkHeap(t, "pipelined requests, replies never read", base, budget)
+	goodEcho(t, addr)
+	waitClosed(t, att, 5*time.Second)
+	log.waitContains(t, "write response")
+}

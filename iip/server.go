@@ -59,6 +59,18 @@ type ServerOptions struct {
 	// context.DeadlineExceeded is answered with error 103 (request
 	// timeout). Default 0: no deadline.
 	HandlerTimeout time.Duration
+	// WriteTimeout bounds the write of each response frame (at most
+	// 16 MiB): a peer that does not read its responses within it loses its
+	// connection, with a log line, and the handlers waiting to answer on
+	// it are released. Default DefaultWriteTimeout (30 s); negative
+	// disables it.
+	WriteTimeout time.Duration
+	// MaxChannelQueue bounds the requests waiting on one channel behind
+	// the one being answered (pipelined requests). When a channel has that
+	// many, the connection's reader stops reading (the peer's writes then
+	// block in TCP) until the channel's handler catches up. Default
+	// DefaultMaxChannelQueue (64).
+	MaxChannelQueue int
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -83,6 +95,12 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	}
 	if v.StreamQueue <= 0 {
 		v.StreamQueue = DefaultStreamQueue
+	}
+	if v.WriteTimeout == 0 {
+		v.WriteTimeout = DefaultWriteTimeout
+	}
+	if v.MaxChannelQueue <= 0 {
+		v.MaxChannelQueue = DefaultMaxChannelQueue
 	}
 	return v
 }

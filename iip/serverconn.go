@@ -58,6 +58,8 @@ type serverChannel struct {
 	queue   []*item
 	head    int
 	running bool
+	full    bool          // the reader waits for room in queue
+	room    chan struct{} // signalled by the worker when full
 
 	// reader-only
 	in       *inbound
@@ -112,7 +114,8 @@ func newServerConn(s *Server, c net.Conn, id uint64) *serverConn {
 		done:   make(chan struct{}),
 	}
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
-	sc.w = newConnWriter(c, sc.close)
+	sc.w = newConnWriter(c, func(err error) { sc.closeFor(fmt.Errorf("write response: %w", err)) })
+	sc.w.timeout = s.opts.WriteTimeout
 	sc.fr = newFrameReader(c, s.opts.ReadBufferSize)
 	return sc
 }
@@ -131,7 +134,7 @@ func (c *serverConn) serve() {
 	draining := c.draining.Load()
 	switch {
 	case draining:
-	case errors.Is(err, io.EOF), errors.Is(err, errPeerClose), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, errPeerClose), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
 		c.s.log.Debug("iip: connection closed", "conn", c.id, "remote", c.remote, "reason", err)
 	default:
 		c.s.log.Warn("iip: closing connection", "conn", c.id, "remote", c.remote, "err", err)
@@ -238,7 +241,9 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		it.stream, it.quit = sr, make(chan struct{})
 		in := &inbound{raw: raw, route: r, stream: sr, quit: it.quit}
-		c.dispatch(ch, it)
+		if err := c.dispatch(ch, it); err != nil {
+			return err
+		}
 		if err := c.pushChunk(in, h.Length); err != nil {
 			return err
 		}
@@ -255,16 +260,14 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		it := c.newItem(kindFixed, ch, raw, r)
 		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", h.Length, c.s.opts.MaxMessageSize)}
-		c.dispatch(ch, it)
-		return nil
+		return c.dispatch(ch, it)
 	}
 	if complete {
 		if c.s.opts.RecycleRequestData && r != nil {
 			// r.stream is nil here: the handler's Data is recycled once
-			// the response is written.
-			// Only data that fits the read buffer is pooled, and only once
-			// it has arrived: a pooled buffer is not taken for bytes a peer
-			// merely announced.
+			// the response is written. Only data that fits the read
+			// buffer is pooled, and only once it has arrived: a pooled
+			// buffer is not taken for bytes a peer merely announced.
 			if int(h.Length) <= c.fr.size {
 				if err := c.fr.ensure(int(h.Length)); err != nil {
 					return unexpected(err)
@@ -274,16 +277,14 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 					putBuf(pb)
 					return err
 				}
-				c.complete(ch, raw, r, *pb, pb)
-				return nil
+				return c.complete(ch, raw, r, *pb, pb)
 			}
 		}
 		data, err := c.fr.readPayload(int(h.Length))
 		if err != nil {
 			return err
 		}
-		c.complete(ch, raw, r, data, nil)
-		return nil
+		return c.complete(ch, raw, r, data, nil)
 	}
 	in := &inbound{raw: raw, route: r}
 	if err := c.accumulate(in, h.Length); err != nil {
@@ -322,11 +323,9 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 	if in.tooLarge {
 		it := c.newItem(kindFixed, ch, in.raw, in.route)
 		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", in.size, c.s.opts.MaxMessageSize)}
-		c.dispatch(ch, it)
-		return nil
+		return c.dispatch(ch, it)
 	}
-	c.complete(ch, in.raw, in.route, in.buf, nil)
-	return nil
+	return c.complete(ch, in.raw, in.route, in.buf, nil)
 }
 
 // accumulate reads n more bytes of a buffered multi-frame request, or
@@ -372,21 +371,46 @@ func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *ro
 
 // complete queues a fully received request; pb, when not nil, is data's
 // recycled buffer, put back once the response is written.
-func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte, pb *[]byte) {
+func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte, pb *[]byte) error {
 	c.requests.Add(1)
 	ch.requests.Add(1)
 	if r == nil && strings.HasPrefix(raw, sysPrefix) {
-		c.sysRequest(ch, raw, data)
-		return
+		return c.sysRequest(ch, raw, data)
 	}
 	it := c.newItem(kindHandler, ch, raw, r)
 	it.req.Data, it.buf = data, pb
 	it.received = time.Now()
-	c.dispatch(ch, it)
+	return c.dispatch(ch, it)
 }
 
-func (c *serverConn) dispatch(ch *serverChannel, it *item) {
+// dispatch queues it on ch and has a worker run ch when none does. When
+// MaxChannelQueue requests already wait on ch, the reader waits here for
+// room first: the socket is not read meanwhile, so a peer that pipelines
+// requests without reading the responses is held back by TCP, and closed
+// by WriteTimeout. It returns an error only when the connection ends
+// while waiting (it is then released).
+func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 	ch.mu.Lock()
+	for len(ch.queue)-ch.head >= c.s.opts.MaxChannelQueue {
+		if ch.room == nil {
+			ch.room = make(chan struct{}, 1)
+		}
+		ch.full = true
+		ch.mu.Unlock()
+		select {
+		case <-ch.room:
+		case <-c.ctx.Done():
+			c.release(it)
+			return fmt.Errorf("iip: connection closed while channel %d was full: %w", ch.id, context.Cause(c.ctx))
+		}
+		ch.mu.Lock()
+	}
+	if ch.head >= 32 && ch.head*2 >= len(ch.queue) {
+		// A queue that never empties would otherwise grow for good.
+		n := copy(ch.queue, ch.queue[ch.head:])
+		clear(ch.queue[n:])
+		ch.queue, ch.head = ch.queue[:n], 0
+	}
 	ch.queue = append(ch.queue, it)
 	start := !ch.running
 	ch.running = true
@@ -395,6 +419,7 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) {
 		c.workers.Add(1)
 		c.s.runChannel(c, ch)
 	}
+	return nil
 }
 
 // maxIdleWorkers bounds the workers a Server keeps waiting for work.
@@ -452,6 +477,13 @@ func (c *serverConn) run(ch *serverChannel) {
 		it := ch.queue[ch.head]
 		ch.queue[ch.head] = nil
 		ch.head++
+		if ch.full {
+			ch.full = false
+			select {
+			case ch.room <- struct{}{}:
+			default:
+			}
+		}
 		ch.mu.Unlock()
 		c.process(ch, it)
 	}
@@ -547,7 +579,27 @@ func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error
 	case len(resp) == 0:
 		resp = marshalError(&Error{Code: CodeNoResponse, Message: "handler returned no response for " + it.req.Path})
 	}
-	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, resp)
+	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, resp); err != nil {
+		// A response that cannot be written (the peer does not read it
+		// within WriteTimeout, or the connection broke) would leave the
+		// channel's later responses out of order: the connection ends.
+		c.closeFor(fmt.Errorf("write response on channel %d: %w", ch.id, err))
+	}
+}
+
+// closeFor closes the connection because of a problem found outside the
+// reader (the reader logs its own), logging it when it is what closes the
+// connection.
+func (c *serverConn) closeFor(err error) {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.cancel()
+		_ = c.c.Close()
+	})
+	if first && !errors.Is(err, net.ErrClosed) {
+		c.s.log.Warn("iip: closing connection", "conn", c.id, "remote", c.remote, "err", err)
+	}
 }
 
 // newChannelRequest is the data of /sys/new_channel; existing clients send {}.
@@ -564,7 +616,7 @@ type newChannelResponse struct {
 // sysRequest handles /sys/ paths. Channel creation and deletion take
 // effect in the reader, so a client that counts ids locally may use a new
 // channel before the answer arrives.
-func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) {
+func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) error {
 	it := c.newItem(kindFixed, ch, raw, nil)
 	it.req.Data = data
 	switch it.req.Path {
@@ -627,7 +679,7 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) {
 	default:
 		it.err = &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
 	}
-	c.dispatch(ch, it)
+	return c.dispatch(ch, it)
 }
 
 func (c *serverConn) stats() ConnStats {

@@ -26,6 +26,9 @@ type connWriter struct {
 	nb   net.Buffers // reused so that a vectored write does not allocate
 	err  error
 	fail func(error)
+	// timeout, when positive, bounds the write of each frame whose
+	// context has no deadline (the server's WriteTimeout).
+	timeout time.Duration
 }
 
 func newConnWriter(c net.Conn, fail func(error)) *connWriter {
@@ -128,6 +131,9 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 	if dl, ok := ctx.Deadline(); ok {
 		_ = w.c.SetWriteDeadline(dl)
 		defer w.c.SetWriteDeadline(time.Time{})
+	} else if w.timeout > 0 {
+		// The next frame sets its own deadline: no reset needed.
+		_ = w.c.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
 	b := appendHeader(w.buf[:0], st, path, ch, n)
 	if marker >= 0 {
