@@ -3,11 +3,18 @@
 package tlsfiles
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
+	"time"
 )
 
 // ErrIncomplete is returned when a certificate is given without its key or
@@ -85,4 +92,61 @@ func loadPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tlsfiles: no PEM certificate in %s", file)
 	}
 	return pool, nil
+}
+
+// EphemeralValidity is how long the certificate of Ephemeral is valid.
+const EphemeralValidity = 10 * 365 * 24 * time.Hour
+
+// Ephemeral returns a private mutual-TLS pair for a link between two parts
+// of one process over loopback: a fresh ECDSA P-256 key and a self-signed
+// certificate for ip, made in memory and never written anywhere. The server
+// configuration requires and verifies that very certificate from clients,
+// the client configuration presents it and trusts only it, so no other
+// process (which cannot have the key) can complete a handshake with either
+// side. TLS 1.3 only.
+func Ephemeral(ip net.IP) (server, client *tls.Config, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsfiles: ephemeral key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsfiles: ephemeral serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "ephemeral " + ip.String()},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(EphemeralValidity),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:           []net.IP{ip},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsfiles: ephemeral certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsfiles: ephemeral certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	pair := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
+	server = &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS13,
+	}
+	client = &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool,
+		ServerName:   ip.String(),
+		MinVersion:   tls.VersionTLS13,
+	}
+	return server, client, nil
 }

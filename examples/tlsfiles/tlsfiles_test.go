@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -142,5 +143,60 @@ func TestHandshake(t *testing.T) {
 	c.Close()
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEphemeral(t *testing.T) {
+	ip := net.IPv4(127, 0, 0, 1)
+	srv, cli, err := Ephemeral(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := Ephemeral(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan error, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			accepted <- c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	dial := func(cfg *tls.Config) error {
+		d := &tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: 10 * time.Second}}
+		c, err := d.Dial("tcp", l.Addr().String())
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, err = c.Read(make([]byte, 1)) // TLS 1.3: the server's verdict on our certificate arrives after the handshake
+			c.Close()
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+		}
+		<-accepted
+		return err
+	}
+	if err := dial(cli); err != nil {
+		t.Fatalf("the pair's client: %v", err)
+	}
+	noCert := cli.Clone()
+	noCert.Certificates = nil
+	otherCert := cli.Clone()
+	otherCert.Certificates = other.Certificates
+	for name, cfg := range map[string]*tls.Config{"no certificate": noCert, "another ephemeral certificate": otherCert} {
+		if err := dial(cfg); err == nil {
+			t.Errorf("%s: handshake accepted", name)
+		}
 	}
 }

@@ -2,22 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
 
 	"github.com/seed857a6cbd/pocket/examples/echo"
 	"github.com/seed857a6cbd/pocket/examples/serving"
+	"github.com/seed857a6cbd/pocket/examples/tlsfiles"
 	"github.com/seed857a6cbd/pocket/httpadapter"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
 // lazyClient is the adapter's IIP backend: it dials addr on the first call
 // (the IIP listener is bound before, but served only once serving.Run
-// runs) and again after a failed dial.
+// runs) and again after a failed dial. tlsConfig, when set, is the client
+// side of the internal listener's private mutual TLS.
 type lazyClient struct {
-	addr string
-	log  *slog.Logger
+	addr      string
+	tlsConfig *tls.Config
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	client *iip.Client
@@ -29,7 +33,7 @@ func (l *lazyClient) Do(ctx context.Context, path string, data []byte) ([]byte, 
 	c := l.client
 	if c == nil {
 		var err error
-		c, err = iip.NewClientContext(ctx, l.addr, &iip.Options{Logger: l.log})
+		c, err = iip.NewClientContext(ctx, l.addr, &iip.Options{TLSConfig: l.tlsConfig, Logger: l.log})
 		if err != nil {
 			l.mu.Unlock()
 			return nil, err
@@ -53,15 +57,30 @@ func (l *lazyClient) Close() error {
 // adapterListeners returns the httpadapter listener at addr and what it
 // needs: the HTTP requests it gets are forwarded as IIP calls to iipAddr,
 // the public IIP listener, when that is plain TCP. With TLS the adapter
-// cannot present a client certificate to it, so a second, plain IIP server
-// with the same echo handlers is bound to a free loopback port for the
-// adapter alone (its address line is "iip-internal"). The returned close
-// function closes the backend client after the servers stopped.
-func adapterListeners(addr string, iipAddr net.Addr, tlsOn bool, wrap func(net.Listener) net.Listener, log *slog.Logger) ([]serving.Listener, func(), error) {
+// cannot present a client certificate to it, so a second IIP server with
+// the same echo handlers is bound to a free loopback port for the adapter
+// alone (its address line is "iip-internal"). That listener speaks mutual
+// TLS with a key made in memory at start (tlsfiles.Ephemeral): no other
+// process can call it, so it bypasses neither TLS nor --client-ca. Only
+// with plainInternal (--insecure-internal-iip) is it plain TCP, which any
+// local process can use to skip TLS and mutual TLS; that is logged as a
+// warning. The returned close function closes the backend client after the
+// servers stopped.
+func adapterListeners(addr string, iipAddr net.Addr, tlsOn, plainInternal bool, wrap func(net.Listener) net.Listener, log *slog.Logger) ([]serving.Listener, func(), error) {
 	var ls []serving.Listener
 	backendAddr := iipAddr.String()
+	var clientTLS *tls.Config
 	if tlsOn {
-		internal := iip.NewServer(&iip.ServerOptions{Logger: log})
+		var serverTLS *tls.Config
+		if plainInternal {
+			log.Warn("iip-internal serves the echo handlers over plain TCP on loopback: any local process can call them without TLS or a client certificate (--" + flagInsecureInternal + ")")
+		} else {
+			var err error
+			if serverTLS, clientTLS, err = tlsfiles.Ephemeral(net.IPv4(127, 0, 0, 1)); err != nil {
+				return nil, nil, err
+			}
+		}
+		internal := iip.NewServer(&iip.ServerOptions{TLSConfig: serverTLS, Logger: log})
 		echo.Register(internal)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -70,7 +89,7 @@ func adapterListeners(addr string, iipAddr net.Addr, tlsOn bool, wrap func(net.L
 		backendAddr = ln.Addr().String()
 		ls = append(ls, serving.Listener{Name: "iip-internal", Listener: ln, Server: internal})
 	}
-	backend := &lazyClient{addr: backendAddr, log: log}
+	backend := &lazyClient{addr: backendAddr, tlsConfig: clientTLS, log: log}
 	adapter, err := httpadapter.NewServer(
 		httpadapter.WithIIPRoute(httpadapter.Route{Name: "echo", Backend: backend}),
 		httpadapter.WithLogger(log),

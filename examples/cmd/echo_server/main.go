@@ -34,6 +34,7 @@ func main() {
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
 			&cli.StringFlag{Name: "adapter-addr", Value: "127.0.0.1:9092", Usage: "httpadapter listen address: HTTP requests become IIP calls to this server (POST /echo); empty disables"},
 			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
+			&cli.BoolFlag{Name: flagInsecureInternal, Usage: "INSECURE, bypasses TLS and mutual TLS: with TLS on, give the adapter a plain-TCP loopback IIP listener with the same handlers, which any local process can use without a client certificate (default: that listener speaks mutual TLS with a key made in memory)"},
 		}, cliflags.ServerTLSFlags()...),
 		Action: run,
 	}
@@ -42,6 +43,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// flagInsecureInternal makes the adapter's internal IIP listener plain TCP
+// (see adapterListeners).
+const flagInsecureInternal = "insecure-internal-iip"
 
 func run(c *cli.Context) error {
 	if c.NArg() > 0 {
@@ -64,7 +69,7 @@ func run(c *cli.Context) error {
 		ls = append(ls, httpListener("http", addr, echo.HTTPHandler(), tlsConfig, log))
 	}
 	if addr := c.String("adapter-addr"); addr != "" {
-		als, closeBackend, err := adapterListeners(addr, iipLn.Addr(), tlsConfig != nil, tlsWrap(tlsConfig), log)
+		als, closeBackend, err := adapterListeners(addr, iipLn.Addr(), tlsConfig != nil, c.Bool(flagInsecureInternal), tlsWrap(tlsConfig), log)
 		if err != nil {
 			iipLn.Close()
 			return err
