@@ -77,6 +77,15 @@ const (
 	// DefaultWriteTimeout bounds the write of each response frame: a peer
 	// that does not read its responses for this long loses its connection.
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultHandshakeTimeout bounds the TLS handshake and the arrival of
+	// a connection's first frame.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultIdleTimeout is how long a connection with no request in
+	// flight may go without sending a frame before the server closes it.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultFrameTimeout bounds the arrival of one frame once its first
+	// byte has arrived (16 MiB in 30 s is 560 KB/s).
+	DefaultFrameTimeout = 30 * time.Second
 	// DefaultMaxChannelQueue is how many requests may wait on one channel
 	// behind the one being answered before the connection's reader stops
 	// reading until the channel catches up.

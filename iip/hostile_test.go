@@ -7,6 +7,7 @@ package iip
 // alongside keeps working.
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -252,4 +253,100 @@ func TestHostilePipelineWithoutReading(t *testing.T) {
 	goodEcho(t, addr)
 	waitClosed(t, att, 5*time.Second)
 	log.waitContains(t, "write response")
+}
+
+// TestHostileIdleAndTricklingConnections is issue #14 row 7 (timeouts):
+// connections that never send a frame, that trickle one byte at a time,
+// or that go idle after a request used to be held for good. Each kind is
+// now closed by its timeout: HandshakeTimeout, FrameTimeout, IdleTimeout.
+func TestHostileIdleAndTricklingConnections(t *testing.T) {
+	const (
+		silent    = 100
+		idleAfter = 50
+		hs        = 300 * time.Millisecond
+		frame     = 300 * time.Millisecond
+		idle      = 500 * time.Millisecond
+	)
+	var log logBuffer
+	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, FrameTimeout: frame, IdleTimeout: idle})
+	base := heapBytes()
+	// Silent connections: nothing at all.
+	quiet := dialRaw(t, addr, silent)
+	// Connections that make one request, then go idle.
+	idlers := dialRaw(t, addr, idleAfter)
+	for i, c := range idlers {
+		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		r.send(rawFrame(byte(StatusRequest), "/echo", 0, "hi"))
+		if f, err := r.read(); err != nil || f.data != "hi" {
+			t.Fatalf("idler %d: %+v, %v", i, f, err)
+		}
+	}
+	// A trickler: a valid request, then a frame one byte every 50 ms.
+	tr := dialRaw(t, addr, 1)[0]
+	trickle := append(rawFrame(byte(StatusRequest), "/echo", 0, "ok"), rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("y", 100))...)
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	if _, err := tr.Write(trickle[:13]); err != nil {
+		t.Fatal(err)
+	}
+	sentBytes := 13
+	for _, b := range trickle[13:] {
+		<-tick.C
+		if _, err := tr.Write([]byte{b}); err != nil {
+			break // closed by the server
+		}
+		sentBytes++
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("trickler still connected after %v and %d bytes (FrameTimeout %v)", time.Since(start), sentBytes, frame)
+		}
+	}
+	waitClosed(t, tr, 2*time.Second)
+	for _, c := range quiet {
+		waitClosed(t, c, hs+2*time.Second)
+	}
+	for _, c := range idlers {
+		waitClosed(t, c, idle+2*time.Second)
+	}
+	goodEcho(t, addr)
+	checkHeap(t, "idle and trickling connections closed", base, 4<<20)
+	for _, want := range []string{"handshake timeout", "frame not received within 300ms", "connection idle: no request for 500ms"} {
+		log.waitContains(t, want)
+	}
+}
+
+// TestHostileIdleSlotsReclaimed is issue #14 row 7 (connection limit):
+// idle connections that fill MaxConns used to lock every new client out
+// with error 107. Now the connection idle for longest is closed to make
+// room for the newcomer.
+func TestHostileIdleSlotsReclaimed(t *testing.T) {
+	const limit = 50
+	var log logBuffer
+	s := NewServer(&ServerOptions{Logger: slogTo(&log), MaxConns: limit})
+	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	s.reclaimIdle = time.Millisecond
+	addr := startServer(t, s)
+	base := heapBytes()
+	hold := dialRaw(t, addr, limit)
+	for i, c := range hold {
+		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		r.send(rawFrame(byte(StatusRequest), "/echo", 0, "mine"))
+		if f, err := r.read(); err != nil || f.data != "mine" {
+			t.Fatalf("holder %d: %+v, %v", i, f, err)
+		}
+	}
+	if n := s.Stats().Connections; n != limit {
+		t.Fatalf("%d connections, want %d", n, limit)
+	}
+	for range 3 {
+		goodEcho(t, addr) // not ErrServerConnLimit
+	}
+	// The longest idle holders made room, in order.
+	for _, c := range hold[:3] {
+		waitClosed(t, c, 2*time.Second)
+	}
+	log.waitContains(t, "its slot is reclaimed for a new connection")
+	checkHeap(t, "connection slots reclaimed", base, 8<<20)
 }

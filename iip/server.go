@@ -18,8 +18,11 @@ import (
 // ServerOptions configures a Server. The zero value of every field means
 // its default; a nil *ServerOptions means all defaults.
 type ServerOptions struct {
-	// MaxConns limits simultaneous connections; one more is answered with
-	// error 107 and closed. Default DefaultMaxConns.
+	// MaxConns limits simultaneous connections. At the limit, the
+	// connection idle for longest (no request in flight, no frame for at
+	// least a second) is closed to make room; when there is none, the
+	// new connection's first request is answered with error 107 and it is
+	// closed. Default DefaultMaxConns.
 	MaxConns int
 	// MaxChannels limits channels per connection (channel 0 not counted);
 	// one more /sys/new_channel is answered with error 106. Default
@@ -65,6 +68,20 @@ type ServerOptions struct {
 	// it are released. Default DefaultWriteTimeout (30 s); negative
 	// disables it.
 	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the arrival of the
+	// connection's first frame, together, from the moment the connection
+	// is accepted; a connection that has not sent a whole frame by then is
+	// closed. Default DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that has no request in flight and
+	// has not sent a frame for this long (our client's keepalive pings
+	// every 15 s). Default DefaultIdleTimeout (5 min); negative disables.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds the arrival of one frame (header and up to
+	// 16 MiB of data) once its first byte has arrived, so that a peer
+	// trickling bytes is closed. Default DefaultFrameTimeout (30 s);
+	// negative disables.
+	FrameTimeout time.Duration
 	// MaxChannelQueue bounds the requests waiting on one channel behind
 	// the one being answered (pipelined requests). When a channel has that
 	// many, the connection's reader stops reading (the peer's writes then
@@ -98,6 +115,15 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	}
 	if v.WriteTimeout == 0 {
 		v.WriteTimeout = DefaultWriteTimeout
+	}
+	if v.HandshakeTimeout <= 0 {
+		v.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if v.IdleTimeout == 0 {
+		v.IdleTimeout = DefaultIdleTimeout
+	}
+	if v.FrameTimeout == 0 {
+		v.FrameTimeout = DefaultFrameTimeout
 	}
 	if v.MaxChannelQueue <= 0 {
 		v.MaxChannelQueue = DefaultMaxChannelQueue
@@ -138,7 +164,15 @@ type Server struct {
 	// testHookHeader, set by tests before serving, sees every frame
 	// header a connection reads.
 	testHookHeader func(frameHeader)
+	// reclaimIdle is how long a connection must have been idle to be
+	// closed for a newcomer at MaxConns (reclaimMinIdle; tests lower it).
+	reclaimIdle time.Duration
 }
+
+// reclaimMinIdle is the least idle time of a connection closed to make
+// room for a new one at MaxConns: connections busy within the last second
+// are never taken.
+const reclaimMinIdle = time.Second
 
 // NewServer returns a Server with the given options (nil means defaults).
 func NewServer(opts *ServerOptions) *Server {
@@ -152,6 +186,7 @@ func NewServer(opts *ServerOptions) *Server {
 		conns:       map[*serverConn]struct{}{},
 		work:        make(chan workItem),
 		stopWorkers: make(chan struct{}),
+		reclaimIdle: reclaimMinIdle,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m := map[string]*route{}
@@ -295,7 +330,7 @@ func (s *Server) Serve(l net.Listener) error {
 			_ = c.Close()
 			continue
 		}
-		if len(s.conns) >= s.opts.MaxConns {
+		if len(s.conns) >= s.opts.MaxConns && !s.reclaimLocked() {
 			s.wg.Add(1)
 			s.mu.Unlock()
 			go s.reject(c)
@@ -338,6 +373,31 @@ func retryAccept(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// reclaimLocked closes the connection idle for longest, when one has no
+// request in flight and sent no frame for reclaimIdle, to make room for a
+// new one. The new one is counted at once and the old one when its reader
+// has ended, so the count may pass MaxConns by the connections being
+// closed. s.mu is held.
+func (s *Server) reclaimLocked() bool {
+	var victim *serverConn
+	oldest := time.Now().Add(-s.reclaimIdle).UnixNano()
+	for c := range s.conns {
+		if c.reclaimed || c.inflight.Load() > 0 {
+			continue
+		}
+		if t := c.lastRead.Load(); t <= oldest {
+			victim, oldest = c, t
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	victim.reclaimed = true
+	idle := time.Since(time.Unix(0, oldest)).Round(time.Millisecond)
+	go victim.closeFor(fmt.Errorf("idle for %v, its slot is reclaimed for a new connection (MaxConns %d)", idle, s.opts.MaxConns))
+	return true
 }
 
 // rejectTimeout bounds how long a connection over the limit is read.

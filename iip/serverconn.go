@@ -2,6 +2,7 @@ package iip
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,15 @@ type serverConn struct {
 	nextID   uint32
 	caps     []string
 	requests atomic.Uint64
+
+	// lastRead is when the last frame started to arrive (Unix ns), the
+	// accept time before the first; inflight counts requests queued or
+	// being answered. Both tell idle connections (IdleTimeout, slots
+	// reclaimed at MaxConns); reclaimed is set under s.mu.
+	lastRead   atomic.Int64
+	inflight   atomic.Int32
+	reclaimed  bool
+	handshaken bool // reader-only: a whole frame arrived
 
 	draining  atomic.Bool
 	closeOnce sync.Once
@@ -113,6 +123,7 @@ func newServerConn(s *Server, c net.Conn, id uint64) *serverConn {
 		nextID: 1,
 		done:   make(chan struct{}),
 	}
+	sc.lastRead.Store(sc.since.UnixNano())
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
 	sc.w = newConnWriter(c, func(err error) { sc.closeFor(fmt.Errorf("write response: %w", err)) })
 	sc.w.timeout = s.opts.WriteTimeout
@@ -130,7 +141,10 @@ func (c *serverConn) close(error) {
 func (c *serverConn) serve() {
 	defer c.s.wg.Done()
 	defer close(c.done)
-	err := c.readLoop()
+	err := c.handshake()
+	if err == nil {
+		err = c.readLoop()
+	}
 	draining := c.draining.Load()
 	switch {
 	case draining:
@@ -183,43 +197,142 @@ func (c *serverConn) channelCount() int {
 	return len(c.chans) - 1
 }
 
-func (c *serverConn) readLoop() error {
-	for {
-		h, err := c.fr.readHeader()
-		if err != nil {
+// handshake completes the TLS handshake of a TLS connection within
+// HandshakeTimeout.
+func (c *serverConn) handshake() error {
+	tc, ok := c.c.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	_ = c.c.SetDeadline(c.since.Add(c.s.opts.HandshakeTimeout))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	_ = c.c.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// errIdle ends a connection that stayed idle for IdleTimeout.
+var errIdle = errors.New("iip: connection idle")
+
+// awaitFrame waits for the first byte of the next frame, under the
+// handshake deadline for the first frame and IdleTimeout for the others
+// (re-armed while requests are in flight), then puts the frame under
+// FrameTimeout (bounded by the handshake deadline for the first frame).
+func (c *serverConn) awaitFrame() error {
+	o := &c.s.opts
+	hsDeadline := c.since.Add(o.HandshakeTimeout)
+	for c.fr.buffered() == 0 {
+		var dl time.Time
+		switch {
+		case !c.handshaken:
+			dl = hsDeadline
+		case o.IdleTimeout > 0:
+			dl = time.Now().Add(o.IdleTimeout)
+		}
+		_ = c.c.SetReadDeadline(dl)
+		if c.draining.Load() { // drain's own deadline may have been overwritten
+			return errDraining
+		}
+		err := c.fr.ensure(1)
+		if err == nil {
+			break
+		}
+		if !isTimeout(err) || c.draining.Load() {
 			return err
 		}
-		if hook := c.s.testHookHeader; hook != nil {
-			hook(h)
+		if !c.handshaken {
+			return fmt.Errorf("no frame within the handshake timeout %v", o.HandshakeTimeout)
 		}
-		if h.Status == StatusClose {
-			return errPeerClose
-		}
-		if !h.Status.isRequest() {
-			return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
-		}
-		ch := c.channel(h.Channel)
-		if ch == nil {
-			return fmt.Errorf("%w: request for unknown channel %d", ErrProtocol, h.Channel)
-		}
-		if ch.deleting {
-			return fmt.Errorf("%w: request on deleted channel %d", ErrProtocol, h.Channel)
-		}
-		if h.Status.first() {
-			if ch.in != nil {
-				return fmt.Errorf("%w: first frame while a request is incomplete on channel %d", ErrProtocol, h.Channel)
-			}
-			err = c.readFirst(ch, h)
-		} else {
-			if ch.in == nil {
-				return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
-			}
-			err = c.readContinuation(ch, h)
-		}
-		if err != nil {
-			return err
+		if c.inflight.Load() == 0 {
+			return fmt.Errorf("%w: no request for %v", errIdle, o.IdleTimeout)
 		}
 	}
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	var dl time.Time
+	if o.FrameTimeout > 0 {
+		dl = now.Add(o.FrameTimeout)
+	}
+	if !c.handshaken && (dl.IsZero() || hsDeadline.Before(dl)) {
+		dl = hsDeadline
+	}
+	_ = c.c.SetReadDeadline(dl)
+	if c.draining.Load() {
+		return errDraining
+	}
+	return nil
+}
+
+// rearmFrame gives the frame being read a new FrameTimeout after the
+// reader waited for the server (not for the peer).
+func (c *serverConn) rearmFrame() {
+	if t := c.s.opts.FrameTimeout; t > 0 && c.handshaken {
+		_ = c.c.SetReadDeadline(time.Now().Add(t))
+		if c.draining.Load() {
+			_ = c.c.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// errDraining ends the reader of a connection being drained by Shutdown.
+var errDraining = errors.New("iip: draining")
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *serverConn) readLoop() error {
+	for {
+		if err := c.awaitFrame(); err != nil {
+			return err
+		}
+		if err := c.readFrame(); err != nil {
+			if isTimeout(err) && !c.draining.Load() {
+				if !c.handshaken {
+					return fmt.Errorf("first frame not received within the handshake timeout %v: %w", c.s.opts.HandshakeTimeout, err)
+				}
+				return fmt.Errorf("frame not received within %v: %w", c.s.opts.FrameTimeout, err)
+			}
+			return err
+		}
+		c.handshaken = true
+	}
+}
+
+// readFrame reads and handles one frame.
+func (c *serverConn) readFrame() error {
+	h, err := c.fr.readHeader()
+	if err != nil {
+		return err
+	}
+	if hook := c.s.testHookHeader; hook != nil {
+		hook(h)
+	}
+	if h.Status == StatusClose {
+		return errPeerClose
+	}
+	if !h.Status.isRequest() {
+		return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
+	}
+	ch := c.channel(h.Channel)
+	if ch == nil {
+		return fmt.Errorf("%w: request for unknown channel %d", ErrProtocol, h.Channel)
+	}
+	if ch.deleting {
+		return fmt.Errorf("%w: request on deleted channel %d", ErrProtocol, h.Channel)
+	}
+	if h.Status.first() {
+		if ch.in != nil {
+			return fmt.Errorf("%w: first frame while a request is incomplete on channel %d", ErrProtocol, h.Channel)
+		}
+		return c.readFirst(ch, h)
+	}
+	if ch.in == nil {
+		return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
+	}
+	return c.readContinuation(ch, h)
 }
 
 func (c *serverConn) rawPath(h frameHeader, r *route) string {
@@ -403,6 +516,7 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 			c.release(it)
 			return fmt.Errorf("iip: connection closed while channel %d was full: %w", ch.id, context.Cause(c.ctx))
 		}
+		c.rearmFrame()
 		ch.mu.Lock()
 	}
 	if ch.head >= 32 && ch.head*2 >= len(ch.queue) {
@@ -411,6 +525,7 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 		clear(ch.queue[n:])
 		ch.queue, ch.head = ch.queue[:n], 0
 	}
+	c.inflight.Add(1)
 	ch.queue = append(ch.queue, it)
 	start := !ch.running
 	ch.running = true
@@ -490,6 +605,7 @@ func (c *serverConn) run(ch *serverChannel) {
 }
 
 func (c *serverConn) process(ch *serverChannel, it *item) {
+	defer c.inflight.Add(-1)
 	var resp []byte
 	var err error
 	switch it.kind {
