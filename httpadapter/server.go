@@ -110,8 +110,13 @@ func (s *Server) Handler() http.Handler { return s }
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
 // Serve accepts HTTP connections on l (HTTPS with WithTLS) until Shutdown or Close, then
-// returns http.ErrServerClosed. It may be called for several listeners.
+// returns http.ErrServerClosed. It may be called for several listeners. Temporary Accept
+// errors (out of descriptors: EMFILE, ENFILE; ENOBUFS, ECONNABORTED...) do not stop it: they
+// are retried with a backoff from AcceptBackoffMin doubling to AcceptBackoffMax, a burst
+// logged once (Warn when it starts, Info when a connection is accepted again); any other
+// Accept error is returned.
 func (s *Server) Serve(l net.Listener) error {
+	l = newRetryListener(l, s.logger)
 	if s.hs.TLSConfig != nil {
 		return s.hs.ServeTLS(l, "", "")
 	}
