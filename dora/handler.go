@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/seed857a6cbd/pocket/dora/codec"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
@@ -37,6 +40,7 @@ type serverCall struct {
 	cancelFull  context.CancelFunc
 
 	srv     *Server
+	conn    *connState
 	sess    *nap.Session
 	st      *nap.Stream
 	entry   *methodEntry
@@ -157,7 +161,8 @@ func (d *unaryDecoder) decode(v any) error {
 var protoCodec = codec.Get(codec.NameProto)
 
 // handleStream serves one nap stream: one call.
-func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
+func (s *Server) handleStream(cs *connState, st *nap.Stream) {
+	sess := cs.sess
 	defer s.callWG.Done()
 	defer st.Close()
 	msg, err := st.Recv()
@@ -167,7 +172,7 @@ func (s *Server) handleStream(sess *nap.Session, st *nap.Stream) {
 	// Once the call is over nothing refers to the request (codecs copy what
 	// they decode): its memory can take the session's next large message.
 	defer st.Release(msg)
-	c := &serverCall{values: context.Background(), srv: s, sess: sess, st: st, legacy: sess.Legacy()}
+	c := &serverCall{values: context.Background(), srv: s, conn: cs, sess: sess, st: st, legacy: sess.Legacy()}
 	defer c.endCtx()
 	var p pkg
 	if err := decodePkg(msg, &p); err != nil {
@@ -308,14 +313,114 @@ func (c *serverCall) wireCode(code codes.Code) uint32 {
 	return uint32(code)
 }
 
-// finishUnary sends the unary response for (resp, err) and closes the call.
+// finishUnary sends the unary response for (resp, err) and closes the call. The response
+// is reserved against the reply budgets while it is being sent (budget.go): before it is
+// encoded when its size is known in advance (proto messages), so that a response waiting
+// for budget holds no encoding; otherwise once encoded, and the encoding is dropped while
+// it waits.
 func (c *serverCall) finishUnary(resp any, err error) {
+	var payload, buf *[]byte
+	var h outHead
+	var code codes.Code
+	var msg string
+	reserved := false
+	n := 0
+	if err == nil {
+		n = sizeHint(c.codec, resp)
+	}
+	if n == 0 { // size unknown: encode first
+		payload, buf = getBuf(), getBuf()
+		h, code, msg = c.encodeUnary(resp, err, payload, buf)
+		n = len(*buf)
+		if c.tryTakeReply(n) {
+			reserved = true
+		} else {
+			putBuf(payload) // wait without holding the encoding
+			putBuf(buf)
+			payload, buf = nil, nil
+		}
+	} else {
+		reserved = c.tryTakeReply(n)
+	}
+	if !reserved {
+		if werr := c.srv.waitReply(c, int64(n)); werr != nil {
+			resp, err = nil, werr // a status-only answer, not counted
+			c.srv.noteStuck(c.conn, werr)
+		} else {
+			reserved = true
+		}
+	}
+	if buf == nil {
+		payload, buf = getBuf(), getBuf()
+		h, code, msg = c.encodeUnary(resp, err, payload, buf)
+		if reserved && len(*buf) != n { // the estimate or the encoding's size differ
+			c.conn.replies.used.Add(int64(len(*buf) - n))
+			c.srv.replies.used.Add(int64(len(*buf) - n))
+			n = len(*buf)
+		}
+	}
+	putBuf(payload)
+	sendErr := c.st.SendAndClose(*buf)
+	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
+		// The response is over the client's (or legacy) limit: tell the client why.
+		code, msg = codes.ResourceExhausted, fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
+		h.status, h.message = c.wireCode(code), msg
+		*buf = appendPkg((*buf)[:0], &h, nil)
+		sendErr = c.st.SendAndClose(*buf)
+	}
+	if reserved {
+		c.giveReply(n, sendErr == nil)
+	}
+	if sendErr != nil {
+		c.srv.noteStuck(c.conn, sendErr)
+	}
+	c.stats.out(len(*buf))
+	putBuf(buf)
+	if sendErr != nil && code == codes.OK {
+		code = codes.Unavailable
+		err = sendErr
+	}
+	c.stats.end(c, code, err)
+}
+
+// sizeHint returns the size of the Pkg that will carry v encoded with cdc, when it can be
+// known without encoding (proto messages; the head is estimated and corrected once
+// encoded), or 0.
+func sizeHint(cdc codec.Codec, v any) int {
+	if cdc != protoCodec {
+		return 0
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return 0
+	}
+	n := proto.Size(m)
+	return 1 + protowire.SizeVarint(uint64(n)) + n + headSizeHint
+}
+
+// headSizeHint is the head size assumed by sizeHint before the head is encoded.
+const headSizeHint = 64
+
+// tryTakeReply is takeReply's fast path: it reserves n bytes when they fit at once.
+func (c *serverCall) tryTakeReply(n int) bool {
+	if !c.conn.replies.tryTake(int64(n)) {
+		return false
+	}
+	if c.srv.replies.tryTake(int64(n)) {
+		return true
+	}
+	c.conn.replies.used.Add(-int64(n)) // no wake-up needed: waiters also watch the server
+	return false
+}
+
+// encodeUnary encodes the unary answer for (resp, err) into buf (payload is scratch
+// space) and returns its head, code and message.
+func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (outHead, codes.Code, string) {
 	code, msg := errStatus(err)
-	payload := getBuf()
-	defer putBuf(payload)
+	*payload = (*payload)[:0]
 	if err == nil && resp != nil {
 		var merr error
-		*payload, merr = marshal(c.codec, (*payload)[:0], resp)
+		*payload, merr = marshal(c.codec, *payload, resp)
 		if merr != nil {
 			code, msg = codes.Internal, fmt.Sprintf("dora: encoding %s response: %v", c.method, merr)
 			*payload = (*payload)[:0]
@@ -325,23 +430,8 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	if c.legacy {
 		h.serializeType = ""
 	}
-	buf := getBuf()
 	*buf = appendPkg((*buf)[:0], &h, *payload)
-	sendErr := c.st.SendAndClose(*buf)
-	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
-		// The response is over the client's (or legacy) limit: tell the client why.
-		code, msg = codes.ResourceExhausted, fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
-		h.status, h.message = c.wireCode(code), msg
-		*buf = appendPkg((*buf)[:0], &h, nil)
-		sendErr = c.st.SendAndClose(*buf)
-	}
-	c.stats.out(len(*buf))
-	putBuf(buf)
-	if sendErr != nil && code == codes.OK {
-		code = codes.Unavailable
-		err = sendErr
-	}
-	c.stats.end(c, code, err)
+	return h, code, msg
 }
 
 // setHeader adds md to the header unless it was sent.

@@ -5,19 +5,26 @@ package dora_test
 // that a good client alongside keeps working.
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/wirepb"
+	"github.com/seed857a6cbd/pocket/nap"
 )
 
 // liveHeap returns the bytes of live heap objects after a full collection.
@@ -183,5 +190,162 @@ func TestHostileAcceptStopDuringBackoff(t *testing.T) {
 	defer srv2.Stop()
 	if err := srv2.Serve(&flakyListener{Listener: lis2, errs: []error{perm}}); !errors.Is(err, perm) {
 		t.Fatalf("Serve = %v, want the permanent error", err)
+	}
+}
+
+// liveCalls is a StatsHandler that counts server calls begun and ended.
+type liveCalls struct {
+	begun, ended atomic.Int64
+	endedCh      chan struct{} // gets a token (when there is room) at every end
+}
+
+func (cc *liveCalls) CallBegin(ctx context.Context, _ *dora.CallInfo) context.Context {
+	cc.begun.Add(1)
+	return ctx
+}
+
+func (cc *liveCalls) CallEnd(context.Context, *dora.CallStats) {
+	cc.ended.Add(1)
+	select {
+	case cc.endedCh <- struct{}{}:
+	default:
+	}
+}
+
+// waitAllEnded waits until every call begun has ended.
+func (cc *liveCalls) waitAllEnded(t *testing.T, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for cc.ended.Load() < cc.begun.Load() {
+		select {
+		case <-cc.endedCh:
+		case <-timeout:
+			t.Fatalf("%d of %d server calls still running after %v: handler goroutines blocked on a peer",
+				cc.begun.Load()-cc.ended.Load(), cc.begun.Load(), within)
+		}
+	}
+}
+
+// TestHostileRepliesNeverRead: issue #14 row 2 (dora part). Peers advertise a 1-byte
+// window, ask many times for a 1 MiB value and never read. Before, each reply's buffer
+// was held by a goroutine blocked in SendAndClose forever (2 connections x 500 calls: 3 GiB).
+// Now encoded replies are bounded by MaxConnReplyBytes/MaxServerReplyBytes, replies that
+// cannot be sent fail after nap's WriteTimeout, the stalled connections are closed while
+// the server's budget is exhausted, every handler goroutine ends, and a good client
+// (small and 1 MiB calls) keeps getting answers.
+func TestHostileRepliesNeverRead(t *testing.T) {
+	const (
+		attackers    = 4
+		callsEach    = 40 // 160 replies of 1 MiB: 160 MiB held before the fix
+		connBudget   = 3 << 20
+		serverBudget = 6 << 20
+		// The replies' budget plus the test's own slack (the good client's session keeps
+		// up to 4 released 1 MiB receive buffers, goroutines, sessions).
+		heapBudget = serverBudget + 10<<20
+	)
+	blob := make([]byte, 1<<20)
+	impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		if in.Text == "big" {
+			return &echo.SayResponse{Text: in.Text, Blob: blob}, nil // shared: only dora's encoding is per call
+		}
+		return &echo.SayResponse{Text: in.Text}, nil
+	}}
+	cc := &liveCalls{endedCh: make(chan struct{}, 1)}
+	var logs logBuf
+	base := liveHeap()
+	ts := startServer(t, impl, dora.ServerLogger(slogTo(&logs)), dora.ServerStats(cc),
+		dora.ServerNapConfig(nap.Config{WriteTimeout: 2 * time.Second}),
+		dora.MaxConnReplyBytes(connBudget), dora.MaxServerReplyBytes(serverBudget))
+	good := newTestClient(t, ts.addr)
+	goodCall(t, good, "before")
+
+	reqPayload, _ := proto.Marshal(&echo.SayRequest{Text: "big"})
+	req, err := proto.Marshal(&wirepb.Pkg{Head: &wirepb.Head{Version: 1, Method: echo.Echo_Say_FullMethodName}, Payload: reqPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	var bad []*nap.Session
+	for range attackers {
+		sess, err := nap.Dial(ctx, "tcp", ts.addr, &nap.Config{StreamWindow: 1, ConnWindow: 1, KeepAliveInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		bad = append(bad, sess)
+		for range callsEach {
+			st, err := sess.OpenStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SendAndClose(req); err != nil {
+				t.Fatal(err)
+			}
+			// never Recv
+		}
+	}
+
+	// The good client during the attack: small calls and 1 MiB calls, all answered.
+	var lat []time.Duration
+	peak := uint64(0)
+	for i := range 12 {
+		start := time.Now()
+		if i%3 == 2 {
+			resp, err := echo.NewEchoClient(good).Say(ctx, &echo.SayRequest{Text: "big"}, dora.Timeout(8*time.Second))
+			if err != nil || len(resp.Blob) != len(blob) {
+				t.Fatalf("good client, 1 MiB call %d during the attack: %v", i, err)
+			}
+		} else {
+			goodCall2(t, good, fmt.Sprint("during ", i), 8*time.Second)
+		}
+		lat = append(lat, time.Since(start))
+		if h := liveHeap(); h > peak {
+			peak = h
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("good client during the attack: %d calls, median %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)-1])
+	var grew uint64
+	if peak > base {
+		grew = peak - base
+	}
+	t.Logf("live heap peak during the attack: +%d KiB (budget %d KiB; without the reply budgets the server held %d MiB)",
+		grew>>10, uint64(heapBudget)>>10, attackers*callsEach)
+	if grew > heapBudget {
+		t.Fatalf("live heap grew by %d KiB during the attack, budget %d KiB (reply budget %d KiB)", grew>>10, heapBudget>>10, serverBudget>>10)
+	}
+
+	// The attackers are closed: by the stall rule, or their calls fail by WriteTimeout.
+	for i, sess := range bad {
+		select {
+		case <-sess.Done():
+		case <-time.After(testTimeout):
+			t.Errorf("attacking session %d still open", i)
+		}
+	}
+	cc.waitAllEnded(t, testTimeout)
+	if !strings.Contains(logs.String(), "does not read its replies") {
+		t.Errorf("no log of the closed connection:\n%s", logs.String())
+	}
+	goodCall(t, good, "after")
+	cc.waitAllEnded(t, testTimeout) // the server gives the budget back after the client has its answer
+	if srv, conns := dora.ReplyBytesInUse(ts.srv); srv != 0 || conns != 0 {
+		t.Errorf("reply budgets after the attack: server %d bytes, connections %d bytes reserved, want 0", srv, conns)
+	}
+	// The clients' nap sessions keep released 1 MiB receive buffers for reuse until their
+	// read loops have exited (up to 8 here), hence the slack.
+	good.Close()
+	checkHeap(t, "after the attack", base, 12<<20)
+}
+
+// goodCall2 is goodCall with its own timeout.
+func goodCall2(t *testing.T, c *dora.Client, text string, timeout time.Duration) {
+	t.Helper()
+	resp, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: text}, dora.Timeout(timeout))
+	if err != nil {
+		t.Fatalf("good client: %v", err)
+	}
+	if resp.Text != text {
+		t.Fatalf("good client: got %q, want %q", resp.Text, text)
 	}
 }

@@ -38,6 +38,9 @@ type serverOptions struct {
 	streamInts []StreamServerInterceptor
 	stats      []StatsHandler
 	logger     *slog.Logger
+
+	maxConnReplyBytes   int // MaxConnReplyBytes
+	maxServerReplyBytes int // MaxServerReplyBytes
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -94,6 +97,33 @@ func MaxRecvMsgSize(n int) ServerOption {
 // nap.DefaultMaxConcurrentStreams (1024).
 func MaxConcurrentCalls(n int) ServerOption {
 	return func(o *serverOptions) { o.nap.MaxConcurrentStreams = n }
+}
+
+// MaxConnReplyBytes bounds the encoded reply bytes (unary responses and streamed
+// messages) one connection may have waiting to be sent, for peers that do not read. A reply
+// that does not fit waits, without holding its encoding, until it fits, at most nap's
+// WriteTimeout (nap.DefaultWriteTimeout, 10 s) or the call's deadline, then fails its call
+// with ResourceExhausted. A connection with nothing waiting always takes one reply, whatever
+// its size. Default: DefaultMaxConnReplyBytes (16 MiB); n <= 0 means the default.
+func MaxConnReplyBytes(n int) ServerOption {
+	return func(o *serverOptions) {
+		if n > 0 {
+			o.maxConnReplyBytes = n
+		}
+	}
+}
+
+// MaxServerReplyBytes bounds the encoded reply bytes all connections together may have
+// waiting to be sent; replies that do not fit wait as for MaxConnReplyBytes. While replies
+// wait for it, a connection that holds reply bytes and has completed no send for a second
+// is closed (the one holding the most first): peers that never read pay, not the others.
+// Default: DefaultMaxServerReplyBytes (64 MiB); n <= 0 means the default.
+func MaxServerReplyBytes(n int) ServerOption {
+	return func(o *serverOptions) {
+		if n > 0 {
+			o.maxServerReplyBytes = n
+		}
+	}
 }
 
 // ChainUnaryInterceptor adds unary interceptors; the first given runs outermost. May be

@@ -65,7 +65,8 @@ type Server struct {
 	bare      map[string]*methodEntry // "Method" -> entry; nil entry when ambiguous
 	services  map[string]*ServiceDesc
 	listeners map[*nap.Listener]struct{}
-	sessions  map[*nap.Session]struct{}
+	sessions  map[*nap.Session]*connState
+	replies   replyBudget // MaxServerReplyBytes
 	serving   bool
 	stopped   bool
 	draining  bool
@@ -94,7 +95,7 @@ const maxIdleWorkers = 256
 const workQueueSize = 1024
 
 type streamWork struct {
-	sess *nap.Session
+	conn *connState
 	st   *nap.Stream
 }
 
@@ -141,7 +142,7 @@ func (s *Server) worker() {
 		case <-s.quit:
 			return
 		}
-		s.handleStream(w.sess, w.st)
+		s.handleStream(w.conn, w.st)
 		if !s.park() {
 			return
 		}
@@ -181,14 +182,17 @@ func NewServer(opts ...ServerOption) *Server {
 		bare:      map[string]*methodEntry{},
 		services:  map[string]*ServiceDesc{},
 		listeners: map[*nap.Listener]struct{}{},
-		sessions:  map[*nap.Session]struct{}{},
+		sessions:  map[*nap.Session]*connState{},
 		stopping:  make(chan struct{}),
 		work:      make(chan streamWork, workQueueSize),
 		quit:      make(chan struct{}),
 	}
+	s.opts.maxConnReplyBytes = DefaultMaxConnReplyBytes
+	s.opts.maxServerReplyBytes = DefaultMaxServerReplyBytes
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.replies.init(s.opts.maxServerReplyBytes)
 	s.tls, s.optErr = resolveTLS(s.opts.tls, s.opts.napTLS, "ServerTLS", "ServerNapConfig")
 	s.spawn = s.worker
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
@@ -365,14 +369,16 @@ func (s *Server) Serve(lis net.Listener) error {
 			sess.Close()
 			return nil
 		}
-		s.sessions[sess] = struct{}{}
+		cs := s.newConnState(sess)
+		s.sessions[sess] = cs
 		s.sessWG.Add(1)
 		s.mu.Unlock()
-		go s.serveSession(sess)
+		go s.serveSession(cs)
 	}
 }
 
-func (s *Server) serveSession(sess *nap.Session) {
+func (s *Server) serveSession(cs *connState) {
+	sess := cs.sess
 	defer s.sessWG.Done()
 	defer func() {
 		s.mu.Lock()
@@ -386,7 +392,7 @@ func (s *Server) serveSession(sess *nap.Session) {
 			sess.Close()
 			return
 		}
-		s.dispatch(streamWork{sess, st})
+		s.dispatch(streamWork{cs, st})
 	}
 }
 

@@ -50,22 +50,68 @@ func (ss *serverStream) SetTrailer(md metadata.MD) { _ = ss.call.addTrailer(md) 
 
 func (ss *serverStream) SendMsg(m any) error {
 	c := ss.call
-	payload := getBuf()
-	defer putBuf(payload)
+	// The message is reserved against the reply budgets while it is sent (budget.go),
+	// before it is encoded when its size is known (proto messages): a message waiting for
+	// budget holds no encoding.
+	n := sizeHint(c.codec, m)
+	reserved := false
+	if n > 0 {
+		if !c.tryTakeReply(n) {
+			if err := c.srv.waitReply(c, int64(n)); err != nil {
+				c.srv.noteStuck(c.conn, err)
+				return err
+			}
+		}
+		reserved = true
+	}
+	payload, buf := getBuf(), getBuf()
 	var err error
-	*payload, err = marshal(c.codec, (*payload)[:0], m)
-	if err != nil {
+	if *payload, err = marshal(c.codec, (*payload)[:0], m); err != nil {
+		if reserved {
+			c.giveReply(n, false)
+		}
+		putBuf(payload)
+		putBuf(buf)
 		return status.Errorf(codes.Internal, "dora: encoding %s message: %v", c.method, err)
 	}
-	h := outHead{kind: kindMessage}
-	if hdr, first := c.takeHeader(); first {
-		h.meta = hdr
-	}
-	buf := getBuf()
-	defer putBuf(buf)
+	hdr, _ := c.takeHeader() // nil after the first message
+	h := outHead{kind: kindMessage, meta: hdr}
 	*buf = appendPkg((*buf)[:0], &h, *payload)
-	c.stats.out(len(*buf))
-	if err := c.st.Send(*buf); err != nil {
+	putBuf(payload)
+	if reserved {
+		if len(*buf) != n {
+			c.conn.replies.used.Add(int64(len(*buf) - n))
+			c.srv.replies.used.Add(int64(len(*buf) - n))
+		}
+	} else if !c.tryTakeReply(len(*buf)) {
+		// Size unknown before encoding: wait without holding the encoding, then encode again.
+		size := len(*buf)
+		putBuf(buf)
+		if err := c.srv.waitReply(c, int64(size)); err != nil {
+			c.srv.noteStuck(c.conn, err)
+			return err
+		}
+		payload, buf = getBuf(), getBuf()
+		if *payload, err = marshal(c.codec, (*payload)[:0], m); err != nil {
+			c.giveReply(size, false)
+			putBuf(payload)
+			putBuf(buf)
+			return status.Errorf(codes.Internal, "dora: encoding %s message: %v", c.method, err)
+		}
+		*buf = appendPkg((*buf)[:0], &h, *payload)
+		putBuf(payload)
+		if len(*buf) != size {
+			c.conn.replies.used.Add(int64(len(*buf) - size))
+			c.srv.replies.used.Add(int64(len(*buf) - size))
+		}
+	}
+	n = len(*buf)
+	c.stats.out(n)
+	err = c.st.Send(*buf)
+	c.giveReply(n, err == nil)
+	putBuf(buf)
+	if err != nil {
+		c.srv.noteStuck(c.conn, err)
 		return c.streamError(err)
 	}
 	return nil

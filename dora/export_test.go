@@ -1,0 +1,12 @@
+package dora
+
+// ReplyBytesInUse returns the reply bytes reserved on s and on all its connections
+// together, for tests (budget.go).
+func ReplyBytesInUse(s *Server) (server, conns int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cs := range s.sessions {
+		conns += cs.replies.used.Load()
+	}
+	return s.replies.used.Load(), conns
+}
