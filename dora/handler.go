@@ -164,6 +164,7 @@ var protoCodec = codec.Get(codec.NameProto)
 func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	sess := cs.sess
 	defer s.callWG.Done()
+	defer s.endCall()
 	defer st.Close()
 	msg, err := st.Recv()
 	if err != nil {

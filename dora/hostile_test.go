@@ -22,7 +22,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/status"
 	"github.com/seed857a6cbd/pocket/dora/wirepb"
 	"github.com/seed857a6cbd/pocket/nap"
 )
@@ -348,4 +350,94 @@ func goodCall2(t *testing.T, c *dora.Client, text string, timeout time.Duration)
 	if resp.Text != text {
 		t.Fatalf("good client: got %q, want %q", resp.Text, text)
 	}
+}
+
+// TestHostileServerCallsCap: issue #14 row 2 (dora part: concurrent handlers per
+// server). A peer that keeps calls running (here, handlers that wait) cannot make the
+// server run more than MaxServerCalls: further calls are refused before any handler sees
+// them (RST_STREAM REFUSED_STREAM, retryable), logged once per burst, and the server
+// serves again as soon as calls end.
+func TestHostileServerCallsCap(t *testing.T) {
+	const maxCalls = 8
+	release := make(chan struct{})
+	entered := make(chan struct{}, maxCalls)
+	impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+		if in.Text == "block" {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return &echo.SayResponse{Text: in.Text}, nil
+	}}
+	var logs logBuf
+	base := liveHeap()
+	ts := startServer(t, impl, dora.ServerLogger(slogTo(&logs)), dora.MaxServerCalls(maxCalls))
+	ctx := testCtx(t)
+	reqPayload, _ := proto.Marshal(&echo.SayRequest{Text: "block"})
+	req, _ := proto.Marshal(&wirepb.Pkg{Head: &wirepb.Head{Version: 1, Method: echo.Echo_Say_FullMethodName}, Payload: reqPayload})
+	sess, err := nap.Dial(ctx, "tcp", ts.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var held []*nap.Stream
+	for range maxCalls {
+		st, err := sess.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SendAndClose(req); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, st)
+	}
+	for range maxCalls {
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("handlers did not start")
+		}
+	}
+	// The server is full: more calls are refused at once.
+	for i := range 4 {
+		st, err := sess.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SendAndClose(req); err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.Recv()
+		var se *nap.StreamError
+		if !errors.As(err, &se) || se.Code != nap.CodeRefusedStream || !nap.IsRetryable(err) {
+			t.Fatalf("call %d past MaxServerCalls: Recv = %v, want a retryable REFUSED_STREAM", i, err)
+		}
+		st.Close()
+	}
+	if n := strings.Count(logs.String(), "refusing new calls"); n != 1 {
+		t.Errorf("%d 'refusing new calls' log records for one burst, want 1:\n%s", n, logs.String())
+	}
+	close(release)
+	for _, st := range held {
+		if _, err := st.Recv(); err != nil {
+			t.Fatalf("held call: %v", err)
+		}
+		st.Close()
+	}
+	// The server counts a call until its goroutine is done, just after the answer left:
+	// a call made right now may still be refused (Unavailable after the client's own
+	// retries), as any client of a full server must expect. Bounded: each try is a call.
+	good := echo.NewEchoClient(newTestClient(t, ts.addr))
+	for try := 1; ; try++ {
+		resp, err := good.Say(ctx, &echo.SayRequest{Text: "after"})
+		if err == nil && resp.Text == "after" {
+			break
+		}
+		if status.Code(err) != codes.Unavailable || try == 100 {
+			t.Fatalf("good client after the calls ended, try %d: %v", try, err)
+		}
+	}
+	checkHeap(t, "calls past MaxServerCalls", base, 4<<20)
 }

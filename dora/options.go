@@ -41,6 +41,7 @@ type serverOptions struct {
 
 	maxConnReplyBytes   int // MaxConnReplyBytes
 	maxServerReplyBytes int // MaxServerReplyBytes
+	maxServerCalls      int // MaxServerCalls
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -122,6 +123,24 @@ func MaxServerReplyBytes(n int) ServerOption {
 	return func(o *serverOptions) {
 		if n > 0 {
 			o.maxServerReplyBytes = n
+		}
+	}
+}
+
+// DefaultMaxServerCalls is the default number of calls a Server runs at once over all its
+// connections (MaxServerCalls).
+const DefaultMaxServerCalls = 8192
+
+// MaxServerCalls bounds the calls the server runs at once over all its connections (each
+// is a goroutine holding its request). A call past it is refused before any handler sees
+// it: its nap stream is reset with REFUSED_STREAM, which dora clients retry on another
+// session (and then fail with Unavailable); the first refusal of a burst is logged at Warn
+// level. MaxConcurrentCalls bounds one connection. Default: DefaultMaxServerCalls (8192);
+// n <= 0 means the default.
+func MaxServerCalls(n int) ServerOption {
+	return func(o *serverOptions) {
+		if n > 0 {
+			o.maxServerCalls = n
 		}
 	}
 }

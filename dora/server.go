@@ -66,7 +66,9 @@ type Server struct {
 	services  map[string]*ServiceDesc
 	listeners map[*nap.Listener]struct{}
 	sessions  map[*nap.Session]*connState
-	replies   replyBudget // MaxServerReplyBytes
+	replies   replyBudget  // MaxServerReplyBytes
+	calls     atomic.Int64 // calls admitted and not finished (MaxServerCalls)
+	refusing  atomic.Bool  // the last call was refused for MaxServerCalls (logs once per burst)
 	serving   bool
 	stopped   bool
 	draining  bool
@@ -189,6 +191,7 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.opts.maxConnReplyBytes = DefaultMaxConnReplyBytes
 	s.opts.maxServerReplyBytes = DefaultMaxServerReplyBytes
+	s.opts.maxServerCalls = DefaultMaxServerCalls
 	for _, o := range opts {
 		o(&s.opts)
 	}
@@ -392,9 +395,32 @@ func (s *Server) serveSession(cs *connState) {
 			sess.Close()
 			return
 		}
+		if !s.admitCall(sess) {
+			st.Reset(nap.CodeRefusedStream) // retryable: no handler saw it
+			continue
+		}
 		s.dispatch(streamWork{cs, st})
 	}
 }
+
+// admitCall counts a new call against MaxServerCalls; it reports false (and logs, once
+// per burst) when the server already runs that many. endCall undoes it.
+func (s *Server) admitCall(sess *nap.Session) bool {
+	if s.calls.Add(1) > int64(s.opts.maxServerCalls) {
+		s.calls.Add(-1)
+		if s.refusing.CompareAndSwap(false, true) {
+			s.logger.Warn("dora: refusing new calls: the server runs MaxServerCalls calls",
+				slog.Int("max_server_calls", s.opts.maxServerCalls), slog.String("remote", sess.RemoteAddr().String()))
+		}
+		return false
+	}
+	if s.refusing.Load() {
+		s.refusing.Store(false)
+	}
+	return true
+}
+
+func (s *Server) endCall() { s.calls.Add(-1) }
 
 // Stop closes every listener and connection now: calls in flight see their context
 // cancelled and their clients fail with Unavailable. Stop then waits for running handlers
