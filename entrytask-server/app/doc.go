@@ -5,7 +5,9 @@
 // plugs in the MySQL+Redis or SQLite implementations from infra. Errors are the domain
 // sentinels, wrapped with %w:
 //
-//	Login         ErrIncorrectCredentials, ErrQuotaExceeded (*QuotaExceededError, Op login)
+//	Login         ErrInvalidArgument, ErrIncorrectCredentials,
+//	              ErrQuotaExceeded (*QuotaExceededError, Op login; Concurrent when no
+//	              password-check slot freed within HashWait)
 //	Authenticate  ErrUnauthenticated
 //	Logout        ErrUnauthenticated
 //	Read          ErrInvalidArgument, ErrKeyNotExist

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
@@ -19,7 +20,16 @@ const (
 	DefaultLoginRate        = 5      // login attempts per second per username
 	DefaultLoginBurst       = 10     // login attempts in a burst per username
 	DefaultSessionCacheSize = 100000 // sessions cached when SessionCacheTTL > 0
+	// DefaultHashWait is how long a login waits for a password-check slot (see
+	// MaxConcurrentHashes) before it is refused with a retry hint of the same length.
+	DefaultHashWait = time.Second
 )
+
+// DefaultMaxConcurrentHashes is the number of password checks (argon2id or bcrypt) that
+// run at once when Options.MaxConcurrentHashes is 0: 2 × GOMAXPROCS at the time New runs.
+// With the default argon2id cost (19 MiB) that bounds the memory logins take to
+// 38 MiB × GOMAXPROCS, however many arrive.
+func DefaultMaxConcurrentHashes() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // Options configure a Service. The five stores are required; every other zero value means
 // the default named beside it.
@@ -51,7 +61,15 @@ type Options struct {
 	LoginRate         int                   // login attempts/s per username; 0 means DefaultLoginRate
 	LoginBurst        int                   // login burst per username; 0 means DefaultLoginBurst
 	PasswordParams    domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
-	Now               func() time.Time      // clock; nil means time.Now
+	// MaxConcurrentHashes bounds the password checks Login runs at once, server-wide
+	// (each argon2id check holds its memory cost, 19 MiB by default, and a core for
+	// tens of milliseconds); 0 means DefaultMaxConcurrentHashes(), 2 × GOMAXPROCS.
+	MaxConcurrentHashes int
+	// HashWait is how long a Login waits for a free password-check slot before it is
+	// refused with ErrQuotaExceeded (Concurrent) and RetryAfter = HashWait; 0 means
+	// DefaultHashWait (1 s).
+	HashWait time.Duration
+	Now      func() time.Time // clock; nil means time.Now
 }
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -67,6 +85,9 @@ type Service struct {
 	defaultQuota  domain.Quota
 	loginLimit    domain.Limit
 	dummyHash     string
+	hashSlots     chan struct{} // one element per password check running (MaxConcurrentHashes)
+	hashWait      time.Duration
+	hashHook      func() // tests: called when a password check has its slot
 	now           func() time.Time
 	quotaCache    *lru.Cache[int64, quotaEntry]
 	sessionCache  *sessionCache // nil when SessionCacheTTL is 0
@@ -93,6 +114,10 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("app: Options.SessionCacheTTL %s is negative", opts.SessionCacheTTL)
 	case opts.SessionCacheWatch && opts.SessionCacheTTL == 0:
 		return nil, errors.New("app: Options.SessionCacheWatch needs a SessionCacheTTL")
+	case opts.MaxConcurrentHashes < 0:
+		return nil, fmt.Errorf("app: Options.MaxConcurrentHashes %d is negative", opts.MaxConcurrentHashes)
+	case opts.HashWait < 0:
+		return nil, fmt.Errorf("app: Options.HashWait %s is negative", opts.HashWait)
 	case opts.ValueMaxBytes < 0:
 		return nil, fmt.Errorf("app: Options.ValueMaxBytes %d is negative", opts.ValueMaxBytes)
 	}
@@ -128,6 +153,15 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	slots := opts.MaxConcurrentHashes
+	if slots == 0 {
+		slots = DefaultMaxConcurrentHashes()
+	}
+	s.hashSlots = make(chan struct{}, slots)
+	s.hashWait = opts.HashWait
+	if s.hashWait == 0 {
+		s.hashWait = DefaultHashWait
+	}
 	if s.quotaCacheTTL == 0 {
 		s.quotaCacheTTL = DefaultQuotaCacheTTL
 	}
@@ -154,6 +188,9 @@ func New(opts Options) (*Service, error) {
 
 // ValueMaxBytes returns the value size limit in force.
 func (s *Service) ValueMaxBytes() int { return s.valueMax }
+
+// MaxConcurrentHashes returns the bound on password checks running at once.
+func (s *Service) MaxConcurrentHashes() int { return cap(s.hashSlots) }
 
 // SessionTTL returns the session lifetime in force.
 func (s *Service) SessionTTL() time.Duration { return s.sessionTTL }

@@ -235,6 +235,12 @@ func TestValidateUsername(t *testing.T) {
 		{"empty", "", false},
 		{"too long", strings.Repeat("u", domain.MaxUsernameBytes+1), false},
 		{"invalid utf8", "\xff", false},
+		{"NUL", "a\x00b", false},
+		{"newline", "a\nb", false},
+		{"DEL", "a\x7f", false},
+		{"C1 control", "a\u0085", false},
+		{"space and punctuation", "Ann O'Neil-2", true},
+		{"longest", strings.Repeat("u", domain.MaxUsernameBytes), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

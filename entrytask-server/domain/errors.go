@@ -48,14 +48,22 @@ const (
 // QuotaExceededError is returned when a rate limit rejects a call. It matches
 // ErrQuotaExceeded with errors.Is. RetryAfter is the time after which the same call would
 // be allowed (the API layer sends it to the client as a retry hint).
+//
+// With Concurrent set the refusal is not a per-second limit but the server-wide bound on
+// password checks running at once (app.Options.MaxConcurrentHashes): Limit is then that
+// bound, and the call was refused because no check could start within the login wait.
 type QuotaExceededError struct {
 	Op         Op            // which limit: read, write or login
-	Limit      int           // the limit in calls per second
+	Limit      int           // the limit in calls per second (Concurrent: checks at once)
+	Concurrent bool          // refused by a concurrency bound, not a rate
 	RetryAfter time.Duration // when to try again; always > 0
 }
 
 // Error implements error.
 func (e *QuotaExceededError) Error() string {
+	if e.Concurrent {
+		return fmt.Sprintf("domain: quota exceeded: %s: %d password checks already running, retry after %s", e.Op, e.Limit, e.RetryAfter)
+	}
 	return fmt.Sprintf("domain: quota exceeded: %s limit %d/s, retry after %s", e.Op, e.Limit, e.RetryAfter)
 }
 

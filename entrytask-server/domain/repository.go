@@ -67,10 +67,17 @@ type Decision struct {
 	RetryAfter time.Duration // when not allowed: the wait until it would be; else 0
 }
 
-// RateLimiter takes one token from the bucket named key, creating it full on first use.
-// Implementations: local (golang.org/x/time/rate, per instance) and shared (Redis GCRA).
+// RateLimiter keeps token buckets by name. Implementations: local (golang.org/x/time/rate,
+// per instance) and shared (Redis GCRA). Both return an error for a limit that is not
+// positive.
 type RateLimiter interface {
+	// Allow takes one token from the bucket named key, creating it full on first use.
 	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
+	// Peek reports whether Allow would admit a call now, without taking a token and
+	// without creating a bucket (a bucket never used is full). The login throttle peeks
+	// before a password check and takes a token only when the check fails, so it counts
+	// failed attempts only.
+	Peek(ctx context.Context, key string, limit Limit) (Decision, error)
 }
 
 // SessionWatcher is implemented by session stores that several processes share and that

@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,8 +26,11 @@ type NewAccount struct {
 	Quota        *Quota // nil: no quota row, the configured default applies
 }
 
-// ValidateUsername returns ErrInvalidArgument (wrapped, naming the limit) for an empty,
-// too long or non-UTF-8 username.
+// ValidateUsername returns ErrInvalidArgument (wrapped, naming the rule) for an empty
+// username, one longer than MaxUsernameBytes, one that is not valid UTF-8, or one holding
+// a control character (Unicode category Cc: C0, DEL, C1). The length is checked first, so
+// the work is bounded by MaxUsernameBytes whatever the peer sent; Login calls it before
+// anything else, and usernames that fail it never name an account.
 func ValidateUsername(username string) error {
 	switch {
 	case username == "":
@@ -35,6 +39,11 @@ func ValidateUsername(username string) error {
 		return fmt.Errorf("%w: username is %d bytes, limit %d", ErrInvalidArgument, len(username), MaxUsernameBytes)
 	case !utf8.ValidString(username):
 		return fmt.Errorf("%w: username is not valid UTF-8", ErrInvalidArgument)
+	}
+	for _, r := range username {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: username holds control character %U", ErrInvalidArgument, r)
+		}
 	}
 	return nil
 }

@@ -109,11 +109,18 @@ type Quota struct {
 	LocalMaxKeys int           `koanf:"local_max_keys"`
 }
 
-// Login configures the per-username login throttle.
+// Login configures the per-username throttle of failed logins and the server-wide bound
+// on password checks (app.Options LoginRate, LoginBurst, MaxConcurrentHashes, HashWait).
 type Login struct {
-	Rate  int `koanf:"rate"`
-	Burst int `koanf:"burst"`
+	Rate                int           `koanf:"rate"`                  // failed attempts/s per username (5)
+	Burst               int           `koanf:"burst"`                 // failed attempts in a burst per username (10)
+	MaxConcurrentHashes int           `koanf:"max_concurrent_hashes"` // password checks at once; 0 (default) = 2 × GOMAXPROCS
+	HashWait            time.Duration `koanf:"hash_wait"`             // wait for a check slot before ResourceExhausted (1s)
 }
+
+// MaxLoginHashWait bounds login.hash_wait: a login never waits longer than this for a
+// password-check slot.
+const MaxLoginHashWait = 30 * time.Second
 
 // Password configures the argon2id cost of new password hashes.
 type Password struct {
@@ -143,43 +150,45 @@ type Log struct {
 // Defaults returns the built-in defaults as koanf keys (this is the documented list).
 func Defaults() map[string]any {
 	return map[string]any{
-		"listen":                  "127.0.0.1:7000",
-		"admin_listen":            "127.0.0.1:7001",
-		"data_dir":                "etserver-data",
-		"gc_percent":              400,
-		"gc_min_heap_mib":         128,
-		"mysql.dsn":               "",
-		"mysql.max_open_conns":    64,
-		"mysql.max_idle_conns":    64,
-		"mysql.conn_max_lifetime": "30m",
-		"redis.addr":              "",
-		"redis.password":          "",
-		"redis.db":                0,
-		"redis.pool_size":         0,
-		"redis.prefix":            "et:",
-		"redis.autopipeline":      true,
-		"sqlite.synchronous":      "FULL",
-		"session.ttl":             "24h",
-		"session.cache_ttl":       "10s",
-		"session.cache_watch":     true,
-		"kv.value_max_bytes":      1 << 20,
-		"quota.default_read":      1000,
-		"quota.default_write":     1000,
-		"quota.shared":            false,
-		"quota.cache_size":        100000,
-		"quota.cache_ttl":         "30s",
-		"quota.local_max_keys":    100000,
-		"login.rate":              5,
-		"login.burst":             10,
-		"password.time":           2,
-		"password.memory_kib":     19456,
-		"password.threads":        1,
-		"tls.cert":                "",
-		"tls.key":                 "",
-		"tls.client_ca":           "",
-		"shutdown.timeout":        "10s",
-		"log.level":               "info",
-		"log.format":              "text",
+		"listen":                      "127.0.0.1:7000",
+		"admin_listen":                "127.0.0.1:7001",
+		"data_dir":                    "etserver-data",
+		"gc_percent":                  400,
+		"gc_min_heap_mib":             128,
+		"mysql.dsn":                   "",
+		"mysql.max_open_conns":        64,
+		"mysql.max_idle_conns":        64,
+		"mysql.conn_max_lifetime":     "30m",
+		"redis.addr":                  "",
+		"redis.password":              "",
+		"redis.db":                    0,
+		"redis.pool_size":             0,
+		"redis.prefix":                "et:",
+		"redis.autopipeline":          true,
+		"sqlite.synchronous":          "FULL",
+		"session.ttl":                 "24h",
+		"session.cache_ttl":           "10s",
+		"session.cache_watch":         true,
+		"kv.value_max_bytes":          1 << 20,
+		"quota.default_read":          1000,
+		"quota.default_write":         1000,
+		"quota.shared":                false,
+		"quota.cache_size":            100000,
+		"quota.cache_ttl":             "30s",
+		"quota.local_max_keys":        100000,
+		"login.rate":                  5,
+		"login.burst":                 10,
+		"login.max_concurrent_hashes": 0,
+		"login.hash_wait":             "1s",
+		"password.time":               2,
+		"password.memory_kib":         19456,
+		"password.threads":            1,
+		"tls.cert":                    "",
+		"tls.key":                     "",
+		"tls.client_ca":               "",
+		"shutdown.timeout":            "10s",
+		"log.level":                   "info",
+		"log.format":                  "text",
 	}
 }
 
@@ -384,6 +393,12 @@ func (c Config) Validate() error {
 	positive("quota.local_max_keys", c.Quota.LocalMaxKeys)
 	positive("login.rate", c.Login.Rate)
 	positive("login.burst", c.Login.Burst)
+	if c.Login.MaxConcurrentHashes < 0 || c.Login.MaxConcurrentHashes > 4096 {
+		bad("login.max_concurrent_hashes", "must be in 0..4096 (0: 2 × GOMAXPROCS), got %d", c.Login.MaxConcurrentHashes)
+	}
+	if c.Login.HashWait <= 0 || c.Login.HashWait > MaxLoginHashWait {
+		bad("login.hash_wait", "must be in (0s, %s], got %s", MaxLoginHashWait, c.Login.HashWait)
+	}
 	positive("password.time", c.Password.Time)
 	if c.Password.MemoryKiB < 8 || c.Password.MemoryKiB > 1<<20 {
 		bad("password.memory_kib", "must be in 8..1048576, got %d", c.Password.MemoryKiB)

@@ -6,7 +6,6 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -73,7 +72,36 @@ func (l *Local) Allow(_ context.Context, key string, limit domain.Limit) (domain
 	})
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := l.now()
+	now := b.sync(l.now(), limit)
+	if b.lim.AllowN(now, 1) {
+		return domain.Decision{Allowed: true}, nil
+	}
+	// Denied: AllowN changed nothing.
+	return domain.Decision{RetryAfter: b.wait(now, limit)}, nil
+}
+
+// Peek implements domain.RateLimiter: it reports whether Allow would admit a call on key
+// now, taking no token and creating no bucket (an unknown key is a full bucket).
+func (l *Local) Peek(_ context.Context, key string, limit domain.Limit) (domain.Decision, error) {
+	if limit.Rate <= 0 || limit.Burst <= 0 {
+		return domain.Decision{}, fmt.Errorf("ratelimit: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	}
+	b, ok := l.buckets.Get(key)
+	if !ok {
+		return domain.Decision{Allowed: true}, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.sync(l.now(), limit)
+	if b.lim.TokensAt(now) >= 1 {
+		return domain.Decision{Allowed: true}, nil
+	}
+	return domain.Decision{RetryAfter: b.wait(now, limit)}, nil
+}
+
+// sync returns the time to give b.lim for a clock reading of now (never before the last
+// one) and applies a limit that changed since the last call. b.mu must be held.
+func (b *bucket) sync(now time.Time, limit domain.Limit) time.Time {
 	if now.Before(b.last) {
 		now = b.last // an injected clock that is not monotonic
 	}
@@ -84,15 +112,13 @@ func (l *Local) Allow(_ context.Context, key string, limit domain.Limit) (domain
 	if b.lim.Burst() != limit.Burst {
 		b.lim.SetBurstAt(now, limit.Burst)
 	}
-	if b.lim.AllowN(now, 1) {
-		return domain.Decision{Allowed: true}, nil
-	}
-	// Denied: AllowN changed nothing. The wait is the time the missing fraction of a
-	// token takes to accrue.
+	return now
+}
+
+// wait is the time until b holds a whole token: the missing fraction accrues at
+// limit.Rate per second (computed as x/time/rate computes its delays). b.mu must be held.
+func (b *bucket) wait(now time.Time, limit domain.Limit) time.Duration {
 	missing := 1 - b.lim.TokensAt(now)
-	d := time.Duration(math.Ceil(missing / float64(limit.Rate) * float64(time.Second)))
-	if d <= 0 {
-		d = time.Nanosecond
-	}
-	return domain.Decision{RetryAfter: d}, nil
+	d := time.Duration(float64(time.Second) * (missing / float64(limit.Rate)))
+	return max(d, time.Nanosecond)
 }

@@ -101,3 +101,33 @@ func BenchmarkLocalAllow(b *testing.B) {
 		l.Allow(ctx, "r:1", lim)
 	}
 }
+
+// TestLocalPeek: Peek reads a bucket without taking a token or creating it.
+func TestLocalPeek(t *testing.T) {
+	clk := &clock{now: time.Unix(1000, 0)}
+	l := ratelimit.NewLocal(ratelimit.Options{Now: clk.Now})
+	ctx := context.Background()
+	lim := domain.Limit{Rate: 5, Burst: 2}
+	for range 3 {
+		if d, err := l.Peek(ctx, "login:u", lim); err != nil || !d.Allowed {
+			t.Fatalf("peek at a fresh bucket: %+v %v", d, err)
+		}
+	}
+	for i := range 2 {
+		if d, _ := l.Allow(ctx, "login:u", lim); !d.Allowed {
+			t.Fatalf("take %d denied: peeks took tokens", i)
+		}
+	}
+	for range 2 {
+		if d, err := l.Peek(ctx, "login:u", lim); err != nil || d.Allowed || d.RetryAfter != 200*time.Millisecond {
+			t.Fatalf("peek at an empty bucket: %+v %v, want denied, RetryAfter 200ms", d, err)
+		}
+	}
+	clk.Add(200 * time.Millisecond)
+	if d, _ := l.Peek(ctx, "login:u", lim); !d.Allowed {
+		t.Fatal("not refilled after RetryAfter")
+	}
+	if _, err := l.Peek(ctx, "k", domain.Limit{Rate: 0, Burst: 1}); err == nil {
+		t.Fatal("zero rate accepted")
+	}
+}

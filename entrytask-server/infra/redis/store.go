@@ -270,3 +270,23 @@ func (s *Store) Allow(ctx context.Context, key string, limit domain.Limit) (doma
 	}
 	return domain.Decision{RetryAfter: retry}, nil
 }
+
+// Peek implements domain.RateLimiter: redis_rate's GCRA with a cost of 0, which reads the
+// bucket's state (Remaining whole tokens, ResetAfter until it is full) without taking a
+// token or creating the key.
+func (s *Store) Peek(ctx context.Context, key string, limit domain.Limit) (domain.Decision, error) {
+	if limit.Rate <= 0 || limit.Burst <= 0 {
+		return domain.Decision{}, fmt.Errorf("redis: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	}
+	res, err := s.limiter.AllowN(ctx, s.prefix+"rl:"+key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: time.Second}, 0)
+	if err != nil {
+		return domain.Decision{}, fmt.Errorf("redis: rate limit: %w", err)
+	}
+	if res.Remaining >= 1 {
+		return domain.Decision{Allowed: true}, nil
+	}
+	// The bucket is full ResetAfter from now and gains a token every 1/Rate seconds, so
+	// it holds one token (Burst-1)/Rate seconds before it is full.
+	retry := res.ResetAfter - time.Duration(limit.Burst-1)*time.Second/time.Duration(limit.Rate)
+	return domain.Decision{RetryAfter: max(retry, time.Millisecond)}, nil
+}

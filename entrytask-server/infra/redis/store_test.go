@@ -51,6 +51,37 @@ func TestSharedLimiter(t *testing.T) {
 	}
 }
 
+// TestSharedLimiterPeek: Peek reads a bucket without taking a token or creating it (the
+// failed-login throttle peeks before a password check and takes a token on failure).
+func TestSharedLimiterPeek(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	lim := domain.Limit{Rate: 5, Burst: 2}
+	for range 3 {
+		if d, err := s.Peek(ctx, "login:u", lim); err != nil || !d.Allowed {
+			t.Fatalf("peek at a fresh bucket: %+v %v", d, err)
+		}
+	}
+	if n, err := s.Client().Exists(ctx, "rate:"+s.Prefix()+"rl:login:u").Result(); err != nil || n != 0 {
+		t.Fatalf("peek created the bucket: exists=%d %v", n, err)
+	}
+	for i := range 2 {
+		if d, err := s.Allow(ctx, "login:u", lim); err != nil || !d.Allowed {
+			t.Fatalf("take %d: %+v %v", i, d, err)
+		}
+	}
+	d, err := s.Peek(ctx, "login:u", lim)
+	if err != nil || d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > time.Second/5 {
+		t.Fatalf("peek at an empty bucket: %+v %v, want denied with 0 < RetryAfter <= 200ms", d, err)
+	}
+	if d2, _ := s.Peek(ctx, "login:u", lim); d2.Allowed || d2.RetryAfter > d.RetryAfter {
+		t.Fatalf("a peek took a token: second peek %+v after %+v", d2, d)
+	}
+	if _, err := s.Peek(ctx, "k", domain.Limit{Rate: 1, Burst: 0}); err == nil {
+		t.Fatal("zero burst accepted")
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	if _, err := redis.Open(context.Background(), redis.Options{}); err == nil {
 		t.Fatal("empty address accepted")
