@@ -86,6 +86,25 @@ const (
 	// DefaultFrameTimeout bounds the arrival of one frame once its first
 	// byte has arrived (16 MiB in 30 s is 560 KB/s).
 	DefaultFrameTimeout = 30 * time.Second
+	// DefaultMaxConnHandlers bounds the handlers running at once for one
+	// connection (one per channel with work).
+	DefaultMaxConnHandlers = 64
+	// DefaultMaxHandlers bounds the handlers running at once in a server.
+	DefaultMaxHandlers = 1024
+	// DefaultMaxConnBufferedBytes bounds the request bytes one connection
+	// makes the server hold (incomplete messages, queued requests and
+	// those being answered): 80 MiB, room for one DefaultMaxMessageSize
+	// request and more.
+	DefaultMaxConnBufferedBytes = 80 << 20
+	// DefaultMaxBufferedBytes bounds the request bytes all connections
+	// make the server hold: 128 MiB.
+	DefaultMaxBufferedBytes = 128 << 20
+	// DefaultMaxConnWriteBytes bounds the response bytes queued for one
+	// connection before its next handler may start: 16 MiB.
+	DefaultMaxConnWriteBytes = 16 << 20
+	// DefaultMaxWriteBytes bounds the response bytes queued for all
+	// connections before a next handler may start: 64 MiB.
+	DefaultMaxWriteBytes = 64 << 20
 	// DefaultMaxChannelQueue is how many requests may wait on one channel
 	// behind the one being answered before the connection's reader stops
 	// reading until the channel catches up.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/url"
+	"sync/atomic"
 )
 
 // Request is one complete request as a handler sees it. The *Request is
@@ -61,9 +62,10 @@ type StreamRequest struct {
 	// RemoteAddr is the peer's address.
 	RemoteAddr string
 
-	chunks chan []byte
-	err    error // set before chunks is closed on failure
-	size   int64
+	chunks  chan []byte
+	err     error // set before chunks is closed on failure
+	size    int64
+	release func(n int64) // gives a delivered chunk's bytes back to the budgets
 }
 
 // Next returns the next chunk of the request data, or io.EOF once all of
@@ -77,6 +79,9 @@ func (s *StreamRequest) Next(ctx context.Context) ([]byte, error) {
 				return nil, s.err
 			}
 			return nil, io.EOF
+		}
+		if s.release != nil {
+			s.release(int64(len(b)))
 		}
 		return b, nil
 	case <-ctx.Done():
@@ -96,4 +101,12 @@ type route struct {
 	h      Handler
 	stream StreamHandlerFunc
 	stats  *pathStats
+	// respEst estimates the size of the next response: the last one, or
+	// a slowly decaying larger one. A handler is counted in the write
+	// budgets from its start with it. Until known, one handler of the
+	// route runs first (probing) and the others wait for it, at most
+	// probeWait, so that a first burst cannot allocate responses blind.
+	respEst atomic.Int64
+	known   atomic.Bool
+	probing atomic.Bool
 }

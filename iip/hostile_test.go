@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +74,8 @@ func dialRaw(t *testing.T, addr string, n int) []net.Conn {
 
 // waitClosed reads c until the server closes it (EOF or reset), failing t
 // when that takes longer than within. Bytes the server sends first are
-// read and dropped.
+// read and dropped: reading lets a server blocked on writing go on, so
+// tests of a peer that does not read wait for the server's log first.
 func waitClosed(t *testing.T, c net.Conn, within time.Duration) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(within))
@@ -251,8 +254,9 @@ func TestHostilePipelineWithoutReading(t *testing.T) {
 	t.Logf("attacker got %.1f MiB in before its writes blocked", float64(sent)/(1<<20))
 	checkHeap(t, "pipelined requests, replies never read", base, budget)
 	goodEcho(t, addr)
-	waitClosed(t, att, 5*time.Second)
+	// Reading would let the server write: wait for its log line first.
 	log.waitContains(t, "write response")
+	waitClosed(t, att, 5*time.Second)
 }
 
 // TestHostileIdleAndTricklingConnections is issue #14 row 7 (timeouts):
@@ -349,4 +353,63 @@ func TestHostileIdleSlotsReclaimed(t *testing.T) {
 	}
 	log.waitContains(t, "its slot is reclaimed for a new connection")
 	checkHeap(t, "connection slots reclaimed", base, 8<<20)
+}
+
+// TestHostileManyChannelsRepliesNeverRead is issue #14 row 5: one request
+// for a large chunk (like the file server's /file/read) on each of 200
+// channels, replies never read; 17 KB sent used to pin one response per
+// channel (970 MiB). Now handlers start only while the responses queued
+// for the connection fit MaxConnWriteBytes (16 MiB), counting each with
+// its path's response size, so the connection holds a few responses and
+// is closed by WriteTimeout.
+func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
+	const (
+		channels = 200
+		chunk    = 4 << 20
+		budget   = 40 << 20 // 16 MiB queued + one 4 MiB response per handler admitted before the write stalled, + slack
+	)
+	var log logBuffer
+	s := NewServer(&ServerOptions{Logger: slogTo(&log), WriteTimeout: time.Second})
+	var calls atomic.Int32
+	s.HandleFunc("/file/read", func(_ context.Context, r *Request) ([]byte, error) {
+		calls.Add(1)
+		b := make([]byte, chunk)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		return b, nil
+	})
+	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	stalled := make(chan struct{})
+	var once sync.Once
+	s.testHookWriteWait = func() { once.Do(func() { close(stalled) }) }
+	addr := startServer(t, s)
+	base := heapBytes()
+	// Default socket buffers: a tiny receive buffer would make the kernel
+	// trickle what the server had queued when it closed, delaying EOF.
+	att := dialRaw(t, addr, 1)[0]
+	var req []byte
+	for range channels {
+		req = append(req, rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}")...)
+	}
+	for i := 1; i <= channels; i++ {
+		req = append(req, rawFrame(byte(StatusRequest), "/file/read?name=big&offset=0&length=4194304", uint32(i), "{}")...)
+	}
+	t.Logf("attacker sends %d bytes", len(req))
+	if _, err := att.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stalled:
+	case <-time.After(testTimeout):
+		t.Fatalf("no handler ever waited for the write budget (%d handler calls)", calls.Load())
+	}
+	checkHeap(t, fmt.Sprintf("200 channels, replies never read (%d handlers ran)", calls.Load()), base, budget)
+	goodEcho(t, addr)
+	// Reading would let the server write: wait for its log line first.
+	log.waitContains(t, "write response")
+	waitClosed(t, att, 5*time.Second)
+	if n := calls.Load(); n > 10 {
+		t.Fatalf("%d handlers ran for a connection that read nothing, want at most 10", n)
+	}
 }

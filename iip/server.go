@@ -82,6 +82,37 @@ type ServerOptions struct {
 	// trickling bytes is closed. Default DefaultFrameTimeout (30 s);
 	// negative disables.
 	FrameTimeout time.Duration
+	// MaxConnHandlers bounds the handlers running at once for one
+	// connection (a channel runs one at a time). At the limit, the
+	// connection's reader waits for one to finish before it reads on.
+	// Default DefaultMaxConnHandlers (64).
+	MaxConnHandlers int
+	// MaxHandlers bounds the handlers running at once in the server; at
+	// the limit, readers wait as for MaxConnHandlers. Default
+	// DefaultMaxHandlers (1024).
+	MaxHandlers int
+	// MaxConnBufferedBytes bounds the request bytes one connection makes
+	// the server hold: requests still arriving, queued, or being
+	// answered (each request counts its data plus 1 KiB). A frame that
+	// does not fit waits for room, at most FrameTimeout; a request that
+	// cannot fit (its incomplete messages alone would pass the limit) or
+	// still does not fit then is read and discarded, and answered with
+	// error 104; the connection stays up. Default
+	// DefaultMaxConnBufferedBytes (80 MiB), raised to MaxMessageSize +
+	// 16 MiB when below it.
+	MaxConnBufferedBytes int
+	// MaxBufferedBytes bounds the request bytes all connections make the
+	// server hold, with the same rules. Default DefaultMaxBufferedBytes
+	// (128 MiB), raised to MaxConnBufferedBytes when below it.
+	MaxBufferedBytes int
+	// MaxConnWriteBytes bounds the response bytes queued for writing to
+	// one connection: while more are queued, no new handler starts for it
+	// (a handler is counted from its start with the size of its path's
+	// recent responses). Default DefaultMaxConnWriteBytes (16 MiB).
+	MaxConnWriteBytes int
+	// MaxWriteBytes bounds the response bytes queued for all connections
+	// the same way. Default DefaultMaxWriteBytes (64 MiB).
+	MaxWriteBytes int
 	// MaxChannelQueue bounds the requests waiting on one channel behind
 	// the one being answered (pipelined requests). When a channel has that
 	// many, the connection's reader stops reading (the peer's writes then
@@ -125,6 +156,26 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	if v.FrameTimeout == 0 {
 		v.FrameTimeout = DefaultFrameTimeout
 	}
+	if v.MaxConnHandlers <= 0 {
+		v.MaxConnHandlers = DefaultMaxConnHandlers
+	}
+	if v.MaxHandlers <= 0 {
+		v.MaxHandlers = DefaultMaxHandlers
+	}
+	if v.MaxConnBufferedBytes <= 0 {
+		v.MaxConnBufferedBytes = DefaultMaxConnBufferedBytes
+	}
+	v.MaxConnBufferedBytes = max(v.MaxConnBufferedBytes, v.MaxMessageSize+MaxFrameData)
+	if v.MaxBufferedBytes <= 0 {
+		v.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	v.MaxBufferedBytes = max(v.MaxBufferedBytes, v.MaxConnBufferedBytes)
+	if v.MaxConnWriteBytes <= 0 {
+		v.MaxConnWriteBytes = DefaultMaxConnWriteBytes
+	}
+	if v.MaxWriteBytes <= 0 {
+		v.MaxWriteBytes = DefaultMaxWriteBytes
+	}
 	if v.MaxChannelQueue <= 0 {
 		v.MaxChannelQueue = DefaultMaxChannelQueue
 	}
@@ -164,6 +215,13 @@ type Server struct {
 	// testHookHeader, set by tests before serving, sees every frame
 	// header a connection reads.
 	testHookHeader func(frameHeader)
+	// testHookWriteWait, set by tests before serving, is called when a
+	// handler waits for room in the write budgets.
+	testHookWriteWait func()
+	// Server-wide budgets: request bytes held, response bytes queued,
+	// handlers running (see ServerOptions).
+	inBytes, outBytes, handlers *budget
+
 	// reclaimIdle is how long a connection must have been idle to be
 	// closed for a newcomer at MaxConns (reclaimMinIdle; tests lower it).
 	reclaimIdle time.Duration
@@ -187,6 +245,9 @@ func NewServer(opts *ServerOptions) *Server {
 		work:        make(chan workItem),
 		stopWorkers: make(chan struct{}),
 		reclaimIdle: reclaimMinIdle,
+		inBytes:     newBudget(int64(o.MaxBufferedBytes)),
+		outBytes:    newBudget(int64(o.MaxWriteBytes)),
+		handlers:    newBudget(int64(o.MaxHandlers)),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m := map[string]*route{}

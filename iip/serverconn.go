@@ -54,6 +54,13 @@ type serverConn struct {
 	reclaimed  bool
 	handshaken bool // reader-only: a whole frame arrived
 
+	// Budgets of this connection (see ServerOptions); partial and
+	// openStreams are reader-only: bytes held by incomplete requests and
+	// stream requests still arriving.
+	inBytes, outBytes, handlers *budget
+	partial                     int64
+	openStreams                 int32
+
 	draining  atomic.Bool
 	closeOnce sync.Once
 	workers   sync.WaitGroup
@@ -82,7 +89,9 @@ type inbound struct {
 	route    *route
 	buf      []byte
 	size     int
+	held     int64 // of the buffer budgets
 	tooLarge bool
+	refused  bool // did not fit the buffer budgets: discarded, answered 104
 	stream   *StreamRequest
 	quit     chan struct{}
 }
@@ -108,6 +117,7 @@ type item struct {
 	err      error
 	received time.Time
 	buf      *[]byte // recycled buffer of req.Data (RecycleRequestData)
+	held     int64   // of the buffer budgets, given back once answered
 }
 
 var itemPool = sync.Pool{New: func() any { return new(item) }}
@@ -124,6 +134,9 @@ func newServerConn(s *Server, c net.Conn, id uint64) *serverConn {
 		done:   make(chan struct{}),
 	}
 	sc.lastRead.Store(sc.since.UnixNano())
+	sc.inBytes = newBudget(int64(s.opts.MaxConnBufferedBytes))
+	sc.outBytes = newBudget(int64(s.opts.MaxConnWriteBytes))
+	sc.handlers = newBudget(int64(s.opts.MaxConnHandlers))
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
 	sc.w = newConnWriter(c, func(err error) { sc.closeFor(fmt.Errorf("write response: %w", err)) })
 	sc.w.timeout = s.opts.WriteTimeout
@@ -158,6 +171,11 @@ func (c *serverConn) serve() {
 	}
 	c.failStreams()
 	c.workers.Wait()
+	// What the connection still holds of the server's buffer budget
+	// (incomplete requests, chunks a stream handler left) goes back.
+	if left := c.inBytes.used.Swap(0); left != 0 {
+		c.s.inBytes.release(left)
+	}
 	if draining {
 		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
 		c.close(nil)
@@ -244,7 +262,7 @@ func (c *serverConn) awaitFrame() error {
 		if !c.handshaken {
 			return fmt.Errorf("no frame within the handshake timeout %v", o.HandshakeTimeout)
 		}
-		if c.inflight.Load() == 0 {
+		if c.inflight.Load() <= c.openStreams {
 			return fmt.Errorf("%w: no request for %v", errIdle, o.IdleTimeout)
 		}
 	}
@@ -350,7 +368,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		it := c.newItem(kindStream, ch, raw, r)
 		sr := &StreamRequest{
 			Path: it.req.Path, RawPath: raw, Query: it.req.Query, Channel: ch.id, RemoteAddr: c.remote,
-			chunks: make(chan []byte, c.s.opts.StreamQueue),
+			chunks: make(chan []byte, c.s.opts.StreamQueue), release: c.releaseIn,
 		}
 		it.stream, it.quit = sr, make(chan struct{})
 		in := &inbound{raw: raw, route: r, stream: sr, quit: it.quit}
@@ -363,6 +381,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		if complete {
 			close(sr.chunks)
 		} else {
+			c.openStreams++
 			c.setInbound(ch, in)
 		}
 		return nil
@@ -376,6 +395,17 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		return c.dispatch(ch, it)
 	}
 	if complete {
+		held := int64(h.Length) + requestOverhead
+		ok, err := c.reserveIn(held, 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := c.fr.discard(int(h.Length)); err != nil {
+				return err
+			}
+			return c.refuse(ch, raw, r)
+		}
 		if c.s.opts.RecycleRequestData && r != nil {
 			// r.stream is nil here: the handler's Data is recycled once
 			// the response is written. Only data that fits the read
@@ -390,14 +420,14 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 					putBuf(pb)
 					return err
 				}
-				return c.complete(ch, raw, r, *pb, pb)
+				return c.complete(ch, raw, r, *pb, pb, held)
 			}
 		}
 		data, err := c.fr.readPayload(int(h.Length))
 		if err != nil {
 			return err
 		}
-		return c.complete(ch, raw, r, data, nil)
+		return c.complete(ch, raw, r, data, nil, held)
 	}
 	in := &inbound{raw: raw, route: r}
 	if err := c.accumulate(in, h.Length); err != nil {
@@ -405,6 +435,14 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 	}
 	c.setInbound(ch, in)
 	return nil
+}
+
+// refuse answers a request that did not fit the buffer budgets with
+// error 104; its data was discarded.
+func (c *serverConn) refuse(ch *serverChannel, raw string, r *route) error {
+	it := c.newItem(kindFixed, ch, raw, r)
+	it.err = &Error{Code: CodeUnknown, Message: "server busy: the request does not fit the server's buffer budget; retry later"}
+	return c.dispatch(ch, it)
 }
 
 func (c *serverConn) setInbound(ch *serverChannel, in *inbound) {
@@ -422,6 +460,7 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 		}
 		if last {
 			close(in.stream.chunks)
+			c.openStreams--
 			c.setInbound(ch, nil)
 		}
 		return nil
@@ -433,42 +472,153 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 		return nil
 	}
 	c.setInbound(ch, nil)
-	if in.tooLarge {
+	c.partial -= in.held
+	switch {
+	case in.tooLarge:
 		it := c.newItem(kindFixed, ch, in.raw, in.route)
 		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", in.size, c.s.opts.MaxMessageSize)}
 		return c.dispatch(ch, it)
+	case in.refused:
+		return c.refuse(ch, in.raw, in.route)
 	}
-	return c.complete(ch, in.raw, in.route, in.buf, nil)
+	return c.complete(ch, in.raw, in.route, in.buf, nil, in.held)
 }
 
 // accumulate reads n more bytes of a buffered multi-frame request, or
-// discards them once the request is over MaxMessageSize.
+// discards them once the request is over MaxMessageSize or did not fit
+// the buffer budgets.
 func (c *serverConn) accumulate(in *inbound, n uint32) error {
 	in.size += int(n)
-	if in.tooLarge || in.size > c.s.opts.MaxMessageSize {
-		in.tooLarge, in.buf = true, nil
+	if !in.tooLarge && !in.refused && in.size > c.s.opts.MaxMessageSize {
+		in.tooLarge = true
+		c.dropInbound(in)
+	}
+	if in.tooLarge || in.refused {
 		return c.fr.discard(int(n))
 	}
-	var err error
+	want := int64(n)
+	if in.held == 0 {
+		want += requestOverhead
+	}
+	ok, err := c.reserveIn(want, c.partial)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		in.refused = true
+		c.dropInbound(in)
+		return c.fr.discard(int(n))
+	}
+	in.held += want
+	c.partial += want
 	in.buf, err = c.fr.appendData(in.buf, int(n))
 	return err
 }
 
+// dropInbound gives back what an incomplete request held.
+func (c *serverConn) dropInbound(in *inbound) {
+	c.partial -= in.held
+	c.releaseIn(in.held)
+	in.held, in.buf = 0, nil
+}
+
 // pushChunk reads n bytes and hands them to a streaming handler, waiting
-// while the handler lags StreamQueue chunks behind.
+// while the handler lags StreamQueue chunks behind. The chunk counts in
+// the buffer budgets until the handler takes it.
 func (c *serverConn) pushChunk(in *inbound, n uint32) error {
+	ok, err := c.reserveIn(int64(n), 0)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("stream chunk of %d bytes on %s does not fit the server's buffer budget", n, in.raw)
+	}
 	data, err := c.fr.readPayload(int(n))
 	if err != nil {
 		return err
 	}
 	in.stream.size += int64(n)
 	select {
-	case in.stream.chunks <- data:
 	case <-in.quit: // the handler returned: drop the rest
+		c.releaseIn(int64(n))
+		return nil
+	default:
+	}
+	select {
+	case in.stream.chunks <- data:
+	case <-in.quit:
+		c.releaseIn(int64(n))
 	case <-c.ctx.Done():
+		c.releaseIn(int64(n))
 		return c.ctx.Err()
 	}
 	return nil
+}
+
+// requestOverhead is what a request counts in the buffer budgets besides
+// its data: its queue entry, header and share of a worker.
+const requestOverhead = 1 << 10
+
+// reserveIn takes n bytes of the connection's and the server's buffer
+// budgets for data about to be read. partial is what the connection's
+// incomplete requests hold: when they and n alone pass the connection's
+// limit, nothing can make room and it returns false at once. Otherwise it
+// waits for room (the connection's own requests being answered, or other
+// connections'), at most FrameTimeout, and returns false when there is
+// still none: the caller then discards the data and answers error 104.
+func (c *serverConn) reserveIn(n, partial int64) (bool, error) {
+	cb, sb := c.inBytes, c.s.inBytes
+	if partial+n > cb.limit {
+		return false, nil
+	}
+	if !cb.fits(n) || !sb.fits(n) {
+		if ok, err := c.waitIn(n); !ok || err != nil {
+			return false, err
+		}
+	}
+	cb.take(n)
+	sb.take(n)
+	return true, nil
+}
+
+func (c *serverConn) waitIn(n int64) (bool, error) {
+	cb, sb := c.inBytes, c.s.inBytes
+	var timeout <-chan time.Time
+	if t := c.s.opts.FrameTimeout; t > 0 {
+		tm := time.NewTimer(t)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	defer c.rearmFrame()
+	for {
+		cw, sw := cb.wait(), sb.wait()
+		if cb.fits(n) && sb.fits(n) {
+			cb.unwait()
+			sb.unwait()
+			return true, nil
+		}
+		var err error
+		done := false
+		select {
+		case <-cw:
+		case <-sw:
+		case <-timeout:
+			done = true
+		case <-c.ctx.Done():
+			done, err = true, context.Cause(c.ctx)
+		}
+		cb.unwait()
+		sb.unwait()
+		if done {
+			return false, err
+		}
+	}
+}
+
+// releaseIn gives n bytes back to the buffer budgets.
+func (c *serverConn) releaseIn(n int64) {
+	c.inBytes.release(n)
+	c.s.inBytes.release(n)
 }
 
 func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *route) *item {
@@ -483,15 +633,16 @@ func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *ro
 }
 
 // complete queues a fully received request; pb, when not nil, is data's
-// recycled buffer, put back once the response is written.
-func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte, pb *[]byte) error {
+// recycled buffer, put back once the response is written. held is what
+// the request holds of the buffer budgets, given back once answered.
+func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []byte, pb *[]byte, held int64) error {
 	c.requests.Add(1)
 	ch.requests.Add(1)
 	if r == nil && strings.HasPrefix(raw, sysPrefix) {
-		return c.sysRequest(ch, raw, data)
+		return c.sysRequest(ch, raw, data, held)
 	}
 	it := c.newItem(kindHandler, ch, raw, r)
-	it.req.Data, it.buf = data, pb
+	it.req.Data, it.buf, it.held = data, pb, held
 	it.received = time.Now()
 	return c.dispatch(ch, it)
 }
@@ -531,10 +682,124 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 	ch.running = true
 	ch.mu.Unlock()
 	if start {
+		if err := c.acquireHandler(); err != nil {
+			return err
+		}
 		c.workers.Add(1)
 		c.s.runChannel(c, ch)
 	}
 	return nil
+}
+
+// acquireHandler takes a handler slot of the connection and of the server
+// for a channel about to run, waiting (the reader does not read
+// meanwhile) while MaxConnHandlers or MaxHandlers are running.
+func (c *serverConn) acquireHandler() error {
+	cb, sb := c.handlers, c.s.handlers
+	if !cb.fits(1) || !sb.fits(1) {
+		if err := waitBoth(c.ctx, cb, sb, 1, 1); err != nil {
+			return fmt.Errorf("iip: connection closed while waiting for a handler slot: %w", err)
+		}
+		c.rearmFrame()
+	}
+	cb.take(1)
+	sb.take(1)
+	return nil
+}
+
+// waitBoth waits until a fits n and b fits m, or ctx ends.
+func waitBoth(ctx context.Context, a, b *budget, n, m int64) error {
+	for {
+		aw, bw := a.wait(), b.wait()
+		ok := a.fits(n) && b.fits(m)
+		if !ok {
+			select {
+			case <-aw:
+			case <-bw:
+			case <-ctx.Done():
+				a.unwait()
+				b.unwait()
+				return context.Cause(ctx)
+			}
+		}
+		a.unwait()
+		b.unwait()
+		if ok {
+			return nil
+		}
+	}
+}
+
+// admitHandler counts a handler about to start in the write budgets with
+// est, its path's expected response size, waiting while the responses
+// queued for the connection or the server leave no room for it (est
+// counts at most a quarter of a budget in that test, so that a large
+// response is not starved).
+func (c *serverConn) admitHandler(est int64) error {
+	cb, sb := c.outBytes, c.s.outBytes
+	ce, se := min(est, cb.limit/4), min(est, sb.limit/4)
+	if !cb.fits(ce) || !sb.fits(se) {
+		if hook := c.s.testHookWriteWait; hook != nil {
+			hook()
+		}
+		if err := waitBoth(c.ctx, cb, sb, ce, se); err != nil {
+			return err
+		}
+	}
+	c.takeOut(est)
+	return nil
+}
+
+// probeWait bounds how long a handler waits for the first response of
+// its path to be known (see route.respEst).
+const probeWait = time.Second
+
+// probeRoute makes the caller the probe of a route whose response size is
+// not known yet, or waits (at most probeWait) until the probe answered.
+func (c *serverConn) probeRoute(r *route) (probe bool, err error) {
+	if r.known.Load() {
+		return false, nil
+	}
+	if r.probing.CompareAndSwap(false, true) {
+		return true, nil
+	}
+	sb := c.s.outBytes
+	t := time.NewTimer(probeWait)
+	defer t.Stop()
+	for {
+		w := sb.wait()
+		if r.known.Load() {
+			sb.unwait()
+			return false, nil
+		}
+		if r.probing.CompareAndSwap(false, true) {
+			sb.unwait()
+			return true, nil
+		}
+		select {
+		case <-w:
+			sb.unwait()
+		case <-t.C:
+			sb.unwait()
+			return false, nil
+		case <-c.ctx.Done():
+			sb.unwait()
+			return false, context.Cause(c.ctx)
+		}
+	}
+}
+
+// takeOut counts n more response bytes queued for writing (n may be
+// negative: an estimate corrected).
+func (c *serverConn) takeOut(n int64) {
+	switch {
+	case n > 0:
+		c.outBytes.take(n)
+		c.s.outBytes.take(n)
+	case n < 0:
+		c.outBytes.release(-n)
+		c.s.outBytes.release(-n)
+	}
 }
 
 // maxIdleWorkers bounds the workers a Server keeps waiting for work.
@@ -587,6 +852,8 @@ func (c *serverConn) run(ch *serverChannel) {
 		if ch.head == len(ch.queue) {
 			ch.queue, ch.head, ch.running = ch.queue[:0], 0, false
 			ch.mu.Unlock()
+			c.handlers.release(1)
+			c.s.handlers.release(1)
 			return
 		}
 		it := ch.queue[ch.head]
@@ -608,6 +875,7 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 	defer c.inflight.Add(-1)
 	var resp []byte
 	var err error
+	var queued int64 // counted in the write budgets before the handler ran
 	switch it.kind {
 	case kindFixed:
 		resp, err = it.resp, it.err
@@ -626,7 +894,34 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 			c.s.total.record(time.Now(), time.Since(it.received), true, len(it.req.Data), 0)
 			break
 		}
+		probe, perr := c.probeRoute(it.route)
+		if perr != nil {
+			err = fmt.Errorf("%w: %w", ErrConnLost, perr)
+			break
+		}
+		est := it.route.respEst.Load()
+		if err = c.admitHandler(est); err != nil {
+			if probe {
+				it.route.probing.Store(false)
+				c.s.outBytes.kick()
+			}
+			err = fmt.Errorf("%w: %w", ErrConnLost, err)
+			break
+		}
+		queued = est
 		resp, err = c.call(it)
+		if it.stream != nil {
+			c.dropChunks(it.stream)
+		}
+		n := int64(len(resp))
+		if next := max(n, est-est/8); next != est {
+			it.route.respEst.Store(next)
+		}
+		if probe {
+			it.route.known.Store(true)
+			it.route.probing.Store(false)
+			c.s.outBytes.kick()
+		}
 	}
 	// Statistics are recorded before the response is written, so a client
 	// that has its answer also sees it counted.
@@ -640,14 +935,32 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 		it.route.stats.record(now, d, err != nil, in, len(resp))
 		c.s.total.record(now, d, err != nil, in, len(resp))
 	}
+	c.takeOut(int64(len(resp)) - queued)
 	c.respond(ch, it, resp, err)
+	c.takeOut(-int64(len(resp)))
 	c.release(it)
+}
+
+// dropChunks gives back the budget of the chunks a stream handler left.
+func (c *serverConn) dropChunks(sr *StreamRequest) {
+	for {
+		select {
+		case b, ok := <-sr.chunks:
+			if !ok {
+				return
+			}
+			c.releaseIn(int64(len(b)))
+		default:
+			return
+		}
+	}
 }
 
 func (c *serverConn) release(it *item) {
 	if it.buf != nil {
 		putBuf(it.buf)
 	}
+	c.releaseIn(it.held)
 	*it = item{}
 	itemPool.Put(it)
 }
@@ -732,9 +1045,9 @@ type newChannelResponse struct {
 // sysRequest handles /sys/ paths. Channel creation and deletion take
 // effect in the reader, so a client that counts ids locally may use a new
 // channel before the answer arrives.
-func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte) error {
+func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held int64) error {
 	it := c.newItem(kindFixed, ch, raw, nil)
-	it.req.Data = data
+	it.req.Data, it.held = data, held
 	switch it.req.Path {
 	case PathNewChannel:
 		if ch.id != 0 {
