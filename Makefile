@@ -1,15 +1,19 @@
 # pocket: one Makefile for the whole workspace. Every target loops over the modules
 # listed by scripts/modules.sh (each directory with a go.mod).
 
-.PHONY: all test lint bench bench-full proto demo tidy
+.PHONY: all test lint bench bench-full proto demo tidy release consumer-check
 
 all: test
 
-## test: services up, generated code fresh, vet + go test -race per module, GOWORK=off builds
+## test: services up, generated code fresh, vet + go test -race per module, GOWORK=off builds, consumer check
 test:
 	scripts/test.sh
 
-## lint: gofmt, go vet and staticcheck over every module
+## consumer-check: every published module installed by version from a module proxy, outside the tree
+consumer-check:
+	scripts/consumer-check.sh
+
+## lint: gofmt, go vet, staticcheck, one version per dependency, tidy go.mod/go.sum
 lint:
 	scripts/lint.sh
 
@@ -30,6 +34,10 @@ proto:
 demo:
 	scripts/demo.sh
 
-## tidy: go mod tidy in every module (GOWORK=off, so each go.mod stands on its own)
+## tidy: go mod tidy in every module, bottom-up (GOWORK=off, so each go.mod stands on its own)
 tidy:
-	for m in $$(scripts/modules.sh); do (cd $$m && GOWORK=off go mod tidy) || exit 1; done
+	scripts/tidy.sh
+
+## release: make release VERSION=vX.Y.Z [MODULES="nap dora"]: bump, tidy, verify, print the tag commands
+release:
+	scripts/release.sh "$(VERSION)" $(MODULES)

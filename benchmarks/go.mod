@@ -9,10 +9,10 @@ require (
 	github.com/lesismal/arpc v1.2.4
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/entrytask-server v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/iip v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/dora v0.2.0
+	github.com/seed857a6cbd/pocket/entrytask-server v0.2.0
+	github.com/seed857a6cbd/pocket/iip v0.2.0
+	github.com/seed857a6cbd/pocket/nap v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/smux v1.5.56
 	go.uber.org/goleak v1.3.0
@@ -53,7 +53,8 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
+	github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -85,3 +86,5 @@ tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )
+
+replace github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora => ../dora/cmd/protoc-gen-dora

@@ -1,6 +1,6 @@
 module github.com/seed857a6cbd/pocket/dora
 
-go 1.24
+go 1.26.0
 
 require (
 	go.uber.org/goleak v1.3.0
@@ -8,8 +8,8 @@ require (
 )
 
 require (
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/lbclient v0.2.0
+	github.com/seed857a6cbd/pocket/nap v0.2.0
 )
 
 replace github.com/seed857a6cbd/pocket/nap => ../nap

@@ -10,9 +10,9 @@ require (
 	github.com/knadh/koanf/providers/file v1.2.1
 	github.com/knadh/koanf/v2 v2.4.1
 	github.com/schollz/progressbar/v3 v3.19.1
-	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/entrytask-server v0.0.0-00010101000000-000000000000
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/dora v0.2.0
+	github.com/seed857a6cbd/pocket/entrytask-server v0.2.0
+	github.com/seed857a6cbd/pocket/lbclient v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.47.0
@@ -28,16 +28,9 @@ require (
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-)
-
-replace (
-	github.com/seed857a6cbd/pocket/dora => ../dora
-	github.com/seed857a6cbd/pocket/entrytask-server => ../entrytask-server
-	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
-	github.com/seed857a6cbd/pocket/nap => ../nap
 )

@@ -2,12 +2,6 @@ module github.com/seed857a6cbd/pocket/entrytask-server
 
 go 1.26.0
 
-replace (
-	github.com/seed857a6cbd/pocket/dora => ../dora
-	github.com/seed857a6cbd/pocket/lbclient => ../lbclient
-	github.com/seed857a6cbd/pocket/nap => ../nap
-)
-
 require (
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-sql-driver/mysql v1.10.1
@@ -20,7 +14,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
-	github.com/seed857a6cbd/pocket/nap v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/nap v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.58.0
@@ -30,7 +24,7 @@ require (
 	modernc.org/sqlite v1.55.0
 )
 
-require github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000 // indirect
+require github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
@@ -53,7 +47,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/dora v0.0.0-00010101000000-000000000000
+	github.com/seed857a6cbd/pocket/dora v0.2.0
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -1,11 +1,11 @@
 module github.com/seed857a6cbd/pocket/iip
 
-go 1.24
+go 1.26.0
 
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.1.2
-	github.com/prometheus/client_golang v1.22.0
-	github.com/seed857a6cbd/pocket/lbclient v0.0.0-00010101000000-000000000000
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/seed857a6cbd/pocket/lbclient v0.2.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -14,11 +14,11 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_model v0.6.1 // indirect
-	github.com/prometheus/common v0.62.0 // indirect
-	github.com/prometheus/procfs v0.15.1 // indirect
-	golang.org/x/sys v0.30.0 // indirect
-	google.golang.org/protobuf v1.36.5 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/seed857a6cbd/pocket/lbclient => ../lbclient

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# gofmt, go vet and staticcheck (from the module proxy) over every module. The version is
+# gofmt, go vet and staticcheck (from the module proxy) over every module; one version of each
+# dependency across all go.mod files (scripts/modtool deps); every go.mod and go.sum tidy
+# (scripts/tidy.sh --diff). The version is
 # the module version of honnef.co/go/tools (v0.8.2 is staticcheck 2026.2.2); the proxy no
 # longer answers for the 2025.1.1 release name.
 set -euo pipefail
@@ -14,3 +16,7 @@ for m in $(scripts/modules.sh); do
   echo "== $m"
   (cd "$m" && go vet ./... && "$root/bin/staticcheck" ./...)
 done
+echo "== one version per dependency"
+(cd scripts/modtool && GOWORK=off go run . deps -root "$root")
+echo "== go.mod and go.sum tidy"
+scripts/tidy.sh --diff

@@ -22,9 +22,9 @@ command -v protoc >/dev/null || { echo "proto: protoc not found (apt-get install
 mkdir -p bin
 export GOBIN="$root/bin" PATH="$root/bin:$PATH"
 (cd dora && GOWORK=off go install google.golang.org/protobuf/cmd/protoc-gen-go)
-if [ -d dora/cmd/protoc-gen-dora ]; then
-  (cd dora && GOWORK=off go install ./cmd/protoc-gen-dora)
-fi
+# protoc-gen-dora is a module of its own; built from the checkout it writes "(devel)" as its
+# version into generated headers, so committed code does not change with every commit.
+(cd dora/cmd/protoc-gen-dora && GOWORK=off go install .)
 for m in "${mods[@]}"; do
   echo "proto: go generate in $m"
   (cd "$m" && go generate ./...)

@@ -17,7 +17,7 @@ const (
 )
 
 // generateFile writes <file>_dora.pb.go for f, or nothing when f has no services.
-func generateFile(gen *protogen.Plugin, f *protogen.File) *protogen.GeneratedFile {
+func generateFile(gen *protogen.Plugin, f *protogen.File, version string) *protogen.GeneratedFile {
 	if len(f.Services) == 0 {
 		return nil
 	}

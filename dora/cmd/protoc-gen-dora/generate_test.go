@@ -10,37 +10,34 @@ import (
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"google.golang.org/protobuf/types/pluginpb"
-
-	"github.com/seed857a6cbd/pocket/dora/examples/echo"
-	"github.com/seed857a6cbd/pocket/dora/internal/testpb"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
 
-// request builds the CodeGeneratorRequest protoc would send for file: its dependencies
-// first (protoc's order), only file is generated.
-func request(file protoreflect.FileDescriptor, param string) *pluginpb.CodeGeneratorRequest {
-	var files []*descriptorpb.FileDescriptorProto
-	seen := map[string]bool{}
-	var add func(f protoreflect.FileDescriptor)
-	add = func(f protoreflect.FileDescriptor) {
-		if seen[f.Path()] {
-			return
-		}
-		seen[f.Path()] = true
-		imports := f.Imports()
-		for i := 0; i < imports.Len(); i++ {
-			add(imports.Get(i).FileDescriptor)
-		}
-		files = append(files, protodesc.ToFileDescriptorProto(f))
+// request builds the CodeGeneratorRequest protoc would send for the last file of the
+// descriptor set testdata/<set>.protoset (dependencies first, protoc's order); only that
+// file is generated. The sets are fixtures made from dora's own .proto files with
+//
+//	protoc -I dora/examples/echo --include_imports --include_source_info \
+//	    --descriptor_set_out=testdata/echo.protoset echo.proto
+//
+// (and the same for dora/internal/testpb/test.proto); remake them when those files change.
+func request(t *testing.T, set, param string) *pluginpb.CodeGeneratorRequest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", set+".protoset"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	add(file)
+	var fds descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(data, &fds); err != nil {
+		t.Fatalf("%s.protoset: %v", set, err)
+	}
+	files := fds.GetFile()
 	return &pluginpb.CodeGeneratorRequest{
-		FileToGenerate:  []string{file.Path()},
+		FileToGenerate:  []string{files[len(files)-1].GetName()},
 		Parameter:       proto.String(param),
 		ProtoFile:       files,
 		CompilerVersion: &pluginpb.Version{Major: proto.Int32(3), Minor: proto.Int32(21), Patch: proto.Int32(12)},
@@ -55,7 +52,7 @@ func run(t *testing.T, req *pluginpb.CodeGeneratorRequest) *pluginpb.CodeGenerat
 	}
 	for _, f := range gen.Files {
 		if f.Generate {
-			generateFile(gen, f)
+			generateFile(gen, f, "(devel)")
 		}
 	}
 	resp := gen.Response()
@@ -68,15 +65,15 @@ func run(t *testing.T, req *pluginpb.CodeGeneratorRequest) *pluginpb.CodeGenerat
 func TestGolden(t *testing.T) {
 	tests := []struct {
 		name   string
-		file   protoreflect.FileDescriptor
+		set    string
 		golden string
 	}{
-		{"echo", echo.File_echo_proto, "echo_dora.pb.go.golden"},
-		{"testpb with deprecated method", testpb.File_test_proto, "test_dora.pb.go.golden"},
+		{"echo", "echo", "echo_dora.pb.go.golden"},
+		{"testpb with deprecated method", "test", "test_dora.pb.go.golden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := run(t, request(tt.file, "paths=source_relative"))
+			resp := run(t, request(t, tt.set, "paths=source_relative"))
 			if len(resp.File) != 1 {
 				t.Fatalf("got %d files, want 1", len(resp.File))
 			}
@@ -150,11 +147,11 @@ func TestGoldenImports(t *testing.T) {
 }
 
 func TestFileName(t *testing.T) {
-	resp := run(t, request(echo.File_echo_proto, "paths=source_relative"))
+	resp := run(t, request(t, "echo", "paths=source_relative"))
 	if got := resp.File[0].GetName(); got != "echo_dora.pb.go" {
 		t.Fatalf("file name %q, want echo_dora.pb.go", got)
 	}
-	resp = run(t, request(echo.File_echo_proto, ""))
+	resp = run(t, request(t, "echo", ""))
 	if got, want := resp.File[0].GetName(), "github.com/seed857a6cbd/pocket/dora/examples/echo/echo_dora.pb.go"; got != want {
 		t.Fatalf("file name %q, want %q", got, want)
 	}

@@ -116,6 +116,7 @@ defaults shown.`
 func newApp(env Env) *cli.App {
 	app := &cli.App{
 		Name:           "etclient",
+		Version:        Version(),
 		Usage:          "log in to etserver, read and write keys, and benchmark it",
 		UsageText:      "etclient COMMAND [OPTIONS]   (COMMAND: login | read | write | benchmark read|write, or login,read,… joined by commas)",
 		Description:    appDescription,

@@ -1,4 +1,4 @@
-// Command etserver is the per-user key/value service: `etserver serve | migrate | seed | certs`.
+// Command etserver is the per-user key/value service: `etserver serve | migrate | seed | certs | version`.
 // See the module README for configuration keys and examples.
 package main
 
@@ -17,11 +17,15 @@ func main() {
 }
 
 func newApp() *cli.App {
+	// --version only: -v stays free for subcommands.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version"}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
 	return &cli.App{
-		Name:  "etserver",
-		Usage: "per-user key/value service with accounts, sessions and quotas",
+		Name:    "etserver",
+		Version: versionLine(),
+		Usage:   "per-user key/value service with accounts, sessions and quotas",
 		Description: "Configuration: defaults < YAML file (--config) < ETSERVER_* environment < flags.\n" +
 			"With neither mysql.dsn nor redis.addr set, the embedded SQLite store in --data-dir is used.",
-		Commands: []*cli.Command{serveCommand(), migrateCommand(), seedCommand(), certsCommand()},
+		Commands: []*cli.Command{serveCommand(), migrateCommand(), seedCommand(), certsCommand(), versionCommand()},
 	}
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The consumer check: uses pocket the way someone outside this repository does.
+#
+# From an export of the committed tree (or, with --worktree, of the working tree) it zips every
+# module of versions.yaml at its version into a file-based GOPROXY, then, in fresh modules
+# outside the tree with GOWORK=off and a module cache of its own (kept between runs for
+# third-party modules; pocket's own modules are removed from it before every run, since their
+# unreleased versions change with the tree):
+#   - `go get <module>@<version>` for each published module, and builds a program importing
+#     every public package of it (not internal, not main);
+#   - `go install <command>@<version>` for every command of those modules (protoc-gen-dora,
+#     etserver, etclient), and runs each with --version (which must name the version) and --help.
+# Third-party modules come from the local module cache or the usual proxy. Bounded to 3 minutes
+# (POCKET_CONSUMER_SECONDS); about a minute with warm caches. Run by `make test`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. scripts/modproxy.sh
+
+mode=
+[ "${1:-}" = --worktree ] && mode=--worktree
+work=$(mktemp -d "${TMPDIR:-/tmp}/pocket-consumer.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+limit=${POCKET_CONSUMER_SECONDS:-180}
+
+pocket_modproxy "$work" $mode >/dev/null
+# pocket_modproxy_env gives a module cache of our own, kept between runs for third-party
+# modules (so the build cache stays warm) and purged of pocket's modules.
+pocket_modproxy_env "$work"
+export GOBIN="$work/bin" GOFLAGS="${GOFLAGS:-} -mod=mod"
+mapfile -t modules < <(cd scripts/modtool && GOWORK=off GOMODCACHE=$(go env GOMODCACHE) go run . list -root "$root")
+
+check() {
+  local dir=$1 path=$2 version=$3 use="$work/use/$1"
+  mkdir -p "$use"
+  cd "$use"
+  printf 'module example.com/consumer\n\ngo 1.26.0\n' >go.mod
+  go get "$path@$version" >/dev/null 2>"$use/get.log" || { cat "$use/get.log"; echo "consumer: go get $path@$version failed"; return 1; }
+  local pkgs mains listing
+  listing=$(go list -f '{{.Name}} {{.ImportPath}}' "$path/..." 2>"$use/list.log") || { cat "$use/list.log"; echo "consumer: go list $path/... failed"; return 1; }
+  pkgs=$(awk '$1 != "main" {print $2}' <<<"$listing" | grep -v -e '/internal/' -e '/internal$' || true)
+  mains=$(awk '$1 == "main" {print $2}' <<<"$listing")
+  local n=$(echo $pkgs | wc -w) cmd
+  for cmd in $mains; do
+    go install "$cmd@$version" 2>"$use/install.log" || { cat "$use/install.log"; echo "consumer: go install $cmd@$version failed"; return 1; }
+    local bin="$GOBIN/${cmd##*/}" out
+    out=$("$bin" --version) || { echo "consumer: ${cmd##*/} --version failed"; return 1; }
+    case "$out" in *"$version"*) ;; *) echo "consumer: ${cmd##*/} --version says '$out', want $version"; return 1 ;; esac
+    "$bin" --help >/dev/null || { echo "consumer: ${cmd##*/} --help failed"; return 1; }
+    echo "consumer: go install ${cmd}@$version: $out"
+  done
+  if [ "$n" -gt 0 ]; then
+    echo "consumer: go get $path@$version: a program importing its $n public packages builds"
+  fi
+}
+
+start=$SECONDS
+for line in "${modules[@]}"; do
+  read -r dir path version <<<"$line"
+  check "$dir" "$path" "$version"
+  if [ $((SECONDS - start)) -gt "$limit" ]; then
+    echo "consumer: over its ${limit}s bound after $dir"
+    exit 1
+  fi
+done
+echo "consumer: ${#modules[@]} modules installable from a module proxy ($((SECONDS - start))s)"
