@@ -102,6 +102,7 @@ func (b *replyBudget) watch() <-chan struct{} {
 // connState is the server's accounting of one connection.
 type connState struct {
 	sess    *nap.Session
+	reqWait [reqWaitSlots]atomic.Int32 // calls waiting for their request, by reqGen slot (request.go)
 	replies replyBudget
 	sent    atomic.Uint64 // reply sends completed: the connection's progress
 	stuck   atomic.Int32  // replies failed because the peer did not read them

@@ -166,7 +166,9 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	defer s.callWG.Done()
 	defer s.endCall()
 	defer st.Close()
+	slot := s.waitRequestBegin(cs) // bounded by RequestTimeout (request.go)
 	msg, err := st.Recv()
+	waitRequestEnd(cs, slot)
 	if err != nil {
 		return // reset or session gone before the request arrived: nobody to answer
 	}

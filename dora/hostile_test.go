@@ -6,8 +6,10 @@ package dora_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -440,4 +442,71 @@ func TestHostileServerCallsCap(t *testing.T) {
 		}
 	}
 	checkHeap(t, "calls past MaxServerCalls", base, 4<<20)
+}
+
+// napFrame returns a raw nap frame (nap PROTOCOL.md section 1).
+func napFrame(typ, flags byte, stream uint32, payload []byte) []byte {
+	b := make([]byte, 10, 10+len(payload))
+	binary.BigEndian.PutUint32(b[0:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(b[4:], stream)
+	b[8], b[9] = typ, flags
+	return append(b, payload...)
+}
+
+// TestHostilePartialRequests: issue #14 row 2 (dora part: handler goroutines never block
+// forever on a peer). A raw-socket peer completes the nap handshake, then starts many
+// requests (a DATA frame with MORE) and never finishes them. Each started call's goroutine
+// waits for the rest of its request; RequestTimeout closes the connection, every such
+// goroutine ends, and a good client alongside is served throughout.
+func TestHostilePartialRequests(t *testing.T) {
+	const (
+		streams = 200
+		timeout = 300 * time.Millisecond
+	)
+	cc := &liveCalls{endedCh: make(chan struct{}, 1)}
+	var logs logBuf
+	base := liveHeap()
+	ts := startServer(t, nil, dora.ServerLogger(slogTo(&logs)), dora.ServerStats(cc), dora.RequestTimeout(timeout))
+	good := newTestClient(t, ts.addr)
+	goodCall(t, good, "before")
+
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var attack []byte
+	attack = append(attack, napFrame(0x2, 0, 0, []byte{0, 1})...) // SETTINGS, version 1, defaults
+	for i := range streams {
+		// The first 3 bytes of a Pkg, more to come (MORE), then nothing.
+		attack = append(attack, napFrame(0x0, 0x1, uint32(2*i+1), []byte{0x0a, 0x20, 0x08})...)
+	}
+	start := time.Now()
+	if _, err := conn.Write(attack); err != nil {
+		t.Fatal(err)
+	}
+	// While the partial requests wait, the good client is served.
+	for i := range 5 {
+		goodCall(t, good, fmt.Sprint("during ", i))
+	}
+	// The server closes the attacker: read until EOF (or a reset), within the deadline.
+	conn.SetReadDeadline(time.Now().Add(testTimeout))
+	_, err = io.Copy(io.Discard, conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server did not close a connection whose %d requests stopped half-way (RequestTimeout %v)", streams, timeout)
+	}
+	closedAfter := time.Since(start)
+	t.Logf("attacker closed after %v (RequestTimeout %v)", closedAfter, timeout)
+	if closedAfter < timeout {
+		t.Errorf("closed after %v, before RequestTimeout %v", closedAfter, timeout)
+	}
+	if !strings.Contains(logs.String(), "did not send a whole request in time") {
+		t.Errorf("no log of the closed connection:\n%s", logs.String())
+	}
+	goodCall(t, good, "after")
+	// No call began (no request was decoded), and the goroutines that waited are gone:
+	// goleak checks that at the end of the package, the budget here checks the memory.
+	cc.waitAllEnded(t, testTimeout)
+	checkHeap(t, "partial requests", base, 4<<20)
 }

@@ -39,9 +39,10 @@ type serverOptions struct {
 	stats      []StatsHandler
 	logger     *slog.Logger
 
-	maxConnReplyBytes   int // MaxConnReplyBytes
-	maxServerReplyBytes int // MaxServerReplyBytes
-	maxServerCalls      int // MaxServerCalls
+	maxConnReplyBytes   int           // MaxConnReplyBytes
+	maxServerReplyBytes int           // MaxServerReplyBytes
+	maxServerCalls      int           // MaxServerCalls
+	requestTimeout      time.Duration // RequestTimeout
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -141,6 +142,22 @@ func MaxServerCalls(n int) ServerOption {
 	return func(o *serverOptions) {
 		if n > 0 {
 			o.maxServerCalls = n
+		}
+	}
+}
+
+// RequestTimeout bounds how long a call may wait for its request after the request's first
+// frame arrived: a connection with a call that has waited that long is closed (its calls
+// fail with Unavailable; Warn log), so a peer that sends part of a request and stops holds
+// no goroutine for long. It is checked every d/4, so it fires between d and 1.25 x d. The
+// first message of every call counts (a unary request, the open Pkg of a stream); later
+// stream messages are the handler's to wait for (use deadlines). Default:
+// DefaultRequestTimeout (30 s): a request of MaxRecvMsgSize (4 MiB) must arrive at about
+// 140 KB/s or faster; d == 0 means the default, d < 0 disables the check.
+func RequestTimeout(d time.Duration) ServerOption {
+	return func(o *serverOptions) {
+		if d != 0 {
+			o.requestTimeout = d
 		}
 	}
 }

@@ -68,10 +68,15 @@ type Server struct {
 	sessions  map[*nap.Session]*connState
 	replies   replyBudget  // MaxServerReplyBytes
 	calls     atomic.Int64 // calls admitted and not finished (MaxServerCalls)
-	refusing  atomic.Bool  // the last call was refused for MaxServerCalls (logs once per burst)
-	serving   bool
-	stopped   bool
-	draining  bool
+
+	reqGen      atomic.Uint32 // request-timeout generation (request.go)
+	reaperUsers int           // Serve calls running; guarded by mu
+	reaperStop  chan struct{} // closed when the last Serve returns; guarded by mu
+	reaperDone  chan struct{} // closed when that reaper has returned; guarded by mu
+	refusing    atomic.Bool   // the last call was refused for MaxServerCalls (logs once per burst)
+	serving     bool
+	stopped     bool
+	draining    bool
 
 	sessWG sync.WaitGroup // session loops
 	callWG sync.WaitGroup // calls in flight
@@ -192,6 +197,7 @@ func NewServer(opts ...ServerOption) *Server {
 	s.opts.maxConnReplyBytes = DefaultMaxConnReplyBytes
 	s.opts.maxServerReplyBytes = DefaultMaxServerReplyBytes
 	s.opts.maxServerCalls = DefaultMaxServerCalls
+	s.opts.requestTimeout = DefaultRequestTimeout
 	for _, o := range opts {
 		o(&s.opts)
 	}
@@ -323,6 +329,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	s.serving = true
 	s.listeners[nl] = struct{}{}
 	s.mu.Unlock()
+	defer s.startReaper()()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, nl)
