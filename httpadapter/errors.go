@@ -43,6 +43,7 @@ const (
 	CodeCanceled           = "canceled"            // 499: the HTTP client went away (nobody reads it)
 	CodeRequestTimeout     = "request_timeout"     // 408: the request body arrived slower than the read timeout
 	CodeReservedPath       = "reserved_path"       // 404: the IIP path is reserved (ReservedIIPPrefix) and never forwarded
+	CodeServerBusy         = "server_busy"         // 503: the request bodies in memory reached WithMaxBufferedBytes; retry (Retry-After)
 )
 
 // StatusClientClosedRequest is the status logged (and counted) for a request whose client

@@ -527,3 +527,99 @@ func TestHostileSlowBody(t *testing.T) {
 	}
 	goodClients(t, "http://"+front+"/echo", 16)
 }
+
+// TestHostileBodyBudget is the server-wide budget of issue #14 ("a budget per connection and
+// per server ... bytes buffered for incoming messages") for the adapter: 24 peers declare
+// 4 MiB bodies, send 1 MiB and stall. With WithMaxBufferedBytes(8 MiB) at most 4 of them
+// hold their buffers (2 MiB each); the others are answered 503 server_busy with Retry-After
+// at once, the live heap stays near the budget, small requests are served meanwhile, and a
+// big honest body passes once the budget is free again.
+func TestHostileBodyBudget(t *testing.T) {
+	const (
+		attackers = 24
+		budget    = 8 << 20
+		holdMax   = 4 // budget / 2 MiB buffers
+	)
+	_, addr := serveIIP(t, map[string]iip.HandlerFunc{
+		"/echo": func(_ context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil },
+	})
+	backend := &countingBackend{inner: iipClient(t, addr)}
+	s, err := NewServer(WithLogger(quiet), WithMaxBufferedBytes(budget),
+		WithTimeouts(time.Second, 3*time.Second, 10*time.Second, 10*time.Second),
+		WithIIPRoute(Route{Backend: backend}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := serveAdapter(t, s)
+	base := heapLive()
+
+	type result struct {
+		status     int
+		retryAfter string
+		err        error
+	}
+	results := make(chan result, attackers)
+	chunk := strings.Repeat("b", 1<<20)
+	for range attackers {
+		go func() {
+			c, err := net.DialTimeout("tcp", front, waitTimeout)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(waitTimeout))
+			go func() { // the body is written on its own: a refused peer's write may block
+				_, _ = io.WriteString(c, fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", DefaultMaxBodyBytes-1, chunk))
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			resp.Body.Close()
+			results <- result{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+		}()
+	}
+	busy, closed, timedOut := 0, 0, 0
+	record := func(r result) {
+		switch {
+		case r.err != nil && (errors.Is(r.err, io.ErrUnexpectedEOF) || isReset(r.err)):
+			// Refused too: net/http closes a connection whose unread body is over 256 KiB
+			// after the answer, and on a loaded machine the close (RST, the peer's bytes
+			// unread) can overtake the 503 before the peer reads it.
+			closed++
+		case r.err != nil:
+			t.Errorf("attacker: %v", r.err)
+		case r.status == http.StatusServiceUnavailable && r.retryAfter != "":
+			busy++
+		case r.status == http.StatusRequestTimeout:
+			timedOut++
+		default:
+			t.Errorf("attacker answered %d (Retry-After %q), want 503 with Retry-After or 408", r.status, r.retryAfter)
+		}
+	}
+	for range attackers - holdMax { // the refusals come first, the holders wait for the read timeout
+		record(waitFor(t, results, "the attackers' answers"))
+	}
+	if timedOut != 0 {
+		t.Fatalf("%d holders timed out before the refusals came: the budget let more than %d in", timedOut, holdMax)
+	}
+	checkHeap(t, fmt.Sprintf("%d peers holding 1 MiB of a declared 4 MiB body, budget %d MiB", attackers, budget>>20), base, budget+8<<20)
+	goodClients(t, "http://"+front+"/echo", 16) // small bodies are not counted
+	for range holdMax {
+		record(waitFor(t, results, "the holders' answers"))
+	}
+	if busy == 0 || busy+closed < attackers-holdMax {
+		t.Errorf("%d attackers refused with 503 and %d closed without answer, want at least %d refused, some with 503", busy, closed, attackers-holdMax)
+	}
+	if n := s.buffered.Load(); n != 0 {
+		t.Errorf("%d bytes still counted against the budget after every request ended", n)
+	}
+	big := strings.Repeat("B", 3<<20)
+	r := do(t, nil, http.MethodPost, "http://"+front+"/echo", "", strings.NewReader(big), nil)
+	if r.status != http.StatusOK || len(r.body) != len(big) {
+		t.Fatalf("honest 3 MiB body after the attack: %d, %d bytes", r.status, len(r.body))
+	}
+	t.Logf("%d refused with 503, %d closed before reading it, %d held until 408", busy, closed, timedOut)
+}

@@ -16,9 +16,15 @@ import (
 const (
 	// DefaultMaxBodyBytes bounds a request body (4 MiB); a larger one is answered 413.
 	DefaultMaxBodyBytes = 4 << 20
-	// DefaultMaxHeaderBytes bounds the request line plus headers (1 MiB, as net/http);
-	// a larger header is answered 431 by net/http.
-	DefaultMaxHeaderBytes = 1 << 20
+	// DefaultMaxBufferedBytes bounds the request bodies held in memory at once by all the
+	// requests of a Server together (64 MiB): a request whose body would go past it is
+	// answered 503 "server_busy" with Retry-After. Bodies up to 4 KiB are not counted.
+	DefaultMaxBufferedBytes = 64 << 20
+	// DefaultMaxHeaderBytes bounds the request line plus headers (64 KiB; net/http's own
+	// default is 1 MiB, which 1,000 slow peers would turn into 1 GB); a larger header is
+	// answered 431 by net/http. The IIP path, headers included, is limited to 2048 bytes
+	// anyway.
+	DefaultMaxHeaderBytes = 64 << 10
 	// DefaultReadHeaderTimeout bounds reading the request line and headers.
 	DefaultReadHeaderTimeout = 10 * time.Second
 	// DefaultReadTimeout bounds reading a whole request, body included; a body still
@@ -46,6 +52,7 @@ type config struct {
 	headerFormat      HeaderFormat
 	iipHeaders        []string
 	maxBodyBytes      int64
+	maxBuffered       int64 // 0: default (see NewServer)
 	maxHeaderBytes    int
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
@@ -88,6 +95,8 @@ func (c *config) validate() error {
 	switch {
 	case c.maxBodyBytes <= 0:
 		return fmt.Errorf("%w: max body bytes %d must be positive", ErrBadOption, c.maxBodyBytes)
+	case c.maxBuffered != 0 && c.maxBuffered <= c.maxBodyBytes:
+		return fmt.Errorf("%w: max buffered bytes %d must exceed the max body bytes %d", ErrBadOption, c.maxBuffered, c.maxBodyBytes)
 	case c.maxHeaderBytes <= 0:
 		return fmt.Errorf("%w: max header bytes %d must be positive", ErrBadOption, c.maxHeaderBytes)
 	case c.callTimeout <= 0:
@@ -135,6 +144,21 @@ func WithIIPHeaders(names ...string) Option {
 // WithMaxBodyBytes bounds the request body; a larger body is answered 413 with code
 // "body_too_large" and never reaches a backend. Default DefaultMaxBodyBytes.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// WithMaxBufferedBytes bounds the request bodies all the requests of the Server hold in
+// memory at once (each request counts the capacity of its body buffer, bodies up to 4 KiB
+// excepted, until its answer is written). A request whose body would go past it is answered
+// 503 with code "server_busy" and Retry-After: 1, before any backend call. It must be at
+// more than the body limit (WithMaxBodyBytes), else NewServer fails. Default
+// DefaultMaxBufferedBytes, or the body limit plus one when that is larger.
+func WithMaxBufferedBytes(n int64) Option {
+	return func(c *config) {
+		c.maxBuffered = n
+		if n == 0 {
+			c.maxBuffered = -1 // an explicit 0 is invalid, not "default"
+		}
+	}
+}
 
 // WithMaxHeaderBytes bounds the request line and headers (http.Server.MaxHeaderBytes);
 // net/http answers a larger header with 431. Default DefaultMaxHeaderBytes. It applies to

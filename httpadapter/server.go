@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -30,6 +31,8 @@ type Server struct {
 	dora    *doraTranscoder // nil when WithDora was not given
 	bufs    sync.Pool       // *scratch
 
+	buffered atomic.Int64 // bytes of request bodies held, against cfg.maxBuffered
+
 	iipHeaders map[string]bool // WithIIPHeaders allow-list (canonical names); nil: all
 
 	unroutedRM, metricsRM *routeMetrics
@@ -46,6 +49,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.maxBuffered == 0 {
+		cfg.maxBuffered = max(DefaultMaxBufferedBytes, cfg.maxBodyBytes+1)
 	}
 	s := &Server{cfg: cfg, logger: cfg.logger}
 	if s.logger == nil {
@@ -237,6 +243,8 @@ type scratch struct {
 	body []byte // request body
 	js   []byte // __http_hdr__ JSON
 	path []byte // IIP path
+
+	reserved int64 // bytes of body counted against the server's budget (Server.buffered)
 }
 
 // maxPooledBuf is the largest buffer kept for reuse.
@@ -250,6 +258,10 @@ func (s *Server) getScratch() *scratch {
 }
 
 func (s *Server) putScratch(sc *scratch) {
+	if sc.reserved != 0 {
+		s.buffered.Add(-sc.reserved)
+		sc.reserved = 0
+	}
 	if cap(sc.body) > maxPooledBuf || cap(sc.js) > maxPooledBuf || cap(sc.path) > maxPooledBuf {
 		return
 	}
@@ -257,26 +269,36 @@ func (s *Server) putScratch(sc *scratch) {
 	s.bufs.Put(sc)
 }
 
-// readBody reads the request body into sc.body, bounded by the body limit.
+// readBody reads the request body into sc.body, bounded by the body limit and by the
+// server-wide budget of buffered bodies (WithMaxBufferedBytes).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) ([]byte, *httpError) {
 	limit := s.cfg.maxBodyBytes
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
 	buf := sc.body[:0]
+	defer func() { sc.body = buf[:0] }()
+	var herr *httpError
+	if buf, herr = s.growBody(w, sc, buf, int64(cap(buf))); herr != nil { // count a large pooled buffer too
+		return nil, herr
+	}
 	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength+1 {
 		// +1: room to see EOF without growing. A declared length is only a promise: at most
 		// maxBodyPrealloc is allocated before the bytes arrive, the rest grows with what is read.
-		buf = make([]byte, 0, min(r.ContentLength+1, maxBodyPrealloc))
+		if buf, herr = s.growBody(w, sc, buf, min(r.ContentLength+1, maxBodyPrealloc)); herr != nil {
+			return nil, herr
+		}
 	}
-	defer func() { sc.body = buf[:0] }()
 	if rec, ok := w.(*recorder); ok {
 		w = rec.ResponseWriter // so that net/http learns of a too large body and closes the connection
 	}
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// MaxBytesReader returns at most limit bytes, so limit+1 always leaves room.
+			if buf, herr = s.growBody(w, sc, buf, min(max(2*int64(cap(buf)), smallBody), limit+1)); herr != nil {
+				return nil, herr
+			}
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -300,6 +322,34 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) (
 			return nil, &httpError{http.StatusBadRequest, CodeBadRequest, "httpadapter: reading request body: " + err.Error(), 0}
 		}
 	}
+}
+
+// smallBody is the body capacity not counted against WithMaxBufferedBytes (4 KiB, the
+// pooled buffer's first size): small requests never touch the shared counter.
+const smallBody = 4096
+
+// growBody returns buf with capacity newCap (buf itself when it has it already), after
+// counting that capacity against the server's budget of buffered bodies; sc.reserved is what
+// the request holds, given back when it ends (putScratch). When the budget is spent the
+// request is answered 503 server_busy with Retry-After.
+func (s *Server) growBody(w http.ResponseWriter, sc *scratch, buf []byte, newCap int64) ([]byte, *httpError) {
+	if newCap > smallBody {
+		if delta := newCap - sc.reserved; delta > 0 {
+			if s.buffered.Add(delta) > s.cfg.maxBuffered {
+				s.buffered.Add(-delta)
+				w.Header().Set("Retry-After", "1")
+				return nil, &httpError{http.StatusServiceUnavailable, CodeServerBusy,
+					"httpadapter: the request bodies in memory reached the server's limit of " + strconv.FormatInt(s.cfg.maxBuffered, 10) + " bytes; retry later", 0}
+			}
+			sc.reserved += delta
+		}
+	}
+	if int64(cap(buf)) >= newCap {
+		return buf, nil
+	}
+	nb := make([]byte, len(buf), newCap)
+	copy(nb, buf)
+	return nb, nil
 }
 
 // maxBodyPrealloc bounds what readBody allocates for a body on the strength of its

@@ -314,6 +314,8 @@ func TestOptionsValidation(t *testing.T) {
 		{"bad pattern", WithIIPRoute(Route{Pattern: "(", Backend: c})},
 		{"zero body limit", WithMaxBodyBytes(0)},
 		{"negative header limit", WithMaxHeaderBytes(-1)},
+		{"buffered bytes not over the body limit", WithMaxBufferedBytes(DefaultMaxBodyBytes)},
+		{"zero buffered bytes", WithMaxBufferedBytes(0)},
 		{"zero call timeout", WithCallTimeout(0)},
 		{"negative timeout", WithTimeouts(-1, 0, 0, 0)},
 		{"unknown header format", WithHeaderFormat(HeaderFormat(9))},
