@@ -82,12 +82,26 @@ func run(c *cli.Context) error {
 	return serving.Run(ctx, os.Stdout, log, c.Duration("grace"), ls...)
 }
 
+// Limits of the net/http echo listener (--http-addr), the same as httpadapter's defaults:
+// a peer that sends its request or takes its answer slower than these loses its connection.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpWriteTimeout      = 60 * time.Second
+	httpIdleTimeout       = 120 * time.Second
+	httpMaxHeaderBytes    = 64 << 10
+)
+
 // httpListener serves h over HTTP, or HTTPS with the same TLS settings as
-// the IIP listener when tlsConfig is set.
+// the IIP listener when tlsConfig is set, with the limits above.
 func httpListener(name, addr string, h http.Handler, tlsConfig *tls.Config, log *slog.Logger) serving.Listener {
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return serving.Listener{Name: name, Addr: addr, Server: hs, Wrap: tlsWrap(tlsConfig)}
