@@ -14,4 +14,10 @@
 //
 // The Server has body, header and time limits, TLS (and mutual TLS), graceful Shutdown, an
 // slog access log and Prometheus metrics per route. Handler mounts it anywhere.
+//
+// It assumes hostile peers (see the README's resource model): request bodies are bounded
+// per request (WithMaxBodyBytes) and for the whole server (WithMaxBufferedBytes, 503 past
+// it), a body slower than the read timeout is answered 408, temporary Accept errors are
+// retried with backoff, IIP paths under ReservedIIPPrefix ("/sys/") are never forwarded,
+// and error bodies and logs never carry the forwarded headers.
 package httpadapter
