@@ -117,6 +117,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"negative session cache", config.Sources{Env: []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}}, "config: session.cache_ttl: must be in 0s..1m"},
 		{"client ca without cert", config.Sources{Env: []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}}, "config: tls.client_ca: needs tls.cert"},
 		{"bad log level", config.Sources{Env: []string{"ETSERVER_LOG_LEVEL=loud"}}, "config: log.level:"},
+		{"negative hash slots", config.Sources{Env: []string{"ETSERVER_LOGIN_MAX_CONCURRENT_HASHES=-1"}}, "config: login.max_concurrent_hashes: must be in 0..4096"},
+		{"zero hash wait", config.Sources{Env: []string{"ETSERVER_LOGIN_HASH_WAIT=0s"}}, "config: login.hash_wait: must be in (0s, 30s]"},
+		{"hash wait too long", config.Sources{Env: []string{"ETSERVER_LOGIN_HASH_WAIT=1m"}}, "config: login.hash_wait: must be in (0s, 30s], got 1m0s"},
 		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, `unknown key "nope"`},
 	}
 	for _, tc := range tests {
