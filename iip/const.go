@@ -97,14 +97,16 @@ const (
 	// request and more.
 	DefaultMaxConnBufferedBytes = 80 << 20
 	// DefaultMaxBufferedBytes bounds the request bytes all connections
-	// make the server hold: 128 MiB.
-	DefaultMaxBufferedBytes = 128 << 20
+	// make the server hold: 96 MiB (with DefaultMaxWriteBytes and 1,000
+	// connections' read buffers, the server's live heap stays under
+	// 200 MiB whatever its peers do).
+	DefaultMaxBufferedBytes = 96 << 20
 	// DefaultMaxConnWriteBytes bounds the response bytes queued for one
 	// connection before its next handler may start: 16 MiB.
 	DefaultMaxConnWriteBytes = 16 << 20
 	// DefaultMaxWriteBytes bounds the response bytes queued for all
-	// connections before a next handler may start: 64 MiB.
-	DefaultMaxWriteBytes = 64 << 20
+	// connections before a next handler may start: 32 MiB.
+	DefaultMaxWriteBytes = 32 << 20
 	// DefaultMaxChannelQueue is how many requests may wait on one channel
 	// behind the one being answered before the connection's reader stops
 	// reading until the channel catches up.

@@ -241,12 +241,27 @@ const growFactor = 4
 // 4 costs about a third of the payload in extra allocation and copying.
 // On error the returned slice holds what was read.
 func (fr *frameReader) appendData(dst []byte, n int) ([]byte, error) {
+	return fr.appendDataBudget(dst, n, nil)
+}
+
+// errBudgetFull is returned by appendDataBudget when grow refused to let the
+// payload grow.
+var errBudgetFull = errors.New("iip: no room in the buffer budget")
+
+// appendDataBudget is appendData that asks grow, when not nil, before each
+// growth of dst by extra bytes of capacity; when grow returns false it
+// stops with errBudgetFull (dst holds what was read), and its error is
+// returned as is.
+func (fr *frameReader) appendDataBudget(dst []byte, n int, grow func(extra int) (bool, error)) ([]byte, error) {
 	want := len(dst) + n
 	idle := 0
 	for len(dst) < want {
 		if m := min(fr.buffered(), want-len(dst)); m > 0 {
 			if cap(dst)-len(dst) < m {
-				dst = growData(dst, max(len(dst)+m, growFactor*len(dst)), want)
+				var err error
+				if dst, err = growData(dst, max(len(dst)+m, growFactor*len(dst)), want, grow); err != nil {
+					return dst, err
+				}
 			}
 			dst = append(dst, fr.buf[fr.rpos:fr.rpos+m]...)
 			fr.rpos += m
@@ -260,7 +275,10 @@ func (fr *frameReader) appendData(dst []byte, n int) ([]byte, error) {
 			continue
 		}
 		if cap(dst)-len(dst) < directReadMin {
-			dst = growData(dst, growFactor*len(dst), want)
+			var err error
+			if dst, err = growData(dst, growFactor*len(dst), want, grow); err != nil {
+				return dst, err
+			}
 		}
 		room := min(cap(dst), want) - len(dst)
 		m, err := fr.r.Read(dst[len(dst) : len(dst)+room])
@@ -281,14 +299,23 @@ func (fr *frameReader) appendData(dst []byte, n int) ([]byte, error) {
 }
 
 // growData returns dst with capacity c, or want when c is within a
-// quarter of it (sparing a last small growth that would copy everything).
-func growData(dst []byte, c, want int) []byte {
+// quarter of it (sparing a last small growth that would copy everything),
+// once grow (when not nil) agreed to the extra capacity.
+func growData(dst []byte, c, want int, grow func(extra int) (bool, error)) ([]byte, error) {
 	if c >= want-want/4 {
 		c = want
 	}
+	if grow != nil {
+		if ok, err := grow(c - cap(dst)); err != nil || !ok {
+			if err == nil {
+				err = errBudgetFull
+			}
+			return dst, err
+		}
+	}
 	nb := make([]byte, len(dst), c)
 	copy(nb, dst)
-	return nb
+	return nb, nil
 }
 
 // readData reads exactly len(dst) data bytes into dst.

@@ -25,10 +25,12 @@ import (
 	"time"
 )
 
-// heapBytes is the heap held by live objects right after a collection.
+// heapBytes is the heap held by live objects, as marked by a collection
+// run now (objects allocated after it, live or not, are not counted: a
+// server under attack keeps allocating).
 func heapBytes() uint64 {
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
@@ -42,6 +44,21 @@ func checkHeap(t *testing.T, what string, base, budget uint64) {
 	if grew > int64(budget) {
 		t.Fatalf("%s: heap grew %.1f MiB, over the budget of %.1f MiB", what, float64(grew)/(1<<20), float64(budget)/(1<<20))
 	}
+}
+
+// vmRSS is the process's resident set from /proc/self/status, for logs
+// (the test process holds the attackers too).
+func vmRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "VmRSS unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			return strings.Join(strings.Fields(l), " ")
+		}
+	}
+	return "VmRSS unknown"
 }
 
 // frameHead hand-encodes a frame header declaring n data bytes.
@@ -412,4 +429,77 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 	if n := calls.Load(); n > 10 {
 		t.Fatalf("%d handlers ran for a connection that read nothing, want at most 10", n)
 	}
+}
+
+// TestHostileThousandConnections is issue #14's resource model: with the
+// default limits, 1,000 hostile connections mixing the attacks above
+// (headers declaring 16 MiB with a little data, incomplete multi-frame
+// requests, pipelined requests whose replies are never read) must keep
+// the server's live heap within its budgets: 96 MiB of request bytes,
+// 32 MiB of queued responses, 64 KiB of read buffer and 4 KiB of write
+// buffer per connection (96 + 32 + 66 = 194 MiB). When the
+// request budget is full, the connection holding the most is closed, so
+// a good client alongside still gets its answers.
+func TestHostileThousandConnections(t *testing.T) {
+	const (
+		declared   = 500
+		partials   = 300
+		pipeliners = 200
+		budget     = 208 << 20 // 194 MiB of budgets (above) + items, channels, goroutine records
+	)
+	var log logBuffer
+	srv, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log)})
+	base := heapBytes()
+	conns := dialRaw(t, addr, declared+partials+pipeliners)
+	payload := func(status byte, n, declare int) []byte {
+		b := frameHead(status, "/echo", 0, uint32(declare))
+		return append(b, make([]byte, n)...)
+	}
+	var pipe []byte
+	for range 70 {
+		pipe = append(pipe, rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("p", 16<<10))...)
+	}
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		var b []byte
+		switch {
+		case i < declared:
+			b = payload(byte(StatusRequest), 48<<10, MaxFrameData)
+		case i < declared+partials:
+			b = payload(byte(StatusRequestFirst), 512<<10, 512<<10)
+		default:
+			b = pipe
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, _ = c.Write(b) // a write the server holds back times out
+		}()
+	}
+	goodDone := make(chan error, 1)
+	go func() {
+		c, err := Dial(testCtx(t), addr, &Options{Logger: quietLogger()})
+		if err != nil {
+			goodDone <- err
+			return
+		}
+		defer c.Close()
+		for i := range 20 {
+			resp, err := c.Do(testCtx(t), "/echo", []byte("good"))
+			if err != nil || string(resp) != "good" {
+				goodDone <- fmt.Errorf("call %d: %q, %w", i, resp, err)
+				return
+			}
+		}
+		goodDone <- nil
+	}()
+	wg.Wait()
+	checkHeap(t, "1,000 hostile connections", base, budget)
+	t.Logf("server: %d connections, %d MiB of requests held, %d MiB of responses queued; test process %s", srv.Stats().Connections, srv.inBytes.used.Load()>>20, srv.outBytes.used.Load()>>20, vmRSS())
+	if err := <-goodDone; err != nil {
+		t.Fatalf("good client during the attack: %v", err)
+	}
+	goodEcho(t, addr)
+	t.Logf("connections closed for holding the most: %d", strings.Count(log.String(), "holds the most"))
 }

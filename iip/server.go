@@ -102,8 +102,10 @@ type ServerOptions struct {
 	// 16 MiB when below it.
 	MaxConnBufferedBytes int
 	// MaxBufferedBytes bounds the request bytes all connections make the
-	// server hold, with the same rules. Default DefaultMaxBufferedBytes
-	// (128 MiB), raised to MaxConnBufferedBytes when below it.
+	// server hold, with the same rules; when a request does not fit, the
+	// connection holding the most (when another than its own, holding
+	// more) is closed to make room. Default DefaultMaxBufferedBytes
+	// (96 MiB), raised to MaxConnBufferedBytes when below it.
 	MaxBufferedBytes int
 	// MaxConnWriteBytes bounds the response bytes queued for writing to
 	// one connection: while more are queued, no new handler starts for it
@@ -111,7 +113,7 @@ type ServerOptions struct {
 	// recent responses). Default DefaultMaxConnWriteBytes (16 MiB).
 	MaxConnWriteBytes int
 	// MaxWriteBytes bounds the response bytes queued for all connections
-	// the same way. Default DefaultMaxWriteBytes (64 MiB).
+	// the same way. Default DefaultMaxWriteBytes (32 MiB).
 	MaxWriteBytes int
 	// MaxChannelQueue bounds the requests waiting on one channel behind
 	// the one being answered (pipelined requests). When a channel has that
@@ -459,6 +461,28 @@ func (s *Server) reclaimLocked() bool {
 	idle := time.Since(time.Unix(0, oldest)).Round(time.Millisecond)
 	go victim.closeFor(fmt.Errorf("idle for %v, its slot is reclaimed for a new connection (MaxConns %d)", idle, s.opts.MaxConns))
 	return true
+}
+
+// evictHog closes the connection that holds the most of the server's
+// buffer budget, when that is not c, holds at least n bytes and more than
+// c (a connection is only closed for one that holds less). Its requests
+// are answered or dropped and its bytes given back as it ends.
+func (s *Server) evictHog(c *serverConn, n int64) {
+	var hog *serverConn
+	most := max(n, c.inBytes.used.Load()+1)
+	s.mu.Lock()
+	for o := range s.conns {
+		if u := o.inBytes.used.Load(); u >= most && !o.evicted {
+			hog, most = o, u
+		}
+	}
+	if hog != nil {
+		hog.evicted = true
+	}
+	s.mu.Unlock()
+	if hog != nil && hog != c {
+		hog.closeFor(fmt.Errorf("it holds the most of the server's buffer budget (%d of %d bytes) and another connection needs room", most, s.opts.MaxBufferedBytes))
+	}
 }
 
 // rejectTimeout bounds how long a connection over the limit is read.

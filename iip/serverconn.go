@@ -52,6 +52,7 @@ type serverConn struct {
 	lastRead   atomic.Int64
 	inflight   atomic.Int32
 	reclaimed  bool
+	evicted    bool // under s.mu: closed for holding the most of the buffer budget
 	handshaken bool // reader-only: a whole frame arrived
 
 	// Budgets of this connection (see ServerOptions); partial and
@@ -172,7 +173,14 @@ func (c *serverConn) serve() {
 	c.failStreams()
 	c.workers.Wait()
 	// What the connection still holds of the server's buffer budget
-	// (incomplete requests, chunks a stream handler left) goes back.
+	// (incomplete requests, chunks a stream handler left) goes back, once
+	// nothing reachable from the server points to its buffers.
+	c.mu.Lock()
+	for _, ch := range c.chans {
+		ch.in = nil
+	}
+	c.mu.Unlock()
+	c.fr.buf = nil
 	if left := c.inBytes.used.Swap(0); left != 0 {
 		c.s.inBytes.release(left)
 	}
@@ -394,6 +402,38 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		it.err = &Error{Code: CodeUnknown, Message: fmt.Sprintf("request of %d bytes exceeds limit %d", h.Length, c.s.opts.MaxMessageSize)}
 		return c.dispatch(ch, it)
 	}
+	if complete && int(h.Length) > c.fr.size {
+		// Large data counts in the budgets as its buffer grows with what
+		// arrives, not at the length the peer declared.
+		held := int64(requestOverhead)
+		ok, err := c.reserveIn(held, 0)
+		if err != nil {
+			return err
+		}
+		if ok {
+			var data []byte
+			data, err = c.fr.appendDataBudget(nil, int(h.Length), func(extra int) (bool, error) {
+				ok, err := c.reserveIn(int64(extra), c.partial+held)
+				if ok {
+					held += int64(extra)
+				}
+				return ok, err
+			})
+			if err == nil {
+				return c.complete(ch, raw, r, data, nil, held)
+			}
+			if !errors.Is(err, errBudgetFull) {
+				return err
+			}
+			c.releaseIn(held)
+			if err := c.fr.discard(int(h.Length) - len(data)); err != nil {
+				return err
+			}
+		} else if err := c.fr.discard(int(h.Length)); err != nil {
+			return err
+		}
+		return c.refuse(ch, raw, r)
+	}
 	if complete {
 		held := int64(h.Length) + requestOverhead
 		ok, err := c.reserveIn(held, 0)
@@ -496,22 +536,34 @@ func (c *serverConn) accumulate(in *inbound, n uint32) error {
 	if in.tooLarge || in.refused {
 		return c.fr.discard(int(n))
 	}
-	want := int64(n)
 	if in.held == 0 {
-		want += requestOverhead
+		ok, err := c.reserveIn(requestOverhead, c.partial)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			in.refused = true
+			return c.fr.discard(int(n))
+		}
+		in.held += requestOverhead
+		c.partial += requestOverhead
 	}
-	ok, err := c.reserveIn(want, c.partial)
-	if err != nil {
-		return err
-	}
-	if !ok {
+	// The request counts in the budgets as its buffer grows.
+	before := len(in.buf)
+	buf, err := c.fr.appendDataBudget(in.buf, int(n), func(extra int) (bool, error) {
+		ok, err := c.reserveIn(int64(extra), c.partial)
+		if ok {
+			in.held += int64(extra)
+			c.partial += int64(extra)
+		}
+		return ok, err
+	})
+	in.buf = buf
+	if errors.Is(err, errBudgetFull) {
 		in.refused = true
 		c.dropInbound(in)
-		return c.fr.discard(int(n))
+		return c.fr.discard(int(n) - (len(buf) - before))
 	}
-	in.held += want
-	c.partial += want
-	in.buf, err = c.fr.appendData(in.buf, int(n))
 	return err
 }
 
@@ -526,14 +578,24 @@ func (c *serverConn) dropInbound(in *inbound) {
 // while the handler lags StreamQueue chunks behind. The chunk counts in
 // the buffer budgets until the handler takes it.
 func (c *serverConn) pushChunk(in *inbound, n uint32) error {
-	ok, err := c.reserveIn(int64(n), 0)
-	if err != nil {
-		return err
+	var data []byte
+	var err error
+	if int(n) > c.fr.size {
+		data, err = c.fr.appendDataBudget(nil, int(n), func(extra int) (bool, error) {
+			return c.reserveIn(int64(extra), 0)
+		})
+	} else {
+		var ok bool
+		if ok, err = c.reserveIn(int64(n), 0); err == nil && !ok {
+			err = errBudgetFull
+		}
+		if err == nil {
+			data, err = c.fr.readPayload(int(n))
+		}
 	}
-	if !ok {
+	if errors.Is(err, errBudgetFull) {
 		return fmt.Errorf("stream chunk of %d bytes on %s does not fit the server's buffer budget", n, in.raw)
 	}
-	data, err := c.fr.readPayload(int(n))
 	if err != nil {
 		return err
 	}
@@ -583,6 +645,11 @@ func (c *serverConn) reserveIn(n, partial int64) (bool, error) {
 
 func (c *serverConn) waitIn(n int64) (bool, error) {
 	cb, sb := c.inBytes, c.s.inBytes
+	if !sb.fits(n) {
+		// The server's budget is full: the connection holding the most
+		// pays, unless it is this one.
+		c.s.evictHog(c, n)
+	}
 	var timeout <-chan time.Time
 	if t := c.s.opts.FrameTimeout; t > 0 {
 		tm := time.NewTimer(t)
@@ -829,6 +896,9 @@ func (s *Server) worker(c *serverConn, ch *serverChannel) {
 	defer s.wg.Done()
 	for {
 		c.run(ch)
+		// An idle worker must not keep the connection (its buffers and
+		// incomplete requests) reachable.
+		c, ch = nil, nil
 		if s.idleWorkers.Add(1) > maxIdleWorkers {
 			s.idleWorkers.Add(-1)
 			return
