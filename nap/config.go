@@ -75,6 +75,23 @@ type Config struct {
 	// connection alive forever. Default DefaultIdleTimeout (5 min);
 	// negative disables.
 	IdleTimeout time.Duration
+	// MaxConnBuffered is the per-connection budget of received message
+	// bytes we hold (messages being assembled plus complete messages not yet
+	// returned by Recv, across all streams). Connection credit is only
+	// granted within it, so the peer can never make one connection hold
+	// more; when it is full of messages being assembled (which nobody can
+	// consume) the stream holding the largest one is reset with
+	// CodeResourceExhausted. Default DefaultMaxConnBuffered (16 MiB); raised
+	// to ConnWindow + MaxMessageSize if smaller, so that one message of the
+	// largest size always fits.
+	MaxConnBuffered int
+	// MaxServerBuffered is the budget of received message bytes all sessions
+	// of one Listener hold together (sessions made with Server directly
+	// share none). When it is full, new streams are refused with
+	// CodeStreamLimit (retryable) and the session holding the most resets
+	// its largest stream (CodeResourceExhausted) until the total fits.
+	// Default DefaultMaxServerBuffered (64 MiB); negative disables.
+	MaxServerBuffered int
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	TLSConfig *tls.Config
@@ -123,6 +140,7 @@ type config struct {
 	writeTimeout      time.Duration // <= 0: disabled
 	minPingInterval   time.Duration // <= 0: not enforced
 	idleTimeout       time.Duration // <= 0: disabled
+	maxConnBuffered   int64
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
 	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
@@ -163,6 +181,7 @@ func (c *Config) resolve() config {
 		writeTimeout:      c.WriteTimeout,
 		minPingInterval:   c.MinPingInterval,
 		idleTimeout:       c.IdleTimeout,
+		maxConnBuffered:   int64(c.MaxConnBuffered),
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}
@@ -193,6 +212,12 @@ func (c *Config) resolve() config {
 			r.minPingInterval = r.keepAliveInterval / 2
 		}
 	}
+	if r.maxConnBuffered <= 0 {
+		r.maxConnBuffered = DefaultMaxConnBuffered
+	}
+	if least := int64(r.connWindow) + int64(r.maxMessageSize); r.maxConnBuffered < least {
+		r.maxConnBuffered = least
+	}
 	// The watchdog ticks at a quarter of the shortest timeout it enforces,
 	// at most once a second.
 	r.watchPeriod = time.Second
@@ -209,4 +234,15 @@ func (c *Config) resolve() config {
 	}
 	r.writeTicks, r.idleTicks = ticks(r.writeTimeout), ticks(r.idleTimeout)
 	return r
+}
+
+// serverBudget returns MaxServerBuffered resolved: 0 when disabled.
+func (c *Config) serverBudget() int64 {
+	if c == nil || c.MaxServerBuffered == 0 {
+		return DefaultMaxServerBuffered
+	}
+	if c.MaxServerBuffered < 0 {
+		return 0
+	}
+	return int64(c.MaxServerBuffered)
 }

@@ -107,6 +107,16 @@ const (
 	// DefaultIdleTimeout is the default time a session may have no open
 	// stream before it is closed gracefully (Config.IdleTimeout).
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultMaxConnBuffered is the default per-connection budget of
+	// received message bytes, 16 MiB: four messages of the default maximum
+	// size (Config.MaxConnBuffered).
+	DefaultMaxConnBuffered = 16 << 20
+	// DefaultMaxServerBuffered is the default budget of received message
+	// bytes of all sessions of one Listener, 64 MiB (Config.MaxServerBuffered).
+	// With the fixed cost of a session (about 160 KiB: 64 KiB read and 64 KiB
+	// write buffers, three goroutines), 1,000 connections stay under 256 MiB
+	// whatever they send.
+	DefaultMaxServerBuffered = 64 << 20
 	// MaxControlQueue is the most bytes of control frames (PING ACKs,
 	// RST_STREAM answers, WINDOW_UPDATEs) we queue for a peer that does not
 	// read them: 64 KiB, about 4,500 frames, several times what 1,024

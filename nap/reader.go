@@ -32,6 +32,12 @@ func (s *Session) readLoop() {
 		s.br.Reset(nil)
 		readerPool.Put(s.br)
 		s.br = nil // a closed Session the application keeps must not keep 64 KiB
+		// Messages in assembly never complete now: drop them.
+		s.mu.Lock()
+		for _, st := range s.streams {
+			st.partial = nil
+		}
+		s.mu.Unlock()
 	}()
 	var hdr [headerSize]byte
 	for {
@@ -209,40 +215,64 @@ func (s *Session) lookupLocked(id uint32, typ frameType) (*Stream, error) {
 // handleData receives a DATA frame from a handshaking peer.
 func (s *Session) handleData(h frameHeader) error {
 	n := int64(h.length)
+	settled := true
+	if s.budget != nil && n > 0 {
+		s.budget.reserve(n) // settled by storeReservedLocked
+		settled = false
+		defer func() {
+			if !settled { // the read failed: the session is closing
+				s.budget.used.Add(-n)
+			}
+		}()
+	}
 	s.mu.Lock()
 	st := s.streams[h.streamID]
 	if st == nil {
 		var err error
 		st, err = s.newPeerStreamLocked(h.streamID)
 		if err != nil {
+			s.storeReservedLocked(n, 0)
+			settled = true
 			s.mu.Unlock()
 			return err
 		}
 	}
 	if st.recvEnd {
+		s.storeReservedLocked(n, 0)
+		settled = true
 		s.mu.Unlock()
 		return protocolErrorf("DATA frame on stream %d after END_STREAM", h.streamID)
 	}
 	if n > s.connRecvWindow {
 		err := flowControlErrorf("DATA frame of %d bytes exceeds the connection window %d", n, s.connRecvWindow)
+		s.storeReservedLocked(n, 0)
+		settled = true
 		s.mu.Unlock() // the message is built first: the windows are read under the lock
 		return err
 	}
 	if n > st.recvWindow {
 		err := flowControlErrorf("DATA frame of %d bytes on stream %d exceeds the stream window %d", n, h.streamID, st.recvWindow)
+		s.storeReservedLocked(n, 0)
+		settled = true
 		s.mu.Unlock()
 		return err
 	}
 	s.connRecvWindow -= n
 	st.recvWindow -= n
+	// A message in assembly grows by doubling, but never by more than the
+	// peer may still send on the stream (or one stream window): what the
+	// buffer budgets count is its capacity.
+	slack := max(int(st.recvWindow), int(s.cfg.streamWindow))
 	discard := st.err != nil
 	if !discard && uint64(st.partialLen)+uint64(n) > uint64(s.cfg.maxMessageSize) {
 		st.resetLocked(CodeMessageTooLarge, fmt.Sprintf("message exceeds limit %d bytes", s.cfg.maxMessageSize))
 		discard = true
 		st.partial = nil
 	}
+	s.readingInto = st // st.partial is ours until the second lock
 	s.mu.Unlock()
 
+	oldCap := cap(st.partial)
 	var msg []byte
 	if !discard && n == 0 && h.flags&flagDataEnd != 0 && st.partial == nil {
 		// A bare END_STREAM: half-close without a message.
@@ -260,9 +290,9 @@ func (s *Session) handleData(h frameHeader) error {
 		} else {
 			l := len(st.partial)
 			if cap(st.partial)-l < int(n) {
-				c := max(2*cap(st.partial), l+int(n), 4096)
-				if more && c > int(s.cfg.maxMessageSize) {
-					c = max(int(s.cfg.maxMessageSize), l+int(n))
+				c := l + int(n)
+				if more {
+					c = min(max(2*cap(st.partial), c, 4096), c+slack, max(int(s.cfg.maxMessageSize), c))
 				}
 				nb := make([]byte, l, c)
 				copy(nb, st.partial)
@@ -281,7 +311,20 @@ func (s *Session) handleData(h frameHeader) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.readingInto = nil
+	stored := !discard && st.err == nil
+	var grown int64 // capacity this frame added to what the stream holds
+	if stored {
+		grown = int64(cap(st.partial) - oldCap + cap(msg))
+		st.held += grown
+		st.partialCap = cap(st.partial)
+	}
+	s.storeReservedLocked(n, grown)
+	settled = true
 	s.creditConnLocked(n)
+	if s.connLimited && s.connRecvWindow < int64(s.cfg.maxFrameSize) {
+		s.breakBudgetDeadlockLocked()
+	}
 	if discard || st.err != nil {
 		st.partial = nil
 	} else {
@@ -331,6 +374,10 @@ func (s *Session) newPeerStreamLocked(id uint32) (*Stream, error) {
 		code = CodeRefusedStream
 	case s.numPeer > limit || s.acceptQ.len() >= limit:
 		code = CodeStreamLimit
+	case s.budget != nil && s.budget.refuses(s.held):
+		// The server's buffer budget is nearly full and this connection
+		// holds more than its share: refuse (retryable) rather than take more.
+		code = CodeStreamLimit
 	default:
 		s.acceptQ.push(st)
 		select {
@@ -379,6 +426,8 @@ func (s *Session) handleLegacyData(h frameHeader) error {
 	st.legacy = true
 	st.recvEnd = true
 	st.queue = append(st.queue, msg)
+	st.held = int64(cap(msg))
+	s.heldLocked(st.held)
 	s.numPeer++
 	s.acceptQ.push(st)
 	select {

@@ -15,18 +15,29 @@ func Server(conn net.Conn, cfg *Config) (*Session, error) {
 	if conn == nil {
 		return nil, fmt.Errorf("nap: Server: nil conn")
 	}
+	return serverSession(conn, cfg, nil), nil
+}
+
+// serverSession starts a server session that counts toward budget (nil: none).
+func serverSession(conn net.Conn, cfg *Config, budget *serverBudget) *Session {
 	s := newSession(conn, cfg, false)
+	if budget != nil {
+		s.budget = budget
+		budget.join(s)
+	}
 	s.mu.Lock()
 	s.handshakeTimer = newHandshakeTimer(s)
 	s.mu.Unlock()
 	s.run()
-	return s, nil
+	return s
 }
 
-// Listener accepts nap server sessions.
+// Listener accepts nap server sessions. Its sessions share one buffer
+// budget, MaxServerBuffered.
 type Listener struct {
-	ln  net.Listener
-	cfg *Config
+	ln     net.Listener
+	cfg    *Config
+	budget *serverBudget // nil when MaxServerBuffered is negative
 }
 
 // Listen listens on address ("tcp", "127.0.0.1:0"); over TLS when
@@ -45,7 +56,11 @@ func Listen(network, address string, cfg *Config) (*Listener, error) {
 // NewListener serves nap on an existing listener (wrap it with
 // tls.NewListener yourself for TLS; cfg.TLSConfig is not used here).
 func NewListener(ln net.Listener, cfg *Config) *Listener {
-	return &Listener{ln: ln, cfg: cfg}
+	l := &Listener{ln: ln, cfg: cfg}
+	if max := cfg.serverBudget(); max > 0 {
+		l.budget = newServerBudget(max)
+	}
+	return l
 }
 
 // Accept waits for the next connection and returns its session. It never
@@ -55,7 +70,7 @@ func (l *Listener) Accept() (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nap: accept: %w", err)
 	}
-	return Server(conn, l.cfg)
+	return serverSession(conn, l.cfg, l.budget), nil
 }
 
 // Addr returns the listener's address.

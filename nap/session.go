@@ -102,6 +102,14 @@ type Session struct {
 	pingStrikes   int       // read loop only
 	resetAt       time.Time // read loop only (mu held): last rapid-reset bucket update
 	resetTokens   float64   // read loop only (mu held)
+
+	// buffer budgets (budget.go), guarded by mu
+	held        int64         // bytes of received messages we keep (assembling + unread)
+	heldA       atomic.Int64  // copy of held for the server budget's victim choice
+	budget      *serverBudget // the Listener's, nil for sessions made by Server/Client/Dial
+	budgetLeft  bool          // closed: held no longer counts toward budget
+	connLimited bool          // the last connection credit was cut by MaxConnBuffered
+	readingInto *Stream       // the stream whose DATA payload the read loop is reading (without mu)
 }
 
 var (
@@ -391,6 +399,7 @@ func (s *Session) closeLocked(cause error, flush bool) {
 	if s.watchTimer != nil {
 		s.watchTimer.Stop()
 	}
+	s.leaveBudgetLocked()
 	if !flush {
 		s.ctrl = s.ctrl[:0]
 		_ = s.conn.Close()
@@ -479,18 +488,15 @@ func (s *Session) creditStreamLocked(st *Stream, n int64, force bool) {
 // creditConnLocked returns n received bytes of the connection window: the
 // connection window bounds data in transit, it is credited as soon as a
 // frame has been moved into its stream (or discarded), so a stream whose
-// reader stalls holds only its own stream window and never blocks others.
+// reader stalls holds only its own stream window and never blocks others,
+// as long as what the connection holds stays within MaxConnBuffered
+// (flushConnCreditLocked).
 func (s *Session) creditConnLocked(n int64) {
 	if n <= 0 || s.mode != modeV2 || s.closed {
 		return
 	}
 	s.connCredit += n
-	if s.connCredit >= int64(s.cfg.connWindow)/4 {
-		s.ctrl = appendWindowUpdate(s.ctrl, 0, uint32(s.connCredit))
-		s.connRecvWindow += s.connCredit
-		s.connCredit = 0
-		s.writeCond.Signal()
-	}
+	s.flushConnCreditLocked()
 }
 
 // newHandshakeTimer closes a server session whose handshake (TLS included:

@@ -40,12 +40,14 @@ type Stream struct {
 	credit      int64 // consumed, not yet returned with WINDOW_UPDATE
 	queue       [][]byte
 	inline      [1][]byte
-	partialLen  int // bytes of the message being assembled
-	headCredit  int // bytes of the head message (or partial) already credited
+	partialLen  int   // bytes of the message being assembled
+	held        int64 // capacity of this stream's messages counted in sess.held (assembling + queued)
+	partialCap  int   // capacity of the message being assembled (copy of cap(partial) for the budgets)
+	headCredit  int   // bytes of the head message (or partial) already credited
 	recvWaiting bool
 	recvEnd     bool   // the peer half-closed
 	recvRst     bool   // the peer reset the stream
-	partial     []byte // reader goroutine only
+	partial     []byte // the read loop's, except that failLocked drops it when the loop is not reading into it (sess.readingInto)
 
 	legacy  bool
 	removed bool
@@ -122,7 +124,14 @@ func (st *Stream) failLocked(err error) {
 	// Drop what was received and not read.
 	clear(st.queue)
 	st.queue = st.inline[:0]
-	st.partialLen, st.headCredit = 0, 0
+	st.partialLen, st.headCredit, st.partialCap = 0, 0, 0
+	if st.sess.readingInto != st {
+		st.partial = nil // else the read loop drops it when the frame is read
+	}
+	if st.held != 0 {
+		st.sess.heldLocked(-st.held)
+		st.held = 0
+	}
 	if st.cancel != nil {
 		st.cancel(err)
 	}
@@ -264,6 +273,8 @@ func (st *Stream) Recv() ([]byte, error) {
 			if len(st.queue) == 0 {
 				st.queue = st.inline[:0]
 			}
+			st.held -= int64(cap(m))
+			s.heldLocked(-int64(cap(m)))
 			n := int64(len(m)) - int64(st.headCredit)
 			st.headCredit = 0
 			s.creditStreamLocked(st, n, false)
@@ -326,6 +337,14 @@ func (st *Stream) Close() error {
 	defer s.mu.Unlock()
 	if !st.removed && !s.closed {
 		st.resetLocked(CodeCancel, "stream closed")
+	}
+	if st.held != 0 {
+		// Finished (or the session died) with messages nobody read: they no
+		// longer count toward the buffer budgets.
+		clear(st.queue)
+		st.queue = st.inline[:0]
+		s.heldLocked(-st.held)
+		st.held = 0
 	}
 	return nil
 }

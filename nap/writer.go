@@ -1,6 +1,7 @@
 package nap
 
 import (
+	"bufio"
 	"net"
 	"runtime"
 	"sync"
@@ -80,17 +81,18 @@ func (s *Session) writeLoop() {
 			s.writing = true // nobody else writes any more
 			ctrl := s.ctrl
 			s.ctrl = nil
+			bw := s.writerLocked()
 			s.mu.Unlock()
 			// Write what is pending (GOAWAY) within closeFlushTimeout, then close.
-			if _, err := s.bw.Write(ctrl); err == nil {
-				_ = s.bw.Flush()
+			if _, err := bw.Write(ctrl); err == nil {
+				_ = bw.Flush()
 			}
 			_ = s.conn.Close()
 			s.releaseBuffers()
 			return
 		}
 		if !s.hasWorkLocked() {
-			if s.bw.Buffered() > 0 {
+			if s.buffered() > 0 {
 				if s.flushLater && !yielded {
 					// Senders left small frames in the buffer because other
 					// streams are active: let the goroutines that are ready to
@@ -112,6 +114,8 @@ func (s *Session) writeLoop() {
 				s.writing = false
 				if err != nil {
 					s.failLocked(ioError("write", err), false)
+				} else {
+					s.parkWriterLocked()
 				}
 				continue
 			}
@@ -146,7 +150,7 @@ func (s *Session) writeDirectLocked() {
 	}
 	s.writing = true
 	err := s.writeBatchLocked()
-	if err == nil && !s.hasWorkLocked() && s.bw.Buffered() > 0 {
+	if err == nil && !s.hasWorkLocked() && s.buffered() > 0 {
 		if s.busyLocked() {
 			s.flushLater = true
 		} else {
@@ -154,13 +158,16 @@ func (s *Session) writeDirectLocked() {
 			err = s.bw.Flush()
 			s.mu.Lock()
 			s.writeCount++
+			if err == nil {
+				s.parkWriterLocked()
+			}
 		}
 	}
 	s.writing = false
 	if err != nil {
 		s.failLocked(ioError("write", err), false)
 	}
-	if s.hasWorkLocked() || s.bw.Buffered() > 0 || s.drained || s.closed {
+	if s.hasWorkLocked() || s.buffered() > 0 || s.drained || s.closed {
 		s.writeCond.Signal()
 	}
 }
@@ -170,6 +177,7 @@ func (s *Session) writeDirectLocked() {
 func (s *Session) writeBatchLocked() error {
 	b := s.batch
 	s.buildBatchLocked(b)
+	s.writerLocked()
 	s.mu.Unlock()
 	var err error
 	if s.tcp != nil && b.payload >= vectorThreshold {
@@ -239,10 +247,45 @@ func (s *Session) writeVectors(b *writeBatch) error {
 	return err
 }
 
+// The 64 KiB write buffer is held only while there is something to write:
+// the token holder takes it from writerPool for a batch and gives it back
+// once a flush left it empty. An idle connection (the common case for a
+// server with thousands of them) then costs no write buffer.
+
+// writerLocked returns the write buffer, taking one from the pool if the
+// session has none (token holder, mu held).
+func (s *Session) writerLocked() *bufio.Writer {
+	if s.bw == nil {
+		s.bw = writerPool.Get().(*bufio.Writer)
+		s.bw.Reset(s.conn)
+	}
+	return s.bw
+}
+
+// parkWriterLocked gives an empty write buffer back to the pool (token
+// holder, mu held).
+func (s *Session) parkWriterLocked() {
+	if s.bw != nil && s.bw.Buffered() == 0 {
+		s.bw.Reset(nil)
+		writerPool.Put(s.bw)
+		s.bw = nil
+	}
+}
+
+// buffered returns the bytes waiting in the write buffer (mu held).
+func (s *Session) buffered() int {
+	if s.bw == nil {
+		return 0
+	}
+	return s.bw.Buffered()
+}
+
 // releaseBuffers returns the writer's pooled buffers (writer goroutine, at exit).
 func (s *Session) releaseBuffers() {
-	s.bw.Reset(nil)
-	writerPool.Put(s.bw)
+	if s.bw != nil {
+		s.bw.Reset(nil)
+		writerPool.Put(s.bw)
+	}
 	b := s.batch
 	b.ctrl = b.ctrl[:0]
 	clear(b.frames)
