@@ -30,6 +30,12 @@ import (
 // A reply always fits a budget that holds nothing, so one message of any allowed size
 // (MaxRecvMsgSize on the peer's side) always goes through.
 //
+// Small replies (at most smallReplyBytes, 4 KiB) never wait for the server's budget: they
+// are counted in it but may take it past its limit, so that an exhausted server budget
+// does not delay the small answers of honest connections. What they can add is bounded by
+// MaxServerCalls x 4 KiB (32 MiB with the defaults); they still wait for their
+// connection's budget.
+//
 // When the server's budget is what a reply waits for, the connection that holds the most
 // of it without making progress pays: a connection that holds reply bytes and has
 // completed no reply send for replyStallTime is closed (logged at Warn level), which fails
@@ -42,6 +48,8 @@ const (
 	// DefaultMaxServerReplyBytes is the default budget of encoded reply bytes all
 	// connections together may have waiting to be sent (MaxServerReplyBytes).
 	DefaultMaxServerReplyBytes = 64 << 20
+	// smallReplyBytes is the largest reply that never waits for the server's budget.
+	smallReplyBytes = 4 << 10
 	// replyStallTime is how long a connection may hold reply bytes without completing a
 	// send before, when the server's budget is exhausted, it may be closed.
 	replyStallTime = 1 * time.Second
@@ -78,6 +86,16 @@ func (b *replyBudget) tryTake(n int64) bool {
 			return true
 		}
 	}
+}
+
+// takeSmall reserves n bytes without checking the limit when n is at most
+// smallReplyBytes, and reports whether it did.
+func (b *replyBudget) takeSmall(n int64) bool {
+	if n > smallReplyBytes {
+		return false
+	}
+	b.used.Add(n)
+	return true
 }
 
 // give returns n bytes and wakes the waiters, if any.
@@ -178,7 +196,7 @@ func (s *Server) waitReply(c *serverCall, n int64) error {
 		connFreed, srvFreed := cs.replies.watch(), s.replies.watch()
 		blockedOnServer := false
 		if cs.replies.tryTake(n) {
-			if s.replies.tryTake(n) {
+			if s.replies.takeSmall(n) || s.replies.tryTake(n) {
 				return nil
 			}
 			cs.replies.used.Add(-n)

@@ -409,7 +409,7 @@ func (c *serverCall) tryTakeReply(n int) bool {
 	if !c.conn.replies.tryTake(int64(n)) {
 		return false
 	}
-	if c.srv.replies.tryTake(int64(n)) {
+	if c.srv.replies.takeSmall(int64(n)) || c.srv.replies.tryTake(int64(n)) {
 		return true
 	}
 	c.conn.replies.used.Add(-int64(n)) // no wake-up needed: waiters also watch the server

@@ -116,7 +116,9 @@ func MaxConnReplyBytes(n int) ServerOption {
 }
 
 // MaxServerReplyBytes bounds the encoded reply bytes all connections together may have
-// waiting to be sent; replies that do not fit wait as for MaxConnReplyBytes. While replies
+// waiting to be sent; replies that do not fit wait as for MaxConnReplyBytes, except replies
+// of at most 4 KiB, which never wait for it (they count, and may take it past the limit by
+// at most MaxServerCalls x 4 KiB) so that small answers are not delayed. While replies
 // wait for it, a connection that holds reply bytes and has completed no send for a second
 // is closed (the one holding the most first): peers that never read pay, not the others.
 // Default: DefaultMaxServerReplyBytes (64 MiB); n <= 0 means the default.
