@@ -31,8 +31,9 @@ import (
 
 // Hostile-peer tests of issue #14 (rows 11, 12, 13 and the failed-login throttle): the
 // real dora server on loopback, attacked from raw TCP connections speaking hand-written
-// legacy frames (no handshake: a 10-byte header, one request Pkg per DATA frame), with the
-// process's memory read from runtime/metrics.
+// frames (legacy: no handshake, a 10-byte header, one request Pkg per DATA frame; nap
+// version 1 for requests over 64 KiB), with the process's memory read from
+// runtime/metrics.
 
 // readHeap returns a runtime/metrics value in bytes.
 func readHeap(name string) uint64 {
@@ -482,14 +483,181 @@ func TestHostileLoginThrottleFailedOnly(t *testing.T) {
 	})
 }
 
+// rawNap is an attacker's nap version-1 connection, written by hand: SETTINGS, then
+// requests as DATA frames within the flow-control credit the server grants
+// (WINDOW_UPDATE), answers assembled from DATA frames. It is what a legacy frame cannot
+// carry: a request larger than 64 KiB.
+type rawNap struct {
+	conn     net.Conn
+	maxFrame int
+	wmu      sync.Mutex // serialises frame writes (requests, PING ACKs)
+
+	mu         sync.Mutex
+	credit     *sync.Cond
+	connCredit int64
+	initStream int64
+	streams    map[uint32]int64 // stream credit
+	readErr    error
+
+	answers chan rawAnswer
+	done    chan struct{} // closed when the read loop ends
+}
+
+func napFrame(length int, id uint32, typ, flags byte) []byte {
+	var h [10]byte
+	binary.BigEndian.PutUint32(h[0:4], uint32(length))
+	binary.BigEndian.PutUint32(h[4:8], id)
+	h[8], h[9] = typ, flags
+	return h[:]
+}
+
+// dialNap connects, sends SETTINGS (version 1, every setting at its default), reads the
+// server's SETTINGS and starts the read loop.
+func dialNap(t *testing.T, addr string) *rawNap {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := conn.Write(append(napFrame(2, 0, 2, 0), 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var h [10]byte
+	if _, err := io.ReadFull(conn, h[:]); err != nil || h[8] != 2 {
+		t.Fatalf("server's first frame: % x %v, want SETTINGS", h, err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(h[0:4]))
+	if _, err := io.ReadFull(conn, body); err != nil || len(body) < 2 {
+		t.Fatalf("server SETTINGS: %v", err)
+	}
+	r := &rawNap{conn: conn, maxFrame: 65536, connCredit: 4194304, initStream: 1048576,
+		streams: map[uint32]int64{}, answers: make(chan rawAnswer, 16), done: make(chan struct{})}
+	r.credit = sync.NewCond(&r.mu)
+	for b := body[2:]; len(b) >= 6; b = b[6:] {
+		v := int64(binary.BigEndian.Uint32(b[2:6]))
+		switch binary.BigEndian.Uint16(b[0:2]) {
+		case 1:
+			r.maxFrame = int(v)
+		case 4:
+			r.initStream = v
+		case 5:
+			r.connCredit = v
+		}
+	}
+	go r.readLoop()
+	t.Cleanup(func() { conn.Close(); <-r.done })
+	return r
+}
+
+func (r *rawNap) readLoop() {
+	defer close(r.done)
+	defer close(r.answers)
+	partial := map[uint32][]byte{}
+	fail := func(err error) {
+		r.mu.Lock()
+		r.readErr = err
+		r.credit.Broadcast()
+		r.mu.Unlock()
+	}
+	for {
+		var h [10]byte
+		if _, err := io.ReadFull(r.conn, h[:]); err != nil {
+			fail(err)
+			return
+		}
+		n, id, typ, flags := binary.BigEndian.Uint32(h[0:4]), binary.BigEndian.Uint32(h[4:8]), h[8], h[9]
+		if n > 1<<20 {
+			fail(fmt.Errorf("frame of %d bytes", n))
+			return
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.conn, body); err != nil {
+			fail(err)
+			return
+		}
+		switch typ {
+		case 0: // DATA
+			if n == 0 && flags&2 != 0 && len(partial[id]) == 0 {
+				continue // bare END_STREAM
+			}
+			partial[id] = append(partial[id], body...)
+			if flags&1 != 0 { // MORE
+				continue
+			}
+			p := new(wirepb.Pkg)
+			if err := proto.Unmarshal(partial[id], p); err != nil {
+				fail(err)
+				return
+			}
+			delete(partial, id)
+			r.answers <- rawAnswer{id: id, meta: p.GetHead().GetMeta(), payload: p.GetPayload()}
+		case 1: // PING
+			if flags&1 == 0 {
+				r.wmu.Lock()
+				r.conn.Write(append(napFrame(len(body), 0, 1, 1), body...))
+				r.wmu.Unlock()
+			}
+		case 3: // WINDOW_UPDATE
+			inc := int64(binary.BigEndian.Uint32(body))
+			r.mu.Lock()
+			if id == 0 {
+				r.connCredit += inc
+			} else if _, ok := r.streams[id]; ok {
+				r.streams[id] += inc
+			}
+			r.credit.Broadcast()
+			r.mu.Unlock()
+		case 4: // RST_STREAM
+			r.answers <- rawAnswer{id: id, meta: map[string]string{"rst": strconv.Itoa(int(binary.BigEndian.Uint32(body)))}}
+		case 5: // GOAWAY
+			fail(fmt.Errorf("GOAWAY % x", body))
+			return
+		}
+	}
+}
+
+// send writes msg on stream id as DATA frames within the credit granted, the last one
+// with END_STREAM (the request and the half-close, as dora sends them).
+func (r *rawNap) send(id uint32, msg []byte) error {
+	r.mu.Lock()
+	r.streams[id] = r.initStream
+	r.mu.Unlock()
+	for off := 0; off < len(msg); {
+		r.mu.Lock()
+		for r.readErr == nil && (r.connCredit <= 0 || r.streams[id] <= 0) {
+			r.credit.Wait() // the read loop broadcasts on credit and when it ends
+		}
+		if err := r.readErr; err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		n := int(min(int64(len(msg)-off), int64(r.maxFrame), r.connCredit, r.streams[id]))
+		r.connCredit -= int64(n)
+		r.streams[id] -= int64(n)
+		r.mu.Unlock()
+		flags := byte(1) // MORE
+		if off+n == len(msg) {
+			flags = 2 // END_STREAM
+		}
+		r.wmu.Lock()
+		_, err := r.conn.Write(append(napFrame(n, id, 0, flags), msg[off:off+n]...))
+		r.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
 // TestHostileLoginHugeUsernames: issue #14 row 12, over the network. Logins with 4 MB
-// usernames (about as large as a request may be) are answered InvalidArgument naming the
-// limit, and leave nothing behind in the service: the throttle key "login:"+username used
-// to be built and kept in the limiter's LRU (150 such logins left 600 MB). The requests
-// go through a dora client because legacy frames stop at 64 KiB; the attack is their
-// content. What the service keeps is measured once the server has stopped (its
-// connections closed), with the service's limiter still in use; what the transport holds
-// while the connection is open is logged, as it is nap's to bound.
+// usernames (about as large as a request may be), sent from a raw nap connection, are
+// answered InvalidArgument naming the limit and leave nothing behind in the service: the
+// throttle key "login:"+username used to be built and kept in the limiter's LRU (150 such
+// logins left 600 MB). What the service keeps is measured once the server has stopped
+// (its connections closed), with the service's limiter still in use; what the transport
+// holds while the connection is open is logged, as it is nap's to bound.
 func TestHostileLoginHugeUsernames(t *testing.T) {
 	const n, size = 8, 4_000_000
 	const budget = 16 << 20 // the old code kept n × size = 32 MB
@@ -498,20 +666,28 @@ func TestHostileLoginHugeUsernames(t *testing.T) {
 	createUser(t, st, "good", "good-pw")
 	lim := ratelimit.NewLocal(ratelimit.Options{Now: clk.Now})
 	s := startServer(t, st, clk, func(o *app.Options) { o.Limiter = lim })
-	ctx := ctxT(t)
 	name := []byte(strings.Repeat("u", size))
 	base := liveHeap()
+	a := dialNap(t, s.addr)
 	for i := range n {
 		name[0] = byte('a' + i)
-		_, err := s.kv.Login(ctx, &kvpb.LoginReq{Username: string(name), Password: "x"})
-		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "username is 4000000 bytes, limit 255") {
-			t.Fatalf("login %d with a %d-byte username: %v, want InvalidArgument naming the limit", i, size, err)
+		req, _ := proto.Marshal(&kvpb.LoginReq{Username: string(name), Password: "x"})
+		pkg, _ := proto.Marshal(&wirepb.Pkg{Head: &wirepb.Head{Version: 1, Seq: uint64(i), Method: api.MethodLogin}, Payload: req})
+		id := uint32(2*i + 1)
+		if err := a.send(id, pkg); err != nil {
+			t.Fatalf("sending login %d: %v", i, err)
+		}
+		ans, ok := <-a.answers
+		want := strconv.Itoa(int(codes.InvalidArgument))
+		if !ok || ans.id != id || ans.meta["dora-status"] != want || !strings.Contains(ans.meta["dora-message"], "username is 4000000 bytes, limit 255") {
+			t.Fatalf("login %d with a %d-byte username: stream %d meta %v (open %v), want dora-status %s naming the limit", i, size, ans.id, ans.meta, ok, want)
 		}
 	}
 	if tok := login(t, s, "good", "good-pw"); tok == "" {
 		t.Fatal("good login after the attack")
 	}
 	connected := int64(liveHeap()) - int64(base)
+	a.conn.Close()
 	s.stop()
 	grew := int64(liveHeap()) - int64(base)
 	runtime.KeepAlive(lim)
