@@ -9,6 +9,7 @@ package iip
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -502,4 +503,90 @@ func TestHostileThousandConnections(t *testing.T) {
 	}
 	goodEcho(t, addr)
 	t.Logf("connections closed for holding the most: %d", strings.Count(log.String(), "holds the most"))
+}
+
+// TestHostileTLSHandshakeTimeout is issue #14 row 7 (TLS): connections to
+// a TLS server that never start the handshake, or send half a
+// ClientHello, used to be held for good. HandshakeTimeout covers the TLS
+// handshake and the first frame together.
+func TestHostileTLSHandshakeTimeout(t *testing.T) {
+	const hs = 300 * time.Millisecond
+	pki := newTestPKI(t)
+	var log logBuffer
+	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.server}}})
+	base := heapBytes()
+	silent := dialRaw(t, addr, 50)
+	half := dialRaw(t, addr, 50)
+	for _, c := range half {
+		// The first bytes of a TLS record carrying a ClientHello, then nothing.
+		if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A TLS client that completes the handshake but sends no frame.
+	quiet, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	for _, c := range append(silent, half...) {
+		waitClosed(t, c, hs+2*time.Second)
+	}
+	waitClosed(t, quiet, hs+2*time.Second)
+	c := dialT(t, addr, &Options{TLSConfig: &tls.Config{RootCAs: pki.pool}})
+	if resp, err := c.Do(testCtx(t), "/echo", []byte("tls ok")); err != nil || string(resp) != "tls ok" {
+		t.Fatalf("good TLS client: %q, %v", resp, err)
+	}
+	checkHeap(t, "TLS connections that stall the handshake", base, 4<<20)
+	log.waitContains(t, "tls handshake")
+	log.waitContains(t, "handshake timeout")
+}
+
+// TestHostileIncompleteRequestsOverBudget: incomplete multi-frame
+// requests that together pass MaxConnBufferedBytes (issue #14, budget
+// per connection) are refused one by one with error 104 "server busy",
+// discarded as they arrive, while the connection stays up and its other
+// requests are answered.
+func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
+	const part = 7 << 20
+	s, addr := echoServer(t, &ServerOptions{MaxMessageSize: 8 << 20, MaxConnBufferedBytes: 1 << 20})
+	if got := s.opts.MaxConnBufferedBytes; got != 24<<20 {
+		t.Fatalf("MaxConnBufferedBytes %d, want 24 MiB (raised to MaxMessageSize + 16 MiB)", got)
+	}
+	base := heapBytes()
+	r := rawDial(t, addr)
+	for range 4 {
+		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
+	}
+	for range 4 {
+		if f, err := r.read(); err != nil || !strings.Contains(f.data, "channel_id") {
+			t.Fatalf("new_channel: %+v, %v", f, err)
+		}
+	}
+	big := strings.Repeat("b", part)
+	for ch := uint32(1); ch <= 4; ch++ {
+		r.send(rawFrame(byte(StatusRequestFirst), "/echo", ch, big))
+	}
+	checkHeap(t, "four incomplete 7 MiB requests on one connection", base, 3*part+8<<20)
+	for ch := uint32(1); ch <= 4; ch++ {
+		r.send(rawFrame(byte(StatusRequestContinueLast), "/echo", ch, "!"))
+	}
+	answers := map[uint32]string{}
+	for range 4 {
+		f, err := r.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers[f.ch] = f.data
+	}
+	for ch := uint32(1); ch <= 3; ch++ {
+		if len(answers[ch]) != part+1 {
+			t.Fatalf("channel %d: answer of %d bytes, want the %d-byte echo", ch, len(answers[ch]), part+1)
+		}
+	}
+	if want := `{"code":104,"message":"server busy`; !strings.HasPrefix(answers[4], want) {
+		t.Fatalf("channel 4: %.100q, want an error starting %s", answers[4], want)
+	}
+	r.send(rawFrame(byte(StatusRequest), "/echo", 1, "after"))
+	r.expect(rawResp{status: byte(StatusResponse), path: "/echo", ch: 1, data: "after"})
 }
