@@ -35,7 +35,7 @@ func statusErr(ctx context.Context, log *slog.Logger, method string, err error) 
 	case errors.As(err, &qe):
 		setRetryHint(ctx, qe.RetryAfter)
 		if qe.Concurrent {
-			return status.Errorf(codes.ResourceExhausted, "etserver: busy: %d password checks already running, retry after %s", qe.Limit, qe.RetryAfter)
+			return status.Errorf(codes.ResourceExhausted, "etserver: busy: all %d password-check slots in use, retry after %s", qe.Limit, qe.RetryAfter)
 		}
 		return status.Errorf(codes.ResourceExhausted, "etserver: %s quota of %d/s exceeded, retry after %s", qe.Op, qe.Limit, qe.RetryAfter)
 	case errors.Is(err, domain.ErrUnauthenticated):

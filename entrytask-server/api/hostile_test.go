@@ -154,11 +154,11 @@ func (r *rawLegacy) read() (rawAnswer, error) {
 func TestHostileLoginUnknownUsersFlood(t *testing.T) {
 	const (
 		conns, perConn = 10, 10
-		hashKiB        = 4096 // dummy-hash cost in this test: 4 MiB each
+		hashKiB        = 8192 // dummy-hash cost in this test: 8 MiB each (5+ ms without -race)
 		slots          = 1    // one core stays free for the good client's reads
-		wait           = 300 * time.Millisecond
-		// Budget for the heap during the attack: the slot's 4 MiB plus garbage not yet
-		// collected and the requests in flight. Unbounded, 100 checks hold 400 MiB.
+		wait           = 100 * time.Millisecond
+		// Budget for the heap during the attack: the slot's 8 MiB plus garbage not yet
+		// collected and the requests in flight. Unbounded, 100 checks hold 800 MiB.
 		budget = 48 << 20
 	)
 	clk := newClock()
@@ -203,7 +203,7 @@ func TestHostileLoginUnknownUsersFlood(t *testing.T) {
 				case ans.meta["dora-status"] == "" && proto.Unmarshal(ans.payload, &rsp) == nil && rsp.GetStatus().GetCode() == kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD:
 					tl.incorrect++
 				case ans.meta["dora-status"] == "8" && ans.meta[api.MDRetryAfterMs] == strconv.Itoa(int(wait/time.Millisecond)) &&
-					strings.Contains(ans.meta["dora-message"], "1 password checks already running"):
+					strings.Contains(ans.meta["dora-message"], "all 1 password-check slots in use"):
 					tl.busy++
 				default:
 					errs <- fmt.Errorf("stream %d: unexpected answer meta %v", ans.id, ans.meta)

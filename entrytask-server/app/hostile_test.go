@@ -72,7 +72,7 @@ func TestHostileLoginHashSlots(t *testing.T) {
 		if !errors.As(err, &qe) || !qe.Concurrent || qe.Op != domain.OpLogin || qe.Limit != slots || qe.RetryAfter != wait {
 			t.Fatalf("login with every slot busy: %v, want a Concurrent login QuotaExceededError (limit %d, retry %s)", err, slots, wait)
 		}
-		if !strings.Contains(err.Error(), "2 password checks already running") {
+		if !strings.Contains(err.Error(), "all 2 password-check slots busy") {
 			t.Fatalf("message %q does not say why", err)
 		}
 	}

@@ -62,7 +62,7 @@ type QuotaExceededError struct {
 // Error implements error.
 func (e *QuotaExceededError) Error() string {
 	if e.Concurrent {
-		return fmt.Sprintf("domain: quota exceeded: %s: %d password checks already running, retry after %s", e.Op, e.Limit, e.RetryAfter)
+		return fmt.Sprintf("domain: quota exceeded: %s: all %d password-check slots busy, retry after %s", e.Op, e.Limit, e.RetryAfter)
 	}
 	return fmt.Sprintf("domain: quota exceeded: %s limit %d/s, retry after %s", e.Op, e.Limit, e.RetryAfter)
 }
