@@ -590,3 +590,55 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	r.send(rawFrame(byte(StatusRequest), "/echo", 1, "after"))
 	r.expect(rawResp{status: byte(StatusResponse), path: "/echo", ch: 1, data: "after"})
 }
+
+// TestHostileHandlerLimitWithOpenStreams checks that MaxConnHandlers
+// cannot deadlock a connection whose stream handlers wait for chunks the
+// reader has not read yet: a request on another channel behind them is
+// still read, and the streams complete.
+func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
+	s, addr := echoServer(t, &ServerOptions{MaxConnHandlers: 2})
+	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
+		n := 0
+		for {
+			b, err := r.Next(ctx)
+			if err == io.EOF {
+				return []byte(fmt.Sprint(n)), nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			n += len(b)
+		}
+	})
+	r := rawDial(t, addr)
+	for range 4 {
+		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
+	}
+	for range 4 {
+		if _, err := r.read(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three streams start (over the limit of 2 handlers) and wait for more.
+	for ch := uint32(1); ch <= 3; ch++ {
+		r.send(rawFrame(byte(StatusRequestFirst), "/count", ch, "abc"))
+	}
+	r.send(rawFrame(byte(StatusRequest), "/echo", 4, "behind the streams"))
+	r.expect(rawResp{status: byte(StatusResponse), path: "/echo", ch: 4, data: "behind the streams"})
+	for ch := uint32(1); ch <= 3; ch++ {
+		r.send(rawFrame(byte(StatusRequestContinueLast), "/count", ch, "de"))
+	}
+	got := map[uint32]string{}
+	for range 3 {
+		f, err := r.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[f.ch] = f.data
+	}
+	for ch := uint32(1); ch <= 3; ch++ {
+		if got[ch] != "5" {
+			t.Fatalf("stream on channel %d counted %q, want 5", ch, got[ch])
+		}
+	}
+}

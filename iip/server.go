@@ -84,7 +84,9 @@ type ServerOptions struct {
 	FrameTimeout time.Duration
 	// MaxConnHandlers bounds the handlers running at once for one
 	// connection (a channel runs one at a time). At the limit, the
-	// connection's reader waits for one to finish before it reads on.
+	// connection's reader waits for one to finish before it reads on,
+	// except while stream requests are still arriving on the connection
+	// (their handlers wait for chunks only that reader delivers).
 	// Default DefaultMaxConnHandlers (64).
 	MaxConnHandlers int
 	// MaxHandlers bounds the handlers running at once in the server; at

@@ -761,9 +761,13 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 // acquireHandler takes a handler slot of the connection and of the server
 // for a channel about to run, waiting (the reader does not read
 // meanwhile) while MaxConnHandlers or MaxHandlers are running.
+//
+// A connection with stream requests still arriving never waits: their
+// handlers wait for chunks only this reader can deliver, so waiting for
+// them to end could deadlock. It takes its slots anyway (over the limit).
 func (c *serverConn) acquireHandler() error {
 	cb, sb := c.handlers, c.s.handlers
-	if !cb.fits(1) || !sb.fits(1) {
+	if c.openStreams == 0 && (!cb.fits(1) || !sb.fits(1)) {
 		if err := waitBoth(c.ctx, cb, sb, 1, 1); err != nil {
 			return fmt.Errorf("iip: connection closed while waiting for a handler slot: %w", err)
 		}
