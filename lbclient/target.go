@@ -29,12 +29,27 @@ func (e Endpoint) String() string {
 	return e.Addr + "#" + strconv.Itoa(e.Weight)
 }
 
+// LocalHost is the host an entry with an empty host (":9090") stands for,
+// as in the load-balance lists of deployed IIP configurations and Go's
+// net.Dial.
+const LocalHost = "localhost"
+
 // ParseTarget parses a comma-separated list of "host:port#weight" entries.
 // Spaces around entries are ignored; an entry without "#weight" has weight
-// DefaultWeight; weights must be integers MinWeight..MaxWeight. A malformed
-// entry, an empty entry, an empty list or a duplicate address is an error
-// wrapping ErrBadTarget that names the entry, its position (from 1) and what is
-// wrong. An "lb:///" prefix, as in dora targets, is accepted and ignored.
+// DefaultWeight; weights must be integers MinWeight..MaxWeight.
+//
+// Two forms that deployed IIP configurations use are accepted
+// (":9090#1,:9090#1,:9090#1"): an empty host means LocalHost
+// (":9090" is "localhost:9090"), and an address repeated adds its weights
+// into one endpoint, so that a server listed n times gets n times the share
+// of calls a server listed once gets (three times ":9090#1" is
+// "localhost:9090#3"). The summed weight must not exceed MaxWeight. The
+// endpoint keeps the position of the address's first entry.
+//
+// A malformed entry, an empty entry, an empty list, or repeats whose weights
+// add up to more than MaxWeight is an error wrapping ErrBadTarget that names
+// the entry, its position (from 1) and what is wrong. An "lb:///" prefix, as
+// in dora targets, is accepted and ignored.
 func ParseTarget(target string) ([]Endpoint, error) {
 	if len(target) > maxTargetLen {
 		return nil, fmt.Errorf("%w: target is %d bytes, limit %d", ErrBadTarget, len(target), maxTargetLen)
@@ -45,16 +60,25 @@ func ParseTarget(target string) ([]Endpoint, error) {
 	}
 	parts := strings.Split(target, ",")
 	eps := make([]Endpoint, 0, len(parts))
-	seen := make(map[string]int, len(parts))
+	seen := make(map[string]int, len(parts)) // address -> index in eps
 	for i, p := range parts {
-		ep, err := parseEntry(strings.TrimSpace(p))
+		s := strings.TrimSpace(p)
+		if strings.HasPrefix(s, ":") {
+			s = LocalHost + s
+		}
+		ep, err := parseEntry(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d %q: %s", ErrBadTarget, i+1, p, err.Error())
 		}
 		if j, dup := seen[ep.Addr]; dup {
-			return nil, fmt.Errorf("%w: entry %d %q: duplicate of entry %d", ErrBadTarget, i+1, p, j+1)
+			w := eps[j].Weight + ep.Weight
+			if w > MaxWeight {
+				return nil, fmt.Errorf("%w: entry %d %q: repeats of %s add up to weight %d, over %d", ErrBadTarget, i+1, p, ep.Addr, w, MaxWeight)
+			}
+			eps[j].Weight = w
+			continue
 		}
-		seen[ep.Addr] = i
+		seen[ep.Addr] = len(eps)
 		eps = append(eps, ep)
 	}
 	return eps, nil

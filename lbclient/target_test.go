@@ -34,9 +34,14 @@ func TestParseTarget(t *testing.T) {
 		{name: "port too big", in: "a:65536", wantErr: `port "65536"`},
 		{name: "port name", in: "a:http", wantErr: `port "http"`},
 		{name: "port leading zero", in: "a:080", wantErr: `port "080"`},
-		{name: "empty host", in: ":80", wantErr: "empty host"},
+		{name: "empty host is localhost", in: ":80", want: []Endpoint{{"localhost:80", 1}}},
+		{name: "deployed list: repeats add weights", in: ":9090#1,:9090#1,:9090#1", want: []Endpoint{{"localhost:9090", 3}}},
+		{name: "repeats mixed", in: "a:1#2, b:2, a:1, localhost:3, :3#4", want: []Endpoint{{"a:1", 3}, {"b:2", 1}, {"localhost:3", 5}}},
+		{name: "repeats over max weight", in: "a:1#60,a:1#41", wantErr: `entry 2 "a:1#41": repeats of a:1 add up to weight 101, over 100`},
+		{name: "empty host no port", in: ":", wantErr: `port ""`},
+		{name: "empty host bad port", in: ":x#1", wantErr: `port "x"`},
+		{name: "bare hash", in: "#1", wantErr: "not host:port"},
 		{name: "space in host", in: "a b:80", wantErr: `host "a b"`},
-		{name: "duplicate", in: "a:1#2,b:2,a:1", wantErr: `entry 3 "a:1": duplicate of entry 1`},
 		{name: "too long", in: strings.Repeat("a", maxTargetLen+1), wantErr: "limit"},
 	}
 	for _, tc := range tests {
