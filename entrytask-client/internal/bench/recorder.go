@@ -25,6 +25,7 @@ const maxShards = 64
 type recorder struct {
 	classify func(error) string
 	shards   []shard
+	stopped  error // why the run ended early, if it did
 }
 
 type shard struct {
@@ -80,6 +81,7 @@ func (r *recorder) result(wall time.Duration) *Result {
 		Wall:      wall,
 		Failures:  make(map[string]int64),
 		Histogram: hdrhistogram.New(HistogramMin, HistogramMax, HistogramSigFigs),
+		Stopped:   r.stopped,
 	}
 	for i := range r.shards {
 		s := &r.shards[i]
@@ -113,6 +115,9 @@ type Result struct {
 	Min, Max, Sum time.Duration
 	// Histogram holds the successful requests' latencies in nanoseconds.
 	Histogram *hdrhistogram.Histogram
+	// Stopped is why the run ended before its count or duration (wrapping ErrUnreachable);
+	// nil when it did not. An interrupted context is not recorded here.
+	Stopped error
 }
 
 // Percentile returns the latency below which q percent (0 < q <= 100) of the successful

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"encoding/csv"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,12 +25,16 @@ type Percentiles struct {
 
 // Report is a benchmark's outcome as etclient prints it. Its JSON form keeps the field names
 // of the previous etclient's report (Concurrency, requests, Success, Failure, QPS, MaxRT,
-// MinRT, AvgRT, Duration, LatencySummary, username, method, key, value) and adds the rest.
-// Durations are integers of nanoseconds in JSON.
+// MinRT, AvgRT, Duration, LatencySummary, username, method, key, value) and the fields
+// added next to them since (mode, rate, users, valueSize, total, percentiles,
+// failuresByCode), in which durations are integers of nanoseconds, for the scripts that
+// read them. New readers should use the "summary" block (Summary): one naming style, the
+// unit in every key.
 type Report struct {
 	// Concurrency is the number of workers (-c).
 	Concurrency int `json:"Concurrency"`
-	// Requests is the number of requests per worker (-r); 0 for a run bounded by Duration.
+	// Requests is the number of requests per worker: -r, or for a run bounded by a
+	// duration the requests it sent divided by the workers, rounded up.
 	Requests int64 `json:"requests"`
 	// Success and Failure count the finished requests by outcome.
 	Success int64 `json:"Success"`
@@ -63,7 +69,53 @@ type Report struct {
 	Percentiles Percentiles `json:"percentiles"`
 	// FailuresByCode counts failures by status code name; empty when none failed.
 	FailuresByCode map[string]int64 `json:"failuresByCode"`
+
+	// Summary is the same outcome in one consistent style.
+	Summary Summary `json:"summary"`
 }
+
+// Summary is a benchmark's outcome with snake_case keys and the unit in the name of every
+// quantity: seconds (_s), milliseconds (_ms, fractional: 0.25 is 250 µs), bytes (_bytes),
+// per second (_per_s). It is the "summary" block of the JSON report and the columns of the
+// CSV report, in this order.
+type Summary struct {
+	// Method is "read" or "write"; Mode "closed" or "open".
+	Method string `json:"method"`
+	Mode   string `json:"mode"`
+	// Concurrency is the workers (closed loop) or the most requests in flight (open loop).
+	Concurrency int `json:"concurrency"`
+	// RatePerS is the open loop's schedule; 0 in the closed loop.
+	RatePerS float64 `json:"rate_per_s"`
+	// Users is the number of distinct users; ValueBytes the size of each written value.
+	Users      int `json:"users"`
+	ValueBytes int `json:"value_bytes"`
+	// RequestsTotal = RequestsOK + RequestsFailed: measured requests that finished.
+	RequestsTotal  int64 `json:"requests_total"`
+	RequestsOK     int64 `json:"requests_ok"`
+	RequestsFailed int64 `json:"requests_failed"`
+	// DurationS is the measured wall time; OKPerS is RequestsOK / DurationS (the table's QPS).
+	DurationS float64 `json:"duration_s"`
+	OKPerS    float64 `json:"ok_per_s"`
+	// Latencies of successful requests (0 when none succeeded): exact min, mean and max,
+	// HDR percentiles within 0.1 %.
+	LatencyMinMs  float64 `json:"latency_min_ms"`
+	LatencyMeanMs float64 `json:"latency_mean_ms"`
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP75Ms  float64 `json:"latency_p75_ms"`
+	LatencyP90Ms  float64 `json:"latency_p90_ms"`
+	LatencyP95Ms  float64 `json:"latency_p95_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+	LatencyP999Ms float64 `json:"latency_p99_9_ms"`
+	LatencyMaxMs  float64 `json:"latency_max_ms"`
+	// FailuresByCode counts failed requests by status code name (an empty object when none).
+	FailuresByCode map[string]int64 `json:"failures_by_code"`
+	// Stopped says why the run ended early ("" when it did not): the server could not be
+	// reached.
+	Stopped string `json:"stopped"`
+}
+
+// ms is d in fractional milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Params are the settings of a run that a Report echoes.
 type Params struct {
@@ -75,6 +127,10 @@ type Params struct {
 	Username    string
 	Method      string
 	Key, Value  string
+	// ValueBytes is the size of the value sent (after padding).
+	ValueBytes int
+	// Timed says the run was bounded by a duration rather than -r.
+	Timed bool
 }
 
 // NewReport builds the Report of res for a run with params p.
@@ -92,9 +148,21 @@ func NewReport(p Params, res *Result) Report {
 	if p.Rate > 0 {
 		mode = "open"
 	}
+	requests := p.Requests
+	if total := res.Success + res.Failure; p.Timed && p.Concurrency > 0 {
+		requests = (total + int64(p.Concurrency) - 1) / int64(p.Concurrency)
+	}
+	failures := maps.Clone(res.Failures)
+	if failures == nil {
+		failures = map[string]int64{}
+	}
+	var stopped string
+	if res.Stopped != nil {
+		stopped = res.Stopped.Error()
+	}
 	return Report{
 		Concurrency: p.Concurrency,
-		Requests:    p.Requests,
+		Requests:    requests,
 		Success:     res.Success,
 		Failure:     res.Failure,
 		QPS:         res.QPS(),
@@ -116,7 +184,64 @@ func NewReport(p Params, res *Result) Report {
 		Total:          res.Success + res.Failure,
 		Percentiles:    pc,
 		FailuresByCode: maps.Clone(res.Failures),
+		Summary: Summary{
+			Method:         p.Method,
+			Mode:           mode,
+			Concurrency:    p.Concurrency,
+			RatePerS:       p.Rate,
+			Users:          p.Users,
+			ValueBytes:     p.ValueBytes,
+			RequestsTotal:  res.Success + res.Failure,
+			RequestsOK:     res.Success,
+			RequestsFailed: res.Failure,
+			DurationS:      res.Wall.Seconds(),
+			OKPerS:         res.QPS(),
+			LatencyMinMs:   ms(res.Min),
+			LatencyMeanMs:  ms(res.Mean()),
+			LatencyP50Ms:   ms(pc.P50),
+			LatencyP75Ms:   ms(pc.P75),
+			LatencyP90Ms:   ms(pc.P90),
+			LatencyP95Ms:   ms(pc.P95),
+			LatencyP99Ms:   ms(pc.P99),
+			LatencyP999Ms:  ms(pc.P999),
+			LatencyMaxMs:   ms(res.Max),
+			FailuresByCode: failures,
+			Stopped:        stopped,
+		},
 	}
+}
+
+// csvHeader are the columns of WriteCSV, the JSON names of Summary's fields.
+var csvHeader = []string{
+	"method", "mode", "concurrency", "rate_per_s", "users", "value_bytes",
+	"requests_total", "requests_ok", "requests_failed", "duration_s", "ok_per_s",
+	"latency_min_ms", "latency_mean_ms", "latency_p50_ms", "latency_p75_ms", "latency_p90_ms",
+	"latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms",
+	"failures_by_code", "stopped",
+}
+
+// WriteCSV writes r's Summary as CSV (RFC 4180): a header line and one row. Numbers are
+// plain decimals; failures_by_code is "CODE=n" pairs joined by ';' in code order.
+func (r Report) WriteCSV(w io.Writer) error {
+	s := r.Summary
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	d := func(v int64) string { return strconv.FormatInt(v, 10) }
+	var fails []string
+	for _, code := range slices.Sorted(maps.Keys(s.FailuresByCode)) {
+		fails = append(fails, code+"="+d(s.FailuresByCode[code]))
+	}
+	row := []string{
+		s.Method, s.Mode, d(int64(s.Concurrency)), f(s.RatePerS), d(int64(s.Users)), d(int64(s.ValueBytes)),
+		d(s.RequestsTotal), d(s.RequestsOK), d(s.RequestsFailed), f(s.DurationS), f(s.OKPerS),
+		f(s.LatencyMinMs), f(s.LatencyMeanMs), f(s.LatencyP50Ms), f(s.LatencyP75Ms), f(s.LatencyP90Ms),
+		f(s.LatencyP95Ms), f(s.LatencyP99Ms), f(s.LatencyP999Ms), f(s.LatencyMaxMs),
+		strings.Join(fails, ";"), s.Stopped,
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(csvHeader)
+	_ = cw.Write(row)
+	cw.Flush()
+	return cw.Error()
 }
 
 // WriteTable writes r as an aligned, human-readable table.
@@ -157,6 +282,9 @@ func (r Report) WriteTable(w io.Writer) error {
 	lat("latency max", r.MaxRT)
 	for _, code := range slices.Sorted(maps.Keys(r.FailuresByCode)) {
 		row("failed "+strings.ToUpper(code), r.FailuresByCode[code])
+	}
+	if r.Summary.Stopped != "" {
+		row("stopped early", r.Summary.Stopped)
 	}
 	return tw.Flush()
 }

@@ -113,7 +113,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"empty key", []string{"read", "-k", ""}, "etclient: --key must not be empty"},
 		{"empty value", []string{"write", "-v="}, "etclient: --value must not be empty"},
 		{"empty user", []string{"login", "-u", ""}, "etclient: --user must not be empty"},
-		{"bad output", []string{"login", "--output", "yaml"}, `etclient: --output "yaml": want table or json`},
+		{"bad output", []string{"login", "--output", "yaml"}, `etclient: --output "yaml": want table, json or (benchmarks) csv`},
 		{"bad server", []string{"login", "--server", "127.0.0.1"}, `etclient: --server: kvclient: bad server address: "127.0.0.1": want host:port`},
 		{"bad weight", []string{"login", "--server", "127.0.0.1:7000#-1"}, "weight must be an integer in 1..100"},
 		{"zero concurrency", []string{"benchmark", "read", "-c", "0"}, "--concurrency 0 must be at least 1"},

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-server/heapfloor"
 )
 
@@ -110,18 +111,26 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 	}
 
 	opts := bench.Options{
-		Concurrency: s.Concurrency,
-		Requests:    s.Requests,
-		Duration:    s.Duration,
-		Rate:        s.Rate,
-		Warmup:      s.Warmup,
-		Classify:    bench.ClassifyStatus,
-		Clock:       env.Clock,
+		Concurrency:    s.Concurrency,
+		Requests:       s.Requests,
+		Duration:       s.Duration,
+		Rate:           s.Rate,
+		Warmup:         s.Warmup,
+		Classify:       bench.ClassifyStatus,
+		Clock:          env.Clock,
+		Unreachable:    unreachable,
+		MaxUnreachable: s.MaxConnFail,
+		OnUnreachable: func(failed int, err error) {
+			fmt.Fprintf(env.Stderr, "etclient: server unreachable (failed attempts in a row: %d), backing off: %v\n", failed, err)
+		},
 	}
-	var bar *progressbar.ProgressBar
+	if s.MaxConnFail == 0 {
+		opts.MaxUnreachable = -1 // never end early
+	}
+	var bar *progress
 	if env.IsTerminal() {
-		bar = newProgressBar(env, s, method)
-		opts.Progress = func(done int64) { _ = bar.Set64(done) }
+		bar = newProgress(env, s, method)
+		opts.Progress = bar.update
 	}
 	if os.Getenv("GOGC") == "" {
 		// The load generator allocates per request and keeps little: collecting at 4x the
@@ -145,46 +154,82 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		return usageErrorf("benchmark %s: %v", method, err)
 	}
 	if bar != nil {
-		if ctx.Err() != nil {
-			_ = bar.Exit() // interrupted: leave the bar where it stopped
-		} else {
-			_ = bar.Finish()
-		}
+		bar.finish(ctx.Err() == nil && res.Stopped == nil)
 		fmt.Fprintln(env.Stderr)
 	}
 
-	requests := s.Requests
-	if s.Duration > 0 {
-		requests = 0
-	}
 	report := bench.NewReport(bench.Params{
 		Concurrency: s.Concurrency,
-		Requests:    requests,
+		Requests:    s.Requests,
+		Timed:       s.Duration > 0,
 		Rate:        s.Rate,
 		Users:       len(users),
 		ValueSize:   s.ValueSize,
+		ValueBytes:  len(wl.Value),
 		Username:    s.User,
 		Method:      method,
 		Key:         s.Key,
 		Value:       s.Value,
 	}, res)
-	if s.Output == OutputJSON {
-		b, err := json.MarshalIndent(report, "", "  ")
-		if err != nil {
-			return fmt.Errorf("benchmark %s: encoding the report: %w", method, err)
+	if err := writeReport(env, s, report); err != nil {
+		return fmt.Errorf("benchmark %s: %w", method, err)
+	}
+	if s.Hist != "" {
+		if err := writeHist(s.Hist, res); err != nil {
+			return fmt.Errorf("benchmark %s: %w", method, err)
 		}
-		if _, err := fmt.Fprintf(env.Stdout, "%s\n", b); err != nil {
-			return fmt.Errorf("writing output: %w", err)
-		}
-	} else if err := report.WriteTable(env.Stdout); err != nil {
-		return fmt.Errorf("writing output: %w", err)
 	}
 
+	if res.Stopped != nil {
+		return fmt.Errorf("benchmark %s stopped early (--max-conn-failures %d): %w", method, s.MaxConnFail, res.Stopped)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("benchmark %s interrupted: %w", method, err)
 	}
 	if report.Failure > s.MaxFailures {
 		return fmt.Errorf("benchmark %s: %d failed requests exceed --max-failures %d", method, report.Failure, s.MaxFailures)
+	}
+	return nil
+}
+
+// unreachable is the benchmark's bench.Options.Unreachable: a request that failed with
+// UNAVAILABLE did not reach the server (refused or lost connection, no instance of a list
+// up).
+func unreachable(err error) bool { return kvclient.CodeOf(err) == kvclient.CodeUnavailable }
+
+// writeReport prints the report in the --output format.
+func writeReport(env Env, s settings, report bench.Report) error {
+	var err error
+	switch s.Output {
+	case OutputJSON:
+		var b []byte
+		if b, err = json.MarshalIndent(report, "", "  "); err != nil {
+			return fmt.Errorf("encoding the report: %w", err)
+		}
+		_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
+	case OutputCSV:
+		err = report.WriteCSV(env.Stdout)
+	default:
+		err = report.WriteTable(env.Stdout)
+	}
+	if err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return nil
+}
+
+// writeHist writes the latency histogram to path (--hist).
+func writeHist(path string, res *bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--hist: %w", err)
+	}
+	if err := bench.WriteHistogram(f, path, res); err != nil {
+		f.Close()
+		return fmt.Errorf("--hist %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--hist: %w", err)
 	}
 	return nil
 }
@@ -217,16 +262,6 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		}
 		return nil
 	}, nil
-}
-
-// newProgressBar is the stderr progress bar of a benchmark: a bar towards the request count,
-// or a counter for a run bounded by --duration.
-func newProgressBar(env Env, s settings, method string) *progressbar.ProgressBar {
-	total := int64(s.Concurrency) * s.Requests
-	if s.Duration > 0 {
-		total = -1
-	}
-	return newBar(env, total, "benchmark "+method)
 }
 
 // newBar is a progress bar on env.Stderr towards total (-1: a counter) that starts no

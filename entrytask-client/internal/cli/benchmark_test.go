@@ -115,7 +115,7 @@ func TestBenchmarkModes(t *testing.T) {
 		{name: "closed loop count", args: []string{"-c", "1", "-r", "30"}, wantReads: 30,
 			wantJSON: map[string]any{"mode": "closed", "requests": 30.0, "Concurrency": 1.0}},
 		{name: "closed loop duration", args: []string{"-c", "1", "-d", "1s"}, wantReads: 100,
-			wantJSON: map[string]any{"mode": "closed", "requests": 0.0, "Duration": float64(time.Second)}},
+			wantJSON: map[string]any{"mode": "closed", "requests": 100.0, "Duration": float64(time.Second)}}, // requests sent per worker
 		{name: "open loop duration", args: []string{"--rate", "50", "-d", "2s", "-c", "1"}, wantReads: 100,
 			wantJSON: map[string]any{"mode": "open", "rate": 50.0}},
 		{name: "open loop count", args: []string{"--rate", "1000", "-c", "3", "-r", "7"}, wantReads: 21,

@@ -45,6 +45,8 @@ type settings struct {
 	ValueSize   int           `koanf:"value-size"`
 	MaxFailures int64         `koanf:"max-failures"`
 	CPUProfile  string        `koanf:"cpuprofile"`
+	Hist        string        `koanf:"hist"`
+	MaxConnFail int           `koanf:"max-conn-failures"`
 
 	endpoints []kvclient.Endpoint
 }
@@ -72,6 +74,8 @@ func defaultSettings() map[string]any {
 		flagValueSize:   0,
 		flagMaxFailures: int64(DefaultMaxFailures),
 		flagCPUProfile:  "",
+		flagHist:        "",
+		flagMaxConnFail: DefaultMaxConnFailures,
 	}
 }
 
@@ -169,8 +173,10 @@ func (s *settings) validate() error {
 		return usageErrorf("--key must not be empty")
 	case s.Value == "":
 		return usageErrorf("--value must not be empty")
-	case s.Output != OutputTable && s.Output != OutputJSON:
-		return usageErrorf("--output %q: want %s or %s", s.Output, OutputTable, OutputJSON)
+	case s.Output != OutputTable && s.Output != OutputJSON && s.Output != OutputCSV:
+		return usageErrorf("--output %q: want %s, %s or (benchmarks) %s", s.Output, OutputTable, OutputJSON, OutputCSV)
+	case s.MaxConnFail < 0:
+		return usageErrorf("--max-conn-failures %d must not be negative", s.MaxConnFail)
 	case s.Timeout < 0:
 		return usageErrorf("--timeout %v must not be negative", s.Timeout)
 	case s.Concurrency < 1:

@@ -108,7 +108,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "nested config key", file: "config: other.yaml\n", want: `unknown key "config"`},
 		{name: "bad yaml", file: "server: [unclosed\n", want: "config file"},
 		{name: "bad type", file: "concurrency: lots\n", want: "bad setting (from --config, ETCLIENT_* or a flag): 'concurrency' cannot parse value as 'int'"},
-		{name: "bad value", file: "output: xml\n", want: `--output "xml": want table or json`},
+		{name: "bad value", file: "output: xml\n", want: `--output "xml": want table, json or (benchmarks) csv`},
 		{name: "unknown environment variable", env: map[string]string{"ETCLIENT_SEVER": "127.0.0.1:1"}, want: "environment variable ETCLIENT_SEVER is not a setting (known: ETCLIENT_CA,"},
 		{name: "bad environment duration", env: map[string]string{"ETCLIENT_TIMEOUT": "soon"}, want: "'timeout' time: invalid duration"},
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 )
 
@@ -33,6 +34,8 @@ const (
 	flagValueSize   = "value-size"
 	flagMaxFailures = "max-failures"
 	flagCPUProfile  = "cpuprofile"
+	flagHist        = "hist"
+	flagMaxConnFail = "max-conn-failures"
 )
 
 // Defaults of the settings.
@@ -57,12 +60,17 @@ const (
 	DefaultUsers = 1
 	// DefaultMaxFailures is the default of --max-failures.
 	DefaultMaxFailures = 0
+	// DefaultMaxConnFailures is the default of --max-conn-failures: a benchmark ends after
+	// this many attempts in a row failed to reach the server (bench.DefaultMaxUnreachable;
+	// with the back-off between them, about 2.6 s of the server being away).
+	DefaultMaxConnFailures = bench.DefaultMaxUnreachable
 )
 
 // The values of --output.
 const (
 	OutputTable = "table"
 	OutputJSON  = "json"
+	OutputCSV   = "csv" // benchmarks only
 )
 
 // commonFlags are the flags of every command.
@@ -79,7 +87,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagCert, Usage: "PEM client certificate, for mutual TLS (with --tls-key)"},
 		&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key of --cert"},
 		&cli.StringFlag{Name: flagConfig, Usage: "YAML file of settings (keys are the long flag names); flags and ETCLIENT_* variables override it"},
-		&cli.StringFlag{Name: flagOutput, Value: DefaultOutput, Usage: "output format: table or json"},
+		&cli.StringFlag{Name: flagOutput, Value: DefaultOutput, Usage: "output format: table or json (benchmarks also csv)"},
 	}
 }
 
@@ -94,6 +102,8 @@ func benchmarkFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagUsers, Value: DefaultUsers, Usage: "number of distinct users -u, -u+1, …; each logs in before the clock starts"},
 		&cli.IntFlag{Name: flagValueSize, Usage: "pad the value to this many bytes by repeating it (0: as given)"},
 		&cli.Int64Flag{Name: flagMaxFailures, Value: DefaultMaxFailures, Usage: "exit non-zero when more requests than this fail"},
+		&cli.StringFlag{Name: flagHist, Usage: "write the latency histogram to this `file` for HdrHistogram tools: a percentile distribution (.hgrm, ms), or an interval log if the name ends in .hlog"},
+		&cli.IntFlag{Name: flagMaxConnFail, Value: DefaultMaxConnFailures, Usage: "end the run after this many attempts in a row fail to reach the server (backing off 25 ms doubling to 1 s between them; 0: never)"},
 		&cli.StringFlag{Name: flagCPUProfile, Usage: "write a CPU profile of etclient over the measured run (warmup included) to this `file`, for go tool pprof"},
 	)
 }

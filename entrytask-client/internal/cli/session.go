@@ -62,6 +62,9 @@ func sequenceCommand(env Env, name string, steps []string, hidden bool) *cli.Com
 			if err != nil {
 				return err
 			}
+			if s.Output == OutputCSV {
+				return usageErrorf("--output csv is for benchmarks; %s prints table or json", c.Command.Name)
+			}
 			return runSequence(c.Context, env, s, steps)
 		},
 	}
