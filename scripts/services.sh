@@ -5,7 +5,9 @@
 # Missing Debian packages (mariadb-server, redis-server, protobuf-compiler) are installed with
 # apt-get when running as root (or through passwordless sudo). Source it to get the variables:
 #   . scripts/services.sh
-# Variables already set in the environment are kept as they are.
+# Variables already set in the environment are kept as they are. A Redis this script starts
+# keeps its data in an append-only file (see POCKET_REDIS_PERSISTENCE); one already running on
+# 6379 is left as it is.
 
 _svc_log() { echo "services: $*" >&2; }
 
@@ -41,12 +43,27 @@ _svc_install() {
   fi
 }
 
+# POCKET_REDIS_PERSISTENCE are the persistence flags of every Redis this repository starts
+# (here, and the tests that start their own, which read them with pocket_redis_persistence):
+# the append-only file, written before each reply and fsynced once a second. An acknowledged
+# write survives a crash of the Redis process (kill -9: it is in the kernel's page cache); a
+# crash of the machine loses at most the last second or two. RDB snapshots are off: the AOF
+# alone is loaded on start. The one exception to "written before each reply": when an fsync
+# takes longer than the event loop (a stalled disk), Redis postpones writing for up to 2 s.
+POCKET_REDIS_PERSISTENCE=(--appendonly yes --appendfsync everysec --save "")
+
+# pocket_redis_persistence prints POCKET_REDIS_PERSISTENCE, one flag per line.
+pocket_redis_persistence() { printf '%s\n' "${POCKET_REDIS_PERSISTENCE[@]}"; }
+
+# _svc_start_redis starts Redis on 127.0.0.1:6379 with POCKET_REDIS_PERSISTENCE, unless
+# something already listens there: a Redis started otherwise (the machine's own service) is
+# used as it is, whatever its persistence.
 _svc_start_redis() {
   _svc_port_open 127.0.0.1 6379 && return 0
-  _svc_log "starting redis-server on 127.0.0.1:6379"
+  _svc_log "starting redis-server on 127.0.0.1:6379 (append-only file, fsync every second, in /var/lib/redis)"
   _svc_sudo mkdir -p /var/lib/redis /var/log/redis
-  _svc_sudo redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
-    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/pocket.log >&2 || return 1
+  _svc_sudo redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+    "${POCKET_REDIS_PERSISTENCE[@]}" --dir /var/lib/redis --logfile /var/log/redis/pocket.log >&2 || return 1
   _svc_wait_port 127.0.0.1 6379 30 || { _svc_log "redis did not come up within 30s"; return 1; }
 }
 
