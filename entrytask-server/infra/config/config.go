@@ -24,6 +24,12 @@ import (
 	"github.com/knadh/koanf/v2"
 )
 
+// DefaultGCMemoryLimitMiB is the default gc_memory_limit_mib: above the default heap floor
+// (128 MiB), so the read path never meets it, and low enough that a login flood leaves the
+// process near 200 MiB resident (1.98 GB without the password-check bound, 560 MB with it
+// and no limit).
+const DefaultGCMemoryLimitMiB = 192
+
 // MaxGCMinHeapMiB is the largest gc_min_heap_mib accepted (64 GiB).
 const MaxGCMinHeapMiB = 64 << 10
 
@@ -43,18 +49,26 @@ type Config struct {
 	// serving. A call's few KB are all garbage and the live heap is a few MB, so without a
 	// floor the collector runs tens of times a second under load; with it, a few times. 0
 	// turns the floor off. Memory use grows to about this size before the first collection.
-	GCMinHeapMiB int      `koanf:"gc_min_heap_mib"`
-	MySQL        MySQL    `koanf:"mysql"`
-	Redis        Redis    `koanf:"redis"`
-	SQLite       SQLite   `koanf:"sqlite"`
-	Session      Session  `koanf:"session"`
-	KV           KV       `koanf:"kv"`
-	Quota        Quota    `koanf:"quota"`
-	Login        Login    `koanf:"login"`
-	Password     Password `koanf:"password"`
-	TLS          TLS      `koanf:"tls"`
-	Shutdown     Shutdown `koanf:"shutdown"`
-	Log          Log      `koanf:"log"`
+	GCMinHeapMiB int `koanf:"gc_min_heap_mib"`
+	// GCMemoryLimitMiB is the soft memory limit, in MiB, of the Go runtime while serving
+	// (debug.SetMemoryLimit): past it the collector runs as often as it must, whatever
+	// gc_percent says. gc_percent multiplies whatever is live when a cycle starts, and
+	// during a login flood that includes the password checks in progress (19 MiB each): a
+	// limit keeps their garbage from growing the heap to gc_percent times that. It is never
+	// set below gc_min_heap_mib + 64 MiB (so a raised floor keeps working). 0 turns it off;
+	// GOMEMLIMIT in the environment wins. Default DefaultGCMemoryLimitMiB.
+	GCMemoryLimitMiB int      `koanf:"gc_memory_limit_mib"`
+	MySQL            MySQL    `koanf:"mysql"`
+	Redis            Redis    `koanf:"redis"`
+	SQLite           SQLite   `koanf:"sqlite"`
+	Session          Session  `koanf:"session"`
+	KV               KV       `koanf:"kv"`
+	Quota            Quota    `koanf:"quota"`
+	Login            Login    `koanf:"login"`
+	Password         Password `koanf:"password"`
+	TLS              TLS      `koanf:"tls"`
+	Shutdown         Shutdown `koanf:"shutdown"`
+	Log              Log      `koanf:"log"`
 }
 
 // MySQL configures the accounts and quota database.
@@ -155,6 +169,7 @@ func Defaults() map[string]any {
 		"data_dir":                    "etserver-data",
 		"gc_percent":                  400,
 		"gc_min_heap_mib":             128,
+		"gc_memory_limit_mib":         DefaultGCMemoryLimitMiB,
 		"mysql.dsn":                   "",
 		"mysql.max_open_conns":        64,
 		"mysql.max_idle_conns":        64,
@@ -369,6 +384,9 @@ func (c Config) Validate() error {
 	}
 	if c.GCMinHeapMiB < 0 || c.GCMinHeapMiB > MaxGCMinHeapMiB {
 		bad("gc_min_heap_mib", "must be in 0..%d, got %d", MaxGCMinHeapMiB, c.GCMinHeapMiB)
+	}
+	if c.GCMemoryLimitMiB < 0 || c.GCMemoryLimitMiB > MaxGCMinHeapMiB {
+		bad("gc_memory_limit_mib", "must be in 0..%d, got %d", MaxGCMinHeapMiB, c.GCMemoryLimitMiB)
 	}
 	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
 	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)
