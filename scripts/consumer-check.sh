@@ -3,9 +3,7 @@
 #
 # From an export of the committed tree (or, with --worktree, of the working tree) it zips every
 # module of versions.yaml at its version into a file-based GOPROXY, then, in fresh modules
-# outside the tree with GOWORK=off and a module cache of its own (kept between runs for
-# third-party modules; pocket's own modules are removed from it before every run, since their
-# unreleased versions change with the tree):
+# outside the tree with GOWORK=off and a new module cache of its own:
 #   - `go get <module>@<version>` for each published module, and builds a program importing
 #     every public package of it (not internal, not main);
 #   - `go install <command>@<version>` for every command of those modules (protoc-gen-dora,
@@ -20,12 +18,12 @@ cd "$root"
 mode=
 [ "${1:-}" = --worktree ] && mode=--worktree
 work=$(mktemp -d "${TMPDIR:-/tmp}/pocket-consumer.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'pocket_modproxy_clean "$work"' EXIT
 limit=${POCKET_CONSUMER_SECONDS:-180}
 
 pocket_modproxy "$work" $mode >/dev/null
-# pocket_modproxy_env gives a module cache of our own, kept between runs for third-party
-# modules (so the build cache stays warm) and purged of pocket's modules.
+# A new module cache for this run; third-party modules come from the local module cache's
+# downloads, and -trimpath lets the build cache serve them whatever the cache's path.
 pocket_modproxy_env "$work"
 export GOBIN="$work/bin" GOFLAGS="${GOFLAGS:-} -mod=mod"
 mapfile -t modules < <(cd scripts/modtool && GOWORK=off GOMODCACHE=$(go env GOMODCACHE) go run . list -root "$root")

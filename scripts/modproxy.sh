@@ -8,9 +8,13 @@
 #       DIR/proxy  the proxy (modules already tagged <dir>/vX.Y.Z come from their tag)
 #   pocket_modproxy_env DIR
 #       GOWORK=off, GOPROXY=DIR/proxy, then the local module cache's downloads, then the usual
-#       proxy; GONOSUMDB for pocket's own modules (they are not public yet); GOMODCACHE a cache
-#       of its own, from which pocket's modules are purged first: an unreleased version changes
-#       with the tree, and the user's cache must never hold such a copy
+#       proxy; GONOSUMDB for pocket's own modules (they are not public yet); GOMODCACHE a new,
+#       empty cache in DIR/modcache: an unreleased version changes with the tree, and the go
+#       command trusts a module cache never to change (it even indexes a module's packages by
+#       its directory), so neither the user's cache nor a reused one may hold such a copy;
+#       -trimpath keeps the build cache independent of where that cache is
+#   pocket_modproxy_clean DIR
+#       removes DIR (the module cache in it is read-only by design)
 
 pocket_modproxy() {
   local dir=$1 mode=${2:-} root
@@ -33,9 +37,11 @@ pocket_modproxy_env() {
   export GOWORK=off
   export GOPROXY="file://$dir/proxy,file://$cache/cache/download,$upstream"
   export GONOSUMDB="github.com/seed857a6cbd/pocket${GONOSUMDB:+,$GONOSUMDB}"
-  export GOMODCACHE="${XDG_CACHE_HOME:-$HOME/.cache}/pocket/proxied-modcache"
-  local d
-  for d in "$GOMODCACHE/github.com/seed857a6cbd" "$GOMODCACHE/cache/download/github.com/seed857a6cbd"; do
-    if [ -d "$d" ]; then chmod -R u+w "$d" && rm -rf "$d"; fi
-  done
+  export GOMODCACHE="$dir/modcache"
+  export GOFLAGS="${GOFLAGS:-} -trimpath"
+}
+
+pocket_modproxy_clean() {
+  chmod -R u+w "$1" 2>/dev/null || true
+  rm -rf "$1"
 }

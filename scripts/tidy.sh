@@ -18,7 +18,7 @@ cd "$root"
 diff=false
 [ "${1:-}" = --diff ] && diff=true
 work=$(mktemp -d "${TMPDIR:-/tmp}/pocket-tidy.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'pocket_modproxy_clean "$work"' EXIT
 
 # Every directory with a go.mod: the published modules (versions.yaml) first, bottom-up, then
 # the rest (examples, benchmarks, scripts/modtool).
@@ -58,6 +58,7 @@ for d in "${dirs[@]}"; do
     fi
     # shellcheck disable=SC2046
     env=(env $(pocket_modproxy_env "$work"; echo "GOPROXY=$GOPROXY GONOSUMDB=$GONOSUMDB GOMODCACHE=$GOMODCACHE"))
+    # (GOFLAGS keeps the caller's: a space in it would not survive this word list.)
     target="$d"
     if $diff; then
       # Tidy a copy, then compare: -diff would count the left-out sibling lines as missing.
