@@ -63,11 +63,12 @@ type Session struct {
 	yieldToReader  bool  // read loop only (set in handleData): yield to the reader of a large message
 	oneP           bool  // GOMAXPROCS was 1 when the session started (see readLoop)
 
-	writing     bool       // the write token: someone is writing a batch
-	ctrl        []byte     // encoded control frames waiting for the writer
-	ready       streamRing // streams with a message to send, round-robin
-	connBlocked bool       // the connection send window stopped the last pass
-	flushLater  bool       // a sender left small frames buffered for the writer to flush
+	writing        bool       // the write token: someone is writing a batch
+	ctrl           []byte     // encoded control frames waiting for the writer
+	ready          streamRing // streams with a message to send, round-robin
+	connBlocked    bool       // the connection send window stopped the last pass
+	flushLater     bool       // a sender left small frames buffered for the writer to flush
+	dataSinceFlush bool       // DATA frames went into the write buffer since the last flush (writer.go)
 
 	acceptQ      streamRing // accepted by the reader, not yet by the application
 	acceptNotify chan struct{}

@@ -16,7 +16,9 @@ import (
 //     RST_STREAM WRITE_TIMEOUT);
 //   - closes the session when a socket write made no progress for
 //     WriteTimeout (the peer does not read);
-//   - sends GOAWAY (NO_ERROR) when no stream was open for IdleTimeout.
+//   - sends GOAWAY (NO_ERROR) when no stream was open for IdleTimeout;
+//   - gives the write buffer of a connection that wrote nothing for a tick
+//     back to the pool.
 
 // startWatchdog arms the watchdog; called by run.
 func (s *Session) startWatchdog() {
@@ -33,8 +35,12 @@ func (s *Session) watch() {
 		return
 	}
 	s.tick++
+	noWrite := s.writeCount == s.lastWriteCount
+	if noWrite && !s.writing {
+		s.parkWriterLocked() // idle for a tick: the 64 KiB write buffer goes back to the pool
+	}
 	if n := s.cfg.writeTicks; n > 0 {
-		if s.writing && s.writeCount == s.lastWriteCount {
+		if s.writing && noWrite {
 			s.stuckTicks++
 			if s.stuckTicks >= n {
 				s.failLocked(&connError{code: CodeWriteTimeout, msg: fmt.Sprintf(
@@ -44,7 +50,6 @@ func (s *Session) watch() {
 		} else {
 			s.stuckTicks = 0
 		}
-		s.lastWriteCount = s.writeCount
 		for _, st := range s.streams {
 			s.checkSendLocked(st, n)
 		}
@@ -52,6 +57,7 @@ func (s *Session) watch() {
 			s.checkSendLocked(st, n)
 		}
 	}
+	s.lastWriteCount = s.writeCount
 	if n := s.cfg.idleTicks; n > 0 && s.mode != modeUnknown {
 		if s.numLocal+s.numPeer > 0 {
 			s.activeTick = s.tick

@@ -115,7 +115,7 @@ func (s *Session) writeLoop() {
 				if err != nil {
 					s.failLocked(ioError("write", err), false)
 				} else {
-					s.parkWriterLocked()
+					s.flushedLocked()
 				}
 				continue
 			}
@@ -159,7 +159,7 @@ func (s *Session) writeDirectLocked() {
 			s.mu.Lock()
 			s.writeCount++
 			if err == nil {
-				s.parkWriterLocked()
+				s.flushedLocked()
 			}
 		}
 	}
@@ -198,6 +198,9 @@ func (s *Session) writeBatchLocked() error {
 	}
 	s.mu.Lock()
 	s.writeCount++
+	if len(b.frames) > 0 {
+		s.dataSinceFlush = true
+	}
 	for i := range b.frames {
 		f := &b.frames[i]
 		st := f.st
@@ -247,10 +250,11 @@ func (s *Session) writeVectors(b *writeBatch) error {
 	return err
 }
 
-// The 64 KiB write buffer is held only while there is something to write:
-// the token holder takes it from writerPool for a batch and gives it back
-// once a flush left it empty. An idle connection (the common case for a
-// server with thousands of them) then costs no write buffer.
+// The 64 KiB write buffer is not kept by an idle connection (the common case
+// for a server with thousands of them): the watchdog gives it back to
+// writerPool when a whole tick passed without a write (at most about two
+// seconds after the last one), and the next batch takes one again. Nothing
+// changes on the hot path.
 
 // writerLocked returns the write buffer, taking one from the pool if the
 // session has none (token holder, mu held).
@@ -262,14 +266,26 @@ func (s *Session) writerLocked() *bufio.Writer {
 	return s.bw
 }
 
-// parkWriterLocked gives an empty write buffer back to the pool (token
-// holder, mu held).
+// parkWriterLocked gives an empty write buffer back to the pool (mu held,
+// and either the write token or nobody holds it).
 func (s *Session) parkWriterLocked() {
 	if s.bw != nil && s.bw.Buffered() == 0 {
 		s.bw.Reset(nil)
 		writerPool.Put(s.bw)
 		s.bw = nil
 	}
+}
+
+// flushedLocked runs after a flush that emptied the write buffer (token
+// holder, mu held): a flush of control frames only (SETTINGS, WINDOW_UPDATE,
+// PING ACK, RST_STREAM: all that a connection that is not exchanging data
+// writes) gives the buffer back at once; after DATA it is kept for the next
+// message (the watchdog parks it if the connection then goes quiet).
+func (s *Session) flushedLocked() {
+	if !s.dataSinceFlush {
+		s.parkWriterLocked()
+	}
+	s.dataSinceFlush = false
 }
 
 // buffered returns the bytes waiting in the write buffer (mu held).
