@@ -461,7 +461,8 @@ func (s *Server) reclaimLocked() bool {
 	}
 	victim.reclaimed = true
 	idle := time.Since(time.Unix(0, oldest)).Round(time.Millisecond)
-	go victim.closeFor(fmt.Errorf("idle for %v, its slot is reclaimed for a new connection (MaxConns %d)", idle, s.opts.MaxConns))
+	// closeFor takes no server lock: calling it under s.mu is safe.
+	victim.closeFor(fmt.Errorf("idle for %v, its slot is reclaimed for a new connection (MaxConns %d)", idle, s.opts.MaxConns))
 	return true
 }
 
