@@ -264,6 +264,10 @@ func TestQuotaExceededError(t *testing.T) {
 	if !strings.Contains(err.Error(), "read limit 6/s, retry after 150ms") {
 		t.Fatal(err)
 	}
+	busy := &domain.QuotaExceededError{Op: domain.OpLogin, Limit: 4, Concurrent: true, RetryAfter: time.Second}
+	if !errors.Is(busy, domain.ErrQuotaExceeded) || !strings.Contains(busy.Error(), "login: all 4 password-check slots busy, retry after 1s") {
+		t.Fatalf("concurrency refusal: %v", busy)
+	}
 }
 
 func BenchmarkVerifyPasswordFixture(b *testing.B) {
