@@ -954,3 +954,39 @@ func TestHostileIdlePings(t *testing.T) {
 		t.Fatalf("good client after the attack: %q, %v", m, err)
 	}
 }
+
+// TestHostileTrickleAfterHandshake: issue #14 row 9 ("1 byte per second").
+// After the handshake, a peer that trickles a frame byte by byte never
+// completes a frame: keepalive closes it within KeepAliveInterval +
+// KeepAliveTimeout with ErrKeepAliveTimeout.
+func TestHostileTrickleAfterHandshake(t *testing.T) {
+	const interval, timeout = 200 * time.Millisecond, 200 * time.Millisecond
+	hs := startHostileServer(t, &Config{KeepAliveInterval: interval, KeepAliveTimeout: timeout}, func(*Stream, []byte) {})
+	a := dialAttacker(t, hs.ln.Addr().String())
+	a.handshake(1<<20, 1<<20)
+	s := hs.serverSession(t, 1)
+	frame := dataFrame(1, 0, make([]byte, 1000))
+	start := time.Now()
+	tk := time.NewTicker(20 * time.Millisecond) // pacing the trickle
+	defer tk.Stop()
+	for i := 0; i < len(frame); i++ { // at most 20 s
+		if a.write(frame[i:i+1]) != nil {
+			break
+		}
+		select {
+		case <-s.Done():
+			i = len(frame)
+		case <-tk.C:
+		}
+	}
+	waitDone(t, s)
+	d := time.Since(start)
+	if err := s.Err(); !errors.Is(err, ErrKeepAliveTimeout) {
+		t.Fatalf("trickling session error %v, want ErrKeepAliveTimeout", err)
+	}
+	if d > interval+timeout+time.Second {
+		t.Fatalf("trickling peer closed after %v, want within KeepAliveInterval + KeepAliveTimeout = %v", d, interval+timeout)
+	}
+	t.Logf("trickling peer closed after %v", d)
+	hs.goodCalls(t, 20)
+}
