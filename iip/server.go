@@ -104,10 +104,13 @@ type ServerOptions struct {
 	// 16 MiB when below it.
 	MaxConnBufferedBytes int
 	// MaxBufferedBytes bounds the request bytes all connections make the
-	// server hold, with the same rules; when a request does not fit, the
-	// connection holding the most (when another than its own, holding
-	// more) is closed to make room. Default DefaultMaxBufferedBytes
-	// (96 MiB), raised to MaxConnBufferedBytes when below it.
+	// server hold, with the same rules; when a request still does not fit
+	// after 100 ms, the connection holding the most (when another than its
+	// own, holding more) is closed to make room. Raise it on a server that
+	// takes several messages near MaxMessageSize at once: two 64 MiB
+	// uploads do not fit the default together. Default
+	// DefaultMaxBufferedBytes (96 MiB), raised to MaxConnBufferedBytes
+	// when below it.
 	MaxBufferedBytes int
 	// MaxConnWriteBytes bounds the response bytes queued for writing to
 	// one connection: while more are queued, no new handler starts for it

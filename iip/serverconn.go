@@ -645,17 +645,17 @@ func (c *serverConn) reserveIn(n, partial int64) (bool, error) {
 
 func (c *serverConn) waitIn(n int64) (bool, error) {
 	cb, sb := c.inBytes, c.s.inBytes
-	if !sb.fits(n) {
-		// The server's budget is full: the connection holding the most
-		// pays, unless it is this one.
-		c.s.evictHog(c, n)
-	}
 	var timeout <-chan time.Time
 	if t := c.s.opts.FrameTimeout; t > 0 {
 		tm := time.NewTimer(t)
 		defer tm.Stop()
 		timeout = tm.C
 	}
+	// The server's budget still full after evictGrace (requests being
+	// answered had time to give theirs back): the connection holding the
+	// most pays, unless it is this one.
+	grace := time.NewTimer(evictGrace)
+	defer grace.Stop()
 	defer c.rearmFrame()
 	for {
 		cw, sw := cb.wait(), sb.wait()
@@ -669,6 +669,10 @@ func (c *serverConn) waitIn(n int64) (bool, error) {
 		select {
 		case <-cw:
 		case <-sw:
+		case <-grace.C:
+			if !sb.fits(n) {
+				c.s.evictHog(c, n)
+			}
 		case <-timeout:
 			done = true
 		case <-c.ctx.Done():
@@ -681,6 +685,10 @@ func (c *serverConn) waitIn(n int64) (bool, error) {
 		}
 	}
 }
+
+// evictGrace is how long a request waits for room in the server's full
+// buffer budget before the connection holding the most is closed.
+const evictGrace = 100 * time.Millisecond
 
 // releaseIn gives n bytes back to the buffer budgets.
 func (c *serverConn) releaseIn(n int64) {
