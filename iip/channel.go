@@ -3,6 +3,7 @@ package iip
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -165,17 +166,88 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 }
 
 // Close deletes the channel on the server with /sys/delete_channel and
-// forgets it. Closing channel 0 is a no-op.
+// forgets it; later calls on the channel fail with ErrClosed. Closing
+// channel 0 is a no-op.
+//
+// Toward a server that accepted the typed-errors capability (ours), Close
+// waits for the answer (at most Options.DialTimeout) and fails the calls
+// still pending with ErrClosed. Toward any other server Close does not
+// wait: deployed IIP servers never answer /sys/delete_channel. It returns
+// once the request is written (nil, or the write error); calls sent before
+// it still get their answers, and the channel is forgotten when the delete
+// is answered or the connection ends. At most MaxUnansweredDeletes channels
+// per connection wait like this; past that the peer evidently does not
+// answer and a closed channel is forgotten at once.
 func (ch *Channel) Close() error {
 	if ch.id == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ch.conn.opts.DialTimeout)
 	defer cancel()
+	if !ch.conn.typed.Load() {
+		return ch.closeUnanswered(ctx)
+	}
 	_, err := ch.Do(ctx, PathDeleteChannel, nil)
 	ch.failAll(ErrClosed)
 	ch.conn.removeChannel(ch.id)
 	return err
+}
+
+// MaxUnansweredDeletes bounds the closed channels a connection without the
+// typed-errors capability keeps while their /sys/delete_channel is
+// unanswered (see Channel.Close): 64.
+const MaxUnansweredDeletes = 64
+
+// closeUnanswered sends /sys/delete_channel without waiting for its answer.
+// The channel refuses new calls at once; it stays known to the reader
+// until its pending calls, the delete included, are answered, so that a
+// server that does answer (ours without capabilities) breaks nothing.
+func (ch *Channel) closeUnanswered(ctx context.Context) error {
+	select {
+	case ch.send <- struct{}{}:
+	case <-ctx.Done():
+		ch.failAll(ErrClosed)
+		ch.conn.removeChannel(ch.id)
+		return fmt.Errorf("iip: %s: %w", PathDeleteChannel, ctx.Err())
+	}
+	c := ch.conn
+	keep := c.undeleted.Add(1) <= MaxUnansweredDeletes
+	if !keep {
+		c.undeleted.Add(-1)
+	}
+	cl := &call{path: PathDeleteChannel, done: make(chan struct{}, 1)}
+	ch.mu.Lock()
+	if ch.closed != nil {
+		ch.mu.Unlock()
+		<-ch.send
+		if keep {
+			c.undeleted.Add(-1)
+		}
+		return nil // already closed
+	}
+	ch.closed = ErrClosed
+	if keep {
+		ch.pending = append(ch.pending, cl)
+		prev := ch.drained
+		ch.drained = func(ch *Channel, ok bool) {
+			if prev != nil {
+				prev(ch, ok)
+			}
+			c.undeleted.Add(-1)
+			c.removeChannel(ch.id)
+		}
+	}
+	ch.mu.Unlock()
+	_, err := c.w.writeMessage(ctx, StatusRequestFirst, PathDeleteChannel, ch.id, -1, []byte(emptyData))
+	<-ch.send
+	if err != nil || !keep {
+		ch.failAll(ErrClosed) // runs the drained hook when kept
+		c.removeChannel(ch.id)
+	}
+	if err != nil {
+		return fmt.Errorf("iip: %s: %w", PathDeleteChannel, err)
+	}
+	return nil
 }
 
 // usable reports whether the channel can take calls.
@@ -205,10 +277,22 @@ func (ch *Channel) checkHead(path []byte) (pooled bool, err error) {
 		return false, fmt.Errorf("%w: response for %q on channel %d with no request pending", ErrProtocol, truncate(path, 128), ch.id)
 	}
 	cl := ch.pending[ch.head]
-	if cl.path != string(path) {
+	if !responsePathMatches(cl.path, path) {
 		return false, fmt.Errorf("%w: response path %q on channel %d does not match request path %q", ErrProtocol, truncate(path, 128), ch.id, cl.path)
 	}
 	return cl.pooled, nil
+}
+
+// responsePathMatches reports whether a response path fits its request's
+// path: equal, or equal to the request path without its query string
+// ("/echo" for "/echo?x=1"), which is what deployed IIP servers send back.
+// The comparisons do not allocate.
+func responsePathMatches(req string, resp []byte) bool {
+	if req == string(resp) {
+		return true
+	}
+	i := strings.IndexByte(req, '?')
+	return i >= 0 && req[:i] == string(resp)
 }
 
 // deliver hands the assembled response to the oldest pending call.

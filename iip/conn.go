@@ -28,6 +28,7 @@ type Conn struct {
 	typed     atomic.Bool // server accepted typed-errors
 	keepalive bool
 	frames    atomic.Uint64 // frames read, for keepalive
+	undeleted atomic.Int32  // closed channels kept until a delete_channel answer (see Channel.Close)
 
 	mu       sync.RWMutex
 	chans    map[uint32]*Channel
@@ -48,11 +49,11 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	o := opts.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := dialTCP(ctx, addr, &o)
 	if err != nil {
 		return nil, fmt.Errorf("iip: dial %s: %w", addr, err)
 	}
+	raw := nc
 	if o.TLSConfig != nil {
 		cfg := o.TLSConfig.Clone()
 		if cfg.ServerName == "" {
@@ -86,6 +87,10 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 			c.wg.Add(1)
 			go c.keepaliveLoop()
 		}
+	}
+	if err := sizeForPeer(raw, &o, c.typed.Load()); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("iip: dial %s: %w", addr, err)
 	}
 	return c, nil
 }

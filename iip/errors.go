@@ -123,13 +123,32 @@ func parseWireError(b []byte) *Error {
 	return &e
 }
 
-var legacyErrPrefix = []byte(`{"code":1`)
+var (
+	legacyErrPrefix    = []byte(`{"code":1`)
+	legacyNegErrPrefix = []byte(`{"code":-`)
+)
+
+// deployedUnknownPath is the exact message of a deployed IIP server's
+// answer to a path without handler, {"code":102,"message":"handle error"}
+// (this server sends 105 for that); sniffLegacyError maps it to
+// CodeNoHandler. Deployed servers answer a handler's error with code -1.
+const deployedUnknownPath = "handle error"
 
 // sniffLegacyError recognises a plain JSON error body from a peer without
-// the typed-errors capability: a JSON object with exactly the keys "code"
-// (100..108) and "message". Anything else is data.
+// the typed-errors capability: a JSON object of at most 4 KiB with exactly
+// the keys "code" and "message", the code 100..108 or negative. Anything
+// else is data, including a JSON object with more keys or another code.
+// Deployed servers' shapes are mapped to this package's codes, so that
+// client and HTTP adapter treat them as they treat ours:
+//
+//   - {"code":102,"message":"handle error"} (deployed: no handler for the
+//     path) becomes CodeNoHandler (105); any other 102 stays CodeHandler;
+//   - a negative code ({"code":-1,"message":"handler fail:..."}: the
+//     handler returned an error) becomes CodeHandler (102), the original
+//     code kept in the message;
+//   - 101 (deployed: empty response or panic) stays CodeNoResponse.
 func sniffLegacyError(b []byte) *Error {
-	if len(b) > 4096 || !bytes.HasPrefix(b, legacyErrPrefix) {
+	if len(b) > 4096 || !bytes.HasPrefix(b, legacyErrPrefix) && !bytes.HasPrefix(b, legacyNegErrPrefix) {
 		return nil
 	}
 	var m map[string]json.RawMessage
@@ -140,7 +159,13 @@ func sniffLegacyError(b []byte) *Error {
 	if json.Unmarshal(m["code"], &e.Code) != nil || json.Unmarshal(m["message"], &e.Message) != nil {
 		return nil
 	}
-	if e.Code < CodePacketContinue || e.Code > CodeClientConnLimit {
+	switch {
+	case e.Code < 0:
+		e.Message = "code " + strconv.Itoa(e.Code) + ": " + e.Message
+		e.Code = CodeHandler
+	case e.Code == CodeHandler && e.Message == deployedUnknownPath:
+		e.Code, e.Message = CodeNoHandler, "no handler for path (deployed server: code 102 handle error)"
+	case e.Code < CodePacketContinue || e.Code > CodeClientConnLimit:
 		return nil
 	}
 	return &e

@@ -3,6 +3,7 @@ package iip
 import (
 	"crypto/tls"
 	"log/slog"
+	"syscall"
 	"time"
 )
 
@@ -45,6 +46,23 @@ type Options struct {
 	DisableCaps bool
 	// Logger receives connection-level problems. Default slog.Default().
 	Logger *slog.Logger
+	// SocketReadBuffer is the socket receive buffer (SO_RCVBUF) of each
+	// connection, set once it is connected. Default 0: the system's
+	// (autotuned) toward servers that accept our capabilities (ours), and
+	// DefaultSocketReadBuffer (64 KiB), set right after the capability
+	// handshake, toward any other server (deployed ones, whose 16 KiB
+	// send buffers crawl into an autotuned receiver on loopback; see
+	// DefaultSocketReadBuffer and BENCHMARKS.md). Negative: always the
+	// system's.
+	SocketReadBuffer int
+	// SocketWriteBuffer is the socket send buffer (SO_SNDBUF) of each
+	// connection, set once it is connected. Default 0: the system's
+	// default (autotuned); negative also.
+	SocketWriteBuffer int
+	// DialControl, when set, is net.Dialer's Control: it is called with
+	// each connection's socket before it connects, to set further socket
+	// options. An error fails the dial. Default nil.
+	DialControl func(network, address string, c syscall.RawConn) error
 }
 
 func (o *Options) withDefaults() Options {
