@@ -66,6 +66,17 @@ func FuzzSession(f *testing.F) {
 		s.Close()
 		<-appDone
 		<-readDone
+		// The buffer accounting never goes negative.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.held < 0 {
+			t.Fatalf("session holds %d bytes", s.held)
+		}
+		for id, st := range s.streams {
+			if st.held < 0 {
+				t.Fatalf("stream %d holds %d bytes", id, st.held)
+			}
+		}
 	})
 }
 

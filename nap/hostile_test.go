@@ -990,3 +990,124 @@ func TestHostileTrickleAfterHandshake(t *testing.T) {
 	t.Logf("trickling peer closed after %v", d)
 	hs.goodCalls(t, 20)
 }
+
+// TestHostileBudgetAccounting: what sessions hold goes back to zero once
+// their streams are finished, whatever happened on them (messages read, left
+// unread, reset mid-message), and the Listener's budget returns to zero when
+// connections are killed with messages in flight.
+func TestHostileBudgetAccounting(t *testing.T) {
+	ln := listenT(t, &Config{StreamWindow: 64 << 10, ConnWindow: 256 << 10})
+	var wg, handlers sync.WaitGroup
+	var sessMu sync.Mutex
+	var sessions []*Session
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			s, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sessMu.Lock()
+			sessions = append(sessions, s)
+			sessMu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					st, err := s.AcceptStream(context.Background())
+					if err != nil {
+						return
+					}
+					handlers.Add(1)
+					go func() {
+						defer handlers.Done()
+						defer st.Close()
+						switch i % 3 {
+						case 0: // answer the first message, leave the second unread
+							if m, err := st.Recv(); err == nil {
+								st.SendAndClose(m[:10])
+							}
+						case 1: // read nothing
+							st.CloseSend()
+						case 2: // reset mid-message
+							st.Reset(CodeCancel)
+						}
+					}()
+				}
+			}()
+		}
+	}()
+	ctx := testCtx(t)
+	calls := func(cl *Session, n int, wg *sync.WaitGroup) {
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := cl.OpenStream(ctx)
+				if err != nil {
+					return
+				}
+				defer st.Close()
+				st.Send(make([]byte, 200<<10))
+				st.SendAndClose(make([]byte, 100<<10))
+				st.Recv()
+			}()
+		}
+	}
+	var clients []*Session
+	var cwg sync.WaitGroup
+	for c := 0; c < 3; c++ {
+		cl, err := Dial(ctx, "tcp", ln.Addr().String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		clients = append(clients, cl)
+		calls(cl, 30, &cwg)
+	}
+	cwg.Wait()
+	handlers.Wait()
+	// Frames the clients wrote before their streams were reset may still be
+	// in the server's socket: they are read and discarded in a moment.
+	waitFor(t, "in-flight DATA of reset streams to be discarded", func() bool { return ln.budget.used.Load() == 0 })
+	sessMu.Lock()
+	for _, s := range sessions {
+		s.mu.Lock()
+		held := s.held
+		s.mu.Unlock()
+		if held != 0 {
+			sessMu.Unlock()
+			t.Fatalf("session holds %d bytes after all its streams finished, want 0", held)
+		}
+	}
+	sessMu.Unlock()
+	if used := ln.budget.used.Load(); used != 0 {
+		t.Fatalf("server budget in use %d bytes with every stream finished, want 0", used)
+	}
+	// Connections killed with messages in flight.
+	for c := 0; c < 2; c++ {
+		cl, err := Dial(ctx, "tcp", ln.Addr().String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kwg sync.WaitGroup
+		calls(cl, 30, &kwg)
+		cl.Close()
+		kwg.Wait()
+	}
+	for _, cl := range clients {
+		cl.Close()
+	}
+	sessMu.Lock()
+	for _, s := range sessions {
+		s.Close()
+	}
+	sessMu.Unlock()
+	ln.Close()
+	wg.Wait()
+	handlers.Wait()
+	if used := ln.budget.used.Load(); used != 0 {
+		t.Fatalf("server budget in use %d bytes after every session closed, want 0", used)
+	}
+}
