@@ -48,6 +48,11 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"rpc-throughput-1024.svg", "rpc-p99-1024.svg", "rpc-percpu-1024.svg", "transport-rr-throughput.svg", "transport-rr-p99.svg", "transport-rr-percpu.svg", "transport-bulk.svg", "transport-mixed-p99.svg", "summary.md"}
+	for _, name := range want {
+		if png, ok := strings.CutSuffix(name, ".svg"); ok {
+			want = append(want, png+".png") // a PNG next to every SVG
+		}
+	}
 	if len(files) != len(want) {
 		t.Errorf("wrote %v, want %v", files, want)
 	}
@@ -59,6 +64,9 @@ func TestRender(t *testing.T) {
 		}
 		if strings.HasSuffix(name, ".svg") && !strings.Contains(string(b), "<svg") {
 			t.Errorf("%s is not an SVG", name)
+		}
+		if strings.HasSuffix(name, ".png") && !strings.HasPrefix(string(b), "\x89PNG") {
+			t.Errorf("%s is not a PNG", name)
 		}
 	}
 	sum, err := os.ReadFile(filepath.Join(dir, "summary.md"))
@@ -148,7 +156,7 @@ func TestRenderKV(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"kv-read-throughput.svg", "kv-read-p99.svg", "kv-read-percpu.svg", "kv-write-throughput.svg", "kv-write-p99.svg", "kv-write-percpu.svg", "summary.md"}
-	if len(files) != len(want) {
+	if len(files) != 2*len(want)-1 { // and a PNG per SVG
 		t.Errorf("wrote %v, want %v", files, want)
 	}
 	sum, err := os.ReadFile(filepath.Join(dir, "summary.md"))

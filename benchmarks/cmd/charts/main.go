@@ -1,5 +1,6 @@
-// Command charts renders the results of rpcbench: SVG charts (gonum.org/v1/plot) of
-// throughput and p99 latency by concurrency, one line per framework, and summary.md, the
+// Command charts renders the results of rpcbench: SVG charts (gonum.org/v1/plot), each
+// with a PNG copy, of throughput and p99 latency by concurrency, one line per framework,
+// bars for the bulk and mixed transport runs, and summary.md, the
 // tables with ratios against the reference peers (grpc for the RPC suite, raw TCP for the
 // transport suite) that benchmarks/README.md quotes.
 //
@@ -8,7 +9,9 @@
 //	charts [--dir results]
 //
 // It reads <dir>/rpc.json, <dir>/transport.json, <dir>/iip.json and <dir>/kv.json (any may be missing)
-// and writes <dir>/*.svg and <dir>/summary.md.
+// and writes <dir>/*.svg, <dir>/*.png and <dir>/summary.md. How the charts are drawn (log
+// axes past a 10x spread, a fixed colour per implementation, the legend beside the plot) is
+// in style.go.
 package main
 
 import (

@@ -9,7 +9,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/harness"
@@ -54,21 +54,19 @@ func filter(rows []harness.Result, keep func(harness.Result) bool) []harness.Res
 	return out
 }
 
-// byConcurrency draws one line per framework of value(row) against concurrency on
-// log-log axes and saves it as an SVG file.
-func byConcurrency(path, title, xlabel, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
+// byConcurrency draws one line per framework of value(row) against concurrency (log
+// scale) and saves it as SVG and PNG. The value axis is logarithmic when the values differ
+// by more than logRatio, linear from 0 otherwise.
+func byConcurrency(path, title, xlabel, ylabel string, rows []harness.Result, value func(harness.Result) float64) ([]string, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel + " (log scale)"
-	p.Y.Label.Text = ylabel + " (log scale)"
 	p.X.Scale = plot.LogScale{}
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks{}
-	p.Legend.Top = true
-	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
+	c := &chart{p: p, legend: plot.NewLegend()}
+	c.legend.Padding = vg.Points(5)
 	var ticks []plot.Tick
-	var args []any
+	var all []float64
 	for _, name := range frameworks(rows) {
 		var pts plotter.XYs
 		for _, r := range rows {
@@ -77,26 +75,38 @@ func byConcurrency(path, title, xlabel, ylabel string, rows []harness.Result, va
 				continue
 			}
 			pts = append(pts, plotter.XY{X: float64(r.Concurrency), Y: v})
+			all = append(all, v)
 			if !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == float64(r.Concurrency) }) {
 				ticks = append(ticks, plot.Tick{Value: float64(r.Concurrency), Label: strconv.Itoa(r.Concurrency)})
 			}
 		}
-		if len(pts) > 0 {
-			args = append(args, name, pts)
+		if len(pts) == 0 {
+			continue
 		}
+		l, sc, err := series(name, pts)
+		if err != nil {
+			return nil, fmt.Errorf("charts: %s: %w", title, err)
+		}
+		p.Add(l, sc)
+		c.legend.Add(name, l, sc)
+		c.names = append(c.names, name)
 	}
-	if len(args) == 0 {
-		return fmt.Errorf("charts: %s: no data", title)
+	if len(all) == 0 {
+		return nil, fmt.Errorf("charts: %s: no data", title)
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return fmt.Errorf("charts: %s: %w", title, err)
+	p.X.Min, p.X.Max = p.X.Min/1.3, p.X.Max*1.3
+	if spread(all) > logRatio {
+		p.Y.Label.Text = ylabel + " (log scale)"
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+		p.Y.Min, p.Y.Max = p.Y.Min/1.5, p.Y.Max*1.5
+	} else {
+		p.Y.Label.Text = ylabel
+		p.Y.Tick.Marker = niceTicks{}
+		p.Y.Min, p.Y.Max = 0, linearTop(p.Y.Max, 1.05)
 	}
-	padLog(p)
-	if err := p.Save(chartWidth, chartHeight, path); err != nil {
-		return fmt.Errorf("charts: %w", err)
-	}
-	return nil
+	return c.save(chartWidth, chartHeight, path)
 }
 
 // logTicks marks 1, 2 and 5 times each power of ten, labelled compactly (2k, 50k, 1M).
@@ -132,41 +142,53 @@ func compact(v float64) string {
 	}
 }
 
-// padLog widens log axes a little so end points and the legend do not sit on the frame.
-func padLog(p *plot.Plot) {
-	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5
-	p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*4
-	if p.Y.Min <= 0 {
-		p.Y.Min = math.SmallestNonzeroFloat64
-	}
-}
-
-// bars draws one bar per framework and saves it as an SVG file.
-func bars(path, title, ylabel string, rows []harness.Result, value func(harness.Result) float64) error {
+// bars draws one bar per framework, in its colour and labelled with its value, and saves
+// it as SVG and PNG. The value axis is logarithmic when the values differ by more than
+// logRatio (a p99 of 134 µs beside one of 37,618 µs), linear from 0 otherwise.
+func bars(path, title, ylabel string, rows []harness.Result, value func(harness.Result) float64) ([]string, error) {
 	if len(rows) == 0 {
-		return fmt.Errorf("charts: %s: no data", title)
+		return nil, fmt.Errorf("charts: %s: no data", title)
 	}
 	p := plot.New()
 	p.Title.Text = title
-	p.Y.Label.Text = ylabel
-	vals := make(plotter.Values, len(rows))
-	names := make([]string, len(rows))
+	b := barSet{width: vg.Points(36)}
+	var labels plotter.XYLabels
 	for i, r := range rows {
-		vals[i] = value(r)
-		names[i] = r.Framework
+		v := value(r)
+		b.vals = append(b.vals, v)
+		b.names = append(b.names, r.Framework)
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v})
+		labels.Labels = append(labels.Labels, valueLabel(v))
 	}
-	b, err := plotter.NewBarChart(vals, vg.Points(40))
+	lab, err := plotter.NewLabels(labels)
 	if err != nil {
-		return fmt.Errorf("charts: %s: %w", title, err)
+		return nil, fmt.Errorf("charts: %s: %w", title, err)
 	}
-	b.Color = plotutil.Color(0)
-	p.Add(plotter.NewGrid(), b)
-	p.NominalX(names...)
-	p.Y.Min = 0
-	if err := p.Save(chartWidth*0.7, chartHeight, path); err != nil {
-		return fmt.Errorf("charts: %w", err)
+	for i := range lab.TextStyle {
+		lab.TextStyle[i].XAlign = text.XCenter
+		lab.TextStyle[i].YAlign = text.YBottom
 	}
-	return nil
+	lab.Offset = vg.Point{Y: vg.Points(3)}
+	p.Add(plotter.NewGrid(), b, lab)
+	p.NominalX(b.names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(rows))-0.4
+	lo, hi := math.Inf(1), 0.0
+	for _, v := range b.vals {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if spread(b.vals) > logRatio && lo > 0 {
+		p.Y.Label.Text = ylabel + " (log scale)"
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+		p.Y.Min = math.Pow(10, math.Floor(math.Log10(lo/2)))
+		p.Y.Max = hi * 3 // room for the label
+	} else {
+		p.Y.Label.Text = ylabel
+		p.Y.Tick.Marker = niceTicks{}
+		p.Y.Min, p.Y.Max = 0, linearTop(hi, 1.12) // room for the labels
+	}
+	c := &chart{p: p}
+	return c.save(chartWidth*0.75, chartHeight, path)
 }
 
 func payloadLabel(n int) string {
@@ -193,10 +215,9 @@ func perCPU(r harness.Result) float64 {
 func p99(r harness.Result) float64  { return r.P99Micros }
 func mbps(r harness.Result) float64 { return r.MBPerSecond }
 
-// rpcCharts draws throughput and p99 by concurrency for every payload size.
 // rpcCharts draws throughput, p99 and calls per CPU-second by concurrency for every
 // payload of an RPC-like report: the RPC suite (files rpc-*.svg, titles "RPC unary echo")
-// or the IIP suite (iip-*.svg, "IIP echo").
+// or the IIP suite (iip-*.svg, "IIP echo"); each SVG has its PNG.
 func rpcCharts(dir, prefix, title string, rep harness.Report) ([]string, error) {
 	var sizes []int
 	for _, r := range rep.Results {
@@ -211,25 +232,27 @@ func rpcCharts(dir, prefix, title string, rep harness.Report) ([]string, error) 
 		if len(rows) == 0 {
 			continue
 		}
-		tp := filepath.Join(dir, fmt.Sprintf("%s-throughput-%d.svg", prefix, size))
-		if err := byConcurrency(tp, title+", "+payloadLabel(size)+": throughput", "concurrent callers", "calls/s", rows, calls); err != nil {
-			return files, err
+		for _, c := range []struct {
+			kind, what, ylabel string
+			value              func(harness.Result) float64
+		}{
+			{"throughput", "throughput", "calls/s", calls},
+			{"p99", "p99 latency", "p99 µs", p99},
+			{"percpu", "calls per CPU-second (client+server)", "calls per CPU-second", perCPU},
+		} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.svg", prefix, c.kind, size))
+			out, err := byConcurrency(path, title+", "+payloadLabel(size)+": "+c.what, "concurrent callers", c.ylabel, rows, c.value)
+			files = append(files, out...)
+			if err != nil {
+				return files, err
+			}
 		}
-		lat := filepath.Join(dir, fmt.Sprintf("%s-p99-%d.svg", prefix, size))
-		if err := byConcurrency(lat, title+", "+payloadLabel(size)+": p99 latency", "concurrent callers", "p99 µs", rows, p99); err != nil {
-			return files, err
-		}
-		eff := filepath.Join(dir, fmt.Sprintf("%s-percpu-%d.svg", prefix, size))
-		if err := byConcurrency(eff, title+", "+payloadLabel(size)+": calls per CPU-second (client+server)", "concurrent callers", "calls per CPU-second", rows, perCPU); err != nil {
-			return files, err
-		}
-		files = append(files, tp, lat, eff)
 	}
 	return files, nil
 }
 
 // kvCharts draws throughput, p99 and calls per CPU-second by concurrency for every
-// operation of the entry-task suite (kv-<op>-*.svg).
+// operation of the entry-task suite (kv-<op>-*.svg, each with its PNG).
 func kvCharts(dir string, rep harness.Report) ([]string, error) {
 	var files []string
 	for _, op := range modes(rep.Results) {
@@ -247,10 +270,11 @@ func kvCharts(dir string, rep harness.Report) ([]string, error) {
 			{"percpu", "calls per CPU-second (client+server)", "calls per CPU-second", perCPU},
 		} {
 			path := filepath.Join(dir, fmt.Sprintf("kv-%s-%s.svg", op, c.kind))
-			if err := byConcurrency(path, title+": "+c.what, "concurrent callers", c.ylabel, rows, c.value); err != nil {
+			out, err := byConcurrency(path, title+": "+c.what, "concurrent callers", c.ylabel, rows, c.value)
+			files = append(files, out...)
+			if err != nil {
 				return files, err
 			}
-			files = append(files, path)
 		}
 	}
 	return files, nil
@@ -276,39 +300,41 @@ func storeLabel(rep harness.Report) string {
 }
 
 // transportCharts draws request/response throughput and p99 by concurrency, bulk MB/s
-// and the p99 of small calls during a bulk transfer.
+// and the p99 of small calls during a bulk transfer (each SVG with its PNG).
 func transportCharts(dir string, rep harness.Report) ([]string, error) {
 	var files []string
 	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeRR }); len(rows) > 0 {
 		label := payloadLabel(rows[0].Payload)
-		tp := filepath.Join(dir, "transport-rr-throughput.svg")
-		if err := byConcurrency(tp, "Transport request/response, "+label+": throughput", "concurrent streams", "calls/s", rows, calls); err != nil {
-			return files, err
+		for _, c := range []struct {
+			kind, what, ylabel string
+			value              func(harness.Result) float64
+		}{
+			{"throughput", "throughput", "calls/s", calls},
+			{"p99", "p99 latency", "p99 µs", p99},
+			{"percpu", "calls per CPU-second", "calls per CPU-second", perCPU},
+		} {
+			path := filepath.Join(dir, "transport-rr-"+c.kind+".svg")
+			out, err := byConcurrency(path, "Transport request/response, "+label+": "+c.what, "concurrent streams", c.ylabel, rows, c.value)
+			files = append(files, out...)
+			if err != nil {
+				return files, err
+			}
 		}
-		lat := filepath.Join(dir, "transport-rr-p99.svg")
-		if err := byConcurrency(lat, "Transport request/response, "+label+": p99 latency", "concurrent streams", "p99 µs", rows, p99); err != nil {
-			return files, err
-		}
-		eff := filepath.Join(dir, "transport-rr-percpu.svg")
-		if err := byConcurrency(eff, "Transport request/response, "+label+": calls per CPU-second", "concurrent streams", "calls per CPU-second", rows, perCPU); err != nil {
-			return files, err
-		}
-		files = append(files, tp, lat, eff)
 	}
 	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeBulk }); len(rows) > 0 {
-		path := filepath.Join(dir, "transport-bulk.svg")
-		if err := bars(path, "Bulk, one stream of 64 KiB messages", "MB/s", rows, mbps); err != nil {
+		out, err := bars(filepath.Join(dir, "transport-bulk.svg"), "Bulk, one stream of 64 KiB messages", "MB/s", rows, mbps)
+		files = append(files, out...)
+		if err != nil {
 			return files, err
 		}
-		files = append(files, path)
 	}
 	if rows := filter(rep.Results, func(r harness.Result) bool { return r.Mode == modeMixed }); len(rows) > 0 {
-		path := filepath.Join(dir, "transport-mixed-p99.svg")
 		title := "p99 of " + payloadLabel(rows[0].Payload) + " calls during a bulk transfer"
-		if err := bars(path, title, "p99 µs", rows, p99); err != nil {
+		out, err := bars(filepath.Join(dir, "transport-mixed-p99.svg"), title, "p99 µs", rows, p99)
+		files = append(files, out...)
+		if err != nil {
 			return files, err
 		}
-		files = append(files, path)
 	}
 	return files, nil
 }
