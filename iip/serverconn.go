@@ -164,6 +164,9 @@ func (c *serverConn) serve() {
 	case draining:
 	case errors.Is(err, io.EOF), errors.Is(err, errPeerClose), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
 		c.s.log.Debug("iip: connection closed", "conn", c.id, "remote", c.remote, "reason", err)
+	case errors.Is(err, errIdle):
+		// Housekeeping, not a fault of the peer: no warning.
+		c.s.log.Info("iip: closing connection", "conn", c.id, "remote", c.remote, "err", err)
 	default:
 		c.s.log.Warn("iip: closing connection", "conn", c.id, "remote", c.remote, "err", err)
 	}
