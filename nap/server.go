@@ -54,7 +54,9 @@ func Listen(network, address string, cfg *Config) (*Listener, error) {
 }
 
 // NewListener serves nap on an existing listener (wrap it with
-// tls.NewListener yourself for TLS; cfg.TLSConfig is not used here).
+// tls.NewListener yourself for TLS; cfg.TLSConfig is not used here). The
+// sessions it accepts share one buffer budget of cfg.MaxServerBuffered
+// (default DefaultMaxServerBuffered, 64 MiB).
 func NewListener(ln net.Listener, cfg *Config) *Listener {
 	l := &Listener{ln: ln, cfg: cfg}
 	if max := cfg.serverBudget(); max > 0 {
