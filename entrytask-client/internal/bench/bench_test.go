@@ -8,17 +8,29 @@ import (
 
 // BenchmarkClosedLoop measures the engine's own cost per request (clock reads, recording
 // into the sharded HDR histogram) with an Op that does nothing.
+// The "/backoff" variants set Options.Unreachable, as etclient does: the cost of the
+// back-off's checks on requests that succeed.
 func BenchmarkClosedLoop(b *testing.B) {
 	for _, c := range []int{1, 16} {
-		b.Run(map[int]string{1: "c=1", 16: "c=16"}[c], func(b *testing.B) {
-			b.ReportAllocs()
-			op := func(context.Context, int, int64) error { return nil }
-			per := max(int64(b.N)/int64(c), 1)
-			b.ResetTimer()
-			if _, err := Run(context.Background(), Options{Concurrency: c, Requests: per}, op); err != nil {
-				b.Fatal(err)
+		for _, backoff := range []bool{false, true} {
+			name := map[int]string{1: "c=1", 16: "c=16"}[c]
+			if backoff {
+				name += "/backoff"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				op := func(context.Context, int, int64) error { return nil }
+				per := max(int64(b.N)/int64(c), 1)
+				opts := Options{Concurrency: c, Requests: per}
+				if backoff {
+					opts.Unreachable = func(error) bool { return true }
+				}
+				b.ResetTimer()
+				if _, err := Run(context.Background(), opts, op); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }
 
