@@ -120,14 +120,18 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		Clock:          env.Clock,
 		Unreachable:    unreachable,
 		MaxUnreachable: s.MaxConnFail,
-		OnUnreachable: func(failed int, err error) {
-			fmt.Fprintf(env.Stderr, "etclient: server unreachable (failed attempts in a row: %d), backing off: %v\n", failed, err)
-		},
+	}
+	var bar *progress
+	opts.OnUnreachable = func(failed int, err error) {
+		lead := ""
+		if bar != nil {
+			lead = "\n" // below the progress bar's line, not appended to it
+		}
+		fmt.Fprintf(env.Stderr, "%setclient: server unreachable (failed attempts in a row: %d), backing off: %v\n", lead, failed, err)
 	}
 	if s.MaxConnFail == 0 {
 		opts.MaxUnreachable = -1 // never end early
 	}
-	var bar *progress
 	if env.IsTerminal() {
 		bar = newProgress(env, s, method)
 		opts.Progress = bar.update
