@@ -28,13 +28,15 @@ type HeaderFormat int
 const (
 	// HeaderOff sends nothing: the IIP path is the request URI unchanged.
 	HeaderOff HeaderFormat = iota
-	// HeaderJoined (the default) sends {"<Canonical-Name>":"v1, v2", ":method":"GET"}: a
-	// JSON object of strings, the form existing IIP servers decode (a flat string map
-	// decodes in every language; an array would break them). Several values of one header
-	// are joined with ", " as RFC 9110 §5.3 allows; Cookie values with "; ".
+	// HeaderJoined sends {"<Canonical-Name>":"v1, v2", ":method":"GET"}: a JSON object of
+	// strings, for backends that decode a flat string map. Several values of one header
+	// are joined with ", " as RFC 9110 §5.3 allows; Cookie values with "; ". Deployed IIP
+	// backends cannot decode it (they expect arrays); choose it only for backends written
+	// for it.
 	HeaderJoined
-	// HeaderMulti sends {"<Canonical-Name>":["v1","v2"], ":method":["GET"]}: every value
-	// kept apart, for servers written for it (DecodeHeader reads both forms).
+	// HeaderMulti (the default) sends {"<Canonical-Name>":["v1","v2"], ":method":["GET"]}:
+	// every value kept apart, the JSON of a Go map[string][]string, which is what deployed
+	// IIP backends (and their HTTP adapter) send and decode. DecodeHeader reads both forms.
 	HeaderMulti
 )
 

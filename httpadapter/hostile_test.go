@@ -283,8 +283,11 @@ func TestHostileReservedPaths(t *testing.T) {
 		}
 		return true
 	})
-	if got := srv.Stats().Channels; got != channels {
-		t.Errorf("backend channels %d after the attack, %d before: the pool was changed", got, channels)
+	// A deleted channel would lower the count; the good clients running
+	// alongside may raise it (the pool grows with their concurrency, which
+	// depends on timing), so only a drop is an error.
+	if got := srv.Stats().Channels; got < channels {
+		t.Errorf("backend channels %d after the attack, %d before: channels were deleted", got, channels)
 	}
 	if !strings.Contains(logs.String(), `"status":404`) {
 		t.Errorf("the refused requests were not logged with status 404: %s", logs.String())

@@ -37,8 +37,9 @@ const (
 	DefaultIdleTimeout = 120 * time.Second
 	// DefaultCallTimeout bounds one backend call (IIP or dora) unless a route sets its own.
 	DefaultCallTimeout = 10 * time.Second
-	// DefaultHeaderFormat is how HTTP headers travel toward IIP servers: HeaderJoined.
-	DefaultHeaderFormat = HeaderJoined
+	// DefaultHeaderFormat is how HTTP headers travel toward IIP servers: HeaderMulti, the
+	// array-valued form deployed IIP backends decode.
+	DefaultHeaderFormat = HeaderMulti
 )
 
 // Option configures a Server (functional options, like grpc-go). Options are applied in
@@ -130,7 +131,7 @@ func WithRouteFunc(f func(r *http.Request) *Route) Option {
 }
 
 // WithHeaderFormat sets how the HTTP method and headers travel toward IIP servers (the
-// __http_hdr__ query argument, see HeaderFormat). Default DefaultHeaderFormat (HeaderJoined).
+// __http_hdr__ query argument, see HeaderFormat). Default DefaultHeaderFormat (HeaderMulti).
 func WithHeaderFormat(f HeaderFormat) Option { return func(c *config) { c.headerFormat = f } }
 
 // WithIIPHeaders limits the request headers forwarded in __http_hdr__ to names
