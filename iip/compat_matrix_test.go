@@ -37,6 +37,9 @@ func deployedCallers(t *testing.T, addr string) map[string]caller {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lb.Close() })
+	if eps := lb.Endpoints(); len(eps) != 1 || eps[0].Weight != 3 || !strings.HasPrefix(eps[0].Addr, "localhost:") {
+		t.Fatalf("balanced endpoints %v, want localhost%s#3", eps, port)
+	}
 	return map[string]caller{"channel": ch, "pooled": pool, "balanced": lb}
 }
 
