@@ -16,7 +16,8 @@
 // set. Watch sends the current status at once (SERVICE_UNKNOWN for a service never set) and
 // then each change; a watcher that falls behind gets only the latest status (each watcher
 // holds at most one pending status, never a queue). At most MaxWatchers (default
-// DefaultMaxWatchers) Watch calls run at once; more fail with ResourceExhausted.
+// DefaultMaxWatchers) Watch calls run at once; more fail with ResourceExhausted. A service
+// name longer than MaxServiceName (1024 bytes) fails with InvalidArgument.
 //
 // One difference from grpc-go's health server, so that dora's GracefulStop is not held by
 // long-lived Watch calls: Shutdown sends NOT_SERVING to every watcher and then ends its

@@ -14,6 +14,11 @@ import (
 // them too.
 const DefaultMaxWatchers = 1024
 
+// MaxServiceName is the longest service name Check and Watch accept (1024 bytes); a longer
+// one fails with InvalidArgument before anything is kept for it. Real names ("pkg.Service")
+// are far shorter; the bound keeps what Watch calls hold small (MaxWatchers × 1 KiB).
+const MaxServiceName = 1024
+
 // Short names for the statuses.
 const (
 	Unknown        = HealthCheckResponse_UNKNOWN
@@ -139,6 +144,9 @@ func (s *Server) notifyLocked(service string, st HealthCheckResponse_ServingStat
 
 // Check returns the status of in.Service, or NotFound when it was never set.
 func (s *Server) Check(_ context.Context, in *HealthCheckRequest) (*HealthCheckResponse, error) {
+	if err := checkName(in.GetService()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	st, ok := s.statuses[in.GetService()]
 	s.mu.Unlock()
@@ -153,6 +161,9 @@ func (s *Server) Check(_ context.Context, in *HealthCheckRequest) (*HealthCheckR
 // it (Unavailable, after NOT_SERVING was sent).
 func (s *Server) Watch(in *HealthCheckRequest, stream dora.ServerStreamingServer[HealthCheckResponse]) error {
 	service := in.GetService()
+	if err := checkName(service); err != nil {
+		return err
+	}
 	w := &watcher{update: make(chan HealthCheckResponse_ServingStatus, 1), ended: make(chan struct{})}
 	s.mu.Lock()
 	if s.nwatch >= s.maxWatchers {
@@ -215,4 +226,11 @@ func (s *Server) Watch(in *HealthCheckRequest, stream dora.ServerStreamingServer
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
+}
+
+func checkName(service string) error {
+	if len(service) > MaxServiceName {
+		return status.Errorf(codes.InvalidArgument, "health: service name of %d bytes, longer than %d", len(service), MaxServiceName)
+	}
+	return nil
 }

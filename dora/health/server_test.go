@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,8 @@ func TestCheck(t *testing.T) {
 		{"whole server", "", health.Serving, codes.OK},
 		{"set service", "svc.A", health.NotServing, codes.OK},
 		{"unknown service", "svc.B", 0, codes.NotFound},
+		{"name too long", strings.Repeat("x", health.MaxServiceName+1), 0, codes.InvalidArgument},
+		{"longest name", strings.Repeat("x", health.MaxServiceName), 0, codes.NotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,5 +239,12 @@ func TestMaxWatchers(t *testing.T) {
 	}
 	if !errors.Is(err, status.Error(codes.ResourceExhausted, "")) {
 		t.Fatal("errors.Is by code")
+	}
+	s, err = c.Watch(ctx, &health.HealthCheckRequest{Service: strings.Repeat("x", health.MaxServiceName+1)})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Watch with a long name: %v, want InvalidArgument", err)
 	}
 }
