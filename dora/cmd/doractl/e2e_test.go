@@ -107,7 +107,10 @@ func doractl(t *testing.T, stdin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "DORACTL_TEST_MAIN=1")
+	// Under -race the runtime sleeps a second at exit (atexit_sleep_ms) so that reports of
+	// other goroutines get out; doractl's goroutines are done by then, and races are still
+	// reported (exit status 66).
+	cmd.Env = append(os.Environ(), "DORACTL_TEST_MAIN=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -223,6 +226,7 @@ func TestDoractlWithReflection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // separate processes against one server: also a concurrency check
 			r := doractl(t, tc.stdin, tc.args...)
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
