@@ -5,6 +5,9 @@ package cliflags
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -82,4 +85,38 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("cliflags: %q is not a byte size (like 1048576, 512KiB, 4MiB)", s)
 	}
 	return n * mult, nil
+}
+
+// FlagMemoryLimit is the servers' --memory-limit flag.
+const FlagMemoryLimit = "memory-limit"
+
+// DefaultMemoryLimit is --memory-limit's default, 192 MiB: with it, the IIP server's
+// default budgets (96 MiB of requests, 32 MiB of replies, 68 KiB per connection) keep
+// 1,000 hostile connections under 256 MiB of resident memory; without a limit, the
+// garbage collector lets the heap reach twice what is live first (measured: 305 MiB).
+const DefaultMemoryLimit = "192MiB"
+
+// MemoryLimitFlag is --memory-limit: the Go runtime's soft memory limit while serving.
+func MemoryLimitFlag() cli.Flag {
+	return &cli.StringFlag{Name: FlagMemoryLimit, Value: DefaultMemoryLimit,
+		Usage: "soft memory limit of the Go runtime (like 192MiB; 0 = none); the GOMEMLIMIT environment variable, when set, wins"}
+}
+
+// ApplyMemoryLimit sets the soft memory limit from --memory-limit, unless GOMEMLIMIT
+// is set in the environment (the runtime has then applied it already). It is a
+// process-wide setting: call it from a command's action, not from a library.
+func ApplyMemoryLimit(c *cli.Context, log *slog.Logger) error {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	n, err := ParseSize(c.String(FlagMemoryLimit))
+	if err != nil {
+		return fmt.Errorf("--%s: %w", FlagMemoryLimit, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	debug.SetMemoryLimit(n)
+	log.Debug("soft memory limit set", "bytes", n)
+	return nil
 }

@@ -22,7 +22,7 @@ type Handlers interface {
 
 // RootServerApp builds the command line of an IIP server whose handlers work
 // under a --root directory: flags --addr (default addr), --root (required,
-// described by rootUsage), --grace and the server TLS flags. Its action opens
+// described by rootUsage), --grace, --memory-limit and the server TLS flags. Its action opens
 // the handlers with open, serves them until SIGINT or SIGTERM, prints
 // "iip listening on HOST:PORT" once bound, and drains for --grace on stop.
 func RootServerApp(name, usage, addr, rootUsage string, open func(root string) (Handlers, error)) *cli.App {
@@ -34,6 +34,7 @@ func RootServerApp(name, usage, addr, rootUsage string, open func(root string) (
 			&cli.StringFlag{Name: "addr", Value: addr, Usage: "IIP listen address"},
 			&cli.StringFlag{Name: "root", Required: true, Usage: rootUsage},
 			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
+			MemoryLimitFlag(),
 		}, ServerTLSFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -49,6 +50,9 @@ func RootServerApp(name, usage, addr, rootUsage string, open func(root string) (
 			}
 			defer h.Close()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			if err := ApplyMemoryLimit(c, log); err != nil {
+				return err
+			}
 			srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
 			h.Register(srv)
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

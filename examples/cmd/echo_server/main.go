@@ -34,6 +34,7 @@ func main() {
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
 			&cli.StringFlag{Name: "adapter-addr", Value: "127.0.0.1:9092", Usage: "httpadapter listen address: HTTP requests become IIP calls to this server (POST /echo); empty disables"},
 			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
+			cliflags.MemoryLimitFlag(),
 			&cli.BoolFlag{Name: flagInsecureInternal, Usage: "INSECURE, bypasses TLS and mutual TLS: with TLS on, give the adapter a plain-TCP loopback IIP listener with the same handlers, which any local process can use without a client certificate (default: that listener speaks mutual TLS with a key made in memory)"},
 		}, cliflags.ServerTLSFlags()...),
 		Action: run,
@@ -57,6 +58,9 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := cliflags.ApplyMemoryLimit(c, log); err != nil {
+		return err
+	}
 	srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
 	echo.Register(srv)
 	// Bound now: the adapter needs the address before serving starts.
