@@ -159,7 +159,7 @@ func TestQuota(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		clk := newClock()
 		st := b.open(t, clk)
-		if _, err := app.Seed(context.Background(), st.accounts, app.SeedOptions{Users: 1}); err != nil {
+		if _, err := app.Seed(context.Background(), st.accounts, app.SeedOptions{Users: 1, InsecureFastHashes: true}); err != nil {
 			t.Fatal(err)
 		}
 		s := startServer(t, st, clk, nil)

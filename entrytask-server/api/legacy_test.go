@@ -120,7 +120,7 @@ func TestLegacyClient(t *testing.T) {
 		clk := newClock()
 		st := b.open(t, clk)
 		createUser(t, st, "ann", "ann-pw")
-		if _, err := app.Seed(context.Background(), st.accounts, app.SeedOptions{Users: 1}); err != nil {
+		if _, err := app.Seed(context.Background(), st.accounts, app.SeedOptions{Users: 1, InsecureFastHashes: true}); err != nil {
 			t.Fatal(err)
 		}
 		s := startServer(t, st, clk, func(o *app.Options) { o.ValueMaxBytes = 4096 })

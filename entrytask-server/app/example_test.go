@@ -33,7 +33,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	if _, err := app.Seed(ctx, store, app.SeedOptions{Users: 2}); err != nil {
+	if _, err := app.Seed(ctx, store, app.SeedOptions{Users: 2, InsecureFastHashes: true}); err != nil {
 		fmt.Println(err)
 		return
 	}

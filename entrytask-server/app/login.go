@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -36,7 +38,21 @@ type LoginResult struct {
 //     RetryAfter = HashWait. Once it has a slot the throttle is consulted again, so
 //     concurrent wrong guesses on one username overshoot its burst by at most the number
 //     of slots.
-//  5. A failed check takes a token from the username's bucket.
+//  5. A stored hash cheaper than the configured cost (PasswordParams: a fixture hash of
+//     `etserver seed --insecure-fast-hashes`, a bcrypt hash, an older configuration) costs
+//     one more argon2id derivation at the configured cost in the same slot: when the
+//     password is right it becomes the user's new hash (a compare-and-set, so a password
+//     changed meanwhile stays; a failed store update is retried at the next login), when
+//     it is wrong it is thrown away. Either way a check of a known username costs at least
+//     what the unknown-user check costs, and the upgrade is transparent to the client.
+//  6. A failed check takes a token from the username's bucket.
+//
+// A successful check is remembered for LoginCacheTTL (an HMAC of the stored hash and the
+// password under a per-process random key, in an LRU of LoginCacheSize usernames): the
+// same username and password against the same stored hash then open a session without
+// a derivation, so a client that logs one user in from 100 workers at once gets 100
+// sessions in one derivation's time. Wrong passwords never match an entry and always
+// pay the full check; a changed or deleted account never matches either.
 func (s *Service) Login(ctx context.Context, username, password string) (LoginResult, error) {
 	if err := domain.ValidateUsername(username); err != nil {
 		return LoginResult{}, err
@@ -57,7 +73,10 @@ func (s *Service) Login(ctx context.Context, username, password string) (LoginRe
 	default:
 		return LoginResult{}, fmt.Errorf("app: looking up user: %w", err)
 	}
-	ok, err := s.checkPassword(ctx, key, hash, password)
+	ok := known && s.verifiedBefore(username, hash, password)
+	if !ok {
+		ok, err = s.checkPassword(ctx, key, user, hash, password, known)
+	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("app: user %d: %w", user.ID, err)
 	}
@@ -95,8 +114,102 @@ func (s *Service) loginAllowed(ctx context.Context, key string) error {
 
 // checkPassword verifies password against hash in one of the MaxConcurrentHashes slots,
 // waiting at most hashWait for one, and consults the throttle of key again once it holds
-// it (attempts that failed while this one waited count).
-func (s *Service) checkPassword(ctx context.Context, key, hash, password string) (bool, error) {
+// it (attempts that failed while this one waited count). A login that waited for its slot
+// while another login of the same user verified the same password finds that in the
+// verified-login cache and takes no derivation. When hash costs less than the configured
+// parameters it spends one configured-cost derivation in the slot: the upgrade when the
+// password matched (known users only), a throwaway hash otherwise.
+func (s *Service) checkPassword(ctx context.Context, key string, user domain.User, hash, password string, known bool) (bool, error) {
+	if err := s.acquireHashSlot(ctx); err != nil {
+		return false, err
+	}
+	defer s.releaseHashSlot()
+	if s.hashHook != nil {
+		s.hashHook()
+	}
+	if err := s.loginAllowed(ctx, key); err != nil {
+		return false, err
+	}
+	if known && s.verifiedBefore(user.Username, hash, password) {
+		return true, nil
+	}
+	ok, err := domain.VerifyPassword(hash, password)
+	if err != nil {
+		return false, err
+	}
+	if domain.HashNeedsUpgrade(hash, s.passwordParams) {
+		if ok && known {
+			hash = s.upgradeHash(ctx, user, password)
+		} else {
+			_, _ = domain.HashPassword(password, s.passwordParams) // the cost an upgrade would have had
+		}
+	}
+	if ok && known {
+		s.rememberVerified(user.Username, hash, password)
+	}
+	return ok, nil
+}
+
+// upgradeHash stores a hash of password at the configured cost in place of user's
+// outdated one (called in a password-check slot, after the password matched) and returns
+// the hash now stored. A failure leaves the old hash, which still verifies; the next
+// successful login tries again.
+func (s *Service) upgradeHash(ctx context.Context, user domain.User, password string) string {
+	h, err := domain.HashPassword(password, s.passwordParams)
+	if err != nil {
+		return user.PasswordHash
+	}
+	if done, err := s.accounts.UpdatePasswordHash(ctx, user.ID, user.PasswordHash, h); err != nil || !done {
+		return user.PasswordHash
+	}
+	s.hashUpgrades.Add(1)
+	return h
+}
+
+// verifiedEntry is what the verified-login cache holds for a username: the stored hash a
+// password was verified against and an HMAC of that hash and the password under a key
+// drawn at New (never the password itself).
+type verifiedEntry struct {
+	hash string
+	mac  [sha256.Size]byte
+}
+
+func (s *Service) verifiedMAC(hash, password string) (out [sha256.Size]byte) {
+	m := hmac.New(sha256.New, s.verifiedKey[:])
+	m.Write([]byte(hash))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	m.Sum(out[:0])
+	return out
+}
+
+// verifiedBefore reports whether password was verified against hash (still the stored
+// one) within LoginCacheTTL. A changed password changes the stored hash, so the entry no
+// longer matches.
+func (s *Service) verifiedBefore(username, hash, password string) bool {
+	if s.verified == nil {
+		return false
+	}
+	e, ok := s.verified.Get(username)
+	if !ok || e.hash != hash {
+		return false
+	}
+	mac := s.verifiedMAC(hash, password)
+	return hmac.Equal(e.mac[:], mac[:])
+}
+
+func (s *Service) rememberVerified(username, hash, password string) {
+	if s.verified != nil {
+		s.verified.Set(username, verifiedEntry{hash: hash, mac: s.verifiedMAC(hash, password)})
+	}
+}
+
+// HashUpgrades returns how many outdated password hashes logins have replaced since New.
+func (s *Service) HashUpgrades() int64 { return s.hashUpgrades.Load() }
+
+// acquireHashSlot takes one of the MaxConcurrentHashes slots, waiting at most hashWait;
+// release it with releaseHashSlot.
+func (s *Service) acquireHashSlot(ctx context.Context) error {
 	select {
 	case s.hashSlots <- struct{}{}:
 	default:
@@ -105,18 +218,13 @@ func (s *Service) checkPassword(ctx context.Context, key, hash, password string)
 		case s.hashSlots <- struct{}{}:
 			t.Stop()
 		case <-t.C:
-			return false, &domain.QuotaExceededError{Op: domain.OpLogin, Limit: cap(s.hashSlots), Concurrent: true, RetryAfter: s.hashWait}
+			return &domain.QuotaExceededError{Op: domain.OpLogin, Limit: cap(s.hashSlots), Concurrent: true, RetryAfter: s.hashWait}
 		case <-ctx.Done():
 			t.Stop()
-			return false, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	defer func() { <-s.hashSlots }()
-	if s.hashHook != nil {
-		s.hashHook()
-	}
-	if err := s.loginAllowed(ctx, key); err != nil {
-		return false, err
-	}
-	return domain.VerifyPassword(hash, password)
+	return nil
 }
+
+func (s *Service) releaseHashSlot() { <-s.hashSlots }

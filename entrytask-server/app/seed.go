@@ -15,11 +15,18 @@ const DefaultSeedBatch = 1000
 
 // SeedOptions configure Seed; zero values mean the default named beside each field.
 type SeedOptions struct {
-	Users          int                   // users to create: usernames "1".."Users"; required, > 0
-	BatchSize      int                   // users per insert; 0 means DefaultSeedBatch
-	Workers        int                   // hashing goroutines; 0 means runtime.GOMAXPROCS(0)
-	PasswordParams domain.PasswordParams // zero means domain.FixturePasswordParams (cheap, fixtures only)
-	Progress       func(n int)           // if set, called (from one goroutine) with each batch's size as it is done
+	Users     int // users to create: usernames "1".."Users"; required, > 0
+	BatchSize int // users per insert; 0 means DefaultSeedBatch
+	Workers   int // hashing goroutines; 0 means runtime.GOMAXPROCS(0)
+	// PasswordParams is the argon2id cost of the seeded hashes; zero fields mean the
+	// domain defaults (m=19456 KiB, t=2, p=1), about 30 ms of one core per user.
+	PasswordParams domain.PasswordParams
+	// InsecureFastHashes hashes with domain.FixturePasswordParams (8 KiB, 1 pass) instead,
+	// whatever PasswordParams says: ~12,700 guesses per second per core for an attacker
+	// holding the table. For demos, benchmarks and tests only; a login that succeeds with
+	// such a hash replaces it with one of the server's configured cost.
+	InsecureFastHashes bool
+	Progress           func(n int) // if set, called (from one goroutine) with each batch's size as it is done
 }
 
 // SeedResult counts what Seed did.
@@ -29,7 +36,8 @@ type SeedResult struct {
 }
 
 // Seed creates benchmark users 1..opts.Users whose password is their username, each with
-// domain.SeededQuota(uid). Passwords are hashed on all cores; each batch is written with
+// domain.SeededQuota(uid), hashed at opts.PasswordParams (the configured cost) unless
+// opts.InsecureFastHashes asks for fixture hashes. Passwords are hashed on all cores; each batch is written with
 // multi-row inserts in one transaction. Existing usernames are skipped, so re-running Seed
 // is cheap and harmless.
 func Seed(ctx context.Context, accounts domain.Accounts, opts SeedOptions) (SeedResult, error) {
@@ -44,8 +52,8 @@ func Seed(ctx context.Context, accounts domain.Accounts, opts SeedOptions) (Seed
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	params := opts.PasswordParams
-	if params == (domain.PasswordParams{}) {
+	params := opts.PasswordParams.WithDefaults()
+	if opts.InsecureFastHashes {
 		params = domain.FixturePasswordParams
 	}
 	if err := params.Validate(); err != nil {

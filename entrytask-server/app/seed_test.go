@@ -14,7 +14,7 @@ func TestSeed(t *testing.T) {
 	ctx := context.Background()
 	e.user(t, "3", "not-3", nil) // an existing user is left alone
 	var progress int
-	res, err := app.Seed(ctx, e.store, app.SeedOptions{Users: 25, BatchSize: 10, Workers: 3, Progress: func(n int) { progress += n }})
+	res, err := app.Seed(ctx, e.store, app.SeedOptions{Users: 25, InsecureFastHashes: true, BatchSize: 10, Workers: 3, Progress: func(n int) { progress += n }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestSeed(t *testing.T) {
 	if _, err := e.svc.Login(ctx, "3", "3"); err != domain.ErrIncorrectCredentials {
 		t.Fatalf("existing user 3's password was replaced: %v", err)
 	}
-	res, err = app.Seed(ctx, e.store, app.SeedOptions{Users: 25, BatchSize: 7})
+	res, err = app.Seed(ctx, e.store, app.SeedOptions{Users: 25, InsecureFastHashes: true, BatchSize: 7})
 	if err != nil || res.Created != 0 || res.Skipped != 25 {
 		t.Fatalf("second Seed = %+v %v", res, err)
 	}
@@ -49,7 +49,26 @@ func TestSeed(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := app.Seed(cctx, e.store, app.SeedOptions{Users: 100, BatchSize: 10}); err == nil {
+	if _, err := app.Seed(cctx, e.store, app.SeedOptions{Users: 100, InsecureFastHashes: true, BatchSize: 10}); err == nil {
 		t.Fatal("Seed with a cancelled context succeeded")
+	}
+}
+
+// TestSeedConfiguredCost: without InsecureFastHashes, Seed hashes at the parameters it is
+// given (the configured cost), never at fixture cost.
+func TestSeedConfiguredCost(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	if _, err := app.Seed(ctx, e.store, app.SeedOptions{Users: 2, PasswordParams: cheap}); err != nil {
+		t.Fatal(err)
+	}
+	if p := hashParamsOf(t, e.store, "2"); p != cheap {
+		t.Fatalf("seeded hash %v, want %v", p, cheap)
+	}
+	if _, err := app.Seed(ctx, e.store, app.SeedOptions{Users: 3, PasswordParams: cheap, InsecureFastHashes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p := hashParamsOf(t, e.store, "3"); p != domain.FixturePasswordParams {
+		t.Fatalf("insecure seeded hash %v, want fixture", p)
 	}
 }

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
@@ -20,6 +22,11 @@ const (
 	DefaultLoginRate        = 5      // login attempts per second per username
 	DefaultLoginBurst       = 10     // login attempts in a burst per username
 	DefaultSessionCacheSize = 100000 // sessions cached when SessionCacheTTL > 0
+	// DefaultLoginCacheTTL is how long a verified username and password open sessions
+	// without a new password check (see Service.Login), and DefaultLoginCacheSize how
+	// many usernames that cache holds (about 200 bytes each).
+	DefaultLoginCacheTTL  = time.Minute
+	DefaultLoginCacheSize = 10000
 	// DefaultHashWait is how long a login waits for a password-check slot (see
 	// MaxConcurrentHashes) before it is refused with a retry hint of the same length.
 	DefaultHashWait = time.Second
@@ -54,13 +61,17 @@ type Options struct {
 	// goes to the store. Requires SessionCacheTTL > 0 and Sessions implementing
 	// domain.SessionWatcher.
 	SessionCacheWatch bool
-	ValueMaxBytes     int                   // value size limit; 0 means domain.DefaultValueMaxBytes
-	DefaultQuota      domain.Quota          // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
-	QuotaCacheSize    int                   // quotas cached; 0 means DefaultQuotaCacheSize
-	QuotaCacheTTL     time.Duration         // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
-	LoginRate         int                   // login attempts/s per username; 0 means DefaultLoginRate
-	LoginBurst        int                   // login burst per username; 0 means DefaultLoginBurst
-	PasswordParams    domain.PasswordParams // argon2id cost of the dummy hash unknown users are checked against; zero fields mean the domain defaults
+	ValueMaxBytes     int           // value size limit; 0 means domain.DefaultValueMaxBytes
+	DefaultQuota      domain.Quota  // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
+	QuotaCacheSize    int           // quotas cached; 0 means DefaultQuotaCacheSize
+	QuotaCacheTTL     time.Duration // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
+	LoginRate         int           // login attempts/s per username; 0 means DefaultLoginRate
+	LoginBurst        int           // login burst per username; 0 means DefaultLoginBurst
+	// PasswordParams is the argon2id cost of every hash the Service writes (new and
+	// changed passwords, upgrades of outdated hashes at login) and of the dummy hash
+	// unknown usernames are checked against; zero fields mean the domain defaults
+	// (m=19456 KiB, t=2, p=1: OWASP's minimum).
+	PasswordParams domain.PasswordParams
 	// MaxConcurrentHashes bounds the password checks Login runs at once, server-wide
 	// (each argon2id check holds its memory cost, 19 MiB by default, and a core for
 	// tens of milliseconds); 0 means DefaultMaxConcurrentHashes(), 2 × GOMAXPROCS.
@@ -69,7 +80,12 @@ type Options struct {
 	// refused with ErrQuotaExceeded (Concurrent) and RetryAfter = HashWait; 0 means
 	// DefaultHashWait (1 s).
 	HashWait time.Duration
-	Now      func() time.Time // clock; nil means time.Now
+	// LoginCacheTTL is how long a successful password check is remembered (see Login);
+	// 0 means DefaultLoginCacheTTL (1 min), negative disables the cache.
+	LoginCacheTTL time.Duration
+	// LoginCacheSize bounds the usernames remembered; 0 means DefaultLoginCacheSize.
+	LoginCacheSize int
+	Now            func() time.Time // clock; nil means time.Now
 }
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -80,18 +96,22 @@ type Service struct {
 	kv       domain.KV
 	limiter  domain.RateLimiter
 
-	sessionTTL    time.Duration
-	valueMax      int
-	defaultQuota  domain.Quota
-	loginLimit    domain.Limit
-	dummyHash     string
-	hashSlots     chan struct{} // one element per password check running (MaxConcurrentHashes)
-	hashWait      time.Duration
-	hashHook      func() // tests: called when a password check has its slot
-	now           func() time.Time
-	quotaCache    *lru.Cache[int64, quotaEntry]
-	sessionCache  *sessionCache // nil when SessionCacheTTL is 0
-	quotaCacheTTL time.Duration
+	sessionTTL     time.Duration
+	valueMax       int
+	defaultQuota   domain.Quota
+	loginLimit     domain.Limit
+	dummyHash      string
+	passwordParams domain.PasswordParams // with defaults filled in
+	hashUpgrades   atomic.Int64
+	verified       *lru.Cache[string, verifiedEntry] // nil when LoginCacheTTL < 0
+	verifiedKey    [32]byte
+	hashSlots      chan struct{} // one element per password check running (MaxConcurrentHashes)
+	hashWait       time.Duration
+	hashHook       func() // tests: called when a password check has its slot
+	now            func() time.Time
+	quotaCache     *lru.Cache[int64, quotaEntry]
+	sessionCache   *sessionCache // nil when SessionCacheTTL is 0
+	quotaCacheTTL  time.Duration
 }
 
 // New checks opts and returns a Service. It computes the dummy password hash once (one
@@ -178,7 +198,21 @@ func New(opts Options) (*Service, error) {
 	if opts.SessionCacheTTL > 0 {
 		s.sessionCache = newSessionCache(DefaultSessionCacheSize, opts.SessionCacheTTL, s.now, opts.SessionCacheWatch)
 	}
-	h, err := domain.HashPassword("etserver dummy password", opts.PasswordParams)
+	if opts.LoginCacheTTL >= 0 {
+		ttl, size := opts.LoginCacheTTL, opts.LoginCacheSize
+		if ttl == 0 {
+			ttl = DefaultLoginCacheTTL
+		}
+		if size <= 0 {
+			size = DefaultLoginCacheSize
+		}
+		s.verified = lru.New[string, verifiedEntry](size, ttl, s.now)
+		if _, err := rand.Read(s.verifiedKey[:]); err != nil {
+			return nil, fmt.Errorf("app: reading random key: %w", err)
+		}
+	}
+	s.passwordParams = opts.PasswordParams.WithDefaults()
+	h, err := domain.HashPassword("etserver dummy password", s.passwordParams)
 	if err != nil {
 		return nil, fmt.Errorf("app: Options.PasswordParams: %w", err)
 	}
@@ -191,6 +225,9 @@ func (s *Service) ValueMaxBytes() int { return s.valueMax }
 
 // MaxConcurrentHashes returns the bound on password checks running at once.
 func (s *Service) MaxConcurrentHashes() int { return cap(s.hashSlots) }
+
+// PasswordParams returns the argon2id cost of the hashes the Service writes.
+func (s *Service) PasswordParams() domain.PasswordParams { return s.passwordParams }
 
 // SessionTTL returns the session lifetime in force.
 func (s *Service) SessionTTL() time.Duration { return s.sessionTTL }

@@ -286,3 +286,61 @@ func BenchmarkParseToken(b *testing.B) {
 		_ = t.SessionID()
 	}
 }
+
+func TestHashNeedsUpgrade(t *testing.T) {
+	want := domain.PasswordParams{Time: 2, MemoryKiB: 64, Threads: 1}
+	hash := func(p domain.PasswordParams) string {
+		h, err := domain.HashPassword("pw", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	legacy, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	cases := []struct {
+		name string
+		hash string
+		want bool
+	}{
+		{"fixture", hash(domain.FixturePasswordParams), true},
+		{"less memory", hash(domain.PasswordParams{Time: 2, MemoryKiB: 32, Threads: 1}), true},
+		{"fewer passes", hash(domain.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}), true},
+		{"same", hash(want), false},
+		{"stronger", hash(domain.PasswordParams{Time: 3, MemoryKiB: 128, Threads: 1}), false},
+		{"more threads, same cost", hash(domain.PasswordParams{Time: 2, MemoryKiB: 64, Threads: 2}), false},
+		{"bcrypt", string(legacy), true},
+		{"garbage", "nope", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := domain.HashNeedsUpgrade(tc.hash, want); got != tc.want {
+				t.Fatalf("HashNeedsUpgrade = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if domain.HashNeedsUpgrade(hash(domain.PasswordParams{}), domain.PasswordParams{}) {
+		t.Fatal("a hash at the defaults needs an upgrade to the defaults")
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	cases := []struct {
+		name, pw, want string
+	}{
+		{"empty", "", "password is empty"},
+		{"short", "1234567", "at least 8"},
+		{"short in characters", "ääää", "at least 8"},
+		{"long", strings.Repeat("p", domain.MaxPasswordBytes+1), "limit 1024"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := domain.ValidatePassword(tc.pw)
+			if !errors.Is(err, domain.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ValidatePassword: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := domain.ValidatePassword("12345678"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -17,6 +17,16 @@ type Accounts interface {
 	CreateAccounts(ctx context.Context, accounts []NewAccount) (int, error)
 	// ExistingUsernames returns the subset of usernames that already exist.
 	ExistingUsernames(ctx context.Context, usernames []string) (map[string]bool, error)
+	// UpdatePasswordHash replaces the user's hash with newHash. With oldHash != "" it does
+	// so only if the stored hash is still oldHash (a compare-and-set, so that a login
+	// upgrading an outdated hash never overwrites a password changed meanwhile) and
+	// reports false otherwise. It returns ErrUserNotFound for an unknown user id.
+	UpdatePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error)
+	// DeleteUser removes the user and its quota row, or returns ErrUserNotFound.
+	DeleteUser(ctx context.Context, username string) (User, error)
+	// ListUsers returns up to limit users whose usernames sort after `after` (byte
+	// order; "" starts at the beginning), in that order.
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
 }
 
 // Quotas stores per-user quotas (the `quota` table of MySQL or SQLite).

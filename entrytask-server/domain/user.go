@@ -10,6 +10,10 @@ import (
 // MaxUsernameBytes is the longest username accepted (the accounts column holds 255 characters).
 const MaxUsernameBytes = 255
 
+// MinPasswordChars is the shortest password (in characters) `etserver user add` and
+// `user passwd` accept: 8, NIST SP 800-63B's minimum for a chosen password.
+const MinPasswordChars = 8
+
 // User is an account: a unique username and the hash of its password.
 type User struct {
 	ID           int64     // store-assigned, > 0
@@ -24,6 +28,22 @@ type NewAccount struct {
 	Username     string
 	PasswordHash string
 	Quota        *Quota // nil: no quota row, the configured default applies
+}
+
+// ValidatePassword returns ErrInvalidArgument (wrapped, naming the rule) for a password
+// an account may not be given: empty, longer than MaxPasswordBytes, or shorter than
+// MinPasswordBytes. Only new and changed passwords are checked; Login accepts any password
+// up to MaxPasswordBytes, so accounts seeded with short passwords keep logging in.
+func ValidatePassword(password string) error {
+	switch {
+	case password == "":
+		return fmt.Errorf("%w: password is empty", ErrInvalidArgument)
+	case len(password) > MaxPasswordBytes:
+		return fmt.Errorf("%w: password is %d bytes, limit %d", ErrInvalidArgument, len(password), MaxPasswordBytes)
+	case utf8.RuneCountInString(password) < MinPasswordChars:
+		return fmt.Errorf("%w: password is %d characters, at least %d required", ErrInvalidArgument, utf8.RuneCountInString(password), MinPasswordChars)
+	}
+	return nil
 }
 
 // ValidateUsername returns ErrInvalidArgument (wrapped, naming the rule) for an empty

@@ -29,7 +29,7 @@ func ExampleOpen() {
 		panic(err)
 	}
 	defer b.Close()
-	if _, err := app.Seed(ctx, b.Accounts, app.SeedOptions{Users: 1}); err != nil {
+	if _, err := app.Seed(ctx, b.Accounts, app.SeedOptions{Users: 1, InsecureFastHashes: true}); err != nil {
 		panic(err)
 	}
 	svc, err := wire.NewService(cfg, b)

@@ -23,9 +23,15 @@ func AppOptions(cfg config.Config, b *Backend) app.Options {
 		LoginBurst:          cfg.Login.Burst,
 		MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
 		HashWait:            cfg.Login.HashWait,
-		PasswordParams: domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB),
-			Threads: uint8(cfg.Password.Threads)},
+		PasswordParams:      PasswordParams(cfg),
 	}
+}
+
+// PasswordParams is the argon2id cost configured by password.* (the cost of every hash
+// etserver writes, unless `seed --insecure-fast-hashes`).
+func PasswordParams(cfg config.Config) domain.PasswordParams {
+	return domain.PasswordParams{Time: uint32(cfg.Password.Time), MemoryKiB: uint32(cfg.Password.MemoryKiB),
+		Threads: uint8(cfg.Password.Threads)}
 }
 
 // NewService builds etserver's use cases on b's stores: app.New(AppOptions(cfg, b)).

@@ -69,7 +69,7 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	)
 	bin, env := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
-	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "10")
+	runBinary(t, bin, env, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "10")
 	srv := startBinary(t, bin, env, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
 	pid := srv.cmd.Process.Pid
 	before := procStatus(t, pid, "VmRSS")

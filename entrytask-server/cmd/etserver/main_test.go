@@ -40,8 +40,10 @@ func TestCommandsEmbedded(t *testing.T) {
 		want string
 	}{
 		{"migrate", []string{"migrate", "--data-dir", data}, "migrations applied (embedded store)"},
-		{"seed", []string{"seed", "--data-dir", data, "--users", "30", "--batch", "8"}, "seeded 30 users (0 already existed)"},
-		{"seed again", []string{"seed", "--data-dir", data, "--users", "30"}, "seeded 0 users (30 already existed)"},
+		{"seed", []string{"seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "30", "--batch", "8"}, "seeded 30 users (0 already existed)"},
+		{"seed fixture cost", []string{"seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "30"}, "argon2id m=8KiB t=1 p=1"},
+		{"seed configured cost", []string{"seed", "--data-dir", data, "--users", "32"}, "seeded 2 users (30 already existed) in"},
+		{"seed configured cost named", []string{"seed", "--data-dir", data, "--users", "32"}, "argon2id m=19456KiB t=2 p=1"},
 		{"certs", []string{"certs", "--dir", filepath.Join(dir, "certs")}, "server.pem"},
 	}
 	for _, tc := range tests {

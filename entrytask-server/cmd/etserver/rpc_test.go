@@ -155,7 +155,7 @@ func startBinary(t *testing.T, bin string, env []string, args ...string) *binary
 func TestBinaryServe(t *testing.T) {
 	bin, env := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
-	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "100")
+	runBinary(t, bin, env, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "100")
 	srv := startBinary(t, bin, env, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
 	c, err := dora.NewClient(srv.addr)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestBinaryKill9KeepsAcknowledgedWrites(t *testing.T) {
 	const writes = 8 // within seeded user 100's write burst (103/s, burst 10)
 	bin, env := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
-	runBinary(t, bin, env, "seed", "--data-dir", data, "--users", "100")
+	runBinary(t, bin, env, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "100")
 	args := []string{"--listen", "127.0.0.1:0", "--admin-listen", "", "--data-dir", data}
 
 	srv := startBinary(t, bin, env, args...)
@@ -259,7 +259,7 @@ func TestServeMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	if out, err := run(t, "seed", "--data-dir", data, "--users", "1"); err != nil {
+	if out, err := run(t, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "1"); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
 	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": data, "listen": "127.0.0.1:0", "admin_listen": ""},

@@ -21,12 +21,13 @@ import (
 func seedCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "seed",
-		Usage: "create benchmark users 1..N (password = username) with their quotas",
+		Usage: "create benchmark users 1..N (password = username) with their quotas, hashed at the configured password.* cost",
 		Flags: append(configFlags(),
 			&cli.IntFlag{Name: "users", Aliases: []string{"n"}, Usage: "number of users", Required: true},
 			&cli.IntFlag{Name: "batch", Value: app.DefaultSeedBatch, Usage: "users per multi-row insert"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "hashing goroutines (0: all cores)"},
-			&cli.BoolFlag{Name: "progress", Value: true, Usage: "show a progress bar when stderr is a terminal"},
+			&cli.BoolFlag{Name: "progress", Value: true, Usage: "show a progress bar with ETA when stderr is a terminal"},
+			&cli.BoolFlag{Name: "insecure-fast-hashes", Usage: "INSECURE, for demos, benchmarks and tests only: hash with argon2id m=8KiB t=1 p=1 (~12,700 guesses/s per core) instead of the configured cost"},
 		),
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
@@ -45,12 +46,19 @@ func seedCommand() *cli.Command {
 			var bar *progressbar.ProgressBar
 			if c.Bool("progress") && term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionSetDescription("seeding users"), progressbar.OptionShowCount(),
+					progressbar.OptionSetDescription("seeding users"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 					progressbar.OptionShowIts(), progressbar.OptionSetItsString("users"), progressbar.OptionThrottle(100*time.Millisecond))
+			}
+			insecure := c.Bool("insecure-fast-hashes")
+			p := wire.PasswordParams(cfg)
+			if insecure {
+				p = domain.FixturePasswordParams
+				fmt.Fprintln(c.App.ErrWriter, "etserver seed: --insecure-fast-hashes: the passwords of these users are hashed at fixture cost (argon2id m=8KiB t=1): for demos, benchmarks and tests only")
 			}
 			start := time.Now()
 			res, err := app.Seed(ctx, b.Accounts, app.SeedOptions{
 				Users: n, BatchSize: c.Int("batch"), Workers: c.Int("workers"),
+				PasswordParams: p, InsecureFastHashes: insecure,
 				Progress: func(k int) {
 					if bar != nil {
 						bar.Add(k)
@@ -64,7 +72,6 @@ func seedCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p := domain.FixturePasswordParams
 			fmt.Fprintf(c.App.Writer, "seeded %d users (%d already existed) in %s on %d cores, %s store, argon2id m=%dKiB t=%d p=%d\n",
 				res.Created, res.Skipped, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), b.Mode, p.MemoryKiB, p.Time, p.Threads)
 			return nil

@@ -214,3 +214,66 @@ func (s *Store) SetQuota(ctx context.Context, userID int64, q domain.Quota) erro
 	}
 	return nil
 }
+
+// UpdatePasswordHash implements domain.Accounts.
+func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error) {
+	q := `UPDATE users SET password_hash = ? WHERE id = ?`
+	args := []any{newHash, userID}
+	if oldHash != "" {
+		q += ` AND password_hash = ?`
+		args = append(args, oldHash)
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("mysql: updating password of user %d: %w", userID, err)
+	}
+	// RowsAffected counts changed rows only: an update to the same hash reports 0, so
+	// look the row up before saying anything but "done".
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return true, nil
+	}
+	var cur string
+	err = s.db.GetContext(ctx, &cur, `SELECT password_hash FROM users WHERE id = ?`, userID)
+	switch {
+	case errors.Is(err, errNoRows):
+		return false, domain.ErrUserNotFound
+	case err != nil:
+		return false, fmt.Errorf("mysql: updating password of user %d: %w", userID, err)
+	}
+	return cur == newHash, nil
+}
+
+// DeleteUser implements domain.Accounts; the quota row goes with it (ON DELETE CASCADE).
+func (s *Store) DeleteUser(ctx context.Context, username string) (domain.User, error) {
+	u, err := s.UserByUsername(ctx, username)
+	if err != nil {
+		return domain.User{}, err
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, u.ID)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("mysql: deleting user %d: %w", u.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return domain.User{}, fmt.Errorf("mysql: deleting user %d: %w", u.ID, err)
+	} else if n == 0 {
+		return domain.User{}, domain.ErrUserNotFound
+	}
+	return u, nil
+}
+
+// ListUsers implements domain.Accounts.
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]domain.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []userRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT id, username, password_hash, created_at, updated_at FROM users
+		WHERE username > ? ORDER BY username LIMIT ?`, []byte(after), limit); err != nil {
+		return nil, fmt.Errorf("mysql: listing users: %w", err)
+	}
+	out := make([]domain.User, len(rows))
+	for i, r := range rows {
+		out[i] = domain.User(r)
+	}
+	return out, nil
+}

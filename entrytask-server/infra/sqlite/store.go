@@ -307,3 +307,67 @@ func (s *Store) SetQuota(ctx context.Context, userID int64, q domain.Quota) erro
 	}
 	return nil
 }
+
+// UpdatePasswordHash implements domain.Accounts.
+func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error) {
+	q := `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`
+	args := []any{newHash, time.Now().UnixNano(), userID}
+	if oldHash != "" {
+		q += ` AND password_hash = ?`
+		args = append(args, oldHash)
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: updating password of user %d: %w", userID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: updating password of user %d: %w", userID, err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	var one int
+	if err := s.db.GetContext(ctx, &one, `SELECT 1 FROM users WHERE id = ?`, userID); errors.Is(err, sql.ErrNoRows) {
+		return false, domain.ErrUserNotFound
+	} else if err != nil {
+		return false, fmt.Errorf("sqlite: updating password of user %d: %w", userID, err)
+	}
+	return false, nil
+}
+
+// DeleteUser implements domain.Accounts; the quota row goes with it (ON DELETE CASCADE).
+func (s *Store) DeleteUser(ctx context.Context, username string) (domain.User, error) {
+	u, err := s.UserByUsername(ctx, username)
+	if err != nil {
+		return domain.User{}, err
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, u.ID)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("sqlite: deleting user %d: %w", u.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return domain.User{}, fmt.Errorf("sqlite: deleting user %d: %w", u.ID, err)
+	} else if n == 0 {
+		return domain.User{}, domain.ErrUserNotFound
+	}
+	return u, nil
+}
+
+// ListUsers implements domain.Accounts.
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]domain.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []userRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT id, username, password_hash, created_at, updated_at FROM users
+		WHERE username > ? ORDER BY username LIMIT ?`, after, limit); err != nil {
+		return nil, fmt.Errorf("sqlite: listing users: %w", err)
+	}
+	out := make([]domain.User, len(rows))
+	for i, r := range rows {
+		out[i] = domain.User{ID: r.ID, Username: r.Username, PasswordHash: r.PasswordHash,
+			CreatedAt: time.Unix(0, r.CreatedAt), UpdatedAt: time.Unix(0, r.UpdatedAt)}
+	}
+	return out, nil
+}
