@@ -157,7 +157,7 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 		rdb, prefix := st.Redis, cfg.Redis.Prefix
 		b.closers = append(b.closers, func() error { return deleteKeys(rdb, prefix) })
 	}
-	if _, err := app.Seed(ctx, st.Accounts, app.SeedOptions{Users: users}); err != nil {
+	if _, err := app.Seed(ctx, st.Accounts, app.SeedOptions{Users: users, InsecureFastHashes: true}); err != nil {
 		return b, fmt.Errorf("kv: seeding %d users: %w", users, err)
 	}
 	b.Service, err = wire.NewService(cfg, st)

@@ -44,7 +44,7 @@ func (w *signalWriter) String() string {
 // rather than once per refused request.
 func TestBenchmarkServerKilled(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	if err := etserverRun(bins.etserver, "seed", "--users", "1", "--data-dir", data); err != nil {
+	if err := etserverRun(bins.etserver, "seed", "--insecure-fast-hashes", "--users", "1", "--data-dir", data); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := startServer(bins.etserver, data)

@@ -42,7 +42,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	data := filepath.Join(tmp, "data")
-	if err := etserverRun(bins.etserver, "seed", "--users", fmt.Sprint(seededUsers), "--data-dir", data); err != nil {
+	if err := etserverRun(bins.etserver, "seed", "--insecure-fast-hashes", "--users", fmt.Sprint(seededUsers), "--data-dir", data); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}

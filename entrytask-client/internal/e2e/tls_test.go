@@ -15,7 +15,7 @@ import (
 func startTLSServer(t *testing.T, certs string, mutual bool) *server {
 	t.Helper()
 	data := t.TempDir()
-	if err := etserverRun(bins.etserver, "seed", "--users", "20", "--data-dir", data); err != nil {
+	if err := etserverRun(bins.etserver, "seed", "--insecure-fast-hashes", "--users", "20", "--data-dir", data); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{
