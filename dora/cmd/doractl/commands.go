@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -240,13 +241,7 @@ func call(ctx context.Context, o *options, c *dora.Client, args []string) (int, 
 		if err := c.Invoke(ctx, wire, reqs[0], resp, opts...); err != nil {
 			return exitLocal, err
 		}
-		mo.Multiline = true
-		b, err := mo.Marshal(resp)
-		if err != nil {
-			return exitLocal, err
-		}
-		o.stdout.Write(append(b, '\n'))
-		return exitOK, nil
+		return exitOK, printJSON(o.stdout, mo, resp, true)
 	}
 	desc := &dora.StreamDesc{StreamName: string(m.Name()), ServerStreams: m.IsStreamingServer(), ClientStreams: m.IsStreamingClient()}
 	stream, err := c.NewStream(ctx, desc, wire, opts...)
@@ -271,12 +266,31 @@ func call(ctx context.Context, o *options, c *dora.Client, args []string) (int, 
 		} else if err != nil {
 			return exitLocal, err
 		}
-		b, err := mo.Marshal(resp) // one line per message
-		if err != nil {
+		if err := printJSON(o.stdout, mo, resp, false); err != nil { // one line per message
 			return exitLocal, err
 		}
-		o.stdout.Write(append(b, '\n'))
 	}
+}
+
+// printJSON writes m as JSON, indented or on one line. protojson's own spacing varies from
+// build to build on purpose; re-spacing it with encoding/json gives scripts stable output.
+func printJSON(w io.Writer, mo protojson.MarshalOptions, m proto.Message, indent bool) error {
+	b, err := mo.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if indent {
+		err = json.Indent(&buf, b, "", "  ")
+	} else {
+		err = json.Compact(&buf, b)
+	}
+	if err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 func checkHealth(ctx context.Context, o *options, c *dora.Client, args []string) (int, error) {
