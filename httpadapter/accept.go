@@ -9,25 +9,35 @@ import (
 	"time"
 )
 
-// Backoff of temporary Accept errors in Serve (the values net/http uses): the first retry
+// Backoff of temporary Accept errors in Serve and RetryListener (the values net/http uses): the first retry
 // waits AcceptBackoffMin, each next one twice as long, up to AcceptBackoffMax.
 const (
 	AcceptBackoffMin = 5 * time.Millisecond
 	AcceptBackoffMax = time.Second
 )
 
-// retryListener waits out the temporary errors of Accept with a backoff and logs a burst of
-// them once when it starts (Warn) and once when it ends (Info), so that a peer exhausting the
-// process's descriptors neither stops Serve nor floods the log.
+// RetryListener wraps l so that its Accept waits out temporary errors (see
+// TemporaryAcceptError) with a backoff from AcceptBackoffMin doubling to AcceptBackoffMax,
+// and logs a burst of them once when it starts (Warn "accept failed; retrying with backoff")
+// and once when it ends (Info "accepting again"), both with the attribute listener=name. A
+// server above it (net/http's, or any other) therefore never sees such an error: a peer
+// exhausting the process's descriptors neither stops it nor floods the log. Server.Serve
+// wraps its listener this way; the example servers wrap theirs. Close ends a wait at once.
+// A nil log discards.
+func RetryListener(l net.Listener, name string, log *slog.Logger) net.Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &retryListener{Listener: l, name: name, log: log, closed: make(chan struct{})}
+}
+
+// retryListener is RetryListener's listener.
 type retryListener struct {
 	net.Listener
+	name      string
 	log       *slog.Logger
 	closed    chan struct{}
 	closeOnce sync.Once
-}
-
-func newRetryListener(l net.Listener, log *slog.Logger) *retryListener {
-	return &retryListener{Listener: l, log: log, closed: make(chan struct{})}
 }
 
 // Accept returns the next connection; Close ends a backoff wait at once.
@@ -38,15 +48,15 @@ func (l *retryListener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err == nil {
 			if failures > 0 {
-				l.log.Info("httpadapter: accepting again", "addr", l.Addr().String(), "failed_accepts", failures)
+				l.log.Info("accepting again", "listener", l.name, "addr", l.Addr().String(), "failed_accepts", failures)
 			}
 			return c, nil
 		}
-		if !temporaryAcceptError(err) {
+		if !TemporaryAcceptError(err) {
 			return nil, err
 		}
 		if failures++; failures == 1 {
-			l.log.Warn("httpadapter: accept failed; retrying with backoff", "addr", l.Addr().String(), "err", err,
+			l.log.Warn("accept failed; retrying with backoff", "listener", l.name, "addr", l.Addr().String(), "err", err,
 				"backoff_min", AcceptBackoffMin, "backoff_max", AcceptBackoffMax)
 		}
 		delay = min(max(2*delay, AcceptBackoffMin), AcceptBackoffMax)
@@ -66,11 +76,11 @@ func (l *retryListener) Close() error {
 	return l.Listener.Close()
 }
 
-// temporaryAcceptError reports whether an Accept error is worth retrying: out of
+// TemporaryAcceptError reports whether an Accept error is worth retrying: out of
 // descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), a connection aborted or reset
-// before it was accepted, an interrupted call, a timeout, or an error that says it is
-// temporary. A closed listener is not.
-func temporaryAcceptError(err error) bool {
+// before it was accepted (ECONNABORTED, ECONNRESET), an interrupted call, a timeout, or an
+// error that says it is temporary. A closed listener (net.ErrClosed) is not.
+func TemporaryAcceptError(err error) bool {
 	if err == nil || errors.Is(err, net.ErrClosed) {
 		return false
 	}

@@ -138,13 +138,13 @@ func TestHostileAcceptEMFILE(t *testing.T) {
 	}
 	func() {
 		defer restore() // whatever happens, give the descriptors back
-		waitMsg(t, records, "httpadapter: accept failed; retrying with backoff", serveDone)
+		waitMsg(t, records, "accept failed; retrying with backoff", serveDone)
 	}()
 	for _, fd := range fds {
 		syscall.Close(fd)
 	}
 	fds = nil
-	waitMsg(t, records, "httpadapter: accepting again", serveDone)
+	waitMsg(t, records, "accepting again", serveDone)
 	goodClients(t, "http://"+front+"/echo", 16)
 	checkHeap(t, "150 connections while out of descriptors", base, 8<<20)
 }

@@ -122,7 +122,7 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 // logged once (Warn when it starts, Info when a connection is accepted again); any other
 // Accept error is returned.
 func (s *Server) Serve(l net.Listener) error {
-	l = newRetryListener(l, s.logger)
+	l = RetryListener(l, "httpadapter", s.logger)
 	if s.hs.TLSConfig != nil {
 		return s.hs.ServeTLS(l, "", "")
 	}

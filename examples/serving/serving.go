@@ -13,23 +13,15 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/httpadapter"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
 // DefaultGrace is how long Run waits for in-flight requests at shutdown
 // before closing connections.
 const DefaultGrace = 10 * time.Second
-
-// Backoff of temporary Accept errors (as net/http's Server.Serve): the first
-// retry waits AcceptBackoffMin, each next one twice as long, up to
-// AcceptBackoffMax.
-const (
-	AcceptBackoffMin = 5 * time.Millisecond
-	AcceptBackoffMax = time.Second
-)
 
 // Server is what Run drives; *iip.Server and *http.Server satisfy it.
 type Server interface {
@@ -65,8 +57,8 @@ type Listener struct {
 // Temporary Accept errors never reach the servers, so they never stop the
 // process: running out of descriptors (EMFILE, ENFILE), of buffers (ENOBUFS,
 // ENOMEM) or a connection aborted before it was accepted (ECONNABORTED) is
-// retried on that listener with a backoff from AcceptBackoffMin doubling to
-// AcceptBackoffMax, logged once per burst (a Warn when it starts, an Info
+// retried on that listener (httpadapter.RetryListener: a backoff from 5 ms
+// doubling to 1 s, logged once per burst, a Warn when it starts and an Info
 // when a connection is accepted again), and serving goes on when
 // descriptors come back. Any other serving error is fatal: it shuts every
 // server down and Run returns it.
@@ -101,7 +93,7 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, grace time.Durati
 	failed := make(chan error, len(ls))
 	var wg sync.WaitGroup
 	for i, l := range ls {
-		ln := net.Listener(&retryListener{Listener: lns[i], name: l.Name, log: log, closed: make(chan struct{})})
+		ln := httpadapter.RetryListener(lns[i], l.Name, log)
 		if l.Wrap != nil {
 			ln = l.Wrap(ln)
 		}
@@ -141,75 +133,4 @@ func closePrebound(ls []Listener) {
 			l.Listener.Close()
 		}
 	}
-}
-
-// retryListener retries the temporary errors of its Accept with a backoff,
-// so that the server above it never sees them (see Run).
-type retryListener struct {
-	net.Listener
-	name      string
-	log       *slog.Logger
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-// Accept returns the next connection, waiting out temporary errors; a burst
-// of them is logged once when it starts and once when it ends. Close ends
-// the wait at once.
-func (l *retryListener) Accept() (net.Conn, error) {
-	var delay time.Duration
-	failures := 0
-	for {
-		c, err := l.Listener.Accept()
-		if err == nil {
-			if failures > 0 {
-				l.log.Info("accepting again", "listener", l.name, "failed_accepts", failures)
-			}
-			return c, nil
-		}
-		if !TemporaryAcceptError(err) {
-			return nil, err
-		}
-		if failures++; failures == 1 {
-			l.log.Warn("accept failed; retrying with backoff", "listener", l.name, "err", err,
-				"backoff_min", AcceptBackoffMin, "backoff_max", AcceptBackoffMax)
-		}
-		delay = min(max(2*delay, AcceptBackoffMin), AcceptBackoffMax)
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-l.closed:
-			t.Stop()
-			return l.Listener.Accept() // the closed listener's own error
-		}
-	}
-}
-
-// Close closes the listener and ends a backoff wait in Accept.
-func (l *retryListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return l.Listener.Close()
-}
-
-// TemporaryAcceptError reports whether an Accept error is worth retrying:
-// out of descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), a
-// connection aborted or reset before it was accepted (ECONNABORTED,
-// ECONNRESET), an interrupted call, a timeout, or any error that says it is
-// temporary. A closed listener (net.ErrClosed) is not.
-func TemporaryAcceptError(err error) bool {
-	if err == nil || errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var te interface{ Temporary() bool }
-	return errors.As(err, &te) && te.Temporary()
 }
