@@ -6,7 +6,7 @@
 # outside the tree with GOWORK=off and a new module cache of its own:
 #   - `go get <module>@<version>` for each published module, and builds a program importing
 #     every public package of it (not internal, not main);
-#   - `go install <command>@<version>` for every command of those modules (protoc-gen-dora,
+#   - `go install <command>@<version>` for every command of those modules (protoc-gen-dora, doractl,
 #     etserver, etclient), and runs each with --version (which must name the version) and --help.
 # Third-party modules come from the local module cache or the usual proxy. Bounded to 3 minutes
 # (POCKET_CONSUMER_SECONDS); about a minute with warm caches. Run by `make test`.

@@ -2,7 +2,7 @@
 # `go mod tidy` in every module, bottom-up, each on its own (GOWORK=off).
 #
 # Modules that keep `replace` lines for their siblings tidy against the local tree. Modules that
-# carry none (those with commands users `go install`: etserver, etclient, protoc-gen-dora)
+# carry none (those with commands users `go install`: etserver, etclient, protoc-gen-dora, doractl)
 # resolve their siblings through a file-based proxy built from the working tree
 # (scripts/modproxy.sh). Their go.sum leaves out the lines of siblings whose version is not
 # tagged yet: such a version's hash changes with every commit until it is tagged, and nothing
