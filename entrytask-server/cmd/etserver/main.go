@@ -1,4 +1,4 @@
-// Command etserver is the per-user key/value service: `etserver serve | migrate | seed | certs | version`.
+// Command etserver is the per-user key/value service: `etserver serve | migrate | seed | user | certs | version`.
 // See the module README for configuration keys and examples.
 package main
 
@@ -26,6 +26,6 @@ func newApp() *cli.App {
 		Usage:   "per-user key/value service with accounts, sessions and quotas",
 		Description: "Configuration: defaults < YAML file (--config) < ETSERVER_* environment < flags.\n" +
 			"With neither mysql.dsn nor redis.addr set, the embedded SQLite store in --data-dir is used.",
-		Commands: []*cli.Command{serveCommand(), migrateCommand(), seedCommand(), certsCommand(), versionCommand()},
+		Commands: []*cli.Command{serveCommand(), migrateCommand(), seedCommand(), userCommand(), certsCommand(), versionCommand()},
 	}
 }
