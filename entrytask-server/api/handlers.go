@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/seed857a6cbd/pocket/dora"
 
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 
@@ -44,7 +48,7 @@ var (
 // answer status INCORRECT_USERNAME_OR_PASSWORD; over the login throttle the call is
 // ResourceExhausted.
 func (s *Store) Login(ctx context.Context, req *kvpb.LoginReq) (*kvpb.LoginRsp, error) {
-	res, err := s.svc.Login(ctx, req.GetUsername(), req.GetPassword())
+	res, err := s.svc.LoginFrom(ctx, req.GetUsername(), req.GetPassword(), peerAddr(ctx))
 	switch {
 	case err == nil:
 		return &kvpb.LoginRsp{Status: &kvpb.Status{}, Token: res.Token}, nil
@@ -54,6 +58,22 @@ func (s *Store) Login(ctx context.Context, req *kvpb.LoginReq) (*kvpb.LoginRsp, 
 		s.metrics.limited.WithLabelValues(string(domain.OpLogin)).Inc()
 	}
 	return nil, statusErr(ctx, s.log, MethodLogin, err)
+}
+
+// peerAddr is the caller's IP address, for the per-address login throttle (invalid when
+// the transport is not TCP).
+func peerAddr(ctx context.Context) netip.Addr {
+	a, ok := dora.Peer(ctx)
+	if !ok {
+		return netip.Addr{}
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // WriteSecureMessage stores the value under the key in the caller's namespace and echoes both.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
@@ -246,5 +248,37 @@ func TestLoginUpgradeKeepsChangedPassword(t *testing.T) {
 	}
 	if _, err := e.svc.Login(ctx, "carol", "changed pw"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoginFromAddressThrottle: failed logins are counted per client address, IPv6 per
+// /64, whatever the usernames; other addresses are not affected, and an invalid address
+// (Login) skips the address throttle.
+func TestLoginFromAddressThrottle(t *testing.T) {
+	e := newEnv(t, func(o *app.Options) { o.LoginAddrRate, o.LoginAddrBurst = 1, 3 })
+	ctx := context.Background()
+	e.user(t, "dave", "dave's password", nil)
+	a1, a2 := netip.MustParseAddr("2001:db8:1:2::10"), netip.MustParseAddr("2001:db8:1:2:ffff::1") // same /64
+	for i := range 3 {
+		if _, err := e.svc.LoginFrom(ctx, fmt.Sprint("ghost", i), "guess", a1); err != domain.ErrIncorrectCredentials {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	var qe *domain.QuotaExceededError
+	if _, err := e.svc.LoginFrom(ctx, "dave", "dave's password", a2); !errors.As(err, &qe) || qe.RetryAfter <= 0 {
+		t.Fatalf("same /64 after the burst: %v, want a login QuotaExceededError with RetryAfter", err)
+	}
+	if _, err := e.svc.LoginFrom(ctx, "dave", "dave's password", netip.MustParseAddr("2001:db8:1:3::10")); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+	if _, err := e.svc.LoginFrom(ctx, "dave", "dave's password", netip.MustParseAddr("::ffff:192.0.2.1")); err != nil {
+		t.Fatalf("an IPv4 client: %v", err)
+	}
+	if _, err := e.svc.Login(ctx, "dave", "dave's password"); err != nil {
+		t.Fatalf("Login without an address: %v", err)
+	}
+	e.clk.Add(time.Second)
+	if _, err := e.svc.LoginFrom(ctx, "dave", "dave's password", a1); err != nil {
+		t.Fatalf("after a refill: %v", err)
 	}
 }

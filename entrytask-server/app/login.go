@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
@@ -53,14 +54,29 @@ type LoginResult struct {
 // a derivation, so a client that logs one user in from 100 workers at once gets 100
 // sessions in one derivation's time. Wrong passwords never match an entry and always
 // pay the full check; a changed or deleted account never matches either.
+//
+// Login throttles by username only; LoginFrom also by the client's address.
 func (s *Service) Login(ctx context.Context, username, password string) (LoginResult, error) {
+	return s.LoginFrom(ctx, username, password, netip.Addr{})
+}
+
+// LoginFrom is Login from the client at address client: failed attempts are also counted
+// per address (LoginAddrRate/LoginAddrBurst; IPv6 addresses by their /64, which one
+// subscriber usually holds whole), and an address whose bucket is empty is refused like
+// an exhausted username, with the retry hint of whichever bucket refuses. An invalid
+// client (netip.Addr{}) skips the address throttle. The key is built from the parsed
+// address, never from bytes a peer sent.
+func (s *Service) LoginFrom(ctx context.Context, username, password string, client netip.Addr) (LoginResult, error) {
 	if err := domain.ValidateUsername(username); err != nil {
 		return LoginResult{}, err
 	}
 	if len(password) > domain.MaxPasswordBytes {
 		return LoginResult{}, fmt.Errorf("%w: password is %d bytes, limit %d", domain.ErrInvalidArgument, len(password), domain.MaxPasswordBytes)
 	}
-	key := "login:" + username // validated: at most 6+255 bytes
+	key := throttleKeys{user: "login:" + username} // validated: at most 6+255 bytes
+	if client.IsValid() {
+		key.addr = addrThrottleKey(client)
+	}
 	if err := s.loginAllowed(ctx, key); err != nil {
 		return LoginResult{}, err
 	}
@@ -83,8 +99,13 @@ func (s *Service) Login(ctx context.Context, username, password string) (LoginRe
 	if !ok || !known {
 		// Count the failure. The answer is ErrIncorrectCredentials whatever the bucket
 		// says: this attempt has been made; the next one is refused when it is empty.
-		if _, err := s.limiter.Allow(ctx, key, s.loginLimit); err != nil {
+		if _, err := s.limiter.Allow(ctx, key.user, s.loginLimit); err != nil {
 			return LoginResult{}, fmt.Errorf("app: login throttle: %w", err)
+		}
+		if key.addr != "" {
+			if _, err := s.limiter.Allow(ctx, key.addr, s.loginAddrLimit); err != nil {
+				return LoginResult{}, fmt.Errorf("app: login throttle: %w", err)
+			}
 		}
 		return LoginResult{}, domain.ErrIncorrectCredentials
 	}
@@ -99,15 +120,40 @@ func (s *Service) Login(ctx context.Context, username, password string) (LoginRe
 	return LoginResult{Token: string(tok), UserID: user.ID, ExpiresAt: expires}, nil
 }
 
-// loginAllowed returns a login QuotaExceededError when the username's bucket of failed
-// attempts is empty.
-func (s *Service) loginAllowed(ctx context.Context, key string) error {
-	d, err := s.limiter.Peek(ctx, key, s.loginLimit)
+// throttleKeys name a login's buckets of failed attempts: the username's, and the client
+// address's ("" without one).
+type throttleKeys struct{ user, addr string }
+
+// addrThrottleKey is the bucket of failed logins from a: "lip:" and the address, IPv6 by
+// its /64 prefix, IPv4 (and IPv4-mapped IPv6) whole. At most 4 + 43 bytes.
+func addrThrottleKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return "lip:" + p.String()
+	}
+	return "lip:" + a.String()
+}
+
+// loginAllowed returns a login QuotaExceededError when the username's or the address's
+// bucket of failed attempts is empty.
+func (s *Service) loginAllowed(ctx context.Context, key throttleKeys) error {
+	d, err := s.limiter.Peek(ctx, key.user, s.loginLimit)
 	if err != nil {
 		return fmt.Errorf("app: login throttle: %w", err)
 	}
 	if !d.Allowed {
 		return &domain.QuotaExceededError{Op: domain.OpLogin, Limit: s.loginLimit.Rate, RetryAfter: d.RetryAfter}
+	}
+	if key.addr == "" {
+		return nil
+	}
+	d, err = s.limiter.Peek(ctx, key.addr, s.loginAddrLimit)
+	if err != nil {
+		return fmt.Errorf("app: login throttle: %w", err)
+	}
+	if !d.Allowed {
+		return &domain.QuotaExceededError{Op: domain.OpLogin, Limit: s.loginAddrLimit.Rate, RetryAfter: d.RetryAfter}
 	}
 	return nil
 }
@@ -119,7 +165,7 @@ func (s *Service) loginAllowed(ctx context.Context, key string) error {
 // verified-login cache and takes no derivation. When hash costs less than the configured
 // parameters it spends one configured-cost derivation in the slot: the upgrade when the
 // password matched (known users only), a throwaway hash otherwise.
-func (s *Service) checkPassword(ctx context.Context, key string, user domain.User, hash, password string, known bool) (bool, error) {
+func (s *Service) checkPassword(ctx context.Context, key throttleKeys, user domain.User, hash, password string, known bool) (bool, error) {
 	if err := s.acquireHashSlot(ctx); err != nil {
 		return false, err
 	}

@@ -14,13 +14,17 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultSessionTTL       = 24 * time.Hour
-	DefaultReadQuota        = 1000 // reads per second for users without a quota row
-	DefaultWriteQuota       = 1000 // writes per second for users without a quota row
-	DefaultQuotaCacheSize   = 100000
-	DefaultQuotaCacheTTL    = 30 * time.Second
-	DefaultLoginRate        = 5      // login attempts per second per username
-	DefaultLoginBurst       = 10     // login attempts in a burst per username
+	DefaultSessionTTL     = 24 * time.Hour
+	DefaultReadQuota      = 1000 // reads per second for users without a quota row
+	DefaultWriteQuota     = 1000 // writes per second for users without a quota row
+	DefaultQuotaCacheSize = 100000
+	DefaultQuotaCacheTTL  = 30 * time.Second
+	DefaultLoginRate      = 5  // login attempts per second per username
+	DefaultLoginBurst     = 10 // login attempts in a burst per username
+	// DefaultLoginAddrRate and DefaultLoginAddrBurst bound the failed logins counted per
+	// client address (LoginFrom): 10 per second, 20 in a burst, whatever the usernames.
+	DefaultLoginAddrRate    = 10
+	DefaultLoginAddrBurst   = 20
 	DefaultSessionCacheSize = 100000 // sessions cached when SessionCacheTTL > 0
 	// DefaultLoginCacheTTL is how long a verified username and password open sessions
 	// without a new password check (see Service.Login), and DefaultLoginCacheSize how
@@ -67,6 +71,10 @@ type Options struct {
 	QuotaCacheTTL     time.Duration // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
 	LoginRate         int           // login attempts/s per username; 0 means DefaultLoginRate
 	LoginBurst        int           // login burst per username; 0 means DefaultLoginBurst
+	// LoginAddrRate and LoginAddrBurst bound failed logins per client address (IPv6: per
+	// /64) in LoginFrom; 0 means DefaultLoginAddrRate (10/s) and DefaultLoginAddrBurst (20).
+	LoginAddrRate  int
+	LoginAddrBurst int
 	// PasswordParams is the argon2id cost of every hash the Service writes (new and
 	// changed passwords, upgrades of outdated hashes at login) and of the dummy hash
 	// unknown usernames are checked against; zero fields mean the domain defaults
@@ -100,6 +108,7 @@ type Service struct {
 	valueMax       int
 	defaultQuota   domain.Quota
 	loginLimit     domain.Limit
+	loginAddrLimit domain.Limit
 	dummyHash      string
 	passwordParams domain.PasswordParams // with defaults filled in
 	hashUpgrades   atomic.Int64
@@ -166,6 +175,16 @@ func New(opts Options) (*Service, error) {
 	}
 	if s.loginLimit.Burst == 0 {
 		s.loginLimit.Burst = DefaultLoginBurst
+	}
+	s.loginAddrLimit = domain.Limit{Rate: opts.LoginAddrRate, Burst: opts.LoginAddrBurst}
+	if s.loginAddrLimit.Rate == 0 {
+		s.loginAddrLimit.Rate = DefaultLoginAddrRate
+	}
+	if s.loginAddrLimit.Burst == 0 {
+		s.loginAddrLimit.Burst = DefaultLoginAddrBurst
+	}
+	if s.loginAddrLimit.Rate < 0 || s.loginAddrLimit.Burst < 0 {
+		return nil, fmt.Errorf("app: Options.LoginAddrRate %d and LoginAddrBurst %d must not be negative", opts.LoginAddrRate, opts.LoginAddrBurst)
 	}
 	if s.loginLimit.Rate < 0 || s.loginLimit.Burst < 0 {
 		return nil, fmt.Errorf("app: Options.LoginRate %d and LoginBurst %d must not be negative", opts.LoginRate, opts.LoginBurst)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
@@ -23,8 +24,19 @@ func AppOptions(cfg config.Config, b *Backend) app.Options {
 		LoginBurst:          cfg.Login.Burst,
 		MaxConcurrentHashes: cfg.Login.MaxConcurrentHashes,
 		HashWait:            cfg.Login.HashWait,
+		LoginAddrRate:       cfg.Login.AddrRate,
+		LoginAddrBurst:      cfg.Login.AddrBurst,
+		LoginCacheTTL:       loginCacheTTL(cfg),
 		PasswordParams:      PasswordParams(cfg),
 	}
+}
+
+// loginCacheTTL maps login.cache_ttl to app.Options.LoginCacheTTL (0s, off, is negative there).
+func loginCacheTTL(cfg config.Config) time.Duration {
+	if cfg.Login.CacheTTL == 0 {
+		return -1
+	}
+	return cfg.Login.CacheTTL
 }
 
 // PasswordParams is the argon2id cost configured by password.* (the cost of every hash

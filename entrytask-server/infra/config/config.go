@@ -130,7 +130,15 @@ type Login struct {
 	Burst               int           `koanf:"burst"`                 // failed attempts in a burst per username (10)
 	MaxConcurrentHashes int           `koanf:"max_concurrent_hashes"` // password checks at once; 0 (default) = 2 × GOMAXPROCS
 	HashWait            time.Duration `koanf:"hash_wait"`             // wait for a check slot before ResourceExhausted (1s)
+	AddrRate            int           `koanf:"addr_rate"`             // failed attempts/s per client address, IPv6 per /64 (10)
+	AddrBurst           int           `koanf:"addr_burst"`            // failed attempts in a burst per client address (20)
+	// CacheTTL is how long a verified username and password open sessions without a new
+	// password check (1m; 0s disables; at most MaxLoginCacheTTL).
+	CacheTTL time.Duration `koanf:"cache_ttl"`
 }
+
+// MaxLoginCacheTTL bounds login.cache_ttl.
+const MaxLoginCacheTTL = 10 * time.Minute
 
 // MaxLoginHashWait bounds login.hash_wait: a login never waits longer than this for a
 // password-check slot.
@@ -195,6 +203,9 @@ func Defaults() map[string]any {
 		"login.burst":                 10,
 		"login.max_concurrent_hashes": 0,
 		"login.hash_wait":             "1s",
+		"login.addr_rate":             10,
+		"login.addr_burst":            20,
+		"login.cache_ttl":             "1m",
 		"password.time":               2,
 		"password.memory_kib":         19456,
 		"password.threads":            1,
@@ -416,6 +427,11 @@ func (c Config) Validate() error {
 	}
 	if c.Login.HashWait <= 0 || c.Login.HashWait > MaxLoginHashWait {
 		bad("login.hash_wait", "must be in (0s, %s], got %s", MaxLoginHashWait, c.Login.HashWait)
+	}
+	positive("login.addr_rate", c.Login.AddrRate)
+	positive("login.addr_burst", c.Login.AddrBurst)
+	if c.Login.CacheTTL < 0 || c.Login.CacheTTL > MaxLoginCacheTTL {
+		bad("login.cache_ttl", "must be in [0s, %s] (0s: off), got %s", MaxLoginCacheTTL, c.Login.CacheTTL)
 	}
 	positive("password.time", c.Password.Time)
 	if c.Password.MemoryKiB < 8 || c.Password.MemoryKiB > 1<<20 {
