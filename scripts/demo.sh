@@ -34,8 +34,16 @@ fi
 
 # User N has password N and a read quota of min(100000, 3N+3) per second: the benchmark
 # uses user 40000, whose quota is the 100000/s cap.
-echo "== seeding 40000 users (user N has password N)"
+# --insecure-fast-hashes: fixture-cost hashes (argon2id m=8 KiB, t=1), demo and benchmark
+# users only; real accounts are made with `etserver user add` at the configured cost.
+echo "== seeding 40000 users (user N has password N; insecure fixture hashes, demo only)"
 "$work/etserver" seed --insecure-fast-hashes --users 40000 --progress=false "${store[@]}"
+
+echo "== creating account 'demo' with a chosen password (read from stdin, never a flag)"
+echo "\$ printf 'correct horse battery\\n' | etserver user add demo --password-stdin"
+demo_pw='correct horse battery'
+printf '%s\n' "$demo_pw" | "$work/etserver" user add demo --password-stdin --log-level warn "${store[@]}" ||
+  printf '%s\n' "$demo_pw" | "$work/etserver" user passwd demo --password-stdin --log-level warn "${store[@]}" # a store kept from an earlier run
 
 echo "== starting etserver on loopback"
 "$work/etserver" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "${store[@]}" \
@@ -54,6 +62,8 @@ fi
 echo "   etserver listens on $addr"
 
 run() { echo "\$ etclient $*"; "$work/etclient" "$@"; }
+run login,write,read --server "$addr" -u demo -p "$demo_pw" -k greeting -v "hello from pocket"
+echo
 run login,write,read --server "$addr" -u 100 -p 100 -k greeting -v "hello from pocket"
 echo
 echo "== a read without logging in is refused (expected to fail):"
