@@ -33,6 +33,8 @@ type Store struct {
 	svc     *app.Service
 	log     *slog.Logger
 	metrics *Metrics
+	// adminToken is the SHA-256 of Options.AdminToken; nil: admin calls refused.
+	adminToken []byte
 }
 
 var _ kvpb.StoreServer = (*Store)(nil)

@@ -56,8 +56,22 @@ var quotaOp = map[string]domain.Op{
 	MethodDeleteSecureMessage: domain.OpWrite,
 }
 
-// authExempt are the methods callable without a token.
-var authExempt = map[string]bool{MethodLogin: true}
+// authKind says how a method is authenticated: by session token (the zero value, every
+// kv.Store method but Login), not at all (Login), or by the admin token (etadmin.Admin).
+type authKind uint8
+
+const (
+	authSession authKind = iota
+	authNone
+	authAdmin
+)
+
+// authExempt are the methods not authenticated by session token (one map lookup per call).
+var authExempt = map[string]authKind{
+	MethodLogin:        authNone,
+	MethodAdminAddUser: authAdmin, MethodAdminChangePassword: authAdmin, MethodAdminDeleteUser: authAdmin,
+	MethodAdminSetQuota: authAdmin, MethodAdminListUsers: authAdmin,
+}
 
 // authenticate resolves metadata token (and the legacy username) to an app.Principal
 // before any other method than Login runs; a failure is Unauthenticated.
@@ -72,7 +86,11 @@ func (s *Store) authenticate(ctx context.Context, req any, info *dora.UnaryServe
 // authenticated returns ctx with the caller's app.Principal (ctx itself for Login), or the
 // Unauthenticated status error.
 func (s *Store) authenticated(ctx context.Context, info *dora.UnaryServerInfo) (context.Context, error) {
-	if authExempt[info.FullMethod] {
+	switch kind, ok := authExempt[info.FullMethod]; {
+	case !ok:
+	case kind == authAdmin:
+		return ctx, s.adminAuthenticated(ctx)
+	default:
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)

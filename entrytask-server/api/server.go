@@ -6,6 +6,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/dora"
 
+	"github.com/seed857a6cbd/pocket/entrytask-server/adminpb"
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
@@ -19,6 +20,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, observes every call (see NewMetrics); nil means no metrics.
 	Metrics *Metrics
+	// AdminToken, when not "", makes NewServer also serve etadmin.Admin (account
+	// management, package adminpb), whose calls must carry it in metadata "admin-token"
+	// (compared in constant time). At least MinAdminTokenBytes (16) bytes. "" (default):
+	// the admin service is not served.
+	AdminToken string
 }
 
 // NewStore returns the kv.Store handlers on o.Service without interceptors; NewServer is
@@ -31,7 +37,11 @@ func NewStore(o Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{svc: o.Service, log: log, metrics: o.Metrics}, nil
+	tok, err := adminToken(o.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{svc: o.Service, log: log, metrics: o.Metrics, adminToken: tok}, nil
 }
 
 // Interceptors returns the unary interceptors in the order they must run: logging,
@@ -55,5 +65,8 @@ func NewServer(o Options, extra ...dora.ServerOption) (*dora.Server, error) {
 	}
 	srv := dora.NewServer(append(opts, extra...)...)
 	kvpb.RegisterStoreServer(srv, st)
+	if st.adminToken != nil {
+		adminpb.RegisterAdminServer(srv, &admin{st: st})
+	}
 	return srv, nil
 }

@@ -81,7 +81,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if tlsCfg != nil {
 		opts = append(opts, dora.ServerTLS(tlsCfg))
 	}
-	rpc, err := api.NewServer(api.Options{Service: svc, Logger: log, Metrics: metrics}, opts...)
+	rpc, err := api.NewServer(api.Options{Service: svc, Logger: log, Metrics: metrics, AdminToken: cfg.Admin.Token}, opts...)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 		admin, adminDone, adminAddr = srv, done, addr.String()
 	}
 	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
-		"tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
+		"tls", tlsCfg != nil, "admin_rpc", cfg.Admin.Token != "", "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
 	fmt.Fprintf(logw, "%s%s\n", listeningPrefix, lis.Addr())
 	if adminAddr != "" {
 		fmt.Fprintf(logw, "etserver: admin on %s\n", adminAddr)

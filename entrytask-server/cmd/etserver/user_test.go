@@ -8,7 +8,11 @@ import (
 	"testing"
 
 	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/status"
 
+	"github.com/seed857a6cbd/pocket/entrytask-server/adminpb"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
@@ -117,5 +121,39 @@ func testUserCommands(t *testing.T, bin string, env, store []string) {
 	page = ok("", `"3"`, "list", "--after", "2")
 	if strings.Contains(page, "below the configured cost") || strings.Contains(page, "alice") {
 		t.Fatalf("after the login user 3's hash is still outdated, or alice is listed:\n%s", page)
+	}
+}
+
+// TestBinaryAdminRPC: the real binary with ETSERVER_ADMIN_TOKEN serves etadmin.Admin; an
+// account created remotely logs in with its chosen password and shows in `user list`.
+func TestBinaryAdminRPC(t *testing.T) {
+	bin, env := buildBinary(t)
+	const token = "test-admin-token-0123456789"
+	data := []string{"--data-dir", filepath.Join(t.TempDir(), "data")}
+	srv := startBinary(t, bin, append(env, "ETSERVER_ADMIN_TOKEN="+token),
+		append([]string{"--listen", "127.0.0.1:0", "--admin-listen", ""}, data...)...)
+	c, err := dora.NewClient(srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTestTimeout)
+	defer cancel()
+	adm := adminpb.NewAdminClient(c)
+	if _, err := adm.AddUser(ctx, &adminpb.AddUserReq{Username: "remote", Password: "remote password"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("AddUser without the token: %v", err)
+	}
+	actx := metadata.NewOutgoingContext(ctx, metadata.Pairs("admin-token", token))
+	r, err := adm.AddUser(actx, &adminpb.AddUserReq{Username: "remote", Password: "remote password"})
+	if err != nil || r.GetAccount().GetHashParams() != "m=19456,t=2,p=1" {
+		t.Fatalf("AddUser: %v %v", r, err)
+	}
+	lr, err := kvpb.NewStoreClient(c).Login(ctx, &kvpb.LoginReq{Username: "remote", Password: "remote password"})
+	if err != nil || lr.GetStatus().GetCode() != kvpb.CODE_OK {
+		t.Fatalf("Login: %v %v", lr, err)
+	}
+	out, err := runWithStdin(t, bin, append(env, "ETSERVER_LOG_LEVEL=warn"), "", append([]string{"user", "list"}, data...)...)
+	if err != nil || !strings.Contains(out, `"remote"`) {
+		t.Fatalf("user list: %v\n%s", err, out)
 	}
 }

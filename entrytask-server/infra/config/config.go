@@ -66,6 +66,7 @@ type Config struct {
 	Quota            Quota    `koanf:"quota"`
 	Login            Login    `koanf:"login"`
 	Password         Password `koanf:"password"`
+	Admin            Admin    `koanf:"admin"`
 	TLS              TLS      `koanf:"tls"`
 	Shutdown         Shutdown `koanf:"shutdown"`
 	Log              Log      `koanf:"log"`
@@ -137,6 +138,18 @@ type Login struct {
 	CacheTTL time.Duration `koanf:"cache_ttl"`
 }
 
+// Admin configures the account administration RPC service (etadmin.Admin, package
+// adminpb) served on the RPC port next to kv.Store.
+type Admin struct {
+	// Token, when set, turns the admin service on: every admin call must carry it in
+	// metadata "admin-token" (compared in constant time). At least MinAdminTokenBytes
+	// bytes; "" (default) serves no admin service. Prefer ETSERVER_ADMIN_TOKEN to a file.
+	Token string `koanf:"token"`
+}
+
+// MinAdminTokenBytes is the shortest admin.token accepted (api.MinAdminTokenBytes).
+const MinAdminTokenBytes = 16
+
 // MaxLoginCacheTTL bounds login.cache_ttl.
 const MaxLoginCacheTTL = 10 * time.Minute
 
@@ -206,6 +219,7 @@ func Defaults() map[string]any {
 		"login.addr_rate":             10,
 		"login.addr_burst":            20,
 		"login.cache_ttl":             "1m",
+		"admin.token":                 "",
 		"password.time":               2,
 		"password.memory_kib":         19456,
 		"password.threads":            1,
@@ -427,6 +441,9 @@ func (c Config) Validate() error {
 	}
 	if c.Login.HashWait <= 0 || c.Login.HashWait > MaxLoginHashWait {
 		bad("login.hash_wait", "must be in (0s, %s], got %s", MaxLoginHashWait, c.Login.HashWait)
+	}
+	if n := len(c.Admin.Token); n > 0 && n < MinAdminTokenBytes {
+		bad("admin.token", "must be empty (no admin service) or at least %d bytes, got %d", MinAdminTokenBytes, n)
 	}
 	positive("login.addr_rate", c.Login.AddrRate)
 	positive("login.addr_burst", c.Login.AddrBurst)
