@@ -42,6 +42,7 @@ func ctx(t *testing.T) context.Context {
 func Run(t *testing.T, b Backend) {
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, b) })
 	t.Run("CreateAccounts", func(t *testing.T) { testCreateAccounts(t, b) })
+	t.Run("AccountManagement", func(t *testing.T) { testAccountManagement(t, b) })
 	t.Run("Quotas", func(t *testing.T) { testQuotas(t, b) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, b) })
 	t.Run("KV", func(t *testing.T) { testKV(t, b) })
@@ -327,5 +328,67 @@ func testRestart(t *testing.T, b Backend) {
 	}
 	if v, err := s.KV.Get(c, u.ID, "key"); err != nil || string(v) != "value" {
 		t.Fatalf("value after restart: %q %v", v, err)
+	}
+}
+
+// testAccountManagement: UpdatePasswordHash is a compare-and-set, DeleteUser takes the
+// quota row with it, ListUsers pages in byte order.
+func testAccountManagement(t *testing.T, b Backend) {
+	s, c := b.Open(t), ctx(t)
+	q := domain.Quota{Read: 3, Write: 4}
+	if _, err := s.Accounts.CreateAccounts(c, []domain.NewAccount{
+		{Username: "b", PasswordHash: "h-b", Quota: &q}, {Username: "a", PasswordHash: "h-a"},
+		{Username: "B", PasswordHash: "h-B"}, {Username: "ä", PasswordHash: "h-ae"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Accounts.UserByUsername(c, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Accounts.UpdatePasswordHash(c, u.ID, "stale", "h-new"); ok || err != nil {
+		t.Fatalf("stale compare-and-set: %v %v", ok, err)
+	}
+	if ok, err := s.Accounts.UpdatePasswordHash(c, u.ID, "h-b", "h-new"); !ok || err != nil {
+		t.Fatalf("compare-and-set: %v %v", ok, err)
+	}
+	if ok, err := s.Accounts.UpdatePasswordHash(c, u.ID, "", "h-newer"); !ok || err != nil {
+		t.Fatalf("unconditional update: %v %v", ok, err)
+	}
+	if u, _ := s.Accounts.UserByUsername(c, "b"); u.PasswordHash != "h-newer" {
+		t.Fatalf("hash %q after updates", u.PasswordHash)
+	}
+	if _, err := s.Accounts.UpdatePasswordHash(c, 1<<40, "", "x"); !errors.Is(err, domain.ErrUserNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	var names []string
+	for after := ""; ; {
+		page, err := s.Accounts.ListUsers(c, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, u := range page {
+			names = append(names, u.Username)
+		}
+		after = page[len(page)-1].Username
+		if len(names) > 10 {
+			t.Fatalf("ListUsers does not end: %v", names)
+		}
+	}
+	if got := strings.Join(names, ","); got != "B,a,b,ä" {
+		t.Fatalf("ListUsers order %s, want B,a,b,ä (bytes)", got)
+	}
+	d, err := s.Accounts.DeleteUser(c, "b")
+	if err != nil || d.ID != u.ID {
+		t.Fatalf("DeleteUser: %+v %v", d, err)
+	}
+	if _, err := s.Quotas.QuotaOf(c, u.ID); !errors.Is(err, domain.ErrQuotaNotFound) {
+		t.Fatalf("quota after delete: %v", err)
+	}
+	if _, err := s.Accounts.DeleteUser(c, "b"); !errors.Is(err, domain.ErrUserNotFound) {
+		t.Fatalf("second delete: %v", err)
 	}
 }
