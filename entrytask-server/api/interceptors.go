@@ -7,7 +7,9 @@ import (
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/health"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/reflection"
 	"github.com/seed857a6cbd/pocket/dora/status"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
@@ -71,6 +73,10 @@ var authExempt = map[string]authKind{
 	MethodLogin:        authNone,
 	MethodAdminAddUser: authAdmin, MethodAdminChangePassword: authAdmin, MethodAdminDeleteUser: authAdmin,
 	MethodAdminSetQuota: authAdmin, MethodAdminListUsers: authAdmin,
+	health.Health_Check_FullMethodName:                        authNone,
+	reflection.Reflection_ListServices_FullMethodName:         authNone,
+	reflection.Reflection_FileContainingSymbol_FullMethodName: authNone,
+	reflection.Reflection_FileByFilename_FullMethodName:       authNone,
 }
 
 // authenticate resolves metadata token (and the legacy username) to an app.Principal

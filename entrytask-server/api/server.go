@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/health"
+	"github.com/seed857a6cbd/pocket/dora/reflection"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/adminpb"
 	"github.com/seed857a6cbd/pocket/entrytask-server/app"
@@ -25,6 +27,12 @@ type Options struct {
 	// (compared in constant time). At least MinAdminTokenBytes (16) bytes. "" (default):
 	// the admin service is not served.
 	AdminToken string
+	// Health, when set, is served as dora.health.v1.Health (package dora/health); the
+	// caller sets its statuses. Its methods need no session.
+	Health *health.Server
+	// Reflection serves dora.reflection.v1.Reflection (package dora/reflection) for the
+	// services of this server; no session needed. Default false.
+	Reflection bool
 }
 
 // NewStore returns the kv.Store handlers on o.Service without interceptors; NewServer is
@@ -67,6 +75,12 @@ func NewServer(o Options, extra ...dora.ServerOption) (*dora.Server, error) {
 	kvpb.RegisterStoreServer(srv, st)
 	if st.adminToken != nil {
 		adminpb.RegisterAdminServer(srv, &admin{st: st})
+	}
+	if o.Health != nil {
+		health.RegisterHealthServer(srv, o.Health)
+	}
+	if o.Reflection {
+		reflection.Register(srv)
 	}
 	return srv, nil
 }

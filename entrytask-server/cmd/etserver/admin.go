@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"sort"
 	"strings"
 	"time"
 
@@ -73,22 +71,10 @@ func adminHandler(reg *prometheus.Registry, checks map[string]domain.Pinger, log
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	names := make([]string, 0, len(checks))
-	for n := range checks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		var failed []string
-		for _, n := range names {
-			if err := checks[n].Ping(ctx); err != nil {
-				failed = append(failed, n+": "+err.Error())
-				log.Warn("readiness check failed", "store", n, "err", err)
-			}
-		}
+		names, failed := pingStores(r.Context(), checks)
 		if len(failed) > 0 {
+			log.Warn("readiness check failed", "failed", failed)
 			http.Error(w, "not ready: "+strings.Join(failed, "; "), http.StatusServiceUnavailable)
 			return
 		}

@@ -73,28 +73,52 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// serveAndProbe runs serve with cfg, probes the admin endpoints (/metrics must also hold
-// each of wantMetrics), then stops it.
-func serveAndProbe(t *testing.T, cfg config.Config, wantReady string, wantMetrics ...string) {
+// startServe runs serve with cfg on free loopback ports and returns the RPC and admin
+// addresses and stop, which cancels serve's context (as SIGTERM does) and returns what
+// serve returned.
+func startServe(t *testing.T, cfg config.Config) (rpcAddr, adminAddr string, stop func() error) {
 	t.Helper()
 	cfg.AdminListen, cfg.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	addrCh := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
 		done <- serve(ctx, cfg, &syncWriter{w: &logs}, func(rpc, a string) { addrCh <- [2]string{rpc, a} })
 	}()
-	var rpcAddr, addr string
+	stopped := false
+	var serveErr error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case serveErr = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+		}
+		return serveErr
+	}
+	t.Cleanup(func() { stop() })
 	select {
 	case a := <-addrCh:
-		rpcAddr, addr = a[0], a[1]
+		return a[0], a[1], stop
 	case err := <-done:
+		stopped, serveErr = true, err
 		t.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not become ready")
 	}
+	return "", "", stop
+}
+
+// serveAndProbe runs serve with cfg, checks the health service says SERVING, probes the
+// admin endpoints (/metrics must also hold each of wantMetrics), then stops it.
+func serveAndProbe(t *testing.T, cfg config.Config, wantReady string, wantMetrics ...string) {
+	t.Helper()
+	rpcAddr, addr, stop := startServe(t, cfg)
+	checkServing(t, rpcAddr)
 	// One call, so that /metrics has a call counted by method and code.
 	rc, err := dora.NewClient(rpcAddr)
 	if err != nil {
@@ -146,14 +170,8 @@ func serveAndProbe(t *testing.T, cfg config.Config, wantReady string, wantMetric
 			t.Errorf("GET %s = %d %q, want %d containing %q", ch.path, code, body, ch.code, ch.want)
 		}
 	}
-	cancel() // as SIGTERM does
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/health"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
@@ -81,7 +82,14 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if tlsCfg != nil {
 		opts = append(opts, dora.ServerTLS(tlsCfg))
 	}
-	rpc, err := api.NewServer(api.Options{Service: svc, Logger: log, Metrics: metrics, AdminToken: cfg.Admin.Token}, opts...)
+	// The health service: SERVING while every store answers, NOT_SERVING while one does
+	// not (probed every healthInterval) and from the start of a shutdown.
+	sh := &storeHealth{hs: health.NewServer(), checks: b.Checks, log: log}
+	sh.probe(ctx)
+	stopHealth := sh.watch(ctx, healthInterval)
+	defer stopHealth()
+	rpc, err := api.NewServer(api.Options{Service: svc, Logger: log, Metrics: metrics, AdminToken: cfg.Admin.Token,
+		Health: sh.hs, Reflection: cfg.Reflection}, opts...)
 	if err != nil {
 		return err
 	}
@@ -104,7 +112,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 		admin, adminDone, adminAddr = srv, done, addr.String()
 	}
 	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
-		"tls", tlsCfg != nil, "admin_rpc", cfg.Admin.Token != "", "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
+		"tls", tlsCfg != nil, "admin_rpc", cfg.Admin.Token != "", "reflection", cfg.Reflection, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
 	fmt.Fprintf(logw, "%s%s\n", listeningPrefix, lis.Addr())
 	if adminAddr != "" {
 		fmt.Fprintf(logw, "etserver: admin on %s\n", adminAddr)
@@ -125,6 +133,8 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 		runErr = fmt.Errorf("rpc: %w", err)
 	}
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout)
+	stopHealth()
+	sh.hs.Shutdown() // NOT_SERVING for every service; open Watch calls end
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 	defer scancel()
 	if err := rpc.GracefulStop(sctx); err != nil {

@@ -40,7 +40,11 @@ const EnvPrefix = "ETSERVER_"
 type Config struct {
 	Listen      string `koanf:"listen"`       // RPC listen address
 	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
-	DataDir     string `koanf:"data_dir"`     // embedded store directory (used when mysql.dsn and redis.addr are empty)
+	// Reflection serves dora.reflection.v1.Reflection on the RPC port, so that doractl
+	// (dora/cmd/doractl) can list, describe and call the services without .proto files.
+	// Default false. The health service (dora.health.v1.Health) is always served.
+	Reflection bool   `koanf:"reflection"`
+	DataDir    string `koanf:"data_dir"` // embedded store directory (used when mysql.dsn and redis.addr are empty)
 	// GCPercent is the garbage collector's target while serving (as GOGC): collect when the
 	// heap has grown this many percent over the live data. 0 keeps Go's default (100). The
 	// GOGC environment variable, when set, wins.
@@ -187,6 +191,7 @@ func Defaults() map[string]any {
 	return map[string]any{
 		"listen":                      "127.0.0.1:7000",
 		"admin_listen":                "127.0.0.1:7001",
+		"reflection":                  false,
 		"data_dir":                    "etserver-data",
 		"gc_percent":                  400,
 		"gc_min_heap_mib":             128,
