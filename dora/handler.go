@@ -325,7 +325,6 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	var payload, buf *[]byte
 	var h outHead
 	var code codes.Code
-	var msg string
 	reserved := false
 	n := 0
 	if err == nil {
@@ -333,7 +332,7 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	}
 	if n == 0 { // size unknown: encode first
 		payload, buf = getBuf(), getBuf()
-		h, code, msg = c.encodeUnary(resp, err, payload, buf)
+		h, code, _ = c.encodeUnary(resp, err, payload, buf)
 		n = len(*buf)
 		if c.tryTakeReply(n) {
 			reserved = true
@@ -355,7 +354,7 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	}
 	if buf == nil {
 		payload, buf = getBuf(), getBuf()
-		h, code, msg = c.encodeUnary(resp, err, payload, buf)
+		h, code, _ = c.encodeUnary(resp, err, payload, buf)
 		if reserved && len(*buf) != n { // the estimate or the encoding's size differ
 			c.conn.replies.used.Add(int64(len(*buf) - n))
 			c.srv.replies.used.Add(int64(len(*buf) - n))
@@ -366,8 +365,8 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	sendErr := c.st.SendAndClose(*buf)
 	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
 		// The response is over the client's (or legacy) limit: tell the client why.
-		code, msg = codes.ResourceExhausted, fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
-		h.status, h.message = c.wireCode(code), msg
+		code = codes.ResourceExhausted
+		h.status, h.message = c.wireCode(code), fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
 		*buf = appendPkg((*buf)[:0], &h, nil)
 		sendErr = c.st.SendAndClose(*buf)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -162,6 +161,6 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	t.Logf("%d hostile connections (%d dials failed) in %s: %d MiB accepted whole by the socket, %d connections stopped by the server; server RSS %d MiB before, %d MiB after, peak %d MiB (budget %d MiB); good client's two round trips took %s",
 		conns, dialFail.Load(), attack.Round(time.Millisecond), sent.Load()>>20, refused.Load(), before>>20, rss>>20, peak>>20, rssBudget>>20, calls.Round(time.Millisecond))
 	if peak > rssBudget {
-		t.Fatal(fmt.Sprintf("etserver's peak resident memory %d MiB exceeds the %d MiB budget of issue #14 under %d hostile connections", peak>>20, rssBudget>>20, conns))
+		t.Fatalf("etserver's peak resident memory %d MiB exceeds the %d MiB budget of issue #14 under %d hostile connections", peak>>20, rssBudget>>20, conns)
 	}
 }
