@@ -238,8 +238,8 @@ func TestSniffDeployedErrors(t *testing.T) {
 // TestDeployedClientAgainstOurServer: the deployed-client model (16 KiB
 // buffers, 3 s frame deadline, local channel ids) against our server:
 // query paths and a 1 MiB message. Larger uploads miss the deployed
-// client's 3 s frame deadline until the server sizes its sockets (its
-// ListenConfig hook is not there yet), so they are not in the list.
+// client's 3 s frame deadline against a server with the system's receive
+// buffer (the default); TestDeployedClientUploadsToSizedServer sets it.
 func TestDeployedClientAgainstOurServer(t *testing.T) {
 	_, addr := echoServer(t, nil)
 	lc := dialDeployedClient(t, addr)
@@ -256,5 +256,22 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 		if !bytes.Equal(f.data, data) || (f.path != "/echo?x=1" && f.path != "/echo") {
 			t.Fatalf("%d bytes: got %d bytes on path %q", n, len(f.data), f.path)
 		}
+	}
+}
+
+// TestDeployedClientUploadsToSizedServer: with ServerOptions.SocketReadBuffer
+// at DefaultSocketReadBuffer, the deployed-client model uploads messages
+// over 16 MiB (continuation frames) within its 3 s frame deadline.
+func TestDeployedClientUploadsToSizedServer(t *testing.T) {
+	_, addr := echoServer(t, &ServerOptions{SocketReadBuffer: DefaultSocketReadBuffer})
+	lc := dialDeployedClient(t, addr)
+	ch, err := lc.newChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(17 << 20)
+	f, err := lc.do(ch, "/echo?x=1", data)
+	if err != nil || !bytes.Equal(f.data, data) {
+		t.Fatalf("17 MiB: %d bytes back, err %v", len(f.data), err)
 	}
 }

@@ -126,6 +126,23 @@ type ServerOptions struct {
 	// block in TCP) until the channel's handler catches up. Default
 	// DefaultMaxChannelQueue (64).
 	MaxChannelQueue int
+	// SocketReadBuffer is the receive buffer (SO_RCVBUF) of each accepted
+	// connection, set by Serve before the TLS handshake. Default 0: the
+	// system's (autotuned). Deployed IIP clients send with 16 KiB socket
+	// buffers and drop a connection whose frame write takes 3 s; on
+	// loopback an autotuned receiver makes their uploads of 16 MiB and
+	// more miss that deadline, and 64 KiB (DefaultSocketReadBuffer) does
+	// not (see BENCHMARKS.md). Set it on servers that take large uploads
+	// from deployed clients on the same host.
+	SocketReadBuffer int
+	// SocketWriteBuffer is the send buffer (SO_SNDBUF) of each accepted
+	// connection, set by Serve. Default 0: the system's (autotuned).
+	SocketWriteBuffer int
+	// ListenControl, when set, is net.ListenConfig's Control for
+	// ListenAndServe: it is called with the listening socket before it is
+	// bound, to set further socket options (accepted sockets inherit most
+	// of them). An error fails ListenAndServe. Default nil.
+	ListenControl func(network, address string, c syscall.RawConn) error
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -326,7 +343,8 @@ func indexQuery(b []byte) int {
 
 // ListenAndServe listens on the TCP address addr and serves it.
 func (s *Server) ListenAndServe(addr string) error {
-	l, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{Control: s.opts.ListenControl}
+	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("iip: listen %s: %w", addr, err)
 	}
@@ -340,6 +358,9 @@ func (s *Server) ListenAndServe(addr string) error {
 // backoff of 5 ms doubling to 1 s and logged once per burst; any other
 // error closes l and is returned.
 func (s *Server) Serve(l net.Listener) error {
+	if s.opts.SocketReadBuffer > 0 || s.opts.SocketWriteBuffer > 0 {
+		l = &sizedListener{Listener: l, rcv: s.opts.SocketReadBuffer, snd: s.opts.SocketWriteBuffer}
+	}
 	if s.opts.TLSConfig != nil {
 		l = tls.NewListener(l, s.opts.TLSConfig)
 	}

@@ -81,3 +81,47 @@ func TestClientSocketOptions(t *testing.T) {
 		t.Fatalf("dial with a failing hook: %v", err)
 	}
 }
+
+// TestServerSocketOptions: ListenAndServe passes ListenControl to the
+// listening socket (its error fails ListenAndServe), and Serve sets the
+// configured buffers on every accepted connection.
+func TestServerSocketOptions(t *testing.T) {
+	boom := errors.New("boom")
+	s := NewServer(&ServerOptions{Logger: quietLogger(), ListenControl: func(string, string, syscall.RawConn) error { return boom }})
+	if err := s.ListenAndServe("127.0.0.1:0"); !errors.Is(err, boom) {
+		t.Fatalf("ListenAndServe with a failing hook: %v", err)
+	}
+	_ = s.Close()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := &sizedListener{Listener: l, rcv: 16 << 10, snd: 24 << 10}
+	defer sl.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := sl.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	cc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	sc, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer sc.Close()
+	if got := sockBuf(t, sc, syscall.SO_RCVBUF); got != 32<<10 {
+		t.Fatalf("accepted SO_RCVBUF %d, want %d", got, 32<<10)
+	}
+	if got := sockBuf(t, sc, syscall.SO_SNDBUF); got != 48<<10 {
+		t.Fatalf("accepted SO_SNDBUF %d, want %d", got, 48<<10)
+	}
+}
