@@ -17,9 +17,9 @@
 //	                                    different versions, or a module requires a published sibling
 //	                                    at another version than the manifest's
 //
-// It is a development tool, not part of any published module: run it with
-// `cd scripts/modtool && GOWORK=off go run . <command> ...` (scripts/release.sh and
-// scripts/consumer-check.sh do).
+// It is a development tool, not a published module (go.work lists it so that the
+// workspace's go commands know it): scripts/release.sh, tidy.sh and consumer-check.sh run
+// it with `cd scripts/modtool && GOWORK=off go run . <command> ...`.
 package main
 
 import (
