@@ -157,6 +157,15 @@ func (c *serverCall) giveReply(n int, sent bool) {
 	c.srv.replies.give(int64(n))
 }
 
+// resizeReply corrects a reservation of from bytes (an estimate, or an earlier encoding)
+// to the to bytes the encoded reply takes, in both budgets.
+func (c *serverCall) resizeReply(from, to int) {
+	if d := int64(to - from); d != 0 {
+		c.conn.replies.used.Add(d)
+		c.srv.replies.used.Add(d)
+	}
+}
+
 // errReplyBudgetTimeout is wrapped by the status of a call whose reply could not get
 // budget in time.
 var errReplyBudgetTimeout = errors.New("dora: no reply budget in time")

@@ -355,9 +355,8 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	if buf == nil {
 		payload, buf = getBuf(), getBuf()
 		h, code, _ = c.encodeUnary(resp, err, payload, buf)
-		if reserved && len(*buf) != n { // the estimate or the encoding's size differ
-			c.conn.replies.used.Add(int64(len(*buf) - n))
-			c.srv.replies.used.Add(int64(len(*buf) - n))
+		if reserved { // the estimate or the encoding's size may differ
+			c.resizeReply(n, len(*buf))
 			n = len(*buf)
 		}
 	}

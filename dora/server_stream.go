@@ -79,10 +79,7 @@ func (ss *serverStream) SendMsg(m any) error {
 	*buf = appendPkg((*buf)[:0], &h, *payload)
 	putBuf(payload)
 	if reserved {
-		if len(*buf) != n {
-			c.conn.replies.used.Add(int64(len(*buf) - n))
-			c.srv.replies.used.Add(int64(len(*buf) - n))
-		}
+		c.resizeReply(n, len(*buf))
 	} else if !c.tryTakeReply(len(*buf)) {
 		// Size unknown before encoding: wait without holding the encoding, then encode again.
 		size := len(*buf)
@@ -100,10 +97,7 @@ func (ss *serverStream) SendMsg(m any) error {
 		}
 		*buf = appendPkg((*buf)[:0], &h, *payload)
 		putBuf(payload)
-		if len(*buf) != size {
-			c.conn.replies.used.Add(int64(len(*buf) - size))
-			c.srv.replies.used.Add(int64(len(*buf) - size))
-		}
+		c.resizeReply(size, len(*buf))
 	}
 	n = len(*buf)
 	c.stats.out(n)
