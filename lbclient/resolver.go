@@ -53,7 +53,10 @@ func resolverFor(target string, cfg *config) (Resolver, error) {
 	return NewStatic(eps)
 }
 
-// validateEndpoints checks endpoints built in code the way ParseTarget checks text.
+// validateEndpoints checks endpoints built in code as ParseTarget checks each entry of
+// text, except that a repeated address is an error here (ParseTarget adds the weights of
+// repeats into one endpoint) and an address needs its host (ParseTarget reads ":port" as
+// LocalHost).
 func validateEndpoints(eps []Endpoint) error {
 	seen := make(map[string]bool, len(eps))
 	for i, e := range eps {
