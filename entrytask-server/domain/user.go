@@ -32,7 +32,7 @@ type NewAccount struct {
 
 // ValidatePassword returns ErrInvalidArgument (wrapped, naming the rule) for a password
 // an account may not be given: empty, longer than MaxPasswordBytes, or shorter than
-// MinPasswordBytes. Only new and changed passwords are checked; Login accepts any password
+// MinPasswordChars characters. Only new and changed passwords are checked; Login accepts any password
 // up to MaxPasswordBytes, so accounts seeded with short passwords keep logging in.
 func ValidatePassword(password string) error {
 	switch {
