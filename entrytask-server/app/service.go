@@ -19,8 +19,8 @@ const (
 	DefaultWriteQuota     = 1000 // writes per second for users without a quota row
 	DefaultQuotaCacheSize = 100000
 	DefaultQuotaCacheTTL  = 30 * time.Second
-	DefaultLoginRate      = 5  // login attempts per second per username
-	DefaultLoginBurst     = 10 // login attempts in a burst per username
+	DefaultLoginRate      = 5  // failed login attempts per second per username
+	DefaultLoginBurst     = 10 // failed login attempts in a burst per username
 	// DefaultLoginAddrRate and DefaultLoginAddrBurst bound the failed logins counted per
 	// client address (LoginFrom): 10 per second, 20 in a burst, whatever the usernames.
 	DefaultLoginAddrRate    = 10
@@ -69,8 +69,8 @@ type Options struct {
 	DefaultQuota      domain.Quota  // for users without a quota row; zero fields mean DefaultReadQuota/DefaultWriteQuota
 	QuotaCacheSize    int           // quotas cached; 0 means DefaultQuotaCacheSize
 	QuotaCacheTTL     time.Duration // how long a cached quota is trusted; 0 means DefaultQuotaCacheTTL
-	LoginRate         int           // login attempts/s per username; 0 means DefaultLoginRate
-	LoginBurst        int           // login burst per username; 0 means DefaultLoginBurst
+	LoginRate         int           // failed login attempts/s per username; 0 means DefaultLoginRate
+	LoginBurst        int           // failed-login burst per username; 0 means DefaultLoginBurst
 	// LoginAddrRate and LoginAddrBurst bound failed logins per client address (IPv6: per
 	// /64) in LoginFrom; 0 means DefaultLoginAddrRate (10/s) and DefaultLoginAddrBurst (20).
 	LoginAddrRate  int
