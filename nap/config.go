@@ -63,8 +63,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MinPingInterval is the keepalive enforcement policy (like grpc-go's
 	// EnforcementPolicy.MinTime): a PING from the peer that arrives sooner
-	// than this after its previous PING is a strike; after MaxPingStrikes
-	// strikes in a row the session is closed with GOAWAY
+	// than this after its previous PING is a strike; at the strike after
+	// MaxPingStrikes in a row the session is closed with GOAWAY
 	// CodeEnhanceYourCalm. A PING that respects the interval clears the
 	// strikes. Default DefaultMinPingInterval (1 s), lowered to half our own
 	// KeepAliveInterval when that is shorter (peers configured like us must
