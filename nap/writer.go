@@ -308,7 +308,6 @@ func (s *Session) releaseBuffers() {
 	b.frames = b.frames[:0]
 	batchPool.Put(b)
 	s.bw, s.batch = nil, nil // a closed Session the application keeps must not keep 64 KiB
-
 }
 
 // buildBatchLocked moves pending control frames and a fair share of DATA
