@@ -50,7 +50,7 @@ var errHelp = errors.New("help requested")
 
 // parseFlags parses flags anywhere among args (Go's flag package stops at the first
 // argument, so parsing resumes after each one) and returns the positional arguments.
-func parseFlags(name string, args []string, stderr io.Writer) (*options, []string, error) {
+func parseFlags(name string, args []string) (*options, []string, error) {
 	o := &options{timeout: DefaultTimeout}
 	fs := flag.NewFlagSet("doractl "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -131,7 +131,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "doractl: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
-	o, pos, err := parseFlags(args[0], args[1:], stderr)
+	o, pos, err := parseFlags(args[0], args[1:])
 	if err != nil {
 		if errors.Is(err, errHelp) {
 			fmt.Fprint(stdout, usage)
