@@ -33,7 +33,7 @@ func newSource(o *options, client *dora.Client) (source, error) {
 	if len(o.protosets) == 0 {
 		return &reflectionSource{rc: reflection.NewReflectionClient(client)}, nil
 	}
-	set := &descriptorpb.FileDescriptorSet{}
+	var fds []*descriptorpb.FileDescriptorProto
 	for _, p := range o.protosets {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -43,9 +43,9 @@ func newSource(o *options, client *dora.Client) (source, error) {
 		if err := proto.Unmarshal(b, one); err != nil {
 			return nil, fmt.Errorf("--protoset %s: not a descriptor set: %w", p, err)
 		}
-		set.File = append(set.File, one.File...)
+		fds = append(fds, one.File...)
 	}
-	files, err := newFiles(set.File)
+	files, err := newFiles(fds)
 	if err != nil {
 		return nil, fmt.Errorf("--protoset: %w (was it written with --include_imports?)", err)
 	}
