@@ -91,7 +91,7 @@ func (s *Server) FileContainingSymbol(_ context.Context, in *FileContainingSymbo
 	if err != nil || served[d.ParentFile().Path()] == nil {
 		return nil, status.Errorf(codes.NotFound, "reflection: symbol %q not found", truncate(sym))
 	}
-	return s.response(d.ParentFile(), served)
+	return s.response(d.ParentFile())
 }
 
 // FileByFilename returns the file with path in.Filename and its imports.
@@ -101,11 +101,11 @@ func (s *Server) FileByFilename(_ context.Context, in *FileByFilenameRequest) (*
 	if fd == nil {
 		return nil, status.Errorf(codes.NotFound, "reflection: file %q not found", truncate(in.GetFilename()))
 	}
-	return s.response(fd, served)
+	return s.response(fd)
 }
 
 // response encodes fd and then its transitive imports, each once.
-func (s *Server) response(fd protoreflect.FileDescriptor, served map[string]protoreflect.FileDescriptor) (*FileDescriptorResponse, error) {
+func (s *Server) response(fd protoreflect.FileDescriptor) (*FileDescriptorResponse, error) {
 	resp := &FileDescriptorResponse{}
 	seen := map[string]bool{}
 	var add func(fd protoreflect.FileDescriptor) error
