@@ -118,19 +118,20 @@ func TestHostileEchoServerThousandConnections(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
+				mu.Lock()
 				dialFail++
+				mu.Unlock()
 				return
 			}
+			mu.Lock()
 			open = append(open, c)
 			mu.Unlock()
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			_, err = c.Write(append(append([]byte{}, newChannel...), attacks[i%len(attacks)]...))
-			mu.Lock()
-			if err != nil {
+			if _, err := c.Write(append(append([]byte{}, newChannel...), attacks[i%len(attacks)]...)); err != nil {
+				mu.Lock()
 				stopped++
+				mu.Unlock()
 			}
 		}()
 	}

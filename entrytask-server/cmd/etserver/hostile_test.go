@@ -137,10 +137,8 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	wg.Wait()
 	attack := time.Since(start)
 
-	// The attackers are still connected: a good client must be served.
-	if srv.cmd.ProcessState != nil {
-		t.Fatalf("etserver exited during the attack\n%s", srv.log())
-	}
+	// The attackers are still connected: a good client must be served (and the server
+	// must still run: checked on srv.exited below).
 	callStart := time.Now()
 	roundTrip(t, good, "2")
 	fresh, err := dora.NewClient(srv.addr)
