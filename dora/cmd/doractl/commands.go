@@ -204,7 +204,7 @@ func call(ctx context.Context, o *options, c *dora.Client, args []string) (int, 
 	if err != nil {
 		return exitUsage, err
 	}
-	md, err := requestMD(o)
+	opts, err := callOptions(o)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -230,10 +230,6 @@ func call(ctx context.Context, o *options, c *dora.Client, args []string) (int, 
 	}
 	if !m.IsStreamingClient() && len(reqs) != 1 {
 		return exitLocal, fmt.Errorf("%s takes one request, got %d", full, len(reqs))
-	}
-	var opts []dora.CallOption
-	if md != nil {
-		opts = append(opts, dora.WithMetadata(md))
 	}
 	mo := protojson.MarshalOptions{Resolver: dynamicpb.NewTypes(files)}
 	if !m.IsStreamingClient() && !m.IsStreamingServer() {
@@ -294,13 +290,9 @@ func printJSON(w io.Writer, mo protojson.MarshalOptions, m proto.Message, indent
 }
 
 func checkHealth(ctx context.Context, o *options, c *dora.Client, args []string) (int, error) {
-	var opts []dora.CallOption
-	md, err := requestMD(o)
+	opts, err := callOptions(o)
 	if err != nil {
 		return exitUsage, err
-	}
-	if md != nil {
-		opts = append(opts, dora.WithMetadata(md))
 	}
 	req := &health.HealthCheckRequest{}
 	if len(args) > 0 {

@@ -76,3 +76,12 @@ func requestMD(o *options) (metadata.MD, error) {
 	}
 	return md, nil
 }
+
+// callOptions are the call options of the -H flags: their metadata, if any.
+func callOptions(o *options) ([]dora.CallOption, error) {
+	md, err := requestMD(o)
+	if err != nil || md == nil {
+		return nil, err
+	}
+	return []dora.CallOption{dora.WithMetadata(md)}, nil
+}
