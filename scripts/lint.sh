@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # gofmt, go vet and staticcheck (from the module proxy) over every module; one version of each
 # dependency across all go.mod files (scripts/modtool deps); every go.mod and go.sum tidy
-# (scripts/tidy.sh --diff). The version is
-# the module version of honnef.co/go/tools (v0.8.2 is staticcheck 2026.2.2); the proxy no
-# longer answers for the 2025.1.1 release name.
+# (scripts/tidy.sh --diff). staticcheck is named by the module version of honnef.co/go/tools
+# (v0.8.2 is staticcheck 2026.2.2); the proxy no longer answers for the 2025.1.1 release name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
