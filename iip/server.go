@@ -379,16 +379,17 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
+			retry := retryAccept(err)
 			s.mu.Lock()
 			closed := s.closed
-			if closed || !retryAccept(err) {
+			if closed || !retry {
 				delete(s.listeners, l)
 			}
 			s.mu.Unlock()
 			if closed {
 				return ErrServerClosed
 			}
-			if !retryAccept(err) {
+			if !retry {
 				_ = l.Close()
 				return fmt.Errorf("iip: accept: %w", err)
 			}
