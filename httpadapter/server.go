@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -356,11 +355,9 @@ func (s *Server) growBody(w http.ResponseWriter, sc *scratch, buf []byte, newCap
 // Content-Length alone (64 KiB): a client that declares 4 MiB and sends nothing costs no more.
 const maxBodyPrealloc = 64 << 10
 
-// isTimeout reports whether a body read failed on a deadline (http.Server's ReadTimeout).
+// isTimeout reports whether a body read failed on a deadline (http.Server's ReadTimeout;
+// os.ErrDeadlineExceeded is a net.Error whose Timeout is true).
 func isTimeout(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
