@@ -56,8 +56,9 @@ type Config struct {
 	// frame for WriteTimeout fails with an error matching ErrWriteTimeout and
 	// the stream is reset with CodeWriteTimeout; a connection whose socket
 	// write makes no progress for WriteTimeout is closed (ErrWriteTimeout).
-	// It is checked by a per-session watchdog, so it fires between
-	// WriteTimeout and 1.25 x WriteTimeout (at most 1 s late). Default
+	// It is checked by a per-session watchdog whose tick is at most
+	// min(WriteTimeout/4, 1 s), so a stalled Send fails up to one tick early
+	// and a stalled socket write is closed up to one tick late. Default
 	// DefaultWriteTimeout (10 s); negative disables (a peer that never
 	// reads then holds the sender forever).
 	WriteTimeout time.Duration
