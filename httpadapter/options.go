@@ -149,7 +149,7 @@ func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes 
 // WithMaxBufferedBytes bounds the request bodies all the requests of the Server hold in
 // memory at once (each request counts the capacity of its body buffer, bodies up to 4 KiB
 // excepted, until its answer is written). A request whose body would go past it is answered
-// 503 with code "server_busy" and Retry-After: 1, before any backend call. It must be at
+// 503 with code "server_busy" and Retry-After: 1, before any backend call. It must be
 // more than the body limit (WithMaxBodyBytes), else NewServer fails. Default
 // DefaultMaxBufferedBytes, or the body limit plus one when that is larger.
 func WithMaxBufferedBytes(n int64) Option {
