@@ -80,7 +80,8 @@ var authExempt = map[string]authKind{
 }
 
 // authenticate resolves metadata token (and the legacy username) to an app.Principal
-// before any other method than Login runs; a failure is Unauthenticated.
+// before a kv.Store method other than Login runs, and checks metadata admin-token before
+// an etadmin.Admin method (see authExempt); a failure is Unauthenticated.
 func (s *Store) authenticate(ctx context.Context, req any, info *dora.UnaryServerInfo, handler dora.UnaryHandler) (any, error) {
 	ctx, err := s.authenticated(ctx, info)
 	if err != nil {
@@ -89,7 +90,8 @@ func (s *Store) authenticate(ctx context.Context, req any, info *dora.UnaryServe
 	return handler(ctx, req)
 }
 
-// authenticated returns ctx with the caller's app.Principal (ctx itself for Login), or the
+// authenticated returns ctx with the caller's app.Principal (ctx itself for the methods in
+// authExempt: Login, health, reflection, and etadmin.Admin once its token checks), or the
 // Unauthenticated status error.
 func (s *Store) authenticated(ctx context.Context, info *dora.UnaryServerInfo) (context.Context, error) {
 	switch kind, ok := authExempt[info.FullMethod]; {
