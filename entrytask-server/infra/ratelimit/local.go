@@ -64,8 +64,8 @@ func NewLocal(opts Options) *Local {
 // the quota (issue #14 row 13). Every call on one key therefore admits exactly what
 // burst + rate × elapsed allows, whatever the number of concurrent callers.
 func (l *Local) Allow(_ context.Context, key string, limit domain.Limit) (domain.Decision, error) {
-	if limit.Rate <= 0 || limit.Burst <= 0 {
-		return domain.Decision{}, fmt.Errorf("ratelimit: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	if err := checkLimit(limit); err != nil {
+		return domain.Decision{}, err
 	}
 	b := l.buckets.GetOrSet(key, func() *bucket {
 		return &bucket{lim: rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst)}
@@ -83,8 +83,8 @@ func (l *Local) Allow(_ context.Context, key string, limit domain.Limit) (domain
 // Peek implements domain.RateLimiter: it reports whether Allow would admit a call on key
 // now, taking no token and creating no bucket (an unknown key is a full bucket).
 func (l *Local) Peek(_ context.Context, key string, limit domain.Limit) (domain.Decision, error) {
-	if limit.Rate <= 0 || limit.Burst <= 0 {
-		return domain.Decision{}, fmt.Errorf("ratelimit: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	if err := checkLimit(limit); err != nil {
+		return domain.Decision{}, err
 	}
 	b, ok := l.buckets.Get(key)
 	if !ok {
@@ -97,6 +97,14 @@ func (l *Local) Peek(_ context.Context, key string, limit domain.Limit) (domain.
 		return domain.Decision{Allowed: true}, nil
 	}
 	return domain.Decision{RetryAfter: b.wait(now, limit)}, nil
+}
+
+// checkLimit returns the error of Allow and Peek for a limit that is not positive.
+func checkLimit(limit domain.Limit) error {
+	if limit.Rate <= 0 || limit.Burst <= 0 {
+		return fmt.Errorf("ratelimit: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	}
+	return nil
 }
 
 // sync returns the time to give b.lim for a clock reading of now (never before the last
