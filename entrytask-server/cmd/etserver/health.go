@@ -15,7 +15,7 @@ import (
 // healthInterval is how often serve pings the stores for the health service.
 const healthInterval = 5 * time.Second
 
-// pingStores pings every store of checks, each within readyTimeout, in name order, and
+// pingStores pings every store of checks in name order, all within one readyTimeout, and
 // returns the names and the failures ("name: error"). /readyz and the health service
 // share it.
 func pingStores(ctx context.Context, checks map[string]domain.Pinger) (names, failed []string) {
