@@ -461,8 +461,7 @@ func retryAccept(err error) bool {
 	if errors.As(err, &te) && te.Temporary() {
 		return true
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return isTimeout(err)
 }
 
 // reclaimLocked closes the connection idle for longest, when one has no

@@ -307,6 +307,8 @@ func (c *serverConn) rearmFrame() {
 // errDraining ends the reader of a connection being drained by Shutdown.
 var errDraining = errors.New("iip: draining")
 
+// isTimeout reports whether err is a net.Error that timed out (a read or
+// write deadline passed).
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

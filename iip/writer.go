@@ -183,6 +183,5 @@ func (w *connWriter) intactAfter(err error) bool {
 	if _, isTLS := w.c.(*tls.Conn); isTLS {
 		return false
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return isTimeout(err)
 }
