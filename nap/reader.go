@@ -220,7 +220,7 @@ func (s *Session) handleData(h frameHeader) error {
 		s.budget.reserve(n) // settled by storeReservedLocked
 		settled = false
 		defer func() {
-			if !settled { // the read failed: the session is closing
+			if !settled { // a protocol error, or the read failed: the session is closing
 				s.budget.used.Add(-n)
 			}
 		}()
@@ -231,29 +231,21 @@ func (s *Session) handleData(h frameHeader) error {
 		var err error
 		st, err = s.newPeerStreamLocked(h.streamID)
 		if err != nil {
-			s.storeReservedLocked(n, 0)
-			settled = true
 			s.mu.Unlock()
 			return err
 		}
 	}
 	if st.recvEnd {
-		s.storeReservedLocked(n, 0)
-		settled = true
 		s.mu.Unlock()
 		return protocolErrorf("DATA frame on stream %d after END_STREAM", h.streamID)
 	}
 	if n > s.connRecvWindow {
 		err := flowControlErrorf("DATA frame of %d bytes exceeds the connection window %d", n, s.connRecvWindow)
-		s.storeReservedLocked(n, 0)
-		settled = true
 		s.mu.Unlock() // the message is built first: the windows are read under the lock
 		return err
 	}
 	if n > st.recvWindow {
 		err := flowControlErrorf("DATA frame of %d bytes on stream %d exceeds the stream window %d", n, h.streamID, st.recvWindow)
-		s.storeReservedLocked(n, 0)
-		settled = true
 		s.mu.Unlock()
 		return err
 	}
