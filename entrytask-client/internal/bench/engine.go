@@ -153,7 +153,8 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // Run runs op as opts say and returns what it measured. It returns early, with what was
-// measured so far, when ctx ends; requests that fail because ctx ended are not counted.
+// measured so far, when ctx ends (requests that fail because ctx ended are not counted) or
+// when the server stays unreachable (Options.MaxUnreachable; Result.Stopped says so).
 // Run returns an error only for bad options; every goroutine it starts has ended when it
 // returns.
 func Run(ctx context.Context, opts Options, op Op) (*Result, error) {
