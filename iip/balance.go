@@ -84,8 +84,9 @@ type LoadBalanceClient struct {
 // ":9090#1,:9090#1,:9090#1": an empty host is localhost and a repeated
 // address adds its weight to the first entry of that address (one backend,
 // one pooled Client, three times the share of calls); see
-// lbclient.ParseTarget. A malformed target is an error wrapping lbclient.ErrBadTarget that names
-// the entry; an invalid option is an error wrapping lbclient.ErrBadOption.
+// lbclient.ParseTarget. A malformed target is an error wrapping
+// lbclient.ErrBadTarget that names the entry; an invalid option is an error
+// wrapping lbclient.ErrBadOption.
 // It does not wait for the servers: connections open in the background and
 // on first use, so an unreachable server shows in Do's errors and in Stats.
 func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalanceClient, error) {
