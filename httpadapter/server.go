@@ -119,9 +119,12 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 // errors (out of descriptors: EMFILE, ENFILE; ENOBUFS, ECONNABORTED...) do not stop it: they
 // are retried with a backoff from AcceptBackoffMin doubling to AcceptBackoffMax, a burst
 // logged once (Warn when it starts, Info when a connection is accepted again); any other
-// Accept error is returned.
+// Accept error is returned. A listener RetryListener returned is used as it is (it retries
+// already; the example servers pass one).
 func (s *Server) Serve(l net.Listener) error {
-	l = RetryListener(l, "httpadapter", s.logger)
+	if _, ok := l.(*retryListener); !ok {
+		l = RetryListener(l, "httpadapter", s.logger)
+	}
 	if s.hs.TLSConfig != nil {
 		return s.hs.ServeTLS(l, "", "")
 	}
