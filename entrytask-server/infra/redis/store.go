@@ -254,12 +254,9 @@ func (s *Store) Delete(ctx context.Context, userID int64, key string) error {
 // Allow implements domain.RateLimiter with redis_rate's GCRA, shared by every etserver
 // instance using the same Redis and prefix.
 func (s *Store) Allow(ctx context.Context, key string, limit domain.Limit) (domain.Decision, error) {
-	if limit.Rate <= 0 || limit.Burst <= 0 {
-		return domain.Decision{}, fmt.Errorf("redis: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
-	}
-	res, err := s.limiter.Allow(ctx, s.prefix+"rl:"+key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: time.Second})
+	res, err := s.gcra(ctx, key, limit, 1)
 	if err != nil {
-		return domain.Decision{}, fmt.Errorf("redis: rate limit: %w", err)
+		return domain.Decision{}, err
 	}
 	if res.Allowed > 0 {
 		return domain.Decision{Allowed: true}, nil
@@ -275,12 +272,9 @@ func (s *Store) Allow(ctx context.Context, key string, limit domain.Limit) (doma
 // bucket's state (Remaining whole tokens, ResetAfter until it is full) without taking a
 // token or creating the key.
 func (s *Store) Peek(ctx context.Context, key string, limit domain.Limit) (domain.Decision, error) {
-	if limit.Rate <= 0 || limit.Burst <= 0 {
-		return domain.Decision{}, fmt.Errorf("redis: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
-	}
-	res, err := s.limiter.AllowN(ctx, s.prefix+"rl:"+key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: time.Second}, 0)
+	res, err := s.gcra(ctx, key, limit, 0)
 	if err != nil {
-		return domain.Decision{}, fmt.Errorf("redis: rate limit: %w", err)
+		return domain.Decision{}, err
 	}
 	if res.Remaining >= 1 {
 		return domain.Decision{Allowed: true}, nil
@@ -289,4 +283,17 @@ func (s *Store) Peek(ctx context.Context, key string, limit domain.Limit) (domai
 	// it holds one token (Burst-1)/Rate seconds before it is full.
 	retry := res.ResetAfter - time.Duration(limit.Burst-1)*time.Second/time.Duration(limit.Rate)
 	return domain.Decision{RetryAfter: max(retry, time.Millisecond)}, nil
+}
+
+// gcra runs redis_rate's GCRA on key's bucket at a cost of n tokens (0 only reads it), for
+// Allow and Peek; a limit that is not positive is an error.
+func (s *Store) gcra(ctx context.Context, key string, limit domain.Limit, n int) (*redis_rate.Result, error) {
+	if limit.Rate <= 0 || limit.Burst <= 0 {
+		return nil, fmt.Errorf("redis: limit %d/s burst %d must be positive", limit.Rate, limit.Burst)
+	}
+	res, err := s.limiter.AllowN(ctx, s.prefix+"rl:"+key, redis_rate.Limit{Rate: limit.Rate, Burst: limit.Burst, Period: time.Second}, n)
+	if err != nil {
+		return nil, fmt.Errorf("redis: rate limit: %w", err)
+	}
+	return res, nil
 }
