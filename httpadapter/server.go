@@ -333,14 +333,15 @@ const smallBody = 4096
 // growBody returns buf with capacity newCap (buf itself when it has it already), after
 // counting that capacity against the server's budget of buffered bodies; sc.reserved is what
 // the request holds, given back when it ends (putScratch). When the budget is spent the
-// request is answered 503 server_busy with Retry-After.
+// request is answered 503 server_busy with Retry-After, and buf is returned unchanged so that
+// readBody keeps it in the scratch for the next request.
 func (s *Server) growBody(w http.ResponseWriter, sc *scratch, buf []byte, newCap int64) ([]byte, *httpError) {
 	if newCap > smallBody {
 		if delta := newCap - sc.reserved; delta > 0 {
 			if s.buffered.Add(delta) > s.cfg.maxBuffered {
 				s.buffered.Add(-delta)
 				w.Header().Set("Retry-After", "1")
-				return nil, &httpError{http.StatusServiceUnavailable, CodeServerBusy,
+				return buf, &httpError{http.StatusServiceUnavailable, CodeServerBusy,
 					"httpadapter: the request bodies in memory reached the server's limit of " + strconv.FormatInt(s.cfg.maxBuffered, 10) + " bytes; retry later", 0}
 			}
 			sc.reserved += delta
