@@ -203,13 +203,9 @@ func (s *Server) waitReply(c *serverCall, n int64) error {
 	done := c.st.Context().Done()
 	for {
 		connFreed, srvFreed := cs.replies.watch(), s.replies.watch()
-		blockedOnServer := false
-		if cs.replies.tryTake(n) {
-			if s.replies.takeSmall(n) || s.replies.tryTake(n) {
-				return nil
-			}
-			cs.replies.used.Add(-n)
-			blockedOnServer = true
+		ok, blockedOnServer := c.takeReply(n)
+		if ok {
+			return nil
 		}
 		select {
 		case <-connFreed:

@@ -404,14 +404,21 @@ const headSizeHint = 64
 
 // tryTakeReply is takeReply's fast path: it reserves n bytes when they fit at once.
 func (c *serverCall) tryTakeReply(n int) bool {
-	if !c.conn.replies.tryTake(int64(n)) {
-		return false
+	ok, _ := c.takeReply(int64(n))
+	return ok
+}
+
+// takeReply reserves n bytes in the connection's and the server's budgets when both have
+// room; serverFull reports that only the server's budget refused.
+func (c *serverCall) takeReply(n int64) (ok, serverFull bool) {
+	if !c.conn.replies.tryTake(n) {
+		return false, false
 	}
-	if c.srv.replies.takeSmall(int64(n)) || c.srv.replies.tryTake(int64(n)) {
-		return true
+	if c.srv.replies.takeSmall(n) || c.srv.replies.tryTake(n) {
+		return true, false
 	}
-	c.conn.replies.used.Add(-int64(n)) // no wake-up needed: waiters also watch the server
-	return false
+	c.conn.replies.used.Add(-n) // no wake-up needed: waiters also watch the server
+	return false, true
 }
 
 // encodeUnary encodes the unary answer for (resp, err) into buf (payload is scratch
