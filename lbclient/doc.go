@@ -12,12 +12,16 @@
 // latency, and ejects backends that fail repeatedly, letting a single trial
 // call through after an exponential backoff.
 //
-// The shortest use:
+// The shortest use, with conn a type of yours that implements io.Closer and
+// dial a Dialer[conn], func(ctx context.Context, addr string) (conn, error), that connects to
+// one backend:
 //
 //	b, err := lbclient.New("10.0.0.1:7000#2,10.0.0.2:7000", dial)
 //	if err != nil { ... }
 //	defer b.Close()
-//	err = b.Do(ctx, "", func(ctx context.Context, c *Client) error {
-//		return c.Call(ctx, req, resp)
+//	err = b.Do(ctx, "", func(ctx context.Context, c conn) error {
+//		return c.Send(ctx, req) // your protocol's call on one connection
 //	})
+//
+// Example in example_test.go runs this against real echo servers.
 package lbclient

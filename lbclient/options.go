@@ -53,7 +53,7 @@ type Picker int
 
 // The pickers. All honour weights and skip unhealthy backends (unless in panic mode).
 const (
-	// PickLeastPending (the default) draws two backends at random in proportion to
+	// PickLeastPending (the default) draws two distinct backends at random in proportion to
 	// their weights and takes the one with fewer pending calls per unit of weight
 	// ("power of two choices"). It is load-aware: slow backends get fewer calls.
 	PickLeastPending Picker = iota

@@ -134,16 +134,18 @@ func (s *backendSet[C]) pickRandom(all bool) int {
 	return len(s.weights) - 1 // unreachable: health changed mid-scan; any backend will do
 }
 
-// pickLeastPending draws two backends by weight and keeps the one with fewer
-// pending calls per unit of weight (the first on a tie, so an idle set is
-// balanced exactly by weight).
+// pickLeastPending draws two distinct eligible backends by weight (power of two
+// choices) and keeps the one with fewer pending calls per unit of weight (the
+// first on a tie, so an idle set is balanced exactly by weight). The second draw
+// excludes the first, so with two backends the loaded one is never chosen while
+// the other has fewer pending calls per weight.
 func (s *backendSet[C]) pickLeastPending(all bool) int {
 	a := s.pickRandom(all)
 	if len(s.backends) == 1 {
 		return a
 	}
-	b := s.pickRandom(all)
-	if a == b {
+	b := s.pickRandomExcept(all, a)
+	if b < 0 { // a is the only eligible backend
 		return a
 	}
 	pa, pb := s.backends[a].pending.Load(), s.backends[b].pending.Load()
@@ -151,6 +153,31 @@ func (s *backendSet[C]) pickLeastPending(all bool) int {
 		return b
 	}
 	return a
+}
+
+// pickRandomExcept draws an eligible backend other than skip with probability
+// proportional to its weight, or returns -1 when skip is the only eligible one.
+func (s *backendSet[C]) pickRandomExcept(all bool, skip int) int {
+	total := 0
+	for i, w := range s.weights {
+		if i != skip && s.eligible(i, all) {
+			total += w
+		}
+	}
+	if total == 0 {
+		return -1
+	}
+	r := rand.IntN(total)
+	for i, w := range s.weights {
+		if i == skip || !s.eligible(i, all) {
+			continue
+		}
+		if r < w {
+			return i
+		}
+		r -= w
+	}
+	return -1 // health changed mid-scan: keep the first draw
 }
 
 // pickHash walks the ring clockwise from the key's hash to the first eligible backend.

@@ -69,8 +69,8 @@ func TestLeastPendingPrefersLessLoaded(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		counts[s.pick(PickLeastPending, "", false)]++
 	}
-	// Backend 0 wins only when both draws hit it: about a quarter of the time.
-	if counts[1] < 7000 {
+	// The two draws are distinct backends, so the loaded one never wins.
+	if counts[0] != 0 {
 		t.Fatalf("loaded backend got %d, idle one %d; want the idle one preferred", counts[0], counts[1])
 	}
 	// Weighted: 4 pending on weight 4 is lighter than 2 pending on weight 1.
@@ -81,8 +81,33 @@ func TestLeastPendingPrefersLessLoaded(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		counts[s.pick(PickLeastPending, "", false)]++
 	}
-	if counts[0] < 9000 {
+	if counts[0] != 10000 {
 		t.Fatalf("weighted load: got %v, want backend 0 (1 pending per weight) over backend 1 (2 per weight)", counts)
+	}
+}
+
+// With three backends, the most loaded is never picked and the other two share
+// the calls by their load.
+func TestLeastPendingDistinctDraws(t *testing.T) {
+	s := testSet(PickLeastPending, 1, 1, 1)
+	s.backends[0].pending.Store(100)
+	s.backends[1].pending.Store(1)
+	counts := [3]int{}
+	for i := 0; i < 9000; i++ {
+		counts[s.pick(PickLeastPending, "", false)]++
+	}
+	if counts[0] != 0 {
+		t.Fatalf("backend with 100 pending got %d of 9000 calls; want 0 (%v)", counts[0], counts)
+	}
+	// Backend 1 wins only the pair {0,1}: a third of the draws.
+	if counts[1] < 2500 || counts[1] > 3500 || counts[2] < 5500 {
+		t.Fatalf("counts %v, want about [0 3000 6000]", counts)
+	}
+	// One eligible backend: the second draw finds none and the first is kept.
+	s.backends[1].probeDown.Store(true)
+	s.backends[2].probeDown.Store(true)
+	if got := s.pick(PickLeastPending, "", false); got != 0 {
+		t.Fatalf("only backend 0 eligible, picked %d", got)
 	}
 }
 
