@@ -29,11 +29,12 @@ die() { log "$*"; stop_all "$dir" || true; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # free_port prints a port with nothing listening on it nor on it + 10000 (a cluster node's
-# bus port), taken from a range the kernel does not hand out as ephemeral ports.
+# bus port), both below the kernel's ephemeral range (32768 and up by default), so that no
+# outgoing connection holds it.
 free_port() {
   local p i
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
+    p=$((20000 + RANDOM % 2700 * 4))
     [ -e "$dir/$p.pid" ] && continue
     port_open "$p" || port_open $((p + 10000)) || { echo "$p"; return 0; }
   done
@@ -51,15 +52,35 @@ until_true() {
 
 persistence() { bash -c '. "$1/scripts/services.sh" >/dev/null 2>&1; pocket_redis_persistence' _ "$root"; }
 
-# start_redis PORT ARGS...: starts redis-server detached from this script (its output in
-# the log file, so a caller reading our stdout is not held open) and waits for the port.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
+# start_redis ARGS...: starts redis-server on a free port, detached from this script (its
+# output in the log file, so a caller reading our stdout is not held open), waits for the
+# port and prints it. A server that exits before listening (another process took the port
+# in between) is retried on another port, 3 times at most. ARGS may hold the word PORT,
+# replaced by the port.
 start_redis() {
-  local port=$1; shift
-  mkdir -p "$dir/$port"
-  setsid redis-server "$@" --port "$port" --bind 127.0.0.1 --dir "$dir/$port" \
-    --logfile "$dir/$port.log" --daemonize no </dev/null >/dev/null 2>&1 &
-  echo $! >"$dir/$port.pid"
-  until_true "$wait_s" port_open "$port" || die "redis-server on $port did not listen within ${wait_s}s (see $dir/$port.log)"
+  local port pid try args a
+  for try in 1 2 3; do
+    port=$(free_port) || die "no free port"
+    args=()
+    for a in "$@"; do args+=("${a//PORT/$port}"); done
+    mkdir -p "$dir/$port"
+    setsid redis-server "${args[@]}" --port "$port" --bind 127.0.0.1 --dir "$dir/$port" \
+      --logfile "$dir/$port.log" --daemonize no </dev/null >/dev/null 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/$port.pid"
+    local end=$((SECONDS + wait_s))
+    while ! port_open "$port"; do
+      alive "$pid" || break
+      [ $SECONDS -lt $end ] || die "redis-server on $port did not listen within ${wait_s}s (see $dir/$port.log)"
+      sleep 0.05
+    done
+    if alive "$pid"; then echo "$port"; return 0; fi
+    log "redis-server on $port exited before listening (see $dir/$port.log); trying another port"
+    rm -f "$dir/$port.pid"
+  done
+  die "redis-server failed to start 3 times"
 }
 
 cli() { local p=$1; shift; redis-cli -h 127.0.0.1 -p "$p" "$@"; }
@@ -84,9 +105,8 @@ start_cluster() {
   local ports=() p i persist
   mapfile -t persist < <(persistence)
   for ((i = 0; i < 6; i++)); do
-    p=$(free_port) || die "no free port"
-    start_redis "$p" "${persist[@]}" --cluster-enabled yes --cluster-config-file "$dir/nodes-$p.conf" \
-      --cluster-node-timeout 1000
+    p=$(start_redis "${persist[@]}" --cluster-enabled yes --cluster-config-file "$dir/nodes-PORT.conf" \
+      --cluster-node-timeout 1000) || die "starting redis-server failed"
     ports+=("$p")
   done
   local seeds=()
@@ -121,20 +141,17 @@ sentinels_ready() {
 start_sentinel() {
   local persist primary replica s sports=()
   mapfile -t persist < <(persistence)
-  primary=$(free_port) || die "no free port"
-  start_redis "$primary" "${persist[@]}"
-  replica=$(free_port) || die "no free port"
-  start_redis "$replica" "${persist[@]}" --replicaof 127.0.0.1 "$primary"
+  primary=$(start_redis "${persist[@]}") || die "starting redis-server failed"
+  replica=$(start_redis "${persist[@]}" --replicaof 127.0.0.1 "$primary") || die "starting redis-server failed"
   until_true "$wait_s" link_up "$replica" || die "replica $replica not in sync within ${wait_s}s"
   for i in 1 2 3; do
-    s=$(free_port) || die "no free port"
-    cat >"$dir/sentinel-$s.conf" <<EOF
+    cat >"$dir/sentinel-$i.conf" <<EOF
 sentinel monitor pocket 127.0.0.1 $primary 2
 sentinel down-after-milliseconds pocket 1000
 sentinel failover-timeout pocket 5000
 sentinel parallel-syncs pocket 1
 EOF
-    start_redis "$s" "$dir/sentinel-$s.conf" --sentinel
+    s=$(start_redis "$dir/sentinel-$i.conf" --sentinel) || die "starting redis-server failed"
     sports+=("127.0.0.1:$s")
   done
   for s in "${sports[@]}"; do

@@ -99,6 +99,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		uo.Addrs = []string{opts.Addr}
 	}
 	rdb := goredis.NewUniversalClient(uo)
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		cc.AddHook(clusterReload{cc})
+	}
 	s, err := newStore(rdb, opts.Prefix, !opts.DisableAutoPipeline)
 	if err != nil {
 		rdb.Close()
@@ -378,4 +381,39 @@ func (s *Store) gcra(ctx context.Context, key string, limit domain.Limit, n int)
 		return nil, fmt.Errorf("redis: rate limit: %w", err)
 	}
 	return res, nil
+}
+
+// clusterReload is the hook Open adds to a cluster client: a command or pipeline that
+// fails without a Redis reply (a refused or lost connection, a timeout: a master down)
+// makes the client reload the slot map at once. go-redis reloads it on MOVED replies and
+// otherwise only every ClusterStateReloadInterval (60 s), so without this the slots of a
+// failed master would stay pointed at it for up to a minute after its replica took over.
+// go-redis runs one reload at a time and at most one every 200 ms, whatever the rate of
+// failures.
+type clusterReload struct{ cc *goredis.ClusterClient }
+
+func (h clusterReload) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h clusterReload) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(err)
+		return err
+	}
+}
+
+func (h clusterReload) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(err)
+		return err
+	}
+}
+
+func (h clusterReload) check(err error) {
+	var reply goredis.Error
+	if err == nil || errors.Is(err, goredis.Nil) || errors.Is(err, context.Canceled) || errors.As(err, &reply) {
+		return
+	}
+	h.cc.ReloadState(context.Background())
 }
