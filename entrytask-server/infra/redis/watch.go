@@ -218,6 +218,11 @@ func (n nodeObserver) SessionsChanged(ids []string) { n.o.SessionsChanged(ids) }
 func clusterMasters(ctx context.Context, cc *goredis.ClusterClient) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, watchPing)
 	defer cancel()
+	// CLUSTER SLOTS (deprecated by Redis 7 in favour of CLUSTER SHARDS, still served) names
+	// first the node serving each slot range, which is what the watch needs (CLUSTER SHARDS
+	// lists every node of a shard with its role and health, to be sorted out here). go-redis
+	// builds its own slot map from CLUSTER SLOTS too.
+	//lint:ignore SA1019 see above
 	slots, err := cc.ClusterSlots(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: session watch: CLUSTER SLOTS: %w", err)
