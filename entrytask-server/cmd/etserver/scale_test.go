@@ -73,7 +73,7 @@ func kvCalls(t *testing.T, addr string) int {
 // TestManyInstances runs 3 etserver binaries on one MariaDB database and one Redis
 // Cluster (scripts/redis-scale.sh) behind one balanced dora client with etclient's
 // balancer options (kvclient: eject on the first failure, no panic mode, try every
-// instance), ejection capped at 500 ms: a session made on one instance works on all and a
+// instance), ejection capped at 250 ms: a session made on one instance works on all and a
 // logout on one ends it on all; one instance SIGKILLed under load costs at most the calls
 // it had in flight while the others go on serving; restarted on its address, it serves
 // the balanced client's calls within manyRejoinIn.
@@ -140,7 +140,7 @@ func TestManyInstances(t *testing.T) {
 	// The balanced client, and a session per caller.
 	target := "lb:///" + srvs[0].addr + "," + srvs[1].addr + "," + srvs[2].addr
 	lb, err := dora.NewClient(target, dora.WithBalancer(lbclient.WithFailureThreshold(1), lbclient.WithPanicThreshold(0),
-		lbclient.WithPickAttempts(4), lbclient.WithEjection(250*time.Millisecond, 500*time.Millisecond)))
+		lbclient.WithPickAttempts(4), lbclient.WithEjection(100*time.Millisecond, 250*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}
