@@ -1,13 +1,17 @@
 # pocket: one Makefile for the whole workspace. Every target loops over the modules
 # listed by scripts/modules.sh (each directory with a go.mod).
 
-.PHONY: all test lint bench bench-full proto demo tidy release consumer-check
+.PHONY: all test test-scale lint bench bench-full proto demo tidy release consumer-check
 
 all: test
 
 ## test: services up, generated code fresh, vet + go test -race per module, GOWORK=off builds, consumer check
 test:
 	scripts/test.sh
+
+## test-scale: failover tests: Redis Cluster and Sentinel masters and one of 3 etservers SIGKILLed under load (under 5 min)
+test-scale:
+	scripts/test-scale.sh
 
 ## consumer-check: every published module installed by version from a module proxy, outside the tree
 consumer-check:

@@ -24,7 +24,7 @@ require (
 	modernc.org/sqlite v1.55.0
 )
 
-require github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
+require github.com/seed857a6cbd/pocket/lbclient v0.2.0
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

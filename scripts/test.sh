@@ -10,6 +10,25 @@ cd "$root"
 . scripts/services.sh
 pocket_services
 
+# The scaled-out Redis deployments (scripts/redis-scale.sh), started once for every module's
+# tests and stopped on exit: POCKET_TEST_REDIS_CLUSTER (a 3-master cluster's masters) and
+# POCKET_TEST_REDIS_SENTINELS (3 sentinels watching primary "pocket" and its replica).
+# Set either beforehand to use a deployment of your own instead.
+scale_dir=$(mktemp -d)
+trap 'scripts/redis-scale.sh stop "$scale_dir/cluster" 2>/dev/null; scripts/redis-scale.sh stop "$scale_dir/sentinel" 2>/dev/null; rm -rf "$scale_dir"' EXIT
+if [ -z "${POCKET_TEST_REDIS_CLUSTER:-}" ]; then
+  mkdir "$scale_dir/cluster"
+  POCKET_TEST_REDIS_CLUSTER=$(scripts/redis-scale.sh cluster "$scale_dir/cluster" | sed -n 's/^addrs=//p')
+  export POCKET_TEST_REDIS_CLUSTER
+fi
+if [ -z "${POCKET_TEST_REDIS_SENTINELS:-}" ]; then
+  mkdir "$scale_dir/sentinel"
+  POCKET_TEST_REDIS_SENTINELS=$(scripts/redis-scale.sh sentinel "$scale_dir/sentinel" | sed -n 's/^sentinels=//p')
+  export POCKET_TEST_REDIS_SENTINELS
+fi
+echo "services: POCKET_TEST_REDIS_CLUSTER=$POCKET_TEST_REDIS_CLUSTER"
+echo "services: POCKET_TEST_REDIS_SENTINELS=$POCKET_TEST_REDIS_SENTINELS"
+
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || mapfile -t modules < <(scripts/modules.sh)
 

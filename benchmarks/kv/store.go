@@ -174,7 +174,7 @@ func redisPrefix(token string) string { return "kvbench:" + token + ":" }
 
 // deleteKeys removes a backend's Redis keys: sessions and values under prefix, and the
 // shared rate limiter's buckets under "rate:"+prefix.
-func deleteKeys(rdb *goredis.Client, prefix string) error {
+func deleteKeys(rdb goredis.UniversalClient, prefix string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} {

@@ -45,8 +45,9 @@ type Backend struct {
 	// SQLDB is the SQL pool, for its statistics; SQLName names it ("sqlite" or "mysql").
 	SQLDB   *sqlx.DB
 	SQLName string
-	// Redis is the Redis client (nil in embedded mode), for its pool statistics.
-	Redis *goredis.Client
+	// Redis is the Redis client (nil in embedded mode), for its pool statistics: a
+	// *goredis.Client (one node, Sentinel) or a *goredis.ClusterClient.
+	Redis goredis.UniversalClient
 
 	closers []io.Closer
 }
@@ -79,7 +80,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Backend, e
 		b.closers = append(b.closers, s)
 		return b, nil
 	}
-	ms, err := mysql.Open(ctx, mysql.Options{DSN: cfg.MySQL.DSN, MaxOpenConns: cfg.MySQL.MaxOpenConns,
+	ms, err := mysql.Open(ctx, mysql.Options{DSN: cfg.MySQL.DSN, ReplicaDSN: cfg.MySQL.ReplicaDSN, Logger: log, MaxOpenConns: cfg.MySQL.MaxOpenConns,
 		MaxIdleConns: cfg.MySQL.MaxIdleConns, ConnMaxLifetime: cfg.MySQL.ConnMaxLifetime})
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Backend, e
 	if len(ran) > 0 {
 		log.Info("mysql migrations applied", "versions", ran)
 	}
-	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Addrs: cfg.Redis.AddrList(), MasterName: cfg.Redis.MasterName, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline, Logger: log})
 	if err != nil {
 		b.Close()
@@ -101,6 +102,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Backend, e
 	}
 	b.closers = append(b.closers, rs)
 	b.Mode = ModeMySQLRedis
+	log.Info("redis open", "mode", rs.Mode())
 	b.Accounts, b.Quotas, b.Sessions, b.KV, b.Limiter = ms, ms, rs, rs, local
 	if cfg.Quota.Shared {
 		b.Limiter = rs

@@ -2,8 +2,10 @@ package wire_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/seed857a6cbd/pocket/nap"
 
+	"github.com/seed857a6cbd/pocket/entrytask-server/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
@@ -145,5 +149,95 @@ func TestTuneGC(t *testing.T) {
 	wire.TuneGC(load(t, map[string]any{"gc_percent": 250, "gc_min_heap_mib": 0}))()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC set TuneGC changed the GC percent to %d", got)
+	}
+}
+
+// TestRedisModes opens MySQL with Redis in each mode (one node, Cluster, Sentinel) from
+// the configuration keys a user sets (redis.addr; redis.addrs; redis.addrs with
+// redis.master_name), with shared quotas, and drives the use cases: an account, a login,
+// a write and a read under the token, a read quota of 2 shared by two instances, a logout
+// seen by the other instance's session cache.
+func TestRedisModes(t *testing.T) {
+	for _, m := range testenv.RedisModes() {
+		t.Run(m.Name, func(t *testing.T) {
+			m.Need(t)
+			flags := map[string]any{"mysql.dsn": testenv.MySQLDSN(t), "redis.prefix": m.Prefix(t), "quota.shared": true,
+				"password.time": 1, "password.memory_kib": 8, "session.cache_ttl": "1m"}
+			switch {
+			case m.MasterName != "":
+				flags["redis.addrs"], flags["redis.master_name"] = strings.Join(m.Addrs, ","), m.MasterName
+			case len(m.Addrs) > 0:
+				flags["redis.addrs"] = strings.Join(m.Addrs, ",")
+			default:
+				flags["redis.addr"] = m.Addr
+			}
+			cfg := load(t, flags)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var svcs [2]*app.Service
+			for i := range svcs {
+				b, err := wire.Open(ctx, cfg, wire.NewLogger(cfg, io.Discard))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				if err := b.Checks["redis"].Ping(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if svcs[i], err = wire.NewService(cfg, b); err != nil {
+					t.Fatal(err)
+				}
+				defer wire.WatchSessions(cfg, svcs[i])()
+			}
+			a, b := svcs[0], svcs[1]
+			if _, err := a.AddUser(ctx, "alice", "correct horse", &domain.Quota{Read: 2, Write: 10}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.Login(ctx, "alice", "correct horse")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pa, err := a.Authenticate(ctx, res.Token, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb, err := b.Authenticate(ctx, res.Token, "") // the session is the other instance's too
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Write(ctx, pa, "k", []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := b.Read(ctx, pb, "k"); err != nil || string(v) != "v" {
+				t.Fatalf("Read on the other instance = %q, %v", v, err)
+			}
+			// Read quota 2/s, burst 1: one read passes, the next is refused, on either instance.
+			if err := a.CheckQuota(ctx, pa, domain.OpRead); err != nil {
+				t.Fatal(err)
+			}
+			var qe *domain.QuotaExceededError
+			if err := b.CheckQuota(ctx, pb, domain.OpRead); !errors.As(err, &qe) {
+				t.Fatalf("second read on the other instance: %v, want QuotaExceededError (shared bucket)", err)
+			}
+			if err := a.Logout(ctx, res.Token); err != nil {
+				t.Fatal(err)
+			}
+			// b cached the session; the watch drops it once Redis reports the logout.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				_, err := b.Authenticate(ctx, res.Token, "")
+				if errors.Is(err, domain.ErrUnauthenticated) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the other instance still accepts a logged-out token after 5s: %v", err)
+				}
+				select {
+				case <-time.After(5 * time.Millisecond):
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				}
+			}
+		})
 	}
 }

@@ -36,7 +36,7 @@ func newRegistry(b *wire.Backend) *prometheus.Registry {
 }
 
 // redisPoolCollector exports go-redis pool statistics.
-type redisPoolCollector struct{ rdb *goredis.Client }
+type redisPoolCollector struct{ rdb goredis.UniversalClient }
 
 var (
 	redisHits     = prometheus.NewDesc("etserver_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil)

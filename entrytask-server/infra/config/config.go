@@ -78,7 +78,11 @@ type Config struct {
 
 // MySQL configures the accounts and quota database.
 type MySQL struct {
-	DSN             string        `koanf:"dsn"`
+	DSN string `koanf:"dsn"`
+	// ReplicaDSN is a read-only replica for reads that tolerate replication lag (quota
+	// lookups); "" (the default) reads from DSN. A replica that fails a read is skipped
+	// for that read: it goes to DSN.
+	ReplicaDSN      string        `koanf:"replica_dsn"`
 	MaxOpenConns    int           `koanf:"max_open_conns"`
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
@@ -86,11 +90,17 @@ type MySQL struct {
 
 // Redis configures the session and value store (and the shared rate limiter).
 type Redis struct {
-	Addr     string `koanf:"addr"`
-	Password string `koanf:"password"`
-	DB       int    `koanf:"db"`
-	PoolSize int    `koanf:"pool_size"`
-	Prefix   string `koanf:"prefix"`
+	Addr string `koanf:"addr"` // one node (host:port)
+	// Addrs is a comma-separated host:port list (ETSERVER_REDIS_ADDRS=a,b,c): the seed
+	// nodes of a Redis Cluster, or with MasterName the sentinels. Default "" (use Addr).
+	Addrs string `koanf:"addrs"`
+	// MasterName selects Redis Sentinel: the name the sentinels in Addrs monitor the
+	// primary under. Default "" (no Sentinel).
+	MasterName string `koanf:"master_name"`
+	Password   string `koanf:"password"`
+	DB         int    `koanf:"db"`
+	PoolSize   int    `koanf:"pool_size"`
+	Prefix     string `koanf:"prefix"`
 	// AutoPipeline batches the session reads and value reads and writes of concurrent
 	// calls into one pipeline (go-redis autopipelining) once more than a few are in
 	// flight; default true.
@@ -197,10 +207,13 @@ func Defaults() map[string]any {
 		"gc_min_heap_mib":             128,
 		"gc_memory_limit_mib":         DefaultGCMemoryLimitMiB,
 		"mysql.dsn":                   "",
+		"mysql.replica_dsn":           "",
 		"mysql.max_open_conns":        64,
 		"mysql.max_idle_conns":        64,
 		"mysql.conn_max_lifetime":     "30m",
 		"redis.addr":                  "",
+		"redis.addrs":                 "",
+		"redis.master_name":           "",
 		"redis.password":              "",
 		"redis.db":                    0,
 		"redis.pool_size":             0,
@@ -359,8 +372,22 @@ func fieldByKey(v reflect.Value, path []string) (reflect.Value, error) {
 }
 
 // Embedded reports whether the configuration selects the embedded SQLite store (neither
-// mysql.dsn nor redis.addr is set).
-func (c Config) Embedded() bool { return c.MySQL.DSN == "" && c.Redis.Addr == "" }
+// mysql.dsn nor redis.addr nor redis.addrs is set).
+func (c Config) Embedded() bool { return c.MySQL.DSN == "" && !c.Redis.Set() }
+
+// Set reports whether a Redis is configured: redis.addr or redis.addrs.
+func (r Redis) Set() bool { return r.Addr != "" || r.Addrs != "" }
+
+// AddrList returns redis.addrs split at commas, spaces trimmed, empty items dropped.
+func (r Redis) AddrList() []string {
+	var out []string
+	for a := range strings.SplitSeq(r.Addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // Validate checks every value; its errors name the key.
 func (c Config) Validate() error {
@@ -381,7 +408,7 @@ func (c Config) Validate() error {
 	if c.Embedded() && c.DataDir == "" {
 		bad("data_dir", "must be set when mysql.dsn and redis.addr are empty")
 	}
-	if (c.MySQL.DSN == "") != (c.Redis.Addr == "") {
+	if (c.MySQL.DSN == "") != !c.Redis.Set() {
 		if c.MySQL.DSN == "" {
 			bad("mysql.dsn", "must be set when redis.addr is set (accounts live in MySQL, sessions and values in Redis)")
 		} else {
@@ -391,7 +418,27 @@ func (c Config) Validate() error {
 	if c.Redis.Addr != "" {
 		checkAddr("redis.addr", c.Redis.Addr, false)
 	}
-	if c.Quota.Shared && c.Redis.Addr == "" {
+	if c.Redis.Addr != "" && c.Redis.Addrs != "" {
+		bad("redis.addrs", "set together with redis.addr; redis.addr is one node, redis.addrs a cluster or the sentinels")
+	}
+	if c.Redis.Addrs != "" {
+		if len(c.Redis.AddrList()) == 0 {
+			bad("redis.addrs", "names no address, got %q", c.Redis.Addrs)
+		}
+		for _, a := range c.Redis.AddrList() {
+			checkAddr("redis.addrs", a, false)
+		}
+		if c.Redis.MasterName == "" && c.Redis.DB != 0 {
+			bad("redis.db", "must be 0 on a cluster (redis.addrs without redis.master_name), got %d", c.Redis.DB)
+		}
+	}
+	if c.Redis.MasterName != "" && c.Redis.Addrs == "" {
+		bad("redis.master_name", "needs the sentinels' addresses in redis.addrs")
+	}
+	if c.MySQL.ReplicaDSN != "" && c.MySQL.DSN == "" {
+		bad("mysql.replica_dsn", "needs mysql.dsn (writes go to the primary)")
+	}
+	if c.Quota.Shared && !c.Redis.Set() {
 		bad("quota.shared", "needs redis.addr")
 	}
 	nonNeg := func(key string, v int) {

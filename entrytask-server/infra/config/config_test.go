@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,41 @@ func TestErrorsNameTheKey(t *testing.T) {
 			_, err := config.Load(tc.src)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load: %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRedisModes(t *testing.T) {
+	base := []string{"ETSERVER_MYSQL_DSN=root@tcp(127.0.0.1:3306)/et"}
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		addrs   []string
+		wantErr string
+	}{
+		{"cluster", []string{"ETSERVER_REDIS_ADDRS=127.0.0.1:1, 127.0.0.1:2,127.0.0.1:3"}, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, ""},
+		{"sentinel", []string{"ETSERVER_REDIS_ADDRS=127.0.0.1:1", "ETSERVER_REDIS_MASTER_NAME=m"}, []string{"127.0.0.1:1"}, ""},
+		{"both", []string{"ETSERVER_REDIS_ADDRS=127.0.0.1:1", "ETSERVER_REDIS_ADDR=127.0.0.1:2"}, nil, "redis.addrs: set together with redis.addr"},
+		{"not host:port", []string{"ETSERVER_REDIS_ADDRS=127.0.0.1:1,x"}, nil, `redis.addrs: "x" is not host:port`},
+		{"only commas", []string{"ETSERVER_REDIS_ADDRS=,"}, nil, "redis.addrs: names no address"},
+		{"db on a cluster", []string{"ETSERVER_REDIS_ADDRS=127.0.0.1:1", "ETSERVER_REDIS_DB=2"}, nil, "redis.db: must be 0 on a cluster"},
+		{"master name alone", []string{"ETSERVER_REDIS_ADDR=127.0.0.1:1", "ETSERVER_REDIS_MASTER_NAME=m"}, nil, "redis.master_name: needs the sentinels"},
+		{"replica without primary", []string{"ETSERVER_MYSQL_DSN=", "ETSERVER_MYSQL_REPLICA_DSN=x@tcp(127.0.0.1:1)/et"}, nil, "mysql.replica_dsn: needs mysql.dsn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(config.Sources{Env: append(append([]string{}, base...), tc.env...)})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Redis.AddrList(); !slices.Equal(got, tc.addrs) || c.Embedded() {
+				t.Fatalf("AddrList %q (Embedded %v), want %q", got, c.Embedded(), tc.addrs)
 			}
 		})
 	}

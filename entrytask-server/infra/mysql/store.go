@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	drv "github.com/go-sql-driver/mysql"
@@ -29,9 +31,25 @@ const (
 	DefaultConnMaxLifetime = 30 * time.Minute
 )
 
+// Replica defaults: a connection to the replica that takes longer than
+// ReplicaDialTimeout fails (when its DSN sets no timeout), and a replica that failed a read
+// is not asked again for ReplicaRetryAfter.
+const (
+	ReplicaDialTimeout = time.Second
+	ReplicaRetryAfter  = 5 * time.Second
+)
+
 // Options configure Open; zero values mean the default named beside each field.
 type Options struct {
-	DSN             string        // go-sql-driver DSN, e.g. user@tcp(127.0.0.1:3306)/etserver; required
+	DSN string // go-sql-driver DSN, e.g. user@tcp(127.0.0.1:3306)/etserver; required
+	// ReplicaDSN is a read-only replica of DSN's database, for the reads that tolerate
+	// replication lag: QuotaOf. Everything else (writes, logins, account management) uses
+	// DSN. "" means none. A replica that cannot be reached at Open is logged, not fatal; a
+	// read it fails goes to the primary, and the replica is skipped for ReplicaRetryAfter.
+	// Its pool has the same limits as the primary's.
+	ReplicaDSN string
+	// Logger receives the replica's failures and recoveries; nil discards them.
+	Logger          *slog.Logger
 	MaxOpenConns    int           // 0 means DefaultMaxOpenConns
 	MaxIdleConns    int           // 0 means DefaultMaxIdleConns
 	ConnMaxLifetime time.Duration // 0 means DefaultConnMaxLifetime
@@ -39,22 +57,58 @@ type Options struct {
 
 // Store is the MySQL accounts and quota store. It is safe for concurrent use.
 type Store struct {
-	db *sqlx.DB
+	db        *sqlx.DB
+	replica   *sqlx.DB // nil: none
+	log       *slog.Logger
+	downUntil atomic.Int64 // unix ns before which the replica is not asked; 0: healthy
 }
 
-// Open parses the DSN (forcing parseTime=true), opens a pool and pings the server.
+// Open parses the DSN (forcing parseTime=true), opens a pool and pings the server; with
+// a ReplicaDSN, it also opens the replica's pool (see Options.ReplicaDSN).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.DSN == "" {
 		return nil, errors.New("mysql: DSN is empty")
 	}
-	cfg, err := drv.ParseDSN(opts.DSN)
+	db, addr, err := openPool(opts.DSN, opts, 0)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: parsing DSN: %w", err)
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: connecting to %s: %w", addr, err)
+	}
+	s := &Store{db: db, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ReplicaDSN != "" {
+		r, raddr, err := openPool(opts.ReplicaDSN, opts, ReplicaDialTimeout)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("mysql: replica: %w", err)
+		}
+		s.replica = r
+		if err := r.PingContext(ctx); err != nil {
+			s.replicaFailed(fmt.Errorf("connecting to %s: %w", raddr, err))
+		}
+	}
+	return s, nil
+}
+
+// openPool opens a pool on dsn with opts' limits; dialTimeout, when not 0, is the
+// connection timeout unless the DSN sets one.
+func openPool(dsn string, opts Options, dialTimeout time.Duration) (*sqlx.DB, string, error) {
+	cfg, err := drv.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("mysql: parsing DSN: %w", err)
 	}
 	cfg.ParseTime = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = dialTimeout
+	}
 	conn, err := drv.NewConnector(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, "", fmt.Errorf("mysql: %w", err)
 	}
 	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
 	db.SetMaxOpenConns(orDefault(opts.MaxOpenConns, DefaultMaxOpenConns))
@@ -64,11 +118,34 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		lifetime = DefaultConnMaxLifetime
 	}
 	db.SetConnMaxLifetime(lifetime)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("mysql: connecting to %s: %w", cfg.Addr, err)
+	return db, cfg.Addr, nil
+}
+
+// readDB returns the pool for a lag-tolerant read: the replica unless there is none or
+// it failed within ReplicaRetryAfter.
+func (s *Store) readDB() (*sqlx.DB, bool) {
+	if s.replica == nil {
+		return s.db, false
 	}
-	return &Store{db: db}, nil
+	if until := s.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return s.db, false
+	}
+	return s.replica, true
+}
+
+// replicaFailed sends reads to the primary for ReplicaRetryAfter, logging the first
+// failure of a run.
+func (s *Store) replicaFailed(err error) {
+	if s.downUntil.Swap(time.Now().Add(ReplicaRetryAfter).UnixNano()) == 0 {
+		s.log.Warn("mysql: replica failed; lag-tolerant reads go to the primary", "err", err, "retry_in", ReplicaRetryAfter)
+	}
+}
+
+// replicaAnswered marks the replica healthy again, logging the recovery.
+func (s *Store) replicaAnswered() {
+	if s.downUntil.Swap(0) != 0 {
+		s.log.Info("mysql: replica is back; lag-tolerant reads use it")
+	}
 }
 
 func orDefault(v, def int) int {
@@ -78,11 +155,20 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// DB returns the underlying pool (for pool statistics).
+// DB returns the underlying pool of the primary (for pool statistics).
 func (s *Store) DB() *sqlx.DB { return s.db }
 
-// Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Replica returns the replica's pool, nil without Options.ReplicaDSN.
+func (s *Store) Replica() *sqlx.DB { return s.replica }
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.replica != nil {
+		err = errors.Join(err, s.replica.Close())
+	}
+	return err
+}
 
 // Ping checks the connection.
 func (s *Store) Ping(ctx context.Context) error {
@@ -186,13 +272,25 @@ func (s *Store) ExistingUsernames(ctx context.Context, usernames []string) (map[
 	return existingUsernames(ctx, s.db, usernames)
 }
 
-// QuotaOf implements domain.Quotas.
+// QuotaOf implements domain.Quotas, on the replica when there is one (a quota change
+// reaches it after the replication lag, which the quota cache's TTL already exceeds); a
+// failed read on the replica is repeated on the primary.
 func (s *Store) QuotaOf(ctx context.Context, userID int64) (domain.Quota, error) {
 	var q struct {
 		Read  int `db:"read_qps"`
 		Write int `db:"write_qps"`
 	}
-	err := s.db.GetContext(ctx, &q, `SELECT read_qps, write_qps FROM quota WHERE user_id = ?`, userID)
+	const query = `SELECT read_qps, write_qps FROM quota WHERE user_id = ?`
+	db, isReplica := s.readDB()
+	err := db.GetContext(ctx, &q, query, userID)
+	if isReplica {
+		if err == nil || errors.Is(err, errNoRows) {
+			s.replicaAnswered()
+		} else if ctx.Err() == nil {
+			s.replicaFailed(err)
+			err = s.db.GetContext(ctx, &q, query, userID)
+		}
+	}
 	if errors.Is(err, errNoRows) {
 		return domain.Quota{}, domain.ErrQuotaNotFound
 	}

@@ -1,5 +1,14 @@
 // Package redis implements domain.Sessions, domain.KV and a shared domain.RateLimiter on
-// Redis with go-redis/v9 (and go-redis/redis_rate/v10 for the limiter).
+// Redis with go-redis/v9 (and go-redis/redis_rate/v10 for the limiter), through go-redis's
+// UniversalClient, so that the same Store runs on one Redis node (Options.Addr), a Redis
+// Cluster (Options.Addrs) or a primary watched by Redis Sentinel (Options.MasterName and
+// the sentinels in Options.Addrs):
+//
+//	s, err := redis.Open(ctx, redis.Options{Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379"}})
+//
+// Every command etserver sends names one key, so none needs two keys in one cluster slot;
+// a user's values still share a slot (the hash tag {<user id>}), so that a future command
+// over several of one user's keys works on a cluster.
 //
 // Keys (Prefix defaults to DefaultPrefix):
 //
@@ -28,13 +37,29 @@ import (
 // DefaultPrefix is the key prefix when Options.Prefix is "".
 const DefaultPrefix = "et:"
 
-// Options configure Open; zero values mean the default named beside each field.
+// The modes of a Store, as Store.Mode reports them.
+const (
+	ModeSingle   = "single"   // one Redis node (Options.Addr)
+	ModeCluster  = "cluster"  // Redis Cluster (Options.Addrs)
+	ModeSentinel = "sentinel" // a primary found through Redis Sentinel (Options.MasterName)
+)
+
+// Options configure Open; zero values mean the default named beside each field. Exactly
+// one of Addr and Addrs is set: Addr selects ModeSingle, Addrs ModeCluster, Addrs with
+// MasterName ModeSentinel.
 type Options struct {
-	Addr     string // host:port; required
-	Password string // AUTH password; "" means none
-	DB       int    // database number; 0 is the default database
-	PoolSize int    // connections; 0 means go-redis's default (10 per GOMAXPROCS)
-	Prefix   string // key prefix; "" means DefaultPrefix
+	Addr string // host:port of a single Redis node
+	// Addrs are the seed nodes of a Redis Cluster (any subset of its nodes: go-redis
+	// learns the rest from CLUSTER SLOTS), or, with MasterName, the sentinels' host:port.
+	Addrs []string
+	// MasterName is the name the sentinels monitor the primary under ("sentinel monitor
+	// NAME ..."); it selects ModeSentinel. Commands go to the primary the sentinels name,
+	// and follow it when they fail over.
+	MasterName string
+	Password   string // AUTH password (of the data nodes, not of the sentinels); "" means none
+	DB         int    // database number; 0 is the default database; must be 0 on a cluster
+	PoolSize   int    // connections; 0 means go-redis's default (10 per GOMAXPROCS)
+	Prefix     string // key prefix; "" means DefaultPrefix
 	// DisableAutoPipeline sends every command as its own round trip. By default, once more
 	// than a few session and value reads and value writes (GET, SET) are in flight, the next
 	// ones go through go-redis's autopipeliner, which sends the commands of concurrent calls
@@ -51,30 +76,40 @@ type Options struct {
 // Store is the Redis session and key/value store. It is safe for concurrent use.
 type Store struct {
 	log     *slog.Logger
-	rdb     *goredis.Client
-	ap      *goredis.AutoPipeliner // nil: autopipelining off
-	busy    atomic.Int32           // hot commands in flight
+	rdb     goredis.UniversalClient // *goredis.Client (single, sentinel) or *goredis.ClusterClient
+	ap      *goredis.AutoPipeliner  // nil: autopipelining off
+	busy    atomic.Int32            // hot commands in flight
 	prefix  string
 	limiter *redis_rate.Limiter
 }
 
-// Open connects to Redis and pings it.
+// Open connects to Redis in the mode opts select and pings it (on a cluster, every
+// master). It fails on options that select no mode or two.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Addr == "" {
-		return nil, errors.New("redis: address is empty")
+	mode, err := opts.mode()
+	if err != nil {
+		return nil, err
 	}
 	// RESP2: etserver uses no RESP3 feature (push notifications, client-side caching), and
 	// with RESP2 go-redis skips looking for push notifications before every reply (~5 % of
 	// etserver's CPU at 12 callers).
-	rdb := goredis.NewClient(&goredis.Options{Addr: opts.Addr, Password: opts.Password, DB: opts.DB, PoolSize: opts.PoolSize, Protocol: 2})
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis: connecting to %s: %w", opts.Addr, err)
+	uo := &goredis.UniversalOptions{Addrs: opts.Addrs, MasterName: opts.MasterName, Password: opts.Password,
+		DB: opts.DB, PoolSize: opts.PoolSize, Protocol: 2, IsClusterMode: mode == ModeCluster}
+	if mode == ModeSingle {
+		uo.Addrs = []string{opts.Addr}
+	}
+	rdb := goredis.NewUniversalClient(uo)
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		cc.AddHook(clusterReload{cc})
 	}
 	s, err := newStore(rdb, opts.Prefix, !opts.DisableAutoPipeline)
 	if err != nil {
 		rdb.Close()
 		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis: connecting to %s (%s): %w", strings.Join(uo.Addrs, ","), mode, err)
 	}
 	if opts.Logger != nil {
 		s.log = opts.Logger
@@ -82,9 +117,29 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// New wraps an existing client, with hot commands autopipelined (see
+// mode returns the mode o selects, or why it selects none.
+func (o Options) mode() (string, error) {
+	switch {
+	case o.Addr != "" && len(o.Addrs) > 0:
+		return "", errors.New("redis: both Addr and Addrs are set; Addr is one node, Addrs a cluster or the sentinels")
+	case o.MasterName != "" && len(o.Addrs) == 0:
+		return "", errors.New("redis: MasterName needs the sentinels' addresses in Addrs")
+	case o.MasterName != "":
+		return ModeSentinel, nil
+	case len(o.Addrs) > 0 && o.DB != 0:
+		return "", fmt.Errorf("redis: DB %d on a cluster, which has database 0 only", o.DB)
+	case len(o.Addrs) > 0:
+		return ModeCluster, nil
+	case o.Addr != "":
+		return ModeSingle, nil
+	}
+	return "", errors.New("redis: address is empty (set Addr, or Addrs for a cluster or sentinels)")
+}
+
+// New wraps an existing client (a *goredis.Client, also one from NewFailoverClient, or a
+// *goredis.ClusterClient), with hot commands autopipelined (see
 // Options.DisableAutoPipeline); prefix "" means DefaultPrefix. Close closes the client.
-func New(rdb *goredis.Client, prefix string) *Store {
+func New(rdb goredis.UniversalClient, prefix string) *Store {
 	s, err := newStore(rdb, prefix, true)
 	if err != nil {
 		// The default autopipeliner configuration is valid; a client that cannot build one
@@ -94,7 +149,7 @@ func New(rdb *goredis.Client, prefix string) *Store {
 	return s
 }
 
-func newStore(rdb *goredis.Client, prefix string, autoPipeline bool) (*Store, error) {
+func newStore(rdb goredis.UniversalClient, prefix string, autoPipeline bool) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
@@ -109,8 +164,26 @@ func newStore(rdb *goredis.Client, prefix string, autoPipeline bool) (*Store, er
 	return s, nil
 }
 
-// Client returns the underlying client (pool statistics, tests).
-func (s *Store) Client() *goredis.Client { return s.rdb }
+// Client returns the underlying client (pool statistics, tests): a *goredis.Client for a
+// single node or Sentinel, a *goredis.ClusterClient for a cluster.
+func (s *Store) Client() goredis.UniversalClient { return s.rdb }
+
+// Mode returns ModeSingle, ModeCluster or ModeSentinel.
+func (s *Store) Mode() string {
+	switch c := s.rdb.(type) {
+	case *goredis.ClusterClient:
+		return ModeCluster
+	case *goredis.Client:
+		if c.Options().Addr == failoverAddr {
+			return ModeSentinel
+		}
+	}
+	return ModeSingle
+}
+
+// failoverAddr is what go-redis puts in the Options.Addr of a client NewFailoverClient
+// made (the address it dials is the sentinels' current primary).
+const failoverAddr = "FailoverClient"
 
 // Prefix returns the key prefix in use.
 func (s *Store) Prefix() string { return s.prefix }
@@ -118,9 +191,21 @@ func (s *Store) Prefix() string { return s.prefix }
 // Close closes the client's pool.
 func (s *Store) Close() error { return s.rdb.Close() }
 
-// Ping checks the connection.
+// Ping checks the connection: of a cluster, to every master (a cluster with a master
+// down answers for only some users' keys).
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
+	var err error
+	if cc, ok := s.rdb.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			if err := c.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("%s: %w", c.Options().Addr, err)
+			}
+			return nil
+		})
+	} else {
+		err = s.rdb.Ping(ctx).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("redis: ping: %w", err)
 	}
 	return nil
@@ -296,4 +381,39 @@ func (s *Store) gcra(ctx context.Context, key string, limit domain.Limit, n int)
 		return nil, fmt.Errorf("redis: rate limit: %w", err)
 	}
 	return res, nil
+}
+
+// clusterReload is the hook Open adds to a cluster client: a command or pipeline that
+// fails without a Redis reply (a refused or lost connection, a timeout: a master down)
+// makes the client reload the slot map at once. go-redis reloads it on MOVED replies and
+// otherwise only every ClusterStateReloadInterval (60 s), so without this the slots of a
+// failed master would stay pointed at it for up to a minute after its replica took over.
+// go-redis runs one reload at a time and at most one every 200 ms, whatever the rate of
+// failures.
+type clusterReload struct{ cc *goredis.ClusterClient }
+
+func (h clusterReload) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h clusterReload) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(err)
+		return err
+	}
+}
+
+func (h clusterReload) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(err)
+		return err
+	}
+}
+
+func (h clusterReload) check(err error) {
+	var reply goredis.Error
+	if err == nil || errors.Is(err, goredis.Nil) || errors.Is(err, context.Canceled) || errors.As(err, &reply) {
+		return
+	}
+	h.cc.ReloadState(context.Background())
 }

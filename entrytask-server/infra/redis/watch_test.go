@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/redis"
@@ -62,16 +65,15 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func TestWatchSessions(t *testing.T) {
-	addr := testenv.RedisAddr(t)
+// TestWatchSessions: in every mode, a change to a session by another instance is
+// reported (on a cluster by the watch on the session's master: the sessions below land
+// on all three), and a killed watch connection is reported lost, then watched again.
+func TestWatchSessions(t *testing.T) { inModes(t, testWatchSessions) }
+
+func testWatchSessions(t *testing.T, m testenv.RedisMode) {
 	var logs logBuffer
-	watcher, err := redis.Open(context.Background(), redis.Options{Addr: addr, Prefix: testenv.RedisPrefix(t, addr),
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watcher.Close()
-	writer := redis.New(open(t).Client(), watcher.Prefix()) // another instance on the same prefix
+	watcher := openIn(t, m, redis.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	writer := redis.New(openIn(t, m, redis.Options{}).Client(), watcher.Prefix()) // another instance on the same prefix
 	ctx, cancel := context.WithCancel(context.Background())
 	obs := make(observer, 100)
 	done := make(chan error, 1)
@@ -87,15 +89,29 @@ func TestWatchSessions(t *testing.T) {
 	}
 
 	bg := context.Background()
-	sess := domain.Session{ID: "s1", UserID: 7, Username: "u", ExpiresAt: time.Now().Add(time.Hour)}
 	if err := writer.Put(bg, 7, "k", []byte("v")); err != nil { // not a session: no report
 		t.Fatal(err)
 	}
-	if err := writer.CreateSession(bg, sess); err != nil {
-		t.Fatal(err)
+	// Nine sessions: on a cluster, their keys hash to slots of every master (checked).
+	masters := map[string]bool{}
+	for i := range 9 {
+		sess := domain.Session{ID: "s" + strconv.Itoa(i), UserID: 7, Username: "u", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := writer.CreateSession(bg, sess); err != nil {
+			t.Fatal(err)
+		}
+		if ev := obs.next(t, false); ev != "changed "+sess.ID {
+			t.Fatalf("after CreateSession: %q, want changed %s", ev, sess.ID)
+		}
+		if cc, ok := writer.Client().(*goredis.ClusterClient); ok {
+			node, err := cc.MasterForKey(bg, watcher.Prefix()+"s:"+sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			masters[node.Options().Addr] = true
+		}
 	}
-	if ev := obs.next(t, false); ev != "changed s1" {
-		t.Fatalf("after CreateSession: %q, want changed s1", ev)
+	if m.Name == "cluster" && len(masters) != len(m.Addrs) {
+		t.Fatalf("the sessions landed on %d masters, want all %d: pick other ids", len(masters), len(m.Addrs))
 	}
 	if err := writer.DeleteSession(bg, "s1"); err != nil {
 		t.Fatal(err)
@@ -103,30 +119,19 @@ func TestWatchSessions(t *testing.T) {
 	if ev := obs.next(t, false); ev != "changed s1" {
 		t.Fatalf("after DeleteSession: %q, want changed s1", ev)
 	}
-	sess.ID, sess.ExpiresAt = "s2", time.Now().Add(-time.Second) // expired: Redis drops it at once
+	sess := domain.Session{ID: "x2", UserID: 7, Username: "u", ExpiresAt: time.Now().Add(-time.Second)} // expired: Redis drops it at once
 	if err := writer.CreateSession(bg, sess); err != nil {
 		t.Fatal(err)
 	}
-	if ev := obs.next(t, false); ev != "changed s2" {
-		t.Fatalf("after CreateSession of an expired session: %q, want changed s2", ev)
+	if ev := obs.next(t, false); ev != "changed x2" {
+		t.Fatalf("after CreateSession of an expired session: %q, want changed x2", ev)
 	}
 
-	// A killed watch connection is reported lost, then watched again once re-established.
-	list, err := writer.Client().ClientList(bg).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if field(line, "name") == redis.WatchClientName(watcher.Prefix()) {
-			if err := writer.Client().Do(bg, "CLIENT", "KILL", "ID", field(line, "id")).Err(); err != nil {
-				t.Fatal(err)
-			}
-			killed++
-		}
-	}
-	if killed != 1 {
-		t.Fatalf("%d watch connections named %s in CLIENT LIST, want 1:\n%s", killed, redis.WatchClientName(watcher.Prefix()), list)
+	// A killed watch connection (on a cluster, every master's) is reported lost, then
+	// watched again once re-established.
+	killed, nodes := killWatch(t, writer.Client(), redis.WatchClientName(watcher.Prefix()))
+	if killed != nodes {
+		t.Fatalf("%d watch connections named %s on %d nodes, want one per node", killed, redis.WatchClientName(watcher.Prefix()), nodes)
 	}
 	if ev := obs.next(t, false); ev != "lost" {
 		t.Fatalf("after CLIENT KILL: %q, want lost", ev)
@@ -139,13 +144,50 @@ func TestWatchSessions(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
-	sess.ID, sess.ExpiresAt = "s3", time.Now().Add(time.Hour)
+	sess.ID, sess.ExpiresAt = "x3", time.Now().Add(time.Hour)
 	if err := writer.CreateSession(bg, sess); err != nil {
 		t.Fatal(err)
 	}
-	if ev := obs.next(t, false); ev != "changed s3" {
-		t.Fatalf("after reconnecting, CreateSession: %q, want changed s3", ev)
+	if ev := obs.next(t, false); ev != "changed x3" {
+		t.Fatalf("after reconnecting, CreateSession: %q, want changed x3", ev)
 	}
+}
+
+// killWatch kills the connections named name on every node holding data (the masters of
+// a cluster, else the one node) and returns how many it killed on how many nodes.
+func killWatch(t *testing.T, rdb goredis.UniversalClient, name string) (killed, nodes int) {
+	t.Helper()
+	var mu sync.Mutex
+	kill := func(ctx context.Context, c *goredis.Client) error {
+		list, err := c.ClientList(ctx).Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		nodes++
+		for line := range strings.SplitSeq(list, "\n") {
+			if field(line, "name") == name {
+				if err := c.Do(ctx, "CLIENT", "KILL", "ID", field(line, "id")).Err(); err != nil {
+					return err
+				}
+				killed++
+			}
+		}
+		return nil
+	}
+	ctx := context.Background()
+	var err error
+	switch c := rdb.(type) {
+	case *goredis.ClusterClient:
+		err = c.ForEachMaster(ctx, kill)
+	case *goredis.Client:
+		err = kill(ctx, c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return killed, nodes
 }
 
 // field returns the value of name=value in a CLIENT LIST line.

@@ -19,11 +19,11 @@ type mysqlRedis struct {
 	*mysql.Store
 	rs     *redis.Store
 	dsn    string
-	addr   string
+	mode   testenv.RedisMode
 	prefix string
 }
 
-func openMySQLRedis(t *testing.T, dsn, addr, prefix string) repotest.Stores {
+func openMySQLRedis(t *testing.T, dsn string, mode testenv.RedisMode, prefix string) repotest.Stores {
 	t.Helper()
 	ctx := context.Background()
 	ms, err := mysql.Open(ctx, mysql.Options{DSN: dsn})
@@ -34,12 +34,12 @@ func openMySQLRedis(t *testing.T, dsn, addr, prefix string) repotest.Stores {
 		ms.Close()
 		t.Fatalf("Migrate: %v", err)
 	}
-	rs, err := redis.Open(ctx, redis.Options{Addr: addr, Prefix: prefix})
+	rs, err := redis.Open(ctx, redis.Options{Addr: mode.Addr, Addrs: mode.Addrs, MasterName: mode.MasterName, Prefix: prefix})
 	if err != nil {
 		ms.Close()
 		t.Fatal(err)
 	}
-	b := &mysqlRedis{Store: ms, rs: rs, dsn: dsn, addr: addr, prefix: prefix}
+	b := &mysqlRedis{Store: ms, rs: rs, dsn: dsn, mode: mode, prefix: prefix}
 	t.Cleanup(func() { b.close() })
 	return repotest.Stores{Accounts: b, Quotas: b, Sessions: rs, KV: rs}
 }
@@ -50,18 +50,22 @@ func (b *mysqlRedis) close() {
 }
 
 // TestRepositoryMySQLRedis runs the suite on MariaDB/MySQL (accounts, quotas) and Redis
-// (sessions, values): a database pocket_test_<random> and a unique key prefix per test.
+// (sessions, values) in each Redis mode (one node, Cluster, Sentinel; see testenv): a
+// database pocket_test_<random> and a unique key prefix per test.
 func TestRepositoryMySQLRedis(t *testing.T) {
-	repotest.Run(t, repotest.Backend{
-		Open: func(t *testing.T) repotest.Stores {
-			dsn := testenv.MySQLDSN(t)
-			addr := testenv.RedisAddr(t)
-			return openMySQLRedis(t, dsn, addr, testenv.RedisPrefix(t, addr))
-		},
-		Reopen: func(t *testing.T, old repotest.Stores) repotest.Stores {
-			b := old.Accounts.(*mysqlRedis)
-			b.close()
-			return openMySQLRedis(t, b.dsn, b.addr, b.prefix)
-		},
-	})
+	for _, mode := range testenv.RedisModes() {
+		t.Run(mode.Name, func(t *testing.T) {
+			mode.Need(t)
+			repotest.Run(t, repotest.Backend{
+				Open: func(t *testing.T) repotest.Stores {
+					return openMySQLRedis(t, testenv.MySQLDSN(t), mode, mode.Prefix(t))
+				},
+				Reopen: func(t *testing.T, old repotest.Stores) repotest.Stores {
+					b := old.Accounts.(*mysqlRedis)
+					b.close()
+					return openMySQLRedis(t, b.dsn, b.mode, b.prefix)
+				},
+			})
+		})
+	}
 }
