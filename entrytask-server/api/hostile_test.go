@@ -620,6 +620,9 @@ func (r *rawNap) readLoop() {
 // send writes msg on stream id as DATA frames within the credit granted, the last one
 // with END_STREAM (the request and the half-close, as dora sends them).
 func (r *rawNap) send(id uint32, msg []byte) error {
+	// Each message gets the whole test timeout: a 4 MB message under -race on a loaded
+	// 2-core box can take seconds, and the deadline set at dial covered them all.
+	r.conn.SetDeadline(time.Now().Add(testTimeout))
 	r.mu.Lock()
 	r.streams[id] = r.initStream
 	r.mu.Unlock()
