@@ -74,11 +74,13 @@ func loadConfig(c *cli.Context) (config.Config, error) {
 	return config.Load(config.Sources{File: c.String("config"), Env: true, Flags: flags})
 }
 
-// newLogger is wire.NewLogger on w with the drivers' lines routed to it; it logs, once,
-// the ETSERVER_* variables the configuration ignored.
+// newLogger is wire.NewLogger on w with the drivers' lines routed to it, also used by main
+// to report the command's failure; it logs, once, the ETSERVER_* variables the
+// configuration ignored.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	log := wire.NewLogger(cfg, w)
 	wire.RouteDriverLogs(log)
+	commandLog.Store(log)
 	if len(cfg.IgnoredEnv) > 0 {
 		log.Warn("ignoring environment variables that name no configuration key", "vars", cfg.IgnoredEnv)
 	}

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 )
@@ -23,16 +25,29 @@ const (
 
 func main() {
 	a := newApp()
-	os.Exit(exitStatus(a.Run(os.Args), a.ErrWriter))
+	err := a.Run(os.Args)
+	os.Exit(exitStatus(err, a.ErrWriter, commandLog.Load()))
 }
 
-// exitStatus prints err (if any) on one line of w and returns the process's exit status.
-func exitStatus(err error, w io.Writer) int {
+// commandLog is the logger of the command that ran, once it has one (newLogger), so that
+// its failure is reported in the log's format.
+var commandLog atomic.Pointer[slog.Logger]
+
+// exitStatus reports err (if any) and returns the process's exit status. A failure of a
+// command that has its logger (log set) is one error record of that logger, so with
+// log.format json it is JSON too; a usage mistake, or a failure before the configuration
+// loaded, is one plain line "etserver: …" on w.
+func exitStatus(err error, w io.Writer, log *slog.Logger) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(w, "etserver:", err)
-	if errors.As(err, new(usageError)) {
+	usage := errors.As(err, new(usageError))
+	if log != nil && !usage {
+		log.Error("etserver failed", "err", err.Error())
+	} else {
+		fmt.Fprintln(w, "etserver:", err)
+	}
+	if usage {
 		return exitUsage
 	}
 	return exitFailed

@@ -92,7 +92,7 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("etserver %v: %v, want an error containing %q\n%s", tc.args, err, tc.want, out)
 			}
 			var line bytes.Buffer
-			if code := exitStatus(err, &line); code != tc.code {
+			if code := exitStatus(err, &line, nil); code != tc.code {
 				t.Errorf("exit status %d, want %d", code, tc.code)
 			}
 			if strings.Count(line.String(), "\n") != 1 {

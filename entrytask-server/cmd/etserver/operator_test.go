@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -137,6 +139,33 @@ func TestBinaryOperator(t *testing.T) {
 		}
 		if took == 0 {
 			t.Errorf("no call record with took in\n%s", srv.log())
+		}
+	})
+
+	t.Run("json failure", func(t *testing.T) {
+		// A failure after the configuration loaded is reported in the log's format.
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		cmd := exec.Command(bin, "serve", "--data-dir", data, "--listen", busy.Addr().String(), "--admin-listen", "", "--log-format", "json")
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
+			t.Fatalf("serve on a busy port: %v, want exit %d\n%s", err, exitFailed, stderr.String())
+		}
+		var last map[string]any
+		for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+			if err := json.Unmarshal([]byte(line), &last); err != nil {
+				t.Fatalf("stderr line is not JSON (%v): %q", err, line)
+			}
+		}
+		if last["level"] != "ERROR" || last["msg"] != "etserver failed" || !strings.Contains(fmt.Sprint(last["err"]), "listen") {
+			t.Fatalf("last record %v, want the failure as an ERROR record", last)
 		}
 	})
 
