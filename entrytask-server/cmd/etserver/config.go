@@ -97,6 +97,14 @@ func usageErrorf(format string, args ...any) error {
 	return usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// noArgs is the usage error of a command given arguments it does not take.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf("%s takes no arguments, got %q; run 'etserver %s --help' for its flags", c.Command.Name, c.Args().Slice(), c.Command.Name)
+	}
+	return nil
+}
+
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

@@ -41,7 +41,8 @@ func exitStatus(err error, w io.Writer, log *slog.Logger) int {
 	if err == nil {
 		return 0
 	}
-	usage := errors.As(err, new(usageError))
+	// urfave/cli's own errors (`etserver help bogus`: "No help topic") are usage mistakes too.
+	usage := errors.As(err, new(usageError)) || errors.As(err, new(cli.ExitCoder))
 	if log != nil && !usage {
 		log.Error("etserver failed", "err", err.Error())
 	} else {

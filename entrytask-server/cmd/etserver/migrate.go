@@ -15,6 +15,9 @@ func migrateCommand() *cli.Command {
 		Usage: "apply the embedded schema migrations (serve also applies them on start)",
 		Flags: storeFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err

@@ -30,6 +30,9 @@ func seedCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure-fast-hashes", Usage: "INSECURE, for demos, benchmarks and tests only: hash with argon2id m=8KiB t=1 p=1 (~12,700 guesses/s per core) instead of the configured cost"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			if !c.IsSet("users") {
 				return usageErrorf("seed: --users is required; run 'etserver seed --help' for its flags")
 			}

@@ -30,6 +30,9 @@ func serveCommand() *cli.Command {
 		Usage: "serve the kv.Store RPC API (dora) on --listen and the admin HTTP port on --admin-listen",
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
