@@ -45,7 +45,7 @@ const EnvPrefix = "ETSERVER_"
 // Config is etserver's whole configuration. See Defaults for every default.
 type Config struct {
 	Listen      string `koanf:"listen"`       // RPC listen address
-	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
+	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz; /debug/pprof with admin.pprof); "" disables it
 	// Reflection serves dora.reflection.v1.Reflection on the RPC port, so that doractl
 	// (dora/cmd/doractl) can list, describe and call the services without .proto files.
 	// Default false. The health service (dora.health.v1.Health) is always served.
