@@ -51,7 +51,7 @@ echo "== starting etserver on loopback"
 server_pid=$!
 addr=""
 for _ in $(seq 1 300); do
-  addr=$(sed -n 's/^etserver: listening on \([^ ]*\).*/\1/p' "$work/etserver.log" | head -n 1)
+  addr=$(sed -n 's/.* msg=listening addr=\([^ ]*\).*/\1/p' "$work/etserver.log" | head -n 1)
   [ -n "$addr" ] && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1

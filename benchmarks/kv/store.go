@@ -130,7 +130,7 @@ func OpenBackend(ctx context.Context, opts StoreOptions) (_ *Backend, err error)
 		flags["redis.addr"] = opts.RedisAddr
 		flags["redis.prefix"] = redisPrefix(fresh.token)
 	}
-	cfg, err := config.Load(config.Sources{Env: os.Environ(), Flags: flags})
+	cfg, err := config.Load(config.Sources{Env: true, Flags: flags})
 	if err != nil {
 		return b, fmt.Errorf("kv: %w", err)
 	}

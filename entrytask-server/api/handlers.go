@@ -53,8 +53,10 @@ func (s *Store) Login(ctx context.Context, req *kvpb.LoginReq) (*kvpb.LoginRsp, 
 	res, err := s.svc.LoginFrom(ctx, req.GetUsername(), req.GetPassword(), peerAddr(ctx))
 	switch {
 	case err == nil:
+		s.metrics.answered(MethodLogin, kvpb.CODE_OK)
 		return &kvpb.LoginRsp{Status: &kvpb.Status{}, Token: res.Token}, nil
 	case errors.Is(err, domain.ErrIncorrectCredentials):
+		s.metrics.answered(MethodLogin, incorrect.Code)
 		return &kvpb.LoginRsp{Status: incorrect}, nil
 	case errors.Is(err, domain.ErrQuotaExceeded) && s.metrics != nil:
 		s.metrics.limited.WithLabelValues(string(domain.OpLogin)).Inc()
@@ -100,8 +102,10 @@ func (s *Store) ReadSecureMessage(ctx context.Context, req *kvpb.ReadSecureMessa
 	v, err := s.svc.Read(ctx, p, string(req.GetKey()))
 	switch {
 	case err == nil:
+		s.metrics.answered(MethodReadSecureMessage, kvpb.CODE_OK)
 		return &kvpb.ReadSecureMessageRsp{Status: okStatus, Value: v}, nil
 	case errors.Is(err, domain.ErrKeyNotExist):
+		s.metrics.answered(MethodReadSecureMessage, keyNotExist.Code)
 		return &kvpb.ReadSecureMessageRsp{Status: keyNotExist}, nil
 	}
 	return nil, statusErr(ctx, s.log, MethodReadSecureMessage, err)
@@ -116,8 +120,10 @@ func (s *Store) DeleteSecureMessage(ctx context.Context, req *kvpb.DeleteSecureM
 	}
 	switch {
 	case err == nil:
+		s.metrics.answered(MethodDeleteSecureMessage, kvpb.CODE_OK)
 		return &kvpb.DeleteSecureMessageRsp{Status: &kvpb.Status{}}, nil
 	case errors.Is(err, domain.ErrKeyNotExist):
+		s.metrics.answered(MethodDeleteSecureMessage, keyNotExist.Code)
 		return &kvpb.DeleteSecureMessageRsp{Status: keyNotExist}, nil
 	}
 	return nil, statusErr(ctx, s.log, MethodDeleteSecureMessage, err)
@@ -130,5 +136,6 @@ func (s *Store) Logout(ctx context.Context, _ *kvpb.LogoutReq) (*kvpb.LogoutRsp,
 	if err := s.svc.Logout(ctx, md.Get(MDToken)); err != nil {
 		return nil, statusErr(ctx, s.log, MethodLogout, err)
 	}
+	s.metrics.answered(MethodLogout, kvpb.CODE_OK)
 	return &kvpb.LogoutRsp{Status: &kvpb.Status{}}, nil
 }

@@ -9,9 +9,10 @@
 // programs that must run etserver exactly as it runs — the kv suite of the benchmarks
 // module — use this package instead of copying the wiring. The shortest complete use:
 //
-//	cfg, _ := config.Load(config.Sources{Env: os.Environ()})
+//	cfg, _ := config.Load(config.Sources{Env: true})
 //	defer wire.TuneGC(cfg)()
 //	log := wire.NewLogger(cfg, os.Stderr)
+//	wire.RouteDriverLogs(log)
 //	b, err := wire.Open(ctx, cfg, log)
 //	if err != nil { ... }
 //	defer b.Close()
@@ -37,14 +38,25 @@ import (
 
 // NewLogger returns etserver's logger on w: log/slog's text handler, or its JSON handler
 // when log.format is json, at level log.level (info when the level does not parse).
+// Durations are written as Go duration strings ("took":"377µs") in both formats, never
+// as bare nanoseconds. Pass the logger to RouteDriverLogs so that the Redis and MySQL
+// drivers' own lines join the same stream.
 func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.Log.Level)))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationString}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationString writes a time.Duration attribute as its String form, with its unit.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // MaxRecvMsgSize is the request size the RPC server accepts: at least nap's default

@@ -48,6 +48,8 @@ func TestConfigPrecedence(t *testing.T) {
 			args: []string{"login,read", "--config", cfg}, wantUser: "6", wantKey: "fromfile", wantTO: 3 * time.Second, wantAddrs: "127.0.0.1:7100 127.0.0.1:7101"},
 		{name: "flags beat environment", env: map[string]string{"ETCLIENT_USER": "6", "ETCLIENT_PASSWORD": "6", "ETCLIENT_SERVER": "127.0.0.1:7200"},
 			args: []string{"login,read", "--config", cfg, "-u", "7", "-p=7", "-k", "fromflag", "--timeout=4s"}, wantUser: "7", wantKey: "fromflag", wantTO: 4 * time.Second, wantJSON: true, wantAddrs: "127.0.0.1:7200"},
+		{name: "deployed server list", args: []string{"login,read", "--server", ":9090#1,:9090#1,:9090#1"},
+			wantUser: "1", wantKey: "a", wantTO: DefaultTimeout, wantAddrs: "localhost:9090"},
 		{name: "flag equal to the default still wins", env: map[string]string{"ETCLIENT_USER": "6", "ETCLIENT_PASSWORD": "6"},
 			args: []string{"login,read", "-u", "1", "-p", "1"}, wantUser: "1", wantKey: "a", wantTO: DefaultTimeout, wantAddrs: "127.0.0.1:7000"},
 	}

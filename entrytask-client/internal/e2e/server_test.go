@@ -22,9 +22,10 @@ const (
 	etclientPkg = "github.com/seed857a6cbd/pocket/entrytask-client/cmd/etclient"
 )
 
-// listeningPrefix starts the line `etserver serve` prints to stderr once its RPC listener
-// is bound (cmd/etserver/serve.go in entrytask-server).
-const listeningPrefix = "etserver: listening on "
+// listeningRecord is in the log record `etserver serve` writes to stderr (text format)
+// once its listeners are bound, followed by the RPC address (cmd/etserver/serve.go in
+// entrytask-server): "time=… level=INFO msg=listening addr=127.0.0.1:PORT admin=…".
+const listeningRecord = " msg=listening addr="
 
 // Bounds of the server's life cycle in tests.
 const (
@@ -129,7 +130,8 @@ func startServer(bin, dataDir string, env ...string) (*server, error) {
 			s.mu.Lock()
 			s.log.WriteString(line + "\n")
 			s.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
+			if _, rest, ok := strings.Cut(line, listeningRecord); ok {
+				a, _, _ := strings.Cut(rest, " ")
 				select {
 				case addr <- a:
 				default:
@@ -149,7 +151,7 @@ func startServer(bin, dataDir string, env ...string) (*server, error) {
 		return nil, fmt.Errorf("etserver serve exited before listening (%v):\n%s", err, s.Log())
 	case <-timer.C:
 		_ = s.Stop()
-		return nil, fmt.Errorf("etserver serve printed no %q line within %v:\n%s", listeningPrefix, startTimeout, s.Log())
+		return nil, fmt.Errorf("etserver serve printed no %q record within %v:\n%s", listeningRecord, startTimeout, s.Log())
 	}
 }
 

@@ -3,19 +3,20 @@ package kvclient
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
+
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // DefaultServer is the address etclient dials when no --server is given.
 const DefaultServer = "127.0.0.1:7000"
 
-// DefaultWeight is the weight of an endpoint written without "#weight".
-const DefaultWeight = 1
+// DefaultWeight is the weight of an endpoint written without "#weight" (lbclient's).
+const DefaultWeight = lbclient.DefaultWeight
 
-// MaxWeight is the largest weight ParseEndpoints accepts (lbclient's limit).
-const MaxWeight = 100
+// MaxWeight is the largest weight ParseEndpoints accepts (lbclient's limit), also for the
+// sum of an address's repeats.
+const MaxWeight = lbclient.MaxWeight
 
 // ErrBadEndpoint is wrapped by every error of ParseEndpoints.
 var ErrBadEndpoint = errors.New("kvclient: bad server address")
@@ -27,48 +28,27 @@ type Endpoint struct {
 	Weight int
 }
 
-// ParseEndpoints parses a server list: one "host:port", or a comma-separated list of
-// "host:port#weight" entries (the weight is optional, DefaultWeight when absent, and must be
-// 1..MaxWeight). Spaces around entries are ignored; an empty list, an empty entry, a missing
-// or non-numeric port, a bad weight and an address listed twice are errors wrapping
-// ErrBadEndpoint that quote the offending entry. The rules are lbclient's target syntax, so a
-// list that passes here is one the balancer accepts.
+// ParseEndpoints parses a server list with lbclient's target parser (lbclient.ParseTarget),
+// so a list that passes here is one the balancer accepts: one "host:port", or a
+// comma-separated list of "host:port#weight" entries (the weight is optional, DefaultWeight
+// when absent, and must be 1..MaxWeight; spaces around entries are ignored).
+//
+// The lists of deployed configurations are accepted as they are written
+// (":9090#1,:9090#1,:9090#1"): an empty host is lbclient.LocalHost (":9090" is
+// "localhost:9090"), and an address listed again adds its weight to its first entry, so an
+// instance listed n times gets n times the share of calls of one listed once (the sum is at
+// most MaxWeight; with a single distinct address the weight changes nothing). An empty list,
+// an empty entry, a missing or non-numeric port and a bad weight are errors wrapping
+// ErrBadEndpoint that name the entry and its position.
 func ParseEndpoints(s string) ([]Endpoint, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("%w: empty server list", ErrBadEndpoint)
+	eps, err := lbclient.ParseTarget(s)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), lbclient.ErrBadTarget.Error()+": ")
+		return nil, fmt.Errorf("%w: %s", ErrBadEndpoint, msg)
 	}
-	parts := strings.Split(s, ",")
-	eps := make([]Endpoint, 0, len(parts))
-	seen := make(map[string]bool, len(parts))
-	for _, p := range parts {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			return nil, fmt.Errorf("%w: empty entry in %q", ErrBadEndpoint, s)
-		}
-		addr, weight := p, DefaultWeight
-		if i := strings.LastIndexByte(p, '#'); i >= 0 {
-			addr = p[:i]
-			w, err := strconv.Atoi(p[i+1:])
-			if err != nil || w < 1 || w > MaxWeight {
-				return nil, fmt.Errorf("%w: %q: weight must be an integer in 1..%d", ErrBadEndpoint, p, MaxWeight)
-			}
-			weight = w
-		}
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: want host:port", ErrBadEndpoint, p)
-		}
-		if host == "" {
-			return nil, fmt.Errorf("%w: %q: missing host", ErrBadEndpoint, p)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%w: %q: port must be a number in 1..65535", ErrBadEndpoint, p)
-		}
-		if seen[addr] {
-			return nil, fmt.Errorf("%w: %q: address listed twice", ErrBadEndpoint, p)
-		}
-		seen[addr] = true
-		eps = append(eps, Endpoint{Addr: addr, Weight: weight})
+	out := make([]Endpoint, len(eps))
+	for i, ep := range eps {
+		out[i] = Endpoint{Addr: ep.Addr, Weight: ep.Weight}
 	}
-	return eps, nil
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,11 +22,12 @@ import (
 // readyTimeout bounds each readiness check.
 const readyTimeout = 2 * time.Second
 
-// newRegistry returns the Prometheus registry served on /metrics: Go runtime, process,
-// SQL pool and Redis pool statistics. The RPC call metrics join it with the dora API layer.
+// newRegistry returns the Prometheus registry served on /metrics: etserver_build_info,
+// Go runtime, process, SQL pool and Redis pool statistics. The RPC call metrics join it
+// with the dora API layer.
 func newRegistry(b *wire.Backend) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	if b.SQLDB != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(b.SQLDB.DB, b.SQLName))
 	}
@@ -33,6 +35,17 @@ func newRegistry(b *wire.Backend) *prometheus.Registry {
 		reg.MustRegister(&redisPoolCollector{rdb: b.Redis})
 	}
 	return reg
+}
+
+// buildInfo is etserver_build_info{version,revision,goversion} 1: the module version and
+// VCS revision of buildVersion and the Go version, to join with other series by instance.
+func buildInfo() prometheus.Collector {
+	version, revision := buildVersion()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "etserver_build_info",
+		Help:        "Always 1; the labels say which etserver build runs.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()}})
+	g.Set(1)
+	return g
 }
 
 // redisPoolCollector exports go-redis pool statistics.
@@ -64,8 +77,9 @@ func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // adminHandler serves /metrics, /healthz (the process is up), /readyz (every store
-// answers a ping within readyTimeout; 503 naming the failures otherwise) and /debug/pprof/.
-func adminHandler(reg *prometheus.Registry, checks map[string]domain.Pinger, log *slog.Logger) http.Handler {
+// answers a ping within readyTimeout; 503 naming the failures otherwise) and, when pprof
+// is set (admin.pprof, --admin-pprof), /debug/pprof/.
+func adminHandler(reg *prometheus.Registry, checks map[string]domain.Pinger, log *slog.Logger, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -80,11 +94,13 @@ func adminHandler(reg *prometheus.Registry, checks map[string]domain.Pinger, log
 		}
 		fmt.Fprintln(w, "ready:", strings.Join(names, ", "))
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -103,6 +119,5 @@ func startAdmin(addr string, h http.Handler, log *slog.Logger) (*http.Server, ne
 		}
 		done <- err
 	}()
-	log.Info("admin HTTP listening", "addr", ln.Addr().String())
 	return srv, ln.Addr(), done, nil
 }

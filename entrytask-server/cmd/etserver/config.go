@@ -2,40 +2,107 @@ package main
 
 import (
 	"context"
-	"os"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
-// configFlags are the flags every command accepts; each maps to a configuration key.
-func configFlags() []cli.Flag {
+// configFileFlag is --config, the YAML file (ETSERVER_CONFIG when not given).
+func configFileFlag() cli.Flag {
+	return &cli.StringFlag{Name: "config", Aliases: []string{"c"},
+		Usage: "YAML configuration file (optional; default $" + config.ConfigEnv + ")"}
+}
+
+// keyFlag is the string flag of a configuration key, named config.FlagName(key).
+func keyFlag(key, usage string) cli.Flag {
+	return &cli.StringFlag{Name: config.FlagName(key), Usage: usage + " (key " + key + ")"}
+}
+
+// boolKeyFlag is the boolean flag of a configuration key.
+func boolKeyFlag(key, usage string) cli.Flag {
+	return &cli.BoolFlag{Name: config.FlagName(key), Usage: usage + " (key " + key + ")"}
+}
+
+// logFlags are the flags of log.level and log.format.
+func logFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML configuration file (optional)"},
-		&cli.StringFlag{Name: "listen", Usage: "RPC listen address (key listen; default 127.0.0.1:7000)"},
-		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address (key admin_listen; default 127.0.0.1:7001)"},
-		&cli.StringFlag{Name: "data-dir", Usage: "embedded store directory (key data_dir; default etserver-data)"},
-		&cli.StringFlag{Name: "mysql-dsn", Usage: "MySQL DSN (key mysql.dsn)"},
-		&cli.StringFlag{Name: "redis-addr", Usage: "Redis host:port (key redis.addr)"},
-		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (key log.level)"},
+		keyFlag("log.level", "debug, info, warn or error; default info"),
+		keyFlag("log.format", "text or json (every stderr line in that format); default text"),
 	}
 }
 
-var flagKeys = map[string]string{
-	"listen": "listen", "admin-listen": "admin_listen", "data-dir": "data_dir",
-	"mysql-dsn": "mysql.dsn", "redis-addr": "redis.addr", "log-level": "log.level",
+// storeFlags are the flags of every command that opens the store: the file, the store
+// selection and the log.
+func storeFlags() []cli.Flag {
+	return append([]cli.Flag{
+		configFileFlag(),
+		keyFlag("data_dir", "embedded store directory, used when mysql.dsn and redis.addr are empty; default etserver-data"),
+		keyFlag("mysql.dsn", "MySQL DSN of accounts and quotas"),
+		keyFlag("redis.addr", "Redis host:port of sessions and values"),
+	}, logFlags()...)
 }
 
+// serveFlags are storeFlags and the listeners, TLS and admin port switches of serve.
+func serveFlags() []cli.Flag {
+	return append(storeFlags(),
+		keyFlag("listen", "RPC listen address; default 127.0.0.1:7000"),
+		keyFlag("admin_listen", `admin HTTP address (/metrics, /healthz, /readyz); "" disables it; default 127.0.0.1:7001`),
+		boolKeyFlag("admin.pprof", "serve /debug/pprof/ on the admin HTTP port; default false"),
+		boolKeyFlag("reflection", "serve dora reflection on the RPC port (for doractl); default false"),
+		keyFlag("tls.cert", "server certificate PEM file; TLS on the RPC port when set"),
+		keyFlag("tls.key", "server private key PEM file (with --tls-cert)"),
+		keyFlag("tls.client_ca", "CA PEM file that client certificates must chain to (mTLS)"),
+	)
+}
+
+// loadConfig resolves the configuration of the command c: defaults < file (--config or
+// ETSERVER_CONFIG) < ETSERVER_* environment < the flags of c that were set. Every key
+// whose flag c has and the user set is taken, whatever the key: no per-key mapping.
 func loadConfig(c *cli.Context) (config.Config, error) {
 	flags := map[string]any{}
-	for name, key := range flagKeys {
-		if c.IsSet(name) {
-			flags[key] = c.String(name)
+	for _, key := range config.Keys() {
+		if name := config.FlagName(key); c.IsSet(name) {
+			flags[key] = c.Value(name)
 		}
 	}
-	return config.Load(config.Sources{File: c.String("config"), Env: os.Environ(), Flags: flags})
+	return config.Load(config.Sources{File: c.String("config"), Env: true, Flags: flags})
+}
+
+// newLogger is wire.NewLogger on w with the drivers' lines routed to it, also used by main
+// to report the command's failure; it logs, once, the ETSERVER_* variables the
+// configuration ignored.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	log := wire.NewLogger(cfg, w)
+	wire.RouteDriverLogs(log)
+	commandLog.Store(log)
+	if len(cfg.IgnoredEnv) > 0 {
+		log.Warn("ignoring environment variables that name no configuration key", "vars", cfg.IgnoredEnv)
+	}
+	return log
+}
+
+// usageError is a command-line mistake (unknown command or flag, bad arguments): main
+// prints it on one line with a hint and exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// noArgs is the usage error of a command given arguments it does not take.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf("%s takes no arguments, got %q; run 'etserver %s --help' for its flags", c.Command.Name, c.Args().Slice(), c.Command.Name)
+	}
+	return nil
 }
 
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {

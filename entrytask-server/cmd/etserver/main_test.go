@@ -57,8 +57,63 @@ func TestCommandsEmbedded(t *testing.T) {
 	if _, err := run(t, "seed", "--data-dir", data); err == nil {
 		t.Fatal("seed without --users accepted")
 	}
-	if _, err := run(t, "migrate", "--data-dir", data, "--listen", "nonsense"); err == nil || !strings.Contains(err.Error(), "config: listen") {
-		t.Fatalf("bad --listen: %v", err)
+	if _, err := run(t, "migrate", "--data-dir", data, "--log-level", "loud"); err == nil || !strings.Contains(err.Error(), "config: log.level") {
+		t.Fatalf("bad --log-level: %v", err)
+	}
+}
+
+// TestUsageErrors: a command line mistake is one line naming it and the help to read, exit
+// status 2; a failure of the command itself is exit status 1. Flags appear only on the
+// commands they apply to.
+func TestUsageErrors(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+		code int
+	}{
+		{"no command", nil, "no command given; run 'etserver --help'", exitUsage},
+		{"unknown command", []string{"bogus"}, `unknown command "bogus"; run 'etserver --help'`, exitUsage},
+		{"unknown subcommand", []string{"user", "bogus"}, `unknown command "bogus"; run 'etserver user --help'`, exitUsage},
+		{"no subcommand", []string{"user"}, "no command given; run 'etserver user --help'", exitUsage},
+		{"unknown flag", []string{"serve", "--bogus"}, "serve: flag provided but not defined: -bogus; run 'etserver serve --help'", exitUsage},
+		{"serve flag on migrate", []string{"migrate", "--listen", "127.0.0.1:0"}, "migrate: flag provided but not defined: -listen", exitUsage},
+		{"tls flag on seed", []string{"seed", "--tls-cert", "x.pem", "--users", "1"}, "seed: flag provided but not defined: -tls-cert", exitUsage},
+		{"help of an unknown command", []string{"help", "bogus"}, "No help topic for 'bogus'", exitUsage},
+		{"argument to serve", []string{"serve", "extra"}, `serve takes no arguments, got ["extra"]`, exitUsage},
+		{"argument to migrate", []string{"migrate", "--data-dir", data, "extra"}, `migrate takes no arguments`, exitUsage},
+		{"unknown root flag", []string{"--bogus"}, "flag provided but not defined: -bogus; run 'etserver --help'", exitUsage},
+		{"seed without users", []string{"seed", "--data-dir", data}, "seed: --users is required", exitUsage},
+		{"user add without name", []string{"user", "add", "--data-dir", data}, "user add takes one argument", exitUsage},
+		{"bad config value", []string{"migrate", "--data-dir", data, "--log-format", "xml"}, "config: log.format: must be text or json", exitFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("etserver %v: %v, want an error containing %q\n%s", tc.args, err, tc.want, out)
+			}
+			var line bytes.Buffer
+			if code := exitStatus(err, &line, nil); code != tc.code {
+				t.Errorf("exit status %d, want %d", code, tc.code)
+			}
+			if strings.Count(line.String(), "\n") != 1 {
+				t.Errorf("error printed on more than one line: %q", line.String())
+			}
+		})
+	}
+	for _, args := range [][]string{{"migrate", "--help"}, {"seed", "--help"}, {"user", "add", "--help"}} {
+		out, err := run(t, args...)
+		if err != nil || strings.Contains(out, "--listen") || strings.Contains(out, "--tls-cert") || !strings.Contains(out, "--data-dir") {
+			t.Errorf("etserver %v: %v; want store flags and no serve flags:\n%s", args, err, out)
+		}
+	}
+	out, err := run(t, "serve", "--help")
+	for _, f := range []string{"--listen", "--admin-listen", "--admin-pprof", "--tls-cert", "--tls-key", "--tls-client-ca", "--log-format", "--log-level", "--config"} {
+		if err != nil || !strings.Contains(out, f) {
+			t.Errorf("etserver serve --help lacks %s (%v):\n%s", f, err, out)
+		}
 	}
 }
 
@@ -145,7 +200,10 @@ func serveAndProbe(t *testing.T, cfg config.Config, wantReady string, wantMetric
 		{"/metrics", 200, "go_sql_open_connections"},
 		{"/metrics", 200, `etserver_rpc_duration_seconds_bucket{method="/kv.Store/ReadSecureMessage"`},
 		{"/metrics", 200, "etserver_rpc_legacy_calls_total"},
-		{"/debug/pprof/", 200, "goroutine"},
+		{"/metrics", 200, `etserver_rpc_app_status_total{method="/kv.Store/Login",status="INCORRECT_USERNAME_OR_PASSWORD"} 1`},
+		{"/metrics", 200, `etserver_rpc_calls_total{code="Unavailable",method="/kv.Store/WriteSecureMessage"} 0`},
+		{"/metrics", 200, `etserver_build_info{goversion="go`},
+		{"/debug/pprof/", 404, "not found"}, // admin.pprof is off by default
 	}
 	for _, m := range wantMetrics {
 		checks = append(checks, struct {
@@ -183,6 +241,26 @@ func TestServeEmbedded(t *testing.T) {
 	serveAndProbe(t, cfg, "ready: sqlite")
 }
 
+// TestServeAdminPprof: with admin.pprof the admin port also serves /debug/pprof/, and
+// /metrics and /healthz are unaffected.
+func TestServeAdminPprof(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": t.TempDir(), "admin.pprof": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, stop := startServe(t, cfg)
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/metrics": "etserver_build_info", "/healthz": "ok"} {
+		if code, body := get(t, c, "http://"+addr+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d, want 200 containing %q", path, code, want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestServeMySQLRedis(t *testing.T) {
 	dsn, addr := testenv.MySQLDSN(t), testenv.RedisAddr(t)
 	cfg, err := config.Load(config.Sources{Flags: map[string]any{"mysql.dsn": dsn, "redis.addr": addr, "redis.prefix": testenv.RedisPrefix(t, addr)}})
@@ -197,9 +275,9 @@ func TestServeTLSConfig(t *testing.T) {
 	if _, err := run(t, "certs", "--dir", dir); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(config.Sources{Env: []string{
-		"ETSERVER_TLS_CERT=" + filepath.Join(dir, "server.pem"), "ETSERVER_TLS_KEY=" + filepath.Join(dir, "server-key.pem"),
-		"ETSERVER_TLS_CLIENT_CA=" + filepath.Join(dir, "ca.pem"),
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{
+		"tls.cert": filepath.Join(dir, "server.pem"), "tls.key": filepath.Join(dir, "server-key.pem"),
+		"tls.client_ca": filepath.Join(dir, "ca.pem"),
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,16 @@ func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
 		Usage: "apply the embedded schema migrations (serve also applies them on start)",
-		Flags: configFlags(),
+		Flags: storeFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
-			log := wire.NewLogger(cfg, c.App.ErrWriter)
+			log := newLogger(cfg, c.App.ErrWriter)
 			ctx, cancel := withTimeout(time.Minute)
 			defer cancel()
 			b, err := wire.Open(ctx, cfg, log) // opening applies the migrations

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -92,7 +93,8 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) {
 // binaryServer is a running `etserver serve` process.
 type binaryServer struct {
 	cmd     *exec.Cmd
-	addr    string        // RPC address from the "etserver: listening on" line
+	addr    string        // RPC address from the "listening" record
+	admin   string        // admin HTTP address from the "listening" record ("" when off)
 	exited  chan struct{} // closed when the process has exited and stderr is drained
 	waitErr error         // cmd.Wait's result, once exited is closed
 	mu      sync.Mutex
@@ -101,7 +103,7 @@ type binaryServer struct {
 
 func (b *binaryServer) log() string { b.mu.Lock(); defer b.mu.Unlock(); return b.logs.String() }
 
-// startBinary runs `bin serve args...` and waits for its "etserver: listening on" line.
+// startBinary runs `bin serve args...` and waits for its "listening" record (text or JSON).
 // The process is killed when the test ends if it is still running.
 func startBinary(t *testing.T, bin string, env []string, args ...string) *binaryServer {
 	t.Helper()
@@ -114,7 +116,7 @@ func startBinary(t *testing.T, bin string, env []string, args ...string) *binary
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addrCh := make(chan string, 1)
+	addrCh := make(chan [2]string, 1)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -124,8 +126,8 @@ func startBinary(t *testing.T, bin string, env []string, args ...string) *binary
 			b.mu.Lock()
 			b.logs.WriteString(line + "\n")
 			b.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
-				addrCh <- a
+			if rpc, admin, ok := parseListening(line); ok {
+				addrCh <- [2]string{rpc, admin}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -140,17 +142,41 @@ func startBinary(t *testing.T, bin string, env []string, args ...string) *binary
 		}
 	})
 	select {
-	case b.addr = <-addrCh:
+	case a := <-addrCh:
+		b.addr, b.admin = a[0], a[1]
 	case <-b.exited:
 		t.Fatalf("etserver serve exited early: %v\n%s", b.waitErr, b.log())
 	case <-time.After(rpcTestTimeout):
-		t.Fatalf("no %q line within %s\n%s", listeningPrefix, rpcTestTimeout, b.log())
+		t.Fatalf("no %q record within %s\n%s", listeningMsg, rpcTestTimeout, b.log())
 	}
 	return b
 }
 
+// parseListening reads serve's listening record in either log format: the text handler's
+// "… msg=listening addr=HOST:PORT admin=HOST:PORT …" or the JSON handler's object.
+func parseListening(line string) (rpc, admin string, ok bool) {
+	if strings.HasPrefix(line, "{") {
+		var rec struct{ Msg, Addr, Admin string }
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != listeningMsg {
+			return "", "", false
+		}
+		return rec.Addr, rec.Admin, true
+	}
+	if !strings.Contains(line, " msg="+listeningMsg+" ") {
+		return "", "", false
+	}
+	for _, f := range strings.Fields(line) {
+		if v, found := strings.CutPrefix(f, "addr="); found {
+			rpc = v
+		} else if v, found := strings.CutPrefix(f, "admin="); found {
+			admin = v
+		}
+	}
+	return rpc, admin, rpc != ""
+}
+
 // TestBinaryServe builds the real etserver, seeds a temp data dir, runs `serve --listen
-// 127.0.0.1:0`, reads the bound address from the "etserver: listening on" line on stderr,
+// 127.0.0.1:0`, reads the bound address from the "listening" record on stderr,
 // makes calls, sends SIGTERM and expects a clean exit.
 func TestBinaryServe(t *testing.T) {
 	bin, env := buildBinary(t)
@@ -262,9 +288,9 @@ func TestServeMTLS(t *testing.T) {
 	if out, err := run(t, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "1"); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
-	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": data, "listen": "127.0.0.1:0", "admin_listen": ""},
-		Env: []string{"ETSERVER_TLS_CERT=" + filepath.Join(dir, "server.pem"), "ETSERVER_TLS_KEY=" + filepath.Join(dir, "server-key.pem"),
-			"ETSERVER_TLS_CLIENT_CA=" + filepath.Join(dir, "ca.pem")}})
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": data, "listen": "127.0.0.1:0", "admin_listen": "",
+		"tls.cert": filepath.Join(dir, "server.pem"), "tls.key": filepath.Join(dir, "server-key.pem"),
+		"tls.client_ca": filepath.Join(dir, "ca.pem")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,19 +22,25 @@ func seedCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "seed",
 		Usage: "create benchmark users 1..N (password = username) with their quotas, hashed at the configured password.* cost",
-		Flags: append(configFlags(),
-			&cli.IntFlag{Name: "users", Aliases: []string{"n"}, Usage: "number of users", Required: true},
+		Flags: append(storeFlags(),
+			&cli.IntFlag{Name: "users", Aliases: []string{"n"}, Usage: "number of users (required)"},
 			&cli.IntFlag{Name: "batch", Value: app.DefaultSeedBatch, Usage: "users per multi-row insert"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "hashing goroutines (0: all cores)"},
 			&cli.BoolFlag{Name: "progress", Value: true, Usage: "show a progress bar with ETA when stderr is a terminal"},
 			&cli.BoolFlag{Name: "insecure-fast-hashes", Usage: "INSECURE, for demos, benchmarks and tests only: hash with argon2id m=8KiB t=1 p=1 (~12,700 guesses/s per core) instead of the configured cost"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if !c.IsSet("users") {
+				return usageErrorf("seed: --users is required; run 'etserver seed --help' for its flags")
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
-			log := wire.NewLogger(cfg, c.App.ErrWriter)
+			log := newLogger(cfg, c.App.ErrWriter)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			b, err := wire.Open(ctx, cfg, log)
@@ -53,7 +59,7 @@ func seedCommand() *cli.Command {
 			p := wire.PasswordParams(cfg)
 			if insecure {
 				p = domain.FixturePasswordParams
-				fmt.Fprintln(c.App.ErrWriter, "etserver seed: --insecure-fast-hashes: the passwords of these users are hashed at fixture cost (argon2id m=8KiB t=1): for demos, benchmarks and tests only")
+				log.Warn("--insecure-fast-hashes: the passwords of these users are hashed at fixture cost (argon2id m=8KiB t=1): for demos, benchmarks and tests only")
 			}
 			start := time.Now()
 			res, err := app.Seed(ctx, b.Accounts, app.SeedOptions{

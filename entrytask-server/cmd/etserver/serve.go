@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -27,8 +28,11 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve the kv.Store RPC API (dora) on --listen and the admin HTTP port on --admin-listen",
-		Flags: configFlags(),
+		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
@@ -40,18 +44,22 @@ func serveCommand() *cli.Command {
 	}
 }
 
-// listeningPrefix starts the line serve prints to its log writer (stderr) once the RPC
-// listener is bound: "etserver: listening on 127.0.0.1:7000". Scripts and tests that pass
-// --listen 127.0.0.1:0 read the port from it. It is followed by "etserver: admin on
-// ADDR" when the admin port is enabled.
-const listeningPrefix = "etserver: listening on "
+// listeningMsg is the message of the record serve logs once its listeners are bound,
+// with attributes addr (the RPC address) and admin (the admin HTTP address, "" when off):
+//
+//	text: time=… level=INFO msg=listening addr=127.0.0.1:7000 admin=127.0.0.1:7001
+//	json: {"time":"…","level":"INFO","msg":"listening","addr":"127.0.0.1:7000","admin":"127.0.0.1:7001"}
+//
+// It is written at every log.level. Scripts and tests that pass --listen 127.0.0.1:0 read
+// the port from it.
+const listeningMsg = "listening"
 
 // serve runs until ctx is done: it opens the stores (applying migrations), builds the use
 // cases, serves the RPC API on cfg.Listen and the admin HTTP port, then on cancellation
 // stops accepting, drains calls in flight for up to shutdown.timeout (then cuts the rest)
 // and closes the pools. ready, if set, receives the bound RPC and admin addresses.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
-	log := wire.NewLogger(cfg, logw)
+	log := newLogger(cfg, logw)
 	defer wire.TuneGC(cfg)() // gc_percent and gc_min_heap_mib
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
@@ -104,19 +112,20 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	var admin interface{ Shutdown(context.Context) error }
 	var adminDone <-chan error
 	if cfg.AdminListen != "" {
-		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(reg, b.Checks, log), log)
+		srv, addr, done, err := startAdmin(cfg.AdminListen, adminHandler(reg, b.Checks, log, cfg.Admin.Pprof), log)
 		if err != nil {
 			stopRPC()
 			return err
 		}
 		admin, adminDone, adminAddr = srv, done, addr.String()
 	}
-	log.Info("serving", "listen", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
-		"tls", tlsCfg != nil, "admin_rpc", cfg.Admin.Token != "", "reflection", cfg.Reflection, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
-	fmt.Fprintf(logw, "%s%s\n", listeningPrefix, lis.Addr())
-	if adminAddr != "" {
-		fmt.Fprintf(logw, "etserver: admin on %s\n", adminAddr)
-	}
+	// Written through the handler so that it appears whatever log.level says: scripts
+	// started with --log-level warn still read the address from it.
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, listeningMsg, 0)
+	rec.Add("addr", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
+		"tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert,
+		"admin_rpc", cfg.Admin.Token != "", "reflection", cfg.Reflection, "pprof", adminAddr != "" && cfg.Admin.Pprof)
+	_ = log.Handler().Handle(ctx, rec)
 	if ready != nil {
 		ready(lis.Addr().String(), adminAddr)
 	}

@@ -40,7 +40,7 @@ func userCommand() *cli.Command {
 			{
 				Name: "add", Usage: "create an account; the password is hashed at the configured password.* cost",
 				ArgsUsage: "NAME",
-				Flags:     append(append(configFlags(), pwStdin), quotaFlags(" (with --write; optional)")...),
+				Flags:     append(append(storeFlags(), pwStdin), quotaFlags(" (with --write; optional)")...),
 				Action: func(c *cli.Context) error {
 					name, err := oneArg(c)
 					if err != nil {
@@ -49,7 +49,7 @@ func userCommand() *cli.Command {
 					var q *domain.Quota
 					if c.IsSet("read") || c.IsSet("write") {
 						if !c.IsSet("read") || !c.IsSet("write") {
-							return errors.New("user add: --read and --write go together")
+							return usageErrorf("user add: --read and --write go together")
 						}
 						q = &domain.Quota{Read: c.Int("read"), Write: c.Int("write")}
 					}
@@ -70,7 +70,7 @@ func userCommand() *cli.Command {
 			{
 				Name: "passwd", Usage: "change an account's password (hashed at the configured cost)",
 				ArgsUsage: "NAME",
-				Flags:     append(configFlags(), pwStdin),
+				Flags:     append(storeFlags(), pwStdin),
 				Action: func(c *cli.Context) error {
 					name, err := oneArg(c)
 					if err != nil {
@@ -93,7 +93,7 @@ func userCommand() *cli.Command {
 			{
 				Name: "del", Usage: "delete an account and its quota (open sessions last until they expire)",
 				ArgsUsage: "NAME",
-				Flags:     configFlags(),
+				Flags:     storeFlags(),
 				Action: func(c *cli.Context) error {
 					name, err := oneArg(c)
 					if err != nil {
@@ -112,14 +112,14 @@ func userCommand() *cli.Command {
 			{
 				Name: "quota", Usage: "set an account's read and write quota (calls per second)",
 				ArgsUsage: "NAME",
-				Flags:     append(configFlags(), quotaFlags(" (required)")...),
+				Flags:     append(storeFlags(), quotaFlags(" (required)")...),
 				Action: func(c *cli.Context) error {
 					name, err := oneArg(c)
 					if err != nil {
 						return err
 					}
 					if !c.IsSet("read") || !c.IsSet("write") {
-						return errors.New("user quota: --read and --write are both required")
+						return usageErrorf("user quota: --read and --write are both required")
 					}
 					return withService(c, func(ctx context.Context, svc *app.Service) error {
 						a, err := svc.SetUserQuota(ctx, name, domain.Quota{Read: c.Int("read"), Write: c.Int("write")})
@@ -133,16 +133,16 @@ func userCommand() *cli.Command {
 			},
 			{
 				Name: "list", Usage: "list accounts in username byte order, a page at a time",
-				Flags: append(configFlags(),
+				Flags: append(storeFlags(),
 					&cli.IntFlag{Name: "limit", Value: app.DefaultListLimit, Usage: fmt.Sprintf("accounts per page (1..%d)", app.MaxListLimit)},
 					&cli.StringFlag{Name: "after", Usage: "start after this username (the last one of the previous page)"},
 				),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
-						return fmt.Errorf("user list takes no arguments, got %q", c.Args().Slice())
+						return usageErrorf("user list takes no arguments, got %q", c.Args().Slice())
 					}
 					if c.Int("limit") <= 0 {
-						return fmt.Errorf("user list: --limit must be in 1..%d, got %d", app.MaxListLimit, c.Int("limit"))
+						return usageErrorf("user list: --limit must be in 1..%d, got %d", app.MaxListLimit, c.Int("limit"))
 					}
 					return withService(c, func(ctx context.Context, svc *app.Service) error {
 						page, err := svc.ListUsers(ctx, c.String("after"), c.Int("limit"))
@@ -170,7 +170,7 @@ func userCommand() *cli.Command {
 // so the rest is parsed here with the command's own flags and set on c.
 func oneArg(c *cli.Context) (string, error) {
 	if c.NArg() < 1 {
-		return "", fmt.Errorf("user %s takes one argument, the username; got none", c.Command.Name)
+		return "", usageErrorf("user %s takes one argument, the username; got none", c.Command.Name)
 	}
 	if tail := c.Args().Tail(); len(tail) > 0 {
 		fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
@@ -181,10 +181,10 @@ func oneArg(c *cli.Context) (string, error) {
 			}
 		}
 		if err := fs.Parse(tail); err != nil {
-			return "", fmt.Errorf("user %s: %w", c.Command.Name, err)
+			return "", usageErrorf("user %s: %v", c.Command.Name, err)
 		}
 		if fs.NArg() > 0 {
-			return "", fmt.Errorf("user %s takes one argument, the username; got %q too", c.Command.Name, fs.Args())
+			return "", usageErrorf("user %s takes one argument, the username; got %q too", c.Command.Name, fs.Args())
 		}
 		var err error
 		fs.Visit(func(f *flag.Flag) {
@@ -207,7 +207,7 @@ func withService(c *cli.Context, f func(ctx context.Context, svc *app.Service) e
 	}
 	ctx, cancel := withTimeout(userCommandTimeout)
 	defer cancel()
-	b, err := wire.Open(ctx, cfg, wire.NewLogger(cfg, c.App.ErrWriter))
+	b, err := wire.Open(ctx, cfg, newLogger(cfg, c.App.ErrWriter))
 	if err != nil {
 		return err
 	}

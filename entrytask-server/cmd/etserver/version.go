@@ -8,21 +8,29 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// versionLine says what this binary is: the module version the go command
-// recorded ("v0.2.0" after `go install …/cmd/etserver@v0.2.0`, "(devel)" when
-// built from a checkout), the VCS revision when the build stamped one, and the
-// Go version.
-func versionLine() string {
-	version, revision := "(devel)", ""
+// buildVersion is the module version the go command recorded ("v0.2.0" after `go
+// install …/cmd/etserver@v0.2.0`, "(devel)" when built from a checkout) and the VCS
+// revision when the build stamped one ("" otherwise).
+func buildVersion() (version, revision string) {
+	version = "(devel)"
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if info.Main.Version != "" {
 			version = info.Main.Version
 		}
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {
-				revision = " revision " + s.Value
+				revision = s.Value
 			}
 		}
+	}
+	return version, revision
+}
+
+// versionLine says what this binary is: buildVersion and the Go version.
+func versionLine() string {
+	version, revision := buildVersion()
+	if revision != "" {
+		revision = " revision " + revision
 	}
 	return fmt.Sprintf("etserver %s%s %s", version, revision, runtime.Version())
 }

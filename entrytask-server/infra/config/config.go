@@ -1,10 +1,15 @@
 // Package config loads etserver's configuration with koanf from, in increasing priority:
-// built-in defaults < a YAML file < ETSERVER_* environment variables < command-line flags,
-// and validates it with errors that name the offending key.
+// built-in defaults < a YAML file (--config or ETSERVER_CONFIG) < ETSERVER_* environment
+// variables (koanf providers/env) < command-line flags, and validates it with errors that
+// name the offending key.
 //
-// Keys are dotted paths (session.ttl); the environment variable of a key is ETSERVER_
-// followed by the key upper-cased with dots replaced by underscores (ETSERVER_SESSION_TTL).
-// Unknown keys in the file or the environment are errors, so typos do not go unnoticed.
+// Keys are dotted paths (session.ttl) derived from Config's koanf tags (Keys); the
+// environment variable of a key is ETSERVER_ followed by the key upper-cased with dots
+// replaced by underscores (ETSERVER_SESSION_TTL, EnvVar), its flag the key with dots and
+// underscores as dashes (--session-ttl, FlagName). Unknown keys in the file are errors, so
+// typos do not go unnoticed; unknown ETSERVER_* variables are ignored and listed in
+// Config.IgnoredEnv, because orchestrators inject some (Kubernetes: ETSERVER_SERVICE_HOST
+// and ETSERVER_PORT_* for a Service named etserver).
 package config
 
 import (
@@ -20,6 +25,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 )
@@ -39,7 +45,7 @@ const EnvPrefix = "ETSERVER_"
 // Config is etserver's whole configuration. See Defaults for every default.
 type Config struct {
 	Listen      string `koanf:"listen"`       // RPC listen address
-	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); "" disables it
+	AdminListen string `koanf:"admin_listen"` // admin HTTP address (/metrics, /healthz, /readyz; /debug/pprof with admin.pprof); "" disables it
 	// Reflection serves dora.reflection.v1.Reflection on the RPC port, so that doractl
 	// (dora/cmd/doractl) can list, describe and call the services without .proto files.
 	// Default false. The health service (dora.health.v1.Health) is always served.
@@ -74,6 +80,10 @@ type Config struct {
 	TLS              TLS      `koanf:"tls"`
 	Shutdown         Shutdown `koanf:"shutdown"`
 	Log              Log      `koanf:"log"`
+
+	// IgnoredEnv lists the ETSERVER_* environment variables Load found that name no key
+	// (sorted); etserver logs them in one warning. Not a setting.
+	IgnoredEnv []string `koanf:"-"`
 }
 
 // MySQL configures the accounts and quota database.
@@ -153,8 +163,14 @@ type Login struct {
 }
 
 // Admin configures the account administration RPC service (etadmin.Admin, package
-// adminpb) served on the RPC port next to kv.Store.
+// adminpb) served on the RPC port next to kv.Store, and profiling on the admin HTTP port.
 type Admin struct {
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin HTTP port
+	// (admin_listen). Default false: a profile costs CPU and a heap dump shows memory
+	// contents, so turn it on where that port is not reachable by others (--admin-pprof).
+	// /metrics, /healthz and /readyz are served either way.
+	Pprof bool `koanf:"pprof"`
+
 	// Token, when set, turns the admin service on: every admin call must carry it in
 	// metadata "admin-token" (compared in constant time). At least MinAdminTokenBytes
 	// bytes; "" (default) serves no admin service. Prefer ETSERVER_ADMIN_TOKEN to a file.
@@ -238,6 +254,7 @@ func Defaults() map[string]any {
 		"login.addr_burst":            20,
 		"login.cache_ttl":             "1m",
 		"admin.token":                 "",
+		"admin.pprof":                 false,
 		"password.time":               2,
 		"password.memory_kib":         19456,
 		"password.threads":            1,
@@ -250,58 +267,112 @@ func Defaults() map[string]any {
 	}
 }
 
+// ConfigEnv is the environment variable that names the YAML file when Sources.File is
+// empty, as --config does: ETSERVER_CONFIG=/etc/etserver.yaml.
+const ConfigEnv = EnvPrefix + "CONFIG"
+
 // Sources are the inputs of Load.
 type Sources struct {
-	File  string         // YAML file; "" means none
-	Env   []string       // KEY=VALUE pairs, usually os.Environ(); only ETSERVER_* are read
-	Flags map[string]any // flag values already mapped to keys (only flags the user set)
+	// File is the YAML file; "" means ConfigEnv's value when Env is set, else none.
+	File string
+	// Env reads ETSERVER_* variables from the process environment (koanf providers/env).
+	// A variable that names no key is not an error: Kubernetes injects
+	// ETSERVER_SERVICE_HOST, ETSERVER_PORT_8080_TCP, … for a Service named etserver. Load
+	// lists such variables in Config.IgnoredEnv for the caller to log.
+	Env bool
+	// Flags are flag values already mapped to keys (only flags the user set; FlagName
+	// gives the flag of a key).
+	Flags map[string]any
 }
 
-// Load merges defaults, file, environment and flags, in that order, and validates.
+// Keys returns every configuration key, in order, derived from Config's koanf tags: a
+// field added to Config (or one of its sections) with a koanf tag is a key of the file,
+// the environment (EnvVar) and the flags (FlagName) without further mapping.
+func Keys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("koanf")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+tag+".")
+				continue
+			}
+			keys = append(keys, prefix+tag)
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	sort.Strings(keys)
+	return keys
+}
+
+// EnvVar returns the environment variable of key: EnvPrefix and the key upper-cased with
+// dots as underscores (session.cache_ttl: ETSERVER_SESSION_CACHE_TTL).
+func EnvVar(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// FlagName returns the command-line flag of key, dots and underscores as dashes
+// (tls.client_ca: tls-client-ca).
+func FlagName(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+// Load merges defaults, file, environment and flags, in that order, and validates. An
+// unknown key in the file or the flags is an error naming it; an unknown ETSERVER_*
+// variable is listed in Config.IgnoredEnv.
 func Load(src Sources) (Config, error) {
+	known := map[string]bool{}
+	envKeys := map[string]string{}
+	for _, key := range Keys() {
+		known[key] = true
+		envKeys[EnvVar(key)] = key
+	}
 	k := koanf.New(".")
-	defaults := Defaults()
-	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
+	if err := k.Load(confmap.Provider(Defaults(), "."), nil); err != nil {
 		return Config{}, fmt.Errorf("config: defaults: %w", err)
 	}
-	if src.File != "" {
-		if _, err := os.Stat(src.File); err != nil {
-			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+	path := src.File
+	if path == "" && src.Env {
+		path = os.Getenv(ConfigEnv)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return Config{}, fmt.Errorf("config: file %s: %w", path, err)
 		}
 		fk := koanf.New(".")
-		if err := fk.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config: file %s: %w", path, err)
 		}
 		for _, key := range fk.Keys() {
-			if _, ok := defaults[key]; !ok {
-				return Config{}, fmt.Errorf("config: file %s: unknown key %q", src.File, key)
+			if !known[key] {
+				return Config{}, fmt.Errorf("config: file %s: unknown key %q", path, key)
 			}
 		}
 		if err := k.Merge(fk); err != nil {
-			return Config{}, fmt.Errorf("config: file %s: %w", src.File, err)
+			return Config{}, fmt.Errorf("config: file %s: %w", path, err)
 		}
 	}
-	envKeys := make(map[string]string, len(defaults))
-	for key := range defaults {
-		envKeys[EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
-	}
-	envVals := map[string]any{}
-	for _, kv := range src.Env {
-		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
-			continue
+	var ignored []string
+	if src.Env {
+		err := k.Load(env.Provider(EnvPrefix, ".", func(name string) string {
+			key, ok := envKeys[name]
+			if !ok && name != ConfigEnv {
+				ignored = append(ignored, name)
+			}
+			return key
+		}), nil)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: environment: %w", err)
 		}
-		key, known := envKeys[name]
-		if !known {
-			return Config{}, fmt.Errorf("config: unknown environment variable %s", name)
-		}
-		envVals[key] = val
-	}
-	if err := k.Load(confmap.Provider(envVals, "."), nil); err != nil {
-		return Config{}, fmt.Errorf("config: environment: %w", err)
+		sort.Strings(ignored)
 	}
 	for key := range src.Flags {
-		if _, ok := defaults[key]; !ok {
+		if !known[key] {
 			return Config{}, fmt.Errorf("config: flag for unknown key %q", key)
 		}
 	}
@@ -317,6 +388,7 @@ func Load(src Sources) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	c.IgnoredEnv = ignored
 	return c, nil
 }
 

@@ -16,6 +16,15 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
 )
 
+// setenv sets each KEY=VALUE for the test (t.Setenv: restored after it).
+func setenv(t *testing.T, kvs ...string) {
+	t.Helper()
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.yaml")
@@ -39,9 +48,10 @@ func TestDefaults(t *testing.T) {
 
 func TestPrecedence(t *testing.T) {
 	file := writeFile(t, "listen: 127.0.0.1:8000\nsession:\n  ttl: 1h\nkv:\n  value_max_bytes: 2000\nlog:\n  level: debug\n")
+	setenv(t, "ETSERVER_SESSION_TTL=2h", "ETSERVER_QUOTA_DEFAULT_READ=7", "ETSERVER_LOG_LEVEL=warn", "OTHER=1")
 	c, err := config.Load(config.Sources{
 		File:  file,
-		Env:   []string{"ETSERVER_SESSION_TTL=2h", "ETSERVER_QUOTA_DEFAULT_READ=7", "ETSERVER_LOG_LEVEL=warn", "OTHER=1"},
+		Env:   true,
 		Flags: map[string]any{"log.level": "error"},
 	})
 	if err != nil {
@@ -97,39 +107,100 @@ func TestErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name string
 		src  config.Sources
+		env  []string // KEY=VALUE set for the case
 		want string
 	}{
-		{"negative ttl", config.Sources{Env: []string{"ETSERVER_SESSION_TTL=-1s"}}, "config: session.ttl: must be a positive duration"},
-		{"not a duration", config.Sources{Env: []string{"ETSERVER_SESSION_TTL=soon"}}, "config: session.ttl:"},
-		{"not a number", config.Sources{Env: []string{"ETSERVER_KV_VALUE_MAX_BYTES=big"}}, "config: kv.value_max_bytes:"},
-		{"unknown env", config.Sources{Env: []string{"ETSERVER_SESION_TTL=1h"}}, "unknown environment variable ETSERVER_SESION_TTL"},
-		{"unknown file key", config.Sources{File: writeFile(t, "sesion:\n  ttl: 1h\n")}, `unknown key "sesion.ttl"`},
-		{"missing file", config.Sources{File: "/nonexistent/etserver.yaml"}, "config: file /nonexistent/etserver.yaml"},
-		{"bad listen", config.Sources{Flags: map[string]any{"listen": "7000"}}, `config: listen: "7000" is not host:port`},
-		{"mysql without redis", config.Sources{Flags: map[string]any{"mysql.dsn": "root@tcp(127.0.0.1:3306)/x"}}, "config: redis.addr: must be set when mysql.dsn is set"},
-		{"redis without mysql", config.Sources{Flags: map[string]any{"redis.addr": "127.0.0.1:6379"}}, "config: mysql.dsn: must be set"},
-		{"shared quota without redis", config.Sources{Env: []string{"ETSERVER_QUOTA_SHARED=true"}}, "config: quota.shared: needs redis.addr"},
-		{"bad synchronous", config.Sources{Env: []string{"ETSERVER_SQLITE_SYNCHRONOUS=OFF"}}, "config: sqlite.synchronous: must be FULL or NORMAL"},
-		{"quota too high", config.Sources{Env: []string{"ETSERVER_QUOTA_DEFAULT_WRITE=100001"}}, "config: quota.default_write: must be in 1..100000"},
-		{"cert without key", config.Sources{Env: []string{"ETSERVER_TLS_CERT=a.pem"}}, "config: tls.cert:"},
-		{"negative gc percent", config.Sources{Env: []string{"ETSERVER_GC_PERCENT=-1"}}, "config: gc_percent: must be in 0..10000"},
-		{"negative gc floor", config.Sources{Env: []string{"ETSERVER_GC_MIN_HEAP_MIB=-1"}}, "config: gc_min_heap_mib: must be in 0..65536, got -1"},
-		{"huge gc floor", config.Sources{Flags: map[string]any{"gc_min_heap_mib": 1 << 20}}, "config: gc_min_heap_mib: must be in 0..65536"},
-		{"negative session cache", config.Sources{Env: []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}}, "config: session.cache_ttl: must be in 0s..1m"},
-		{"client ca without cert", config.Sources{Env: []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}}, "config: tls.client_ca: needs tls.cert"},
-		{"bad log level", config.Sources{Env: []string{"ETSERVER_LOG_LEVEL=loud"}}, "config: log.level:"},
-		{"negative hash slots", config.Sources{Env: []string{"ETSERVER_LOGIN_MAX_CONCURRENT_HASHES=-1"}}, "config: login.max_concurrent_hashes: must be in 0..4096"},
-		{"zero hash wait", config.Sources{Env: []string{"ETSERVER_LOGIN_HASH_WAIT=0s"}}, "config: login.hash_wait: must be in (0s, 30s]"},
-		{"hash wait too long", config.Sources{Env: []string{"ETSERVER_LOGIN_HASH_WAIT=1m"}}, "config: login.hash_wait: must be in (0s, 30s], got 1m0s"},
-		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, `unknown key "nope"`},
+		{"negative ttl", config.Sources{Env: true}, []string{"ETSERVER_SESSION_TTL=-1s"}, "config: session.ttl: must be a positive duration"},
+		{"not a duration", config.Sources{Env: true}, []string{"ETSERVER_SESSION_TTL=soon"}, "config: session.ttl:"},
+		{"not a number", config.Sources{Env: true}, []string{"ETSERVER_KV_VALUE_MAX_BYTES=big"}, "config: kv.value_max_bytes:"},
+		{"unknown file key beside env", config.Sources{Env: true, File: writeFile(t, "admin:\n  pprof: true\n  tokn: x\n")}, []string{"ETSERVER_SESION_TTL=1h"}, `unknown key "admin.tokn"`},
+		{"file named by ETSERVER_CONFIG", config.Sources{Env: true}, []string{"ETSERVER_CONFIG=/nonexistent/etserver.yaml"}, "config: file /nonexistent/etserver.yaml"},
+		{"unknown file key", config.Sources{File: writeFile(t, "sesion:\n  ttl: 1h\n")}, nil, `unknown key "sesion.ttl"`},
+		{"missing file", config.Sources{File: "/nonexistent/etserver.yaml"}, nil, "config: file /nonexistent/etserver.yaml"},
+		{"bad listen", config.Sources{Flags: map[string]any{"listen": "7000"}}, nil, `config: listen: "7000" is not host:port`},
+		{"mysql without redis", config.Sources{Flags: map[string]any{"mysql.dsn": "root@tcp(127.0.0.1:3306)/x"}}, nil, "config: redis.addr: must be set when mysql.dsn is set"},
+		{"redis without mysql", config.Sources{Flags: map[string]any{"redis.addr": "127.0.0.1:6379"}}, nil, "config: mysql.dsn: must be set"},
+		{"shared quota without redis", config.Sources{Env: true}, []string{"ETSERVER_QUOTA_SHARED=true"}, "config: quota.shared: needs redis.addr"},
+		{"bad synchronous", config.Sources{Env: true}, []string{"ETSERVER_SQLITE_SYNCHRONOUS=OFF"}, "config: sqlite.synchronous: must be FULL or NORMAL"},
+		{"quota too high", config.Sources{Env: true}, []string{"ETSERVER_QUOTA_DEFAULT_WRITE=100001"}, "config: quota.default_write: must be in 1..100000"},
+		{"cert without key", config.Sources{Env: true}, []string{"ETSERVER_TLS_CERT=a.pem"}, "config: tls.cert:"},
+		{"negative gc percent", config.Sources{Env: true}, []string{"ETSERVER_GC_PERCENT=-1"}, "config: gc_percent: must be in 0..10000"},
+		{"negative gc floor", config.Sources{Env: true}, []string{"ETSERVER_GC_MIN_HEAP_MIB=-1"}, "config: gc_min_heap_mib: must be in 0..65536, got -1"},
+		{"huge gc floor", config.Sources{Flags: map[string]any{"gc_min_heap_mib": 1 << 20}}, nil, "config: gc_min_heap_mib: must be in 0..65536"},
+		{"negative session cache", config.Sources{Env: true}, []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}, "config: session.cache_ttl: must be in 0s..1m"},
+		{"client ca without cert", config.Sources{Env: true}, []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}, "config: tls.client_ca: needs tls.cert"},
+		{"bad log level", config.Sources{Env: true}, []string{"ETSERVER_LOG_LEVEL=loud"}, "config: log.level:"},
+		{"negative hash slots", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_MAX_CONCURRENT_HASHES=-1"}, "config: login.max_concurrent_hashes: must be in 0..4096"},
+		{"zero hash wait", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_HASH_WAIT=0s"}, "config: login.hash_wait: must be in (0s, 30s]"},
+		{"hash wait too long", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_HASH_WAIT=1m"}, "config: login.hash_wait: must be in (0s, 30s], got 1m0s"},
+		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, nil, `unknown key "nope"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			setenv(t, tc.env...)
 			_, err := config.Load(tc.src)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load: %v, want error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownEnvIgnored: ETSERVER_* variables that name no key, such as those Kubernetes
+// injects for a Service named etserver, are ignored and listed in IgnoredEnv; known ones
+// still apply; ETSERVER_CONFIG names the file and is not listed.
+func TestUnknownEnvIgnored(t *testing.T) {
+	file := writeFile(t, "listen: 127.0.0.1:8000\n")
+	setenv(t, "ETSERVER_SERVICE_HOST=10.96.0.12", "ETSERVER_SERVICE_PORT=7000", "ETSERVER_PORT=tcp://10.96.0.12:7000",
+		"ETSERVER_PORT_7000_TCP=tcp://10.96.0.12:7000", "ETSERVER_PORT_7000_TCP_PROTO=tcp", "ETSERVER_SESION_TTL=1h",
+		"ETSERVER_SESSION_TTL=2h", "ETSERVER_CONFIG="+file)
+	c, err := config.Load(config.Sources{Env: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ETSERVER_PORT", "ETSERVER_PORT_7000_TCP", "ETSERVER_PORT_7000_TCP_PROTO", "ETSERVER_SERVICE_HOST",
+		"ETSERVER_SERVICE_PORT", "ETSERVER_SESION_TTL"}
+	if !reflect.DeepEqual(c.IgnoredEnv, want) {
+		t.Errorf("IgnoredEnv = %q, want %q", c.IgnoredEnv, want)
+	}
+	if c.Session.TTL != 2*time.Hour || c.Listen != "127.0.0.1:8000" {
+		t.Errorf("session.ttl = %s (want 2h from the environment), listen = %s (want the file's)", c.Session.TTL, c.Listen)
+	}
+	// Sources.File wins over ETSERVER_CONFIG, as --config does.
+	other := writeFile(t, "listen: 127.0.0.1:9000\n")
+	if c, err := config.Load(config.Sources{Env: true, File: other}); err != nil || c.Listen != "127.0.0.1:9000" {
+		t.Errorf("File over ETSERVER_CONFIG: %v %s", err, c.Listen)
+	}
+	// Without Env the process environment is not read.
+	if c, err := config.Load(config.Sources{}); err != nil || c.Session.TTL != 24*time.Hour || c.IgnoredEnv != nil {
+		t.Errorf("Env false: %v %+v", err, c)
+	}
+}
+
+// TestKeysAreTheDefaults: the keys derived from Config's koanf tags and the documented
+// defaults are the same set, each key has the environment variable and flag its name
+// says, and a key given through any source reaches its field.
+func TestKeysAreTheDefaults(t *testing.T) {
+	keys := config.Keys()
+	def := config.Defaults()
+	for _, k := range keys {
+		if _, ok := def[k]; !ok {
+			t.Errorf("key %s has no default in Defaults", k)
+		}
+	}
+	if len(keys) != len(def) {
+		t.Errorf("%d keys, %d defaults", len(keys), len(def))
+	}
+	if got := config.EnvVar("tls.client_ca"); got != "ETSERVER_TLS_CLIENT_CA" {
+		t.Errorf("EnvVar = %s", got)
+	}
+	if got := config.FlagName("tls.client_ca"); got != "tls-client-ca" {
+		t.Errorf("FlagName = %s", got)
+	}
+	setenv(t, config.EnvVar("admin.pprof")+"=true")
+	c, err := config.Load(config.Sources{Env: true})
+	if err != nil || !c.Admin.Pprof {
+		t.Errorf("%s=true: %v, admin.pprof = %v", config.EnvVar("admin.pprof"), err, c.Admin.Pprof)
 	}
 }
 
@@ -151,7 +222,8 @@ func TestRedisModes(t *testing.T) {
 		{"replica without primary", []string{"ETSERVER_MYSQL_DSN=", "ETSERVER_MYSQL_REPLICA_DSN=x@tcp(127.0.0.1:1)/et"}, nil, "mysql.replica_dsn: needs mysql.dsn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := config.Load(config.Sources{Env: append(append([]string{}, base...), tc.env...)})
+			setenv(t, append(append([]string{}, base...), tc.env...)...)
+			c, err := config.Load(config.Sources{Env: true})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
