@@ -199,8 +199,18 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		c.codec = codec.Get(string(p.serializeType))
 	}
 	streaming := c.entry != nil && c.entry.stream != nil
+	// Metadata: the client's keys minus the reserved ones, attached before the stats
+	// handlers run so that they can read it (a tracer extracts its trace context).
+	if p.meta != nil {
+		for k := range p.meta {
+			if metadata.IsReserved(k) {
+				delete(p.meta, k)
+			}
+		}
+		c.values = metadata.NewIncomingContext(c.values, p.meta)
+	}
 	if len(s.opts.stats) > 0 {
-		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr()}
+		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr(), Unknown: c.entry == nil}
 		if streaming {
 			info.ClientStream, info.ServerStream = c.entry.stream.ClientStreams, c.entry.stream.ServerStreams
 		}
@@ -229,15 +239,6 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 			c.reject(status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method))
 		}
 		return
-	}
-	// Metadata: the client's keys minus the reserved ones.
-	if p.meta != nil {
-		for k := range p.meta {
-			if metadata.IsReserved(k) {
-				delete(p.meta, k)
-			}
-		}
-		c.values = metadata.NewIncomingContext(c.values, p.meta)
 	}
 	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
 		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
