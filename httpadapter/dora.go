@@ -4,6 +4,7 @@ import (
 	"context"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,11 +59,16 @@ func newDoraTranscoder(s *Server, res DescriptorResolver) *doraTranscoder {
 		types := dynamicpb.NewTypes(files)
 		t.marshal.Resolver, t.unmarshal.Resolver = types, types
 	}
-	for _, h := range s.cfg.doraReqHeaders {
-		if metadata.IsReserved(strings.ToLower(h)) {
+	names := s.cfg.doraReqHeaders
+	if s.cfg.traceContext {
+		names = append(slices.Clone(names), TraceHeaders...)
+	}
+	for _, h := range names {
+		h = http.CanonicalHeaderKey(h)
+		if metadata.IsReserved(strings.ToLower(h)) || slices.Contains(t.reqHdr, h) {
 			continue
 		}
-		t.reqHdr = append(t.reqHdr, http.CanonicalHeaderKey(h))
+		t.reqHdr = append(t.reqHdr, h)
 	}
 	t.respHdr = make(map[string]bool)
 	for _, k := range s.cfg.doraRespHeaders {
@@ -145,8 +151,12 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	out := dynamicpb.NewMessage(m.desc.Output())
 
 	var opts []dora.CallOption
+	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
+	defer cancel()
 	if md := t.requestMetadata(r); md != nil {
-		opts = append(opts, dora.WithMetadata(md))
+		// In the context, not a call option: a tracing stats handler of the client (dora/otel)
+		// sees a forwarded traceparent there and makes it its span's parent.
+		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
 	if f := t.s.cfg.doraHashKey; f != nil {
 		opts = append(opts, dora.HashKey(f(r)))
@@ -155,8 +165,6 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	if t.respAll || len(t.respHdr) > 0 {
 		opts = append(opts, dora.Header(&header))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
-	defer cancel()
 	err := t.s.cfg.dora.Invoke(ctx, m.full, in, out, opts...)
 	t.responseHeaders(w, header)
 	if err != nil {

@@ -171,6 +171,13 @@ func startDora(t testing.TB, bare bool) string {
 	if !bare {
 		echo.RegisterEchoServer(srv, echoServer{})
 	}
+	return serveDora(t, srv)
+}
+
+// serveDora serves srv on a loopback port and returns its address; srv stops when the test
+// ends.
+func serveDora(t testing.TB, srv *dora.Server) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -33,8 +33,12 @@
 //
 // The client handler injects the span context into the call's outgoing metadata (the
 // "traceparent" and "tracestate" keys, and "baggage"); the server handler extracts it from
-// the incoming metadata. Any service in the path that copies these keys (httpadapter copies
-// the HTTP headers of the same names) continues the trace.
+// the incoming metadata. Any relay that copies these keys continues the trace: when the
+// caller's context holds no span but its outgoing metadata holds a trace context (a relay
+// without OpenTelemetry put it there; httpadapter copies the HTTP headers of the same
+// names), that trace context is the client span's parent. Metadata given with the
+// dora.WithMetadata call option is sent after the handler's and wins: do not put these keys
+// there.
 //
 // # Metrics
 //

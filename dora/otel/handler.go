@@ -91,12 +91,18 @@ func (h *handler) CallBegin(ctx context.Context, info *dora.CallInfo) context.Co
 	name, service, method := names(info)
 	attrs := []attribute.KeyValue{systemDora, semconv.RPCService(service), semconv.RPCMethod(method)}
 	if h.client {
-		ctx, _ = h.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		md, _ := metadata.FromOutgoingContext(ctx)
 		md = md.Copy() // shared with the caller's context
 		if md == nil {
 			md = metadata.MD{}
 		}
+		if !trace.SpanContextFromContext(ctx).IsValid() && len(md) > 0 {
+			// No span in the caller's context, but maybe a trace context in its outgoing
+			// metadata: a relay without OpenTelemetry (httpadapter) copied it from its own
+			// request. It is the parent.
+			ctx = h.props.Extract(ctx, carrier(md))
+		}
+		ctx, _ = h.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		h.props.Inject(ctx, carrier(md))
 		return metadata.NewOutgoingContext(ctx, md)
 	}
