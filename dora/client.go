@@ -554,6 +554,13 @@ func metaStatus(meta metadata.MD) error {
 	if n == 0 {
 		return nil
 	}
+	if d, ok := meta[MetaDetails]; ok {
+		details, err := decodeDetails(d)
+		if err != nil {
+			return status.Errorf(codes.Internal, "dora: malformed status details in response (status %d: %q): %v", n, meta[MetaMessage], err)
+		}
+		return status.FromAny(codes.Code(n), meta[MetaMessage], details).Err()
+	}
 	return status.Error(codes.Code(n), meta[MetaMessage])
 }
 

@@ -10,3 +10,6 @@ func ReplyBytesInUse(s *Server) (server, conns int64) {
 	}
 	return s.replies.used.Load(), conns
 }
+
+// MetaStatus is metaStatus, for tests of response decoding (client.go).
+var MetaStatus_ = metaStatus

@@ -309,6 +309,21 @@ func errStatus(err error) (codes.Code, string) {
 	return st.Code(), st.Message()
 }
 
+// errDetails is the dora-details-bin value for a handler's error: its status details, ""
+// when it has none or the peer is legacy (legacy clients know no details).
+func (c *serverCall) errDetails(err error) string {
+	if c.legacy || err == nil {
+		return ""
+	}
+	st, _ := status.FromError(err)
+	d, derr := encodeDetails(st.AnyDetails())
+	if derr != nil {
+		c.srv.logger.Warn("dora: status details dropped", "method", c.method, "err", derr)
+		return ""
+	}
+	return d
+}
+
 // wireCode is the number sent in dora-status for code c toward this peer.
 func (c *serverCall) wireCode(code codes.Code) uint32 {
 	if c.legacy {
@@ -436,6 +451,9 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 		}
 	}
 	h := outHead{serializeType: c.codec.Name(), seq: c.seq, meta: c.responseMeta(), status: c.wireCode(code), message: msg}
+	if code != codes.OK {
+		h.details = c.errDetails(err)
+	}
 	if c.legacy {
 		h.serializeType = ""
 	}

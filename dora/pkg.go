@@ -233,6 +233,7 @@ type outHead struct {
 	meta    metadata.MD
 	status  uint32 // written as dora-status when != 0
 	message string // written as dora-message when != ""
+	details string // written as dora-details-bin when != ""
 	noHead  bool   // write no Head at all (stream messages after the first)
 }
 
@@ -276,7 +277,7 @@ func (h *outHead) size(statusStr string) int {
 		n += protowire.SizeTag(fieldHeadMethod) + protowire.SizeBytes(len(h.method))
 	}
 	for k, v := range h.meta {
-		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") {
 			continue
 		}
 		n += h.metaEntrySize(k, v)
@@ -286,6 +287,9 @@ func (h *outHead) size(statusStr string) int {
 	}
 	if h.message != "" {
 		n += h.metaEntrySize(MetaMessage, h.message)
+	}
+	if h.details != "" {
+		n += h.metaEntrySize(MetaDetails, h.details)
 	}
 	if h.timeoutUs != 0 {
 		n += protowire.SizeTag(fieldHeadTimeout) + protowire.SizeVarint(h.timeoutUs)
@@ -321,7 +325,7 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 			b = protowire.AppendString(b, h.method)
 		}
 		for k, v := range h.meta {
-			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") {
 				continue
 			}
 			b = appendMetaEntry(b, k, v)
@@ -331,6 +335,9 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		}
 		if h.message != "" {
 			b = appendMetaEntry(b, MetaMessage, h.message)
+		}
+		if h.details != "" {
+			b = appendMetaEntry(b, MetaDetails, h.details)
 		}
 		if h.timeoutUs != 0 {
 			b = protowire.AppendTag(b, fieldHeadTimeout, protowire.VarintType)
