@@ -50,6 +50,10 @@ type serverCall struct {
 	seq     uint64
 	payload []byte
 	stats   *callStats
+	// encoding is the request payload's dora-encoding ("" plain); acceptGzip is set when
+	// the client accepts a gzip response (dora-accept-encoding).
+	encoding   string
+	acceptGzip bool
 
 	mdMu       sync.Mutex // guards header, trailer, headerSent: handlers may use several goroutines
 	header     metadata.MD
@@ -199,6 +203,11 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		c.codec = codec.Get(string(p.serializeType))
 	}
 	streaming := c.entry != nil && c.entry.stream != nil
+	// Compression (PROTOCOL.md §11): read before the reserved keys go. Legacy peers know none.
+	if !c.legacy && p.meta != nil {
+		c.encoding = p.meta[MetaEncoding]
+		c.acceptGzip = acceptsGzip(p.meta[MetaAcceptEncoding])
+	}
 	// Metadata: the client's keys minus the reserved ones, attached before the stats
 	// handlers run so that they can read it (a tracer extracts its trace context).
 	if p.meta != nil {
@@ -258,6 +267,21 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		return
 	}
 	c.payload = p.payload
+	if c.encoding != "" && len(c.payload) > 0 {
+		if c.encoding != Gzip {
+			c.reject(status.Errorf(codes.Unimplemented, "dora: request compressed with %q; this server has %q", c.encoding, Gzip))
+			return
+		}
+		data, err := gunzip(c.payload, msgLimit(s.opts.nap))
+		if errors.Is(err, ErrDecompressedTooLarge) {
+			c.reject(status.Wrap(codes.ResourceExhausted, err))
+			return
+		} else if err != nil {
+			c.reject(status.Error(codes.InvalidArgument, err.Error()))
+			return
+		}
+		c.payload = data
+	}
 	resp, err := s.runUnary(c)
 	c.finishUnary(resp, err)
 }
@@ -307,6 +331,15 @@ func errStatus(err error) (codes.Code, string) {
 		}
 	}
 	return st.Code(), st.Message()
+}
+
+// compressThreshold is the response size from which the server compresses for clients
+// that accept it.
+func (s *Server) compressThreshold() int {
+	if s.opts.compressThreshold > 0 {
+		return s.opts.compressThreshold
+	}
+	return DefaultCompressionThreshold
 }
 
 // errDetails is the dora-details-bin value for a handler's error: its status details, ""
@@ -453,6 +486,15 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 	h := outHead{serializeType: c.codec.Name(), seq: c.seq, meta: c.responseMeta(), status: c.wireCode(code), message: msg}
 	if code != codes.OK {
 		h.details = c.errDetails(err)
+	}
+	if c.acceptGzip && len(*payload) >= c.srv.compressThreshold() {
+		z := getBuf()
+		var zerr error
+		if *z, zerr = gzipAppend((*z)[:0], *payload); zerr == nil {
+			*payload, *z = *z, *payload // the compressed bytes become the payload; z goes back
+			h.encoding = Gzip
+		}
+		putBuf(z)
 	}
 	if c.legacy {
 		h.serializeType = ""

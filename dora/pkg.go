@@ -234,7 +234,10 @@ type outHead struct {
 	status  uint32 // written as dora-status when != 0
 	message string // written as dora-message when != ""
 	details string // written as dora-details-bin when != ""
-	noHead  bool   // write no Head at all (stream messages after the first)
+	// encoding and acceptEncoding are written as dora-encoding and dora-accept-encoding
+	// when != "".
+	encoding, acceptEncoding string
+	noHead                   bool // write no Head at all (stream messages after the first)
 }
 
 func (h *outHead) metaEntrySize(k, v string) int {
@@ -277,7 +280,8 @@ func (h *outHead) size(statusStr string) int {
 		n += protowire.SizeTag(fieldHeadMethod) + protowire.SizeBytes(len(h.method))
 	}
 	for k, v := range h.meta {
-		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") {
+		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
+			(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
 			continue
 		}
 		n += h.metaEntrySize(k, v)
@@ -290,6 +294,12 @@ func (h *outHead) size(statusStr string) int {
 	}
 	if h.details != "" {
 		n += h.metaEntrySize(MetaDetails, h.details)
+	}
+	if h.encoding != "" {
+		n += h.metaEntrySize(MetaEncoding, h.encoding)
+	}
+	if h.acceptEncoding != "" {
+		n += h.metaEntrySize(MetaAcceptEncoding, h.acceptEncoding)
 	}
 	if h.timeoutUs != 0 {
 		n += protowire.SizeTag(fieldHeadTimeout) + protowire.SizeVarint(h.timeoutUs)
@@ -325,7 +335,8 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 			b = protowire.AppendString(b, h.method)
 		}
 		for k, v := range h.meta {
-			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") {
+			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
+				(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
 				continue
 			}
 			b = appendMetaEntry(b, k, v)
@@ -338,6 +349,12 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		}
 		if h.details != "" {
 			b = appendMetaEntry(b, MetaDetails, h.details)
+		}
+		if h.encoding != "" {
+			b = appendMetaEntry(b, MetaEncoding, h.encoding)
+		}
+		if h.acceptEncoding != "" {
+			b = appendMetaEntry(b, MetaAcceptEncoding, h.acceptEncoding)
 		}
 		if h.timeoutUs != 0 {
 			b = protowire.AppendTag(b, fieldHeadTimeout, protowire.VarintType)
