@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"context"
+	"encoding/json"
 	"mime"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -172,7 +174,11 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 			return &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
 		}
 		st := status.Convert(err)
-		return &httpError{codes.HTTPStatus(st.Code()), st.Code().String(), st.Message(), 0}
+		e := &httpError{codes.HTTPStatus(st.Code()), st.Code().String(), st.Message(), 0}
+		if d := st.AnyDetails(); len(d) > 0 {
+			writeErrorDetails(w, e, t.detailsJSON(d))
+		}
+		return e
 	}
 	b, err := t.marshal.Marshal(out)
 	if err != nil {
@@ -211,4 +217,24 @@ func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) 
 		}
 		w.Header().Set(k, v) // Set puts k in canonical form
 	}
+}
+
+// detailsJSON renders status details for an error body: the protojson form of each Any
+// ({"@type": "type.googleapis.com/pkg.Msg", ...fields}) when its type resolves (the
+// transcoder's resolver, else protoregistry.GlobalTypes), else {"@type": url,
+// "value_base64": the message's bytes}.
+func (t *doraTranscoder) detailsJSON(details []*anypb.Any) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(details))
+	m := protojson.MarshalOptions{Resolver: t.marshal.Resolver}
+	for _, a := range details {
+		b, err := m.Marshal(a)
+		if err != nil {
+			b, _ = json.Marshal(struct {
+				Type  string `json:"@type"`
+				Value []byte `json:"value_base64"`
+			}{a.GetTypeUrl(), a.GetValue()})
+		}
+		out = append(out, b)
+	}
+	return out
 }

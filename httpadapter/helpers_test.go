@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
@@ -151,6 +154,11 @@ func (echoServer) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayRespon
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		return nil, status.Error(c, "told to fail with "+name)
+	}
+	if in.Text == "details" {
+		known, _ := anypb.New(wrapperspb.String("text: must not be details"))
+		unknown := &anypb.Any{TypeUrl: "type.googleapis.com/no.Such", Value: []byte{1, 2}}
+		return nil, status.FromAny(codes.FailedPrecondition, "with details", []*anypb.Any{known, unknown}).Err()
 	}
 	if in.Text == "slow" {
 		<-ctx.Done()
