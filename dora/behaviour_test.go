@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -660,5 +661,45 @@ func TestDefaultCallOptions(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(seen, ",") != "d/true,own/true" {
 		t.Fatalf("seen %v", seen)
+	}
+}
+
+// mdStats adds outgoing metadata in a client's CallBegin and records the incoming metadata a
+// server's CallBegin sees, as a tracer propagating its context does.
+type mdStats struct {
+	mu      sync.Mutex
+	seen    []string
+	unknown []bool
+}
+
+func (m *mdStats) CallBegin(ctx context.Context, info *dora.CallInfo) context.Context {
+	if info.Client {
+		return metadata.AppendToOutgoingContext(ctx, "trace-id", "t-1")
+	}
+	m.mu.Lock()
+	m.seen = append(m.seen, metadata.ValueFromIncomingContext(ctx, "trace-id"))
+	m.unknown = append(m.unknown, info.Unknown)
+	m.mu.Unlock()
+	return ctx
+}
+
+func (*mdStats) CallEnd(context.Context, *dora.CallStats) {}
+
+func TestStatsHandlerMetadata(t *testing.T) {
+	st := &mdStats{}
+	ts := startServer(t, nil, dora.ServerStats(st))
+	c := newTestClient(t, ts.addr, dora.WithStats(st))
+	if _, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	var out echo.SayResponse
+	if err := c.Invoke(testCtx(t), "/no.Such/Method", &echo.SayRequest{}, &out); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("unknown method: err = %v, want Unimplemented", err)
+	}
+	ts.stop()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.Equal(st.seen, []string{"t-1", "t-1"}) || !slices.Equal(st.unknown, []bool{false, true}) {
+		t.Fatalf("server CallBegin saw metadata %q, unknown %v; want t-1 twice, [false true]", st.seen, st.unknown)
 	}
 }

@@ -3,10 +3,13 @@ package dora_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 )
 
@@ -103,5 +106,55 @@ func BenchmarkUnaryEchoBalanced(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// BenchmarkUnaryCompression compares a unary echo call plain and with UseCompressor(Gzip)
+// (request and response compressed), one caller, for text that compresses (JSON-like
+// records) and bytes that do not (random). wire-B/op is the request plus response Pkg bytes
+// per call (the client's stats), so the ratio of the gzip and plain rows is the compression
+// ratio on the wire; ns/op is the CPU cost on both sides (same process).
+func BenchmarkUnaryCompression(b *testing.B) {
+	stats := &lastStats{}
+	ts := startServer(b, nil)
+	c := newTestClient(b, ts.addr, dora.WithStats(stats))
+	ec := echo.NewEchoClient(c)
+	ctx := context.Background()
+	if _, err := ec.Say(ctx, &echo.SayRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{4 << 10, 64 << 10} {
+		var text strings.Builder
+		for i := 0; text.Len() < size; i++ {
+			fmt.Fprintf(&text, `{"id":%d,"name":"user-%d","email":"user%d@example.com","active":%t},`, i, i*7919%10007, i, i%3 == 0)
+		}
+		random := make([]byte, size)
+		rand.NewChaCha8([32]byte{1}).Read(random)
+		payloads := []struct {
+			name string
+			req  *echo.SayRequest
+		}{
+			{"json", &echo.SayRequest{Text: text.String()[:size]}},
+			{"random", &echo.SayRequest{Blob: random}},
+		}
+		for _, p := range payloads {
+			for _, mode := range []string{"plain", "gzip"} {
+				var opts []dora.CallOption
+				if mode == "gzip" {
+					opts = append(opts, dora.UseCompressor(dora.Gzip))
+				}
+				b.Run(fmt.Sprintf("size=%d/%s/%s", size, p.name, mode), func(b *testing.B) {
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := ec.Say(ctx, p.req, opts...); err != nil {
+							b.Fatal(err)
+						}
+					}
+					st := stats.get()
+					b.ReportMetric(float64(st.BytesIn+st.BytesOut), "wire-B/op")
+				})
+			}
+		}
 	}
 }

@@ -23,11 +23,27 @@ type callInfo struct {
 	waitForReady bool
 	// hashKey: the key of lbclient.PickHash on a balanced client.
 	hashKey string
+	// compressor: UseCompressor's name, "" for none.
+	compressor string
 }
 
 type callOptionFunc func(*callInfo)
 
 func (f callOptionFunc) apply(ci *callInfo) { f(ci) }
+
+// UseCompressor makes a unary call compress its request payload with the named compressor
+// (Gzip, the only one; "" turns compression off, the default) when it is at least the
+// client's compression threshold (WithCompressionThreshold), and tells the server that it
+// accepts a response compressed the same way (the server's CompressionThreshold decides).
+// Decompressed messages are bounded by the receiver's message size limit (nap's
+// MaxMessageSize, 4 MiB by default): a larger one fails with ResourceExhausted. Streaming
+// calls ignore it: their messages are never compressed. The server must be a dora server
+// of this version or later (an older one answers InvalidArgument: it cannot decode the
+// request); an unknown name fails the call with Internal before anything is sent. Use it for
+// large, compressible messages (JSON, text, repeated fields): it costs CPU on both sides.
+func UseCompressor(name string) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.compressor = name })
+}
 
 // Timeout bounds the call to d from when it starts, in addition to the context's deadline
 // (the earlier wins). d <= 0 means no extra bound.

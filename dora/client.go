@@ -475,6 +475,18 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	if err := decodePkg(msg, &p); err != nil {
 		return status.Errorf(codes.Internal, "dora: %s response: %v", method, err)
 	}
+	if enc, ok := p.meta[MetaEncoding]; ok && len(p.payload) > 0 {
+		if enc != Gzip || ci.compressor == "" {
+			return status.Errorf(codes.Internal, "dora: %s response compressed with %q, which the call did not accept", method, enc)
+		}
+		data, err := gunzip(p.payload, msgLimit(c.opts.nap))
+		if errors.Is(err, ErrDecompressedTooLarge) {
+			return status.Wrap(codes.ResourceExhausted, err)
+		} else if err != nil {
+			return status.Errorf(codes.Internal, "dora: %s response: %v", method, err)
+		}
+		p.payload = data
+	}
 	callErr := metaStatus(p.meta)
 	if ci.header != nil || ci.trailer != nil {
 		userMD := userMeta(p.meta)
@@ -518,6 +530,24 @@ func (c *Client) sendUnary(ctx context.Context, method string, req any, cdc code
 		return nil, 0, status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
 	}
 	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
+	if ci.compressor != "" {
+		if ci.compressor != Gzip {
+			putBuf(payload)
+			return nil, 0, status.Errorf(codes.Internal, "dora: unknown compressor %q (dora has %q)", ci.compressor, Gzip)
+		}
+		h.acceptEncoding = Gzip
+		if len(*payload) >= c.compressThreshold() {
+			z := getBuf()
+			if *z, err = gzipAppend((*z)[:0], *payload); err != nil {
+				putBuf(z)
+				putBuf(payload)
+				return nil, 0, status.Errorf(codes.Internal, "dora: compressing %s request: %v", method, err)
+			}
+			putBuf(payload)
+			payload = z
+			h.encoding = Gzip
+		}
+	}
 	buf := getBuf()
 	*buf = appendPkg((*buf)[:0], &h, *payload)
 	putBuf(payload)
@@ -541,6 +571,14 @@ func (c *Client) sendUnary(ctx context.Context, method string, req any, cdc code
 	}
 }
 
+// compressThreshold is the request size from which UseCompressor compresses.
+func (c *Client) compressThreshold() int {
+	if c.opts.compressThreshold > 0 {
+		return c.opts.compressThreshold
+	}
+	return DefaultCompressionThreshold
+}
+
 // metaStatus returns the status error carried by a response's meta, nil for OK.
 func metaStatus(meta metadata.MD) error {
 	s, ok := meta[MetaStatus]
@@ -553,6 +591,13 @@ func metaStatus(meta metadata.MD) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	if d, ok := meta[MetaDetails]; ok {
+		details, err := decodeDetails(d)
+		if err != nil {
+			return status.Errorf(codes.Internal, "dora: malformed status details in response (status %d: %q): %v", n, meta[MetaMessage], err)
+		}
+		return status.FromAny(codes.Code(n), meta[MetaMessage], details).Err()
 	}
 	return status.Error(codes.Code(n), meta[MetaMessage])
 }

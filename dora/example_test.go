@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,4 +263,25 @@ func ExampleNewClient_balanced() {
 	// weight 2 healthy
 	// weight 1 healthy
 	// dora: NewClient: lbclient: bad target: entry 2 "127.0.0.1": address "127.0.0.1" is not host:port
+}
+
+// A call compressed both ways: the request because it is over the client's threshold (1
+// KiB), the response because the client said it accepts gzip and the answer is over the
+// server's threshold. Servers need no option; clients that do not ask get plain answers.
+func ExampleUseCompressor() {
+	addr, stop := serve()
+	defer stop()
+	client, err := dora.NewClient(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	text := strings.Repeat("very compressible ", 1000)
+	resp, err := echo.NewEchoClient(client).Say(context.Background(), &echo.SayRequest{Text: text},
+		dora.UseCompressor(dora.Gzip), dora.Timeout(time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(resp.Text) > len(text))
+	// Output: true
 }

@@ -10,3 +10,9 @@ func ReplyBytesInUse(s *Server) (server, conns int64) {
 	}
 	return s.replies.used.Load(), conns
 }
+
+// MetaStatus is metaStatus, for tests of response decoding (client.go).
+var MetaStatus_ = metaStatus
+
+// Gunzip is gunzip (compress.go), for tests of the decompression bound.
+var Gunzip = gunzip

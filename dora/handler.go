@@ -50,6 +50,10 @@ type serverCall struct {
 	seq     uint64
 	payload []byte
 	stats   *callStats
+	// encoding is the request payload's dora-encoding ("" plain); acceptGzip is set when
+	// the client accepts a gzip response (dora-accept-encoding).
+	encoding   string
+	acceptGzip bool
 
 	mdMu       sync.Mutex // guards header, trailer, headerSent: handlers may use several goroutines
 	header     metadata.MD
@@ -199,8 +203,23 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		c.codec = codec.Get(string(p.serializeType))
 	}
 	streaming := c.entry != nil && c.entry.stream != nil
+	// Compression (PROTOCOL.md §11): read before the reserved keys go. Legacy peers know none.
+	if !c.legacy && p.meta != nil {
+		c.encoding = p.meta[MetaEncoding]
+		c.acceptGzip = acceptsGzip(p.meta[MetaAcceptEncoding])
+	}
+	// Metadata: the client's keys minus the reserved ones, attached before the stats
+	// handlers run so that they can read it (a tracer extracts its trace context).
+	if p.meta != nil {
+		for k := range p.meta {
+			if metadata.IsReserved(k) {
+				delete(p.meta, k)
+			}
+		}
+		c.values = metadata.NewIncomingContext(c.values, p.meta)
+	}
 	if len(s.opts.stats) > 0 {
-		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr()}
+		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr(), Unknown: c.entry == nil}
 		if streaming {
 			info.ClientStream, info.ServerStream = c.entry.stream.ClientStreams, c.entry.stream.ServerStreams
 		}
@@ -230,15 +249,6 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		}
 		return
 	}
-	// Metadata: the client's keys minus the reserved ones.
-	if p.meta != nil {
-		for k := range p.meta {
-			if metadata.IsReserved(k) {
-				delete(p.meta, k)
-			}
-		}
-		c.values = metadata.NewIncomingContext(c.values, p.meta)
-	}
 	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
 		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
 		c.hasDeadline = true
@@ -257,6 +267,21 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		return
 	}
 	c.payload = p.payload
+	if c.encoding != "" && len(c.payload) > 0 {
+		if c.encoding != Gzip {
+			c.reject(status.Errorf(codes.Unimplemented, "dora: request compressed with %q; this server has %q", c.encoding, Gzip))
+			return
+		}
+		data, err := gunzip(c.payload, msgLimit(s.opts.nap))
+		if errors.Is(err, ErrDecompressedTooLarge) {
+			c.reject(status.Wrap(codes.ResourceExhausted, err))
+			return
+		} else if err != nil {
+			c.reject(status.Error(codes.InvalidArgument, err.Error()))
+			return
+		}
+		c.payload = data
+	}
 	resp, err := s.runUnary(c)
 	c.finishUnary(resp, err)
 }
@@ -306,6 +331,30 @@ func errStatus(err error) (codes.Code, string) {
 		}
 	}
 	return st.Code(), st.Message()
+}
+
+// compressThreshold is the response size from which the server compresses for clients
+// that accept it.
+func (s *Server) compressThreshold() int {
+	if s.opts.compressThreshold > 0 {
+		return s.opts.compressThreshold
+	}
+	return DefaultCompressionThreshold
+}
+
+// errDetails is the dora-details-bin value for a handler's error: its status details, ""
+// when it has none or the peer is legacy (legacy clients know no details).
+func (c *serverCall) errDetails(err error) string {
+	if c.legacy || err == nil {
+		return ""
+	}
+	st, _ := status.FromError(err)
+	d, derr := encodeDetails(st.AnyDetails())
+	if derr != nil {
+		c.srv.logger.Warn("dora: status details dropped", "method", c.method, "err", derr)
+		return ""
+	}
+	return d
 }
 
 // wireCode is the number sent in dora-status for code c toward this peer.
@@ -435,6 +484,18 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 		}
 	}
 	h := outHead{serializeType: c.codec.Name(), seq: c.seq, meta: c.responseMeta(), status: c.wireCode(code), message: msg}
+	if code != codes.OK {
+		h.details = c.errDetails(err)
+	}
+	if c.acceptGzip && len(*payload) >= c.srv.compressThreshold() {
+		z := getBuf()
+		var zerr error
+		if *z, zerr = gzipAppend((*z)[:0], *payload); zerr == nil {
+			*payload, *z = *z, *payload // the compressed bytes become the payload; z goes back
+			h.encoding = Gzip
+		}
+		putBuf(z)
+	}
 	if c.legacy {
 		h.serializeType = ""
 	}

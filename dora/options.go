@@ -43,6 +43,7 @@ type serverOptions struct {
 	maxServerReplyBytes int           // MaxServerReplyBytes
 	maxServerCalls      int           // MaxServerCalls
 	requestTimeout      time.Duration // RequestTimeout
+	compressThreshold   int           // CompressionThreshold; 0: DefaultCompressionThreshold
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -175,6 +176,16 @@ func ChainStreamInterceptor(ints ...StreamServerInterceptor) ServerOption {
 	return func(o *serverOptions) { o.streamInts = append(o.streamInts, ints...) }
 }
 
+// CompressionThreshold sets the size, in bytes, from which the server compresses a unary
+// response payload for a client that accepts compression (it called with
+// UseCompressor(Gzip)); smaller payloads are sent plain. Default
+// DefaultCompressionThreshold (1 KiB); n <= 0 keeps it. Clients that do not ask for
+// compression (legacy and previous-version dora clients among them) always get plain
+// responses.
+func CompressionThreshold(n int) ServerOption {
+	return func(o *serverOptions) { o.compressThreshold = n }
+}
+
 // ServerStats adds a StatsHandler told about every call's start and end.
 func ServerStats(h StatsHandler) ServerOption {
 	return func(o *serverOptions) { o.stats = append(o.stats, h) }
@@ -190,20 +201,21 @@ func ServerLogger(l *slog.Logger) ServerOption {
 type ClientOption func(*clientOptions)
 
 type clientOptions struct {
-	nap         nap.Config  // TLSConfig set by NewClient from tls and napTLS
-	tls         *tls.Config // WithTLS
-	napTLS      *tls.Config // WithNapConfig's TLSConfig
-	maxConns    int
-	backoffBase time.Duration
-	backoffMax  time.Duration
-	dialTimeout time.Duration
-	unaryInts   []UnaryClientInterceptor
-	streamInts  []StreamClientInterceptor
-	callOpts    []CallOption
-	stats       []StatsHandler
-	logger      *slog.Logger
-	balanced    bool              // WithBalancer or WithPicker given
-	lbOpts      []lbclient.Option // WithBalancer's options
+	nap               nap.Config  // TLSConfig set by NewClient from tls and napTLS
+	tls               *tls.Config // WithTLS
+	napTLS            *tls.Config // WithNapConfig's TLSConfig
+	maxConns          int
+	backoffBase       time.Duration
+	backoffMax        time.Duration
+	dialTimeout       time.Duration
+	unaryInts         []UnaryClientInterceptor
+	streamInts        []StreamClientInterceptor
+	callOpts          []CallOption
+	stats             []StatsHandler
+	logger            *slog.Logger
+	balanced          bool              // WithBalancer or WithPicker given
+	lbOpts            []lbclient.Option // WithBalancer's options
+	compressThreshold int               // WithCompressionThreshold; 0: DefaultCompressionThreshold
 }
 
 // WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's
@@ -260,6 +272,13 @@ func WithChainStreamInterceptor(ints ...StreamClientInterceptor) ClientOption {
 // WithDefaultCallOptions sets call options applied to every call before the call's own.
 func WithDefaultCallOptions(opts ...CallOption) ClientOption {
 	return func(o *clientOptions) { o.callOpts = append(o.callOpts, opts...) }
+}
+
+// WithCompressionThreshold sets the size, in bytes, from which a call using
+// UseCompressor compresses its request payload; smaller payloads are sent plain. Default
+// DefaultCompressionThreshold (1 KiB); n <= 0 keeps it.
+func WithCompressionThreshold(n int) ClientOption {
+	return func(o *clientOptions) { o.compressThreshold = n }
 }
 
 // WithStats adds a StatsHandler told about every call's start and end.

@@ -233,7 +233,11 @@ type outHead struct {
 	meta    metadata.MD
 	status  uint32 // written as dora-status when != 0
 	message string // written as dora-message when != ""
-	noHead  bool   // write no Head at all (stream messages after the first)
+	details string // written as dora-details-bin when != ""
+	// encoding and acceptEncoding are written as dora-encoding and dora-accept-encoding
+	// when != "".
+	encoding, acceptEncoding string
+	noHead                   bool // write no Head at all (stream messages after the first)
 }
 
 func (h *outHead) metaEntrySize(k, v string) int {
@@ -276,7 +280,8 @@ func (h *outHead) size(statusStr string) int {
 		n += protowire.SizeTag(fieldHeadMethod) + protowire.SizeBytes(len(h.method))
 	}
 	for k, v := range h.meta {
-		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
+			(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
 			continue
 		}
 		n += h.metaEntrySize(k, v)
@@ -286,6 +291,15 @@ func (h *outHead) size(statusStr string) int {
 	}
 	if h.message != "" {
 		n += h.metaEntrySize(MetaMessage, h.message)
+	}
+	if h.details != "" {
+		n += h.metaEntrySize(MetaDetails, h.details)
+	}
+	if h.encoding != "" {
+		n += h.metaEntrySize(MetaEncoding, h.encoding)
+	}
+	if h.acceptEncoding != "" {
+		n += h.metaEntrySize(MetaAcceptEncoding, h.acceptEncoding)
 	}
 	if h.timeoutUs != 0 {
 		n += protowire.SizeTag(fieldHeadTimeout) + protowire.SizeVarint(h.timeoutUs)
@@ -321,7 +335,8 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 			b = protowire.AppendString(b, h.method)
 		}
 		for k, v := range h.meta {
-			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") {
+			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
+				(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
 				continue
 			}
 			b = appendMetaEntry(b, k, v)
@@ -331,6 +346,15 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		}
 		if h.message != "" {
 			b = appendMetaEntry(b, MetaMessage, h.message)
+		}
+		if h.details != "" {
+			b = appendMetaEntry(b, MetaDetails, h.details)
+		}
+		if h.encoding != "" {
+			b = appendMetaEntry(b, MetaEncoding, h.encoding)
+		}
+		if h.acceptEncoding != "" {
+			b = appendMetaEntry(b, MetaAcceptEncoding, h.acceptEncoding)
 		}
 		if h.timeoutUs != 0 {
 			b = protowire.AppendTag(b, fieldHeadTimeout, protowire.VarintType)

@@ -171,6 +171,9 @@ func (s *Server) runStream(c *serverCall) {
 	err := s.callStreamHandler(c, ss)
 	code, msg := errStatus(err)
 	h := outHead{kind: kindTrailer, status: c.wireCode(code), message: msg}
+	if code != codes.OK {
+		h.details = c.errDetails(err)
+	}
 	if _, first := c.takeHeader(); first {
 		h.meta = c.responseMeta() // trailers-only: the header travels in the trailer
 	} else {

@@ -18,6 +18,10 @@ type CallInfo struct {
 	Client bool
 	// ClientStream and ServerStream tell the kind of method (both false: unary).
 	ClientStream, ServerStream bool
+	// Unknown is true on the server when FullMethod is not a registered method (the call
+	// fails with Unimplemented): FullMethod is then whatever the peer sent, so observers
+	// should not use it as a metric label or span name.
+	Unknown bool
 	// Legacy is true on the server for calls from a legacy peer.
 	Legacy bool
 	// RemoteAddr is the peer's address (nil on the client when no session was reached).
@@ -47,8 +51,10 @@ type CallStats struct {
 type StatsHandler interface {
 	// CallBegin is called when a call starts; the values of the returned context are
 	// visible to the rest of the call (on the server: the handler's context; its
-	// cancellation is not used there) and it is given to CallEnd. Return ctx unchanged when
-	// not needed; start a span here, for example.
+	// cancellation is not used there) and it is given to CallEnd. On the client, outgoing
+	// metadata added to the returned context is sent with the call; on the server, ctx
+	// already carries the call's incoming metadata (metadata.FromIncomingContext). Return
+	// ctx unchanged when not needed; start a span here, for example.
 	CallBegin(ctx context.Context, info *CallInfo) context.Context
 	// CallEnd is called once when the call is over.
 	CallEnd(ctx context.Context, stats *CallStats)

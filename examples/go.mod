@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/seed857a6cbd/pocket/dora v0.2.0
 	github.com/seed857a6cbd/pocket/httpadapter v0.2.0
 	github.com/seed857a6cbd/pocket/iip v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
@@ -25,7 +26,6 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/dora v0.2.0 // indirect
 	github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
 	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect

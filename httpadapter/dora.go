@@ -2,8 +2,10 @@ package httpadapter
 
 import (
 	"context"
+	"encoding/json"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -58,11 +61,16 @@ func newDoraTranscoder(s *Server, res DescriptorResolver) *doraTranscoder {
 		types := dynamicpb.NewTypes(files)
 		t.marshal.Resolver, t.unmarshal.Resolver = types, types
 	}
-	for _, h := range s.cfg.doraReqHeaders {
-		if metadata.IsReserved(strings.ToLower(h)) {
+	names := s.cfg.doraReqHeaders
+	if s.cfg.traceContext {
+		names = append(slices.Clone(names), TraceHeaders...)
+	}
+	for _, h := range names {
+		h = http.CanonicalHeaderKey(h)
+		if metadata.IsReserved(strings.ToLower(h)) || slices.Contains(t.reqHdr, h) {
 			continue
 		}
-		t.reqHdr = append(t.reqHdr, http.CanonicalHeaderKey(h))
+		t.reqHdr = append(t.reqHdr, h)
 	}
 	t.respHdr = make(map[string]bool)
 	for _, k := range s.cfg.doraRespHeaders {
@@ -145,8 +153,12 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	out := dynamicpb.NewMessage(m.desc.Output())
 
 	var opts []dora.CallOption
+	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
+	defer cancel()
 	if md := t.requestMetadata(r); md != nil {
-		opts = append(opts, dora.WithMetadata(md))
+		// In the context, not a call option: a tracing stats handler of the client (dora/otel)
+		// sees a forwarded traceparent there and makes it its span's parent.
+		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
 	if f := t.s.cfg.doraHashKey; f != nil {
 		opts = append(opts, dora.HashKey(f(r)))
@@ -155,8 +167,6 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	if t.respAll || len(t.respHdr) > 0 {
 		opts = append(opts, dora.Header(&header))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
-	defer cancel()
 	err := t.s.cfg.dora.Invoke(ctx, m.full, in, out, opts...)
 	t.responseHeaders(w, header)
 	if err != nil {
@@ -164,7 +174,11 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 			return &httpError{StatusClientClosedRequest, CodeCanceled, "httpadapter: client went away", 0}
 		}
 		st := status.Convert(err)
-		return &httpError{codes.HTTPStatus(st.Code()), st.Code().String(), st.Message(), 0}
+		e := &httpError{codes.HTTPStatus(st.Code()), st.Code().String(), st.Message(), 0}
+		if d := st.AnyDetails(); len(d) > 0 {
+			writeErrorDetails(w, e, t.detailsJSON(d))
+		}
+		return e
 	}
 	b, err := t.marshal.Marshal(out)
 	if err != nil {
@@ -203,4 +217,24 @@ func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) 
 		}
 		w.Header().Set(k, v) // Set puts k in canonical form
 	}
+}
+
+// detailsJSON renders status details for an error body: the protojson form of each Any
+// ({"@type": "type.googleapis.com/pkg.Msg", ...fields}) when its type resolves (the
+// transcoder's resolver, else protoregistry.GlobalTypes), else {"@type": url,
+// "value_base64": the message's bytes}.
+func (t *doraTranscoder) detailsJSON(details []*anypb.Any) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(details))
+	m := protojson.MarshalOptions{Resolver: t.marshal.Resolver}
+	for _, a := range details {
+		b, err := m.Marshal(a)
+		if err != nil {
+			b, _ = json.Marshal(struct {
+				Type  string `json:"@type"`
+				Value []byte `json:"value_base64"`
+			}{a.GetTypeUrl(), a.GetValue()})
+		}
+		out = append(out, b)
+	}
+	return out
 }

@@ -68,11 +68,16 @@ type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	IIPCode int    `json:"iip_code,omitempty"`
+	// Details are a dora error's status details, each the protojson form of an Any.
+	Details []json.RawMessage `json:"details,omitempty"`
 }
 
 // writeError answers e as JSON. Never a 2xx.
-func writeError(w http.ResponseWriter, e *httpError) {
-	b, err := json.Marshal(errorBody{Error: errorDetail{Code: e.code, Message: e.message, IIPCode: e.iipCode}})
+func writeError(w http.ResponseWriter, e *httpError) { writeErrorDetails(w, e, nil) }
+
+// writeErrorDetails answers e as JSON with status details (see writeError).
+func writeErrorDetails(w http.ResponseWriter, e *httpError, details []json.RawMessage) {
+	b, err := json.Marshal(errorBody{Error: errorDetail{Code: e.code, Message: e.message, IIPCode: e.iipCode, Details: details}})
 	if err != nil { // cannot happen with strings and ints
 		b = []byte(`{"error":{"code":"internal","message":"httpadapter: cannot encode error"}}`)
 	}

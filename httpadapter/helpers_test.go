@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
@@ -152,6 +155,11 @@ func (echoServer) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayRespon
 		}
 		return nil, status.Error(c, "told to fail with "+name)
 	}
+	if in.Text == "details" {
+		known, _ := anypb.New(wrapperspb.String("text: must not be details"))
+		unknown := &anypb.Any{TypeUrl: "type.googleapis.com/no.Such", Value: []byte{1, 2}}
+		return nil, status.FromAny(codes.FailedPrecondition, "with details", []*anypb.Any{known, unknown}).Err()
+	}
 	if in.Text == "slow" {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -171,6 +179,13 @@ func startDora(t testing.TB, bare bool) string {
 	if !bare {
 		echo.RegisterEchoServer(srv, echoServer{})
 	}
+	return serveDora(t, srv)
+}
+
+// serveDora serves srv on a loopback port and returns its address; srv stops when the test
+// ends.
+func serveDora(t testing.TB, srv *dora.Server) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ const (
 	RouteUnrouted = "unrouted"
 	// RouteMetrics labels requests for the WithMetricsPath endpoint.
 	RouteMetrics = "metrics"
+	// RouteHealth labels requests for the WithHealthCheck endpoint.
+	RouteHealth = "health"
 )
 
 // metrics are the Server's Prometheus metrics, labelled by route name (IIP routes), by

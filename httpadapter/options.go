@@ -66,6 +66,10 @@ type config struct {
 	accessLog         bool
 	registerer        prometheus.Registerer
 	metricsPath       string
+	traceContext      bool
+	healthPath        string
+	healthBackend     DoraConn
+	healthService     string
 
 	dora            DoraConn
 	doraResolver    DescriptorResolver
@@ -88,6 +92,7 @@ func defaultConfig() config {
 		idleTimeout:       DefaultIdleTimeout,
 		callTimeout:       DefaultCallTimeout,
 		accessLog:         true,
+		traceContext:      true,
 		doraPrefix:        "/",
 	}
 }
@@ -110,6 +115,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: dora prefix %q must start and end with /", ErrBadOption, c.doraPrefix)
 	case c.metricsPath != "" && c.metricsPath[0] != '/':
 		return fmt.Errorf("%w: metrics path %q must start with /", ErrBadOption, c.metricsPath)
+	case c.healthPath != "" && c.healthPath[0] != '/':
+		return fmt.Errorf("%w: health path %q must start with /", ErrBadOption, c.healthPath)
+	case c.healthPath != "" && c.healthPath == c.metricsPath:
+		return fmt.Errorf("%w: health and metrics paths are both %q", ErrBadOption, c.healthPath)
 	case c.clientCAs != nil && c.tlsConfig == nil:
 		return fmt.Errorf("%w: WithClientCAs needs WithTLS", ErrBadOption)
 	}
@@ -231,6 +240,32 @@ func WithDoraResolver(r DescriptorResolver) Option { return func(c *config) { c.
 // WithDoraPrefix sets the path prefix of dora calls: prefix + "package.Service/Method".
 // It must start and end with "/". Default "/".
 func WithDoraPrefix(prefix string) Option { return func(c *config) { c.doraPrefix = prefix } }
+
+// TraceHeaders are the W3C trace-context headers (https://www.w3.org/TR/trace-context/)
+// WithTraceContext forwards.
+var TraceHeaders = []string{"Traceparent", "Tracestate"}
+
+// WithTraceContext sets whether the W3C trace-context headers (TraceHeaders: traceparent and
+// tracestate) of a request travel on: to dora calls as metadata of the same lower-case names
+// (which dora/otel's server handler reads, so the dora server's span is the child of the
+// HTTP client's), and to IIP backends in __http_hdr__ even when WithIIPHeaders leaves them
+// out. The adapter itself starts no span and needs no OpenTelemetry. Default: on. Off, they
+// travel only when WithDoraHeaders or WithIIPHeaders name them (or WithIIPHeaders is unset:
+// then every header goes to IIP backends).
+func WithTraceContext(on bool) Option { return func(c *config) { c.traceContext = on } }
+
+// WithHealthCheck answers GET (and any other method) on path (for instance "/healthz") for
+// load balancers and Kubernetes probes. With a nil backend the answer is 200
+// {"status":"SERVING"} while the adapter runs. With a backend (the *dora.Client of
+// WithDora, say), each request calls the backend's dora.health.v1.Health/Check for service
+// ("" is the whole server) within the call timeout (WithCallTimeout): SERVING is 200
+// {"status":"SERVING"}; any other status is 503 {"status":"NOT_SERVING"} (or
+// "SERVICE_UNKNOWN"); a failed call is 503 with the usual error body (code "NotFound" for a
+// service the backend does not know, "Unavailable", "DeadlineExceeded"...). The path must
+// start with "/" and differ from the metrics path. Default: no health path.
+func WithHealthCheck(path string, backend DoraConn, service string) Option {
+	return func(c *config) { c.healthPath, c.healthBackend, c.healthService = path, backend, service }
+}
 
 // WithDoraHeaders names the request headers (case-insensitive) that become dora metadata of
 // the call, under their lower-case name; several values of one header are joined with ", ".

@@ -35,6 +35,7 @@ type Server struct {
 	iipHeaders map[string]bool // WithIIPHeaders allow-list (canonical names); nil: all
 
 	unroutedRM, metricsRM *routeMetrics
+	healthRM              *routeMetrics
 	funcRM                sync.Map // route func route name -> *routeMetrics
 }
 
@@ -61,6 +62,11 @@ func NewServer(opts ...Option) (*Server, error) {
 		for _, h := range cfg.iipHeaders {
 			s.iipHeaders[http.CanonicalHeaderKey(h)] = true
 		}
+		if cfg.traceContext {
+			for _, h := range TraceHeaders {
+				s.iipHeaders[h] = true
+			}
+		}
 	}
 	s.routes = make([]Route, len(cfg.routes))
 	copy(s.routes, cfg.routes)
@@ -75,6 +81,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s.metrics = m
 	s.unroutedRM, s.metricsRM = m.forRoute(RouteUnrouted), m.forRoute(RouteMetrics)
+	if cfg.healthPath != "" {
+		s.healthRM = m.forRoute(RouteHealth)
+	}
 	for i := range s.routes {
 		s.routes[i].metrics = m.forRoute(s.routes[i].Name)
 	}
@@ -164,6 +173,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.cfg.metricsPath != "" && r.URL.Path == s.cfg.metricsPath:
 		rm = s.metricsRM
 		s.metrics.handler().ServeHTTP(rec, r)
+	case s.cfg.healthPath != "" && r.URL.Path == s.cfg.healthPath:
+		rm = s.healthRM
+		if err = s.serveHealth(rec, r); err != nil {
+			writeError(rec, err)
+		}
 	default:
 		var m *doraMethod
 		if s.dora != nil {

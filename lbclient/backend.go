@@ -134,6 +134,18 @@ func (be *backend[C]) record(cfg *config, failure, trial bool, latency int64, no
 	be.observe(latency)
 }
 
+// probeRestore ends an ejection after a successful active probe, as a successful trial call
+// would: the backend serves again at once instead of at the end of its backoff. It reports
+// whether be was ejected. A trial call already out is left to finish (a failure re-ejects).
+func (be *backend[C]) probeRestore() bool {
+	if be.ejectedUntil.Load() == 0 || be.trial.Load() {
+		return false
+	}
+	be.consecutive.Store(0)
+	be.backoffStep.Store(0)
+	return be.ejectedUntil.Swap(0) != 0
+}
+
 // eject starts a backoff of base·2^k (capped at max), where k counts
 // ejections since the last recovery, and retires the pool's connections. A
 // failed trial re-ejects; otherwise only the first of concurrent failures

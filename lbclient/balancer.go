@@ -256,6 +256,9 @@ func (b *Balancer[C]) probeLoop() {
 				b.cfg.logger.Warn("lbclient: probe failed, backend down", "addr", be.addr, "err", err)
 			}
 			be.probeDown.Store(err != nil)
+			if err == nil && be.probeRestore() {
+				b.cfg.logger.Info("lbclient: probe succeeded, ejection ended", "addr", be.addr)
+			}
 		}
 		select {
 		case <-t.C:

@@ -724,3 +724,65 @@ func TestSharedClient(t *testing.T) {
 		t.Fatalf("after the ejecting failure: closed=%v health=%v", first.closed.Load(), b.Stats()[0].Health)
 	}
 }
+
+func TestProbeEndsEjection(t *testing.T) {
+	s := startEcho(t)
+	errDown := errors.New("backend down")
+	probed := make(chan struct{}, 1024)
+	var serving atomic.Bool
+	probe := func(context.Context, string) error {
+		defer func() {
+			select {
+			case probed <- struct{}{}:
+			default:
+			}
+		}()
+		if !serving.Load() {
+			return errors.New("probe: not serving")
+		}
+		return nil
+	}
+	b := newTestBalancer(t, s.addr, WithFailureThreshold(1), WithEjection(time.Hour, time.Hour),
+		WithBackendFailure(func(err error) bool { return errors.Is(err, errDown) }),
+		WithProbe(5*time.Millisecond, probe))
+	// waitProbes waits until a probe that began after the call has returned and its
+	// verdict is stored (see TestActiveProbeAndPanicThreshold: the third report proves it).
+	waitProbes := func() {
+		t.Helper()
+		for drained := false; !drained; {
+			select {
+			case <-probed:
+			default:
+				drained = true
+			}
+		}
+		for range 3 {
+			select {
+			case <-probed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no probe")
+			}
+		}
+	}
+	serving.Store(true)
+	if err := b.Do(context.Background(), "", func(context.Context, *echoConn) error { return errDown }); !errors.Is(err, errDown) {
+		t.Fatalf("Do = %v", err)
+	}
+	// The probe says serving: the hour-long ejection ends at the next probe.
+	waitProbes()
+	if st := b.Stats()[0]; st.Health != Healthy || st.Ejections != 1 {
+		t.Fatalf("after a good probe: %+v, want healthy after 1 ejection", st)
+	}
+	// While the probe fails, an ejection stays (and the backend is probe-down).
+	serving.Store(false)
+	_ = b.Do(context.Background(), "", func(context.Context, *echoConn) error { return errDown })
+	waitProbes()
+	if st := b.Stats()[0]; st.Health != ProbeDown {
+		t.Fatalf("with failing probes: %v, want probe-down", st.Health)
+	}
+	serving.Store(true)
+	waitProbes()
+	if st := b.Stats()[0]; st.Health != Healthy {
+		t.Fatalf("probe good again: %v, want healthy", st.Health)
+	}
+}

@@ -245,9 +245,12 @@ func WithPanicThreshold(percent int) Option { return func(c *config) { c.panicTh
 func WithVirtualNodes(n int) Option { return func(c *config) { c.virtualNodes = n } }
 
 // WithProbe enables active health checking: every interval, probe is called for
-// each backend with a context bounded by interval; an error marks the backend
-// down until a later probe succeeds. Default: no probe. New fails if probe is
-// set and interval <= 0.
+// each backend (one after another) with a context bounded by interval; an error
+// marks the backend down until a later probe succeeds, and a success also ends an
+// ejection for failed calls (the backend serves again at once rather than at the
+// end of its backoff; a trial call already out is left to decide). Default: no
+// probe. New fails if probe is set and interval <= 0. The probe is any function:
+// dora's health.Probe checks a dora server's dora.health.v1 service.
 func WithProbe(interval time.Duration, probe ProbeFunc) Option {
 	return func(c *config) { c.probe, c.probeInterval = probe, interval }
 }

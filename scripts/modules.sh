@@ -4,7 +4,7 @@
 # The order matters for nothing but readable output: each module builds on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-order="nap lbclient dora dora/cmd/protoc-gen-dora dora/cmd/doractl iip httpadapter entrytask-server entrytask-client examples benchmarks"
+order="nap lbclient dora dora/cmd/protoc-gen-dora dora/cmd/doractl dora/otel iip httpadapter entrytask-server entrytask-client examples benchmarks"
 seen=""
 for m in $order; do
   [ -f "$m/go.mod" ] && { echo "$m"; seen="$seen $m "; }

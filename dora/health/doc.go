@@ -19,6 +19,12 @@
 // DefaultMaxWatchers) Watch calls run at once; more fail with ResourceExhausted. A service
 // name longer than MaxServiceName (1024 bytes) fails with InvalidArgument.
 //
+// Probe is the client side for load balancing: an lbclient probe that calls Check on each
+// backend of a balanced dora client, so that a NOT_SERVING server gets no calls and an
+// ejected one that says SERVING is back at once:
+//
+//	dora.NewClient(target, dora.WithBalancer(lbclient.WithProbe(5*time.Second, health.Probe(""))))
+//
 // One difference from grpc-go's health server, so that dora's GracefulStop is not held by
 // long-lived Watch calls: Shutdown sends NOT_SERVING to every watcher and then ends its
 // call with Unavailable, and a Watch started while the server is shut down sends

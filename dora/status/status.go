@@ -1,22 +1,89 @@
-// Package status carries the outcome of a dora call: a code from package codes plus a
-// message. Handlers return status errors (status.Error, status.Errorf); clients inspect what
-// came back with status.FromError, status.Code or errors.Is.
+// Package status carries the outcome of a dora call: a code from package codes, a message,
+// and optional details (protobuf messages, as google.rpc.Status carries). Handlers return
+// status errors (status.Error, status.Errorf, Status.WithDetails then Err); clients inspect
+// what came back with status.FromError, status.Code, errors.Is and Status.Details.
+//
+//	st, _ := status.New(codes.InvalidArgument, "bad request").WithDetails(&errdetails.BadRequest{...})
+//	return nil, st.Err()
+//	...
+//	for _, d := range status.Convert(err).Details() {
+//		if br, ok := d.(*errdetails.BadRequest); ok { ... }
+//	}
 package status
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/seed857a6cbd/pocket/dora/codes"
 )
 
-// Status is a call's outcome: a code and a human-readable message. The zero value and a nil
-// *Status mean OK.
+// Status is a call's outcome: a code, a human-readable message and optional details. The
+// zero value and a nil *Status mean OK.
 type Status struct {
 	code    codes.Code
 	message string
+	details []*anypb.Any
 	cause   error
+}
+
+// FromAny returns a Status with code c, message msg and details already packed in Any
+// messages (what a dora client decodes from a response). The slice is kept, not copied.
+func FromAny(c codes.Code, msg string, details []*anypb.Any) *Status {
+	return &Status{code: c, message: msg, details: details}
+}
+
+// WithDetails returns a copy of s with details appended, each packed in an Any (type URL
+// "type.googleapis.com/<full name>"). It fails for an OK status (an OK call carries no
+// status) and for a message that does not marshal. Details travel to dora clients (not to
+// legacy ones) and count toward the response's size.
+func (s *Status) WithDetails(details ...proto.Message) (*Status, error) {
+	if s.Code() == codes.OK {
+		return nil, errors.New("status: WithDetails on an OK status")
+	}
+	out := *s
+	out.details = slices.Clip(slices.Clone(s.details))
+	for _, d := range details {
+		a, err := anypb.New(d)
+		if err != nil {
+			return nil, fmt.Errorf("status: WithDetails: %w", err)
+		}
+		out.details = append(out.details, a)
+	}
+	return &out, nil
+}
+
+// Details returns the details unpacked: each element is a proto.Message of the detail's
+// type when that type is linked into the program (protoregistry.GlobalTypes), or an error
+// saying why it could not be unpacked. Nil when there are none.
+func (s *Status) Details() []any {
+	if s == nil || len(s.details) == 0 {
+		return nil
+	}
+	out := make([]any, 0, len(s.details))
+	for _, a := range s.details {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			out = append(out, fmt.Errorf("status: detail %s: %w", a.GetTypeUrl(), err))
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// AnyDetails returns the details as they travel, packed in Any messages; nil when there are
+// none. The slice is shared: do not modify it.
+func (s *Status) AnyDetails() []*anypb.Any {
+	if s == nil {
+		return nil
+	}
+	return s.details
 }
 
 // New returns a Status with code c and message msg.

@@ -7,6 +7,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,6 +34,8 @@ func main() {
 			&cli.StringFlag{Name: "iip-addr", Value: "127.0.0.1:9090", Usage: "IIP listen address (/echo, /echo_benchmark)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:9091", Usage: "net/http echo listen address (POST /echo_benchmark); empty disables"},
 			&cli.StringFlag{Name: "adapter-addr", Value: "127.0.0.1:9092", Usage: "httpadapter listen address: HTTP requests become IIP calls to this server (POST /echo); empty disables"},
+			&cli.StringFlag{Name: "dora-addr", Usage: "dora listen address: dora.examples.echo.Echo (Say, Count) and dora.health.v1.Health; empty (default) disables"},
+			&cli.BoolFlag{Name: "reflection", Usage: "also serve dora.reflection.v1.Reflection on --dora-addr, for doractl list/describe/call (it describes the API: off by default)"},
 			&cli.DurationFlag{Name: "grace", Value: serving.DefaultGrace, Usage: "how long shutdown waits for in-flight requests"},
 			cliflags.MemoryLimitFlag(),
 			&cli.BoolFlag{Name: flagInsecureInternal, Usage: "INSECURE, bypasses TLS and mutual TLS: with TLS on, give the adapter a plain-TCP loopback IIP listener with the same handlers, which any local process can use without a client certificate (default: that listener speaks mutual TLS with a key made in memory)"},
@@ -53,6 +56,9 @@ func run(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
 	}
+	if c.Bool("reflection") && c.String("dora-addr") == "" {
+		return errors.New("--reflection needs --dora-addr")
+	}
 	tlsConfig, err := cliflags.ServerTLS(c)
 	if err != nil {
 		return err
@@ -71,6 +77,9 @@ func run(c *cli.Context) error {
 	ls := []serving.Listener{{Name: "iip", Listener: iipLn, Server: srv}}
 	if addr := c.String("http-addr"); addr != "" {
 		ls = append(ls, httpListener("http", addr, echo.HTTPHandler(), tlsConfig, log))
+	}
+	if addr := c.String("dora-addr"); addr != "" {
+		ls = append(ls, doraListener(addr, tlsConfig, c.Bool("reflection"), log))
 	}
 	if addr := c.String("adapter-addr"); addr != "" {
 		als, closeBackend, err := adapterListeners(addr, iipLn.Addr(), tlsConfig != nil, c.Bool(flagInsecureInternal), tlsWrap(tlsConfig), log)
