@@ -86,7 +86,8 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 
 // balancerOptions tune lbclient for etclient, a short-lived client that must not lose a
 // call to an instance that is down: the first failure (a refused dial, a lost connection)
-// ejects an instance (for lbclient's 1 s, doubling while it stays down), health is never
+// ejects an instance (for EjectionBase, doubling while it stays down up to EjectionMax, so
+// a restarted instance gets calls again within EjectionMax of listening), health is never
 // ignored while one instance is up (no panic mode), and picking tries every instance once
 // more than there are, so a call reaches an instance that is up. Without this, lbclient's
 // defaults (5 failures eject, 3 dial attempts) fail a fresh client's first calls whenever
@@ -96,8 +97,19 @@ func balancerOptions(n int) []lbclient.Option {
 		lbclient.WithFailureThreshold(1),
 		lbclient.WithPanicThreshold(0),
 		lbclient.WithPickAttempts(n + 1),
+		lbclient.WithEjection(EjectionBase, EjectionMax),
 	}
 }
+
+// EjectionBase and EjectionMax bound how long a balanced client keeps a failed instance out
+// of its picks: 250 ms after the first failure, doubling while trial calls keep failing, at
+// most 1 s (lbclient's defaults, 1 s up to 30 s, would leave a restarted instance idle for up
+// to 30 s). A trial call that cannot reach the instance moves to another one, so a short
+// ejection costs no call.
+const (
+	EjectionBase = 250 * time.Millisecond
+	EjectionMax  = time.Second
+)
 
 // balancedTarget writes endpoints as a dora balanced target: "lb:///a:1#2,b:2#1".
 func balancedTarget(eps []Endpoint) string {

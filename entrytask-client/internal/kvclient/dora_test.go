@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +32,11 @@ type scripted struct {
 	err    error        // returned by every call when set
 	status *kvpb.Status // answered by Login and Read when set
 	block  chan struct{}
+	calls  atomic.Int64 // calls answered
 }
 
 func (s *scripted) answer(ctx context.Context) (*kvpb.Status, error) {
+	s.calls.Add(1)
 	md, _ := metadata.FromIncomingContext(ctx)
 	s.mu.Lock()
 	s.lastMD = md.Copy()
@@ -87,7 +90,13 @@ func (s *scripted) md() metadata.MD {
 // startScripted serves a scripted kv.Store on 127.0.0.1 until the test ends.
 func startScripted(t *testing.T) (*scripted, string) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	return startScriptedAt(t, "127.0.0.1:0")
+}
+
+// startScriptedAt serves a scripted kv.Store on addr until the test ends.
+func startScriptedAt(t *testing.T, addr string) (*scripted, string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +333,40 @@ func TestDoraBalancedSkipsDownServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestDoraBalancedRejoinsRestarted: an instance that was down when the client started gets
+// calls again within EjectionMax (+ one call) of listening, and no call fails meanwhile.
+func TestDoraBalancedRejoinsRestarted(t *testing.T) {
+	_, up := startScripted(t)
+	later := closedAddr(t)
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{
+		{Addr: up, Weight: 1}, {Addr: later, Weight: 50},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Calls for 3.2 s find "later" refusing, eject it and fail its trial calls, so its
+	// ejection grows (lbclient's default reaches 4 s); every call succeeds.
+	down := time.Now()
+	for i := 0; time.Since(down) < 3200*time.Millisecond; i++ {
+		if tok, err := c.Login(ctxT(t), "ann", "pw"); err != nil || tok != "tok-ann" {
+			t.Fatalf("call %d with one instance down: %q, %v", i, tok, err)
+		}
+	}
+	restarted, _ := startScriptedAt(t, later)
+	started := time.Now()
+	bound := kvclient.EjectionMax + 500*time.Millisecond // the longest ejection, then one call
+	for i := 0; restarted.calls.Load() == 0; i++ {
+		if time.Since(started) > bound || i > 100000 {
+			t.Fatalf("restarted instance got no call in %s (%d calls)", time.Since(started), i)
+		}
+		if tok, err := c.Login(ctxT(t), "ann", "pw"); err != nil || tok != "tok-ann" {
+			t.Fatalf("call %d after the restart: %q, %v", i, tok, err)
+		}
+	}
+	t.Logf("restarted instance got a call %s after listening", time.Since(started))
 }
 
 func TestDialRefuses(t *testing.T) {
