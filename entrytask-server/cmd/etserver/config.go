@@ -82,7 +82,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	wire.RouteDriverLogs(log)
 	commandLog.Store(log)
 	if len(cfg.IgnoredEnv) > 0 {
-		log.Warn("ignoring environment variables that name no configuration key", "vars", cfg.IgnoredEnv)
+		log.Debug("ignoring environment variables that name no configuration key", "vars", cfg.IgnoredEnv)
 	}
 	return log
 }

@@ -82,7 +82,7 @@ type Config struct {
 	Log              Log      `koanf:"log"`
 
 	// IgnoredEnv lists the ETSERVER_* environment variables Load found that name no key
-	// (sorted); etserver logs them in one warning. Not a setting.
+	// (sorted); etserver logs them in one debug record. Not a setting.
 	IgnoredEnv []string `koanf:"-"`
 }
 
