@@ -26,6 +26,7 @@ type metrics struct {
 	requests *prometheus.CounterVec   // httpadapter_requests_total{route,code}
 	latency  *prometheus.HistogramVec // httpadapter_request_duration_seconds{route}
 	inFlight *prometheus.GaugeVec     // httpadapter_requests_in_flight{route}
+	errors   *prometheus.CounterVec   // httpadapter_errors_total{route,error}
 	gatherer prometheus.Gatherer
 }
 
@@ -47,6 +48,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "requests_in_flight",
 			Help:      "Requests being served, by route.",
 		}, []string{"route"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "httpadapter",
+			Name:      "errors_total",
+			Help:      "Requests answered with an error body, by route and the body's error code (no_route, not_found, handler_error, ...).",
+		}, []string{"route", "error"}),
 	}
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -56,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inFlight, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: registering metrics: %v", ErrBadOption, err)
 		}
@@ -71,6 +77,7 @@ type routeMetrics struct {
 	latency  prometheus.Observer
 	ok       prometheus.Counter // requests with status 200
 	requests *prometheus.CounterVec
+	errors   *prometheus.CounterVec
 }
 
 func (m *metrics) forRoute(label string) *routeMetrics {
@@ -80,15 +87,19 @@ func (m *metrics) forRoute(label string) *routeMetrics {
 		latency:  m.latency.WithLabelValues(label),
 		ok:       m.requests.WithLabelValues(label, "200"),
 		requests: m.requests,
+		errors:   m.errors,
 	}
 }
 
-// done records one answered request.
-func (rm *routeMetrics) done(code int, d time.Duration) {
+// done records one answered request; errCode is the error body's code, "" for none.
+func (rm *routeMetrics) done(code int, d time.Duration, errCode string) {
 	if code == http.StatusOK {
 		rm.ok.Inc()
 	} else {
 		rm.requests.WithLabelValues(rm.label, statusLabel(code)).Inc()
+	}
+	if errCode != "" {
+		rm.errors.WithLabelValues(rm.label, errCode).Inc()
 	}
 	rm.latency.Observe(d.Seconds())
 }

@@ -214,7 +214,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil && err.status == StatusClientClosedRequest {
 		code = StatusClientClosedRequest
 	}
-	rm.done(code, d)
+	errCode := ""
+	if err != nil {
+		errCode = err.code
+	}
+	rm.done(code, d, errCode)
 	if s.cfg.accessLog && s.logger.Enabled(r.Context(), slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),

@@ -133,6 +133,7 @@ func TestMetrics(t *testing.T) {
 		`httpadapter_requests_total{code="404",route="unrouted"} 1`,
 		`httpadapter_request_duration_seconds_count{route="main"} 1`,
 		`httpadapter_requests_in_flight{route="main"} 1`,
+		`httpadapter_errors_total{error="no_route",route="unrouted"} 1`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, m)
