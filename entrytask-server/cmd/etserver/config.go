@@ -44,7 +44,10 @@ func storeFlags() []cli.Flag {
 		configFileFlag(),
 		keyFlag("data_dir", "embedded store directory, used when mysql.dsn and redis.addr are empty; default etserver-data"),
 		keyFlag("mysql.dsn", "MySQL DSN of accounts and quotas"),
-		keyFlag("redis.addr", "Redis host:port of sessions and values"),
+		keyFlag("mysql.replica_dsn", "read-only MySQL replica DSN for quota lookups (falls back to mysql.dsn while it is down)"),
+		keyFlag("redis.addr", "Redis host:port of sessions and values (one node)"),
+		keyFlag("redis.addrs", "comma-separated Redis Cluster nodes, or the sentinels with --redis-master-name"),
+		keyFlag("redis.master_name", "Sentinel master name: redis.addrs are then the sentinels"),
 	}, logFlags()...)
 }
 
