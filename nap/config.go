@@ -93,6 +93,13 @@ type Config struct {
 	// its largest stream (CodeResourceExhausted) until the total fits.
 	// Default DefaultMaxServerBuffered (64 MiB); negative disables.
 	MaxServerBuffered int
+	// DisableSizeHints stops announcing SIZE_HINTS (PROTOCOL.md section 1.1):
+	// the peer then sends no message size with the first frame of a large
+	// message, and such a message is assembled in a buffer that grows as
+	// its frames arrive instead of one buffer of the announced size. We
+	// still send hints to a peer that announces them. Default false (hints
+	// on); for tests and for comparing the two paths.
+	DisableSizeHints bool
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	TLSConfig *tls.Config
@@ -108,6 +115,7 @@ type settings struct {
 	maxConcurrentStreams uint32
 	streamWindow         uint32
 	connWindow           uint32
+	sizeHints            bool // accepts DATA frames with flag SIZE (SETTINGS SIZE_HINTS = 1)
 }
 
 // absentStreamWindow is the STREAM_WINDOW assumed for a peer whose SETTINGS
@@ -175,6 +183,7 @@ func (c *Config) resolve() config {
 			maxConcurrentStreams: uint32(clampInt(c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow)),
 			streamWindow:         uint32(clampInt(c.StreamWindow, DefaultStreamWindow, 1, maxWindow)),
 			connWindow:           uint32(clampInt(c.ConnWindow, DefaultConnWindow, 1, maxWindow)),
+			sizeHints:            !c.DisableSizeHints,
 		},
 		keepAliveInterval: c.KeepAliveInterval,
 		keepAliveTimeout:  c.KeepAliveTimeout,

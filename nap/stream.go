@@ -43,6 +43,7 @@ type Stream struct {
 	partialLen  int   // bytes of the message being assembled
 	held        int64 // capacity of this stream's messages counted in sess.held (assembling + queued)
 	partialCap  int   // capacity of the message being assembled (copy of cap(partial) for the budgets)
+	partialWant int   // size announced for the message being assembled (flag SIZE), 0: none
 	headCredit  int   // bytes of the head message (or partial) already credited
 	recvWaiting bool
 	recvEnd     bool   // the peer half-closed
@@ -124,7 +125,7 @@ func (st *Stream) failLocked(err error) {
 	// Drop what was received and not read.
 	clear(st.queue)
 	st.queue = st.inline[:0]
-	st.partialLen, st.headCredit, st.partialCap = 0, 0, 0
+	st.partialLen, st.headCredit, st.partialCap, st.partialWant = 0, 0, 0, 0
 	if st.sess.readingInto != st {
 		st.partial = nil // else the read loop drops it when the frame is read
 	}
@@ -299,21 +300,20 @@ func (st *Stream) Recv() ([]byte, error) {
 	}
 }
 
-// Release hands msg, a message returned by Recv, back to the session so that
-// a later message received on the same session can reuse its memory instead
-// of allocating. After Release the caller must not use msg (or any slice of
-// it) again. Releasing is optional: a message that is never released is
-// garbage collected as usual. Messages under 16 KiB, and any beyond the 16
-// the session keeps, are simply dropped. Release is safe for concurrent use;
-// it pays off for streams that receive many large messages (bulk transfers).
+// Release hands msg, a message returned by Recv, back to nap's buffer pool
+// so that a later message (on any session) reuses its memory instead of
+// allocating: call it once the message has been consumed (decoded, copied).
+// Releasing is optional: a message that is never released is garbage
+// collected as usual, and the pool keeps nothing the garbage collector wants
+// back (it is a sync.Pool per size class, README "Message buffers").
+//
+// Misuse corrupts data silently: after Release the caller must not read or
+// write msg or any slice of it (a later Recv, maybe on another stream or
+// session, writes into the same memory), and a message must be released at
+// most once. Release is safe for concurrent use and does not need the stream
+// to be open.
 func (st *Stream) Release(msg []byte) {
-	if cap(msg) < directReadMin {
-		return
-	}
-	select {
-	case st.sess.free <- msg[:0]:
-	default:
-	}
+	putMessage(msg)
 }
 
 // Reset aborts both directions and tells the peer with code (peer's Recv
