@@ -47,7 +47,7 @@ func classFor(n int) int {
 	}
 	k := bits.Len(uint(n - 1)) // 2^(k-1) < n <= 2^k
 	i := 2 * (k - poolOffset)  // class 2^k
-	if n <= 3<<(k-2) {          // 1.5 x 2^(k-1) fits
+	if n <= 3<<(k-2) {         // 1.5 x 2^(k-1) fits
 		i--
 	}
 	return i

@@ -17,7 +17,7 @@ const batchBudget = 256 << 10
 type outFrame struct {
 	st      *Stream
 	hdr     [headerSize + sizeHintLen]byte // frame header, then the size hint when hlen says so
-	hlen    int                           // bytes of hdr to write
+	hlen    int                            // bytes of hdr to write
 	payload []byte
 	last    bool // the last frame of the stream's current message
 }
