@@ -236,3 +236,31 @@ func TestHostileSizeHints(t *testing.T) {
 		memBudget(t, "size hints of 4 MiB", base, 8<<20)
 	})
 }
+
+// TestSendV: head + body arrive as one message whatever the split (head or
+// body empty, a frame spanning both, both larger than a frame), on plain TCP
+// (vectored writes) and with size hints on and off.
+func TestSendV(t *testing.T) {
+	for _, hints := range []bool{true, false} {
+		cfg := &Config{DisableSizeHints: !hints}
+		c, _ := echoPair(t, cfg, cfg)
+		ctx := testCtx(t)
+		for _, sz := range [][2]int{{10, 200 << 10}, {100 << 10, 50 << 10}, {0, 70 << 10}, {70 << 10, 0}, {3, 5}, {64<<10 - 4, 64<<10 + 4}} {
+			head := bytes.Repeat([]byte{'h'}, sz[0])
+			body := bytes.Repeat([]byte{'b'}, sz[1])
+			st, err := c.OpenStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SendAndCloseV(head, body); err != nil {
+				t.Fatal(err)
+			}
+			m, err := st.Recv()
+			if err != nil || !bytes.Equal(m, append(head, body...)) {
+				t.Fatalf("hints %v, head %d + body %d: echo of %d bytes, %v", hints, sz[0], sz[1], len(m), err)
+			}
+			st.Release(m)
+			st.Close()
+		}
+	}
+}

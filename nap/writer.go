@@ -19,7 +19,8 @@ type outFrame struct {
 	hdr     [headerSize + sizeHintLen]byte // frame header, then the size hint when hlen says so
 	hlen    int                            // bytes of hdr to write
 	payload []byte
-	last    bool // the last frame of the stream's current message
+	more    []byte // the rest of the payload when the frame spans a SendV head and body
+	last    bool   // the last frame of the stream's current message
 }
 
 type writeBatch struct {
@@ -196,6 +197,9 @@ func (s *Session) writeBatchLocked() error {
 			if _, err = s.bw.Write(f.hdr[:f.hlen]); err == nil && len(f.payload) > 0 {
 				_, err = s.bw.Write(f.payload)
 			}
+			if err == nil && len(f.more) > 0 {
+				_, err = s.bw.Write(f.more)
+			}
 		}
 	}
 	s.mu.Lock()
@@ -209,7 +213,7 @@ func (s *Session) writeBatchLocked() error {
 		st.inFlight--
 		if f.last && st.sending {
 			st.sending = false
-			st.sendBuf = nil
+			st.sendHead, st.sendBuf = nil, nil
 		}
 		st.sendCond.Broadcast()
 		b.frames[i] = outFrame{}
@@ -242,6 +246,9 @@ func (s *Session) writeVectors(b *writeBatch) error {
 		v = append(v, f.hdr[:f.hlen])
 		if len(f.payload) > 0 {
 			v = append(v, f.payload)
+		}
+		if len(f.more) > 0 {
+			v = append(v, f.more)
 		}
 	}
 	b.vecs = v
@@ -331,7 +338,7 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			st.inReady = false
 			continue
 		}
-		rem := len(st.sendBuf) - st.sendOff
+		rem := len(st.sendHead) + len(st.sendBuf) - st.sendOff
 		n := rem
 		var flags uint8
 		hint := false
@@ -384,7 +391,8 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			delete(s.unsent, st)
 			s.streams[st.id] = st
 		}
-		f := outFrame{st: st, payload: st.sendBuf[st.sendOff : st.sendOff+n], last: n == rem, hlen: headerSize}
+		f := outFrame{st: st, last: n == rem, hlen: headerSize}
+		f.payload, f.more = st.sendSlices(n)
 		if hint {
 			flags |= flagDataSize
 			binary.BigEndian.PutUint32(f.hdr[headerSize:], uint32(rem))
@@ -410,4 +418,17 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 	if connWaiting > 0 && connWaiting == s.ready.len() {
 		s.connBlocked = true
 	}
+}
+
+// sendSlices returns the next n bytes of the message being sent (sendHead
+// then sendBuf, from sendOff) as one or two slices.
+func (st *Stream) sendSlices(n int) (a, b []byte) {
+	off, h := st.sendOff, len(st.sendHead)
+	if off >= h {
+		return st.sendBuf[off-h : off-h+n], nil
+	}
+	if off+n <= h {
+		return st.sendHead[off : off+n], nil
+	}
+	return st.sendHead[off:], st.sendBuf[:off+n-h]
 }
