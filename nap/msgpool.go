@@ -98,3 +98,16 @@ func putMessage(b []byte) {
 	*p = b[:0:classSize(i)]
 	msgPools[i].Put(p)
 }
+
+// GetBuffer returns a slice of n bytes (contents undefined) from the buffer
+// pool received messages come from (README, "Message buffers"). Give it back
+// with PutBuffer (or Stream.Release) when done; not giving it back is
+// harmless. For a sender that marshals a large message: the buffer then
+// serves a later received message, and the other way round.
+func GetBuffer(n int) []byte { return getMessage(n) }
+
+// PutBuffer gives b to the buffer pool, like Stream.Release: b may come from
+// GetBuffer, Recv or anywhere else. Misuse corrupts data silently: the caller
+// must not use b (or a slice of it) afterwards, nor give it back twice.
+// Buffers under 256 B are dropped.
+func PutBuffer(b []byte) { putMessage(b) }
