@@ -1,68 +1,58 @@
 package nap
 
 import (
-	"math/bits"
+	"slices"
 	"sync"
 )
 
 // Received messages come from a process-wide pool of buffers in size classes,
 // and Stream.Release gives them back (README, "Message buffers"). The classes
-// are 2^k and 1.5 x 2^k bytes from 256 B to 64 MiB, so a buffer is at most
-// 1.5 times the message it holds; larger messages are allocated exactly and
+// are 2^k and 1.5 x 2^k bytes from 256 B to 64 KiB, then eight per power of
+// two (2^k x 1, 1.125, ... 1.875) up to 64 MiB, so that a buffer is at most
+// 1.5 times a small message and 1.125 times a large one (what the buffer
+// budgets count is the capacity); larger messages are allocated exactly and
 // left to the garbage collector. Each class is a sync.Pool: what nobody
 // reuses is freed by the garbage collector, so the pool holds no memory of
 // its own for long.
 
-const (
-	minPoolShift = 8  // smallest class: 256 B
-	maxPoolShift = 26 // largest class: 64 MiB
-	numClasses   = 2 * (maxPoolShift - minPoolShift + 1)
-)
+// classSizes are the capacities of the classes, ascending.
+var classSizes = func() []int {
+	var c []int
+	for k := 8; k < 16; k++ {
+		c = append(c, 1<<k, 3<<(k-1))
+	}
+	for k := 16; k < 26; k++ {
+		for j := 0; j < 8; j++ {
+			c = append(c, (8+j)<<(k-3))
+		}
+	}
+	return append(c, 1<<26)
+}()
 
 var (
-	msgPools   [numClasses]sync.Pool // of *[]byte with cap == classSize(i)
-	slicePool  sync.Pool             // empty *[]byte holders, so that Put does not allocate
-	maxPooled  = classSize(numClasses - 1)
-	minPooled  = classSize(0)
-	poolOffset = minPoolShift
+	msgPools  = make([]sync.Pool, len(classSizes)) // of *[]byte with cap == classSizes[i]
+	slicePool sync.Pool                            // empty *[]byte holders, so that Put does not allocate
+	maxPooled = classSizes[len(classSizes)-1]
+	minPooled = classSizes[0]
 )
 
-// classSize returns the capacity of class i: 2^k for even i, 1.5 x 2^k for odd i.
-func classSize(i int) int {
-	k := poolOffset + i/2
-	if i%2 == 0 {
-		return 1 << k
-	}
-	return 3 << (k - 1)
-}
+// classSize returns the capacity of class i.
+func classSize(i int) int { return classSizes[i] }
 
 // classFor returns the smallest class holding n bytes, -1 when n is larger
 // than every class.
 func classFor(n int) int {
-	if n <= minPooled {
-		return 0
-	}
 	if n > maxPooled {
 		return -1
 	}
-	k := bits.Len(uint(n - 1)) // 2^(k-1) < n <= 2^k
-	i := 2 * (k - poolOffset)  // class 2^k
-	if n <= 3<<(k-2) {         // 1.5 x 2^(k-1) fits
-		i--
-	}
+	i, _ := slices.BinarySearch(classSizes, n)
 	return i
 }
 
 // classBelow returns the largest class whose size is at most c, -1 if none.
 func classBelow(c int) int {
-	if c < minPooled {
-		return -1
-	}
-	i := classFor(c)
-	if i < 0 {
-		return numClasses - 1
-	}
-	if classSize(i) > c {
+	i, found := slices.BinarySearch(classSizes, c)
+	if !found {
 		i--
 	}
 	return i

@@ -11,8 +11,11 @@ func TestMessageClasses(t *testing.T) {
 		if i < 0 || classSize(i) < n || (i > 0 && classSize(i-1) >= n) {
 			t.Fatalf("classFor(%d) = %d (size %d)", n, i, classSize(i))
 		}
-		if n > minPooled && float64(classSize(i)) > 1.5*float64(n) {
-			t.Fatalf("class of %d bytes is %d: more than 1.5x", n, classSize(i))
+		if limit := 1.5; n > minPooled && float64(classSize(i)) > limit*float64(n) {
+			t.Fatalf("class of %d bytes is %d: more than %.1fx", n, classSize(i), limit)
+		}
+		if limit := 1.125; n > 64<<10 && float64(classSize(i)) > limit*float64(n) {
+			t.Fatalf("class of %d bytes is %d: more than %.3fx", n, classSize(i), limit)
 		}
 		if b := classBelow(classSize(i)); b != i {
 			t.Fatalf("classBelow(%d) = %d, want %d", classSize(i), b, i)
