@@ -373,6 +373,9 @@ func (s *Session) handleData(h frameHeader) error {
 			s.creditStreamLocked(st, sizeHintLen, false)
 		}
 		st.partialLen += m
+		if msg == nil && st.recvWaiting {
+			s.creditAnnouncedLocked(st)
+		}
 		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
 			c := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
@@ -610,4 +613,26 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 	}
 	_, err := io.ReadFull(s.conn, msg[k:])
 	return msg, err
+}
+
+// creditAnnouncedLocked grows the window of a stream whose reader waits for
+// a message announced with a size hint and larger than what the window lets
+// the peer send, so that one large call is not throttled to one stream
+// window per round trip (Config.SizeHintCredit): when what the connection
+// holds plus the message fits SizeHintCredit, the rest of the message is
+// credited at once. The credit counts as already returned for the message
+// (headCredit), so the window is back to its size once the message is read.
+// Called by the read loop and by Recv, only while a Recv waits (the
+// application asked for the message).
+func (s *Session) creditAnnouncedLocked(st *Stream) {
+	w, limit := st.partialWant, s.cfg.sizeHintCredit
+	if w == 0 || limit <= 0 || len(st.queue) != 0 || s.held+int64(w) > limit {
+		return
+	}
+	rest := int64(w-st.partialLen) - st.recvWindow - st.credit
+	if rest <= 0 || st.remoteDone() || st.sentRst {
+		return
+	}
+	st.headCredit += int(rest)
+	s.creditStreamLocked(st, rest, true)
 }

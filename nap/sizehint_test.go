@@ -264,3 +264,79 @@ func TestSendV(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeHintCredit: once a Recv waits for a message announced larger than
+// the stream window, the receiver credits the rest of the message at once,
+// unless SizeHintCredit is negative or the connection's budget has no room
+// for it; a stream nobody reads keeps its window; the window is back to its
+// size once the message is read.
+func TestSizeHintCredit(t *testing.T) {
+	const total = 1 << 20
+	frag := bytes.Repeat([]byte{'c'}, 1024)
+	// credited returns the credit the server gave stream 1 once the message's
+	// first frame is in, with a Recv waiting for it when recv is set.
+	credited := func(cfg *Config, recv bool) (sum int, s *Session, sst *Stream, p *rawPeer, got chan []byte) {
+		ln := listenT(t, cfg)
+		p = dialRaw(t, ln)
+		s = acceptT(t, ln)
+		p.write(hintSettings(1<<20, 4<<20), sizedFrame(1, total, frag))
+		sst, err := s.AcceptStream(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = make(chan []byte, 1)
+		if recv {
+			go func() {
+				m, _ := sst.Recv()
+				got <- m
+			}()
+			waitFor(t, "Recv waiting", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return sst.recvWaiting
+			})
+		}
+		p.write(pingFrame())
+		for {
+			f := p.mustRead()
+			if f.typ == 0x1 && f.flags&0x1 != 0 { // our PING's ACK: every update before it is in
+				return sum, s, sst, p, got
+			}
+			if f.typ == 0x3 && f.stream == 1 {
+				sum += int(binary.BigEndian.Uint32(f.payload))
+			}
+		}
+	}
+	// Everything but the first fragment (and what the window already allows),
+	// plus the hint's 4 bytes: the whole message may now be sent.
+	want := total - DefaultStreamWindow + sizeHintLen
+	sum, s, sst, p, got := credited(nil, true)
+	if sum != want {
+		t.Fatalf("stream credit with a Recv waiting for the announced message: %d, want %d", sum, want)
+	}
+	rest := bytes.Repeat([]byte{'c'}, total-len(frag))
+	for len(rest) > 64<<10 {
+		p.write(dataFrame(1, flagDataMore, rest[:64<<10]))
+		rest = rest[64<<10:]
+	}
+	p.write(dataFrame(1, 0, rest)) // no END_STREAM: the stream is credited on Recv
+	if m := <-got; len(m) != total {
+		t.Fatalf("announced message: %d bytes", len(m))
+	}
+	s.mu.Lock()
+	win := sst.recvWindow + sst.credit
+	s.mu.Unlock()
+	if win != DefaultStreamWindow {
+		t.Fatalf("stream window after the message was read: %d (+ credit due), want %d", win, DefaultStreamWindow)
+	}
+
+	if sum, _, _, _, _ := credited(nil, false); sum != 0 {
+		t.Fatalf("stream credit with nobody reading: %d, want 0", sum)
+	}
+	for _, cfg := range []*Config{{SizeHintCredit: -1}, {SizeHintCredit: 512 << 10}} {
+		// Early credit of what arrived (1 KiB + the hint) only.
+		if sum, _, _, _, _ := credited(cfg, true); sum != len(frag)+sizeHintLen {
+			t.Fatalf("SizeHintCredit %d: stream credit %d, want %d", cfg.SizeHintCredit, sum, len(frag)+sizeHintLen)
+		}
+	}
+}

@@ -312,6 +312,7 @@ func (st *Stream) Recv() ([]byte, error) {
 			st.headCredit = st.partialLen
 			s.creditStreamLocked(st, int64(n), true)
 		}
+		s.creditAnnouncedLocked(st)
 		st.recvWaiting = true
 		st.recvCond.Wait()
 		st.recvWaiting = false
