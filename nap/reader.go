@@ -291,7 +291,10 @@ func (s *Session) handleData(h frameHeader) error {
 			st.partialWant = want
 		}
 	}
+	// The announced size is taken in one step only when the peer may send it
+	// all, or a Recv waits for it and the connection has room for it.
 	waiting, announced := st.recvWaiting, st.partialWant
+	roomy := s.held+s.promised+int64(announced) <= s.cfg.sizeHintCredit
 	s.readingInto = st // st.partial is ours until the second lock
 	s.mu.Unlock()
 
@@ -319,12 +322,14 @@ func (s *Session) handleData(h frameHeader) error {
 					// the peer's word: take at most sizeHintPrealloc before
 					// its bytes arrive.
 					c = min(w, max(c, sizeHintPrealloc))
-				case w > 0 && (w <= c+slack || waiting):
+				case w > 0 && (w <= c+slack || (waiting && roomy)):
 					// The rest may come now (it fits the window, or the
-					// reader asked for it): the announced size, in one step.
+					// reader asked for it and SizeHintCredit has room): the
+					// announced size, in one step.
 					c = w
 				case w > 0:
-					// Nobody reads the stream yet: what the peer may send.
+					// Nobody reads the stream yet, or the connection holds
+					// too much: what the peer may send.
 					c = min(w, c+slack)
 				case more:
 					// No size announced: grow by doubling.
@@ -384,6 +389,7 @@ func (s *Session) handleData(h frameHeader) error {
 		if msg != nil {
 			st.queue = append(st.queue, msg)
 			st.partialLen, st.partialWant = 0, 0
+			s.unpromiseLocked(st)
 			st.recvCond.Signal()
 			s.yieldToReader = s.oneP && st.recvWaiting && len(msg) >= directReadMin
 		}
@@ -626,13 +632,23 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 // application asked for the message).
 func (s *Session) creditAnnouncedLocked(st *Stream) {
 	w, limit := st.partialWant, s.cfg.sizeHintCredit
-	if w == 0 || limit <= 0 || len(st.queue) != 0 || s.held+int64(w) > limit {
+	if w == 0 || st.promised != 0 || limit <= 0 || len(st.queue) != 0 || s.held+s.promised+int64(w) > limit {
 		return
 	}
 	rest := int64(w-st.partialLen) - st.recvWindow - st.credit
 	if rest <= 0 || st.remoteDone() || st.sentRst {
 		return
 	}
+	// Promised until the message is complete or the stream fails
+	// (unpromiseLocked): what is promised and what is held stay within limit.
+	st.promised = int64(w)
+	s.promised += st.promised
 	st.headCredit += int(rest)
 	s.creditStreamLocked(st, rest, true)
+}
+
+// unpromiseLocked ends the promise creditAnnouncedLocked made for st's message.
+func (s *Session) unpromiseLocked(st *Stream) {
+	s.promised -= st.promised
+	st.promised = 0
 }

@@ -108,6 +108,7 @@ type Session struct {
 	budget      *serverBudget // the Listener's, nil for sessions made by Server/Client/Dial
 	budgetLeft  bool          // closed: held no longer counts toward budget
 	connLimited bool          // the last connection credit was cut by MaxConnBuffered
+	promised    int64         // announced messages whose window was credited in advance (Stream.promised)
 	readingInto *Stream       // the stream whose DATA payload the read loop is reading (without mu)
 }
 

@@ -45,6 +45,7 @@ type Stream struct {
 	held        int64 // capacity of this stream's messages counted in sess.held (assembling + queued)
 	partialCap  int   // capacity of the message being assembled (copy of cap(partial) for the budgets)
 	partialWant int   // size announced for the message being assembled (flag SIZE), 0: none
+	promised    int64 // partialWant when its window was credited in advance (creditAnnouncedLocked), counted in sess.promised
 	headCredit  int   // bytes of the head message (or partial) already credited
 	recvWaiting bool
 	recvEnd     bool   // the peer half-closed
@@ -127,6 +128,7 @@ func (st *Stream) failLocked(err error) {
 	clear(st.queue)
 	st.queue = st.inline[:0]
 	st.partialLen, st.headCredit, st.partialCap, st.partialWant = 0, 0, 0, 0
+	st.sess.unpromiseLocked(st)
 	if st.sess.readingInto != st {
 		st.partial = nil // else the read loop drops it when the frame is read
 	}
