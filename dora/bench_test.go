@@ -158,3 +158,38 @@ func BenchmarkUnaryCompression(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnarySequential is one caller making one call at a time on one connection
+// (issue #17: per-call latency and allocations): nop is an empty request and response.
+// allocs/op counts both sides; B/op shows whether a large message costs more than one
+// buffer of its size per side.
+func BenchmarkUnarySequential(b *testing.B) {
+	ts := startServer(b, nil)
+	c := newTestClient(b, ts.addr)
+	ec := echo.NewEchoClient(c)
+	ctx := context.Background()
+	if _, err := ec.Say(ctx, &echo.SayRequest{}); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	for _, size := range []int{0, 1 << 10, 128 << 10, 1 << 20, 4<<20 - 4<<10} {
+		name := fmt.Sprintf("size=%d", size)
+		if size == 0 {
+			name = "nop"
+		}
+		b.Run(name, func(b *testing.B) {
+			req := &echo.SayRequest{Blob: make([]byte, size)}
+			b.SetBytes(2 * int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				resp, err := ec.Say(ctx, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(resp.Blob) != size {
+					b.Fatalf("got %d bytes, want %d", len(resp.Blob), size)
+				}
+			}
+		})
+	}
+}

@@ -1,9 +1,17 @@
 package dora
 
-import "sync"
+import (
+	"sync"
 
-// maxPooledBuf is the largest buffer returned to the pool; bigger ones are left to the GC so
-// one huge message does not pin memory.
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/seed857a6cbd/pocket/dora/codec"
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// maxPooledBuf is the largest buffer kept in this pool; bigger ones go to nap's message
+// buffer pool (size classes, nap.PutBuffer), where received messages come from.
 const maxPooledBuf = 64 << 10
 
 // pooledBufSize is the capacity of a new pooled buffer.
@@ -26,8 +34,43 @@ func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
 func putBuf(b *[]byte) {
 	if cap(*b) > maxPooledBuf {
-		return
+		// A large message's buffer (presize): it serves nap's next large message, and this
+		// pool gets a small one back.
+		nap.PutBuffer(*b)
+		*b = make([]byte, 0, pooledBufSize)
 	}
 	*b = (*b)[:0]
 	bufPool.Put(b)
+}
+
+// presize makes room after b for v's encoding when the codec is proto and the encoding
+// would not fit: a buffer of exactly the size needed from nap's pool, instead of the
+// copies append makes while it doubles a small buffer. Other codecs keep b.
+func presize(cdc codec.Codec, b []byte, v any) []byte {
+	if cdc != protoCodec {
+		return b
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return b
+	}
+	n := len(b) + proto.Size(m)
+	if n <= cap(b) {
+		return b
+	}
+	nb := nap.GetBuffer(n)[:len(b)]
+	copy(nb, b)
+	return nb
+}
+
+// appendPkgHead appends the envelope of a message whose payload of n bytes is sent
+// after it as a separate slice (nap's SendV): appendPkg's output up to the payload's
+// bytes, which appendPkg writes last.
+func appendPkgHead(b []byte, h *outHead, n int) []byte {
+	b = appendPkg(b, h, nil)
+	if n > 0 {
+		b = protowire.AppendTag(b, fieldPkgPayload, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+	}
+	return b
 }

@@ -506,8 +506,8 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 		}
 	}
 	err = cdc.Unmarshal(p.payload, resp)
-	// Codecs keep nothing of their input: the message's memory can serve the
-	// session's next large message (nap keeps only large ones).
+	// Codecs keep nothing of their input: the message's memory goes back to nap's
+	// buffer pool for the next message received.
 	st.Release(msg)
 	if err != nil {
 		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
@@ -549,17 +549,17 @@ func (c *Client) sendUnary(ctx context.Context, method string, req any, cdc code
 		}
 	}
 	buf := getBuf()
-	*buf = appendPkg((*buf)[:0], &h, *payload)
-	putBuf(payload)
+	*buf = appendPkgHead((*buf)[:0], &h, len(*payload)) // the envelope; the payload follows it (SendV)
+	defer putBuf(payload)
 	defer putBuf(buf)
 	for attempt := 1; ; attempt++ {
 		st, err := c.openStream(ctx, ci.waitForReady && !c.backend)
 		if err != nil {
 			return nil, 0, c.unsent(err)
 		}
-		err = st.SendAndClose(*buf)
+		err = st.SendAndCloseV(*buf, *payload)
 		if err == nil {
-			return st, len(*buf), nil
+			return st, len(*buf) + len(*payload), nil
 		}
 		st.Close()
 		if !nap.IsRetryable(err) {

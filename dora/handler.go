@@ -382,7 +382,7 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	if n == 0 { // size unknown: encode first
 		payload, buf = getBuf(), getBuf()
 		h, code, _ = c.encodeUnary(resp, err, payload, buf)
-		n = len(*buf)
+		n = len(*buf) + len(*payload)
 		if c.tryTakeReply(n) {
 			reserved = true
 		} else {
@@ -405,18 +405,21 @@ func (c *serverCall) finishUnary(resp any, err error) {
 		payload, buf = getBuf(), getBuf()
 		h, code, _ = c.encodeUnary(resp, err, payload, buf)
 		if reserved { // the estimate or the encoding's size may differ
-			c.resizeReply(n, len(*buf))
-			n = len(*buf)
+			c.resizeReply(n, len(*buf)+len(*payload))
+			n = len(*buf) + len(*payload)
 		}
 	}
+	// The envelope in buf, the payload after it without a copy (encodeUnary).
+	sendErr := c.st.SendAndCloseV(*buf, *payload)
+	sent := len(*buf) + len(*payload)
 	putBuf(payload)
-	sendErr := c.st.SendAndClose(*buf)
 	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
 		// The response is over the client's (or legacy) limit: tell the client why.
 		code = codes.ResourceExhausted
-		h.status, h.message = c.wireCode(code), fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, len(*buf))
+		h.status, h.message = c.wireCode(code), fmt.Sprintf("dora: %s response of %d bytes exceeds the peer's message limit", c.method, sent)
 		*buf = appendPkg((*buf)[:0], &h, nil)
 		sendErr = c.st.SendAndClose(*buf)
+		sent = len(*buf)
 	}
 	if reserved {
 		c.giveReply(n, sendErr == nil)
@@ -424,7 +427,7 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	if sendErr != nil {
 		c.srv.noteStuck(c.conn, sendErr)
 	}
-	c.stats.out(len(*buf))
+	c.stats.out(sent)
 	putBuf(buf)
 	if sendErr != nil && code == codes.OK {
 		code = codes.Unavailable
@@ -470,8 +473,9 @@ func (c *serverCall) takeReply(n int64) (ok, serverFull bool) {
 	return false, true
 }
 
-// encodeUnary encodes the unary answer for (resp, err) into buf (payload is scratch
-// space) and returns its head, code and message.
+// encodeUnary encodes the unary answer for (resp, err): its envelope into buf, its
+// payload into payload, which is sent after buf (SendAndCloseV); it returns the head,
+// code and message.
 func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (outHead, codes.Code, string) {
 	code, msg := errStatus(err)
 	*payload = (*payload)[:0]
@@ -499,7 +503,7 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 	if c.legacy {
 		h.serializeType = ""
 	}
-	*buf = appendPkg((*buf)[:0], &h, *payload)
+	*buf = appendPkgHead((*buf)[:0], &h, len(*payload)) // the payload follows it (SendV)
 	return h, code, msg
 }
 
@@ -554,7 +558,7 @@ func (c *serverCall) responseMeta() metadata.MD {
 
 func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
 	if am, ok := cdc.(codec.AppendMarshaler); ok {
-		return am.MarshalAppend(b, v)
+		return am.MarshalAppend(presize(cdc, b, v), v)
 	}
 	out, err := cdc.Marshal(v)
 	if err != nil {

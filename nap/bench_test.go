@@ -315,3 +315,53 @@ func BenchmarkRawTCPBulk(b *testing.B) {
 }
 
 var benchBulkCfg *Config
+
+// BenchmarkLargeCall: one unary echo call at a time on one connection, with
+// messages of several frames; both sides release what they received. hints
+// compares the size hint (one buffer of the announced size) with the buffer
+// that doubles as frames arrive (DisableSizeHints on both sides). B/op and
+// allocs/op count both sides.
+func BenchmarkLargeCall(b *testing.B) {
+	for _, size := range []int{128 << 10, 1 << 20, 4 << 20} {
+		for _, hints := range []bool{true, false} {
+			b.Run(fmt.Sprintf("size=%dKiB/hints=%v", size>>10, hints), func(b *testing.B) {
+				cfg := &Config{DisableSizeHints: !hints}
+				c, s := benchPair(b, cfg)
+				go func() {
+					for {
+						st, err := s.AcceptStream(context.Background())
+						if err != nil {
+							return
+						}
+						m, err := st.Recv()
+						if err == nil {
+							st.SendAndClose(m)
+							st.Release(m)
+						}
+						st.Close()
+					}
+				}()
+				msg := make([]byte, size)
+				ctx := context.Background()
+				b.SetBytes(2 * int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					st, err := c.OpenStream(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := st.SendAndClose(msg); err != nil {
+						b.Fatal(err)
+					}
+					m, err := st.Recv()
+					if err != nil || len(m) != size {
+						b.Fatalf("reply of %d bytes, %v", len(m), err)
+					}
+					st.Release(m)
+					st.Close()
+				}
+			})
+		}
+	}
+}

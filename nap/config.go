@@ -93,6 +93,23 @@ type Config struct {
 	// its largest stream (CodeResourceExhausted) until the total fits.
 	// Default DefaultMaxServerBuffered (64 MiB); negative disables.
 	MaxServerBuffered int
+	// DisableSizeHints stops announcing SIZE_HINTS (PROTOCOL.md section 1.1):
+	// the peer then sends no message size with the first frame of a large
+	// message, and such a message is assembled in a buffer that grows as
+	// its frames arrive instead of one buffer of the announced size. We
+	// still send hints to a peer that announces them. Default false (hints
+	// on); for tests and for comparing the two paths.
+	DisableSizeHints bool
+	// SizeHintCredit is how much of the connection's memory may be promised
+	// to messages whose first frame announces their size: when the
+	// application waits in Recv for such a message, larger than its stream
+	// window, and what the connection holds plus the message is at most
+	// SizeHintCredit, the whole rest of the message is credited at once,
+	// instead of one window per round trip as its fragments arrive (a single
+	// large call is not throttled). Streams nobody reads keep their window. Default (zero): half of MaxConnBuffered once
+	// resolved, 8 MiB with the defaults; at most MaxConnBuffered; negative
+	// disables.
+	SizeHintCredit int
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	TLSConfig *tls.Config
@@ -108,6 +125,7 @@ type settings struct {
 	maxConcurrentStreams uint32
 	streamWindow         uint32
 	connWindow           uint32
+	sizeHints            bool // accepts DATA frames with flag SIZE (SETTINGS SIZE_HINTS = 1)
 }
 
 // absentStreamWindow is the STREAM_WINDOW assumed for a peer whose SETTINGS
@@ -142,6 +160,7 @@ type config struct {
 	minPingInterval   time.Duration // <= 0: not enforced
 	idleTimeout       time.Duration // <= 0: disabled
 	maxConnBuffered   int64
+	sizeHintCredit    int64         // <= 0: disabled
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
 	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
@@ -175,6 +194,7 @@ func (c *Config) resolve() config {
 			maxConcurrentStreams: uint32(clampInt(c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow)),
 			streamWindow:         uint32(clampInt(c.StreamWindow, DefaultStreamWindow, 1, maxWindow)),
 			connWindow:           uint32(clampInt(c.ConnWindow, DefaultConnWindow, 1, maxWindow)),
+			sizeHints:            !c.DisableSizeHints,
 		},
 		keepAliveInterval: c.KeepAliveInterval,
 		keepAliveTimeout:  c.KeepAliveTimeout,
@@ -183,6 +203,7 @@ func (c *Config) resolve() config {
 		minPingInterval:   c.MinPingInterval,
 		idleTimeout:       c.IdleTimeout,
 		maxConnBuffered:   int64(c.MaxConnBuffered),
+		sizeHintCredit:    int64(c.SizeHintCredit),
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}
@@ -219,6 +240,10 @@ func (c *Config) resolve() config {
 	if least := int64(r.connWindow) + int64(r.maxMessageSize); r.maxConnBuffered < least {
 		r.maxConnBuffered = least
 	}
+	if r.sizeHintCredit == 0 {
+		r.sizeHintCredit = r.maxConnBuffered / 2
+	}
+	r.sizeHintCredit = min(r.sizeHintCredit, r.maxConnBuffered)
 	// The watchdog ticks at a quarter of the shortest timeout it enforces,
 	// at most once a second.
 	r.watchPeriod = time.Second

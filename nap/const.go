@@ -37,6 +37,7 @@ func (t frameType) String() string {
 const (
 	flagDataMore uint8 = 0x1 // DATA: the message continues in the next DATA frame of the stream
 	flagDataEnd  uint8 = 0x2 // DATA: last frame from this side (half-close)
+	flagDataSize uint8 = 0x4 // DATA: with MORE, the payload starts with the message's total size (sizeHintLen bytes)
 	flagPingAck  uint8 = 0x1 // PING: this is the answer
 )
 
@@ -47,11 +48,15 @@ const (
 	settingMaxConcurrentStreams uint16 = 0x3
 	settingStreamWindow         uint16 = 0x4
 	settingConnWindow           uint16 = 0x5
+	settingSizeHints            uint16 = 0x6
 )
 
 const (
 	// headerSize is the size of the fixed frame header.
 	headerSize = 10
+	// sizeHintLen is the size of the message size a DATA frame with flag
+	// SIZE carries before its fragment.
+	sizeHintLen = 4
 	// protocolVersion is the version carried in SETTINGS.
 	protocolVersion = 1
 	// maxSettings is the maximum number of entries a SETTINGS frame may carry.

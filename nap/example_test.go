@@ -186,3 +186,50 @@ func ExampleStream_Release() {
 	fmt.Println(<-total, "bytes received")
 	// Output: 6553600 bytes received
 }
+
+// SendV sends a small envelope and a large payload as one message without
+// first copying them into one buffer.
+func ExampleStream_SendV() {
+	ln, err := nap.Listen("tcp", "127.0.0.1:0", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		sess, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer sess.Close()
+		st, err := sess.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		msg, err := st.Recv()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- fmt.Sprintf("%q + %d bytes", msg[:6], len(msg)-6)
+		st.Release(msg)
+		st.CloseSend()
+	}()
+
+	ctx := context.Background()
+	sess, err := nap.Dial(ctx, "tcp", ln.Addr().String(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sess.Close()
+	st, err := sess.OpenStream(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	payload := make([]byte, 1<<20)
+	if err := st.SendAndCloseV([]byte("image:"), payload); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(<-got)
+	// Output: "image:" + 1048576 bytes
+}

@@ -61,10 +61,14 @@ func checkHeader(h frameHeader, maxFrame uint32, legacy bool) error {
 			}
 			return nil
 		}
-		if h.flags&^(flagDataMore|flagDataEnd) != 0 {
+		if h.flags&^(flagDataMore|flagDataEnd|flagDataSize) != 0 {
 			return protocolErrorf("DATA frame on stream %d with unknown flags 0x%x", h.streamID, h.flags)
 		}
-		if h.flags == flagDataMore|flagDataEnd {
+		if h.flags&flagDataSize != 0 && (h.flags&flagDataMore == 0 || h.length < sizeHintLen) {
+			return protocolErrorf("DATA frame on stream %d with SIZE needs MORE and at least %d bytes (flags 0x%x, length %d)",
+				h.streamID, sizeHintLen, h.flags, h.length)
+		}
+		if h.flags&(flagDataMore|flagDataEnd) == flagDataMore|flagDataEnd {
 			return protocolErrorf("DATA frame on stream %d has both MORE and END_STREAM", h.streamID)
 		}
 		if h.streamID > maxStreamID {
@@ -136,7 +140,11 @@ func checkControlHeader(h frameHeader) error {
 
 // appendSettings appends a complete SETTINGS frame announcing s.
 func appendSettings(dst []byte, s settings) []byte {
-	dst = appendHeader(dst, frameHeader{length: 2 + 5*6, typ: frameSettings})
+	hints := uint32(0)
+	if s.sizeHints {
+		hints = 1
+	}
+	dst = appendHeader(dst, frameHeader{length: 2 + 6*6, typ: frameSettings})
 	dst = binary.BigEndian.AppendUint16(dst, protocolVersion)
 	for _, kv := range [...]struct {
 		id uint16
@@ -147,6 +155,7 @@ func appendSettings(dst []byte, s settings) []byte {
 		{settingMaxConcurrentStreams, s.maxConcurrentStreams},
 		{settingStreamWindow, s.streamWindow},
 		{settingConnWindow, s.connWindow},
+		{settingSizeHints, hints},
 	} {
 		dst = binary.BigEndian.AppendUint16(dst, kv.id)
 		dst = binary.BigEndian.AppendUint32(dst, kv.v)
@@ -193,6 +202,11 @@ func parseSettings(p []byte) (settings, error) {
 				return s, flowControlErrorf("SETTINGS connection window %d outside [1, %d]", v, maxWindow)
 			}
 			s.connWindow = v
+		case settingSizeHints:
+			if v > 1 {
+				return s, protocolErrorf("SETTINGS size hints %d (want 0 or 1)", v)
+			}
+			s.sizeHints = v == 1
 		}
 	}
 	return s, nil

@@ -47,7 +47,9 @@ func TestCheckHeader(t *testing.T) {
 		{"data too long", frameHeader{length: 9000000, streamID: 1, typ: frameData}, false, "frame length 9000000 exceeds limit 65536"},
 		{"data stream 0", frameHeader{streamID: 0, typ: frameData}, false, "DATA frame on stream 0"},
 		{"data more+end", frameHeader{streamID: 1, typ: frameData, flags: flagDataMore | flagDataEnd}, false, "both MORE and END_STREAM"},
-		{"data unknown flag", frameHeader{streamID: 1, typ: frameData, flags: 0x4}, false, "unknown flags 0x4"},
+		{"data unknown flag", frameHeader{streamID: 1, typ: frameData, flags: 0x8}, false, "unknown flags 0x8"},
+		{"data SIZE without MORE", frameHeader{length: 8, streamID: 1, typ: frameData, flags: 0x4}, false, "SIZE needs MORE"},
+		{"data SIZE too short", frameHeader{length: 3, streamID: 1, typ: frameData, flags: 0x5}, false, "SIZE needs MORE"},
 		{"data stream id high bit", frameHeader{streamID: 0x80000001, typ: frameData}, false, "exceeds"},
 		{"legacy data high id", frameHeader{streamID: 0x80000001, typ: frameData}, true, ""},
 		{"legacy data flags", frameHeader{streamID: 1, typ: frameData, flags: 1}, true, "legacy DATA"},
@@ -84,9 +86,9 @@ func TestCheckHeader(t *testing.T) {
 }
 
 func TestSettingsParse(t *testing.T) {
-	good := appendSettings(nil, settings{maxFrameSize: 2048, maxMessageSize: 10, maxConcurrentStreams: 3, streamWindow: 100, connWindow: 200})
+	good := appendSettings(nil, settings{maxFrameSize: 2048, maxMessageSize: 10, maxConcurrentStreams: 3, streamWindow: 100, connWindow: 200, sizeHints: true})
 	s, err := parseSettings(good[headerSize:])
-	if err != nil || s != (settings{2048, 10, 3, 100, 200}) {
+	if err != nil || s != (settings{2048, 10, 3, 100, 200, true}) {
 		t.Fatalf("parseSettings = %+v, %v", s, err)
 	}
 	entry := func(id uint16, v uint32) []byte {
@@ -104,6 +106,7 @@ func TestSettingsParse(t *testing.T) {
 		{"zero window", entry(settingStreamWindow, 0), "stream window 0"},
 		{"window overflow", entry(settingConnWindow, 1<<31), "connection window 2147483648"},
 		{"zero message size", entry(settingMaxMessageSize, 0), "max message size 0"},
+		{"size hints 2", entry(settingSizeHints, 2), "size hints 2"},
 		{"truncated", []byte{0, 1, 0}, "SETTINGS payload length 3"},
 	}
 	for _, tc := range cases {

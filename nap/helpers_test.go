@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -241,6 +242,14 @@ func waitDone(t testing.TB, s *Session) {
 	select {
 	case <-s.Done():
 	case <-time.After(testTimeout):
-		t.Fatal("session did not close")
+		t.Fatalf("session did not close; goroutines:\n%s", goroutineDump())
 	}
+}
+
+// goroutineDump returns every goroutine's stack, so that a wait that times
+// out shows where the session's goroutines are parked.
+func goroutineDump() string {
+	var b bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return b.String()
 }

@@ -195,6 +195,24 @@ func dialAttacker(t *testing.T, addr string) *attacker {
 	return &attacker{t: t, conn: c}
 }
 
+// dialNonReader dials an attacker that will not read: its receive buffer is
+// set to 4 KiB before the connection is made, so the server's writes fill it
+// at once. (Shrinking it with SetReadBuffer after connecting, as these tests
+// once did, below the window already advertised, let Linux stall the
+// attacker's own writes for tens of seconds under load: the server's read
+// loop then waited in the kernel with nothing to read, its writer idle, and
+// TestHostileControlQueueFlood saw no flood and no write timeout.)
+func dialNonReader(t *testing.T, addr string) *attacker {
+	t.Helper()
+	d := net.Dialer{Timeout: testTimeout, Control: setRcvBuf(4 << 10)}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &attacker{t: t, conn: c}
+}
+
 // handshake sends SETTINGS and reads the server's.
 func (a *attacker) handshake(streamWindow, connWindow uint32) {
 	a.t.Helper()
@@ -335,8 +353,7 @@ func TestHostileWriteTimeoutClosesUnreadConnection(t *testing.T) {
 		}
 	})
 	base := heapLive()
-	a := dialAttacker(t, hs.ln.Addr().String())
-	a.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	a := dialNonReader(t, hs.ln.Addr().String())
 	a.handshake(1<<30, 1<<30)
 	a.write(dataFrame(1, 0, []byte("go")))
 	// Never read: the server must close us on its own.
@@ -415,8 +432,7 @@ func TestHostilePingFlood(t *testing.T) {
 func TestHostileControlQueueFlood(t *testing.T) {
 	hs := startHostileServer(t, &Config{MinPingInterval: -1}, func(*Stream, []byte) {})
 	base := heapLive()
-	a := dialAttacker(t, hs.ln.Addr().String())
-	a.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	a := dialNonReader(t, hs.ln.Addr().String())
 	a.handshake(1<<20, 1<<20)
 	chunk := make([]byte, 0, 10*10000)
 	for i := 0; i < 10000; i++ {
@@ -424,7 +440,18 @@ func TestHostileControlQueueFlood(t *testing.T) {
 	}
 	s := hs.serverSession(t, 1)
 	sent := 0
-	for i := 0; i < 100 && a.write(chunk) == nil; i++ { // at most 1M PINGs, 10 MB
+	for i := 0; i < 100; i++ { // at most 1M PINGs, 10 MB
+		if err := a.write(chunk); err != nil {
+			select {
+			case <-s.Done():
+			default:
+				// The server stopped reading and is still open: show where
+				// its goroutines are (a stalled write is what this test
+				// must never see).
+				t.Logf("attacker write failed after %d PINGs with the session open: %v; goroutines:\n%s", sent, err, goroutineDump())
+			}
+			break
+		}
 		sent += 10000
 		select {
 		case <-s.Done():

@@ -128,9 +128,9 @@ func TestNoGoroutineLeftAfterClose(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-// TestReleaseReusesMessages checks that a released large message is reused
-// for the next one received on the session, that its content is the new
-// message's, and that small messages are never recycled.
+// TestReleaseReusesMessages checks that released messages, large and small,
+// go back to the pool and that a released buffer is the one the next message
+// of its size class lands in, with the new message's content.
 func TestReleaseReusesMessages(t *testing.T) {
 	c, s := pair(t, nil, nil)
 	ctx := testCtx(t)
@@ -171,45 +171,51 @@ func TestReleaseReusesMessages(t *testing.T) {
 	if err != nil || string(small) != "small" {
 		t.Fatalf("small message = %q, %v", small, err)
 	}
-	sst.Release(small) // dropped: under the reuse threshold
-	if n := len(s.free); n > maxFreeMessages {
-		t.Fatalf("%d free messages kept, want at most %d", n, maxFreeMessages)
-	}
+	sst.Release(small)
 	if _, err := sst.Recv(); err != io.EOF {
 		t.Fatalf("Recv after the last message = %v, want io.EOF", err)
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	// With the stream drained, a released buffer is the one the next large
-	// message lands in.
-drain:
-	for {
-		select {
-		case <-s.free:
-		default:
-			break drain
-		}
-	}
-	buf := make([]byte, 64<<10)
-	sst.Release(buf)
-	st2, err := c.OpenStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A released buffer is the one a next message of its class lands in.
+	// sync.Pool gives no guarantee for one Get (a buffer in another P's
+	// private slot is out of reach, and the race detector drops a quarter of
+	// what it is given), so a few rounds must see at least one reuse.
 	payload := bytes.Repeat([]byte("z"), 40<<10)
-	if err := st2.SendAndClose(payload); err != nil {
-		t.Fatal(err)
+	reused := 0
+	for round := 0; round < 8; round++ {
+		buf := getMessage(len(payload))
+		for i := 0; i < 1000 && msgPools[classFor(len(payload))].Get() != nil; i++ {
+			// what earlier tests and rounds released in this class
+		}
+		sst.Release(buf)
+		st2, err := c.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st2.SendAndClose(payload); err != nil {
+			t.Fatal(err)
+		}
+		sst2, err := s.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sst2.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m, payload) {
+			t.Fatal("the message received into a released buffer differs from what was sent")
+		}
+		if &m[0] == &buf[0] {
+			reused++
+		}
+		sst2.Release(m)
+		sst2.Close()
 	}
-	sst2, err := s.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if reused == 0 {
+		t.Fatal("a released buffer was never reused for the next message of its size class")
 	}
-	m, err := sst2.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if &m[0] != &buf[0] || !bytes.Equal(m, payload) {
-		t.Fatalf("the released buffer was not reused for the next large message")
-	}
+	t.Logf("released buffer reused in %d of 8 rounds", reused)
 }

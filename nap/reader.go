@@ -1,6 +1,7 @@
 package nap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -214,7 +215,23 @@ func (s *Session) lookupLocked(id uint32, typ frameType) (*Stream, error) {
 
 // handleData receives a DATA frame from a handshaking peer.
 func (s *Session) handleData(h frameHeader) error {
-	n := int64(h.length)
+	n := int64(h.length) // payload bytes: what flow control and the budgets count
+	m := int(n)          // bytes of the message in this frame (n without a size hint)
+	want := 0            // size the frame announces for the message it starts (flag SIZE), 0: none
+	if h.flags&flagDataSize != 0 {
+		if !s.cfg.sizeHints {
+			return protocolErrorf("DATA frame on stream %d with flag SIZE, which we did not announce", h.streamID)
+		}
+		var hint [sizeHintLen]byte
+		if _, err := io.ReadFull(s.br, hint[:]); err != nil {
+			return ioError("read", err)
+		}
+		want = int(binary.BigEndian.Uint32(hint[:]))
+		m -= sizeHintLen
+		if want < m {
+			return protocolErrorf("DATA frame on stream %d announces a message of %d bytes and carries %d", h.streamID, want, m)
+		}
+	}
 	settled := true
 	if s.budget != nil && n > 0 {
 		s.budget.reserve(n) // settled by storeReservedLocked
@@ -251,16 +268,33 @@ func (s *Session) handleData(h frameHeader) error {
 	}
 	s.connRecvWindow -= n
 	st.recvWindow -= n
-	// A message in assembly grows by doubling, but never by more than the
-	// peer may still send on the stream (or one stream window): what the
-	// buffer budgets count is its capacity.
+	// A message in assembly never grows by more than the peer may still send
+	// on the stream (or one stream window) ahead of the bytes that arrive:
+	// what the buffer budgets count is its capacity.
 	slack := max(int(st.recvWindow), int(s.cfg.streamWindow))
+	more := h.flags&flagDataMore != 0
 	discard := st.err != nil
-	if !discard && uint64(st.partialLen)+uint64(n) > uint64(s.cfg.maxMessageSize) {
-		st.resetLocked(CodeMessageTooLarge, fmt.Sprintf("message exceeds limit %d bytes", s.cfg.maxMessageSize))
-		discard = true
-		st.partial = nil
+	if !discard {
+		if want > 0 && (st.partial != nil || st.partialLen > 0) {
+			s.mu.Unlock()
+			return protocolErrorf("DATA frame on stream %d announces a size in the middle of a message", h.streamID)
+		}
+		if w := st.partialWant; w > 0 && (st.partialLen+m > w || (!more && st.partialLen+m != w)) {
+			s.mu.Unlock()
+			return protocolErrorf("message on stream %d is longer or shorter than the %d bytes announced", h.streamID, w)
+		}
+		if uint64(st.partialLen)+uint64(m) > uint64(s.cfg.maxMessageSize) || uint64(want) > uint64(s.cfg.maxMessageSize) {
+			st.resetLocked(CodeMessageTooLarge, fmt.Sprintf("message exceeds limit %d bytes", s.cfg.maxMessageSize))
+			discard = true
+			st.partial = nil
+		} else if want > 0 {
+			st.partialWant = want
+		}
 	}
+	// The announced size is taken in one step only when the peer may send it
+	// all, or a Recv waits for it and the connection has room for it.
+	waiting, announced := st.recvWaiting, st.partialWant
+	roomy := s.held+s.promised+int64(announced) <= s.cfg.sizeHintCredit
 	s.readingInto = st // st.partial is ours until the second lock
 	s.mu.Unlock()
 
@@ -269,28 +303,46 @@ func (s *Session) handleData(h frameHeader) error {
 	if !discard && n == 0 && h.flags&flagDataEnd != 0 && st.partial == nil {
 		// A bare END_STREAM: half-close without a message.
 	} else if discard {
-		if _, err := s.br.Discard(int(n)); err != nil {
+		if _, err := s.br.Discard(m); err != nil {
 			return ioError("read", err)
 		}
 	} else {
-		more := h.flags&flagDataMore != 0
 		if st.partial == nil && !more {
 			var err error
-			if msg, err = s.readPayload(int(n)); err != nil {
+			if msg, err = s.readPayload(m); err != nil {
 				return ioError("read", err)
 			}
 		} else {
 			l := len(st.partial)
-			if cap(st.partial)-l < int(n) {
-				c := l + int(n)
-				if more {
+			if cap(st.partial)-l < m {
+				c := l + m
+				switch w := announced; {
+				case w > 0 && st.partial == nil:
+					// The first frame of an announced message. The size is
+					// the peer's word: take at most sizeHintPrealloc before
+					// its bytes arrive.
+					c = min(w, max(c, sizeHintPrealloc))
+				case w > 0 && (w <= c+slack || (waiting && roomy)):
+					// The rest may come now (it fits the window, or the
+					// reader asked for it and SizeHintCredit has room): the
+					// announced size, in one step.
+					c = w
+				case w > 0:
+					// Nobody reads the stream yet, or the connection holds
+					// too much: what the peer may send.
+					c = min(w, c+slack)
+				case more:
+					// No size announced: grow by doubling.
 					c = min(max(2*cap(st.partial), c, 4096), c+slack, max(int(s.cfg.maxMessageSize), c))
 				}
-				nb := make([]byte, l, c)
+				nb := getMessage(c)[:l]
 				copy(nb, st.partial)
+				if st.partial != nil {
+					putMessage(st.partial) // never seen by anyone else
+				}
 				st.partial = nb
 			}
-			st.partial = st.partial[:l+int(n)]
+			st.partial = st.partial[:l+m]
 			if _, err := io.ReadFull(s.br, st.partial[l:]); err != nil {
 				return ioError("read", err)
 			}
@@ -320,7 +372,15 @@ func (s *Session) handleData(h frameHeader) error {
 	if discard || st.err != nil {
 		st.partial = nil
 	} else {
-		st.partialLen += int(n)
+		if want > 0 {
+			// The size hint is not part of the message: its bytes are
+			// credited back at once.
+			s.creditStreamLocked(st, sizeHintLen, false)
+		}
+		st.partialLen += m
+		if msg == nil && st.recvWaiting {
+			s.creditAnnouncedLocked(st)
+		}
 		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
 			c := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
@@ -328,7 +388,8 @@ func (s *Session) handleData(h frameHeader) error {
 		}
 		if msg != nil {
 			st.queue = append(st.queue, msg)
-			st.partialLen = 0
+			st.partialLen, st.partialWant = 0, 0
+			s.unpromiseLocked(st)
 			st.recvCond.Signal()
 			s.yieldToReader = s.oneP && st.recvWaiting && len(msg) >= directReadMin
 		}
@@ -520,30 +581,17 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 	return nil
 }
 
+// sizeHintPrealloc is the most memory the first frame of a message with a
+// size hint makes us take before more of its bytes arrive, 64 KiB (README,
+// "Resource model"): the announced size is the peer's word.
+const sizeHintPrealloc = 64 << 10
+
 // directReadMin is the payload size from which readPayload reads past the read
-// buffer, straight into the message. Released messages smaller than this are
-// not kept for reuse.
+// buffer, straight into the message.
 const directReadMin = 16 << 10
 
-// maxFreeMessages bounds the released messages a session keeps for reuse.
-const maxFreeMessages = 16
-
-// messageBuffer returns a slice of n bytes for a large payload: a released
-// message when one is big enough, else new memory.
-func (s *Session) messageBuffer(n int) []byte {
-	select {
-	case b := <-s.free:
-		if cap(b) >= n {
-			return b[:n]
-		}
-	default:
-	}
-	return make([]byte, n)
-}
-
-// readPayload returns the next n bytes as a slice the caller owns. Small
-// payloads are copied out of the read buffer with append, which (unlike make)
-// does not zero the new memory first.
+// readPayload returns the next n bytes in a pooled buffer (msgpool.go) the
+// caller owns.
 func (s *Session) readPayload(n int) ([]byte, error) {
 	if n == 0 {
 		return []byte{}, nil
@@ -556,18 +604,51 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 			}
 			return nil, err
 		}
-		msg := append([]byte(nil), p...)
+		msg := getMessage(n)
+		copy(msg, p)
 		_, err = s.br.Discard(n)
 		return msg, err
 	}
 	// A large payload: take what the read buffer already holds, then read the
 	// rest straight from the connection into the message. The buffer is empty
 	// by then, so the byte order is kept, and bulk data is copied once, not twice.
-	msg := s.messageBuffer(n)
+	msg := getMessage(n)
 	k, _ := s.br.Read(msg[:min(n, s.br.Buffered())])
 	if k == n {
 		return msg, nil
 	}
 	_, err := io.ReadFull(s.conn, msg[k:])
 	return msg, err
+}
+
+// creditAnnouncedLocked grows the window of a stream whose reader waits for
+// a message announced with a size hint and larger than what the window lets
+// the peer send, so that one large call is not throttled to one stream
+// window per round trip (Config.SizeHintCredit): when what the connection
+// holds plus the message fits SizeHintCredit, the rest of the message is
+// credited at once. The credit counts as already returned for the message
+// (headCredit), so the window is back to its size once the message is read.
+// Called by the read loop and by Recv, only while a Recv waits (the
+// application asked for the message).
+func (s *Session) creditAnnouncedLocked(st *Stream) {
+	w, limit := st.partialWant, s.cfg.sizeHintCredit
+	if w == 0 || st.promised != 0 || limit <= 0 || len(st.queue) != 0 || s.held+s.promised+int64(w) > limit {
+		return
+	}
+	rest := int64(w-st.partialLen) - st.recvWindow - st.credit
+	if rest <= 0 || st.remoteDone() || st.sentRst {
+		return
+	}
+	// Promised until the message is complete or the stream fails
+	// (unpromiseLocked): what is promised and what is held stay within limit.
+	st.promised = int64(w)
+	s.promised += st.promised
+	st.headCredit += int(rest)
+	s.creditStreamLocked(st, rest, true)
+}
+
+// unpromiseLocked ends the promise creditAnnouncedLocked made for st's message.
+func (s *Session) unpromiseLocked(st *Stream) {
+	s.promised -= st.promised
+	st.promised = 0
 }

@@ -82,8 +82,6 @@ type Session struct {
 	err     error // sessionError once closed
 	done    chan struct{}
 
-	free chan []byte // released messages the reader may reuse (Stream.Release)
-
 	pingAck        chan struct{} // the reader got a PING ACK
 	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
 	handshakeTimer *time.Timer
@@ -110,6 +108,7 @@ type Session struct {
 	budget      *serverBudget // the Listener's, nil for sessions made by Server/Client/Dial
 	budgetLeft  bool          // closed: held no longer counts toward budget
 	connLimited bool          // the last connection credit was cut by MaxConnBuffered
+	promised    int64         // announced messages whose window was credited in advance (Stream.promised)
 	readingInto *Stream       // the stream whose DATA payload the read loop is reading (without mu)
 }
 
@@ -134,7 +133,6 @@ func newSession(conn net.Conn, cfg *Config, client bool) *Session {
 		unsent:       make(map[*Stream]struct{}),
 		acceptNotify: make(chan struct{}, 1),
 		pingAck:      make(chan struct{}, 1),
-		free:         make(chan []byte, maxFreeMessages),
 		done:         make(chan struct{}),
 	}
 	s.tcp, _ = conn.(*net.TCPConn)

@@ -22,8 +22,9 @@ type Stream struct {
 
 	// send side
 	sendWindow int64
+	sendHead   []byte // the message being sent is sendHead followed by sendBuf (SendV)
 	sendBuf    []byte
-	sendOff    int
+	sendOff    int   // bytes of the message scheduled
 	sendEnd    bool  // the message being sent ends the stream
 	sendNoMsg  bool  // CloseSend: an END_STREAM frame without message
 	sending    bool  // a Send is in progress
@@ -43,6 +44,8 @@ type Stream struct {
 	partialLen  int   // bytes of the message being assembled
 	held        int64 // capacity of this stream's messages counted in sess.held (assembling + queued)
 	partialCap  int   // capacity of the message being assembled (copy of cap(partial) for the budgets)
+	partialWant int   // size announced for the message being assembled (flag SIZE), 0: none
+	promised    int64 // partialWant when its window was credited in advance (creditAnnouncedLocked), counted in sess.promised
 	headCredit  int   // bytes of the head message (or partial) already credited
 	recvWaiting bool
 	recvEnd     bool   // the peer half-closed
@@ -124,7 +127,8 @@ func (st *Stream) failLocked(err error) {
 	// Drop what was received and not read.
 	clear(st.queue)
 	st.queue = st.inline[:0]
-	st.partialLen, st.headCredit, st.partialCap = 0, 0, 0
+	st.partialLen, st.headCredit, st.partialCap, st.partialWant = 0, 0, 0, 0
+	st.sess.unpromiseLocked(st)
 	if st.sess.readingInto != st {
 		st.partial = nil // else the read loop drops it when the frame is read
 	}
@@ -177,18 +181,35 @@ func (st *Stream) resetLocked(code ErrorCode, reason string) {
 // MaxMessageSize (the stream is then reset); ErrSessionClosed (wrapping the
 // cause) when the session dies. On a legacy stream Send writes exactly one
 // frame (at most 64 KiB) and ends the stream.
-func (st *Stream) Send(msg []byte) error { return st.send(msg, false, false) }
+func (st *Stream) Send(msg []byte) error { return st.send(nil, msg, false, false) }
+
+// SendV sends head followed by body as one message, without copying them
+// into one buffer: on plain TCP the frames go out with one vectored write
+// (writev) of frame headers, head and body; over TLS they are copied once,
+// into the write buffer, as Send does. It is for a caller that builds a small
+// envelope around a large payload. Neither slice may be modified until SendV
+// returns. Errors as for Send; the size limits apply to the whole message.
+func (st *Stream) SendV(head, body []byte) error { return st.send(head, body, false, false) }
+
+// SendAndCloseV is SendV for the last message, with the half-close in the
+// same frame (SendAndClose).
+func (st *Stream) SendAndCloseV(head, body []byte) error {
+	if len(head)+len(body) == 0 {
+		return st.SendAndClose(nil)
+	}
+	return st.send(head, body, true, false)
+}
 
 // SendAndClose sends msg as the last message and half-closes in the same
 // frame (unary calls). Errors as for Send.
 func (st *Stream) SendAndClose(msg []byte) error {
 	if len(msg) == 0 {
-		if err := st.send(nil, false, false); err != nil {
+		if err := st.send(nil, nil, false, false); err != nil {
 			return err
 		}
-		return st.send(nil, true, true)
+		return st.send(nil, nil, true, true)
 	}
-	return st.send(msg, true, false)
+	return st.send(nil, msg, true, false)
 }
 
 // CloseSend half-closes: no more messages from this side; the peer's Recv
@@ -201,10 +222,10 @@ func (st *Stream) CloseSend() error {
 	if legacy {
 		return nil
 	}
-	return st.send(nil, true, true)
+	return st.send(nil, nil, true, true)
 }
 
-func (st *Stream) send(msg []byte, end, noMsg bool) error {
+func (st *Stream) send(head, msg []byte, end, noMsg bool) error {
 	s := st.sess
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,20 +239,20 @@ func (st *Stream) send(msg []byte, end, noMsg bool) error {
 		return fmt.Errorf("nap: stream %d: send after close: %w", st.id, ErrStreamClosed)
 	}
 	if st.legacy {
-		if len(msg) > LegacyMaxMessageSize {
+		if len(head)+len(msg) > LegacyMaxMessageSize {
 			return fmt.Errorf("nap: stream %d: message of %d bytes exceeds the legacy limit %d: %w",
-				st.id, len(msg), LegacyMaxMessageSize, ErrMessageTooLarge)
+				st.id, len(head)+len(msg), LegacyMaxMessageSize, ErrMessageTooLarge)
 		}
 		end, noMsg = true, false
-	} else if uint64(len(msg)) > uint64(s.peer.maxMessageSize) {
-		reason := fmt.Sprintf("message of %d bytes exceeds the peer's limit %d", len(msg), s.peer.maxMessageSize)
+	} else if uint64(len(head)+len(msg)) > uint64(s.peer.maxMessageSize) {
+		reason := fmt.Sprintf("message of %d bytes exceeds the peer's limit %d", len(head)+len(msg), s.peer.maxMessageSize)
 		st.resetLocked(CodeMessageTooLarge, reason)
 		return st.err
 	}
 	if end {
 		st.sendClosed = true
 	}
-	st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = msg, 0, end, noMsg
+	st.sendHead, st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = head, msg, 0, end, noMsg
 	st.sending = true
 	st.sendTick = s.tick
 	st.winBlocked = false
@@ -245,7 +266,7 @@ func (st *Stream) send(msg []byte, end, noMsg bool) error {
 	}
 	if st.sending { // failed
 		st.sending = false
-		st.sendBuf = nil
+		st.sendHead, st.sendBuf = nil, nil
 		st.sendCond.Broadcast()
 		return st.failErrLocked()
 	}
@@ -293,27 +314,27 @@ func (st *Stream) Recv() ([]byte, error) {
 			st.headCredit = st.partialLen
 			s.creditStreamLocked(st, int64(n), true)
 		}
+		s.creditAnnouncedLocked(st)
 		st.recvWaiting = true
 		st.recvCond.Wait()
 		st.recvWaiting = false
 	}
 }
 
-// Release hands msg, a message returned by Recv, back to the session so that
-// a later message received on the same session can reuse its memory instead
-// of allocating. After Release the caller must not use msg (or any slice of
-// it) again. Releasing is optional: a message that is never released is
-// garbage collected as usual. Messages under 16 KiB, and any beyond the 16
-// the session keeps, are simply dropped. Release is safe for concurrent use;
-// it pays off for streams that receive many large messages (bulk transfers).
+// Release hands msg, a message returned by Recv, back to nap's buffer pool
+// so that a later message (on any session) reuses its memory instead of
+// allocating: call it once the message has been consumed (decoded, copied).
+// Releasing is optional: a message that is never released is garbage
+// collected as usual, and the pool keeps nothing the garbage collector wants
+// back (it is a sync.Pool per size class, README "Message buffers").
+//
+// Misuse corrupts data silently: after Release the caller must not read or
+// write msg or any slice of it (a later Recv, maybe on another stream or
+// session, writes into the same memory), and a message must be released at
+// most once. Release is safe for concurrent use and does not need the stream
+// to be open.
 func (st *Stream) Release(msg []byte) {
-	if cap(msg) < directReadMin {
-		return
-	}
-	select {
-	case st.sess.free <- msg[:0]:
-	default:
-	}
+	putMessage(msg)
 }
 
 // Reset aborts both directions and tells the peer with code (peer's Recv

@@ -2,6 +2,7 @@ package nap
 
 import (
 	"bufio"
+	"encoding/binary"
 	"net"
 	"runtime"
 	"sync"
@@ -15,9 +16,11 @@ const batchBudget = 256 << 10
 // outFrame is a DATA frame scheduled by the writer.
 type outFrame struct {
 	st      *Stream
-	hdr     [headerSize]byte
+	hdr     [headerSize + sizeHintLen]byte // frame header, then the size hint when hlen says so
+	hlen    int                            // bytes of hdr to write
 	payload []byte
-	last    bool // the last frame of the stream's current message
+	more    []byte // the rest of the payload when the frame spans a SendV head and body
+	last    bool   // the last frame of the stream's current message
 }
 
 type writeBatch struct {
@@ -191,8 +194,11 @@ func (s *Session) writeBatchLocked() error {
 				break
 			}
 			f := &b.frames[i]
-			if _, err = s.bw.Write(f.hdr[:]); err == nil && len(f.payload) > 0 {
+			if _, err = s.bw.Write(f.hdr[:f.hlen]); err == nil && len(f.payload) > 0 {
 				_, err = s.bw.Write(f.payload)
+			}
+			if err == nil && len(f.more) > 0 {
+				_, err = s.bw.Write(f.more)
 			}
 		}
 	}
@@ -207,7 +213,7 @@ func (s *Session) writeBatchLocked() error {
 		st.inFlight--
 		if f.last && st.sending {
 			st.sending = false
-			st.sendBuf = nil
+			st.sendHead, st.sendBuf = nil, nil
 		}
 		st.sendCond.Broadcast()
 		b.frames[i] = outFrame{}
@@ -237,9 +243,12 @@ func (s *Session) writeVectors(b *writeBatch) error {
 	}
 	for i := range b.frames {
 		f := &b.frames[i]
-		v = append(v, f.hdr[:])
+		v = append(v, f.hdr[:f.hlen])
 		if len(f.payload) > 0 {
 			v = append(v, f.payload)
+		}
+		if len(f.more) > 0 {
+			v = append(v, f.more)
 		}
 	}
 	b.vecs = v
@@ -329,9 +338,10 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			st.inReady = false
 			continue
 		}
-		rem := len(st.sendBuf) - st.sendOff
+		rem := len(st.sendHead) + len(st.sendBuf) - st.sendOff
 		n := rem
 		var flags uint8
+		hint := false
 		if st.legacy {
 			// One message, one frame, flags 0; the answer ends the stream.
 		} else {
@@ -343,6 +353,12 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			}
 			if int64(n) > s.connSendWindow {
 				n = int(s.connSendWindow)
+			}
+			if n < rem && st.sendOff == 0 && s.peer.sizeHints && n > sizeHintLen {
+				// The first frame of a message that takes several: announce
+				// its size, so that the peer assembles it in one buffer.
+				hint = true
+				n -= sizeHintLen
 			}
 			if n == 0 && rem > 0 {
 				if st.sendWindow <= 0 {
@@ -357,8 +373,12 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 				continue
 			}
 			connWaiting = 0
-			st.sendWindow -= int64(n)
-			s.connSendWindow -= int64(n)
+			wire := int64(n)
+			if hint {
+				wire += sizeHintLen
+			}
+			st.sendWindow -= wire
+			s.connSendWindow -= wire
 			if n < rem {
 				flags = flagDataMore
 			} else if st.sendEnd {
@@ -371,8 +391,14 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			delete(s.unsent, st)
 			s.streams[st.id] = st
 		}
-		f := outFrame{st: st, payload: st.sendBuf[st.sendOff : st.sendOff+n], last: n == rem}
-		putHeader(f.hdr[:], frameHeader{length: uint32(n), streamID: st.id, typ: frameData, flags: flags})
+		f := outFrame{st: st, last: n == rem, hlen: headerSize}
+		f.payload, f.more = st.sendSlices(n)
+		if hint {
+			flags |= flagDataSize
+			binary.BigEndian.PutUint32(f.hdr[headerSize:], uint32(rem))
+			f.hlen += sizeHintLen
+		}
+		putHeader(f.hdr[:], frameHeader{length: uint32(f.hlen - headerSize + n), streamID: st.id, typ: frameData, flags: flags})
 		b.frames = append(b.frames, f)
 		b.payload += n
 		st.inFlight++
@@ -392,4 +418,17 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 	if connWaiting > 0 && connWaiting == s.ready.len() {
 		s.connBlocked = true
 	}
+}
+
+// sendSlices returns the next n bytes of the message being sent (sendHead
+// then sendBuf, from sendOff) as one or two slices.
+func (st *Stream) sendSlices(n int) (a, b []byte) {
+	off, h := st.sendOff, len(st.sendHead)
+	if off >= h {
+		return st.sendBuf[off-h : off-h+n], nil
+	}
+	if off+n <= h {
+		return st.sendHead[off : off+n], nil
+	}
+	return st.sendHead[off:], st.sendBuf[:off+n-h]
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
 
 	"github.com/seed857a6cbd/pocket/benchmarks/internal/echodora"
 	"github.com/seed857a6cbd/pocket/benchmarks/internal/echopb"
@@ -33,6 +34,12 @@ func (doraEcho) Echo(_ context.Context, req *echopb.EchoRequest) (*echopb.EchoRe
 	return &echopb.EchoResponse{Payload: req.GetPayload()}, nil
 }
 
+// doraNapConfig is nap's configuration on both sides: messages of MaxPayload, and buffer
+// budgets (nap's defaults: 16 MiB per connection, 64 MiB per server) raised to 1 GiB
+// and 2 GiB, so that 100 callers of 4 MiB each measure speed and not the budgets'
+// shedding (RESOURCE_EXHAUSTED), which the other frameworks do not have.
+var doraNapConfig = nap.Config{MaxMessageSize: MaxPayload + 64, MaxConnBuffered: 1 << 30, MaxServerBuffered: 2 << 30}
+
 type doraServer struct{ s *dora.Server }
 
 func (d doraServer) Close() error {
@@ -41,7 +48,7 @@ func (d doraServer) Close() error {
 }
 
 func (doraFramework) Serve(ln net.Listener) (io.Closer, error) {
-	s := dora.NewServer(dora.MaxRecvMsgSize(MaxPayload + 64))
+	s := dora.NewServer(dora.ServerNapConfig(doraNapConfig), dora.MaxRecvMsgSize(MaxPayload+64))
 	echodora.RegisterEchoServer(s, doraEcho{})
 	go func() {
 		// Serve returns when Stop closes the listener.
@@ -56,7 +63,7 @@ type doraClient struct {
 }
 
 func (doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
-	conn, err := dora.NewClient(addr)
+	conn, err := dora.NewClient(addr, dora.WithNapConfig(doraNapConfig))
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dora: %w", err)
 	}

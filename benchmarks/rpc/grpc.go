@@ -56,7 +56,8 @@ type grpcClient struct {
 }
 
 func (grpcFramework) Dial(addr string, _ DialOptions) (Client, error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxPayload+64)))
 	if err != nil {
 		return nil, fmt.Errorf("rpc: grpc: %w", err)
 	}

@@ -70,7 +70,7 @@ func TestFrameworks(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for _, size := range []int{0, 64, 1024, 16384} {
+					for _, size := range []int{0, 64, 1024, 16384, 256 << 10, rpc.MaxPayload} {
 						req := bytes.Repeat([]byte{byte('a' + i)}, size)
 						resp, err := c.Echo(context.Background(), req)
 						if err != nil {

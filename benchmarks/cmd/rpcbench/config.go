@@ -36,6 +36,14 @@ var (
 	defaultPayloads    = []int{64, 1024, 16384}
 	defaultConcurrency = []int{1, 16, 100, 1000}
 	shortPayloads      = []int{1024}
+	// defaultLargePayloads and defaultLargeConcurrency are the large-message rows of issue
+	// #17 (64 KiB to 4 MiB at 1, 16 and 100 callers), after the matrix above; --short
+	// leaves them out.
+	defaultLargePayloads    = []int{64 << 10, 256 << 10, 1 << 20, 4 << 20}
+	defaultLargeConcurrency = []int{1, 16, 100}
+	// defaultSeqPayloads are the one-connection sequential rows of issue #17: one caller,
+	// one call at a time (nop, 1 KiB, 128 KiB); --short leaves them out.
+	defaultSeqPayloads = []int{0, 1024, 128 << 10}
 	// defaultIIPFrameworks are the IIP suite's entries: pocket's three clients and
 	// its peer.
 	defaultIIPFrameworks = []string{"iip", "iip-pool", "iip-balanced", "nethttp"}
@@ -70,22 +78,27 @@ const (
 
 // config is one rpcbench run.
 type config struct {
-	suites       []string
-	frameworks   []string // empty: every registered one but the iip entries
-	iipFrames    []string // the IIP suite's entries
-	iipPayload   int
-	transports   []string // empty: every registered one
-	modes        []string
-	payloads     []int
-	concurrency  []int
-	rrPayload    int
-	smallPayload int
-	warmup       time.Duration
-	duration     time.Duration
-	out          string
-	short        bool
-	count        int
-	kv           kvConfig
+	suites      []string
+	frameworks  []string // empty: every registered one but the iip entries
+	iipFrames   []string // the IIP suite's entries
+	iipPayload  int
+	transports  []string // empty: every registered one
+	modes       []string
+	payloads    []int
+	concurrency []int
+	// largePayloads x largeConcurrency and seqPayloads x 1 are rows of the rpc suite
+	// added after payloads x concurrency (a row already there is not repeated).
+	largePayloads    []int
+	largeConcurrency []int
+	seqPayloads      []int
+	rrPayload        int
+	smallPayload     int
+	warmup           time.Duration
+	duration         time.Duration
+	out              string
+	short            bool
+	count            int
+	kv               kvConfig
 }
 
 // kvConfig is the kv suite's part of a run.
@@ -118,6 +131,9 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "modes", Value: strings.Join(transport.Modes, ","), Usage: "transport modes: rr, bulk, mixed"},
 		&cli.StringFlag{Name: "payloads", Usage: "rpc payload sizes in bytes (default 64,1024,16384; --short 1024)"},
 		&cli.StringFlag{Name: "concurrency", Usage: "concurrent callers / streams (default 1,16,100,1000)"},
+		&cli.StringFlag{Name: "large-payloads", Usage: "rpc suite: large payloads run at --large-concurrency, \"none\" for none (default 65536,262144,1048576,4194304; --short none)"},
+		&cli.StringFlag{Name: "large-concurrency", Value: joinInts(defaultLargeConcurrency), Usage: "rpc suite: callers of the large-payload rows"},
+		&cli.StringFlag{Name: "seq-payloads", Usage: "rpc suite: payloads of the one-caller sequential rows, \"none\" for none (default 0,1024,131072; --short none)"},
 		&cli.IntFlag{Name: "rr-payload", Value: defaultRRPayload, Usage: "transport request/response payload in bytes"},
 		&cli.IntFlag{Name: "small-payload", Value: defaultSmallPayload, Usage: "payload of the small calls of the transport mixed mode"},
 		&cli.DurationFlag{Name: "warmup", Value: defaultWarmup, Usage: "warm-up before each measured window"},
@@ -136,21 +152,23 @@ func runFlags() []cli.Flag {
 
 func configFrom(c *cli.Context) (config, error) {
 	cfg := config{
-		short:        c.Bool("short"),
-		suites:       splitList(c.String("suites")),
-		frameworks:   splitList(c.String("frameworks")),
-		iipFrames:    splitList(c.String("iip-frameworks")),
-		iipPayload:   c.Int("iip-payload"),
-		transports:   splitList(c.String("transports")),
-		modes:        splitList(c.String("modes")),
-		rrPayload:    c.Int("rr-payload"),
-		smallPayload: c.Int("small-payload"),
-		warmup:       c.Duration("warmup"),
-		out:          c.String("out"),
-		count:        c.Int("count"),
-		payloads:     defaultPayloads,
-		concurrency:  defaultConcurrency,
-		duration:     defaultDuration,
+		short:         c.Bool("short"),
+		suites:        splitList(c.String("suites")),
+		frameworks:    splitList(c.String("frameworks")),
+		iipFrames:     splitList(c.String("iip-frameworks")),
+		iipPayload:    c.Int("iip-payload"),
+		transports:    splitList(c.String("transports")),
+		modes:         splitList(c.String("modes")),
+		rrPayload:     c.Int("rr-payload"),
+		smallPayload:  c.Int("small-payload"),
+		warmup:        c.Duration("warmup"),
+		out:           c.String("out"),
+		count:         c.Int("count"),
+		payloads:      defaultPayloads,
+		concurrency:   defaultConcurrency,
+		largePayloads: defaultLargePayloads,
+		seqPayloads:   defaultSeqPayloads,
+		duration:      defaultDuration,
 		kv: kvConfig{
 			frameworks: splitList(c.String("kv-frameworks")),
 			ops:        splitList(c.String("kv-ops")),
@@ -163,8 +181,22 @@ func configFrom(c *cli.Context) (config, error) {
 	if cfg.short {
 		cfg.payloads = shortPayloads
 		cfg.duration = shortDuration
+		cfg.largePayloads, cfg.seqPayloads = nil, nil
 	}
 	var err error
+	for _, f := range []struct {
+		name string
+		dst  *[]int
+	}{{"large-payloads", &cfg.largePayloads}, {"large-concurrency", &cfg.largeConcurrency}, {"seq-payloads", &cfg.seqPayloads}} {
+		if !c.IsSet(f.name) && f.name != "large-concurrency" {
+			continue
+		}
+		if v := c.String(f.name); v == "none" {
+			*f.dst = nil
+		} else if *f.dst, err = parseInts(v); err != nil {
+			return config{}, fmt.Errorf("rpcbench: --%s: %w", f.name, err)
+		}
+	}
 	if c.IsSet("payloads") {
 		if cfg.payloads, err = parseInts(c.String("payloads")); err != nil {
 			return config{}, fmt.Errorf("rpcbench: --payloads: %w", err)
@@ -222,12 +254,12 @@ func configFrom(c *cli.Context) (config, error) {
 			return config{}, fmt.Errorf("rpcbench: unknown mode %q (have %v)", m, transport.Modes)
 		}
 	}
-	for _, p := range append([]int{cfg.rrPayload, cfg.smallPayload, cfg.iipPayload}, cfg.payloads...) {
+	for _, p := range slices.Concat([]int{cfg.rrPayload, cfg.smallPayload, cfg.iipPayload}, cfg.payloads, cfg.largePayloads, cfg.seqPayloads) {
 		if p < 0 || p > rpc.MaxPayload {
 			return config{}, fmt.Errorf("rpcbench: payload %d is outside 0..%d", p, rpc.MaxPayload)
 		}
 	}
-	for _, n := range append(append([]int(nil), cfg.concurrency...), cfg.kv.concurrency...) {
+	for _, n := range slices.Concat(cfg.concurrency, cfg.kv.concurrency, cfg.largeConcurrency) {
 		if n < 1 {
 			return config{}, fmt.Errorf("rpcbench: concurrency %d is below 1", n)
 		}

@@ -27,10 +27,25 @@ func (cfg config) cells(suite, name string) []cell {
 	}
 	switch suite {
 	case suiteRPC:
-		for _, p := range cfg.payloads {
-			for _, n := range cfg.concurrency {
+		seen := make(map[[2]int]bool)
+		addOnce := func(p, n int) {
+			if !seen[[2]int{p, n}] {
+				seen[[2]int{p, n}] = true
 				add(modeUnary, p, n)
 			}
+		}
+		for _, p := range cfg.payloads {
+			for _, n := range cfg.concurrency {
+				addOnce(p, n)
+			}
+		}
+		for _, p := range cfg.largePayloads {
+			for _, n := range cfg.largeConcurrency {
+				addOnce(p, n)
+			}
+		}
+		for _, p := range cfg.seqPayloads {
+			addOnce(p, 1)
 		}
 	case suiteIIP:
 		for _, n := range cfg.concurrency {
