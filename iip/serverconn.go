@@ -117,6 +117,7 @@ type item struct {
 	resp     []byte
 	err      error
 	received time.Time
+	panicked bool    // the handler panicked (answered 101 to peers without typed errors)
 	buf      *[]byte // recycled buffer of req.Data (RecycleRequestData)
 	held     int64   // of the buffer budgets, given back once answered
 }
@@ -969,7 +970,11 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 	case kindSys:
 		resp, err = c.sysAnswer(it)
 	case kindDelete:
-		c.respond(ch, it, []byte(`{"code":0}`), nil)
+		if it.typed {
+			// Deployed servers never answer /sys/delete_channel, so a
+			// peer without typed errors gets no answer from us either.
+			c.respond(ch, it, []byte(`{"code":0}`), nil)
+		}
 		c.mu.Lock()
 		delete(c.chans, ch.id)
 		c.mu.Unlock()
@@ -1058,6 +1063,7 @@ func (c *serverConn) call(it *item) (resp []byte, err error) {
 		if p := recover(); p != nil {
 			c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp, err = nil, &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
+			it.panicked = true
 		}
 	}()
 	ctx := c.ctx
@@ -1080,16 +1086,17 @@ func (c *serverConn) call(it *item) (resp []byte, err error) {
 }
 
 // respond writes the response of it. Errors toward peers without the
-// typed-errors capability are plain JSON bodies; with it, every response
-// body starts with a marker byte (0 data, 1 error).
+// typed-errors capability are plain JSON bodies in the shapes deployed
+// servers send (see deployedError); with it, every response body starts
+// with a marker byte (0 data, 1 error).
 func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error) {
 	marker := -1
 	switch {
-	case err != nil:
+	case err != nil && it.typed:
 		resp = marshalError(toWireError(err))
-		if it.typed {
-			marker = int(dataMarkerError)
-		}
+		marker = int(dataMarkerError)
+	case err != nil:
+		resp = marshalError(deployedError(toWireError(err), it.panicked))
 	case it.typed:
 		marker = int(dataMarkerOK)
 	case len(resp) == 0:
