@@ -241,10 +241,13 @@ func TestSniffDeployedErrors(t *testing.T) {
 }
 
 // TestDeployedClientAgainstOurServer: the deployed-client model (16 KiB
-// buffers, 3 s frame deadline, local channel ids) against our server:
-// query paths and a 1 MiB message. Larger uploads miss the deployed
-// client's 3 s frame deadline against a server with the system's receive
-// buffer (the default); TestDeployedClientUploadsToSizedServer sets it.
+// buffers, 3 s frame deadline, local channel ids) against our server with
+// default options: query paths and messages from 1 B to 64 MiB (16 and
+// 17 MiB under -race), uploaded and echoed back. The server sizes the
+// connection's receive buffer once it sees a client that offers no
+// capabilities; with the system's autotuned buffer (SocketReadBuffer -1)
+// the deployed client's 16 MiB upload misses its 3 s frame deadline on
+// loopback.
 func TestDeployedClientAgainstOurServer(t *testing.T) {
 	_, addr := echoServer(t, nil)
 	lc := dialDeployedClient(t, addr)
@@ -252,7 +255,11 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{1, 1 << 20} {
+	sizes := []int{1, 1 << 20, 16 << 20, 17 << 20}
+	if !matrixUnderRace {
+		sizes = append(sizes, 64<<20)
+	}
+	for _, n := range sizes {
 		data := pattern(n)
 		f, err := lc.do(ch, "/echo?x=1", data)
 		if err != nil {
@@ -265,8 +272,9 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 }
 
 // TestDeployedClientUploadsToSizedServer: with ServerOptions.SocketReadBuffer
-// at DefaultSocketReadBuffer, the deployed-client model uploads messages
-// over 16 MiB (continuation frames) within its 3 s frame deadline.
+// set explicitly (at accept, before any request), the deployed-client
+// model uploads messages over 16 MiB (continuation frames) within its 3 s
+// frame deadline.
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 	_, addr := echoServer(t, &ServerOptions{SocketReadBuffer: DefaultSocketReadBuffer})
 	lc := dialDeployedClient(t, addr)

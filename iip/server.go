@@ -127,13 +127,16 @@ type ServerOptions struct {
 	// DefaultMaxChannelQueue (64).
 	MaxChannelQueue int
 	// SocketReadBuffer is the receive buffer (SO_RCVBUF) of each accepted
-	// connection, set by Serve before the TLS handshake. Default 0: the
-	// system's (autotuned). Deployed IIP clients send with 16 KiB socket
-	// buffers and drop a connection whose frame write takes 3 s; on
-	// loopback an autotuned receiver makes their uploads of 16 MiB and
-	// more miss that deadline, and 64 KiB (DefaultSocketReadBuffer) does
-	// not (see BENCHMARKS.md). Set it on servers that take large uploads
-	// from deployed clients on the same host.
+	// connection, set by Serve before the TLS handshake when positive.
+	// Default 0: the system's (autotuned) for clients that offer our
+	// capabilities (ours), and DefaultSocketReadBuffer (64 KiB), set when
+	// the connection's first request shows it comes from any other client
+	// (a first request that is not a /sys/new_channel offering caps).
+	// Deployed IIP clients send with 16 KiB socket buffers and drop a
+	// connection whose frame write takes 3 s; on loopback an autotuned
+	// receiver makes their uploads of 16 MiB and more miss that deadline,
+	// and 64 KiB does not (see BENCHMARKS.md). Negative: always the
+	// system's.
 	SocketReadBuffer int
 	// SocketWriteBuffer is the send buffer (SO_SNDBUF) of each accepted
 	// connection, set by Serve. Default 0: the system's (autotuned).

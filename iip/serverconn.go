@@ -54,6 +54,7 @@ type serverConn struct {
 	reclaimed  bool
 	evicted    bool // under s.mu: closed for holding the most of the buffer budget
 	handshaken bool // reader-only: a whole frame arrived
+	peerKnown  bool // reader-only: whether the peer offered our capabilities is decided
 
 	// Budgets of this connection (see ServerOptions); partial and
 	// openStreams are reader-only: bytes held by incomplete requests and
@@ -242,6 +243,25 @@ func (c *serverConn) handshake() error {
 	return nil
 }
 
+// decidePeer records, once, whether the peer offered our capabilities
+// and, when it did not and ServerOptions.SocketReadBuffer is 0, gives the
+// connection's socket DefaultSocketReadBuffer: deployed clients send with
+// 16 KiB buffers and a 3 s frame deadline, which an autotuned receiver on
+// loopback makes them miss for uploads of 16 MiB and more.
+func (c *serverConn) decidePeer(ours bool) {
+	c.peerKnown = true
+	if ours || c.s.opts.SocketReadBuffer != 0 {
+		return
+	}
+	nc := c.c
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if err := setSocketBuffers(nc, DefaultSocketReadBuffer, 0); err != nil {
+		c.s.log.Debug("iip: cannot size the socket of a deployed client", "conn", c.id, "remote", c.remote, "err", err)
+	}
+}
+
 // errIdle ends a connection that stayed idle for IdleTimeout.
 var errIdle = errors.New("iip: connection idle")
 
@@ -344,6 +364,11 @@ func (c *serverConn) readFrame() error {
 	}
 	if h.Status == StatusClose {
 		return errPeerClose
+	}
+	if !c.peerKnown && (h.Status != StatusRequest || h.Channel != 0 || string(h.Path) != PathNewChannel) {
+		// Our client's first request offers capabilities on a one-frame
+		// /sys/new_channel; anything else comes from another client.
+		c.decidePeer(false)
 	}
 	if !h.Status.isRequest() {
 		return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
@@ -1160,6 +1185,9 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 		c.nextID++
 		c.chans[id] = &serverChannel{id: id}
 		resp := newChannelResponse{ChannelID: id}
+		if !c.peerKnown {
+			c.decidePeer(hasCaps)
+		}
 		negotiating := hasCaps && !c.capsSeen
 		if negotiating {
 			c.capsSeen = true
