@@ -19,6 +19,7 @@ type Channel struct {
 	mu      sync.Mutex
 	pending []*call
 	head    int
+	sent    uint64 // requests written on the channel: the next one's seq
 	closed  error
 	drained func(*Channel, bool) // called once the pending calls are answered (true) or failed (false)
 
@@ -34,7 +35,8 @@ type Channel struct {
 // call is one request waiting for its response.
 type call struct {
 	path   string
-	pooled bool // the caller copies the response out: read it into a pooled buffer
+	seq    uint64 // the request's number on its channel, from 0 (cancel, goaway)
+	pooled bool   // the caller copies the response out: read it into a pooled buffer
 	done   chan struct{}
 	resp   []byte
 	pb     *[]byte // resp's pooled buffer, to put back once copied
@@ -120,6 +122,8 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		callPool.Put(cl)
 		return nil, nil, &notSentError{path: path, err: err}
 	}
+	cl.seq = ch.sent
+	ch.sent++
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
 	written, err := ch.conn.w.writeMessage(ctx, StatusRequestFirst, path, ch.id, -1, data)
@@ -128,6 +132,7 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		// tail, since we hold the send lock), unless a connection failure
 		// already failed it.
 		ch.mu.Lock()
+		ch.sent--
 		if n := len(ch.pending); n > ch.head && ch.pending[n-1] == cl {
 			ch.pending[n-1] = nil
 			ch.pending = ch.pending[:n-1]
@@ -160,9 +165,47 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		callPool.Put(cl)
 		return resp, pb, err
 	case <-ctx.Done():
-		// The call stays queued; the reader drops its late response.
+		// The call stays queued; the reader drops its late response. A
+		// server that accepted "cancel" ends the handler's context.
+		if ch.conn.cancels != nil {
+			ch.conn.sendCancel(ch.id, cl.seq)
+		}
 		return nil, nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
 	}
+}
+
+// goAway fails the pending calls numbered from read on (the server did
+// not read them) with an error wrapping ErrGoAway that Client resends
+// elsewhere, and refuses new calls the same way. It returns how many it
+// failed.
+func (ch *Channel) goAway(read uint64) int {
+	ch.mu.Lock()
+	if ch.closed == nil {
+		ch.closed = ErrGoAway
+	}
+	var failed []*call
+	for i := ch.head; i < len(ch.pending); i++ {
+		if ch.pending[i].seq >= read {
+			failed = append(failed, ch.pending[i:]...)
+			clear(ch.pending[i:])
+			ch.pending = ch.pending[:i]
+			break
+		}
+	}
+	var drained func(*Channel, bool)
+	if ch.head == len(ch.pending) {
+		ch.pending, ch.head = ch.pending[:0], 0
+		drained, ch.drained = ch.drained, nil
+	}
+	ch.mu.Unlock()
+	for _, cl := range failed {
+		cl.resp, cl.err = nil, &notSentError{path: cl.path, err: ErrGoAway}
+		cl.done <- struct{}{}
+	}
+	if drained != nil {
+		drained(ch, false)
+	}
+	return len(failed)
 }
 
 // Close deletes the channel on the server with /sys/delete_channel and
@@ -226,6 +269,8 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		return nil // already closed
 	}
 	ch.closed = ErrClosed
+	cl.seq = ch.sent
+	ch.sent++
 	if keep {
 		ch.pending = append(ch.pending, cl)
 		prev := ch.drained

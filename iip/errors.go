@@ -69,6 +69,12 @@ var (
 	ErrBadPath = errors.New("iip: bad path")
 	// ErrMessageTooLarge is wrapped when a message exceeds MaxMessageSize.
 	ErrMessageTooLarge = errors.New("iip: message too large")
+	// ErrGoAway is wrapped by the error of a call that a server shutting
+	// down gracefully did not read (it announced it with /sys/goaway), and
+	// of calls on such a connection afterwards. The request was not
+	// processed: Client and LoadBalanceClient resend it on another
+	// connection.
+	ErrGoAway = errors.New("iip: server is going away; request not processed")
 )
 
 func codeName(code int) string {

@@ -141,6 +141,13 @@ type ServerOptions struct {
 	// SocketWriteBuffer is the send buffer (SO_SNDBUF) of each accepted
 	// connection, set by Serve. Default 0: the system's (autotuned).
 	SocketWriteBuffer int
+	// FrameSize is the largest frame data this server sends to a client
+	// that negotiated the "frame-size" capability: the smaller of it and
+	// the client's offer is agreed (at least MinFrameSize), and responses
+	// are split into frames of that size so that they interleave with the
+	// connection's other responses. Default DefaultFrameSize (64 KiB);
+	// negative: the capability is refused (frames of up to 16 MiB).
+	FrameSize int
 	// ListenControl, when set, is net.ListenConfig's Control for
 	// ListenAndServe: it is called with the listening socket before it is
 	// bound, to set further socket options (accepted sockets inherit most
@@ -206,6 +213,12 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	if v.MaxChannelQueue <= 0 {
 		v.MaxChannelQueue = DefaultMaxChannelQueue
 	}
+	if v.FrameSize == 0 {
+		v.FrameSize = DefaultFrameSize
+	}
+	if v.FrameSize > 0 {
+		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
+	}
 	return v
 }
 
@@ -242,6 +255,9 @@ type Server struct {
 	// testHookHeader, set by tests before serving, sees every frame
 	// header a connection reads.
 	testHookHeader func(frameHeader)
+	// testHookDraining, set by tests before serving, is called once
+	// Shutdown has told a connection to stop reading.
+	testHookDraining func()
 	// testHookWriteWait, set by tests before serving, is called when a
 	// handler waits for room in the write budgets.
 	testHookWriteWait func()
