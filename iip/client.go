@@ -101,7 +101,7 @@ func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool
 		if err != nil {
 			return nil, nil, false, err
 		}
-		resp, pb, err := ch.do(ctx, path, data, pooled)
+		resp, pb, err := ch.do(ctx, path, data, pooled, nil)
 		if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
 			// The call was abandoned with its response still due: keep the
 			// channel out of the pool until the late response is consumed,

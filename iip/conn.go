@@ -36,11 +36,12 @@ type Conn struct {
 	// the Conn is shared: ctl is the control channel ("control"), cancels
 	// queues /sys/cancel requests for ctlWriter ("cancel"), goaway says
 	// the server announces a graceful shutdown.
-	ctl       *Channel
-	cancels   chan cancelReq
-	goaway    bool
-	frameSize int
-	leaving   atomic.Bool // a goaway arrived: no new calls
+	ctl        *Channel
+	cancels    chan cancelReq
+	goaway     bool
+	streamResp bool // "stream-response": the server may stream responses
+	frameSize  int
+	leaving    atomic.Bool // a goaway arrived: no new calls
 
 	mu       sync.RWMutex
 	chans    map[uint32]*Channel
@@ -144,7 +145,7 @@ func (c *Conn) NewChannel(ctx context.Context) (*Channel, error) {
 // capOffer is the data of our first /sys/new_channel: every capability
 // this client speaks and, unless o.FrameSize is negative, its frame size.
 func capOffer(o *Options) []byte {
-	offer := newChannelRequest{Caps: []string{capTypedErrors, capKeepalive, capControl, capCancel, capGoAway}}
+	offer := newChannelRequest{Caps: []string{capTypedErrors, capKeepalive, capControl, capCancel, capGoAway, capStreamResponse}}
 	if o.FrameSize > 0 {
 		offer.Caps = append(offer.Caps, capFrameSize)
 		offer.FrameSize = o.FrameSize
@@ -174,6 +175,8 @@ func (c *Conn) applyCaps(n negotiated) error {
 			c.cancels = make(chan cancelReq, maxQueuedCancels)
 		case capGoAway:
 			c.goaway = true
+		case capStreamResponse:
+			c.streamResp = true
 		case capFrameSize:
 			if n.frameSize < MinFrameSize || n.frameSize > MaxFrameData || c.opts.FrameSize <= 0 || n.frameSize > c.opts.FrameSize {
 				return fmt.Errorf("%w: server agreed frame size %d to our offer %d", ErrProtocol, n.frameSize, c.opts.FrameSize)
@@ -260,6 +263,9 @@ func (c *Conn) Caps() []string {
 	}
 	if c.goaway {
 		out = append(out, capGoAway)
+	}
+	if c.streamResp {
+		out = append(out, capStreamResponse)
 	}
 	if c.frameSize > 0 {
 		out = append(out, capFrameSize)
@@ -381,9 +387,15 @@ func (c *Conn) read() error {
 			if ch.inActive {
 				return fmt.Errorf("%w: first frame while a response is incomplete on channel %d", ErrProtocol, h.Channel)
 			}
-			pooled, err := ch.checkHead(h.Path)
+			pooled, st, err := ch.checkHead(h.Path)
 			if err != nil {
 				return err
+			}
+			if st != nil {
+				if err := c.readStreamFirst(ch, st, h); err != nil {
+					return err
+				}
+				continue
 			}
 			if int(h.Length) > max+1 {
 				ch.inTooLarge = true
@@ -413,6 +425,22 @@ func (c *Conn) read() error {
 		}
 		if !ch.inActive {
 			return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
+		}
+		if st := ch.inStream; st != nil {
+			if err := c.readStreamNext(ch, st, h); err != nil {
+				return err
+			}
+			continue
+		}
+		if h.Status == StatusResponseContinueEnd && ch.inStreamed() && !ch.inTooLarge {
+			// A streamed response read whole: its last frame starts with
+			// a trailer byte, kept apart.
+			var t [1]byte
+			if err := c.fr.readData(t[:]); err != nil {
+				return err
+			}
+			ch.inTrailer, ch.inTrailerAt = int(t[0]), len(ch.inBuf)
+			h.Length--
 		}
 		ch.inSize += int(h.Length)
 		if ch.inTooLarge || ch.inSize > max+1 {

@@ -50,6 +50,7 @@ const (
 	capCancel                 = "cancel"
 	capGoAway                 = "goaway"
 	capFrameSize              = "frame-size"
+	capStreamResponse         = "stream-response"
 	dataMarkerOK         byte = 0x00
 	dataMarkerError      byte = 0x01
 )

@@ -105,7 +105,9 @@ type route struct {
 	path   string
 	h      Handler
 	stream StreamHandlerFunc
-	stats  *pathStats
+	// respStream, when set, streams the response (HandleStreamResponse).
+	respStream StreamResponseFunc
+	stats      *pathStats
 	// respEst estimates the size of the next response: the last one, or
 	// a slowly decaying larger one. A handler is counted in the write
 	// budgets from its start with it. Until known, one handler of the

@@ -67,8 +67,9 @@ type serverConn struct {
 
 	// Capabilities beyond typed errors, reader-only once negotiated:
 	// control channel (ping, cancel) and graceful shutdown with goaway.
-	control bool
-	goaway  bool
+	control    bool
+	goaway     bool
+	streamResp bool // "stream-response": streamed responses go out frame by frame
 
 	draining  atomic.Bool
 	closeOnce sync.Once
@@ -138,6 +139,7 @@ type item struct {
 	received  time.Time
 	panicked  bool    // the handler panicked (answered 101 to peers without typed errors)
 	seq       uint64  // the request's number on its channel, from 0
+	streamed  bool    // the client reads streamed responses ("stream-response")
 	cancelled bool    // a /sys/cancel arrived while it was queued (under the channel's mu)
 	buf       *[]byte // recycled buffer of req.Data (RecycleRequestData)
 	held      int64   // of the buffer budgets, given back once answered
@@ -215,6 +217,17 @@ func (c *serverConn) serve() {
 	}
 	if draining {
 		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
+		if discarded != nil {
+			// Requests the client wrote before it read the goaway must not
+			// meet a closed socket (their writes would fail, not come back
+			// as unread): read on until the client closes, a while at most.
+			t := time.NewTimer(goAwayLinger)
+			select {
+			case <-discarded:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		c.close(nil)
 	}
 	if discarded != nil {
@@ -222,6 +235,12 @@ func (c *serverConn) serve() {
 	}
 	c.s.removeConn(c)
 }
+
+// goAwayLinger bounds how long the server, having sent its close frame
+// after a goaway, reads and discards what the client still sends before
+// it closes the connection: 1 s (our client closes as soon as it reads the
+// close frame).
+const goAwayLinger = time.Second
 
 // goAway tells a client that negotiated "goaway", once the reader has
 // stopped, how many requests of each channel were read (they will be
@@ -834,7 +853,7 @@ func (c *serverConn) releaseIn(n int64) {
 
 func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *route) *item {
 	it := itemPool.Get().(*item)
-	it.kind, it.typed, it.route = kind, c.typed, r
+	it.kind, it.typed, it.route, it.streamed = kind, c.typed, r, c.streamResp
 	it.req = Request{RawPath: raw, Path: raw, Channel: ch.id, RemoteAddr: c.remote}
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		it.req.Path = raw[:i]
@@ -1162,6 +1181,16 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 			c.s.total.record(time.Now(), time.Since(it.received), true, len(it.req.Data), 0)
 			break
 		}
+		if it.route.respStream != nil {
+			// Its frames go out as the handler writes them: each write
+			// waits for the socket, so the write budgets are not used.
+			n, serr := c.serveStreamResponse(ch, it)
+			now := time.Now()
+			it.route.stats.record(now, now.Sub(it.received), serr != nil, len(it.req.Data), int(n))
+			c.s.total.record(now, now.Sub(it.received), serr != nil, len(it.req.Data), int(n))
+			c.release(it)
+			return
+		}
 		probe, perr := c.probeRoute(it.route)
 		if perr != nil {
 			err = fmt.Errorf("%w: %w", ErrConnLost, perr)
@@ -1333,6 +1362,10 @@ func (s *Server) acceptCaps(offer []string, frameSize int) (caps []string, fs in
 			if !has[capControl] {
 				continue
 			}
+		case capStreamResponse:
+			if !has[capTypedErrors] {
+				continue // its markers need typed errors
+			}
 		case capFrameSize:
 			if frameSize < MinFrameSize || s.opts.FrameSize < 0 {
 				continue
@@ -1397,6 +1430,8 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 					c.control = true
 				case capGoAway:
 					c.goaway = true
+				case capStreamResponse:
+					c.streamResp = true
 				}
 			}
 			if c.frameSize > 0 {
