@@ -971,10 +971,17 @@ func waitBoth(ctx context.Context, a, b *budget, n, m int64) error {
 // queued for the connection or the server leave no room for it (est
 // counts at most a quarter of a budget in that test, so that a large
 // response is not starved).
+//
+// A handler whose path answers at most smallResponse bytes does not wait
+// while the connection's writes are moving (a frame written within
+// writeProgressWindow): the peer reads, and a small call is not held
+// behind a large response it is reading. Against a peer that does not
+// read the rule is as above. The overshoot is bounded by MaxConnHandlers
+// small responses per connection.
 func (c *serverConn) admitHandler(est int64) error {
 	cb, sb := c.outBytes, c.s.outBytes
 	ce, se := min(est, cb.limit/4), min(est, sb.limit/4)
-	if !cb.fits(ce) || !sb.fits(se) {
+	if (!cb.fits(ce) || !sb.fits(se)) && !(est <= smallResponse && c.w.movedWithin(writeProgressWindow)) {
 		if hook := c.s.testHookWriteWait; hook != nil {
 			hook()
 		}
@@ -985,6 +992,12 @@ func (c *serverConn) admitHandler(est int64) error {
 	c.takeOut(est)
 	return nil
 }
+
+// smallResponse and writeProgressWindow: see admitHandler.
+const (
+	smallResponse       = 64 << 10
+	writeProgressWindow = 100 * time.Millisecond
+)
 
 // probeWait bounds how long a handler waits for the first response of
 // its path to be known (see route.respEst).

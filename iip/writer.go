@@ -35,6 +35,14 @@ type connWriter struct {
 	// into frames of at most this size and the lock is released between
 	// frames, so that other messages interleave.
 	frameSize atomic.Int64
+	// moved is when the last frame was written whole (Unix ns).
+	moved atomic.Int64
+}
+
+// movedWithin reports whether a frame was written whole within d: the
+// peer is reading.
+func (w *connWriter) movedWithin(d time.Duration) bool {
+	return time.Now().UnixNano()-w.moved.Load() < int64(d)
 }
 
 func newConnWriter(c net.Conn, fail func(error)) *connWriter {
@@ -182,6 +190,7 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 		w.fail(err)
 		return true, err
 	}
+	w.moved.Store(time.Now().UnixNano())
 	return true, nil
 }
 
