@@ -11,17 +11,18 @@ import (
 )
 
 // BenchmarkLargeEchoFrames echoes 1, 16 and 64 MiB between our client and
-// our server with the negotiated 64 KiB frames (the default) and with
-// 16 MiB frames (Options.FrameSize -1, as before "frame-size"), so that
-// the cost of the smaller frames shows side by side.
+// our server with the negotiated 64 KiB frames (the default), 256 KiB and
+// 1 MiB frames (Options.FrameSize; the server allows up to 16 MiB here),
+// and 16 MiB frames (FrameSize -1, as before "frame-size"), so that the
+// cost of smaller frames shows side by side.
 //
 //	cd iip && go test -run XXX -bench LargeEchoFrames -benchtime 3x
 func BenchmarkLargeEchoFrames(b *testing.B) {
-	_, addr := echoServer(b, nil)
+	_, addr := echoServer(b, &ServerOptions{FrameSize: MaxFrameData})
 	for _, fs := range []struct {
 		name string
 		size int
-	}{{"frames=64KiB", 0}, {"frames=16MiB", -1}} {
+	}{{"frames=64KiB", 0}, {"frames=256KiB", 256 << 10}, {"frames=1MiB", 1 << 20}, {"frames=16MiB", -1}} {
 		for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 			b.Run(fmt.Sprintf("%s/%dMiB", fs.name, n>>20), func(b *testing.B) {
 				conn := dialT(b, addr, &Options{FrameSize: fs.size})
