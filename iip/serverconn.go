@@ -973,15 +973,15 @@ func waitBoth(ctx context.Context, a, b *budget, n, m int64) error {
 // response is not starved).
 //
 // A handler whose path answers at most smallResponse bytes does not wait
-// while the connection's writes are moving (a frame written within
-// writeProgressWindow): the peer reads, and a small call is not held
-// behind a large response it is reading. Against a peer that does not
-// read the rule is as above. The overshoot is bounded by MaxConnHandlers
-// small responses per connection.
+// when what leaves no room is this connection's own responses and its
+// writes are moving (a frame written within writeProgressWindow): the
+// peer reads, and a small call is not held behind a large response it is
+// reading. Room taken by other connections is waited for as above, and so
+// is room on a connection whose peer does not read.
 func (c *serverConn) admitHandler(est int64) error {
 	cb, sb := c.outBytes, c.s.outBytes
 	ce, se := min(est, cb.limit/4), min(est, sb.limit/4)
-	if (!cb.fits(ce) || !sb.fits(se)) && !(est <= smallResponse && c.w.movedWithin(writeProgressWindow)) {
+	if (!cb.fits(ce) || !sb.fits(se)) && !c.smallBehindOwn(est, se) {
 		if hook := c.s.testHookWriteWait; hook != nil {
 			hook()
 		}
@@ -991,6 +991,17 @@ func (c *serverConn) admitHandler(est int64) error {
 	}
 	c.takeOut(est)
 	return nil
+}
+
+// smallBehindOwn reports whether a handler expecting est bytes (se of
+// them counted in the server's budget) may start although the budgets are
+// full: see admitHandler.
+func (c *serverConn) smallBehindOwn(est, se int64) bool {
+	if est > smallResponse || !c.w.movedWithin(writeProgressWindow) {
+		return false
+	}
+	others := c.s.outBytes.used.Load() - c.outBytes.used.Load()
+	return others+se <= c.s.outBytes.limit
 }
 
 // smallResponse and writeProgressWindow: see admitHandler.
