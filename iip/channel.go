@@ -19,6 +19,7 @@ type Channel struct {
 	mu      sync.Mutex
 	pending []*call
 	head    int
+	sent    uint64 // requests written on the channel: the next one's seq
 	closed  error
 	drained func(*Channel, bool) // called once the pending calls are answered (true) or failed (false)
 
@@ -29,22 +30,29 @@ type Channel struct {
 	inPB       *[]byte // inBuf's pooled buffer, for a call that recycles
 	inMarker   int     // typed-errors marker read apart from inBuf, or -1
 	inSize     int
+	inStream   *ResponseStream // the response being read belongs to a DoStream call
+	// A streamed response read whole (Do): the trailer byte of its last
+	// frame (-1: none) and where that frame's data starts in inBuf.
+	inTrailer   int
+	inTrailerAt int
 }
 
 // call is one request waiting for its response.
 type call struct {
 	path   string
-	pooled bool // the caller copies the response out: read it into a pooled buffer
+	seq    uint64 // the request's number on its channel, from 0 (cancel, goaway)
+	pooled bool   // the caller copies the response out: read it into a pooled buffer
 	done   chan struct{}
 	resp   []byte
 	pb     *[]byte // resp's pooled buffer, to put back once copied
 	err    error
+	stream *ResponseStream // DoStream: the response is handed out chunk by chunk
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 func newChannel(c *Conn, id uint32) *Channel {
-	return &Channel{conn: c, id: id, send: make(chan struct{}, 1), inMarker: -1}
+	return &Channel{conn: c, id: id, send: make(chan struct{}, 1), inMarker: -1, inTrailer: -1}
 }
 
 // ID returns the channel id.
@@ -67,7 +75,7 @@ func (ch *Channel) Conn() *Conn { return ch.conn }
 // without a copy; keeping it keeps that buffer alive, so copy what is kept
 // for long.
 func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
-	resp, _, err := ch.do(ctx, path, data, false)
+	resp, _, err := ch.do(ctx, path, data, false, nil)
 	return resp, err
 }
 
@@ -76,7 +84,7 @@ func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, er
 // recycled buffer and copied to dst, so a caller that reuses dst causes no
 // allocation per call.
 func (ch *Channel) DoAppend(ctx context.Context, path string, data, dst []byte) ([]byte, error) {
-	resp, pb, err := ch.do(ctx, path, data, true)
+	resp, pb, err := ch.do(ctx, path, data, true, nil)
 	return appendResponse(dst, resp, pb, err)
 }
 
@@ -93,8 +101,9 @@ func appendResponse(dst, resp []byte, pb *[]byte, err error) ([]byte, error) {
 }
 
 // do is Do; with pooled, the response may come in a pooled buffer, which
-// is returned with it for the caller to put back.
-func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool) ([]byte, *[]byte, error) {
+// is returned with it for the caller to put back. With st (DoStream) it
+// returns once the request is written: the reader hands the response to st.
+func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool, st *ResponseStream) ([]byte, *[]byte, error) {
 	if err := checkPath(path); err != nil {
 		return nil, nil, err
 	}
@@ -110,8 +119,13 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 			return nil, nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
 		}
 	}
-	cl := callPool.Get().(*call)
-	cl.path, cl.pooled = path, pooled
+	var cl *call
+	if st != nil {
+		cl = &call{path: path, done: make(chan struct{}, 1), stream: st}
+	} else {
+		cl = callPool.Get().(*call)
+		cl.path, cl.pooled = path, pooled
+	}
 	ch.mu.Lock()
 	if err := ch.closed; err != nil {
 		ch.mu.Unlock()
@@ -119,6 +133,11 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		cl.path, cl.pooled = "", false
 		callPool.Put(cl)
 		return nil, nil, &notSentError{path: path, err: err}
+	}
+	cl.seq = ch.sent
+	ch.sent++
+	if st != nil {
+		st.seq = cl.seq
 	}
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
@@ -128,6 +147,7 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		// tail, since we hold the send lock), unless a connection failure
 		// already failed it.
 		ch.mu.Lock()
+		ch.sent--
 		if n := len(ch.pending); n > ch.head && ch.pending[n-1] == cl {
 			ch.pending[n-1] = nil
 			ch.pending = ch.pending[:n-1]
@@ -153,6 +173,9 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 			return nil, nil, &notSentError{path: path, err: cause}
 		}
 	}
+	if st != nil {
+		return nil, nil, nil
+	}
 	select {
 	case <-cl.done:
 		resp, pb, err := cl.resp, cl.pb, cl.err
@@ -160,9 +183,50 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 		callPool.Put(cl)
 		return resp, pb, err
 	case <-ctx.Done():
-		// The call stays queued; the reader drops its late response.
+		// The call stays queued; the reader drops its late response. A
+		// server that accepted "cancel" ends the handler's context.
+		if ch.conn.cancels != nil {
+			ch.conn.sendCancel(ch.id, cl.seq)
+		}
 		return nil, nil, fmt.Errorf("iip: %s: %w", path, ctx.Err())
 	}
+}
+
+// goAway fails the pending calls numbered from read on (the server did
+// not read them) with an error wrapping ErrGoAway that Client resends
+// elsewhere, and refuses new calls the same way. It returns how many it
+// failed.
+func (ch *Channel) goAway(read uint64) int {
+	ch.mu.Lock()
+	if ch.closed == nil {
+		ch.closed = ErrGoAway
+	}
+	var failed []*call
+	for i := ch.head; i < len(ch.pending); i++ {
+		if ch.pending[i].seq >= read {
+			failed = append(failed, ch.pending[i:]...)
+			clear(ch.pending[i:])
+			ch.pending = ch.pending[:i]
+			break
+		}
+	}
+	var drained func(*Channel, bool)
+	if ch.head == len(ch.pending) {
+		ch.pending, ch.head = ch.pending[:0], 0
+		drained, ch.drained = ch.drained, nil
+	}
+	ch.mu.Unlock()
+	for _, cl := range failed {
+		cl.resp, cl.err = nil, &notSentError{path: cl.path, err: ErrGoAway}
+		if cl.stream != nil {
+			cl.stream.finish(cl.err)
+		}
+		cl.done <- struct{}{}
+	}
+	if drained != nil {
+		drained(ch, false)
+	}
+	return len(failed)
 }
 
 // Close deletes the channel on the server with /sys/delete_channel and
@@ -226,6 +290,8 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		return nil // already closed
 	}
 	ch.closed = ErrClosed
+	cl.seq = ch.sent
+	ch.sent++
 	if keep {
 		ch.pending = append(ch.pending, cl)
 		prev := ch.drained
@@ -269,18 +335,46 @@ func (e *notSentError) Error() string { return "iip: " + e.path + " not sent: " 
 func (e *notSentError) Unwrap() error { return e.err }
 
 // checkHead verifies that a response path matches the oldest pending call
-// and reports whether that call wants its response in a pooled buffer.
-func (ch *Channel) checkHead(path []byte) (pooled bool, err error) {
+// and reports whether that call wants its response in a pooled buffer, or
+// chunk by chunk (its stream).
+func (ch *Channel) checkHead(path []byte) (pooled bool, st *ResponseStream, err error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.head == len(ch.pending) {
-		return false, fmt.Errorf("%w: response for %q on channel %d with no request pending", ErrProtocol, truncate(path, 128), ch.id)
+		return false, nil, fmt.Errorf("%w: response for %q on channel %d with no request pending", ErrProtocol, truncate(path, 128), ch.id)
 	}
 	cl := ch.pending[ch.head]
 	if !responsePathMatches(cl.path, path) {
-		return false, fmt.Errorf("%w: response path %q on channel %d does not match request path %q", ErrProtocol, truncate(path, 128), ch.id, cl.path)
+		return false, nil, fmt.Errorf("%w: response path %q on channel %d does not match request path %q", ErrProtocol, truncate(path, 128), ch.id, cl.path)
 	}
-	return cl.pooled, nil
+	return cl.pooled, cl.stream, nil
+}
+
+// inStreamed reports whether the response being assembled is a streamed
+// one (first byte dataMarkerStreamed under typed errors).
+func (ch *Channel) inStreamed() bool {
+	return ch.conn.streamResp && ch.conn.typed.Load() && len(ch.inBuf) > 0 && ch.inBuf[0] == dataMarkerStreamed
+}
+
+// popHead takes the oldest pending call off the channel (its response has
+// been handed out) and runs the drained hook when it was the last.
+func (ch *Channel) popHead() {
+	ch.mu.Lock()
+	if ch.head == len(ch.pending) {
+		ch.mu.Unlock()
+		return
+	}
+	ch.pending[ch.head] = nil
+	ch.head++
+	var drained func(*Channel, bool)
+	if ch.head == len(ch.pending) {
+		ch.pending, ch.head = ch.pending[:0], 0
+		drained, ch.drained = ch.drained, nil
+	}
+	ch.mu.Unlock()
+	if drained != nil {
+		drained(ch, true)
+	}
 }
 
 // responsePathMatches reports whether a response path fits its request's
@@ -298,7 +392,8 @@ func responsePathMatches(req string, resp []byte) bool {
 // deliver hands the assembled response to the oldest pending call.
 func (ch *Channel) deliver() error {
 	data, pb, marker, tooLarge, size := ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize
-	ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize = nil, nil, -1, false, 0
+	trailer, trailerAt := ch.inTrailer, ch.inTrailerAt
+	ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize, ch.inTrailer = nil, nil, -1, false, 0, -1
 	var resp []byte
 	var err error
 	typed := ch.conn.typed.Load()
@@ -314,6 +409,17 @@ func (ch *Channel) deliver() error {
 			resp = data
 		case dataMarkerError:
 			err = parseWireError(data)
+		case dataMarkerStreamed:
+			switch {
+			case !ch.conn.streamResp || trailer < 0:
+				return fmt.Errorf("%w: streamed response on channel %d in one frame", ErrProtocol, ch.id)
+			case byte(trailer) == dataMarkerOK:
+				resp = data
+			case byte(trailer) == dataMarkerError:
+				err = parseWireError(data[trailerAt-1:])
+			default:
+				return fmt.Errorf("%w: streamed response on channel %d ends with unknown trailer %#x", ErrProtocol, ch.id, trailer)
+			}
 		default:
 			return fmt.Errorf("%w: response on channel %d starts with unknown marker %#x", ErrProtocol, ch.id, marker)
 		}
@@ -376,6 +482,9 @@ func (ch *Channel) failAll(err error) {
 	ch.drained = nil
 	ch.mu.Unlock()
 	for _, cl := range p {
+		if cl.stream != nil {
+			cl.stream.finish(err)
+		}
 		cl.resp, cl.err = nil, err
 		cl.done <- struct{}{}
 	}

@@ -20,12 +20,15 @@ type Client struct {
 	idle chan *Channel // idle channels
 	wakc chan struct{} // a token lets a waiter retry growing the pool
 
-	mu      sync.Mutex
-	conns   []*Conn
-	chans   map[*Conn]int // channels per connection
-	total   int           // channels open or being opened
-	dialing int           // connections being dialed
-	closed  bool
+	mu    sync.Mutex
+	conns []*Conn
+	// leavingConns are connections whose server announced a graceful
+	// shutdown (goaway): out of the pool, reaped once they end.
+	leavingConns []*Conn
+	chans        map[*Conn]int // channels per connection
+	total        int           // channels open or being opened
+	dialing      int           // connections being dialed
+	closed       bool
 
 	onWait func() // test hook: called each time get starts waiting for a channel
 }
@@ -98,7 +101,7 @@ func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool
 		if err != nil {
 			return nil, nil, false, err
 		}
-		resp, pb, err := ch.do(ctx, path, data, pooled)
+		resp, pb, err := ch.do(ctx, path, data, pooled, nil)
 		if err != nil && ctx.Err() != nil && ch.whenDrained(c.putDrained) {
 			// The call was abandoned with its response still due: keep the
 			// channel out of the pool until the late response is consumed,
@@ -177,8 +180,8 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	conns := c.conns
-	c.conns = nil
+	conns := append(c.conns, c.leavingConns...)
+	c.conns, c.leavingConns = nil, nil
 	c.mu.Unlock()
 	for _, conn := range conns {
 		_ = conn.Close()
@@ -311,16 +314,32 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 	}()
 	live := c.conns[:0]
 	for _, conn := range c.conns {
-		if conn.Err() == nil {
-			live = append(live, conn)
-		} else {
+		switch {
+		case conn.Err() != nil:
 			delete(c.chans, conn)
 			dead = append(dead, conn)
+		case conn.leaving.Load():
+			// Its server is going away: it answers the calls it read and
+			// closes; Close reaps it if the server does not.
+			delete(c.chans, conn)
+			c.leavingConns = append(c.leavingConns, conn)
+		default:
+			live = append(live, conn)
 		}
 	}
 	for i := len(live); i < len(c.conns); i++ {
 		c.conns[i] = nil
 	}
+	leaving := c.leavingConns[:0]
+	for _, conn := range c.leavingConns {
+		if conn.Err() != nil {
+			dead = append(dead, conn)
+		} else {
+			leaving = append(leaving, conn)
+		}
+	}
+	clear(c.leavingConns[len(leaving):])
+	c.leavingConns = leaving
 	c.conns = live
 	var best *Conn
 	for _, conn := range c.conns {

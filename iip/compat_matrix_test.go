@@ -171,11 +171,13 @@ func TestMatrixChannelCloseDeployed(t *testing.T) {
 	}
 }
 
-// TestChannelCloseAnsweredWithoutCaps: our server without capabilities
-// answers /sys/delete_channel; Close does not wait for it, and the late
-// answer is consumed without breaking the connection.
+// TestChannelCloseAnsweredWithoutCaps: a server without capabilities that
+// does answer /sys/delete_channel (ours does not, as deployed ones do not);
+// Close does not wait for it, and the late answer is consumed without
+// breaking the connection.
 func TestChannelCloseAnsweredWithoutCaps(t *testing.T) {
-	_, addr := echoServer(t, &ServerOptions{DisableCaps: true})
+	ds := startDeployedServerWith(t, true)
+	addr := ds.addr()
 	conn := dialT(t, addr, nil)
 	for range 3 {
 		ch, err := conn.NewChannel(testCtx(t))
@@ -190,6 +192,9 @@ func TestChannelCloseAnsweredWithoutCaps(t *testing.T) {
 	// (the server answers in order of reading, and the reader is one).
 	if _, err := conn.Do(testCtx(t), "/echo", []byte("x")); err != nil {
 		t.Fatal(err)
+	}
+	if n := conn.undeleted.Load(); n != 0 {
+		t.Fatalf("%d closed channels still wait for their answer", n)
 	}
 	ch, err := conn.NewChannel(testCtx(t))
 	if err != nil {
@@ -236,10 +241,13 @@ func TestSniffDeployedErrors(t *testing.T) {
 }
 
 // TestDeployedClientAgainstOurServer: the deployed-client model (16 KiB
-// buffers, 3 s frame deadline, local channel ids) against our server:
-// query paths and a 1 MiB message. Larger uploads miss the deployed
-// client's 3 s frame deadline against a server with the system's receive
-// buffer (the default); TestDeployedClientUploadsToSizedServer sets it.
+// buffers, 3 s frame deadline, local channel ids) against our server with
+// default options: query paths and messages from 1 B to 64 MiB (16 and
+// 17 MiB under -race), uploaded and echoed back. The server sizes the
+// connection's receive buffer once it sees a client that offers no
+// capabilities; with the system's autotuned buffer (SocketReadBuffer -1)
+// the deployed client's 16 MiB upload misses its 3 s frame deadline on
+// loopback.
 func TestDeployedClientAgainstOurServer(t *testing.T) {
 	_, addr := echoServer(t, nil)
 	lc := dialDeployedClient(t, addr)
@@ -247,7 +255,11 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{1, 1 << 20} {
+	sizes := []int{1, 1 << 20, 16 << 20, 17 << 20}
+	if !matrixUnderRace {
+		sizes = append(sizes, 64<<20)
+	}
+	for _, n := range sizes {
 		data := pattern(n)
 		f, err := lc.do(ch, "/echo?x=1", data)
 		if err != nil {
@@ -260,8 +272,9 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 }
 
 // TestDeployedClientUploadsToSizedServer: with ServerOptions.SocketReadBuffer
-// at DefaultSocketReadBuffer, the deployed-client model uploads messages
-// over 16 MiB (continuation frames) within its 3 s frame deadline.
+// set explicitly (at accept, before any request), the deployed-client
+// model uploads messages over 16 MiB (continuation frames) within its 3 s
+// frame deadline.
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 	_, addr := echoServer(t, &ServerOptions{SocketReadBuffer: DefaultSocketReadBuffer})
 	lc := dialDeployedClient(t, addr)
@@ -273,5 +286,69 @@ func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 	f, err := lc.do(ch, "/echo?x=1", data)
 	if err != nil || !bytes.Equal(f.data, data) {
 		t.Fatalf("17 MiB: %d bytes back, err %v", len(f.data), err)
+	}
+}
+
+// TestMatrixDeployedClientAgainstOurServer: the deployed-client model
+// against our server with default options gets every answer in the shape
+// a deployed server sends (facts 3 and 4): a handler's error as
+// {"code":-1,"message":"handler fail:..."}, an unknown path (also under
+// /sys/) as {"code":102,"message":"handle error"}, an empty or panicking
+// handler as code 101, and no answer to /sys/delete_channel.
+func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
+	s, addr := echoServer(t, nil)
+	s.HandleFunc("/fail", func(ctx context.Context, r *Request) ([]byte, error) { return nil, errors.New("db down") })
+	s.HandleFunc("/empty", func(ctx context.Context, r *Request) ([]byte, error) { return nil, nil })
+	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("boom") })
+	s.HandleFunc("/coded", func(ctx context.Context, r *Request) ([]byte, error) {
+		return nil, &Error{Code: CodeNoHandler, Message: "no such user"}
+	})
+	lc := dialDeployedClient(t, addr)
+	ch, err := lc.newChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path, want string
+	}{
+		{"echo with query", "/echo?x=1&y=%41", "{}"},
+		{"handler error", "/fail", `{"code":-1,"message":"handler fail:db down"}`},
+		{"handler error, query", "/fail?a=b", `{"code":-1,"message":"handler fail:db down"}`},
+		{"unknown path", "/missing", `{"code":102,"message":"handle error"}`},
+		{"unknown sys path", "/sys/nope", `{"code":102,"message":"handle error"}`},
+		{"handler's own 105", "/coded", `{"code":102,"message":"handle error"}`},
+		{"empty handler", "/empty", `{"code":101,"message":"handler returned no response for /empty"}`},
+		{"panicking handler", "/panic", `{"code":101,"message":"handler panicked: boom"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := lc.do(ch, tc.path, []byte("{}"))
+			if err != nil || string(f.data) != tc.want {
+				t.Fatalf("got %q, %v; want %q", f.data, err, tc.want)
+			}
+		})
+	}
+	// Our own client without capabilities maps the same answers back to
+	// typed errors.
+	conn := dialT(t, addr, &Options{DisableCaps: true})
+	for path, want := range map[string]error{"/fail": ErrHandler, "/missing": ErrNoHandler, "/empty": ErrNoResponse, "/panic": ErrNoResponse} {
+		if _, err := conn.Do(testCtx(t), path, nil); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", path, err, want)
+		}
+	}
+	// /sys/delete_channel gets no answer: the next message the client
+	// reads answers its next request, on another channel (lc.do fails on
+	// an answer for channel ch).
+	if err := lc.p.writeMessage(0, PathDeleteChannel, ch, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if f, err := lc.do(0, "/echo", []byte("after")); err != nil || string(f.data) != "after" {
+			t.Fatalf("after delete: %q, %v", f.data, err)
+		}
+	}
+	next, err := lc.newChannel()
+	if err != nil || next != ch+1 {
+		t.Fatalf("next channel %d, %v; want %d", next, err, ch+1)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,19 @@ type Conn struct {
 	typed     atomic.Bool // server accepted typed-errors
 	keepalive bool
 	frames    atomic.Uint64 // frames read, for keepalive
+	activity  atomic.Int64  // bytes read, for keepalive: a connection that is answering is alive
 	undeleted atomic.Int32  // closed channels kept until a delete_channel answer (see Channel.Close)
+
+	// Capabilities beyond typed errors and keepalive, set by Dial before
+	// the Conn is shared: ctl is the control channel ("control"), cancels
+	// queues /sys/cancel requests for ctlWriter ("cancel"), goaway says
+	// the server announces a graceful shutdown.
+	ctl        *Channel
+	cancels    chan cancelReq
+	goaway     bool
+	streamResp bool // "stream-response": the server may stream responses
+	frameSize  int
+	leaving    atomic.Bool // a goaway arrived: no new calls
 
 	mu       sync.RWMutex
 	chans    map[uint32]*Channel
@@ -69,23 +82,15 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	}
 	c := newConn(nc, o)
 	if !o.DisableCaps {
-		ch, caps, err := c.openChannel(ctx, []byte(`{"caps":["`+capTypedErrors+`","`+capKeepalive+`"]}`))
+		ch, neg, err := c.openChannel(ctx, capOffer(&o))
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("iip: handshake with %s: %w", addr, err)
 		}
 		c.spare = ch
-		for _, cp := range caps {
-			switch cp {
-			case capTypedErrors:
-				c.typed.Store(true)
-			case capKeepalive:
-				c.keepalive = o.Keepalive > 0
-			}
-		}
-		if c.keepalive {
-			c.wg.Add(1)
-			go c.keepaliveLoop()
+		if err := c.applyCaps(neg); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("iip: handshake with %s: %w", addr, err)
 		}
 	}
 	if err := sizeForPeer(raw, &o, c.typed.Load()); err != nil {
@@ -104,6 +109,7 @@ func newConn(nc net.Conn, o Options) *Conn {
 		chans:  map[uint32]*Channel{},
 		done:   make(chan struct{}),
 	}
+	c.fr.activity = &c.activity
 	c.w = newConnWriter(nc, func(err error) { c.fail(fmt.Errorf("%w: write: %v", ErrConnLost, err)) })
 	c.chans[0] = newChannel(c, 0)
 	c.wg.Add(1)
@@ -136,40 +142,108 @@ func (c *Conn) NewChannel(ctx context.Context) (*Channel, error) {
 	return ch, err
 }
 
-// openChannel asks for a channel; data is {} or our capability list.
-func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, []string, error) {
+// capOffer is the data of our first /sys/new_channel: every capability
+// this client speaks and, unless o.FrameSize is negative, its frame size.
+func capOffer(o *Options) []byte {
+	offer := newChannelRequest{Caps: []string{capTypedErrors, capKeepalive, capControl, capCancel, capGoAway, capStreamResponse}}
+	if o.FrameSize > 0 {
+		offer.Caps = append(offer.Caps, capFrameSize)
+		offer.FrameSize = o.FrameSize
+	}
+	b, _ := json.Marshal(offer)
+	return b
+}
+
+// negotiated is what the server's answer to our offer accepted.
+type negotiated struct {
+	caps      []string
+	frameSize int
+}
+
+// applyCaps switches on what the server accepted; the Conn is not shared
+// yet.
+func (c *Conn) applyCaps(n negotiated) error {
+	for _, cp := range n.caps {
+		switch cp {
+		case capTypedErrors:
+			c.typed.Store(true)
+		case capKeepalive:
+			c.keepalive = c.opts.Keepalive > 0
+		case capControl:
+			c.ctl = newChannel(c, ControlChannel)
+		case capCancel:
+			c.cancels = make(chan cancelReq, maxQueuedCancels)
+		case capGoAway:
+			c.goaway = true
+		case capStreamResponse:
+			c.streamResp = true
+		case capFrameSize:
+			if n.frameSize < MinFrameSize || n.frameSize > MaxFrameData || c.opts.FrameSize <= 0 || n.frameSize > c.opts.FrameSize {
+				return fmt.Errorf("%w: server agreed frame size %d to our offer %d", ErrProtocol, n.frameSize, c.opts.FrameSize)
+			}
+			c.frameSize = n.frameSize
+			c.w.frameSize.Store(int64(n.frameSize))
+		}
+	}
+	if c.ctl == nil {
+		c.cancels, c.goaway = nil, false
+	} else {
+		c.mu.Lock()
+		c.chans[ControlChannel] = c.ctl
+		c.mu.Unlock()
+	}
+	if c.cancels != nil {
+		c.wg.Add(1)
+		go c.ctlWriter()
+	}
+	if c.keepalive || c.ctl != nil && c.opts.Keepalive > 0 {
+		c.keepalive = true
+		c.wg.Add(1)
+		go c.keepaliveLoop()
+	}
+	return nil
+}
+
+// openChannel asks for a channel; data is {} or our capability offer.
+func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiated, error) {
+	var neg negotiated
 	resp, err := c.Do(ctx, PathNewChannel, data)
 	if err != nil {
-		return nil, nil, err
+		return nil, neg, err
 	}
 	var r struct {
 		Code      int      `json:"code"`
 		ChannelID *uint32  `json:"channel_id"`
 		Caps      []string `json:"caps"`
+		FrameSize int      `json:"frame_size"`
 		Message   string   `json:"message"`
 	}
 	if err := json.Unmarshal(resp, &r); err != nil {
-		return nil, nil, fmt.Errorf("%w: bad %s answer %q: %v", ErrProtocol, PathNewChannel, truncate(resp, 128), err)
+		return nil, neg, fmt.Errorf("%w: bad %s answer %q: %v", ErrProtocol, PathNewChannel, truncate(resp, 128), err)
 	}
 	if r.Code != 0 {
-		return nil, nil, &Error{Code: r.Code, Message: r.Message}
+		return nil, neg, &Error{Code: r.Code, Message: r.Message}
 	}
+	neg = negotiated{caps: r.Caps, frameSize: r.FrameSize}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return nil, nil, c.err
+		return nil, neg, c.err
 	}
 	c.localID++
 	id := c.localID
 	if r.ChannelID != nil {
 		id = *r.ChannelID
 	}
-	if _, dup := c.chans[id]; dup || id == 0 {
-		return nil, nil, fmt.Errorf("%w: server handed out channel id %d which is in use", ErrProtocol, id)
+	if _, dup := c.chans[id]; dup || id == 0 || id == ControlChannel {
+		return nil, neg, fmt.Errorf("%w: server handed out channel id %d which is in use", ErrProtocol, id)
+	}
+	if c.leaving.Load() {
+		return nil, neg, &notSentError{path: PathNewChannel, err: ErrGoAway}
 	}
 	ch := newChannel(c, id)
 	c.chans[id] = ch
-	return ch, r.Caps, nil
+	return ch, neg, nil
 }
 
 // Caps returns the capabilities the server accepted.
@@ -181,8 +255,27 @@ func (c *Conn) Caps() []string {
 	if c.keepalive {
 		out = append(out, capKeepalive)
 	}
+	if c.ctl != nil {
+		out = append(out, capControl)
+	}
+	if c.cancels != nil {
+		out = append(out, capCancel)
+	}
+	if c.goaway {
+		out = append(out, capGoAway)
+	}
+	if c.streamResp {
+		out = append(out, capStreamResponse)
+	}
+	if c.frameSize > 0 {
+		out = append(out, capFrameSize)
+	}
 	return out
 }
+
+// FrameSize returns the largest frame data sent on the connection: the
+// size negotiated with "frame-size", else MaxFrameData.
+func (c *Conn) FrameSize() int { return int(c.w.frameSize.Load()) }
 
 // RemoteAddr returns the server's address.
 func (c *Conn) RemoteAddr() string { return c.remote }
@@ -280,6 +373,12 @@ func (c *Conn) read() error {
 		if !h.Status.isResponse() {
 			return fmt.Errorf("%w: server sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
 		}
+		if h.Channel == ControlChannel && c.goaway && string(h.Path) == PathGoAway {
+			if err := c.readGoAway(h); err != nil {
+				return err
+			}
+			continue
+		}
 		ch := c.channel(h.Channel)
 		if ch == nil {
 			return fmt.Errorf("%w: response on unknown channel %d", ErrProtocol, h.Channel)
@@ -288,9 +387,15 @@ func (c *Conn) read() error {
 			if ch.inActive {
 				return fmt.Errorf("%w: first frame while a response is incomplete on channel %d", ErrProtocol, h.Channel)
 			}
-			pooled, err := ch.checkHead(h.Path)
+			pooled, st, err := ch.checkHead(h.Path)
 			if err != nil {
 				return err
+			}
+			if st != nil {
+				if err := c.readStreamFirst(ch, st, h); err != nil {
+					return err
+				}
+				continue
 			}
 			if int(h.Length) > max+1 {
 				ch.inTooLarge = true
@@ -321,6 +426,22 @@ func (c *Conn) read() error {
 		if !ch.inActive {
 			return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
 		}
+		if st := ch.inStream; st != nil {
+			if err := c.readStreamNext(ch, st, h); err != nil {
+				return err
+			}
+			continue
+		}
+		if h.Status == StatusResponseContinueEnd && ch.inStreamed() && !ch.inTooLarge {
+			// A streamed response read whole: its last frame starts with
+			// a trailer byte, kept apart.
+			var t [1]byte
+			if err := c.fr.readData(t[:]); err != nil {
+				return err
+			}
+			ch.inTrailer, ch.inTrailerAt = int(t[0]), len(ch.inBuf)
+			h.Length--
+		}
 		ch.inSize += int(h.Length)
 		if ch.inTooLarge || ch.inSize > max+1 {
 			ch.inTooLarge, ch.inBuf = true, nil
@@ -328,7 +449,11 @@ func (c *Conn) read() error {
 				return err
 			}
 		} else {
-			ch.inBuf, err = c.fr.appendData(ch.inBuf, int(h.Length))
+			limit := 0 // the last frame: the response ends here
+			if h.Status != StatusResponseContinueEnd {
+				limit = max + 1
+			}
+			ch.inBuf, err = c.fr.appendData(ch.inBuf, int(h.Length), limit)
 			if err != nil {
 				return err
 			}
@@ -374,33 +499,166 @@ func (c *Conn) readPooled(ch *Channel, n int) error {
 // minPingTimeout is the least time a keepalive ping is given to be answered.
 const minPingTimeout = time.Second
 
-// keepaliveLoop pings channel 0 when nothing was read for an interval and
-// closes the connection when the ping is not answered within another
-// interval (at least minPingTimeout).
+// keepaliveLoop pings when nothing was read for an interval: on the
+// control channel when the server accepted "control" (answered by its
+// reader at once, never behind a call), else on channel 0. The connection
+// is closed only when, after the ping, nothing at all (no byte) arrives
+// for another interval (at least minPingTimeout): a server that is
+// sending anything, even another call's large response, is answering.
 func (c *Conn) keepaliveLoop() {
 	defer c.wg.Done()
 	iv := c.opts.Keepalive
 	t := time.NewTicker(iv)
 	defer t.Stop()
-	last := c.frames.Load()
+	last := c.activity.Load()
+	ping := c.Channel0()
+	if c.ctl != nil {
+		ping = c.ctl
+	}
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-t.C:
 		}
-		if n := c.frames.Load(); n != last {
+		if n := c.activity.Load(); n != last {
 			last = n
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), max(iv, minPingTimeout))
-		_, err := c.Do(ctx, PathPing, nil)
-		cancel()
-		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConnLost) {
-			c.opts.Logger.Warn("iip: keepalive failed, closing connection", "remote", c.remote, "err", err)
-			c.fail(fmt.Errorf("%w: keepalive: %v", ErrConnLost, err))
+		if c.ping(ping, max(iv, minPingTimeout), last) {
 			return
 		}
-		last = c.frames.Load()
+		last = c.activity.Load()
 	}
 }
+
+// ping sends one keepalive ping on ch and waits for its answer; while
+// bytes keep arriving (activity moves past since) it waits on, one
+// timeout at a time. It reports whether it closed the connection.
+func (c *Conn) ping(ch *Channel, timeout time.Duration, since int64) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := make(chan error, 1)
+	go func() {
+		_, err := ch.Do(ctx, PathPing, nil)
+		res <- err
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-res:
+			if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConnLost) && !isNotSent(err) {
+				c.opts.Logger.Warn("iip: keepalive failed, closing connection", "remote", c.remote, "err", err)
+				c.fail(fmt.Errorf("%w: keepalive: %v", ErrConnLost, err))
+				return true
+			}
+			return false
+		case <-c.done:
+			cancel()
+			<-res
+			return true
+		case <-t.C:
+			if n := c.activity.Load(); n != since {
+				since = n // the server is sending: it is alive
+				t.Reset(timeout)
+				continue
+			}
+			err := fmt.Errorf("%w: keepalive: %s not answered and nothing received for %v", ErrConnLost, PathPing, timeout)
+			c.opts.Logger.Warn("iip: keepalive failed, closing connection", "remote", c.remote, "err", err)
+			c.fail(err)
+			<-res
+			return true
+		}
+	}
+}
+
+// cancelReq is a /sys/cancel to send: request seq of channel ch.
+type cancelReq struct {
+	ch  uint32
+	seq uint64
+}
+
+// maxQueuedCancels bounds the /sys/cancel requests waiting to be written;
+// past it a cancel is dropped (the server's handler then runs to its end,
+// as toward servers without "cancel").
+const maxQueuedCancels = 64
+
+// sendCancel queues a /sys/cancel for request seq of channel ch; it never
+// blocks.
+func (c *Conn) sendCancel(ch uint32, seq uint64) {
+	select {
+	case c.cancels <- cancelReq{ch, seq}:
+	default:
+	}
+}
+
+// ctlWriter writes the queued /sys/cancel requests on the control channel
+// (they are not answered) until the connection ends.
+func (c *Conn) ctlWriter() {
+	defer c.wg.Done()
+	var buf []byte
+	for {
+		select {
+		case <-c.done:
+			return
+		case r := <-c.cancels:
+			buf = fmt.Appendf(buf[:0], `{"channel":%d,"seq":%d}`, r.ch, r.seq)
+			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathCancel, ControlChannel, -1, buf); err != nil {
+				return // the writer failed the connection
+			}
+		}
+	}
+}
+
+// maxGoAwayData bounds the data of a /sys/goaway message: 1 MiB (a
+// connection of 1024 channels needs about 30 KiB).
+const maxGoAwayData = 1 << 20
+
+// readGoAway reads a /sys/goaway and fails every call the server did not
+// read with an error wrapping ErrGoAway that Client and LoadBalanceClient
+// resend elsewhere; the others are answered before the server closes. No
+// call is sent on the connection any more.
+func (c *Conn) readGoAway(h frameHeader) error {
+	if h.Status != StatusResponse || h.Length > maxGoAwayData {
+		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, PathGoAway, h.Status, h.Length)
+	}
+	data, err := c.fr.readPayload(int(h.Length))
+	if err != nil {
+		return err
+	}
+	if c.typed.Load() {
+		if data[0] != dataMarkerOK {
+			return fmt.Errorf("%w: %s with marker %#x", ErrProtocol, PathGoAway, data[0])
+		}
+		data = data[1:]
+	}
+	var g struct {
+		Read map[string]uint64 `json:"read"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		return fmt.Errorf("%w: bad %s data %q: %v", ErrProtocol, PathGoAway, truncate(data, 128), err)
+	}
+	c.leaving.Store(true)
+	c.mu.Lock()
+	chans := make([]*Channel, 0, len(c.chans))
+	for id, ch := range c.chans {
+		if id != ControlChannel {
+			chans = append(chans, ch)
+		}
+	}
+	c.mu.Unlock()
+	failed := 0
+	for _, ch := range chans {
+		failed += ch.goAway(g.Read[strconv.FormatUint(uint64(ch.id), 10)])
+	}
+	if hook := testHookGoAway; hook != nil {
+		hook(failed)
+	}
+	c.opts.Logger.Info("iip: server is going away", "remote", c.remote, "unread_calls", failed)
+	return nil
+}
+
+// testHookGoAway, set by tests before dialing, sees how many calls each
+// /sys/goaway failed.
+var testHookGoAway func(failed int)

@@ -46,8 +46,44 @@ const (
 	emptyData                 = "{}"
 	capTypedErrors            = "typed-errors"
 	capKeepalive              = "keepalive"
+	capControl                = "control"
+	capCancel                 = "cancel"
+	capGoAway                 = "goaway"
+	capFrameSize              = "frame-size"
+	capStreamResponse         = "stream-response"
 	dataMarkerOK         byte = 0x00
 	dataMarkerError      byte = 0x01
+)
+
+// The control channel and its paths (PROTOCOL.md, section 9), used only
+// on connections that negotiated the "control" capability.
+const (
+	// ControlChannel is the channel id of the control channel: requests on
+	// it are answered by the server's reader at once, never queued behind
+	// the calls of channel 0 or any other channel. It is never handed out
+	// by /sys/new_channel.
+	ControlChannel uint32 = 0xFFFFFFFF
+	// PathCancel (control channel, client to server, never answered) ends
+	// the handler context of one request: {"channel":N,"seq":K}.
+	PathCancel = "/sys/cancel"
+	// PathGoAway (control channel, server to client, unsolicited response)
+	// announces a graceful shutdown and, per channel, how many requests the
+	// server read and will answer: {"code":0,"read":{"N":K,...}}.
+	PathGoAway = "/sys/goaway"
+	// maxControlData bounds the data of a control-channel request.
+	maxControlData = 4096
+)
+
+// Frame size limits of the "frame-size" capability.
+const (
+	// DefaultFrameSize is the largest frame data a connection that
+	// negotiated "frame-size" sends, unless Options.FrameSize or
+	// ServerOptions.FrameSize asks for another: 64 KiB, so that a small
+	// message on another channel waits for at most one 64 KiB frame of a
+	// large transfer, not a 16 MiB one.
+	DefaultFrameSize = 64 << 10
+	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
+	MinFrameSize = 4 << 10
 )
 
 // Defaults for Options and ServerOptions; a zero field means the default.

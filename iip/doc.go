@@ -5,5 +5,7 @@
 //
 // The wire format is the one existing IIP peers speak; PROTOCOL.md in the
 // module specifies it, together with the capabilities this implementation
-// negotiates between its own client and server (typed errors, keepalive).
+// negotiates between its own client and server (typed errors, keepalive
+// on a control channel, cancellation, graceful shutdown with goaway, and a
+// smaller frame size for interleaving).
 package iip

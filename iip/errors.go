@@ -69,6 +69,12 @@ var (
 	ErrBadPath = errors.New("iip: bad path")
 	// ErrMessageTooLarge is wrapped when a message exceeds MaxMessageSize.
 	ErrMessageTooLarge = errors.New("iip: message too large")
+	// ErrGoAway is wrapped by the error of a call that a server shutting
+	// down gracefully did not read (it announced it with /sys/goaway), and
+	// of calls on such a connection afterwards. The request was not
+	// processed: Client and LoadBalanceClient resend it on another
+	// connection.
+	ErrGoAway = errors.New("iip: server is going away; request not processed")
 )
 
 func codeName(code int) string {
@@ -103,6 +109,35 @@ func toWireError(err error) *Error {
 	}
 	return &Error{Code: CodeHandler, Message: err.Error()}
 }
+
+// deployedHandlerFail prefixes the message of a handler's error in the
+// answer deployed servers send for it, {"code":-1,"message":"handler fail:..."}.
+const deployedHandlerFail = "handler fail:"
+
+// deployedError is the error a peer without the typed-errors capability
+// gets, in the shape deployed IIP servers answer with (PROTOCOL.md,
+// section 3), so that deployed clients see from this server what they see
+// from theirs:
+//
+//   - no handler for the path (105) is {"code":102,"message":"handle error"};
+//   - a handler's error (102, or any error that is not an *Error) is
+//     {"code":-1,"message":"handler fail:<message>"};
+//   - a panicking handler is code 101, as an empty answer is;
+//   - every other code (103, 104, 106, 107) is sent as it is.
+func deployedError(e *Error, panicked bool) *Error {
+	switch {
+	case panicked:
+		return &Error{Code: CodeNoResponse, Message: e.Message}
+	case e.Code == CodeNoHandler:
+		return &Error{Code: CodeHandler, Message: deployedUnknownPath}
+	case e.Code == CodeHandler:
+		return &Error{Code: deployedHandlerCode, Message: deployedHandlerFail + e.Message}
+	}
+	return e
+}
+
+// deployedHandlerCode is the code deployed servers answer a handler's error with.
+const deployedHandlerCode = -1
 
 // marshalError renders {"code":N,"message":"..."}.
 func marshalError(e *Error) []byte {

@@ -214,3 +214,43 @@ func ExampleClient_DoAppend() {
 	// one <nil>
 	// two <nil>
 }
+
+// A large response streamed piece by piece: the server writes it as it
+// produces it, the client reads it chunk by chunk.
+func ExampleServer_HandleStreamResponse() {
+	srv, addr := startExampleServer()
+	defer srv.Close()
+	srv.HandleStreamResponse("/count", func(ctx context.Context, r *iip.Request, w *iip.StreamWriter) error {
+		for i := range 3 {
+			if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+				return err // the connection broke
+			}
+		}
+		return nil
+	})
+
+	client, err := iip.NewClient(addr, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	st, err := client.DoStream(context.Background(), "/count", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer st.Close()
+	for {
+		chunk, err := st.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		fmt.Print(string(chunk))
+	}
+	// Output:
+	// line 0
+	// line 1
+	// line 2
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // frameHeader is the decoded fixed part of a frame. Path aliases the
@@ -70,6 +71,9 @@ type frameReader struct {
 	err    error // read error, returned once the buffered bytes are used
 	// pathBuf holds the path of the last header.
 	pathBuf [MaxPathLen]byte
+	// activity, when set, counts the bytes read (the client's keepalive
+	// tells a connection that is answering from one that is not).
+	activity *atomic.Int64
 }
 
 func newFrameReader(r io.Reader, size int) *frameReader {
@@ -111,6 +115,9 @@ func (fr *frameReader) fill() error {
 		}
 		fr.wpos += n
 		if n > 0 {
+			if fr.activity != nil {
+				fr.activity.Add(int64(n))
+			}
 			fr.err = err
 			return nil
 		}
@@ -216,7 +223,7 @@ func (fr *frameReader) readPayload(n int) ([]byte, error) {
 		return data, nil
 	}
 	if n > fr.size/2 {
-		return fr.appendData(nil, n)
+		return fr.appendData(nil, n, 0)
 	}
 	if err := fr.ensure(n); err != nil {
 		return nil, unexpected(err)
@@ -240,8 +247,14 @@ const growFactor = 4
 // 8 KiB or more (no copy through the read buffer); growing by a factor of
 // 4 costs about a third of the payload in extra allocation and copying.
 // On error the returned slice holds what was read.
-func (fr *frameReader) appendData(dst []byte, n int) ([]byte, error) {
-	return fr.appendDataBudget(dst, n, nil)
+//
+// limit > 0 says that the message goes on after these n bytes (a frame
+// that is not its last) and will not pass limit bytes: dst may then grow
+// geometrically past them, up to limit, so that a message in many small
+// frames is copied a few times, not once per frame. 0: the message ends
+// with these bytes.
+func (fr *frameReader) appendData(dst []byte, n int, limit int) ([]byte, error) {
+	return fr.appendDataBudget(dst, n, limit, nil)
 }
 
 // errBudgetFull is returned by appendDataBudget when grow refused to let the
@@ -252,14 +265,14 @@ var errBudgetFull = errors.New("iip: no room in the buffer budget")
 // growth of dst by extra bytes of capacity; when grow returns false it
 // stops with errBudgetFull (dst holds what was read), and its error is
 // returned as is.
-func (fr *frameReader) appendDataBudget(dst []byte, n int, grow func(extra int) (bool, error)) ([]byte, error) {
+func (fr *frameReader) appendDataBudget(dst []byte, n int, limit int, grow func(extra int) (bool, error)) ([]byte, error) {
 	want := len(dst) + n
 	idle := 0
 	for len(dst) < want {
 		if m := min(fr.buffered(), want-len(dst)); m > 0 {
 			if cap(dst)-len(dst) < m {
 				var err error
-				if dst, err = growData(dst, max(len(dst)+m, growFactor*len(dst)), want, grow); err != nil {
+				if dst, err = growData(dst, max(len(dst)+m, growFactor*len(dst)), want, limit, grow); err != nil {
 					return dst, err
 				}
 			}
@@ -276,7 +289,7 @@ func (fr *frameReader) appendDataBudget(dst []byte, n int, grow func(extra int) 
 		}
 		if cap(dst)-len(dst) < directReadMin {
 			var err error
-			if dst, err = growData(dst, growFactor*len(dst), want, grow); err != nil {
+			if dst, err = growData(dst, growFactor*len(dst), want, limit, grow); err != nil {
 				return dst, err
 			}
 		}
@@ -299,10 +312,17 @@ func (fr *frameReader) appendDataBudget(dst []byte, n int, grow func(extra int) 
 }
 
 // growData returns dst with capacity c, or want when c is within a
-// quarter of it (sparing a last small growth that would copy everything),
-// once grow (when not nil) agreed to the extra capacity.
-func growData(dst []byte, c, want int, grow func(extra int) (bool, error)) ([]byte, error) {
-	if c >= want-want/4 {
+// quarter of it or past it (sparing a last small growth that would copy
+// everything, and allocating nothing past the message), once grow (when
+// not nil) agreed to the extra capacity. With limit > 0 (the message goes
+// on past want, up to limit bytes) c is kept past want, at most limit:
+// capping it at each frame's end would copy the whole message again for
+// every frame.
+func growData(dst []byte, c, want, limit int, grow func(extra int) (bool, error)) ([]byte, error) {
+	switch {
+	case limit > 0:
+		c = max(min(c, limit), want)
+	case c >= want-want/4:
 		c = want
 	}
 	if grow != nil {

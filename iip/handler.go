@@ -35,6 +35,11 @@ type Request struct {
 // sent as code 102 (handler error). Returning (nil, nil) or an empty
 // response with a nil error is answered with code 101 (no response) toward
 // existing peers, and as an empty response toward our own client.
+//
+// Toward a client without the typed-errors capability (a deployed one)
+// errors take the shapes deployed servers send: code 102 becomes
+// {"code":-1,"message":"handler fail:..."}, code 105 becomes
+// {"code":102,"message":"handle error"} and a panic code 101.
 type Handler interface {
 	ServeIIP(ctx context.Context, req *Request) ([]byte, error)
 }
@@ -100,7 +105,9 @@ type route struct {
 	path   string
 	h      Handler
 	stream StreamHandlerFunc
-	stats  *pathStats
+	// respStream, when set, streams the response (HandleStreamResponse).
+	respStream StreamResponseFunc
+	stats      *pathStats
 	// respEst estimates the size of the next response: the last one, or
 	// a slowly decaying larger one. A handler is counted in the write
 	// budgets from its start with it. Until known, one handler of the

@@ -172,15 +172,26 @@ type deployedServer struct {
 	paths []string
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
+	// answerDeletes, set before the first connection, makes the model
+	// answer /sys/delete_channel {"code":0} (a peer that does, unlike
+	// deployed servers).
+	answerDeletes bool
 }
 
 func startDeployedServer(t testing.TB) *deployedServer {
+	t.Helper()
+	return startDeployedServerWith(t, false)
+}
+
+// startDeployedServerWith starts the model; answerDeletes makes it answer
+// /sys/delete_channel.
+func startDeployedServerWith(t testing.TB, answerDeletes bool) *deployedServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := &deployedServer{l: l, conns: map[net.Conn]bool{}}
+	ls := &deployedServer{l: l, conns: map[net.Conn]bool{}, answerDeletes: answerDeletes}
 	ls.wg.Add(1)
 	go func() {
 		defer ls.wg.Done()
@@ -244,7 +255,10 @@ func (ls *deployedServer) serve(c net.Conn) {
 			next++
 			out = fmt.Appendf(nil, `{"code":0,"channel_id":%d}`, next)
 		case PathDeleteChannel:
-			continue // fact 4: never answered
+			if !ls.answerDeletes {
+				continue // fact 4: never answered
+			}
+			out = []byte(`{"code":0}`)
 		case "/echo":
 			out = f.data
 		case "/fail":

@@ -59,6 +59,13 @@ type Options struct {
 	// connection, set once it is connected. Default 0: the system's
 	// default (autotuned); negative also.
 	SocketWriteBuffer int
+	// FrameSize is the largest frame data this client offers to send and
+	// receive with the "frame-size" capability; the server agrees to it or
+	// less (at least MinFrameSize), and both sides then split messages
+	// into frames of that size, so that a small call is not stuck behind
+	// a large transfer on the same connection. Default DefaultFrameSize
+	// (64 KiB); negative: not offered (frames of up to 16 MiB).
+	FrameSize int
 	// DialControl, when set, is net.Dialer's Control: it is called with
 	// each connection's socket before it connects, to set further socket
 	// options. An error fails the dial. Default nil.
@@ -90,6 +97,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.Logger == nil {
 		v.Logger = slog.Default()
+	}
+	if v.FrameSize == 0 {
+		v.FrameSize = DefaultFrameSize
+	}
+	if v.FrameSize > 0 {
+		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
 	}
 	return v
 }

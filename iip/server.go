@@ -127,17 +127,27 @@ type ServerOptions struct {
 	// DefaultMaxChannelQueue (64).
 	MaxChannelQueue int
 	// SocketReadBuffer is the receive buffer (SO_RCVBUF) of each accepted
-	// connection, set by Serve before the TLS handshake. Default 0: the
-	// system's (autotuned). Deployed IIP clients send with 16 KiB socket
-	// buffers and drop a connection whose frame write takes 3 s; on
-	// loopback an autotuned receiver makes their uploads of 16 MiB and
-	// more miss that deadline, and 64 KiB (DefaultSocketReadBuffer) does
-	// not (see BENCHMARKS.md). Set it on servers that take large uploads
-	// from deployed clients on the same host.
+	// connection, set by Serve before the TLS handshake when positive.
+	// Default 0: the system's (autotuned) for clients that offer our
+	// capabilities (ours), and DefaultSocketReadBuffer (64 KiB), set when
+	// the connection's first request shows it comes from any other client
+	// (a first request that is not a /sys/new_channel offering caps).
+	// Deployed IIP clients send with 16 KiB socket buffers and drop a
+	// connection whose frame write takes 3 s; on loopback an autotuned
+	// receiver makes their uploads of 16 MiB and more miss that deadline,
+	// and 64 KiB does not (see BENCHMARKS.md). Negative: always the
+	// system's.
 	SocketReadBuffer int
 	// SocketWriteBuffer is the send buffer (SO_SNDBUF) of each accepted
 	// connection, set by Serve. Default 0: the system's (autotuned).
 	SocketWriteBuffer int
+	// FrameSize is the largest frame data this server sends to a client
+	// that negotiated the "frame-size" capability: the smaller of it and
+	// the client's offer is agreed (at least MinFrameSize), and responses
+	// are split into frames of that size so that they interleave with the
+	// connection's other responses. Default DefaultFrameSize (64 KiB);
+	// negative: the capability is refused (frames of up to 16 MiB).
+	FrameSize int
 	// ListenControl, when set, is net.ListenConfig's Control for
 	// ListenAndServe: it is called with the listening socket before it is
 	// bound, to set further socket options (accepted sockets inherit most
@@ -203,6 +213,12 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	if v.MaxChannelQueue <= 0 {
 		v.MaxChannelQueue = DefaultMaxChannelQueue
 	}
+	if v.FrameSize == 0 {
+		v.FrameSize = DefaultFrameSize
+	}
+	if v.FrameSize > 0 {
+		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
+	}
 	return v
 }
 
@@ -239,6 +255,9 @@ type Server struct {
 	// testHookHeader, set by tests before serving, sees every frame
 	// header a connection reads.
 	testHookHeader func(frameHeader)
+	// testHookDraining, set by tests before serving, is called once
+	// Shutdown has told a connection to stop reading.
+	testHookDraining func()
 	// testHookWriteWait, set by tests before serving, is called when a
 	// handler waits for room in the write budgets.
 	testHookWriteWait func()

@@ -115,8 +115,8 @@ func TestLimits(t *testing.T) {
 	})
 	t.Run("client response size", func(t *testing.T) {
 		s, addr := echoServer(t, nil)
-		s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) { return make([]byte, 101), nil })
-		c := dialT(t, addr, &Options{MaxMessageSize: 100})
+		s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) { return make([]byte, 201), nil })
+		c := dialT(t, addr, &Options{MaxMessageSize: 200}) // the handshake's answer is 121 bytes
 		if _, err := c.Do(testCtx(t), "/big", nil); !errors.Is(err, ErrMessageTooLarge) {
 			t.Fatalf("err %v", err)
 		}
@@ -127,7 +127,8 @@ func TestLimits(t *testing.T) {
 }
 
 // TestLargeMessages sends and receives a message over 16 MiB, which
-// travels as a first frame plus continuation frames both ways.
+// travels as a first frame plus continuation frames both ways (frames of
+// 16 MiB: the client does not offer "frame-size").
 func TestLargeMessages(t *testing.T) {
 	s, addr := echoServer(t, &ServerOptions{MaxMessageSize: 40 << 20})
 	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
@@ -144,7 +145,7 @@ func TestLargeMessages(t *testing.T) {
 			chunks++
 		}
 	})
-	c := dialT(t, addr, &Options{MaxMessageSize: 40 << 20})
+	c := dialT(t, addr, &Options{MaxMessageSize: 40 << 20, FrameSize: -1})
 	big := make([]byte, MaxFrameData+12345)
 	for i := range big {
 		big[i] = byte(i % 251)

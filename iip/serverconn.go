@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,11 +40,12 @@ type serverConn struct {
 	capsSeen bool
 	typed    bool // typed-errors accepted: applies to requests read after the negotiation
 
-	mu       sync.Mutex
-	chans    map[uint32]*serverChannel
-	nextID   uint32
-	caps     []string
-	requests atomic.Uint64
+	mu        sync.Mutex
+	chans     map[uint32]*serverChannel
+	nextID    uint32
+	caps      []string
+	frameSize int // negotiated with "frame-size"; 0 when not
+	requests  atomic.Uint64
 
 	// lastRead is when the last frame started to arrive (Unix ns), the
 	// accept time before the first; inflight counts requests queued or
@@ -54,6 +56,7 @@ type serverConn struct {
 	reclaimed  bool
 	evicted    bool // under s.mu: closed for holding the most of the buffer budget
 	handshaken bool // reader-only: a whole frame arrived
+	peerKnown  bool // reader-only: whether the peer offered our capabilities is decided
 
 	// Budgets of this connection (see ServerOptions); partial and
 	// openStreams are reader-only: bytes held by incomplete requests and
@@ -61,6 +64,12 @@ type serverConn struct {
 	inBytes, outBytes, handlers *budget
 	partial                     int64
 	openStreams                 int32
+
+	// Capabilities beyond typed errors, reader-only once negotiated:
+	// control channel (ping, cancel) and graceful shutdown with goaway.
+	control    bool
+	goaway     bool
+	streamResp bool // "stream-response": streamed responses go out frame by frame
 
 	draining  atomic.Bool
 	closeOnce sync.Once
@@ -78,6 +87,17 @@ type serverChannel struct {
 	running bool
 	full    bool          // the reader waits for room in queue
 	room    chan struct{} // signalled by the worker when full
+
+	// Cancellation (capability "cancel"): dispatched counts the requests
+	// queued on the channel (reader-only; a request's seq is its count
+	// before it), cur is the seq of the request being answered while
+	// curActive, and ctx is the handler context of the channel, ended by
+	// a /sys/cancel of the running request and then replaced.
+	dispatched uint64
+	cur        uint64
+	curActive  bool
+	ctx        context.Context
+	cancel     context.CancelFunc
 
 	// reader-only
 	in       *inbound
@@ -108,17 +128,21 @@ const (
 )
 
 type item struct {
-	kind     itemKind
-	typed    bool
-	route    *route
-	req      Request
-	stream   *StreamRequest
-	quit     chan struct{}
-	resp     []byte
-	err      error
-	received time.Time
-	buf      *[]byte // recycled buffer of req.Data (RecycleRequestData)
-	held     int64   // of the buffer budgets, given back once answered
+	kind      itemKind
+	typed     bool
+	route     *route
+	req       Request
+	stream    *StreamRequest
+	quit      chan struct{}
+	resp      []byte
+	err       error
+	received  time.Time
+	panicked  bool    // the handler panicked (answered 101 to peers without typed errors)
+	seq       uint64  // the request's number on its channel, from 0
+	streamed  bool    // the client reads streamed responses ("stream-response")
+	cancelled bool    // a /sys/cancel arrived while it was queued (under the channel's mu)
+	buf       *[]byte // recycled buffer of req.Data (RecycleRequestData)
+	held      int64   // of the buffer budgets, given back once answered
 }
 
 var itemPool = sync.Pool{New: func() any { return new(item) }}
@@ -173,6 +197,10 @@ func (c *serverConn) serve() {
 	if !draining {
 		c.close(err)
 	}
+	var discarded chan struct{}
+	if draining && c.goaway {
+		discarded = c.goAway()
+	}
 	c.failStreams()
 	c.workers.Wait()
 	// What the connection still holds of the server's buffer budget
@@ -189,15 +217,69 @@ func (c *serverConn) serve() {
 	}
 	if draining {
 		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
+		if discarded != nil {
+			// Requests the client wrote before it read the goaway must not
+			// meet a closed socket (their writes would fail, not come back
+			// as unread): read on until the client closes, a while at most.
+			t := time.NewTimer(goAwayLinger)
+			select {
+			case <-discarded:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		c.close(nil)
 	}
+	if discarded != nil {
+		<-discarded
+	}
 	c.s.removeConn(c)
+}
+
+// goAwayLinger bounds how long the server, having sent its close frame
+// after a goaway, reads and discards what the client still sends before
+// it closes the connection: 1 s (our client closes as soon as it reads the
+// close frame).
+const goAwayLinger = time.Second
+
+// goAway tells a client that negotiated "goaway", once the reader has
+// stopped, how many requests of each channel were read (they will be
+// answered; the client resends the others elsewhere), then reads and
+// discards whatever the client still sends, so that its writes do not
+// block, until the connection is closed. The returned channel is closed
+// when the discarding ends.
+func (c *serverConn) goAway() chan struct{} {
+	read := map[string]uint64{}
+	c.mu.Lock()
+	for id, ch := range c.chans {
+		read[strconv.FormatUint(uint64(id), 10)] = ch.dispatched
+	}
+	c.mu.Unlock()
+	body, _ := json.Marshal(struct {
+		Code int               `json:"code"`
+		Read map[string]uint64 `json:"read"`
+	}{0, read})
+	marker := -1
+	if c.typed {
+		marker = int(dataMarkerOK)
+	}
+	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, PathGoAway, ControlChannel, marker, body)
+	_ = c.c.SetReadDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(io.Discard, c.c)
+	}()
+	return done
 }
 
 // drain stops reading, lets queued requests be answered and closes.
 func (c *serverConn) drain() {
 	c.draining.Store(true)
 	_ = c.c.SetReadDeadline(time.Now())
+	if hook := c.s.testHookDraining; hook != nil {
+		hook()
+	}
 	<-c.done
 }
 
@@ -239,6 +321,25 @@ func (c *serverConn) handshake() error {
 	}
 	_ = c.c.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// decidePeer records, once, whether the peer offered our capabilities
+// and, when it did not and ServerOptions.SocketReadBuffer is 0, gives the
+// connection's socket DefaultSocketReadBuffer: deployed clients send with
+// 16 KiB buffers and a 3 s frame deadline, which an autotuned receiver on
+// loopback makes them miss for uploads of 16 MiB and more.
+func (c *serverConn) decidePeer(ours bool) {
+	c.peerKnown = true
+	if ours || c.s.opts.SocketReadBuffer != 0 {
+		return
+	}
+	nc := c.c
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if err := setSocketBuffers(nc, DefaultSocketReadBuffer, 0); err != nil {
+		c.s.log.Debug("iip: cannot size the socket of a deployed client", "conn", c.id, "remote", c.remote, "err", err)
+	}
 }
 
 // errIdle ends a connection that stayed idle for IdleTimeout.
@@ -344,8 +445,16 @@ func (c *serverConn) readFrame() error {
 	if h.Status == StatusClose {
 		return errPeerClose
 	}
+	if !c.peerKnown && (h.Status != StatusRequest || h.Channel != 0 || string(h.Path) != PathNewChannel) {
+		// Our client's first request offers capabilities on a one-frame
+		// /sys/new_channel; anything else comes from another client.
+		c.decidePeer(false)
+	}
 	if !h.Status.isRequest() {
 		return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
+	}
+	if h.Channel == ControlChannel && c.control {
+		return c.readControl(h)
 	}
 	ch := c.channel(h.Channel)
 	if ch == nil {
@@ -364,6 +473,43 @@ func (c *serverConn) readFrame() error {
 		return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
 	}
 	return c.readContinuation(ch, h)
+}
+
+// readControl reads and answers a request on the control channel (PROTOCOL.md,
+// section 9): one frame of at most maxControlData bytes, /sys/ping answered
+// at once by the reader, /sys/cancel never answered.
+func (c *serverConn) readControl(h frameHeader) error {
+	if h.Status != StatusRequest || h.Length > maxControlData {
+		return fmt.Errorf("%w: control request %s of %d bytes (one frame of at most %d)", ErrProtocol, h.Status, h.Length, maxControlData)
+	}
+	path := string(h.Path)
+	var data [maxControlData]byte
+	d := data[:h.Length]
+	if err := c.fr.readData(d); err != nil {
+		return err
+	}
+	switch path {
+	case PathPing:
+		marker := -1
+		if c.typed {
+			marker = int(dataMarkerOK)
+		}
+		if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathPing, ControlChannel, marker, []byte(`{"code":0}`)); err != nil {
+			return fmt.Errorf("write ping answer: %w", err)
+		}
+		return nil
+	case PathCancel:
+		var req struct {
+			Channel *uint32 `json:"channel"`
+			Seq     *uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(d, &req); err != nil || req.Channel == nil || req.Seq == nil {
+			return fmt.Errorf("%w: bad %s data %q", ErrProtocol, PathCancel, truncate(d, 128))
+		}
+		c.cancelRequest(*req.Channel, *req.Seq)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown control path %q", ErrProtocol, truncate(h.Path, 128))
 }
 
 func (c *serverConn) rawPath(h frameHeader, r *route) string {
@@ -417,7 +563,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		if ok {
 			var data []byte
-			data, err = c.fr.appendDataBudget(nil, int(h.Length), func(extra int) (bool, error) {
+			data, err = c.fr.appendDataBudget(nil, int(h.Length), 0, func(extra int) (bool, error) {
 				ok, err := c.reserveIn(int64(extra), c.partial+held)
 				if ok {
 					held += int64(extra)
@@ -475,7 +621,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		return c.complete(ch, raw, r, data, nil, held)
 	}
 	in := &inbound{raw: raw, route: r}
-	if err := c.accumulate(in, h.Length); err != nil {
+	if err := c.accumulate(in, h.Length, true); err != nil {
 		return err
 	}
 	c.setInbound(ch, in)
@@ -510,7 +656,7 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 		}
 		return nil
 	}
-	if err := c.accumulate(in, h.Length); err != nil {
+	if err := c.accumulate(in, h.Length, !last); err != nil {
 		return err
 	}
 	if !last {
@@ -532,7 +678,7 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 // accumulate reads n more bytes of a buffered multi-frame request, or
 // discards them once the request is over MaxMessageSize or did not fit
 // the buffer budgets.
-func (c *serverConn) accumulate(in *inbound, n uint32) error {
+func (c *serverConn) accumulate(in *inbound, n uint32, more bool) error {
 	in.size += int(n)
 	if !in.tooLarge && !in.refused && in.size > c.s.opts.MaxMessageSize {
 		in.tooLarge = true
@@ -555,7 +701,11 @@ func (c *serverConn) accumulate(in *inbound, n uint32) error {
 	}
 	// The request counts in the budgets as its buffer grows.
 	before := len(in.buf)
-	buf, err := c.fr.appendDataBudget(in.buf, int(n), func(extra int) (bool, error) {
+	limit := 0 // the last frame: the request ends here
+	if more {
+		limit = c.s.opts.MaxMessageSize
+	}
+	buf, err := c.fr.appendDataBudget(in.buf, int(n), limit, func(extra int) (bool, error) {
 		ok, err := c.reserveIn(int64(extra), c.partial)
 		if ok {
 			in.held += int64(extra)
@@ -586,7 +736,7 @@ func (c *serverConn) pushChunk(in *inbound, n uint32) error {
 	var data []byte
 	var err error
 	if int(n) > c.fr.size {
-		data, err = c.fr.appendDataBudget(nil, int(n), func(extra int) (bool, error) {
+		data, err = c.fr.appendDataBudget(nil, int(n), 0, func(extra int) (bool, error) {
 			return c.reserveIn(int64(extra), 0)
 		})
 	} else {
@@ -703,7 +853,7 @@ func (c *serverConn) releaseIn(n int64) {
 
 func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *route) *item {
 	it := itemPool.Get().(*item)
-	it.kind, it.typed, it.route = kind, c.typed, r
+	it.kind, it.typed, it.route, it.streamed = kind, c.typed, r, c.streamResp
 	it.req = Request{RawPath: raw, Path: raw, Channel: ch.id, RemoteAddr: c.remote}
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		it.req.Path = raw[:i]
@@ -757,6 +907,8 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 		ch.queue, ch.head = ch.queue[:n], 0
 	}
 	c.inflight.Add(1)
+	it.seq = ch.dispatched
+	ch.dispatched++
 	ch.queue = append(ch.queue, it)
 	start := !ch.running
 	ch.running = true
@@ -819,10 +971,17 @@ func waitBoth(ctx context.Context, a, b *budget, n, m int64) error {
 // queued for the connection or the server leave no room for it (est
 // counts at most a quarter of a budget in that test, so that a large
 // response is not starved).
+//
+// A handler whose path answers at most smallResponse bytes does not wait
+// when what leaves no room is this connection's own responses and its
+// writes are moving (a frame written within writeProgressWindow): the
+// peer reads, and a small call is not held behind a large response it is
+// reading. Room taken by other connections is waited for as above, and so
+// is room on a connection whose peer does not read.
 func (c *serverConn) admitHandler(est int64) error {
 	cb, sb := c.outBytes, c.s.outBytes
 	ce, se := min(est, cb.limit/4), min(est, sb.limit/4)
-	if !cb.fits(ce) || !sb.fits(se) {
+	if (!cb.fits(ce) || !sb.fits(se)) && !c.smallBehindOwn(est, se) {
 		if hook := c.s.testHookWriteWait; hook != nil {
 			hook()
 		}
@@ -833,6 +992,23 @@ func (c *serverConn) admitHandler(est int64) error {
 	c.takeOut(est)
 	return nil
 }
+
+// smallBehindOwn reports whether a handler expecting est bytes (se of
+// them counted in the server's budget) may start although the budgets are
+// full: see admitHandler.
+func (c *serverConn) smallBehindOwn(est, se int64) bool {
+	if est > smallResponse || !c.w.movedWithin(writeProgressWindow) {
+		return false
+	}
+	others := c.s.outBytes.used.Load() - c.outBytes.used.Load()
+	return others+se <= c.s.outBytes.limit
+}
+
+// smallResponse and writeProgressWindow: see admitHandler.
+const (
+	smallResponse       = 64 << 10
+	writeProgressWindow = 100 * time.Millisecond
+)
 
 // probeWait bounds how long a handler waits for the first response of
 // its path to be known (see route.respEst).
@@ -953,9 +1129,52 @@ func (c *serverConn) run(ch *serverChannel) {
 			default:
 			}
 		}
+		if ch.ctx == nil || ch.ctx.Err() != nil {
+			// One context per channel, replaced only once cancelled: a
+			// request costs no context of its own.
+			ch.ctx, ch.cancel = context.WithCancel(c.ctx)
+		}
+		if it.cancelled {
+			ch.cancel()
+		}
+		ch.cur, ch.curActive = it.seq, true
 		ch.mu.Unlock()
 		c.process(ch, it)
+		ch.mu.Lock()
+		ch.curActive = false
+		ch.mu.Unlock()
 	}
+}
+
+// cancelRequest ends the handler context of request seq on channel id
+// (a /sys/cancel): at once when it is being answered, when it starts if it
+// is queued. A request already answered, or unknown, is ignored.
+func (c *serverConn) cancelRequest(id uint32, seq uint64) {
+	ch := c.channel(id)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.curActive && ch.cur == seq {
+		ch.cancel()
+		return
+	}
+	for _, it := range ch.queue[ch.head:] {
+		if it.seq == seq {
+			it.cancelled = true
+			return
+		}
+	}
+}
+
+// endCtx releases the handler context of a channel that is gone.
+func (ch *serverChannel) endCtx() {
+	ch.mu.Lock()
+	if ch.cancel != nil {
+		ch.cancel()
+	}
+	ch.mu.Unlock()
 }
 
 func (c *serverConn) process(ch *serverChannel, it *item) {
@@ -969,10 +1188,15 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 	case kindSys:
 		resp, err = c.sysAnswer(it)
 	case kindDelete:
-		c.respond(ch, it, []byte(`{"code":0}`), nil)
+		if it.typed {
+			// Deployed servers never answer /sys/delete_channel, so a
+			// peer without typed errors gets no answer from us either.
+			c.respond(ch, it, []byte(`{"code":0}`), nil)
+		}
 		c.mu.Lock()
 		delete(c.chans, ch.id)
 		c.mu.Unlock()
+		ch.endCtx()
 		c.release(it)
 		return
 	case kindHandler, kindStream:
@@ -980,6 +1204,16 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 			err = &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
 			c.s.total.record(time.Now(), time.Since(it.received), true, len(it.req.Data), 0)
 			break
+		}
+		if it.route.respStream != nil {
+			// Its frames go out as the handler writes them: each write
+			// waits for the socket, so the write budgets are not used.
+			n, serr := c.serveStreamResponse(ch, it)
+			now := time.Now()
+			it.route.stats.record(now, now.Sub(it.received), serr != nil, len(it.req.Data), int(n))
+			c.s.total.record(now, now.Sub(it.received), serr != nil, len(it.req.Data), int(n))
+			c.release(it)
+			return
 		}
 		probe, perr := c.probeRoute(it.route)
 		if perr != nil {
@@ -996,7 +1230,7 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 			break
 		}
 		queued = est
-		resp, err = c.call(it)
+		resp, err = c.call(ch, it)
 		if it.stream != nil {
 			c.dropChunks(it.stream)
 		}
@@ -1053,14 +1287,17 @@ func (c *serverConn) release(it *item) {
 }
 
 // call runs the handler, turning a panic into a failed request.
-func (c *serverConn) call(it *item) (resp []byte, err error) {
+func (c *serverConn) call(ch *serverChannel, it *item) (resp []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp, err = nil, &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
+			it.panicked = true
 		}
 	}()
-	ctx := c.ctx
+	ch.mu.Lock()
+	ctx := ch.ctx
+	ch.mu.Unlock()
 	if t := c.s.opts.HandlerTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -1080,16 +1317,17 @@ func (c *serverConn) call(it *item) (resp []byte, err error) {
 }
 
 // respond writes the response of it. Errors toward peers without the
-// typed-errors capability are plain JSON bodies; with it, every response
-// body starts with a marker byte (0 data, 1 error).
+// typed-errors capability are plain JSON bodies in the shapes deployed
+// servers send (see deployedError); with it, every response body starts
+// with a marker byte (0 data, 1 error).
 func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error) {
 	marker := -1
 	switch {
-	case err != nil:
+	case err != nil && it.typed:
 		resp = marshalError(toWireError(err))
-		if it.typed {
-			marker = int(dataMarkerError)
-		}
+		marker = int(dataMarkerError)
+	case err != nil:
+		resp = marshalError(deployedError(toWireError(err), it.panicked))
 	case it.typed:
 		marker = int(dataMarkerOK)
 	case len(resp) == 0:
@@ -1120,13 +1358,49 @@ func (c *serverConn) closeFor(err error) {
 
 // newChannelRequest is the data of /sys/new_channel; existing clients send {}.
 type newChannelRequest struct {
-	Caps []string `json:"caps"`
+	Caps      []string `json:"caps"`
+	FrameSize int      `json:"frame_size"`
 }
 
 type newChannelResponse struct {
 	Code      int      `json:"code"`
 	ChannelID uint32   `json:"channel_id"`
 	Caps      []string `json:"caps,omitempty"`
+	FrameSize int      `json:"frame_size,omitempty"`
+}
+
+// acceptCaps returns the capabilities of offer this server accepts, and
+// the frame size agreed with "frame-size" (0 when not accepted): the
+// smaller of the offered size and the server's, neither below
+// MinFrameSize nor above MaxFrameData. "cancel" and "goaway" need
+// "control".
+func (s *Server) acceptCaps(offer []string, frameSize int) (caps []string, fs int) {
+	has := map[string]bool{}
+	for _, cp := range offer {
+		has[cp] = true
+	}
+	for _, cp := range offer {
+		switch cp {
+		case capTypedErrors, capKeepalive, capControl:
+		case capCancel, capGoAway:
+			if !has[capControl] {
+				continue
+			}
+		case capStreamResponse:
+			if !has[capTypedErrors] {
+				continue // its markers need typed errors
+			}
+		case capFrameSize:
+			if frameSize < MinFrameSize || s.opts.FrameSize < 0 {
+				continue
+			}
+			fs = min(frameSize, s.opts.FrameSize, MaxFrameData)
+		default:
+			continue
+		}
+		caps = append(caps, cp)
+	}
+	return caps, fs
 }
 
 // sysRequest handles /sys/ paths. Channel creation and deletion take
@@ -1153,15 +1427,14 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 		c.nextID++
 		c.chans[id] = &serverChannel{id: id}
 		resp := newChannelResponse{ChannelID: id}
+		if !c.peerKnown {
+			c.decidePeer(hasCaps)
+		}
 		negotiating := hasCaps && !c.capsSeen
 		if negotiating {
 			c.capsSeen = true
 			if !c.s.opts.DisableCaps {
-				for _, cp := range req.Caps {
-					if cp == capTypedErrors || cp == capKeepalive {
-						c.caps = append(c.caps, cp)
-					}
-				}
+				c.caps, c.frameSize = c.s.acceptCaps(req.Caps, req.FrameSize)
 			}
 		}
 		if hasCaps {
@@ -1169,11 +1442,26 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 			if resp.Caps == nil {
 				resp.Caps = []string{}
 			}
+			resp.FrameSize = c.frameSize
 		}
 		c.mu.Unlock()
-		for _, cp := range resp.Caps {
-			if cp == capTypedErrors {
-				c.typed = true
+		if negotiating {
+			for _, cp := range resp.Caps {
+				switch cp {
+				case capTypedErrors:
+					c.typed = true
+				case capControl:
+					c.control = true
+				case capGoAway:
+					c.goaway = true
+				case capStreamResponse:
+					c.streamResp = true
+				}
+			}
+			if c.frameSize > 0 {
+				// Responses to requests read from now on may be split at
+				// it; the peer reads any split.
+				c.w.frameSize.Store(int64(c.frameSize))
 			}
 		}
 		// The negotiating answer itself is plain JSON.

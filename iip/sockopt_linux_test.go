@@ -3,6 +3,7 @@
 package iip
 
 import (
+	"context"
 	"errors"
 	"net"
 	"syscall"
@@ -124,4 +125,79 @@ func TestServerSocketOptions(t *testing.T) {
 	if got := sockBuf(t, sc, syscall.SO_SNDBUF); got != 48<<10 {
 		t.Fatalf("accepted SO_SNDBUF %d, want %d", got, 48<<10)
 	}
+}
+
+// TestServerSizesDeployedClients: with default options the server gives a
+// connection DefaultSocketReadBuffer once its first request shows a client
+// without our capabilities (a deployed one), and leaves the system's
+// buffer to a client that offers them; SocketReadBuffer -1 leaves every
+// connection alone.
+func TestServerSizesDeployedClients(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rcv   int
+		caps  bool
+		sized bool
+		first string
+	}{
+		{"deployed client", 0, false, true, PathNewChannel},
+		{"deployed client, call first", 0, false, true, "/echo"},
+		{"our client", 0, true, false, PathNewChannel},
+		{"deployed client, disabled", -1, false, false, PathNewChannel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Accepted sockets inherit the listener's 16 KiB (the system's
+			// default may equal the 128 KiB a sized socket reports).
+			s := NewServer(&ServerOptions{SocketReadBuffer: tc.rcv, Logger: quietLogger()})
+			s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+			lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+				return errors.Join(err, serr)
+			}}
+			l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(l) }()
+			t.Cleanup(func() { _ = s.Close(); <-served })
+			addr := l.Addr().String()
+			var c net.Conn
+			if tc.caps {
+				c = dialT(t, addr, &Options{SocketReadBuffer: -1}).c
+			} else {
+				dc := dialDeployedClient(t, addr)
+				if _, err := dc.do(0, tc.first, []byte("{}")); err != nil {
+					t.Fatal(err)
+				}
+				c = dc.p.c
+			}
+			// The request was answered, so the reader decided: find the
+			// server's side of this connection.
+			sc := serverSide(t, s, c)
+			got := sockBuf(t, sc, syscall.SO_RCVBUF)
+			want := 32 << 10
+			if tc.sized {
+				want = 2 * DefaultSocketReadBuffer
+			}
+			if got != want {
+				t.Fatalf("server SO_RCVBUF %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// serverSide returns the server's socket of the client connection c.
+func serverSide(t *testing.T, s *Server, c net.Conn) net.Conn {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sc := range s.conns {
+		if sc.c.RemoteAddr().String() == c.LocalAddr().String() {
+			return sc.c
+		}
+	}
+	t.Fatalf("no server connection from %v", c.LocalAddr())
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,10 +30,25 @@ type connWriter struct {
 	// timeout, when positive, bounds the write of each frame whose
 	// context has no deadline (the server's WriteTimeout).
 	timeout time.Duration
+	// frameSize is the largest data of one frame: MaxFrameData, or the
+	// size negotiated with the "frame-size" capability. Messages are split
+	// into frames of at most this size and the lock is released between
+	// frames, so that other messages interleave.
+	frameSize atomic.Int64
+	// moved is when the last frame was written whole (Unix ns).
+	moved atomic.Int64
+}
+
+// movedWithin reports whether a frame was written whole within d: the
+// peer is reading.
+func (w *connWriter) movedWithin(d time.Duration) bool {
+	return time.Now().UnixNano()-w.moved.Load() < int64(d)
 }
 
 func newConnWriter(c net.Conn, fail func(error)) *connWriter {
-	return &connWriter{c: c, lock: make(chan struct{}, 1), buf: make([]byte, 0, 4096), fail: fail}
+	w := &connWriter{c: c, lock: make(chan struct{}, 1), buf: make([]byte, 0, 4096), fail: fail}
+	w.frameSize.Store(MaxFrameData)
+	return w
 }
 
 // acquire takes the write lock, or returns ctx's error.
@@ -68,13 +84,14 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 		data = []byte(emptyData)
 		total = len(data)
 	}
-	if total <= MaxFrameData {
+	fs := int(w.frameSize.Load())
+	if total <= fs {
 		return w.writeFrame(ctx, base+1, path, ch, marker, data, false)
 	}
 	// Multi-frame message: first frame, continuations, last continuation.
 	first := true
 	for len(data) > 0 || first {
-		n := MaxFrameData
+		n := fs
 		if first && marker >= 0 {
 			n--
 		}
@@ -173,6 +190,7 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 		w.fail(err)
 		return true, err
 	}
+	w.moved.Store(time.Now().UnixNano())
 	return true, nil
 }
 

@@ -74,6 +74,11 @@ func TestHostileEchoServerThousandConnections(t *testing.T) {
 	defer good.Close()
 	echo := func(what string) time.Duration {
 		t.Helper()
+		// Each call gets its own deadline: the attack before it may take
+		// most of waitTimeout (its writes block up to 5 s each once the
+		// server stops reading them).
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
 		t0 := time.Now()
 		got, err := good.Do(ctx, "/echo", []byte(what))
 		if err != nil || !bytes.Equal(got, []byte(what)) {

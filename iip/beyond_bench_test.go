@@ -1,0 +1,158 @@
+package iip
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// BenchmarkLargeEchoFrames echoes 1, 16 and 64 MiB between our client and
+// our server with the negotiated 64 KiB frames (the default), 256 KiB and
+// 1 MiB frames (Options.FrameSize; the server allows up to 16 MiB here),
+// and 16 MiB frames (FrameSize -1, as before "frame-size"), so that the
+// cost of smaller frames shows side by side.
+//
+//	cd iip && go test -run XXX -bench LargeEchoFrames -benchtime 3x
+func BenchmarkLargeEchoFrames(b *testing.B) {
+	_, addr := echoServer(b, &ServerOptions{FrameSize: MaxFrameData})
+	for _, fs := range []struct {
+		name string
+		size int
+	}{{"frames=64KiB", 0}, {"frames=256KiB", 256 << 10}, {"frames=1MiB", 1 << 20}, {"frames=16MiB", -1}} {
+		for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
+			b.Run(fmt.Sprintf("%s/%dMiB", fs.name, n>>20), func(b *testing.B) {
+				conn := dialT(b, addr, &Options{FrameSize: fs.size})
+				ch, err := conn.NewChannel(testCtx(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				data := pattern(n)
+				b.SetBytes(int64(n))
+				b.ResetTimer()
+				for range b.N {
+					got, err := ch.Do(context.Background(), "/echo", data)
+					if err != nil || !bytes.Equal(got, data) {
+						b.Fatalf("%d bytes back, err %v", len(got), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDeployedClientEcho: the deployed-client model (16 KiB socket
+// buffers, 3 s frame deadline, frames of at most 16 MiB) echoes 1, 16 and
+// 64 MiB through our server with default options (which sizes such a
+// client's connection, see ServerOptions.SocketReadBuffer).
+//
+//	cd iip && go test -run XXX -bench DeployedClientEcho -benchtime 3x
+func BenchmarkDeployedClientEcho(b *testing.B) {
+	_, addr := echoServer(b, nil)
+	for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", n>>20), func(b *testing.B) {
+			lc := dialDeployedClient(b, addr)
+			ch, err := lc.newChannel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := pattern(n)
+			b.SetBytes(int64(n))
+			b.ResetTimer()
+			for range b.N {
+				f, err := lc.do(ch, "/echo", data)
+				if err != nil || !bytes.Equal(f.data, data) {
+					b.Fatalf("%d bytes back, err %v", len(f.data), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSmallCallDuringBulk measures the latency of a small call (100
+// bytes echoed by /small on its own channel) on an idle connection and on a
+// connection that carries 64 MiB echoes back to back on another channel,
+// with 64 KiB frames (negotiated, the default) and 16 MiB frames
+// (FrameSize -1). It reports p50 and p99 in microseconds; the goal is a
+// p99 during the bulk transfer at most twice the idle p99.
+//
+//	cd iip && go test -run XXX -bench SmallCallDuringBulk -benchtime 200x
+func BenchmarkSmallCallDuringBulk(b *testing.B) {
+	smallEcho := func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil }
+	s, addr := echoServer(b, nil)
+	s.HandleFunc("/small", smallEcho)
+	// The same with 256 KiB socket send buffers on both sides: less of the
+	// bulk transfer queued in the kernel ahead of a small frame.
+	s2, addrSmallBuf := echoServer(b, &ServerOptions{SocketWriteBuffer: 256 << 10})
+	s2.HandleFunc("/small", smallEcho)
+	for _, fs := range []struct {
+		name string
+		size int
+		snd  int
+		addr string
+	}{{"frames=64KiB", 0, 0, addr}, {"frames=16MiB", -1, 0, addr}, {"frames=64KiB,sndbuf=256KiB", 0, 256 << 10, addrSmallBuf}} {
+		for _, bulk := range []bool{false, true} {
+			name := fs.name + "/idle"
+			if bulk {
+				name = fs.name + "/during-64MiB"
+			}
+			b.Run(name, func(b *testing.B) {
+				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.snd})
+				small, err := conn.NewChannel(testCtx(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				stop, bulkDone := make(chan struct{}), make(chan error, 1)
+				if bulk {
+					bulkCh, err := conn.NewChannel(testCtx(b))
+					if err != nil {
+						b.Fatal(err)
+					}
+					big := pattern(64 << 20)
+					started := make(chan struct{})
+					go func() {
+						close(started)
+						for {
+							select {
+							case <-stop:
+								bulkDone <- nil
+								return
+							default:
+							}
+							ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+							_, err := bulkCh.Do(ctx, "/echo", big)
+							cancel()
+							if err != nil {
+								bulkDone <- err
+								return
+							}
+						}
+					}()
+					<-started
+				} else {
+					bulkDone <- nil
+				}
+				h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+				data := pattern(100)
+				b.ResetTimer()
+				for range b.N {
+					t0 := time.Now()
+					if _, err := small.Do(testCtx(b), "/small", data); err != nil {
+						b.Fatal(err)
+					}
+					_ = h.RecordValue(time.Since(t0).Microseconds())
+				}
+				b.StopTimer()
+				close(stop)
+				if err := <-bulkDone; err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-us")
+				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-us")
+			})
+		}
+	}
+}
