@@ -92,10 +92,9 @@ func (s *rawtcpServer) Close() error {
 	return err
 }
 
-// rawtcpConn is one pooled connection with its reply buffer.
+// rawtcpConn is one pooled connection.
 type rawtcpConn struct {
-	c   net.Conn
-	buf []byte
+	c net.Conn
 }
 
 type rawtcpClient struct {
@@ -135,8 +134,9 @@ func (r *rawtcpClient) Echo(ctx context.Context, payload []byte) ([]byte, error)
 	return out, nil
 }
 
-// echo writes one frame and reads the answer into the connection's buffer: the payload
-// returned is valid until the connection's next call (the load only compares it).
+// echo writes one frame and reads the answer into a new buffer of its size, as every other
+// framework's client does: the connection goes back to the pool before the caller reads the
+// reply, so a buffer kept per connection would be overwritten by the next caller's call.
 func (rc *rawtcpConn) echo(payload []byte) ([]byte, error) {
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(payload)))
@@ -151,12 +151,9 @@ func (rc *rawtcpConn) echo(payload []byte) ([]byte, error) {
 	if n != len(payload) {
 		return nil, errors.New("reply length differs from the request's")
 	}
-	if cap(rc.buf) < n {
-		rc.buf = make([]byte, n)
-	}
-	rc.buf = rc.buf[:n]
-	_, err := io.ReadFull(rc.c, rc.buf)
-	return rc.buf, err
+	buf := make([]byte, n)
+	_, err := io.ReadFull(rc.c, buf)
+	return buf, err
 }
 
 func (r *rawtcpClient) Close() error {
