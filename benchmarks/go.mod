@@ -17,7 +17,7 @@ require (
 	github.com/xtaci/smux v1.5.56
 	go.uber.org/goleak v1.3.0
 	gonum.org/v1/plot v0.17.0
-	google.golang.org/grpc v1.80.0
+	google.golang.org/grpc v1.83.2
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -65,7 +65,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20260120221211-b8f7ae30c516 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.1 // indirect
 	modernc.org/libc v1.74.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
@@ -89,3 +89,5 @@ tool (
 )
 
 replace github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora => ../dora/cmd/protoc-gen-dora
+
+replace github.com/seed857a6cbd/pocket/dora/otel => ../dora/otel

@@ -114,6 +114,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"empty value", []string{"write", "-v="}, "etclient: --value must not be empty"},
 		{"empty user", []string{"login", "-u", ""}, "etclient: --user must not be empty"},
 		{"bad output", []string{"login", "--output", "yaml"}, `etclient: --output "yaml": want table, json or (benchmarks) csv`},
+		{"otel endpoint without scheme", []string{"login", "--otel-endpoint", "127.0.0.1:4318"}, `etclient: --otel-endpoint "127.0.0.1:4318": want an http:// or https:// URL`},
 		{"bad server", []string{"login", "--server", "127.0.0.1"}, `etclient: --server: kvclient: bad server address: entry 1 "127.0.0.1": address "127.0.0.1" is not host:port`},
 		{"bad weight", []string{"login", "--server", "127.0.0.1:7000#-1"}, `entry 1 "127.0.0.1:7000#-1": weight "-1" is not an integer 1-100`},
 		{"zero concurrency", []string{"benchmark", "read", "-c", "0"}, "--concurrency 0 must be at least 1"},

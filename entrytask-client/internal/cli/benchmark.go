@@ -82,10 +82,11 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 	if err != nil {
 		return usageErrorf("--users %d: %v", s.Users, err)
 	}
-	client, err := dial(ctx, env, s)
+	client, flush, err := dial(ctx, env, s)
 	if err != nil {
 		return err
 	}
+	defer flush() // after Close: every call's span has ended
 	defer client.Close()
 
 	wl := &bench.Workload{

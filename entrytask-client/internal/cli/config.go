@@ -47,6 +47,7 @@ type settings struct {
 	CPUProfile  string        `koanf:"cpuprofile"`
 	Hist        string        `koanf:"hist"`
 	MaxConnFail int           `koanf:"max-conn-failures"`
+	OTel        string        `koanf:"otel-endpoint"`
 
 	endpoints []kvclient.Endpoint
 }
@@ -76,6 +77,7 @@ func defaultSettings() map[string]any {
 		flagCPUProfile:  "",
 		flagHist:        "",
 		flagMaxConnFail: DefaultMaxConnFailures,
+		flagOTel:        "",
 	}
 }
 
@@ -205,6 +207,8 @@ func (s *settings) validate() error {
 		return usageErrorf("--tls-key needs --tls")
 	case (s.Cert == "") != (s.TLSKey == ""):
 		return usageErrorf("--cert and --tls-key go together")
+	case s.OTel != "" && !validOTelURL(s.OTel):
+		return usageErrorf("--otel-endpoint %q: want an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces", s.OTel)
 	}
 	eps, err := kvclient.ParseEndpoints(s.Server)
 	if err != nil {

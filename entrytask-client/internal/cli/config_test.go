@@ -113,6 +113,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad value", file: "output: xml\n", want: `--output "xml": want table, json or (benchmarks) csv`},
 		{name: "unknown environment variable", env: map[string]string{"ETCLIENT_SEVER": "127.0.0.1:1"}, want: "environment variable ETCLIENT_SEVER is not a setting (known: ETCLIENT_CA,"},
 		{name: "bad environment duration", env: map[string]string{"ETCLIENT_TIMEOUT": "soon"}, want: "'timeout' time: invalid duration"},
+		{name: "otel endpoint from the environment", env: map[string]string{"ETCLIENT_OTEL_ENDPOINT": "localhost:4318"}, want: `--otel-endpoint "localhost:4318": want an http:// or https:// URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

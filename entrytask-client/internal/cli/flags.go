@@ -36,6 +36,7 @@ const (
 	flagCPUProfile  = "cpuprofile"
 	flagHist        = "hist"
 	flagMaxConnFail = "max-conn-failures"
+	flagOTel        = "otel-endpoint"
 )
 
 // Defaults of the settings.
@@ -88,6 +89,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key of --cert"},
 		&cli.StringFlag{Name: flagConfig, Usage: "YAML file of settings (keys are the long flag names); flags and ETCLIENT_* variables override it"},
 		&cli.StringFlag{Name: flagOutput, Value: DefaultOutput, Usage: "output format: table or json (benchmarks also csv)"},
+		&cli.StringFlag{Name: flagOTel, Usage: "export an OpenTelemetry span of every call to this OTLP/HTTP traces `URL` (e.g. http://127.0.0.1:4318/v1/traces); default: none"},
 	}
 }
 

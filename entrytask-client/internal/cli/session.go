@@ -10,6 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/dora"
+
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 )
 
@@ -106,10 +108,11 @@ func (r stepResult) write(w io.Writer, output string) error {
 // runSequence dials etserver and runs the steps with one session token, stopping at the
 // first failure.
 func runSequence(ctx context.Context, env Env, s settings, steps []string) error {
-	client, err := dial(ctx, env, s)
+	client, flush, err := dial(ctx, env, s)
 	if err != nil {
 		return err
 	}
+	defer flush() // after Close: every call's span has ended
 	defer client.Close()
 
 	var token string
@@ -154,15 +157,27 @@ func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) e
 	return f(ctx)
 }
 
-// dial connects with the settings' servers, timeout and TLS.
-func dial(ctx context.Context, env Env, s settings) (kvclient.Client, error) {
+// dial connects with the settings' servers, timeout and TLS, and with --otel-endpoint
+// traces every call; flush exports the spans still buffered (call it after Close).
+func dial(ctx context.Context, env Env, s settings) (client kvclient.Client, flush func(), err error) {
 	tc, err := tlsConfig(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	client, err := env.Dial(ctx, kvclient.Options{Endpoints: s.endpoints, DialTimeout: s.Timeout, TLS: tc})
+	opts := kvclient.Options{Endpoints: s.endpoints, DialTimeout: s.Timeout, TLS: tc}
+	flush = func() {}
+	if s.OTel != "" {
+		var stats dora.StatsHandler
+		stats, flush, err = startTracing(ctx, s.OTel, env.Stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Stats = stats
+	}
+	client, err = env.Dial(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", s.Server, err)
+		flush()
+		return nil, nil, fmt.Errorf("connecting to %s: %w", s.Server, err)
 	}
-	return client, nil
+	return client, flush, nil
 }

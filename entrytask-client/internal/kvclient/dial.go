@@ -35,6 +35,9 @@ type Options struct {
 	// Logger receives the transport's connection events (failed dials, lost connections).
 	// Default: discarded, since every failure also reaches the caller as an error.
 	Logger *slog.Logger
+	// Stats, when non-nil, is told about every call (dora.WithStats): etclient's
+	// --otel-endpoint sets dora/otel's client handler here. Default: none.
+	Stats dora.StatsHandler
 }
 
 // Dial returns a Client for etserver's kv.Store service over dora. One endpoint gives a
@@ -71,6 +74,9 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 	}
 	if opts.TLS != nil {
 		dopts = append(dopts, dora.WithTLS(opts.TLS.Clone()))
+	}
+	if opts.Stats != nil {
+		dopts = append(dopts, dora.WithStats(opts.Stats))
 	}
 	target := eps[0].Addr
 	if len(eps) > 1 {

@@ -61,6 +61,9 @@ func serveFlags() []cli.Flag {
 		keyFlag("tls.cert", "server certificate PEM file; TLS on the RPC port when set"),
 		keyFlag("tls.key", "server private key PEM file (with --tls-cert)"),
 		keyFlag("tls.client_ca", "CA PEM file that client certificates must chain to (mTLS)"),
+		keyFlag("otel.endpoint", `OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces); "" (default) exports no spans unless OTEL_EXPORTER_OTLP_ENDPOINT is set`),
+		keyFlag("otel.service_name", "service.name of the spans; default etserver"),
+		keyFlag("otel.sample_ratio", "fraction of new traces sampled, 0..1; default 1"),
 	)
 }
 

@@ -90,6 +90,14 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if tlsCfg != nil {
 		opts = append(opts, dora.ServerTLS(tlsCfg))
 	}
+	tr, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		opts = append(opts, tr.serverOption())
+		defer tr.shutdown(log) // after the calls drained, before the stores close
+	}
 	// The health service: SERVING while every store answers, NOT_SERVING while one does
 	// not (probed every healthInterval) and from the start of a shutdown.
 	sh := &storeHealth{hs: health.NewServer(), checks: b.Checks, log: log}
@@ -124,7 +132,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	rec := slog.NewRecord(time.Now(), slog.LevelInfo, listeningMsg, 0)
 	rec.Add("addr", lis.Addr().String(), "admin", adminAddr, "store", b.Mode,
 		"tls", tlsCfg != nil, "mtls", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert,
-		"admin_rpc", cfg.Admin.Token != "", "reflection", cfg.Reflection, "pprof", adminAddr != "" && cfg.Admin.Pprof)
+		"admin_rpc", cfg.Admin.Token != "", "reflection", cfg.Reflection, "pprof", adminAddr != "" && cfg.Admin.Pprof, "otel", tr != nil)
 	_ = log.Handler().Handle(ctx, rec)
 	if ready != nil {
 		ready(lis.Addr().String(), adminAddr)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -80,6 +81,7 @@ type Config struct {
 	TLS              TLS      `koanf:"tls"`
 	Shutdown         Shutdown `koanf:"shutdown"`
 	Log              Log      `koanf:"log"`
+	OTel             OTel     `koanf:"otel"`
 
 	// IgnoredEnv lists the ETSERVER_* environment variables Load found that name no key
 	// (sorted); etserver logs them in one debug record. Not a setting.
@@ -212,6 +214,25 @@ type Log struct {
 	Format string `koanf:"format"`
 }
 
+// OTel configures OpenTelemetry tracing of the RPC calls (dora/otel's server handler, an
+// SDK TracerProvider and an OTLP/HTTP exporter).
+type OTel struct {
+	// Endpoint is the OTLP/HTTP traces URL, for example http://127.0.0.1:4318/v1/traces
+	// (a collector's or Jaeger's OTLP/HTTP port); it is used as given, so include the
+	// path. "" (default) exports nothing unless OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT is set, which the exporter then reads as it always
+	// does. The exporter's other OTEL_EXPORTER_OTLP_* variables (headers, timeout, TLS
+	// certificate, compression) apply either way.
+	Endpoint string `koanf:"endpoint"`
+	// ServiceName is the service.name resource attribute of every span (default
+	// "etserver"); OTEL_SERVICE_NAME, when set, wins.
+	ServiceName string `koanf:"service_name"`
+	// SampleRatio is the fraction of traces started here that are sampled, 0..1
+	// (default 1: every call). A call whose client sent a sampled trace context is
+	// sampled whatever the ratio (parent-based sampling).
+	SampleRatio float64 `koanf:"sample_ratio"`
+}
+
 // Defaults returns the built-in defaults as koanf keys (this is the documented list).
 func Defaults() map[string]any {
 	return map[string]any{
@@ -264,6 +285,9 @@ func Defaults() map[string]any {
 		"shutdown.timeout":            "10s",
 		"log.level":                   "info",
 		"log.format":                  "text",
+		"otel.endpoint":               "",
+		"otel.service_name":           "etserver",
+		"otel.sample_ratio":           1.0,
 	}
 }
 
@@ -543,6 +567,14 @@ func (c Config) Validate() error {
 	nonNeg("redis.pool_size", c.Redis.PoolSize)
 	if s := strings.ToUpper(c.SQLite.Synchronous); s != "FULL" && s != "NORMAL" {
 		bad("sqlite.synchronous", "must be FULL or NORMAL, got %q", c.SQLite.Synchronous)
+	}
+	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
+		bad("otel.sample_ratio", "must be in 0..1, got %g", c.OTel.SampleRatio)
+	}
+	if c.OTel.Endpoint != "" {
+		if u, err := url.Parse(c.OTel.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("otel.endpoint", "must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces, got %q", c.OTel.Endpoint)
+		}
 	}
 	positiveDur("session.ttl", c.Session.TTL)
 	if c.Session.CacheTTL < 0 || c.Session.CacheTTL > time.Minute {

@@ -134,6 +134,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"zero hash wait", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_HASH_WAIT=0s"}, "config: login.hash_wait: must be in (0s, 30s]"},
 		{"hash wait too long", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_HASH_WAIT=1m"}, "config: login.hash_wait: must be in (0s, 30s], got 1m0s"},
 		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, nil, `unknown key "nope"`},
+		{"sample ratio over 1", config.Sources{Env: true}, []string{"ETSERVER_OTEL_SAMPLE_RATIO=1.5"}, "config: otel.sample_ratio: must be in 0..1, got 1.5"},
+		{"otel endpoint not a URL", config.Sources{Env: true}, []string{"ETSERVER_OTEL_ENDPOINT=127.0.0.1:4318"}, "config: otel.endpoint: must be an http:// or https:// URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,6 +176,19 @@ func TestUnknownEnvIgnored(t *testing.T) {
 	// Without Env the process environment is not read.
 	if c, err := config.Load(config.Sources{}); err != nil || c.Session.TTL != 24*time.Hour || c.IgnoredEnv != nil {
 		t.Errorf("Env false: %v %+v", err, c)
+	}
+}
+
+// TestOTel: tracing is off by default; its keys come from the environment like any other.
+func TestOTel(t *testing.T) {
+	c, err := config.Load(config.Sources{})
+	if err != nil || c.OTel != (config.OTel{ServiceName: "etserver", SampleRatio: 1}) {
+		t.Fatalf("defaults: %v %+v", err, c.OTel)
+	}
+	setenv(t, "ETSERVER_OTEL_ENDPOINT=http://127.0.0.1:4318/v1/traces", "ETSERVER_OTEL_SERVICE_NAME=et-a", "ETSERVER_OTEL_SAMPLE_RATIO=0.25")
+	c, err = config.Load(config.Sources{Env: true})
+	if err != nil || c.OTel != (config.OTel{Endpoint: "http://127.0.0.1:4318/v1/traces", ServiceName: "et-a", SampleRatio: 0.25}) {
+		t.Fatalf("from the environment: %v %+v", err, c.OTel)
 	}
 }
 

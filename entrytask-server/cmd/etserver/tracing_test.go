@@ -1,0 +1,94 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+)
+
+// spanSink is an OTLP/HTTP receiver on 127.0.0.1 that keeps the server spans of
+// service.name etserver, as "path name" pairs.
+type spanSink struct {
+	mu    sync.Mutex
+	spans []string
+}
+
+func (s *spanSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	var req coltracepb.ExportTraceServiceRequest
+	if err != nil || proto.Unmarshal(body, &req) != nil {
+		http.Error(w, "bad export request", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	for _, rs := range req.GetResourceSpans() {
+		svc := ""
+		for _, kv := range rs.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.name" {
+				svc = kv.GetValue().GetStringValue()
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, sp := range ss.GetSpans() {
+				if svc == "etserver" && sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
+					s.spans = append(s.spans, r.URL.Path+" "+sp.GetName())
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// TestServeOTel: with otel.endpoint, or with only the standard OTEL_EXPORTER_OTLP_ENDPOINT,
+// serve exports a server span of every call, and its spans are all exported by the time
+// serve returns (the batch would otherwise wait 5 s).
+func TestServeOTel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config bool // otel.endpoint, else OTEL_EXPORTER_OTLP_ENDPOINT
+	}{
+		{"otel.endpoint", true},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &spanSink{}
+			rcv := httptest.NewServer(sink)
+			defer rcv.Close()
+			flags := map[string]any{"data_dir": t.TempDir()}
+			if tc.config {
+				flags["otel.endpoint"] = rcv.URL + "/v1/traces"
+			} else {
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL) // the exporter adds /v1/traces
+			}
+			cfg, err := config.Load(config.Sources{Flags: flags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rpcAddr, _, stop := startServe(t, cfg)
+			checkServing(t, rpcAddr)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			sink.mu.Lock()
+			defer sink.mu.Unlock()
+			const want = "/v1/traces dora.health.v1.Health/Check"
+			for _, s := range sink.spans {
+				if s == want {
+					return
+				}
+			}
+			t.Errorf("no %q server span exported by the time serve returned; got %q", want, sink.spans)
+		})
+	}
+}
