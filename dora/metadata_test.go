@@ -2,6 +2,7 @@ package dora_test
 
 import (
 	"context"
+	"io"
 	"maps"
 	"slices"
 	"testing"
@@ -143,4 +144,44 @@ func TestMetadataPreviousVersionClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mdCount echoes a stream's incoming metadata as its header and sends a multi-valued,
+// binary trailer.
+type mdCount struct{ echoImpl }
+
+func (mdCount) Count(in *echo.CountRequest, stream dora.ServerStreamingServer[echo.CountResponse]) error {
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	if err := stream.SendHeader(md); err != nil {
+		return err
+	}
+	if err := stream.Send(&echo.CountResponse{N: in.From}); err != nil {
+		return err
+	}
+	stream.SetTrailer(metadata.Pairs("x-t", "1", "x-t", "2", "t-bin", binVal))
+	return nil
+}
+
+// Streams carry several values and binary values in their open, header and trailer Pkgs.
+func TestStreamMetadataRoundTrip(t *testing.T) {
+	ts := startServer(t, &mdCount{})
+	c := newTestClient(t, ts.addr)
+	sent := metadata.Pairs("x-tag", "a", "x-tag", "b", "sig-bin", binVal)
+	stream, err := echo.NewEchoClient(c).Count(metadata.NewOutgoingContext(testCtx(t), sent), &echo.CountRequest{From: 1, To: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := stream.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameMD(t, "header", hdr, sent)
+	for {
+		if _, err := stream.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameMD(t, "trailer", stream.Trailer(), metadata.Pairs("x-t", "1", "x-t", "2", "t-bin", binVal))
 }

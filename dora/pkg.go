@@ -52,6 +52,9 @@ const (
 	kindTrailer = int32(wirepb.Kind_KIND_TRAILER)
 )
 
+// metaSlab is how many Head.meta values decodePkg allocates at once.
+const metaSlab = 4
+
 // ErrMalformed is wrapped by every error about undecodable Pkg bytes.
 var ErrMalformed = errors.New("dora: malformed Pkg")
 
@@ -72,6 +75,7 @@ type pkg struct {
 	// the user metadata).
 	entries, trailer metadata.MD
 	hasEntries       bool
+	metaVals         []string // backing store of meta's values
 	timeoutUs        uint64
 	kind             int32
 	payload          []byte
@@ -215,7 +219,14 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 	if p.meta == nil {
 		p.meta = make(metadata.MD, 4)
 	}
-	p.meta[string(key)] = []string{string(val)}
+	// Each key's one value is a capacity-1 window on a shared slab: one allocation for
+	// up to metaSlab keys instead of one per key (an Append by the user copies).
+	if len(p.metaVals) == cap(p.metaVals) {
+		p.metaVals = make([]string, 0, metaSlab)
+	}
+	i := len(p.metaVals)
+	p.metaVals = append(p.metaVals, string(val))
+	p.meta[string(key)] = p.metaVals[i : i+1 : i+1]
 	return nil
 }
 
@@ -376,8 +387,10 @@ func statusString(c uint32) string {
 	return strconv.FormatUint(uint64(c), 10)
 }
 
-func (h *outHead) size(statusStr string) int {
-	n := 0
+// size returns the encoded size of the Head and whether it carries Head.entries
+// (see needsEntries), decided in the same pass over the metadata.
+func (h *outHead) size(statusStr string) (n int, entries bool) {
+	entries = h.entries
 	n += protowire.SizeTag(fieldHeadVersion) + protowire.SizeVarint(ProtocolVersion)
 	if h.serializeType != "" {
 		n += protowire.SizeTag(fieldHeadSerialize) + protowire.SizeBytes(len(h.serializeType))
@@ -392,12 +405,15 @@ func (h *outHead) size(statusStr string) int {
 		if v, ok := h.legacyValue(k, vs, true); ok {
 			n += h.metaEntrySize(k, v)
 		}
+		entries = entries || needsEntries(k, vs)
 	}
 	for k, vs := range h.trailerMeta {
 		if v, ok := h.legacyValue(k, vs, false); ok {
 			n += h.metaEntrySize(k, v)
 		}
+		entries = entries || needsEntries(k, vs)
 	}
+	entries = entries && !h.legacy
 	if h.status != 0 {
 		n += h.metaEntrySize(MetaStatus, statusStr)
 	}
@@ -419,10 +435,10 @@ func (h *outHead) size(statusStr string) int {
 	if h.kind != 0 {
 		n += protowire.SizeTag(fieldHeadKind) + protowire.SizeVarint(uint64(h.kind))
 	}
-	if h.writeEntries() {
+	if entries {
 		n += entriesSize(h.meta, false) + entriesSize(h.trailerMeta, true)
 	}
-	return n
+	return n, entries
 }
 
 // legacyValue returns the Head.meta value of user key k with values vs (the first value,
@@ -442,27 +458,12 @@ func (h *outHead) legacyValue(k string, vs []string, fromHeader bool) (string, b
 	return vs[0], true
 }
 
-// writeEntries reports whether the head carries Head.entries: never toward legacy peers;
-// always when asked (a unary response with metadata, whose header and trailer a current
-// client tells apart); otherwise when Head.meta cannot say it all (several values for a
-// key, or a value that is not UTF-8).
-func (h *outHead) writeEntries() bool {
-	if h.legacy {
-		return false
-	}
-	return h.entries || needsEntries(h.meta) || needsEntries(h.trailerMeta)
-}
-
-func needsEntries(md metadata.MD) bool {
-	for k, vs := range md {
-		if metadata.IsReserved(k) {
-			continue
-		}
-		if len(vs) > 1 || (len(vs) == 1 && !utf8.ValidString(vs[0])) {
-			return true
-		}
-	}
-	return false
+// needsEntries reports whether Head.meta cannot say user key k's values vs: several
+// values, or one that is not UTF-8. With h.entries (a unary response with metadata, whose
+// header and trailer a current client tells apart) or this, a head carries Head.entries,
+// except toward legacy peers.
+func needsEntries(k string, vs []string) bool {
+	return (len(vs) > 1 || (len(vs) == 1 && !utf8.ValidString(vs[0]))) && !metadata.IsReserved(k)
 }
 
 func entrySize(k, v string, trailer bool) int {
@@ -516,8 +517,9 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		if h.status != 0 {
 			statusStr = statusString(h.status)
 		}
+		size, entries := h.size(statusStr)
 		b = protowire.AppendTag(b, fieldPkgHead, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(h.size(statusStr)))
+		b = protowire.AppendVarint(b, uint64(size))
 		b = protowire.AppendTag(b, fieldHeadVersion, protowire.VarintType)
 		b = protowire.AppendVarint(b, ProtocolVersion)
 		if h.serializeType != "" {
@@ -565,7 +567,7 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 			b = protowire.AppendTag(b, fieldHeadKind, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(h.kind))
 		}
-		if h.writeEntries() {
+		if entries {
 			b = appendEntries(b, h.meta, false)
 			b = appendEntries(b, h.trailerMeta, true)
 		}

@@ -287,3 +287,29 @@ func TestHeaderTrailerFromPreviousServer(t *testing.T) {
 		t.Fatalf("header %v, trailer %v", hdr, trl)
 	}
 }
+
+// BenchmarkPkgMeta encodes and decodes a unary request head with metadata: one value per key
+// (the common case, whose bytes Head.entries leaves unchanged) and several values per key.
+func BenchmarkPkgMeta(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		md   metadata.MD
+	}{
+		{"one-value", metadata.Pairs("token", "0123456789abcdef0123456789abcdef", "username", "ann")},
+		{"several-values", metadata.Pairs("token", "0123456789abcdef0123456789abcdef", "username", "ann", "x-tag", "a", "x-tag", "b")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := outHead{serializeType: "proto", seq: 1, method: "/dora.examples.echo.Echo/Say", timeoutUs: 1000, meta: bc.md}
+			payload := make([]byte, 64)
+			buf := make([]byte, 0, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = appendPkg(buf[:0], &h, payload)
+				var p pkg
+				if err := decodePkg(buf, &p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
