@@ -127,7 +127,8 @@ func TestMetadataBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hdr.Get("x-echo") != "ann/c1" || hdr.Get("x-trailer") != "t" || trl.Get("x-trailer") != "t" {
+	// Unary header and trailer arrive apart (PROTOCOL.md §2; metadata_test.go has the rest).
+	if hdr.Get("x-echo") != "ann/c1" || hdr.Len() != 1 || trl.Get("x-trailer") != "t" || trl.Len() != 1 {
 		t.Fatalf("header = %v, trailer = %v", hdr, trl)
 	}
 	if _, ok := hdr.Lookup(dora.MetaStatus); ok {

@@ -475,7 +475,7 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	if err := decodePkg(msg, &p); err != nil {
 		return status.Errorf(codes.Internal, "dora: %s response: %v", method, err)
 	}
-	if enc, ok := p.meta[MetaEncoding]; ok && len(p.payload) > 0 {
+	if enc, ok := p.meta.Lookup(MetaEncoding); ok && len(p.payload) > 0 {
 		if enc != Gzip || ci.compressor == "" {
 			return status.Errorf(codes.Internal, "dora: %s response compressed with %q, which the call did not accept", method, enc)
 		}
@@ -489,12 +489,12 @@ func (c *Client) invokeWith(ctx context.Context, method string, req, resp any, c
 	}
 	callErr := metaStatus(p.meta)
 	if ci.header != nil || ci.trailer != nil {
-		userMD := userMeta(p.meta)
+		hdr, trl := p.headerTrailer()
 		if ci.header != nil {
-			*ci.header = userMD
+			*ci.header = hdr
 		}
 		if ci.trailer != nil {
-			*ci.trailer = userMD
+			*ci.trailer = trl
 		}
 	}
 	if callErr != nil {
@@ -581,7 +581,7 @@ func (c *Client) compressThreshold() int {
 
 // metaStatus returns the status error carried by a response's meta, nil for OK.
 func metaStatus(meta metadata.MD) error {
-	s, ok := meta[MetaStatus]
+	s, ok := meta.Lookup(MetaStatus)
 	if !ok || s == "0" || s == "" {
 		return nil
 	}
@@ -592,14 +592,14 @@ func metaStatus(meta metadata.MD) error {
 	if n == 0 {
 		return nil
 	}
-	if d, ok := meta[MetaDetails]; ok {
+	if d, ok := meta.Lookup(MetaDetails); ok {
 		details, err := decodeDetails(d)
 		if err != nil {
-			return status.Errorf(codes.Internal, "dora: malformed status details in response (status %d: %q): %v", n, meta[MetaMessage], err)
+			return status.Errorf(codes.Internal, "dora: malformed status details in response (status %d: %q): %v", n, meta.Get(MetaMessage), err)
 		}
-		return status.FromAny(codes.Code(n), meta[MetaMessage], details).Err()
+		return status.FromAny(codes.Code(n), meta.Get(MetaMessage), details).Err()
 	}
-	return status.Error(codes.Code(n), meta[MetaMessage])
+	return status.Error(codes.Code(n), meta.Get(MetaMessage))
 }
 
 // userMeta returns meta without the reserved keys (nil when none are left).

@@ -266,13 +266,15 @@ func (cs *clientStream) recvPkg() (*pkg, []byte, error) {
 		}
 		switch p.kind {
 		case kindHeader:
-			cs.setHeader(p.meta)
+			cs.setHeader(p.userMD())
 		case kindMessage:
-			cs.setHeader(p.meta)
+			if !cs.headerKnown {
+				cs.setHeader(p.userMD())
+			}
 			return p, msg, nil
 		default: // TRAILER, or a unary-style answer (an error before the stream started)
 			serr := metaStatus(p.meta)
-			md := userMeta(p.meta)
+			md := p.userMD()
 			if !cs.headerKnown {
 				cs.setHeader(md) // trailers-only
 			}
@@ -289,12 +291,13 @@ func (cs *clientStream) recvPkg() (*pkg, []byte, error) {
 	}
 }
 
-func (cs *clientStream) setHeader(meta metadata.MD) {
+// setHeader records md, the user metadata of the first header-carrying Pkg.
+func (cs *clientStream) setHeader(md metadata.MD) {
 	if cs.headerKnown {
 		return
 	}
 	cs.headerKnown = true
-	cs.header = userMeta(meta)
+	cs.header = md
 	if cs.ci.header != nil {
 		*cs.ci.header = cs.header
 	}

@@ -124,7 +124,7 @@ func TestStatusDetailsDecoding(t *testing.T) {
 		{"not an Any", base64.RawStdEncoding.EncodeToString([]byte{1<<3 | 2, 2, 0xff, 0xff}), codes.Internal, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := dora.MetaStatus_(metadata.MD{dora.MetaStatus: "10", dora.MetaMessage: "m", dora.MetaDetails: tc.value})
+			err := dora.MetaStatus_(metadata.Pairs(dora.MetaStatus, "10", dora.MetaMessage, "m", dora.MetaDetails, tc.value))
 			if status.Code(err) != tc.code || len(status.Convert(err).AnyDetails()) != tc.details {
 				t.Fatalf("err = %v with %d details, want %v with %d", err, len(status.Convert(err).AnyDetails()), tc.code, tc.details)
 			}

@@ -285,3 +285,33 @@ func ExampleUseCompressor() {
 	fmt.Println(len(resp.Text) > len(text))
 	// Output: true
 }
+
+// Several values per key, a -bin key carrying bytes, and a unary call's header and trailer
+// read apart.
+func ExampleHeader() {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := dora.NewServer(dora.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *dora.UnaryServerInfo, next dora.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		_ = dora.SetHeader(ctx, metadata.Pairs("x-seen", strings.Join(md.Values("x-tag"), "+"), "x-seen", "twice"))
+		_ = dora.SetTrailer(ctx, metadata.Pairs("sig-bin", "\x00\xff"))
+		return next(ctx, req)
+	}))
+	echo.RegisterEchoServer(srv, greeter{})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-done }()
+
+	client, err := dora.NewClient(lis.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-tag", "a", "x-tag", "b")
+	var hdr, trl metadata.MD
+	_, err = echo.NewEchoClient(client).Say(ctx, &echo.SayRequest{Text: "hi"}, dora.Header(&hdr), dora.Trailer(&trl))
+	fmt.Println(err, hdr.Values("x-seen"), []byte(trl.Get("sig-bin")), trl.Get("x-seen") == "")
+	// Output: <nil> [a+b twice] [0 255] true
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -205,18 +206,15 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	streaming := c.entry != nil && c.entry.stream != nil
 	// Compression (PROTOCOL.md §11): read before the reserved keys go. Legacy peers know none.
 	if !c.legacy && p.meta != nil {
-		c.encoding = p.meta[MetaEncoding]
-		c.acceptGzip = acceptsGzip(p.meta[MetaAcceptEncoding])
+		c.encoding = p.meta.Get(MetaEncoding)
+		c.acceptGzip = acceptsGzip(p.meta.Get(MetaAcceptEncoding))
 	}
 	// Metadata: the client's keys minus the reserved ones, attached before the stats
 	// handlers run so that they can read it (a tracer extracts its trace context).
-	if p.meta != nil {
-		for k := range p.meta {
-			if metadata.IsReserved(k) {
-				delete(p.meta, k)
-			}
-		}
-		c.values = metadata.NewIncomingContext(c.values, p.meta)
+	// With Head.entries (PROTOCOL.md §2) they are the whole metadata; a client marks none
+	// as trailer, and any that is counts as metadata all the same.
+	if md := p.userMD(); md != nil {
+		c.values = metadata.NewIncomingContext(c.values, md)
 	}
 	if len(s.opts.stats) > 0 {
 		info := CallInfo{FullMethod: c.method, Legacy: c.legacy, RemoteAddr: sess.RemoteAddr(), Unknown: c.entry == nil}
@@ -487,7 +485,12 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 			*payload = (*payload)[:0]
 		}
 	}
-	h := outHead{serializeType: c.codec.Name(), seq: c.seq, meta: c.responseMeta(), status: c.wireCode(code), message: msg}
+	h := outHead{serializeType: c.codec.Name(), seq: c.seq, status: c.wireCode(code), message: msg, legacy: c.legacy}
+	// Header and trailer: merged in Head.meta as ever, apart in Head.entries (PROTOCOL.md §2).
+	c.mdMu.Lock()
+	h.meta, h.trailerMeta = c.header, c.trailer
+	c.mdMu.Unlock()
+	h.entries = len(h.meta)+len(h.trailerMeta) > 0
 	if code != codes.OK {
 		h.details = c.errDetails(err)
 	}
@@ -568,8 +571,10 @@ func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
 }
 
 // SetHeader adds md to the response header metadata of the call ctx belongs to (a
-// handler's context). For unary calls header and trailer travel together in the response;
-// for streams the header goes with the first message or SendHeader. It returns an error
+// handler's context); a key set again gets the new values. For unary calls header and
+// trailer travel in the one response, apart (a previous-version client sees them merged,
+// the trailer's value winning for a key in both); for streams the header goes with the
+// first message or SendHeader. It returns an error
 // outside a server call, after the header was sent, or for a reserved "dora-" key.
 func SetHeader(ctx context.Context, md metadata.MD) error {
 	c := callFromContext(ctx)
@@ -596,8 +601,10 @@ func SendHeader(ctx context.Context, md metadata.MD) error {
 	return nil
 }
 
-// SetTrailer adds md to the trailer metadata, sent with the call's status. It returns an
-// error outside a server call or for a reserved "dora-" key.
+// SetTrailer adds md to the trailer metadata, sent with the call's status, also when the
+// handler fails (a key set again gets the new values). It returns an error outside a server
+// call, for a reserved "dora-" key, or for a value that is not UTF-8 under a key not ending
+// in "-bin".
 func SetTrailer(ctx context.Context, md metadata.MD) error {
 	c := callFromContext(ctx)
 	if c == nil {
@@ -640,9 +647,20 @@ func joinMD(a, b metadata.MD) metadata.MD {
 }
 
 func checkUserMD(md metadata.MD) error {
-	for k := range md {
+	for k, vs := range md {
 		if metadata.IsReserved(k) {
 			return fmt.Errorf("dora: metadata key %q is reserved for the framework", k)
+		}
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("dora: metadata key %q is not UTF-8", k)
+		}
+		if metadata.IsBinary(k) {
+			continue
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("dora: metadata value of %q is not UTF-8 (binary values need a key ending in %q)", k, metadata.BinarySuffix)
+			}
 		}
 	}
 	return nil

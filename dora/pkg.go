@@ -1,6 +1,7 @@
 package dora
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,8 +35,12 @@ const (
 	fieldHeadMeta      = 5
 	fieldHeadTimeout   = 6
 	fieldHeadKind      = 7
+	fieldHeadEntries   = 8
 	fieldMapKey        = 1
 	fieldMapValue      = 2
+	fieldEntryKey      = 1
+	fieldEntryValue    = 2
+	fieldEntryTrailer  = 3
 )
 
 // Pkg kinds (wirepb.Kind).
@@ -47,8 +52,15 @@ const (
 	kindTrailer = int32(wirepb.Kind_KIND_TRAILER)
 )
 
+// metaSlab is how many Head.meta values decodePkg allocates at once.
+const metaSlab = 4
+
 // ErrMalformed is wrapped by every error about undecodable Pkg bytes.
 var ErrMalformed = errors.New("dora: malformed Pkg")
+
+// errPlainValue is the one rule decodePkg adds to protobuf's: a Head.entries value is bytes
+// on the wire, but only under a "-bin" key may it be other than UTF-8 (PROTOCOL.md §2).
+var errPlainValue = fmt.Errorf("%w: Head.entries value is not UTF-8 and its key does not end in -bin", ErrMalformed)
 
 // pkg is a decoded Pkg. Decoding does not copy: method, serializeType and payload alias the
 // input bytes, which must stay untouched while the pkg is in use.
@@ -57,16 +69,23 @@ type pkg struct {
 	serializeType []byte
 	seq           uint64
 	method        []byte
-	meta          metadata.MD // nil when the Head has no meta
-	timeoutUs     uint64
-	kind          int32
-	payload       []byte
+	meta          metadata.MD // Head.meta (one value per key); nil when the Head has none
+	// Head.entries (PROTOCOL.md §2), user keys only: entries marked trailer in trailer, the
+	// others in entries; hasEntries when there was at least one (then they, not meta, are
+	// the user metadata).
+	entries, trailer metadata.MD
+	hasEntries       bool
+	metaVals         []string // backing store of meta's values
+	timeoutUs        uint64
+	kind             int32
+	payload          []byte
 }
 
 // decodePkg decodes b with protobuf semantics identical to proto.Unmarshal into a
 // wirepb.Pkg (last value wins, repeated Head fields merge, unknown fields and known fields
-// of the wrong wire type are skipped, strings must be UTF-8). It never panics and allocates
-// only for meta.
+// of the wrong wire type are skipped, strings must be UTF-8), plus one rule of dora's
+// (errPlainValue); reserved keys in Head.entries are dropped. It never panics and allocates
+// only for meta and entries.
 func decodePkg(b []byte, p *pkg) error {
 	*p = pkg{}
 	for len(b) > 0 {
@@ -128,7 +147,7 @@ func decodeHead(b []byte, p *pkg) error {
 			}
 			continue
 		}
-		if typ == protowire.BytesType && (num == fieldHeadSerialize || num == fieldHeadMethod || num == fieldHeadMeta) {
+		if typ == protowire.BytesType && (num == fieldHeadSerialize || num == fieldHeadMethod || num == fieldHeadMeta || num == fieldHeadEntries) {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return malformed("Head bytes field", n)
@@ -147,6 +166,10 @@ func decodeHead(b []byte, p *pkg) error {
 				p.method = v
 			case fieldHeadMeta:
 				if err := decodeMetaEntry(v, p); err != nil {
+					return err
+				}
+			case fieldHeadEntries:
+				if err := decodeEntry(v, p); err != nil {
 					return err
 				}
 			}
@@ -196,8 +219,102 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 	if p.meta == nil {
 		p.meta = make(metadata.MD, 4)
 	}
-	p.meta[string(key)] = string(val)
+	// Each key's one value is a capacity-1 window on a shared slab: one allocation for
+	// up to metaSlab keys instead of one per key (an Append by the user copies).
+	if len(p.metaVals) == cap(p.metaVals) {
+		p.metaVals = make([]string, 0, metaSlab)
+	}
+	i := len(p.metaVals)
+	p.metaVals = append(p.metaVals, string(val))
+	p.meta[string(key)] = p.metaVals[i : i+1 : i+1]
 	return nil
+}
+
+// decodeEntry decodes one Head.entries element (wirepb.MetadataEntry). Reserved "dora-" keys
+// are dropped (they live in meta only); a value that is not UTF-8 is refused unless its key
+// ends in "-bin".
+func decodeEntry(b []byte, p *pkg) error {
+	var key, val []byte
+	trailer := false
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("meta entry tag", n)
+		}
+		b = b[n:]
+		switch {
+		case typ == protowire.BytesType && (num == fieldEntryKey || num == fieldEntryValue):
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("Head.entries element", n)
+			}
+			b = b[n:]
+			if num == fieldEntryKey {
+				if !utf8.Valid(v) {
+					return fmt.Errorf("%w: Head.entries key is not UTF-8", ErrMalformed)
+				}
+				key = v
+			} else {
+				val = v
+			}
+		case typ == protowire.VarintType && num == fieldEntryTrailer:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return malformed("Head.entries trailer", n)
+			}
+			b = b[n:]
+			trailer = v != 0
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return malformed(fmt.Sprintf("Head.entries field %d", num), n)
+			}
+			b = b[n:]
+		}
+	}
+	p.hasEntries = true
+	k := string(key)
+	if metadata.IsReserved(k) {
+		return nil
+	}
+	if !metadata.IsBinary(k) && !utf8.Valid(val) {
+		return fmt.Errorf("%w (key %q)", errPlainValue, k)
+	}
+	dst := &p.entries
+	if trailer {
+		dst = &p.trailer
+	}
+	if *dst == nil {
+		*dst = make(metadata.MD, 4)
+	}
+	(*dst)[k] = append((*dst)[k], string(val))
+	return nil
+}
+
+// userMD returns the user metadata of p: its entries (header and trailer together) when it
+// has any, else the non-reserved keys of meta.
+func (p *pkg) userMD() metadata.MD {
+	if !p.hasEntries {
+		return userMeta(p.meta)
+	}
+	if len(p.trailer) == 0 {
+		return p.entries
+	}
+	if len(p.entries) == 0 {
+		return p.trailer
+	}
+	return metadata.Join(p.entries, p.trailer)
+}
+
+// headerTrailer returns the header and trailer metadata of a unary response: from its
+// entries when it has any, else (a previous-version server, which merges them) the user
+// keys of meta as both.
+func (p *pkg) headerTrailer() (header, trailer metadata.MD) {
+	if !p.hasEntries {
+		md := userMeta(p.meta)
+		return md, md
+	}
+	return p.entries, p.trailer
 }
 
 // errFieldNumber is consumeTag's error code for a field number out of range (protowire's
@@ -228,12 +345,15 @@ type outHead struct {
 	method        string
 	timeoutUs     uint64
 	kind          int32
-	// meta entries: user metadata then reserved keys (status, message); a key present in
-	// both is written once, from reserved.
-	meta    metadata.MD
-	status  uint32 // written as dora-status when != 0
-	message string // written as dora-message when != ""
-	details string // written as dora-details-bin when != ""
+	// meta: user metadata (a unary response's header), then trailerMeta (a unary
+	// response's trailer), then reserved keys (status, message); a key present in several
+	// is written once in Head.meta, from the last. Head.entries repeat meta and trailerMeta
+	// in full (PROTOCOL.md §2) when entries is set or one of them needs it, unless legacy.
+	meta, trailerMeta metadata.MD
+	entries, legacy   bool
+	status            uint32 // written as dora-status when != 0
+	message           string // written as dora-message when != ""
+	details           string // written as dora-details-bin when != ""
 	// encoding and acceptEncoding are written as dora-encoding and dora-accept-encoding
 	// when != "".
 	encoding, acceptEncoding string
@@ -267,8 +387,10 @@ func statusString(c uint32) string {
 	return strconv.FormatUint(uint64(c), 10)
 }
 
-func (h *outHead) size(statusStr string) int {
-	n := 0
+// size returns the encoded size of the Head and whether it carries Head.entries
+// (see needsEntries), decided in the same pass over the metadata.
+func (h *outHead) size(statusStr string) (n int, entries bool) {
+	entries = h.entries
 	n += protowire.SizeTag(fieldHeadVersion) + protowire.SizeVarint(ProtocolVersion)
 	if h.serializeType != "" {
 		n += protowire.SizeTag(fieldHeadSerialize) + protowire.SizeBytes(len(h.serializeType))
@@ -279,13 +401,19 @@ func (h *outHead) size(statusStr string) int {
 	if h.method != "" {
 		n += protowire.SizeTag(fieldHeadMethod) + protowire.SizeBytes(len(h.method))
 	}
-	for k, v := range h.meta {
-		if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
-			(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
-			continue
+	for k, vs := range h.meta {
+		if v, ok := h.legacyValue(k, vs, true); ok {
+			n += h.metaEntrySize(k, v)
 		}
-		n += h.metaEntrySize(k, v)
+		entries = entries || needsEntries(k, vs)
 	}
+	for k, vs := range h.trailerMeta {
+		if v, ok := h.legacyValue(k, vs, false); ok {
+			n += h.metaEntrySize(k, v)
+		}
+		entries = entries || needsEntries(k, vs)
+	}
+	entries = entries && !h.legacy
 	if h.status != 0 {
 		n += h.metaEntrySize(MetaStatus, statusStr)
 	}
@@ -307,7 +435,78 @@ func (h *outHead) size(statusStr string) int {
 	if h.kind != 0 {
 		n += protowire.SizeTag(fieldHeadKind) + protowire.SizeVarint(uint64(h.kind))
 	}
+	if entries {
+		n += entriesSize(h.meta, false) + entriesSize(h.trailerMeta, true)
+	}
+	return n, entries
+}
+
+// legacyValue returns the Head.meta value of user key k with values vs (the first value,
+// base64 when it is not UTF-8), and false when k is not written there: no value, a
+// reserved key the head writes itself, or (fromHeader) a key trailerMeta overrides.
+func (h *outHead) legacyValue(k string, vs []string, fromHeader bool) (string, bool) {
+	if len(vs) == 0 || (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
+		(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
+		return "", false
+	}
+	if fromHeader && len(h.trailerMeta[k]) > 0 {
+		return "", false
+	}
+	if !utf8.ValidString(vs[0]) {
+		return base64.RawStdEncoding.EncodeToString([]byte(vs[0])), true
+	}
+	return vs[0], true
+}
+
+// needsEntries reports whether Head.meta cannot say user key k's values vs: several
+// values, or one that is not UTF-8. With h.entries (a unary response with metadata, whose
+// header and trailer a current client tells apart) or this, a head carries Head.entries,
+// except toward legacy peers.
+func needsEntries(k string, vs []string) bool {
+	return (len(vs) > 1 || (len(vs) == 1 && !utf8.ValidString(vs[0]))) && !metadata.IsReserved(k)
+}
+
+func entrySize(k, v string, trailer bool) int {
+	n := protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(k)) +
+		protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(len(v))
+	if trailer {
+		n += protowire.SizeTag(fieldEntryTrailer) + 1
+	}
 	return n
+}
+
+func entriesSize(md metadata.MD, trailer bool) int {
+	n := 0
+	for k, vs := range md {
+		if metadata.IsReserved(k) {
+			continue
+		}
+		for _, v := range vs {
+			n += protowire.SizeTag(fieldHeadEntries) + protowire.SizeBytes(entrySize(k, v, trailer))
+		}
+	}
+	return n
+}
+
+func appendEntries(b []byte, md metadata.MD, trailer bool) []byte {
+	for k, vs := range md {
+		if metadata.IsReserved(k) {
+			continue
+		}
+		for _, v := range vs {
+			b = protowire.AppendTag(b, fieldHeadEntries, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(entrySize(k, v, trailer)))
+			b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
+			b = protowire.AppendString(b, k)
+			b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
+			b = protowire.AppendString(b, v)
+			if trailer {
+				b = protowire.AppendTag(b, fieldEntryTrailer, protowire.VarintType)
+				b = protowire.AppendVarint(b, 1)
+			}
+		}
+	}
+	return b
 }
 
 // appendPkg appends the encoding of a Pkg with head h and payload to b. A nil payload is
@@ -318,8 +517,9 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		if h.status != 0 {
 			statusStr = statusString(h.status)
 		}
+		size, entries := h.size(statusStr)
 		b = protowire.AppendTag(b, fieldPkgHead, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(h.size(statusStr)))
+		b = protowire.AppendVarint(b, uint64(size))
 		b = protowire.AppendTag(b, fieldHeadVersion, protowire.VarintType)
 		b = protowire.AppendVarint(b, ProtocolVersion)
 		if h.serializeType != "" {
@@ -334,12 +534,15 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 			b = protowire.AppendTag(b, fieldHeadMethod, protowire.BytesType)
 			b = protowire.AppendString(b, h.method)
 		}
-		for k, v := range h.meta {
-			if (k == MetaStatus && h.status != 0) || (k == MetaMessage && h.message != "") || (k == MetaDetails && h.details != "") ||
-				(k == MetaEncoding && h.encoding != "") || (k == MetaAcceptEncoding && h.acceptEncoding != "") {
-				continue
+		for k, vs := range h.meta {
+			if v, ok := h.legacyValue(k, vs, true); ok {
+				b = appendMetaEntry(b, k, v)
 			}
-			b = appendMetaEntry(b, k, v)
+		}
+		for k, vs := range h.trailerMeta {
+			if v, ok := h.legacyValue(k, vs, false); ok {
+				b = appendMetaEntry(b, k, v)
+			}
 		}
 		if h.status != 0 {
 			b = appendMetaEntry(b, MetaStatus, statusStr)
@@ -363,6 +566,10 @@ func appendPkg(b []byte, h *outHead, payload []byte) []byte {
 		if h.kind != 0 {
 			b = protowire.AppendTag(b, fieldHeadKind, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(h.kind))
+		}
+		if entries {
+			b = appendEntries(b, h.meta, false)
+			b = appendEntries(b, h.trailerMeta, true)
 		}
 	}
 	if len(payload) > 0 {

@@ -204,18 +204,21 @@ func (t *doraTranscoder) requestMetadata(r *http.Request) metadata.MD {
 		if md == nil {
 			md = make(metadata.MD, len(t.reqHdr))
 		}
-		md[strings.ToLower(name)] = strings.Join(vals, ", ")
+		md[strings.ToLower(name)] = []string{strings.Join(vals, ", ")}
 	}
 	return md
 }
 
 // responseHeaders copies the allow-listed response header metadata to HTTP headers.
 func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) {
-	for k, v := range md {
-		if metadata.IsReserved(k) || (!t.respAll && !t.respHdr[k]) {
+	for k, vs := range md {
+		if len(vs) == 0 || metadata.IsReserved(k) || (!t.respAll && !t.respHdr[k]) {
 			continue
 		}
-		w.Header().Set(k, v) // Set puts k in canonical form
+		w.Header().Set(k, vs[0]) // Set and Add put k in canonical form
+		for _, v := range vs[1:] {
+			w.Header().Add(k, v)
+		}
 	}
 }
 

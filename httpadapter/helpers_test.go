@@ -168,7 +168,7 @@ func (echoServer) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayRespon
 	if err := dora.SetHeader(ctx, metadata.Pairs("x-echo", "yes", "x-hidden", "no")); err != nil {
 		return nil, err
 	}
-	return &echo.SayResponse{Text: in.Text + "|" + md["x-user"] + "|" + md["x-secret"], Blob: in.Blob}, nil
+	return &echo.SayResponse{Text: in.Text + "|" + md.Get("x-user") + "|" + md.Get("x-secret"), Blob: in.Blob}, nil
 }
 
 // startDora starts a real dora server on loopback (with the echo service unless bare) and

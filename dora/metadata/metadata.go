@@ -3,8 +3,9 @@
 // handler reads from its context.
 //
 // Keys are lower-case strings (New, Pairs and Set lower-case them); keys starting with
-// "dora-" are reserved for the framework and are refused on outgoing calls. One key has one
-// value: the wire carries map<string, string>.
+// "dora-" are reserved for the framework and are refused on outgoing calls. A key has one or
+// more values; keys ending in "-bin" carry arbitrary bytes. PROTOCOL.md §2 says how both
+// travel, and what peers of the previous dora version see of them.
 package metadata
 
 import (
@@ -23,28 +24,42 @@ func IsReserved(key string) bool {
 	return len(key) >= len(ReservedPrefix) && strings.EqualFold(key[:len(ReservedPrefix)], ReservedPrefix)
 }
 
-// MD is call metadata: lower-case keys, one value each. A nil MD is empty and readable.
-type MD map[string]string
+// BinarySuffix ends the keys whose values are arbitrary bytes ("trace-bin", "sig-bin"): only
+// their values may be non-UTF-8. dora carries them unchanged between current peers; a
+// previous-version peer sees such a value in base64 (PROTOCOL.md §2).
+const BinarySuffix = "-bin"
 
-// New returns an MD holding m with lower-cased keys.
+// IsBinary reports whether key names binary values (ends with BinarySuffix,
+// case-insensitively).
+func IsBinary(key string) bool {
+	return len(key) >= len(BinarySuffix) && strings.EqualFold(key[len(key)-len(BinarySuffix):], BinarySuffix)
+}
+
+// MD is call metadata: lower-case keys, each with one or more values in order. A nil MD is
+// empty and readable. Values of keys ending in BinarySuffix may hold any bytes; other
+// values must be UTF-8 (dora refuses to send them otherwise).
+type MD map[string][]string
+
+// New returns an MD holding m with lower-cased keys, one value each.
 func New(m map[string]string) MD {
 	md := make(MD, len(m))
 	for k, v := range m {
-		md[strings.ToLower(k)] = v
+		md[strings.ToLower(k)] = []string{v}
 	}
 	return md
 }
 
 // Pairs returns an MD from alternating keys and values: Pairs("username", "ann", "token", "t1").
-// Keys are lower-cased; a repeated key keeps the last value. Pairs panics when given an odd
-// number of strings (a programming error).
+// Keys are lower-cased; a repeated key gets each of its values, in order. Pairs panics when
+// given an odd number of strings (a programming error).
 func Pairs(kv ...string) MD {
 	if len(kv)%2 == 1 {
 		panic(fmt.Sprintf("metadata: Pairs got an odd number of strings (%d)", len(kv)))
 	}
 	md := make(MD, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
-		md[strings.ToLower(kv[i])] = kv[i+1]
+		k := strings.ToLower(kv[i])
+		md[k] = append(md[k], kv[i+1])
 	}
 	return md
 }
@@ -52,42 +67,70 @@ func Pairs(kv ...string) MD {
 // Len returns the number of keys.
 func (md MD) Len() int { return len(md) }
 
-// Get returns the value of key ("" when absent); key is matched case-insensitively.
+// Get returns the first value of key ("" when absent); key is matched case-insensitively.
 func (md MD) Get(key string) string {
-	if v, ok := md[key]; ok {
-		return v
+	v, _ := md.Lookup(key)
+	return v
+}
+
+// Lookup returns the first value of key and whether key has a value; key is matched
+// case-insensitively.
+func (md MD) Lookup(key string) (string, bool) {
+	vs := md.Values(key)
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// Values returns every value of key in order (nil when absent); key is matched
+// case-insensitively. The slice is md's own: copy it before changing it.
+func (md MD) Values(key string) []string {
+	if vs, ok := md[key]; ok {
+		return vs
 	}
 	return md[strings.ToLower(key)]
 }
 
-// Lookup returns the value of key and whether it is present; key is matched case-insensitively.
-func (md MD) Lookup(key string) (string, bool) {
-	if v, ok := md[key]; ok {
-		return v, true
+// Set replaces the values of key (lower-cased) with vals; with no vals it deletes key. Set on
+// a nil MD panics, like any nil map write.
+func (md MD) Set(key string, vals ...string) {
+	k := strings.ToLower(key)
+	if len(vals) == 0 {
+		delete(md, k)
+		return
 	}
-	v, ok := md[strings.ToLower(key)]
-	return v, ok
+	md[k] = append([]string(nil), vals...)
 }
 
-// Set sets key (lower-cased) to value. Set on a nil MD panics, like any nil map write.
-func (md MD) Set(key, value string) { md[strings.ToLower(key)] = value }
+// Append adds vals after the values key (lower-cased) already has. Append on a nil MD
+// panics, like any nil map write.
+func (md MD) Append(key string, vals ...string) {
+	if len(vals) == 0 {
+		return
+	}
+	k := strings.ToLower(key)
+	md[k] = append(md[k][:len(md[k]):len(md[k])], vals...)
+}
 
 // Delete removes key (lower-cased).
 func (md MD) Delete(key string) { delete(md, strings.ToLower(key)) }
 
-// Copy returns a copy of md (nil for an empty md).
+// Copy returns a deep copy of md (nil for an empty md).
 func (md MD) Copy() MD {
 	if len(md) == 0 {
 		return nil
 	}
 	out := make(MD, len(md))
 	for k, v := range md {
-		out[k] = v
+		out[k] = append([]string(nil), v...)
 	}
 	return out
 }
 
-// Join returns one MD with the keys of all mds; for a key present in several, the last wins.
+// Join returns one MD with the keys of all mds; for a key present in several, the values of
+// the last replace the others (use Append to accumulate). The result shares no slice with
+// mds.
 func Join(mds ...MD) MD {
 	n := 0
 	for _, md := range mds {
@@ -96,7 +139,7 @@ func Join(mds ...MD) MD {
 	out := make(MD, n)
 	for _, md := range mds {
 		for k, v := range md {
-			out[k] = v
+			out[k] = append([]string(nil), v...)
 		}
 	}
 	return out
@@ -112,7 +155,8 @@ func NewOutgoingContext(ctx context.Context, md MD) context.Context {
 }
 
 // AppendToOutgoingContext returns a child of ctx whose outgoing metadata is ctx's plus the
-// given key/value pairs (keys lower-cased, later values win). It panics on an odd number of
+// given key/value pairs: keys lower-cased; a key given here replaces that key's values
+// in ctx, and a key repeated here gets each of its values. It panics on an odd number of
 // strings, like Pairs.
 func AppendToOutgoingContext(ctx context.Context, kv ...string) context.Context {
 	add := Pairs(kv...)
@@ -141,7 +185,7 @@ func FromIncomingContext(ctx context.Context) (MD, bool) {
 	return md, ok
 }
 
-// ValueFromIncomingContext returns the incoming value of key ("" when absent).
+// ValueFromIncomingContext returns the first incoming value of key ("" when absent).
 func ValueFromIncomingContext(ctx context.Context, key string) string {
 	md, _ := ctx.Value(incomingKey{}).(MD)
 	return md.Get(key)

@@ -12,7 +12,7 @@ func TestPairsAndGet(t *testing.T) {
 	}{
 		{"username", "ann"},
 		{"USERNAME", "ann"},
-		{"token", "t2"},
+		{"token", "t1"},
 		{"missing", ""},
 	}
 	for _, tt := range tests {
@@ -59,7 +59,7 @@ func TestOutgoing(t *testing.T) {
 }
 
 func TestIncoming(t *testing.T) {
-	ctx := NewIncomingContext(context.Background(), MD{"token": "t"})
+	ctx := NewIncomingContext(context.Background(), Pairs("token", "t"))
 	md, ok := FromIncomingContext(ctx)
 	if !ok || md.Get("token") != "t" || ValueFromIncomingContext(ctx, "token") != "t" {
 		t.Fatalf("incoming = %v %v", md, ok)
@@ -86,18 +86,52 @@ func TestReserved(t *testing.T) {
 }
 
 func TestJoinCopy(t *testing.T) {
-	a := MD{"x": "1"}
+	a := Pairs("x", "1")
 	c := a.Copy()
 	c.Set("Y", "2")
 	if a.Len() != 1 || c.Get("y") != "2" {
 		t.Fatal("Copy shares storage")
 	}
-	j := Join(a, c, MD{"x": "9"})
+	j := Join(a, c, Pairs("x", "9"))
 	if j.Get("x") != "9" || j.Len() != 2 {
 		t.Fatalf("Join = %v", j)
 	}
 	j.Delete("X")
 	if _, ok := j.Lookup("x"); ok {
 		t.Fatal("Delete failed")
+	}
+}
+
+func TestMultiValue(t *testing.T) {
+	md := Pairs("Tag", "a", "tag", "b")
+	md.Append("TAG", "c")
+	if got := md.Values("tag"); len(got) != 3 || got[0] != "a" || got[2] != "c" || md.Get("tag") != "a" {
+		t.Fatalf("Values = %q", got)
+	}
+	c := md.Copy()
+	c.Append("tag", "d")
+	c["tag"][0] = "z"
+	if md.Get("tag") != "a" || len(md.Values("tag")) != 3 {
+		t.Fatal("Copy shares value slices")
+	}
+	md.Set("tag", "x")
+	if got := md.Values("tag"); len(got) != 1 || got[0] != "x" {
+		t.Fatalf("Set = %q", got)
+	}
+	md.Set("tag")
+	if _, ok := md.Lookup("tag"); ok {
+		t.Fatal("Set with no values kept the key")
+	}
+	j := Join(Pairs("k", "1", "k", "2"), Pairs("k", "3"))
+	if got := j.Values("k"); len(got) != 1 || got[0] != "3" {
+		t.Fatalf("Join = %q, want the last MD's values", got)
+	}
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{{"sig-bin", true}, {"SIG-BIN", true}, {"bin", false}, {"-bin", true}, {"binary", false}} {
+		if IsBinary(tc.key) != tc.want {
+			t.Errorf("IsBinary(%q) = %v", tc.key, !tc.want)
+		}
 	}
 }

@@ -84,7 +84,8 @@ func (Kind) EnumDescriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{0}
 }
 
-// Head describes the call and the Pkg. Field numbers 1-5 are fixed by the legacy protocol.
+// Head describes the call and the Pkg. Field numbers 1-5 are fixed by the legacy protocol;
+// 6 and 7 came with dora, 8 with multi-valued metadata.
 type Head struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// version of the dora protocol; 1.
@@ -101,7 +102,12 @@ type Head struct {
 	// request; 0 means no deadline.
 	TimeoutUs uint64 `protobuf:"varint,6,opt,name=timeout_us,json=timeoutUs,proto3" json:"timeout_us,omitempty"`
 	// kind of this Pkg.
-	Kind          Kind `protobuf:"varint,7,opt,name=kind,proto3,enum=dora.wire.Kind" json:"kind,omitempty"`
+	Kind Kind `protobuf:"varint,7,opt,name=kind,proto3,enum=dora.wire.Kind" json:"kind,omitempty"`
+	// entries: the user metadata with every value of every key, values as raw bytes (keys
+	// ending in "-bin" may hold any bytes). When a Pkg has at least one entry they are its
+	// whole user metadata and the user keys of meta are only the copy for previous-version
+	// peers (first value per key; see PROTOCOL.md §2). Never holds "dora-" keys.
+	Entries       []*MetadataEntry `protobuf:"bytes,8,rep,name=entries,proto3" json:"entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,6 +191,75 @@ func (x *Head) GetKind() Kind {
 	return Kind_KIND_UNARY
 }
 
+func (x *Head) GetEntries() []*MetadataEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// MetadataEntry is one value of one metadata key.
+type MetadataEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// trailer marks trailer metadata in a unary response (header metadata otherwise).
+	Trailer       bool `protobuf:"varint,3,opt,name=trailer,proto3" json:"trailer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataEntry) Reset() {
+	*x = MetadataEntry{}
+	mi := &file_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataEntry) ProtoMessage() {}
+
+func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
+func (*MetadataEntry) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MetadataEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *MetadataEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *MetadataEntry) GetTrailer() bool {
+	if x != nil {
+		return x.Trailer
+	}
+	return false
+}
+
 // Pkg is one message on the wire.
 type Pkg struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -196,7 +271,7 @@ type Pkg struct {
 
 func (x *Pkg) Reset() {
 	*x = Pkg{}
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +283,7 @@ func (x *Pkg) String() string {
 func (*Pkg) ProtoMessage() {}
 
 func (x *Pkg) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +296,7 @@ func (x *Pkg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pkg.ProtoReflect.Descriptor instead.
 func (*Pkg) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{1}
+	return file_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Pkg) GetHead() *Head {
@@ -243,7 +318,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\tdora.wire\"\x9d\x02\n" +
+	"wire.proto\x12\tdora.wire\"\xd1\x02\n" +
 	"\x04Head\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x05R\aversion\x12%\n" +
 	"\x0eserialize_type\x18\x02 \x01(\tR\rserializeType\x12\x10\n" +
@@ -252,10 +327,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x04meta\x18\x05 \x03(\v2\x19.dora.wire.Head.MetaEntryR\x04meta\x12\x1d\n" +
 	"\n" +
 	"timeout_us\x18\x06 \x01(\x04R\ttimeoutUs\x12#\n" +
-	"\x04kind\x18\a \x01(\x0e2\x0f.dora.wire.KindR\x04kind\x1a7\n" +
+	"\x04kind\x18\a \x01(\x0e2\x0f.dora.wire.KindR\x04kind\x122\n" +
+	"\aentries\x18\b \x03(\v2\x18.dora.wire.MetadataEntryR\aentries\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\atrailer\x18\x03 \x01(\bR\atrailer\"D\n" +
 	"\x03Pkg\x12#\n" +
 	"\x04head\x18\x01 \x01(\v2\x0f.dora.wire.HeadR\x04head\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload*Z\n" +
@@ -280,22 +360,24 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_wire_proto_goTypes = []any{
-	(Kind)(0),    // 0: dora.wire.Kind
-	(*Head)(nil), // 1: dora.wire.Head
-	(*Pkg)(nil),  // 2: dora.wire.Pkg
-	nil,          // 3: dora.wire.Head.MetaEntry
+	(Kind)(0),             // 0: dora.wire.Kind
+	(*Head)(nil),          // 1: dora.wire.Head
+	(*MetadataEntry)(nil), // 2: dora.wire.MetadataEntry
+	(*Pkg)(nil),           // 3: dora.wire.Pkg
+	nil,                   // 4: dora.wire.Head.MetaEntry
 }
 var file_wire_proto_depIdxs = []int32{
-	3, // 0: dora.wire.Head.meta:type_name -> dora.wire.Head.MetaEntry
+	4, // 0: dora.wire.Head.meta:type_name -> dora.wire.Head.MetaEntry
 	0, // 1: dora.wire.Head.kind:type_name -> dora.wire.Kind
-	1, // 2: dora.wire.Pkg.head:type_name -> dora.wire.Head
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 2: dora.wire.Head.entries:type_name -> dora.wire.MetadataEntry
+	1, // 3: dora.wire.Pkg.head:type_name -> dora.wire.Head
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -309,7 +391,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

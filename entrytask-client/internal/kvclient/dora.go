@@ -137,10 +137,10 @@ func (c *doraClient) session(token, user string) dora.CallOption {
 func session(token, user string) dora.CallOption {
 	md := make(metadata.MD, 2)
 	if token != "" {
-		md[mdToken] = token
+		md[mdToken] = []string{token}
 	}
 	if user != "" {
-		md[mdUsername] = user
+		md[mdUsername] = []string{user}
 	}
 	return dora.WithMetadata(md)
 }
