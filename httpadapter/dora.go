@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -155,7 +156,11 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 	var opts []dora.CallOption
 	ctx, cancel := context.WithTimeout(r.Context(), t.s.cfg.callTimeout)
 	defer cancel()
-	if md := t.requestMetadata(r); md != nil {
+	md, herr := t.requestMetadata(r)
+	if herr != nil {
+		return herr
+	}
+	if md != nil {
 		// In the context, not a call option: a tracing stats handler of the client (dora/otel)
 		// sees a forwarded traceparent there and makes it its span's parent.
 		ctx = metadata.NewOutgoingContext(ctx, md)
@@ -194,7 +199,11 @@ func (t *doraTranscoder) serve(w http.ResponseWriter, r *http.Request, m *doraMe
 }
 
 // requestMetadata collects the allow-listed request headers; nil when none is present.
-func (t *doraTranscoder) requestMetadata(r *http.Request) metadata.MD {
+// Several header lines of one name become one value joined with ", " (as HTTP folds
+// them), except for binary keys (ending in -bin): each of their lines is one value in
+// base64 (standard alphabet, padded or not) and is sent as the bytes it encodes; a line
+// that is not base64 is a 400.
+func (t *doraTranscoder) requestMetadata(r *http.Request) (metadata.MD, *httpError) {
 	var md metadata.MD
 	for _, name := range t.reqHdr {
 		vals := r.Header[name]
@@ -204,9 +213,23 @@ func (t *doraTranscoder) requestMetadata(r *http.Request) metadata.MD {
 		if md == nil {
 			md = make(metadata.MD, len(t.reqHdr))
 		}
-		md[strings.ToLower(name)] = []string{strings.Join(vals, ", ")}
+		key := strings.ToLower(name)
+		if !metadata.IsBinary(key) {
+			md[key] = []string{strings.Join(vals, ", ")}
+			continue
+		}
+		bins := make([]string, 0, len(vals))
+		for _, v := range vals {
+			b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(v), "="))
+			if err != nil {
+				return nil, &httpError{http.StatusBadRequest, CodeBadRequest,
+					"httpadapter: header " + name + " is a binary (-bin) header and its value is not base64", 0}
+			}
+			bins = append(bins, string(b))
+		}
+		md[key] = bins
 	}
-	return md
+	return md, nil
 }
 
 // responseHeaders copies the allow-listed response header metadata to HTTP headers.
@@ -215,9 +238,16 @@ func (t *doraTranscoder) responseHeaders(w http.ResponseWriter, md metadata.MD) 
 		if len(vs) == 0 || metadata.IsReserved(k) || (!t.respAll && !t.respHdr[k]) {
 			continue
 		}
-		w.Header().Set(k, vs[0]) // Set and Add put k in canonical form
-		for _, v := range vs[1:] {
-			w.Header().Add(k, v)
+		bin := metadata.IsBinary(k)
+		for i, v := range vs {
+			if bin { // any bytes: unpadded standard base64, as grpc sends -bin values
+				v = base64.RawStdEncoding.EncodeToString([]byte(v))
+			}
+			if i == 0 {
+				w.Header().Set(k, v) // Set and Add put k in canonical form
+			} else {
+				w.Header().Add(k, v)
+			}
 		}
 	}
 }

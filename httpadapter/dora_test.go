@@ -1,8 +1,10 @@
 package httpadapter
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +195,27 @@ func sayText(t *testing.T, r reply) string {
 		t.Fatalf("body %q: %v", r.body, err)
 	}
 	return out.Text
+}
+
+// TestDoraBinaryHeaders: a -bin request header is base64 on HTTP and bytes in dora metadata,
+// one value per header line; -bin response metadata goes back as unpadded base64; a -bin
+// header that is not base64 is a 400.
+func TestDoraBinaryHeaders(t *testing.T) {
+	_, ts := newAdapter(t, WithDora(doraClient(t, startDora(t, false))),
+		WithDoraHeaders("X-Data-Bin"), WithDoraResponseHeaders("x-data-bin"))
+	hdr := http.Header{"Content-Type": {"application/json"},
+		"X-Data-Bin": {base64.StdEncoding.EncodeToString([]byte{0, 0xff, 1}), base64.RawStdEncoding.EncodeToString([]byte{0xfe, 2})}}
+	r := do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"hi"}`), hdr)
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	want := []string{base64.RawStdEncoding.EncodeToString([]byte{1, 0xff, 0}), base64.RawStdEncoding.EncodeToString([]byte{2, 0xfe})}
+	if got := r.header.Values("X-Data-Bin"); !slices.Equal(got, want) {
+		t.Fatalf("X-Data-Bin back %q, want %q (each value reversed by the server, unpadded base64)", got, want)
+	}
+	hdr.Set("X-Data-Bin", "not base64!")
+	r = do(t, nil, http.MethodPost, ts.URL+sayPath, "", strings.NewReader(`{"text":"hi"}`), hdr)
+	if r.status != http.StatusBadRequest || r.errBody(t).Code != CodeBadRequest {
+		t.Fatalf("non-base64 -bin header: %d %s, want 400 %s", r.status, r.body, CodeBadRequest)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,8 @@ func do(t testing.TB, c *http.Client, method, url, host string, body io.Reader, 
 }
 
 // echoServer is the dora echo service of the tests. Say answers "<text>|<x-user metadata>",
-// sets the response header metadata x-echo, and obeys commands in the text:
+// sets the response header metadata x-echo (and x-data-bin: each x-data-bin value
+// reversed), and obeys commands in the text:
 // "fail:<CodeName>" fails with that code, "slow" waits for its context.
 type echoServer struct {
 	echo.UnimplementedEchoServer
@@ -165,7 +167,15 @@ func (echoServer) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayRespon
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if err := dora.SetHeader(ctx, metadata.Pairs("x-echo", "yes", "x-hidden", "no")); err != nil {
+	hdr := metadata.Pairs("x-echo", "yes", "x-hidden", "no")
+	if vs := md.Values("x-data-bin"); len(vs) > 0 { // binary values back, each reversed
+		for _, v := range vs {
+			b := []byte(v)
+			slices.Reverse(b)
+			hdr.Append("x-data-bin", string(b))
+		}
+	}
+	if err := dora.SetHeader(ctx, hdr); err != nil {
 		return nil, err
 	}
 	return &echo.SayResponse{Text: in.Text + "|" + md.Get("x-user") + "|" + md.Get("x-secret"), Blob: in.Blob}, nil
