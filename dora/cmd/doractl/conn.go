@@ -72,7 +72,7 @@ func requestMD(o *options) (metadata.MD, error) {
 		if metadata.IsReserved(k) {
 			return nil, errors.New("-H " + k + ": keys starting with " + metadata.ReservedPrefix + " are dora's own")
 		}
-		md.Set(k, strings.TrimSpace(v))
+		md.Append(k, strings.TrimSpace(v)) // -H k:a -H k:b sends both values
 	}
 	return md, nil
 }

@@ -79,7 +79,7 @@ usage:
   doractl --version | --help
 
 flags (any command, before or after the arguments):
-  -H key:value             request metadata (repeatable)
+  -H key:value             request metadata (repeatable; a repeated key sends every value)
   -d DATA                  call: the request JSON, @- for stdin, @FILE for a file
   --timeout DURATION       bound on the whole command (default 10s)
   --protoset FILE          descriptor set (protoc --include_imports --descriptor_set_out)
