@@ -7,7 +7,9 @@
 #   - `go get <module>@<version>` for each published module, and builds a program importing
 #     every public package of it (not internal, not main);
 #   - `go install <command>@<version>` for every command of those modules (protoc-gen-dora, doractl,
-#     etserver, etclient), and runs each with --version (which must name the version) and --help.
+#     etserver, etclient), and runs each with --version (which must name the version) and --help;
+#   - the installed doractl against the installed etserver (embedded store, reflection on, on
+#     127.0.0.1): `doractl list`, `describe`, `call kv.Store/Login` and `health` must work.
 # Third-party modules come from the local module cache or the usual proxy. Bounded to 3 minutes
 # (POCKET_CONSUMER_SECONDS); about a minute with warm caches. Run by `make test`.
 set -euo pipefail
@@ -62,3 +64,34 @@ for line in "${modules[@]}"; do
   fi
 done
 echo "consumer: ${#modules[@]} modules installable from a module proxy ($((SECONDS - start))s)"
+
+# The installed doractl against the installed etserver with reflection on (issue #20).
+doractl_against_etserver() {
+  local et="$work/etserver-data" log="$work/etserver.log" pid addr
+  "$GOBIN/etserver" seed --insecure-fast-hashes --data-dir "$et" --users 2 >/dev/null 2>&1 ||
+    { echo "consumer: etserver seed failed"; return 1; }
+  "$GOBIN/etserver" serve --data-dir "$et" --listen 127.0.0.1:0 --admin-listen "" --reflection \
+    --log-format json 2>"$log" &
+  pid=$!
+  # The "listening" record names the port; wait for it (bounded), not for a fixed time.
+  addr=$(timeout 20 tail -n +1 -f "$log" | grep -m1 '"msg":"listening"' |
+    sed -n 's/.*"addr":"\([^"]*\)".*/\1/p') || true
+  local rc=0 out
+  if [ -z "$addr" ]; then
+    echo "consumer: etserver did not report listening within 20 s"; cat "$log"; rc=1
+  else
+    out=$("$GOBIN/doractl" list "$addr" --timeout 10s) && grep -qx kv.Store <<<"$out" ||
+      { echo "consumer: doractl list $addr: $out"; rc=1; }
+    out=$("$GOBIN/doractl" describe "$addr" kv.Store --timeout 10s) && grep -q 'rpc Login' <<<"$out" ||
+      { echo "consumer: doractl describe: $out"; rc=1; }
+    out=$("$GOBIN/doractl" call "$addr" kv.Store/Login '{"username":"1","password":"1"}' --timeout 10s) &&
+      grep -q '"token"' <<<"$out" || { echo "consumer: doractl call: $out"; rc=1; }
+    out=$("$GOBIN/doractl" health "$addr" --timeout 10s) && [ "$out" = SERVING ] ||
+      { echo "consumer: doractl health: $out"; rc=1; }
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$rc" = 0 ] && echo "consumer: installed doractl list/describe/call/health work against the installed etserver ($addr)"
+  return "$rc"
+}
+doractl_against_etserver
