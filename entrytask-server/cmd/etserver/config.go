@@ -64,6 +64,7 @@ func serveFlags() []cli.Flag {
 		keyFlag("otel.endpoint", `OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces); "" (default) exports no spans unless OTEL_EXPORTER_OTLP_ENDPOINT is set`),
 		keyFlag("otel.service_name", "service.name of the spans; default etserver"),
 		keyFlag("otel.sample_ratio", "fraction of new traces sampled, 0..1; default 1"),
+		keyFlag("otel.metrics_endpoint", `OTLP/HTTP metrics URL (e.g. http://127.0.0.1:4318/v1/metrics) for dora/otel's RPC metrics; "" (default) exports none unless OTEL_EXPORTER_OTLP_ENDPOINT is set`),
 	)
 }
 

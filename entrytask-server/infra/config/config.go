@@ -231,6 +231,13 @@ type OTel struct {
 	// (default 1: every call). A call whose client sent a sampled trace context is
 	// sampled whatever the ratio (parent-based sampling).
 	SampleRatio float64 `koanf:"sample_ratio"`
+	// MetricsEndpoint is the OTLP/HTTP metrics URL, for example
+	// http://127.0.0.1:4318/v1/metrics, used as given: dora/otel's RPC metrics
+	// (rpc.server.duration, request/response sizes, messages per call) are pushed there every
+	// 60 s and when serve stops. "" (default) exports no metrics unless
+	// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set. etserver's
+	// Prometheus /metrics is served either way.
+	MetricsEndpoint string `koanf:"metrics_endpoint"`
 }
 
 // Defaults returns the built-in defaults as koanf keys (this is the documented list).
@@ -288,6 +295,7 @@ func Defaults() map[string]any {
 		"otel.endpoint":               "",
 		"otel.service_name":           "etserver",
 		"otel.sample_ratio":           1.0,
+		"otel.metrics_endpoint":       "",
 	}
 }
 
@@ -571,9 +579,15 @@ func (c Config) Validate() error {
 	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
 		bad("otel.sample_ratio", "must be in 0..1, got %g", c.OTel.SampleRatio)
 	}
-	if c.OTel.Endpoint != "" {
-		if u, err := url.Parse(c.OTel.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("otel.endpoint", "must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces, got %q", c.OTel.Endpoint)
+	for _, e := range []struct{ key, val, example string }{
+		{"otel.endpoint", c.OTel.Endpoint, "http://127.0.0.1:4318/v1/traces"},
+		{"otel.metrics_endpoint", c.OTel.MetricsEndpoint, "http://127.0.0.1:4318/v1/metrics"},
+	} {
+		if e.val == "" {
+			continue
+		}
+		if u, err := url.Parse(e.val); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(e.key, "must be an http:// or https:// URL such as %s, got %q", e.example, e.val)
 		}
 	}
 	positiveDur("session.ttl", c.Session.TTL)
