@@ -76,6 +76,20 @@ func TestEcho(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("unknown IIP path: %s, want 404", resp.Status)
 		}
+		// The adapter's metrics: the unknown path counted by HTTP code and by error code.
+		resp, err = hc.Get("http://" + addrs[2] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`httpadapter_requests_total{code="200",route="echo"} 2`,
+			`httpadapter_requests_total{code="404",route="echo"} 1`,
+			`httpadapter_errors_total{error="not_found",route="echo"} 1`} {
+			if !strings.Contains(string(m), want) {
+				t.Errorf("adapter /metrics lacks %s:\n%s", want, m)
+			}
+		}
 	})
 	t.Run("wrong address", func(t *testing.T) {
 		srv2 := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=", "--adapter-addr=")

@@ -94,6 +94,9 @@ func adapterListeners(addr string, iipAddr net.Addr, tlsOn, plainInternal bool, 
 		httpadapter.WithIIPRoute(httpadapter.Route{Name: "echo", Backend: backend}),
 		httpadapter.WithLogger(log),
 		httpadapter.WithAccessLog(false),
+		// Prometheus metrics of the adapter (requests by route and HTTP code, errors by
+		// the error body's code, durations, in flight) on the adapter's own port.
+		httpadapter.WithMetricsPath("/metrics"),
 	)
 	if err != nil {
 		for _, l := range ls {
