@@ -28,24 +28,13 @@ const (
 	manyRejoinIn = time.Second
 )
 
-// adminAddr waits (boundedly) for the "etserver: admin on ADDR" line of b.
+// adminAddr is the admin HTTP address of b, from its "listening" record.
 func adminAddr(t *testing.T, b *binaryServer) string {
 	t.Helper()
-	deadline := time.After(rpcTestTimeout)
-	for {
-		for line := range strings.Lines(b.log()) {
-			if a, ok := strings.CutPrefix(strings.TrimSpace(line), "etserver: admin on "); ok {
-				return a
-			}
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("no admin line within %v:\n%s", rpcTestTimeout, b.log())
-		case <-b.exited:
-			t.Fatalf("etserver exited: %v\n%s", b.waitErr, b.log())
-		case <-time.After(10 * time.Millisecond):
-		}
+	if b.admin == "" { // startBinary has read the "listening" record, which names it
+		t.Fatalf("etserver's listening record names no admin address:\n%s", b.log())
 	}
+	return b.admin
 }
 
 // kvCalls returns the sum of etserver_rpc_calls_total over the key/value methods on the
