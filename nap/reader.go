@@ -635,6 +635,13 @@ func (s *Session) creditAnnouncedLocked(st *Stream) {
 	if w == 0 || st.promised != 0 || limit <= 0 || len(st.queue) != 0 || s.held+s.promised+int64(w) > limit {
 		return
 	}
+	if s.readingInto == st {
+		// The read loop is reading a frame of this message unlocked: the window
+		// already counts its bytes and partialLen does not yet, so the rest would be
+		// over-credited by the frame. The read loop calls this again once the frame
+		// is in (a Recv is waiting).
+		return
+	}
 	rest := int64(w-st.partialLen) - st.recvWindow - st.credit
 	if rest <= 0 || st.remoteDone() || st.sentRst {
 		return
