@@ -13,8 +13,8 @@
 // (dora/reflection), or, when the server has none, from --protoset FILE: a descriptor set
 // written by `protoc --include_imports --descriptor_set_out=FILE x.proto` (repeatable).
 //
-// Flags (any command, before or after the arguments): -H key:value (request metadata,
-// repeatable), --timeout (whole command, default 10s), --tls, --cacert FILE, --cert FILE,
+// Flags (any command, after the command name, before or after its arguments): -H key:value
+// (request metadata, repeatable), --timeout (whole command, default 10s), --tls, --cacert FILE, --cert FILE,
 // --key FILE (mTLS), --insecure-skip-verify, --server-name NAME.
 //
 // A unary response is printed as indented JSON; each message of a server stream as one JSON
@@ -78,7 +78,7 @@ usage:
   doractl health   ADDR [SERVICE]                        dora.health.v1 Check ("" = server)
   doractl --version | --help
 
-flags (any command, before or after the arguments):
+flags (after the command name, before or after its arguments):
   -H key:value             request metadata (repeatable; a repeated key sends every value)
   -d DATA                  call: the request JSON, @- for stdin, @FILE for a file
   --timeout DURATION       bound on the whole command (default 10s)
