@@ -342,7 +342,7 @@ func BenchmarkWriteMessage(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	for range b.N {
-		if _, err := w.writeMessage(ctx, StatusResponseFirst, benchPath, 3, int(dataMarkerOK), benchPayload); err != nil {
+		if _, err := w.writeMessage(ctx, StatusResponseFirst, benchPath, 3, int(dataMarkerOK), false, benchPayload); err != nil {
 			b.Fatal(err)
 		}
 	}

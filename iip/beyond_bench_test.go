@@ -20,12 +20,17 @@ import (
 func BenchmarkLargeEchoFrames(b *testing.B) {
 	_, addr := echoServer(b, &ServerOptions{FrameSize: MaxFrameData})
 	for _, fs := range []struct {
-		name string
-		size int
-	}{{"frames=64KiB", 0}, {"frames=256KiB", 256 << 10}, {"frames=1MiB", 1 << 20}, {"frames=16MiB", -1}} {
+		name   string
+		size   int
+		noHint bool
+	}{
+		{"frames=64KiB", 0, false}, {"frames=64KiB,no-size-hint", 0, true},
+		{"frames=256KiB", 256 << 10, false}, {"frames=1MiB", 1 << 20, false},
+		{"frames=16MiB", -1, false}, {"frames=16MiB,no-size-hint", -1, true},
+	} {
 		for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 			b.Run(fmt.Sprintf("%s/%dMiB", fs.name, n>>20), func(b *testing.B) {
-				conn := dialT(b, addr, &Options{FrameSize: fs.size})
+				conn := dialT(b, addr, &Options{FrameSize: fs.size, noSizeHint: fs.noHint})
 				ch, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)

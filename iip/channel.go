@@ -30,6 +30,7 @@ type Channel struct {
 	inPB       *[]byte // inBuf's pooled buffer, for a call that recycles
 	inMarker   int     // typed-errors marker read apart from inBuf, or -1
 	inSize     int
+	inWant     int             // the size the response's first frame announced ("size-hint"), 0: none
 	inStream   *ResponseStream // the response being read belongs to a DoStream call
 	// A streamed response read whole (Do): the trailer byte of its last
 	// frame (-1: none) and where that frame's data starts in inBuf.
@@ -141,7 +142,7 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 	}
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
-	written, err := ch.conn.w.writeMessage(ctx, StatusRequestFirst, path, ch.id, -1, data)
+	written, err := ch.conn.w.writeMessage(ctx, StatusRequestFirst, path, ch.id, -1, ch.conn.sizeHint.Load(), data)
 	if err != nil && !written {
 		// Nothing went out: take the call back off the queue (it is the
 		// tail, since we hold the send lock), unless a connection failure
@@ -304,7 +305,7 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		}
 	}
 	ch.mu.Unlock()
-	_, err := c.w.writeMessage(ctx, StatusRequestFirst, PathDeleteChannel, ch.id, -1, []byte(emptyData))
+	_, err := c.w.writeMessage(ctx, StatusRequestFirst, PathDeleteChannel, ch.id, -1, false, []byte(emptyData))
 	<-ch.send
 	if err != nil || !keep {
 		ch.failAll(ErrClosed) // runs the drained hook when kept
@@ -393,7 +394,7 @@ func responsePathMatches(req string, resp []byte) bool {
 func (ch *Channel) deliver() error {
 	data, pb, marker, tooLarge, size := ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize
 	trailer, trailerAt := ch.inTrailer, ch.inTrailerAt
-	ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize, ch.inTrailer = nil, nil, -1, false, 0, -1
+	ch.inBuf, ch.inPB, ch.inMarker, ch.inTooLarge, ch.inSize, ch.inTrailer, ch.inWant = nil, nil, -1, false, 0, -1, 0
 	var resp []byte
 	var err error
 	typed := ch.conn.typed.Load()

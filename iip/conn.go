@@ -27,6 +27,7 @@ type Conn struct {
 	remote string
 
 	typed     atomic.Bool // server accepted typed-errors
+	sizeHint  atomic.Bool // server accepted size-hint: multi-frame messages announce their size
 	keepalive bool
 	frames    atomic.Uint64 // frames read, for keepalive
 	activity  atomic.Int64  // bytes read, for keepalive: a connection that is answering is alive
@@ -146,6 +147,9 @@ func (c *Conn) NewChannel(ctx context.Context) (*Channel, error) {
 // this client speaks and, unless o.FrameSize is negative, its frame size.
 func capOffer(o *Options) []byte {
 	offer := newChannelRequest{Caps: []string{capTypedErrors, capKeepalive, capControl, capCancel, capGoAway, capStreamResponse}}
+	if !o.noSizeHint {
+		offer.Caps = append(offer.Caps, capSizeHint)
+	}
 	if o.FrameSize > 0 {
 		offer.Caps = append(offer.Caps, capFrameSize)
 		offer.FrameSize = o.FrameSize
@@ -177,6 +181,8 @@ func (c *Conn) applyCaps(n negotiated) error {
 			c.goaway = true
 		case capStreamResponse:
 			c.streamResp = true
+		case capSizeHint:
+			c.sizeHint.Store(true)
 		case capFrameSize:
 			if n.frameSize < MinFrameSize || n.frameSize > MaxFrameData || c.opts.FrameSize <= 0 || n.frameSize > c.opts.FrameSize {
 				return fmt.Errorf("%w: server agreed frame size %d to our offer %d", ErrProtocol, n.frameSize, c.opts.FrameSize)
@@ -267,6 +273,9 @@ func (c *Conn) Caps() []string {
 	if c.streamResp {
 		out = append(out, capStreamResponse)
 	}
+	if c.sizeHint.Load() {
+		out = append(out, capSizeHint)
+	}
 	if c.frameSize > 0 {
 		out = append(out, capFrameSize)
 	}
@@ -299,7 +308,7 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	if first {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, _ = c.w.writeFrame(ctx, StatusClose, "", 0, -1, []byte(emptyData), false)
+		_, _ = c.w.writeFrame(ctx, StatusClose, "", 0, -1, -1, []byte(emptyData), false)
 		cancel()
 	}
 	c.fail(ErrClosed)
@@ -391,6 +400,12 @@ func (c *Conn) read() error {
 			if err != nil {
 				return err
 			}
+			want := 0
+			if h.Status == StatusResponseFirst && c.sizeHint.Load() {
+				if want, err = c.fr.readSizeHint(&h); err != nil {
+					return err
+				}
+			}
 			if st != nil {
 				if err := c.readStreamFirst(ch, st, h); err != nil {
 					return err
@@ -413,7 +428,10 @@ func (c *Conn) read() error {
 				}
 				ch.inBuf = data
 			}
-			ch.inSize = int(h.Length)
+			ch.inSize, ch.inWant = int(h.Length), want
+			if want > max+1 {
+				ch.inTooLarge, ch.inBuf = true, nil
+			}
 			if h.Status == StatusResponse {
 				if err := ch.deliver(); err != nil {
 					return err
@@ -443,6 +461,9 @@ func (c *Conn) read() error {
 			h.Length--
 		}
 		ch.inSize += int(h.Length)
+		if w := ch.inWant; w > 0 && (ch.inSize > w || h.Status == StatusResponseContinueEnd && ch.inSize != w) {
+			return fmt.Errorf("%w: response on channel %d announced %d bytes and carries %d or more", ErrProtocol, ch.id, w, ch.inSize)
+		}
 		if ch.inTooLarge || ch.inSize > max+1 {
 			ch.inTooLarge, ch.inBuf = true, nil
 			if err := c.fr.discard(int(h.Length)); err != nil {
@@ -453,7 +474,10 @@ func (c *Conn) read() error {
 			if h.Status != StatusResponseContinueEnd {
 				limit = max + 1
 			}
-			ch.inBuf, err = c.fr.appendData(ch.inBuf, int(h.Length), limit)
+			if ch.inWant > 0 {
+				limit = ch.inWant // grown once, to the announced size
+			}
+			ch.inBuf, err = c.fr.appendDataExact(ch.inBuf, int(h.Length), limit, ch.inWant > 0)
 			if err != nil {
 				return err
 			}
@@ -604,7 +628,7 @@ func (c *Conn) ctlWriter() {
 			return
 		case r := <-c.cancels:
 			buf = fmt.Appendf(buf[:0], `{"channel":%d,"seq":%d}`, r.ch, r.seq)
-			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathCancel, ControlChannel, -1, buf); err != nil {
+			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathCancel, ControlChannel, -1, false, buf); err != nil {
 				return // the writer failed the connection
 			}
 		}

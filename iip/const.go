@@ -51,6 +51,7 @@ const (
 	capGoAway                 = "goaway"
 	capFrameSize              = "frame-size"
 	capStreamResponse         = "stream-response"
+	capSizeHint               = "size-hint"
 	dataMarkerOK         byte = 0x00
 	dataMarkerError      byte = 0x01
 )
@@ -84,6 +85,9 @@ const (
 	DefaultFrameSize = 64 << 10
 	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
 	MinFrameSize = 4 << 10
+	// sizeHintLen is the length of the size hint that starts the first
+	// frame of a message of several frames once "size-hint" holds.
+	sizeHintLen = 4
 )
 
 // Defaults for Options and ServerOptions; a zero field means the default.

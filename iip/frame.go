@@ -254,7 +254,43 @@ const growFactor = 4
 // frames is copied a few times, not once per frame. 0: the message ends
 // with these bytes.
 func (fr *frameReader) appendData(dst []byte, n int, limit int) ([]byte, error) {
-	return fr.appendDataBudget(dst, n, limit, nil)
+	return fr.appendDataBudget(dst, n, limit, false, nil)
+}
+
+// appendDataExact is appendData for a message whose size is known: with
+// exact, limit is that size and dst, when it must grow, grows to it in one
+// step.
+func (fr *frameReader) appendDataExact(dst []byte, n int, limit int, exact bool) ([]byte, error) {
+	return fr.appendDataBudget(dst, n, limit, exact, nil)
+}
+
+// A message's announced size is trusted (its buffer allocated at once)
+// when 1/sizeHintTrust of it, or sizeHintTrustMax bytes, have arrived.
+const (
+	sizeHintTrust    = 8
+	sizeHintTrustMax = 1 << 20
+)
+
+// readSizeHint reads the size hint that starts the first frame of a
+// message of several frames once "size-hint" holds, takes its bytes off
+// h.Length and returns it: the message's data length (the hint apart), or
+// 0 when the sender did not know it (a streamed response). A frame too
+// short for the hint and one more byte, or a hint not larger than the
+// frame's own data, is a protocol error.
+func (fr *frameReader) readSizeHint(h *frameHeader) (int, error) {
+	if h.Length <= sizeHintLen {
+		return 0, fmt.Errorf("%w: %s frame of %d bytes on channel %d is too short for a size hint and data", ErrProtocol, h.Status, h.Length, h.Channel)
+	}
+	var b [sizeHintLen]byte
+	if err := fr.readData(b[:]); err != nil {
+		return 0, err
+	}
+	h.Length -= sizeHintLen
+	want := int(binary.BigEndian.Uint32(b[:]))
+	if want != 0 && want <= int(h.Length) {
+		return 0, fmt.Errorf("%w: %s frame on channel %d announces a message of %d bytes and carries %d itself", ErrProtocol, h.Status, h.Channel, want, h.Length)
+	}
+	return want, nil
 }
 
 // errBudgetFull is returned by appendDataBudget when grow refused to let the
@@ -265,14 +301,17 @@ var errBudgetFull = errors.New("iip: no room in the buffer budget")
 // growth of dst by extra bytes of capacity; when grow returns false it
 // stops with errBudgetFull (dst holds what was read), and its error is
 // returned as is.
-func (fr *frameReader) appendDataBudget(dst []byte, n int, limit int, grow func(extra int) (bool, error)) ([]byte, error) {
+//
+// exact says that limit is the message's announced size: dst then grows to
+// it in one step, as the first growth, instead of geometrically.
+func (fr *frameReader) appendDataBudget(dst []byte, n int, limit int, exact bool, grow func(extra int) (bool, error)) ([]byte, error) {
 	want := len(dst) + n
 	idle := 0
 	for len(dst) < want {
 		if m := min(fr.buffered(), want-len(dst)); m > 0 {
 			if cap(dst)-len(dst) < m {
 				var err error
-				if dst, err = growData(dst, max(len(dst)+m, growFactor*len(dst)), want, limit, grow); err != nil {
+				if dst, err = growData(dst, max(len(dst)+m, growFactor*len(dst)), want, limit, exact, grow); err != nil {
 					return dst, err
 				}
 			}
@@ -289,7 +328,7 @@ func (fr *frameReader) appendDataBudget(dst []byte, n int, limit int, grow func(
 		}
 		if cap(dst)-len(dst) < directReadMin {
 			var err error
-			if dst, err = growData(dst, growFactor*len(dst), want, limit, grow); err != nil {
+			if dst, err = growData(dst, growFactor*len(dst), want, limit, exact, grow); err != nil {
 				return dst, err
 			}
 		}
@@ -318,8 +357,14 @@ func (fr *frameReader) appendDataBudget(dst []byte, n int, limit int, grow func(
 // on past want, up to limit bytes) c is kept past want, at most limit:
 // capping it at each frame's end would copy the whole message again for
 // every frame.
-func growData(dst []byte, c, want, limit int, grow func(extra int) (bool, error)) ([]byte, error) {
+func growData(dst []byte, c, want, limit int, exact bool, grow func(extra int) (bool, error)) ([]byte, error) {
 	switch {
+	case exact && len(dst) >= min(limit/sizeHintTrust, sizeHintTrustMax):
+		// The announced size, in one step, once an eighth of it (or 1 MiB)
+		// has arrived: a peer makes us allocate at most 8 times what it
+		// sent (1 MiB: 64 times), and a large message is copied once
+		// more at most that much, not about its whole size.
+		c = max(limit, want)
 	case limit > 0:
 		c = max(min(c, limit), want)
 	case c >= want-want/4:

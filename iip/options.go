@@ -66,6 +66,8 @@ type Options struct {
 	// a large transfer on the same connection. Default DefaultFrameSize
 	// (64 KiB); negative: not offered (frames of up to 16 MiB).
 	FrameSize int
+	// noSizeHint leaves "size-hint" out of the offer (benchmarks compare).
+	noSizeHint bool
 	// DialControl, when set, is net.Dialer's Control: it is called with
 	// each connection's socket before it connects, to set further socket
 	// options. An error fails the dial. Default nil.

@@ -58,12 +58,15 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 	}
 	fs := int(w.c.w.frameSize.Load())
 	for off := 0; off < len(p); {
-		st, marker, room := StatusResponseContinue, -1, fs
+		st, marker, hint, room := StatusResponseContinue, -1, int64(-1), fs
 		if !w.started {
 			st, marker, room = StatusResponseFirst, int(dataMarkerStreamed), fs-1
+			if w.it.sizeHint {
+				hint, room = 0, room-sizeHintLen // the size is not known
+			}
 		}
 		n := min(room, len(p)-off)
-		if _, err := w.c.w.writeFrame(context.Background(), st, w.it.req.RawPath, w.ch.id, marker, p[off:off+n], w.started); err != nil {
+		if _, err := w.c.w.writeFrame(context.Background(), st, w.it.req.RawPath, w.ch.id, marker, hint, p[off:off+n], w.started); err != nil {
 			w.err = fmt.Errorf("%w: write streamed response: %v", ErrConnLost, err)
 			w.c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", w.ch.id, err))
 			return off, w.err
@@ -110,7 +113,7 @@ func (c *serverConn) serveStreamResponse(ch *serverChannel, it *item) (int64, er
 		if err != nil {
 			trailer = append([]byte{dataMarkerError}, marshalError(toWireError(err))...)
 		}
-		if _, werr := c.w.writeFrame(context.Background(), StatusResponseContinueEnd, it.req.RawPath, ch.id, -1, trailer, true); werr != nil {
+		if _, werr := c.w.writeFrame(context.Background(), StatusResponseContinueEnd, it.req.RawPath, ch.id, -1, -1, trailer, true); werr != nil {
 			c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", ch.id, werr))
 		}
 	}

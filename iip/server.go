@@ -550,8 +550,8 @@ func (s *Server) reject(c net.Conn) {
 	}
 	path := string(h.Path)
 	w := newConnWriter(c, func(error) {})
-	_, _ = w.writeMessage(context.Background(), StatusResponseFirst, path, h.Channel, -1, marshalError(&Error{Code: CodeServerConnLimit, Message: fmt.Sprintf("server connection limit %d reached", s.opts.MaxConns)}))
-	_, _ = w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
+	_, _ = w.writeMessage(context.Background(), StatusResponseFirst, path, h.Channel, -1, false, marshalError(&Error{Code: CodeServerConnLimit, Message: fmt.Sprintf("server connection limit %d reached", s.opts.MaxConns)}))
+	_, _ = w.writeFrame(context.Background(), StatusClose, "", 0, -1, -1, []byte(emptyData), false)
 }
 
 // Shutdown stops accepting connections, stops reading new requests, waits

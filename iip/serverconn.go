@@ -39,6 +39,7 @@ type serverConn struct {
 	fr       *frameReader
 	capsSeen bool
 	typed    bool // typed-errors accepted: applies to requests read after the negotiation
+	sizeHint bool // size-hint accepted: applies to frames read and responses to requests read after the negotiation
 
 	mu        sync.Mutex
 	chans     map[uint32]*serverChannel
@@ -111,6 +112,7 @@ type inbound struct {
 	buf      []byte
 	size     int
 	held     int64 // of the buffer budgets
+	want     int   // the size the first frame announced ("size-hint"), 0: none
 	tooLarge bool
 	refused  bool // did not fit the buffer budgets: discarded, answered 104
 	stream   *StreamRequest
@@ -130,6 +132,7 @@ const (
 type item struct {
 	kind      itemKind
 	typed     bool
+	sizeHint  bool // the response's first frame, when it has several, announces its size
 	route     *route
 	req       Request
 	stream    *StreamRequest
@@ -216,7 +219,7 @@ func (c *serverConn) serve() {
 		c.s.inBytes.release(left)
 	}
 	if draining {
-		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, []byte(emptyData), false)
+		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, -1, []byte(emptyData), false)
 		if discarded != nil {
 			// Requests the client wrote before it read the goaway must not
 			// meet a closed socket (their writes would fail, not come back
@@ -263,7 +266,7 @@ func (c *serverConn) goAway() chan struct{} {
 	if c.typed {
 		marker = int(dataMarkerOK)
 	}
-	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, PathGoAway, ControlChannel, marker, body)
+	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, PathGoAway, ControlChannel, marker, false, body)
 	_ = c.c.SetReadDeadline(time.Time{})
 	done := make(chan struct{})
 	go func() {
@@ -494,7 +497,7 @@ func (c *serverConn) readControl(h frameHeader) error {
 		if c.typed {
 			marker = int(dataMarkerOK)
 		}
-		if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathPing, ControlChannel, marker, []byte(`{"code":0}`)); err != nil {
+		if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathPing, ControlChannel, marker, false, []byte(`{"code":0}`)); err != nil {
 			return fmt.Errorf("write ping answer: %w", err)
 		}
 		return nil
@@ -520,6 +523,13 @@ func (c *serverConn) rawPath(h frameHeader, r *route) string {
 }
 
 func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
+	want := 0 // the size the request announces ("size-hint"), 0: none
+	if h.Status == StatusRequestFirst && c.sizeHint {
+		var err error
+		if want, err = c.fr.readSizeHint(&h); err != nil {
+			return err
+		}
+	}
 	r := c.s.lookup(h.Path)
 	raw := c.rawPath(h, r)
 	complete := h.Status == StatusRequest
@@ -563,7 +573,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		if ok {
 			var data []byte
-			data, err = c.fr.appendDataBudget(nil, int(h.Length), 0, func(extra int) (bool, error) {
+			data, err = c.fr.appendDataBudget(nil, int(h.Length), 0, false, func(extra int) (bool, error) {
 				ok, err := c.reserveIn(int64(extra), c.partial+held)
 				if ok {
 					held += int64(extra)
@@ -620,7 +630,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 		}
 		return c.complete(ch, raw, r, data, nil, held)
 	}
-	in := &inbound{raw: raw, route: r}
+	in := &inbound{raw: raw, route: r, want: want}
 	if err := c.accumulate(in, h.Length, true); err != nil {
 		return err
 	}
@@ -680,7 +690,10 @@ func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 // the buffer budgets.
 func (c *serverConn) accumulate(in *inbound, n uint32, more bool) error {
 	in.size += int(n)
-	if !in.tooLarge && !in.refused && in.size > c.s.opts.MaxMessageSize {
+	if w := in.want; w > 0 && (in.size > w || !more && in.size != w) {
+		return fmt.Errorf("%w: request %s announced %d bytes and carries %d or more", ErrProtocol, in.raw, w, in.size)
+	}
+	if !in.tooLarge && !in.refused && (in.size > c.s.opts.MaxMessageSize || in.want > c.s.opts.MaxMessageSize) {
 		in.tooLarge = true
 		c.dropInbound(in)
 	}
@@ -705,7 +718,10 @@ func (c *serverConn) accumulate(in *inbound, n uint32, more bool) error {
 	if more {
 		limit = c.s.opts.MaxMessageSize
 	}
-	buf, err := c.fr.appendDataBudget(in.buf, int(n), limit, func(extra int) (bool, error) {
+	if in.want > 0 {
+		limit = in.want // grown once, to the announced size
+	}
+	buf, err := c.fr.appendDataBudget(in.buf, int(n), limit, in.want > 0, func(extra int) (bool, error) {
 		ok, err := c.reserveIn(int64(extra), c.partial)
 		if ok {
 			in.held += int64(extra)
@@ -736,7 +752,7 @@ func (c *serverConn) pushChunk(in *inbound, n uint32) error {
 	var data []byte
 	var err error
 	if int(n) > c.fr.size {
-		data, err = c.fr.appendDataBudget(nil, int(n), 0, func(extra int) (bool, error) {
+		data, err = c.fr.appendDataBudget(nil, int(n), 0, false, func(extra int) (bool, error) {
 			return c.reserveIn(int64(extra), 0)
 		})
 	} else {
@@ -853,7 +869,7 @@ func (c *serverConn) releaseIn(n int64) {
 
 func (c *serverConn) newItem(kind itemKind, ch *serverChannel, raw string, r *route) *item {
 	it := itemPool.Get().(*item)
-	it.kind, it.typed, it.route, it.streamed = kind, c.typed, r, c.streamResp
+	it.kind, it.typed, it.route, it.streamed, it.sizeHint = kind, c.typed, r, c.streamResp, c.sizeHint
 	it.req = Request{RawPath: raw, Path: raw, Channel: ch.id, RemoteAddr: c.remote}
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		it.req.Path = raw[:i]
@@ -1333,7 +1349,7 @@ func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error
 	case len(resp) == 0:
 		resp = marshalError(&Error{Code: CodeNoResponse, Message: "handler returned no response for " + it.req.Path})
 	}
-	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, resp); err != nil {
+	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, it.sizeHint, resp); err != nil {
 		// A response that cannot be written (the peer does not read it
 		// within WriteTimeout, or the connection broke) would leave the
 		// channel's later responses out of order: the connection ends.
@@ -1390,6 +1406,7 @@ func (s *Server) acceptCaps(offer []string, frameSize int) (caps []string, fs in
 			if !has[capTypedErrors] {
 				continue // its markers need typed errors
 			}
+		case capSizeHint:
 		case capFrameSize:
 			if frameSize < MinFrameSize || s.opts.FrameSize < 0 {
 				continue
@@ -1456,6 +1473,8 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 					c.goaway = true
 				case capStreamResponse:
 					c.streamResp = true
+				case capSizeHint:
+					c.sizeHint = true
 				}
 			}
 			if c.frameSize > 0 {

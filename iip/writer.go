@@ -3,7 +3,9 @@ package iip
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -73,10 +75,14 @@ func (w *connWriter) release() { <-w.lock }
 // prepended to the data (typed-errors capability). Empty data without a
 // marker is sent as "{}" because a zero data length is illegal.
 //
+// hint (the "size-hint" capability) makes the first frame of a message of
+// several frames start with the message's total data length, 4 bytes big
+// endian, so that the receiver allocates its buffer once.
+//
 // written reports whether any byte of the message reached the connection;
 // when it is false and err is not nil, nothing was sent and the stream is
 // intact (the caller's context ended while waiting for the lock).
-func (w *connWriter) writeMessage(ctx context.Context, base Status, path string, ch uint32, marker int, data []byte) (written bool, err error) {
+func (w *connWriter) writeMessage(ctx context.Context, base Status, path string, ch uint32, marker int, hint bool, data []byte) (written bool, err error) {
 	total := len(data)
 	if marker >= 0 {
 		total++
@@ -86,7 +92,11 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 	}
 	fs := int(w.frameSize.Load())
 	if total <= fs {
-		return w.writeFrame(ctx, base+1, path, ch, marker, data, false)
+		return w.writeFrame(ctx, base+1, path, ch, marker, -1, data, false)
+	}
+	announce := int64(-1)
+	if hint {
+		announce = sizeHintValue(total)
 	}
 	// Multi-frame message: first frame, continuations, last continuation.
 	first := true
@@ -94,6 +104,9 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 		n := fs
 		if first && marker >= 0 {
 			n--
+		}
+		if first && announce >= 0 {
+			n -= sizeHintLen
 		}
 		if n > len(data) {
 			n = len(data)
@@ -107,11 +120,11 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 		default:
 			st = base + 2
 		}
-		m := -1
+		m, a := -1, int64(-1)
 		if first {
-			m = marker
+			m, a = marker, announce
 		}
-		w2, err := w.writeFrame(ctx, st, path, ch, m, data[:n], written)
+		w2, err := w.writeFrame(ctx, st, path, ch, m, a, data[:n], written)
 		written = written || w2
 		if err != nil {
 			return written, err
@@ -122,12 +135,22 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 	return written, nil
 }
 
-// writeFrame writes one frame under the lock. Once part of a message is
+// sizeHintValue is what the first frame of a message of total data bytes
+// announces: total, or 0 (unknown) when it does not fit the 4 bytes.
+func sizeHintValue(total int) int64 {
+	if total > math.MaxUint32 {
+		return 0
+	}
+	return int64(total)
+}
+
+// writeFrame writes one frame under the lock. hint >= 0 is written before
+// the marker as the 4-byte size hint of the message this frame starts. Once part of a message is
 // out (midMessage), the lock is taken without regard to ctx, because
 // abandoning a message half way would corrupt the stream; ctx's deadline
 // still bounds the write, and a write that times out half way closes the
 // connection.
-func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, chunk []byte, midMessage bool) (bool, error) {
+func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, hint int64, chunk []byte, midMessage bool) (bool, error) {
 	lockCtx := ctx
 	if midMessage {
 		lockCtx = context.Background()
@@ -145,6 +168,9 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 	if marker >= 0 {
 		n++
 	}
+	if hint >= 0 {
+		n += sizeHintLen
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = w.c.SetWriteDeadline(dl)
 		defer w.c.SetWriteDeadline(time.Time{})
@@ -153,6 +179,9 @@ func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch 
 		_ = w.c.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
 	b := appendHeader(w.buf[:0], st, path, ch, n)
+	if hint >= 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(hint))
+	}
 	if marker >= 0 {
 		b = append(b, byte(marker))
 	}
