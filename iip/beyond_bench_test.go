@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,28 +90,40 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 	smallEcho := func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil }
 	s, addr := echoServer(b, nil)
 	s.HandleFunc("/small", smallEcho)
-	// The same with 256 KiB socket send buffers on both sides: less of the
-	// bulk transfer queued in the kernel ahead of a small frame.
-	s2, addrSmallBuf := echoServer(b, &ServerOptions{SocketWriteBuffer: 256 << 10})
-	s2.HandleFunc("/small", smallEcho)
+	// The same with smaller socket buffers on both sides: less of the bulk
+	// transfer queued in the kernel ahead of a small frame.
+	bufServer := func(n int) string {
+		s, addr := echoServer(b, &ServerOptions{SocketWriteBuffer: n, SocketReadBuffer: n})
+		s.HandleFunc("/small", smallEcho)
+		return addr
+	}
+	addr256, addr128 := bufServer(256<<10), bufServer(128<<10)
 	for _, fs := range []struct {
-		name string
-		size int
-		snd  int
-		addr string
-	}{{"frames=64KiB", 0, 0, addr}, {"frames=16MiB", -1, 0, addr}, {"frames=64KiB,sndbuf=256KiB", 0, 256 << 10, addrSmallBuf}} {
+		name   string
+		size   int
+		buf    int
+		addr   string
+		noHint bool
+	}{
+		{"frames=64KiB", 0, 0, addr, false},
+		{"frames=64KiB,no-size-hint", 0, 0, addr, true},
+		{"frames=16MiB", -1, 0, addr, false},
+		{"frames=64KiB,sockbuf=256KiB", 0, 256 << 10, addr256, false},
+		{"frames=64KiB,sockbuf=128KiB", 0, 128 << 10, addr128, false},
+	} {
 		for _, bulk := range []bool{false, true} {
 			name := fs.name + "/idle"
 			if bulk {
 				name = fs.name + "/during-64MiB"
 			}
 			b.Run(name, func(b *testing.B) {
-				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.snd})
+				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.buf, SocketReadBuffer: fs.buf, noSizeHint: fs.noHint})
 				small, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)
 				}
 				stop, bulkDone := make(chan struct{}), make(chan error, 1)
+				var echoed atomic.Int64 // bulk bytes echoed while the small calls ran
 				if bulk {
 					bulkCh, err := conn.NewChannel(testCtx(b))
 					if err != nil {
@@ -134,6 +147,7 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 								bulkDone <- err
 								return
 							}
+							echoed.Add(int64(len(big)))
 						}
 					}()
 					<-started
@@ -143,6 +157,7 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 				h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 				data := pattern(100)
 				b.ResetTimer()
+				start := time.Now()
 				for range b.N {
 					t0 := time.Now()
 					if _, err := small.Do(testCtx(b), "/small", data); err != nil {
@@ -151,12 +166,16 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 					_ = h.RecordValue(time.Since(t0).Microseconds())
 				}
 				b.StopTimer()
+				elapsed := time.Since(start)
 				close(stop)
 				if err := <-bulkDone; err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-us")
 				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-us")
+				if bulk {
+					b.ReportMetric(float64(echoed.Load())/elapsed.Seconds()/1e6, "bulk-MB/s")
+				}
 			})
 		}
 	}
