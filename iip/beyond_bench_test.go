@@ -98,18 +98,27 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 		return addr
 	}
 	addr256, addr128 := bufServer(256<<10), bufServer(128<<10)
+	winServer := func(n int) string {
+		s, addr := echoServer(b, &ServerOptions{Window: n})
+		s.HandleFunc("/small", smallEcho)
+		return addr
+	}
+	addrNoWin, addrWin1M := winServer(-1), winServer(1<<20)
 	for _, fs := range []struct {
 		name   string
 		size   int
 		buf    int
 		addr   string
 		noHint bool
+		window int
 	}{
-		{"frames=64KiB", 0, 0, addr, false},
-		{"frames=64KiB,no-size-hint", 0, 0, addr, true},
-		{"frames=16MiB", -1, 0, addr, false},
-		{"frames=64KiB,sockbuf=256KiB", 0, 256 << 10, addr256, false},
-		{"frames=64KiB,sockbuf=128KiB", 0, 128 << 10, addr128, false},
+		{"frames=64KiB", 0, 0, addr, false, 0},
+		{"frames=64KiB,window=1MiB", 0, 0, addrWin1M, false, 1 << 20},
+		{"frames=64KiB,no-window", 0, 0, addrNoWin, false, -1},
+		{"frames=64KiB,no-window,no-size-hint", 0, 0, addrNoWin, true, -1},
+		{"frames=16MiB", -1, 0, addr, false, 0},
+		{"frames=64KiB,no-window,sockbuf=256KiB", 0, 256 << 10, addr256, false, -1},
+		{"frames=64KiB,no-window,sockbuf=128KiB", 0, 128 << 10, addr128, false, -1},
 	} {
 		for _, bulk := range []bool{false, true} {
 			name := fs.name + "/idle"
@@ -117,7 +126,7 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 				name = fs.name + "/during-64MiB"
 			}
 			b.Run(name, func(b *testing.B) {
-				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.buf, SocketReadBuffer: fs.buf, noSizeHint: fs.noHint})
+				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.buf, SocketReadBuffer: fs.buf, noSizeHint: fs.noHint, Window: fs.window})
 				small, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)

@@ -26,8 +26,14 @@ type Conn struct {
 	fr     *frameReader
 	remote string
 
-	typed     atomic.Bool // server accepted typed-errors
-	sizeHint  atomic.Bool // server accepted size-hint: multi-frame messages announce their size
+	typed    atomic.Bool // server accepted typed-errors
+	sizeHint atomic.Bool // server accepted size-hint: multi-frame messages announce their size
+	// "window": rwin counts what the reader reads of the server's
+	// flow-controlled frames; acked holds the bytes to acknowledge, and
+	// acks wakes ctlWriter to write them.
+	rwin      atomic.Pointer[recvWindow]
+	acked     atomic.Int64
+	acks      chan struct{}
 	keepalive bool
 	frames    atomic.Uint64 // frames read, for keepalive
 	activity  atomic.Int64  // bytes read, for keepalive: a connection that is answering is alive
@@ -153,6 +159,10 @@ func capOffer(o *Options) []byte {
 	if o.FrameSize > 0 {
 		offer.Caps = append(offer.Caps, capFrameSize)
 		offer.FrameSize = o.FrameSize
+		if o.Window > 0 {
+			offer.Caps = append(offer.Caps, capWindow)
+			offer.Window = o.Window
+		}
 	}
 	b, _ := json.Marshal(offer)
 	return b
@@ -162,11 +172,13 @@ func capOffer(o *Options) []byte {
 type negotiated struct {
 	caps      []string
 	frameSize int
+	window    int // the server's window ("window")
 }
 
 // applyCaps switches on what the server accepted; the Conn is not shared
 // yet.
 func (c *Conn) applyCaps(n negotiated) error {
+	window := false
 	for _, cp := range n.caps {
 		switch cp {
 		case capTypedErrors:
@@ -189,7 +201,17 @@ func (c *Conn) applyCaps(n negotiated) error {
 			}
 			c.frameSize = n.frameSize
 			c.w.frameSize.Store(int64(n.frameSize))
+		case capWindow:
+			window = true
 		}
+	}
+	if window {
+		if c.frameSize == 0 || c.ctl == nil || !c.goaway || c.opts.Window <= 0 || n.window < 2*c.frameSize {
+			return fmt.Errorf("%w: server agreed window %d (frame size %d, control %v) to our offer %d", ErrProtocol, n.window, c.frameSize, c.ctl != nil, c.opts.Window)
+		}
+		c.rwin.Store(&recvWindow{limit: int64(c.opts.Window)})
+		c.w.win.Store(newSendWindow(int64(n.window), c.done))
+		c.acks = make(chan struct{}, 1)
 	}
 	if c.ctl == nil {
 		c.cancels, c.goaway = nil, false
@@ -198,7 +220,7 @@ func (c *Conn) applyCaps(n negotiated) error {
 		c.chans[ControlChannel] = c.ctl
 		c.mu.Unlock()
 	}
-	if c.cancels != nil {
+	if c.cancels != nil || c.acks != nil {
 		c.wg.Add(1)
 		go c.ctlWriter()
 	}
@@ -222,6 +244,7 @@ func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiat
 		ChannelID *uint32  `json:"channel_id"`
 		Caps      []string `json:"caps"`
 		FrameSize int      `json:"frame_size"`
+		Window    int      `json:"window"`
 		Message   string   `json:"message"`
 	}
 	if err := json.Unmarshal(resp, &r); err != nil {
@@ -230,7 +253,7 @@ func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiat
 	if r.Code != 0 {
 		return nil, neg, &Error{Code: r.Code, Message: r.Message}
 	}
-	neg = negotiated{caps: r.Caps, frameSize: r.FrameSize}
+	neg = negotiated{caps: r.Caps, frameSize: r.FrameSize, window: r.Window}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
@@ -275,6 +298,9 @@ func (c *Conn) Caps() []string {
 	}
 	if c.sizeHint.Load() {
 		out = append(out, capSizeHint)
+	}
+	if c.w.win.Load() != nil {
+		out = append(out, capWindow)
 	}
 	if c.frameSize > 0 {
 		out = append(out, capFrameSize)
@@ -370,7 +396,12 @@ func (c *Conn) readLoop() {
 
 func (c *Conn) read() error {
 	max := c.opts.MaxMessageSize
+	var fc uint32 // the last frame's flow-controlled bytes, acknowledged once read
 	for {
+		if fc > 0 {
+			c.windowRead(fc)
+			fc = 0
+		}
 		h, err := c.fr.readHeader()
 		if err != nil {
 			return err
@@ -381,6 +412,19 @@ func (c *Conn) read() error {
 		}
 		if !h.Status.isResponse() {
 			return fmt.Errorf("%w: server sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
+		}
+		if rw := c.rwin.Load(); rw != nil {
+			if flowControlled(h.Status) {
+				if err := rw.arrive(h.Length); err != nil {
+					return err
+				}
+				fc = h.Length
+			} else if h.Channel == ControlChannel && string(h.Path) == PathWindow {
+				if err := c.readWindowUpdate(h); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if h.Channel == ControlChannel && c.goaway && string(h.Path) == PathGoAway {
 			if err := c.readGoAway(h); err != nil {
@@ -489,6 +533,42 @@ func (c *Conn) read() error {
 			}
 		}
 	}
+}
+
+// windowRead acknowledges n bytes of flow-controlled frames read, once
+// they add up to half our window: ctlWriter writes the /sys/window.
+func (c *Conn) windowRead(n uint32) {
+	if ack := c.rwin.Load().consumed(n); ack > 0 {
+		c.acked.Add(ack)
+		select {
+		case c.acks <- struct{}{}:
+		default: // ctlWriter has a wake-up pending: it takes all acked
+		}
+	}
+}
+
+// readWindowUpdate reads the server's /sys/window: credit for our
+// flow-controlled frames.
+func (c *Conn) readWindowUpdate(h frameHeader) error {
+	if h.Status != StatusResponse || h.Length > maxWindowData {
+		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, PathWindow, h.Status, h.Length)
+	}
+	var buf [maxWindowData]byte
+	data := buf[:h.Length]
+	if err := c.fr.readData(data); err != nil {
+		return err
+	}
+	if c.typed.Load() {
+		if len(data) == 0 || data[0] != dataMarkerOK {
+			return fmt.Errorf("%w: %s without its marker", ErrProtocol, PathWindow)
+		}
+		data = data[1:]
+	}
+	n, err := parseWindowUpdate(data)
+	if err != nil {
+		return err
+	}
+	return c.w.win.Load().grant(n)
 }
 
 // readPooled reads a one-frame response of n bytes into a pooled buffer
@@ -617,8 +697,9 @@ func (c *Conn) sendCancel(ch uint32, seq uint64) {
 	}
 }
 
-// ctlWriter writes the queued /sys/cancel requests on the control channel
-// (they are not answered) until the connection ends.
+// ctlWriter writes the queued /sys/cancel requests and the /sys/window
+// acknowledgements on the control channel (neither is answered) until the
+// connection ends.
 func (c *Conn) ctlWriter() {
 	defer c.wg.Done()
 	var buf []byte
@@ -630,6 +711,15 @@ func (c *Conn) ctlWriter() {
 			buf = fmt.Appendf(buf[:0], `{"channel":%d,"seq":%d}`, r.ch, r.seq)
 			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathCancel, ControlChannel, -1, false, buf); err != nil {
 				return // the writer failed the connection
+			}
+		case <-c.acks:
+			n := c.acked.Swap(0)
+			if n == 0 {
+				continue // taken with an earlier wake-up
+			}
+			buf = fmt.Appendf(buf[:0], `{"n":%d}`, n)
+			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathWindow, ControlChannel, -1, false, buf); err != nil {
+				return
 			}
 		}
 	}
@@ -662,6 +752,9 @@ func (c *Conn) readGoAway(h frameHeader) error {
 	}
 	if err := json.Unmarshal(data, &g); err != nil {
 		return fmt.Errorf("%w: bad %s data %q: %v", ErrProtocol, PathGoAway, truncate(data, 128), err)
+	}
+	if rw := c.rwin.Load(); rw != nil {
+		rw.off = true // the server no longer reads our acknowledgements
 	}
 	c.leaving.Store(true)
 	c.mu.Lock()

@@ -52,6 +52,7 @@ const (
 	capFrameSize              = "frame-size"
 	capStreamResponse         = "stream-response"
 	capSizeHint               = "size-hint"
+	capWindow                 = "window"
 	dataMarkerOK         byte = 0x00
 	dataMarkerError      byte = 0x01
 )
@@ -71,6 +72,10 @@ const (
 	// announces a graceful shutdown and, per channel, how many requests the
 	// server read and will answer: {"code":0,"read":{"N":K,...}}.
 	PathGoAway = "/sys/goaway"
+	// PathWindow (control channel, both directions, never answered)
+	// acknowledges flow-controlled bytes read ("window" capability):
+	// {"n":K}.
+	PathWindow = "/sys/window"
 	// maxControlData bounds the data of a control-channel request.
 	maxControlData = 4096
 )
@@ -85,6 +90,12 @@ const (
 	DefaultFrameSize = 64 << 10
 	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
 	MinFrameSize = 4 << 10
+	// DefaultWindow is the window a connection that negotiated "window"
+	// gives its peer unless Options.Window or ServerOptions.Window asks for
+	// another: how many bytes of frames of messages of several frames the
+	// peer may send ahead of what was read (256 KiB), so that a small
+	// message waits behind at most that much of a large one.
+	DefaultWindow = 256 << 10
 	// sizeHintLen is the length of the size hint that starts the first
 	// frame of a message of several frames once "size-hint" holds.
 	sizeHintLen = 4

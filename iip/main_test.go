@@ -128,7 +128,7 @@ func dialT(t testing.TB, addr string, opts *Options) *Conn {
 func TestSmokeEcho(t *testing.T) {
 	_, addr := echoServer(t, nil)
 	c := dialT(t, addr, nil)
-	if got := c.Caps(); len(got) != 8 {
+	if got := c.Caps(); len(got) != 9 {
 		t.Fatalf("caps %v", got)
 	}
 	ch, err := c.NewChannel(testCtx(t))

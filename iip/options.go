@@ -66,6 +66,16 @@ type Options struct {
 	// a large transfer on the same connection. Default DefaultFrameSize
 	// (64 KiB); negative: not offered (frames of up to 16 MiB).
 	FrameSize int
+	// Window is how many bytes of frames of messages of several frames
+	// (large messages) the server may send on a connection ahead of what
+	// this client has read, offered with the "window" capability (which
+	// needs "frame-size" and "control"); the client acknowledges what it
+	// reads on the control channel. It bounds what is queued in the
+	// sockets ahead of a small response, at some cost in bulk throughput.
+	// Default DefaultWindow (256 KiB); raised to twice the frame size;
+	// negative: not offered (no flow control, as toward any server that
+	// does not accept it).
+	Window int
 	// noSizeHint leaves "size-hint" out of the offer (benchmarks compare).
 	noSizeHint bool
 	// DialControl, when set, is net.Dialer's Control: it is called with
@@ -105,6 +115,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.FrameSize > 0 {
 		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
+	}
+	if v.Window == 0 {
+		v.Window = DefaultWindow
+	}
+	if v.Window > 0 {
+		v.Window = max(v.Window, 2*v.FrameSize)
 	}
 	return v
 }

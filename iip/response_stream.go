@@ -66,6 +66,12 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 			}
 		}
 		n := min(room, len(p)-off)
+		fl := n + fs - room // the frame's data length: the marker and hint included
+		if err := w.c.w.takeCredit(context.Background(), fl, w.started); err != nil {
+			w.err = fmt.Errorf("%w: write streamed response: %v", ErrConnLost, err)
+			w.c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", w.ch.id, err))
+			return off, w.err
+		}
 		if _, err := w.c.w.writeFrame(context.Background(), st, w.it.req.RawPath, w.ch.id, marker, hint, p[off:off+n], w.started); err != nil {
 			w.err = fmt.Errorf("%w: write streamed response: %v", ErrConnLost, err)
 			w.c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", w.ch.id, err))
@@ -113,7 +119,11 @@ func (c *serverConn) serveStreamResponse(ch *serverChannel, it *item) (int64, er
 		if err != nil {
 			trailer = append([]byte{dataMarkerError}, marshalError(toWireError(err))...)
 		}
-		if _, werr := c.w.writeFrame(context.Background(), StatusResponseContinueEnd, it.req.RawPath, ch.id, -1, -1, trailer, true); werr != nil {
+		werr := c.w.takeCredit(context.Background(), len(trailer), true)
+		if werr == nil {
+			_, werr = c.w.writeFrame(context.Background(), StatusResponseContinueEnd, it.req.RawPath, ch.id, -1, -1, trailer, true)
+		}
+		if werr != nil {
 			c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", ch.id, werr))
 		}
 	}

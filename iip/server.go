@@ -148,6 +148,14 @@ type ServerOptions struct {
 	// connection's other responses. Default DefaultFrameSize (64 KiB);
 	// negative: the capability is refused (frames of up to 16 MiB).
 	FrameSize int
+	// Window is how many bytes of frames of messages of several frames
+	// (large requests) a client that negotiated the "window" capability
+	// may send on a connection ahead of what the server has read; the
+	// server acknowledges what it reads on the control channel. It bounds
+	// what is queued in the sockets ahead of a small request, at some cost
+	// in bulk throughput. Default DefaultWindow (256 KiB); raised to twice
+	// the agreed frame size; negative: the capability is refused.
+	Window int
 	// ListenControl, when set, is net.ListenConfig's Control for
 	// ListenAndServe: it is called with the listening socket before it is
 	// bound, to set further socket options (accepted sockets inherit most
@@ -218,6 +226,9 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	}
 	if v.FrameSize > 0 {
 		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
+	}
+	if v.Window == 0 {
+		v.Window = DefaultWindow
 	}
 	return v
 }

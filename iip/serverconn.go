@@ -38,15 +38,20 @@ type serverConn struct {
 	// reader-only state
 	fr       *frameReader
 	capsSeen bool
-	typed    bool // typed-errors accepted: applies to requests read after the negotiation
-	sizeHint bool // size-hint accepted: applies to frames read and responses to requests read after the negotiation
+	typed    bool        // typed-errors accepted: applies to requests read after the negotiation
+	sizeHint bool        // size-hint accepted: applies to frames read and responses to requests read after the negotiation
+	rwin     *recvWindow // "window" accepted: what is read of the client's flow-controlled frames
+	fcRead   uint32      // the flow-controlled bytes of the frame being read, acknowledged once it is
+	ackBuf   []byte
 
-	mu        sync.Mutex
-	chans     map[uint32]*serverChannel
-	nextID    uint32
-	caps      []string
-	frameSize int // negotiated with "frame-size"; 0 when not
-	requests  atomic.Uint64
+	mu         sync.Mutex
+	chans      map[uint32]*serverChannel
+	nextID     uint32
+	caps       []string
+	frameSize  int // negotiated with "frame-size"; 0 when not
+	window     int // our window, negotiated with "window"; 0 when not
+	peerWindow int // the client's window offered with "window"
+	requests   atomic.Uint64
 
 	// lastRead is when the last frame started to arrive (Unix ns), the
 	// accept time before the first; inflight counts requests queued or
@@ -266,6 +271,9 @@ func (c *serverConn) goAway() chan struct{} {
 	if c.typed {
 		marker = int(dataMarkerOK)
 	}
+	if win := c.w.win.Load(); win != nil {
+		win.disable() // the acknowledgements will not be read
+	}
 	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, PathGoAway, ControlChannel, marker, false, body)
 	_ = c.c.SetReadDeadline(time.Time{})
 	done := make(chan struct{})
@@ -433,6 +441,12 @@ func (c *serverConn) readLoop() error {
 			return err
 		}
 		c.handshaken = true
+		if n := c.fcRead; n > 0 {
+			c.fcRead = 0
+			if err := c.windowRead(n); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -456,6 +470,12 @@ func (c *serverConn) readFrame() error {
 	if !h.Status.isRequest() {
 		return fmt.Errorf("%w: client sent a %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
 	}
+	if c.rwin != nil && flowControlled(h.Status) {
+		if err := c.rwin.arrive(h.Length); err != nil {
+			return err
+		}
+		c.fcRead = h.Length
+	}
 	if h.Channel == ControlChannel && c.control {
 		return c.readControl(h)
 	}
@@ -476,6 +496,25 @@ func (c *serverConn) readFrame() error {
 		return fmt.Errorf("%w: continuation frame without a first frame on channel %d", ErrProtocol, h.Channel)
 	}
 	return c.readContinuation(ch, h)
+}
+
+// windowRead acknowledges n bytes of flow-controlled frames read, once
+// they add up to half our window, with a /sys/window on the control
+// channel, written by the reader as ping answers are.
+func (c *serverConn) windowRead(n uint32) error {
+	ack := c.rwin.consumed(n)
+	if ack == 0 {
+		return nil
+	}
+	marker := -1
+	if c.typed {
+		marker = int(dataMarkerOK)
+	}
+	c.ackBuf = fmt.Appendf(c.ackBuf[:0], `{"n":%d}`, ack)
+	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathWindow, ControlChannel, marker, false, c.ackBuf); err != nil {
+		return fmt.Errorf("write %s: %w", PathWindow, err)
+	}
+	return nil
 }
 
 // readControl reads and answers a request on the control channel (PROTOCOL.md,
@@ -501,6 +540,15 @@ func (c *serverConn) readControl(h frameHeader) error {
 			return fmt.Errorf("write ping answer: %w", err)
 		}
 		return nil
+	case PathWindow:
+		if c.w.win.Load() == nil {
+			break
+		}
+		n, err := parseWindowUpdate(d)
+		if err != nil {
+			return err
+		}
+		return c.w.win.Load().grant(n)
 	case PathCancel:
 		var req struct {
 			Channel *uint32 `json:"channel"`
@@ -1376,6 +1424,7 @@ func (c *serverConn) closeFor(err error) {
 type newChannelRequest struct {
 	Caps      []string `json:"caps"`
 	FrameSize int      `json:"frame_size"`
+	Window    int      `json:"window,omitempty"`
 }
 
 type newChannelResponse struct {
@@ -1383,6 +1432,7 @@ type newChannelResponse struct {
 	ChannelID uint32   `json:"channel_id"`
 	Caps      []string `json:"caps,omitempty"`
 	FrameSize int      `json:"frame_size,omitempty"`
+	Window    int      `json:"window,omitempty"`
 }
 
 // acceptCaps returns the capabilities of offer this server accepts, and
@@ -1390,7 +1440,7 @@ type newChannelResponse struct {
 // smaller of the offered size and the server's, neither below
 // MinFrameSize nor above MaxFrameData. "cancel" and "goaway" need
 // "control".
-func (s *Server) acceptCaps(offer []string, frameSize int) (caps []string, fs int) {
+func (s *Server) acceptCaps(offer []string, frameSize, window int) (caps []string, fs, win int) {
 	has := map[string]bool{}
 	for _, cp := range offer {
 		has[cp] = true
@@ -1412,12 +1462,18 @@ func (s *Server) acceptCaps(offer []string, frameSize int) (caps []string, fs in
 				continue
 			}
 			fs = min(frameSize, s.opts.FrameSize, MaxFrameData)
+		case capWindow:
+			continue // decided below, once the frame size is known
 		default:
 			continue
 		}
 		caps = append(caps, cp)
 	}
-	return caps, fs
+	if has[capWindow] && has[capControl] && has[capGoAway] && fs > 0 && window >= 2*fs && s.opts.Window > 0 {
+		caps = append(caps, capWindow)
+		win = max(s.opts.Window, 2*fs)
+	}
+	return caps, fs, win
 }
 
 // sysRequest handles /sys/ paths. Channel creation and deletion take
@@ -1451,7 +1507,8 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 		if negotiating {
 			c.capsSeen = true
 			if !c.s.opts.DisableCaps {
-				c.caps, c.frameSize = c.s.acceptCaps(req.Caps, req.FrameSize)
+				c.caps, c.frameSize, c.window = c.s.acceptCaps(req.Caps, req.FrameSize, req.Window)
+				c.peerWindow = req.Window
 			}
 		}
 		if hasCaps {
@@ -1460,6 +1517,7 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 				resp.Caps = []string{}
 			}
 			resp.FrameSize = c.frameSize
+			resp.Window = c.window
 		}
 		c.mu.Unlock()
 		if negotiating {
@@ -1475,6 +1533,12 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 					c.streamResp = true
 				case capSizeHint:
 					c.sizeHint = true
+				case capWindow:
+					// Frames read from now on count against our window;
+					// responses to requests read from now on against
+					// the client's.
+					c.rwin = &recvWindow{limit: int64(c.window)}
+					c.w.win.Store(newSendWindow(int64(c.peerWindow), c.ctx.Done()))
 				}
 			}
 			if c.frameSize > 0 {

@@ -14,12 +14,15 @@ import (
 	"testing"
 )
 
-// TestSizeHintRoundTrip: with frames of 4 KiB every size of message
-// around a frame boundary, a streamed response (read whole and chunk by
-// chunk) and a streaming request handler come through intact once
-// "size-hint" holds, and no frame the server reads passes the frame size.
+// TestSizeHintRoundTrip: with frames of 4 KiB and windows of two frames
+// every size of message around a frame boundary, a streamed response
+// (read whole and chunk by chunk) and a streaming request handler come
+// through intact once "size-hint" and "window" hold, no frame the server
+// reads passes the frame size, and the client acknowledged the server's
+// frames (each side's reader fails the connection when the other sends
+// past its window).
 func TestSizeHintRoundTrip(t *testing.T) {
-	s, addr, seen := hookedServer(t, &ServerOptions{FrameSize: MinFrameSize})
+	s, addr, seen := hookedServer(t, &ServerOptions{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
 	s.HandleStreamResponse("/download", func(ctx context.Context, r *Request, w *StreamWriter) error {
 		for _, n := range []int{1, MinFrameSize, 3 * MinFrameSize} {
 			if _, err := w.Write(pattern(n)); err != nil {
@@ -41,9 +44,9 @@ func TestSizeHintRoundTrip(t *testing.T) {
 			all = append(all, b...)
 		}
 	})
-	c := dialT(t, addr, &Options{FrameSize: MinFrameSize})
-	if caps := strings.Join(c.Caps(), ","); !strings.Contains(caps, capSizeHint) {
-		t.Fatalf("caps %s lack %s", caps, capSizeHint)
+	c := dialT(t, addr, &Options{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	if caps := strings.Join(c.Caps(), ","); !strings.Contains(caps, capSizeHint) || !strings.Contains(caps, capWindow) {
+		t.Fatalf("caps %s lack %s or %s", caps, capSizeHint, capWindow)
 	}
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
@@ -81,16 +84,23 @@ func TestSizeHintRoundTrip(t *testing.T) {
 	if !bytes.Equal(chunks, want) {
 		t.Fatalf("streamed response chunk by chunk: %d bytes, want %d", len(chunks), len(want))
 	}
+	acks := 0
 	for {
 		select {
 		case f := <-seen:
 			if f.n > MinFrameSize {
 				t.Fatalf("frame %+v over the %d-byte frame size", f, MinFrameSize)
 			}
+			if f.path == PathWindow {
+				acks++
+			}
 			continue
 		default:
 		}
 		break
+	}
+	if acks == 0 {
+		t.Fatalf("the client sent no %s", PathWindow)
 	}
 }
 

@@ -39,6 +39,35 @@ type connWriter struct {
 	frameSize atomic.Int64
 	// moved is when the last frame was written whole (Unix ns).
 	moved atomic.Int64
+	// win, once "window" holds, is the credit for flow-controlled frames
+	// (those of messages of several frames), taken before the lock.
+	win atomic.Pointer[sendWindow]
+}
+
+// takeCredit waits for n bytes of the peer's window for a flow-controlled
+// frame, when "window" holds. A wait that fails half way through a message
+// (midMessage) closes the connection: the message cannot be abandoned.
+func (w *connWriter) takeCredit(ctx context.Context, n int, midMessage bool) error {
+	win := w.win.Load()
+	if win == nil {
+		return nil
+	}
+	err := win.take(ctx, int64(n), w.timeout)
+	if err != nil && midMessage {
+		w.abandon(err)
+	}
+	return err
+}
+
+// abandon fails the connection after part of a message went out and the
+// rest cannot follow.
+func (w *connWriter) abandon(err error) {
+	_ = w.acquire(context.Background())
+	if w.err == nil {
+		w.err = err
+	}
+	w.release()
+	w.fail(err)
 }
 
 // movedWithin reports whether a frame was written whole within d: the
@@ -121,8 +150,18 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 			st = base + 2
 		}
 		m, a := -1, int64(-1)
+		fl := n // the frame's data length
 		if first {
 			m, a = marker, announce
+			if m >= 0 {
+				fl++
+			}
+			if a >= 0 {
+				fl += sizeHintLen
+			}
+		}
+		if err := w.takeCredit(ctx, fl, written); err != nil {
+			return written, err
 		}
 		w2, err := w.writeFrame(ctx, st, path, ch, m, a, data[:n], written)
 		written = written || w2
