@@ -24,14 +24,16 @@ func BenchmarkLargeEchoFrames(b *testing.B) {
 		name   string
 		size   int
 		noHint bool
+		window int
 	}{
-		{"frames=64KiB", 0, false}, {"frames=64KiB,no-size-hint", 0, true},
-		{"frames=256KiB", 256 << 10, false}, {"frames=1MiB", 1 << 20, false},
-		{"frames=16MiB", -1, false}, {"frames=16MiB,no-size-hint", -1, true},
+		{"frames=32KiB", 32 << 10, false, 0}, {"frames=32KiB,no-window", 32 << 10, false, -1}, {"frames=32KiB,no-window,no-size-hint", 32 << 10, true, -1},
+		{"frames=64KiB", 64 << 10, false, 0}, {"frames=64KiB,no-window", 64 << 10, false, -1},
+		{"frames=256KiB", 256 << 10, false, 0}, {"frames=1MiB", 1 << 20, false, 0},
+		{"frames=16MiB", -1, false, 0}, {"frames=16MiB,no-size-hint", -1, true, 0},
 	} {
 		for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 			b.Run(fmt.Sprintf("%s/%dMiB", fs.name, n>>20), func(b *testing.B) {
-				conn := dialT(b, addr, &Options{FrameSize: fs.size, noSizeHint: fs.noHint})
+				conn := dialT(b, addr, &Options{FrameSize: fs.size, noSizeHint: fs.noHint, Window: fs.window})
 				ch, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)
@@ -80,12 +82,14 @@ func BenchmarkDeployedClientEcho(b *testing.B) {
 
 // BenchmarkSmallCallDuringBulk measures the latency of a small call (100
 // bytes echoed by /small on its own channel) on an idle connection and on a
-// connection that carries 64 MiB echoes back to back on another channel,
-// with 64 KiB frames (negotiated, the default) and 16 MiB frames
-// (FrameSize -1). It reports p50 and p99 in microseconds; the goal is a
-// p99 during the bulk transfer at most twice the idle p99.
+// connection that carries 64 MiB echoes back to back on another channel:
+// with the defaults (32 KiB frames, a 64 KiB window), larger frames and
+// windows, no window, no size hint, 16 MiB frames (FrameSize -1), and
+// small socket buffers instead of a window. It reports p50 and p99 in
+// microseconds and the bulk throughput meanwhile; the goal is a p99
+// during the bulk transfer at most twice the idle p99.
 //
-//	cd iip && go test -run XXX -bench SmallCallDuringBulk -benchtime 200x
+//	cd iip && go test -run XXX -bench SmallCallDuringBulk -benchtime 2000x
 func BenchmarkSmallCallDuringBulk(b *testing.B) {
 	smallEcho := func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil }
 	s, addr := echoServer(b, nil)
@@ -99,11 +103,11 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 	}
 	addr256, addr128 := bufServer(256<<10), bufServer(128<<10)
 	winServer := func(n int) string {
-		s, addr := echoServer(b, &ServerOptions{Window: n})
+		s, addr := echoServer(b, &ServerOptions{Window: n, FrameSize: 64 << 10})
 		s.HandleFunc("/small", smallEcho)
 		return addr
 	}
-	addrNoWin, addrWin1M := winServer(-1), winServer(1<<20)
+	addrNoWin, addrWin128, addrWin256 := winServer(-1), winServer(128<<10), winServer(256<<10)
 	for _, fs := range []struct {
 		name   string
 		size   int
@@ -112,13 +116,14 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 		noHint bool
 		window int
 	}{
-		{"frames=64KiB", 0, 0, addr, false, 0},
-		{"frames=64KiB,window=1MiB", 0, 0, addrWin1M, false, 1 << 20},
-		{"frames=64KiB,no-window", 0, 0, addrNoWin, false, -1},
-		{"frames=64KiB,no-window,no-size-hint", 0, 0, addrNoWin, true, -1},
+		{"frames=32KiB,window=64KiB", 0, 0, addr, false, 0},
+		{"frames=64KiB,window=128KiB", 64 << 10, 0, addrWin128, false, 128 << 10},
+		{"frames=64KiB,window=256KiB", 64 << 10, 0, addrWin256, false, 256 << 10},
+		{"frames=32KiB,no-window", 0, 0, addrNoWin, false, -1},
+		{"frames=32KiB,no-window,no-size-hint", 0, 0, addrNoWin, true, -1},
 		{"frames=16MiB", -1, 0, addr, false, 0},
-		{"frames=64KiB,no-window,sockbuf=256KiB", 0, 256 << 10, addr256, false, -1},
-		{"frames=64KiB,no-window,sockbuf=128KiB", 0, 128 << 10, addr128, false, -1},
+		{"frames=32KiB,no-window,sockbuf=256KiB", 0, 256 << 10, addr256, false, -1},
+		{"frames=32KiB,no-window,sockbuf=128KiB", 0, 128 << 10, addr128, false, -1},
 	} {
 		for _, bulk := range []bool{false, true} {
 			name := fs.name + "/idle"

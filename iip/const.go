@@ -84,18 +84,22 @@ const (
 const (
 	// DefaultFrameSize is the largest frame data a connection that
 	// negotiated "frame-size" sends, unless Options.FrameSize or
-	// ServerOptions.FrameSize asks for another: 64 KiB, so that a small
-	// message on another channel waits for at most one 64 KiB frame of a
-	// large transfer, not a 16 MiB one.
-	DefaultFrameSize = 64 << 10
+	// ServerOptions.FrameSize asks for another: 32 KiB, so that a small
+	// message on another channel waits for at most one 32 KiB frame of a
+	// large transfer, not a 16 MiB one (and, with "window", for at most
+	// DefaultWindow bytes of it in the sockets).
+	DefaultFrameSize = 32 << 10
 	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
 	MinFrameSize = 4 << 10
 	// DefaultWindow is the window a connection that negotiated "window"
 	// gives its peer unless Options.Window or ServerOptions.Window asks for
 	// another: how many bytes of frames of messages of several frames the
-	// peer may send ahead of what was read (256 KiB), so that a small
-	// message waits behind at most that much of a large one.
-	DefaultWindow = 256 << 10
+	// peer may send ahead of what was read (64 KiB, two default frames),
+	// so that a small message waits behind at most that much of a large
+	// one. It caps one connection's bulk throughput at about the window
+	// per round trip (see BENCHMARKS.md): connections that only carry bulk
+	// data may ask for more, or for none.
+	DefaultWindow = 2 * DefaultFrameSize
 	// sizeHintLen is the length of the size hint that starts the first
 	// frame of a message of several frames once "size-hint" holds.
 	sizeHintLen = 4

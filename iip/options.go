@@ -64,7 +64,7 @@ type Options struct {
 	// less (at least MinFrameSize), and both sides then split messages
 	// into frames of that size, so that a small call is not stuck behind
 	// a large transfer on the same connection. Default DefaultFrameSize
-	// (64 KiB); negative: not offered (frames of up to 16 MiB).
+	// (32 KiB); negative: not offered (frames of up to 16 MiB).
 	FrameSize int
 	// Window is how many bytes of frames of messages of several frames
 	// (large messages) the server may send on a connection ahead of what
@@ -72,7 +72,7 @@ type Options struct {
 	// needs "frame-size" and "control"); the client acknowledges what it
 	// reads on the control channel. It bounds what is queued in the
 	// sockets ahead of a small response, at some cost in bulk throughput.
-	// Default DefaultWindow (256 KiB); raised to twice the frame size;
+	// Default DefaultWindow (64 KiB); raised to twice the frame size;
 	// negative: not offered (no flow control, as toward any server that
 	// does not accept it).
 	Window int

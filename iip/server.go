@@ -145,7 +145,7 @@ type ServerOptions struct {
 	// that negotiated the "frame-size" capability: the smaller of it and
 	// the client's offer is agreed (at least MinFrameSize), and responses
 	// are split into frames of that size so that they interleave with the
-	// connection's other responses. Default DefaultFrameSize (64 KiB);
+	// connection's other responses. Default DefaultFrameSize (32 KiB);
 	// negative: the capability is refused (frames of up to 16 MiB).
 	FrameSize int
 	// Window is how many bytes of frames of messages of several frames
@@ -153,7 +153,7 @@ type ServerOptions struct {
 	// may send on a connection ahead of what the server has read; the
 	// server acknowledges what it reads on the control channel. It bounds
 	// what is queued in the sockets ahead of a small request, at some cost
-	// in bulk throughput. Default DefaultWindow (256 KiB); raised to twice
+	// in bulk throughput. Default DefaultWindow (64 KiB); raised to twice
 	// the agreed frame size; negative: the capability is refused.
 	Window int
 	// ListenControl, when set, is net.ListenConfig's Control for

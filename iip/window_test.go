@@ -101,7 +101,8 @@ func TestWindowOnTheWire(t *testing.T) {
 // its connection: a frame larger than the server's window, and an
 // acknowledgement of bytes the server never sent.
 func TestHostileWindow(t *testing.T) {
-	_, addr := echoServer(t, &ServerOptions{Window: 2 * DefaultFrameSize})
+	const fs = 64 << 10
+	_, addr := echoServer(t, &ServerOptions{FrameSize: fs, Window: 2 * fs})
 	negotiate := func(t *testing.T) *rawConn {
 		r := rawDial(t, addr)
 		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, `{"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`))
@@ -110,7 +111,7 @@ func TestHostileWindow(t *testing.T) {
 	}
 	t.Run("frame past the window", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", 2*DefaultFrameSize+1)))
+		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", 2*fs+1)))
 		r.expectClosed()
 	})
 	t.Run("acknowledges what was never sent", func(t *testing.T) {
@@ -125,7 +126,7 @@ func TestHostileWindow(t *testing.T) {
 	})
 	t.Run("within the window", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", DefaultFrameSize)))
+		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", fs)))
 		r.send(rawFrame(byte(StatusRequestContinueLast), "/echo", 1, "!"))
 		got := 0
 		for {
@@ -141,8 +142,8 @@ func TestHostileWindow(t *testing.T) {
 				break
 			}
 		}
-		if got != DefaultFrameSize+1 {
-			t.Fatalf("echo: %d bytes, want %d", got, DefaultFrameSize+1)
+		if got != fs+1 {
+			t.Fatalf("echo: %d bytes, want %d", got, fs+1)
 		}
 	})
 }
