@@ -5,6 +5,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -101,6 +103,33 @@ func TestMetadataBinaryNeedsBinKey(t *testing.T) {
 		t.Fatalf("client sent a non-UTF-8 plain value: err = %v", err)
 	}
 	if _, err := ec.Say(testCtx(t), &echo.SayRequest{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Metadata over MaxMetadataSize (here 40,000 entries of a one-byte key and value, 34 bytes
+// each in the count) is refused by the server with InvalidArgument, before its handler
+// runs; the connection goes on serving.
+func TestMetadataOverTheBound(t *testing.T) {
+	var ran atomic.Bool
+	ts := startServer(t, &echoImpl{onSay: func(ctx context.Context, _ *echo.SayRequest) (*echo.SayResponse, error) {
+		ran.Store(true)
+		return &echo.SayResponse{}, nil
+	}}, dora.MaxRecvMsgSize(8<<20))
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+	vals := make([]string, dora.MaxMetadataSize/34+1)
+	for i := range vals {
+		vals[i] = "v"
+	}
+	md := metadata.MD{"k": vals}
+	_, err := ec.Say(testCtx(t), &echo.SayRequest{}, dora.WithMetadata(md))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "metadata over") {
+		t.Fatalf("metadata over the bound: err = %v, want InvalidArgument naming the bound", err)
+	}
+	if ran.Load() {
+		t.Fatal("the handler ran for a call whose metadata was refused")
+	}
+	if _, err := ec.Say(testCtx(t), &echo.SayRequest{}, dora.WithMetadata(metadata.Pairs("k", "v"))); err != nil {
 		t.Fatal(err)
 	}
 }

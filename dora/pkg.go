@@ -58,6 +58,20 @@ const metaSlab = 4
 // ErrMalformed is wrapped by every error about undecodable Pkg bytes.
 var ErrMalformed = errors.New("dora: malformed Pkg")
 
+// MaxMetadataSize bounds the metadata one Pkg may carry (Head.meta and Head.entries
+// together), counted as HTTP/2 counts a header list: each entry's key and value lengths
+// plus metadataEntryOverhead. A Pkg over it is refused as malformed before the rest of its
+// metadata is decoded (a server answers InvalidArgument), so that a peer cannot turn a
+// message of many tiny entries into ten times its size in maps and strings. 1 MiB.
+const MaxMetadataSize = 1 << 20
+
+// metadataEntryOverhead is what each metadata entry counts in MaxMetadataSize besides its
+// key and value (HTTP/2's 32 bytes per header field).
+const metadataEntryOverhead = 32
+
+// errMetadataTooLarge is decodePkg's error for metadata over MaxMetadataSize.
+var errMetadataTooLarge = fmt.Errorf("%w: metadata over %d bytes (key + value + %d per entry)", ErrMalformed, MaxMetadataSize, metadataEntryOverhead)
+
 // errPlainValue is the one rule decodePkg adds to protobuf's: a Head.entries value is bytes
 // on the wire, but only under a "-bin" key may it be other than UTF-8 (PROTOCOL.md §2).
 var errPlainValue = fmt.Errorf("%w: Head.entries value is not UTF-8 and its key does not end in -bin", ErrMalformed)
@@ -76,6 +90,7 @@ type pkg struct {
 	entries, trailer metadata.MD
 	hasEntries       bool
 	metaVals         []string // backing store of meta's values
+	metaSize         int      // metadata decoded so far, counted against MaxMetadataSize
 	timeoutUs        uint64
 	kind             int32
 	payload          []byte
@@ -84,8 +99,8 @@ type pkg struct {
 // decodePkg decodes b with protobuf semantics identical to proto.Unmarshal into a
 // wirepb.Pkg (last value wins, repeated Head fields merge, unknown fields and known fields
 // of the wrong wire type are skipped, strings must be UTF-8), plus one rule of dora's
-// (errPlainValue); reserved keys in Head.entries are dropped. It never panics and allocates
-// only for meta and entries.
+// (errPlainValue) and one bound (MaxMetadataSize); reserved keys in Head.entries are
+// dropped. It never panics and allocates only for meta and entries.
 func decodePkg(b []byte, p *pkg) error {
 	*p = pkg{}
 	for len(b) > 0 {
@@ -216,6 +231,9 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 		}
 		b = b[n:]
 	}
+	if err := p.countMetadata(key, val); err != nil {
+		return err
+	}
 	if p.meta == nil {
 		p.meta = make(metadata.MD, 4)
 	}
@@ -273,6 +291,9 @@ func decodeEntry(b []byte, p *pkg) error {
 		}
 	}
 	p.hasEntries = true
+	if err := p.countMetadata(key, val); err != nil {
+		return err
+	}
 	k := string(key)
 	if metadata.IsReserved(k) {
 		return nil
@@ -288,6 +309,15 @@ func decodeEntry(b []byte, p *pkg) error {
 		*dst = make(metadata.MD, 4)
 	}
 	(*dst)[k] = append((*dst)[k], string(val))
+	return nil
+}
+
+// countMetadata counts one metadata entry against MaxMetadataSize.
+func (p *pkg) countMetadata(key, val []byte) error {
+	p.metaSize += len(key) + len(val) + metadataEntryOverhead
+	if p.metaSize > MaxMetadataSize {
+		return errMetadataTooLarge
+	}
 	return nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -311,5 +313,54 @@ func BenchmarkPkgMeta(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodePkgMetadataBound: a 4 MiB Pkg of tiny metadata entries (in Head.meta and in
+// Head.entries) is refused once its metadata passes MaxMetadataSize, and decoding it
+// allocates about what that bound allows, not ten times the message.
+func TestDecodePkgMetadataBound(t *testing.T) {
+	const entries = 4 << 20 / 8
+	entriesPkg := &wirepb.Pkg{Head: &wirepb.Head{}}
+	metaPkg := &wirepb.Pkg{Head: &wirepb.Head{Meta: map[string]string{}}}
+	for i := range entries {
+		k := strconv.Itoa(i)
+		entriesPkg.Head.Entries = append(entriesPkg.Head.Entries, &wirepb.MetadataEntry{Key: "k", Value: []byte("v")})
+		metaPkg.Head.Meta[k] = "v"
+	}
+	for name, m := range map[string]*wirepb.Pkg{"entries": entriesPkg, "meta": metaPkg} {
+		t.Run(name, func(t *testing.T) {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p pkg
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err = decodePkg(b, &p)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "metadata over") {
+				t.Fatalf("Pkg of %d bytes with %d entries: err = %v, want metadata over MaxMetadataSize", len(b), entries, err)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d-byte Pkg: decoding allocated %.1f MiB before refusing it", len(b), float64(alloc)/(1<<20))
+			if alloc > 8<<20 {
+				t.Fatalf("decoding allocated %.1f MiB, want at most 8 MiB (MaxMetadataSize is %d)", float64(alloc)/(1<<20), MaxMetadataSize)
+			}
+		})
+	}
+	// Just under the bound decodes.
+	var under wirepb.Head
+	for range MaxMetadataSize/(2+metadataEntryOverhead) - 1 {
+		under.Entries = append(under.Entries, &wirepb.MetadataEntry{Key: "k", Value: []byte("v")})
+	}
+	b, err := proto.Marshal(&wirepb.Pkg{Head: &under})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p pkg
+	if err := decodePkg(b, &p); err != nil {
+		t.Fatalf("metadata just under the bound: %v", err)
 	}
 }
