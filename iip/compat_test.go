@@ -33,6 +33,31 @@ func rawDial(t testing.TB, addr string) *rawConn {
 	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// rawServer listens on loopback and hands the first connection it accepts,
+// with a deadline of testTimeout, to serve, a hand-written peer; the
+// listener is closed and serve waited for at cleanup.
+func rawServer(t *testing.T, serve func(r *rawConn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		serve(&rawConn{t: t, c: c, br: bufio.NewReader(c)})
+	}()
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
+
 // rawFrame builds a frame byte by byte.
 func rawFrame(status byte, path string, ch uint32, data string) []byte {
 	b := []byte{status}

@@ -1,16 +1,13 @@
 package iip
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -110,26 +107,13 @@ func TestSizeHintRoundTrip(t *testing.T) {
 // with the frames reply returns.
 func hintServer(t *testing.T, reply func(req []byte) [][]byte) (string, <-chan uint32) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	hints := make(chan uint32, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	addr := rawServer(t, func(r *rawConn) {
 		f, err := r.read()
 		if err != nil {
 			return
 		}
-		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["typed-errors","size-hint","frame-size"],"frame_size":4096}`))
+		_, _ = r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["typed-errors","size-hint","frame-size"],"frame_size":4096}`))
 		var req []byte
 		for {
 			f, err := r.read()
@@ -144,16 +128,15 @@ func hintServer(t *testing.T, reply func(req []byte) [][]byte) (string, <-chan u
 			req = append(req, d...)
 			if f.status == byte(StatusRequestContinueLast) || f.status == byte(StatusRequest) {
 				for _, fr := range reply(req) {
-					if _, err := c.Write(fr); err != nil {
+					if _, err := r.c.Write(fr); err != nil {
 						return
 					}
 				}
 				req = nil
 			}
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	return l.Addr().String(), hints
+	})
+	return addr, hints
 }
 
 // hintFrames splits a typed response (marker 0 + data) into frames of at

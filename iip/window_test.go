@@ -1,14 +1,11 @@
 package iip
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -19,23 +16,10 @@ import (
 // with a protocol error when the server acknowledges more than was sent.
 func TestWindowOnTheWire(t *testing.T) {
 	const window = 8 << 10
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	bursts := make(chan int, 16)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	addr := rawServer(t, func(r *rawConn) {
 		defer close(bursts)
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(testTimeout))
-		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+		c := r.c
 		f, err := r.read()
 		if err != nil {
 			return
@@ -73,9 +57,8 @@ func TestWindowOnTheWire(t *testing.T) {
 				return
 			}
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	conn := dialT(t, l.Addr().String(), &Options{FrameSize: MinFrameSize})
+	})
+	conn := dialT(t, addr, &Options{FrameSize: MinFrameSize})
 	resp, err := conn.Do(testCtx(t), "/up", pattern(40_000))
 	if err != nil || string(resp) != "done" {
 		t.Fatalf("upload: %q, %v", resp, err)
