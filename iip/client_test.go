@@ -326,40 +326,25 @@ func silentServer(t *testing.T) string { return silentServerWith(t, nil) }
 // silentServerWith answers /sys/ping (and reports it on pings) when pings
 // is not nil.
 func silentServerWith(t *testing.T, pings chan struct{}) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := &rawConn{c: c, br: bufio.NewReader(c)}
+	return rawServer(t, func(r *rawConn) {
 		f, err := r.read()
 		if err != nil {
 			return
 		}
-		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["keepalive"]}`))
+		_, _ = r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["keepalive"]}`))
 		for {
 			f, err := r.read()
 			if err != nil {
 				return
 			}
 			if pings != nil && f.path == PathPing {
-				if _, err := c.Write(rawFrame(5, f.path, f.ch, `{"code":0}`)); err != nil {
+				if _, err := r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0}`)); err != nil {
 					return
 				}
 				pings <- struct{}{}
 			}
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	return l.Addr().String()
+	})
 }
 
 func TestKeepaliveClosesDeadConnection(t *testing.T) {

@@ -406,37 +406,22 @@ func TestOurClientDisableCaps(t *testing.T) {
 // scriptedServer answers the capability handshake with caps and then
 // answers the next request with the raw bytes of reply.
 func scriptedServer(t *testing.T, caps string, reply func(req rawResp) []byte) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := &rawConn{c: c, br: bufio.NewReader(c)}
+	return rawServer(t, func(r *rawConn) {
 		f, err := r.read()
 		if err != nil {
 			return
 		}
-		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1`+caps+`}`))
+		_, _ = r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1`+caps+`}`))
 		if f, err = r.read(); err != nil {
 			return
 		}
-		_, _ = c.Write(reply(f))
+		_, _ = r.c.Write(reply(f))
 		for {
 			if _, err := r.read(); err != nil {
 				return
 			}
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	return l.Addr().String()
+	})
 }
 
 // TestClientRejectsBadServerFrames: a server that breaks the protocol

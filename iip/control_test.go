@@ -1,11 +1,9 @@
 package iip
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,22 +301,10 @@ func TestGoAwayServer(t *testing.T) {
 // others fail at once with an error wrapping ErrGoAway that says the
 // request was not sent (Client resends such calls elsewhere).
 func TestGoAwayClient(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	read := make(chan rawResp, 4)
 	answer := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := &rawConn{c: c, br: bufio.NewReader(c)}
+	addr := rawServer(t, func(r *rawConn) {
+		c := r.c
 		f, err := r.read()
 		if err != nil {
 			return
@@ -339,9 +325,8 @@ func TestGoAwayClient(t *testing.T) {
 				return
 			}
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	conn := dialT(t, l.Addr().String(), &Options{Keepalive: -1})
+	})
+	conn := dialT(t, addr, &Options{Keepalive: -1})
 	ch, err := conn.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
