@@ -446,30 +446,18 @@ func TestStuckWriteFailsItsCallAndPoisons(t *testing.T) {
 
 // deafServer answers the capability handshake and then never reads again.
 func deafServer(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := &rawConn{c: c, br: bufio.NewReaderSize(c, 64)}
+	addr := rawServer(t, func(r *rawConn) {
+		r.br = bufio.NewReaderSize(r.c, 64) // read nothing past the handshake
 		f, err := r.read()
 		if err != nil {
 			return
 		}
-		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["typed-errors"]}`))
+		_, _ = r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["typed-errors"]}`))
 		<-stop
-	}()
-	t.Cleanup(func() { close(stop); l.Close(); wg.Wait() })
-	return l.Addr().String()
+	})
+	t.Cleanup(func() { close(stop) }) // runs before rawServer's cleanup waits for it
+	return addr
 }
 
 // TestPipelinedCallsOnOneChannel: concurrent callers of one channel each
