@@ -164,3 +164,33 @@ func TestWindowShutdownAnswersLargeResponses(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 }
+
+// TestWindowDeadlineMidMessage: a server whose streaming handler does not
+// read stops acknowledging (its reader waits for the handler), so a large
+// request waits for the window half way through; when the call's deadline
+// ends the wait, the client closes the connection (the rest of the message
+// cannot follow) and the call fails with the deadline, not a hang.
+func TestWindowDeadlineMidMessage(t *testing.T) {
+	s, addr := echoServer(t, &ServerOptions{FrameSize: MinFrameSize, Window: 2 * MinFrameSize, StreamQueue: 1})
+	release := make(chan struct{})
+	s.HandleStream("/stuck", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, nil
+	})
+	t.Cleanup(func() { close(release) })
+	c := dialT(t, addr, &Options{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(ctx, "/stuck", pattern(1<<20))
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrConnLost) {
+		t.Fatalf("call stuck on the window: %v, want the deadline or a lost connection", err)
+	}
+	select {
+	case <-c.Done():
+	case <-testCtx(t).Done():
+		t.Fatal("the connection with half a message written stayed open")
+	}
+}
