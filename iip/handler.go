@@ -68,8 +68,8 @@ type StreamRequest struct {
 	RemoteAddr string
 
 	chunks  chan []byte
-	err     error // set before chunks is closed on failure
-	size    int64
+	err     error         // set before chunks is closed on failure
+	size    atomic.Int64  // bytes read so far: written by the reader, read for the statistics (the handler may return first)
 	release func(n int64) // gives a delivered chunk's bytes back to the budgets
 }
 

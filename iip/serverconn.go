@@ -818,7 +818,7 @@ func (c *serverConn) pushChunk(in *inbound, n uint32) error {
 	if err != nil {
 		return err
 	}
-	in.stream.size += int64(n)
+	in.stream.size.Add(int64(n))
 	select {
 	case <-in.quit: // the handler returned: drop the rest
 		c.releaseIn(int64(n))
@@ -1315,7 +1315,7 @@ func (c *serverConn) process(ch *serverChannel, it *item) {
 		d := now.Sub(it.received)
 		in := len(it.req.Data)
 		if it.stream != nil {
-			in = int(it.stream.size)
+			in = int(it.stream.size.Load())
 		}
 		it.route.stats.record(now, d, err != nil, in, len(resp))
 		c.s.total.record(now, d, err != nil, in, len(resp))
