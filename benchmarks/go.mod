@@ -11,6 +11,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/seed857a6cbd/pocket/dora v0.2.0
 	github.com/seed857a6cbd/pocket/entrytask-server v0.2.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
 	github.com/seed857a6cbd/pocket/iip v0.2.0
 	github.com/seed857a6cbd/pocket/nap v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
@@ -76,6 +77,7 @@ require (
 replace (
 	github.com/seed857a6cbd/pocket/dora => ../dora
 	github.com/seed857a6cbd/pocket/entrytask-server => ../entrytask-server
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb => ../entrytask-server/kvpb
 	github.com/seed857a6cbd/pocket/httpadapter => ../httpadapter
 	github.com/seed857a6cbd/pocket/iip => ../iip
 	github.com/seed857a6cbd/pocket/lbclient => ../lbclient

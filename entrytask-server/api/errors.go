@@ -13,17 +13,18 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/status"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
-// Metadata keys the API reads and writes.
+// Metadata keys the API reads and writes: the contract's (package kvpb).
 const (
 	// MDToken is the request metadata key carrying the session token.
-	MDToken = "token"
+	MDToken = kvpb.MDToken
 	// MDUsername is the legacy request metadata key; when present it must be the token's user.
-	MDUsername = "username"
+	MDUsername = kvpb.MDUsername
 	// MDRetryAfterMs is the response metadata key of a ResourceExhausted answer: the
 	// milliseconds after which the same call would be allowed (at least 1).
-	MDRetryAfterMs = "retry-after-ms"
+	MDRetryAfterMs = kvpb.MDRetryAfterMs
 )
 
 // statusErr turns a use-case error that is not an application Status (credentials, missing
