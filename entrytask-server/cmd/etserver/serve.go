@@ -19,9 +19,9 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/health"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/api"
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/api"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 func serveCommand() *cli.Command {
