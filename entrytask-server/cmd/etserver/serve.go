@@ -60,7 +60,7 @@ const listeningMsg = "listening"
 // and closes the pools. ready, if set, receives the bound RPC and admin addresses.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
 	log := newLogger(cfg, logw)
-	defer wire.TuneGC(cfg)() // gc_percent and gc_min_heap_mib
+	defer tuneGC(cfg)() // gc_percent and gc_memory_limit_mib, when configured
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err

@@ -2,15 +2,14 @@
 // the stores the configuration selects (Open: the embedded SQLite store, or MySQL for
 // accounts and quotas and Redis for sessions and values, migrated), builds the use cases
 // on them (NewService, with the session-cache watch of WatchSessions), sizes the RPC
-// server's request limit (MaxRecvMsgSize), builds the logger (NewLogger) and tunes the
-// garbage collector for serving (TuneGC: gc_percent and the heap floor gc_min_heap_mib).
+// server's request limit (MaxRecvMsgSize) and builds the logger (NewLogger). It sets no
+// process-wide state: the garbage-collector settings are applied by cmd/etserver.
 //
 // `etserver serve` adds the RPC server (api.NewServer), TLS and the admin HTTP port; the
 // package is internal to etserver (other programs run the etserver binary, as the
 // benchmarks' kv suite does). The shortest complete use:
 //
 //	cfg, _ := config.Load(config.Sources{Env: true})
-//	defer wire.TuneGC(cfg)()
 //	log := wire.NewLogger(cfg, os.Stderr)
 //	wire.RouteDriverLogs(log)
 //	b, err := wire.Open(ctx, cfg, log)

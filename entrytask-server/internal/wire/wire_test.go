@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -104,51 +103,6 @@ func TestMaxRecvMsgSize(t *testing.T) {
 				t.Errorf("MaxRecvMsgSize(%d) = %d, want %d", tc.valueMax, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestTuneGC(t *testing.T) {
-	t.Setenv("GOGC", "")
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	restore := wire.TuneGC(load(t, map[string]any{"gc_percent": 250, "gc_min_heap_mib": 0}))
-	if got := debug.SetGCPercent(250); got != 250 {
-		t.Errorf("GC percent while tuned = %d, want gc_percent 250", got)
-	}
-	restore()
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GC percent after restore = %d, want 100", got)
-	}
-
-	t.Setenv("GOMEMLIMIT", "")
-	before := debug.SetMemoryLimit(-1)
-	restore = wire.TuneGC(load(t, map[string]any{"gc_memory_limit_mib": 300}))
-	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
-		t.Errorf("memory limit while tuned = %d, want gc_memory_limit_mib 300 MiB", got)
-	}
-	restore()
-	if got := debug.SetMemoryLimit(-1); got != before {
-		t.Errorf("memory limit after restore = %d, want %d", got, before)
-	}
-	restore = wire.TuneGC(load(t, map[string]any{"gc_memory_limit_mib": 100, "gc_min_heap_mib": 0}))
-	if got := debug.SetMemoryLimit(-1); got != 100<<20 {
-		t.Errorf("memory limit while tuned = %d, want 100 MiB", got)
-	}
-	restore()
-	restore = wire.TuneGC(load(t, map[string]any{"gc_memory_limit_mib": 192, "gc_min_heap_mib": 256}))
-	if got := debug.SetMemoryLimit(-1); got != (256+64)<<20 {
-		t.Errorf("memory limit under a 256 MiB floor = %d MiB, want 320", got>>20)
-	}
-	restore()
-	t.Setenv("GOMEMLIMIT", "1GiB")
-	wire.TuneGC(load(t, map[string]any{"gc_memory_limit_mib": 300}))()
-	if got := debug.SetMemoryLimit(-1); got != before {
-		t.Errorf("with GOMEMLIMIT set TuneGC changed the memory limit to %d", got)
-	}
-
-	t.Setenv("GOGC", "150")
-	wire.TuneGC(load(t, map[string]any{"gc_percent": 250, "gc_min_heap_mib": 0}))()
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("with GOGC set TuneGC changed the GC percent to %d", got)
 	}
 }
 

@@ -31,14 +31,13 @@ import (
 	"github.com/knadh/koanf/v2"
 )
 
-// DefaultGCMemoryLimitMiB is the default gc_memory_limit_mib: above the default heap floor
-// (128 MiB), so the read path never meets it, and low enough that a login flood leaves the
-// process near 200 MiB resident (1.98 GB without the password-check bound, 560 MB with it
-// and no limit).
+// DefaultGCMemoryLimitMiB is the default gc_memory_limit_mib: far above the read path's
+// heap (a few MB), and low enough that a login flood leaves the process near 200 MiB
+// resident (1.98 GB without the password-check bound, 560 MB with it and no limit).
 const DefaultGCMemoryLimitMiB = 192
 
-// MaxGCMinHeapMiB is the largest gc_min_heap_mib accepted (64 GiB).
-const MaxGCMinHeapMiB = 64 << 10
+// MaxGCMemoryLimitMiB is the largest gc_memory_limit_mib accepted (64 GiB).
+const MaxGCMemoryLimitMiB = 64 << 10
 
 // EnvPrefix is the prefix of the environment variables read.
 const EnvPrefix = "ETSERVER_"
@@ -53,21 +52,15 @@ type Config struct {
 	Reflection bool   `koanf:"reflection"`
 	DataDir    string `koanf:"data_dir"` // embedded store directory (used when mysql.dsn and redis.addr are empty)
 	// GCPercent is the garbage collector's target while serving (as GOGC): collect when the
-	// heap has grown this many percent over the live data. 0 keeps Go's default (100). The
-	// GOGC environment variable, when set, wins.
+	// heap has grown this many percent over the live data. Default 0: Go's (GOGC, 100 when
+	// unset). The GOGC environment variable, when set, wins.
 	GCPercent int `koanf:"gc_percent"`
-	// GCMinHeapMiB is the smallest heap, in MiB, at which the collector starts a cycle while
-	// serving. A call's few KB are all garbage and the live heap is a few MB, so without a
-	// floor the collector runs tens of times a second under load; with it, a few times. 0
-	// turns the floor off. Memory use grows to about this size before the first collection.
-	GCMinHeapMiB int `koanf:"gc_min_heap_mib"`
 	// GCMemoryLimitMiB is the soft memory limit, in MiB, of the Go runtime while serving
 	// (debug.SetMemoryLimit): past it the collector runs as often as it must, whatever
-	// gc_percent says. gc_percent multiplies whatever is live when a cycle starts, and
-	// during a login flood that includes the password checks in progress (19 MiB each): a
-	// limit keeps their garbage from growing the heap to gc_percent times that. It is never
-	// set below gc_min_heap_mib + 64 MiB (so a raised floor keeps working). 0 turns it off;
-	// GOMEMLIMIT in the environment wins. Default DefaultGCMemoryLimitMiB.
+	// GOGC says. GOGC multiplies whatever is live when a cycle starts, and during a login
+	// flood that includes the password checks in progress (19 MiB each): a limit keeps
+	// their garbage from growing the heap to GOGC times that. 0 turns it off; GOMEMLIMIT in
+	// the environment wins. Default DefaultGCMemoryLimitMiB.
 	GCMemoryLimitMiB int      `koanf:"gc_memory_limit_mib"`
 	MySQL            MySQL    `koanf:"mysql"`
 	Redis            Redis    `koanf:"redis"`
@@ -247,8 +240,7 @@ func Defaults() map[string]any {
 		"admin_listen":                "127.0.0.1:7001",
 		"reflection":                  false,
 		"data_dir":                    "etserver-data",
-		"gc_percent":                  400,
-		"gc_min_heap_mib":             128,
+		"gc_percent":                  0,
 		"gc_memory_limit_mib":         DefaultGCMemoryLimitMiB,
 		"mysql.dsn":                   "",
 		"mysql.replica_dsn":           "",
@@ -563,11 +555,8 @@ func (c Config) Validate() error {
 	if c.GCPercent < 0 || c.GCPercent > 10000 {
 		bad("gc_percent", "must be in 0..10000, got %d", c.GCPercent)
 	}
-	if c.GCMinHeapMiB < 0 || c.GCMinHeapMiB > MaxGCMinHeapMiB {
-		bad("gc_min_heap_mib", "must be in 0..%d, got %d", MaxGCMinHeapMiB, c.GCMinHeapMiB)
-	}
-	if c.GCMemoryLimitMiB < 0 || c.GCMemoryLimitMiB > MaxGCMinHeapMiB {
-		bad("gc_memory_limit_mib", "must be in 0..%d, got %d", MaxGCMinHeapMiB, c.GCMemoryLimitMiB)
+	if c.GCMemoryLimitMiB < 0 || c.GCMemoryLimitMiB > MaxGCMemoryLimitMiB {
+		bad("gc_memory_limit_mib", "must be in 0..%d, got %d", MaxGCMemoryLimitMiB, c.GCMemoryLimitMiB)
 	}
 	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
 	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)

@@ -41,7 +41,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:7000" || c.AdminListen != "127.0.0.1:7001" || c.Session.TTL != 24*time.Hour ||
 		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second ||
-		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 400 || c.GCMinHeapMiB != 128 {
+		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 0 || c.GCMemoryLimitMiB != config.DefaultGCMemoryLimitMiB {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -125,8 +125,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"quota too high", config.Sources{Env: true}, []string{"ETSERVER_QUOTA_DEFAULT_WRITE=100001"}, "config: quota.default_write: must be in 1..100000"},
 		{"cert without key", config.Sources{Env: true}, []string{"ETSERVER_TLS_CERT=a.pem"}, "config: tls.cert:"},
 		{"negative gc percent", config.Sources{Env: true}, []string{"ETSERVER_GC_PERCENT=-1"}, "config: gc_percent: must be in 0..10000"},
-		{"negative gc floor", config.Sources{Env: true}, []string{"ETSERVER_GC_MIN_HEAP_MIB=-1"}, "config: gc_min_heap_mib: must be in 0..65536, got -1"},
-		{"huge gc floor", config.Sources{Flags: map[string]any{"gc_min_heap_mib": 1 << 20}}, nil, "config: gc_min_heap_mib: must be in 0..65536"},
+		{"negative gc memory limit", config.Sources{Env: true}, []string{"ETSERVER_GC_MEMORY_LIMIT_MIB=-1"}, "config: gc_memory_limit_mib: must be in 0..65536, got -1"},
+		{"huge gc memory limit", config.Sources{Flags: map[string]any{"gc_memory_limit_mib": 1 << 20}}, nil, "config: gc_memory_limit_mib: must be in 0..65536"},
+		{"removed gc floor", config.Sources{Flags: map[string]any{"gc_min_heap_mib": 128}}, nil, `config: flag for unknown key "gc_min_heap_mib"`},
 		{"negative session cache", config.Sources{Env: true}, []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}, "config: session.cache_ttl: must be in 0s..1m"},
 		{"client ca without cert", config.Sources{Env: true}, []string{"ETSERVER_TLS_CLIENT_CA=ca.pem"}, "config: tls.client_ca: needs tls.cert"},
 		{"bad log level", config.Sources{Env: true}, []string{"ETSERVER_LOG_LEVEL=loud"}, "config: log.level:"},
