@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -60,5 +59,3 @@ func TestErrorIsAndString(t *testing.T) {
 		}
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
