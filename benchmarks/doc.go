@@ -6,6 +6,7 @@
 //
 //   - transport: the registry of transports and the bulk / request-response / mixed loads
 //   - rpc: the registry of RPC frameworks and the unary echo load
+//   - kv: the entry-task suite: the etserver binary on a fresh store and its clients
 //   - harness: the closed-loop runner, HDR latency summaries, CPU and allocation
 //     snapshots, CSV and JSON results
 //   - cmd/rpcbench: server and client in separate, CPU-pinned processes

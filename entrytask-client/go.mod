@@ -11,7 +11,6 @@ require (
 	github.com/knadh/koanf/v2 v2.4.1
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/entrytask-server v0.2.0
 	github.com/seed857a6cbd/pocket/lbclient v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
@@ -52,6 +51,7 @@ require (
 
 require (
 	github.com/seed857a6cbd/pocket/dora/otel v0.2.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

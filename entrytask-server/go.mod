@@ -60,6 +60,7 @@ require (
 
 require (
 	github.com/seed857a6cbd/pocket/dora/otel v0.2.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Prints every module directory of the workspace, bottom of the dependency graph first
-# (nested modules such as dora/cmd/protoc-gen-dora are named in the list).
+# (nested modules such as dora/cmd/protoc-gen-dora and entrytask-server/kvpb are named in
+# the list).
 # The order matters for nothing but readable output: each module builds on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-order="nap lbclient dora dora/cmd/protoc-gen-dora dora/cmd/doractl dora/otel iip httpadapter entrytask-server entrytask-client examples benchmarks"
+order="nap lbclient dora dora/cmd/protoc-gen-dora dora/cmd/doractl dora/otel iip httpadapter entrytask-server/kvpb entrytask-server entrytask-client examples benchmarks"
 seen=""
 for m in $order; do
   [ -f "$m/go.mod" ] && { echo "$m"; seen="$seen $m "; }

@@ -13,25 +13,25 @@ import (
 // benchCallers are the entry task's 12 and 100 callers, and one.
 var benchCallers = []int{1, 12, 100}
 
-// BenchmarkKV is the entry-task suite in one process: etserver, grpc-go and the
-// grpc-workers control serving one backend (users 1..33,333 seeded; the load logs in once as user 33,333, whose read quota
-// is the maximum), closed-loop reads and writes of one key with a 2000-byte value, at 1,
-// 12 and 100 callers of one client. The embedded (SQLite) store always; MySQL + Redis as
-// well when POCKET_TEST_MYSQL_DSN and POCKET_TEST_REDIS_ADDR name them. Allocations per op
-// are client + server.
+// BenchmarkKV is the entry-task suite: the etserver binary (users 1..33,333 seeded; the
+// load logs in once as the last LoadUsers users, whose read quotas are the maximum),
+// closed-loop reads and writes of one key with a 2000-byte value, at 1, 12 and 100 callers
+// of one client in this process. The embedded (SQLite) store always; MySQL + Redis as well
+// when POCKET_TEST_MYSQL_DSN and POCKET_TEST_REDIS_ADDR name them. Allocations per op are
+// the client's (etserver is another process; rpcbench reports both).
 func BenchmarkKV(b *testing.B) {
 	for _, st := range stores(b) {
 		b.Run("store="+st.mode, func(b *testing.B) {
 			opts := st.opts
 			opts.Users = kv.DefaultUser
-			be := openBackend(b, opts)
+			srv := startServer(b, opts)
 			for _, name := range kv.Names() {
 				b.Run(name, func(b *testing.B) {
 					f, err := kv.Lookup(name)
 					if err != nil {
 						b.Fatal(err)
 					}
-					c := serve(b, f, be)
+					c := dial(b, f, srv)
 					for _, op := range kv.Ops {
 						b.Run("op="+op, func(b *testing.B) {
 							// Sub-benchmarks run several times: log in once, here.

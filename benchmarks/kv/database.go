@@ -12,7 +12,7 @@ import (
 	drv "github.com/go-sql-driver/mysql"
 )
 
-// dbInfix marks the databases OpenBackend creates: <base>_kvbench_<token>, token being 12
+// dbInfix marks the databases StartServer creates: <base>_kvbench_<token>, token being 12
 // lower-case hex digits.
 const dbInfix = "_kvbench_"
 

@@ -15,7 +15,7 @@ import (
 	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 )
 
-// TestStaleDatabases checks that OpenBackend drops the database (and Redis keys) a killed
+// TestStaleDatabases checks that StartServer drops the database (and Redis keys) a killed
 // run left behind, and leaves alone a live run's database and databases of other names.
 func TestStaleDatabases(t *testing.T) {
 	dsn, addr := os.Getenv(mysqlVar), os.Getenv(redisVar)
@@ -85,7 +85,7 @@ func TestStaleDatabases(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Del(context.Background(), deadKey) })
 
-	b := openBackend(t, kv.StoreOptions{Users: 1, MySQLDSN: dsn, RedisAddr: addr})
+	b := startServer(t, kv.StoreOptions{Binary: etserverBin, Users: 1, MySQLDSN: dsn, RedisAddr: addr})
 	if exists(dead) {
 		t.Errorf("the dead run's database %s is still there", dead)
 	}
@@ -98,7 +98,7 @@ func TestStaleDatabases(t *testing.T) {
 	if !exists(other) {
 		t.Errorf("database %s, not named as a run's, was dropped", other)
 	}
-	ours, err := drv.ParseDSN(b.Config.MySQL.DSN)
+	ours, err := drv.ParseDSN(b.MySQLDSN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,48 +3,22 @@ package kv
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
 )
 
-// etserverFramework is etserver's RPC layer as `etserver serve` wires it: the dora server
-// of api.NewServer (interceptors for logging, authentication and the rate limit; call
-// metrics into a Prometheus registry; the server logger; MaxRecvMsgSize), without TLS and
-// without the admin HTTP port. The client is a dora.Client with its defaults and the
-// generated kvpb.StoreClient, as etclient uses them.
+// etserverFramework is the client etclient uses: a dora.Client with its defaults and the
+// generated kvpb.StoreClient.
 type etserverFramework struct{}
 
 func init() { Register(etserverFramework{}) }
 
 func (etserverFramework) Name() string { return "etserver" }
-
-func (etserverFramework) Serve(ln net.Listener, b *Backend) (io.Closer, error) {
-	svc, err := service(b)
-	if err != nil {
-		return nil, err
-	}
-	metrics, err := api.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		return nil, fmt.Errorf("kv: etserver: %w", err)
-	}
-	srv, err := api.NewServer(api.Options{Service: svc, Logger: b.Logger, Metrics: metrics},
-		dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes())))
-	if err != nil {
-		return nil, fmt.Errorf("kv: etserver: %w", err)
-	}
-	return startServing(ln, srv.Serve, srv.Stop), nil
-}
 
 type etserverClient struct {
 	conn *dora.Client
@@ -71,7 +45,7 @@ func (c *etserverClient) Login(ctx context.Context, username, password string) (
 }
 
 func (c *etserverClient) WithToken(ctx context.Context, token string) context.Context {
-	return metadata.NewOutgoingContext(ctx, metadata.Pairs(api.MDToken, token))
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs(kvpb.MDToken, token))
 }
 
 func (c *etserverClient) Read(ctx context.Context, key []byte) ([]byte, error) {

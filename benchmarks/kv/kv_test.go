@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"slices"
 	"testing"
@@ -33,11 +32,11 @@ type store struct {
 // stores lists the stores to test: the embedded one always, MySQL + Redis when the
 // environment names them (skipped otherwise; a failure when CI=true).
 func stores(t testing.TB) []store {
-	out := []store{{kv.ModeEmbedded, kv.StoreOptions{Users: testUsers}}}
+	out := []store{{kv.ModeEmbedded, kv.StoreOptions{Binary: etserverBin, Users: testUsers}}}
 	dsn, addr := os.Getenv(mysqlVar), os.Getenv(redisVar)
 	switch {
 	case dsn != "" && addr != "":
-		out = append(out, store{kv.ModeMySQLRedis, kv.StoreOptions{Users: testUsers, MySQLDSN: dsn, RedisAddr: addr}})
+		out = append(out, store{kv.ModeMySQLRedis, kv.StoreOptions{Binary: etserverBin, Users: testUsers, MySQLDSN: dsn, RedisAddr: addr}})
 	case os.Getenv("CI") == "true":
 		t.Fatalf("%s and %s are required when CI=true", mysqlVar, redisVar)
 	default:
@@ -46,44 +45,32 @@ func stores(t testing.TB) []store {
 	return out
 }
 
-func openBackend(t testing.TB, opts kv.StoreOptions) *kv.Backend {
+// startServer starts etserver on the store opts select and stops it at the end of the test.
+func startServer(t testing.TB, opts kv.StoreOptions) *kv.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := kv.OpenBackend(ctx, opts)
+	srv, err := kv.StartServer(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		if err := srv.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return b
+	return srv
 }
 
-// serve starts f on b on a loopback port and returns a connected client.
-func serve(t testing.TB, f kv.Framework, b *kv.Backend) kv.Client {
+// dial returns a client of f connected to srv, closed at the end of the test (before srv).
+func dial(t testing.TB, f kv.Framework, srv *kv.Server) kv.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	c, err := f.Dial(srv.Addr)
 	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := f.Serve(ln, b)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	c, err := f.Dial(ln.Addr().String())
-	if err != nil {
-		srv.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := srv.Close(); err != nil {
 			t.Error(err)
 		}
 	})
@@ -92,33 +79,64 @@ func serve(t testing.TB, f kv.Framework, b *kv.Backend) kv.Client {
 
 func TestRegistry(t *testing.T) {
 	names := kv.Names()
-	if !slices.Equal(names, []string{"etserver", "grpc", "grpc-workers"}) {
-		t.Fatalf("Names() = %v, want [etserver grpc grpc-workers]", names)
+	if !slices.Equal(names, []string{"etserver"}) {
+		t.Fatalf("Names() = %v, want [etserver]", names)
 	}
 	if _, err := kv.Lookup("nope"); err == nil {
 		t.Error("Lookup(nope) succeeded")
 	}
 }
 
-func TestOpenBackendOptions(t *testing.T) {
-	_, err := kv.OpenBackend(context.Background(), kv.StoreOptions{MySQLDSN: "root@tcp(127.0.0.1:1)/x"})
+func TestStartServerOptions(t *testing.T) {
+	_, err := kv.StartServer(context.Background(), kv.StoreOptions{Binary: etserverBin, MySQLDSN: "root@tcp(127.0.0.1:1)/x"})
 	if err == nil {
 		t.Fatal("a MySQL DSN without a Redis address was accepted")
 	}
-	if _, err := kv.OpenBackend(context.Background(), kv.StoreOptions{Users: -1}); err == nil {
+	if _, err := kv.StartServer(context.Background(), kv.StoreOptions{Binary: etserverBin, Users: -1}); err == nil {
 		t.Fatal("-1 users was accepted")
+	}
+	if _, err := kv.StartServer(context.Background(), kv.StoreOptions{}); err == nil {
+		t.Fatal("no binary was accepted")
 	}
 }
 
-// TestServers checks that both servers answer the same way on the same store: login
-// (right and wrong password), an unauthenticated read, write then read, a missing key,
-// and the read quota.
+// TestUsage checks that the server's usage advances with calls.
+func TestUsage(t *testing.T) {
+	srv := startServer(t, kv.StoreOptions{Binary: etserverBin, Users: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before, err := srv.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := kv.Lookup("etserver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, f, srv)
+	for range 10 {
+		if _, err := c.Login(ctx, "1", "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := srv.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Sub(before)
+	if d.Mallocs == 0 || d.AllocBytes == 0 || d.Wall <= 0 {
+		t.Fatalf("usage did not advance over 10 logins: %+v", d)
+	}
+}
+
+// TestServers checks etserver's answers on each store: login (right and wrong password), an
+// unauthenticated read, write then read, a missing key, and the read quota.
 func TestServers(t *testing.T) {
 	for _, st := range stores(t) {
 		t.Run(st.mode, func(t *testing.T) {
-			b := openBackend(t, st.opts)
-			if b.Mode != st.mode {
-				t.Fatalf("backend mode %q, want %q", b.Mode, st.mode)
+			srv := startServer(t, st.opts)
+			if srv.Mode != st.mode {
+				t.Fatalf("server mode %q, want %q", srv.Mode, st.mode)
 			}
 			for _, name := range kv.Names() {
 				t.Run(name, func(t *testing.T) {
@@ -126,7 +144,7 @@ func TestServers(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					checkServer(t, serve(t, f, b))
+					checkServer(t, dial(t, f, srv))
 				})
 			}
 		})
@@ -194,17 +212,17 @@ func checkServer(t *testing.T, c kv.Client) {
 	}
 }
 
-// TestLoad runs the suite's load briefly against both servers.
+// TestLoad runs the suite's load briefly.
 func TestLoad(t *testing.T) {
 	// User 200 writes 203/s with a burst of 20: room for both servers' writes.
 	const user = 200
-	b := openBackend(t, kv.StoreOptions{Users: user})
+	srv := startServer(t, kv.StoreOptions{Binary: etserverBin, Users: user})
 	for _, name := range kv.Names() {
 		f, err := kv.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := serve(t, f, b)
+		c := dial(t, f, srv)
 		for _, op := range kv.Ops {
 			t.Run(name+"/"+op, func(t *testing.T) {
 				// The context bounds the login only: the workers outlive it.

@@ -21,8 +21,8 @@ const (
 	// suiteIIP is the IIP suite: the rpc registry's iip entries against nethttp with
 	// one payload (--iip-payload).
 	suiteIIP = "iip"
-	// suiteKV is the entry-task suite: etserver against the same key/value service on
-	// grpc-go (the kv registry), one store for both.
+	// suiteKV is the entry-task suite: the etserver program on a fresh store, called by
+	// the kv registry's clients.
 	suiteKV   = "kv"
 	modeUnary = "unary"
 )
@@ -51,9 +51,8 @@ var (
 	defaultKVConcurrency = []int{1, 12, 100}
 	// shortKVConcurrency are the entry task's own points, for --short.
 	shortKVConcurrency = []int{12, 100}
-	// defaultKVFrameworks are etserver and its grpc-go twin; grpc-workers, a control, only
-	// when asked for.
-	defaultKVFrameworks = []string{"etserver", "grpc"}
+	// defaultKVFrameworks are the kv registry's clients: etserver's (dora, as etclient).
+	defaultKVFrameworks = []string{"etserver"}
 	allSuites           = []string{suiteRPC, suiteTransport, suiteIIP, suiteKV}
 )
 
@@ -110,6 +109,7 @@ type kvConfig struct {
 	user        int    // users 1..user are seeded; the load logs in as user-3..user (kv.LoadUsers)
 	mysqlDSN    string // with redisAddr: MySQL + Redis; both empty: the embedded store
 	redisAddr   string
+	etserver    string // the etserver binary, built by run (kv.Build)
 }
 
 // store names the store the kv servers run on.

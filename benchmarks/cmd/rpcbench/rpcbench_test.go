@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"strings"
@@ -52,6 +53,16 @@ func equal(a, b []int) bool {
 	return true
 }
 
+// etserverBinary builds etserver for a test that serves the kv suite in process.
+func etserverBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := kv.Build(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // testKVUser is the user the kv tests seed up to and log in as: seeding takes about a
 // second per thousand users under -race, and user 2000's read quota (6003/s, burst 600)
 // is not reached in the tests' short windows.
@@ -78,7 +89,7 @@ func TestCells(t *testing.T) {
 		t.Errorf("iip cells = %+v, want 14410 B at 1 and 100 callers", iip)
 	}
 	cfg.kv = kvConfig{ops: kv.Ops, concurrency: []int{12, 100}, value: 2000, user: 33333}
-	kvCells := cfg.cells(suiteKV, "grpc")
+	kvCells := cfg.cells(suiteKV, "etserver")
 	if len(kvCells) != 4 || kvCells[0].mode != kv.OpRead || kvCells[3].mode != kv.OpWrite ||
 		kvCells[1].concurrency != 100 || kvCells[2].payload != 2000 || kvCells[2].kvUser != 33333 {
 		t.Errorf("kv cells = %+v, want read then write, 2000 B, at 12 and 100 callers, user 33333", kvCells)
@@ -104,14 +115,17 @@ func TestServerAndClient(t *testing.T) {
 		{suiteRPC, "grpc", modeUnary},
 		{suiteTransport, "tcp", transport.ModeRR},
 		{suiteKV, "etserver", kv.OpRead},
-		{suiteKV, "grpc", kv.OpRead},
 	} {
 		t.Run(tc.suite+"/"+tc.name, func(t *testing.T) {
 			inR, inW := io.Pipe()
 			outR, outW := io.Pipe()
 			served := make(chan error, 1)
 			go func() {
-				err := serve(tc.suite, tc.name, kv.StoreOptions{Users: testKVUser}, inR, outW)
+				store := kv.StoreOptions{Users: testKVUser}
+				if tc.suite == suiteKV {
+					store.Binary = etserverBinary(t)
+				}
+				err := serve(tc.suite, tc.name, store, inR, outW)
 				outW.Close()
 				served <- err
 			}()

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,7 +95,7 @@ func (cfg config) serverArgs(suite string) []string {
 	if suite != suiteKV {
 		return nil
 	}
-	args := []string{"--kv-user", fmt.Sprint(cfg.kv.user)}
+	args := []string{"--kv-user", fmt.Sprint(cfg.kv.user), "--kv-etserver", cfg.kv.etserver}
 	if cfg.kv.mysqlDSN != "" {
 		args = append(args, "--kv-mysql-dsn", cfg.kv.mysqlDSN, "--kv-redis-addr", cfg.kv.redisAddr)
 	}
@@ -105,6 +107,18 @@ func run(cfg config, w io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("rpcbench: %w", err)
+	}
+	if slices.Contains(cfg.suites, suiteKV) {
+		// The kv suite runs the etserver program as shipped, built once here.
+		dir, err := os.MkdirTemp("", "rpcbench-etserver-")
+		if err != nil {
+			return fmt.Errorf("rpcbench: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if cfg.kv.etserver, err = kv.Build(context.Background(), dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "rpcbench: kv suite runs %s (built from %s), GOGC=%s unless set\n", cfg.kv.etserver, kv.EtserverPackage, kv.ServerGOGC)
 	}
 	pin := findPinning()
 	if pin.taskset != "" {

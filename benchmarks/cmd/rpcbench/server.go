@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -37,17 +36,18 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "kv-user", Value: kv.DefaultUser},
 			&cli.StringFlag{Name: "kv-mysql-dsn"},
 			&cli.StringFlag{Name: "kv-redis-addr"},
+			&cli.StringFlag{Name: "kv-etserver", Usage: "the etserver binary of the kv suite"},
 		},
 		Action: func(c *cli.Context) error {
-			store := kv.StoreOptions{Users: c.Int("kv-user"), MySQLDSN: c.String("kv-mysql-dsn"),
+			store := kv.StoreOptions{Binary: c.String("kv-etserver"), Users: c.Int("kv-user"), MySQLDSN: c.String("kv-mysql-dsn"),
 				RedisAddr: c.String("kv-redis-addr"), Log: c.App.ErrWriter}
 			return serve(c.String("suite"), c.String("framework"), store, c.App.Reader, c.App.Writer)
 		},
 	}
 }
 
-// listen starts the named implementation of the suite on a fresh loopback port; a kv
-// server first opens (and seeds) the store store describes.
+// listen starts the named implementation of the suite on a fresh loopback port; the kv
+// suite's server is an etserver process on the store store describes (seeded first).
 func listen(suite, name string, store kv.StoreOptions) (io.Closer, string, error) {
 	if suite == suiteKV {
 		return listenKV(name, store)
@@ -82,35 +82,32 @@ func listen(suite, name string, store kv.StoreOptions) (io.Closer, string, error
 	return srv, ln.Addr().String(), nil
 }
 
-// kvServer is a kv server and the backend it serves; Close closes both.
-type kvServer struct {
-	srv     io.Closer
-	backend *kv.Backend
-}
-
-func (s kvServer) Close() error { return errors.Join(s.srv.Close(), s.backend.Close()) }
-
+// listenKV starts etserver for the kv client name: its usage snapshots are etserver's
+// (usager), not this process's.
 func listenKV(name string, store kv.StoreOptions) (io.Closer, string, error) {
-	f, err := kv.Lookup(name)
-	if err != nil {
+	if _, err := kv.Lookup(name); err != nil {
 		return nil, "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeoutKV)
 	defer cancel()
-	b, err := kv.OpenBackend(ctx, store)
+	srv, err := kv.StartServer(ctx, store)
 	if err != nil {
 		return nil, "", err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", errors.Join(fmt.Errorf("rpcbench: %w", err), b.Close())
+	return srv, srv.Addr, nil
+}
+
+// usager is a server whose usage is not this process's (kv.Server: an etserver process).
+type usager interface {
+	Usage(ctx context.Context) (harness.Usage, error)
+}
+
+// snapshot is srv's usage when it reports its own, this process's otherwise.
+func snapshot(srv io.Closer) (harness.Usage, error) {
+	if u, ok := srv.(usager); ok {
+		return u.Usage(context.Background())
 	}
-	srv, err := f.Serve(ln, b)
-	if err != nil {
-		ln.Close()
-		return nil, "", errors.Join(err, b.Close())
-	}
-	return kvServer{srv: srv, backend: b}, ln.Addr().String(), nil
+	return harness.Snapshot()
 }
 
 func serve(suite, name string, store kv.StoreOptions, in io.Reader, out io.Writer) (err error) {
@@ -130,7 +127,7 @@ func serve(suite, name string, store kv.StoreOptions, in io.Reader, out io.Write
 	for sc.Scan() {
 		switch sc.Text() {
 		case lineSnapshot:
-			u, err := harness.Snapshot()
+			u, err := snapshot(srv)
 			if err != nil {
 				return err
 			}

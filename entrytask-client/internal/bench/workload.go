@@ -254,10 +254,6 @@ func (w *Workload) op(ctx context.Context, seq int64) error {
 	if w.Method == MethodWrite {
 		return w.Client.Write(ctx, tok, w.Users[i].Name, w.Key, w.Value)
 	}
-	if sr, ok := w.Client.(kvclient.SizeReader); ok {
-		_, err := sr.ReadSize(ctx, tok, w.Users[i].Name, w.Key) // the value is not needed
-		return err
-	}
 	_, err := w.Client.Read(ctx, tok, w.Users[i].Name, w.Key)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // TestFlagForms: "-u 100", "-u=100", "--user 100" and "--user=100" all work.
@@ -115,7 +116,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"empty user", []string{"login", "-u", ""}, "etclient: --user must not be empty"},
 		{"bad output", []string{"login", "--output", "yaml"}, `etclient: --output "yaml": want table, json or (benchmarks) csv`},
 		{"otel endpoint without scheme", []string{"login", "--otel-endpoint", "127.0.0.1:4318"}, `etclient: --otel-endpoint "127.0.0.1:4318": want an http:// or https:// URL`},
-		{"bad server", []string{"login", "--server", "127.0.0.1"}, `etclient: --server: kvclient: bad server address: entry 1 "127.0.0.1": address "127.0.0.1" is not host:port`},
+		{"bad server", []string{"login", "--server", "127.0.0.1"}, `etclient: --server: lbclient: bad target: entry 1 "127.0.0.1": address "127.0.0.1" is not host:port`},
 		{"bad weight", []string{"login", "--server", "127.0.0.1:7000#-1"}, `entry 1 "127.0.0.1:7000#-1": weight "-1" is not an integer 1-100`},
 		{"zero concurrency", []string{"benchmark", "read", "-c", "0"}, "--concurrency 0 must be at least 1"},
 		{"zero requests", []string{"benchmark", "read", "-r=0"}, "--requests 0 must be at least 1"},
@@ -277,7 +278,7 @@ func TestServerList(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, h.stderr.String())
 	}
 	eps := h.dialed[0].Endpoints
-	if len(eps) != 2 || eps[0] != (kvclient.Endpoint{Addr: "127.0.0.1:7001", Weight: 3}) || eps[1] != (kvclient.Endpoint{Addr: "127.0.0.1:7002", Weight: 1}) {
+	if len(eps) != 2 || eps[0] != (lbclient.Endpoint{Addr: "127.0.0.1:7001", Weight: 3}) || eps[1] != (lbclient.Endpoint{Addr: "127.0.0.1:7002", Weight: 1}) {
 		t.Fatalf("endpoints %v", eps)
 	}
 	if h.dialed[0].TLS != nil {

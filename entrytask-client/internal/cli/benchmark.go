@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
-	"github.com/seed857a6cbd/pocket/entrytask-server/heapfloor"
 )
 
 const benchmarkDescription = `Closed loop (default): -c workers each send -r requests back to back, or run for -d.
@@ -137,16 +136,6 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 		bar = newProgress(env, s, method)
 		opts.Progress = bar.update
 	}
-	if os.Getenv("GOGC") == "" {
-		// The load generator allocates per request and keeps little: collecting at 4x the
-		// live heap instead of 2x halves the CPU its collector takes from the machine it
-		// shares with the server (GOGC in the environment overrides this).
-		defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
-		// And not before the heap reaches benchMinHeap (see package heapfloor): the live
-		// heap of a few MB would otherwise set a goal of a few tens of MB, which the
-		// requests' garbage filled several times a second.
-		defer heapfloor.Set(benchMinHeap)()
-	}
 	stopProfile, err := startCPUProfile(s.CPUProfile)
 	if err != nil {
 		return fmt.Errorf("benchmark %s: %w", method, err)
@@ -200,7 +189,7 @@ func runBenchmark(ctx context.Context, env Env, s settings, method string) error
 // unreachable is the benchmark's bench.Options.Unreachable: a request that failed with
 // UNAVAILABLE did not reach the server (refused or lost connection, no instance of a list
 // up).
-func unreachable(err error) bool { return kvclient.CodeOf(err) == kvclient.CodeUnavailable }
+func unreachable(err error) bool { return kvclient.CodeOf(err) == kvclient.Code(codes.Unavailable) }
 
 // writeReport prints the report in the --output format.
 func writeReport(env Env, s settings, report bench.Report) error {
@@ -238,13 +227,6 @@ func writeHist(path string, res *bench.Result) error {
 	}
 	return nil
 }
-
-// benchGCPercent is the garbage collector's target during a benchmark run.
-const benchGCPercent = 400
-
-// benchMinHeap is the smallest heap at which the collector starts a cycle during a
-// benchmark run (unless GOGC is set).
-const benchMinHeap = 128 << 20
 
 // startCPUProfile starts writing a CPU profile to path ("" : none); stop ends it and closes
 // the file.

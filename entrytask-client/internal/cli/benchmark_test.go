@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
@@ -33,7 +34,7 @@ func deterministicHarness(t *testing.T) *harness {
 		i := n.Add(1)
 		clk.Advance(time.Duration(i) * time.Millisecond)
 		if i%10 == 0 {
-			return kvclient.Errorf(kvclient.CodeResourceExhausted, "read quota exceeded")
+			return kvclient.Errorf(kvclient.Code(codes.ResourceExhausted), "read quota exceeded")
 		}
 		return nil
 	})

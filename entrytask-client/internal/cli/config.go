@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // EnvPrefix starts the name of every environment variable etclient reads.
@@ -49,7 +50,7 @@ type settings struct {
 	MaxConnFail int           `koanf:"max-conn-failures"`
 	OTel        string        `koanf:"otel-endpoint"`
 
-	endpoints []kvclient.Endpoint
+	endpoints []lbclient.Endpoint
 }
 
 func defaultSettings() map[string]any {
@@ -210,7 +211,7 @@ func (s *settings) validate() error {
 	case s.OTel != "" && !validOTelURL(s.OTel):
 		return usageErrorf("--otel-endpoint %q: want an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces", s.OTel)
 	}
-	eps, err := kvclient.ParseEndpoints(s.Server)
+	eps, err := lbclient.ParseTarget(s.Server)
 	if err != nil {
 		return usageErrorf("--server: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
@@ -188,7 +189,7 @@ func TestBenchmarkUnreachable(t *testing.T) {
 			return nil
 		}
 		if reads.Add(1) > 100 {
-			return kvclient.Errorf(kvclient.CodeUnavailable, "dial: connection refused")
+			return kvclient.Errorf(kvclient.Code(codes.Unavailable), "dial: connection refused")
 		}
 		clk.Advance(time.Millisecond)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/cli"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvclienttest"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // closedAddr returns a loopback address nothing listens on.
@@ -27,7 +28,7 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func dial(t *testing.T, eps ...kvclient.Endpoint) kvclient.Client {
+func dial(t *testing.T, eps ...lbclient.Endpoint) kvclient.Client {
 	t.Helper()
 	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: eps, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -41,13 +42,13 @@ func dial(t *testing.T, eps ...kvclient.Endpoint) kvclient.Client {
 func TestClientContract(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		kvclienttest.RunAs(t, [kvclienttest.Users]string{"1000", "999", "998"}, func(t *testing.T) kvclient.Client {
-			return dial(t, kvclient.Endpoint{Addr: shared.Addr, Weight: 1})
+			return dial(t, lbclient.Endpoint{Addr: shared.Addr, Weight: 1})
 		})
 	})
 	t.Run("balanced with one server down", func(t *testing.T) {
 		down := closedAddr(t)
 		kvclienttest.RunAs(t, [kvclienttest.Users]string{"997", "996", "995"}, func(t *testing.T) kvclient.Client {
-			return dial(t, kvclient.Endpoint{Addr: down, Weight: 3}, kvclient.Endpoint{Addr: shared.Addr, Weight: 1})
+			return dial(t, lbclient.Endpoint{Addr: down, Weight: 3}, lbclient.Endpoint{Addr: shared.Addr, Weight: 1})
 		})
 	})
 }

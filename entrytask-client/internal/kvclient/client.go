@@ -8,7 +8,9 @@
 // conformance suite in package kvclienttest.
 package kvclient
 
-import "context"
+import (
+	"context"
+)
 
 // Client is a connection (or a balanced set of connections) to etserver.
 //
@@ -22,20 +24,13 @@ type Client interface {
 	Login(ctx context.Context, user, pass string) (token string, err error)
 	// Read returns the value stored under key in the namespace of the session's user. token
 	// is the session token from Login ("" means no session, which the server refuses with
-	// CodeUnauthenticated); user is sent along as the legacy `username` metadata and must
+	// Code(codes.Unauthenticated)); user is sent along as the legacy `username` metadata and must
 	// match the token's user. A missing key fails with CodeKeyNotExist.
 	Read(ctx context.Context, token, user, key string) (value string, err error)
 	// Write stores value under key in the namespace of the session's user; token and user as
 	// for Read.
 	Write(ctx context.Context, token, user, key, value string) error
-	// Close releases the connections. Calls made after Close fail with CodeUnavailable.
+	// Close releases the connections. Calls made after Close fail with Code(codes.Unavailable).
 	// Close is idempotent.
 	Close() error
-}
-
-// SizeReader is implemented by Clients that can read a value without handing it over.
-// ReadSize is Read returning only the value's length in bytes, which spares the copy of the
-// value into a string; the benchmark, which discards values, uses it when it can.
-type SizeReader interface {
-	ReadSize(ctx context.Context, token, user, key string) (int, error)
 }

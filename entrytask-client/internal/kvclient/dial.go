@@ -3,9 +3,9 @@ package kvclient
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +20,18 @@ import (
 // others open only when every open session is at that limit.
 const MaxConns = 4
 
+// DefaultServer is the address etclient dials when no --server is given.
+const DefaultServer = "127.0.0.1:7000"
+
+// ErrBadEndpoint is wrapped by Dial's errors for an endpoint dora cannot use.
+var ErrBadEndpoint = errors.New("kvclient: bad server address")
+
 // Options configure Dial. The zero value of each field means its default.
 type Options struct {
 	// Endpoints are the etserver instances; with more than one, calls are balanced over them
-	// by weight (lbclient) and an instance that is down is skipped. Default: DefaultServer.
-	Endpoints []Endpoint
+	// by weight (lbclient) and an instance that is down is skipped. Parse a server list with
+	// lbclient.ParseTarget. Default: DefaultServer.
+	Endpoints []lbclient.Endpoint
 	// DialTimeout bounds connecting to one instance, TLS and nap handshakes included.
 	// Default: dora's (10 s); the context of each call bounds it as well.
 	DialTimeout time.Duration
@@ -48,7 +55,7 @@ type Options struct {
 //
 // Dial does not wait for a connection: the first call connects (a balanced client also
 // starts dialing its instances in the background), and an unreachable server shows as a
-// CodeUnavailable error of that call. Dial fails only for a context that has ended or a bad
+// Code(codes.Unavailable) error of that call. Dial fails only for a context that has ended or a bad
 // endpoint (errors wrapping ErrBadEndpoint). The Client is safe for concurrent use; Close
 // it when done.
 func Dial(ctx context.Context, opts Options) (Client, error) {
@@ -57,10 +64,10 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 	}
 	eps := opts.Endpoints
 	if len(eps) == 0 {
-		eps = []Endpoint{{Addr: DefaultServer, Weight: DefaultWeight}}
+		eps = []lbclient.Endpoint{{Addr: DefaultServer, Weight: lbclient.DefaultWeight}}
 	}
 	for _, ep := range eps {
-		if ep.Addr == "" || ep.Weight < 0 || ep.Weight > MaxWeight || strings.ContainsAny(ep.Addr, ",#") {
+		if ep.Addr == "" || ep.Weight < 0 || ep.Weight > lbclient.MaxWeight || strings.ContainsAny(ep.Addr, ",#") {
 			return nil, fmt.Errorf("%w: %+v", ErrBadEndpoint, ep)
 		}
 	}
@@ -117,21 +124,15 @@ const (
 	EjectionMax  = time.Second
 )
 
-// balancedTarget writes endpoints as a dora balanced target: "lb:///a:1#2,b:2#1".
-func balancedTarget(eps []Endpoint) string {
-	var b strings.Builder
-	b.WriteString("lb:///")
+// balancedTarget writes endpoints as a dora balanced target: "lb:///a:1#2,b:2#1" (a weight
+// of 0 is lbclient.DefaultWeight).
+func balancedTarget(eps []lbclient.Endpoint) string {
+	entries := make([]string, len(eps))
 	for i, ep := range eps {
-		if i > 0 {
-			b.WriteByte(',')
+		if ep.Weight == 0 {
+			ep.Weight = lbclient.DefaultWeight
 		}
-		w := ep.Weight
-		if w == 0 {
-			w = DefaultWeight
-		}
-		b.WriteString(ep.Addr)
-		b.WriteByte('#')
-		b.WriteString(strconv.Itoa(w))
+		entries[i] = ep.String()
 	}
-	return b.String()
+	return "lb:///" + strings.Join(entries, ",")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/status"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -114,9 +115,9 @@ func startScriptedAt(t *testing.T, addr string) (*scripted, string) {
 
 func dialT(t *testing.T, addrs ...string) kvclient.Client {
 	t.Helper()
-	eps := make([]kvclient.Endpoint, len(addrs))
+	eps := make([]lbclient.Endpoint, len(addrs))
 	for i, a := range addrs {
-		eps[i] = kvclient.Endpoint{Addr: a, Weight: 1}
+		eps[i] = lbclient.Endpoint{Addr: a, Weight: 1}
 	}
 	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: eps, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -146,8 +147,8 @@ func TestDoraSessionMetadata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Twice each: the second call uses the session's cached call option.
-			for _, op := range []string{"read", "readsize", "write", "read", "readsize", "write"} {
+			// Twice each: every call sends the session metadata.
+			for _, op := range []string{"read", "write", "read", "write"} {
 				var err error
 				switch op {
 				case "read":
@@ -155,12 +156,6 @@ func TestDoraSessionMetadata(t *testing.T) {
 					v, err = c.Read(ctxT(t), tt.token, tt.user, "k")
 					if err == nil && v != "v-k" {
 						t.Fatalf("Read = %q", v)
-					}
-				case "readsize":
-					var n int
-					n, err = c.(kvclient.SizeReader).ReadSize(ctxT(t), tt.token, tt.user, "k")
-					if err == nil && n != len("v-k") {
-						t.Fatalf("ReadSize = %d, want %d", n, len("v-k"))
 					}
 				default:
 					err = c.Write(ctxT(t), tt.token, tt.user, "k", "v")
@@ -196,10 +191,10 @@ func TestDoraErrorMapping(t *testing.T) {
 		{"login refused without message", &kvpb.Status{Code: kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD}, nil, kvclient.CodeIncorrectUsernameOrPassword, "incorrect username or password"},
 		{"key not exist", &kvpb.Status{Code: kvpb.CODE_KEY_NOT_EXIST, Message: "key does not exist"}, nil, kvclient.CodeKeyNotExist, "key does not exist"},
 		{"unknown application code", &kvpb.Status{Code: 1234, Message: "new"}, nil, kvclient.Code(1234), "new"},
-		{"unauthenticated", nil, status.Error(codes.Unauthenticated, "missing session token"), kvclient.CodeUnauthenticated, "missing session token"},
-		{"over quota", nil, status.Error(codes.ResourceExhausted, "read quota exceeded"), kvclient.CodeResourceExhausted, "read quota exceeded"},
-		{"invalid argument", nil, status.Error(codes.InvalidArgument, "key is 4097 bytes, limit 4096"), kvclient.CodeInvalidArgument, "key is 4097 bytes, limit 4096"},
-		{"plain handler error", nil, errors.New("boom"), kvclient.CodeUnknown, "boom"},
+		{"unauthenticated", nil, status.Error(codes.Unauthenticated, "missing session token"), kvclient.Code(codes.Unauthenticated), "missing session token"},
+		{"over quota", nil, status.Error(codes.ResourceExhausted, "read quota exceeded"), kvclient.Code(codes.ResourceExhausted), "read quota exceeded"},
+		{"invalid argument", nil, status.Error(codes.InvalidArgument, "key is 4097 bytes, limit 4096"), kvclient.Code(codes.InvalidArgument), "key is 4097 bytes, limit 4096"},
+		{"plain handler error", nil, errors.New("boom"), kvclient.Code(codes.Unknown), "boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,7 +230,7 @@ func TestDoraContextEnds(t *testing.T) {
 	dctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.Read(dctx, "t", "ann", "k")
-	if code := kvclient.CodeOf(err); code != kvclient.CodeDeadlineExceeded {
+	if code := kvclient.CodeOf(err); code != kvclient.Code(codes.DeadlineExceeded) {
 		t.Fatalf("read past its deadline: %v (code %v)", err, code)
 	}
 
@@ -246,7 +241,7 @@ func TestDoraContextEnds(t *testing.T) {
 		errc <- err
 	}()
 	cancel2()
-	if code := kvclient.CodeOf(<-errc); code != kvclient.CodeCanceled {
+	if code := kvclient.CodeOf(<-errc); code != kvclient.Code(codes.Canceled) {
 		t.Fatalf("canceled login: code %v", code)
 	}
 }
@@ -264,7 +259,7 @@ func TestDoraClose(t *testing.T) {
 			defer wg.Done()
 			for {
 				if _, err := c.Read(context.Background(), "t", "ann", "k"); err != nil {
-					if code := kvclient.CodeOf(err); code != kvclient.CodeUnavailable {
+					if code := kvclient.CodeOf(err); code != kvclient.Code(codes.Unavailable) {
 						t.Errorf("read racing Close: %v (code %v), want UNAVAILABLE", err, code)
 					}
 					return
@@ -307,7 +302,7 @@ func closedAddr(t *testing.T) string {
 func TestDoraServerDown(t *testing.T) {
 	c := dialT(t, closedAddr(t))
 	_, err := c.Login(ctxT(t), "ann", "pw")
-	if code := kvclient.CodeOf(err); code != kvclient.CodeUnavailable {
+	if code := kvclient.CodeOf(err); code != kvclient.Code(codes.Unavailable) {
 		t.Fatalf("login to a closed port: %v (code %v), want UNAVAILABLE", err, code)
 	}
 }
@@ -318,7 +313,7 @@ func TestDoraServerDown(t *testing.T) {
 func TestDoraBalancedSkipsDownServer(t *testing.T) {
 	_, up := startScripted(t)
 	for i := range 40 {
-		c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{
+		c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []lbclient.Endpoint{
 			{Addr: closedAddr(t), Weight: 50}, {Addr: closedAddr(t), Weight: 50}, {Addr: up, Weight: 1},
 		}})
 		if err != nil {
@@ -340,7 +335,7 @@ func TestDoraBalancedSkipsDownServer(t *testing.T) {
 func TestDoraBalancedRejoinsRestarted(t *testing.T) {
 	_, up := startScripted(t)
 	later := closedAddr(t)
-	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []lbclient.Endpoint{
 		{Addr: up, Weight: 1}, {Addr: later, Weight: 50},
 	}})
 	if err != nil {
@@ -375,15 +370,15 @@ func TestDialRefuses(t *testing.T) {
 	tests := []struct {
 		name string
 		ctx  context.Context
-		eps  []kvclient.Endpoint
+		eps  []lbclient.Endpoint
 		want error
 	}{
 		{"ended context", canceled, nil, context.Canceled},
-		{"empty address", context.Background(), []kvclient.Endpoint{{Addr: "", Weight: 1}}, kvclient.ErrBadEndpoint},
-		{"negative weight", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1", Weight: -1}}, kvclient.ErrBadEndpoint},
-		{"weight over limit", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1", Weight: 101}}, kvclient.ErrBadEndpoint},
-		{"not host:port", context.Background(), []kvclient.Endpoint{{Addr: "nohost", Weight: 1}}, kvclient.ErrBadEndpoint},
-		{"list separator in address", context.Background(), []kvclient.Endpoint{{Addr: "127.0.0.1:1,127.0.0.1:2", Weight: 1}}, kvclient.ErrBadEndpoint},
+		{"empty address", context.Background(), []lbclient.Endpoint{{Addr: "", Weight: 1}}, kvclient.ErrBadEndpoint},
+		{"negative weight", context.Background(), []lbclient.Endpoint{{Addr: "127.0.0.1:1", Weight: -1}}, kvclient.ErrBadEndpoint},
+		{"weight over limit", context.Background(), []lbclient.Endpoint{{Addr: "127.0.0.1:1", Weight: 101}}, kvclient.ErrBadEndpoint},
+		{"not host:port", context.Background(), []lbclient.Endpoint{{Addr: "nohost", Weight: 1}}, kvclient.ErrBadEndpoint},
+		{"list separator in address", context.Background(), []lbclient.Endpoint{{Addr: "127.0.0.1:1,127.0.0.1:2", Weight: 1}}, kvclient.ErrBadEndpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -408,7 +403,7 @@ func BenchmarkDoraRead(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
 	defer func() { srv.Stop(); <-done }()
-	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []kvclient.Endpoint{{Addr: lis.Addr().String(), Weight: 1}}})
+	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []lbclient.Endpoint{{Addr: lis.Addr().String(), Weight: 1}}})
 	if err != nil {
 		b.Fatal(err)
 	}

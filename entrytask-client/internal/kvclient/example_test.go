@@ -9,6 +9,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // ExampleDial connects to a kv.Store server on loopback (here a scripted stand-in; etclient
@@ -26,7 +27,7 @@ func ExampleDial() {
 	defer func() { srv.Stop(); <-done }()
 
 	ctx := context.Background()
-	c, err := kvclient.Dial(ctx, kvclient.Options{Endpoints: []kvclient.Endpoint{{Addr: lis.Addr().String(), Weight: 1}}})
+	c, err := kvclient.Dial(ctx, kvclient.Options{Endpoints: []lbclient.Endpoint{{Addr: lis.Addr().String(), Weight: 1}}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -5,69 +5,55 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
-// Code classifies the outcome of a call. Codes 0–16 are the RPC status codes (numbered like
-// gRPC's, which dora's status codes follow); codes from 1000 are etserver's application codes
-// (kv.CODE in the service definition). The dora-backed Client maps both onto this type.
-type Code int
+// Code classifies the outcome of a call: below 1000 it is a dora status code (package
+// dora/codes, numbered like gRPC's), from 1000 one of etserver's application codes (kvpb.CODE
+// in the service definition). The dora-backed Client maps both onto this type; write an RPC
+// code as kvclient.Code(codes.Unavailable).
+type Code uint32
 
-// The status codes a Client reports.
+// The application codes of kv.proto's CODE (the RPC codes are dora's, see package codes).
 const (
-	CodeOK                 Code = 0
-	CodeCanceled           Code = 1
-	CodeUnknown            Code = 2
-	CodeInvalidArgument    Code = 3
-	CodeDeadlineExceeded   Code = 4
-	CodeNotFound           Code = 5
-	CodeAlreadyExists      Code = 6
-	CodePermissionDenied   Code = 7
-	CodeResourceExhausted  Code = 8
-	CodeFailedPrecondition Code = 9
-	CodeAborted            Code = 10
-	CodeOutOfRange         Code = 11
-	CodeUnimplemented      Code = 12
-	CodeInternal           Code = 13
-	CodeUnavailable        Code = 14
-	CodeDataLoss           Code = 15
-	CodeUnauthenticated    Code = 16
-
 	// CodeIncorrectUsernameOrPassword is kv.CODE INCORRECT_USERNAME_OR_PASSWORD: the
 	// login failed, for an unknown user and a wrong password alike.
-	CodeIncorrectUsernameOrPassword Code = 1000
+	CodeIncorrectUsernameOrPassword = Code(kvpb.CODE_INCORRECT_USERNAME_OR_PASSWORD)
 	// CodeKeyNotExist is kv.CODE KEY_NOT_EXIST: a read of a key the user never wrote.
-	CodeKeyNotExist Code = 1001
+	CodeKeyNotExist = Code(kvpb.CODE_KEY_NOT_EXIST)
 )
 
-var codeNames = map[Code]string{
-	CodeOK:                          "OK",
-	CodeCanceled:                    "CANCELED",
-	CodeUnknown:                     "UNKNOWN",
-	CodeInvalidArgument:             "INVALID_ARGUMENT",
-	CodeDeadlineExceeded:            "DEADLINE_EXCEEDED",
-	CodeNotFound:                    "NOT_FOUND",
-	CodeAlreadyExists:               "ALREADY_EXISTS",
-	CodePermissionDenied:            "PERMISSION_DENIED",
-	CodeResourceExhausted:           "RESOURCE_EXHAUSTED",
-	CodeFailedPrecondition:          "FAILED_PRECONDITION",
-	CodeAborted:                     "ABORTED",
-	CodeOutOfRange:                  "OUT_OF_RANGE",
-	CodeUnimplemented:               "UNIMPLEMENTED",
-	CodeInternal:                    "INTERNAL",
-	CodeUnavailable:                 "UNAVAILABLE",
-	CodeDataLoss:                    "DATA_LOSS",
-	CodeUnauthenticated:             "UNAUTHENTICATED",
-	CodeIncorrectUsernameOrPassword: "INCORRECT_USERNAME_OR_PASSWORD",
-	CodeKeyNotExist:                 "KEY_NOT_EXIST",
+// firstAppCode is the smallest application code (kv.CODE); smaller codes are dora's.
+const firstAppCode = 1000
+
+// String returns the code's upper-case name: dora's name in upper snake case
+// ("UNAUTHENTICATED", "DEADLINE_EXCEEDED"), kv.CODE's name ("KEY_NOT_EXIST"), or "CODE(n)"
+// for a number neither knows.
+func (c Code) String() string {
+	if c >= firstAppCode {
+		if s, ok := kvpb.CODE_name[int32(c)]; ok {
+			return s
+		}
+	} else if rc := codes.Code(c); rc.Valid() {
+		return upperSnake(rc.String())
+	}
+	return "CODE(" + strconv.FormatUint(uint64(c), 10) + ")"
 }
 
-// String returns the code's upper-case name ("UNAUTHENTICATED"), or "CODE(n)" for a number
-// this package does not know.
-func (c Code) String() string {
-	if s, ok := codeNames[c]; ok {
-		return s
+// upperSnake turns a Go-style name ("DeadlineExceeded") into "DEADLINE_EXCEEDED".
+func upperSnake(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && unicode.IsUpper(r) && unicode.IsLower(rune(name[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
 	}
-	return "CODE(" + strconv.Itoa(int(c)) + ")"
+	return b.String()
 }
 
 // Error is a failed call: the status code and the server's (or the transport's) message.
@@ -99,29 +85,29 @@ func Errorf(code Code, format string, args ...any) *Error {
 
 // Sentinel errors for errors.Is; each matches any *Error with its code.
 var (
-	ErrUnauthenticated             = &Error{Code: CodeUnauthenticated}
+	ErrUnauthenticated             = &Error{Code: Code(codes.Unauthenticated)}
 	ErrIncorrectUsernameOrPassword = &Error{Code: CodeIncorrectUsernameOrPassword}
 	ErrKeyNotExist                 = &Error{Code: CodeKeyNotExist}
-	ErrResourceExhausted           = &Error{Code: CodeResourceExhausted}
-	ErrInvalidArgument             = &Error{Code: CodeInvalidArgument}
-	ErrUnavailable                 = &Error{Code: CodeUnavailable}
+	ErrResourceExhausted           = &Error{Code: Code(codes.ResourceExhausted)}
+	ErrInvalidArgument             = &Error{Code: Code(codes.InvalidArgument)}
+	ErrUnavailable                 = &Error{Code: Code(codes.Unavailable)}
 )
 
-// CodeOf classifies any error: CodeOK for nil, the Code of an *Error found with errors.As,
-// CodeDeadlineExceeded and CodeCanceled for the context errors, CodeUnknown otherwise.
+// CodeOf classifies any error: OK for nil, the Code of an *Error found with errors.As,
+// DeadlineExceeded and Canceled for the context errors, Unknown otherwise.
 func CodeOf(err error) Code {
 	if err == nil {
-		return CodeOK
+		return Code(codes.OK)
 	}
 	var e *Error
 	switch {
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, context.DeadlineExceeded):
-		return CodeDeadlineExceeded
+		return Code(codes.DeadlineExceeded)
 	case errors.Is(err, context.Canceled):
-		return CodeCanceled
+		return Code(codes.Canceled)
 	default:
-		return CodeUnknown
+		return Code(codes.Unknown)
 	}
 }

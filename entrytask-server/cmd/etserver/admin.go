@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 // readyTimeout bounds each readiness check.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 // configFileFlag is --config, the YAML file (ETSERVER_CONFIG when not given).

@@ -8,7 +8,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/dora/health"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/health"
 	"github.com/seed857a6cbd/pocket/dora/reflection"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
 )
 
 // pinger is a store whose Ping answers err.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/dora"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )

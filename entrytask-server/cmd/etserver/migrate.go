@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 func migrateCommand() *cli.Command {

@@ -23,7 +23,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 

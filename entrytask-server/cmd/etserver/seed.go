@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/app"
-	"github.com/seed857a6cbd/pocket/entrytask-server/domain"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 func seedCommand() *cli.Command {

@@ -19,9 +19,9 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/health"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/api"
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
-	"github.com/seed857a6cbd/pocket/entrytask-server/wire"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/api"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
 func serveCommand() *cli.Command {
@@ -60,7 +60,7 @@ const listeningMsg = "listening"
 // and closes the pools. ready, if set, receives the bound RPC and admin addresses.
 func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rpc, admin string)) error {
 	log := newLogger(cfg, logw)
-	defer wire.TuneGC(cfg)() // gc_percent and gc_min_heap_mib
+	defer tuneGC(cfg)() // gc_percent and gc_memory_limit_mib, when configured
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err

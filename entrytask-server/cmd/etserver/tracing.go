@@ -18,7 +18,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	doraotel "github.com/seed857a6cbd/pocket/dora/otel"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
 )
 
 // otelFlushTimeout bounds the export of the spans still buffered when serve stops.

@@ -12,7 +12,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
 
-	"github.com/seed857a6cbd/pocket/entrytask-server/adminpb"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/adminpb"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 )
 
@@ -113,17 +114,17 @@ func RunAs(t *testing.T, users [Users]string, newClient func(t *testing.T) kvcli
 		c := client(t)
 		key := prefix + "k"
 		_, err := c.Read(ctx(t), "", u1, key)
-		wantCode(t, "read without token", err, kvclient.CodeUnauthenticated)
+		wantCode(t, "read without token", err, kvclient.Code(codes.Unauthenticated))
 		err = c.Write(ctx(t), "", u1, key, "x")
-		wantCode(t, "write without token", err, kvclient.CodeUnauthenticated)
+		wantCode(t, "write without token", err, kvclient.Code(codes.Unauthenticated))
 		_, err = c.Read(ctx(t), "00000000000000000000000000000000", u1, key)
-		wantCode(t, "read with a forged token", err, kvclient.CodeUnauthenticated)
+		wantCode(t, "read with a forged token", err, kvclient.Code(codes.Unauthenticated))
 	})
 	t.Run("a session is only its user's", func(t *testing.T) {
 		c := client(t)
 		tok := login(t, c, u2)
 		_, err := c.Read(ctx(t), tok, u3, prefix+"k")
-		wantCode(t, "read as another user", err, kvclient.CodeUnauthenticated, kvclient.CodePermissionDenied)
+		wantCode(t, "read as another user", err, kvclient.Code(codes.Unauthenticated), kvclient.Code(codes.PermissionDenied))
 	})
 	t.Run("each user has their own keys", func(t *testing.T) {
 		c := client(t)
@@ -188,7 +189,7 @@ func RunAs(t *testing.T, users [Users]string, newClient func(t *testing.T) kvcli
 		cctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := c.Login(cctx, u1, u1)
-		if code := kvclient.CodeOf(err); code != kvclient.CodeCanceled {
+		if code := kvclient.CodeOf(err); code != kvclient.Code(codes.Canceled) {
 			t.Fatalf("Login with a canceled context: %v (code %v), want CANCELED", err, code)
 		}
 	})
@@ -201,6 +202,6 @@ func RunAs(t *testing.T, users [Users]string, newClient func(t *testing.T) kvcli
 			t.Fatalf("second Close: %v", err)
 		}
 		_, err := c.Login(ctx(t), u1, u1)
-		wantCode(t, "login after Close", err, kvclient.CodeUnavailable)
+		wantCode(t, "login after Close", err, kvclient.Code(codes.Unavailable))
 	})
 }

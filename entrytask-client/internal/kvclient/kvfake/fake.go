@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) enter(ctx context.Context, method, user string) error {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		return kvclient.Errorf(kvclient.CodeUnavailable, "client is closed")
+		return kvclient.Errorf(kvclient.Code(codes.Unavailable), "client is closed")
 	}
 	if s.hook != nil {
 		return s.hook(ctx, method, user)
@@ -128,14 +129,14 @@ func (s *Server) Login(ctx context.Context, user, pass string) (string, error) {
 // session checks token and user under s.mu.
 func (s *Server) session(token, user string) (string, error) {
 	if token == "" {
-		return "", kvclient.Errorf(kvclient.CodeUnauthenticated, "missing session token")
+		return "", kvclient.Errorf(kvclient.Code(codes.Unauthenticated), "missing session token")
 	}
 	u, ok := s.sessions[token]
 	if !ok {
-		return "", kvclient.Errorf(kvclient.CodeUnauthenticated, "invalid session token")
+		return "", kvclient.Errorf(kvclient.Code(codes.Unauthenticated), "invalid session token")
 	}
 	if user != "" && user != u {
-		return "", kvclient.Errorf(kvclient.CodeUnauthenticated, "username does not match the session")
+		return "", kvclient.Errorf(kvclient.Code(codes.Unauthenticated), "username does not match the session")
 	}
 	return u, nil
 }
@@ -178,7 +179,7 @@ func (s *Server) Write(ctx context.Context, token, user, key, value string) erro
 	return nil
 }
 
-// Close implements kvclient.Client; later calls fail with CodeUnavailable.
+// Close implements kvclient.Client; later calls fail with Code(codes.Unavailable).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvclienttest"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
@@ -73,7 +74,7 @@ type perClient struct {
 
 func (c *perClient) check() error {
 	if c.closed.Load() {
-		return kvclient.Errorf(kvclient.CodeUnavailable, "client is closed")
+		return kvclient.Errorf(kvclient.Code(codes.Unavailable), "client is closed")
 	}
 	return nil
 }
