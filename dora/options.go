@@ -90,14 +90,16 @@ func resolveTLS(direct, nap *tls.Config, directName, napName string) (*tls.Confi
 
 // MaxRecvMsgSize bounds the size of one request Pkg (head + payload), in bytes; larger
 // messages reset their stream and the client sees ResourceExhausted. Default:
-// nap.DefaultMaxMessageSize (4 MiB).
+// nap.DefaultMaxMessageSize (4 MiB); valid 0 (the default) or 1 to 2^31-1: Serve refuses
+// other values (nap.ErrInvalidConfig).
 func MaxRecvMsgSize(n int) ServerOption {
 	return func(o *serverOptions) { o.nap.MaxMessageSize = n }
 }
 
 // MaxConcurrentCalls bounds the calls one connection may have in flight; nap refuses streams
 // past it and a dora client then opens another connection. Default:
-// nap.DefaultMaxConcurrentStreams (1024).
+// nap.DefaultMaxConcurrentStreams (1024); valid 0 (the default) or 1 to 2^31-1: Serve
+// refuses other values (nap.ErrInvalidConfig).
 func MaxConcurrentCalls(n int) ServerOption {
 	return func(o *serverOptions) { o.nap.MaxConcurrentStreams = n }
 }

@@ -55,7 +55,7 @@ func isTemporaryAcceptErr(err error) bool {
 type Server struct {
 	opts      serverOptions
 	tls       *tls.Config // ServerTLS or ServerNapConfig's TLSConfig; nil: plain TCP
-	optErr    error       // conflicting options: Serve refuses to serve
+	optErr    error       // conflicting options or a nap config out of range: Serve refuses to serve
 	unaryInt  UnaryServerInterceptor
 	streamInt StreamServerInterceptor
 	logger    *slog.Logger
@@ -203,6 +203,9 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.replies.init(s.opts.maxServerReplyBytes)
 	s.tls, s.optErr = resolveTLS(s.opts.tls, s.opts.napTLS, "ServerTLS", "ServerNapConfig")
+	if s.optErr == nil {
+		s.optErr = nap.VerifyConfig(&s.opts.nap)
+	}
 	s.spawn = s.worker
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
 	s.streamInt = chainStreamServer(s.opts.streamInts)
@@ -301,7 +304,9 @@ func (s *Server) lookup(method []byte) *methodEntry {
 // with ServerTLS (or ServerNapConfig's TLSConfig), lis is wrapped with tls.NewListener.
 // Serve returns nil after Stop or GracefulStop, ErrServerStopped when called after them, an
 // error wrapping ErrTLSConflict at once when the options configure two different TLS
-// configurations, and the accept error otherwise. It closes lis when it returns.
+// configurations, one wrapping nap.ErrInvalidConfig at once when the nap configuration
+// (ServerNapConfig, MaxRecvMsgSize, MaxConcurrentCalls) is out of range (nap.VerifyConfig),
+// and the accept error otherwise. It closes lis when it returns.
 //
 // Temporary accept errors do not end Serve: running out of descriptors (EMFILE, ENFILE),
 // memory or buffers (ENOMEM, ENOBUFS), a connection aborted or broken before it was
@@ -319,7 +324,11 @@ func (s *Server) Serve(lis net.Listener) error {
 		lis = tls.NewListener(lis, s.tls)
 	}
 	cfg := s.opts.nap
-	nl := nap.NewListener(lis, &cfg)
+	nl, err := nap.NewListener(lis, &cfg)
+	if err != nil { // checked by NewServer already
+		lis.Close()
+		return fmt.Errorf("dora: serve: %w", err)
+	}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
