@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -162,8 +161,6 @@ func (d *unaryDecoder) decode(v any) error {
 	}
 	return nil
 }
-
-var protoCodec = codec.Get(codec.NameProto)
 
 // handleStream serves one nap stream: one call.
 func (s *Server) handleStream(cs *connState, st *nap.Stream) {
@@ -559,17 +556,6 @@ func (c *serverCall) responseMeta() metadata.MD {
 	return metadata.Join(c.header, c.trailer)
 }
 
-func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
-	if am, ok := cdc.(codec.AppendMarshaler); ok {
-		return am.MarshalAppend(presize(cdc, b, v), v)
-	}
-	out, err := cdc.Marshal(v)
-	if err != nil {
-		return b, err
-	}
-	return append(b, out...), nil
-}
-
 // SetHeader adds md to the response header metadata of the call ctx belongs to (a
 // handler's context); a key set again gets the new values. For unary calls header and
 // trailer travel in the one response, apart (a previous-version client sees them merged,
@@ -637,31 +623,4 @@ func Peer(ctx context.Context) (net.Addr, bool) {
 func IsLegacy(ctx context.Context) bool {
 	c := callFromContext(ctx)
 	return c != nil && c.legacy
-}
-
-func joinMD(a, b metadata.MD) metadata.MD {
-	if len(a) == 0 {
-		return b.Copy()
-	}
-	return metadata.Join(a, b)
-}
-
-func checkUserMD(md metadata.MD) error {
-	for k, vs := range md {
-		if metadata.IsReserved(k) {
-			return fmt.Errorf("dora: metadata key %q is reserved for the framework", k)
-		}
-		if !utf8.ValidString(k) {
-			return fmt.Errorf("dora: metadata key %q is not UTF-8", k)
-		}
-		if metadata.IsBinary(k) {
-			continue
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return fmt.Errorf("dora: metadata value of %q is not UTF-8 (binary values need a key ending in %q)", k, metadata.BinarySuffix)
-			}
-		}
-	}
-	return nil
 }
