@@ -83,6 +83,7 @@ type Session struct {
 	pingAck        chan struct{} // the reader got a PING ACK
 	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
 	yields         atomic.Int64  // YieldToReader yields of the read loop (tests)
+	flushYields    atomic.Int64  // writer yields before a coalesced flush (writer.go; tests)
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup
 
