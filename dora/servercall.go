@@ -24,11 +24,12 @@ import (
 
 // serverCall is the server side of one call. It is also the handler's context.
 //
-// The cancellation part of that context is built lazily, on the first Done, Err or
-// AfterFunc: the nap stream's context (cancelled by a reset from the client or the death of
-// the session) plus the call's deadline. Handlers that never look at it cost no context
-// allocations. Deadline answers without building it; Value looks at the call's own keys and
-// then at values (incoming metadata, what a StatsHandler added). Deriving a child context
+// The cancellation part of that context is the nap stream's context (cancelled by a reset
+// from the client, the death of the session, or the end of the call, which closes the
+// stream) plus the call's deadline. It is built when the call starts, or, with
+// LazyCallContext, on the first Done, Err or AfterFunc (handlers that never look at it
+// then cost no context allocations). Deadline answers without it; Value looks at the call's own keys and then
+// at values (incoming metadata, what a StatsHandler added). Deriving a child context
 // (WithCancel, WithTimeout...) works without a goroutine through the AfterFunc method.
 type serverCall struct {
 	values      context.Context
@@ -78,11 +79,12 @@ func (c *serverCall) ctx() context.Context {
 }
 
 func (c *serverCall) buildCtx() {
-	ctx := c.st.Context()
+	// The stream's context is done when the client resets the stream, the session dies or
+	// the call is over (handleStream closes the stream).
+	c.full = c.st.Context()
 	if c.hasDeadline {
-		ctx, c.cancelFull = context.WithDeadline(ctx, c.deadline)
+		c.full, c.cancelFull = context.WithDeadline(c.full, c.deadline)
 	}
-	c.full = ctx
 	c.built.Store(true)
 }
 
@@ -187,6 +189,13 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		return
 	}
 	c.seq = p.seq
+	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
+		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
+		c.hasDeadline = true
+	}
+	if !s.opts.lazyCallContext {
+		c.ctxOnce.Do(c.buildCtx)
+	}
 	c.entry = s.lookup(p.method)
 	if c.entry != nil {
 		c.method = c.entry.full
@@ -243,10 +252,6 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 			c.reject(status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method))
 		}
 		return
-	}
-	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
-		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
-		c.hasDeadline = true
 	}
 	if streaming {
 		s.runStream(c)
