@@ -34,14 +34,15 @@ import (
 // application statuses and the same mapping of errors to status codes.
 //
 // "grpc-workers" is the same with grpc.NumStreamWorkers(StreamWorkers), an experimental
-// grpc-go option off by default: calls run on long-lived worker goroutines, as dora's do,
+// grpc-go option off by default: calls run on long-lived worker goroutines, as dora's do
+// with its own experimental option dora.IdleCallWorkers (off by default since issue #18),
 // instead of one new goroutine per call whose stack must grow again for every call
 // (SQLite's and protobuf's frames need more than a new goroutine's stack). It is a
 // control: it shows how much of the difference is that default alone.
 type grpcFramework struct{ workers bool }
 
-// StreamWorkers is grpc-workers' number of stream workers: dora's bound on idle call
-// goroutines (maxIdleWorkers in dora/server.go).
+// StreamWorkers is grpc-workers' number of stream workers: the bound on idle call
+// goroutines the RPC suite gives dora.IdleCallWorkers (benchmarks/rpc/dora.go).
 const StreamWorkers = 256
 
 func init() {
