@@ -26,35 +26,70 @@ func BenchmarkUnaryEcho(b *testing.B) {
 	for _, size := range []int{64, 1 << 10, 16 << 10} {
 		for _, callers := range []int{1, 16, 100, 1000} {
 			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
-				req := &echo.SayRequest{Blob: make([]byte, size)}
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				var next atomic.Int64
-				var failed atomic.Value
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				for g := 0; g < callers; g++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for next.Add(1) <= int64(b.N) {
-							resp, err := ec.Say(ctx, req)
-							if err != nil {
-								failed.Store(err)
-								return
-							}
-							if len(resp.Blob) != size {
-								failed.Store(fmt.Errorf("got %d bytes, want %d", len(resp.Blob), size))
-								return
-							}
-						}
-					}()
+				runEcho(b, ec, size, callers)
+			})
+		}
+	}
+}
+
+// runEcho makes b.N echo calls of size bytes through ec from callers goroutines.
+func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
+	ctx := context.Background()
+	req := &echo.SayRequest{Blob: make([]byte, size)}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for g := 0; g < callers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				resp, err := ec.Say(ctx, req)
+				if err != nil {
+					failed.Store(err)
+					return
 				}
-				wg.Wait()
-				b.StopTimer()
-				if err, _ := failed.Load().(error); err != nil {
+				if len(resp.Blob) != size {
+					failed.Store(fmt.Errorf("got %d bytes, want %d", len(resp.Blob), size))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkServerOptions is BenchmarkUnaryEcho's 1 KiB call with the server's
+// performance options (IdleCallWorkers, LazyCallContext) off and on: compare the
+// sub-benchmarks of one run for what each option buys.
+func BenchmarkServerOptions(b *testing.B) {
+	const size = 1 << 10
+	cases := []struct {
+		name string
+		opts []dora.ServerOption
+	}{
+		{"default", nil},
+		{"IdleCallWorkers=256", []dora.ServerOption{dora.IdleCallWorkers(256)}},
+		{"LazyCallContext", []dora.ServerOption{dora.LazyCallContext(true)}},
+		{"both", []dora.ServerOption{dora.IdleCallWorkers(256), dora.LazyCallContext(true)}},
+	}
+	for _, callers := range []int{1, 100} {
+		for _, tc := range cases {
+			b.Run(fmt.Sprintf("%s/callers=%d", tc.name, callers), func(b *testing.B) {
+				ts := startServer(b, nil, tc.opts...)
+				c := newTestClient(b, ts.addr)
+				ec := echo.NewEchoClient(c)
+				if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
 					b.Fatal(err)
 				}
+				runEcho(b, ec, size, callers)
 			})
 		}
 	}

@@ -16,3 +16,6 @@ var MetaStatus_ = metaStatus
 
 // Gunzip is gunzip (compress.go), for tests of the decompression bound.
 var Gunzip = gunzip
+
+// CallWorkersStarted returns how many call workers s has started (IdleCallWorkers).
+func CallWorkersStarted(s *Server) int64 { return s.started.Load() }

@@ -44,6 +44,8 @@ type serverOptions struct {
 	maxServerCalls      int           // MaxServerCalls
 	requestTimeout      time.Duration // RequestTimeout
 	compressThreshold   int           // CompressionThreshold; 0: DefaultCompressionThreshold
+	idleCallWorkers     int           // IdleCallWorkers; 0: a goroutine per call
+	lazyCallContext     bool          // LazyCallContext
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -90,14 +92,16 @@ func resolveTLS(direct, nap *tls.Config, directName, napName string) (*tls.Confi
 
 // MaxRecvMsgSize bounds the size of one request Pkg (head + payload), in bytes; larger
 // messages reset their stream and the client sees ResourceExhausted. Default:
-// nap.DefaultMaxMessageSize (4 MiB).
+// nap.DefaultMaxMessageSize (4 MiB); valid 0 (the default) or 1 to 2^31-1: Serve refuses
+// other values (nap.ErrInvalidConfig).
 func MaxRecvMsgSize(n int) ServerOption {
 	return func(o *serverOptions) { o.nap.MaxMessageSize = n }
 }
 
 // MaxConcurrentCalls bounds the calls one connection may have in flight; nap refuses streams
 // past it and a dora client then opens another connection. Default:
-// nap.DefaultMaxConcurrentStreams (1024).
+// nap.DefaultMaxConcurrentStreams (1024); valid 0 (the default) or 1 to 2^31-1: Serve
+// refuses other values (nap.ErrInvalidConfig).
 func MaxConcurrentCalls(n int) ServerOption {
 	return func(o *serverOptions) { o.nap.MaxConcurrentStreams = n }
 }
@@ -189,6 +193,35 @@ func CompressionThreshold(n int) ServerOption {
 // ServerStats adds a StatsHandler told about every call's start and end.
 func ServerStats(h StatsHandler) ServerOption {
 	return func(o *serverOptions) { o.stats = append(o.stats, h) }
+}
+
+// IdleCallWorkers makes the server keep up to n goroutines that finished a call waiting
+// for the next call, instead of starting a goroutine per call: a reused goroutine saves the
+// start of a new one and keeps the stack the handlers grew. Idle workers exit when the
+// server stops. Default 0 (DefaultIdleCallWorkers): a new goroutine per call, whose stack
+// is freed when it ends; n <= 0 keeps that. At most n goroutines wait idle at any time;
+// calls beyond the idle ones still start goroutines (MaxServerCalls bounds the calls).
+//
+// EXPERIMENTAL: a performance option (BENCHMARKS.md has its figures); it may change or go
+// away in a later release.
+func IdleCallWorkers(n int) ServerOption {
+	return func(o *serverOptions) { o.idleCallWorkers = max(n, 0) }
+}
+
+// DefaultIdleCallWorkers is the default of IdleCallWorkers: no idle workers, a goroutine
+// per call.
+const DefaultIdleCallWorkers = 0
+
+// LazyCallContext, when on, builds the cancellation part of a handler's context (the
+// stream's context plus the call's deadline) only when the handler first asks for it
+// (Done, Err, AfterFunc, or a context derived from it), so handlers that never look at it
+// cost no context allocations. The context behaves the same either way. Default off: the
+// context is built when the call starts.
+//
+// EXPERIMENTAL: a performance option (BENCHMARKS.md has its figures); it may change or go
+// away in a later release.
+func LazyCallContext(on bool) ServerOption {
+	return func(o *serverOptions) { o.lazyCallContext = on }
 }
 
 // ServerLogger sets the logger for handler panics and connection errors. Default:

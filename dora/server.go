@@ -51,11 +51,11 @@ func isTemporaryAcceptErr(err error) bool {
 
 // Server serves registered services to dora clients (and legacy clients) over nap sessions.
 // Register every service before Serve; then Serve any number of listeners. Each call runs
-// on its own goroutine.
+// on its own goroutine (or a reused one, with IdleCallWorkers).
 type Server struct {
 	opts      serverOptions
 	tls       *tls.Config // ServerTLS or ServerNapConfig's TLSConfig; nil: plain TCP
-	optErr    error       // conflicting options: Serve refuses to serve
+	optErr    error       // conflicting options or a nap config out of range: Serve refuses to serve
 	unaryInt  UnaryServerInterceptor
 	streamInt StreamServerInterceptor
 	logger    *slog.Logger
@@ -84,21 +84,19 @@ type Server struct {
 	stopping     chan struct{} // closed by Stop and GracefulStop: ends accept backoff waits
 	stoppingOnce sync.Once
 
+	// IdleCallWorkers only (nil work otherwise: a goroutine per call)
 	work     chan streamWork // hands streams to reserved idle workers
 	quit     chan struct{}   // closed when workers must exit
 	quitOnce sync.Once
 	idle     atomic.Int32
-	spawn    func() // s.worker, built once
+	started  atomic.Int64 // workers started (tests)
+	spawn    func()       // s.worker, built once
 	workerWG sync.WaitGroup
 }
 
-// maxIdleWorkers is how many call goroutines wait for the next call after finishing one;
-// reusing them saves a goroutine start (and an allocation) per call.
-const maxIdleWorkers = 256
-
-// workQueueSize is the capacity of the channel that hands streams to workers; it only
-// bounds how many handed-over streams may wait for their (already committed) worker to be
-// scheduled before the session's accept loop waits too.
+// workQueueSize is the capacity of the channel that hands streams to idle workers
+// (IdleCallWorkers); it only bounds how many handed-over streams may wait for their
+// (already committed) worker to be scheduled before the session's accept loop waits too.
 const workQueueSize = 1024
 
 type streamWork struct {
@@ -106,21 +104,31 @@ type streamWork struct {
 	st   *nap.Stream
 }
 
-// dispatch runs the call of st on an idle worker, or on a new one.
-//
-// idle counts workers that finished a call and are committed to take the next one from
-// work. dispatch reserves one by decrementing idle (never below zero) and hands it the
-// stream through the buffered work channel, so a worker that has finished its call but is
-// not yet parked in its receive still gets the next call instead of a new goroutine being
-// started. When no worker is idle, dispatch starts one with the prebuilt s.spawn (a go
-// statement with arguments would allocate a closure per start) and sends the stream
-// through work too: every send has exactly one committed receiver (a reserved worker or a
-// started one), so a send that finds the buffer full waits only for those receivers to
-// be scheduled. Stop and GracefulStop close quit only after every session loop (the only
-// callers of dispatch) has returned and every dispatched call has finished, so no work
-// is left in the channel.
+// dispatch runs the call of st: on a new goroutine by default, on an idle worker with
+// IdleCallWorkers.
 func (s *Server) dispatch(w streamWork) {
 	s.callWG.Add(1)
+	if s.work == nil {
+		go s.handleStream(w.conn, w.st)
+		return
+	}
+	s.dispatchWorker(w)
+}
+
+// dispatchWorker runs the call of st on an idle worker, or on a new one (IdleCallWorkers).
+//
+// idle counts workers that finished a call and are committed to take the next one from
+// work. dispatchWorker reserves one by decrementing idle (never below zero) and hands it
+// the stream through the buffered work channel, so a worker that has finished its call
+// but is not yet parked in its receive still gets the next call instead of a new
+// goroutine being started. When no worker is idle, it starts one with the prebuilt
+// s.spawn (a go statement with arguments would allocate a closure per start) and sends
+// the stream through work too: every send has exactly one committed receiver (a reserved
+// worker or a started one), so a send that finds the buffer full waits only for those
+// receivers to be scheduled. Stop and GracefulStop close quit only after every session
+// loop (the only callers of dispatch) has returned and every dispatched call has
+// finished, so no work is left in the channel.
+func (s *Server) dispatchWorker(w streamWork) {
 	for {
 		n := s.idle.Load()
 		if n <= 0 {
@@ -132,6 +140,7 @@ func (s *Server) dispatch(w streamWork) {
 		}
 	}
 	s.workerWG.Add(1)
+	s.started.Add(1)
 	go s.spawn()
 	s.work <- w
 }
@@ -156,12 +165,12 @@ func (s *Server) worker() {
 	}
 }
 
-// park counts the calling worker as idle unless maxIdleWorkers already are; it reports
+// park counts the calling worker as idle unless IdleCallWorkers already are; it reports
 // whether it did (the worker must then receive its next call from work).
 func (s *Server) park() bool {
 	for {
 		n := s.idle.Load()
-		if n >= maxIdleWorkers {
+		if int(n) >= s.opts.idleCallWorkers {
 			return false
 		}
 		if s.idle.CompareAndSwap(n, n+1) {
@@ -170,7 +179,11 @@ func (s *Server) park() bool {
 	}
 }
 
+// stopWorkers makes the idle workers exit (IdleCallWorkers) and waits for them.
 func (s *Server) stopWorkers() {
+	if s.work == nil {
+		return
+	}
 	s.quitOnce.Do(func() { close(s.quit) })
 	s.workerWG.Wait()
 }
@@ -191,8 +204,6 @@ func NewServer(opts ...ServerOption) *Server {
 		listeners: map[*nap.Listener]struct{}{},
 		sessions:  map[*nap.Session]*connState{},
 		stopping:  make(chan struct{}),
-		work:      make(chan streamWork, workQueueSize),
-		quit:      make(chan struct{}),
 	}
 	s.opts.maxConnReplyBytes = DefaultMaxConnReplyBytes
 	s.opts.maxServerReplyBytes = DefaultMaxServerReplyBytes
@@ -203,7 +214,14 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.replies.init(s.opts.maxServerReplyBytes)
 	s.tls, s.optErr = resolveTLS(s.opts.tls, s.opts.napTLS, "ServerTLS", "ServerNapConfig")
-	s.spawn = s.worker
+	if s.optErr == nil {
+		s.optErr = nap.VerifyConfig(&s.opts.nap)
+	}
+	if s.opts.idleCallWorkers > 0 {
+		s.work = make(chan streamWork, workQueueSize)
+		s.quit = make(chan struct{})
+		s.spawn = s.worker
+	}
 	s.unaryInt = chainUnaryServer(s.opts.unaryInts)
 	s.streamInt = chainStreamServer(s.opts.streamInts)
 	s.logger = s.opts.logger
@@ -301,7 +319,9 @@ func (s *Server) lookup(method []byte) *methodEntry {
 // with ServerTLS (or ServerNapConfig's TLSConfig), lis is wrapped with tls.NewListener.
 // Serve returns nil after Stop or GracefulStop, ErrServerStopped when called after them, an
 // error wrapping ErrTLSConflict at once when the options configure two different TLS
-// configurations, and the accept error otherwise. It closes lis when it returns.
+// configurations, one wrapping nap.ErrInvalidConfig at once when the nap configuration
+// (ServerNapConfig, MaxRecvMsgSize, MaxConcurrentCalls) is out of range (nap.VerifyConfig),
+// and the accept error otherwise. It closes lis when it returns.
 //
 // Temporary accept errors do not end Serve: running out of descriptors (EMFILE, ENFILE),
 // memory or buffers (ENOMEM, ENOBUFS), a connection aborted or broken before it was
@@ -319,7 +339,11 @@ func (s *Server) Serve(lis net.Listener) error {
 		lis = tls.NewListener(lis, s.tls)
 	}
 	cfg := s.opts.nap
-	nl := nap.NewListener(lis, &cfg)
+	nl, err := nap.NewListener(lis, &cfg)
+	if err != nil { // checked by NewServer already
+		lis.Close()
+		return fmt.Errorf("dora: serve: %w", err)
+	}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

@@ -14,16 +14,21 @@ import (
 // Dial connects to address ("tcp", "127.0.0.1:7000"), over TLS when
 // cfg.TLSConfig is set, and performs the nap handshake. ctx bounds the whole
 // dial; HandshakeTimeout bounds the TLS and nap handshakes together (one
-// deadline).
+// deadline). It returns VerifyConfig's error, before dialing, for a cfg out
+// of range.
 func Dial(ctx context.Context, network, address string, cfg *Config) (*Session, error) {
+	rc, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nap: dial %s: %w", address, err)
 	}
-	deadline := time.Now().Add(cfg.resolve().handshakeTimeout)
-	if cfg != nil && cfg.TLSConfig != nil {
-		tc := cfg.TLSConfig
+	deadline := time.Now().Add(rc.handshakeTimeout)
+	if rc.tls != nil {
+		tc := rc.tls
 		if tc.ServerName == "" {
 			tc = tc.Clone()
 			host, _, err := net.SplitHostPort(address)
@@ -42,17 +47,22 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Session, 
 		}
 		conn = tconn
 	}
-	return clientHandshake(ctx, conn, cfg, deadline)
+	return clientHandshake(ctx, conn, rc, deadline)
 }
 
 // Client creates the client side of a session over an existing connection:
 // it sends SETTINGS and waits up to HandshakeTimeout for the server's. On
-// failure the connection is closed.
+// failure the connection is closed. It returns VerifyConfig's error for a
+// cfg out of range (conn is then left open).
 func Client(conn net.Conn, cfg *Config) (*Session, error) {
-	return clientHandshake(context.Background(), conn, cfg, time.Now().Add(cfg.resolve().handshakeTimeout))
+	rc, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return clientHandshake(context.Background(), conn, rc, time.Now().Add(rc.handshakeTimeout))
 }
 
-func clientHandshake(ctx context.Context, conn net.Conn, cfg *Config, deadline time.Time) (*Session, error) {
+func clientHandshake(ctx context.Context, conn net.Conn, cfg config, deadline time.Time) (*Session, error) {
 	s := newSession(conn, cfg, true)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

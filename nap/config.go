@@ -2,46 +2,51 @@ package nap
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
 )
 
 // Config configures a Session (go-redis style: a nil *Config, and every zero
-// field, means the documented default constant). Values outside the allowed
-// range are clamped to it. The same Config may be shared by many sessions; it
-// must not be modified while in use.
+// field, means the documented default constant). Each field's doc gives its
+// default and its valid range; VerifyConfig checks them, and the
+// constructors (Dial, Client, Server, Listen, NewListener) return its error
+// for a value out of range: nothing is clamped. The same Config may be shared
+// by many sessions; it must not be modified while in use.
 type Config struct {
 	// MaxFrameSize is the largest DATA payload per frame we accept (announced
-	// to the peer) and send. Default DefaultMaxFrameSize (64 KiB); clamped to
-	// [MinFrameSize, MaxFrameSizeLimit]. Legacy peers always use 64 KiB.
+	// to the peer) and send. Default DefaultMaxFrameSize (64 KiB); valid
+	// MinFrameSize (1 KiB) to MaxFrameSizeLimit (16 MiB - 1). Legacy peers
+	// always use 64 KiB.
 	MaxFrameSize int
 	// MaxMessageSize is the largest message we accept; a larger one resets its
 	// stream with CodeMessageTooLarge and the connection lives on. Default
-	// DefaultMaxMessageSize (4 MiB).
+	// DefaultMaxMessageSize (4 MiB); valid 1 to 2^31-1.
 	MaxMessageSize int
 	// MaxConcurrentStreams is how many streams the PEER may have open toward
 	// us; more are refused with CodeStreamLimit (retryable). Default
-	// DefaultMaxConcurrentStreams (1024).
+	// DefaultMaxConcurrentStreams (1024); valid 1 to 2^31-1.
 	MaxConcurrentStreams int
 	// StreamWindow is the initial per-stream receive window in bytes: the
 	// most unread data the peer can make us hold on one stream (a stalled
 	// reader blocks only its own stream). What one connection can make us
 	// hold is therefore at most MaxConcurrentStreams x StreamWindow, plus
 	// the part already received of messages a Recv is waiting for. Default
-	// DefaultStreamWindow (256 KiB); at most 2^31-1.
+	// DefaultStreamWindow (256 KiB); valid 1 to 2^31-1.
 	StreamWindow int
 	// ConnWindow is the connection receive window in bytes: the most data in
 	// transit on the connection (credited as soon as a frame reaches its
-	// stream). Default DefaultConnWindow (4 MiB); at most 2^31-1; raised to
-	// StreamWindow if smaller.
+	// stream). Default DefaultConnWindow (4 MiB), or StreamWindow when that
+	// is larger; valid StreamWindow to 2^31-1.
 	ConnWindow int
 	// KeepAliveInterval is the idle time after which we send a PING. Default
 	// DefaultKeepAliveInterval (30 s); negative disables keepalive.
 	KeepAliveInterval time.Duration
 	// KeepAliveTimeout is how long a PING may stay unanswered (no frame at all
 	// received) before the session fails with ErrKeepAliveTimeout. Default
-	// DefaultKeepAliveTimeout (10 s).
+	// DefaultKeepAliveTimeout (10 s); valid: positive.
 	KeepAliveTimeout time.Duration
 	// HandshakeTimeout bounds the whole handshake with one deadline. Client:
 	// the TLS handshake (Dial) and the wait for the server's SETTINGS. Server:
@@ -49,7 +54,7 @@ type Config struct {
 	// peer, the first complete DATA frame), TLS handshake included; PINGs
 	// before it are answered but do not extend it, so a peer that trickles
 	// bytes or sends only PINGs is closed with ErrHandshakeTimeout. Default
-	// DefaultHandshakeTimeout (10 s).
+	// DefaultHandshakeTimeout (10 s); valid: positive.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds how long a send may make no progress. A Send (or
 	// SendAndClose, CloseSend) that gets no flow-control credit and moves no
@@ -67,7 +72,7 @@ type Config struct {
 	// than this after its previous PING is a strike; at the strike after
 	// MaxPingStrikes in a row the session is closed with GOAWAY
 	// CodeEnhanceYourCalm. A PING that respects the interval clears the
-	// strikes. Default DefaultMinPingInterval (1 s), lowered to half our own
+	// strikes. Default DefaultMinPingInterval (1 s), or half our own
 	// KeepAliveInterval when that is shorter (peers configured like us must
 	// pass); negative disables enforcement.
 	MinPingInterval time.Duration
@@ -82,16 +87,18 @@ type Config struct {
 	// granted within it, so the peer can never make one connection hold
 	// more; when it is full of messages being assembled (which nobody can
 	// consume) the stream holding the largest one is reset with
-	// CodeResourceExhausted. Default DefaultMaxConnBuffered (16 MiB); raised
-	// to ConnWindow + MaxMessageSize if smaller, so that one message of the
-	// largest size always fits.
+	// CodeResourceExhausted. Default DefaultMaxConnBuffered (16 MiB), or
+	// ConnWindow + MaxMessageSize when that is larger; valid: at least
+	// ConnWindow + MaxMessageSize (one message of the largest size always
+	// fits).
 	MaxConnBuffered int
 	// MaxServerBuffered is the budget of received message bytes all sessions
 	// of one Listener hold together (sessions made with Server directly
 	// share none). When it is full, new streams are refused with
 	// CodeStreamLimit (retryable) and the session holding the most resets
 	// its largest stream (CodeResourceExhausted) until the total fits.
-	// Default DefaultMaxServerBuffered (64 MiB); negative disables.
+	// Default DefaultMaxServerBuffered (64 MiB); any positive value is
+	// valid; negative disables.
 	MaxServerBuffered int
 	// DisableSizeHints stops announcing SIZE_HINTS (PROTOCOL.md section 1.1):
 	// the peer then sends no message size with the first frame of a large
@@ -106,15 +113,32 @@ type Config struct {
 	// window, and what the connection holds plus the message is at most
 	// SizeHintCredit, the whole rest of the message is credited at once,
 	// instead of one window per round trip as its fragments arrive (a single
-	// large call is not throttled). Streams nobody reads keep their window. Default (zero): half of MaxConnBuffered once
-	// resolved, 8 MiB with the defaults; at most MaxConnBuffered; negative
-	// disables.
+	// large call is not throttled). Streams nobody reads keep their window.
+	// Default (zero): half of MaxConnBuffered once resolved, 8 MiB with the
+	// defaults; valid: at most MaxConnBuffered; negative disables.
 	SizeHintCredit int
+	// YieldToReader makes the read loop yield its P (runtime.Gosched) after
+	// it hands a message of 16 KiB or more to a goroutine waiting for it in
+	// Recv, so that goroutine consumes the message, and its credit goes back
+	// to the sender, before the read loop reads on. Without it, in a process
+	// with one P (GOMAXPROCS=1, a container limited to one core) the read
+	// loop keeps the only P while the socket has data: the reader runs only
+	// once a whole window is read and a bulk sender waits for credit.
+	// Between two one-core processes it took bulk transfer from 74 % to
+	// 90-95 % of raw TCP (BENCHMARKS.md); with more Ps it costs a scheduler
+	// round per large message and buys nothing. Default false; the process's
+	// GOMAXPROCS is not looked at (it may change at run time): set it when
+	// the process runs with one P.
+	//
+	// EXPERIMENTAL: a performance option; it may change or go away in a
+	// later release.
+	YieldToReader bool
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
+	// Default nil: plain TCP.
 	TLSConfig *tls.Config
 	// Logger receives connection-level events (protocol errors, keepalive
-	// failures) at Debug/Warn level. Nil discards.
+	// failures) at Debug/Warn level. Default nil: discarded.
 	Logger *slog.Logger
 }
 
@@ -161,6 +185,8 @@ type config struct {
 	idleTimeout       time.Duration // <= 0: disabled
 	maxConnBuffered   int64
 	sizeHintCredit    int64         // <= 0: disabled
+	serverBudget      int64         // MaxServerBuffered resolved; 0: disabled
+	yieldToReader     bool          // YieldToReader
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
 	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
@@ -170,30 +196,51 @@ type config struct {
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func clampInt(v, def, lo, hi int) int {
-	if v <= 0 {
-		return def
-	}
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
+// ErrInvalidConfig is wrapped by the error of VerifyConfig, and so of every
+// constructor given a Config it refuses.
+var ErrInvalidConfig = errors.New("nap: invalid config")
+
+// VerifyConfig reports whether cfg can be used: nil when every field is zero
+// (the default) or within the range its doc comment gives, an error wrapping
+// ErrInvalidConfig that names the first field out of range otherwise. Values
+// are never clamped: Dial, Client, Server, Listen and NewListener return this
+// error. A nil cfg is valid (all defaults).
+func VerifyConfig(cfg *Config) error {
+	_, err := cfg.resolve()
+	return err
 }
 
-func (c *Config) resolve() config {
+// checkRange checks a field whose zero value means def: v must be 0 or in
+// [lo, hi]; it returns v resolved.
+func checkRange(name string, v, def, lo, hi int) (int, error) {
+	if v == 0 {
+		return def, nil
+	}
+	if v < lo || v > hi {
+		return 0, fmt.Errorf("%w: %s is %d, want 0 (default %d) or %d to %d", ErrInvalidConfig, name, v, def, lo, hi)
+	}
+	return v, nil
+}
+
+// resolve verifies c and returns it with every default filled in.
+func (c *Config) resolve() (config, error) {
 	if c == nil {
 		c = &Config{}
 	}
+	var err error
+	field := func(name string, v, def, lo, hi int) uint32 {
+		r, ferr := checkRange(name, v, def, lo, hi)
+		if err == nil {
+			err = ferr
+		}
+		return uint32(r)
+	}
 	r := config{
 		settings: settings{
-			maxFrameSize:         uint32(clampInt(c.MaxFrameSize, DefaultMaxFrameSize, MinFrameSize, MaxFrameSizeLimit)),
-			maxMessageSize:       uint32(clampInt(c.MaxMessageSize, DefaultMaxMessageSize, 1, maxWindow)),
-			maxConcurrentStreams: uint32(clampInt(c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow)),
-			streamWindow:         uint32(clampInt(c.StreamWindow, DefaultStreamWindow, 1, maxWindow)),
-			connWindow:           uint32(clampInt(c.ConnWindow, DefaultConnWindow, 1, maxWindow)),
+			maxFrameSize:         field("MaxFrameSize", c.MaxFrameSize, DefaultMaxFrameSize, MinFrameSize, MaxFrameSizeLimit),
+			maxMessageSize:       field("MaxMessageSize", c.MaxMessageSize, DefaultMaxMessageSize, 1, maxWindow),
+			maxConcurrentStreams: field("MaxConcurrentStreams", c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow),
+			streamWindow:         field("StreamWindow", c.StreamWindow, DefaultStreamWindow, 1, maxWindow),
 			sizeHints:            !c.DisableSizeHints,
 		},
 		keepAliveInterval: c.KeepAliveInterval,
@@ -204,19 +251,44 @@ func (c *Config) resolve() config {
 		idleTimeout:       c.IdleTimeout,
 		maxConnBuffered:   int64(c.MaxConnBuffered),
 		sizeHintCredit:    int64(c.SizeHintCredit),
+		yieldToReader:     c.YieldToReader,
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}
-	if r.connWindow < r.streamWindow {
-		r.connWindow = r.streamWindow
+	// The connection window holds at least one stream window.
+	r.connWindow = field("ConnWindow", c.ConnWindow, max(DefaultConnWindow, int(r.streamWindow)), int(r.streamWindow), maxWindow)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"KeepAliveTimeout", c.KeepAliveTimeout}, {"HandshakeTimeout", c.HandshakeTimeout}} {
+		if d.v < 0 && err == nil {
+			err = fmt.Errorf("%w: %s is %v, want 0 (default) or more", ErrInvalidConfig, d.name, d.v)
+		}
+	}
+	// One message of the largest size always fits in the connection budget.
+	least := int64(r.connWindow) + int64(r.maxMessageSize)
+	switch {
+	case r.maxConnBuffered == 0:
+		r.maxConnBuffered = max(DefaultMaxConnBuffered, least)
+	case r.maxConnBuffered < least && err == nil:
+		err = fmt.Errorf("%w: MaxConnBuffered is %d, want 0 (default) or at least ConnWindow + MaxMessageSize = %d", ErrInvalidConfig, r.maxConnBuffered, least)
+	}
+	switch {
+	case r.sizeHintCredit == 0:
+		r.sizeHintCredit = r.maxConnBuffered / 2
+	case r.sizeHintCredit > r.maxConnBuffered && err == nil:
+		err = fmt.Errorf("%w: SizeHintCredit is %d, want at most MaxConnBuffered (%d)", ErrInvalidConfig, r.sizeHintCredit, r.maxConnBuffered)
+	}
+	if err != nil {
+		return config{}, err
 	}
 	if r.keepAliveInterval == 0 {
 		r.keepAliveInterval = DefaultKeepAliveInterval
 	}
-	if r.keepAliveTimeout <= 0 {
+	if r.keepAliveTimeout == 0 {
 		r.keepAliveTimeout = DefaultKeepAliveTimeout
 	}
-	if r.handshakeTimeout <= 0 {
+	if r.handshakeTimeout == 0 {
 		r.handshakeTimeout = DefaultHandshakeTimeout
 	}
 	if r.logger == nil {
@@ -234,16 +306,6 @@ func (c *Config) resolve() config {
 			r.minPingInterval = r.keepAliveInterval / 2
 		}
 	}
-	if r.maxConnBuffered <= 0 {
-		r.maxConnBuffered = DefaultMaxConnBuffered
-	}
-	if least := int64(r.connWindow) + int64(r.maxMessageSize); r.maxConnBuffered < least {
-		r.maxConnBuffered = least
-	}
-	if r.sizeHintCredit == 0 {
-		r.sizeHintCredit = r.maxConnBuffered / 2
-	}
-	r.sizeHintCredit = min(r.sizeHintCredit, r.maxConnBuffered)
 	// The watchdog ticks at a quarter of the shortest timeout it enforces,
 	// at most once a second.
 	r.watchPeriod = time.Second
@@ -259,16 +321,12 @@ func (c *Config) resolve() config {
 		return int64((d + r.watchPeriod - 1) / r.watchPeriod)
 	}
 	r.writeTicks, r.idleTicks = ticks(r.writeTimeout), ticks(r.idleTimeout)
-	return r
-}
-
-// serverBudget returns MaxServerBuffered resolved: 0 when disabled.
-func (c *Config) serverBudget() int64 {
-	if c == nil || c.MaxServerBuffered == 0 {
-		return DefaultMaxServerBuffered
+	r.serverBudget = int64(c.MaxServerBuffered)
+	switch {
+	case r.serverBudget == 0:
+		r.serverBudget = DefaultMaxServerBuffered
+	case r.serverBudget < 0:
+		r.serverBudget = 0
 	}
-	if c.MaxServerBuffered < 0 {
-		return 0
-	}
-	return int64(c.MaxServerBuffered)
+	return r, nil
 }

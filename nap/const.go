@@ -71,13 +71,13 @@ const (
 	maxStreamID = 1<<31 - 1
 )
 
-// Defaults applied to zero Config fields, and the bounds values are clamped to.
+// Defaults applied to zero Config fields, and bounds VerifyConfig checks.
 const (
 	// DefaultMaxFrameSize is the default largest DATA payload per frame, 64 KiB.
 	DefaultMaxFrameSize = 64 << 10
-	// MinFrameSize is the smallest accepted MaxFrameSize (1 KiB); smaller values are raised to it.
+	// MinFrameSize is the smallest valid MaxFrameSize (1 KiB); VerifyConfig refuses a smaller one.
 	MinFrameSize = 1 << 10
-	// MaxFrameSizeLimit is the largest accepted MaxFrameSize (16 MiB - 1); larger values are lowered to it.
+	// MaxFrameSizeLimit is the largest valid MaxFrameSize (16 MiB - 1); VerifyConfig refuses a larger one.
 	MaxFrameSizeLimit = 1<<24 - 1
 	// DefaultMaxMessageSize is the default largest message, 4 MiB.
 	DefaultMaxMessageSize = 4 << 20

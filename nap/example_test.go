@@ -233,3 +233,16 @@ func ExampleStream_SendV() {
 	fmt.Println(<-got)
 	// Output: "image:" + 1048576 bytes
 }
+
+// ExampleVerifyConfig checks a configuration before use: values out of range are refused,
+// not clamped.
+func ExampleVerifyConfig() {
+	err := nap.VerifyConfig(&nap.Config{MaxFrameSize: 512})
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, nap.ErrInvalidConfig))
+	fmt.Println(nap.VerifyConfig(&nap.Config{MaxFrameSize: 16 << 10, KeepAliveInterval: -1}))
+	// Output:
+	// nap: invalid config: MaxFrameSize is 512, want 0 (default 65536) or 1024 to 16777215
+	// true
+	// <nil>
+}

@@ -53,15 +53,15 @@ func (s *Session) readLoop() {
 			return
 		}
 		if s.yieldToReader {
-			// With one P the reader woken by handleData runs only once this
-			// loop blocks, which while a bulk sender has window left is after
-			// the whole window has been read: the reader then drains it all
-			// and returns credit only at the end, and the sender waits. Let
-			// the reader take each large message as it arrives instead (one
-			// pair of switches per message of 16 KiB or more). Between two
-			// one-core processes this took bulk from 74 % to 90-95 % of raw
-			// TCP (benchmarks module, transport suite).
+			// Config.YieldToReader: with one P the reader woken by
+			// handleData runs only once this loop blocks, which while a bulk
+			// sender has window left is after the whole window has been
+			// read: the reader then drains it all and returns credit only at
+			// the end, and the sender waits. Let the reader take each large
+			// message as it arrives instead (one pair of switches per
+			// message of 16 KiB or more).
 			s.yieldToReader = false
+			s.yields.Add(1)
 			runtime.Gosched()
 		}
 	}
@@ -391,7 +391,7 @@ func (s *Session) handleData(h frameHeader) error {
 			st.partialLen, st.partialWant = 0, 0
 			s.unpromiseLocked(st)
 			st.recvCond.Signal()
-			s.yieldToReader = s.oneP && st.recvWaiting && len(msg) >= directReadMin
+			s.yieldToReader = s.cfg.yieldToReader && st.recvWaiting && len(msg) >= directReadMin
 		}
 	}
 	if h.flags&flagDataEnd != 0 {

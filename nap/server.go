@@ -10,16 +10,21 @@ import (
 // once; the handshake (or legacy detection) happens when the first frame
 // arrives. A connection whose first frame does not arrive within
 // HandshakeTimeout is closed with ErrHandshakeTimeout. The error is non-nil
-// only for a nil conn.
+// only for a nil conn or a cfg that VerifyConfig refuses (conn is then left
+// open).
 func Server(conn net.Conn, cfg *Config) (*Session, error) {
 	if conn == nil {
 		return nil, fmt.Errorf("nap: Server: nil conn")
 	}
-	return serverSession(conn, cfg, nil), nil
+	rc, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return serverSession(conn, rc, nil), nil
 }
 
 // serverSession starts a server session that counts toward budget (nil: none).
-func serverSession(conn net.Conn, cfg *Config, budget *serverBudget) *Session {
+func serverSession(conn net.Conn, cfg config, budget *serverBudget) *Session {
 	s := newSession(conn, cfg, false)
 	if budget != nil {
 		s.budget = budget
@@ -36,13 +41,17 @@ func serverSession(conn net.Conn, cfg *Config, budget *serverBudget) *Session {
 // budget, MaxServerBuffered.
 type Listener struct {
 	ln     net.Listener
-	cfg    *Config
+	cfg    config
 	budget *serverBudget // nil when MaxServerBuffered is negative
 }
 
 // Listen listens on address ("tcp", "127.0.0.1:0"); over TLS when
-// cfg.TLSConfig is set.
+// cfg.TLSConfig is set. It returns VerifyConfig's error, before listening,
+// for a cfg out of range.
 func Listen(network, address string, cfg *Config) (*Listener, error) {
+	if err := VerifyConfig(cfg); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nap: listen %s: %w", address, err)
@@ -50,19 +59,24 @@ func Listen(network, address string, cfg *Config) (*Listener, error) {
 	if cfg != nil && cfg.TLSConfig != nil {
 		ln = tls.NewListener(ln, cfg.TLSConfig)
 	}
-	return NewListener(ln, cfg), nil
+	return NewListener(ln, cfg)
 }
 
 // NewListener serves nap on an existing listener (wrap it with
 // tls.NewListener yourself for TLS; cfg.TLSConfig is not used here). The
 // sessions it accepts share one buffer budget of cfg.MaxServerBuffered
-// (default DefaultMaxServerBuffered, 64 MiB).
-func NewListener(ln net.Listener, cfg *Config) *Listener {
-	l := &Listener{ln: ln, cfg: cfg}
-	if max := cfg.serverBudget(); max > 0 {
-		l.budget = newServerBudget(max)
+// (default DefaultMaxServerBuffered, 64 MiB). It returns VerifyConfig's
+// error for a cfg out of range (ln is then left open).
+func NewListener(ln net.Listener, cfg *Config) (*Listener, error) {
+	rc, err := cfg.resolve()
+	if err != nil {
+		return nil, err
 	}
-	return l
+	l := &Listener{ln: ln, cfg: rc}
+	if rc.serverBudget > 0 {
+		l.budget = newServerBudget(rc.serverBudget)
+	}
+	return l, nil
 }
 
 // Accept waits for the next connection and returns its session. It never

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +59,7 @@ type Session struct {
 	connSendWindow int64 // what the peer lets us send on the connection
 	connRecvWindow int64 // what we still let the peer send
 	connCredit     int64 // consumed bytes not yet returned with WINDOW_UPDATE
-	yieldToReader  bool  // read loop only (set in handleData): yield to the reader of a large message
-	oneP           bool  // GOMAXPROCS was 1 when the session started (see readLoop)
+	yieldToReader  bool  // read loop only (set in handleData): yield to the reader of a large message (Config.YieldToReader)
 
 	writing        bool       // the write token: someone is writing a batch
 	ctrl           []byte     // encoded control frames waiting for the writer
@@ -84,6 +82,8 @@ type Session struct {
 
 	pingAck        chan struct{} // the reader got a PING ACK
 	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
+	yields         atomic.Int64  // YieldToReader yields of the read loop (tests)
+	flushYields    atomic.Int64  // writer yields before a coalesced flush (writer.go; tests)
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup
 
@@ -122,13 +122,12 @@ const (
 	writeBufSize = 64 << 10
 )
 
-func newSession(conn net.Conn, cfg *Config, client bool) *Session {
+func newSession(conn net.Conn, cfg config, client bool) *Session {
 	s := &Session{
 		conn:         conn,
-		cfg:          cfg.resolve(),
+		cfg:          cfg,
 		client:       client,
 		start:        time.Now(),
-		oneP:         runtime.GOMAXPROCS(0) == 1,
 		streams:      make(map[uint32]*Stream),
 		unsent:       make(map[*Stream]struct{}),
 		acceptNotify: make(chan struct{}, 1),

@@ -76,8 +76,9 @@ func (st *Stream) ID() uint32 {
 func (st *Stream) Session() *Session { return st.sess }
 
 // Context returns a context cancelled when the stream is reset (by either
-// side) or the session dies; context.Cause tells why (a *StreamError or the
-// session error). A stream that finishes normally does not cancel it.
+// side), the session dies or Close is called; context.Cause tells why (a
+// *StreamError, the session error, or ErrStreamClosed after Close). A stream
+// that finishes normally keeps it until Close.
 func (st *Stream) Context() context.Context {
 	s := st.sess
 	s.mu.Lock()
@@ -351,13 +352,17 @@ func (st *Stream) Reset(code ErrorCode) error {
 }
 
 // Close releases the stream: if either direction is still open it resets
-// the stream with CodeCancel. Close is idempotent and returns nil.
+// the stream with CodeCancel; its Context is then done. Close is idempotent
+// and returns nil.
 func (st *Stream) Close() error {
 	s := st.sess
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !st.removed && !s.closed {
 		st.resetLocked(CodeCancel, "stream closed")
+	}
+	if st.cancel != nil {
+		st.cancel(ErrStreamClosed) // no effect when a reset or the session's end cancelled it
 	}
 	if st.held != 0 {
 		// Finished (or the session died) with messages nobody read: they no

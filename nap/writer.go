@@ -103,6 +103,7 @@ func (s *Session) writeLoop() {
 					// theirs first, then write them all with one syscall. Once
 					// per flush, so a steady stream of senders cannot starve it.
 					yielded = true
+					s.flushYields.Add(1)
 					s.mu.Unlock()
 					runtime.Gosched()
 					s.mu.Lock()

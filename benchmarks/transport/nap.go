@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 
 	"github.com/seed857a6cbd/pocket/nap"
@@ -15,22 +16,33 @@ import (
 // the byte-stream multiplexers need: a stream's first message is its Kind (one byte),
 // then every message is one benchmark message. On a sink stream an empty message asks for
 // a sync, answered with an empty message. Sessions use nap's default Config (keepalive
-// included), and MaxMessageSize is nap's 4 MiB default, above MaxMessage.
+// included) plus YieldToReader at GOMAXPROCS 1 (napConfig), and MaxMessageSize is nap's
+// 4 MiB default, above MaxMessage.
 type napTransport struct{}
 
 func init() { Register(napTransport{}) }
 
 func (napTransport) Name() string { return "nap" }
 
+// napConfig is nap's default Config, plus YieldToReader when the process runs with one P
+// (as the suite's pinned processes do): the benchmark turns on what nap leaves off.
+func napConfig() *nap.Config {
+	return &nap.Config{YieldToReader: runtime.GOMAXPROCS(0) == 1}
+}
+
 func (napTransport) Serve(ln net.Listener) (io.Closer, error) {
-	s := &napServer{ln: nap.NewListener(ln, nil), sessions: map[*nap.Session]struct{}{}}
+	nl, err := nap.NewListener(ln, napConfig())
+	if err != nil {
+		return nil, fmt.Errorf("transport: nap: %w", err)
+	}
+	s := &napServer{ln: nl, sessions: map[*nap.Session]struct{}{}}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
 }
 
 func (napTransport) Dial(addr string) (Session, error) {
-	s, err := nap.Dial(context.Background(), "tcp", addr, nil)
+	s, err := nap.Dial(context.Background(), "tcp", addr, napConfig())
 	if err != nil {
 		return nil, fmt.Errorf("transport: nap: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -25,11 +24,12 @@ import (
 
 // serverCall is the server side of one call. It is also the handler's context.
 //
-// The cancellation part of that context is built lazily, on the first Done, Err or
-// AfterFunc: the nap stream's context (cancelled by a reset from the client or the death of
-// the session) plus the call's deadline. Handlers that never look at it cost no context
-// allocations. Deadline answers without building it; Value looks at the call's own keys and
-// then at values (incoming metadata, what a StatsHandler added). Deriving a child context
+// The cancellation part of that context is the nap stream's context (cancelled by a reset
+// from the client, the death of the session, or the end of the call, which closes the
+// stream) plus the call's deadline. It is built when the call starts, or, with
+// LazyCallContext, on the first Done, Err or AfterFunc (handlers that never look at it
+// then cost no context allocations). Deadline answers without it; Value looks at the call's own keys and then
+// at values (incoming metadata, what a StatsHandler added). Deriving a child context
 // (WithCancel, WithTimeout...) works without a goroutine through the AfterFunc method.
 type serverCall struct {
 	values      context.Context
@@ -79,11 +79,12 @@ func (c *serverCall) ctx() context.Context {
 }
 
 func (c *serverCall) buildCtx() {
-	ctx := c.st.Context()
+	// The stream's context is done when the client resets the stream, the session dies or
+	// the call is over (handleStream closes the stream).
+	c.full = c.st.Context()
 	if c.hasDeadline {
-		ctx, c.cancelFull = context.WithDeadline(ctx, c.deadline)
+		c.full, c.cancelFull = context.WithDeadline(c.full, c.deadline)
 	}
-	c.full = ctx
 	c.built.Store(true)
 }
 
@@ -163,8 +164,6 @@ func (d *unaryDecoder) decode(v any) error {
 	return nil
 }
 
-var protoCodec = codec.Get(codec.NameProto)
-
 // handleStream serves one nap stream: one call.
 func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	sess := cs.sess
@@ -190,6 +189,13 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 		return
 	}
 	c.seq = p.seq
+	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
+		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
+		c.hasDeadline = true
+	}
+	if !s.opts.lazyCallContext {
+		c.ctxOnce.Do(c.buildCtx)
+	}
 	c.entry = s.lookup(p.method)
 	if c.entry != nil {
 		c.method = c.entry.full
@@ -246,10 +252,6 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 			c.reject(status.Errorf(codes.Unimplemented, "dora: %s is a unary method; it cannot be called as a stream", c.method))
 		}
 		return
-	}
-	if p.timeoutUs > 0 && p.timeoutUs <= maxTimeoutUs {
-		c.deadline = time.Now().Add(time.Duration(p.timeoutUs) * time.Microsecond)
-		c.hasDeadline = true
 	}
 	if streaming {
 		s.runStream(c)
@@ -559,17 +561,6 @@ func (c *serverCall) responseMeta() metadata.MD {
 	return metadata.Join(c.header, c.trailer)
 }
 
-func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
-	if am, ok := cdc.(codec.AppendMarshaler); ok {
-		return am.MarshalAppend(presize(cdc, b, v), v)
-	}
-	out, err := cdc.Marshal(v)
-	if err != nil {
-		return b, err
-	}
-	return append(b, out...), nil
-}
-
 // SetHeader adds md to the response header metadata of the call ctx belongs to (a
 // handler's context); a key set again gets the new values. For unary calls header and
 // trailer travel in the one response, apart (a previous-version client sees them merged,
@@ -637,31 +628,4 @@ func Peer(ctx context.Context) (net.Addr, bool) {
 func IsLegacy(ctx context.Context) bool {
 	c := callFromContext(ctx)
 	return c != nil && c.legacy
-}
-
-func joinMD(a, b metadata.MD) metadata.MD {
-	if len(a) == 0 {
-		return b.Copy()
-	}
-	return metadata.Join(a, b)
-}
-
-func checkUserMD(md metadata.MD) error {
-	for k, vs := range md {
-		if metadata.IsReserved(k) {
-			return fmt.Errorf("dora: metadata key %q is reserved for the framework", k)
-		}
-		if !utf8.ValidString(k) {
-			return fmt.Errorf("dora: metadata key %q is not UTF-8", k)
-		}
-		if metadata.IsBinary(k) {
-			continue
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return fmt.Errorf("dora: metadata value of %q is not UTF-8 (binary values need a key ending in %q)", k, metadata.BinarySuffix)
-			}
-		}
-	}
-	return nil
 }

@@ -13,6 +13,11 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/wirepb"
 )
 
+// The envelope codec: every dora message travels as one Pkg (a Head with the method, status
+// and metadata, then the payload), decoded here without copies (decodePkg) and encoded by
+// appending to a buffer (appendPkg, appendPkgHead in bufpool.go). PROTOCOL.md §2 is the
+// format.
+
 // ProtocolVersion is the Head.version dora sends.
 const ProtocolVersion = 1
 

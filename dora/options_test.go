@@ -1,0 +1,191 @@
+package dora_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed857a6cbd/pocket/dora"
+	"github.com/seed857a6cbd/pocket/dora/codes"
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/nap"
+)
+
+// serverPerfOptions are the server's performance options, off and on: every test below
+// runs each of their code paths.
+var serverPerfOptions = []struct {
+	name    string
+	opts    []dora.ServerOption
+	workers bool
+}{
+	{"default", nil, false},
+	{"IdleCallWorkers", []dora.ServerOption{dora.IdleCallWorkers(2)}, true},
+	{"LazyCallContext", []dora.ServerOption{dora.LazyCallContext(true)}, false},
+	{"both", []dora.ServerOption{dora.IdleCallWorkers(2), dora.LazyCallContext(true)}, true},
+}
+
+// TestServerPerfOptionsCalls: concurrent unary and streaming calls are answered with every
+// combination of the options; with IdleCallWorkers the workers are reused (fewer started
+// than calls), and Stop ends the idle ones (goleak in TestMain).
+func TestServerPerfOptionsCalls(t *testing.T) {
+	for _, tc := range serverPerfOptions {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, nil, tc.opts...)
+			ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+			const callers, calls = 8, 25
+			errc := make(chan error, callers)
+			var wg sync.WaitGroup
+			for g := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range calls {
+						text := fmt.Sprint(g, "/", i)
+						resp, err := ec.Say(testCtx(t), &echo.SayRequest{Text: text})
+						if err != nil {
+							errc <- err
+							return
+						}
+						if resp.Text != text {
+							errc <- fmt.Errorf("got %q, want %q", resp.Text, text)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				t.Fatal(err)
+			}
+			st, err := ec.Count(testCtx(t), &echo.CountRequest{From: 1, To: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for want := int32(1); ; want++ {
+				m, err := st.Recv()
+				if err == io.EOF {
+					if want != 6 {
+						t.Fatalf("stream ended after %d numbers, want 5", want-1)
+					}
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.N != want {
+					t.Fatalf("got %d, want %d", m.N, want)
+				}
+			}
+			started := dora.CallWorkersStarted(ts.srv)
+			switch {
+			case !tc.workers && started != 0:
+				t.Fatalf("%d call workers started without IdleCallWorkers", started)
+			case tc.workers && (started == 0 || started >= callers*calls+1):
+				t.Fatalf("%d call workers started for %d calls, want some reused", started, callers*calls+1)
+			}
+		})
+	}
+}
+
+// TestServerPerfOptionsContext: the handler's context is the same with every combination
+// of the options: cancelled by the client's cancel (cause: nap's reset), by the deadline,
+// and once the call is over, whether or not the handler looked at it during the call.
+func TestServerPerfOptionsContext(t *testing.T) {
+	for _, tc := range serverPerfOptions {
+		t.Run(tc.name, func(t *testing.T) {
+			kept := make(chan context.Context, 1)
+			started := make(chan struct{}, 1)
+			cause := make(chan error, 1)
+			impl := &echoImpl{onSay: func(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+				switch in.Text {
+				case "wait":
+					started <- struct{}{}
+					<-ctx.Done()
+					cause <- context.Cause(ctx)
+					return nil, ctx.Err()
+				case "look":
+					_ = ctx.Err() // builds a lazy context during the call
+				}
+				kept <- ctx
+				return &echo.SayResponse{Text: in.Text}, nil
+			}}
+			ts := startServer(t, impl, tc.opts...)
+			ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+
+			// Client cancel.
+			ctx, cancel := contextWithCancel(t)
+			errc := make(chan error, 1)
+			go func() {
+				_, err := ec.Say(ctx, &echo.SayRequest{Text: "wait"})
+				errc <- err
+			}()
+			<-started
+			cancel()
+			if err := <-errc; status.Code(err) != codes.Canceled {
+				t.Fatalf("client err = %v, want Canceled", err)
+			}
+			var se *nap.StreamError
+			if err := <-cause; !errors.As(err, &se) {
+				t.Fatalf("cause = %v, want nap's reset", err)
+			}
+
+			// Deadline.
+			_, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "wait"}, dora.Timeout(50*time.Millisecond))
+			if status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("err = %v, want DeadlineExceeded", err)
+			}
+			<-started
+			if err := <-cause; err == nil {
+				t.Fatal("no cause after the deadline")
+			}
+
+			// The call is over.
+			for _, text := range []string{"skip", "look"} {
+				if _, err := ec.Say(testCtx(t), &echo.SayRequest{Text: text}); err != nil {
+					t.Fatal(err)
+				}
+				hctx := <-kept
+				select {
+				case <-hctx.Done():
+				case <-testCtx(t).Done():
+					t.Fatalf("%s: the handler's context is not done after the call", text)
+				}
+				if hctx.Err() == nil {
+					t.Fatalf("%s: Err is nil once Done is closed", text)
+				}
+			}
+		})
+	}
+}
+
+// TestServerRefusesInvalidNapConfig: a nap configuration out of range (nap.VerifyConfig)
+// makes Serve fail at once, nothing clamped.
+func TestServerRefusesInvalidNapConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		opt  dora.ServerOption
+	}{
+		{"ServerNapConfig", dora.ServerNapConfig(nap.Config{MaxFrameSize: 10})},
+		{"MaxRecvMsgSize", dora.MaxRecvMsgSize(-1)},
+		{"MaxConcurrentCalls", dora.MaxConcurrentCalls(-1)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dora.NewServer(dora.ServerLogger(quietLogger), tc.opt)
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Serve(lis); !errors.Is(err, nap.ErrInvalidConfig) {
+				t.Fatalf("Serve = %v, want nap.ErrInvalidConfig", err)
+			}
+		})
+	}
+}
