@@ -1,9 +1,12 @@
 // Package rpc is the registry of the RPC frameworks compared by the RPC suite (grpc-go,
-// arpc, net/http + protobuf; dora joins with one file) and the echo load they run.
+// arpc, net/http + protobuf, Kitex with its defaults and with kitex-benchmark's mux
+// settings, rpcx, and raw TCP as the wire's limit; dora joins with one file) and the echo
+// load they run.
 //
 // Every framework serves the same unary call: an echopb.EchoRequest whose payload comes
-// back in an echopb.EchoResponse, protobuf-encoded on the wire (arpc is given a protobuf
-// codec), plaintext over loopback TCP.
+// back in an echopb.EchoResponse, protobuf-encoded on the wire (arpc and rpcx are given
+// their protobuf codec, Kitex its protobuf payload codec), plaintext over loopback TCP;
+// rawtcp sends the bare payload.
 //
 // Adding a framework is one file with an init function calling Register.
 package rpc
@@ -30,7 +33,7 @@ var ErrBadReply = errors.New("rpc: bad reply")
 
 // Framework is one RPC implementation under test.
 type Framework interface {
-	// Name is the registered name ("grpc", "arpc", "nethttp", "dora").
+	// Name is the registered name ("grpc", "arpc", "nethttp", "dora", "kitex", ...).
 	Name() string
 	// Serve serves the echo service on ln until the returned closer is closed; closing
 	// it closes ln and every connection.

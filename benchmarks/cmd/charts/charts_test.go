@@ -109,6 +109,18 @@ func TestSummaryGoals(t *testing.T) {
 			notWant: []string{"pending"},
 		},
 		{
+			name: "dora against kitex in every cell both ran",
+			reports: map[string]harness.Report{
+				"rpc": {Results: []harness.Result{
+					unary("dora", 65536, 16, 3000, 100), unary("kitex", 65536, 16, 2000, 200), unary("kitex-mux", 65536, 16, 6000, 50),
+					unary("dora", 0, 1, 1000, 10), unary("kitex", 0, 1, 1000, 10),
+				}},
+			},
+			want: []string{"| dora / kitex, 64 KiB, 16 callers | 1.50× | 1.50× | 0.50× |", "| dora / kitex-mux, 64 KiB, 16 callers | 0.50× | 0.50× | 2.00× |",
+				"| dora / kitex, 0 B, 1 callers | 1.00× |"},
+			notWant: []string{"dora / kitex-mux, 0 B"},
+		},
+		{
 			name: "iip suite is against nethttp",
 			reports: map[string]harness.Report{
 				"iip": {Results: []harness.Result{unary("nethttp", 14410, 16, 1000, 400), unary("iip-balanced", 14410, 16, 4000, 100)}},

@@ -60,6 +60,11 @@ var implStyles = map[string]implStyle{
 	"nethttp":      {color: rgb(0x2a9d3c), glyph: draw.BoxGlyph{}},
 	"arpc":         {color: rgb(0x8e44ad), glyph: draw.PyramidGlyph{}},
 	"tcp":          {color: rgb(0x6b6b6b), glyph: draw.BoxGlyph{}, dashes: []vg.Length{vg.Points(4), vg.Points(2)}},
+	"rawtcp":       {color: rgb(0x6b6b6b), glyph: draw.BoxGlyph{}, dashes: []vg.Length{vg.Points(4), vg.Points(2)}},
+	"kitex":        {color: rgb(0xd4a017), glyph: draw.CrossGlyph{}},
+	"kitex-pool":   {color: rgb(0xf0c75e), glyph: draw.SquareGlyph{}, dashes: []vg.Length{vg.Points(2), vg.Points(2)}},
+	"kitex-mux":    {color: rgb(0x8a6d00), glyph: draw.RingGlyph{}, dashes: []vg.Length{vg.Points(6), vg.Points(3)}},
+	"rpcx":         {color: rgb(0x00897b), glyph: draw.PlusGlyph{}},
 	"yamux":        {color: rgb(0xc0392b), glyph: draw.TriangleGlyph{}},
 	"smux":         {color: rgb(0x8c5a2b), glyph: draw.PlusGlyph{}},
 }

@@ -24,7 +24,7 @@ func TestFixedColours(t *testing.T) {
 		}
 	}
 	seen := map[color.Color]string{}
-	for _, name := range []string{"nap", "grpc", "grpc-workers", "nethttp", "arpc", "tcp", "yamux", "smux", "iip-pool", "iip-balanced"} {
+	for _, name := range []string{"nap", "grpc", "grpc-workers", "nethttp", "arpc", "tcp", "yamux", "smux", "iip-pool", "iip-balanced", "kitex", "kitex-pool", "kitex-mux", "rpcx"} {
 		c := styleOf(name).color
 		if other, ok := seen[c]; ok && !(other == "nap" && name == "dora") {
 			t.Errorf("%s and %s share a colour", name, other)

@@ -20,6 +20,9 @@ const (
 )
 
 var (
+	// kitexPeers are the Kitex entries of the RPC suite; the goal table compares dora with
+	// each in every cell.
+	kitexPeers      = []string{"kitex", "kitex-pool", "kitex-mux"}
 	rpcPocket       = []string{"dora"}
 	transportPocket = []string{"nap"}
 )
@@ -277,6 +280,18 @@ func goals(b *strings.Builder, reports map[string]harness.Report) {
 			for _, peer := range []string{"grpc", "arpc"} {
 				if p, ok := cell(rep.Results, peer, "unary", 1024, 100); ok {
 					lines = append(lines, fmt.Sprintf("| dora / %s, 1 KiB, 100 callers | %s | %s | %s |", peer,
+						ratio(d.CallsPerSecond, p.CallsPerSecond), ratio(perCPU(d), perCPU(p)), ratio(d.P99Micros, p.P99Micros)))
+				}
+			}
+		}
+		// Kitex, in every cell both ran (issue #17 asks dora to lead it in each).
+		for _, peer := range kitexPeers {
+			for _, d := range rep.Results {
+				if d.Framework != "dora" || d.Note != "" {
+					continue
+				}
+				if p, ok := cell(rep.Results, peer, d.Mode, d.Payload, d.Concurrency); ok {
+					lines = append(lines, fmt.Sprintf("| dora / %s, %s, %d callers | %s | %s | %s |", peer, payloadLabel(d.Payload), d.Concurrency,
 						ratio(d.CallsPerSecond, p.CallsPerSecond), ratio(perCPU(d), perCPU(p)), ratio(d.P99Micros, p.P99Micros)))
 				}
 			}
