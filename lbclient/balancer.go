@@ -51,6 +51,8 @@ type Balancer[C io.Closer] struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// wakeRecovery wakes the recovery loop when a backend is ejected (buffered, 1).
+	wakeRecovery chan struct{}
 }
 
 // backendSet is an immutable snapshot of the backends with the picker built for them.
@@ -135,7 +137,7 @@ func start[C io.Closer](r Resolver, newClient NewClientFunc[C], cfg config) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	b := &Balancer[C]{cfg: cfg, newClient: newClient, res: r}
+	b := &Balancer[C]{cfg: cfg, newClient: newClient, res: r, wakeRecovery: make(chan struct{}, 1)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.set.Store(&backendSet[C]{set: newSet(nil, nil)})
 	if err := b.apply(eps); err != nil {
@@ -255,12 +257,28 @@ func (b *Balancer[C]) Refresh(ctx context.Context) error {
 
 // recoverLoop checks the reachability of ejected backends every recovery
 // interval (see WithRecovery): one seen down that answers again gets its
-// half-open trial at once.
+// half-open trial at once. While no backend is ejected it sleeps until an
+// ejection wakes it (kickRecovery).
 func (b *Balancer[C]) recoverLoop() {
 	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.recoveryInterval)
+	t := time.NewTimer(b.cfg.recoveryInterval)
 	defer t.Stop()
 	for {
+		ejected := false
+		for _, be := range b.set.Load().backends {
+			if be.ejectedUntil.Load() != 0 {
+				ejected = true
+				break
+			}
+		}
+		if !ejected {
+			select {
+			case <-b.wakeRecovery:
+			case <-b.ctx.Done():
+				return
+			}
+		}
+		t.Reset(b.cfg.recoveryInterval)
 		select {
 		case <-t.C:
 		case <-b.ctx.Done():
@@ -285,6 +303,14 @@ func (b *Balancer[C]) recoverLoop() {
 				b.cfg.logger.Info("lbclient: ejected backend reachable again, trying it now", "addr", be.addr)
 			}
 		}
+	}
+}
+
+// kickRecovery wakes the recovery loop after an ejection.
+func (b *Balancer[C]) kickRecovery() {
+	select {
+	case b.wakeRecovery <- struct{}{}:
+	default:
 	}
 }
 
@@ -414,6 +440,9 @@ func (l Lease[C]) finish(err error, unsent bool) {
 	now := nanotime()
 	failure := err != nil && b.cfg.isBackendFailure(err)
 	be.record(&b.cfg, failure, unsent, l.trial, now-l.start, now)
+	if failure && be.ejectedUntil.Load() != 0 {
+		b.kickRecovery()
+	}
 	if l.done != nil {
 		l.done(DoneInfo{Err: err, BackendFailure: failure, Latency: time.Duration(now - l.start)})
 	}

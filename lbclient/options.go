@@ -143,7 +143,8 @@ func WithEjection(base, max time.Duration) Option {
 // implements Connector (it connects now, bypassing any reconnect backoff of
 // its own), else a TCP connection to the address, closed at once. Default
 // DefaultRecoveryInterval; interval 0 disables the checks (ejections then
-// last their whole backoff). New fails if interval < 0.
+// last their whole backoff). The checks run only while a backend is
+// ejected. New fails if interval < 0.
 func WithRecovery(interval time.Duration, probe ProbeFunc) Option {
 	return func(c *config) { c.recoveryInterval, c.recoveryProbe = interval, probe }
 }
