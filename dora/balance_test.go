@@ -202,9 +202,10 @@ func TestBalancedTargets(t *testing.T) {
 			}
 		})
 	}
+	// A plain target is a set of one server.
 	plain := newTestClient(t, servers[0].addr)
-	if plain.BackendStats() != nil || plain.Endpoints() != nil {
-		t.Fatal("a plain target must not be balanced")
+	if st, eps := plain.BackendStats(), plain.Endpoints(); len(st) != 1 || len(eps) != 1 || eps[0].Addr != servers[0].addr {
+		t.Fatalf("plain target: stats %+v, endpoints %v; want one server, %s", st, eps, servers[0].addr)
 	}
 }
 
@@ -579,5 +580,48 @@ func TestBalancedFileTarget(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the file's change applied", func() bool { return len(c.Endpoints()) == 1 })
 	if got := callMany(t, ec, 2, 20, nil); got["s1"] != 20 {
 		t.Fatalf("answers %v, want all from s1", got)
+	}
+}
+
+// TestBalancedRestartRecovers kills one of three servers under load (4 callers), waits for
+// its ejection and restarts it on the same address: with lbclient's default health options
+// (5 failures eject for 1 s, doubling) a call must succeed on it within 1 s of it listening,
+// which the recovery check (the per-server client asked to connect every 250 ms) ensures.
+func TestBalancedRestartRecovers(t *testing.T) {
+	servers, impls := startFleet(t, 3, nil)
+	c := newTestClient(t, lbTarget(servers))
+	ec := echo.NewEchoClient(c)
+	callMany(t, ec, 4, 300, nil) // every server used
+
+	ctx, cancel := contextWithCancel(t)
+	var restarted atomic.Bool
+	back := make(chan struct{})
+	var backOnce sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := ec.Say(ctx, &echo.SayRequest{Text: "x"})
+				if err == nil && resp.Text == impls[1].name && restarted.Load() {
+					backOnce.Do(func() { close(back) })
+				}
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	victim := servers[1]
+	victim.stop()
+	waitUntil(t, 5*time.Second, "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	restarted.Store(true)
+	startNamed(t, victim.addr, impls[1])
+	listening := time.Now()
+	select {
+	case <-back:
+		t.Logf("restarted server answered after %v", time.Since(listening))
+	case <-time.After(time.Second):
+		t.Fatalf("no call succeeded on the restarted server within 1 s: %+v", statsOf(c, victim.addr))
 	}
 }

@@ -21,7 +21,7 @@ type callInfo struct {
 	trailer *metadata.MD
 	// waitForReady: wait for a connection instead of failing fast during backoff.
 	waitForReady bool
-	// hashKey: the key of lbclient.PickHash on a balanced client.
+	// hashKey: the key of lbclient.PickHash.
 	hashKey string
 	// compressor: UseCompressor's name, "" for none.
 	compressor string
@@ -75,9 +75,10 @@ func Trailer(md *metadata.MD) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.trailer = md })
 }
 
-// WaitForReady makes a call that finds no usable connection wait (until its context ends)
-// for the next dial instead of failing at once with Unavailable while the client is in
-// reconnect backoff. Default: false (fail fast).
+// WaitForReady makes a call that finds no usable connection to its picked server wait
+// (until its context ends) for the next dial instead of failing at once with Unavailable
+// while that server's client is in reconnect backoff (or, with several servers, moving to
+// another one). Default: false (fail fast).
 func WaitForReady(wait bool) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.waitForReady = wait })
 }
@@ -85,8 +86,8 @@ func WaitForReady(wait bool) CallOption {
 // HashKey sets the call's key for a balanced client whose picker is lbclient.PickHash
 // (WithPicker(lbclient.PickHash)): calls with the same key go to the same server while it
 // is healthy, and adding or removing one of n servers moves about 1/n of the keys. Use a
-// user or session ID, for example. It is ignored by other pickers and by single-target
-// clients. Default: no key, which picks a random server.
+// user or session ID, for example. It is ignored by other pickers and with a single
+// server. Default: no key, which picks a random server.
 func HashKey(key string) CallOption {
 	return callOptionFunc(func(ci *callInfo) { ci.hashKey = key })
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/lbclient"
 	"github.com/seed857a6cbd/pocket/nap"
 )
 
@@ -25,7 +26,7 @@ type clientStream struct {
 	ci     callInfo
 	stats  *callStats
 	stop   func() bool // unregisters the ctx watcher
-	// onDone, on a balanced client's stream, is told the call's outcome once (nil for
+	// onDone, the balancer's, is told the call's outcome once (nil for
 	// success): from finish, or when ctx ends first.
 	onDone   func(error)
 	released atomic.Bool
@@ -48,28 +49,11 @@ type clientStream struct {
 
 var _ ClientStream = (*clientStream)(nil)
 
-// newStream is the stream opener at the end of the interceptor chain.
-func (c *Client) newStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (ClientStream, error) {
-	cs, err := c.newStreamWith(ctx, desc, method, c.callInfo(opts), nil)
-	if err != nil {
-		return nil, err // not a typed nil
-	}
-	return cs, nil
-}
-
-// newStreamWith opens a stream with resolved call options; onDone (may be nil) is told the
-// call's outcome once. On a balanced client's per-server client, errors of streams that
-// never reached the server are *unsentError, and onDone is not called on error.
-func (c *Client) newStreamWith(ctx context.Context, desc *StreamDesc, method string, ci callInfo, onDone func(error)) (_ *clientStream, err error) {
+// newStream opens a stream on this server with resolved call options (the Client applied
+// the call's timeout); onDone is told the call's outcome once. Errors of streams that never
+// reached the server are marked with lbclient.NotSent, and onDone is not called on error.
+func (c *subConn) newStream(ctx context.Context, desc *StreamDesc, method string, ci callInfo, onDone func(error)) (_ *clientStream, err error) {
 	cs := &clientStream{desc: desc, method: method, ci: ci}
-	if cs.ci.timeout > 0 {
-		ctx, cs.cancel = context.WithTimeout(ctx, cs.ci.timeout)
-	}
-	defer func() {
-		if err != nil && cs.cancel != nil {
-			cs.cancel()
-		}
-	}()
 	if len(c.opts.stats) > 0 {
 		ctx, cs.stats = beginStats(ctx, c.opts.stats, CallInfo{FullMethod: method, Client: true,
 			ClientStream: desc.ClientStreams, ServerStream: desc.ServerStreams})
@@ -96,9 +80,9 @@ func (c *Client) newStreamWith(ctx context.Context, desc *StreamDesc, method str
 	defer putBuf(buf)
 	*buf = appendPkg((*buf)[:0], &h, nil)
 	for attempt := 1; ; attempt++ {
-		cs.st, err = c.openStream(ctx, cs.ci.waitForReady && !c.backend)
+		cs.st, err = c.openStream(ctx, cs.ci.waitForReady)
 		if err != nil {
-			return nil, c.unsent(err)
+			return nil, lbclient.NotSent(err)
 		}
 		err = cs.st.Send(*buf)
 		if err == nil {
@@ -109,7 +93,7 @@ func (c *Client) newStreamWith(ctx context.Context, desc *StreamDesc, method str
 			return nil, callError(ctx, err)
 		}
 		if attempt == maxOpenAttempts {
-			return nil, c.unsent(callError(ctx, err))
+			return nil, lbclient.NotSent(callError(ctx, err))
 		}
 	}
 	if cs.stats != nil {

@@ -3,7 +3,9 @@
 // a few multiplexed nap sessions, with status codes (packages codes and status), metadata,
 // codecs, interceptors, deadlines, cancellation, streaming and stats hooks. A Client whose
 // target is a list of servers ("lb:///10.0.0.1:7000#2,10.0.0.2:7000#1", dns:///, srv:///,
-// file://, or WithBalancer) spreads its calls over them with package lbclient.
+// file://, or WithBalancer) spreads its calls over them with package lbclient; a plain
+// host:port is the same Client over a list of one (client.go: the calls; subconn.go: one
+// server's sessions; balance.go: targets and error classification).
 //
 // The wire format (Pkg/Head on nap streams) and the handling of legacy peers are specified
 // in PROTOCOL.md; README.md walks from a .proto file to a running client and server.

@@ -324,16 +324,15 @@ func WithLogger(l *slog.Logger) ClientOption {
 	return func(o *clientOptions) { o.logger = l }
 }
 
-// WithBalancer makes the client balanced, whatever its target's form (a list without
-// scheme, or one host:port, included), and passes opts to the lbclient balancer after the
-// client's own: lbclient.WithSharedClient(), lbclient.WithBackendFailure(IsBackendFailure)
-// and lbclient.WithLogger (when WithLogger is given). Useful options: lbclient.WithPicker,
-// WithFailureThreshold, WithEjection, WithPanicThreshold, WithProbe, WithRefresh, WithDNS,
-// WithBackendFailure (your own error classifier). Options that reshape the per-server pool
-// (WithConns, WithMaxCallsPerConn, WithDiscardOnFailure) are not meant for dora: each
-// server has one shared per-server client, which has WithMaxConns sessions. May be given
-// several times; the lists are concatenated. Default: not balanced unless the target has
-// a scheme (lb:///, dns:///, srv:///, file://), with lbclient's defaults.
+// WithBalancer makes any target a list of servers (one without scheme, or one host:port,
+// included) and passes opts to the client's lbclient balancer after the client's own:
+// lbclient.WithBackendFailure(IsBackendFailure) and lbclient.WithLogger (the client's
+// logger). Useful options: lbclient.WithPicker, WithFailureThreshold, WithEjection,
+// WithRecovery, WithPanicThreshold, WithPickAttempts, WithProbe, WithRefresh, WithDNS,
+// WithBackendFailure (your own error classifier). Each server has one shared per-server
+// client, which has WithMaxConns sessions. May be given several times; the lists are
+// concatenated. Default: a list only when the target has a scheme (lb:///, dns:///,
+// srv:///, file://), with lbclient's defaults; a plain host:port is a list of one.
 func WithBalancer(opts ...lbclient.Option) ClientOption {
 	return func(o *clientOptions) {
 		o.balanced = true

@@ -6,19 +6,19 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // DefaultBalanceRetries is how many times LoadBalanceClient.Do sends a call
-// to another backend when its request provably never reached the one picked.
-const DefaultBalanceRetries = 2
+// to another backend when its request provably never reached the one picked
+// (lbclient.DefaultPickAttempts - 1: the moves are lbclient's).
+const DefaultBalanceRetries = lbclient.DefaultPickAttempts - 1
 
 // LoadBalanceOptions configures NewLoadBalanceClient. The zero value of every
 // field means its default; a nil *LoadBalanceOptions means all defaults.
 type LoadBalanceOptions struct {
-	// Client configures the pooled Client opened for each backend (TLS,
+	// Client configures the pooled Client made for each backend (TLS,
 	// PoolConns, PoolChannels, timeouts...). Default: nil, all defaults.
 	// Its Logger, when set, also receives the balancer's resolver and probe
 	// errors.
@@ -43,33 +43,32 @@ type LoadBalanceOptions struct {
 	// its backend (the backend refused the connection or the channel, or the
 	// connection had broken before the request was written) is sent to a
 	// newly picked backend. A request that was written is never resent: IIP
-	// has no idempotency marker. Default DefaultBalanceRetries; negative
-	// disables.
+	// has no idempotency marker. It sets lbclient.WithPickAttempts(Retries+1).
+	// Default DefaultBalanceRetries; negative disables.
 	Retries int
 	// Balancer holds further lbclient options, applied after the ones
-	// derived from the fields above (lbclient.WithSharedClient(), the
-	// picker and the classifier): ejection (lbclient.WithFailureThreshold,
+	// derived from the fields above (the picker, the classifier and the
+	// pick attempts): ejection (lbclient.WithFailureThreshold,
 	// lbclient.WithEjection), lbclient.WithPanicThreshold, lbclient.WithProbe,
 	// lbclient.WithRefresh, lbclient.WithDNS, lbclient.WithLogger... Default:
 	// none, lbclient's defaults.
 	Balancer []lbclient.Option
 }
 
-// LoadBalanceClient spreads IIP calls over many servers. It is built on
-// lbclient: each backend has one pooled *Client shared by every call (so
-// PoolConns × PoolChannels calls run at once per backend), a picker chooses
-// the backend of each call, and backends that fail repeatedly are ejected
-// with exponential backoff and tried again with a single call. It is safe
-// for concurrent use.
+// LoadBalanceClient spreads IIP calls over many servers. It is a thin
+// adapter over lbclient: each backend has one pooled *Client shared by every
+// call (so PoolConns × PoolChannels calls run at once per backend), connecting
+// on its first call; a picker chooses the backend of each call; backends that
+// fail repeatedly are ejected with exponential backoff and tried again with a
+// single call (at once when a backend seen down accepts connections again);
+// and a call whose request provably never left is moved to another backend.
+// It is safe for concurrent use.
 type LoadBalanceClient struct {
-	b        *lbclient.Balancer[*Client] // lbclient.WithSharedClient: Close reaches busy clients too
+	b        *lbclient.Balancer[*Client]
 	copts    Options
 	hash     bool
 	param    string
 	classify func(error) bool
-	retries  int
-
-	closed atomic.Bool
 }
 
 // NewLoadBalanceClient returns a client balancing calls over the servers of
@@ -87,8 +86,8 @@ type LoadBalanceClient struct {
 // lbclient.ParseTarget. A malformed target is an error wrapping
 // lbclient.ErrBadTarget that names the entry; an invalid option is an error
 // wrapping lbclient.ErrBadOption.
-// It does not wait for the servers: connections open in the background and
-// on first use, so an unreachable server shows in Do's errors and in Stats.
+// It does not wait for the servers: connections open on first use, so an
+// unreachable server shows in Do's errors and in Stats.
 func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalanceClient, error) {
 	var o LoadBalanceOptions
 	if opts != nil {
@@ -109,15 +108,15 @@ func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalance
 		hash:     o.Picker == lbclient.PickHash,
 		param:    o.HashQueryParam,
 		classify: o.IsBackendFailure,
-		retries:  max(o.Retries, 0),
 	}
 	all := make([]lbclient.Option, 0, 4+len(o.Balancer))
-	all = append(all, lbclient.WithSharedClient(), lbclient.WithPicker(o.Picker), lbclient.WithBackendFailure(o.IsBackendFailure))
+	all = append(all, lbclient.WithPicker(o.Picker), lbclient.WithBackendFailure(o.IsBackendFailure),
+		lbclient.WithPickAttempts(max(o.Retries, 0)+1))
 	if o.Client != nil && o.Client.Logger != nil {
 		all = append(all, lbclient.WithLogger(o.Client.Logger))
 	}
 	all = append(all, o.Balancer...)
-	b, err := lbclient.New(target, lb.dial, all...)
+	b, err := lbclient.New(target, lb.newBackend, all...)
 	if err != nil {
 		return nil, fmt.Errorf("iip: balanced client: %w", err)
 	}
@@ -125,9 +124,10 @@ func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalance
 	return lb, nil
 }
 
-// dial opens a backend's pooled Client; it is the balancer's Dialer.
-func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*Client, error) {
-	return NewClientContext(ctx, addr, &lb.copts)
+// newBackend is the balancer's NewClientFunc: a backend's pooled Client, which
+// dials on its first call and replaces broken connections.
+func (lb *LoadBalanceClient) newBackend(addr string) (*Client, error) {
+	return newClient(addr, lb.copts), nil
 }
 
 // Do sends data to path on a backend chosen by the picker and waits for the
@@ -140,9 +140,9 @@ func (lb *LoadBalanceClient) dial(ctx context.Context, addr string) (*Client, er
 // (or the configured classifier) decides. A call whose request provably
 // never reached its backend is sent to another pick, up to Retries times; a
 // call that was sent is never resent. Errors of the balancer itself:
-// lbclient.ErrNoBackends when the target resolved to no server, a dial
-// error naming the address when no picked server could be reached, and
-// ErrClosed after Close.
+// lbclient.ErrNoBackends when the target resolved to no server and ErrClosed
+// after Close; when no picked server could be reached, the last dial error,
+// naming the address.
 func (lb *LoadBalanceClient) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
 	resp, _, err := lb.do(ctx, path, data, false)
 	return resp, err
@@ -155,7 +155,7 @@ func (lb *LoadBalanceClient) DoAppend(ctx context.Context, path string, data, ds
 	return appendResponse(dst, resp, pb, err)
 }
 
-func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, pooled bool) ([]byte, *[]byte, error) {
+func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, pooled bool) (resp []byte, pb *[]byte, err error) {
 	if err := ctx.Err(); err != nil {
 		// Not the backends' fault: do not let it count against one.
 		return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
@@ -164,29 +164,28 @@ func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, p
 	if lb.hash {
 		key = lb.hashKey(ctx, path)
 	}
-	for attempt := 0; ; attempt++ {
-		if lb.closed.Load() {
-			return nil, nil, ErrClosed
+	err = lb.b.Do(ctx, key, func(ctx context.Context, c *Client) error {
+		var sent bool
+		var err error
+		resp, pb, sent, err = c.call(ctx, path, data, pooled)
+		if err != nil && !sent && lb.classify(err) {
+			return lbclient.NotSent(err) // lbclient moves it to another backend
 		}
-		l, err := lb.b.Pick(ctx, key)
-		if err != nil {
-			if errors.Is(err, lbclient.ErrClosed) {
-				return nil, nil, ErrClosed
-			}
-			return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
-		}
-		resp, pb, sent, err := l.Conn.call(ctx, path, data, pooled)
-		l.Done(err)
-		if err == nil || sent || attempt >= lb.retries || ctx.Err() != nil || lb.closed.Load() || !lb.classify(err) {
-			return resp, pb, err
-		}
+		return err
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, lbclient.ErrClosed):
+		return nil, nil, ErrClosed
+	case errors.Is(err, lbclient.ErrNoBackends):
+		return nil, nil, fmt.Errorf("iip: %s: %w", path, err)
 	}
+	return resp, pb, err
 }
 
 // Stats returns a snapshot of every backend, in target order: address,
 // weight, health, pending calls, successes (application errors included),
-// backend failures, ejections, latency EWMA and whether its Client is open
-// (Conns is 1 when it is).
+// backend failures, ejections and latency EWMA.
 func (lb *LoadBalanceClient) Stats() []lbclient.BackendStats { return lb.b.Stats() }
 
 // Endpoints returns the current backends and weights, in target order.
@@ -196,9 +195,6 @@ func (lb *LoadBalanceClient) Endpoints() []lbclient.Endpoint { return lb.b.Endpo
 // flight fail with ErrClosed (as with Client.Close) and later calls return
 // ErrClosed. Close is idempotent and returns nil.
 func (lb *LoadBalanceClient) Close() error {
-	if lb.closed.Swap(true) {
-		return nil
-	}
 	return lb.b.Close() // stops its goroutines, closes every backend's Client
 }
 

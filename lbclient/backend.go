@@ -57,18 +57,15 @@ type BackendStats struct {
 	// Ejections counts how many times the backend was ejected.
 	Ejections uint64
 	// Latency is the exponentially weighted moving average of the latency of
-	// successful calls, from connection acquired to Done (weight of a new sample: 0.2).
+	// successful calls, from pick to Done (weight of a new sample: 0.2).
 	Latency time.Duration
-	// Conns and IdleConns count the pool's open connections and those carrying no call.
-	Conns, IdleConns int
 }
 
-// backend is one address: its pool, counters and health. It is shared by every
-// backend set that contains its address, so its state survives weight changes.
-type backend[C io.Closer] struct {
+// node is the protocol-free state of one backend address: weight, load,
+// counters and health. Pickers see it through a Set.
+type node struct {
 	addr   string
 	weight atomic.Int32
-	pool   pool[C]
 
 	pending     atomic.Int64
 	successes   atomic.Uint64
@@ -79,101 +76,126 @@ type backend[C io.Closer] struct {
 
 	// Health: ejectedUntil is 0 while not ejected, else the nanotime when the
 	// backoff ends; trial is set while the half-open trial call is out;
-	// backoffStep counts ejections since the last recovery.
+	// backoffStep counts ejections since the last recovery; sawDown is set
+	// when, during the current ejection, the backend was seen unreachable (a
+	// call that never reached it, or a failed recovery probe), so that a
+	// recovery probe that then reaches it ends the backoff at once.
 	ejectedUntil atomic.Int64
 	trial        atomic.Bool
 	backoffStep  atomic.Int32
 	probeDown    atomic.Bool
+	sawDown      atomic.Bool
 
-	removed   atomic.Bool
+	removed atomic.Bool
+}
+
+// backend is one address with its shared client. It is shared by every
+// backend set that contains its address, so its state and client survive
+// weight changes.
+type backend[C io.Closer] struct {
+	node
+	client    C
 	closeOnce sync.Once
 }
 
-func (be *backend[C]) healthy() bool {
-	return be.ejectedUntil.Load() == 0 && !be.probeDown.Load()
+func (n *node) healthy() bool {
+	return n.ejectedUntil.Load() == 0 && !n.probeDown.Load()
 }
 
-// claimTrial reports whether be's backoff is over and this caller won its single trial call.
-func (be *backend[C]) claimTrial(now int64) bool {
-	u := be.ejectedUntil.Load()
-	return u != 0 && now >= u && !be.probeDown.Load() && !be.trial.Load() && be.trial.CompareAndSwap(false, true)
+// claimTrial reports whether n's backoff is over and this caller won its single trial call.
+func (n *node) claimTrial(now int64) bool {
+	u := n.ejectedUntil.Load()
+	return u != 0 && now >= u && !n.probeDown.Load() && !n.trial.Load() && n.trial.CompareAndSwap(false, true)
 }
 
-func (be *backend[C]) health(now int64) Health {
+func (n *node) health(now int64) Health {
 	switch {
-	case be.probeDown.Load():
+	case n.probeDown.Load():
 		return ProbeDown
-	case be.ejectedUntil.Load() == 0:
+	case n.ejectedUntil.Load() == 0:
 		return Healthy
-	case be.trial.Load() || now >= be.ejectedUntil.Load():
+	case n.trial.Load() || now >= n.ejectedUntil.Load():
 		return HalfOpen
 	}
 	return Ejected
 }
 
-// record books a finished call: failure is a backend failure, trial whether it was the half-open trial.
-func (be *backend[C]) record(cfg *config, failure, trial bool, latency int64, now int64) {
+// record books a finished call: failure is a backend failure, unsent whether
+// the call provably never reached the backend, trial whether it was the
+// half-open trial.
+func (n *node) record(cfg *config, failure, unsent, trial bool, latency int64, now int64) {
 	if failure {
-		be.failures.Add(1)
-		n := be.consecutive.Add(1)
+		n.failures.Add(1)
+		c := n.consecutive.Add(1)
 		if trial {
-			be.eject(cfg, now, true)
-			be.trial.Store(false)
-		} else if n >= int64(cfg.failureThreshold) && be.ejectedUntil.Load() == 0 {
-			be.eject(cfg, now, false)
+			n.eject(cfg, now, true, unsent)
+			n.trial.Store(false)
+		} else if c >= int64(cfg.failureThreshold) && n.ejectedUntil.Load() == 0 {
+			n.eject(cfg, now, false, unsent)
+		} else if unsent && n.ejectedUntil.Load() != 0 {
+			n.sawDown.Store(true)
 		}
 		return
 	}
-	be.successes.Add(1)
-	be.consecutive.Store(0)
+	n.successes.Add(1)
+	n.consecutive.Store(0)
 	if trial {
-		be.backoffStep.Store(0)
-		be.ejectedUntil.Store(0)
-		be.trial.Store(false)
+		n.backoffStep.Store(0)
+		n.ejectedUntil.Store(0)
+		n.trial.Store(false)
 	}
-	be.observe(latency)
+	n.observe(latency)
 }
 
 // probeRestore ends an ejection after a successful active probe, as a successful trial call
 // would: the backend serves again at once instead of at the end of its backoff. It reports
-// whether be was ejected. A trial call already out is left to finish (a failure re-ejects).
-func (be *backend[C]) probeRestore() bool {
-	if be.ejectedUntil.Load() == 0 || be.trial.Load() {
+// whether n was ejected. A trial call already out is left to finish (a failure re-ejects).
+func (n *node) probeRestore() bool {
+	if n.ejectedUntil.Load() == 0 || n.trial.Load() {
 		return false
 	}
-	be.consecutive.Store(0)
-	be.backoffStep.Store(0)
-	return be.ejectedUntil.Swap(0) != 0
+	n.consecutive.Store(0)
+	n.backoffStep.Store(0)
+	return n.ejectedUntil.Swap(0) != 0
+}
+
+// recovered ends the backoff of an ejected backend that was seen down and is
+// reachable again: the next pick makes its half-open trial call. It reports
+// whether it did.
+func (n *node) recovered(now int64) bool {
+	u := n.ejectedUntil.Load()
+	if u == 0 || u <= now || n.trial.Load() || !n.sawDown.Load() {
+		return false
+	}
+	return n.ejectedUntil.CompareAndSwap(u, max(now, 1))
 }
 
 // eject starts a backoff of base·2^k (capped at max), where k counts
-// ejections since the last recovery, and retires the pool's connections. A
-// failed trial re-ejects; otherwise only the first of concurrent failures
-// crossing the threshold ejects.
-func (be *backend[C]) eject(cfg *config, now int64, trial bool) {
+// ejections since the last recovery. A failed trial re-ejects; otherwise
+// only the first of concurrent failures crossing the threshold ejects. The
+// backend's client is kept: it reconnects by itself.
+func (n *node) eject(cfg *config, now int64, trial, unsent bool) {
 	d := cfg.baseEjection
-	for i := int32(0); i < be.backoffStep.Load() && d < cfg.maxEjection; i++ {
+	for i := int32(0); i < n.backoffStep.Load() && d < cfg.maxEjection; i++ {
 		d *= 2
 	}
 	until := now + int64(min(d, cfg.maxEjection))
 	if until == 0 {
 		until = 1 // 0 means "not ejected"
 	}
+	n.sawDown.Store(unsent)
 	if trial {
-		be.ejectedUntil.Store(until)
-	} else if !be.ejectedUntil.CompareAndSwap(0, until) {
+		n.ejectedUntil.Store(until)
+	} else if !n.ejectedUntil.CompareAndSwap(0, until) {
 		return
 	}
-	be.backoffStep.Add(1)
-	be.ejections.Add(1)
-	// The connections of a failing backend are most likely broken too: the
-	// half-open trial should dial afresh rather than fail on a stale one.
-	be.pool.invalidate()
+	n.backoffStep.Add(1)
+	n.ejections.Add(1)
 }
 
-func (be *backend[C]) observe(latency int64) {
+func (n *node) observe(latency int64) {
 	for {
-		old := be.latencyBits.Load()
+		old := n.latencyBits.Load()
 		v := float64(latency)
 		if old != 0 {
 			prev := math.Float64frombits(old)
@@ -182,42 +204,39 @@ func (be *backend[C]) observe(latency int64) {
 		if v == 0 {
 			v = math.SmallestNonzeroFloat64
 		}
-		if be.latencyBits.CompareAndSwap(old, math.Float64bits(v)) {
+		if n.latencyBits.CompareAndSwap(old, math.Float64bits(v)) {
 			return
 		}
 	}
 }
 
-// release drops one pending call and closes the pool of a removed backend once it is drained.
+// release drops one pending call and closes the client of a removed backend once it is drained.
 func (be *backend[C]) release() {
 	if be.pending.Add(-1) == 0 && be.removed.Load() {
-		be.closePool()
+		be.closeClient()
 	}
 }
 
-// retire marks be removed from the balancer; its pool closes once in-flight calls finish.
+// retire marks be removed from the balancer; its client closes once in-flight calls finish.
 func (be *backend[C]) retire() {
 	be.removed.Store(true)
 	if be.pending.Load() == 0 {
-		be.closePool()
+		be.closeClient()
 	}
 }
 
-func (be *backend[C]) closePool() { be.closeOnce.Do(func() { be.pool.close(false) }) }
+func (be *backend[C]) closeClient() { be.closeOnce.Do(func() { be.client.Close() }) }
 
-func (be *backend[C]) stats(now int64) BackendStats {
-	open, idle := be.pool.counts()
+func (n *node) stats(now int64) BackendStats {
 	return BackendStats{
-		Addr:                be.addr,
-		Weight:              int(be.weight.Load()),
-		Health:              be.health(now),
-		Pending:             be.pending.Load(),
-		Successes:           be.successes.Load(),
-		Failures:            be.failures.Load(),
-		ConsecutiveFailures: be.consecutive.Load(),
-		Ejections:           be.ejections.Load(),
-		Latency:             time.Duration(math.Float64frombits(be.latencyBits.Load())),
-		Conns:               open,
-		IdleConns:           idle,
+		Addr:                n.addr,
+		Weight:              int(n.weight.Load()),
+		Health:              n.health(now),
+		Pending:             n.pending.Load(),
+		Successes:           n.successes.Load(),
+		Failures:            n.failures.Load(),
+		ConsecutiveFailures: n.consecutive.Load(),
+		Ejections:           n.ejections.Load(),
+		Latency:             time.Duration(math.Float64frombits(n.latencyBits.Load())),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -13,22 +14,35 @@ import (
 	"time"
 )
 
-// avoidDraws is how many random draws Pick makes to avoid the backend whose dial just failed.
+// avoidDraws is how many random draws a retry makes to avoid the backend the call could not reach.
 const avoidDraws = 4
 
-// Dialer opens a connection (or client) of type C to addr ("host:port"). Its
-// errors are backend failures. It is called with the context of the call that
-// needs the connection, or the balancer's context (cancelled by Close) to keep
-// MinConns open; it must return when its context is done, or Close waits for it.
-type Dialer[C any] func(ctx context.Context, addr string) (C, error)
+// NewClientFunc returns the shared client of the backend at addr ("host:port").
+// The balancer calls it once when addr joins the backend set, and closes the
+// client when addr leaves the set (once its calls are done) or the balancer
+// closes (calls in flight then fail, as the client's Close decides). It
+// should not wait for the network: the client connects on its first call
+// (or when asked, see Connector) and reconnects by itself after failures.
+// An error fails New, Refresh or the resolver update that added addr.
+type NewClientFunc[C io.Closer] func(addr string) (C, error)
 
-// Balancer spreads calls over backends. It is safe for concurrent use. Create
-// it with New or NewWithResolver; Close it to stop its goroutines and close
-// its connections.
+// Connector is implemented by shared clients that can be told to connect
+// now. The recovery check of an ejected backend (WithRecovery) calls Connect:
+// it should return nil when the client has a usable connection or opened one,
+// bypassing any reconnect backoff of its own, and an error otherwise.
+type Connector interface {
+	Connect(ctx context.Context) error
+}
+
+// Balancer spreads calls over backends, each served by one shared client of
+// type C that the caller supplies (grpc-go's shape: resolver, health and
+// picker over one client per address; the client multiplexes and reconnects
+// by itself). It is safe for concurrent use. Create it with New or
+// NewWithResolver; Close it to stop its goroutines and close the clients.
 type Balancer[C io.Closer] struct {
-	cfg  config
-	dial Dialer[C]
-	res  Resolver
+	cfg       config
+	newClient NewClientFunc[C]
+	res       Resolver
 
 	set atomic.Pointer[backendSet[C]]
 
@@ -37,26 +51,34 @@ type Balancer[C io.Closer] struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	kick   chan struct{} // wakes the maintenance goroutine (pool top-up)
+	// wakeRecovery wakes the recovery loop when a backend is ejected (buffered, 1).
+	wakeRecovery chan struct{}
 }
 
-// Lease is a connection picked for one call. Call Done exactly once with the
-// call's error; using the connection after Done, or calling Done twice, is a
-// misuse with undefined results.
+// backendSet is an immutable snapshot of the backends with the picker built for them.
+type backendSet[C io.Closer] struct {
+	backends []*backend[C]
+	set      *Set
+	picker   SetPicker
+}
+
+// Lease is a backend's client picked for one call. Call Done exactly once with
+// the call's error; calling Done twice is a misuse with undefined results.
 type Lease[C io.Closer] struct {
-	// Conn is the connection to use for the call.
+	// Conn is the backend's shared client.
 	Conn C
 	// Addr is the backend's address.
 	Addr string
 
 	b     *Balancer[C]
 	be    *backend[C]
-	pc    *pconn[C]
 	start int64
 	trial bool
+	done  func(DoneInfo) // the picker's, may be nil
 }
 
-// New builds a Balancer for target, dialing connections with dial. Targets:
+// New builds a Balancer for target, with one client per backend made by
+// newClient. Targets:
 //
 //	host:port#weight,...        static list (ParseTarget); an "lb:///" prefix is allowed
 //	dns:///host:port[#weight]   A/AAAA records, re-resolved every DefaultDNSRefresh
@@ -64,9 +86,8 @@ type Lease[C io.Closer] struct {
 //	file:///path/to/file        a file in target syntax, polled every DefaultFilePoll
 //
 // New resolves the target once and fails on error (a malformed static entry
-// is an error naming it, wrapping ErrBadTarget); it does not dial: connections
-// open in the background and on first use.
-func New[C io.Closer](target string, dial Dialer[C], opts ...Option) (*Balancer[C], error) {
+// is an error naming it, wrapping ErrBadTarget), and fails if newClient does.
+func New[C io.Closer](target string, newClient NewClientFunc[C], opts ...Option) (*Balancer[C], error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
 		return nil, err
@@ -75,12 +96,12 @@ func New[C io.Closer](target string, dial Dialer[C], opts ...Option) (*Balancer[
 	if err != nil {
 		return nil, err
 	}
-	return start(r, dial, cfg)
+	return start(r, newClient, cfg)
 }
 
 // NewWithResolver is New with a Resolver instead of a target string (a Static
 // to change the list in code, or a user resolver).
-func NewWithResolver[C io.Closer](r Resolver, dial Dialer[C], opts ...Option) (*Balancer[C], error) {
+func NewWithResolver[C io.Closer](r Resolver, newClient NewClientFunc[C], opts ...Option) (*Balancer[C], error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil resolver", ErrBadOption)
 	}
@@ -88,7 +109,7 @@ func NewWithResolver[C io.Closer](r Resolver, dial Dialer[C], opts ...Option) (*
 	if err != nil {
 		return nil, err
 	}
-	return start(r, dial, cfg)
+	return start(r, newClient, cfg)
 }
 
 func buildConfig(opts []Option) (config, error) {
@@ -101,26 +122,33 @@ func buildConfig(opts []Option) (config, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	if h, ok := cfg.picker.(hashRing); ok {
+		h.vnodes = cfg.virtualNodes
+		cfg.picker = h
+	}
 	return cfg, cfg.validate()
 }
 
-func start[C io.Closer](r Resolver, dial Dialer[C], cfg config) (*Balancer[C], error) {
-	if dial == nil {
-		return nil, fmt.Errorf("%w: nil dialer", ErrBadOption)
+func start[C io.Closer](r Resolver, newClient NewClientFunc[C], cfg config) (*Balancer[C], error) {
+	if newClient == nil {
+		return nil, fmt.Errorf("%w: nil NewClientFunc", ErrBadOption)
 	}
 	eps, err := r.Resolve(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	b := &Balancer[C]{cfg: cfg, dial: dial, res: r, kick: make(chan struct{}, 1)}
+	b := &Balancer[C]{cfg: cfg, newClient: newClient, res: r, wakeRecovery: make(chan struct{}, 1)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.set.Store(newBackendSet[C](nil, nil, cfg.virtualNodes, false))
+	b.set.Store(&backendSet[C]{set: newSet(nil, nil)})
 	if err := b.apply(eps); err != nil {
 		return nil, err
 	}
-	b.wg.Add(2)
+	b.wg.Add(1)
 	go b.watch()
-	go b.maintain()
+	if cfg.recoveryInterval > 0 {
+		b.wg.Add(1)
+		go b.recoverLoop()
+	}
 	if cfg.probe != nil {
 		b.wg.Add(1)
 		go b.probeLoop()
@@ -128,10 +156,11 @@ func start[C io.Closer](r Resolver, dial Dialer[C], cfg config) (*Balancer[C], e
 	return b, nil
 }
 
-// apply installs a new endpoint set: existing backends keep their pools and
-// health, new ones are created, removed ones drain (in-flight calls finish,
-// then their pool closes). An unchanged set is a no-op; an invalid one (bad
-// weight or address, duplicate) is an error wrapping ErrBadTarget and changes nothing.
+// apply installs a new endpoint set: existing backends keep their clients and
+// health, new ones get a client from newClient, removed ones drain (in-flight
+// calls finish, then their client closes). An unchanged set is a no-op; an
+// invalid one (bad weight or address, duplicate) is an error wrapping
+// ErrBadTarget and changes nothing, as does a newClient error.
 func (b *Balancer[C]) apply(eps []Endpoint) error {
 	if err := validateEndpoints(eps); err != nil {
 		return err
@@ -150,24 +179,37 @@ func (b *Balancer[C]) apply(eps []Endpoint) error {
 		byAddr[be.addr] = be
 	}
 	bs := make([]*backend[C], 0, len(eps))
+	nodes := make([]*node, 0, len(eps))
 	ws := make([]int, 0, len(eps))
+	var fresh []*backend[C]
 	for _, e := range eps {
 		be := byAddr[e.Addr]
 		if be == nil {
-			be = &backend[C]{addr: e.Addr}
+			c, err := b.newClient(e.Addr)
+			if err != nil {
+				for _, f := range fresh {
+					f.closeClient()
+				}
+				return fmt.Errorf("lbclient: client for %s: %w", e.Addr, err)
+			}
+			be = &backend[C]{client: c}
+			be.addr = e.Addr
+			fresh = append(fresh, be)
 		}
-		delete(byAddr, e.Addr)
-		be.weight.Store(int32(e.Weight))
 		bs = append(bs, be)
+		nodes = append(nodes, &be.node)
 		ws = append(ws, e.Weight)
 	}
-	b.set.Store(newBackendSet(bs, ws, b.cfg.virtualNodes, b.cfg.picker == PickHash))
+	for _, be := range bs {
+		delete(byAddr, be.addr)
+	}
+	for i, be := range bs {
+		be.weight.Store(int32(ws[i]))
+	}
+	set := newSet(nodes, ws)
+	b.set.Store(&backendSet[C]{backends: bs, set: set, picker: b.cfg.picker.Build(set)})
 	for _, be := range byAddr {
 		be.retire()
-	}
-	select {
-	case b.kick <- struct{}{}:
-	default:
 	}
 	if b.cfg.onUpdate != nil {
 		b.cfg.onUpdate(slices.Clone(eps))
@@ -180,7 +222,7 @@ func sameEndpoints[C io.Closer](s *backendSet[C], eps []Endpoint) bool {
 		return false
 	}
 	for i, e := range eps {
-		if s.backends[i].addr != e.Addr || s.weights[i] != e.Weight {
+		if s.backends[i].addr != e.Addr || s.set.weights[i] != e.Weight {
 			return false
 		}
 	}
@@ -213,30 +255,79 @@ func (b *Balancer[C]) Refresh(ctx context.Context) error {
 	return b.apply(eps)
 }
 
-// maintain closes idle connections beyond MinConns and opens connections up to MinConns.
-func (b *Balancer[C]) maintain() {
+// recoverLoop checks the reachability of ejected backends every recovery
+// interval (see WithRecovery): one seen down that answers again gets its
+// half-open trial at once. While no backend is ejected it sleeps until an
+// ejection wakes it (kickRecovery).
+func (b *Balancer[C]) recoverLoop() {
 	defer b.wg.Done()
-	every := max(min(b.cfg.idleTimeout/2, 5*time.Second), time.Millisecond)
-	t := time.NewTicker(every)
+	t := time.NewTimer(b.cfg.recoveryInterval)
 	defer t.Stop()
 	for {
-		s := b.set.Load()
-		now := nanotime()
-		for _, be := range s.backends {
-			be.pool.reap(now, int64(b.cfg.idleTimeout), b.cfg.minConns)
-			if b.cfg.minConns > 0 && be.healthy() {
-				if err := be.pool.fill(b.ctx, be.addr, b.dial, b.cfg.minConns, nanotime); err != nil && b.ctx.Err() == nil {
-					be.record(&b.cfg, true, false, 0, nanotime())
-				}
+		ejected := false
+		for _, be := range b.set.Load().backends {
+			if be.ejectedUntil.Load() != 0 {
+				ejected = true
+				break
 			}
 		}
+		if !ejected {
+			select {
+			case <-b.wakeRecovery:
+			case <-b.ctx.Done():
+				return
+			}
+		}
+		t.Reset(b.cfg.recoveryInterval)
 		select {
 		case <-t.C:
-		case <-b.kick:
 		case <-b.ctx.Done():
 			return
 		}
+		for _, be := range b.set.Load().backends {
+			u := be.ejectedUntil.Load()
+			if u == 0 || be.trial.Load() || be.removed.Load() || nanotime() >= u {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(b.ctx, b.cfg.recoveryInterval)
+			err := b.recoveryProbe(ctx, be)
+			cancel()
+			if b.ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				be.sawDown.Store(true)
+				continue
+			}
+			if be.recovered(nanotime()) {
+				b.cfg.logger.Info("lbclient: ejected backend reachable again, trying it now", "addr", be.addr)
+			}
+		}
 	}
+}
+
+// kickRecovery wakes the recovery loop after an ejection.
+func (b *Balancer[C]) kickRecovery() {
+	select {
+	case b.wakeRecovery <- struct{}{}:
+	default:
+	}
+}
+
+// recoveryProbe is WithRecovery's probe, the client's Connect, or a TCP connection.
+func (b *Balancer[C]) recoveryProbe(ctx context.Context, be *backend[C]) error {
+	if b.cfg.recoveryProbe != nil {
+		return b.cfg.recoveryProbe(ctx, be.addr)
+	}
+	if c, ok := any(be.client).(Connector); ok {
+		return c.Connect(ctx)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", be.addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // probeLoop runs the active probe over every backend each interval.
@@ -269,67 +360,29 @@ func (b *Balancer[C]) probeLoop() {
 }
 
 // Pick chooses a backend for a call with the given key (used by PickHash; any
-// string, may be empty) and takes a connection from its pool, dialing one if
-// needed. A backend whose ejection backoff has ended gets the next call as
-// its half-open trial, whatever the key. When dialing fails Pick records a
-// backend failure and tries another backend, up to PickAttempts backends. It
-// waits for a free connection when the backend's pool is at MaxConns, bounded
-// by ctx; connections retired by an ejection do not count toward MaxConns,
-// and a call waiting on a backend that gets ejected picks again. The returned Lease must be finished with Done exactly once (the
-// zero Lease returned with an error must not be). Errors: ErrNoBackends,
-// ErrClosed, ctx's error, or the last dial error (wrapped, naming the address).
+// string, may be empty) and counts the call as pending on it. A backend whose
+// ejection backoff has ended gets the next call as its half-open trial,
+// whatever the key. Picking never waits and allocates nothing; ctx is not
+// used today. The returned Lease must be finished with Done exactly once (the
+// zero Lease returned with an error must not be). Pick does not move calls
+// that never reached their backend: Do and Begin do. Errors: ErrNoBackends,
+// ErrClosed, or the error of a Picker of your own.
 func (b *Balancer[C]) Pick(ctx context.Context, key string) (Lease[C], error) {
-	var lastErr error
-	var lastFailed *backend[C]
-	for attempt := 0; attempt < b.cfg.pickAttempts; {
-		if b.closed.Load() {
-			return Lease[C]{}, ErrClosed
-		}
-		be, trial, err := b.pickBackend(key, lastFailed)
-		if err != nil {
-			return Lease[C]{}, err
-		}
-		pc, dialErr, err := be.pool.get(ctx, be.addr, b.dial, b.cfg.maxConns, b.cfg.maxCallsPerConn)
-		if err == nil {
-			return Lease[C]{Conn: pc.c, Addr: be.addr, b: b, be: be, pc: pc, start: nanotime(), trial: trial}, nil
-		}
-		switch {
-		case err == errBackendGone || err == errRepick:
-			// Removed (or balancer closed), or ejected while the call
-			// waited for a slot: pick again, without counting an attempt.
-			if trial {
-				be.trial.Store(false)
-			}
-			be.release()
-			continue
-		case dialErr && ctx.Err() == nil:
-			be.record(&b.cfg, true, trial, 0, nanotime())
-			be.release()
-			lastErr = fmt.Errorf("lbclient: dial %s: %w", be.addr, err)
-			lastFailed = be
-			attempt++
-			continue
-		}
-		if trial {
-			be.trial.Store(false)
-		}
-		be.release()
-		return Lease[C]{}, err
-	}
-	return Lease[C]{}, lastErr
+	return b.pick(key, nil)
 }
 
-// pickBackend selects a backend and counts a pending call on it, avoiding
-// (when another eligible backend turns up in a few draws) the one whose dial
-// just failed. It allocates nothing.
-func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], bool, error) {
+func (b *Balancer[C]) pick(key string, avoid *backend[C]) (Lease[C], error) {
+	if b.closed.Load() {
+		return Lease[C]{}, ErrClosed
+	}
 	for {
 		s := b.set.Load()
 		n := len(s.backends)
 		if n == 0 {
-			return nil, false, ErrNoBackends
+			return Lease[C]{}, ErrNoBackends
 		}
 		var be *backend[C]
+		var done func(DoneInfo)
 		trial := false
 		healthy := 0
 		now := int64(-1)
@@ -341,23 +394,32 @@ func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], b
 			if now < 0 {
 				now = nanotime()
 			}
-			if be == nil && c.claimTrial(now) {
+			if be == nil && c != avoid && c.claimTrial(now) {
 				be, trial = c, true
 			}
 		}
 		if be == nil {
-			// all: every backend is eligible, because all are healthy or
+			// IgnoreHealth: every backend is eligible, because all are healthy or
 			// because too few are (panic mode); pickers then skip health checks.
-			all := healthy == n || healthy == 0 || healthy*100 < b.cfg.panicThreshold*n
-			be = s.backends[s.pick(b.cfg.picker, key, all)]
+			info := PickInfo{Key: key, set: s.set,
+				IgnoreHealth: healthy == n || healthy == 0 || healthy*100 < b.cfg.panicThreshold*n}
+			r, err := s.picker.Pick(info)
+			if err != nil {
+				return Lease[C]{}, err
+			}
+			if r.Index < 0 || r.Index >= n {
+				return Lease[C]{}, fmt.Errorf("lbclient: picker %v chose backend %d of %d", b.cfg.picker, r.Index, n)
+			}
+			be, done = s.backends[r.Index], r.Done
 			for i := 0; be == avoid && i < avoidDraws; i++ {
-				be = s.backends[s.pickRandom(all)]
+				be, done = s.backends[s.set.pickRandom(info)], nil
 			}
 		}
 		be.pending.Add(1)
 		if !be.removed.Load() {
-			return be, trial, nil
+			return Lease[C]{Conn: be.client, Addr: be.addr, b: b, be: be, start: nanotime(), trial: trial, done: done}, nil
 		}
+		// Removed since the set was loaded: pick again on the new set.
 		if trial {
 			be.trial.Store(false)
 		}
@@ -365,38 +427,119 @@ func (b *Balancer[C]) pickBackend(key string, avoid *backend[C]) (*backend[C], b
 	}
 }
 
-// Done finishes the call: it records the outcome (err classified by the
-// BackendFailure option; nil is a success) and latency, and returns the
-// connection to its pool, discarding it on a backend failure (unless
-// WithDiscardOnFailure(false)) and all the backend's connections when the
-// failure ejects it.
+// Done finishes the call: it records the outcome (err, without a NotSent
+// mark, classified by the BackendFailure option; nil is a success) and
+// latency, tells the picker's done callback, and releases the backend.
 func (l Lease[C]) Done(err error) {
+	err, unsent := unmark(err)
+	l.finish(err, unsent)
+}
+
+func (l Lease[C]) finish(err error, unsent bool) {
 	b, be := l.b, l.be
 	now := nanotime()
 	failure := err != nil && b.cfg.isBackendFailure(err)
-	be.record(&b.cfg, failure, l.trial, now-l.start, now)
-	be.pool.put(l.pc, failure && b.cfg.discardOnFailure, now)
+	be.record(&b.cfg, failure, unsent, l.trial, now-l.start, now)
+	if failure && be.ejectedUntil.Load() != 0 {
+		b.kickRecovery()
+	}
+	if l.done != nil {
+		l.done(DoneInfo{Err: err, BackendFailure: failure, Latency: time.Duration(now - l.start)})
+	}
 	be.release()
 }
 
-// Do runs fn with a connection to a picked backend (see Pick) and records the
-// outcome (see Lease.Done). It returns fn's error, or Pick's error without
-// calling fn. A panic in fn is recorded as ErrPanicked and re-raised.
+// again reports whether a call whose attempt failed with err (unsent: it never
+// reached its backend) should be moved to another backend.
+func (b *Balancer[C]) again(ctx context.Context, unsent bool, attempt int) bool {
+	return unsent && attempt < b.cfg.pickAttempts && ctx.Err() == nil && !b.closed.Load() &&
+		len(b.set.Load().backends) > 1
+}
+
+// Do runs fn with a picked backend's client (see Pick) and records the
+// outcome (see Lease.Done). When fn's error is marked with NotSent (the call
+// provably never reached the backend), the call is picked again, avoiding that
+// backend, up to PickAttempts backends in all while its context lasts and the
+// set has another backend; a call that may have reached a backend is never
+// repeated. It returns fn's last error without its NotSent mark, or Pick's
+// error without calling fn. A panic in fn is recorded as ErrPanicked and
+// re-raised.
 func (b *Balancer[C]) Do(ctx context.Context, key string, fn func(ctx context.Context, c C) error) error {
-	l, err := b.Pick(ctx, key)
-	if err != nil {
-		return err
+	var avoid *backend[C]
+	for attempt := 1; ; attempt++ {
+		l, err := b.pick(key, avoid)
+		if err != nil {
+			return err
+		}
+		err = l.run(ctx, fn)
+		err, unsent := unmark(err)
+		l.finish(err, unsent)
+		if err == nil || !b.again(ctx, unsent, attempt) {
+			return err
+		}
+		avoid = l.be
 	}
-	done := false
+}
+
+// run calls fn, recording a panic as ErrPanicked before re-raising it.
+func (l Lease[C]) run(ctx context.Context, fn func(ctx context.Context, c C) error) error {
+	ok := false
 	defer func() {
-		if !done {
+		if !ok {
 			l.Done(ErrPanicked)
 		}
 	}()
-	err = fn(ctx, l.Conn)
-	done = true
-	l.Done(err)
+	err := fn(ctx, l.Conn)
+	ok = true
 	return err
+}
+
+// beginOne calls fn, finishing the call with ErrPanicked (unless done already ran) before
+// re-raising a panic.
+func beginOne[C io.Closer](ctx context.Context, c C, fn func(ctx context.Context, c C, done func(error)) error, done func(error)) error {
+	ok := false
+	defer func() {
+		if !ok {
+			done(ErrPanicked)
+		}
+	}()
+	err := fn(ctx, c, done)
+	ok = true
+	return err
+}
+
+// Begin is Do for a call that outlives fn, such as a stream: when fn returns
+// nil the call stays pending on its backend until fn's done function is
+// called, once, with the call's outcome (later calls of done do nothing).
+// When fn returns an error, Begin records it (fn must not call done then)
+// and, for an error marked with NotSent, picks again as Do does. A panic in
+// fn is recorded as ErrPanicked and re-raised.
+func (b *Balancer[C]) Begin(ctx context.Context, key string, fn func(ctx context.Context, c C, done func(error)) error) error {
+	var avoid *backend[C]
+	for attempt := 1; ; attempt++ {
+		l, err := b.pick(key, avoid)
+		if err != nil {
+			return err
+		}
+		var once atomic.Bool
+		done := func(err error) {
+			if once.CompareAndSwap(false, true) {
+				l.Done(err)
+			}
+		}
+		err = beginOne(ctx, l.Conn, fn, done)
+		if err == nil {
+			return nil
+		}
+		err, unsent := unmark(err)
+		if once.CompareAndSwap(false, true) {
+			l.finish(err, unsent)
+		}
+		if !b.again(ctx, unsent, attempt) {
+			return err
+		}
+		avoid = l.be
+	}
 }
 
 // Stats returns a snapshot of every current backend, in target order.
@@ -415,7 +558,7 @@ func (b *Balancer[C]) Endpoints() []Endpoint {
 	s := b.set.Load()
 	out := make([]Endpoint, len(s.backends))
 	for i, be := range s.backends {
-		out[i] = Endpoint{Addr: be.addr, Weight: s.weights[i]}
+		out[i] = Endpoint{Addr: be.addr, Weight: s.set.weights[i]}
 	}
 	return out
 }
@@ -431,10 +574,11 @@ func (b *Balancer[C]) String() string {
 	return sb.String()
 }
 
-// Close stops the resolver, maintenance and probe goroutines and closes every
-// idle connection; connections of calls in flight close when their Lease is
-// done, or at once with WithCloseInFlight (set by WithSharedClient). Later Pick
-// and Do calls return ErrClosed. Close is idempotent and returns nil.
+// Close stops the resolver, recovery and probe goroutines and closes every
+// backend's client, also those carrying calls (their calls fail as the
+// client's Close decides, as closing a grpc-go ClientConn fails its pending
+// RPCs). Later Pick, Do and Begin calls return ErrClosed. Close is idempotent
+// and returns nil.
 func (b *Balancer[C]) Close() error {
 	b.mu.Lock()
 	if b.closed.Swap(true) {
@@ -445,7 +589,7 @@ func (b *Balancer[C]) Close() error {
 	b.cancel()
 	b.wg.Wait()
 	for _, be := range b.set.Load().backends {
-		be.pool.close(b.cfg.closeInFlight)
+		be.closeClient()
 	}
 	return nil
 }

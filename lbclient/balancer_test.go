@@ -74,7 +74,7 @@ func TestWeightsHonoured(t *testing.T) {
 	for _, p := range []Picker{PickRoundRobin, PickRandom} {
 		t.Run(p.String(), func(t *testing.T) {
 			servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t)}
-			b := newTestBalancer(t, targetOf(servers, weights), WithPicker(p), WithConns(1, 4))
+			b := newTestBalancer(t, targetOf(servers, weights), WithPicker(p))
 			run(t, b, 4, calls, nil)
 			for i, s := range servers {
 				want := float64(calls) * float64(weights[i]) / 10
@@ -99,7 +99,7 @@ func TestWeightsHonoured(t *testing.T) {
 
 func TestLeastPendingAvoidsLoadedServer(t *testing.T) {
 	slow, fast := startEcho(t), startEcho(t)
-	b := newTestBalancer(t, targetOf([]*echoServer{slow, fast}, []int{1, 1}), WithConns(0, 1000))
+	b := newTestBalancer(t, targetOf([]*echoServer{slow, fast}, []int{1, 1}))
 	slow.hold()
 	const steps = 400
 	var wg sync.WaitGroup
@@ -138,17 +138,30 @@ func TestLeastPendingAvoidsLoadedServer(t *testing.T) {
 	t.Logf("slow server got %d of %d calls", heldAtSlow, steps)
 }
 
+// TestKilledBackendEjectedAndRestored kills one of three backends under load
+// (four callers), waits until it is ejected and its recovery check has seen it
+// down, restarts it on the same address and requires a successful call on it
+// within 1 s of it listening: with the default options, and with an hour-long
+// ejection, which only the recovery check can cut short.
 func TestKilledBackendEjectedAndRestored(t *testing.T) {
-	const (
-		workers   = 4
-		maxConns  = 4
-		threshold = 3
-	)
+	tests := []struct {
+		name string
+		opts []Option
+	}{
+		{"defaults", nil},
+		{"hour-long ejection", []Option{WithEjection(time.Hour, time.Hour)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { testKillRestart(t, tc.opts...) })
+	}
+}
+
+func testKillRestart(t *testing.T, opts ...Option) {
+	const workers = 4
 	servers := []*echoServer{startEcho(t), startEcho(t), startEcho(t)}
 	victim := servers[0]
 	dialGen.Store(0)
-	b := newTestBalancer(t, targetOf(servers, []int{1, 1, 1}),
-		WithFailureThreshold(threshold), WithEjection(20*time.Millisecond, 200*time.Millisecond), WithConns(1, maxConns))
+	b := newTestBalancer(t, targetOf(servers, []int{1, 1, 1}), opts...)
 
 	var (
 		killed                  atomic.Bool
@@ -161,16 +174,19 @@ func TestKilledBackendEjectedAndRestored(t *testing.T) {
 		unexpected              = make(chan error, workers)
 	)
 	fn := func(ctx context.Context, c *echoConn) error {
-		err := c.call(ctx)
+		gen, err := c.roundTrip(ctx)
 		switch {
-		case c.addr == victim.addr && err != nil && killed.Load() && c.gen == 0:
-			// A connection to the killed incarnation: its failure is expected
-			// (it may surface late, from a call in flight at the kill).
-			victimFailures.Add(1)
+		case c.addr == victim.addr && err != nil && killed.Load() && gen <= 0:
+			// The killed incarnation: a call on one of its connections fails
+			// (it may surface late, from a call in flight at the kill); a
+			// refused dial (gen -1, marked NotSent) moves to another backend.
+			if gen == 0 {
+				victimFailures.Add(1)
+			}
 			return err
 		case err != nil:
 			return fmt.Errorf("unexpected failure on %s (victim %s): %w", c.addr, victim.addr, err)
-		case c.addr == victim.addr && c.gen == 1:
+		case c.addr == victim.addr && gen == 1:
 			restoreOnce.Do(func() { close(restored) })
 		}
 		if calls.Add(1) == 2000 {
@@ -193,8 +209,10 @@ func TestKilledBackendEjectedAndRestored(t *testing.T) {
 					unexpected <- err
 					return
 				}
-				if killed.Load() && b.Stats()[0].Ejections > 0 {
-					ejectOnce.Do(func() { close(ejected) })
+				if killed.Load() {
+					if be := b.set.Load().backends[0]; be.ejectedUntil.Load() != 0 && be.sawDown.Load() {
+						ejectOnce.Do(func() { close(ejected) })
+					}
 				}
 			}
 		}()
@@ -204,9 +222,9 @@ func TestKilledBackendEjectedAndRestored(t *testing.T) {
 	waitFor(t, warm, 10*time.Second, "2000 calls before the kill")
 	killed.Store(true)
 	victim.stop()
-	waitFor(t, ejected, 5*time.Second, "the killed backend to be ejected")
-	if n := victimFailures.Load(); n > maxConns+workers {
-		t.Fatalf("%d calls failed on the killed backend, want at most %d (its pooled connections plus in-flight calls)", n, maxConns+workers)
+	waitFor(t, ejected, 5*time.Second, "the killed backend to be ejected and seen down")
+	if n := victimFailures.Load(); n > 2*workers {
+		t.Fatalf("%d calls failed on the killed backend, want at most %d (its idle connections plus in-flight calls)", n, 2*workers)
 	} else {
 		t.Logf("%d calls failed before ejection", n)
 	}
@@ -216,7 +234,18 @@ func TestKilledBackendEjectedAndRestored(t *testing.T) {
 
 	dialGen.Store(1)
 	victim.restart()
-	waitFor(t, restored, time.Second, "a successful call on the restarted backend")
+	select {
+	case <-restored:
+	case <-time.After(time.Second):
+		be := b.set.Load().backends[0]
+		var unexp error
+		select {
+		case unexp = <-unexpected:
+		default:
+		}
+		t.Fatalf("no successful call on the restarted backend within 1 s: %+v, sawDown %v, ejected until %v from now (%v)",
+			b.Stats()[0], be.sawDown.Load(), time.Duration(be.ejectedUntil.Load()-nanotime()), unexp)
+	}
 	select {
 	case err := <-unexpected:
 		t.Fatal(err)
@@ -231,7 +260,7 @@ func TestStaticUpdateDrainsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	updated := make(chan struct{}, 16)
-	b, err := NewWithResolver(st, dialEcho, WithPicker(PickRoundRobin), WithConns(0, 16), WithLogger(quiet),
+	b, err := NewWithResolver(st, dialEcho, WithPicker(PickRoundRobin), WithLogger(quiet),
 		WithOnUpdate(func([]Endpoint) { updated <- struct{}{} }))
 	if err != nil {
 		t.Fatal(err)
@@ -302,12 +331,6 @@ func TestOptionsValidated(t *testing.T) {
 		name string
 		opt  Option
 	}{
-		{"picker", WithPicker(Picker(9))},
-		{"negative min", WithConns(-1, 4)},
-		{"max below min", WithConns(5, 4)},
-		{"zero max", WithConns(0, 0)},
-		{"calls per conn", WithMaxCallsPerConn(0)},
-		{"idle", WithIdleTimeout(0)},
 		{"threshold", WithFailureThreshold(0)},
 		{"ejection order", WithEjection(time.Second, time.Millisecond)},
 		{"ejection zero", WithEjection(0, time.Second)},
@@ -315,6 +338,7 @@ func TestOptionsValidated(t *testing.T) {
 		{"vnodes", WithVirtualNodes(0)},
 		{"probe interval", WithProbe(0, func(context.Context, string) error { return nil })},
 		{"refresh", WithRefresh(-time.Second)},
+		{"recovery", WithRecovery(-time.Second, nil)},
 		{"attempts", WithPickAttempts(0)},
 		{"classifier", WithBackendFailure(nil)},
 	}
@@ -330,53 +354,7 @@ func TestOptionsValidated(t *testing.T) {
 		t.Fatalf("New with a malformed entry: %v", err)
 	}
 	if _, err := New[*echoConn]("127.0.0.1:1", nil); !errors.Is(err, ErrBadOption) {
-		t.Fatalf("New with nil dialer: %v", err)
-	}
-}
-
-func TestPoolGrowsWaitsAndShrinks(t *testing.T) {
-	s := startEcho(t)
-	b := newTestBalancer(t, s.addr, WithConns(2, 4), WithIdleTimeout(20*time.Millisecond))
-	waitFor(t, s.accept, 5*time.Second, "first warm connection")
-	waitFor(t, s.accept, 5*time.Second, "second warm connection")
-
-	s.hold()
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- b.Do(context.Background(), "", echoCall) }()
-	}
-	for i := 0; i < 4; i++ {
-		waitFor(t, s.held, 5*time.Second, "calls to fill the pool")
-	}
-	st := b.Stats()[0]
-	if st.Conns != 4 || st.Pending != 4 {
-		t.Fatalf("pool under load: %d conns, %d pending; want 4 and 4", st.Conns, st.Pending)
-	}
-	// A fifth call finds every connection busy and waits, bounded by its context.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	_, err := b.Pick(ctx, "")
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Pick on a full pool: %v, want context.DeadlineExceeded", err)
-	}
-	if st := b.Stats()[0]; st.Pending != 4 || st.Failures != 0 {
-		t.Fatalf("after the timed-out pick: %+v", st)
-	}
-	s.release()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The two connections beyond MinConns close after the idle timeout.
-	waitFor(t, s.hangup, 5*time.Second, "an idle connection to close")
-	waitFor(t, s.hangup, 5*time.Second, "a second idle connection to close")
-	if st := b.Stats()[0]; st.Conns != 2 || st.IdleConns != 2 || st.Successes != 4 || st.Latency <= 0 {
-		t.Fatalf("after idling: %+v, want 2 idle conns, 4 successes, a latency", st)
+		t.Fatalf("New with nil NewClientFunc: %v", err)
 	}
 }
 
@@ -525,9 +503,10 @@ func TestApplicationErrorsAreNotFailures(t *testing.T) {
 
 func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	cfg := defaultConfig()
-	be := &backend[*echoConn]{addr: "127.0.0.1:1"}
+	be := &backend[*echoConn]{}
+	be.addr = "127.0.0.1:1"
 	for i := 0; i < cfg.failureThreshold; i++ {
-		be.record(&cfg, true, false, 0, 100)
+		be.record(&cfg, true, false, false, 0, 100)
 	}
 	if be.healthy() || be.health(100) != Ejected {
 		t.Fatalf("after %d failures: %v", cfg.failureThreshold, be.health(100))
@@ -542,11 +521,11 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	if be.health(end) != HalfOpen {
 		t.Fatalf("during trial: %v", be.health(end))
 	}
-	be.record(&cfg, true, true, 0, end) // the trial fails: backoff doubles
+	be.record(&cfg, true, false, true, 0, end) // the trial fails: backoff doubles
 	if !be.claimTrial(end+2*int64(cfg.baseEjection)) || be.claimTrial(end+2*int64(cfg.baseEjection)) {
 		t.Fatal("want one trial after the doubled backoff")
 	}
-	be.record(&cfg, false, true, 10, end) // the trial succeeds: healthy again
+	be.record(&cfg, false, false, true, 10, end) // the trial succeeds: healthy again
 	if !be.healthy() || be.ejections.Load() != 2 || be.consecutive.Load() != 0 {
 		t.Fatalf("after a good trial: healthy=%v ejections=%d", be.healthy(), be.ejections.Load())
 	}
@@ -597,7 +576,7 @@ func TestDialFailureTriesAnotherBackend(t *testing.T) {
 	live := startEcho(t)
 	dead := startEcho(t)
 	dead.stop() // nothing listens on its port any more
-	b := newTestBalancer(t, targetOf([]*echoServer{dead, live}, []int{1, 1}), WithConns(0, 4), WithFailureThreshold(2),
+	b := newTestBalancer(t, targetOf([]*echoServer{dead, live}, []int{1, 1}), WithFailureThreshold(2),
 		WithEjection(time.Hour, time.Hour))
 	run(t, b, 2, 200, nil) // every call succeeds: a refused dial moves the call to the live backend
 	st := b.Stats()
@@ -676,14 +655,14 @@ func TestSharedClient(t *testing.T) {
 	var dialed []*sharedClient
 	gate := make(chan struct{})
 	started := make(chan struct{}, 8)
-	dial := func(_ context.Context, addr string) (*sharedClient, error) {
+	dial := func(addr string) (*sharedClient, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		c := &sharedClient{gate: gate, entered: started}
 		dialed = append(dialed, c)
 		return c, nil
 	}
-	b, err := New("127.0.0.1:7000", dial, WithSharedClient(), WithFailureThreshold(3), WithEjection(time.Hour, time.Hour), WithLogger(quiet))
+	b, err := New("127.0.0.1:7000", dial, WithFailureThreshold(3), WithEjection(time.Hour, time.Hour), WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -711,17 +690,18 @@ func TestSharedClient(t *testing.T) {
 	first.entered = nil
 	mu.Unlock()
 
-	// Failures below the threshold keep the client; the ejecting one closes it.
+	// Failures, the ejecting one included, keep the client: it reconnects by
+	// itself. Close closes it.
 	failing := func(_ context.Context, c *sharedClient) error { return c.call(true) }
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 3; i++ {
 		_ = b.Do(context.Background(), "", failing)
 	}
-	if first.closed.Load() {
-		t.Fatal("a failed call closed the shared client")
-	}
-	_ = b.Do(context.Background(), "", failing)
-	if !first.closed.Load() || b.Stats()[0].Health != Ejected {
+	if first.closed.Load() || b.Stats()[0].Health != Ejected {
 		t.Fatalf("after the ejecting failure: closed=%v health=%v", first.closed.Load(), b.Stats()[0].Health)
+	}
+	b.Close()
+	if !first.closed.Load() {
+		t.Fatal("Close left the shared client open")
 	}
 }
 
@@ -784,5 +764,43 @@ func TestProbeEndsEjection(t *testing.T) {
 	waitProbes()
 	if st := b.Stats()[0]; st.Health != Healthy {
 		t.Fatalf("probe good again: %v, want healthy", st.Health)
+	}
+}
+
+// Begin keeps a call pending until its done function runs, and moves a call
+// marked NotSent to another backend as Do does.
+func TestBeginHoldsAndMoves(t *testing.T) {
+	live := startEcho(t)
+	dead := startEcho(t)
+	dead.stop()
+	b := newTestBalancer(t, targetOf([]*echoServer{dead, live}, []int{1, 1}), WithPicker(PickRoundRobin))
+	var done func(error)
+	var picked []string
+	for i := 0; i < 2; i++ {
+		err := b.Begin(context.Background(), "", func(ctx context.Context, c *echoConn, d func(error)) error {
+			picked = append(picked, c.addr)
+			if err := c.call(ctx); err != nil {
+				return err
+			}
+			done = d
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Begin %d: %v (picked %v)", i, err, picked)
+		}
+		if st := b.Stats()[1]; st.Pending != 1 {
+			t.Fatalf("Begin %d: live backend has %d pending, want 1 until done", i, st.Pending)
+		}
+		done(nil)
+		done(errors.New("ignored: done runs once"))
+		if st := b.Stats()[1]; st.Pending != 0 || st.Failures != 0 {
+			t.Fatalf("after done: %+v", st)
+		}
+	}
+	if st := b.Stats()[0]; st.Failures == 0 || st.Successes != 0 {
+		t.Fatalf("dead backend %+v: want its refused dials counted", st)
+	}
+	if picked[len(picked)-1] != live.addr {
+		t.Fatalf("picked %v, want the last pick on the live backend", picked)
 	}
 }

@@ -13,7 +13,7 @@ type nopConn struct{}
 
 func (nopConn) Close() error { return nil }
 
-func dialNop(context.Context, string) (nopConn, error) { return nopConn{}, nil }
+func dialNop(string) (nopConn, error) { return nopConn{}, nil }
 
 func nopCall(context.Context, nopConn) error { return nil }
 
@@ -36,18 +36,18 @@ var benchKeys = func() []string {
 // BenchmarkPick measures choosing a backend (and counting it pending) over 10 weighted backends.
 func BenchmarkPick(b *testing.B) {
 	for _, p := range []Picker{PickLeastPending, PickRoundRobin, PickRandom, PickHash} {
-		bal, err := New(benchTarget(10), dialNop, WithPicker(p), WithConns(0, 1), WithLogger(quiet))
+		bal, err := New(benchTarget(10), dialNop, WithPicker(p), WithLogger(quiet))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(p.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				be, _, err := bal.pickBackend(benchKeys[i&1023], nil)
+				l, err := bal.pick(benchKeys[i&1023], nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				be.release()
+				l.be.release()
 			}
 		})
 		b.Run(p.String()+"/parallel", func(b *testing.B) {
@@ -55,12 +55,12 @@ func BenchmarkPick(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
 				for pb.Next() {
-					be, _, err := bal.pickBackend(benchKeys[i&1023], nil)
+					l, err := bal.pick(benchKeys[i&1023], nil)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					be.release()
+					l.be.release()
 					i++
 				}
 			})
@@ -69,11 +69,10 @@ func BenchmarkPick(b *testing.B) {
 	}
 }
 
-// BenchmarkDo measures the whole Do path (pick, pool get, call, record, pool
-// put) with an in-memory connection, so only the balancer's cost shows.
+// BenchmarkDo measures the whole Do path (pick, call, record) with an in-memory connection, so only the balancer's cost shows.
 func BenchmarkDo(b *testing.B) {
 	for _, p := range []Picker{PickLeastPending, PickRoundRobin} {
-		bal, err := New(benchTarget(10), dialNop, WithPicker(p), WithConns(1, 64), WithLogger(quiet))
+		bal, err := New(benchTarget(10), dialNop, WithPicker(p), WithLogger(quiet))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -107,7 +106,7 @@ func BenchmarkDoLoopback(b *testing.B) {
 	for i := range servers {
 		servers[i] = startEcho(b)
 	}
-	bal, err := New(targetOf(servers, []int{1, 1, 1}), dialEcho, WithConns(1, 64), WithLogger(quiet))
+	bal, err := New(targetOf(servers, []int{1, 1, 1}), dialEcho, WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}

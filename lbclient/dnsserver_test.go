@@ -163,7 +163,7 @@ func TestDNSOverLoopbackServer(t *testing.T) {
 	})
 	updates := make(chan []Endpoint, 16)
 	b, err := New("dns:///svc.test:7000#4", noDial(t), WithDNS(s.resolver()), WithRefresh(5*time.Millisecond),
-		WithConns(0, 1), WithLogger(quiet), WithOnUpdate(func(eps []Endpoint) { updates <- eps }))
+		WithLogger(quiet), WithOnUpdate(func(eps []Endpoint) { updates <- eps }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,22 +6,50 @@ import "errors"
 var (
 	// ErrBadTarget is wrapped by every error about a malformed target or target entry.
 	ErrBadTarget = errors.New("lbclient: bad target")
-	// ErrNoBackends is returned by Pick and Do when the balancer has no backend at all.
+	// ErrNoBackends is returned by Pick, Do and Begin when the balancer has no backend at all.
 	ErrNoBackends = errors.New("lbclient: no backends")
-	// ErrClosed is returned by Pick, Do and Refresh after Close.
+	// ErrClosed is returned by Pick, Do, Begin and Refresh after Close.
 	ErrClosed = errors.New("lbclient: balancer closed")
 	// ErrResolve is wrapped by DNS and file resolution errors (lookup failed,
 	// no usable record, unreadable file).
 	ErrResolve = errors.New("lbclient: resolve")
 	// ErrBadOption is wrapped by New's error when an option has an invalid value.
 	ErrBadOption = errors.New("lbclient: bad option")
-	// errBackendGone is internal: the picked backend was removed before the call began;
-	// Pick retries on the new backend set.
-	errBackendGone = errors.New("lbclient: backend removed")
-	// errRepick is internal: the backend was ejected while the call waited
-	// for a slot in its pool; Pick picks again instead of waiting on it.
-	errRepick = errors.New("lbclient: backend ejected while waiting")
 	// ErrPanicked is passed to the outcome of a Do call whose function panicked
 	// (the panic is then re-raised); it counts as a backend failure.
 	ErrPanicked = errors.New("lbclient: call panicked")
 )
+
+// NotSent marks err as the error of a call that provably never reached its
+// backend (no connection could be had, or the backend refused the call
+// before processing any of it): Do and Begin then try the call on another
+// backend (see WithPickAttempts). Return it from the function given to Do or
+// Begin; a call that may have reached the backend must not be marked. Do,
+// Begin and Lease.Done remove the mark: callers and the WithBackendFailure
+// classifier see err itself. NotSent(nil) is nil.
+func NotSent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notSentError{err}
+}
+
+// IsNotSent reports whether err carries NotSent's mark (as returned by the call,
+// before Do, Begin or Lease.Done remove it).
+func IsNotSent(err error) bool {
+	_, ok := err.(*notSentError)
+	return ok
+}
+
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+// unmark returns err without its NotSent mark and whether it had one.
+func unmark(err error) (error, bool) {
+	if ns, ok := err.(*notSentError); ok {
+		return ns.err, true
+	}
+	return err, false
+}

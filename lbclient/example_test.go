@@ -13,27 +13,31 @@ import (
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
-// Conn is the client type the examples balance: one TCP connection to an
-// echo server. Any type with a Close method works.
-type Conn struct{ net.Conn }
+// Client is the shared client the examples balance: one per echo server,
+// safe for concurrent use. Any type with a Close method works; real ones
+// (a dora or iip client) keep and multiplex connections.
+type Client struct{ addr string }
 
-// Echo sends one byte and reads it back.
-func (c *Conn) Echo(b byte) (byte, error) {
-	if _, err := c.Write([]byte{b}); err != nil {
+func newClient(addr string) (*Client, error) { return &Client{addr: addr}, nil }
+
+// Close has nothing to release: each call has its own connection.
+func (c *Client) Close() error { return nil }
+
+// Echo sends one byte and reads it back. A failed dial never reached the
+// server: it is marked NotSent, so the balancer moves the call.
+func (c *Client) Echo(ctx context.Context, b byte) (byte, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return 0, lbclient.NotSent(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte{b}); err != nil {
 		return 0, err
 	}
 	var buf [1]byte
-	_, err := io.ReadFull(c, buf[:])
+	_, err = io.ReadFull(conn, buf[:])
 	return buf[0], err
-}
-
-func dial(ctx context.Context, addr string) (*Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &Conn{c}, nil
 }
 
 // echoServers starts n loopback echo servers; stop closes them.
@@ -76,20 +80,20 @@ func echoServers(n int) (addrs []string, stop func()) {
 	}
 }
 
-// The shortest complete use: a target with weights, a dialer, Do.
+// The shortest complete use: a target with weights, a client per backend, Do.
 func Example() {
 	addrs, stop := echoServers(2)
 	defer stop()
 
-	b, err := lbclient.New(addrs[0]+"#2,"+addrs[1]+"#1", dial, lbclient.WithPicker(lbclient.PickRoundRobin))
+	b, err := lbclient.New(addrs[0]+"#2,"+addrs[1]+"#1", newClient, lbclient.WithPicker(lbclient.PickRoundRobin))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close()
 
 	for i := 0; i < 30; i++ {
-		err := b.Do(context.Background(), "", func(ctx context.Context, c *Conn) error {
-			_, err := c.Echo('x')
+		err := b.Do(context.Background(), "", func(ctx context.Context, c *Client) error {
+			_, err := c.Echo(ctx, 'x')
 			return err
 		})
 		if err != nil {
@@ -117,12 +121,12 @@ func ExampleParseTarget() {
 	// true
 }
 
-// Pick and Done split Do for callers that hold the connection across calls
-// of their own, such as a streaming client.
+// Pick and Done split Do for callers that manage the call themselves (Pick
+// does not move a call that never reached its backend; Do and Begin do).
 func ExampleBalancer_Pick() {
 	addrs, stop := echoServers(1)
 	defer stop()
-	b, err := lbclient.New(addrs[0], dial)
+	b, err := lbclient.New(addrs[0], newClient)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -132,14 +136,14 @@ func ExampleBalancer_Pick() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	got, err := lease.Conn.Echo('z')
+	got, err := lease.Conn.Echo(context.Background(), 'z')
 	lease.Done(err) // exactly once, with the call's error
 	fmt.Printf("%c %v\n", got, err)
 	// Output: z <nil>
 }
 
 // A Static resolver changes the backends while the balancer runs; calls in
-// flight on a removed backend finish before its connections close.
+// flight on a removed backend finish before its client closes.
 func ExampleStatic() {
 	addrs, stop := echoServers(3)
 	defer stop()
@@ -148,7 +152,7 @@ func ExampleStatic() {
 		log.Fatal(err)
 	}
 	updated := make(chan []lbclient.Endpoint, 1)
-	b, err := lbclient.NewWithResolver(st, dial, lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) { updated <- eps }))
+	b, err := lbclient.NewWithResolver(st, newClient, lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) { updated <- eps }))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -169,7 +173,7 @@ func ExampleStatic() {
 func ExampleWithPicker_hash() {
 	addrs, stop := echoServers(3)
 	defer stop()
-	b, err := lbclient.New(addrs[0]+","+addrs[1]+","+addrs[2], dial, lbclient.WithPicker(lbclient.PickHash))
+	b, err := lbclient.New(addrs[0]+","+addrs[1]+","+addrs[2], newClient, lbclient.WithPicker(lbclient.PickHash))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -178,12 +182,12 @@ func ExampleWithPicker_hash() {
 	seen := map[string]map[string]bool{} // key -> backends
 	for i := 0; i < 60; i++ {
 		key := fmt.Sprintf("client-%d", i%6)
-		err := b.Do(context.Background(), key, func(ctx context.Context, c *Conn) error {
+		err := b.Do(context.Background(), key, func(ctx context.Context, c *Client) error {
 			if seen[key] == nil {
 				seen[key] = map[string]bool{}
 			}
-			seen[key][c.RemoteAddr().String()] = true
-			_, err := c.Echo('k')
+			seen[key][c.addr] = true
+			_, err := c.Echo(ctx, 'k')
 			return err
 		})
 		if err != nil {

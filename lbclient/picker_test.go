@@ -1,17 +1,37 @@
 package lbclient
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
-func testSet(p Picker, weights ...int) *backendSet[*echoConn] {
-	bs := make([]*backend[*echoConn], len(weights))
+// testPicks is a Set of backends with made-up addresses and p's SetPicker over it.
+type testPicks struct {
+	backends []*node
+	set      *Set
+	sp       SetPicker
+}
+
+func testSet(p Picker, weights ...int) *testPicks {
+	ns := make([]*node, len(weights))
 	for i := range weights {
-		bs[i] = &backend[*echoConn]{addr: fmt.Sprintf("10.0.0.%d:7000", i+1)}
+		ns[i] = &node{addr: fmt.Sprintf("10.0.0.%d:7000", i+1)}
 	}
-	return newBackendSet(bs, weights, DefaultVirtualNodes, p == PickHash)
+	set := newSet(ns, weights)
+	return &testPicks{backends: ns, set: set, sp: p.Build(set)}
+}
+
+// pick picks for key; all is panic mode (health ignored).
+func (tp *testPicks) pick(key string, all bool) int {
+	r, err := tp.sp.Pick(PickInfo{Key: key, IgnoreHealth: all, set: tp.set})
+	if err != nil {
+		panic(err)
+	}
+	return r.Index
 }
 
 func TestRoundRobinSmooth(t *testing.T) {
@@ -30,7 +50,7 @@ func TestRoundRobinSmooth(t *testing.T) {
 			for round := 0; round < 3; round++ {
 				got := ""
 				for range tc.want {
-					got += strconv.Itoa(s.pick(PickRoundRobin, "", false))
+					got += strconv.Itoa(s.pick("", false))
 				}
 				if got != tc.want {
 					t.Fatalf("round %d: picks %s, want %s", round, got, tc.want)
@@ -47,13 +67,13 @@ func TestPickersSkipUnhealthy(t *testing.T) {
 			s.backends[0].ejectedUntil.Store(1)
 			s.backends[2].probeDown.Store(true)
 			for i := 0; i < 1000; i++ {
-				if got := s.pick(p, strconv.Itoa(i), false); got != 1 {
+				if got := s.pick(strconv.Itoa(i), false); got != 1 {
 					t.Fatalf("pick %d chose unhealthy backend %d", i, got)
 				}
 			}
 			seen := map[int]bool{}
 			for i := 0; i < 1000; i++ {
-				seen[s.pick(p, strconv.Itoa(i), true)] = true
+				seen[s.pick(strconv.Itoa(i), true)] = true
 			}
 			if len(seen) != 3 {
 				t.Fatalf("panic mode picked only %v, want all three", seen)
@@ -67,7 +87,7 @@ func TestLeastPendingPrefersLessLoaded(t *testing.T) {
 	s.backends[0].pending.Store(10)
 	counts := [2]int{}
 	for i := 0; i < 10000; i++ {
-		counts[s.pick(PickLeastPending, "", false)]++
+		counts[s.pick("", false)]++
 	}
 	// The two draws are distinct backends, so the loaded one never wins.
 	if counts[0] != 0 {
@@ -79,7 +99,7 @@ func TestLeastPendingPrefersLessLoaded(t *testing.T) {
 	s.backends[1].pending.Store(2)
 	counts = [2]int{}
 	for i := 0; i < 10000; i++ {
-		counts[s.pick(PickLeastPending, "", false)]++
+		counts[s.pick("", false)]++
 	}
 	if counts[0] != 10000 {
 		t.Fatalf("weighted load: got %v, want backend 0 (1 pending per weight) over backend 1 (2 per weight)", counts)
@@ -94,7 +114,7 @@ func TestLeastPendingDistinctDraws(t *testing.T) {
 	s.backends[1].pending.Store(1)
 	counts := [3]int{}
 	for i := 0; i < 9000; i++ {
-		counts[s.pick(PickLeastPending, "", false)]++
+		counts[s.pick("", false)]++
 	}
 	if counts[0] != 0 {
 		t.Fatalf("backend with 100 pending got %d of 9000 calls; want 0 (%v)", counts[0], counts)
@@ -106,27 +126,28 @@ func TestLeastPendingDistinctDraws(t *testing.T) {
 	// One eligible backend: the second draw finds none and the first is kept.
 	s.backends[1].probeDown.Store(true)
 	s.backends[2].probeDown.Store(true)
-	if got := s.pick(PickLeastPending, "", false); got != 0 {
+	if got := s.pick("", false); got != 0 {
 		t.Fatalf("only backend 0 eligible, picked %d", got)
 	}
 }
 
 func TestHashStability(t *testing.T) {
 	const keys = 20000
-	assign := func(s *backendSet[*echoConn]) map[string]string {
+	assign := func(s *testPicks) map[string]string {
 		m := make(map[string]string, keys)
 		for i := 0; i < keys; i++ {
 			k := "user-" + strconv.Itoa(i)
-			m[k] = s.backends[s.pick(PickHash, k, false)].addr
+			m[k] = s.backends[s.pick(k, false)].addr
 		}
 		return m
 	}
-	build := func(addrs []string, weights []int) *backendSet[*echoConn] {
-		bs := make([]*backend[*echoConn], len(addrs))
+	build := func(addrs []string, weights []int) *testPicks {
+		ns := make([]*node, len(addrs))
 		for i, a := range addrs {
-			bs[i] = &backend[*echoConn]{addr: a}
+			ns[i] = &node{addr: a}
 		}
-		return newBackendSet(bs, weights, DefaultVirtualNodes, true)
+		set := newSet(ns, weights)
+		return &testPicks{backends: ns, set: set, sp: PickHash.Build(set)}
 	}
 	var addrs []string
 	var weights []int
@@ -200,4 +221,49 @@ func checkShare(t *testing.T, got, total int, want float64) {
 		t.Fatalf("share %.4f (%d of %d), want about %.4f", share, got, total, want)
 	}
 	t.Logf("share %.4f, ideal %.4f", share, want)
+}
+
+// firstHealthy is a Picker of a test's own: the first eligible backend, with
+// a done callback counting outcomes.
+type firstHealthy struct{ outcomes chan DoneInfo }
+
+func (firstHealthy) String() string { return "first" }
+
+func (f firstHealthy) Build(s *Set) SetPicker { return firstHealthySet{s: s, outcomes: f.outcomes} }
+
+type firstHealthySet struct {
+	s        *Set
+	outcomes chan DoneInfo
+}
+
+func (p firstHealthySet) Pick(info PickInfo) (PickResult, error) {
+	for i := 0; i < p.s.Len(); i++ {
+		if info.Eligible(i) {
+			return PickResult{Index: i, Done: func(d DoneInfo) { p.outcomes <- d }}, nil
+		}
+	}
+	return PickResult{}, errors.New("first: nothing eligible")
+}
+
+func TestCustomPicker(t *testing.T) {
+	a, c := startEcho(t), startEcho(t)
+	outcomes := make(chan DoneInfo, 16)
+	b := newTestBalancer(t, targetOf([]*echoServer{a, c}, []int{1, 1}), WithPicker(firstHealthy{outcomes}))
+	if got := b.String(); !strings.HasPrefix(got, "lbclient.Balancer(first: ") {
+		t.Fatalf("String() = %q", got)
+	}
+	run(t, b, 1, 5, nil)
+	if a.served.Load() != 5 || c.served.Load() != 0 {
+		t.Fatalf("served %d and %d, want 5 and 0", a.served.Load(), c.served.Load())
+	}
+	appErr := errors.New("app")
+	_ = b.Do(context.Background(), "", func(context.Context, *echoConn) error { return appErr })
+	for i := 0; i < 5; i++ {
+		if d := <-outcomes; d.Err != nil || d.BackendFailure || d.Latency <= 0 {
+			t.Fatalf("outcome %d: %+v", i, d)
+		}
+	}
+	if d := <-outcomes; d.Err != appErr || !d.BackendFailure {
+		t.Fatalf("failed call's outcome: %+v, want the error, a backend failure", d)
+	}
 }

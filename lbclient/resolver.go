@@ -92,7 +92,7 @@ func NewStatic(eps []Endpoint) (*Static, error) {
 }
 
 // Set replaces the endpoint list (validated like NewStatic; on error nothing changes).
-// Calls in flight on removed endpoints finish; their connections close afterwards.
+// Calls in flight on removed endpoints finish; their clients close afterwards.
 func (s *Static) Set(eps []Endpoint) error {
 	if err := validateEndpoints(eps); err != nil {
 		return err

@@ -50,12 +50,9 @@ func (f *fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (str
 	return name, f.srv, f.err
 }
 
-// noDial fails the test if the balancer dials: DNS tests use addresses that must not be contacted.
-func noDial(t *testing.T) Dialer[*echoConn] {
-	return func(_ context.Context, addr string) (*echoConn, error) {
-		t.Errorf("unexpected dial to %s", addr)
-		return nil, errors.New("no dial")
-	}
+// noDial makes clients that are never called: DNS tests use addresses that must not be contacted.
+func noDial(*testing.T) NewClientFunc[*echoConn] {
+	return func(addr string) (*echoConn, error) { return &echoConn{addr: addr}, nil }
 }
 
 func TestDNSResolver(t *testing.T) {
@@ -137,7 +134,7 @@ func TestDNSReResolved(t *testing.T) {
 	f.set([]string{"127.0.0.1"}, nil)
 	updates := make(chan []Endpoint, 16)
 	logs := make(chan string, 16)
-	b, err := New("dns:///svc.test:7000", noDial(t), WithDNS(f), WithRefresh(5*time.Millisecond), WithConns(0, 1),
+	b, err := New("dns:///svc.test:7000", noDial(t), WithDNS(f), WithRefresh(5*time.Millisecond),
 		WithOnUpdate(func(eps []Endpoint) { updates <- eps }), WithLogger(slogTo(logs)))
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +186,7 @@ func TestFileResolverWatched(t *testing.T) {
 	write("// backends\n" + a.addr + "\n")
 	updates := make(chan []Endpoint, 16)
 	logs := make(chan string, 16)
-	b := newTestBalancer(t, "file://"+path, WithRefresh(5*time.Millisecond), WithConns(0, 4),
+	b := newTestBalancer(t, "file://"+path, WithRefresh(5*time.Millisecond),
 		WithOnUpdate(func(eps []Endpoint) { updates <- eps }), WithLogger(slogTo(logs)))
 	<-updates
 	run(t, b, 1, 10, nil)
@@ -262,7 +259,7 @@ func TestUserResolverValidated(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewWithResolver(&chanResolver{first: tc.eps}, noDial(t), WithConns(0, 1))
+			_, err := NewWithResolver(&chanResolver{first: tc.eps}, noDial(t))
 			if !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want ErrBadTarget with %q", err, tc.want)
 			}
@@ -271,7 +268,7 @@ func TestUserResolverValidated(t *testing.T) {
 	t.Run("bad update kept out", func(t *testing.T) {
 		r := &chanResolver{first: []Endpoint{{"127.0.0.1:7000", 1}}, next: make(chan []Endpoint)}
 		logs := make(chan string, 4)
-		b, err := NewWithResolver(r, noDial(t), WithConns(0, 1), WithLogger(slogTo(logs)))
+		b, err := NewWithResolver(r, noDial(t), WithLogger(slogTo(logs)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -140,43 +141,139 @@ func (s *echoServer) restart() {
 	s.serve(ln)
 }
 
-// echoConn is the client type balanced in tests: one TCP connection.
+// echoConn is the shared client balanced in tests: it keeps idle TCP
+// connections to one echo server and dials another when all are busy, one
+// call per connection at a time. A call that cannot dial is marked NotSent.
 type echoConn struct {
-	net.Conn
 	addr string
-	gen  int64 // dialGen when the dial completed
+
+	mu     sync.Mutex
+	idle   []*echoTCP
+	closed bool
+	dials  atomic.Int64
 }
 
-// dialGen is stamped on each echoConn: the kill test bumps it when it restarts
+// echoTCP is one connection, stamped with dialGen when its dial completed.
+type echoTCP struct {
+	net.Conn
+	gen int64
+}
+
+// dialGen is stamped on each connection: the kill test bumps it when it restarts
 // a server, to tell connections to the old incarnation from new ones.
 var dialGen atomic.Int64
 
-func dialEcho(ctx context.Context, addr string) (*echoConn, error) {
+func dialEcho(addr string) (*echoConn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host != "127.0.0.1" {
-		return nil, errors.New("test dialer: refusing non-loopback address " + addr)
+		return nil, errors.New("test client: refusing non-loopback address " + addr)
 	}
+	return &echoConn{addr: addr}, nil
+}
+
+func (c *echoConn) get(ctx context.Context) (*echoTCP, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("test client: closed")
+	}
+	for n := len(c.idle); n > 0; n = len(c.idle) {
+		tc := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		if tc.alive() {
+			c.mu.Unlock()
+			return tc, nil
+		}
+		tc.Close()
+	}
+	c.mu.Unlock()
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, err
 	}
-	return &echoConn{Conn: c, addr: addr, gen: dialGen.Load()}, nil
+	c.dials.Add(1)
+	return &echoTCP{Conn: conn, gen: dialGen.Load()}, nil
+}
+
+// alive reports whether the idle connection's server has not closed it: a
+// non-blocking peek finds nothing to read (EAGAIN), not an EOF or a reset.
+func (tc *echoTCP) alive() bool {
+	raw, err := tc.Conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	err = raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = err == syscall.EAGAIN
+		return true
+	})
+	return err == nil && ok
+}
+
+func (c *echoConn) put(tc *echoTCP) {
+	c.mu.Lock()
+	if !c.closed {
+		c.idle = append(c.idle, tc)
+		tc = nil
+	}
+	c.mu.Unlock()
+	if tc != nil {
+		tc.Close()
+	}
+}
+
+// Close closes the idle connections; busy ones close when their call ends.
+func (c *echoConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, tc := range idle {
+		tc.Close()
+	}
+	return nil
+}
+
+// roundTrip does one round trip and returns the generation of the connection
+// used (-1 when none could be dialed: the error is then marked NotSent).
+func (c *echoConn) roundTrip(ctx context.Context) (int64, error) {
+	tc, err := c.get(ctx)
+	if err != nil {
+		return -1, NotSent(err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		tc.SetDeadline(dl)
+	} else {
+		tc.SetDeadline(time.Time{})
+	}
+	var b [1]byte
+	b[0] = 'x'
+	if _, err = tc.Write(b[:]); err == nil {
+		_, err = tc.Read(b[:])
+	}
+	if err != nil {
+		// The server is likely gone: its other idle connections are broken too.
+		tc.Close()
+		c.mu.Lock()
+		idle := c.idle
+		c.idle = nil
+		c.mu.Unlock()
+		for _, o := range idle {
+			o.Close()
+		}
+		return tc.gen, err
+	}
+	c.put(tc)
+	return tc.gen, nil
 }
 
 // call does one round trip.
 func (c *echoConn) call(ctx context.Context) error {
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	} else {
-		c.SetDeadline(time.Time{})
-	}
-	var b [1]byte
-	b[0] = 'x'
-	if _, err := c.Write(b[:]); err != nil {
-		return err
-	}
-	_, err := c.Read(b[:])
+	_, err := c.roundTrip(ctx)
 	return err
 }
 
