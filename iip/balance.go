@@ -93,6 +93,9 @@ func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalance
 	if opts != nil {
 		o = *opts
 	}
+	if err := VerifyOptions(o.Client); err != nil {
+		return nil, err
+	}
 	if o.HashQueryParam != "" && o.Picker != lbclient.PickHash {
 		return nil, fmt.Errorf("iip: balanced client: %w: HashQueryParam %q needs Picker lbclient.PickHash, not %v",
 			lbclient.ErrBadOption, o.HashQueryParam, o.Picker)

@@ -42,6 +42,9 @@ func NewClient(addr string, opts *Options) (*Client, error) {
 // NewClientContext is NewClient with a context bounding the first dial
 // (besides DialTimeout); it fits lbclient's Dialer signature.
 func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client, error) {
+	if err := VerifyOptions(opts); err != nil {
+		return nil, err
+	}
 	o := opts.withDefaults()
 	c := newClient(addr, o)
 	conn, err := Dial(ctx, addr, &o)

@@ -66,6 +66,9 @@ type Conn struct {
 // /sys/new_channel. ctx bounds the whole handshake; opts.DialTimeout
 // applies as well.
 func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
+	if err := VerifyOptions(opts); err != nil {
+		return nil, err
+	}
 	o := opts.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()

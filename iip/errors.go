@@ -69,6 +69,10 @@ var (
 	ErrBadPath = errors.New("iip: bad path")
 	// ErrMessageTooLarge is wrapped when a message exceeds MaxMessageSize.
 	ErrMessageTooLarge = errors.New("iip: message too large")
+	// ErrInvalidOptions is wrapped by VerifyOptions' and VerifyServerOptions'
+	// errors: a field out of its documented range (Dial, NewClient,
+	// NewLoadBalanceClient and Server.Serve return it; nothing is clamped).
+	ErrInvalidOptions = errors.New("iip: invalid options")
 	// ErrGoAway is wrapped by the error of a call that a server shutting
 	// down gracefully did not read (it announced it with /sys/goaway), and
 	// of calls on such a connection afterwards. The request was not

@@ -2,6 +2,7 @@ package iip
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"syscall"
 	"time"
@@ -64,7 +65,8 @@ type Options struct {
 	// less (at least MinFrameSize), and both sides then split messages
 	// into frames of that size, so that a small call is not stuck behind
 	// a large transfer on the same connection. Default DefaultFrameSize
-	// (32 KiB); negative: not offered (frames of up to 16 MiB).
+	// (32 KiB); valid: MinFrameSize to MaxFrameData, else Dial returns
+	// ErrInvalidOptions; negative: not offered (frames of up to 16 MiB).
 	FrameSize int
 	// Window is how many bytes of frames of messages of several frames
 	// (large messages) the server may send on a connection ahead of what
@@ -72,8 +74,9 @@ type Options struct {
 	// needs "frame-size" and "control"); the client acknowledges what it
 	// reads on the control channel. It bounds what is queued in the
 	// sockets ahead of a small response, at some cost in bulk throughput.
-	// Default DefaultWindow (64 KiB); raised to twice the frame size;
-	// negative: not offered (no flow control, as toward any server that
+	// Default DefaultWindow (64 KiB), or twice FrameSize when that is
+	// larger; an explicit value below twice FrameSize is an error
+	// (ErrInvalidOptions); negative: not offered (no flow control, as toward any server that
 	// does not accept it).
 	Window int
 	// noSizeHint leaves "size-hint" out of the offer (benchmarks compare).
@@ -113,14 +116,34 @@ func (o *Options) withDefaults() Options {
 	if v.FrameSize == 0 {
 		v.FrameSize = DefaultFrameSize
 	}
-	if v.FrameSize > 0 {
-		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
-	}
 	if v.Window == 0 {
-		v.Window = DefaultWindow
-	}
-	if v.Window > 0 {
-		v.Window = max(v.Window, 2*v.FrameSize)
+		v.Window = max(DefaultWindow, 2*v.FrameSize) // a derived default, never a clamp
 	}
 	return v
+}
+
+// VerifyOptions reports the first field of o out of its documented range,
+// wrapped in ErrInvalidOptions; nil o (the defaults) is valid. Dial,
+// NewClient and NewLoadBalanceClient call it: nothing is clamped.
+func VerifyOptions(o *Options) error {
+	if o == nil {
+		return nil
+	}
+	return verifyFrames(o.FrameSize, o.Window)
+}
+
+// verifyFrames checks a FrameSize (0: default, negative: off, else
+// MinFrameSize to MaxFrameData) and a Window (0: default, negative: off,
+// else at least twice the frame size).
+func verifyFrames(frameSize, window int) error {
+	if frameSize > 0 && (frameSize < MinFrameSize || frameSize > MaxFrameData) {
+		return fmt.Errorf("%w: FrameSize %d outside [%d, %d] (0: the default, negative: off)", ErrInvalidOptions, frameSize, MinFrameSize, MaxFrameData)
+	}
+	if frameSize == 0 {
+		frameSize = DefaultFrameSize
+	}
+	if window > 0 && frameSize > 0 && window < 2*frameSize {
+		return fmt.Errorf("%w: Window %d below twice the frame size %d (0: the default, negative: off)", ErrInvalidOptions, window, frameSize)
+	}
+	return nil
 }

@@ -146,15 +146,19 @@ type ServerOptions struct {
 	// the client's offer is agreed (at least MinFrameSize), and responses
 	// are split into frames of that size so that they interleave with the
 	// connection's other responses. Default DefaultFrameSize (32 KiB);
-	// negative: the capability is refused (frames of up to 16 MiB).
+	// valid: MinFrameSize to MaxFrameData, else Serve returns
+	// ErrInvalidOptions; negative: the capability is refused (frames of up
+	// to 16 MiB).
 	FrameSize int
 	// Window is how many bytes of frames of messages of several frames
 	// (large requests) a client that negotiated the "window" capability
 	// may send on a connection ahead of what the server has read; the
 	// server acknowledges what it reads on the control channel. It bounds
 	// what is queued in the sockets ahead of a small request, at some cost
-	// in bulk throughput. Default DefaultWindow (64 KiB); raised to twice
-	// the agreed frame size; negative: the capability is refused.
+	// in bulk throughput. Default DefaultWindow (64 KiB); the server
+	// answers at least twice the agreed frame size; an explicit value below
+	// twice FrameSize is an error (ErrInvalidOptions, from Serve);
+	// negative: the capability is refused.
 	Window int
 	// ListenControl, when set, is net.ListenConfig's Control for
 	// ListenAndServe: it is called with the listening socket before it is
@@ -224,13 +228,20 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	if v.FrameSize == 0 {
 		v.FrameSize = DefaultFrameSize
 	}
-	if v.FrameSize > 0 {
-		v.FrameSize = min(max(v.FrameSize, MinFrameSize), MaxFrameData)
-	}
 	if v.Window == 0 {
 		v.Window = DefaultWindow
 	}
 	return v
+}
+
+// VerifyServerOptions reports the first field of o out of its documented
+// range, wrapped in ErrInvalidOptions; nil o (the defaults) is valid.
+// Server.Serve returns its error: nothing is clamped.
+func VerifyServerOptions(o *ServerOptions) error {
+	if o == nil {
+		return nil
+	}
+	return verifyFrames(o.FrameSize, o.Window)
 }
 
 // Server serves IIP. Register handlers before or while serving; a Server
@@ -238,9 +249,10 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 // on worker goroutines that the server keeps (up to 128 idle ones) until
 // Shutdown or Close, so call one of them when done with a Server.
 type Server struct {
-	opts  ServerOptions
-	log   *slog.Logger
-	start time.Time
+	optsErr error // VerifyServerOptions' verdict, returned by Serve
+	opts    ServerOptions
+	log     *slog.Logger
+	start   time.Time
 
 	routes atomic.Pointer[map[string]*route]
 	muxMu  sync.Mutex // serialises route registration
@@ -290,6 +302,7 @@ const reclaimMinIdle = time.Second
 func NewServer(opts *ServerOptions) *Server {
 	o := opts.withDefaults()
 	s := &Server{
+		optsErr:     VerifyServerOptions(opts),
 		opts:        o,
 		log:         o.Logger,
 		start:       time.Now(),
@@ -388,6 +401,10 @@ func (s *Server) ListenAndServe(addr string) error {
 // backoff of 5 ms doubling to 1 s and logged once per burst; any other
 // error closes l and is returned.
 func (s *Server) Serve(l net.Listener) error {
+	if s.optsErr != nil {
+		_ = l.Close()
+		return s.optsErr
+	}
 	if s.opts.SocketReadBuffer > 0 || s.opts.SocketWriteBuffer > 0 {
 		l = &sizedListener{Listener: l, rcv: s.opts.SocketReadBuffer, snd: s.opts.SocketWriteBuffer}
 	}

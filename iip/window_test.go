@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,4 +194,52 @@ func TestWindowDeadlineMidMessage(t *testing.T) {
 	case <-testCtx(t).Done():
 		t.Fatal("the connection with half a message written stayed open")
 	}
+}
+
+// TestVerifyOptions: a FrameSize or Window out of range is an error from
+// Dial, NewClient, NewLoadBalanceClient and Server.Serve, never clamped.
+func TestVerifyOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		frameSize int
+		window    int
+		bad       bool
+	}{
+		{"defaults", 0, 0, false},
+		{"off", -1, -1, false},
+		{"smallest frames, smallest window", MinFrameSize, 2 * MinFrameSize, false},
+		{"largest frames, default window", MaxFrameData, 0, false},
+		{"frames below the minimum", MinFrameSize - 1, 0, true},
+		{"frames above 16 MiB", MaxFrameData + 1, 0, true},
+		{"window below two default frames", 0, DefaultFrameSize, true},
+		{"window below two frames", 64 << 10, 100 << 10, true},
+		{"no frame size, any window", -1, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := VerifyOptions(&Options{FrameSize: tc.frameSize, Window: tc.window})
+			serr := VerifyServerOptions(&ServerOptions{FrameSize: tc.frameSize, Window: tc.window})
+			if tc.bad != errors.Is(err, ErrInvalidOptions) || tc.bad != errors.Is(serr, ErrInvalidOptions) {
+				t.Fatalf("VerifyOptions: %v, VerifyServerOptions: %v; want an error: %v", err, serr, tc.bad)
+			}
+		})
+	}
+	bad := &Options{FrameSize: 100}
+	if _, err := Dial(testCtx(t), "127.0.0.1:1", bad); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("Dial: %v", err)
+	}
+	if _, err := NewClient("127.0.0.1:1", bad); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("NewClient: %v", err)
+	}
+	if _, err := NewLoadBalanceClient("127.0.0.1:1", &LoadBalanceOptions{Client: bad}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("NewLoadBalanceClient: %v", err)
+	}
+	s := NewServer(&ServerOptions{Window: 1, Logger: quietLogger()})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(l); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("Serve: %v", err)
+	}
+	s.Close()
 }
