@@ -23,10 +23,10 @@ const (
 // server above it (net/http's, or any other) therefore never sees such an error: a peer
 // exhausting the process's descriptors neither stops it nor floods the log. Server.Serve
 // wraps its listener this way; the example servers wrap theirs. Close ends a wait at once.
-// A nil log discards.
+// A nil log is slog.Default() (pass slog.New(slog.DiscardHandler) to discard).
 func RetryListener(l net.Listener, name string, log *slog.Logger) net.Listener {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	return &retryListener{Listener: l, name: name, log: log, closed: make(chan struct{})}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -138,7 +137,8 @@ type Config struct {
 	// Default nil: plain TCP.
 	TLSConfig *tls.Config
 	// Logger receives connection-level events (protocol errors, keepalive
-	// failures) at Debug/Warn level. Default nil: discarded.
+	// failures) at Debug/Warn level. Default nil: slog.Default(), as in
+	// every pocket library; slog.New(slog.DiscardHandler) discards.
 	Logger *slog.Logger
 }
 
@@ -194,7 +194,6 @@ type config struct {
 	logger            *slog.Logger
 }
 
-var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // ErrInvalidConfig is wrapped by the error of VerifyConfig, and so of every
 // constructor given a Config it refuses.
@@ -292,7 +291,7 @@ func (c *Config) resolve() (config, error) {
 		r.handshakeTimeout = DefaultHandshakeTimeout
 	}
 	if r.logger == nil {
-		r.logger = discardLogger
+		r.logger = slog.Default()
 	}
 	if r.writeTimeout == 0 {
 		r.writeTimeout = DefaultWriteTimeout
