@@ -194,7 +194,6 @@ type config struct {
 	logger            *slog.Logger
 }
 
-
 // ErrInvalidConfig is wrapped by the error of VerifyConfig, and so of every
 // constructor given a Config it refuses.
 var ErrInvalidConfig = errors.New("nap: invalid config")
