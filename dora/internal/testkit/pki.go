@@ -66,15 +66,15 @@ func NewPKI(t testing.TB, name string) *PKI {
 }
 
 // Issue signs a new loopback leaf certificate with the given common name and extended key
-// usage, valid from an hour ago for a day.
-func (p *PKI) Issue(t testing.TB, cn string, usage x509.ExtKeyUsage) tls.Certificate {
+// usages, valid from an hour ago for a day.
+func (p *PKI) Issue(t testing.TB, cn string, usage ...x509.ExtKeyUsage) tls.Certificate {
 	t.Helper()
 	now := time.Now()
-	return p.IssueValid(t, cn, usage, now.Add(-time.Hour), now.Add(24*time.Hour))
+	return p.IssueValid(t, cn, now.Add(-time.Hour), now.Add(24*time.Hour), usage...)
 }
 
 // IssueValid is Issue with an explicit validity window, for expired or not-yet-valid leaves.
-func (p *PKI) IssueValid(t testing.TB, cn string, usage x509.ExtKeyUsage, notBefore, notAfter time.Time) tls.Certificate {
+func (p *PKI) IssueValid(t testing.TB, cn string, notBefore, notAfter time.Time, usage ...x509.ExtKeyUsage) tls.Certificate {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -83,7 +83,7 @@ func (p *PKI) IssueValid(t testing.TB, cn string, usage x509.ExtKeyUsage, notBef
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:     []string{"localhost"},
 	}
@@ -143,11 +143,19 @@ func (p *PKI) WriteFiles(t testing.TB, dir string) Files {
 		ClientKey:  filepath.Join(dir, "client-key.pem"),
 	}
 	writeFile(t, f.CA, CertPEM(p.CA.Raw))
-	writeFile(t, f.ServerCert, CertPEM(p.Server.Certificate[0]))
-	writeFile(t, f.ServerKey, KeyPEM(t, p.Server))
-	writeFile(t, f.ClientCert, CertPEM(p.Client.Certificate[0]))
-	writeFile(t, f.ClientKey, KeyPEM(t, p.Client))
+	WriteLeaf(t, dir, "server", p.Server)
+	WriteLeaf(t, dir, "client", p.Client)
 	return f
+}
+
+// WriteLeaf writes one certificate and its PKCS #8 key as <name>.pem and <name>-key.pem into
+// dir and returns both paths.
+func WriteLeaf(t testing.TB, dir, name string, c tls.Certificate) (certPath, keyPath string) {
+	t.Helper()
+	certPath, keyPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	writeFile(t, certPath, CertPEM(c.Certificate[0]))
+	writeFile(t, keyPath, KeyPEM(t, c))
+	return certPath, keyPath
 }
 
 // CertPEM encodes one DER certificate as a PEM block.
