@@ -1,7 +1,7 @@
 # pocket: one Makefile for the whole workspace. Every target loops over the modules
 # listed by scripts/modules.sh (each directory with a go.mod).
 
-.PHONY: all test test-scale lint bench bench-full proto demo tidy release consumer-check
+.PHONY: all test test-scale lint bench bench-full proto testkit demo tidy release consumer-check
 
 all: test
 
@@ -17,7 +17,7 @@ test-scale:
 consumer-check:
 	scripts/consumer-check.sh
 
-## lint: gofmt, go vet, staticcheck, one version per dependency, tidy go.mod/go.sum
+## lint: gofmt, go vet, staticcheck, fresh test kit copies, one version per dependency, tidy go.mod/go.sum
 lint:
 	scripts/lint.sh
 
@@ -33,6 +33,10 @@ bench-full:
 ## proto: regenerate protobuf code (protoc, protoc-gen-go, protoc-gen-dora)
 proto:
 	scripts/proto.sh
+
+## testkit: copy the shared test helpers (scripts/testkit/*.go.tmpl) into <module>/internal/testkit
+testkit:
+	scripts/testkit.sh
 
 ## demo: the best demo the workspace has
 demo:

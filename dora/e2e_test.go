@@ -22,12 +22,12 @@ var transports = []struct {
 	{"tcp", func(testing.TB) []dora.ServerOption { return nil }, func(testing.TB) []dora.ClientOption { return nil }},
 	{"mtls", func(t testing.TB) []dora.ServerOption {
 		c := makeCerts(t)
-		return []dora.ServerOption{dora.ServerTLS(&tls.Config{Certificates: []tls.Certificate{c.server},
-			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: c.pool, MinVersion: tls.VersionTLS12})}
+		return []dora.ServerOption{dora.ServerTLS(&tls.Config{Certificates: []tls.Certificate{c.Server},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: c.Pool, MinVersion: tls.VersionTLS12})}
 	}, func(t testing.TB) []dora.ClientOption {
 		c := makeCerts(t)
-		return []dora.ClientOption{dora.WithTLS(&tls.Config{Certificates: []tls.Certificate{c.client},
-			RootCAs: c.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})}
+		return []dora.ClientOption{dora.WithTLS(&tls.Config{Certificates: []tls.Certificate{c.Client},
+			RootCAs: c.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})}
 	}},
 }
 
@@ -58,7 +58,7 @@ func TestMTLSRejectsClientWithoutCert(t *testing.T) {
 	srvOpts := transports[1].server(t)
 	ts := startServer(t, nil, srvOpts...)
 	cs := makeCerts(t)
-	c := newTestClient(t, ts.addr, dora.WithTLS(&tls.Config{RootCAs: cs.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
+	c := newTestClient(t, ts.addr, dora.WithTLS(&tls.Config{RootCAs: cs.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
 	_, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: "x"})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("err = %v, want Unavailable", err)

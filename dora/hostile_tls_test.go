@@ -25,7 +25,7 @@ var napPlainHello = []byte{0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04,
 func TestHostileTLSFromNapConfigIsHonoured(t *testing.T) {
 	base := liveHeap()
 	cs := makeCerts(t)
-	srvTLS := &tls.Config{Certificates: []tls.Certificate{cs.server}, MinVersion: tls.VersionTLS12}
+	srvTLS := &tls.Config{Certificates: []tls.Certificate{cs.Server}, MinVersion: tls.VersionTLS12}
 	ts := startServer(t, nil, dora.ServerNapConfig(nap.Config{TLSConfig: srvTLS, HandshakeTimeout: 2 * time.Second}))
 
 	// The attacker: a raw socket speaking plaintext nap.
@@ -55,7 +55,7 @@ func TestHostileTLSFromNapConfigIsHonoured(t *testing.T) {
 	}
 
 	// A TLS client, configured either way, gets answers.
-	cliTLS := &tls.Config{RootCAs: cs.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	cliTLS := &tls.Config{RootCAs: cs.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	goodCall(t, newTestClient(t, ts.addr, dora.WithTLS(cliTLS)), "tls option")
 	goodCall(t, newTestClient(t, ts.addr, dora.WithNapConfig(nap.Config{TLSConfig: cliTLS})), "nap config")
 	checkHeap(t, "plaintext peer against TLS", base, 4<<20)
@@ -66,8 +66,8 @@ func TestHostileTLSFromNapConfigIsHonoured(t *testing.T) {
 // same *tls.Config given twice is fine.
 func TestHostileTLSConfigConflicts(t *testing.T) {
 	cs := makeCerts(t)
-	a := &tls.Config{Certificates: []tls.Certificate{cs.server}, MinVersion: tls.VersionTLS12}
-	b := &tls.Config{Certificates: []tls.Certificate{cs.server}, MinVersion: tls.VersionTLS13}
+	a := &tls.Config{Certificates: []tls.Certificate{cs.Server}, MinVersion: tls.VersionTLS12}
+	b := &tls.Config{Certificates: []tls.Certificate{cs.Server}, MinVersion: tls.VersionTLS13}
 	serverCases := []struct {
 		name     string
 		opts     []dora.ServerOption
@@ -90,7 +90,7 @@ func TestHostileTLSConfigConflicts(t *testing.T) {
 				done := make(chan error, 1)
 				go func() { done <- srv.Serve(lis) }()
 				// The server speaks TLS: a TLS handshake succeeds.
-				conn, err := tls.Dial("tcp", lis.Addr().String(), &tls.Config{RootCAs: cs.pool, ServerName: "127.0.0.1"})
+				conn, err := tls.Dial("tcp", lis.Addr().String(), &tls.Config{RootCAs: cs.Pool, ServerName: "127.0.0.1"})
 				if err != nil {
 					t.Fatalf("TLS handshake: %v", err)
 				}
@@ -140,7 +140,7 @@ func TestHostileTLSConfigConflicts(t *testing.T) {
 // served, in particular not plaintext (issue #14 row 14).
 func TestHostileTLSRefusedConfigServesNothing(t *testing.T) {
 	cs := makeCerts(t)
-	a := &tls.Config{Certificates: []tls.Certificate{cs.server}}
+	a := &tls.Config{Certificates: []tls.Certificate{cs.Server}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

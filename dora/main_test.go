@@ -2,17 +2,9 @@ package dora_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"github.com/seed857a6cbd/pocket/dora"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -22,8 +14,10 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/internal/testkit"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
 )
@@ -177,57 +171,15 @@ func newTestClient(t testing.TB, addr string, opts ...dora.ClientOption) *dora.C
 	return c
 }
 
-// certs is a CA with a server and a client certificate, all made in memory.
-type certs struct {
-	pool   *x509.CertPool
-	server tls.Certificate
-	client tls.Certificate
-}
-
 var (
 	certsOnce sync.Once
-	testCerts certs
+	testCerts *testkit.PKI
 )
 
-func makeCerts(t testing.TB) certs {
-	certsOnce.Do(func() {
-		caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		caTmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dora test CA"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		}
-		caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ca, _ := x509.ParseCertificate(caDER)
-		leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) tls.Certificate {
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tmpl := &x509.Certificate{
-				SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-				NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-				IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-			}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-		}
-		testCerts.pool = x509.NewCertPool()
-		testCerts.pool.AddCert(ca)
-		testCerts.server = leaf(2, "dora server", x509.ExtKeyUsageServerAuth)
-		testCerts.client = leaf(3, "dora client", x509.ExtKeyUsageClientAuth)
-	})
+// makeCerts returns the test CA with its server and client certificates, made once per run
+// (the TLS cases of the e2e matrix ask for the server and the client side separately).
+func makeCerts(t testing.TB) *testkit.PKI {
+	certsOnce.Do(func() { testCerts = testkit.NewPKI(t, "dora test CA") })
 	return testCerts
 }
 

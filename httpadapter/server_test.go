@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seed857a6cbd/pocket/httpadapter/internal/testkit"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
@@ -181,7 +182,7 @@ func mountMetrics(t *testing.T, s *Server) string {
 }
 
 func TestTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testkit.NewPKI(t, "httpadapter test CA")
 	addr := startIIP(t, map[string]iip.HandlerFunc{
 		"/proto": func(_ context.Context, r *iip.Request) ([]byte, error) {
 			_, h, err := DecodeHeader(r.Query)
@@ -200,10 +201,10 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := []Option{WithLogger(quiet), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}),
+			opts := []Option{WithLogger(quiet), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}}),
 				WithIIPRoute(Route{Backend: iipClient(t, addr)})}
 			if tc.mutual {
-				opts = append(opts, WithClientCAs(pki.pool))
+				opts = append(opts, WithClientCAs(pki.Pool))
 			}
 			s, err := NewServer(opts...)
 			if err != nil {
@@ -221,9 +222,9 @@ func TestTLS(t *testing.T) {
 					t.Errorf("Serve: %v", err)
 				}
 			}()
-			cfg := &tls.Config{RootCAs: pki.pool}
+			cfg := &tls.Config{RootCAs: pki.Pool}
 			if tc.clientOK {
-				cfg.Certificates = []tls.Certificate{pki.client}
+				cfg.Certificates = []tls.Certificate{pki.Client}
 			}
 			tr := &http.Transport{TLSClientConfig: cfg}
 			defer tr.CloseIdleConnections()
@@ -322,7 +323,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"unknown header format", WithHeaderFormat(HeaderFormat(9))},
 		{"dora prefix without slashes", WithDoraPrefix("rpc")},
 		{"metrics path without slash", WithMetricsPath("metrics")},
-		{"client CAs without TLS", WithClientCAs(newTestPKI(t).pool)},
+		{"client CAs without TLS", WithClientCAs(testkit.NewPKI(t, "httpadapter test CA").Pool)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/iip/internal/testkit"
 )
 
 // heapBytes is the heap held by live objects, as marked by a collection
@@ -519,9 +521,9 @@ func TestHostileThousandConnections(t *testing.T) {
 // handshake and the first frame together.
 func TestHostileTLSHandshakeTimeout(t *testing.T) {
 	const hs = 300 * time.Millisecond
-	pki := newTestPKI(t)
+	pki := testkit.NewPKI(t, "iip test CA")
 	var log logBuffer
-	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.server}}})
+	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.Server}}})
 	base := heapBytes()
 	silent := dialRaw(t, addr, 50)
 	half := dialRaw(t, addr, 50)
@@ -532,7 +534,7 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 		}
 	}
 	// A TLS client that completes the handshake but sends no frame.
-	quiet, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool})
+	quiet, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.Pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +543,7 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 		waitClosed(t, c, hs+2*time.Second)
 	}
 	waitClosed(t, quiet, hs+2*time.Second)
-	c := dialT(t, addr, &Options{TLSConfig: &tls.Config{RootCAs: pki.pool}})
+	c := dialT(t, addr, &Options{TLSConfig: &tls.Config{RootCAs: pki.Pool}})
 	if resp, err := c.Do(testCtx(t), "/echo", []byte("tls ok")); err != nil || string(resp) != "tls ok" {
 		t.Fatalf("good TLS client: %q, %v", resp, err)
 	}

@@ -3,19 +3,15 @@ package iip
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/iip/internal/testkit"
 )
 
 // TestBadInputClosesOnlyThatConnection feeds broken frames on one
@@ -244,67 +240,21 @@ func TestShutdownTimeoutCloses(t *testing.T) {
 	}
 }
 
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate.
-type testPKI struct {
-	pool   *x509.CertPool
-	server tls.Certificate
-	client tls.Certificate
-}
-
-func newTestPKI(t testing.TB) *testPKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "iip test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "iip test"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	}
-	p := &testPKI{pool: x509.NewCertPool(), server: leaf(2, x509.ExtKeyUsageServerAuth), client: leaf(3, x509.ExtKeyUsageClientAuth)}
-	p.pool.AddCert(ca)
-	return p
-}
-
 func TestTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testkit.NewPKI(t, "iip test CA")
 	_, addr := echoServer(t, &ServerOptions{TLSConfig: &tls.Config{
-		Certificates: []tls.Certificate{pki.server},
+		Certificates: []tls.Certificate{pki.Server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.pool,
+		ClientCAs:    pki.Pool,
 	}})
 	cases := []struct {
 		name string
 		cfg  *tls.Config
 		ok   bool
 	}{
-		{"mutual TLS", &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}}, true},
-		{"no client certificate", &tls.Config{RootCAs: pki.pool}, false},
-		{"unknown server CA", &tls.Config{Certificates: []tls.Certificate{pki.client}}, false},
+		{"mutual TLS", &tls.Config{RootCAs: pki.Pool, Certificates: []tls.Certificate{pki.Client}}, true},
+		{"no client certificate", &tls.Config{RootCAs: pki.Pool}, false},
+		{"unknown server CA", &tls.Config{Certificates: []tls.Certificate{pki.Client}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

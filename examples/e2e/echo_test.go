@@ -111,7 +111,7 @@ func TestEchoMutualTLS(t *testing.T) {
 	t.Parallel()
 	certs := newCerts(t)
 	srv := start(t, nil, "echo_server", "--iip-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--adapter-addr=127.0.0.1:0",
-		"--tls-cert="+certs.serverCert, "--tls-key="+certs.serverKey, "--client-ca="+certs.ca)
+		"--tls-cert="+certs.f.ServerCert, "--tls-key="+certs.f.ServerKey, "--client-ca="+certs.f.CA)
 	addrs := srv.addrs("iip", "http", "adapter")
 
 	tests := []struct {
@@ -119,11 +119,11 @@ func TestEchoMutualTLS(t *testing.T) {
 		args []string
 		ok   bool
 	}{
-		{"client certificate", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey}, true},
-		{"server name given", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey, "--server-name=127.0.0.1"}, true},
-		{"no client certificate", []string{"--ca=" + certs.ca}, false},
-		{"unknown CA", []string{"--tls", "--cert=" + certs.clientCert, "--key=" + certs.clientKey}, false},
-		{"wrong server name", []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey, "--server-name=other.example"}, false},
+		{"client certificate", []string{"--ca=" + certs.f.CA, "--cert=" + certs.f.ClientCert, "--key=" + certs.f.ClientKey}, true},
+		{"server name given", []string{"--ca=" + certs.f.CA, "--cert=" + certs.f.ClientCert, "--key=" + certs.f.ClientKey, "--server-name=127.0.0.1"}, true},
+		{"no client certificate", []string{"--ca=" + certs.f.CA}, false},
+		{"unknown CA", []string{"--tls", "--cert=" + certs.f.ClientCert, "--key=" + certs.f.ClientKey}, false},
+		{"wrong server name", []string{"--ca=" + certs.f.CA, "--cert=" + certs.f.ClientCert, "--key=" + certs.f.ClientKey, "--server-name=other.example"}, false},
 		{"plain TCP", nil, false},
 	}
 	for _, tc := range tests {
@@ -146,7 +146,7 @@ func TestEchoMutualTLS(t *testing.T) {
 
 	t.Run("https echo_benchmark", func(t *testing.T) {
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs: certs.pool, Certificates: []tls.Certificate{certs.client},
+			RootCAs: certs.Pool, Certificates: []tls.Certificate{certs.Client},
 		}}}
 		defer hc.CloseIdleConnections()
 		if got := postEcho(t, hc, "https://"+addrs[1]+"/echo_benchmark", []byte("over TLS")); string(got) != "over TLS" {
@@ -155,7 +155,7 @@ func TestEchoMutualTLS(t *testing.T) {
 		if got := postEcho(t, hc, "https://"+addrs[2]+"/echo", []byte("adapter over TLS")); string(got) != "adapter over TLS" {
 			t.Fatalf("adapter: got %q", got)
 		}
-		noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}}}
+		noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.Pool}}}
 		defer noCert.CloseIdleConnections()
 		if resp, err := noCert.Post("https://"+addrs[2]+"/echo", "text/plain", strings.NewReader("x")); err == nil {
 			resp.Body.Close()

@@ -82,7 +82,7 @@ func TestHostileInternalListener(t *testing.T) {
 	t.Parallel()
 	certs := newCerts(t)
 	tlsArgs := []string{"--iip-addr=127.0.0.1:0", "--http-addr=", "--adapter-addr=127.0.0.1:0",
-		"--tls-cert=" + certs.serverCert, "--tls-key=" + certs.serverKey, "--client-ca=" + certs.ca}
+		"--tls-cert=" + certs.f.ServerCert, "--tls-key=" + certs.f.ServerKey, "--client-ca=" + certs.f.CA}
 	srv := start(t, nil, "echo_server", tlsArgs...)
 	addrs := srv.addrs("iip", "iip-internal", "adapter")
 	internal := addrs[1]
@@ -101,7 +101,7 @@ func TestHostileInternalListener(t *testing.T) {
 	}{{addrs[0], true}, {internal, false}} {
 		c, err := iip.Dial(ctx, tc.addr, &iip.Options{Logger: slog.New(slog.DiscardHandler), DialTimeout: 5 * time.Second, TLSConfig: &tls.Config{
 			InsecureSkipVerify: tc.addr == internal, // the attacker does not care who the server is
-			RootCAs:            certs.pool, Certificates: []tls.Certificate{certs.client},
+			RootCAs:            certs.Pool, Certificates: []tls.Certificate{certs.Client},
 		}})
 		if err == nil {
 			_, err = c.Do(ctx, "/echo", []byte("x"))
@@ -113,7 +113,7 @@ func TestHostileInternalListener(t *testing.T) {
 	}
 	// The adapter, the internal listener's only client, still works.
 	hc := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: certs.pool, Certificates: []tls.Certificate{certs.client},
+		RootCAs: certs.Pool, Certificates: []tls.Certificate{certs.Client},
 	}}}
 	defer hc.CloseIdleConnections()
 	if got := postEcho(t, hc, "https://"+addrs[2]+"/echo", []byte("through the adapter")); string(got) != "through the adapter" {

@@ -213,8 +213,8 @@ func TestFileServerRefusesEscapes(t *testing.T) {
 func TestTransfersOverMutualTLS(t *testing.T) {
 	t.Parallel()
 	certs := newCerts(t)
-	serverTLS := []string{"--tls-cert=" + certs.serverCert, "--tls-key=" + certs.serverKey, "--client-ca=" + certs.ca}
-	clientTLS := []string{"--ca=" + certs.ca, "--cert=" + certs.clientCert, "--key=" + certs.clientKey}
+	serverTLS := []string{"--tls-cert=" + certs.f.ServerCert, "--tls-key=" + certs.f.ServerKey, "--client-ca=" + certs.f.CA}
+	clientTLS := []string{"--ca=" + certs.f.CA, "--cert=" + certs.f.ClientCert, "--key=" + certs.f.ClientKey}
 	content := []byte(strings.Repeat("over mutual TLS\n", 40_000)) // 640,000 bytes
 	root, uploads, local := t.TempDir(), t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "f.txt"), content, 0o644); err != nil {
@@ -233,7 +233,7 @@ func TestTransfersOverMutualTLS(t *testing.T) {
 	sameBytes(t, filepath.Join(uploads, "copy.txt"), content)
 
 	// Without a client certificate the handshake fails and nothing moves.
-	c := start(t, nil, "file_client", "-q", "--retry-timeout=-1s", "--addr="+faddr, "--ca="+certs.ca, "f.txt", filepath.Join(local, "no.txt"))
+	c := start(t, nil, "file_client", "-q", "--retry-timeout=-1s", "--addr="+faddr, "--ca="+certs.f.CA, "f.txt", filepath.Join(local, "no.txt"))
 	if err := c.wait(); err == nil {
 		t.Fatal("download without a client certificate succeeded")
 	}

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 )
 
 // TestMain lets the test binary act as etclient when POCKET_ETCLIENT_RUN_MAIN is set, so the
@@ -39,20 +40,6 @@ func runMain(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func TestBinary(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -64,7 +51,7 @@ func TestBinary(t *testing.T) {
 		{"help", []string{"--help"}, 0, "etclient COMMAND [OPTIONS]", ""},
 		{"benchmark read help", []string{"benchmark", "read", "--help"}, 0, "--concurrency value, -c value", ""},
 		{"bad flag", []string{"login", "--bogus"}, 2, "", "etclient: flag provided but not defined: -bogus (see 'etclient login --help')\n"},
-		{"server down", []string{"login,read", "-u", "1", "-p", "1", "--server", closedAddr(t)}, 1, "", "etclient: login failed: UNAVAILABLE: "},
+		{"server down", []string{"login,read", "-u", "1", "-p", "1", "--server", testkit.ClosedAddr(t)}, 1, "", "etclient: login failed: UNAVAILABLE: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

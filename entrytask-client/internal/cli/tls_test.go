@@ -2,99 +2,35 @@ package cli
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 )
 
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client certificate, written
-// as PEM files.
+// testPKI is the test CA with a server certificate for 127.0.0.1 and a client certificate
+// (common name etclient-user), written as PEM files, plus the certificate file of another CA.
 type testPKI struct {
-	dir                       string
-	caFile, certFile, keyFile string
-	pool                      *x509.CertPool
-	server                    tls.Certificate
-	otherCAFile               string
-}
-
-func newCert(t *testing.T, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	*testkit.PKI
+	dir                                    string
+	caFile, certFile, keyFile, otherCAFile string
 }
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	now := time.Now()
-	ca := func(serial int64, name string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		}
-	}
-	caCert, caKey, caPEM, _ := newCert(t, ca(1, "etclient test CA"), nil, nil)
-	_, _, otherPEM, _ := newCert(t, ca(2, "another CA"), nil, nil)
-	_, _, srvPEM, srvKeyPEM := newCert(t, &x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "etserver"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, caCert, caKey)
-	_, _, cliPEM, cliKeyPEM := newCert(t, &x509.Certificate{
-		SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "etclient-user"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, caCert, caKey)
-
-	p := &testPKI{dir: t.TempDir(), pool: x509.NewCertPool()}
-	p.pool.AddCert(caCert)
-	write := func(name string, b []byte) string {
-		f := filepath.Join(p.dir, name)
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	p.caFile, p.otherCAFile = write("ca.pem", caPEM), write("other-ca.pem", otherPEM)
-	p.certFile, p.keyFile = write("client.pem", cliPEM), write("client-key.pem", cliKeyPEM)
-	srv, err := tls.X509KeyPair(srvPEM, srvKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.server = srv
+	kit := testkit.NewPKI(t, "etclient test CA")
+	kit.Client = kit.Issue(t, "etclient-user", x509.ExtKeyUsageClientAuth)
+	p := &testPKI{PKI: kit, dir: t.TempDir()}
+	f := kit.WriteFiles(t, p.dir)
+	p.caFile, p.certFile, p.keyFile = f.CA, f.ClientCert, f.ClientKey
+	p.otherCAFile = testkit.NewPKI(t, "another CA").WriteFiles(t, "").CA
 	return p
 }
 
@@ -103,9 +39,9 @@ func newTestPKI(t *testing.T) *testPKI {
 func tlsServer(t *testing.T, p *testPKI) (addr string, peers <-chan string) {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{p.server},
+		Certificates: []tls.Certificate{p.Server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    p.pool,
+		ClientCAs:    p.Pool,
 		MinVersion:   tls.VersionTLS12,
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,22 +10,9 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/cli"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvclienttest"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 func dial(t *testing.T, eps ...lbclient.Endpoint) kvclient.Client {
 	t.Helper()
@@ -46,7 +32,7 @@ func TestClientContract(t *testing.T) {
 		})
 	})
 	t.Run("balanced with one server down", func(t *testing.T) {
-		down := closedAddr(t)
+		down := testkit.ClosedAddr(t)
 		kvclienttest.RunAs(t, [kvclienttest.Users]string{"997", "996", "995"}, func(t *testing.T) kvclient.Client {
 			return dial(t, lbclient.Endpoint{Addr: down, Weight: 3}, lbclient.Endpoint{Addr: shared.Addr, Weight: 1})
 		})
@@ -54,7 +40,7 @@ func TestClientContract(t *testing.T) {
 }
 
 func TestBalancedServerList(t *testing.T) {
-	down := closedAddr(t)
+	down := testkit.ClosedAddr(t)
 	list := down + "#3," + shared.Addr + "#1"
 	r := mustRun(t, "login,write,read", "-u", "970", "-p", "970", "-k", "lb", "-v", "up", "--server", list)
 	if !strings.Contains(r.stdout, `read   ok  user="970" key="lb" value="up"`) {
@@ -65,7 +51,7 @@ func TestBalancedServerList(t *testing.T) {
 		t.Fatalf("balanced benchmark with one server down: %+v", rep)
 	}
 	// Every server down: the call fails with UNAVAILABLE, one line, exit 1.
-	r = etclient("login", "-u", "970", "-p", "970", "--server", down+","+closedAddr(t), "--timeout", "2s")
+	r = etclient("login", "-u", "970", "-p", "970", "--server", down+","+testkit.ClosedAddr(t), "--timeout", "2s")
 	if r.code != cli.ExitFailure || !strings.HasPrefix(r.stderr, "etclient: login failed: UNAVAILABLE: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("every server down:\n%v", r)
 	}

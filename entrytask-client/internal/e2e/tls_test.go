@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/cli"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 )
 
 // startTLSServer seeds a fresh embedded store and serves it with the certificates in certs
@@ -54,7 +55,7 @@ func TestTLS(t *testing.T) {
 	clientCert := []string{"--cert", filepath.Join(certs, "client.pem"), "--tls-key", filepath.Join(certs, "client-key.pem")}
 	tlsSrv := startTLSServer(t, certs, false)
 	mtlsSrv := startTLSServer(t, certs, true)
-	down := closedAddr(t)
+	down := testkit.ClosedAddr(t)
 
 	tests := []struct {
 		name       string

@@ -17,6 +17,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
@@ -285,22 +286,8 @@ func TestDoraClose(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func TestDoraServerDown(t *testing.T) {
-	c := dialT(t, closedAddr(t))
+	c := dialT(t, testkit.ClosedAddr(t))
 	_, err := c.Login(ctxT(t), "ann", "pw")
 	if code := kvclient.CodeOf(err); code != kvclient.Code(codes.Unavailable) {
 		t.Fatalf("login to a closed port: %v (code %v), want UNAVAILABLE", err, code)
@@ -314,7 +301,7 @@ func TestDoraBalancedSkipsDownServer(t *testing.T) {
 	_, up := startScripted(t)
 	for i := range 40 {
 		c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []lbclient.Endpoint{
-			{Addr: closedAddr(t), Weight: 50}, {Addr: closedAddr(t), Weight: 50}, {Addr: up, Weight: 1},
+			{Addr: testkit.ClosedAddr(t), Weight: 50}, {Addr: testkit.ClosedAddr(t), Weight: 50}, {Addr: up, Weight: 1},
 		}})
 		if err != nil {
 			t.Fatal(err)
@@ -334,7 +321,7 @@ func TestDoraBalancedSkipsDownServer(t *testing.T) {
 // calls again within EjectionMax (+ one call) of listening, and no call fails meanwhile.
 func TestDoraBalancedRejoinsRestarted(t *testing.T) {
 	_, up := startScripted(t)
-	later := closedAddr(t)
+	later := testkit.ClosedAddr(t)
 	c, err := kvclient.Dial(context.Background(), kvclient.Options{Endpoints: []lbclient.Endpoint{
 		{Addr: up, Weight: 1}, {Addr: later, Weight: 50},
 	}})
