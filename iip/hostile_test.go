@@ -565,6 +565,9 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	}
 	base := heapBytes()
 	r := rawDial(t, addr)
+	// 28 MiB written and 21 MiB read back through a bufio.Reader: under
+	// -race on a loaded box that took 8-14 s, past rawDial's 10 s.
+	_ = r.c.SetDeadline(time.Now().Add(3 * testTimeout))
 	for range 4 {
 		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
 	}
