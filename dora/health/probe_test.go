@@ -74,7 +74,7 @@ func TestProbeRestoresEjectedBackend(t *testing.T) {
 	}
 	client, err := dora.NewClient(lis.Addr().String(), dora.WithBalancer(
 		lbclient.WithFailureThreshold(1), lbclient.WithEjection(time.Hour, time.Hour),
-		lbclient.WithProbe(10*time.Millisecond, counted)))
+		lbclient.WithProbe(100*time.Millisecond, counted))) // a probe may take its whole interval: 10 ms failed under load
 	if err != nil {
 		t.Fatal(err)
 	}
