@@ -71,13 +71,13 @@ type Options struct {
 	// Window is how many bytes of frames of messages of several frames
 	// (large messages) the server may send on a connection ahead of what
 	// this client has read, offered with the "window" capability (which
-	// needs "frame-size" and "control"); the client acknowledges what it
-	// reads on the control channel. It bounds what is queued in the
-	// sockets ahead of a small response, at some cost in bulk throughput.
-	// Default DefaultWindow (64 KiB), or twice FrameSize when that is
-	// larger; an explicit value below twice FrameSize is an error
-	// (ErrInvalidOptions); negative: not offered (no flow control, as toward any server that
-	// does not accept it).
+	// needs "frame-size", "control" and "goaway"); the client acknowledges
+	// what it reads on the control channel. It bounds what is queued in
+	// the sockets ahead of a small response, at some cost in bulk
+	// throughput. Default DefaultWindow (64 KiB), or twice FrameSize when
+	// that is larger; an explicit value below twice FrameSize is an error
+	// (ErrInvalidOptions); negative: not offered (no flow control, as
+	// toward any server that does not accept it).
 	Window int
 	// noSizeHint leaves "size-hint" out of the offer (benchmarks compare).
 	noSizeHint bool

@@ -41,8 +41,9 @@ func newSendWindow(limit int64, done <-chan struct{}) *sendWindow {
 // gives up when ctx ends, when the connection ends, or, when ctx has no
 // deadline and timeout is positive, after timeout.
 func (s *sendWindow) take(ctx context.Context, n int64, timeout time.Duration) error {
-	n = min(n, s.limit) // frames are at most half the window; never wait forever
-	var timer <-chan time.Time
+	n = min(n, s.limit)          // frames are at most half the window; never wait forever
+	var expired <-chan time.Time // nil (never ready) unless timeout applies
+	armed := false
 	for {
 		s.mu.Lock()
 		if s.off {
@@ -56,13 +57,12 @@ func (s *sendWindow) take(ctx context.Context, n int64, timeout time.Duration) e
 		}
 		wake := s.wake
 		s.mu.Unlock()
-		if timer == nil {
+		if !armed {
+			armed = true
 			if _, ok := ctx.Deadline(); !ok && timeout > 0 {
 				t := time.NewTimer(timeout)
 				defer t.Stop()
-				timer = t.C
-			} else {
-				timer = make(chan time.Time) // never fires
+				expired = t.C
 			}
 		}
 		select {
@@ -71,7 +71,7 @@ func (s *sendWindow) take(ctx context.Context, n int64, timeout time.Duration) e
 			return fmt.Errorf("%w: connection closed while waiting for the peer's window", ErrConnLost)
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-timer:
+		case <-expired:
 			return fmt.Errorf("%w: the peer acknowledged nothing for %v (window of %d bytes full)", ErrConnLost, timeout, s.limit)
 		}
 	}
