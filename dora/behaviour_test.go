@@ -303,7 +303,7 @@ func TestHandlerPanic(t *testing.T) {
 		}
 		return &echo.SayResponse{Text: in.Text}, nil
 	}}
-	ts := startServer(t, impl, dora.ServerLogger(slogTo(logs)))
+	ts := startServer(t, impl, dora.WithLogger(slogTo(logs)))
 	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
 	_, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "panic"})
 	if status.Code(err) != codes.Internal {
@@ -525,7 +525,7 @@ func TestStatsHandler(t *testing.T) {
 		}
 		return &echo.SayResponse{Text: in.Text}, nil
 	}}
-	ts := startServer(t, impl, dora.ServerStats(srvStats))
+	ts := startServer(t, impl, dora.WithStats(srvStats))
 	ec := echo.NewEchoClient(newTestClient(t, ts.addr, dora.WithStats(cliStats)))
 	if _, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "hello"}); err != nil {
 		t.Fatal(err)
@@ -576,7 +576,7 @@ func TestRawCodecMessageTypes(t *testing.T) {
 
 func TestStatsHandlerStreams(t *testing.T) {
 	srvStats, cliStats := &recordingStats{}, &recordingStats{}
-	ts := startServer(t, nil, dora.ServerStats(srvStats))
+	ts := startServer(t, nil, dora.WithStats(srvStats))
 	ec := echo.NewEchoClient(newTestClient(t, ts.addr, dora.WithStats(cliStats)))
 	st, err := ec.Count(testCtx(t), &echo.CountRequest{From: 1, To: 3})
 	if err != nil {
@@ -688,7 +688,7 @@ func (*mdStats) CallEnd(context.Context, *dora.CallStats) {}
 
 func TestStatsHandlerMetadata(t *testing.T) {
 	st := &mdStats{}
-	ts := startServer(t, nil, dora.ServerStats(st))
+	ts := startServer(t, nil, dora.WithStats(st))
 	c := newTestClient(t, ts.addr, dora.WithStats(st))
 	if _, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: "x"}); err != nil {
 		t.Fatal(err)

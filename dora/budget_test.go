@@ -12,7 +12,7 @@ import (
 // (the fast path: two reservations and two returns), alone and with every goroutine
 // sharing the server's budget.
 func BenchmarkReplyBudget(b *testing.B) {
-	s := NewServer(ServerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	s := NewServer(WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	newCall := func() *serverCall {
 		return &serverCall{srv: s, conn: s.newConnState(nil)}
 	}

@@ -51,20 +51,24 @@ type Client struct {
 // server, with lbclient's health and recovery (see WithBalancer). The error names what is
 // wrong: an empty target, a plain target that is not host:port, a malformed list entry
 // (wrapping lbclient.ErrBadTarget, naming the entry), an invalid balancer option (wrapping
-// lbclient.ErrBadOption), or a dns:///, srv:/// or file:// target that does not resolve.
+// lbclient.ErrBadOption), WithNapConfig given a TLSConfig (wrapping ErrNapConfigTLS: TLS
+// is set with WithTLS), or a dns:///, srv:/// or file:// target that does not resolve.
+// opts are the Options (WithTLS, WithNapConfig, WithLogger, WithStats,
+// WithCompressionThreshold) and the ClientOptions; nil ones are ignored.
 func NewClient(target string, opts ...ClientOption) (*Client, error) {
 	if target == "" {
 		return nil, errors.New("dora: NewClient: empty target")
 	}
 	var o clientOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt.applyClient(&o)
+		}
 	}
-	tlsCfg, err := resolveTLS(o.tls, o.napTLS, "WithTLS", "WithNapConfig")
-	if err != nil {
+	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("dora: NewClient: %w", err)
 	}
-	o.nap.TLSConfig, o.tls, o.napTLS = tlsCfg, nil, nil
+	o.nap.TLSConfig = o.tls // WithTLS: nap dials TLS with it
 	if !o.balanced && !isBalancedTarget(target) {
 		if _, _, err := net.SplitHostPort(target); err != nil {
 			return nil, fmt.Errorf("dora: NewClient: target %q is not host:port (a list of servers needs the lb:/// scheme or WithBalancer): %w", target, err)

@@ -90,7 +90,7 @@ func TestCompression(t *testing.T) {
 }
 
 func TestCompressionThresholds(t *testing.T) {
-	ts := startServer(t, nil, dora.CompressionThreshold(1<<20))
+	ts := startServer(t, nil, dora.WithCompressionThreshold(1<<20))
 	stats := &lastStats{}
 	ec := echo.NewEchoClient(newTestClient(t, ts.addr, dora.WithStats(stats), dora.WithCompressionThreshold(10)))
 	text := strings.Repeat("a", 5000)

@@ -7,6 +7,13 @@
 // host:port is the same Client over a list of one (client.go: the calls; subconn.go: one
 // server's sessions; balance.go: targets and error classification).
 //
+// Both constructors take functional options (options.go). An Option (WithTLS, WithNapConfig,
+// WithLogger, WithStats, WithCompressionThreshold) means the same to a Server and a Client
+// and one value may be given to both; a ServerOption (MaxRecvMsgSize, ChainUnaryInterceptor,
+// ...) or a ClientOption (WithMaxConns, WithBalancer, ...) configures one side. TLS is set
+// only with WithTLS: a nap.Config with a TLSConfig given to WithNapConfig is refused
+// (ErrNapConfigTLS).
+//
 // The wire format (Pkg/Head on nap streams) and the handling of legacy peers are specified
 // in PROTOCOL.md; README.md walks from a .proto file to a running client and server.
 package dora

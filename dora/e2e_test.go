@@ -22,7 +22,7 @@ var transports = []struct {
 	{"tcp", func(testing.TB) []dora.ServerOption { return nil }, func(testing.TB) []dora.ClientOption { return nil }},
 	{"mtls", func(t testing.TB) []dora.ServerOption {
 		c := makeCerts(t)
-		return []dora.ServerOption{dora.ServerTLS(&tls.Config{Certificates: []tls.Certificate{c.Server},
+		return []dora.ServerOption{dora.WithTLS(&tls.Config{Certificates: []tls.Certificate{c.Server},
 			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: c.Pool, MinVersion: tls.VersionTLS12})}
 	}, func(t testing.TB) []dora.ClientOption {
 		c := makeCerts(t)

@@ -2,10 +2,13 @@ package dora_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -179,9 +182,9 @@ func (c *callCounter) CallEnd(ctx context.Context, s *dora.CallStats) {
 }
 
 // Stats hooks see every call's method, status code, duration and bytes.
-func ExampleServerStats() {
+func ExampleWithStats() {
 	counter := &callCounter{counts: map[string]int{}}
-	srv := dora.NewServer(dora.ServerStats(counter))
+	srv := dora.NewServer(dora.WithStats(counter))
 	echo.RegisterEchoServer(srv, greeter{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -314,4 +317,36 @@ func ExampleHeader() {
 	_, err = echo.NewEchoClient(client).Say(ctx, &echo.SayRequest{Text: "hi"}, dora.Header(&hdr), dora.Trailer(&trl))
 	fmt.Println(err, hdr.Values("x-seen"), []byte(trl.Get("sig-bin")), trl.Get("x-seen") == "")
 	// Output: <nil> [a+b twice] [0 255] true
+}
+
+// One WithTLS value configures both sides of a peer that serves and calls: cfg holds the
+// peer's certificate (served, and presented as a client), the CA that verifies the other
+// side's (RootCAs for servers, ClientCAs for clients), and ClientAuth for mutual TLS.
+func ExampleWithTLS() {
+	cert, err := tls.LoadX509KeyPair("peer.pem", "peer-key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	caPEM, err := os.ReadFile("ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ca := x509.NewCertPool()
+	ca.AppendCertsFromPEM(caPEM)
+	peer := dora.WithTLS(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      ca,
+		ClientCAs:    ca,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	})
+
+	srv := dora.NewServer(peer)
+	echo.RegisterEchoServer(srv, greeter{})
+	client, err := dora.NewClient("other-peer.internal:7000", peer)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	// go srv.Serve(lis); echo.NewEchoClient(client).Say(...)
 }

@@ -82,7 +82,7 @@ func emfileChild(t *testing.T) {
 	}
 	failed, recovered := make(chan struct{}), make(chan struct{})
 	logger := slog.New(&signalHandler{keys: map[string]chan struct{}{"accept failed": failed, "accept recovered": recovered}})
-	srv := dora.NewServer(dora.ServerLogger(logger))
+	srv := dora.NewServer(dora.WithLogger(logger))
 	echo.RegisterEchoServer(srv, &echoImpl{})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()

@@ -108,7 +108,7 @@ func TestHostileAcceptErrorsAreRetried(t *testing.T) {
 		acceptErr(syscall.ENOBUFS), acceptErr(syscall.ENOMEM), acceptErr(syscall.EMFILE),
 	}}
 	var logs logBuf
-	srv := dora.NewServer(dora.ServerLogger(slogTo(&logs)))
+	srv := dora.NewServer(dora.WithLogger(slogTo(&logs)))
 	echo.RegisterEchoServer(srv, &echoImpl{})
 	done := make(chan error, 1)
 	start := time.Now()
@@ -160,7 +160,7 @@ func TestHostileAcceptStopDuringBackoff(t *testing.T) {
 	// The 8th Accept comes after 7 errors (5+10+...+320 ms = 635 ms of backoff); the
 	// 8th error starts a 640 ms wait, which Stop must cut short.
 	fl := &flakyListener{Listener: lis, errs: errs, notifyAt: 8, notify: make(chan struct{})}
-	srv := dora.NewServer(dora.ServerLogger(quietLogger))
+	srv := dora.NewServer(dora.WithLogger(quietLogger))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(fl) }()
 	select {
@@ -190,7 +190,7 @@ func TestHostileAcceptStopDuringBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	perm := errors.New("listener broken for good")
-	srv2 := dora.NewServer(dora.ServerLogger(quietLogger))
+	srv2 := dora.NewServer(dora.WithLogger(quietLogger))
 	defer srv2.Stop()
 	if err := srv2.Serve(&flakyListener{Listener: lis2, errs: []error{perm}}); !errors.Is(err, perm) {
 		t.Fatalf("Serve = %v, want the permanent error", err)
@@ -257,8 +257,8 @@ func TestHostileRepliesNeverRead(t *testing.T) {
 	cc := &liveCalls{endedCh: make(chan struct{}, 1)}
 	var logs logBuf
 	base := liveHeap()
-	ts := startServer(t, impl, dora.ServerLogger(slogTo(&logs)), dora.ServerStats(cc),
-		dora.ServerNapConfig(nap.Config{WriteTimeout: 2 * time.Second}),
+	ts := startServer(t, impl, dora.WithLogger(slogTo(&logs)), dora.WithStats(cc),
+		dora.WithNapConfig(nap.Config{WriteTimeout: 2 * time.Second}),
 		dora.MaxConnReplyBytes(connBudget), dora.MaxServerReplyBytes(serverBudget))
 	good := newTestClient(t, ts.addr)
 	goodCall(t, good, "before")
@@ -381,7 +381,7 @@ func TestHostileServerCallsCap(t *testing.T) {
 	}}
 	var logs logBuf
 	base := liveHeap()
-	ts := startServer(t, impl, dora.ServerLogger(slogTo(&logs)), dora.MaxServerCalls(maxCalls))
+	ts := startServer(t, impl, dora.WithLogger(slogTo(&logs)), dora.MaxServerCalls(maxCalls))
 	ctx := testCtx(t)
 	reqPayload, _ := proto.Marshal(&echo.SayRequest{Text: "block"})
 	req, _ := proto.Marshal(&wirepb.Pkg{Head: &wirepb.Head{Version: 1, Method: echo.Echo_Say_FullMethodName}, Payload: reqPayload})
@@ -472,7 +472,7 @@ func TestHostilePartialRequests(t *testing.T) {
 	cc := &liveCalls{endedCh: make(chan struct{}, 1)}
 	var logs logBuf
 	base := liveHeap()
-	ts := startServer(t, nil, dora.ServerLogger(slogTo(&logs)), dora.ServerStats(cc), dora.RequestTimeout(timeout))
+	ts := startServer(t, nil, dora.WithLogger(slogTo(&logs)), dora.WithStats(cc), dora.RequestTimeout(timeout))
 	good := newTestClient(t, ts.addr)
 	goodCall(t, good, "before")
 

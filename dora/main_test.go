@@ -146,7 +146,7 @@ func startServerOn(t testing.TB, addr string, register func(*dora.Server), opts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]dora.ServerOption{dora.ServerLogger(quietLogger)}, opts...)
+	opts = append([]dora.ServerOption{dora.WithLogger(quietLogger)}, opts...)
 	ts := &testServer{srv: dora.NewServer(opts...), addr: lis.Addr().String(), done: make(chan error, 1)}
 	register(ts.srv)
 	go func() { ts.done <- ts.srv.Serve(lis) }()

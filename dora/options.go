@@ -3,7 +3,6 @@ package dora
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -27,67 +26,140 @@ const (
 	maxOpenAttempts = 3
 )
 
-// ServerOption configures a Server (functional options, like grpc-go).
-type ServerOption func(*serverOptions)
+// ServerOption configures a Server; see NewServer. Every Option is a ServerOption.
+type ServerOption interface {
+	applyServer(*serverOptions)
+}
+
+// ClientOption configures a Client; see NewClient. Every Option is a ClientOption.
+type ClientOption interface {
+	applyClient(*clientOptions)
+}
+
+// Option is an option that means the same to a Server and to a Client: WithTLS,
+// WithNapConfig, WithLogger, WithStats and WithCompressionThreshold. It is both a
+// ServerOption and a ClientOption, so one value may be given to NewServer and to NewClient
+// (tlsOpt := WithTLS(cfg) for peers that both serve and call).
+//
+// dora's options are functional options, as in grpc-go, of three kinds: Options; options
+// of a Server only (ServerOption: MaxRecvMsgSize, MaxConcurrentCalls, MaxConnReplyBytes,
+// MaxServerReplyBytes, MaxServerCalls, RequestTimeout, ChainUnaryInterceptor,
+// ChainStreamInterceptor, IdleCallWorkers, LazyCallContext); options of a Client only
+// (ClientOption: WithMaxConns, WithBackoff, WithDialTimeout, WithChainUnaryInterceptor,
+// WithChainStreamInterceptor, WithDefaultCallOptions, WithBalancer, WithPicker). The
+// interceptor options are one per side because their arguments differ. The three types
+// are interfaces with unexported methods: only this package makes options. A nil option
+// is ignored; among options that set the same thing, the last given wins.
+type Option interface {
+	ServerOption
+	ClientOption
+}
+
+// serverOption, clientOption and sharedOption are the functions behind the three kinds.
+type (
+	serverOption func(*serverOptions)
+	clientOption func(*clientOptions)
+	sharedOption func(*sharedOptions)
+)
+
+func (f serverOption) applyServer(o *serverOptions) { f(o) }
+func (f clientOption) applyClient(o *clientOptions) { f(o) }
+func (f sharedOption) applyServer(o *serverOptions) { f(&o.sharedOptions) }
+func (f sharedOption) applyClient(o *clientOptions) { f(&o.sharedOptions) }
+
+// sharedOptions are the settings of the Options, embedded in both sides' settings.
+type sharedOptions struct {
+	nap               nap.Config  // WithNapConfig; its TLSConfig is always nil here (see napTLS)
+	napTLS            bool        // WithNapConfig was given a TLSConfig: refused (ErrNapConfigTLS)
+	tls               *tls.Config // WithTLS; nil: plain TCP
+	stats             []StatsHandler
+	logger            *slog.Logger
+	compressThreshold int // WithCompressionThreshold; 0: DefaultCompressionThreshold
+}
+
+// check returns the error of options that must not be combined, or nil.
+func (o *sharedOptions) check() error {
+	if o.napTLS {
+		return ErrNapConfigTLS
+	}
+	return nil
+}
 
 type serverOptions struct {
-	nap        nap.Config  // TLSConfig always nil: see tls and napTLS
-	tls        *tls.Config // ServerTLS
-	napTLS     *tls.Config // ServerNapConfig's TLSConfig
+	sharedOptions
 	unaryInts  []UnaryServerInterceptor
 	streamInts []StreamServerInterceptor
-	stats      []StatsHandler
-	logger     *slog.Logger
 
 	maxConnReplyBytes   int           // MaxConnReplyBytes
 	maxServerReplyBytes int           // MaxServerReplyBytes
 	maxServerCalls      int           // MaxServerCalls
 	requestTimeout      time.Duration // RequestTimeout
-	compressThreshold   int           // CompressionThreshold; 0: DefaultCompressionThreshold
 	idleCallWorkers     int           // IdleCallWorkers; 0: a goroutine per call
 	lazyCallContext     bool          // LazyCallContext
 }
 
-// ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
-// keepalive, handshake timeout...); zero fields mean nap's defaults. It replaces the whole
-// nap configuration, so MaxRecvMsgSize and MaxConcurrentCalls must come after it to take
-// effect. A non-nil cfg.TLSConfig is honoured exactly like ServerTLS(cfg.TLSConfig): Serve
-// speaks TLS with it. Giving both ServerTLS and a ServerNapConfig whose TLSConfig is a
-// different *tls.Config is a conflict: Serve then refuses to serve and returns an error
-// wrapping ErrTLSConflict (the server never falls back to one of them, nor to plain TCP).
-func ServerNapConfig(cfg nap.Config) ServerOption {
-	return func(o *serverOptions) {
-		o.nap = cfg
+// ErrNapConfigTLS is the error (tested with errors.Is) of Server.Serve and of NewClient when
+// WithNapConfig was given a nap.Config whose TLSConfig is set. dora's TLS is set in one place,
+// WithTLS; nap.Config.TLSConfig is for programs that use nap directly. Serve refuses to serve
+// (it never falls back to plain TCP) and NewServer logs the error.
+var ErrNapConfigTLS = errors.New("dora: set TLS with WithTLS, not with WithNapConfig's nap.Config.TLSConfig")
+
+// WithNapConfig sets the transport settings of the sessions (frame size, windows,
+// keepalive, handshake timeout...) of a Server or a Client; zero fields mean nap's defaults
+// (nap.Config documents them), and a configuration out of range (nap.VerifyConfig) makes
+// Serve or the client's dials fail with an error wrapping nap.ErrInvalidConfig. It replaces
+// the whole nap configuration, so a server's MaxRecvMsgSize and MaxConcurrentCalls must come
+// after it to take effect. TLS is not set here: a cfg.TLSConfig that is not nil, in any
+// WithNapConfig given (a later one does not undo it), makes Serve and NewClient fail with
+// ErrNapConfigTLS; use WithTLS.
+func WithNapConfig(cfg nap.Config) Option {
+	return sharedOption(func(o *sharedOptions) {
 		if cfg.TLSConfig != nil {
-			o.napTLS = cfg.TLSConfig
+			o.napTLS = true // sticky: a later WithNapConfig must not turn it into plain TCP
 		}
-		o.nap.TLSConfig = nil // resolved with ServerTLS by resolveTLS
-	}
+		o.nap = cfg
+		o.nap.TLSConfig = nil // WithTLS is the one place; check refuses napTLS
+	})
 }
 
-// ServerTLS makes Serve speak TLS with cfg (set cfg.ClientAuth and ClientCAs for mTLS).
-// Default: plain TCP. See ServerNapConfig for a TLSConfig given there too.
-func ServerTLS(cfg *tls.Config) ServerOption {
-	return func(o *serverOptions) { o.tls = cfg }
+// WithTLS makes a Server serve and a Client dial over TLS with cfg; it is the only place
+// dora's TLS is set. A server needs cfg.Certificates (or GetCertificate) and, for mutual
+// TLS, ClientAuth and ClientCAs; a client needs RootCAs and ServerName to verify the server
+// (ServerName defaults to the dialled server's host) and, for mutual TLS, Certificates. One cfg
+// holding both sides' fields may be given to NewServer and NewClient alike. cfg is used as
+// given, not cloned: do not change it after the option is applied. Default: plain TCP;
+// WithTLS(nil) means plain TCP too. The last WithTLS given wins.
+func WithTLS(cfg *tls.Config) Option {
+	return sharedOption(func(o *sharedOptions) { o.tls = cfg })
 }
 
-// ErrTLSConflict is wrapped by the error of Server.Serve and of NewClient when TLS was
-// configured twice with different *tls.Config values (ServerTLS and
-// ServerNapConfig(nap.Config{TLSConfig: ...}), or WithTLS and WithNapConfig). One of them
-// would be ignored; dora refuses instead of guessing.
-var ErrTLSConflict = errors.New("dora: two different TLS configurations")
+// WithLogger sets the logger of a Server (handler panics, with their stack; connection
+// errors; refused calls) or of a Client (connection events; its balancer's events).
+// Default: slog.Default(); nil means the default.
+func WithLogger(l *slog.Logger) Option {
+	return sharedOption(func(o *sharedOptions) { o.logger = l })
+}
 
-// resolveTLS returns the one TLS configuration given by direct and nap (the TLS option
-// and the nap configuration's TLSConfig), nil for none, or an error when both are set and
-// differ.
-func resolveTLS(direct, nap *tls.Config, directName, napName string) (*tls.Config, error) {
-	switch {
-	case direct == nil:
-		return nap, nil
-	case nap == nil || nap == direct:
-		return direct, nil
-	}
-	return nil, fmt.Errorf("%w: %s and %s.TLSConfig are different *tls.Config values; give only one", ErrTLSConflict, directName, napName)
+// WithStats adds a StatsHandler told about every call's start and end, the server's calls
+// on a Server and the client's on a Client (CallInfo.Client tells them apart). May be given
+// several times; every handler is told, in the order given; a nil h is ignored. Default:
+// none. dora/otel provides OpenTelemetry handlers.
+func WithStats(h StatsHandler) Option {
+	return sharedOption(func(o *sharedOptions) {
+		if h != nil {
+			o.stats = append(o.stats, h)
+		}
+	})
+}
+
+// WithCompressionThreshold sets the size, in bytes, from which a payload this side sends is
+// gzipped when compression applies; smaller payloads are sent plain. On a Client it applies
+// to the requests of calls using UseCompressor; on a Server to the unary responses of
+// clients that called with UseCompressor(Gzip) (clients that do not ask, legacy and
+// previous-version dora clients among them, always get plain responses). Default
+// DefaultCompressionThreshold (1 KiB); n <= 0 keeps it.
+func WithCompressionThreshold(n int) Option {
+	return sharedOption(func(o *sharedOptions) { o.compressThreshold = n })
 }
 
 // MaxRecvMsgSize bounds the size of one request Pkg (head + payload), in bytes; larger
@@ -95,7 +167,7 @@ func resolveTLS(direct, nap *tls.Config, directName, napName string) (*tls.Confi
 // nap.DefaultMaxMessageSize (4 MiB); valid 0 (the default) or 1 to 2^31-1: Serve refuses
 // other values (nap.ErrInvalidConfig).
 func MaxRecvMsgSize(n int) ServerOption {
-	return func(o *serverOptions) { o.nap.MaxMessageSize = n }
+	return serverOption(func(o *serverOptions) { o.nap.MaxMessageSize = n })
 }
 
 // MaxConcurrentCalls bounds the calls one connection may have in flight; nap refuses streams
@@ -103,7 +175,7 @@ func MaxRecvMsgSize(n int) ServerOption {
 // nap.DefaultMaxConcurrentStreams (1024); valid 0 (the default) or 1 to 2^31-1: Serve
 // refuses other values (nap.ErrInvalidConfig).
 func MaxConcurrentCalls(n int) ServerOption {
-	return func(o *serverOptions) { o.nap.MaxConcurrentStreams = n }
+	return serverOption(func(o *serverOptions) { o.nap.MaxConcurrentStreams = n })
 }
 
 // MaxConnReplyBytes bounds the encoded reply bytes (unary responses and streamed
@@ -113,11 +185,11 @@ func MaxConcurrentCalls(n int) ServerOption {
 // with ResourceExhausted. A connection with nothing waiting always takes one reply, whatever
 // its size. Default: DefaultMaxConnReplyBytes (16 MiB); n <= 0 means the default.
 func MaxConnReplyBytes(n int) ServerOption {
-	return func(o *serverOptions) {
+	return serverOption(func(o *serverOptions) {
 		if n > 0 {
 			o.maxConnReplyBytes = n
 		}
-	}
+	})
 }
 
 // MaxServerReplyBytes bounds the encoded reply bytes all connections together may have
@@ -128,11 +200,11 @@ func MaxConnReplyBytes(n int) ServerOption {
 // is closed (the one holding the most first): peers that never read pay, not the others.
 // Default: DefaultMaxServerReplyBytes (64 MiB); n <= 0 means the default.
 func MaxServerReplyBytes(n int) ServerOption {
-	return func(o *serverOptions) {
+	return serverOption(func(o *serverOptions) {
 		if n > 0 {
 			o.maxServerReplyBytes = n
 		}
-	}
+	})
 }
 
 // DefaultMaxServerCalls is the default number of calls a Server runs at once over all its
@@ -146,11 +218,11 @@ const DefaultMaxServerCalls = 8192
 // level. MaxConcurrentCalls bounds one connection. Default: DefaultMaxServerCalls (8192);
 // n <= 0 means the default.
 func MaxServerCalls(n int) ServerOption {
-	return func(o *serverOptions) {
+	return serverOption(func(o *serverOptions) {
 		if n > 0 {
 			o.maxServerCalls = n
 		}
-	}
+	})
 }
 
 // RequestTimeout bounds how long a call may wait for its request after the request's first
@@ -162,37 +234,22 @@ func MaxServerCalls(n int) ServerOption {
 // DefaultRequestTimeout (30 s): a request of MaxRecvMsgSize (4 MiB) must arrive at about
 // 140 KB/s or faster; d == 0 means the default, d < 0 disables the check.
 func RequestTimeout(d time.Duration) ServerOption {
-	return func(o *serverOptions) {
+	return serverOption(func(o *serverOptions) {
 		if d != 0 {
 			o.requestTimeout = d
 		}
-	}
+	})
 }
 
 // ChainUnaryInterceptor adds unary interceptors; the first given runs outermost. May be
 // given several times; the lists are concatenated.
 func ChainUnaryInterceptor(ints ...UnaryServerInterceptor) ServerOption {
-	return func(o *serverOptions) { o.unaryInts = append(o.unaryInts, ints...) }
+	return serverOption(func(o *serverOptions) { o.unaryInts = append(o.unaryInts, ints...) })
 }
 
 // ChainStreamInterceptor adds stream interceptors; the first given runs outermost.
 func ChainStreamInterceptor(ints ...StreamServerInterceptor) ServerOption {
-	return func(o *serverOptions) { o.streamInts = append(o.streamInts, ints...) }
-}
-
-// CompressionThreshold sets the size, in bytes, from which the server compresses a unary
-// response payload for a client that accepts compression (it called with
-// UseCompressor(Gzip)); smaller payloads are sent plain. Default
-// DefaultCompressionThreshold (1 KiB); n <= 0 keeps it. Clients that do not ask for
-// compression (legacy and previous-version dora clients among them) always get plain
-// responses.
-func CompressionThreshold(n int) ServerOption {
-	return func(o *serverOptions) { o.compressThreshold = n }
-}
-
-// ServerStats adds a StatsHandler told about every call's start and end.
-func ServerStats(h StatsHandler) ServerOption {
-	return func(o *serverOptions) { o.stats = append(o.stats, h) }
+	return serverOption(func(o *serverOptions) { o.streamInts = append(o.streamInts, ints...) })
 }
 
 // IdleCallWorkers makes the server keep up to n goroutines that finished a call waiting
@@ -205,7 +262,7 @@ func ServerStats(h StatsHandler) ServerOption {
 // EXPERIMENTAL: a performance option (BENCHMARKS.md has its figures); it may change or go
 // away in a later release.
 func IdleCallWorkers(n int) ServerOption {
-	return func(o *serverOptions) { o.idleCallWorkers = max(n, 0) }
+	return serverOption(func(o *serverOptions) { o.idleCallWorkers = max(n, 0) })
 }
 
 // DefaultIdleCallWorkers is the default of IdleCallWorkers: no idle workers, a goroutine
@@ -221,107 +278,54 @@ const DefaultIdleCallWorkers = 0
 // EXPERIMENTAL: a performance option (BENCHMARKS.md has its figures); it may change or go
 // away in a later release.
 func LazyCallContext(on bool) ServerOption {
-	return func(o *serverOptions) { o.lazyCallContext = on }
+	return serverOption(func(o *serverOptions) { o.lazyCallContext = on })
 }
-
-// ServerLogger sets the logger for handler panics and connection errors. Default:
-// slog.Default().
-func ServerLogger(l *slog.Logger) ServerOption {
-	return func(o *serverOptions) { o.logger = l }
-}
-
-// ClientOption configures a Client (functional options, like grpc-go).
-type ClientOption func(*clientOptions)
 
 type clientOptions struct {
-	nap               nap.Config  // TLSConfig set by NewClient from tls and napTLS
-	tls               *tls.Config // WithTLS
-	napTLS            *tls.Config // WithNapConfig's TLSConfig
-	maxConns          int
-	backoffBase       time.Duration
-	backoffMax        time.Duration
-	dialTimeout       time.Duration
-	unaryInts         []UnaryClientInterceptor
-	streamInts        []StreamClientInterceptor
-	callOpts          []CallOption
-	stats             []StatsHandler
-	logger            *slog.Logger
-	balanced          bool              // WithBalancer or WithPicker given
-	lbOpts            []lbclient.Option // WithBalancer's options
-	compressThreshold int               // WithCompressionThreshold; 0: DefaultCompressionThreshold
-}
-
-// WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's
-// defaults. It replaces the whole nap configuration. A non-nil cfg.TLSConfig is honoured
-// exactly like WithTLS(cfg.TLSConfig). Giving both WithTLS and a WithNapConfig whose
-// TLSConfig is a different *tls.Config is a conflict: NewClient returns an error wrapping
-// ErrTLSConflict.
-func WithNapConfig(cfg nap.Config) ClientOption {
-	return func(o *clientOptions) {
-		o.nap = cfg
-		if cfg.TLSConfig != nil {
-			o.napTLS = cfg.TLSConfig
-		}
-		o.nap.TLSConfig = nil // resolved with WithTLS by NewClient
-	}
-}
-
-// WithTLS makes the client dial over TLS with cfg (set Certificates for mTLS, RootCAs and
-// ServerName to verify the server). Default: plain TCP. See WithNapConfig for a TLSConfig
-// given there too.
-func WithTLS(cfg *tls.Config) ClientOption {
-	return func(o *clientOptions) { o.tls = cfg }
+	sharedOptions // its nap.TLSConfig is set from tls by NewClient: nap dials TLS
+	maxConns      int
+	backoffBase   time.Duration
+	backoffMax    time.Duration
+	dialTimeout   time.Duration
+	unaryInts     []UnaryClientInterceptor
+	streamInts    []StreamClientInterceptor
+	callOpts      []CallOption
+	balanced      bool              // WithBalancer or WithPicker given
+	lbOpts        []lbclient.Option // WithBalancer's options
 }
 
 // WithMaxConns sets how many nap sessions the client may open to its target; a new one is
 // opened only when every open one is at the server's stream limit or going away. Default:
 // DefaultMaxConns; values < 1 mean 1.
 func WithMaxConns(n int) ClientOption {
-	return func(o *clientOptions) { o.maxConns = n }
+	return clientOption(func(o *clientOptions) { o.maxConns = n })
 }
 
 // WithBackoff sets the reconnect backoff: the wait after the first failed dial (base),
 // doubling up to max. Defaults: DefaultBackoffBase, DefaultBackoffMax.
 func WithBackoff(base, max time.Duration) ClientOption {
-	return func(o *clientOptions) { o.backoffBase, o.backoffMax = base, max }
+	return clientOption(func(o *clientOptions) { o.backoffBase, o.backoffMax = base, max })
 }
 
 // WithDialTimeout bounds one dial including the TLS and nap handshakes. Default:
 // DefaultDialTimeout.
 func WithDialTimeout(d time.Duration) ClientOption {
-	return func(o *clientOptions) { o.dialTimeout = d }
+	return clientOption(func(o *clientOptions) { o.dialTimeout = d })
 }
 
 // WithChainUnaryInterceptor adds unary client interceptors; the first runs outermost.
 func WithChainUnaryInterceptor(ints ...UnaryClientInterceptor) ClientOption {
-	return func(o *clientOptions) { o.unaryInts = append(o.unaryInts, ints...) }
+	return clientOption(func(o *clientOptions) { o.unaryInts = append(o.unaryInts, ints...) })
 }
 
 // WithChainStreamInterceptor adds stream client interceptors; the first runs outermost.
 func WithChainStreamInterceptor(ints ...StreamClientInterceptor) ClientOption {
-	return func(o *clientOptions) { o.streamInts = append(o.streamInts, ints...) }
+	return clientOption(func(o *clientOptions) { o.streamInts = append(o.streamInts, ints...) })
 }
 
 // WithDefaultCallOptions sets call options applied to every call before the call's own.
 func WithDefaultCallOptions(opts ...CallOption) ClientOption {
-	return func(o *clientOptions) { o.callOpts = append(o.callOpts, opts...) }
-}
-
-// WithCompressionThreshold sets the size, in bytes, from which a call using
-// UseCompressor compresses its request payload; smaller payloads are sent plain. Default
-// DefaultCompressionThreshold (1 KiB); n <= 0 keeps it.
-func WithCompressionThreshold(n int) ClientOption {
-	return func(o *clientOptions) { o.compressThreshold = n }
-}
-
-// WithStats adds a StatsHandler told about every call's start and end.
-func WithStats(h StatsHandler) ClientOption {
-	return func(o *clientOptions) { o.stats = append(o.stats, h) }
-}
-
-// WithLogger sets the logger for connection events. Default: slog.Default().
-func WithLogger(l *slog.Logger) ClientOption {
-	return func(o *clientOptions) { o.logger = l }
+	return clientOption(func(o *clientOptions) { o.callOpts = append(o.callOpts, opts...) })
 }
 
 // WithBalancer makes any target a list of servers (one without scheme, or one host:port,
@@ -334,10 +338,10 @@ func WithLogger(l *slog.Logger) ClientOption {
 // concatenated. Default: a list only when the target has a scheme (lb:///, dns:///,
 // srv:///, file://), with lbclient's defaults; a plain host:port is a list of one.
 func WithBalancer(opts ...lbclient.Option) ClientOption {
-	return func(o *clientOptions) {
+	return clientOption(func(o *clientOptions) {
 		o.balanced = true
 		o.lbOpts = append(o.lbOpts, opts...)
-	}
+	})
 }
 
 // WithPicker makes the client balanced (like WithBalancer) with picker p:

@@ -2,6 +2,8 @@ package dora_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -172,13 +174,13 @@ func TestServerRefusesInvalidNapConfig(t *testing.T) {
 		name string
 		opt  dora.ServerOption
 	}{
-		{"ServerNapConfig", dora.ServerNapConfig(nap.Config{MaxFrameSize: 10})},
+		{"WithNapConfig", dora.WithNapConfig(nap.Config{MaxFrameSize: 10})},
 		{"MaxRecvMsgSize", dora.MaxRecvMsgSize(-1)},
 		{"MaxConcurrentCalls", dora.MaxConcurrentCalls(-1)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := dora.NewServer(dora.ServerLogger(quietLogger), tc.opt)
+			s := dora.NewServer(dora.WithLogger(quietLogger), tc.opt)
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -187,5 +189,90 @@ func TestServerRefusesInvalidNapConfig(t *testing.T) {
 				t.Fatalf("Serve = %v, want nap.ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// TestSharedTLSOption: one WithTLS value, holding both sides' fields, is given to NewServer
+// and to NewClient (peers that both serve and call). The call works over mutual TLS, and the
+// server really applied it: a client without a certificate, or in plaintext, fails.
+func TestSharedTLSOption(t *testing.T) {
+	pki := makeCerts(t)
+	peer := pki.Issue(t, "dora peer", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	tlsOpt := dora.WithTLS(&tls.Config{
+		// Served, and presented as the client's certificate.
+		Certificates: []tls.Certificate{peer},
+		// The client verifies the server.
+		RootCAs:    pki.Pool,
+		ServerName: "127.0.0.1",
+		// The server verifies the client.
+		ClientCAs:  pki.Pool,
+		ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS12,
+	})
+	ts := startServer(t, nil, tlsOpt)
+	goodCall(t, newTestClient(t, ts.addr, tlsOpt), "shared WithTLS")
+
+	for _, bad := range []struct {
+		name string
+		opts []dora.ClientOption
+	}{
+		{"no client certificate", []dora.ClientOption{dora.WithTLS(pki.ClientConfig(false))}},
+		{"plaintext", nil},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			c := newTestClient(t, ts.addr, append(bad.opts, dora.WithDialTimeout(2*time.Second), dora.WithNapConfig(nap.Config{HandshakeTimeout: 2 * time.Second}))...)
+			_, err := echo.NewEchoClient(c).Say(testCtx(t), &echo.SayRequest{Text: "x"}, dora.Timeout(5*time.Second))
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("Say = %v, want Unavailable (no session with the mutual TLS server)", err)
+			}
+		})
+	}
+}
+
+// sideCounter counts the calls a StatsHandler saw, by side.
+type sideCounter struct {
+	mu             sync.Mutex
+	client, server int
+}
+
+func (s *sideCounter) CallBegin(ctx context.Context, info *dora.CallInfo) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if info.Client {
+		s.client++
+	} else {
+		s.server++
+	}
+	return ctx
+}
+
+func (s *sideCounter) CallEnd(context.Context, *dora.CallStats) {}
+
+// TestSharedOptions: every Option (WithTLS, WithNapConfig, WithLogger, WithStats,
+// WithCompressionThreshold) is one value usable by both constructors; a nil option is
+// ignored by both.
+func TestSharedOptions(t *testing.T) {
+	var _ []dora.Option = []dora.Option{
+		dora.WithTLS(nil), dora.WithNapConfig(nap.Config{}), dora.WithLogger(nil),
+		dora.WithStats(nil), dora.WithCompressionThreshold(0),
+	}
+	counter := &sideCounter{}
+	shared := []dora.Option{
+		dora.WithStats(counter), dora.WithLogger(quietLogger), dora.WithCompressionThreshold(1 << 20),
+		dora.WithNapConfig(nap.Config{MaxFrameSize: 1 << 15}),
+	}
+	srvOpts := []dora.ServerOption{nil}
+	cliOpts := []dora.ClientOption{nil}
+	for _, o := range shared {
+		srvOpts = append(srvOpts, o)
+		cliOpts = append(cliOpts, o)
+	}
+	ts := startServer(t, nil, srvOpts...)
+	goodCall(t, newTestClient(t, ts.addr, cliOpts...), "shared options")
+	// Both CallBegins ran before the answer reached the client.
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if counter.client != 1 || counter.server != 1 {
+		t.Fatalf("one WithStats value saw %d client and %d server calls, want 1 and 1", counter.client, counter.server)
 	}
 }

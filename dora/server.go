@@ -54,8 +54,8 @@ func isTemporaryAcceptErr(err error) bool {
 // on its own goroutine (or a reused one, with IdleCallWorkers).
 type Server struct {
 	opts      serverOptions
-	tls       *tls.Config // ServerTLS or ServerNapConfig's TLSConfig; nil: plain TCP
-	optErr    error       // conflicting options or a nap config out of range: Serve refuses to serve
+	tls       *tls.Config // WithTLS; nil: plain TCP
+	optErr    error       // refused options (ErrNapConfigTLS) or a nap config out of range: Serve refuses to serve
 	unaryInt  UnaryServerInterceptor
 	streamInt StreamServerInterceptor
 	logger    *slog.Logger
@@ -195,7 +195,11 @@ type methodEntry struct {
 	stream *StreamDesc
 }
 
-// NewServer returns a Server with opts applied.
+// NewServer returns a Server with opts applied: the Options (WithTLS, WithNapConfig,
+// WithLogger, WithStats, WithCompressionThreshold) and the ServerOptions; later options
+// override earlier ones, nil ones are ignored. Options that cannot work (WithNapConfig with a
+// TLSConfig, a nap configuration out of range) do not panic: NewServer logs the error and
+// Serve returns it without serving.
 func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
 		methods:   map[string]*methodEntry{},
@@ -210,10 +214,12 @@ func NewServer(opts ...ServerOption) *Server {
 	s.opts.maxServerCalls = DefaultMaxServerCalls
 	s.opts.requestTimeout = DefaultRequestTimeout
 	for _, o := range opts {
-		o(&s.opts)
+		if o != nil {
+			o.applyServer(&s.opts)
+		}
 	}
 	s.replies.init(s.opts.maxServerReplyBytes)
-	s.tls, s.optErr = resolveTLS(s.opts.tls, s.opts.napTLS, "ServerTLS", "ServerNapConfig")
+	s.tls, s.optErr = s.opts.tls, s.opts.check()
 	if s.optErr == nil {
 		s.optErr = nap.VerifyConfig(&s.opts.nap)
 	}
@@ -316,12 +322,12 @@ func (s *Server) lookup(method []byte) *methodEntry {
 }
 
 // Serve accepts connections on lis and serves them until lis fails or the server stops;
-// with ServerTLS (or ServerNapConfig's TLSConfig), lis is wrapped with tls.NewListener.
-// Serve returns nil after Stop or GracefulStop, ErrServerStopped when called after them, an
-// error wrapping ErrTLSConflict at once when the options configure two different TLS
-// configurations, one wrapping nap.ErrInvalidConfig at once when the nap configuration
-// (ServerNapConfig, MaxRecvMsgSize, MaxConcurrentCalls) is out of range (nap.VerifyConfig),
-// and the accept error otherwise. It closes lis when it returns.
+// with WithTLS, lis is wrapped with tls.NewListener. Serve returns nil after Stop or
+// GracefulStop, ErrServerStopped when called after them, an error wrapping ErrNapConfigTLS
+// at once when WithNapConfig was given a TLSConfig (nothing is served, plain TCP least of
+// all), one wrapping nap.ErrInvalidConfig at once when the nap configuration (WithNapConfig,
+// MaxRecvMsgSize, MaxConcurrentCalls) is out of range (nap.VerifyConfig), and the accept
+// error otherwise. It closes lis when it returns.
 //
 // Temporary accept errors do not end Serve: running out of descriptors (EMFILE, ENFILE),
 // memory or buffers (ENOMEM, ENOBUFS), a connection aborted or broken before it was

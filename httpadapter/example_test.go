@@ -84,7 +84,7 @@ func (sayServer) Say(_ context.Context, in *echo.SayRequest) (*echo.SayResponse,
 // Call a dora method with HTTP/JSON: no generated code is needed on the adapter's side,
 // only the service's descriptors (here linked in by importing the echo package).
 func ExampleWithDora() {
-	backend := dora.NewServer(dora.ServerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	backend := dora.NewServer(dora.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	echo.RegisterEchoServer(backend, sayServer{})
 	doraLis, _ := net.Listen("tcp", "127.0.0.1:0")
 	go backend.Serve(doraLis)

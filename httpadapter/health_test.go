@@ -12,7 +12,7 @@ import (
 
 func TestHealthCheck(t *testing.T) {
 	hs := health.NewServer()
-	srv := dora.NewServer(dora.ServerLogger(quiet))
+	srv := dora.NewServer(dora.WithLogger(quiet))
 	health.RegisterHealthServer(srv, hs)
 	hs.SetServingStatus("svc.up", health.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("svc.down", health.HealthCheckResponse_NOT_SERVING)

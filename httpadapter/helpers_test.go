@@ -185,7 +185,7 @@ func (echoServer) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayRespon
 // returns its address; it stops when the test ends.
 func startDora(t testing.TB, bare bool) string {
 	t.Helper()
-	srv := dora.NewServer(dora.ServerLogger(quiet))
+	srv := dora.NewServer(dora.WithLogger(quiet))
 	if !bare {
 		echo.RegisterEchoServer(srv, echoServer{})
 	}

@@ -26,7 +26,7 @@ const (
 )
 
 func TestTraceContextToDora(t *testing.T) {
-	srv := dora.NewServer(dora.ServerLogger(quiet))
+	srv := dora.NewServer(dora.WithLogger(quiet))
 	echo.RegisterEchoServer(srv, traceEcho{})
 	addr := serveDora(t, srv)
 	client := doraClient(t, addr)

@@ -64,7 +64,7 @@ func (d doraServer) Close() error {
 }
 
 func (doraFramework) Serve(ln net.Listener) (io.Closer, error) {
-	opts := append([]dora.ServerOption{dora.ServerNapConfig(doraNapConfig()), dora.MaxRecvMsgSize(MaxPayload + 64)},
+	opts := append([]dora.ServerOption{dora.WithNapConfig(doraNapConfig()), dora.MaxRecvMsgSize(MaxPayload + 64)},
 		doraPerfOptions...)
 	s := dora.NewServer(opts...)
 	echodora.RegisterEchoServer(s, doraEcho{})

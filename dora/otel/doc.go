@@ -2,7 +2,7 @@
 // dora.StatsHandler that start a span per call with the RPC semantic-convention attributes,
 // carry the W3C trace context in the call's metadata, and record the standard RPC metrics.
 //
-//	srv := dora.NewServer(dora.ServerStats(doraotel.NewServerHandler()))
+//	srv := dora.NewServer(dora.WithStats(doraotel.NewServerHandler()))
 //	client, err := dora.NewClient(addr, dora.WithStats(doraotel.NewClientHandler()))
 //
 // Both use the global TracerProvider and MeterProvider (otel.SetTracerProvider,

@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := dora.NewServer(dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tp))))
+	srv := dora.NewServer(dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tp))))
 	echo.RegisterEchoServer(srv, echoImpl{})
 	go srv.Serve(lis)
 

@@ -46,9 +46,10 @@ type handler struct {
 	reqsPerRPC, respsPerRPC metric.Int64Histogram
 }
 
-// NewClientHandler returns the StatsHandler for dora.WithStats: a client span per call (per
-// attempt on a balanced client, whose per-server clients run the handler), the trace context
-// injected into the call's metadata, and the rpc.client.* metrics.
+// NewClientHandler returns the StatsHandler of a client, for dora.WithStats given to
+// dora.NewClient: a client span per call (per attempt on a balanced client, whose
+// per-server clients run the handler), the trace context injected into the call's
+// metadata, and the rpc.client.* metrics.
 func NewClientHandler(opts ...Option) dora.StatsHandler {
 	c := newConfig(opts)
 	h := &handler{client: true, tracer: c.tp.Tracer(ScopeName), props: c.props}
@@ -61,9 +62,9 @@ func NewClientHandler(opts ...Option) dora.StatsHandler {
 	return h
 }
 
-// NewServerHandler returns the StatsHandler for dora.ServerStats: a server span per call,
-// child of the client's span when the call's metadata carries a trace context, and the
-// rpc.server.* metrics.
+// NewServerHandler returns the StatsHandler of a server, for dora.WithStats given to
+// dora.NewServer: a server span per call, child of the client's span when the call's
+// metadata carries a trace context, and the rpc.server.* metrics.
 func NewServerHandler(opts ...Option) dora.StatsHandler {
 	c := newConfig(opts)
 	h := &handler{tracer: c.tp.Tracer(ScopeName), props: c.props}

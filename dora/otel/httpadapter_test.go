@@ -20,7 +20,7 @@ import (
 // each span the child of the one before.
 func TestHTTPAdapterTrace(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
+	srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
 	client := newClient(t, srv.addr, dora.WithStats(doraotel.NewClientHandler(doraotel.WithTracerProvider(tel.tp))))
 	adapter, err := httpadapter.NewServer(httpadapter.WithDora(client), httpadapter.WithLogger(quiet))
 	if err != nil {

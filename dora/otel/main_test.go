@@ -83,7 +83,7 @@ func startServer(t *testing.T, opts ...dora.ServerOption) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{addr: lis.Addr().String(), srv: dora.NewServer(append([]dora.ServerOption{dora.ServerLogger(quiet)}, opts...)...), done: make(chan error, 1)}
+	s := &server{addr: lis.Addr().String(), srv: dora.NewServer(append([]dora.ServerOption{dora.WithLogger(quiet)}, opts...)...), done: make(chan error, 1)}
 	echo.RegisterEchoServer(s.srv, echoImpl{})
 	go func() { s.done <- s.srv.Serve(lis) }()
 	t.Cleanup(s.stop)

@@ -50,7 +50,7 @@ func TestUnarySpans(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tel := newTelemetry(t)
-			srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
+			srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
 			c := newClient(t, srv.addr, dora.WithStats(doraotel.NewClientHandler(doraotel.WithTracerProvider(tel.tp))))
 			ec := echo.NewEchoClient(c)
 			_, port, _ := net.SplitHostPort(srv.addr)
@@ -107,7 +107,7 @@ func TestUnarySpans(t *testing.T) {
 
 func TestCallerSpanIsParent(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
+	srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
 	c := newClient(t, srv.addr, dora.WithStats(doraotel.NewClientHandler(doraotel.WithTracerProvider(tel.tp))))
 	ctx, parent := tel.tp.Tracer("test").Start(testCtx(t), "caller")
 	if _, err := echo.NewEchoClient(c).Say(ctx, &echo.SayRequest{Text: "x"}); err != nil {
@@ -137,7 +137,7 @@ func TestCallerSpanIsParent(t *testing.T) {
 
 func TestStreamSpans(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
+	srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp))))
 	c := newClient(t, srv.addr, dora.WithStats(doraotel.NewClientHandler(doraotel.WithTracerProvider(tel.tp))))
 	st, err := echo.NewEchoClient(c).Count(testCtx(t), &echo.CountRequest{From: 1, To: 3})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestStreamSpans(t *testing.T) {
 
 func TestUnknownMethodIsOther(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp), doraotel.WithMeterProvider(tel.mp))))
+	srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithTracerProvider(tel.tp), doraotel.WithMeterProvider(tel.mp))))
 	c := newClient(t, srv.addr)
 	var out echo.SayResponse
 	if err := c.Invoke(testCtx(t), "/peer.Chosen/Name", &echo.SayRequest{}, &out); status.Code(err) != codes.Unimplemented {
@@ -205,7 +205,7 @@ func histogram[N int64 | float64](t *testing.T, rm metricdata.ResourceMetrics, n
 
 func TestMetrics(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := startServer(t, dora.ServerStats(doraotel.NewServerHandler(doraotel.WithMeterProvider(tel.mp))))
+	srv := startServer(t, dora.WithStats(doraotel.NewServerHandler(doraotel.WithMeterProvider(tel.mp))))
 	c := newClient(t, srv.addr, dora.WithStats(doraotel.NewClientHandler(doraotel.WithMeterProvider(tel.mp))))
 	ec := echo.NewEchoClient(c)
 	for _, text := range []string{"a", "b", "invalid"} {

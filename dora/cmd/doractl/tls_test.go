@@ -19,7 +19,7 @@ func TestDoractlMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := dora.NewServer(dora.ServerTLS(kit.ServerConfig(true)))
+	srv := dora.NewServer(dora.WithTLS(kit.ServerConfig(true)))
 	health.RegisterHealthServer(srv, health.NewServer())
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(lis) }()

@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	}
 	opts := []dora.ServerOption{dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes()))}
 	if tlsCfg != nil {
-		opts = append(opts, dora.ServerTLS(tlsCfg))
+		opts = append(opts, dora.WithTLS(tlsCfg))
 	}
 	tr, err := startTracing(ctx, cfg, log)
 	if err != nil {

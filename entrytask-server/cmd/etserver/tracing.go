@@ -102,7 +102,7 @@ func (t *tracing) serverOption() dora.ServerOption {
 	if t.mp != nil {
 		opts = append(opts, doraotel.WithMeterProvider(t.mp))
 	}
-	return dora.ServerStats(doraotel.NewServerHandler(opts...))
+	return dora.WithStats(doraotel.NewServerHandler(opts...))
 }
 
 // shutdown exports the spans and metrics still buffered, for at most otelFlushTimeout.

@@ -61,9 +61,9 @@ func NewServer(o Options, extra ...dora.ServerOption) (*dora.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []dora.ServerOption{dora.ChainUnaryInterceptor(st.intercept), dora.ServerLogger(st.log)}
+	opts := []dora.ServerOption{dora.ChainUnaryInterceptor(st.intercept), dora.WithLogger(st.log)}
 	if o.Metrics != nil {
-		opts = append(opts, dora.ServerStats(o.Metrics))
+		opts = append(opts, dora.WithStats(o.Metrics))
 	}
 	srv := dora.NewServer(append(opts, extra...)...)
 	kvpb.RegisterStoreServer(srv, st)

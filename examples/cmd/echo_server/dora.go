@@ -54,9 +54,9 @@ func (d doraServing) Shutdown(ctx context.Context) error {
 // doraListener serves the dora echo service and the health service on addr (TLS with
 // tlsConfig when set), and the reflection service when withReflection is set.
 func doraListener(addr string, tlsConfig *tls.Config, withReflection bool, log *slog.Logger) serving.Listener {
-	opts := []dora.ServerOption{dora.ServerLogger(log)}
+	opts := []dora.ServerOption{dora.WithLogger(log)}
 	if tlsConfig != nil {
-		opts = append(opts, dora.ServerTLS(tlsConfig))
+		opts = append(opts, dora.WithTLS(tlsConfig))
 	}
 	srv := dora.NewServer(opts...)
 	doraecho.RegisterEchoServer(srv, doraEcho{})
