@@ -2,7 +2,6 @@ package httpadapter
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -61,7 +60,6 @@ type config struct {
 	idleTimeout       time.Duration
 	callTimeout       time.Duration
 	tlsConfig         *tls.Config
-	clientCAs         *x509.CertPool
 	logger            *slog.Logger
 	accessLog         bool
 	registerer        prometheus.Registerer
@@ -119,8 +117,6 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: health path %q must start with /", ErrBadOption, c.healthPath)
 	case c.healthPath != "" && c.healthPath == c.metricsPath:
 		return fmt.Errorf("%w: health and metrics paths are both %q", ErrBadOption, c.healthPath)
-	case c.clientCAs != nil && c.tlsConfig == nil:
-		return fmt.Errorf("%w: WithClientCAs needs WithTLS", ErrBadOption)
 	}
 	return nil
 }
@@ -200,12 +196,11 @@ func WithTimeouts(readHeader, read, write, idle time.Duration) Option {
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
 
 // WithTLS makes Serve and ListenAndServe speak HTTPS with cfg, which must hold a
-// certificate (Certificates or GetCertificate). Default: plain HTTP. cfg is cloned.
+// certificate (Certificates or GetCertificate); it is the only place the listener's TLS is
+// set. For mutual TLS set cfg.ClientAuth (tls.RequireAndVerifyClientCert) and
+// cfg.ClientCAs. Default: plain HTTP. cfg is cloned when NewServer runs: later changes to it
+// are not seen.
 func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tlsConfig = cfg } }
-
-// WithClientCAs turns on mutual TLS: clients must present a certificate that verifies
-// against pool (tls.RequireAndVerifyClientCert). It needs WithTLS. Default: off.
-func WithClientCAs(pool *x509.CertPool) Option { return func(c *config) { c.clientCAs = pool } }
 
 // WithLogger sets the logger of the access log and of server errors. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

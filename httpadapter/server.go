@@ -97,10 +97,6 @@ func NewServer(opts ...Option) (*Server, error) {
 	var tlsCfg *tls.Config
 	if cfg.tlsConfig != nil {
 		tlsCfg = cfg.tlsConfig.Clone()
-		if cfg.clientCAs != nil {
-			tlsCfg.ClientCAs = cfg.clientCAs
-			tlsCfg.ClientAuth = tls.RequireAndVerifyClientCert
-		}
 	}
 	s.hs = &http.Server{
 		Handler:           s,

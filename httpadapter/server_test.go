@@ -201,12 +201,11 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := []Option{WithLogger(quiet), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}}),
-				WithIIPRoute(Route{Backend: iipClient(t, addr)})}
+			srvTLS := &tls.Config{Certificates: []tls.Certificate{pki.Server}}
 			if tc.mutual {
-				opts = append(opts, WithClientCAs(pki.Pool))
+				srvTLS.ClientCAs, srvTLS.ClientAuth = pki.Pool, tls.RequireAndVerifyClientCert
 			}
-			s, err := NewServer(opts...)
+			s, err := NewServer(WithLogger(quiet), WithTLS(srvTLS), WithIIPRoute(Route{Backend: iipClient(t, addr)}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +322,6 @@ func TestOptionsValidation(t *testing.T) {
 		{"unknown header format", WithHeaderFormat(HeaderFormat(9))},
 		{"dora prefix without slashes", WithDoraPrefix("rpc")},
 		{"metrics path without slash", WithMetricsPath("metrics")},
-		{"client CAs without TLS", WithClientCAs(testkit.NewPKI(t, "httpadapter test CA").Pool)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
