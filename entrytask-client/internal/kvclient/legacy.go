@@ -86,13 +86,7 @@ func (c *legacyClient) Login(ctx context.Context, user, pass string) (string, er
 	if err := c.call(ctx, "Login", nil, &kvpb.LoginReq{Username: user, Password: pass}, rsp); err != nil {
 		return "", err
 	}
-	if err := appError(rsp.GetStatus()); err != nil {
-		return "", err
-	}
-	if rsp.GetToken() == "" {
-		return "", Errorf(Code(codes.Internal), "login answered OK without a token")
-	}
-	return rsp.GetToken(), nil
+	return loginToken(rsp)
 }
 
 func (c *legacyClient) Read(ctx context.Context, token, user, key string) (string, error) {
