@@ -42,7 +42,10 @@ type legacyReply struct {
 // (`ReadSecureMessage`) and the metadata keys `token` and `username`, answers matched by
 // stream ID, every call multiplexed on one TCP connection (dialed at the first call, and
 // again after it is lost). It exists so that `etclient benchmark --legacy` loads etserver's
-// legacy path; it has no TLS and no balancing (Dial refuses both with Legacy).
+// legacy path; it has no TLS and no balancing (Dial refuses both with Legacy). A call waits
+// for its answer until its context ends or the connection fails (the legacy protocol has no
+// cancellation: a late answer is dropped); the first call dials while holding the client's
+// lock, for at most Options.DialTimeout.
 type legacyClient struct {
 	addr        string
 	dialTimeout time.Duration
