@@ -365,3 +365,38 @@ func BenchmarkLargeCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRawTCPLargeEcho is BenchmarkLargeCall's reference: the same
+// messages echoed one at a time over one loopback TCP connection with a
+// 4-byte length, read into buffers reused across calls (the wire's limit).
+func BenchmarkRawTCPLargeEcho(b *testing.B) {
+	for _, size := range []int{128 << 10, 1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("size=%dKiB", size>>10), func(b *testing.B) {
+			client, server := rawTCPPair(b)
+			go func() {
+				r, w := bufio.NewReader(server), bufio.NewWriter(server)
+				buf := make([]byte, size)
+				for {
+					m, err := readMsg(r, buf)
+					if err != nil {
+						return
+					}
+					writeMsg(w, m)
+					w.Flush()
+				}
+			}()
+			r, w := bufio.NewReader(client), bufio.NewWriter(client)
+			msg, buf := make([]byte, size), make([]byte, size)
+			b.SetBytes(2 * int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				writeMsg(w, msg)
+				w.Flush()
+				if _, err := readMsg(r, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
