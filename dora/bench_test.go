@@ -230,27 +230,18 @@ func BenchmarkUnarySequential(b *testing.B) {
 }
 
 // BenchmarkUnaryLarge is issue #17's large cells in process: 256 KiB and 1 MiB echo calls
-// from 1 and 16 callers on one connection, with the default decoding (alias=off) and with
-// AliasThreshold and WithAliasThreshold at 64 KiB (alias=on). B/op and allocs/op count
-// both sides.
+// from 1 and 16 callers on one connection. B/op and allocs/op count both sides.
 func BenchmarkUnaryLarge(b *testing.B) {
-	for _, alias := range []bool{false, true} {
-		var threshold int
-		if alias {
-			threshold = 64 << 10
-		}
-		ts := startServer(b, nil, dora.AliasThreshold(threshold))
-		c := newTestClient(b, ts.addr, dora.WithAliasThreshold(threshold))
-		ec := echo.NewEchoClient(c)
-		if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
-			b.Fatal(err)
-		}
-		for _, size := range []int{256 << 10, 1 << 20} {
-			for _, callers := range []int{1, 16} {
-				b.Run(fmt.Sprintf("alias=%v/size=%d/callers=%d", alias, size, callers), func(b *testing.B) {
-					runEcho(b, ec, size, callers)
-				})
-			}
+	ts := startServer(b, nil)
+	ec := echo.NewEchoClient(newTestClient(b, ts.addr))
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	for _, size := range []int{256 << 10, 1 << 20} {
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
+				runEcho(b, ec, size, callers)
+			})
 		}
 	}
 }

@@ -46,7 +46,6 @@ type serverOptions struct {
 	compressThreshold   int           // CompressionThreshold; 0: DefaultCompressionThreshold
 	idleCallWorkers     int           // IdleCallWorkers; 0: a goroutine per call
 	lazyCallContext     bool          // LazyCallContext
-	aliasThreshold      int           // AliasThreshold; 0: off
 }
 
 // ServerNapConfig sets the transport settings of accepted sessions (frame size, windows,
@@ -250,7 +249,6 @@ type clientOptions struct {
 	balanced          bool              // WithBalancer or WithPicker given
 	lbOpts            []lbclient.Option // WithBalancer's options
 	compressThreshold int               // WithCompressionThreshold; 0: DefaultCompressionThreshold
-	aliasThreshold    int               // WithAliasThreshold; 0: off
 }
 
 // WithNapConfig sets the transport settings of the client's sessions; zero fields mean nap's

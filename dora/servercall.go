@@ -51,9 +51,6 @@ type serverCall struct {
 	seq     uint64
 	payload []byte
 	stats   *callStats
-	// requestKept is set when the decoded request refers to the received message
-	// (AliasThreshold): it then does not go back to nap's buffer pool.
-	requestKept bool
 	// encoding is the request payload's dora-encoding ("" plain); acceptGzip is set when
 	// the client accepts a gzip response (dora-accept-encoding).
 	encoding   string
@@ -148,8 +145,6 @@ type unaryDecoder struct {
 	codec   codec.Codec
 	payload []byte
 	method  string
-	alias   int  // Server's AliasThreshold
-	kept    bool // a decoded message refers to payload (AliasThreshold)
 	fn      func(any) error
 }
 
@@ -163,9 +158,7 @@ func (d *unaryDecoder) decode(v any) error {
 	if d.codec == nil {
 		return status.Error(codes.Internal, "dora: request decoder used after its handler returned")
 	}
-	kept, err := unmarshal(d.codec, d.payload, v, d.alias)
-	d.kept = d.kept || kept
-	if err != nil {
+	if err := d.codec.Unmarshal(d.payload, v); err != nil {
 		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", d.method, err)
 	}
 	return nil
@@ -183,11 +176,10 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	if err != nil {
 		return // reset or session gone before the request arrived: nobody to answer
 	}
-	c := &serverCall{values: context.Background(), srv: s, conn: cs, sess: sess, st: st, legacy: sess.Legacy()}
 	// Once the call is over nothing refers to the request (codecs copy what
-	// they decode, unless AliasThreshold let the request keep it): its memory
-	// can take the session's next large message.
-	defer c.releaseRequest(msg)
+	// they decode): its memory can take the session's next large message.
+	defer st.Release(msg)
+	c := &serverCall{values: context.Background(), srv: s, conn: cs, sess: sess, st: st, legacy: sess.Legacy()}
 	defer c.endCtx()
 	var p pkg
 	if err := decodePkg(msg, &p); err != nil {
@@ -307,10 +299,9 @@ const maxTimeoutUs = uint64(10 * 365 * 24 * time.Hour / time.Microsecond)
 
 func (s *Server) runUnary(c *serverCall) (resp any, err error) {
 	d := decoderPool.Get().(*unaryDecoder)
-	d.codec, d.payload, d.method, d.alias = c.codec, c.payload, c.method, s.opts.aliasThreshold
+	d.codec, d.payload, d.method = c.codec, c.payload, c.method
 	defer func() {
-		c.requestKept = d.kept
-		d.codec, d.payload, d.method, d.kept = nil, nil, "", false
+		d.codec, d.payload, d.method = nil, nil, ""
 		decoderPool.Put(d)
 		if r := recover(); r != nil {
 			err = s.panicked(c, r)

@@ -352,12 +352,10 @@ func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip 
 			return err
 		}
 	}
-	kept, err := unmarshal(cdc, p.payload, resp, c.opts.aliasThreshold)
-	if !kept {
-		// The codec kept nothing of its input: the message's memory goes back to
-		// nap's buffer pool for the next message received.
-		st.Release(msg)
-	}
+	err = cdc.Unmarshal(p.payload, resp)
+	// Codecs keep nothing of their input: the message's memory goes back to nap's
+	// buffer pool for the next message received.
+	st.Release(msg)
 	if err != nil {
 		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
 	}
