@@ -343,7 +343,7 @@ func (s *Session) handleData(h frameHeader) error {
 				st.partial = nb
 			}
 			st.partial = st.partial[:l+m]
-			if err := s.readFull(st.partial[l:]); err != nil {
+			if _, err := io.ReadFull(s.br, st.partial[l:]); err != nil {
 				return ioError("read", err)
 			}
 			if !more {
@@ -609,30 +609,16 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 		_, err = s.br.Discard(n)
 		return msg, err
 	}
+	// A large payload: take what the read buffer already holds, then read the
+	// rest straight from the connection into the message. The buffer is empty
+	// by then, so the byte order is kept, and bulk data is copied once, not twice.
 	msg := getMessage(n)
-	return msg, s.readFull(msg)
-}
-
-// readFull fills p with the next bytes of the connection. A payload of
-// directReadMin bytes or more takes what the read buffer already holds, then
-// is read straight from the connection: the buffer is empty by then, so the
-// byte order is kept, and bulk data (a single-frame message, or a frame of a
-// message in assembly) is copied once, not twice. Smaller reads go through
-// the read buffer, which saves system calls.
-func (s *Session) readFull(p []byte) error {
-	if len(p) < directReadMin {
-		_, err := io.ReadFull(s.br, p)
-		return err
+	k, _ := s.br.Read(msg[:min(n, s.br.Buffered())])
+	if k == n {
+		return msg, nil
 	}
-	k, _ := s.br.Read(p[:min(len(p), s.br.Buffered())])
-	if k == len(p) {
-		return nil
-	}
-	_, err := io.ReadFull(s.conn, p[k:])
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
+	_, err := io.ReadFull(s.conn, msg[k:])
+	return msg, err
 }
 
 // creditAnnouncedLocked grows the window of a stream whose reader waits for
