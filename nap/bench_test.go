@@ -325,43 +325,96 @@ func BenchmarkLargeCall(b *testing.B) {
 	for _, size := range []int{128 << 10, 1 << 20, 4 << 20} {
 		for _, hints := range []bool{true, false} {
 			b.Run(fmt.Sprintf("size=%dKiB/hints=%v", size>>10, hints), func(b *testing.B) {
-				cfg := &Config{DisableSizeHints: !hints}
-				c, s := benchPair(b, cfg)
-				go func() {
-					for {
-						st, err := s.AcceptStream(context.Background())
-						if err != nil {
-							return
-						}
-						m, err := st.Recv()
-						if err == nil {
-							st.SendAndClose(m)
-							st.Release(m)
-						}
-						st.Close()
-					}
-				}()
-				msg := make([]byte, size)
-				ctx := context.Background()
-				b.SetBytes(2 * int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					st, err := c.OpenStream(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := st.SendAndClose(msg); err != nil {
-						b.Fatal(err)
-					}
-					m, err := st.Recv()
-					if err != nil || len(m) != size {
-						b.Fatalf("reply of %d bytes, %v", len(m), err)
-					}
-					st.Release(m)
-					st.Close()
-				}
+				runLargeCall(b, &Config{DisableSizeHints: !hints}, size)
 			})
 		}
+	}
+}
+
+// BenchmarkLargeCallFrameSize is BenchmarkLargeCall's 1 MiB call with
+// MaxFrameSize (both sides) from the default 64 KiB to 1 MiB, and with both
+// windows at 4 MiB: what frame size and window updates cost a large call.
+func BenchmarkLargeCallFrameSize(b *testing.B) {
+	for _, frame := range []int{64 << 10, 256 << 10, 1 << 20} {
+		for _, window := range []int{0, 4 << 20} {
+			b.Run(fmt.Sprintf("frame=%dKiB/window=%dKiB", frame>>10, window>>10), func(b *testing.B) {
+				runLargeCall(b, &Config{MaxFrameSize: frame, StreamWindow: window, ConnWindow: window}, 1<<20)
+			})
+		}
+	}
+}
+
+// runLargeCall makes b.N calls of size bytes each way, one at a time, on one
+// session pair configured with cfg.
+func runLargeCall(b *testing.B, cfg *Config, size int) {
+	c, s := benchPair(b, cfg)
+	go func() {
+		for {
+			st, err := s.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			m, err := st.Recv()
+			if err == nil {
+				st.SendAndClose(m)
+				st.Release(m)
+			}
+			st.Close()
+		}
+	}()
+	msg := make([]byte, size)
+	ctx := context.Background()
+	b.SetBytes(2 * int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := c.OpenStream(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.SendAndClose(msg); err != nil {
+			b.Fatal(err)
+		}
+		m, err := st.Recv()
+		if err != nil || len(m) != size {
+			b.Fatalf("reply of %d bytes, %v", len(m), err)
+		}
+		st.Release(m)
+		st.Close()
+	}
+}
+
+// BenchmarkRawTCPLargeEcho is BenchmarkLargeCall's reference: the same
+// messages echoed one at a time over one loopback TCP connection with a
+// 4-byte length, read into buffers reused across calls (the wire's limit).
+func BenchmarkRawTCPLargeEcho(b *testing.B) {
+	for _, size := range []int{128 << 10, 1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("size=%dKiB", size>>10), func(b *testing.B) {
+			client, server := rawTCPPair(b)
+			go func() {
+				r, w := bufio.NewReader(server), bufio.NewWriter(server)
+				buf := make([]byte, size)
+				for {
+					m, err := readMsg(r, buf)
+					if err != nil {
+						return
+					}
+					writeMsg(w, m)
+					w.Flush()
+				}
+			}()
+			r, w := bufio.NewReader(client), bufio.NewWriter(client)
+			msg, buf := make([]byte, size), make([]byte, size)
+			b.SetBytes(2 * int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				writeMsg(w, msg)
+				w.Flush()
+				if _, err := readMsg(r, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

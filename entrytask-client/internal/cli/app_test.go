@@ -124,6 +124,8 @@ func TestBadCommandLines(t *testing.T) {
 		{"value size too small", []string{"benchmark", "write", "-v", "hello", "--value-size", "3"}, "--value-size 3 is shorter than the 5-byte --value"},
 		{"non-numeric first user", []string{"benchmark", "read", "-u", "alice", "--users", "3"}, `first user "alice" must be a number`},
 		{"ca without tls", []string{"login", "--ca", "ca.pem"}, "--ca needs --tls"},
+		{"legacy with tls", []string{"login", "--legacy", "--tls"}, "--legacy speaks plain TCP without tracing"},
+		{"legacy with a server list", []string{"login", "--legacy", "--server", "127.0.0.1:1,127.0.0.1:2"}, "--legacy takes one --server, not a list"},
 		{"cert without key", []string{"login", "--tls", "--cert", "c.pem"}, "--cert and --tls-key go together"},
 		{"bad composition", []string{"login,benchmark"}, `command "login,benchmark": "benchmark" cannot be composed`},
 		{"empty step", []string{"login,,read"}, `command "login,,read" has an empty step`},

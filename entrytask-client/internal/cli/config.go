@@ -49,6 +49,7 @@ type settings struct {
 	Hist        string        `koanf:"hist"`
 	MaxConnFail int           `koanf:"max-conn-failures"`
 	OTel        string        `koanf:"otel-endpoint"`
+	Legacy      bool          `koanf:"legacy"`
 
 	endpoints []lbclient.Endpoint
 }
@@ -79,6 +80,7 @@ func defaultSettings() map[string]any {
 		flagHist:        "",
 		flagMaxConnFail: DefaultMaxConnFailures,
 		flagOTel:        "",
+		flagLegacy:      false,
 	}
 }
 
@@ -208,12 +210,17 @@ func (s *settings) validate() error {
 		return usageErrorf("--tls-key needs --tls")
 	case (s.Cert == "") != (s.TLSKey == ""):
 		return usageErrorf("--cert and --tls-key go together")
+	case s.Legacy && (s.TLS || s.OTel != ""):
+		return usageErrorf("--legacy speaks plain TCP without tracing: drop --tls and --otel-endpoint")
 	case s.OTel != "" && !validOTelURL(s.OTel):
 		return usageErrorf("--otel-endpoint %q: want an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces", s.OTel)
 	}
 	eps, err := lbclient.ParseTarget(s.Server)
 	if err != nil {
 		return usageErrorf("--server: %v", err)
+	}
+	if s.Legacy && len(eps) > 1 {
+		return usageErrorf("--legacy takes one --server, not a list")
 	}
 	s.endpoints = eps
 	return nil

@@ -37,6 +37,7 @@ const (
 	flagHist        = "hist"
 	flagMaxConnFail = "max-conn-failures"
 	flagOTel        = "otel-endpoint"
+	flagLegacy      = "legacy"
 )
 
 // Defaults of the settings.
@@ -89,6 +90,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key of --cert"},
 		&cli.StringFlag{Name: flagConfig, Usage: "YAML file of settings (keys are the long flag names); flags and ETCLIENT_* variables override it"},
 		&cli.StringFlag{Name: flagOutput, Value: DefaultOutput, Usage: "output format: table or json (benchmarks also csv)"},
+		&cli.BoolFlag{Name: flagLegacy, Usage: "speak the previous version's protocol (legacy frames, bare method names, one plain TCP connection) instead of dora, to exercise etserver's legacy path; one --server, no TLS"},
 		&cli.StringFlag{Name: flagOTel, Usage: "export an OpenTelemetry span of every call to this OTLP/HTTP traces `URL` (e.g. http://127.0.0.1:4318/v1/traces); default: none"},
 	}
 }

@@ -164,7 +164,7 @@ func dial(ctx context.Context, env Env, s settings) (client kvclient.Client, flu
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := kvclient.Options{Endpoints: s.endpoints, DialTimeout: s.Timeout, TLS: tc}
+	opts := kvclient.Options{Endpoints: s.endpoints, DialTimeout: s.Timeout, TLS: tc, Legacy: s.Legacy}
 	flush = func() {}
 	if s.OTel != "" {
 		var stats dora.StatsHandler

@@ -61,6 +61,20 @@ func TestBenchmarkRead(t *testing.T) {
 	checkLatencies(t, rep)
 }
 
+// TestBenchmarkReadLegacy: --legacy reaches the real etserver over the previous version's
+// frames; a wrong password still fails the benchmark's login.
+func TestBenchmarkReadLegacy(t *testing.T) {
+	mustRun(t, "login,write", "--legacy", "-u", "955", "-p", "955", "-k", "bl", "-v", "x")
+	rep, _ := benchJSON(t, cli.ExitOK, "benchmark", "read", "--legacy", "-u", "955", "-p", "955", "-k", "bl", "-c", "4", "-r", "25")
+	if rep.Total != 100 || rep.Success != 100 || rep.Failure != 0 || rep.Method != "read" {
+		t.Fatalf("report %+v", rep)
+	}
+	checkLatencies(t, rep)
+	if r := etclient("login", "--legacy", "-u", "955", "-p", "wrong"); r.code == cli.ExitOK {
+		t.Fatalf("legacy login with a wrong password succeeded\n%v", r)
+	}
+}
+
 func TestBenchmarkWriteTable(t *testing.T) {
 	r := mustRun(t, "benchmark", "write", "-u", "951", "-p", "951", "-k", "bw", "-v", "m", "-c", "2", "-r", "10")
 	for _, re := range []string{

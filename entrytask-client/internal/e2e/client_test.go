@@ -24,7 +24,8 @@ func dial(t *testing.T, eps ...lbclient.Endpoint) kvclient.Client {
 }
 
 // TestClientContract runs the kvclient conformance suite on the dora client against etserver,
-// on one endpoint and on a balanced list whose first endpoint is down.
+// on one endpoint and on a balanced list whose first endpoint is down, and on the legacy
+// client (--legacy).
 func TestClientContract(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		kvclienttest.RunAs(t, [kvclienttest.Users]string{"1000", "999", "998"}, func(t *testing.T) kvclient.Client {
@@ -35,6 +36,16 @@ func TestClientContract(t *testing.T) {
 		down := testkit.ClosedAddr(t)
 		kvclienttest.RunAs(t, [kvclienttest.Users]string{"997", "996", "995"}, func(t *testing.T) kvclient.Client {
 			return dial(t, lbclient.Endpoint{Addr: down, Weight: 3}, lbclient.Endpoint{Addr: shared.Addr, Weight: 1})
+		})
+	})
+	t.Run("legacy frames", func(t *testing.T) {
+		kvclienttest.RunAs(t, [kvclienttest.Users]string{"994", "993", "992"}, func(t *testing.T) kvclient.Client {
+			c, err := kvclient.Dial(context.Background(), kvclient.Options{
+				Endpoints: []lbclient.Endpoint{{Addr: shared.Addr, Weight: 1}}, DialTimeout: 5 * time.Second, Legacy: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
 		})
 	})
 }

@@ -3,7 +3,8 @@
 // the benchmark engine do not depend on the transport.
 //
 // The production implementation, returned by Dial, speaks dora to etserver's kv.Store
-// service (one instance, or several balanced with lbclient through dora's lb:/// targets).
+// service (one instance, or several balanced with lbclient through dora's lb:/// targets);
+// with Options.Legacy it speaks the previous version's frames instead (etclient --legacy).
 // The in-memory test double in package kvfake is the other implementation; both pass the
 // conformance suite in package kvclienttest.
 package kvclient

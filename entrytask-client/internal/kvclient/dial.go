@@ -45,6 +45,11 @@ type Options struct {
 	// Stats, when non-nil, is told about every call (dora.WithStats): etclient's
 	// --otel-endpoint sets dora/otel's client handler here. Default: none.
 	Stats dora.StatsHandler
+	// Legacy, when true, makes the client speak the previous version's protocol (legacy nap
+	// frames, bare method names, one TCP connection; see legacyClient) instead of dora, to
+	// load etserver's legacy path. It needs exactly one endpoint (or none: DefaultServer),
+	// no TLS and no Stats; Dial refuses anything else with ErrBadEndpoint. Default: false.
+	Legacy bool
 }
 
 // Dial returns a Client for etserver's kv.Store service over dora. One endpoint gives a
@@ -70,6 +75,13 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 		if ep.Addr == "" || ep.Weight < 0 || ep.Weight > lbclient.MaxWeight || strings.ContainsAny(ep.Addr, ",#") {
 			return nil, fmt.Errorf("%w: %+v", ErrBadEndpoint, ep)
 		}
+	}
+	if opts.Legacy {
+		c, err := dialLegacy(opts)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	logger := opts.Logger
 	if logger == nil {

@@ -35,6 +35,12 @@ func (c *doraClient) Login(ctx context.Context, user, pass string) (string, erro
 	if err != nil {
 		return "", rpcError(err)
 	}
+	return loginToken(rsp)
+}
+
+// loginToken is the token of a Login answer, or the *Error of its status (Internal for an
+// OK answer without a token).
+func loginToken(rsp *kvpb.LoginRsp) (string, error) {
 	if err := appError(rsp.GetStatus()); err != nil {
 		return "", err
 	}

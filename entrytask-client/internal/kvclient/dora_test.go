@@ -34,7 +34,9 @@ type scripted struct {
 	err    error        // returned by every call when set
 	status *kvpb.Status // answered by Login and Read when set
 	block  chan struct{}
-	calls  atomic.Int64 // calls answered
+	// arrived, when set, gets a value (without blocking) as each call reaches the server.
+	arrived chan struct{}
+	calls   atomic.Int64 // calls answered
 }
 
 func (s *scripted) answer(ctx context.Context) (*kvpb.Status, error) {
@@ -42,8 +44,14 @@ func (s *scripted) answer(ctx context.Context) (*kvpb.Status, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	s.mu.Lock()
 	s.lastMD = md.Copy()
-	err, st, block := s.err, s.status, s.block
+	err, st, block, arrived := s.err, s.status, s.block, s.arrived
 	s.mu.Unlock()
+	if arrived != nil {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	}
 	if block != nil {
 		select {
 		case <-block:
