@@ -236,7 +236,7 @@ func BenchmarkUnarySequential(b *testing.B) {
 func BenchmarkUnaryLarge(b *testing.B) {
 	for _, frame := range []int{nap.DefaultMaxFrameSize, 256 << 10} {
 		cfg := nap.Config{MaxFrameSize: frame}
-		ts := startServer(b, nil, dora.ServerNapConfig(cfg))
+		ts := startServer(b, nil, dora.WithNapConfig(cfg))
 		ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.WithNapConfig(cfg)))
 		if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
 			b.Fatal(err)
