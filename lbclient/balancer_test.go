@@ -809,7 +809,7 @@ func TestBeginHoldsAndMoves(t *testing.T) {
 // picks and done callbacks.
 type countingPicker struct{ picks, dones *atomic.Int64 }
 
-func (p countingPicker) String() string { return "counting" }
+func (p countingPicker) String() string       { return "counting" }
 func (p countingPicker) Build(*Set) SetPicker { return p }
 func (p countingPicker) Pick(PickInfo) (PickResult, error) {
 	p.picks.Add(1)
