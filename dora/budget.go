@@ -124,6 +124,9 @@ type connState struct {
 	replies replyBudget
 	sent    atomic.Uint64 // reply sends completed: the connection's progress
 	stuck   atomic.Int32  // replies failed because the peer did not read them
+	// accept is the session's next acceptor (Server.acceptCall on this connection), built
+	// once per session so that starting it allocates nothing (nil with IdleCallWorkers).
+	accept func()
 }
 
 // noteStuck counts a reply that failed because the peer did not read (err matches

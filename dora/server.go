@@ -104,18 +104,8 @@ type streamWork struct {
 	st   *nap.Stream
 }
 
-// dispatch runs the call of st: on a new goroutine by default, on an idle worker with
-// IdleCallWorkers.
-func (s *Server) dispatch(w streamWork) {
-	s.callWG.Add(1)
-	if s.work == nil {
-		go s.handleStream(w.conn, w.st)
-		return
-	}
-	s.dispatchWorker(w)
-}
-
-// dispatchWorker runs the call of st on an idle worker, or on a new one (IdleCallWorkers).
+// dispatchWorker runs the call of st on an idle worker, or on a new one (IdleCallWorkers);
+// the caller has counted it in callWG.
 //
 // idle counts workers that finished a call and are committed to take the next one from
 // work. dispatchWorker reserves one by decrementing idle (never below zero) and hands it
@@ -126,7 +116,7 @@ func (s *Server) dispatch(w streamWork) {
 // the stream through work too: every send has exactly one committed receiver (a reserved
 // worker or a started one), so a send that finds the buffer full waits only for those
 // receivers to be scheduled. Stop and GracefulStop close quit only after every session
-// loop (the only callers of dispatch) has returned and every dispatched call has
+// loop (the only callers of dispatchWorker) has returned and every dispatched call has
 // finished, so no work is left in the channel.
 func (s *Server) dispatchWorker(w streamWork) {
 	for {
@@ -417,27 +407,64 @@ func (s *Server) Serve(lis net.Listener) error {
 	}
 }
 
+// serveSession serves the calls of one session. By default (no IdleCallWorkers) the
+// goroutine that accepts a stream is the one that runs its call: it first starts the
+// session's next acceptor, then serves the call (acceptCall). There is no hand-off from an
+// accept loop to a call goroutine, and starting the next acceptor allocates nothing (a go
+// statement with arguments would allocate a closure per call). With IdleCallWorkers one
+// loop accepts every stream and hands it to a worker.
 func (s *Server) serveSession(cs *connState) {
-	sess := cs.sess
-	defer s.sessWG.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-	}()
+	if s.work == nil {
+		cs.accept = func() { s.acceptCall(cs) }
+		s.acceptCall(cs)
+		return
+	}
+	defer s.endSession(cs)
 	ctx := context.Background()
 	for {
-		st, err := sess.AcceptStream(ctx)
+		st, err := cs.sess.AcceptStream(ctx)
 		if err != nil {
-			sess.Close()
 			return
 		}
-		if !s.admitCall(sess) {
+		if !s.admitCall(cs.sess) {
 			st.Reset(nap.CodeRefusedStream) // retryable: no handler saw it
 			continue
 		}
-		s.dispatch(streamWork{cs, st})
+		s.callWG.Add(1)
+		s.dispatchWorker(streamWork{cs, st})
 	}
+}
+
+// acceptCall is one acceptor of cs's session (see serveSession): it waits for the next
+// stream, starts the next acceptor and serves the call on its own goroutine. At any time
+// exactly one goroutine of the session waits in AcceptStream; the one that sees the
+// session end ends it. Every call is counted in callWG before its successor can end the
+// session, so Stop, which waits for sessWG before callWG, waits for every call.
+func (s *Server) acceptCall(cs *connState) {
+	for {
+		st, err := cs.sess.AcceptStream(context.Background())
+		if err != nil {
+			s.endSession(cs)
+			return
+		}
+		if !s.admitCall(cs.sess) {
+			st.Reset(nap.CodeRefusedStream) // retryable: no handler saw it
+			continue
+		}
+		s.callWG.Add(1)
+		go cs.accept()
+		s.handleStream(cs, st)
+		return
+	}
+}
+
+// endSession closes a session whose streams are no longer accepted and forgets it.
+func (s *Server) endSession(cs *connState) {
+	cs.sess.Close()
+	s.mu.Lock()
+	delete(s.sessions, cs.sess)
+	s.mu.Unlock()
+	s.sessWG.Done()
 }
 
 // admitCall counts a new call against MaxServerCalls; it reports false (and logs, once

@@ -138,7 +138,9 @@ func (n *node) record(cfg *config, failure, unsent, trial bool, latency int64, n
 		return
 	}
 	n.successes.Add(1)
-	n.consecutive.Store(0)
+	if n.consecutive.Load() != 0 { // a read, not a write of the shared line, on the usual path
+		n.consecutive.Store(0)
+	}
 	if trial {
 		n.backoffStep.Store(0)
 		n.ejectedUntil.Store(0)

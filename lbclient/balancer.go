@@ -60,6 +60,9 @@ type backendSet[C io.Closer] struct {
 	backends []*backend[C]
 	set      *Set
 	picker   SetPicker
+	// single is set for a set of one backend with a picker lbclient ships: every pick
+	// is that backend, so pick does not ask the picker (no draw, no lock).
+	single bool
 }
 
 // Lease is a backend's client picked for one call. Call Done exactly once with
@@ -207,7 +210,8 @@ func (b *Balancer[C]) apply(eps []Endpoint) error {
 		be.weight.Store(int32(ws[i]))
 	}
 	set := newSet(nodes, ws)
-	b.set.Store(&backendSet[C]{backends: bs, set: set, picker: b.cfg.picker.Build(set)})
+	b.set.Store(&backendSet[C]{backends: bs, set: set, picker: b.cfg.picker.Build(set),
+		single: len(bs) == 1 && shippedPicker(b.cfg.picker)})
 	for _, be := range byAddr {
 		be.retire()
 	}
@@ -397,6 +401,9 @@ func (b *Balancer[C]) pick(key string, avoid *backend[C]) (Lease[C], error) {
 			if be == nil && c != avoid && c.claimTrial(now) {
 				be, trial = c, true
 			}
+		}
+		if be == nil && s.single {
+			be = s.backends[0] // what every shipped picker answers for a set of one
 		}
 		if be == nil {
 			// IgnoreHealth: every backend is eligible, because all are healthy or

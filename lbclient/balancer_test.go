@@ -804,3 +804,55 @@ func TestBeginHoldsAndMoves(t *testing.T) {
 		t.Fatalf("picked %v, want the last pick on the live backend", picked)
 	}
 }
+
+// countingPicker is a Picker of the caller's own: it always picks backend 0 and counts its
+// picks and done callbacks.
+type countingPicker struct{ picks, dones *atomic.Int64 }
+
+func (p countingPicker) String() string       { return "counting" }
+func (p countingPicker) Build(*Set) SetPicker { return p }
+func (p countingPicker) Pick(PickInfo) (PickResult, error) {
+	p.picks.Add(1)
+	return PickResult{Index: 0, Done: func(DoneInfo) { p.dones.Add(1) }}, nil
+}
+
+// TestSingleBackendPath: with one backend, the pickers lbclient ships are not asked (the
+// set is marked single) and calls still count, fail, eject and go to the ejected backend
+// (panic mode); a Picker of the caller's own is still asked, with its done callback.
+func TestSingleBackendPath(t *testing.T) {
+	s := startEcho(t)
+	boom := errors.New("backend down")
+	for _, p := range []Picker{PickLeastPending, PickRoundRobin, PickRandom, PickHash} {
+		t.Run(p.String(), func(t *testing.T) {
+			b := newTestBalancer(t, s.addr, WithPicker(p), WithFailureThreshold(2),
+				WithBackendFailure(func(err error) bool { return errors.Is(err, boom) }))
+			if !b.set.Load().single {
+				t.Fatal("a set of one with a shipped picker is not marked single")
+			}
+			run(t, b, 4, 40, func(i int) string { return fmt.Sprint(i) })
+			for i := 0; i < 2; i++ {
+				if err := b.Do(context.Background(), "", func(context.Context, *echoConn) error { return boom }); !errors.Is(err, boom) {
+					t.Fatalf("Do = %v, want %v", err, boom)
+				}
+			}
+			if st := b.Stats()[0]; st.Health != Ejected || st.Successes != 40 || st.Failures != 2 || st.Pending != 0 {
+				t.Fatalf("stats %+v: want ejected after 40 successes and 2 failures, nothing pending", st)
+			}
+			run(t, b, 1, 1, nil) // panic mode: the ejected backend is the only one
+			if st := b.Stats()[0]; st.Successes != 41 || st.ConsecutiveFailures != 0 {
+				t.Fatalf("stats %+v: want 41 successes, the failure run reset", st)
+			}
+		})
+	}
+	t.Run("own picker", func(t *testing.T) {
+		var picks, dones atomic.Int64
+		b := newTestBalancer(t, s.addr, WithPicker(countingPicker{&picks, &dones}))
+		if b.set.Load().single {
+			t.Fatal("a set with the caller's picker is marked single")
+		}
+		run(t, b, 2, 10, nil)
+		if picks.Load() != 10 || dones.Load() != 10 {
+			t.Fatalf("picker asked %d times, done called %d times; want 10 and 10", picks.Load(), dones.Load())
+		}
+	})
+}

@@ -120,6 +120,16 @@ var (
 	PickHash Picker = hashRing{}
 )
 
+// shippedPicker reports whether p is one of the pickers lbclient ships, which all pick
+// the only backend of a set of one (a Picker of the caller's own is always asked).
+func shippedPicker(p Picker) bool {
+	switch p.(type) {
+	case leastPending, random, roundRobin, hashRing:
+		return true
+	}
+	return false
+}
+
 type leastPending struct{}
 
 func (leastPending) String() string         { return "p2c" }

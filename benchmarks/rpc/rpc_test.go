@@ -44,7 +44,7 @@ func TestRegistry(t *testing.T) {
 	for _, n := range rpc.Names() {
 		have[n] = true
 	}
-	for _, w := range []string{"arpc", "grpc", "nethttp", "rawtcp", "kitex", "kitex-pool", "kitex-mux", "rpcx"} {
+	for _, w := range []string{"arpc", "dora", "dora-default", "grpc", "nethttp", "rawtcp", "kitex", "kitex-pool", "kitex-mux", "rpcx"} {
 		if !have[w] {
 			t.Errorf("Names() = %v, missing %q", rpc.Names(), w)
 		}
