@@ -548,7 +548,10 @@ func TestHostileBodyBudget(t *testing.T) {
 	})
 	backend := &countingBackend{inner: iipClient(t, addr)}
 	s, err := NewServer(WithLogger(quiet), WithMaxBufferedBytes(budget),
-		WithTimeouts(time.Second, 3*time.Second, 10*time.Second, 10*time.Second),
+		// A read timeout well past the refusals: an attacker whose 1 MiB is slow to arrive on
+		// a loaded machine would otherwise time out (408) before it has sent enough to be
+		// refused, and be counted as a holder.
+		WithTimeouts(time.Second, 8*time.Second, 10*time.Second, 10*time.Second),
 		WithIIPRoute(Route{Backend: backend}))
 	if err != nil {
 		t.Fatal(err)
@@ -571,7 +574,7 @@ func TestHostileBodyBudget(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(waitTimeout))
+			_ = c.SetDeadline(time.Now().Add(3 * waitTimeout)) // past the holders' read timeout
 			go func() { // the body is written on its own: a refused peer's write may block
 				_, _ = io.WriteString(c, fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", DefaultMaxBodyBytes-1, chunk))
 			}()
@@ -609,12 +612,20 @@ func TestHostileBodyBudget(t *testing.T) {
 		t.Fatalf("%d holders timed out before the refusals came: the budget let more than %d in", timedOut, holdMax)
 	}
 	checkHeap(t, fmt.Sprintf("%d peers holding 1 MiB of a declared 4 MiB body, budget %d MiB", attackers, budget>>20), base, budget+8<<20)
+	// While the holders spend the budget, a peer that declares a large body and has sent
+	// none of it is refused at once with 503 and Retry-After. It has nothing unread, so the
+	// close cannot overtake the answer: this is the refusal the attackers above may only
+	// have seen as a reset.
+	probe := holdingProbe(t, front, DefaultMaxBodyBytes-1)
+	if probe.StatusCode != http.StatusServiceUnavailable || probe.Header.Get("Retry-After") == "" {
+		t.Errorf("a large body while the budget is spent: %d (Retry-After %q), want 503 with Retry-After", probe.StatusCode, probe.Header.Get("Retry-After"))
+	}
 	goodClients(t, "http://"+front+"/echo", 16) // small bodies are not counted
 	for range holdMax {
 		record(waitFor(t, results, "the holders' answers"))
 	}
-	if busy == 0 || busy+closed < attackers-holdMax {
-		t.Errorf("%d attackers refused with 503 and %d closed without answer, want at least %d refused, some with 503", busy, closed, attackers-holdMax)
+	if busy+closed < attackers-holdMax {
+		t.Errorf("%d attackers refused with 503 and %d closed without answer, want at least %d refused", busy, closed, attackers-holdMax)
 	}
 	if n := s.buffered.Load(); n != 0 {
 		t.Errorf("%d bytes still counted against the budget after every request ended", n)
@@ -625,4 +636,25 @@ func TestHostileBodyBudget(t *testing.T) {
 		t.Fatalf("honest 3 MiB body after the attack: %d, %d bytes", r.status, len(r.body))
 	}
 	t.Logf("%d refused with 503, %d closed before reading it, %d held until 408", busy, closed, timedOut)
+}
+
+// holdingProbe sends a POST declaring a body of size bytes and none of the body, and
+// returns the answer the server gives before any of it arrives.
+func holdingProbe(t *testing.T, front string, size int64) *http.Response {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", front, waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a large body while the budget is spent: %v", err)
+	}
+	resp.Body.Close()
+	return resp
 }
