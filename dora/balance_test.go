@@ -17,6 +17,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/internal/testkit"
 	"github.com/seed857a6cbd/pocket/dora/status"
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
@@ -26,7 +27,7 @@ import (
 type namedEcho struct {
 	echoImpl
 	name  string
-	calls atomic.Int64
+	calls testkit.Counter
 }
 
 func (n *namedEcho) Say(ctx context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
@@ -133,19 +134,6 @@ func callMany(t *testing.T, ec echo.EchoClient, workers, total int, opts func(i 
 	return got
 }
 
-// waitUntil polls cond (cheap, in-memory) until it holds or d passes.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		// Polling an in-memory state that has no event to wait on (lbclient's health).
-		<-time.After(time.Millisecond)
-	}
-}
-
 func statsOf(c *dora.Client, addr string) lbclient.BackendStats {
 	for _, s := range c.BackendStats() {
 		if s.Addr == addr {
@@ -232,7 +220,8 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 
 	// Load from 8 callers, counting failures.
 	ctx, cancel := contextWithCancel(t)
-	var ok, failed atomic.Int64
+	var ok testkit.Counter
+	var failed atomic.Int64
 	var firstErr, lastErr atomic.Value
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -257,9 +246,8 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 
 	victim := servers[1]
 	victim.stop()
-	waitUntil(t, 5*time.Second, "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
-	before := ok.Load()
-	waitUntil(t, 5*time.Second, "calls succeeding on the others", func() bool { return ok.Load() >= before+500 })
+	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	ok.WaitAtLeast(t, testkit.Context(t, 5*time.Second), ok.Load()+500, "calls succeeding on the others")
 	// Only calls in flight on the victim's connections when it stopped may fail (they may
 	// have reached it, so they are not resent); the others moved on.
 	failedAtEjection := failed.Load()
@@ -269,8 +257,7 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 	if err, _ := firstErr.Load().(error); err != nil && status.Code(err) != codes.Unavailable {
 		t.Errorf("a call failed with %v, want Unavailable", err)
 	}
-	before = ok.Load()
-	waitUntil(t, 5*time.Second, "more calls succeeding on the others", func() bool { return ok.Load() >= before+500 })
+	ok.WaitAtLeast(t, testkit.Context(t, 5*time.Second), ok.Load()+500, "more calls succeeding on the others")
 	if n := failed.Load(); n != failedAtEjection {
 		t.Errorf("%d more calls failed with the victim ejected, last: %v", n-failedAtEjection, lastErr.Load())
 	}
@@ -279,7 +266,7 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 	calledBefore := impls[1].calls.Load()
 	restarted := time.Now()
 	startNamed(t, victim.addr, impls[1])
-	waitUntil(t, time.Second, "a call on the restarted server", func() bool { return impls[1].calls.Load() > calledBefore })
+	impls[1].calls.WaitAtLeast(t, testkit.Context(t, time.Second), calledBefore+1, "a call on the restarted server")
 	t.Logf("restarted server called again after %v", time.Since(restarted))
 	if n := failed.Load(); n != failedAtEjection {
 		t.Errorf("%d calls failed during the restart, last: %v", n-failedAtEjection, lastErr.Load())
@@ -453,7 +440,7 @@ func TestBalancedStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitUntil(t, 5*time.Second, "no pending calls", func() bool {
+	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "no pending calls", func() bool {
 		for _, s := range c.BackendStats() {
 			if s.Pending != 0 {
 				return false
@@ -570,14 +557,20 @@ func TestBalancedFileTarget(t *testing.T) {
 		}
 	}
 	write("// fleet\n" + servers[0].addr + "\n" + servers[1].addr + "\n")
+	applied := make(chan struct{}) // closed by the balancer's update hook once the new set is in
+	var appliedOnce sync.Once
 	c := newTestClient(t, "file://"+path, dora.WithPicker(lbclient.PickRoundRobin),
-		dora.WithBalancer(lbclient.WithRefresh(10*time.Millisecond)))
+		dora.WithBalancer(lbclient.WithRefresh(10*time.Millisecond), lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) {
+			if len(eps) == 1 {
+				appliedOnce.Do(func() { close(applied) })
+			}
+		})))
 	ec := echo.NewEchoClient(c)
 	if got := callMany(t, ec, 2, 20, nil); got["s0"] != 10 || got["s1"] != 10 {
 		t.Fatalf("answers %v, want 10 each", got)
 	}
 	write(servers[1].addr + "#3\n")
-	waitUntil(t, 5*time.Second, "the file's change applied", func() bool { return len(c.Endpoints()) == 1 })
+	testkit.Recv(t, applied, 5*time.Second, "the file's change applied")
 	if got := callMany(t, ec, 2, 20, nil); got["s1"] != 20 {
 		t.Fatalf("answers %v, want all from s1", got)
 	}
@@ -614,7 +607,7 @@ func TestBalancedRestartRecovers(t *testing.T) {
 
 	victim := servers[1]
 	victim.stop()
-	waitUntil(t, 5*time.Second, "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
 	restarted.Store(true)
 	startNamed(t, victim.addr, impls[1])
 	listening := time.Now()

@@ -6,10 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/internal/testkit"
 )
 
 // holdProxy forwards loopback TCP connections: the first to backends[0], later ones to
@@ -129,15 +129,6 @@ func (p *holdProxy) close() {
 	p.wg.Wait()
 }
 
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
 // A call sent on a session the server has already said GOAWAY on (but whose GOAWAY the
 // client had not read yet) never reaches a handler; the plain client sends it again on a
 // new session instead of failing it, as grpc-go retries such calls transparently.
@@ -155,12 +146,12 @@ func TestCallRefusedByGoAwayIsSentAgain(t *testing.T) {
 		_, err := ec.Say(testCtx(t), &echo.SayRequest{Text: "block"})
 		inflight <- err
 	}()
-	waitFor(t, started, "the first call to reach its handler")
+	testkit.Recv(t, started, testTimeout, "the first call to reach its handler")
 
 	px.holding.Store(true)
 	stopped := make(chan error, 1)
 	go func() { stopped <- old.srv.GracefulStop(testCtx(t)) }()
-	waitFor(t, px.heldDown, "the old server's GOAWAY")
+	testkit.Recv(t, px.heldDown, testTimeout, "the old server's GOAWAY")
 
 	second := make(chan *echo.SayResponse, 1)
 	secondErr := make(chan error, 1)
@@ -169,7 +160,7 @@ func TestCallRefusedByGoAwayIsSentAgain(t *testing.T) {
 		second <- r
 		secondErr <- err
 	}()
-	waitFor(t, px.sentUp, "the second call's request on the old session")
+	testkit.Recv(t, px.sentUp, testTimeout, "the second call's request on the old session")
 	px.releaseHeld()
 
 	if err := <-secondErr; err != nil {

@@ -2,80 +2,47 @@ package dora_test
 
 import (
 	"context"
-
-	"encoding/binary"
-	"github.com/seed857a6cbd/pocket/dora/examples/echo"
-	"io"
-	"net"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/seed857a6cbd/pocket/dora/examples/echo"
+	"github.com/seed857a6cbd/pocket/dora/internal/testkit"
 	"github.com/seed857a6cbd/pocket/dora/internal/testpb"
 	"github.com/seed857a6cbd/pocket/dora/wirepb"
 )
 
-// legacyConn speaks the legacy nap framing by hand: a 10-byte header (length, stream ID,
-// type 0 = DATA, flags 0) and one Pkg per frame, no handshake.
+// legacyConn is the kit's hand-written legacy nap peer, failing the test on errors and
+// decoding each answer as a Pkg.
 type legacyConn struct {
-	t    *testing.T
-	conn net.Conn
+	*testkit.LegacyConn
+	t *testing.T
 }
 
 func dialLegacy(t *testing.T, addr string) *legacyConn {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(testTimeout))
-	return &legacyConn{t: t, conn: conn}
+	return &legacyConn{LegacyConn: testkit.DialLegacy(t, addr, testTimeout), t: t}
 }
 
 func (l *legacyConn) send(streamID uint32, pkg []byte) {
 	l.t.Helper()
-	frame := make([]byte, 10, 10+len(pkg))
-	binary.BigEndian.PutUint32(frame[0:4], uint32(len(pkg)))
-	binary.BigEndian.PutUint32(frame[4:8], streamID)
-	frame[8], frame[9] = 0, 0 // DATA, no flags
-	if _, err := l.conn.Write(append(frame, pkg...)); err != nil {
+	if err := l.Send(streamID, pkg); err != nil {
 		l.t.Fatal(err)
 	}
 }
 
-// recv reads frames until a DATA frame and returns its stream ID and decoded Pkg.
+// recv returns the stream ID and decoded Pkg of the next DATA frame.
 func (l *legacyConn) recv() (uint32, *wirepb.Pkg) {
 	l.t.Helper()
-	for {
-		var hdr [10]byte
-		if _, err := io.ReadFull(l.conn, hdr[:]); err != nil {
-			l.t.Fatal(err)
-		}
-		n := binary.BigEndian.Uint32(hdr[0:4])
-		if n > 1<<20 {
-			l.t.Fatalf("frame length %d", n)
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(l.conn, payload); err != nil {
-			l.t.Fatal(err)
-		}
-		if hdr[8] != 0 { // PING: the only other frame a legacy peer may get
-			if hdr[8] != 1 {
-				l.t.Fatalf("frame type %d sent to a legacy peer", hdr[8])
-			}
-			continue
-		}
-		if hdr[9] != 0 {
-			l.t.Fatalf("DATA flags 0x%x sent to a legacy peer", hdr[9])
-		}
-		p := new(wirepb.Pkg)
-		if err := proto.Unmarshal(payload, p); err != nil {
-			l.t.Fatal(err)
-		}
-		return binary.BigEndian.Uint32(hdr[4:8]), p
+	id, body, err := l.Recv()
+	if err != nil {
+		l.t.Fatal(err)
 	}
+	p := new(wirepb.Pkg)
+	if err := proto.Unmarshal(body, p); err != nil {
+		l.t.Fatal(err)
+	}
+	return id, p
 }
 
 // legacyPkg marshals a Pkg the way the legacy client did: bare method name, its own meta

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/seed857a6cbd/pocket/dora"
@@ -22,18 +21,12 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/status"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 // testTimeout bounds every wait of the tests.
 const testTimeout = 10 * time.Second
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return testkit.Context(t, testTimeout) }
 
 // quietLogger discards logs; panicLogger captures them.
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/httpadapter/internal/testkit"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
@@ -39,7 +40,7 @@ func serveAdapter(t *testing.T, s *Server) string {
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
 		s.Close()
-		if err := waitFor(t, done, "adapter Serve to return"); !errors.Is(err, http.ErrServerClosed) {
+		if err := testkit.Recv(t, done, waitTimeout, "adapter Serve to return"); !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("adapter Serve: %v", err)
 		}
 	})
@@ -62,7 +63,7 @@ func serveIIP(t *testing.T, handlers map[string]iip.HandlerFunc) (*iip.Server, s
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {
 		srv.Close()
-		if err := waitFor(t, done, "iip Serve to return"); err != nil && !errors.Is(err, iip.ErrServerClosed) {
+		if err := testkit.Recv(t, done, waitTimeout, "iip Serve to return"); err != nil && !errors.Is(err, iip.ErrServerClosed) {
 			t.Errorf("iip Serve: %v", err)
 		}
 	})
@@ -505,7 +506,7 @@ func TestHostileSlowBody(t *testing.T) {
 		conns[i].send(fmt.Sprintf("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\nx", declared))
 	}
 	for range attackers {
-		waitFor(t, entered, "the slow requests to reach the handler")
+		testkit.Recv(t, entered, waitTimeout, "the slow requests to reach the handler")
 	}
 	checkHeap(t, fmt.Sprintf("%d bodies declared %d bytes, 1 byte sent", attackers, declared), base, 16<<20)
 	goodClients(t, "http://"+front+"/echo", 16) // served while the attackers hold their slots
@@ -606,7 +607,7 @@ func TestHostileBodyBudget(t *testing.T) {
 		}
 	}
 	for range attackers - holdMax { // the refusals come first, the holders wait for the read timeout
-		record(waitFor(t, results, "the attackers' answers"))
+		record(testkit.Recv(t, results, waitTimeout, "the attackers' answers"))
 	}
 	if timedOut != 0 {
 		t.Fatalf("%d holders timed out before the refusals came: the budget let more than %d in", timedOut, holdMax)
@@ -622,7 +623,7 @@ func TestHostileBodyBudget(t *testing.T) {
 	}
 	goodClients(t, "http://"+front+"/echo", 16) // small bodies are not counted
 	for range holdMax {
-		record(waitFor(t, results, "the holders' answers"))
+		record(testkit.Recv(t, results, waitTimeout, "the holders' answers"))
 	}
 	if busy+closed < attackers-holdMax {
 		t.Errorf("%d attackers refused with 503 and %d closed without answer, want at least %d refused", busy, closed, attackers-holdMax)

@@ -3,9 +3,7 @@ package httpadapter
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seed857a6cbd/pocket/httpadapter/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testkit.Main(m, nil) }

@@ -44,17 +44,6 @@ func holdBackend(t *testing.T) (client *iip.Client, entered <-chan struct{}, rel
 	return iipClient(t, addr), in, release
 }
 
-func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitTimeout):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 func TestGracefulShutdown(t *testing.T) {
 	client, entered, release := holdBackend(t)
 	s, err := NewServer(WithLogger(quiet), WithIIPRoute(Route{Backend: client}))
@@ -82,13 +71,13 @@ func TestGracefulShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		replies <- reply{status: resp.StatusCode, body: string(b)}
 	}()
-	waitFor(t, entered, "the request to reach the backend")
+	testkit.Recv(t, entered, waitTimeout, "the request to reach the backend")
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	shutDone := make(chan error, 1)
 	go func() { shutDone <- s.Shutdown(ctx) }()
-	if err := waitFor(t, serveDone, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
+	if err := testkit.Recv(t, serveDone, waitTimeout, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Serve returned %v, want http.ErrServerClosed", err)
 	}
 	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
@@ -101,10 +90,10 @@ func TestGracefulShutdown(t *testing.T) {
 	default:
 	}
 	release()
-	if r := waitFor(t, replies, "the in-flight reply"); r.status != http.StatusOK || r.body != "done" {
+	if r := testkit.Recv(t, replies, waitTimeout, "the in-flight reply"); r.status != http.StatusOK || r.body != "done" {
 		t.Fatalf("in-flight request got %d %q, want 200 done", r.status, r.body)
 	}
-	if err := waitFor(t, shutDone, "Shutdown"); err != nil {
+	if err := testkit.Recv(t, shutDone, waitTimeout, "Shutdown"); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
@@ -126,7 +115,7 @@ func TestMetrics(t *testing.T) {
 		resp.Body.Close()
 		done <- reply{status: resp.StatusCode}
 	}()
-	waitFor(t, entered, "the held request")
+	testkit.Recv(t, entered, waitTimeout, "the held request")
 	scrape := func() string { return do(t, nil, http.MethodGet, ts.URL+"/metrics", "", nil, nil).body }
 	m := scrape()
 	for _, want := range []string{
@@ -141,7 +130,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	release()
-	if r := waitFor(t, done, "the held reply"); r.status != http.StatusOK {
+	if r := testkit.Recv(t, done, waitTimeout, "the held reply"); r.status != http.StatusOK {
 		t.Fatalf("hold: %d", r.status)
 	}
 	m = scrape()
@@ -217,7 +206,7 @@ func TestTLS(t *testing.T) {
 			go func() { serveDone <- s.Serve(l) }()
 			defer func() {
 				s.Close()
-				if err := waitFor(t, serveDone, "Serve"); !errors.Is(err, http.ErrServerClosed) {
+				if err := testkit.Recv(t, serveDone, waitTimeout, "Serve"); !errors.Is(err, http.ErrServerClosed) {
 					t.Errorf("Serve: %v", err)
 				}
 			}()
@@ -276,7 +265,7 @@ func TestAccessLog(t *testing.T) {
 		{"method": "POST", "uri": "/echo?a=1", "route": "echo", "status": "200", "bytes": "2"},
 		{"method": "GET", "uri": "/nowhere", "route": RouteUnrouted, "status": "404"},
 	} {
-		r := waitFor(t, records, "an access log record")
+		r := testkit.Recv(t, records, waitTimeout, "an access log record")
 		got := map[string]string{}
 		r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
 		if r.Message != "httpadapter: request" {
@@ -347,7 +336,7 @@ func TestServerLimits(t *testing.T) {
 	go func() { serveDone <- s.Serve(l) }()
 	defer func() {
 		s.Close()
-		waitFor(t, serveDone, "Serve")
+		testkit.Recv(t, serveDone, waitTimeout, "Serve")
 	}()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/lbclient/internal/testkit"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -219,10 +221,10 @@ func testKillRestart(t *testing.T, opts ...Option) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 
-	waitFor(t, warm, 10*time.Second, "2000 calls before the kill")
+	testkit.Recv(t, warm, 10*time.Second, "2000 calls before the kill")
 	killed.Store(true)
 	victim.stop()
-	waitFor(t, ejected, 5*time.Second, "the killed backend to be ejected and seen down")
+	testkit.Recv(t, ejected, 5*time.Second, "the killed backend to be ejected and seen down")
 	if n := victimFailures.Load(); n > 2*workers {
 		t.Fatalf("%d calls failed on the killed backend, want at most %d (its idle connections plus in-flight calls)", n, 2*workers)
 	} else {
@@ -278,13 +280,13 @@ func TestStaticUpdateDrainsInFlight(t *testing.T) {
 			errs <- b.Do(context.Background(), "", echoCall)
 		}()
 	}
-	waitFor(t, a.held, 5*time.Second, "first call held at the removed backend")
-	waitFor(t, a.held, 5*time.Second, "second call held at the removed backend")
+	testkit.Recv(t, a.held, 5*time.Second, "first call held at the removed backend")
+	testkit.Recv(t, a.held, 5*time.Second, "second call held at the removed backend")
 
 	if err := st.Set([]Endpoint{{bsrv.addr, 1}, {c.addr, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, updated, 5*time.Second, "the balancer to apply the new set")
+	testkit.Recv(t, updated, 5*time.Second, "the balancer to apply the new set")
 	if got := FormatTarget(b.Endpoints()); got != bsrv.addr+"#1,"+c.addr+"#1" {
 		t.Fatalf("endpoints %s after Set", got)
 	}
@@ -303,8 +305,8 @@ func TestStaticUpdateDrainsInFlight(t *testing.T) {
 		}
 	}
 	// ...and then its connections close.
-	waitFor(t, a.hangup, 5*time.Second, "the removed backend's first connection to close")
-	waitFor(t, a.hangup, 5*time.Second, "the removed backend's second connection to close")
+	testkit.Recv(t, a.hangup, 5*time.Second, "the removed backend's first connection to close")
+	testkit.Recv(t, a.hangup, 5*time.Second, "the removed backend's second connection to close")
 	if a.served.Load() != 2 {
 		t.Fatalf("removed backend served %d calls, want the 2 in flight", a.served.Load())
 	}
@@ -540,7 +542,7 @@ func TestCloseDuringCalls(t *testing.T) {
 	s.hold()
 	done := make(chan error, 1)
 	go func() { done <- b.Do(context.Background(), "", echoCall) }()
-	waitFor(t, s.held, 5*time.Second, "the call to reach the server")
+	testkit.Recv(t, s.held, 5*time.Second, "the call to reach the server")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +556,7 @@ func TestCloseDuringCalls(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("in-flight call during Close: %v", err)
 	}
-	waitFor(t, s.hangup, 5*time.Second, "the in-flight call's connection to close")
+	testkit.Recv(t, s.hangup, 5*time.Second, "the in-flight call's connection to close")
 }
 
 func TestNoBackends(t *testing.T) {
@@ -678,7 +680,7 @@ func TestSharedClient(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 8; i++ {
-		waitFor(t, started, 5*time.Second, "concurrent calls to start")
+		testkit.Recv(t, started, 5*time.Second, "concurrent calls to start")
 	}
 	close(gate)
 	wg.Wait()

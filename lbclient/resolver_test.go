@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/lbclient/internal/testkit"
 )
 
 // fakeDNS answers LookupNetIP and LookupSRV from fields the test changes.
@@ -204,7 +206,7 @@ func TestFileResolverWatched(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("file change not seen")
 	}
-	waitFor(t, a.hangup, 5*time.Second, "the removed backend's connection to close")
+	testkit.Recv(t, a.hangup, 5*time.Second, "the removed backend's connection to close")
 	run(t, b, 2, 400, nil)
 	if a.served.Load() != 10 || bsrv.served.Load()+c.served.Load() != 400 {
 		t.Fatalf("served a=%d b=%d c=%d", a.served.Load(), bsrv.served.Load(), c.served.Load())

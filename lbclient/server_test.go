@@ -279,15 +279,5 @@ func (c *echoConn) call(ctx context.Context) error {
 
 func echoCall(ctx context.Context, c *echoConn) error { return c.call(ctx) }
 
-// waitFor waits for ch to deliver, failing the test after d.
-func waitFor(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("timed out after %v waiting for %s", d, what)
-	}
-}
-
 // slogTo returns a logger sending each record's message and attributes to ch.
 func slogTo(ch chan string) *slog.Logger { return slog.New(signalHandler{ch: ch}) }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/nap/internal/testkit"
 )
 
 // Hostile-peer tests (issue #14): each attacks a real nap server on loopback
@@ -358,7 +360,7 @@ func TestHostileWriteTimeoutClosesUnreadConnection(t *testing.T) {
 	a.write(dataFrame(1, 0, []byte("go")))
 	// Never read: the server must close us on its own.
 	var sess *Session
-	waitFor(t, "attacker session", func() bool {
+	testkit.WaitFor(t, testCtx(t), "attacker session", func() bool {
 		hs.mu.Lock()
 		defer hs.mu.Unlock()
 		if len(hs.sess) >= 2 {
@@ -385,7 +387,7 @@ func TestHostileWriteTimeoutClosesUnreadConnection(t *testing.T) {
 func (hs *hostileServer) serverSession(t *testing.T, i int) *Session {
 	t.Helper()
 	var s *Session
-	waitFor(t, fmt.Sprintf("server session %d", i), func() bool {
+	testkit.WaitFor(t, testCtx(t), fmt.Sprintf("server session %d", i), func() bool {
 		hs.mu.Lock()
 		defer hs.mu.Unlock()
 		if len(hs.sess) > i {
@@ -883,7 +885,7 @@ func TestHostileManyConnections(t *testing.T) {
 	}
 	// The attackers now only hold their sessions open: within two watchdog
 	// ticks each idle session gives its write buffer back.
-	waitFor(t, "idle sessions to return their write buffers", func() bool {
+	testkit.WaitFor(t, testCtx(t), "idle sessions to return their write buffers", func() bool {
 		hs.mu.Lock()
 		defer hs.mu.Unlock()
 		for _, s := range hs.sess[1:] {
@@ -1097,7 +1099,7 @@ func TestHostileBudgetAccounting(t *testing.T) {
 	handlers.Wait()
 	// Frames the clients wrote before their streams were reset may still be
 	// in the server's socket: they are read and discarded in a moment.
-	waitFor(t, "in-flight DATA of reset streams to be discarded", func() bool { return ln.budget.used.Load() == 0 })
+	testkit.WaitFor(t, testCtx(t), "in-flight DATA of reset streams to be discarded", func() bool { return ln.budget.used.Load() == 0 })
 	sessMu.Lock()
 	for _, s := range sessions {
 		s.mu.Lock()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/seed857a6cbd/pocket/nap/internal/testkit"
 )
 
 func TestWritesAreCoalesced(t *testing.T) {
@@ -36,7 +38,7 @@ func TestWritesAreCoalesced(t *testing.T) {
 	for i := 1; i < calls; i++ {
 		start()
 	}
-	waitFor(t, "all requests queued", func() bool {
+	testkit.WaitFor(t, testCtx(t), "all requests queued", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.ready.len() == calls-1

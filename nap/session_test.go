@@ -9,12 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/nap/internal/testkit"
 )
 
 func TestRoundTripSizes(t *testing.T) {
@@ -173,7 +174,7 @@ func TestFairInterleaving(t *testing.T) {
 	}
 	smallDone := make(chan error, 1)
 	go func() { smallDone <- small.SendAndClose([]byte("small")) }()
-	waitFor(t, "small stream queued", func() bool {
+	testkit.WaitFor(t, testCtx(t), "small stream queued", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return small.inReady || small.sentEnd
@@ -216,18 +217,6 @@ func TestFairInterleaving(t *testing.T) {
 	// At most the batch being written when the gate closed plus one round.
 	if limit := batchBudget + 2*DefaultMaxFrameSize + writeBufSize; bulkAfterGate > limit {
 		t.Fatalf("small request waited behind %d bulk bytes after it was queued (limit %d)", bulkAfterGate, limit)
-	}
-}
-
-// waitFor polls cond (yielding the processor) until it holds or the test deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
 	}
 }
 
@@ -285,7 +274,7 @@ func TestStalledStreamsDoNotBlockOthers(t *testing.T) {
 	for i := 0; i < stalledN; i++ {
 		sstalled = append(sstalled, <-stalledCh)
 	}
-	waitFor(t, "stream windows exhausted", func() bool {
+	testkit.WaitFor(t, testCtx(t), "stream windows exhausted", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, st := range stalled {
@@ -420,7 +409,7 @@ func TestKeepAliveFailsPendingCallsAtOnce(t *testing.T) {
 func TestKeepAliveKeepsHealthyIdleConnection(t *testing.T) {
 	cfg := &Config{KeepAliveInterval: 20 * time.Millisecond, KeepAliveTimeout: 5 * time.Second}
 	c, s := echoPair(t, cfg, cfg)
-	waitFor(t, "five answered pings", func() bool {
+	testkit.WaitFor(t, testCtx(t), "five answered pings", func() bool {
 		return c.pingAcks.Load()+s.pingAcks.Load() >= 5 || c.Err() != nil || s.Err() != nil
 	})
 	if c.Err() != nil || s.Err() != nil {
@@ -486,7 +475,7 @@ func TestShutdownPeerGetsRetryableError(t *testing.T) {
 	}
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(ctx) }()
-	waitFor(t, "server going away", func() bool { return !s.CanOpenStream() })
+	testkit.WaitFor(t, testCtx(t), "server going away", func() bool { return !s.CanOpenStream() })
 	sst.Send([]byte("after goaway")) // written after the GOAWAY frame
 	if m, err := st.Recv(); err != nil || string(m) != "after goaway" {
 		t.Fatalf("%q %v", m, err)
@@ -602,7 +591,7 @@ func TestResetCancelsPeerContext(t *testing.T) {
 			if _, err := st.Recv(); !errors.As(err, &se) || se.Remote {
 				t.Fatalf("local Recv after reset = %v", err)
 			}
-			waitFor(t, "streams released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
+			testkit.WaitFor(t, testCtx(t), "streams released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
 		})
 	}
 }
@@ -858,7 +847,7 @@ func TestHalfCloseNotBlockedByConnectionWindow(t *testing.T) {
 	a, _ := c.OpenStream(ctx)
 	aDone := make(chan error, 1)
 	go func() { aDone <- a.Send(make([]byte, 1000)) }()
-	waitFor(t, "connection window blocks the writer", func() bool {
+	testkit.WaitFor(t, testCtx(t), "connection window blocks the writer", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.connBlocked

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/seed857a6cbd/pocket/nap/internal/testkit"
 )
 
 // hintSettings is a client SETTINGS frame that announces SIZE_HINTS.
@@ -231,7 +233,7 @@ func TestHostileSizeHints(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := hs.serverSession(t, 1)
-		waitFor(t, "handlers waiting", func() bool {
+		testkit.WaitFor(t, testCtx(t), "handlers waiting", func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			n := 0
@@ -250,7 +252,7 @@ func TestHostileSizeHints(t *testing.T) {
 			t.Fatal(err)
 		}
 		var held int64
-		waitFor(t, "the second fragments", func() bool {
+		testkit.WaitFor(t, testCtx(t), "the second fragments", func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			held = s.held
@@ -288,7 +290,7 @@ func TestHostileSizeHints(t *testing.T) {
 		}
 		s := hs.serverSession(t, 1)
 		var held int64
-		waitFor(t, "the streams' first fragments", func() bool {
+		testkit.WaitFor(t, testCtx(t), "the streams' first fragments", func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			held = s.held
@@ -357,7 +359,7 @@ func TestSizeHintCredit(t *testing.T) {
 				m, _ := sst.Recv()
 				got <- m
 			}()
-			waitFor(t, "Recv waiting", func() bool {
+			testkit.WaitFor(t, testCtx(t), "Recv waiting", func() bool {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				return sst.recvWaiting

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"testing"
+
+	"github.com/seed857a6cbd/pocket/nap/internal/testkit"
 )
 
 // TestStreamLifecyclesRelease runs many streams through every way of
@@ -99,14 +101,14 @@ func TestStreamLifecyclesRelease(t *testing.T) {
 		}(i)
 	}
 	cwg.Wait()
-	waitFor(t, "all streams released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
+	testkit.WaitFor(t, testCtx(t), "all streams released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
 	if c.Err() != nil || s.Err() != nil {
 		t.Fatalf("sessions failed: %v / %v", c.Err(), s.Err())
 	}
 	if m, err := call(ctx, c, []byte("still fine")); err != nil || string(m) != "still fine" {
 		t.Fatalf("%q %v", m, err)
 	}
-	waitFor(t, "last stream released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
+	testkit.WaitFor(t, testCtx(t), "last stream released", func() bool { return c.NumStreams() == 0 && s.NumStreams() == 0 })
 	if err := c.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}

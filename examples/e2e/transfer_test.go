@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/seed857a6cbd/pocket/examples/internal/testkit"
 )
 
 const (
@@ -77,7 +79,7 @@ func TestDownloadClientKilled(t *testing.T) {
 	dest := filepath.Join(out, "big.bin")
 
 	c1 := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, clientKillRate, "big.bin", dest)
-	waitUntil(t, "the download's .part to grow", func() bool { return fileSize(dest+".part") >= killAt }, func() bool { return !c1.exited() })
+	testkit.WaitFor(t, testkit.Context(t, waitTimeout), "the download's .part to grow", func() bool { return c1.running() && fileSize(dest+".part") >= killAt })
 	c1.kill()
 	part := fileSize(dest + ".part")
 	if part >= transferSize || fileSize(dest) != -1 {
@@ -101,12 +103,12 @@ func TestDownloadServerKilled(t *testing.T) {
 	dest := filepath.Join(out, "big.bin")
 
 	c := start(t, nil, "file_client", "-q", "--addr="+addr, chunkFlag, serverKillRate, "big.bin", dest)
-	waitUntil(t, "the download's .part to grow", func() bool { return fileSize(dest+".part") >= killAt }, func() bool { return !c.exited() })
+	testkit.WaitFor(t, testkit.Context(t, waitTimeout), "the download's .part to grow", func() bool { return c.running() && fileSize(dest+".part") >= killAt })
 	srv.kill()
 	if fileSize(dest) != -1 {
 		t.Fatal("the download completed before the kill")
 	}
-	waitUntil(t, "the client to retry", func() bool { return strings.Contains(c.stderr.String(), "filetransfer: retrying") }, func() bool { return !c.exited() })
+	c.Stderr.WaitContains(t, testkit.Context(t, waitTimeout), "filetransfer: retrying")
 	// The same address again: the client keeps retrying it.
 	srv2 := start(t, nil, "file_server", "--addr="+addr, "--root="+root)
 	srv2.addrs("iip")
@@ -126,7 +128,7 @@ func TestUploadClientKilled(t *testing.T) {
 	stored := filepath.Join(root, "big.bin")
 
 	c1 := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, clientKillRate, filepath.Join(src, "big.bin"))
-	waitUntil(t, "the server's .part to grow", func() bool { return fileSize(stored+".part") >= killAt }, func() bool { return !c1.exited() })
+	testkit.WaitFor(t, testkit.Context(t, waitTimeout), "the server's .part to grow", func() bool { return c1.running() && fileSize(stored+".part") >= killAt })
 	c1.kill()
 	// The write in flight when the client died may still land: read the
 	// server's size through the second run's report instead.
@@ -157,12 +159,12 @@ func TestUploadServerKilled(t *testing.T) {
 	stored := filepath.Join(root, "big.bin")
 
 	c := start(t, nil, "upload_client", "-q", "--addr="+addr, chunkFlag, serverKillRate, filepath.Join(src, "big.bin"), "big.bin")
-	waitUntil(t, "the server's .part to grow", func() bool { return fileSize(stored+".part") >= killAt }, func() bool { return !c.exited() })
+	testkit.WaitFor(t, testkit.Context(t, waitTimeout), "the server's .part to grow", func() bool { return c.running() && fileSize(stored+".part") >= killAt })
 	srv.kill()
 	if fileSize(stored) != -1 {
 		t.Fatal("the upload completed before the kill")
 	}
-	waitUntil(t, "the client to retry", func() bool { return strings.Contains(c.stderr.String(), "filetransfer: retrying") }, func() bool { return !c.exited() })
+	c.Stderr.WaitContains(t, testkit.Context(t, waitTimeout), "filetransfer: retrying")
 	srv2 := start(t, nil, "upload_server", "--addr="+addr, "--root="+root)
 	srv2.addrs("iip")
 	r, s := resumed(t, c.mustSucceed())

@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/examples/filetransfer"
+	"github.com/seed857a6cbd/pocket/examples/internal/testkit"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 // quiet discards the logs of servers and retries.
 var quiet = slog.New(slog.DiscardHandler)

@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/examples/echo"
+	"github.com/seed857a6cbd/pocket/examples/internal/testkit"
 	"github.com/seed857a6cbd/pocket/examples/serving"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 func TestRun(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)

@@ -3,7 +3,7 @@ package tlsfiles
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seed857a6cbd/pocket/examples/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }

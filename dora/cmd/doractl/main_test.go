@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seed857a6cbd/pocket/dora/cmd/doractl/internal/testkit"
 )
 
 // TestMain runs doractl itself when a test executes this binary as doractl (a real process,
@@ -13,5 +13,5 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DORACTL_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m)
+	testkit.Main(m, nil)
 }

@@ -7,14 +7,13 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/bench"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient"
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/kvclient/kvfake"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 // harness runs the command line against kvfake, the in-memory stand-in for etserver, for
 // tests that need exact control (virtual time, injected failures, counted calls); package

@@ -72,7 +72,7 @@ func TestBenchmarkServerKilled(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no progress within 20 s:\n%s", stderr.String())
 	}
-	if err := srv.cmd.Process.Kill(); err != nil {
+	if err := srv.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()

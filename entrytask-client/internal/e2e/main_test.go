@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/entrytask-client/internal/cli"
+	"github.com/seed857a6cbd/pocket/entrytask-client/internal/testkit"
 )
 
 // seededUsers is how many users `etserver seed` creates for the shared server. A seeded user
@@ -27,44 +26,40 @@ var (
 	tmp    string  // removed after the tests
 )
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+func TestMain(m *testing.M) { testkit.Main(m, setup) }
 
-func runMain(m *testing.M) int {
+// setup builds the binaries and starts the shared server; its teardown stops the server
+// (printing its log when a test failed) and removes tmp.
+func setup() (func(failed bool) error, error) {
 	var err error
 	tmp, err = os.MkdirTemp("", "etclient-e2e-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	fail := func(err error) (func(bool) error, error) {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
 	if bins, err = build(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
-		return 1
+		return fail(fmt.Errorf("building the binaries: %w", err))
 	}
 	data := filepath.Join(tmp, "data")
 	if err := etserverRun(bins.etserver, "seed", "--insecure-fast-hashes", "--users", fmt.Sprint(seededUsers), "--data-dir", data); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+		return fail(err)
 	}
 	if shared, err = startServer(bins.etserver, data); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+		return fail(err)
 	}
-	code := m.Run()
-	if err := shared.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: stopping etserver:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: goleak:", err)
-			code = 1
+	return func(failed bool) error {
+		defer os.RemoveAll(tmp)
+		if failed {
+			fmt.Fprintf(os.Stderr, "e2e: etserver log:\n%s", shared.Log())
 		}
-	}
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "e2e: etserver log:\n%s", shared.Log())
-	}
-	return code
+		if err := shared.Stop(); err != nil {
+			return fmt.Errorf("stopping etserver: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // result is one etclient run.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
@@ -22,7 +20,7 @@ import (
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 // scripted is a kv.Store server whose answers the test chooses; it records the metadata of
 // the last read and write. The end-to-end tests (internal/e2e) run the real etserver; this

@@ -70,7 +70,7 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	runBinary(t, bin, env, "seed", "--insecure-fast-hashes", "--data-dir", data, "--users", "10")
 	srv := startBinary(t, bin, env, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data)
-	pid := srv.cmd.Process.Pid
+	pid := srv.Cmd.Process.Pid
 	before := procStatus(t, pid, "VmRSS")
 
 	good, err := dora.NewClient(srv.addr)
@@ -138,7 +138,7 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	attack := time.Since(start)
 
 	// The attackers are still connected: a good client must be served (and the server
-	// must still run: checked on srv.exited below).
+	// must still run: checked on srv.Done() below).
 	callStart := time.Now()
 	roundTrip(t, good, "2")
 	fresh, err := dora.NewClient(srv.addr)
@@ -152,8 +152,8 @@ func TestHostileBinaryThousandConnections(t *testing.T) {
 	rss := procStatus(t, pid, "VmRSS")
 	peak := procStatus(t, pid, "VmHWM")
 	select {
-	case <-srv.exited:
-		t.Fatalf("etserver exited: %v\n%s", srv.waitErr, srv.log())
+	case <-srv.Done():
+		t.Fatalf("etserver exited: %v\n%s", srv.Err(), srv.log())
 	default:
 	}
 	t.Logf("%d hostile connections (%d dials failed) in %s: %d MiB accepted whole by the socket, %d connections stopped by the server; server RSS %d MiB before, %d MiB after, peak %d MiB (budget %d MiB); good client's two round trips took %s",

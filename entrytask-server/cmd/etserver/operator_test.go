@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,16 +31,8 @@ var kubernetesEnv = []string{
 // stopBinary sends SIGTERM and waits for a clean exit.
 func stopBinary(t *testing.T, srv *binaryServer) {
 	t.Helper()
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.Stop(rpcTestTimeout); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-srv.exited:
-		if srv.waitErr != nil {
-			t.Fatalf("etserver serve exit after SIGTERM: %v\n%s", srv.waitErr, srv.log())
-		}
-	case <-time.After(rpcTestTimeout):
-		t.Fatalf("etserver serve did not exit after SIGTERM\n%s", srv.log())
 	}
 }
 

@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/status"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
@@ -64,20 +62,11 @@ func buildBinary(t *testing.T) (bin string, env []string) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not on PATH: %v", err)
-	}
 	bin = filepath.Join(t.TempDir(), "etserver")
-	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := testkit.Build(testkit.Context(t, 5*time.Minute), "", bin, "."); err != nil {
+		t.Fatal(err)
 	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ETSERVER_") {
-			env = append(env, kv)
-		}
-	}
-	return bin, env
+	return bin, testkit.EnvWithout("ETSERVER_")
 }
 
 // runBinary runs bin with args to completion and fails the test unless it succeeds.
@@ -90,64 +79,34 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) {
 	}
 }
 
-// binaryServer is a running `etserver serve` process.
+// binaryServer is a running `etserver serve` process (the kit's harness) with the addresses
+// its "listening" record names.
 type binaryServer struct {
-	cmd     *exec.Cmd
-	addr    string        // RPC address from the "listening" record
-	admin   string        // admin HTTP address from the "listening" record ("" when off)
-	exited  chan struct{} // closed when the process has exited and stderr is drained
-	waitErr error         // cmd.Wait's result, once exited is closed
-	mu      sync.Mutex
-	logs    bytes.Buffer // stderr so far
+	*testkit.Proc
+	addr  string // RPC address
+	admin string // admin HTTP address ("" when off)
 }
 
-func (b *binaryServer) log() string { b.mu.Lock(); defer b.mu.Unlock(); return b.logs.String() }
+// log returns what the server wrote to stderr so far.
+func (b *binaryServer) log() string { return b.Stderr.String() }
+
+// listeningLine matches serve's listening record in either log format (see parseListening).
+var listeningLine = regexp.MustCompile(`^.*(?: msg=` + listeningMsg + ` |"msg":"` + listeningMsg + `").*$`)
 
 // startBinary runs `bin serve args...` and waits for its "listening" record (text or JSON).
 // The process is killed when the test ends if it is still running.
 func startBinary(t *testing.T, bin string, env []string, args ...string) *binaryServer {
 	t.Helper()
-	b := &binaryServer{cmd: exec.Command(bin, append([]string{"serve"}, args...)...), exited: make(chan struct{})}
-	b.cmd.Env = env
-	stderr, err := b.cmd.StderrPipe()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = env
+	b := &binaryServer{Proc: testkit.Start(t, cmd)}
+	m, err := b.WaitLine(testkit.Context(t, rpcTestTimeout), &b.Stderr, listeningLine)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrCh := make(chan [2]string, 1)
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			b.mu.Lock()
-			b.logs.WriteString(line + "\n")
-			b.mu.Unlock()
-			if rpc, admin, ok := parseListening(line); ok {
-				addrCh <- [2]string{rpc, admin}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { <-readDone; b.waitErr = b.cmd.Wait(); close(b.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-b.exited:
-		default:
-			b.cmd.Process.Kill()
-			<-b.exited
-		}
-	})
-	select {
-	case a := <-addrCh:
-		b.addr, b.admin = a[0], a[1]
-	case <-b.exited:
-		t.Fatalf("etserver serve exited early: %v\n%s", b.waitErr, b.log())
-	case <-time.After(rpcTestTimeout):
-		t.Fatalf("no %q record within %s\n%s", listeningMsg, rpcTestTimeout, b.log())
+	var ok bool
+	if b.addr, b.admin, ok = parseListening(m[0]); !ok {
+		t.Fatalf("unreadable listening record %q", m[0])
 	}
 	return b
 }
@@ -191,17 +150,7 @@ func TestBinaryServe(t *testing.T) {
 	valueLimit(t, c, "100")
 	c.Close()
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-srv.exited:
-		if srv.waitErr != nil {
-			t.Fatalf("etserver serve exit after SIGTERM: %v\n%s", srv.waitErr, srv.log())
-		}
-	case <-time.After(rpcTestTimeout):
-		t.Fatalf("etserver serve did not exit after SIGTERM\n%s", srv.log())
-	}
+	stopBinary(t, srv)
 	if !strings.Contains(srv.log(), "msg=stopped") {
 		t.Fatalf("no clean stop in the log:\n%s", srv.log())
 	}
@@ -254,11 +203,11 @@ func TestBinaryKill9KeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	c.Close()
-	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL: nothing runs in the server
+	if err := srv.Cmd.Process.Kill(); err != nil { // SIGKILL: nothing runs in the server
 		t.Fatal(err)
 	}
-	<-srv.exited
-	if srv.waitErr == nil {
+	<-srv.Done()
+	if srv.Err() == nil {
 		t.Fatal("etserver serve exited cleanly after SIGKILL")
 	}
 

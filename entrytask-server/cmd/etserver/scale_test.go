@@ -17,6 +17,7 @@ import (
 	"github.com/seed857a6cbd/pocket/lbclient"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
@@ -144,7 +145,8 @@ func TestManyInstances(t *testing.T) {
 		}
 		tokens[g] = metadata.NewOutgoingContext(ctx, metadata.Pairs("token", lr.GetToken()))
 	}
-	var ok, failed atomic.Int64
+	var ok testkit.Counter
+	var failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
 	lctx, lcancel := context.WithCancel(ctx)
@@ -174,40 +176,23 @@ func TestManyInstances(t *testing.T) {
 		})
 	}
 	defer func() { lcancel(); wg.Wait() }()
-	waitCount := func(what string, c *atomic.Int64, n int64) {
-		t.Helper()
-		for c.Load() < n {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("waiting for %s: %d of %d calls succeeded by the deadline", what, c.Load(), n)
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}
-	waitCount("the load", &ok, 300)
-	if err := srvs[1].cmd.Process.Kill(); err != nil { // SIGKILL
+	ok.WaitAtLeast(t, ctx, 300, "the load")
+	if err := srvs[1].Cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
-	<-srvs[1].exited
-	waitCount("the others to go on", &ok, ok.Load()+300)
+	<-srvs[1].Done()
+	ok.WaitAtLeast(t, ctx, ok.Load()+300, "the others to go on")
 	failedWhileDown := failed.Load()
 
 	// Restarted on the same address, it gets calls within manyRejoinIn.
 	restarted := startBinary(t, bin, env, "--listen", srvs[1].addr, "--admin-listen", "127.0.0.1:0")
 	listening := time.Now()
 	admin := adminAddr(t, restarted)
-	for kvCalls(t, admin) == 0 {
-		if time.Since(listening) > 5*time.Second {
-			t.Fatalf("the restarted instance served no call of the balanced client in 5s")
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	// The count is another process's, read over HTTP: no event to wait on.
+	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "a call of the balanced client on the restarted instance",
+		func() bool { return kvCalls(t, admin) > 0 })
 	rejoin := time.Since(listening)
-	waitCount("the load after the restart", &ok, ok.Load()+300)
+	ok.WaitAtLeast(t, ctx, ok.Load()+300, "the load after the restart")
 	lcancel()
 	wg.Wait()
 

@@ -3,7 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"runtime"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
@@ -362,12 +363,17 @@ func TestSessionCacheWatched(t *testing.T) {
 func metric(t *testing.T, s *server, want string) {
 	t.Helper()
 	var text string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
-		if text = metricsText(t, s); hasLine(text, want) {
-			return
+	found := false
+	defer func() {
+		if !found {
+			t.Logf("metrics last gathered:\n%s", text)
 		}
-	}
-	t.Fatalf("metric %q not found within 10s in\n%s", want, text)
+	}()
+	testkit.WaitFor(t, testkit.Context(t, 10*time.Second), fmt.Sprintf("metric %q", want), func() bool {
+		text = metricsText(t, s)
+		found = hasLine(text, want)
+		return found
+	})
 }
 
 // hasLine reports whether text has the line want, or a line "want value".

@@ -26,6 +26,7 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/ratelimit"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
@@ -78,23 +79,16 @@ type rawAnswer struct {
 	payload []byte
 }
 
-// rawLegacy is an attacker's connection: legacy frames written by hand, many requests
+// rawLegacy is an attacker's connection: the kit's hand-written legacy peer, many requests
 // pipelined without waiting for answers.
 type rawLegacy struct {
-	conn net.Conn
+	*testkit.LegacyConn
 	next uint32
-	out  []byte // requests not sent yet
 }
 
 func dialRaw(t *testing.T, addr string) *rawLegacy {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(testTimeout))
-	return &rawLegacy{conn: conn, next: 1}
+	return &rawLegacy{LegacyConn: testkit.DialLegacy(t, addr, testTimeout), next: 1}
 }
 
 // queue appends one request (a DATA frame carrying a legacy Pkg) to the batch flush sends.
@@ -104,45 +98,24 @@ func (r *rawLegacy) queue(t *testing.T, method string, meta map[string]string, r
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg := legacyPkg(uint64(r.next), method, meta, payload)
-	var hdr [10]byte
-	binary.BigEndian.PutUint32(hdr[0:4], uint32(len(pkg)))
-	binary.BigEndian.PutUint32(hdr[4:8], r.next)
-	r.out = append(append(r.out, hdr[:]...), pkg...)
+	r.Queue(r.next, legacyPkg(uint64(r.next), method, meta, payload))
 	r.next += 2
 }
 
 // flush writes every queued request at once.
-func (r *rawLegacy) flush() error {
-	_, err := r.conn.Write(r.out)
-	r.out = nil
-	return err
-}
+func (r *rawLegacy) flush() error { return r.Flush() }
 
 // read returns the next answer (PINGs skipped), or the error that ended the connection.
 func (r *rawLegacy) read() (rawAnswer, error) {
-	for {
-		var hdr [10]byte
-		if _, err := io.ReadFull(r.conn, hdr[:]); err != nil {
-			return rawAnswer{}, err
-		}
-		n := binary.BigEndian.Uint32(hdr[0:4])
-		if n > 64<<10 {
-			return rawAnswer{}, fmt.Errorf("frame of %d bytes sent to a legacy peer (limit 64 KiB)", n)
-		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r.conn, body); err != nil {
-			return rawAnswer{}, err
-		}
-		if hdr[8] == 1 { // PING
-			continue
-		}
-		p := new(wirepb.Pkg)
-		if err := proto.Unmarshal(body, p); err != nil {
-			return rawAnswer{}, err
-		}
-		return rawAnswer{id: binary.BigEndian.Uint32(hdr[4:8]), meta: p.GetHead().GetMeta(), payload: p.GetPayload()}, nil
+	id, body, err := r.Recv()
+	if err != nil {
+		return rawAnswer{}, err
 	}
+	p := new(wirepb.Pkg)
+	if err := proto.Unmarshal(body, p); err != nil {
+		return rawAnswer{}, err
+	}
+	return rawAnswer{id: id, meta: p.GetHead().GetMeta(), payload: p.GetPayload()}, nil
 }
 
 // TestHostileLoginUnknownUsersFlood: issue #14 row 11. 100 logins with distinct unknown

@@ -3,12 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -17,27 +13,22 @@ import (
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/api"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/kvpb"
 )
 
-// legacyConn is a client of the previous version, written by hand: no nap handshake, the
-// legacy framing (4-byte length, 4-byte stream ID, type 0 = DATA, flags 0), one Pkg per
-// frame, bare method names and its own metadata keys.
+// legacyConn is a client of the previous version: the kit's hand-written legacy nap peer
+// (no handshake, the legacy framing) sending one Pkg per frame with bare method names and its
+// own metadata keys.
 type legacyConn struct {
+	*testkit.LegacyConn
 	t    *testing.T
-	conn net.Conn
 	next uint32 // next stream ID (odd)
 }
 
 func dialLegacy(t *testing.T, addr string) *legacyConn {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(testTimeout))
-	return &legacyConn{t: t, conn: conn, next: 1}
+	return &legacyConn{LegacyConn: testkit.DialLegacy(t, addr, testTimeout), t: t, next: 1}
 }
 
 // legacyPkg marshals Pkg{head: {seq, method, meta}, payload} field by field as the legacy
@@ -73,44 +64,24 @@ func (l *legacyConn) call(method string, meta map[string]string, req proto.Messa
 	}
 	id := l.next
 	l.next += 2
-	pkg := legacyPkg(uint64(id)*10, method, meta, payload)
-	frame := make([]byte, 10, 10+len(pkg))
-	binary.BigEndian.PutUint32(frame[0:4], uint32(len(pkg)))
-	binary.BigEndian.PutUint32(frame[4:8], id)
-	frame[8], frame[9] = 0, 0 // DATA, no flags
-	if _, err := l.conn.Write(append(frame, pkg...)); err != nil {
+	if err := l.Send(id, legacyPkg(uint64(id)*10, method, meta, payload)); err != nil {
 		l.t.Fatal(err)
 	}
-	for {
-		var hdr [10]byte
-		if _, err := io.ReadFull(l.conn, hdr[:]); err != nil {
-			l.t.Fatal(err)
-		}
-		n := binary.BigEndian.Uint32(hdr[0:4])
-		if n > 64<<10 {
-			l.t.Fatalf("frame of %d bytes sent to a legacy peer (limit 64 KiB)", n)
-		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(l.conn, body); err != nil {
-			l.t.Fatal(err)
-		}
-		switch {
-		case hdr[8] == 1: // PING, the only other frame a legacy peer may get
-			continue
-		case hdr[8] != 0 || hdr[9] != 0:
-			l.t.Fatalf("frame type %d flags 0x%x sent to a legacy peer", hdr[8], hdr[9])
-		case binary.BigEndian.Uint32(hdr[4:8]) != id:
-			l.t.Fatalf("answer on stream %d, want %d", binary.BigEndian.Uint32(hdr[4:8]), id)
-		}
-		p := new(wirepb.Pkg)
-		if err := proto.Unmarshal(body, p); err != nil {
-			l.t.Fatal(err)
-		}
-		if p.GetHead().GetSeq() != uint64(id)*10 {
-			l.t.Fatalf("seq %d, want %d", p.GetHead().GetSeq(), id*10)
-		}
-		return p.GetHead().GetMeta(), p.GetPayload()
+	gotID, body, err := l.Recv()
+	if err != nil {
+		l.t.Fatal(err)
 	}
+	if gotID != id {
+		l.t.Fatalf("answer on stream %d, want %d", gotID, id)
+	}
+	p := new(wirepb.Pkg)
+	if err := proto.Unmarshal(body, p); err != nil {
+		l.t.Fatal(err)
+	}
+	if p.GetHead().GetSeq() != uint64(id)*10 {
+		l.t.Fatalf("seq %d, want %d", p.GetHead().GetSeq(), id*10)
+	}
+	return p.GetHead().GetMeta(), p.GetPayload()
 }
 
 // TestLegacyClient: an older client's calls, from hand-written legacy frames, get the

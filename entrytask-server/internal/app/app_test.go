@@ -9,15 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/ratelimit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/sqlite"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 var cheap = domain.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}
 

@@ -8,18 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/nap"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 func load(t *testing.T, flags map[string]any) config.Config {
 	t.Helper()
@@ -176,22 +175,12 @@ func TestRedisModes(t *testing.T) {
 			if err := a.Logout(ctx, res.Token); err != nil {
 				t.Fatal(err)
 			}
-			// b cached the session; the watch drops it once Redis reports the logout.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			// b cached the session; the watch drops it once Redis reports the logout, which
+			// only asking b shows.
+			testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "the other instance to refuse the logged-out token", func() bool {
 				_, err := b.Authenticate(ctx, res.Token, "")
-				if errors.Is(err, domain.ErrUnauthenticated) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the other instance still accepts a logged-out token after 5s: %v", err)
-				}
-				select {
-				case <-time.After(5 * time.Millisecond):
-				case <-ctx.Done():
-					t.Fatal(ctx.Err())
-				}
-			}
+				return errors.Is(err, domain.ErrUnauthenticated)
+			})
 		})
 	}
 }

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/devcerts"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 // TestMutualTLSHandshake writes a bundle and runs a real mTLS exchange on loopback with it.
 func TestMutualTLSHandshake(t *testing.T) {

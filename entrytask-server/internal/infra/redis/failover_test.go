@@ -15,6 +15,7 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/redis"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 )
 
 // Failover test bounds: how long service may take to come back after the kill (the
@@ -41,7 +42,7 @@ type failoverRun struct {
 	affected func(user int64) bool // the user's values live on the node killed
 	mu       sync.Mutex
 	calls    []call
-	ok       atomic.Int64
+	ok       testkit.Counter
 	killedAt atomic.Pointer[time.Time]
 	back     chan time.Time // the first success of an affected user's call started after the kill
 }
@@ -110,17 +111,7 @@ func runFailover(t *testing.T, s, watcher *redis.Store, affected func(int64) boo
 	lctx, lcancel := context.WithCancel(ctx)
 	go func() { defer close(ldone); r.load(lctx) }()
 	defer func() { lcancel(); <-ldone }()
-	warm := time.Now().Add(10 * time.Second)
-	for r.ok.Load() < 200 { // the load is running: wait for it, boundedly
-		if time.Now().After(warm) {
-			t.Fatalf("only %d calls succeeded in 10s before the kill", r.ok.Load())
-		}
-		select {
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		}
-	}
+	r.ok.WaitAtLeast(t, testkit.Context(t, 10*time.Second), 200, "calls succeeding before the kill")
 	killedAt := time.Now()
 	kill()
 	r.killedAt.Store(&killedAt)
@@ -132,13 +123,7 @@ func runFailover(t *testing.T, s, watcher *redis.Store, affected func(int64) boo
 	}
 	recovery := backAt.Sub(killedAt)
 	okAtRecovery := r.ok.Load()
-	for r.ok.Load() < okAtRecovery+500 { // 500 more successful calls after recovery, boundedly
-		select {
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatalf("the load did not go on after recovery: %v", ctx.Err())
-		}
-	}
+	r.ok.WaitAtLeast(t, ctx, okAtRecovery+500, "500 more calls succeeding after recovery")
 	lcancel()
 	<-ldone
 

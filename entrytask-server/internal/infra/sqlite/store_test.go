@@ -5,13 +5,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/repotest"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/sqlite"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 func open(t *testing.T, dir string) *sqlite.Store {
 	t.Helper()
