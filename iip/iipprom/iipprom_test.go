@@ -18,7 +18,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestCollector(t *testing.T) {
-	s := iip.NewServer(&iip.ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := iip.NewServer(iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +32,7 @@ func TestCollector(t *testing.T) {
 	defer func() { s.Close(); <-done }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := iip.Dial(ctx, l.Addr().String(), nil)
+	c, err := iip.Dial(ctx, l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
