@@ -172,26 +172,16 @@ func (o clientOptions) withDefaults() clientOptions {
 	if o.Window == 0 {
 		o.Window = max(DefaultWindow, 2*o.FrameSize) // a derived default, never a clamp
 	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = DefaultDialTimeout
-	}
-	if o.PoolConns == 0 {
-		o.PoolConns = DefaultPoolConns
-	}
-	if o.PoolChannels == 0 {
-		o.PoolChannels = DefaultPoolChannels
-	}
-	if o.Keepalive == 0 {
-		o.Keepalive = DefaultKeepalive
-	}
+	setDefault(&o.DialTimeout, DefaultDialTimeout)
+	setDefault(&o.PoolConns, DefaultPoolConns)
+	setDefault(&o.PoolChannels, DefaultPoolChannels)
+	setDefault(&o.Keepalive, DefaultKeepalive)
+	setDefault(&o.retries, DefaultBalanceRetries)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.classify == nil {
 		o.classify = IsBackendFailure
-	}
-	if o.retries == 0 {
-		o.retries = DefaultBalanceRetries
 	}
 	return o
 }

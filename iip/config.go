@@ -100,14 +100,8 @@ func VerifyConfig(c *Config) error {
 // window's default depends on the side: see clientOptions.withDefaults and
 // serverOptions.withDefaults.
 func (c Config) withDefaults() Config {
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if c.ReadBufferSize == 0 {
-		c.ReadBufferSize = DefaultReadBufferSize
-	}
-	if c.FrameSize == 0 {
-		c.FrameSize = DefaultFrameSize
-	}
+	setDefault(&c.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&c.ReadBufferSize, DefaultReadBufferSize)
+	setDefault(&c.FrameSize, DefaultFrameSize)
 	return c
 }
