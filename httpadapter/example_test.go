@@ -21,7 +21,10 @@ import (
 // travel in __http_hdr__.
 func Example() {
 	// An IIP server (usually somewhere else).
-	backend := iip.NewServer(nil)
+	backend, err := iip.NewServer()
+	if err != nil {
+		panic(err)
+	}
 	backend.HandleFunc("/hello", func(_ context.Context, r *iip.Request) ([]byte, error) {
 		method, h, err := httpadapter.DecodeHeader(r.Query)
 		if err != nil {
@@ -35,7 +38,7 @@ func Example() {
 
 	// The adapter: a balanced IIP client ("a:9090#2,b:9090", "dns:///..." for many servers)
 	// and one catch-all route.
-	backends, err := iip.NewLoadBalanceClient(iipLis.Addr().String(), nil)
+	backends, err := iip.NewLoadBalanceClient(iipLis.Addr().String())
 	if err != nil {
 		panic(err)
 	}

@@ -35,7 +35,10 @@ const waitTimeout = 10 * time.Second
 // closed when the test ends.
 func startIIP(t testing.TB, handlers map[string]iip.HandlerFunc) string {
 	t.Helper()
-	srv := iip.NewServer(&iip.ServerOptions{Logger: quiet})
+	srv, err := iip.NewServer(iip.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for p, h := range handlers {
 		srv.Handle(p, h)
 	}
@@ -57,7 +60,7 @@ func startIIP(t testing.TB, handlers map[string]iip.HandlerFunc) string {
 // iipClient returns a client of addr closed when the test ends.
 func iipClient(t testing.TB, addr string) *iip.Client {
 	t.Helper()
-	c, err := iip.NewClient(addr, &iip.Options{Logger: quiet})
+	c, err := iip.NewClient(addr, iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

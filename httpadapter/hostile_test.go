@@ -51,7 +51,10 @@ func serveAdapter(t *testing.T, s *Server) string {
 // closed when the test ends (or earlier by the test).
 func serveIIP(t *testing.T, handlers map[string]iip.HandlerFunc) (*iip.Server, string) {
 	t.Helper()
-	srv := iip.NewServer(&iip.ServerOptions{Logger: quiet})
+	srv, err := iip.NewServer(iip.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for p, h := range handlers {
 		srv.Handle(p, h)
 	}
@@ -305,7 +308,7 @@ func TestHostileIIPClientRefusesChannelPaths(t *testing.T) {
 		"/echo": func(_ context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil },
 	})
 	client := iipClient(t, addr)
-	lb, err := iip.NewLoadBalanceClient(addr, &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}})
+	lb, err := iip.NewLoadBalanceClient(addr, iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +365,7 @@ func TestHostileErrorsRedactHeaders(t *testing.T) {
 	)
 	logs := &logBuffer{}
 	log := logs.logger()
-	down, err := iip.NewLoadBalanceClient(deadAddr(t), &iip.LoadBalanceOptions{Client: &iip.Options{Logger: log, DialTimeout: time.Second}})
+	down, err := iip.NewLoadBalanceClient(deadAddr(t), iip.WithLogger(log), iip.WithDialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +377,7 @@ func TestHostileErrorsRedactHeaders(t *testing.T) {
 			return nil, errors.New("cannot serve " + r.RawPath)
 		},
 	})
-	live, err := iip.NewClient(addr, &iip.Options{Logger: log})
+	live, err := iip.NewClient(addr, iip.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +385,7 @@ func TestHostileErrorsRedactHeaders(t *testing.T) {
 	goneSrv, goneAddr := serveIIP(t, map[string]iip.HandlerFunc{
 		"/gone": func(_ context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil },
 	})
-	gone, err := iip.NewClient(goneAddr, &iip.Options{Logger: log, DialTimeout: time.Second})
+	gone, err := iip.NewClient(goneAddr, iip.WithLogger(log), iip.WithDialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func TestIIPErrors(t *testing.T) {
 		},
 	})
 	live := iipClient(t, addr)
-	down, err := iip.NewLoadBalanceClient(deadAddr(t), &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet, DialTimeout: time.Second}})
+	down, err := iip.NewLoadBalanceClient(deadAddr(t), iip.WithLogger(quiet), iip.WithDialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestIIPErrors(t *testing.T) {
 func TestIIPBalanced(t *testing.T) {
 	a := startIIP(t, named("a", "/who"))
 	b := startIIP(t, named("b", "/who"))
-	g, err := iip.NewLoadBalanceClient(a+","+b, &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}})
+	g, err := iip.NewLoadBalanceClient(a+","+b, iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestIIPBalanced(t *testing.T) {
 		t.Errorf("calls went to %v, want both backends", seen)
 	}
 
-	hashed, err := iip.NewLoadBalanceClient(a+","+b, &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}, Picker: lbclient.PickHash})
+	hashed, err := iip.NewLoadBalanceClient(a+","+b, iip.WithLogger(quiet), iip.WithPicker(lbclient.PickHash))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,46 +15,6 @@ import (
 // (lbclient.DefaultPickAttempts - 1: the moves are lbclient's).
 const DefaultBalanceRetries = lbclient.DefaultPickAttempts - 1
 
-// LoadBalanceOptions configures NewLoadBalanceClient. The zero value of every
-// field means its default; a nil *LoadBalanceOptions means all defaults.
-type LoadBalanceOptions struct {
-	// Client configures the pooled Client made for each backend (TLS,
-	// PoolConns, PoolChannels, timeouts...). Default: nil, all defaults.
-	// Its Logger, when set, also receives the balancer's resolver and probe
-	// errors.
-	Client *Options
-	// Picker selects a backend per call. Default lbclient.DefaultPicker
-	// (lbclient.PickLeastPending, the zero value); lbclient.PickRoundRobin
-	// honours weights exactly; lbclient.PickHash sends every call with the
-	// same key to the same backend (see HashQueryParam and WithHashKey).
-	Picker lbclient.Picker
-	// HashQueryParam names the query parameter of the call's path whose
-	// (unescaped) value is the hash key: with "uid", "/query?uid=42" hashes
-	// "42". A key set with WithHashKey takes precedence; a path without the
-	// parameter has an empty key and goes to a random backend. Default ""
-	// (keys only from WithHashKey). Setting it with a Picker other than
-	// lbclient.PickHash makes NewLoadBalanceClient fail.
-	HashQueryParam string
-	// IsBackendFailure decides whether a call's error is the backend's fault
-	// (it counts toward ejecting the backend) or the application's answer
-	// (it counts as a success for health). Default IsBackendFailure.
-	IsBackendFailure func(error) bool
-	// Retries is how many times a call whose request provably never reached
-	// its backend (the backend refused the connection or the channel, or the
-	// connection had broken before the request was written) is sent to a
-	// newly picked backend. A request that was written is never resent: IIP
-	// has no idempotency marker. It sets lbclient.WithPickAttempts(Retries+1).
-	// Default DefaultBalanceRetries; negative disables.
-	Retries int
-	// Balancer holds further lbclient options, applied after the ones
-	// derived from the fields above (the picker, the classifier and the
-	// pick attempts): ejection (lbclient.WithFailureThreshold,
-	// lbclient.WithEjection), lbclient.WithPanicThreshold, lbclient.WithProbe,
-	// lbclient.WithRefresh, lbclient.WithDNS, lbclient.WithLogger... Default:
-	// none, lbclient's defaults.
-	Balancer []lbclient.Option
-}
-
 // LoadBalanceClient spreads IIP calls over many servers. It is a thin
 // adapter over lbclient: each backend has one pooled *Client shared by every
 // call (so PoolConns × PoolChannels calls run at once per backend), connecting
@@ -65,7 +25,7 @@ type LoadBalanceOptions struct {
 // It is safe for concurrent use.
 type LoadBalanceClient struct {
 	b        *lbclient.Balancer[*Client]
-	copts    Options
+	copts    clientOptions
 	hash     bool
 	param    string
 	classify func(error) bool
@@ -84,41 +44,34 @@ type LoadBalanceClient struct {
 // address adds its weight to the first entry of that address (one backend,
 // one pooled Client, three times the share of calls); see
 // lbclient.ParseTarget. A malformed target is an error wrapping
-// lbclient.ErrBadTarget that names the entry; an invalid option is an error
-// wrapping lbclient.ErrBadOption.
+// lbclient.ErrBadTarget that names the entry; an invalid lbclient option
+// (WithBalancer) or WithHashQueryParam without lbclient.PickHash is an error
+// wrapping lbclient.ErrBadOption; an invalid Config or client option, one
+// wrapping ErrInvalidConfig. opts configure each backend's pooled Client
+// (WithConfig, WithTLS, WithPool...) and the balancer (WithPicker,
+// WithHashQueryParam, WithBackendFailure, WithRetries, WithBalancer).
 // It does not wait for the servers: connections open on first use, so an
 // unreachable server shows in Do's errors and in Stats.
-func NewLoadBalanceClient(target string, opts *LoadBalanceOptions) (*LoadBalanceClient, error) {
-	var o LoadBalanceOptions
-	if opts != nil {
-		o = *opts
-	}
-	if err := VerifyOptions(o.Client); err != nil {
+func NewLoadBalanceClient(target string, opts ...ClientOption) (*LoadBalanceClient, error) {
+	o, err := newClientOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	if o.HashQueryParam != "" && o.Picker != lbclient.PickHash {
-		return nil, fmt.Errorf("iip: balanced client: %w: HashQueryParam %q needs Picker lbclient.PickHash, not %v",
-			lbclient.ErrBadOption, o.HashQueryParam, o.Picker)
-	}
-	if o.IsBackendFailure == nil {
-		o.IsBackendFailure = IsBackendFailure
-	}
-	if o.Retries == 0 {
-		o.Retries = DefaultBalanceRetries
+	hash := o.picker == lbclient.PickHash
+	if o.hashQueryParam != "" && !hash {
+		return nil, fmt.Errorf("iip: balanced client: %w: WithHashQueryParam(%q) needs WithPicker(lbclient.PickHash), not %v",
+			lbclient.ErrBadOption, o.hashQueryParam, o.picker)
 	}
 	lb := &LoadBalanceClient{
-		copts:    o.Client.withDefaults(),
-		hash:     o.Picker == lbclient.PickHash,
-		param:    o.HashQueryParam,
-		classify: o.IsBackendFailure,
+		copts:    o,
+		hash:     hash,
+		param:    o.hashQueryParam,
+		classify: o.classify,
 	}
-	all := make([]lbclient.Option, 0, 4+len(o.Balancer))
-	all = append(all, lbclient.WithPicker(o.Picker), lbclient.WithBackendFailure(o.IsBackendFailure),
-		lbclient.WithPickAttempts(max(o.Retries, 0)+1))
-	if o.Client != nil && o.Client.Logger != nil {
-		all = append(all, lbclient.WithLogger(o.Client.Logger))
-	}
-	all = append(all, o.Balancer...)
+	all := make([]lbclient.Option, 0, 4+len(o.lbOpts))
+	all = append(all, lbclient.WithPicker(o.picker), lbclient.WithBackendFailure(o.classify),
+		lbclient.WithPickAttempts(max(o.retries, 0)+1), lbclient.WithLogger(o.Logger))
+	all = append(all, o.lbOpts...)
 	b, err := lbclient.New(target, lb.newBackend, all...)
 	if err != nil {
 		return nil, fmt.Errorf("iip: balanced client: %w", err)
@@ -137,11 +90,11 @@ func (lb *LoadBalanceClient) newBackend(addr string) (*Client, error) {
 // response, like Client.Do: the context's deadline is the timeout, an error
 // response is returned as an *Error (errors.Is(err, ErrNoHandler) ...), a
 // broken connection as an error wrapping ErrConnLost. With lbclient.PickHash
-// the key is WithHashKey's, else the HashQueryParam value of path.
+// the key is WithHashKey's, else the WithHashQueryParam value of path.
 //
 // Each call's outcome is recorded against its backend as IsBackendFailure
 // (or the configured classifier) decides. A call whose request provably
-// never reached its backend is sent to another pick, up to Retries times; a
+// never reached its backend is sent to another pick, up to WithRetries times; a
 // call that was sent is never resent. Errors of the balancer itself:
 // lbclient.ErrNoBackends when the target resolved to no server and ErrClosed
 // after Close; when no picked server could be reached, the last dial error,
@@ -206,21 +159,21 @@ type hashKeyCtx struct{}
 
 // WithHashKey returns a context carrying key as the hash key of a
 // LoadBalanceClient call made with it (use the client's IP address to keep
-// each client on one server). It takes precedence over HashQueryParam and
-// is ignored unless the Picker is lbclient.PickHash. An empty key picks a
+// each client on one server). It takes precedence over WithHashQueryParam and
+// is ignored unless the picker is WithPicker(lbclient.PickHash). An empty key picks a
 // random backend.
 func WithHashKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, hashKeyCtx{}, key)
 }
 
-// HashKeyFromContext returns the key set with WithHashKey, if any.
-func HashKeyFromContext(ctx context.Context) (string, bool) {
+// hashKeyFromContext returns the key set with WithHashKey, if any.
+func hashKeyFromContext(ctx context.Context) (string, bool) {
 	k, ok := ctx.Value(hashKeyCtx{}).(string)
 	return k, ok
 }
 
 func (lb *LoadBalanceClient) hashKey(ctx context.Context, path string) string {
-	if k, ok := HashKeyFromContext(ctx); ok {
+	if k, ok := hashKeyFromContext(ctx); ok {
 		return k
 	}
 	if lb.param == "" {

@@ -47,7 +47,7 @@ func startLBServer(t testing.TB, name string) *lbServer {
 }
 
 func (s *lbServer) serve(l net.Listener) {
-	srv := NewServer(&ServerOptions{Logger: quietLogger()})
+	srv := newServerT(s.t)
 	s.mu.Lock()
 	s.gen++
 	gen := s.gen
@@ -126,15 +126,11 @@ func targetOf(servers []*lbServer, weights []int) string {
 	return strings.Join(parts, ",")
 }
 
-func newLBT(t testing.TB, target string, o *LoadBalanceOptions) *LoadBalanceClient {
+// newLBT returns NewLoadBalanceClient(target, opts...), with a quiet
+// logger unless opts set another.
+func newLBT(t testing.TB, target string, opts ...ClientOption) *LoadBalanceClient {
 	t.Helper()
-	if o == nil {
-		o = &LoadBalanceOptions{}
-	}
-	if o.Client == nil {
-		o.Client = &Options{Logger: quietLogger()}
-	}
-	lb, err := NewLoadBalanceClient(target, o)
+	lb, err := NewLoadBalanceClient(target, append([]ClientOption{WithLogger(quietLogger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +154,7 @@ func TestBalanceWeightsRoundRobin(t *testing.T) {
 	)
 	servers := []*lbServer{startLBServer(t, "a"), startLBServer(t, "b"), startLBServer(t, "c")}
 	weights := []int{3, 2, 1}
-	lb := newLBT(t, targetOf(servers, weights), &LoadBalanceOptions{Picker: lbclient.PickRoundRobin})
+	lb := newLBT(t, targetOf(servers, weights), WithPicker(lbclient.PickRoundRobin))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	errc := make(chan error, workers)
@@ -199,9 +195,7 @@ func TestBalanceKilledBackendEjectedAndRestored(t *testing.T) {
 	)
 	servers := []*lbServer{startLBServer(t, "victim"), startLBServer(t, "b"), startLBServer(t, "c")}
 	victim := servers[0]
-	lb := newLBT(t, targetOf(servers, []int{1, 1, 1}), &LoadBalanceOptions{Balancer: []lbclient.Option{
-		lbclient.WithFailureThreshold(threshold), lbclient.WithEjection(20*time.Millisecond, 200*time.Millisecond),
-	}})
+	lb := newLBT(t, targetOf(servers, []int{1, 1, 1}), WithBalancer(lbclient.WithFailureThreshold(threshold), lbclient.WithEjection(20*time.Millisecond, 200*time.Millisecond)))
 
 	var (
 		killed            atomic.Bool
@@ -306,11 +300,7 @@ func TestBalanceNotSentRetriedElsewhere(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := startLBServer(t, "a"), startLBServer(t, "b")
-			lb := newLBT(t, targetOf([]*lbServer{a, b}, []int{1, 1}), &LoadBalanceOptions{
-				Picker:   lbclient.PickRoundRobin,
-				Retries:  tc.retries,
-				Balancer: []lbclient.Option{lbclient.WithFailureThreshold(100)},
-			})
+			lb := newLBT(t, targetOf([]*lbServer{a, b}, []int{1, 1}), WithPicker(lbclient.PickRoundRobin), WithRetries(tc.retries), WithBalancer(lbclient.WithFailureThreshold(100)))
 			for range 4 {
 				if _, err := lb.Do(testCtx(t), "/who", nil); err != nil {
 					t.Fatal(err)
@@ -348,7 +338,7 @@ func TestBalanceNotSentRetriedElsewhere(t *testing.T) {
 
 func TestBalanceHashByQueryParam(t *testing.T) {
 	servers := []*lbServer{startLBServer(t, "a"), startLBServer(t, "b"), startLBServer(t, "c")}
-	lb := newLBT(t, targetOf(servers, []int{1, 1, 1}), &LoadBalanceOptions{Picker: lbclient.PickHash, HashQueryParam: "uid"})
+	lb := newLBT(t, targetOf(servers, []int{1, 1, 1}), WithPicker(lbclient.PickHash), WithHashQueryParam("uid"))
 	ctx := testCtx(t)
 	owner := map[string]string{}
 	seen := map[string]int{}
@@ -388,9 +378,7 @@ func TestBalanceHashByQueryParam(t *testing.T) {
 
 func TestBalanceApplicationErrorsDoNotEject(t *testing.T) {
 	servers := []*lbServer{startLBServer(t, "a"), startLBServer(t, "b")}
-	lb := newLBT(t, targetOf(servers, []int{1, 1}), &LoadBalanceOptions{
-		Balancer: []lbclient.Option{lbclient.WithFailureThreshold(2)},
-	})
+	lb := newLBT(t, targetOf(servers, []int{1, 1}), WithBalancer(lbclient.WithFailureThreshold(2)))
 	ctx := testCtx(t)
 	for _, tc := range []struct {
 		name string
@@ -427,7 +415,7 @@ func TestBalanceApplicationErrorsDoNotEject(t *testing.T) {
 func TestBalanceCloseWithCallsInFlight(t *testing.T) {
 	const inFlight = 8
 	servers := []*lbServer{startLBServer(t, "a"), startLBServer(t, "b")}
-	lb, err := NewLoadBalanceClient(targetOf(servers, []int{1, 1}), &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	lb, err := NewLoadBalanceClient(targetOf(servers, []int{1, 1}), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,18 +457,18 @@ func TestNewLoadBalanceClientErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		target   string
-		opts     *LoadBalanceOptions
+		opts     []ClientOption
 		want     error
 		contains string
 	}{
 		{name: "entry without port", target: "127.0.0.1:9090#2,127.0.0.1", want: lbclient.ErrBadTarget, contains: `"127.0.0.1"`},
 		{name: "weight out of range", target: "127.0.0.1:9090#101", want: lbclient.ErrBadTarget, contains: "127.0.0.1:9090#101"},
 		{name: "empty entry", target: "127.0.0.1:9090,,127.0.0.1:9091", want: lbclient.ErrBadTarget, contains: "entry 2"},
-		{name: "hash param without hash picker", target: "127.0.0.1:9090", opts: &LoadBalanceOptions{HashQueryParam: "uid"}, want: lbclient.ErrBadOption, contains: "PickHash"},
-		{name: "bad lbclient option", target: "127.0.0.1:9090", opts: &LoadBalanceOptions{Balancer: []lbclient.Option{lbclient.WithFailureThreshold(0)}}, want: lbclient.ErrBadOption, contains: "FailureThreshold"},
+		{name: "hash param without hash picker", target: "127.0.0.1:9090", opts: []ClientOption{WithHashQueryParam("uid")}, want: lbclient.ErrBadOption, contains: "PickHash"},
+		{name: "bad lbclient option", target: "127.0.0.1:9090", opts: []ClientOption{WithBalancer(lbclient.WithFailureThreshold(0))}, want: lbclient.ErrBadOption, contains: "FailureThreshold"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lb, err := NewLoadBalanceClient(tc.target, tc.opts)
+			lb, err := NewLoadBalanceClient(tc.target, tc.opts...)
 			if err == nil {
 				lb.Close()
 				t.Fatal("no error")
@@ -554,10 +542,7 @@ func TestBalanceFileTargetUpdated(t *testing.T) {
 		t.Fatal(err)
 	}
 	updated := make(chan []lbclient.Endpoint, 4)
-	lb := newLBT(t, "file://"+path, &LoadBalanceOptions{Balancer: []lbclient.Option{
-		lbclient.WithRefresh(10 * time.Millisecond),
-		lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) { updated <- eps }),
-	}})
+	lb := newLBT(t, "file://"+path, WithBalancer(lbclient.WithRefresh(10*time.Millisecond), lbclient.WithOnUpdate(func(eps []lbclient.Endpoint) { updated <- eps })))
 	ctx := testCtx(t)
 	select {
 	case <-updated: // the initial set

@@ -31,15 +31,15 @@ var benchPayload = []byte(strings.Repeat(benchText, 10))
 const benchPath = "/echo_benchmark"
 
 func benchIIPAddr(b *testing.B) string {
-	return benchIIPServer(b, &ServerOptions{Logger: quietLogger()})
+	return benchIIPServer(b, WithLogger(quietLogger()))
 }
 
 // benchIIPServer starts a loopback echo server with opts, or returns -iipaddr.
-func benchIIPServer(b *testing.B, opts *ServerOptions) string {
+func benchIIPServer(b *testing.B, opts ...ServerOption) string {
 	if *iipAddr != "" {
 		return *iipAddr
 	}
-	s := NewServer(opts)
+	s := newServerT(b, opts...)
 	s.HandleFunc(benchPath, func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	return startServer(b, s)
 }
@@ -89,7 +89,7 @@ func checkEcho(b *testing.B, resp []byte, err error) {
 // BenchmarkPFEchoClientServer: one client, one channel, sequential calls.
 func BenchmarkPFEchoClientServer(b *testing.B) {
 	addr := benchIIPAddr(b)
-	c := dialT(b, addr, nil)
+	c := dialT(b, addr)
 	ch, err := c.NewChannel(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -108,7 +108,7 @@ func BenchmarkPFEchoClientServer(b *testing.B) {
 // BenchmarkPFEchoPooledClient: one pooled Client shared by parallel callers.
 func BenchmarkPFEchoPooledClient(b *testing.B) {
 	addr := benchIIPAddr(b)
-	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	cl, err := NewClient(addr, WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,8 +132,8 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 // its own buffer (Client.DoAppend). Compare with
 // BenchmarkPFEchoNetHttpParallelReuse.
 func BenchmarkPFEchoPooledClientReuse(b *testing.B) {
-	addr := benchIIPServer(b, &ServerOptions{Logger: quietLogger(), RecycleRequestData: true})
-	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	addr := benchIIPServer(b, WithLogger(quietLogger()), WithRecycleRequestData())
+	cl, err := NewClient(addr, WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func benchLBTarget(b *testing.B) string {
 // BenchmarkPFIIPBalanceClient: a LoadBalanceClient (default picker, one
 // pooled Client per server) shared by parallel callers.
 func BenchmarkPFIIPBalanceClient(b *testing.B) {
-	lb, err := NewLoadBalanceClient(benchLBTarget(b), &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	lb, err := NewLoadBalanceClient(benchLBTarget(b), WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,10 +192,10 @@ func BenchmarkPFIIPBalanceClient(b *testing.B) {
 func BenchmarkPFIIPBalanceClientReuse(b *testing.B) {
 	target := *lbcAddr
 	if target == "" {
-		opts := &ServerOptions{Logger: quietLogger(), RecycleRequestData: true}
-		target = fmt.Sprintf("%s#2,%s#1", benchIIPServer(b, opts), benchIIPServer(b, opts))
+		opts := []ServerOption{WithLogger(quietLogger()), WithRecycleRequestData()}
+		target = fmt.Sprintf("%s#2,%s#1", benchIIPServer(b, opts...), benchIIPServer(b, opts...))
 	}
-	lb, err := NewLoadBalanceClient(target, &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	lb, err := NewLoadBalanceClient(target, WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 
 // BenchmarkFrameDecode decodes a header and the data of a small frame.
 func BenchmarkFrameDecode(b *testing.B) {
-	frame := appendHeader(nil, StatusRequest, "/echo?key=value", 7, 64)
+	frame := appendHeader(nil, statusRequest, "/echo?key=value", 7, 64)
 	frame = append(frame, make([]byte, 64)...)
 	fr := newFrameReader(&repeatReader{b: frame}, DefaultReadBufferSize)
 	data := make([]byte, 64)
@@ -342,7 +342,7 @@ func BenchmarkWriteMessage(b *testing.B) {
 	b.SetBytes(int64(len(benchPayload)))
 	b.ReportAllocs()
 	for range b.N {
-		if _, err := w.writeMessage(ctx, StatusResponseFirst, benchPath, 3, int(dataMarkerOK), false, benchPayload); err != nil {
+		if _, err := w.writeMessage(ctx, statusResponseFirst, benchPath, 3, int(dataMarkerOK), false, benchPayload); err != nil {
 			b.Fatal(err)
 		}
 	}

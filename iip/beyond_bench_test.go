@@ -19,7 +19,7 @@ import (
 //
 //	cd iip && go test -run XXX -bench LargeEchoFrames -benchtime 3x
 func BenchmarkLargeEchoFrames(b *testing.B) {
-	_, addr := echoServer(b, &ServerOptions{FrameSize: MaxFrameData})
+	_, addr := echoServer(b, WithConfig(Config{FrameSize: MaxFrameData}))
 	for _, fs := range []struct {
 		name   string
 		size   int
@@ -33,7 +33,7 @@ func BenchmarkLargeEchoFrames(b *testing.B) {
 	} {
 		for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 			b.Run(fmt.Sprintf("%s/%dMiB", fs.name, n>>20), func(b *testing.B) {
-				conn := dialT(b, addr, &Options{FrameSize: fs.size, noSizeHint: fs.noHint, Window: fs.window})
+				conn := dialT(b, addr, WithConfig(Config{FrameSize: fs.size, Window: fs.window}), withoutSizeHint(fs.noHint))
 				ch, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)
@@ -59,7 +59,7 @@ func BenchmarkLargeEchoFrames(b *testing.B) {
 //
 //	cd iip && go test -run XXX -bench DeployedClientEcho -benchtime 3x
 func BenchmarkDeployedClientEcho(b *testing.B) {
-	_, addr := echoServer(b, nil)
+	_, addr := echoServer(b)
 	for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dMiB", n>>20), func(b *testing.B) {
 			lc := dialDeployedClient(b, addr)
@@ -92,18 +92,18 @@ func BenchmarkDeployedClientEcho(b *testing.B) {
 //	cd iip && go test -run XXX -bench SmallCallDuringBulk -benchtime 2000x
 func BenchmarkSmallCallDuringBulk(b *testing.B) {
 	smallEcho := func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil }
-	s, addr := echoServer(b, nil)
+	s, addr := echoServer(b)
 	s.HandleFunc("/small", smallEcho)
 	// The same with smaller socket buffers on both sides: less of the bulk
 	// transfer queued in the kernel ahead of a small frame.
 	bufServer := func(n int) string {
-		s, addr := echoServer(b, &ServerOptions{SocketWriteBuffer: n, SocketReadBuffer: n})
+		s, addr := echoServer(b, WithConfig(Config{SocketWriteBuffer: n, SocketReadBuffer: n}))
 		s.HandleFunc("/small", smallEcho)
 		return addr
 	}
 	addr256, addr128 := bufServer(256<<10), bufServer(128<<10)
 	winServer := func(n int) string {
-		s, addr := echoServer(b, &ServerOptions{Window: n, FrameSize: 64 << 10})
+		s, addr := echoServer(b, WithConfig(Config{Window: n, FrameSize: 64 << 10}))
 		s.HandleFunc("/small", smallEcho)
 		return addr
 	}
@@ -131,7 +131,7 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 				name = fs.name + "/during-64MiB"
 			}
 			b.Run(name, func(b *testing.B) {
-				conn := dialT(b, fs.addr, &Options{FrameSize: fs.size, SocketWriteBuffer: fs.buf, SocketReadBuffer: fs.buf, noSizeHint: fs.noHint, Window: fs.window})
+				conn := dialT(b, fs.addr, WithConfig(Config{FrameSize: fs.size, SocketWriteBuffer: fs.buf, SocketReadBuffer: fs.buf, Window: fs.window}), withoutSizeHint(fs.noHint))
 				small, err := conn.NewChannel(testCtx(b))
 				if err != nil {
 					b.Fatal(err)

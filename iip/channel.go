@@ -72,7 +72,7 @@ func (ch *Channel) Conn() *Conn { return ch.conn }
 // written closes the connection instead of leaving the channel misaligned.
 //
 // The response belongs to the caller. A response from 1/16 to 1/2 of
-// Options.ReadBufferSize is a slice of the connection's read buffer, read
+// Config.ReadBufferSize is a slice of the connection's read buffer, read
 // without a copy; keeping it keeps that buffer alive, so copy what is kept
 // for long.
 func (ch *Channel) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
@@ -142,7 +142,7 @@ func (ch *Channel) do(ctx context.Context, path string, data []byte, pooled bool
 	}
 	ch.pending = append(ch.pending, cl)
 	ch.mu.Unlock()
-	written, err := ch.conn.w.writeMessage(ctx, StatusRequestFirst, path, ch.id, -1, ch.conn.sizeHint.Load(), data)
+	written, err := ch.conn.w.writeMessage(ctx, statusRequestFirst, path, ch.id, -1, ch.conn.sizeHint.Load(), data)
 	if err != nil && !written {
 		// Nothing went out: take the call back off the queue (it is the
 		// tail, since we hold the send lock), unless a connection failure
@@ -235,12 +235,12 @@ func (ch *Channel) goAway(read uint64) int {
 // channel 0 is a no-op.
 //
 // Toward a server that accepted the typed-errors capability (ours), Close
-// waits for the answer (at most Options.DialTimeout) and fails the calls
+// waits for the answer (at most the dial timeout, WithDialTimeout) and fails the calls
 // still pending with ErrClosed. Toward any other server Close does not
 // wait: deployed IIP servers never answer /sys/delete_channel. It returns
 // once the request is written (nil, or the write error); calls sent before
 // it still get their answers, and the channel is forgotten when the delete
-// is answered or the connection ends. At most MaxUnansweredDeletes channels
+// is answered or the connection ends. At most maxUnansweredDeletes channels
 // per connection wait like this; past that the peer evidently does not
 // answer and a closed channel is forgotten at once.
 func (ch *Channel) Close() error {
@@ -258,10 +258,10 @@ func (ch *Channel) Close() error {
 	return err
 }
 
-// MaxUnansweredDeletes bounds the closed channels a connection without the
+// maxUnansweredDeletes bounds the closed channels a connection without the
 // typed-errors capability keeps while their /sys/delete_channel is
 // unanswered (see Channel.Close): 64.
-const MaxUnansweredDeletes = 64
+const maxUnansweredDeletes = 64
 
 // closeUnanswered sends /sys/delete_channel without waiting for its answer.
 // The channel refuses new calls at once; it stays known to the reader
@@ -276,7 +276,7 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		return fmt.Errorf("iip: %s: %w", PathDeleteChannel, ctx.Err())
 	}
 	c := ch.conn
-	keep := c.undeleted.Add(1) <= MaxUnansweredDeletes
+	keep := c.undeleted.Add(1) <= maxUnansweredDeletes
 	if !keep {
 		c.undeleted.Add(-1)
 	}
@@ -305,7 +305,7 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		}
 	}
 	ch.mu.Unlock()
-	_, err := c.w.writeMessage(ctx, StatusRequestFirst, PathDeleteChannel, ch.id, -1, false, []byte(emptyData))
+	_, err := c.w.writeMessage(ctx, statusRequestFirst, PathDeleteChannel, ch.id, -1, false, []byte(emptyData))
 	<-ch.send
 	if err != nil || !keep {
 		ch.failAll(ErrClosed) // runs the drained hook when kept

@@ -15,7 +15,7 @@ import (
 // for concurrent use; a balanced client can wrap one Client per backend.
 type Client struct {
 	addr string
-	opts Options
+	opts clientOptions
 	max  int
 	idle chan *Channel // idle channels
 	wakc chan struct{} // a token lets a waiter retry growing the pool
@@ -34,20 +34,26 @@ type Client struct {
 }
 
 // NewClient dials the first connection to addr (so that a wrong address
-// or a refused handshake is reported at once) and returns the pool.
-func NewClient(addr string, opts *Options) (*Client, error) {
-	return NewClientContext(context.Background(), addr, opts)
+// or a refused handshake is reported at once) and returns the pool. opts
+// configure it (none: all defaults; see Option and ClientOption; WithPool
+// sizes the pool); an option out of its documented range, or one of
+// NewLoadBalanceClient's, is an error wrapping ErrInvalidConfig.
+func NewClient(addr string, opts ...ClientOption) (*Client, error) {
+	return NewClientContext(context.Background(), addr, opts...)
 }
 
 // NewClientContext is NewClient with a context bounding the first dial
-// (besides DialTimeout); it fits lbclient's Dialer signature.
-func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client, error) {
-	if err := VerifyOptions(opts); err != nil {
+// (besides WithDialTimeout).
+func NewClientContext(ctx context.Context, addr string, opts ...ClientOption) (*Client, error) {
+	o, err := newClientOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	o := opts.withDefaults()
+	if err := o.refuseBalancer("NewClient"); err != nil {
+		return nil, err
+	}
 	c := newClient(addr, o)
-	conn, err := Dial(ctx, addr, &o)
+	conn, err := dial(ctx, addr, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +63,7 @@ func NewClientContext(ctx context.Context, addr string, opts *Options) (*Client,
 }
 
 // newClient returns an empty pool (no connection yet) for addr; o has its defaults.
-func newClient(addr string, o Options) *Client {
+func newClient(addr string, o clientOptions) *Client {
 	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
 	c.idle = make(chan *Channel, c.max)
 	c.wakc = make(chan struct{}, o.PoolChannels)
@@ -375,7 +381,7 @@ func (c *Client) pickConn(ctx context.Context, dedicated bool) (*Conn, error) {
 	}
 	c.dialing++
 	c.mu.Unlock()
-	conn, err := Dial(ctx, c.addr, &c.opts)
+	conn, err := dial(ctx, c.addr, &c.opts)
 	c.mu.Lock()
 	c.dialing--
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // blockingServer has /block, whose handler signals started and waits for
 // release (or its context), then answers "slow".
 func blockingServer(t *testing.T) (addr string, started chan string, release chan struct{}) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	started = make(chan string, 100)
 	release = make(chan struct{})
 	s.HandleFunc("/block", func(ctx context.Context, r *Request) ([]byte, error) {
@@ -47,7 +47,7 @@ func waitStarted(t *testing.T, started chan string) string {
 // channel aligned; its late response is dropped.
 func TestTimedOutCallDoesNotMisalign(t *testing.T) {
 	addr, started, release := blockingServer(t)
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestPartialWritePoisonsConnection(t *testing.T) {
 	}
 	fc := &faultConn{Conn: nc}
 	fc.failAt.Store(1 << 30)
-	c := newConn(fc, (&Options{Logger: quietLogger()}).withDefaults())
+	c := newConn(fc, clientOptionsT(t, WithLogger(quietLogger())))
 	defer c.Close()
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
@@ -134,8 +134,8 @@ func TestPartialWritePoisonsConnection(t *testing.T) {
 // any byte is written is taken off the queue; the next call gets its own
 // response.
 func TestUnsentCallLeavesChannelAligned(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	c := dialT(t, addr, nil)
+	_, addr := echoServer(t)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestUnsentCallLeavesChannelAligned(t *testing.T) {
 // fails at once when the connection dies.
 func TestConnectionDeathFailsAllPending(t *testing.T) {
 	addr, started, _ := blockingServer(t)
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	const n = 5
 	errs := make(chan error, n)
 	for i := range n {
@@ -189,8 +189,8 @@ func TestConnectionDeathFailsAllPending(t *testing.T) {
 }
 
 func TestClientPoolConcurrent(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	cl, err := NewClient(addr, &Options{PoolConns: 2, PoolChannels: 4, Logger: quietLogger()})
+	_, addr := echoServer(t)
+	cl, err := NewClient(addr, WithPool(2, 4), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +222,8 @@ func TestClientPoolConcurrent(t *testing.T) {
 // TestClientPoolReplacesDeadConnection: after the server drops every
 // connection, the pool dials again.
 func TestClientPoolReplacesDeadConnection(t *testing.T) {
-	s, addr := echoServer(t, nil)
-	cl, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()})
+	s, addr := echoServer(t)
+	cl, err := NewClient(addr, WithPool(1, 2), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestClientPoolReplacesDeadConnection(t *testing.T) {
 }
 
 func TestTypedErrors(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	s.HandleFunc("/empty", func(ctx context.Context, r *Request) ([]byte, error) { return nil, nil })
 	s.HandleFunc("/coded", func(ctx context.Context, r *Request) ([]byte, error) {
 		return nil, &Error{Code: CodeTimeout, Message: "backend slow"}
@@ -256,7 +256,7 @@ func TestTypedErrors(t *testing.T) {
 		return []byte(`{"code":105,"message":"i am data"}`), nil
 	})
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("boom") })
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestTypedErrors(t *testing.T) {
 // not handed to the next caller until its late response has arrived.
 func TestPoolKeepsTimedOutChannelAside(t *testing.T) {
 	addr, started, release := blockingServer(t)
-	cl, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()})
+	cl, err := NewClient(addr, WithPool(1, 2), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func silentServerWith(t *testing.T, pings chan struct{}) string {
 
 func TestKeepaliveClosesDeadConnection(t *testing.T) {
 	addr := silentServer(t)
-	c := dialT(t, addr, &Options{Keepalive: 5 * time.Millisecond})
+	c := dialT(t, addr, WithKeepalive(5*time.Millisecond))
 	select {
 	case <-c.Done():
 	case <-testCtx(t).Done():
@@ -363,7 +363,7 @@ func TestKeepaliveClosesDeadConnection(t *testing.T) {
 func TestKeepaliveKeepsLiveConnection(t *testing.T) {
 	pings := make(chan struct{}, 100)
 	addr := silentServerWith(t, pings)
-	c := dialT(t, addr, &Options{Keepalive: 2 * time.Millisecond})
+	c := dialT(t, addr, WithKeepalive(2*time.Millisecond))
 	for range 3 {
 		select {
 		case <-pings:
@@ -379,8 +379,8 @@ func TestKeepaliveKeepsLiveConnection(t *testing.T) {
 }
 
 func TestClosedClientAndConn(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	cl, err := NewClient(addr, &Options{Logger: quietLogger()})
+	_, addr := echoServer(t)
+	cl, err := NewClient(addr, WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,12 +391,12 @@ func TestClosedClientAndConn(t *testing.T) {
 	if _, err := cl.Do(testCtx(t), "/echo", []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Do after Close: %v", err)
 	}
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	c.Close()
 	if _, err := c.Do(testCtx(t), "/echo", nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Conn.Do after Close: %v", err)
 	}
-	if _, err := Dial(testCtx(t), "127.0.0.1:1", &Options{Logger: quietLogger()}); err == nil {
+	if _, err := Dial(testCtx(t), "127.0.0.1:1", WithLogger(quietLogger())); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
 }
@@ -404,8 +404,8 @@ func TestClosedClientAndConn(t *testing.T) {
 // TestExpiredContextKeepsConnection: a call whose deadline has passed
 // fails alone; the connection and the channel stay usable.
 func TestExpiredContextKeepsConnection(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	c := dialT(t, addr, nil)
+	_, addr := echoServer(t)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +429,7 @@ func TestExpiredContextKeepsConnection(t *testing.T) {
 // rather than left misaligned.
 func TestStuckWriteFailsItsCallAndPoisons(t *testing.T) {
 	addr := deafServer(t)
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -463,8 +463,8 @@ func deafServer(t *testing.T) string {
 // TestPipelinedCallsOnOneChannel: concurrent callers of one channel each
 // get their own response.
 func TestPipelinedCallsOnOneChannel(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	c := dialT(t, addr, nil)
+	_, addr := echoServer(t)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -524,7 +524,7 @@ func TestClientWaiterRetriesWhenDialFails(t *testing.T) {
 	}
 
 	// A pool whose only connection has died: the next calls must dial.
-	c := newClient(l.Addr().String(), (&Options{PoolConns: 1, PoolChannels: 2, Logger: quietLogger()}).withDefaults())
+	c := newClient(l.Addr().String(), clientOptionsT(t, WithPool(1, 2), WithLogger(quietLogger())))
 	defer c.Close()
 	waiting := make(chan struct{}, 1)
 	c.onWait = func() {
@@ -566,7 +566,7 @@ func TestClientWaiterRetriesWhenDialFails(t *testing.T) {
 func TestCloseWakesEveryQueuedCall(t *testing.T) {
 	addr, started, release := blockingServer(t)
 	defer close(release)
-	c, err := NewClient(addr, &Options{PoolConns: 1, PoolChannels: 1, Logger: quietLogger()})
+	c, err := NewClient(addr, WithPool(1, 1), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

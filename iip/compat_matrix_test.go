@@ -20,19 +20,19 @@ type caller interface {
 // is written as deployed configs write it (fact 5: empty host, repeats).
 func deployedCallers(t *testing.T, addr string) map[string]caller {
 	t.Helper()
-	opts := &Options{Logger: quietLogger()}
-	conn := dialT(t, addr, opts)
+	opts := []ClientOption{WithLogger(quietLogger())}
+	conn := dialT(t, addr, opts...)
 	ch, err := conn.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := NewClient(addr, opts)
+	pool, err := NewClient(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
 	port := addr[strings.LastIndexByte(addr, ':'):]
-	lb, err := NewLoadBalanceClient(port+"#1,"+port+"#1,"+port+"#1", &LoadBalanceOptions{Client: opts})
+	lb, err := NewLoadBalanceClient(port+"#1,"+port+"#1,"+port+"#1", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func pattern(n int) []byte {
 // stays up, and later channels work.
 func TestMatrixChannelCloseDeployed(t *testing.T) {
 	ds := startDeployedServer(t)
-	conn := dialT(t, ds.addr(), nil)
+	conn := dialT(t, ds.addr())
 	for i := range 3 {
 		ch, err := conn.NewChannel(testCtx(t))
 		if err != nil {
@@ -178,7 +178,7 @@ func TestMatrixChannelCloseDeployed(t *testing.T) {
 func TestChannelCloseAnsweredWithoutCaps(t *testing.T) {
 	ds := startDeployedServerWith(t, true)
 	addr := ds.addr()
-	conn := dialT(t, addr, nil)
+	conn := dialT(t, addr)
 	for range 3 {
 		ch, err := conn.NewChannel(testCtx(t))
 		if err != nil {
@@ -249,7 +249,7 @@ func TestSniffDeployedErrors(t *testing.T) {
 // the deployed client's 16 MiB upload misses its 3 s frame deadline on
 // loopback.
 func TestDeployedClientAgainstOurServer(t *testing.T) {
-	_, addr := echoServer(t, nil)
+	_, addr := echoServer(t)
 	lc := dialDeployedClient(t, addr)
 	ch, err := lc.newChannel()
 	if err != nil {
@@ -276,7 +276,7 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 // model uploads messages over 16 MiB (continuation frames) within its 3 s
 // frame deadline.
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
-	_, addr := echoServer(t, &ServerOptions{SocketReadBuffer: DefaultSocketReadBuffer})
+	_, addr := echoServer(t, WithConfig(Config{SocketReadBuffer: DefaultSocketReadBuffer}))
 	lc := dialDeployedClient(t, addr)
 	ch, err := lc.newChannel()
 	if err != nil {
@@ -296,7 +296,7 @@ func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 // /sys/) as {"code":102,"message":"handle error"}, an empty or panicking
 // handler as code 101, and no answer to /sys/delete_channel.
 func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	s.HandleFunc("/fail", func(ctx context.Context, r *Request) ([]byte, error) { return nil, errors.New("db down") })
 	s.HandleFunc("/empty", func(ctx context.Context, r *Request) ([]byte, error) { return nil, nil })
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("boom") })
@@ -330,7 +330,7 @@ func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
 	}
 	// Our own client without capabilities maps the same answers back to
 	// typed errors.
-	conn := dialT(t, addr, &Options{DisableCaps: true})
+	conn := dialT(t, addr, WithConfig(Config{DisableCaps: true}))
 	for path, want := range map[string]error{"/fail": ErrHandler, "/missing": ErrNoHandler, "/empty": ErrNoResponse, "/panic": ErrNoResponse} {
 		if _, err := conn.Do(testCtx(t), path, nil); !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %v", path, err, want)

@@ -131,7 +131,7 @@ func (r *rawConn) expectClosed() {
 			}
 			r.t.Fatalf("waiting for close: %v", err)
 		}
-		if f.status == byte(StatusClose) {
+		if f.status == byte(statusClose) {
 			continue
 		}
 	}
@@ -139,11 +139,11 @@ func (r *rawConn) expectClosed() {
 
 func compatServer(t *testing.T, log *logBuffer) string {
 	t.Helper()
-	opts := &ServerOptions{Logger: quietLogger()}
+	var opts []ServerOption
 	if log != nil {
-		opts.Logger = slogTo(log)
+		opts = append(opts, WithLogger(slogTo(log)))
 	}
-	s, addr := echoServer(t, opts)
+	s, addr := echoServer(t, opts...)
 	s.HandleFunc("/nothing", func(ctx context.Context, r *Request) ([]byte, error) { return nil, nil })
 	s.HandleFunc("/fail", func(ctx context.Context, r *Request) ([]byte, error) { return nil, errors.New("db down") })
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("boom") })
@@ -334,7 +334,7 @@ func (ls *legacyServer) seen() []string {
 // that knows nothing of our capabilities.
 func TestOurClientAgainstLegacyServer(t *testing.T) {
 	ls := startLegacyServer(t)
-	c := dialT(t, ls.l.Addr().String(), &Options{Keepalive: time.Millisecond})
+	c := dialT(t, ls.l.Addr().String(), WithKeepalive(time.Millisecond))
 	if caps := c.Caps(); len(caps) != 0 {
 		t.Fatalf("legacy server accepted caps %v", caps)
 	}
@@ -387,9 +387,9 @@ func TestOurClientAgainstLegacyServer(t *testing.T) {
 
 // TestOurClientDisableCaps sends exactly what an existing client sends.
 func TestOurClientDisableCaps(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	_ = s
-	c := dialT(t, addr, &Options{DisableCaps: true})
+	c := dialT(t, addr, WithConfig(Config{DisableCaps: true}))
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -450,7 +450,7 @@ func TestClientRejectsBadServerFrames(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := scriptedServer(t, tc.caps, tc.reply)
-			c := dialT(t, addr, nil)
+			c := dialT(t, addr)
 			ch, err := c.NewChannel(testCtx(t))
 			if err != nil {
 				t.Fatal(err)

@@ -2,23 +2,23 @@ package iip
 
 import "time"
 
-// Status is the kind of an IIP frame, the first byte on the wire.
-type Status byte
+// frameStatus is the kind of an IIP frame, the first byte on the wire.
+type frameStatus byte
 
 // Frame statuses. A message that fits in one frame is sent with the
-// "complete" status (StatusRequest / StatusResponse); a larger one is a
+// "complete" status (statusRequest / statusResponse); a larger one is a
 // "first, more follows" frame, zero or more "continuation, more follows"
 // frames and one "continuation, last" frame.
 const (
-	StatusRequestFirst        Status = 0 // request, first frame, more follows
-	StatusRequest             Status = 1 // request, first frame, complete
-	StatusRequestContinue     Status = 2 // request continuation, more follows
-	StatusRequestContinueLast Status = 3 // request continuation, last
-	StatusResponseFirst       Status = 4 // response, first frame, more follows
-	StatusResponse            Status = 5 // response, first frame, complete
-	StatusResponseContinue    Status = 6 // response continuation, more follows
-	StatusResponseContinueEnd Status = 7 // response continuation, last
-	StatusClose               Status = 8 // close the connection
+	statusRequestFirst        frameStatus = 0 // request, first frame, more follows
+	statusRequest             frameStatus = 1 // request, first frame, complete
+	statusRequestContinue     frameStatus = 2 // request continuation, more follows
+	statusRequestContinueLast frameStatus = 3 // request continuation, last
+	statusResponseFirst       frameStatus = 4 // response, first frame, more follows
+	statusResponse            frameStatus = 5 // response, first frame, complete
+	statusResponseContinue    frameStatus = 6 // response continuation, more follows
+	statusResponseContinueEnd frameStatus = 7 // response continuation, last
+	statusClose               frameStatus = 8 // close the connection
 )
 
 // Wire limits fixed by the protocol.
@@ -60,22 +60,22 @@ const (
 // The control channel and its paths (PROTOCOL.md, section 9), used only
 // on connections that negotiated the "control" capability.
 const (
-	// ControlChannel is the channel id of the control channel: requests on
+	// controlChannel is the channel id of the control channel: requests on
 	// it are answered by the server's reader at once, never queued behind
 	// the calls of channel 0 or any other channel. It is never handed out
 	// by /sys/new_channel.
-	ControlChannel uint32 = 0xFFFFFFFF
-	// PathCancel (control channel, client to server, never answered) ends
+	controlChannel uint32 = 0xFFFFFFFF
+	// pathCancel (control channel, client to server, never answered) ends
 	// the handler context of one request: {"channel":N,"seq":K}.
-	PathCancel = "/sys/cancel"
-	// PathGoAway (control channel, server to client, unsolicited response)
+	pathCancel = "/sys/cancel"
+	// pathGoAway (control channel, server to client, unsolicited response)
 	// announces a graceful shutdown and, per channel, how many requests the
 	// server read and will answer: {"code":0,"read":{"N":K,...}}.
-	PathGoAway = "/sys/goaway"
-	// PathWindow (control channel, both directions, never answered)
+	pathGoAway = "/sys/goaway"
+	// pathWindow (control channel, both directions, never answered)
 	// acknowledges flow-controlled bytes read ("window" capability):
 	// {"n":K}.
-	PathWindow = "/sys/window"
+	pathWindow = "/sys/window"
 	// maxControlData bounds the data of a control-channel request.
 	maxControlData = 4096
 )
@@ -83,8 +83,8 @@ const (
 // Frame size limits of the "frame-size" capability.
 const (
 	// DefaultFrameSize is the largest frame data a connection that
-	// negotiated "frame-size" sends, unless Options.FrameSize or
-	// ServerOptions.FrameSize asks for another: 32 KiB, so that a small
+	// negotiated "frame-size" sends, unless Config.FrameSize (either
+	// side) asks for another: 32 KiB, so that a small
 	// message on another channel waits for at most one 32 KiB frame of a
 	// large transfer, not a 16 MiB one (and, with "window", for at most
 	// DefaultWindow bytes of it in the sockets).
@@ -92,7 +92,7 @@ const (
 	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
 	MinFrameSize = 4 << 10
 	// DefaultWindow is the window a connection that negotiated "window"
-	// gives its peer unless Options.Window or ServerOptions.Window asks for
+	// gives its peer unless Config.Window (either side) asks for
 	// another: how many bytes of frames of messages of several frames the
 	// peer may send ahead of what was read (64 KiB, two default frames),
 	// so that a small message waits behind at most that much of a large
@@ -105,7 +105,8 @@ const (
 	sizeHintLen = 4
 )
 
-// Defaults for Options and ServerOptions; a zero field means the default.
+// Defaults of Config and of the client and server options; a zero field,
+// or 0 given to an option, means the default.
 const (
 	// DefaultMaxMessageSize bounds one assembled message (request or
 	// response) in bytes: 64 MiB.

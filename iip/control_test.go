@@ -21,7 +21,7 @@ import (
 // (one per 100 ms interval), past the 1.1 s at which a ping queued behind
 // the call on channel 0 would have killed the connection.
 func TestKeepaliveSparesAnsweringConnection(t *testing.T) {
-	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s := newServerT(t, WithLogger(quietLogger()))
 	pings := make(chan uint32, 64)
 	s.testHookHeader = func(h frameHeader) {
 		if string(h.Path) == PathPing {
@@ -41,7 +41,7 @@ func TestKeepaliveSparesAnsweringConnection(t *testing.T) {
 		}
 	})
 	addr := startServer(t, s)
-	c := dialT(t, addr, &Options{Keepalive: 100 * time.Millisecond})
+	c := dialT(t, addr, WithKeepalive(100*time.Millisecond))
 	res := make(chan error, 1)
 	start := time.Now()
 	go func() {
@@ -55,7 +55,7 @@ func TestKeepaliveSparesAnsweringConnection(t *testing.T) {
 	for i := range 15 {
 		select {
 		case ch := <-pings:
-			if ch != ControlChannel {
+			if ch != controlChannel {
 				t.Fatalf("ping %d on channel %d, want the control channel", i, ch)
 			}
 		case err := <-res:
@@ -76,15 +76,9 @@ func TestKeepaliveSparesAnsweringConnection(t *testing.T) {
 
 // hookedServer is echoServer whose frame headers are reported, path by
 // path, on the returned channel (dropped when 1024 wait unread).
-func hookedServer(t *testing.T, opts *ServerOptions) (*Server, string, <-chan frameSeen) {
+func hookedServer(t *testing.T, opts ...ServerOption) (*Server, string, <-chan frameSeen) {
 	t.Helper()
-	if opts == nil {
-		opts = &ServerOptions{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
-	}
-	s := NewServer(opts)
+	s := newServerT(t, opts...)
 	seen := make(chan frameSeen, 1024)
 	s.testHookHeader = func(h frameHeader) {
 		select {
@@ -100,7 +94,7 @@ func hookedServer(t *testing.T, opts *ServerOptions) (*Server, string, <-chan fr
 type frameSeen struct {
 	path   string
 	ch     uint32
-	status Status
+	status frameStatus
 	n      int
 }
 
@@ -125,7 +119,7 @@ func waitSeen(t *testing.T, seen <-chan frameSeen, path string) frameSeen {
 // queued behind another on its channel (its handler starts with its
 // context done). The channel's next call gets a live context.
 func TestCancelPropagates(t *testing.T) {
-	s, addr, seen := hookedServer(t, nil)
+	s, addr, seen := hookedServer(t)
 	ended := make(chan error, 4)
 	unblock := make(chan struct{})
 	t.Cleanup(func() { close(unblock) })
@@ -150,7 +144,7 @@ func TestCancelPropagates(t *testing.T) {
 		}
 		return []byte("alive"), nil
 	})
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +205,7 @@ func TestCancelPropagates(t *testing.T) {
 		}
 		// Once the server has read the cancel, a call written after it is
 		// read after it: its answer means the queued request is marked.
-		waitSeen(t, seen, PathCancel)
+		waitSeen(t, seen, pathCancel)
 		if _, err := c.Do(testCtx(t), "/echo", []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +228,7 @@ func TestCancelPropagates(t *testing.T) {
 // answers those three, announces {"read":{"0":1,"1":3}} on the control
 // channel, never answers the other two, and ends with a close frame.
 func TestGoAwayServer(t *testing.T) {
-	s, addr, seen := hookedServer(t, &ServerOptions{MaxChannelQueue: 1})
+	s, addr, seen := hookedServer(t, WithMaxChannelQueue(1))
 	draining := make(chan struct{})
 	var once sync.Once
 	s.testHookDraining = func() { once.Do(func() { close(draining) }) }
@@ -267,7 +261,7 @@ func TestGoAwayServer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
 		}
-		if f.status == byte(StatusClose) {
+		if f.status == byte(statusClose) {
 			break
 		}
 		got = append(got, f)
@@ -281,7 +275,7 @@ func TestGoAwayServer(t *testing.T) {
 		switch f.ch {
 		case 1:
 			onChan1 = append(onChan1, f.data)
-		case ControlChannel:
+		case controlChannel:
 			goaway = append(goaway, f)
 		default:
 			t.Fatalf("unexpected frame %+v", f)
@@ -290,7 +284,7 @@ func TestGoAwayServer(t *testing.T) {
 	if strings.Join(onChan1, ",") != "unblocked,a,b" {
 		t.Fatalf("answers on channel 1: %q, want unblocked,a,b", onChan1)
 	}
-	want := rawResp{5, PathGoAway, ControlChannel, `{"code":0,"read":{"0":1,"1":3}}`}
+	want := rawResp{5, pathGoAway, controlChannel, `{"code":0,"read":{"0":1,"1":3}}`}
 	if len(goaway) != 1 || goaway[0] != want {
 		t.Fatalf("goaway %+v, want %+v", goaway, want)
 	}
@@ -318,7 +312,7 @@ func TestGoAwayClient(t *testing.T) {
 		}
 		<-answer
 		out := rawFrame(5, "/echo", 1, "first")
-		out = append(out, rawFrame(5, PathGoAway, ControlChannel, `{"code":0,"read":{"0":1,"1":1}}`)...)
+		out = append(out, rawFrame(5, pathGoAway, controlChannel, `{"code":0,"read":{"0":1,"1":1}}`)...)
 		_, _ = c.Write(out)
 		for {
 			if _, err := r.read(); err != nil {
@@ -326,7 +320,7 @@ func TestGoAwayClient(t *testing.T) {
 			}
 		}
 	})
-	conn := dialT(t, addr, &Options{Keepalive: -1})
+	conn := dialT(t, addr, WithKeepalive(-1))
 	ch, err := conn.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -368,12 +362,9 @@ func TestShutdownUnderLoadLosesNoCall(t *testing.T) {
 	var unread atomic.Int64
 	testHookGoAway = func(n int) { unread.Add(int64(n)) }
 	t.Cleanup(func() { testHookGoAway = nil })
-	a, addrA := echoServer(t, nil)
-	_, addrB := echoServer(t, nil)
-	lb, err := NewLoadBalanceClient(addrA+","+addrB, &LoadBalanceOptions{
-		Client:  &Options{Logger: quietLogger(), PoolConns: 2, PoolChannels: 8},
-		Retries: 8,
-	})
+	a, addrA := echoServer(t)
+	_, addrB := echoServer(t)
+	lb, err := NewLoadBalanceClient(addrA+","+addrB, WithLogger(quietLogger()), WithPool(2, 8), WithRetries(8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,8 +421,8 @@ func TestShutdownUnderLoadLosesNoCall(t *testing.T) {
 // echo (64 MiB, 16 MiB under -race) is still in progress, and every frame
 // of the large request is at most 64 KiB.
 func TestFrameSizeInterleaves(t *testing.T) {
-	_, addr, seen := hookedServer(t, nil)
-	c := dialT(t, addr, nil)
+	_, addr, seen := hookedServer(t)
+	c := dialT(t, addr)
 	if got := c.FrameSize(); got != DefaultFrameSize {
 		t.Fatalf("frame size %d, want %d", got, DefaultFrameSize)
 	}
@@ -457,7 +448,7 @@ func TestFrameSizeInterleaves(t *testing.T) {
 		bulk <- err
 	}()
 	first := waitSeen(t, seen, "/echo?bulk")
-	if first.status != StatusRequestFirst || first.n != DefaultFrameSize {
+	if first.status != statusRequestFirst || first.n != DefaultFrameSize {
 		t.Fatalf("first bulk frame %+v, want status 0 of %d bytes", first, DefaultFrameSize)
 	}
 	resp, err := smallCh.Do(testCtx(t), "/echo?small", []byte("small"))

@@ -3,6 +3,28 @@
 // connection, client (Dial, NewClient), server (NewServer) and a balanced
 // client over many servers (NewLoadBalanceClient, built on lbclient).
 //
+//	srv, err := iip.NewServer(iip.WithTLS(cfg)) // cfg: certificates
+//	srv.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil })
+//	go srv.ListenAndServe("127.0.0.1:9090")
+//	client, err := iip.NewClient("127.0.0.1:9090", iip.WithTLS(cfg)) // cfg: RootCAs
+//	resp, err := client.Do(ctx, "/echo", []byte("hi"))
+//
+// Configuration is one model for both sides (options.go): the connection
+// settings they share are a Config struct (WithConfig, checked by
+// VerifyConfig), and every constructor takes functional options. An Option
+// (WithConfig, WithTLS, WithLogger, WithControl) means the same to a client
+// and a server; ClientOption and ServerOption are each side's own. Zero
+// values mean the documented defaults; anything out of range is an error
+// wrapping ErrInvalidConfig, never clamped. The default logger is
+// slog.Default().
+//
+// Files: client side in clientconn.go (Dial, Conn), channel.go (Channel),
+// client.go (the pool, Client), balance.go (LoadBalanceClient) and
+// client_options.go; server side in server.go (Server), serverconn.go (one
+// served connection), handler.go, response_stream.go and
+// server_options.go; shared in config.go, options.go, frame.go, const.go,
+// errors.go.
+//
 // The wire format is the one existing IIP peers speak; PROTOCOL.md in the
 // module specifies it, together with the capabilities this implementation
 // negotiates between its own client and server (typed errors, keepalive

@@ -69,10 +69,12 @@ var (
 	ErrBadPath = errors.New("iip: bad path")
 	// ErrMessageTooLarge is wrapped when a message exceeds MaxMessageSize.
 	ErrMessageTooLarge = errors.New("iip: message too large")
-	// ErrInvalidOptions is wrapped by VerifyOptions' and VerifyServerOptions'
-	// errors: a field out of its documented range (Dial, NewClient,
-	// NewLoadBalanceClient and Server.Serve return it; nothing is clamped).
-	ErrInvalidOptions = errors.New("iip: invalid options")
+	// ErrInvalidConfig is wrapped by the errors of VerifyConfig and of
+	// Dial, NewClient, NewLoadBalanceClient and NewServer for a Config
+	// field or an option out of its documented range, or options that do
+	// not fit together; the message names what to change. Nothing is
+	// clamped.
+	ErrInvalidConfig = errors.New("iip: invalid configuration")
 	// ErrGoAway is wrapped by the error of a call that a server shutting
 	// down gracefully did not read (it announced it with /sys/goaway), and
 	// of calls on such a connection afterwards. The request was not

@@ -15,7 +15,10 @@ import (
 
 // startExampleServer serves an upper-casing /upper on a loopback port.
 func startExampleServer() (*iip.Server, string) {
-	srv := iip.NewServer(&iip.ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := iip.NewServer(iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		panic(err)
+	}
 	srv.HandleFunc("/upper", func(ctx context.Context, r *iip.Request) ([]byte, error) {
 		return []byte(strings.ToUpper(string(r.Data)) + r.Query.Get("suffix")), nil
 	})
@@ -32,7 +35,7 @@ func Example() {
 	srv, addr := startExampleServer()
 	defer srv.Close()
 
-	client, err := iip.NewClient(addr, nil)
+	client, err := iip.NewClient(addr)
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +50,7 @@ func ExampleConn_NewChannel() {
 	srv, addr := startExampleServer()
 	defer srv.Close()
 
-	conn, err := iip.Dial(context.Background(), addr, nil)
+	conn, err := iip.Dial(context.Background(), addr)
 	if err != nil {
 		panic(err)
 	}
@@ -70,7 +73,7 @@ func ExampleError() {
 	srv, addr := startExampleServer()
 	defer srv.Close()
 
-	conn, err := iip.Dial(context.Background(), addr, nil)
+	conn, err := iip.Dial(context.Background(), addr)
 	if err != nil {
 		panic(err)
 	}
@@ -98,7 +101,7 @@ func ExampleServer_HandleStream() {
 			total += len(chunk)
 		}
 	})
-	conn, err := iip.Dial(context.Background(), addr, nil)
+	conn, err := iip.Dial(context.Background(), addr)
 	if err != nil {
 		panic(err)
 	}
@@ -110,7 +113,10 @@ func ExampleServer_HandleStream() {
 
 // startNamedServer serves /who, answering name, on a loopback port.
 func startNamedServer(name string) (*iip.Server, string) {
-	srv := iip.NewServer(&iip.ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := iip.NewServer(iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		panic(err)
+	}
 	srv.HandleFunc("/who", func(ctx context.Context, r *iip.Request) ([]byte, error) {
 		return []byte(name), nil
 	})
@@ -131,9 +137,7 @@ func ExampleNewLoadBalanceClient() {
 	b, addrB := startNamedServer("b")
 	defer b.Close()
 
-	lb, err := iip.NewLoadBalanceClient(addrA+"#2,"+addrB+"#1", &iip.LoadBalanceOptions{
-		Picker: lbclient.PickRoundRobin, // default: lbclient.PickLeastPending
-	})
+	lb, err := iip.NewLoadBalanceClient(addrA+"#2,"+addrB+"#1", iip.WithPicker(lbclient.PickRoundRobin))
 	if err != nil {
 		panic(err) // a malformed entry is named here
 	}
@@ -163,10 +167,7 @@ func ExampleWithHashKey() {
 	b, addrB := startNamedServer("b")
 	defer b.Close()
 
-	lb, err := iip.NewLoadBalanceClient(addrA+","+addrB, &iip.LoadBalanceOptions{
-		Picker:         lbclient.PickHash,
-		HashQueryParam: "uid",
-	})
+	lb, err := iip.NewLoadBalanceClient(addrA+","+addrB, iip.WithPicker(lbclient.PickHash), iip.WithHashQueryParam("uid"))
 	if err != nil {
 		panic(err)
 	}
@@ -186,10 +187,10 @@ func ExampleWithHashKey() {
 // and keeps nothing), and the caller appends each response to its own
 // buffer. In steady state no call allocates.
 func ExampleClient_DoAppend() {
-	srv := iip.NewServer(&iip.ServerOptions{
-		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RecycleRequestData: true,
-	})
+	srv, err := iip.NewServer(iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), iip.WithRecycleRequestData())
+	if err != nil {
+		panic(err)
+	}
 	srv.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) {
 		return r.Data, nil
 	})
@@ -200,7 +201,7 @@ func ExampleClient_DoAppend() {
 	go srv.Serve(l)
 	defer srv.Close()
 
-	client, err := iip.NewClient(l.Addr().String(), nil)
+	client, err := iip.NewClient(l.Addr().String())
 	if err != nil {
 		panic(err)
 	}
@@ -229,7 +230,7 @@ func ExampleServer_HandleStreamResponse() {
 		return nil
 	})
 
-	client, err := iip.NewClient(addr, nil)
+	client, err := iip.NewClient(addr)
 	if err != nil {
 		panic(err)
 	}
@@ -253,4 +254,42 @@ func ExampleServer_HandleStreamResponse() {
 	// line 0
 	// line 1
 	// line 2
+}
+
+// Options: a Config means the same to both sides (WithConfig), as do
+// WithTLS, WithLogger and WithControl; the rest are a client's or a
+// server's own. Nothing is clamped: a server taking messages larger than
+// its request budget holds is an error that says what to set.
+func ExampleNewServer() {
+	cfg := iip.Config{MaxMessageSize: 100 << 20, FrameSize: 64 << 10}
+	quiet := iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	_, err := iip.NewServer(iip.WithConfig(cfg), quiet)
+	fmt.Println(errors.Is(err, iip.ErrInvalidConfig))
+
+	perConn := cfg.MaxMessageSize + iip.MaxFrameData
+	srv, err := iip.NewServer(iip.WithConfig(cfg), quiet, iip.WithMaxBufferedBytes(perConn, 2*perConn), iip.WithMaxConns(100))
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	srv.HandleFunc("/len", func(ctx context.Context, r *iip.Request) ([]byte, error) {
+		return []byte(fmt.Sprint(len(r.Data))), nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(l)
+
+	client, err := iip.NewClient(l.Addr().String(), iip.WithConfig(cfg), quiet, iip.WithPool(1, 4))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	resp, err := client.Do(context.Background(), "/len", make([]byte, 1<<20))
+	fmt.Println(string(resp), err)
+	// Output:
+	// true
+	// 1048576 <nil>
 }

@@ -12,41 +12,43 @@ import (
 // frameHeader is the decoded fixed part of a frame. Path aliases the
 // reader's path buffer and is valid until the next readHeader call.
 type frameHeader struct {
-	Status  Status
+	Status  frameStatus
 	Path    []byte
 	Channel uint32
 	Length  uint32
 }
 
 // isRequest reports whether s is one of the four request statuses.
-func (s Status) isRequest() bool { return s <= StatusRequestContinueLast }
+func (s frameStatus) isRequest() bool { return s <= statusRequestContinueLast }
 
 // isResponse reports whether s is one of the four response statuses.
-func (s Status) isResponse() bool { return s >= StatusResponseFirst && s <= StatusResponseContinueEnd }
+func (s frameStatus) isResponse() bool {
+	return s >= statusResponseFirst && s <= statusResponseContinueEnd
+}
 
 // first reports whether s starts a message (request or response).
-func (s Status) first() bool { return s&^4 <= 1 && s != StatusClose }
+func (s frameStatus) first() bool { return s&^4 <= 1 && s != statusClose }
 
 // String names the status for log lines and errors.
-func (s Status) String() string {
+func (s frameStatus) String() string {
 	switch s {
-	case StatusRequestFirst:
+	case statusRequestFirst:
 		return "request-first"
-	case StatusRequest:
+	case statusRequest:
 		return "request"
-	case StatusRequestContinue:
+	case statusRequestContinue:
 		return "request-continue"
-	case StatusRequestContinueLast:
+	case statusRequestContinueLast:
 		return "request-continue-last"
-	case StatusResponseFirst:
+	case statusResponseFirst:
 		return "response-first"
-	case StatusResponse:
+	case statusResponse:
 		return "response"
-	case StatusResponseContinue:
+	case statusResponseContinue:
 		return "response-continue"
-	case StatusResponseContinueEnd:
+	case statusResponseContinueEnd:
 		return "response-continue-last"
-	case StatusClose:
+	case statusClose:
 		return "close"
 	}
 	return fmt.Sprintf("status(%d)", byte(s))
@@ -155,8 +157,8 @@ func (fr *frameReader) readHeader() (frameHeader, error) {
 	}
 	st := fr.buf[fr.rpos]
 	fr.rpos++
-	h.Status = Status(st)
-	if h.Status > StatusClose {
+	h.Status = frameStatus(st)
+	if h.Status > statusClose {
 		return h, fmt.Errorf("%w: unknown frame status %d", ErrProtocol, st)
 	}
 	// Find the NUL within MaxPathLen+1 bytes.
@@ -192,7 +194,7 @@ func (fr *frameReader) readHeader() (frameHeader, error) {
 	if h.Length > MaxFrameData {
 		return h, fmt.Errorf("%w: frame data length %d exceeds limit %d", ErrProtocol, h.Length, MaxFrameData)
 	}
-	if n == 0 && h.Status != StatusClose {
+	if n == 0 && h.Status != statusClose {
 		return h, fmt.Errorf("%w: empty path in %s frame on channel %d", ErrProtocol, h.Status, h.Channel)
 	}
 	return h, nil
@@ -427,7 +429,7 @@ func unexpected(err error) error {
 }
 
 // appendHeader appends a frame header (everything but the data) to dst.
-func appendHeader(dst []byte, st Status, path string, ch uint32, n int) []byte {
+func appendHeader(dst []byte, st frameStatus, path string, ch uint32, n int) []byte {
 	dst = append(dst, byte(st))
 	dst = append(dst, path...)
 	dst = append(dst, 0)

@@ -37,7 +37,7 @@ func TestFrameReaderPayloadsStayIntact(t *testing.T) {
 			data[j] = byte(i*31 + j*7)
 		}
 		path := fmt.Sprintf("/p%d?q=%d", i, n)
-		stream = appendHeader(stream, StatusRequest, path, uint32(i), n)
+		stream = appendHeader(stream, statusRequest, path, uint32(i), n)
 		stream = append(stream, data...)
 		want = append(want, data)
 	}
@@ -88,7 +88,7 @@ func TestFrameReaderPayloadsStayIntact(t *testing.T) {
 // TestFrameReaderTruncated checks that a stream cut anywhere inside a frame
 // ends with io.ErrUnexpectedEOF, and between frames with io.EOF.
 func TestFrameReaderTruncated(t *testing.T) {
-	frame := appendHeader(nil, StatusRequest, "/echo", 1, 3000)
+	frame := appendHeader(nil, statusRequest, "/echo", 1, 3000)
 	frame = append(frame, bytes.Repeat([]byte("x"), 3000)...)
 	for cut := 0; cut <= len(frame); cut += 97 {
 		fr := newFrameReader(bytes.NewReader(frame[:cut]), 4096)

@@ -25,7 +25,7 @@ func FuzzFrameDecode(f *testing.F) {
 				}
 				return
 			}
-			if h.Length == 0 || h.Length > MaxFrameData || len(h.Path) > MaxPathLen || h.Status > StatusClose {
+			if h.Length == 0 || h.Length > MaxFrameData || len(h.Path) > MaxPathLen || h.Status > statusClose {
 				t.Fatalf("accepted bad header %+v", h)
 			}
 			enc := appendHeader(nil, h.Status, string(h.Path), h.Channel, int(h.Length))
@@ -51,7 +51,7 @@ func FuzzFramePayloads(f *testing.F) {
 	f.Add(byte(7), append([]byte("\x05/echo\x00\x00\x00\x00\x03\x00\x00\x03\x00"), bytes.Repeat([]byte("x"), 800)...))
 	var frames []byte
 	for i, n := range []int{300, 1500, 2000, 40, 1800, 2048, 700, 3000} {
-		frames = appendHeader(frames, StatusResponse, "/p", uint32(i), n)
+		frames = appendHeader(frames, statusResponse, "/p", uint32(i), n)
 		frames = append(frames, bytes.Repeat([]byte{byte(i + 'a')}, n)...)
 	}
 	f.Add(byte(0), frames)
@@ -111,7 +111,7 @@ func FuzzFramePayloads(f *testing.F) {
 // not panic or hang, and must end the connection when the input ends.
 func FuzzServerConn(f *testing.F) {
 	f.Add([]byte("\x01/echo\x00\x00\x00\x00\x00\x00\x00\x00\x02{}"))
-	s := NewServer(&ServerOptions{Logger: quietLogger(), MaxChannels: 4, MaxMessageSize: 1 << 20})
+	s := newServerT(f, WithConfig(Config{MaxMessageSize: 1 << 20}), WithLogger(quietLogger()), WithMaxChannels(4))
 	s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("fuzz") })
 	s.HandleStream("/stream", func(ctx context.Context, r *StreamRequest) ([]byte, error) {

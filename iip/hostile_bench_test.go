@@ -11,7 +11,7 @@ import (
 // has arrived instead of allocating the declared length up front (issue
 // #14 row 6).
 func BenchmarkHostileLargeFrameRead(b *testing.B) {
-	frame := appendHeader(nil, StatusRequest, "/big", 1, MaxFrameData)
+	frame := appendHeader(nil, statusRequest, "/big", 1, MaxFrameData)
 	frame = append(frame, make([]byte, MaxFrameData)...)
 	b.SetBytes(MaxFrameData)
 	b.ReportAllocs()
@@ -31,8 +31,8 @@ func BenchmarkHostileLargeFrameRead(b *testing.B) {
 // BenchmarkHostileLargeEcho echoes a 16 MiB message over loopback TCP
 // (one frame each way; the client reads with the same frame reader).
 func BenchmarkHostileLargeEcho(b *testing.B) {
-	_, addr := echoServer(b, nil)
-	c := dialT(b, addr, nil)
+	_, addr := echoServer(b)
+	c := dialT(b, addr)
 	ch, err := c.NewChannel(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -141,7 +141,7 @@ func (hc *headerCounter) wait(t *testing.T) {
 // goodEcho checks that a well-behaved client gets its answer.
 func goodEcho(t *testing.T, addr string) {
 	t.Helper()
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	resp, err := c.Do(testCtx(t), "/echo", []byte("still served"))
 	if err != nil || string(resp) != "still served" {
 		t.Fatalf("good client: %q, %v", resp, err)
@@ -156,12 +156,12 @@ func goodEcho(t *testing.T, addr string) {
 func TestHostileDeclaredLengthAllocatesNothing(t *testing.T) {
 	const attackers = 300
 	const budget = 40 << 20 // 300 x 64 KiB read buffers = 18.75 MiB, plus goroutines
-	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s := newServerT(t, WithLogger(quietLogger()))
 	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	hc := countHeaders(s, attackers)
 	addr := startServer(t, s)
 	base := heapBytes()
-	head := frameHead(byte(StatusRequest), "/echo", 0, MaxFrameData)
+	head := frameHead(byte(statusRequest), "/echo", 0, MaxFrameData)
 	if len(head) != 15 {
 		t.Fatalf("header is %d bytes, want 15", len(head))
 	}
@@ -206,7 +206,7 @@ func (l *flakyListener) failNext(n int) {
 // 1 s), logs once per burst, and serves again once descriptors are back.
 func TestHostileAcceptOutOfDescriptors(t *testing.T) {
 	var log logBuffer
-	s := NewServer(&ServerOptions{Logger: slogTo(&log)})
+	s := newServerT(t, WithLogger(slogTo(&log)))
 	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -252,11 +252,11 @@ func TestHostileAcceptOutOfDescriptors(t *testing.T) {
 func TestHostilePipelineWithoutReading(t *testing.T) {
 	const budget = 16 << 20 // 64 queued 16 KiB requests, the one being answered, socket buffers
 	var log logBuffer
-	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), WriteTimeout: 2 * time.Second})
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithWriteTimeout(2*time.Second))
 	base := heapBytes()
 	att := dialRaw(t, addr, 1)[0]
 	_ = att.(*net.TCPConn).SetReadBuffer(4 << 10)
-	frame := rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("x", 16<<10))
+	frame := rawFrame(byte(statusRequest), "/echo", 0, strings.Repeat("x", 16<<10))
 	// The attacker writes up to 256 MiB; the server must stop reading long
 	// before: the attacker's write then blocks until its deadline.
 	_ = att.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
@@ -292,7 +292,7 @@ func TestHostileIdleAndTricklingConnections(t *testing.T) {
 		idle      = 500 * time.Millisecond
 	)
 	var log logBuffer
-	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, FrameTimeout: frame, IdleTimeout: idle})
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithHandshakeTimeout(hs), WithFrameTimeout(frame), WithIdleTimeout(idle))
 	base := heapBytes()
 	// Silent connections: nothing at all.
 	quiet := dialRaw(t, addr, silent)
@@ -301,14 +301,14 @@ func TestHostileIdleAndTricklingConnections(t *testing.T) {
 	for i, c := range idlers {
 		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 		_ = c.SetDeadline(time.Now().Add(testTimeout))
-		r.send(rawFrame(byte(StatusRequest), "/echo", 0, "hi"))
+		r.send(rawFrame(byte(statusRequest), "/echo", 0, "hi"))
 		if f, err := r.read(); err != nil || f.data != "hi" {
 			t.Fatalf("idler %d: %+v, %v", i, f, err)
 		}
 	}
 	// A trickler: a valid request, then a frame one byte every 50 ms.
 	tr := dialRaw(t, addr, 1)[0]
-	trickle := append(rawFrame(byte(StatusRequest), "/echo", 0, "ok"), rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("y", 100))...)
+	trickle := append(rawFrame(byte(statusRequest), "/echo", 0, "ok"), rawFrame(byte(statusRequest), "/echo", 0, strings.Repeat("y", 100))...)
 	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -347,7 +347,7 @@ func TestHostileIdleAndTricklingConnections(t *testing.T) {
 func TestHostileIdleSlotsReclaimed(t *testing.T) {
 	const limit = 50
 	var log logBuffer
-	s := NewServer(&ServerOptions{Logger: slogTo(&log), MaxConns: limit})
+	s := newServerT(t, WithLogger(slogTo(&log)), WithMaxConns(limit))
 	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	s.reclaimIdle = time.Millisecond
 	addr := startServer(t, s)
@@ -356,7 +356,7 @@ func TestHostileIdleSlotsReclaimed(t *testing.T) {
 	for i, c := range hold {
 		r := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 		_ = c.SetDeadline(time.Now().Add(testTimeout))
-		r.send(rawFrame(byte(StatusRequest), "/echo", 0, "mine"))
+		r.send(rawFrame(byte(statusRequest), "/echo", 0, "mine"))
 		if f, err := r.read(); err != nil || f.data != "mine" {
 			t.Fatalf("holder %d: %+v, %v", i, f, err)
 		}
@@ -389,7 +389,7 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 		budget   = 40 << 20 // 16 MiB queued + one 4 MiB response per handler admitted before the write stalled, + slack
 	)
 	var log logBuffer
-	s := NewServer(&ServerOptions{Logger: slogTo(&log), WriteTimeout: time.Second})
+	s := newServerT(t, WithLogger(slogTo(&log)), WithWriteTimeout(time.Second))
 	var calls atomic.Int32
 	s.HandleFunc("/file/read", func(_ context.Context, r *Request) ([]byte, error) {
 		calls.Add(1)
@@ -410,10 +410,10 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 	att := dialRaw(t, addr, 1)[0]
 	var req []byte
 	for range channels {
-		req = append(req, rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}")...)
+		req = append(req, rawFrame(byte(statusRequest), PathNewChannel, 0, "{}")...)
 	}
 	for i := 1; i <= channels; i++ {
-		req = append(req, rawFrame(byte(StatusRequest), "/file/read?name=big&offset=0&length=4194304", uint32(i), "{}")...)
+		req = append(req, rawFrame(byte(statusRequest), "/file/read?name=big&offset=0&length=4194304", uint32(i), "{}")...)
 	}
 	t.Logf("attacker sends %d bytes", len(req))
 	if _, err := att.Write(req); err != nil {
@@ -451,15 +451,15 @@ func TestHostileThousandConnections(t *testing.T) {
 		budget     = 208 << 20 // 194 MiB of budgets (above) + items, channels, goroutine records
 	)
 	var log logBuffer
-	opts := &ServerOptions{Logger: slogTo(&log)}
+	opts := []ServerOption{WithLogger(slogTo(&log))}
 	partial, depth := 384<<10, 40 // 300 x 384 KiB = 112 MiB: over the 96 MiB budget; 40 pipelined 16 KiB requests
 	if raceEnabled {
 		// The same attack at a quarter of the bytes against a quarter of
 		// the request budget: the race detector makes each byte dear.
-		opts.MaxMessageSize, opts.MaxConnBufferedBytes, opts.MaxBufferedBytes = 8<<20, 24<<20, 24<<20
+		opts = append(opts, WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(24<<20, 24<<20))
 		partial, depth = 96<<10, 4
 	}
-	srv, addr := echoServer(t, opts)
+	srv, addr := echoServer(t, opts...)
 	base := heapBytes()
 	conns := dialRaw(t, addr, declared+partials+pipeliners)
 	payload := func(status byte, n, declare int) []byte {
@@ -468,16 +468,16 @@ func TestHostileThousandConnections(t *testing.T) {
 	}
 	var pipe []byte
 	for range depth {
-		pipe = append(pipe, rawFrame(byte(StatusRequest), "/echo", 0, strings.Repeat("p", 16<<10))...)
+		pipe = append(pipe, rawFrame(byte(statusRequest), "/echo", 0, strings.Repeat("p", 16<<10))...)
 	}
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		var b []byte
 		switch {
 		case i < declared:
-			b = payload(byte(StatusRequest), 48<<10, MaxFrameData)
+			b = payload(byte(statusRequest), 48<<10, MaxFrameData)
 		case i < declared+partials:
-			b = payload(byte(StatusRequestFirst), partial, partial)
+			b = payload(byte(statusRequestFirst), partial, partial)
 		default:
 			b = pipe
 		}
@@ -490,7 +490,7 @@ func TestHostileThousandConnections(t *testing.T) {
 	}
 	goodDone := make(chan error, 1)
 	go func() {
-		c, err := Dial(testCtx(t), addr, &Options{Logger: quietLogger()})
+		c, err := Dial(testCtx(t), addr, WithLogger(quietLogger()))
 		if err != nil {
 			goodDone <- err
 			return
@@ -523,7 +523,7 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 	const hs = 300 * time.Millisecond
 	pki := testkit.NewPKI(t, "iip test CA")
 	var log logBuffer
-	_, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log), HandshakeTimeout: hs, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.Server}}})
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithHandshakeTimeout(hs), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}}))
 	base := heapBytes()
 	silent := dialRaw(t, addr, 50)
 	half := dialRaw(t, addr, 50)
@@ -543,7 +543,7 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 		waitClosed(t, c, hs+2*time.Second)
 	}
 	waitClosed(t, quiet, hs+2*time.Second)
-	c := dialT(t, addr, &Options{TLSConfig: &tls.Config{RootCAs: pki.Pool}})
+	c := dialT(t, addr, WithTLS(&tls.Config{RootCAs: pki.Pool}))
 	if resp, err := c.Do(testCtx(t), "/echo", []byte("tls ok")); err != nil || string(resp) != "tls ok" {
 		t.Fatalf("good TLS client: %q, %v", resp, err)
 	}
@@ -559,9 +559,12 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 // requests are answered.
 func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	const part = 7 << 20
-	s, addr := echoServer(t, &ServerOptions{MaxMessageSize: 8 << 20, MaxConnBufferedBytes: 1 << 20})
+	// The smallest per-connection budget an 8 MiB MaxMessageSize allows:
+	// MaxMessageSize + 16 MiB (a smaller one is an error, see
+	// TestServerBudgetsVerified).
+	s, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(24<<20, 0))
 	if got := s.opts.MaxConnBufferedBytes; got != 24<<20 {
-		t.Fatalf("MaxConnBufferedBytes %d, want 24 MiB (raised to MaxMessageSize + 16 MiB)", got)
+		t.Fatalf("MaxConnBufferedBytes %d, want 24 MiB", got)
 	}
 	base := heapBytes()
 	r := rawDial(t, addr)
@@ -569,7 +572,7 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	// -race on a loaded box that took 8-14 s, past rawDial's 10 s.
 	_ = r.c.SetDeadline(time.Now().Add(3 * testTimeout))
 	for range 4 {
-		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
+		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
 	}
 	for range 4 {
 		if f, err := r.read(); err != nil || !strings.Contains(f.data, "channel_id") {
@@ -578,11 +581,11 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	}
 	big := strings.Repeat("b", part)
 	for ch := uint32(1); ch <= 4; ch++ {
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", ch, big))
+		r.send(rawFrame(byte(statusRequestFirst), "/echo", ch, big))
 	}
 	checkHeap(t, "four incomplete 7 MiB requests on one connection", base, 3*part+8<<20)
 	for ch := uint32(1); ch <= 4; ch++ {
-		r.send(rawFrame(byte(StatusRequestContinueLast), "/echo", ch, "!"))
+		r.send(rawFrame(byte(statusRequestContinueLast), "/echo", ch, "!"))
 	}
 	answers := map[uint32]string{}
 	for range 4 {
@@ -600,8 +603,8 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	if want := `{"code":104,"message":"server busy`; !strings.HasPrefix(answers[4], want) {
 		t.Fatalf("channel 4: %.100q, want an error starting %s", answers[4], want)
 	}
-	r.send(rawFrame(byte(StatusRequest), "/echo", 1, "after"))
-	r.expect(rawResp{status: byte(StatusResponse), path: "/echo", ch: 1, data: "after"})
+	r.send(rawFrame(byte(statusRequest), "/echo", 1, "after"))
+	r.expect(rawResp{status: byte(statusResponse), path: "/echo", ch: 1, data: "after"})
 }
 
 // TestHostileHandlerLimitWithOpenStreams checks that MaxConnHandlers
@@ -609,7 +612,7 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 // reader has not read yet: a request on another channel behind them is
 // still read, and the streams complete.
 func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
-	s, addr := echoServer(t, &ServerOptions{MaxConnHandlers: 2})
+	s, addr := echoServer(t, WithMaxHandlers(2, 0))
 	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
 		n := 0
 		for {
@@ -625,7 +628,7 @@ func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
 	})
 	r := rawDial(t, addr)
 	for range 4 {
-		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
+		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
 	}
 	for range 4 {
 		if _, err := r.read(); err != nil {
@@ -634,12 +637,12 @@ func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
 	}
 	// Three streams start (over the limit of 2 handlers) and wait for more.
 	for ch := uint32(1); ch <= 3; ch++ {
-		r.send(rawFrame(byte(StatusRequestFirst), "/count", ch, "abc"))
+		r.send(rawFrame(byte(statusRequestFirst), "/count", ch, "abc"))
 	}
-	r.send(rawFrame(byte(StatusRequest), "/echo", 4, "behind the streams"))
-	r.expect(rawResp{status: byte(StatusResponse), path: "/echo", ch: 4, data: "behind the streams"})
+	r.send(rawFrame(byte(statusRequest), "/echo", 4, "behind the streams"))
+	r.expect(rawResp{status: byte(statusResponse), path: "/echo", ch: 4, data: "behind the streams"})
 	for ch := uint32(1); ch <= 3; ch++ {
-		r.send(rawFrame(byte(StatusRequestContinueLast), "/count", ch, "de"))
+		r.send(rawFrame(byte(statusRequestContinueLast), "/count", ch, "de"))
 	}
 	got := map[uint32]string{}
 	for range 3 {

@@ -17,7 +17,7 @@ import (
 //	cd iip && go test -run XXX -bench LargeEcho -benchtime 3x
 func BenchmarkLargeEcho(b *testing.B) {
 	ds := startDeployedServer(b)
-	_, pocket := echoServer(b, nil)
+	_, pocket := echoServer(b)
 	peers := []struct{ name, addr string }{{"deployed", ds.addr()}, {"pocket", pocket}}
 	bufs := []struct {
 		name string
@@ -30,7 +30,7 @@ func BenchmarkLargeEcho(b *testing.B) {
 					continue // misses the deployed peer's 3 s frame deadline: connection dropped
 				}
 				b.Run(fmt.Sprintf("%s/%s/%dMiB", p.name, rb.name, n>>20), func(b *testing.B) {
-					conn := dialT(b, p.addr, &Options{SocketReadBuffer: rb.rcv})
+					conn := dialT(b, p.addr, WithConfig(Config{SocketReadBuffer: rb.rcv}))
 					ch, err := conn.NewChannel(testCtx(b))
 					if err != nil {
 						b.Fatal(err)

@@ -90,28 +90,40 @@ func startServer(t testing.TB, s *Server) string {
 }
 
 // echoServer returns a server with /echo plus whatever extra handlers.
-func echoServer(t testing.TB, opts *ServerOptions) (*Server, string) {
+// Its logger is quiet unless opts set another.
+func echoServer(t testing.TB, opts ...ServerOption) (*Server, string) {
 	t.Helper()
-	if opts == nil {
-		opts = &ServerOptions{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
-	}
-	s := NewServer(opts)
+	s := newServerT(t, opts...)
 	s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	return s, startServer(t, s)
 }
 
-func dialT(t testing.TB, addr string, opts *Options) *Conn {
+// newServerT returns NewServer(opts...), with a quiet logger unless opts
+// set another, and fails the test on an error.
+func newServerT(t testing.TB, opts ...ServerOption) *Server {
 	t.Helper()
-	if opts == nil {
-		opts = &Options{}
+	s, err := NewServer(append([]ServerOption{WithLogger(quietLogger())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
+	return s
+}
+
+// clientOptionsT returns the settings opts make, with their defaults, and
+// fails the test on an error.
+func clientOptionsT(t testing.TB, opts ...ClientOption) clientOptions {
+	t.Helper()
+	o, err := newClientOptions(opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c, err := Dial(testCtx(t), addr, opts)
+	return o
+}
+
+// dialT dials addr with opts, with a quiet logger unless opts set another.
+func dialT(t testing.TB, addr string, opts ...ClientOption) *Conn {
+	t.Helper()
+	c, err := Dial(testCtx(t), addr, append([]ClientOption{WithLogger(quietLogger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +132,8 @@ func dialT(t testing.TB, addr string, opts *Options) *Conn {
 }
 
 func TestSmokeEcho(t *testing.T) {
-	_, addr := echoServer(t, nil)
-	c := dialT(t, addr, nil)
+	_, addr := echoServer(t)
+	c := dialT(t, addr)
 	if got := c.Caps(); len(got) != 9 {
 		t.Fatalf("caps %v", got)
 	}

@@ -21,7 +21,7 @@ const dataMarkerStreamed byte = 0x02
 // StreamWriter writes the response of a StreamResponseFunc. Each Write
 // sends its bytes at once, in frames of the connection's frame size, to a
 // client that negotiated "stream-response"; toward any other client the
-// response is collected (at most ServerOptions.MaxMessageSize bytes) and
+// response is collected (at most the server's Config.MaxMessageSize bytes) and
 // sent as one ordinary response when the handler returns. A StreamWriter
 // is valid only until its handler returns and must not be used by several
 // goroutines at once.
@@ -58,9 +58,9 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 	}
 	fs := int(w.c.w.frameSize.Load())
 	for off := 0; off < len(p); {
-		st, marker, hint, room := StatusResponseContinue, -1, int64(-1), fs
+		st, marker, hint, room := statusResponseContinue, -1, int64(-1), fs
 		if !w.started {
-			st, marker, room = StatusResponseFirst, int(dataMarkerStreamed), fs-1
+			st, marker, room = statusResponseFirst, int(dataMarkerStreamed), fs-1
 			if w.it.sizeHint {
 				hint, room = 0, room-sizeHintLen // the size is not known
 			}
@@ -121,7 +121,7 @@ func (c *serverConn) serveStreamResponse(ch *serverChannel, it *item) (int64, er
 		}
 		werr := c.w.takeCredit(context.Background(), len(trailer), true)
 		if werr == nil {
-			_, werr = c.w.writeFrame(context.Background(), StatusResponseContinueEnd, it.req.RawPath, ch.id, -1, -1, trailer, true)
+			_, werr = c.w.writeFrame(context.Background(), statusResponseContinueEnd, it.req.RawPath, ch.id, -1, -1, trailer, true)
 		}
 		if werr != nil {
 			c.closeFor(fmt.Errorf("write streamed response on channel %d: %w", ch.id, werr))
@@ -176,13 +176,13 @@ type ResponseStream struct {
 	errBuf   []byte // the error body being collected
 }
 
-// StreamQueueResponses is how many chunks of a streamed response the
+// streamQueueResponses is how many chunks of a streamed response the
 // connection's reader holds ahead of the caller's Next before it waits
 // (and with it, the connection): 4.
-const StreamQueueResponses = 4
+const streamQueueResponses = 4
 
 func newResponseStream(ch *Channel) *ResponseStream {
-	return &ResponseStream{ch: ch, chunks: make(chan []byte, StreamQueueResponses), done: make(chan struct{}), quit: make(chan struct{})}
+	return &ResponseStream{ch: ch, chunks: make(chan []byte, streamQueueResponses), done: make(chan struct{}), quit: make(chan struct{})}
 }
 
 // Next returns the next chunk of the response; io.EOF once all of it was
@@ -255,7 +255,7 @@ func (s *ResponseStream) finish(err error) {
 	})
 }
 
-// push hands a chunk to the caller, waiting while StreamQueueResponses
+// push hands a chunk to the caller, waiting while streamQueueResponses
 // chunks are unread; a chunk of a closed stream, or one that arrives as the
 // connection ends, is dropped.
 func (s *ResponseStream) push(b []byte, connDone <-chan struct{}) {
@@ -289,7 +289,7 @@ func (c *Conn) readStreamFirst(ch *Channel, st *ResponseStream, h frameHeader) e
 	if err != nil {
 		return err
 	}
-	complete := h.Status == StatusResponse
+	complete := h.Status == statusResponse
 	if c.typed.Load() {
 		m := data[0]
 		data = data[1:]
@@ -328,7 +328,7 @@ func (c *Conn) readStreamFirst(ch *Channel, st *ResponseStream, h frameHeader) e
 
 // readStreamNext reads a continuation frame of a DoStream call's response.
 func (c *Conn) readStreamNext(ch *Channel, st *ResponseStream, h frameHeader) error {
-	last := h.Status == StatusResponseContinueEnd
+	last := h.Status == statusResponseContinueEnd
 	n := int(h.Length)
 	var end error
 	if last && st.streamed {

@@ -13,9 +13,9 @@ import (
 // streamServer serves /download?n=N&chunk=C (N bytes of pattern written C
 // bytes at a time), /fail-after (one chunk, then an error) and /endless
 // (chunks until its context ends, reported on ended).
-func streamServer(t *testing.T, opts *ServerOptions) (addr string, ended <-chan error) {
+func streamServer(t *testing.T, opts ...ServerOption) (addr string, ended <-chan error) {
 	t.Helper()
-	s, addr := echoServer(t, opts)
+	s, addr := echoServer(t, opts...)
 	s.HandleStreamResponse("/download", func(ctx context.Context, r *Request, w *StreamWriter) error {
 		n, _ := strconv.Atoi(r.Query.Get("n"))
 		chunk, _ := strconv.Atoi(r.Query.Get("chunk"))
@@ -73,8 +73,8 @@ func readAll(t *testing.T, st *ResponseStream) ([]byte, int, error) {
 // on a Channel and on a pooled Client; Do on the same path gets it whole;
 // an error after the first part ends the stream with that error.
 func TestStreamedResponse(t *testing.T) {
-	addr, _ := streamServer(t, nil)
-	c := dialT(t, addr, nil)
+	addr, _ := streamServer(t)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestStreamedResponse(t *testing.T) {
 	}
 	st.Close()
 
-	pool, err := NewClient(addr, &Options{Logger: quietLogger(), PoolConns: 1, PoolChannels: 1})
+	pool, err := NewClient(addr, WithLogger(quietLogger()), WithPool(1, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +145,8 @@ func TestStreamedResponse(t *testing.T) {
 // context (cancel), the rest is dropped, and the channel serves the next
 // call.
 func TestStreamedResponseClose(t *testing.T) {
-	addr, ended := streamServer(t, nil)
-	c := dialT(t, addr, nil)
+	addr, ended := streamServer(t)
+	c := dialT(t, addr)
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +177,9 @@ func TestStreamedResponseClose(t *testing.T) {
 // response whole, and an error 104 past the server's MaxMessageSize; ours
 // streams past it.
 func TestStreamedResponseToOtherClients(t *testing.T) {
-	addr, _ := streamServer(t, &ServerOptions{MaxMessageSize: 1 << 20})
+	addr, _ := streamServer(t, WithConfig(Config{MaxMessageSize: 1 << 20}))
 	path := fmt.Sprintf("/download?n=%d&chunk=%d", 300<<10, 64<<10)
-	old := dialT(t, addr, &Options{DisableCaps: true})
+	old := dialT(t, addr, WithConfig(Config{DisableCaps: true}))
 	if resp, err := old.Do(testCtx(t), path, nil); err != nil || !bytes.Equal(resp, pattern(300<<10)) {
 		t.Fatalf("without caps: %d bytes, %v", len(resp), err)
 	}
@@ -191,8 +191,8 @@ func TestStreamedResponseToOtherClients(t *testing.T) {
 	if err != nil || !bytes.Equal(f.data, pattern(300<<10)) {
 		t.Fatalf("deployed client: %d bytes, %v", len(f.data), err)
 	}
-	c := dialT(t, addr, nil)
-	st, err := c.Channel0().DoStream(testCtx(t), fmt.Sprintf("/download?n=%d&chunk=%d", 3<<20, 1<<20), nil)
+	c := dialT(t, addr)
+	st, err := c.channel0().DoStream(testCtx(t), fmt.Sprintf("/download?n=%d&chunk=%d", 3<<20, 1<<20), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func payloadOf(seed, n int) []byte {
 // responses in one frame (pooled), over 1 MiB (not pooled), in several
 // frames, empty ones and errors.
 func TestDoAppend(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	s.HandleFunc("/gen", func(ctx context.Context, r *Request) ([]byte, error) {
 		var n int
 		if _, err := fmt.Sscan(r.Query.Get("n"), &n); err != nil {
@@ -38,7 +38,7 @@ func TestDoAppend(t *testing.T) {
 	})
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
-			c := dialT(t, addr, &Options{DisableCaps: legacy})
+			c := dialT(t, addr, WithConfig(Config{DisableCaps: legacy}))
 			ch, err := c.NewChannel(testCtx(t))
 			if err != nil {
 				t.Fatal(err)
@@ -89,14 +89,14 @@ func TestDoAppend(t *testing.T) {
 // recycle responses (DoAppend into a reused buffer), on Client and
 // LoadBalanceClient, and checks every answer.
 func TestRecycledBuffersNotMixed(t *testing.T) {
-	s, addr := echoServer(t, &ServerOptions{RecycleRequestData: true})
+	s, addr := echoServer(t, WithRecycleRequestData())
 	s.HandleFunc("/half", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data[:len(r.Data)/2], nil })
-	cl, err := NewClient(addr, &Options{Logger: quietLogger(), PoolConns: 2, PoolChannels: 4})
+	cl, err := NewClient(addr, WithLogger(quietLogger()), WithPool(2, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	lb, err := NewLoadBalanceClient(addr, &LoadBalanceOptions{Client: &Options{Logger: quietLogger()}})
+	lb, err := NewLoadBalanceClient(addr, WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestChannelsRunTogether(t *testing.T) {
 	var mu sync.Mutex
 	arrived := 0
 	round := make(chan struct{})
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	s.HandleFunc("/barrier", func(ctx context.Context, r *Request) ([]byte, error) {
 		mu.Lock()
 		arrived++
@@ -184,7 +184,7 @@ func TestChannelsRunTogether(t *testing.T) {
 			return nil, ctx.Err()
 		}
 	})
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	chans := make([]*Channel, n)
 	for i := range chans {
 		var err error
@@ -215,7 +215,7 @@ func TestChannelsRunTogether(t *testing.T) {
 // TestWorkersStress mixes handlers that return at once with slower ones,
 // over many channels and callers, and checks every answer.
 func TestWorkersStress(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	s.HandleFunc("/sleep", func(ctx context.Context, r *Request) ([]byte, error) {
 		timer := time.NewTimer(time.Duration(len(r.Data)%7) * 40 * time.Microsecond)
 		defer timer.Stop()
@@ -226,7 +226,7 @@ func TestWorkersStress(t *testing.T) {
 			return nil, ctx.Err()
 		}
 	})
-	cl, err := NewClient(addr, &Options{Logger: quietLogger(), PoolConns: 2, PoolChannels: 8})
+	cl, err := NewClient(addr, WithLogger(quietLogger()), WithPool(2, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,10 +256,10 @@ func TestWorkersStress(t *testing.T) {
 // reader must also drop a response whose call Close failed between its
 // header and its delivery; that window is too narrow to hit on purpose.)
 func TestCloseWhileResponsesArrive(t *testing.T) {
-	_, addr := echoServer(t, nil)
+	_, addr := echoServer(t)
 	data := payloadOf(1, 5000)
 	for range 30 {
-		c := dialT(t, addr, nil)
+		c := dialT(t, addr)
 		var wg sync.WaitGroup
 		for range 4 {
 			ch, err := c.NewChannel(testCtx(t))

@@ -15,244 +15,14 @@ import (
 	"time"
 )
 
-// ServerOptions configures a Server. The zero value of every field means
-// its default; a nil *ServerOptions means all defaults.
-type ServerOptions struct {
-	// MaxConns limits simultaneous connections. At the limit, the
-	// connection idle for longest (no request in flight, no frame for at
-	// least a second) is closed to make room; when there is none, the
-	// new connection's first request is answered with error 107 and it is
-	// closed. Default DefaultMaxConns.
-	MaxConns int
-	// MaxChannels limits channels per connection (channel 0 not counted);
-	// one more /sys/new_channel is answered with error 106. Default
-	// DefaultMaxChannels.
-	MaxChannels int
-	// MaxMessageSize bounds an assembled request; a larger one is read to
-	// its end, discarded and answered with error 104. Streaming handlers
-	// are not bounded by it. Default DefaultMaxMessageSize.
-	MaxMessageSize int
-	// TLSConfig, when set, makes Serve speak TLS. For mutual TLS set
-	// ClientAuth to tls.RequireAndVerifyClientCert and ClientCAs.
-	TLSConfig *tls.Config
-	// Logger receives connection-level problems and handler panics.
-	// Default slog.Default().
-	Logger *slog.Logger
-	// ReadBufferSize is the per-connection read buffer. Request data from
-	// 1/16 to 1/2 of it is handed to handlers without a copy, as slices of
-	// the buffer; a new buffer is allocated when one is used up. Default
-	// DefaultReadBufferSize.
-	ReadBufferSize int
-	// StreamQueue is how many chunks a streaming handler may lag behind.
-	// Default DefaultStreamQueue.
-	StreamQueue int
-	// DisableCaps makes the server accept no capability, behaving exactly
-	// like an existing IIP server (plain JSON errors, no keepalive).
-	DisableCaps bool
-	// RecycleRequestData lets the server reuse the memory of Request.Data
-	// (of requests that arrive in one frame) once the response is written,
-	// which saves an allocation and its garbage collection per request. A
-	// handler may then use Data, and return it or a slice of it as the
-	// response, but must not keep it or let anything use it after the
-	// response is written. Default false: Data belongs to the handler.
-	// Streaming handlers are not affected.
-	RecycleRequestData bool
-	// HandlerTimeout, when positive, puts a deadline on every handler's
-	// context; a handler that returns an error wrapping
-	// context.DeadlineExceeded is answered with error 103 (request
-	// timeout). Default 0: no deadline.
-	HandlerTimeout time.Duration
-	// WriteTimeout bounds the write of each response frame (at most
-	// 16 MiB): a peer that does not read its responses within it loses its
-	// connection, with a log line, and the handlers waiting to answer on
-	// it are released. Default DefaultWriteTimeout (30 s); negative
-	// disables it.
-	WriteTimeout time.Duration
-	// HandshakeTimeout bounds the TLS handshake and the arrival of the
-	// connection's first frame, together, from the moment the connection
-	// is accepted; a connection that has not sent a whole frame by then is
-	// closed. Default DefaultHandshakeTimeout (10 s).
-	HandshakeTimeout time.Duration
-	// IdleTimeout closes a connection that has no request in flight and
-	// has not sent a frame for this long (our client's keepalive pings
-	// every 15 s). Default DefaultIdleTimeout (5 min); negative disables.
-	IdleTimeout time.Duration
-	// FrameTimeout bounds the arrival of one frame (header and up to
-	// 16 MiB of data) once its first byte has arrived, so that a peer
-	// trickling bytes is closed. Default DefaultFrameTimeout (30 s);
-	// negative disables.
-	FrameTimeout time.Duration
-	// MaxConnHandlers bounds the handlers running at once for one
-	// connection (a channel runs one at a time). At the limit, the
-	// connection's reader waits for one to finish before it reads on,
-	// except while stream requests are still arriving on the connection
-	// (their handlers wait for chunks only that reader delivers).
-	// Default DefaultMaxConnHandlers (64).
-	MaxConnHandlers int
-	// MaxHandlers bounds the handlers running at once in the server; at
-	// the limit, readers wait as for MaxConnHandlers. Default
-	// DefaultMaxHandlers (1024).
-	MaxHandlers int
-	// MaxConnBufferedBytes bounds the request bytes one connection makes
-	// the server hold: requests still arriving, queued, or being
-	// answered (each request counts its data plus 1 KiB). A frame that
-	// does not fit waits for room, at most FrameTimeout; a request that
-	// cannot fit (its incomplete messages alone would pass the limit) or
-	// still does not fit then is read and discarded, and answered with
-	// error 104; the connection stays up. Default
-	// DefaultMaxConnBufferedBytes (80 MiB), raised to MaxMessageSize +
-	// 16 MiB when below it.
-	MaxConnBufferedBytes int
-	// MaxBufferedBytes bounds the request bytes all connections make the
-	// server hold, with the same rules; when a request still does not fit
-	// after 100 ms, the connection holding the most (when another than its
-	// own, holding more) is closed to make room. Raise it on a server that
-	// takes several messages near MaxMessageSize at once: two 64 MiB
-	// uploads do not fit the default together. Default
-	// DefaultMaxBufferedBytes (96 MiB), raised to MaxConnBufferedBytes
-	// when below it.
-	MaxBufferedBytes int
-	// MaxConnWriteBytes bounds the response bytes queued for writing to
-	// one connection: while more are queued, no new handler starts for it
-	// (a handler is counted from its start with the size of its path's
-	// recent responses). Default DefaultMaxConnWriteBytes (16 MiB).
-	MaxConnWriteBytes int
-	// MaxWriteBytes bounds the response bytes queued for all connections
-	// the same way. Default DefaultMaxWriteBytes (32 MiB).
-	MaxWriteBytes int
-	// MaxChannelQueue bounds the requests waiting on one channel behind
-	// the one being answered (pipelined requests). When a channel has that
-	// many, the connection's reader stops reading (the peer's writes then
-	// block in TCP) until the channel's handler catches up. Default
-	// DefaultMaxChannelQueue (64).
-	MaxChannelQueue int
-	// SocketReadBuffer is the receive buffer (SO_RCVBUF) of each accepted
-	// connection, set by Serve before the TLS handshake when positive.
-	// Default 0: the system's (autotuned) for clients that offer our
-	// capabilities (ours), and DefaultSocketReadBuffer (64 KiB), set when
-	// the connection's first request shows it comes from any other client
-	// (a first request that is not a /sys/new_channel offering caps).
-	// Deployed IIP clients send with 16 KiB socket buffers and drop a
-	// connection whose frame write takes 3 s; on loopback an autotuned
-	// receiver makes their uploads of 16 MiB and more miss that deadline,
-	// and 64 KiB does not (see BENCHMARKS.md). Negative: always the
-	// system's.
-	SocketReadBuffer int
-	// SocketWriteBuffer is the send buffer (SO_SNDBUF) of each accepted
-	// connection, set by Serve. Default 0: the system's (autotuned).
-	SocketWriteBuffer int
-	// FrameSize is the largest frame data this server sends to a client
-	// that negotiated the "frame-size" capability: the smaller of it and
-	// the client's offer is agreed (at least MinFrameSize), and responses
-	// are split into frames of that size so that they interleave with the
-	// connection's other responses. Default DefaultFrameSize (32 KiB);
-	// valid: MinFrameSize to MaxFrameData, else Serve returns
-	// ErrInvalidOptions; negative: the capability is refused (frames of up
-	// to 16 MiB).
-	FrameSize int
-	// Window is how many bytes of frames of messages of several frames
-	// (large requests) a client that negotiated the "window" capability
-	// may send on a connection ahead of what the server has read; the
-	// server acknowledges what it reads on the control channel. It bounds
-	// what is queued in the sockets ahead of a small request, at some cost
-	// in bulk throughput. Default DefaultWindow (64 KiB); the server
-	// answers at least twice the agreed frame size; an explicit value below
-	// twice FrameSize is an error (ErrInvalidOptions, from Serve);
-	// negative: the capability is refused.
-	Window int
-	// ListenControl, when set, is net.ListenConfig's Control for
-	// ListenAndServe: it is called with the listening socket before it is
-	// bound, to set further socket options (accepted sockets inherit most
-	// of them). An error fails ListenAndServe. Default nil.
-	ListenControl func(network, address string, c syscall.RawConn) error
-}
-
-func (o *ServerOptions) withDefaults() ServerOptions {
-	var v ServerOptions
-	if o != nil {
-		v = *o
-	}
-	if v.MaxConns <= 0 {
-		v.MaxConns = DefaultMaxConns
-	}
-	if v.MaxChannels <= 0 {
-		v.MaxChannels = DefaultMaxChannels
-	}
-	if v.MaxMessageSize <= 0 {
-		v.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if v.Logger == nil {
-		v.Logger = slog.Default()
-	}
-	if v.ReadBufferSize <= 0 {
-		v.ReadBufferSize = DefaultReadBufferSize
-	}
-	if v.StreamQueue <= 0 {
-		v.StreamQueue = DefaultStreamQueue
-	}
-	if v.WriteTimeout == 0 {
-		v.WriteTimeout = DefaultWriteTimeout
-	}
-	if v.HandshakeTimeout <= 0 {
-		v.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if v.IdleTimeout == 0 {
-		v.IdleTimeout = DefaultIdleTimeout
-	}
-	if v.FrameTimeout == 0 {
-		v.FrameTimeout = DefaultFrameTimeout
-	}
-	if v.MaxConnHandlers <= 0 {
-		v.MaxConnHandlers = DefaultMaxConnHandlers
-	}
-	if v.MaxHandlers <= 0 {
-		v.MaxHandlers = DefaultMaxHandlers
-	}
-	if v.MaxConnBufferedBytes <= 0 {
-		v.MaxConnBufferedBytes = DefaultMaxConnBufferedBytes
-	}
-	v.MaxConnBufferedBytes = max(v.MaxConnBufferedBytes, v.MaxMessageSize+MaxFrameData)
-	if v.MaxBufferedBytes <= 0 {
-		v.MaxBufferedBytes = DefaultMaxBufferedBytes
-	}
-	v.MaxBufferedBytes = max(v.MaxBufferedBytes, v.MaxConnBufferedBytes)
-	if v.MaxConnWriteBytes <= 0 {
-		v.MaxConnWriteBytes = DefaultMaxConnWriteBytes
-	}
-	if v.MaxWriteBytes <= 0 {
-		v.MaxWriteBytes = DefaultMaxWriteBytes
-	}
-	if v.MaxChannelQueue <= 0 {
-		v.MaxChannelQueue = DefaultMaxChannelQueue
-	}
-	if v.FrameSize == 0 {
-		v.FrameSize = DefaultFrameSize
-	}
-	if v.Window == 0 {
-		v.Window = DefaultWindow
-	}
-	return v
-}
-
-// VerifyServerOptions reports the first field of o out of its documented
-// range, wrapped in ErrInvalidOptions; nil o (the defaults) is valid.
-// Server.Serve returns its error: nothing is clamped.
-func VerifyServerOptions(o *ServerOptions) error {
-	if o == nil {
-		return nil
-	}
-	return verifyFrames(o.FrameSize, o.Window)
-}
-
 // Server serves IIP. Register handlers before or while serving; a Server
 // may serve several listeners. Use NewServer to create one. Handlers run
 // on worker goroutines that the server keeps (up to 128 idle ones) until
 // Shutdown or Close, so call one of them when done with a Server.
 type Server struct {
-	optsErr error // VerifyServerOptions' verdict, returned by Serve
-	opts    ServerOptions
-	log     *slog.Logger
-	start   time.Time
+	opts  serverOptions
+	log   *slog.Logger
+	start time.Time
 
 	routes atomic.Pointer[map[string]*route]
 	muxMu  sync.Mutex // serialises route registration
@@ -285,7 +55,8 @@ type Server struct {
 	// handler waits for room in the write budgets.
 	testHookWriteWait func()
 	// Server-wide budgets: request bytes held, response bytes queued,
-	// handlers running (see ServerOptions).
+	// handlers running (see WithMaxBufferedBytes, WithMaxWriteBytes and
+	// WithMaxHandlers).
 	inBytes, outBytes, handlers *budget
 
 	// reclaimIdle is how long a connection must have been idle to be
@@ -298,11 +69,16 @@ type Server struct {
 // are never taken.
 const reclaimMinIdle = time.Second
 
-// NewServer returns a Server with the given options (nil means defaults).
-func NewServer(opts *ServerOptions) *Server {
-	o := opts.withDefaults()
+// NewServer returns a Server configured by opts (none: all defaults; see
+// Option and ServerOption). A setting out of its documented range, or
+// settings that do not fit together (WithMaxBufferedBytes), is an error
+// wrapping ErrInvalidConfig, and no Server.
+func NewServer(opts ...ServerOption) (*Server, error) {
+	o, err := newServerOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		optsErr:     VerifyServerOptions(opts),
 		opts:        o,
 		log:         o.Logger,
 		start:       time.Now(),
@@ -319,7 +95,7 @@ func NewServer(opts *ServerOptions) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m := map[string]*route{}
 	s.routes.Store(&m)
-	return s
+	return s, nil
 }
 
 // Handle registers h for the exact path (no query string). Registering a
@@ -386,7 +162,7 @@ func indexQuery(b []byte) int {
 
 // ListenAndServe listens on the TCP address addr and serves it.
 func (s *Server) ListenAndServe(addr string) error {
-	lc := net.ListenConfig{Control: s.opts.ListenControl}
+	lc := net.ListenConfig{Control: s.opts.Control}
 	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("iip: listen %s: %w", addr, err)
@@ -395,16 +171,12 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // Serve accepts connections on l until Shutdown or Close, then returns
-// ErrServerClosed. Serve closes l. With TLSConfig set, connections speak TLS.
+// ErrServerClosed. Serve closes l. With WithTLS, connections speak TLS.
 // Accept errors that pass (out of descriptors: EMFILE, ENFILE; aborted
 // connections; timeouts and other temporary errors) are retried with a
 // backoff of 5 ms doubling to 1 s and logged once per burst; any other
 // error closes l and is returned.
 func (s *Server) Serve(l net.Listener) error {
-	if s.optsErr != nil {
-		_ = l.Close()
-		return s.optsErr
-	}
 	if s.opts.SocketReadBuffer > 0 || s.opts.SocketWriteBuffer > 0 {
 		l = &sizedListener{Listener: l, rcv: s.opts.SocketReadBuffer, snd: s.opts.SocketWriteBuffer}
 	}
@@ -578,8 +350,8 @@ func (s *Server) reject(c net.Conn) {
 	}
 	path := string(h.Path)
 	w := newConnWriter(c, func(error) {})
-	_, _ = w.writeMessage(context.Background(), StatusResponseFirst, path, h.Channel, -1, false, marshalError(&Error{Code: CodeServerConnLimit, Message: fmt.Sprintf("server connection limit %d reached", s.opts.MaxConns)}))
-	_, _ = w.writeFrame(context.Background(), StatusClose, "", 0, -1, -1, []byte(emptyData), false)
+	_, _ = w.writeMessage(context.Background(), statusResponseFirst, path, h.Channel, -1, false, marshalError(&Error{Code: CodeServerConnLimit, Message: fmt.Sprintf("server connection limit %d reached", s.opts.MaxConns)}))
+	_, _ = w.writeFrame(context.Background(), statusClose, "", 0, -1, -1, []byte(emptyData), false)
 }
 
 // Shutdown stops accepting connections, stops reading new requests, waits

@@ -19,7 +19,7 @@ import (
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	var log logBuffer
 	addr := compatServer(t, &log)
-	good := dialT(t, addr, nil)
+	good := dialT(t, addr)
 	goodCh, err := good.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +61,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	t.Run("channels", func(t *testing.T) {
-		_, addr := echoServer(t, &ServerOptions{MaxChannels: 2})
-		c := dialT(t, addr, nil)
+		_, addr := echoServer(t, WithMaxChannels(2))
+		c := dialT(t, addr)
 		for range 2 {
 			if _, err := c.NewChannel(testCtx(t)); err != nil {
 				t.Fatal(err)
@@ -73,16 +73,16 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("connections", func(t *testing.T) {
-		_, addr := echoServer(t, &ServerOptions{MaxConns: 1})
-		dialT(t, addr, nil)
-		_, err := Dial(testCtx(t), addr, &Options{Logger: quietLogger()})
+		_, addr := echoServer(t, WithMaxConns(1))
+		dialT(t, addr)
+		_, err := Dial(testCtx(t), addr, WithLogger(quietLogger()))
 		if !errors.Is(err, ErrServerConnLimit) {
 			t.Fatalf("err %v, want ErrServerConnLimit", err)
 		}
 	})
 	t.Run("connections legacy", func(t *testing.T) {
-		_, addr := echoServer(t, &ServerOptions{MaxConns: 1})
-		dialT(t, addr, nil)
+		_, addr := echoServer(t, WithMaxConns(1))
+		dialT(t, addr)
 		r := rawDial(t, addr)
 		r.send(rawFrame(1, "/sys/new_channel", 0, "{}"))
 		r.expect(rawResp{5, "/sys/new_channel", 0, `{"code":107,"message":"server connection limit 1 reached"}`})
@@ -90,8 +90,8 @@ func TestLimits(t *testing.T) {
 		r.expectClosed()
 	})
 	t.Run("message size", func(t *testing.T) {
-		_, addr := echoServer(t, &ServerOptions{MaxMessageSize: 1000})
-		c := dialT(t, addr, nil)
+		_, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 1000}))
+		c := dialT(t, addr)
 		_, err := c.Do(testCtx(t), "/echo", make([]byte, 1001))
 		if !errors.Is(err, ErrUnknown) || !strings.Contains(err.Error(), "exceeds limit 1000") {
 			t.Fatalf("err %v", err)
@@ -102,7 +102,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("message size over continuation frames", func(t *testing.T) {
-		_, addr := echoServer(t, &ServerOptions{MaxMessageSize: 4})
+		_, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 4}))
 		r := rawDial(t, addr)
 		r.send(append(rawFrame(0, "/echo", 0, "abc"), rawFrame(3, "/echo", 0, "def")...))
 		r.expect(rawResp{5, "/echo", 0, `{"code":104,"message":"request of 6 bytes exceeds limit 4"}`})
@@ -110,9 +110,9 @@ func TestLimits(t *testing.T) {
 		r.expect(rawResp{5, "/echo", 0, "ok"})
 	})
 	t.Run("client response size", func(t *testing.T) {
-		s, addr := echoServer(t, nil)
+		s, addr := echoServer(t)
 		s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) { return make([]byte, 201), nil })
-		c := dialT(t, addr, &Options{MaxMessageSize: 200}) // the handshake's answer is 121 bytes
+		c := dialT(t, addr, WithConfig(Config{MaxMessageSize: 200})) // the handshake's answer is 121 bytes
 		if _, err := c.Do(testCtx(t), "/big", nil); !errors.Is(err, ErrMessageTooLarge) {
 			t.Fatalf("err %v", err)
 		}
@@ -126,7 +126,7 @@ func TestLimits(t *testing.T) {
 // travels as a first frame plus continuation frames both ways (frames of
 // 16 MiB: the client does not offer "frame-size").
 func TestLargeMessages(t *testing.T) {
-	s, addr := echoServer(t, &ServerOptions{MaxMessageSize: 40 << 20})
+	s, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 40 << 20}))
 	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
 		n, chunks := 0, 0
 		for {
@@ -141,7 +141,7 @@ func TestLargeMessages(t *testing.T) {
 			chunks++
 		}
 	})
-	c := dialT(t, addr, &Options{MaxMessageSize: 40 << 20, FrameSize: -1})
+	c := dialT(t, addr, WithConfig(Config{MaxMessageSize: 40 << 20, FrameSize: -1}))
 	big := make([]byte, MaxFrameData+12345)
 	for i := range big {
 		big[i] = byte(i % 251)
@@ -157,7 +157,7 @@ func TestLargeMessages(t *testing.T) {
 }
 
 func TestHandlerContextCancelledOnConnectionLoss(t *testing.T) {
-	s, addr := echoServer(t, nil)
+	s, addr := echoServer(t)
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	s.HandleFunc("/wait", func(ctx context.Context, r *Request) ([]byte, error) {
 		close(started)
@@ -177,7 +177,7 @@ func TestHandlerContextCancelledOnConnectionLoss(t *testing.T) {
 }
 
 func TestShutdownDrains(t *testing.T) {
-	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s := newServerT(t, WithLogger(quietLogger()))
 	started, release := make(chan struct{}), make(chan struct{})
 	s.HandleFunc("/slow", func(ctx context.Context, r *Request) ([]byte, error) {
 		close(started)
@@ -190,7 +190,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
-	c := dialT(t, l.Addr().String(), nil)
+	c := dialT(t, l.Addr().String())
 	type result struct {
 		resp []byte
 		err  error
@@ -218,7 +218,7 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 func TestShutdownTimeoutCloses(t *testing.T) {
-	s := NewServer(&ServerOptions{Logger: quietLogger()})
+	s := newServerT(t, WithLogger(quietLogger()))
 	started := make(chan struct{})
 	s.HandleFunc("/stuck", func(ctx context.Context, r *Request) ([]byte, error) {
 		close(started)
@@ -226,7 +226,7 @@ func TestShutdownTimeoutCloses(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	addr := startServer(t, s)
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	errc := make(chan error, 1)
 	go func() { _, err := c.Do(testCtx(t), "/stuck", nil); errc <- err }()
 	<-started
@@ -242,11 +242,11 @@ func TestShutdownTimeoutCloses(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	pki := testkit.NewPKI(t, "iip test CA")
-	_, addr := echoServer(t, &ServerOptions{TLSConfig: &tls.Config{
+	_, addr := echoServer(t, WithTLS(&tls.Config{
 		Certificates: []tls.Certificate{pki.Server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pki.Pool,
-	}})
+	}))
 	cases := []struct {
 		name string
 		cfg  *tls.Config
@@ -258,7 +258,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Dial(testCtx(t), addr, &Options{TLSConfig: tc.cfg, Logger: quietLogger()})
+			c, err := Dial(testCtx(t), addr, WithTLS(tc.cfg), WithLogger(quietLogger()))
 			if !tc.ok {
 				if err == nil {
 					c.Close()
@@ -283,7 +283,7 @@ func TestTLS(t *testing.T) {
 
 func TestConcurrentChannelsIndependent(t *testing.T) {
 	addr, started, release := blockingServer(t)
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	slow, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -313,9 +313,9 @@ func TestConcurrentChannelsIndependent(t *testing.T) {
 
 func TestPanicIsLoggedAndServerLivesOn(t *testing.T) {
 	var log logBuffer
-	s, addr := echoServer(t, &ServerOptions{Logger: slogTo(&log)})
+	s, addr := echoServer(t, WithLogger(slogTo(&log)))
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("kaboom") })
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	if _, err := c.Do(testCtx(t), "/panic", nil); !errors.Is(err, ErrHandler) || !strings.Contains(err.Error(), "kaboom") {
 		t.Fatalf("err %v", err)
 	}
@@ -329,12 +329,12 @@ func TestPanicIsLoggedAndServerLivesOn(t *testing.T) {
 }
 
 func TestHandlerTimeout(t *testing.T) {
-	s, addr := echoServer(t, &ServerOptions{HandlerTimeout: 20 * time.Millisecond})
+	s, addr := echoServer(t, WithHandlerTimeout(20*time.Millisecond))
 	s.HandleFunc("/slow", func(ctx context.Context, r *Request) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	c := dialT(t, addr, nil)
+	c := dialT(t, addr)
 	_, err := c.Do(testCtx(t), "/slow", nil)
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err %v, want ErrTimeout", err)

@@ -64,7 +64,7 @@ type serverConn struct {
 	handshaken bool // reader-only: a whole frame arrived
 	peerKnown  bool // reader-only: whether the peer offered our capabilities is decided
 
-	// Budgets of this connection (see ServerOptions); partial and
+	// Budgets of this connection (see WithMaxBufferedBytes); partial and
 	// openStreams are reader-only: bytes held by incomplete requests and
 	// stream requests still arriving.
 	inBytes, outBytes, handlers *budget
@@ -224,7 +224,7 @@ func (c *serverConn) serve() {
 		c.s.inBytes.release(left)
 	}
 	if draining {
-		_, _ = c.w.writeFrame(context.Background(), StatusClose, "", 0, -1, -1, []byte(emptyData), false)
+		_, _ = c.w.writeFrame(context.Background(), statusClose, "", 0, -1, -1, []byte(emptyData), false)
 		if discarded != nil {
 			// Requests the client wrote before it read the goaway must not
 			// meet a closed socket (their writes would fail, not come back
@@ -274,7 +274,7 @@ func (c *serverConn) goAway() chan struct{} {
 	if win := c.w.win.Load(); win != nil {
 		win.disable() // the acknowledgements will not be read
 	}
-	_, _ = c.w.writeMessage(context.Background(), StatusResponseFirst, PathGoAway, ControlChannel, marker, false, body)
+	_, _ = c.w.writeMessage(context.Background(), statusResponseFirst, pathGoAway, controlChannel, marker, false, body)
 	_ = c.c.SetReadDeadline(time.Time{})
 	done := make(chan struct{})
 	go func() {
@@ -335,7 +335,7 @@ func (c *serverConn) handshake() error {
 }
 
 // decidePeer records, once, whether the peer offered our capabilities
-// and, when it did not and ServerOptions.SocketReadBuffer is 0, gives the
+// and, when it did not and Config.SocketReadBuffer is 0, gives the
 // connection's socket DefaultSocketReadBuffer: deployed clients send with
 // 16 KiB buffers and a 3 s frame deadline, which an autotuned receiver on
 // loopback makes them miss for uploads of 16 MiB and more.
@@ -459,10 +459,10 @@ func (c *serverConn) readFrame() error {
 	if hook := c.s.testHookHeader; hook != nil {
 		hook(h)
 	}
-	if h.Status == StatusClose {
+	if h.Status == statusClose {
 		return errPeerClose
 	}
-	if !c.peerKnown && (h.Status != StatusRequest || h.Channel != 0 || string(h.Path) != PathNewChannel) {
+	if !c.peerKnown && (h.Status != statusRequest || h.Channel != 0 || string(h.Path) != PathNewChannel) {
 		// Our client's first request offers capabilities on a one-frame
 		// /sys/new_channel; anything else comes from another client.
 		c.decidePeer(false)
@@ -476,7 +476,7 @@ func (c *serverConn) readFrame() error {
 		}
 		c.fcRead = h.Length
 	}
-	if h.Channel == ControlChannel && c.control {
+	if h.Channel == controlChannel && c.control {
 		return c.readControl(h)
 	}
 	ch := c.channel(h.Channel)
@@ -511,8 +511,8 @@ func (c *serverConn) windowRead(n uint32) error {
 		marker = int(dataMarkerOK)
 	}
 	c.ackBuf = fmt.Appendf(c.ackBuf[:0], `{"n":%d}`, ack)
-	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathWindow, ControlChannel, marker, false, c.ackBuf); err != nil {
-		return fmt.Errorf("write %s: %w", PathWindow, err)
+	if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, pathWindow, controlChannel, marker, false, c.ackBuf); err != nil {
+		return fmt.Errorf("write %s: %w", pathWindow, err)
 	}
 	return nil
 }
@@ -521,7 +521,7 @@ func (c *serverConn) windowRead(n uint32) error {
 // section 9): one frame of at most maxControlData bytes, /sys/ping answered
 // at once by the reader, /sys/cancel never answered.
 func (c *serverConn) readControl(h frameHeader) error {
-	if h.Status != StatusRequest || h.Length > maxControlData {
+	if h.Status != statusRequest || h.Length > maxControlData {
 		return fmt.Errorf("%w: control request %s of %d bytes (one frame of at most %d)", ErrProtocol, h.Status, h.Length, maxControlData)
 	}
 	path := string(h.Path)
@@ -536,11 +536,11 @@ func (c *serverConn) readControl(h frameHeader) error {
 		if c.typed {
 			marker = int(dataMarkerOK)
 		}
-		if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, PathPing, ControlChannel, marker, false, []byte(`{"code":0}`)); err != nil {
+		if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, PathPing, controlChannel, marker, false, []byte(`{"code":0}`)); err != nil {
 			return fmt.Errorf("write ping answer: %w", err)
 		}
 		return nil
-	case PathWindow:
+	case pathWindow:
 		if c.w.win.Load() == nil {
 			break
 		}
@@ -549,13 +549,13 @@ func (c *serverConn) readControl(h frameHeader) error {
 			return err
 		}
 		return c.w.win.Load().grant(n)
-	case PathCancel:
+	case pathCancel:
 		var req struct {
 			Channel *uint32 `json:"channel"`
 			Seq     *uint64 `json:"seq"`
 		}
 		if err := json.Unmarshal(d, &req); err != nil || req.Channel == nil || req.Seq == nil {
-			return fmt.Errorf("%w: bad %s data %q", ErrProtocol, PathCancel, truncate(d, 128))
+			return fmt.Errorf("%w: bad %s data %q", ErrProtocol, pathCancel, truncate(d, 128))
 		}
 		c.cancelRequest(*req.Channel, *req.Seq)
 		return nil
@@ -572,7 +572,7 @@ func (c *serverConn) rawPath(h frameHeader, r *route) string {
 
 func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 	want := 0 // the size the request announces ("size-hint"), 0: none
-	if h.Status == StatusRequestFirst && c.sizeHint {
+	if h.Status == statusRequestFirst && c.sizeHint {
 		var err error
 		if want, err = c.fr.readSizeHint(&h); err != nil {
 			return err
@@ -580,7 +580,7 @@ func (c *serverConn) readFirst(ch *serverChannel, h frameHeader) error {
 	}
 	r := c.s.lookup(h.Path)
 	raw := c.rawPath(h, r)
-	complete := h.Status == StatusRequest
+	complete := h.Status == statusRequest
 	if r != nil && r.stream != nil {
 		it := c.newItem(kindStream, ch, raw, r)
 		sr := &StreamRequest{
@@ -702,7 +702,7 @@ func (c *serverConn) setInbound(ch *serverChannel, in *inbound) {
 
 func (c *serverConn) readContinuation(ch *serverChannel, h frameHeader) error {
 	in := ch.in
-	last := h.Status == StatusRequestContinueLast
+	last := h.Status == statusRequestContinueLast
 	if in.stream != nil {
 		if err := c.pushChunk(in, h.Length); err != nil {
 			return err
@@ -1397,7 +1397,7 @@ func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error
 	case len(resp) == 0:
 		resp = marshalError(&Error{Code: CodeNoResponse, Message: "handler returned no response for " + it.req.Path})
 	}
-	if _, err := c.w.writeMessage(context.Background(), StatusResponseFirst, it.req.RawPath, ch.id, marker, it.sizeHint, resp); err != nil {
+	if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, it.req.RawPath, ch.id, marker, it.sizeHint, resp); err != nil {
 		// A response that cannot be written (the peer does not read it
 		// within WriteTimeout, or the connection broke) would leave the
 		// channel's later responses out of order: the connection ends.

@@ -19,7 +19,7 @@ import (
 // frames (each side's reader fails the connection when the other sends
 // past its window).
 func TestSizeHintRoundTrip(t *testing.T) {
-	s, addr, seen := hookedServer(t, &ServerOptions{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	s, addr, seen := hookedServer(t, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
 	s.HandleStreamResponse("/download", func(ctx context.Context, r *Request, w *StreamWriter) error {
 		for _, n := range []int{1, MinFrameSize, 3 * MinFrameSize} {
 			if _, err := w.Write(pattern(n)); err != nil {
@@ -41,7 +41,7 @@ func TestSizeHintRoundTrip(t *testing.T) {
 			all = append(all, b...)
 		}
 	})
-	c := dialT(t, addr, &Options{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	c := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
 	if caps := strings.Join(c.Caps(), ","); !strings.Contains(caps, capSizeHint) || !strings.Contains(caps, capWindow) {
 		t.Fatalf("caps %s lack %s or %s", caps, capSizeHint, capWindow)
 	}
@@ -88,7 +88,7 @@ func TestSizeHintRoundTrip(t *testing.T) {
 			if f.n > MinFrameSize {
 				t.Fatalf("frame %+v over the %d-byte frame size", f, MinFrameSize)
 			}
-			if f.path == PathWindow {
+			if f.path == pathWindow {
 				acks++
 			}
 			continue
@@ -97,7 +97,7 @@ func TestSizeHintRoundTrip(t *testing.T) {
 		break
 	}
 	if acks == 0 {
-		t.Fatalf("the client sent no %s", PathWindow)
+		t.Fatalf("the client sent no %s", pathWindow)
 	}
 }
 
@@ -121,12 +121,12 @@ func hintServer(t *testing.T, reply func(req []byte) [][]byte) (string, <-chan u
 				return
 			}
 			d := []byte(f.data)
-			if f.status == byte(StatusRequestFirst) {
+			if f.status == byte(statusRequestFirst) {
 				hints <- binary.BigEndian.Uint32(d)
 				d = d[sizeHintLen:]
 			}
 			req = append(req, d...)
-			if f.status == byte(StatusRequestContinueLast) || f.status == byte(StatusRequest) {
+			if f.status == byte(statusRequestContinueLast) || f.status == byte(statusRequest) {
 				for _, fr := range reply(req) {
 					if _, err := r.c.Write(fr); err != nil {
 						return
@@ -146,12 +146,12 @@ func hintFrames(data []byte, announce uint32) [][]byte {
 	first = append(first, dataMarkerOK)
 	n := 4096 - len(first)
 	first = append(first, data[:n]...)
-	out := [][]byte{rawFrame(byte(StatusResponseFirst), "/echo", 1, string(first))}
+	out := [][]byte{rawFrame(byte(statusResponseFirst), "/echo", 1, string(first))}
 	for rest := data[n:]; len(rest) > 0; {
 		m := min(4096, len(rest))
-		st := StatusResponseContinue
+		st := statusResponseContinue
 		if m == len(rest) {
-			st = StatusResponseContinueEnd
+			st = statusResponseContinueEnd
 		}
 		out = append(out, rawFrame(byte(st), "/echo", 1, string(rest[:m])))
 		rest = rest[m:]
@@ -172,7 +172,7 @@ func TestSizeHintOnTheWire(t *testing.T) {
 		}
 		return hintFrames(req, announce)
 	})
-	c := dialT(t, addr, &Options{FrameSize: MinFrameSize})
+	c := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize}))
 	ch, err := c.NewChannel(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -198,29 +198,29 @@ func TestSizeHintOnTheWire(t *testing.T) {
 func TestHostileSizeHint(t *testing.T) {
 	negotiate := func(t *testing.T, addr string) *rawConn {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, `{"caps":["size-hint"]}`))
-		r.expect(rawResp{byte(StatusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint"]}`})
+		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["size-hint"]}`))
+		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint"]}`})
 		return r
 	}
 	hinted := func(announce uint32, data string) string {
 		return string(binary.BigEndian.AppendUint32(nil, announce)) + data
 	}
-	_, addr := echoServer(t, nil)
+	_, addr := echoServer(t)
 	for _, tc := range []struct {
 		name   string
 		frames [][]byte
 	}{
-		{"hint without data", [][]byte{rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(10, ""))}},
-		{"hint cut short", [][]byte{rawFrame(byte(StatusRequestFirst), "/echo", 1, "\x00\x00")}},
-		{"announces no more than the first frame", [][]byte{rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(4, "abcd"))}},
+		{"hint without data", [][]byte{rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(10, ""))}},
+		{"hint cut short", [][]byte{rawFrame(byte(statusRequestFirst), "/echo", 1, "\x00\x00")}},
+		{"announces no more than the first frame", [][]byte{rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(4, "abcd"))}},
 		{"carries more than announced", [][]byte{
-			rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(10, "abcde")),
-			rawFrame(byte(StatusRequestContinue), "/echo", 1, "fghij"),
-			rawFrame(byte(StatusRequestContinueLast), "/echo", 1, "k"),
+			rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(10, "abcde")),
+			rawFrame(byte(statusRequestContinue), "/echo", 1, "fghij"),
+			rawFrame(byte(statusRequestContinueLast), "/echo", 1, "k"),
 		}},
 		{"ends short of what it announced", [][]byte{
-			rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(10, "abcde")),
-			rawFrame(byte(StatusRequestContinueLast), "/echo", 1, "fgh"),
+			rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(10, "abcde")),
+			rawFrame(byte(statusRequestContinueLast), "/echo", 1, "fgh"),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,16 +233,16 @@ func TestHostileSizeHint(t *testing.T) {
 	}
 	t.Run("honest", func(t *testing.T) {
 		r := negotiate(t, addr)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(10, "abcde")))
-		r.send(rawFrame(byte(StatusRequestContinueLast), "/echo", 1, "fghij"))
-		r.expect(rawResp{byte(StatusResponse), "/echo", 1, "abcdefghij"})
+		r.send(rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(10, "abcde")))
+		r.send(rawFrame(byte(statusRequestContinueLast), "/echo", 1, "fghij"))
+		r.expect(rawResp{byte(statusResponse), "/echo", 1, "abcdefghij"})
 	})
 	t.Run("server announces its response", func(t *testing.T) {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, `{"caps":["size-hint","frame-size"],"frame_size":4096}`))
-		r.expect(rawResp{byte(StatusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint","frame-size"],"frame_size":4096}`})
+		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["size-hint","frame-size"],"frame_size":4096}`))
+		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint","frame-size"],"frame_size":4096}`})
 		data := strings.Repeat("d", 10_000)
-		r.send(rawFrame(byte(StatusRequest), "/echo", 1, data))
+		r.send(rawFrame(byte(statusRequest), "/echo", 1, data))
 		var got string
 		for i := 0; ; i++ {
 			f, err := r.read()
@@ -250,13 +250,13 @@ func TestHostileSizeHint(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i == 0 {
-				if f.status != byte(StatusResponseFirst) || len(f.data) != 4096 || binary.BigEndian.Uint32([]byte(f.data)) != uint32(len(data)) {
+				if f.status != byte(statusResponseFirst) || len(f.data) != 4096 || binary.BigEndian.Uint32([]byte(f.data)) != uint32(len(data)) {
 					t.Fatalf("first frame: status %d, %d bytes, starting %q; want status 4 of 4096 bytes announcing %d", f.status, len(f.data), f.data[:4], len(data))
 				}
 				f.data = f.data[sizeHintLen:]
 			}
 			got += f.data
-			if f.status == byte(StatusResponseContinueEnd) {
+			if f.status == byte(statusResponseContinueEnd) {
 				break
 			}
 		}
@@ -266,13 +266,13 @@ func TestHostileSizeHint(t *testing.T) {
 	})
 	t.Run("over the maximum message size", func(t *testing.T) {
 		const limit = 1 << 20
-		_, small := echoServer(t, &ServerOptions{MaxMessageSize: limit})
+		_, small := echoServer(t, WithConfig(Config{MaxMessageSize: limit}))
 		r := negotiate(t, small)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, hinted(limit+1, "abcde")))
+		r.send(rawFrame(byte(statusRequestFirst), "/echo", 1, hinted(limit+1, "abcde")))
 		for rest := limit + 1 - 5; rest > 0; {
-			n, st := min(rest, MaxFrameData), StatusRequestContinue
+			n, st := min(rest, MaxFrameData), statusRequestContinue
 			if n == rest {
-				st = StatusRequestContinueLast
+				st = statusRequestContinueLast
 			}
 			r.send(rawFrame(byte(st), "/echo", 1, strings.Repeat("x", n)))
 			rest -= n
@@ -289,7 +289,7 @@ func TestHostileSizeHint(t *testing.T) {
 		const chans = 64
 		r := negotiate(t, addr)
 		for range chans - 1 {
-			r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, "{}"))
+			r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
 		}
 		for range chans - 1 {
 			if f, err := r.read(); err != nil || !strings.Contains(f.data, "channel_id") {
@@ -299,12 +299,12 @@ func TestHostileSizeHint(t *testing.T) {
 		base := heapBytes()
 		part := strings.Repeat("p", 4<<10)
 		for ch := uint32(1); ch <= chans; ch++ {
-			r.send(rawFrame(byte(StatusRequestFirst), "/echo", ch, hinted(DefaultMaxMessageSize, part)))
-			r.send(rawFrame(byte(StatusRequestContinue), "/echo", ch, part))
+			r.send(rawFrame(byte(statusRequestFirst), "/echo", ch, hinted(DefaultMaxMessageSize, part)))
+			r.send(rawFrame(byte(statusRequestContinue), "/echo", ch, part))
 		}
 		// Every channel is mid-request: the answer to a /sys/ request on
 		// channel 0 shows that the server read all the frames before it.
-		r.send(rawFrame(byte(StatusRequest), PathPathCount, 0, "{}"))
+		r.send(rawFrame(byte(statusRequest), PathPathCount, 0, "{}"))
 		if f, err := r.read(); err != nil || f.path != PathPathCount {
 			t.Fatalf("path count: %+v, %v", f, err)
 		}

@@ -8,7 +8,7 @@ import (
 
 // DefaultSocketReadBuffer is the receive buffer (SO_RCVBUF) the client
 // gives its connections to servers that did not accept our capabilities
-// (deployed IIP servers), unless Options.SocketReadBuffer says otherwise:
+// (deployed IIP servers), unless Config.SocketReadBuffer says otherwise:
 // 64 KiB (Linux doubles it to 128 KiB). Deployed peers send with 16 KiB
 // socket buffers; on loopback a receiver with the system's autotuned buffer
 // makes them crawl (0.5-0.65 s per 1 MiB response, and a 16 MiB frame
@@ -21,19 +21,19 @@ const DefaultSocketReadBuffer = 64 << 10
 
 // sizeForPeer gives a connection the receive buffer its server calls for,
 // once the capability handshake has told whether the server is ours (see
-// Options.SocketReadBuffer); an explicit size was set at dial already.
-func sizeForPeer(raw net.Conn, o *Options, ours bool) error {
+// Config.SocketReadBuffer); an explicit size was set at dial already.
+func sizeForPeer(raw net.Conn, o *clientOptions, ours bool) error {
 	if o.SocketReadBuffer != 0 || ours {
 		return nil
 	}
 	return setSocketBuffers(raw, DefaultSocketReadBuffer, 0)
 }
 
-// dialTCP dials addr with the socket options of o: o.DialControl before
+// dialTCP dials addr with the socket options of o: o.Control before
 // the connection is made (net.Dialer's Control), the buffer sizes once it
 // is (net.TCPConn's SetReadBuffer and SetWriteBuffer, portable).
-func dialTCP(ctx context.Context, addr string, o *Options) (net.Conn, error) {
-	d := net.Dialer{Control: o.DialControl}
+func dialTCP(ctx context.Context, addr string, o *clientOptions) (net.Conn, error) {
+	d := net.Dialer{Control: o.Control}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func setSocketBuffers(nc net.Conn, rcv, snd int) error {
 }
 
 // sizedListener sets the socket buffers of every connection it accepts
-// (ServerOptions.SocketReadBuffer and SocketWriteBuffer); a connection
+// (Config.SocketReadBuffer and SocketWriteBuffer); a connection
 // whose buffers cannot be set is served as it is.
 type sizedListener struct {
 	net.Listener

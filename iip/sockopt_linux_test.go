@@ -33,40 +33,36 @@ func sockBuf(t *testing.T, nc net.Conn, opt int) int {
 // system's toward ours; SocketReadBuffer, SocketWriteBuffer and the
 // DialControl hook apply to any server; a hook's error fails the dial.
 func TestClientSocketOptions(t *testing.T) {
-	_, addr := echoServer(t, nil)
+	_, addr := echoServer(t)
 	ds := startDeployedServer(t)
 	// Linux reports twice the size asked for (its bookkeeping share).
-	c := dialT(t, ds.addr(), nil)
+	c := dialT(t, ds.addr())
 	if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != 2*DefaultSocketReadBuffer {
 		t.Fatalf("SO_RCVBUF toward a deployed server %d, want %d", got, 2*DefaultSocketReadBuffer)
 	}
 	// Toward our server (typed errors accepted) sizeForPeer leaves the
 	// buffer alone; the system's default may equal 128 KiB, so the check
 	// starts from another size.
-	c = dialT(t, addr, &Options{SocketReadBuffer: 16 << 10})
+	c = dialT(t, addr, WithConfig(Config{SocketReadBuffer: 16 << 10}))
 	for _, tc := range []struct {
 		ours bool
 		want int
 	}{{true, 32 << 10}, {false, 2 * DefaultSocketReadBuffer}} {
-		if err := sizeForPeer(c.c, &Options{}, tc.ours); err != nil {
+		if err := sizeForPeer(c.c, &clientOptions{}, tc.ours); err != nil {
 			t.Fatal(err)
 		}
 		if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != tc.want {
 			t.Fatalf("ours=%v: SO_RCVBUF %d, want %d", tc.ours, got, tc.want)
 		}
 	}
-	if err := sizeForPeer(c.c, &Options{SocketReadBuffer: -1}, false); err != nil {
+	if err := sizeForPeer(c.c, &clientOptions{sharedOptions: sharedOptions{Config: Config{SocketReadBuffer: -1}}}, false); err != nil {
 		t.Fatal(err)
 	}
 	var called []string
-	c = dialT(t, addr, &Options{
-		SocketReadBuffer:  32 << 10,
-		SocketWriteBuffer: 48 << 10,
-		DialControl: func(network, address string, rc syscall.RawConn) error {
-			called = append(called, network+" "+address)
-			return nil
-		},
-	})
+	c = dialT(t, addr, WithConfig(Config{SocketReadBuffer: 32 << 10, SocketWriteBuffer: 48 << 10}), WithControl(func(network, address string, rc syscall.RawConn) error {
+		called = append(called, network+" "+address)
+		return nil
+	}))
 	if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != 64<<10 {
 		t.Fatalf("SO_RCVBUF %d, want %d", got, 64<<10)
 	}
@@ -77,7 +73,7 @@ func TestClientSocketOptions(t *testing.T) {
 		t.Fatalf("DialControl calls %q", called)
 	}
 	boom := errors.New("boom")
-	_, err := Dial(testCtx(t), addr, &Options{Logger: quietLogger(), DialControl: func(string, string, syscall.RawConn) error { return boom }})
+	_, err := Dial(testCtx(t), addr, WithLogger(quietLogger()), WithControl(func(string, string, syscall.RawConn) error { return boom }))
 	if !errors.Is(err, boom) {
 		t.Fatalf("dial with a failing hook: %v", err)
 	}
@@ -88,7 +84,7 @@ func TestClientSocketOptions(t *testing.T) {
 // configured buffers on every accepted connection.
 func TestServerSocketOptions(t *testing.T) {
 	boom := errors.New("boom")
-	s := NewServer(&ServerOptions{Logger: quietLogger(), ListenControl: func(string, string, syscall.RawConn) error { return boom }})
+	s := newServerT(t, WithLogger(quietLogger()), WithControl(func(string, string, syscall.RawConn) error { return boom }))
 	if err := s.ListenAndServe("127.0.0.1:0"); !errors.Is(err, boom) {
 		t.Fatalf("ListenAndServe with a failing hook: %v", err)
 	}
@@ -148,7 +144,7 @@ func TestServerSizesDeployedClients(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Accepted sockets inherit the listener's 16 KiB (the system's
 			// default may equal the 128 KiB a sized socket reports).
-			s := NewServer(&ServerOptions{SocketReadBuffer: tc.rcv, Logger: quietLogger()})
+			s := newServerT(t, WithConfig(Config{SocketReadBuffer: tc.rcv}), WithLogger(quietLogger()))
 			s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 			lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 				var serr error
@@ -165,7 +161,7 @@ func TestServerSizesDeployedClients(t *testing.T) {
 			addr := l.Addr().String()
 			var c net.Conn
 			if tc.caps {
-				c = dialT(t, addr, &Options{SocketReadBuffer: -1}).c
+				c = dialT(t, addr, WithConfig(Config{SocketReadBuffer: -1})).c
 			} else {
 				dc := dialDeployedClient(t, addr)
 				if _, err := dc.do(0, tc.first, []byte("{}")); err != nil {

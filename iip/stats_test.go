@@ -9,8 +9,8 @@ import (
 )
 
 func TestStatisticsPaths(t *testing.T) {
-	s, addr := echoServer(t, nil)
-	c := dialT(t, addr, nil)
+	s, addr := echoServer(t)
+	c := dialT(t, addr)
 	for range 3 {
 		if _, err := c.Do(testCtx(t), "/echo", []byte("abc")); err != nil {
 			t.Fatal(err)

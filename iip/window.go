@@ -16,8 +16,8 @@ import (
 
 // flowControlled reports whether frames of status st count against the
 // window: every frame of a message of several frames.
-func flowControlled(st Status) bool {
-	return st != StatusRequest && st != StatusResponse && st != StatusClose
+func flowControlled(st frameStatus) bool {
+	return st != statusRequest && st != statusResponse && st != statusClose
 }
 
 // sendWindow is the credit of a connection's writer: how many bytes of
@@ -83,7 +83,7 @@ func (s *sendWindow) grant(n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n <= 0 || s.avail+n > s.limit {
-		return fmt.Errorf("%w: %s acknowledges %d bytes, more than the %d sent and not yet acknowledged", ErrProtocol, PathWindow, n, s.limit-s.avail)
+		return fmt.Errorf("%w: %s acknowledges %d bytes, more than the %d sent and not yet acknowledged", ErrProtocol, pathWindow, n, s.limit-s.avail)
 	}
 	s.avail += n
 	close(s.wake)
@@ -148,7 +148,7 @@ const maxWindowData = 64
 func parseWindowUpdate(data []byte) (int64, error) {
 	var u windowUpdate
 	if err := json.Unmarshal(data, &u); err != nil || u.N <= 0 {
-		return 0, fmt.Errorf("%w: bad %s data %q", ErrProtocol, PathWindow, truncate(data, 64))
+		return 0, fmt.Errorf("%w: bad %s data %q", ErrProtocol, pathWindow, truncate(data, 64))
 	}
 	return u.N, nil
 }

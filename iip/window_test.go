@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func TestWindowOnTheWire(t *testing.T) {
 			return
 		}
 		_, _ = c.Write(rawFrame(5, f.path, f.ch, `{"code":0,"channel_id":1,"caps":["control","goaway","frame-size","window"],"frame_size":4096,"window":8192}`))
-		ack := func(n int) { _, _ = c.Write(rawFrame(5, PathWindow, ControlChannel, `{"n":`+strconv.Itoa(n)+`}`)) }
+		ack := func(n int) { _, _ = c.Write(rawFrame(5, pathWindow, controlChannel, `{"n":`+strconv.Itoa(n)+`}`)) }
 		burst := 0
 		for {
 			// The client has a full window out: nothing more comes
@@ -46,11 +45,11 @@ func TestWindowOnTheWire(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if f.ch == ControlChannel {
+			if f.ch == controlChannel {
 				continue
 			}
 			burst += len(f.data)
-			if f.status == byte(StatusRequestContinueLast) {
+			if f.status == byte(statusRequestContinueLast) {
 				bursts <- burst
 				ack(burst)
 				_, _ = c.Write(rawFrame(5, f.path, f.ch, `done`))
@@ -59,7 +58,7 @@ func TestWindowOnTheWire(t *testing.T) {
 			}
 		}
 	})
-	conn := dialT(t, addr, &Options{FrameSize: MinFrameSize})
+	conn := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize}))
 	resp, err := conn.Do(testCtx(t), "/up", pattern(40_000))
 	if err != nil || string(resp) != "done" {
 		t.Fatalf("upload: %q, %v", resp, err)
@@ -86,43 +85,43 @@ func TestWindowOnTheWire(t *testing.T) {
 // acknowledgement of bytes the server never sent.
 func TestHostileWindow(t *testing.T) {
 	const fs = 64 << 10
-	_, addr := echoServer(t, &ServerOptions{FrameSize: fs, Window: 2 * fs})
+	_, addr := echoServer(t, WithConfig(Config{FrameSize: fs, Window: 2 * fs}))
 	negotiate := func(t *testing.T) *rawConn {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(StatusRequest), PathNewChannel, 0, `{"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`))
-		r.expect(rawResp{byte(StatusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`})
+		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`))
+		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`})
 		return r
 	}
 	t.Run("frame past the window", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", 2*fs+1)))
+		r.send(rawFrame(byte(statusRequestFirst), "/echo", 1, strings.Repeat("w", 2*fs+1)))
 		r.expectClosed()
 	})
 	t.Run("acknowledges what was never sent", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequest), PathWindow, ControlChannel, `{"n":1}`))
+		r.send(rawFrame(byte(statusRequest), pathWindow, controlChannel, `{"n":1}`))
 		r.expectClosed()
 	})
 	t.Run("bad acknowledgement", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequest), PathWindow, ControlChannel, `{"n":-5}`))
+		r.send(rawFrame(byte(statusRequest), pathWindow, controlChannel, `{"n":-5}`))
 		r.expectClosed()
 	})
 	t.Run("within the window", func(t *testing.T) {
 		r := negotiate(t)
-		r.send(rawFrame(byte(StatusRequestFirst), "/echo", 1, strings.Repeat("w", fs)))
-		r.send(rawFrame(byte(StatusRequestContinueLast), "/echo", 1, "!"))
+		r.send(rawFrame(byte(statusRequestFirst), "/echo", 1, strings.Repeat("w", fs)))
+		r.send(rawFrame(byte(statusRequestContinueLast), "/echo", 1, "!"))
 		got := 0
 		for {
 			f, err := r.read()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.ch == ControlChannel {
+			if f.ch == controlChannel {
 				continue // the server's acknowledgement
 			}
 			got += len(f.data)
-			if f.status == byte(StatusResponse) || f.status == byte(StatusResponseContinueEnd) {
+			if f.status == byte(statusResponse) || f.status == byte(statusResponseContinueEnd) {
 				break
 			}
 		}
@@ -137,7 +136,7 @@ func TestHostileWindow(t *testing.T) {
 // a large response still being written then goes out without them, and
 // the call gets all of it.
 func TestWindowShutdownAnswersLargeResponses(t *testing.T) {
-	s, addr := echoServer(t, &ServerOptions{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	s, addr := echoServer(t, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
 	entered, release := make(chan struct{}), make(chan struct{})
 	big := pattern(1 << 20)
 	s.HandleFunc("/big", func(ctx context.Context, r *Request) ([]byte, error) {
@@ -145,7 +144,7 @@ func TestWindowShutdownAnswersLargeResponses(t *testing.T) {
 		<-release
 		return big, nil
 	})
-	c := dialT(t, addr, &Options{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	c := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
 	res := make(chan error, 1)
 	go func() {
 		resp, err := c.Do(testCtx(t), "/big", nil)
@@ -173,7 +172,7 @@ func TestWindowShutdownAnswersLargeResponses(t *testing.T) {
 // so that part of it is surely out), the client closes the connection (the
 // rest of the message cannot follow) and the call fails, not hangs.
 func TestWindowDeadlineMidMessage(t *testing.T) {
-	s, addr, seen := hookedServer(t, &ServerOptions{FrameSize: MinFrameSize, Window: 2 * MinFrameSize, StreamQueue: 1})
+	s, addr, seen := hookedServer(t, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}), WithStreamQueue(1))
 	release := make(chan struct{})
 	s.HandleStream("/stuck", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
 		select {
@@ -183,7 +182,7 @@ func TestWindowDeadlineMidMessage(t *testing.T) {
 		return nil, nil
 	})
 	t.Cleanup(func() { close(release) })
-	c := dialT(t, addr, &Options{FrameSize: MinFrameSize, Window: 2 * MinFrameSize})
+	c := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
 	res := make(chan error, 1)
@@ -201,52 +200,4 @@ func TestWindowDeadlineMidMessage(t *testing.T) {
 	case <-testCtx(t).Done():
 		t.Fatal("the connection with half a message written stayed open")
 	}
-}
-
-// TestVerifyOptions: a FrameSize or Window out of range is an error from
-// Dial, NewClient, NewLoadBalanceClient and Server.Serve, never clamped.
-func TestVerifyOptions(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		frameSize int
-		window    int
-		bad       bool
-	}{
-		{"defaults", 0, 0, false},
-		{"off", -1, -1, false},
-		{"smallest frames, smallest window", MinFrameSize, 2 * MinFrameSize, false},
-		{"largest frames, default window", MaxFrameData, 0, false},
-		{"frames below the minimum", MinFrameSize - 1, 0, true},
-		{"frames above 16 MiB", MaxFrameData + 1, 0, true},
-		{"window below two default frames", 0, DefaultFrameSize, true},
-		{"window below two frames", 64 << 10, 100 << 10, true},
-		{"no frame size, any window", -1, 1, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := VerifyOptions(&Options{FrameSize: tc.frameSize, Window: tc.window})
-			serr := VerifyServerOptions(&ServerOptions{FrameSize: tc.frameSize, Window: tc.window})
-			if tc.bad != errors.Is(err, ErrInvalidOptions) || tc.bad != errors.Is(serr, ErrInvalidOptions) {
-				t.Fatalf("VerifyOptions: %v, VerifyServerOptions: %v; want an error: %v", err, serr, tc.bad)
-			}
-		})
-	}
-	bad := &Options{FrameSize: 100}
-	if _, err := Dial(testCtx(t), "127.0.0.1:1", bad); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("Dial: %v", err)
-	}
-	if _, err := NewClient("127.0.0.1:1", bad); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("NewClient: %v", err)
-	}
-	if _, err := NewLoadBalanceClient("127.0.0.1:1", &LoadBalanceOptions{Client: bad}); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("NewLoadBalanceClient: %v", err)
-	}
-	s := NewServer(&ServerOptions{Window: 1, Logger: quietLogger()})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Serve(l); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("Serve: %v", err)
-	}
-	s.Close()
 }

@@ -100,7 +100,7 @@ func (w *connWriter) acquire(ctx context.Context) error {
 func (w *connWriter) release() { <-w.lock }
 
 // writeMessage sends data as one message of the given base status
-// (StatusRequestFirst or StatusResponseFirst) on channel ch. marker >= 0 is
+// (statusRequestFirst or statusResponseFirst) on channel ch. marker >= 0 is
 // prepended to the data (typed-errors capability). Empty data without a
 // marker is sent as "{}" because a zero data length is illegal.
 //
@@ -111,7 +111,7 @@ func (w *connWriter) release() { <-w.lock }
 // written reports whether any byte of the message reached the connection;
 // when it is false and err is not nil, nothing was sent and the stream is
 // intact (the caller's context ended while waiting for the lock).
-func (w *connWriter) writeMessage(ctx context.Context, base Status, path string, ch uint32, marker int, hint bool, data []byte) (written bool, err error) {
+func (w *connWriter) writeMessage(ctx context.Context, base frameStatus, path string, ch uint32, marker int, hint bool, data []byte) (written bool, err error) {
 	total := len(data)
 	if marker >= 0 {
 		total++
@@ -140,7 +140,7 @@ func (w *connWriter) writeMessage(ctx context.Context, base Status, path string,
 		if n > len(data) {
 			n = len(data)
 		}
-		var st Status
+		var st frameStatus
 		switch {
 		case first:
 			st = base
@@ -189,7 +189,7 @@ func sizeHintValue(total int) int64 {
 // abandoning a message half way would corrupt the stream; ctx's deadline
 // still bounds the write, and a write that times out half way closes the
 // connection.
-func (w *connWriter) writeFrame(ctx context.Context, st Status, path string, ch uint32, marker int, hint int64, chunk []byte, midMessage bool) (bool, error) {
+func (w *connWriter) writeFrame(ctx context.Context, st frameStatus, path string, ch uint32, marker int, hint int64, chunk []byte, midMessage bool) (bool, error) {
 	lockCtx := ctx
 	if midMessage {
 		lockCtx = context.Background()

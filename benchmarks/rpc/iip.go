@@ -67,8 +67,12 @@ type iipServers struct {
 	wg      sync.WaitGroup
 }
 
-func (s *iipServers) serve(ln net.Listener, peers string) {
-	srv := iip.NewServer(&iip.ServerOptions{MaxMessageSize: MaxPayload + 64, Logger: iipLogger()})
+func (s *iipServers) serve(ln net.Listener, peers string) error {
+	srv, err := iip.NewServer(iip.WithConfig(iip.Config{MaxMessageSize: MaxPayload + 64}), iip.WithLogger(iipLogger()))
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv.HandleFunc(iipEchoPath, iipEchoHandler)
 	if peers != "" {
 		srv.HandleFunc(iipPeersPath, func(context.Context, *iip.Request) ([]byte, error) {
@@ -82,6 +86,7 @@ func (s *iipServers) serve(ln net.Listener, peers string) {
 		// Serve returns ErrServerClosed once Close is called.
 		_ = srv.Serve(ln)
 	}()
+	return nil
 }
 
 func (s *iipServers) Close() error {
@@ -96,7 +101,9 @@ func (s *iipServers) Close() error {
 func (f iipFramework) Serve(ln net.Listener) (io.Closer, error) {
 	s := &iipServers{}
 	if f.mode != iipBalanced {
-		s.serve(ln, "")
+		if err := s.serve(ln, ""); err != nil {
+			return nil, fmt.Errorf("rpc: %s: %w", f.name, err)
+		}
 		return s, nil
 	}
 	second, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,8 +112,14 @@ func (f iipFramework) Serve(ln net.Listener) (io.Closer, error) {
 		return nil, fmt.Errorf("rpc: %s: second server: %w", f.name, err)
 	}
 	target := "lb:///" + ln.Addr().String() + "," + second.Addr().String()
-	s.serve(ln, target)
-	s.serve(second, "")
+	if err := s.serve(ln, target); err != nil {
+		second.Close()
+		return nil, fmt.Errorf("rpc: %s: %w", f.name, err)
+	}
+	if err := s.serve(second, ""); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("rpc: %s: second server: %w", f.name, err)
+	}
 	return s, nil
 }
 
@@ -119,7 +132,7 @@ type iipDoer interface {
 type iipClient struct{ d iipDoer }
 
 func (f iipFramework) Dial(addr string, _ DialOptions) (Client, error) {
-	opts := &iip.Options{MaxMessageSize: MaxPayload + 64, Logger: iipLogger()}
+	opts := []iip.ClientOption{iip.WithConfig(iip.Config{MaxMessageSize: MaxPayload + 64}), iip.WithLogger(iipLogger())}
 	ctx := context.Background()
 	var (
 		d   iipDoer
@@ -127,12 +140,12 @@ func (f iipFramework) Dial(addr string, _ DialOptions) (Client, error) {
 	)
 	switch f.mode {
 	case iipChannel:
-		d, err = iip.Dial(ctx, addr, opts)
+		d, err = iip.Dial(ctx, addr, opts...)
 	case iipPool:
-		d, err = iip.NewClient(addr, opts)
+		d, err = iip.NewClient(addr, opts...)
 	case iipBalanced:
 		var c *iip.Conn
-		if c, err = iip.Dial(ctx, addr, opts); err != nil {
+		if c, err = iip.Dial(ctx, addr, opts...); err != nil {
 			break
 		}
 		var target []byte
@@ -141,7 +154,7 @@ func (f iipFramework) Dial(addr string, _ DialOptions) (Client, error) {
 		if err != nil {
 			break
 		}
-		d, err = iip.NewLoadBalanceClient(string(target), &iip.LoadBalanceOptions{Client: opts})
+		d, err = iip.NewLoadBalanceClient(string(target), opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rpc: %s: %w", f.name, err)

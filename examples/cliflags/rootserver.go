@@ -53,7 +53,10 @@ func RootServerApp(name, usage, addr, rootUsage string, open func(root string) (
 			if err := ApplyMemoryLimit(c, log); err != nil {
 				return err
 			}
-			srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
+			srv, err := iip.NewServer(iip.WithTLS(tlsConfig), iip.WithLogger(log))
+			if err != nil {
+				return err
+			}
 			h.Register(srv)
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -67,7 +67,7 @@ func TestHostileEchoServerThousandConnections(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	good, err := iip.Dial(ctx, addr, &iip.Options{Logger: slog.New(slog.DiscardHandler), DialTimeout: 5 * time.Second})
+	good, err := iip.Dial(ctx, addr, iip.WithLogger(slog.New(slog.DiscardHandler)), iip.WithDialTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

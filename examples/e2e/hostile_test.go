@@ -99,10 +99,10 @@ func TestHostileInternalListener(t *testing.T) {
 		addr string
 		ok   bool
 	}{{addrs[0], true}, {internal, false}} {
-		c, err := iip.Dial(ctx, tc.addr, &iip.Options{Logger: slog.New(slog.DiscardHandler), DialTimeout: 5 * time.Second, TLSConfig: &tls.Config{
+		c, err := iip.Dial(ctx, tc.addr, iip.WithLogger(slog.New(slog.DiscardHandler)), iip.WithDialTimeout(5*time.Second), iip.WithTLS(&tls.Config{
 			InsecureSkipVerify: tc.addr == internal, // the attacker does not care who the server is
 			RootCAs:            certs.Pool, Certificates: []tls.Certificate{certs.Client},
-		}})
+		}))
 		if err == nil {
 			_, err = c.Do(ctx, "/echo", []byte("x"))
 			c.Close()

@@ -25,7 +25,10 @@ func Example() {
 	_ = os.WriteFile(filepath.Join(served, "hello.txt"), []byte("hello, resumable world\n"), 0o644)
 
 	log := slog.New(slog.DiscardHandler)
-	srv := iip.NewServer(&iip.ServerOptions{Logger: log})
+	srv, err := iip.NewServer(iip.WithLogger(log))
+	if err != nil {
+		panic(err)
+	}
 	fs, _ := filetransfer.NewFileServer(served)
 	defer fs.Close()
 	fs.Register(srv)
@@ -36,7 +39,7 @@ func Example() {
 	go srv.Serve(l)
 	defer srv.Close()
 
-	client, err := iip.NewClient(l.Addr().String(), &iip.Options{Logger: log})
+	client, err := iip.NewClient(l.Addr().String(), iip.WithLogger(log))
 	if err != nil {
 		fmt.Println(err)
 		return

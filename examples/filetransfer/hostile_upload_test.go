@@ -72,7 +72,10 @@ func TestHostileUploadWrongOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer us.Close()
-	srv := iip.NewServer(&iip.ServerOptions{Logger: quiet})
+	srv, err := iip.NewServer(iip.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	us.Register(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,7 +131,7 @@ func TestHostileUploadWrongOffset(t *testing.T) {
 	if err := os.WriteFile(src, []byte(strings.Repeat("good upload ", 1000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := iip.NewClient(l.Addr().String(), &iip.Options{Logger: quiet})
+	cl, err := iip.NewClient(l.Addr().String(), iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,10 @@ var quiet = slog.New(slog.DiscardHandler)
 // returns a pooled client to it; both are closed at the end of the test.
 func serve(t testing.TB, register func(*iip.Server)) *iip.Client {
 	t.Helper()
-	srv := iip.NewServer(&iip.ServerOptions{Logger: quiet})
+	srv, err := iip.NewServer(iip.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	register(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +32,7 @@ func serve(t testing.TB, register func(*iip.Server)) *iip.Client {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	c, err := iip.NewClient(l.Addr().String(), &iip.Options{Logger: quiet, PoolConns: 1, PoolChannels: 1})
+	c, err := iip.NewClient(l.Addr().String(), iip.WithLogger(quiet), iip.WithPool(1, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func goodCalls(t *testing.T, iipAddr, httpAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := iip.Dial(ctx, iipAddr, &iip.Options{Logger: slog.New(slog.DiscardHandler)})
+	c, err := iip.Dial(ctx, iipAddr, iip.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatalf("good IIP client: %v", err)
 	}
@@ -147,13 +147,16 @@ func TestHostileAcceptEMFILE(t *testing.T) {
 	records := make(chan string, 64)
 	log := slog.New(recordHandler{records})
 	quiet := slog.New(slog.DiscardHandler)
-	srv := iip.NewServer(&iip.ServerOptions{Logger: quiet})
+	srv, err := iip.NewServer(iip.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	echo.Register(srv)
 	iipLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, err := iip.NewLoadBalanceClient(iipLn.Addr().String(), &iip.LoadBalanceOptions{Client: &iip.Options{Logger: quiet}})
+	backend, err := iip.NewLoadBalanceClient(iipLn.Addr().String(), iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,10 @@ func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 func TestRun(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	srv := iip.NewServer(&iip.ServerOptions{Logger: log})
+	srv, err := iip.NewServer(iip.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
 	echo.Register(srv)
 	hs := &http.Server{Handler: echo.HTTPHandler(), ReadHeaderTimeout: time.Second}
 	pr, pw := io.Pipe()
@@ -47,7 +50,7 @@ func TestRun(t *testing.T) {
 
 	callCtx, callCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer callCancel()
-	c, err := iip.Dial(callCtx, addrs[0], &iip.Options{Logger: log})
+	c, err := iip.Dial(callCtx, addrs[0], iip.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +87,10 @@ func TestRunBusyPort(t *testing.T) {
 	}
 	defer l.Close()
 	log := slog.New(slog.DiscardHandler)
-	srv := iip.NewServer(&iip.ServerOptions{Logger: log})
+	srv, err := iip.NewServer(iip.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = serving.Run(context.Background(), io.Discard, log, 0,
 		serving.Listener{Name: "ok", Addr: "127.0.0.1:0", Server: srv},
 		serving.Listener{Name: "busy", Addr: l.Addr().String(), Server: srv})

@@ -19,7 +19,10 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 func TestCollector(t *testing.T) {
-	s := iip.NewServer(&iip.ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := iip.NewServer(iip.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +33,7 @@ func TestCollector(t *testing.T) {
 	defer func() { s.Close(); <-done }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := iip.Dial(ctx, l.Addr().String(), nil)
+	c, err := iip.Dial(ctx, l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,11 +56,7 @@ func run(ctx context.Context, c *cli.Context, in io.Reader, out io.Writer) error
 	}
 	timeout := c.Duration("timeout")
 	dctx, cancel := context.WithTimeout(ctx, timeout)
-	conn, err := iip.Dial(dctx, c.String("addr"), &iip.Options{
-		TLSConfig:   tlsConfig,
-		DialTimeout: timeout,
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
-	})
+	conn, err := iip.Dial(dctx, c.String("addr"), iip.WithTLS(tlsConfig), iip.WithDialTimeout(timeout), iip.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	cancel()
 	if err != nil {
 		return err

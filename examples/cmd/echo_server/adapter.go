@@ -33,7 +33,7 @@ func (l *lazyClient) Do(ctx context.Context, path string, data []byte) ([]byte, 
 	c := l.client
 	if c == nil {
 		var err error
-		c, err = iip.NewClientContext(ctx, l.addr, &iip.Options{TLSConfig: l.tlsConfig, Logger: l.log})
+		c, err = iip.NewClientContext(ctx, l.addr, iip.WithTLS(l.tlsConfig), iip.WithLogger(l.log))
 		if err != nil {
 			l.mu.Unlock()
 			return nil, err
@@ -80,7 +80,10 @@ func adapterListeners(addr string, iipAddr net.Addr, tlsOn, plainInternal bool, 
 				return nil, nil, err
 			}
 		}
-		internal := iip.NewServer(&iip.ServerOptions{TLSConfig: serverTLS, Logger: log})
+		internal, err := iip.NewServer(iip.WithTLS(serverTLS), iip.WithLogger(log))
+		if err != nil {
+			return nil, nil, err
+		}
 		echo.Register(internal)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

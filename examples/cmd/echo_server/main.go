@@ -67,7 +67,10 @@ func run(c *cli.Context) error {
 	if err := cliflags.ApplyMemoryLimit(c, log); err != nil {
 		return err
 	}
-	srv := iip.NewServer(&iip.ServerOptions{TLSConfig: tlsConfig, Logger: log})
+	srv, err := iip.NewServer(iip.WithTLS(tlsConfig), iip.WithLogger(log))
+	if err != nil {
+		return err
+	}
 	echo.Register(srv)
 	// Bound now: the adapter needs the address before serving starts.
 	iipLn, err := net.Listen("tcp", c.String("iip-addr"))

@@ -20,7 +20,7 @@ import (
 // its channel; when the connection breaks every pending call fails at once
 // with an error wrapping ErrConnLost.
 type Conn struct {
-	opts   Options
+	opts   clientOptions
 	c      net.Conn
 	w      *connWriter
 	fr     *frameReader
@@ -62,17 +62,27 @@ type Conn struct {
 }
 
 // Dial connects to the IIP server at addr (host:port) and, unless
-// opts.DisableCaps, negotiates our capabilities with a first
-// /sys/new_channel. ctx bounds the whole handshake; opts.DialTimeout
-// applies as well.
-func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
-	if err := VerifyOptions(opts); err != nil {
+// Config.DisableCaps, negotiates our capabilities with a first
+// /sys/new_channel. ctx bounds the whole handshake; WithDialTimeout
+// applies as well. opts configure the connection (none: all defaults; see
+// Option and ClientOption); an option out of its documented range, or one
+// of NewLoadBalanceClient's, is an error wrapping ErrInvalidConfig.
+func Dial(ctx context.Context, addr string, opts ...ClientOption) (*Conn, error) {
+	o, err := newClientOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	o := opts.withDefaults()
+	if err := o.refuseBalancer("Dial"); err != nil {
+		return nil, err
+	}
+	return dial(ctx, addr, &o)
+}
+
+// dial is Dial with settings that have their defaults.
+func dial(ctx context.Context, addr string, o *clientOptions) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
-	nc, err := dialTCP(ctx, addr, &o)
+	nc, err := dialTCP(ctx, addr, o)
 	if err != nil {
 		return nil, fmt.Errorf("iip: dial %s: %w", addr, err)
 	}
@@ -90,9 +100,9 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 		}
 		nc = tc
 	}
-	c := newConn(nc, o)
+	c := newConn(nc, *o)
 	if !o.DisableCaps {
-		ch, neg, err := c.openChannel(ctx, capOffer(&o))
+		ch, neg, err := c.openChannel(ctx, capOffer(o))
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("iip: handshake with %s: %w", addr, err)
@@ -103,14 +113,14 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 			return nil, fmt.Errorf("iip: handshake with %s: %w", addr, err)
 		}
 	}
-	if err := sizeForPeer(raw, &o, c.typed.Load()); err != nil {
+	if err := sizeForPeer(raw, o, c.typed.Load()); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("iip: dial %s: %w", addr, err)
 	}
 	return c, nil
 }
 
-func newConn(nc net.Conn, o Options) *Conn {
+func newConn(nc net.Conn, o clientOptions) *Conn {
 	c := &Conn{
 		opts:   o,
 		c:      nc,
@@ -127,8 +137,8 @@ func newConn(nc net.Conn, o Options) *Conn {
 	return c
 }
 
-// Channel0 returns channel 0, where the /sys/ paths are served.
-func (c *Conn) Channel0() *Channel {
+// channel0 returns channel 0, where the /sys/ paths are served.
+func (c *Conn) channel0() *Channel {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.chans[0]
@@ -136,7 +146,7 @@ func (c *Conn) Channel0() *Channel {
 
 // Do sends a request on channel 0 and waits for its response; see Channel.Do.
 func (c *Conn) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
-	return c.Channel0().Do(ctx, path, data)
+	return c.channel0().Do(ctx, path, data)
 }
 
 // NewChannel opens a new channel with /sys/new_channel.
@@ -154,7 +164,7 @@ func (c *Conn) NewChannel(ctx context.Context) (*Channel, error) {
 
 // capOffer is the data of our first /sys/new_channel: every capability
 // this client speaks and, unless o.FrameSize is negative, its frame size.
-func capOffer(o *Options) []byte {
+func capOffer(o *clientOptions) []byte {
 	offer := newChannelRequest{Caps: []string{capTypedErrors, capKeepalive, capControl, capCancel, capGoAway, capStreamResponse}}
 	if !o.noSizeHint {
 		offer.Caps = append(offer.Caps, capSizeHint)
@@ -189,7 +199,7 @@ func (c *Conn) applyCaps(n negotiated) error {
 		case capKeepalive:
 			c.keepalive = c.opts.Keepalive > 0
 		case capControl:
-			c.ctl = newChannel(c, ControlChannel)
+			c.ctl = newChannel(c, controlChannel)
 		case capCancel:
 			c.cancels = make(chan cancelReq, maxQueuedCancels)
 		case capGoAway:
@@ -220,7 +230,7 @@ func (c *Conn) applyCaps(n negotiated) error {
 		c.cancels, c.goaway = nil, false
 	} else {
 		c.mu.Lock()
-		c.chans[ControlChannel] = c.ctl
+		c.chans[controlChannel] = c.ctl
 		c.mu.Unlock()
 	}
 	if c.cancels != nil || c.acks != nil {
@@ -267,7 +277,7 @@ func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiat
 	if r.ChannelID != nil {
 		id = *r.ChannelID
 	}
-	if _, dup := c.chans[id]; dup || id == 0 || id == ControlChannel {
+	if _, dup := c.chans[id]; dup || id == 0 || id == controlChannel {
 		return nil, neg, fmt.Errorf("%w: server handed out channel id %d which is in use", ErrProtocol, id)
 	}
 	if c.leaving.Load() {
@@ -337,7 +347,7 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	if first {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, _ = c.w.writeFrame(ctx, StatusClose, "", 0, -1, -1, []byte(emptyData), false)
+		_, _ = c.w.writeFrame(ctx, statusClose, "", 0, -1, -1, []byte(emptyData), false)
 		cancel()
 	}
 	c.fail(ErrClosed)
@@ -410,7 +420,7 @@ func (c *Conn) read() error {
 			return err
 		}
 		c.frames.Add(1)
-		if h.Status == StatusClose {
+		if h.Status == statusClose {
 			return errPeerClose
 		}
 		if !h.Status.isResponse() {
@@ -422,14 +432,14 @@ func (c *Conn) read() error {
 					return err
 				}
 				fc = h.Length
-			} else if h.Channel == ControlChannel && string(h.Path) == PathWindow {
+			} else if h.Channel == controlChannel && string(h.Path) == pathWindow {
 				if err := c.readWindowUpdate(h); err != nil {
 					return err
 				}
 				continue
 			}
 		}
-		if h.Channel == ControlChannel && c.goaway && string(h.Path) == PathGoAway {
+		if h.Channel == controlChannel && c.goaway && string(h.Path) == pathGoAway {
 			if err := c.readGoAway(h); err != nil {
 				return err
 			}
@@ -448,7 +458,7 @@ func (c *Conn) read() error {
 				return err
 			}
 			want := 0
-			if h.Status == StatusResponseFirst && c.sizeHint.Load() {
+			if h.Status == statusResponseFirst && c.sizeHint.Load() {
 				if want, err = c.fr.readSizeHint(&h); err != nil {
 					return err
 				}
@@ -464,7 +474,7 @@ func (c *Conn) read() error {
 				if err := c.fr.discard(int(h.Length)); err != nil {
 					return err
 				}
-			} else if pooled && h.Status == StatusResponse && int(h.Length) <= c.fr.size {
+			} else if pooled && h.Status == statusResponse && int(h.Length) <= c.fr.size {
 				if err := c.readPooled(ch, int(h.Length)); err != nil {
 					return err
 				}
@@ -479,7 +489,7 @@ func (c *Conn) read() error {
 			if want > max+1 {
 				ch.inTooLarge, ch.inBuf = true, nil
 			}
-			if h.Status == StatusResponse {
+			if h.Status == statusResponse {
 				if err := ch.deliver(); err != nil {
 					return err
 				}
@@ -497,7 +507,7 @@ func (c *Conn) read() error {
 			}
 			continue
 		}
-		if h.Status == StatusResponseContinueEnd && ch.inStreamed() && !ch.inTooLarge {
+		if h.Status == statusResponseContinueEnd && ch.inStreamed() && !ch.inTooLarge {
 			// A streamed response read whole: its last frame starts with
 			// a trailer byte, kept apart.
 			var t [1]byte
@@ -508,7 +518,7 @@ func (c *Conn) read() error {
 			h.Length--
 		}
 		ch.inSize += int(h.Length)
-		if w := ch.inWant; w > 0 && (ch.inSize > w || h.Status == StatusResponseContinueEnd && ch.inSize != w) {
+		if w := ch.inWant; w > 0 && (ch.inSize > w || h.Status == statusResponseContinueEnd && ch.inSize != w) {
 			return fmt.Errorf("%w: response on channel %d announced %d bytes and carries %d or more", ErrProtocol, ch.id, w, ch.inSize)
 		}
 		if ch.inTooLarge || ch.inSize > max+1 {
@@ -518,7 +528,7 @@ func (c *Conn) read() error {
 			}
 		} else {
 			limit := 0 // the last frame: the response ends here
-			if h.Status != StatusResponseContinueEnd {
+			if h.Status != statusResponseContinueEnd {
 				limit = max + 1
 			}
 			if ch.inWant > 0 {
@@ -529,7 +539,7 @@ func (c *Conn) read() error {
 				return err
 			}
 		}
-		if h.Status == StatusResponseContinueEnd {
+		if h.Status == statusResponseContinueEnd {
 			ch.inActive = false
 			if err := ch.deliver(); err != nil {
 				return err
@@ -553,8 +563,8 @@ func (c *Conn) windowRead(n uint32) {
 // readWindowUpdate reads the server's /sys/window: credit for our
 // flow-controlled frames.
 func (c *Conn) readWindowUpdate(h frameHeader) error {
-	if h.Status != StatusResponse || h.Length > maxWindowData {
-		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, PathWindow, h.Status, h.Length)
+	if h.Status != statusResponse || h.Length > maxWindowData {
+		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, pathWindow, h.Status, h.Length)
 	}
 	var buf [maxWindowData]byte
 	data := buf[:h.Length]
@@ -563,7 +573,7 @@ func (c *Conn) readWindowUpdate(h frameHeader) error {
 	}
 	if c.typed.Load() {
 		if len(data) == 0 || data[0] != dataMarkerOK {
-			return fmt.Errorf("%w: %s without its marker", ErrProtocol, PathWindow)
+			return fmt.Errorf("%w: %s without its marker", ErrProtocol, pathWindow)
 		}
 		data = data[1:]
 	}
@@ -618,7 +628,7 @@ func (c *Conn) keepaliveLoop() {
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	last := c.activity.Load()
-	ping := c.Channel0()
+	ping := c.channel0()
 	if c.ctl != nil {
 		ping = c.ctl
 	}
@@ -712,7 +722,7 @@ func (c *Conn) ctlWriter() {
 			return
 		case r := <-c.cancels:
 			buf = fmt.Appendf(buf[:0], `{"channel":%d,"seq":%d}`, r.ch, r.seq)
-			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathCancel, ControlChannel, -1, false, buf); err != nil {
+			if _, err := c.w.writeMessage(context.Background(), statusRequestFirst, pathCancel, controlChannel, -1, false, buf); err != nil {
 				return // the writer failed the connection
 			}
 		case <-c.acks:
@@ -721,7 +731,7 @@ func (c *Conn) ctlWriter() {
 				continue // taken with an earlier wake-up
 			}
 			buf = fmt.Appendf(buf[:0], `{"n":%d}`, n)
-			if _, err := c.w.writeMessage(context.Background(), StatusRequestFirst, PathWindow, ControlChannel, -1, false, buf); err != nil {
+			if _, err := c.w.writeMessage(context.Background(), statusRequestFirst, pathWindow, controlChannel, -1, false, buf); err != nil {
 				return
 			}
 		}
@@ -737,8 +747,8 @@ const maxGoAwayData = 1 << 20
 // resend elsewhere; the others are answered before the server closes. No
 // call is sent on the connection any more.
 func (c *Conn) readGoAway(h frameHeader) error {
-	if h.Status != StatusResponse || h.Length > maxGoAwayData {
-		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, PathGoAway, h.Status, h.Length)
+	if h.Status != statusResponse || h.Length > maxGoAwayData {
+		return fmt.Errorf("%w: %s as %s of %d bytes", ErrProtocol, pathGoAway, h.Status, h.Length)
 	}
 	data, err := c.fr.readPayload(int(h.Length))
 	if err != nil {
@@ -746,7 +756,7 @@ func (c *Conn) readGoAway(h frameHeader) error {
 	}
 	if c.typed.Load() {
 		if data[0] != dataMarkerOK {
-			return fmt.Errorf("%w: %s with marker %#x", ErrProtocol, PathGoAway, data[0])
+			return fmt.Errorf("%w: %s with marker %#x", ErrProtocol, pathGoAway, data[0])
 		}
 		data = data[1:]
 	}
@@ -754,7 +764,7 @@ func (c *Conn) readGoAway(h frameHeader) error {
 		Read map[string]uint64 `json:"read"`
 	}
 	if err := json.Unmarshal(data, &g); err != nil {
-		return fmt.Errorf("%w: bad %s data %q: %v", ErrProtocol, PathGoAway, truncate(data, 128), err)
+		return fmt.Errorf("%w: bad %s data %q: %v", ErrProtocol, pathGoAway, truncate(data, 128), err)
 	}
 	if rw := c.rwin.Load(); rw != nil {
 		rw.off = true // the server no longer reads our acknowledgements
@@ -763,7 +773,7 @@ func (c *Conn) readGoAway(h frameHeader) error {
 	c.mu.Lock()
 	chans := make([]*Channel, 0, len(c.chans))
 	for id, ch := range c.chans {
-		if id != ControlChannel {
+		if id != controlChannel {
 			chans = append(chans, ch)
 		}
 	}
