@@ -9,10 +9,10 @@ require (
 	github.com/hashicorp/yamux v0.1.2
 	github.com/lesismal/arpc v1.2.4
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
-	github.com/seed857a6cbd/pocket/iip v0.2.0
-	github.com/seed857a6cbd/pocket/nap v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.3.0
+	github.com/seed857a6cbd/pocket/iip v0.3.0
+	github.com/seed857a6cbd/pocket/nap v0.3.0
 	github.com/smallnest/rpcx v1.9.4
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/smux v1.5.56
@@ -114,10 +114,10 @@ require (
 	github.com/rubyist/circuitbreaker v2.2.1+incompatible // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/schollz/progressbar/v3 v3.19.1 // indirect
-	github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/dora/otel v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/entrytask-server v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/dora/cmd/protoc-gen-dora v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/dora/otel v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/entrytask-server v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0 // indirect
 	github.com/smallnest/gordma v0.3.0 // indirect
 	github.com/smallnest/quick v0.2.0 // indirect
 	github.com/soheilhy/cmux v0.1.5 // indirect

@@ -8,8 +8,8 @@ require (
 )
 
 require (
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0
-	github.com/seed857a6cbd/pocket/nap v0.2.0
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0
+	github.com/seed857a6cbd/pocket/nap v0.3.0
 )
 
 replace github.com/seed857a6cbd/pocket/nap => ../nap

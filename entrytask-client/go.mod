@@ -10,8 +10,8 @@ require (
 	github.com/knadh/koanf/providers/file v1.2.1
 	github.com/knadh/koanf/v2 v2.4.1
 	github.com/schollz/progressbar/v3 v3.19.1
-	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.47.0
@@ -33,7 +33,7 @@ require (
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.3.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -50,8 +50,8 @@ require (
 )
 
 require (
-	github.com/seed857a6cbd/pocket/dora/otel v0.2.0
-	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
+	github.com/seed857a6cbd/pocket/dora/otel v0.3.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.3.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

@@ -15,7 +15,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
-	github.com/seed857a6cbd/pocket/nap v0.2.0
+	github.com/seed857a6cbd/pocket/nap v0.3.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.58.0
@@ -25,7 +25,7 @@ require (
 	modernc.org/sqlite v1.55.0
 )
 
-require github.com/seed857a6cbd/pocket/lbclient v0.2.0
+require github.com/seed857a6cbd/pocket/lbclient v0.3.0
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
@@ -48,7 +48,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/dora v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -59,8 +59,8 @@ require (
 )
 
 require (
-	github.com/seed857a6cbd/pocket/dora/otel v0.2.0
-	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.2.0
+	github.com/seed857a6cbd/pocket/dora/otel v0.3.0
+	github.com/seed857a6cbd/pocket/entrytask-server/kvpb v0.3.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0

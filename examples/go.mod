@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/schollz/progressbar/v3 v3.19.1
-	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/httpadapter v0.2.0
-	github.com/seed857a6cbd/pocket/iip v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
+	github.com/seed857a6cbd/pocket/httpadapter v0.3.0
+	github.com/seed857a6cbd/pocket/iip v0.3.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.47.0
@@ -26,8 +26,8 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.3.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.25.0
-	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/iip v0.2.0
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
+	github.com/seed857a6cbd/pocket/iip v0.3.0
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -19,7 +19,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.3.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 )
 

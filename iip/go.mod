@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0
 	go.uber.org/goleak v1.3.0
 )
 

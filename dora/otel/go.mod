@@ -3,8 +3,8 @@ module github.com/seed857a6cbd/pocket/dora/otel
 go 1.26.0
 
 require (
-	github.com/seed857a6cbd/pocket/dora v0.2.0
-	github.com/seed857a6cbd/pocket/httpadapter v0.2.0
+	github.com/seed857a6cbd/pocket/dora v0.3.0
+	github.com/seed857a6cbd/pocket/httpadapter v0.3.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -25,9 +25,9 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/seed857a6cbd/pocket/iip v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/lbclient v0.2.0 // indirect
-	github.com/seed857a6cbd/pocket/nap v0.2.0 // indirect
+	github.com/seed857a6cbd/pocket/iip v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/lbclient v0.3.0 // indirect
+	github.com/seed857a6cbd/pocket/nap v0.3.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
