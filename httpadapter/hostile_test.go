@@ -579,7 +579,7 @@ func TestHostileBodyBudget(t *testing.T) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(3 * waitTimeout)) // past the holders' read timeout
-			go func() { // the body is written on its own: a refused peer's write may block
+			go func() {                                        // the body is written on its own: a refused peer's write may block
 				_, _ = io.WriteString(c, fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", DefaultMaxBodyBytes-1, chunk))
 			}()
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
