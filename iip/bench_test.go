@@ -128,7 +128,7 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 
 // BenchmarkPFEchoPooledClientReuse is BenchmarkPFEchoPooledClient with
 // the memory-reuse options on both ends: the server recycles request data
-// (ServerOptions.RecycleRequestData) and each caller appends responses to
+// (WithRecycleRequestData) and each caller appends responses to
 // its own buffer (Client.DoAppend). Compare with
 // BenchmarkPFEchoNetHttpParallelReuse.
 func BenchmarkPFEchoPooledClientReuse(b *testing.B) {

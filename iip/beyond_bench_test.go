@@ -13,7 +13,7 @@ import (
 
 // BenchmarkLargeEchoFrames echoes 1, 16 and 64 MiB between our client and
 // our server with the negotiated 64 KiB frames (the default), 256 KiB and
-// 1 MiB frames (Options.FrameSize; the server allows up to 16 MiB here),
+// 1 MiB frames (Config.FrameSize; the server allows up to 16 MiB here),
 // and 16 MiB frames (FrameSize -1, as before "frame-size"), so that the
 // cost of smaller frames shows side by side.
 //
@@ -55,7 +55,7 @@ func BenchmarkLargeEchoFrames(b *testing.B) {
 // BenchmarkDeployedClientEcho: the deployed-client model (16 KiB socket
 // buffers, 3 s frame deadline, frames of at most 16 MiB) echoes 1, 16 and
 // 64 MiB through our server with default options (which sizes such a
-// client's connection, see ServerOptions.SocketReadBuffer).
+// client's connection, see Config.SocketReadBuffer).
 //
 //	cd iip && go test -run XXX -bench DeployedClientEcho -benchtime 3x
 func BenchmarkDeployedClientEcho(b *testing.B) {

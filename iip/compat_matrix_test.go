@@ -271,7 +271,7 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 	}
 }
 
-// TestDeployedClientUploadsToSizedServer: with ServerOptions.SocketReadBuffer
+// TestDeployedClientUploadsToSizedServer: with Config.SocketReadBuffer
 // set explicitly (at accept, before any request), the deployed-client
 // model uploads messages over 16 MiB (continuation frames) within its 3 s
 // frame deadline.

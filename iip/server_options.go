@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// serverOptions are the settings of a Server, built from its ServerOptions.
+// serverOptions are the settings of a Server, built from its ServerOption values.
 type serverOptions struct {
 	sharedOptions
 	MaxConns           int           // WithMaxConns

@@ -31,7 +31,7 @@ func sockBuf(t *testing.T, nc net.Conn, opt int) int {
 // TestClientSocketOptions: by default the client's sockets get the receive
 // buffer DefaultSocketReadBuffer toward a deployed server and keep the
 // system's toward ours; SocketReadBuffer, SocketWriteBuffer and the
-// DialControl hook apply to any server; a hook's error fails the dial.
+// WithControl hook apply to any server; a hook's error fails the dial.
 func TestClientSocketOptions(t *testing.T) {
 	_, addr := echoServer(t)
 	ds := startDeployedServer(t)
@@ -70,7 +70,7 @@ func TestClientSocketOptions(t *testing.T) {
 		t.Fatalf("SO_SNDBUF %d, want %d", got, 96<<10)
 	}
 	if len(called) != 1 || called[0] != "tcp4 "+addr {
-		t.Fatalf("DialControl calls %q", called)
+		t.Fatalf("WithControl calls %q", called)
 	}
 	boom := errors.New("boom")
 	_, err := Dial(testCtx(t), addr, WithLogger(quietLogger()), WithControl(func(string, string, syscall.RawConn) error { return boom }))
@@ -79,7 +79,7 @@ func TestClientSocketOptions(t *testing.T) {
 	}
 }
 
-// TestServerSocketOptions: ListenAndServe passes ListenControl to the
+// TestServerSocketOptions: ListenAndServe passes WithControl to the
 // listening socket (its error fails ListenAndServe), and Serve sets the
 // configured buffers on every accepted connection.
 func TestServerSocketOptions(t *testing.T) {
