@@ -54,6 +54,9 @@ type Proc struct {
 	err  error         // Cmd.Wait's result, valid once done is closed
 }
 
+// procWaitDelay bounds the copying of a process's output after it has exited (5 s).
+const procWaitDelay = 5 * time.Second
+
 // StartProc starts cmd with its stdout and stderr collected; cmd.Stdout and cmd.Stderr must
 // be nil. The caller must end the process (Stop, Kill or Wait): a goroutine waits for it.
 // Use it where no testing.TB exists (TestMain); tests use Start.
@@ -63,6 +66,11 @@ func StartProc(cmd *exec.Cmd) (*Proc, error) {
 		return nil, errors.New("testkit: StartProc collects stdout and stderr itself; leave them nil")
 	}
 	cmd.Stdout, cmd.Stderr = &p.Stdout, &p.Stderr
+	if cmd.WaitDelay == 0 {
+		// Once the process has exited, stop copying its output after this long: a child it
+		// started may hold the pipes open, and Kill and Stop wait for Wait to return.
+		cmd.WaitDelay = procWaitDelay
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testkit: start %s: %w", cmd.Path, err)
 	}
