@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -109,6 +110,50 @@ func TestServeHealthAndReflection(t *testing.T) {
 		t.Fatalf("Watch answer once shutting down: %v, %v; want NOT_SERVING", r.GetStatus(), err)
 	}
 	if err := <-stopped; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+}
+
+// TestServeCallWorkers: with call_workers the RPC server reuses idle call goroutines
+// (dora.IdleCallWorkers): calls from more callers than idle workers all succeed, and the
+// workers exit when serve returns (the package's goleak check).
+func TestServeCallWorkers(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"data_dir": t.TempDir(), "call_workers": 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, stop := startServe(t, cfg)
+	c, err := dora.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hc := health.NewHealthClient(c)
+	const callers, calls = 4, 25
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			for range calls {
+				r, err := hc.Check(ctx, &health.HealthCheckRequest{Service: "kv.Store"})
+				if err == nil && r.GetStatus() != health.HealthCheckResponse_SERVING {
+					err = fmt.Errorf("status %v, want SERVING", r.GetStatus())
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v", err)
 	}
 }

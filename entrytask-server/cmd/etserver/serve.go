@@ -87,6 +87,9 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 		return err
 	}
 	opts := []dora.ServerOption{dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes()))}
+	if cfg.CallWorkers > 0 {
+		opts = append(opts, dora.IdleCallWorkers(cfg.CallWorkers))
+	}
 	if tlsCfg != nil {
 		opts = append(opts, dora.WithTLS(tlsCfg))
 	}

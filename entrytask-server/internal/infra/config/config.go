@@ -39,6 +39,9 @@ const DefaultGCMemoryLimitMiB = 192
 // MaxGCMemoryLimitMiB is the largest gc_memory_limit_mib accepted (64 GiB).
 const MaxGCMemoryLimitMiB = 64 << 10
 
+// MaxCallWorkers is the largest call_workers accepted.
+const MaxCallWorkers = 4096
+
 // EnvPrefix is the prefix of the environment variables read.
 const EnvPrefix = "ETSERVER_"
 
@@ -61,20 +64,26 @@ type Config struct {
 	// flood that includes the password checks in progress (19 MiB each): a limit keeps
 	// their garbage from growing the heap to GOGC times that. 0 turns it off; GOMEMLIMIT in
 	// the environment wins. Default DefaultGCMemoryLimitMiB.
-	GCMemoryLimitMiB int      `koanf:"gc_memory_limit_mib"`
-	MySQL            MySQL    `koanf:"mysql"`
-	Redis            Redis    `koanf:"redis"`
-	SQLite           SQLite   `koanf:"sqlite"`
-	Session          Session  `koanf:"session"`
-	KV               KV       `koanf:"kv"`
-	Quota            Quota    `koanf:"quota"`
-	Login            Login    `koanf:"login"`
-	Password         Password `koanf:"password"`
-	Admin            Admin    `koanf:"admin"`
-	TLS              TLS      `koanf:"tls"`
-	Shutdown         Shutdown `koanf:"shutdown"`
-	Log              Log      `koanf:"log"`
-	OTel             OTel     `koanf:"otel"`
+	GCMemoryLimitMiB int `koanf:"gc_memory_limit_mib"`
+	// CallWorkers is how many goroutines that finished an RPC wait idle for the next one
+	// (dora.IdleCallWorkers) instead of a new goroutine per call: a reused goroutine keeps
+	// the stack the read path grew (protobuf's marshal, go-redis), which a new one grows
+	// again on every call. Default 0: dora's default, a goroutine per call. At most
+	// MaxCallWorkers; calls beyond the idle workers still get their own goroutine.
+	CallWorkers int      `koanf:"call_workers"`
+	MySQL       MySQL    `koanf:"mysql"`
+	Redis       Redis    `koanf:"redis"`
+	SQLite      SQLite   `koanf:"sqlite"`
+	Session     Session  `koanf:"session"`
+	KV          KV       `koanf:"kv"`
+	Quota       Quota    `koanf:"quota"`
+	Login       Login    `koanf:"login"`
+	Password    Password `koanf:"password"`
+	Admin       Admin    `koanf:"admin"`
+	TLS         TLS      `koanf:"tls"`
+	Shutdown    Shutdown `koanf:"shutdown"`
+	Log         Log      `koanf:"log"`
+	OTel        OTel     `koanf:"otel"`
 
 	// IgnoredEnv lists the ETSERVER_* environment variables Load found that name no key
 	// (sorted); etserver logs them in one debug record. Not a setting.
@@ -242,6 +251,7 @@ func Defaults() map[string]any {
 		"data_dir":                    "etserver-data",
 		"gc_percent":                  0,
 		"gc_memory_limit_mib":         DefaultGCMemoryLimitMiB,
+		"call_workers":                0,
 		"mysql.dsn":                   "",
 		"mysql.replica_dsn":           "",
 		"mysql.max_open_conns":        64,
@@ -557,6 +567,9 @@ func (c Config) Validate() error {
 	}
 	if c.GCMemoryLimitMiB < 0 || c.GCMemoryLimitMiB > MaxGCMemoryLimitMiB {
 		bad("gc_memory_limit_mib", "must be in 0..%d, got %d", MaxGCMemoryLimitMiB, c.GCMemoryLimitMiB)
+	}
+	if c.CallWorkers < 0 || c.CallWorkers > MaxCallWorkers {
+		bad("call_workers", "must be in 0..%d, got %d", MaxCallWorkers, c.CallWorkers)
 	}
 	nonNeg("mysql.max_open_conns", c.MySQL.MaxOpenConns)
 	nonNeg("mysql.max_idle_conns", c.MySQL.MaxIdleConns)

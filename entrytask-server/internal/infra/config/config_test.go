@@ -41,7 +41,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:7000" || c.AdminListen != "127.0.0.1:7001" || c.Session.TTL != 24*time.Hour ||
 		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second ||
-		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 0 || c.GCMemoryLimitMiB != config.DefaultGCMemoryLimitMiB {
+		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 0 || c.GCMemoryLimitMiB != config.DefaultGCMemoryLimitMiB || c.CallWorkers != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -126,6 +126,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"cert without key", config.Sources{Env: true}, []string{"ETSERVER_TLS_CERT=a.pem"}, "config: tls.cert:"},
 		{"negative gc percent", config.Sources{Env: true}, []string{"ETSERVER_GC_PERCENT=-1"}, "config: gc_percent: must be in 0..10000"},
 		{"negative gc memory limit", config.Sources{Env: true}, []string{"ETSERVER_GC_MEMORY_LIMIT_MIB=-1"}, "config: gc_memory_limit_mib: must be in 0..65536, got -1"},
+		{"negative call workers", config.Sources{Env: true}, []string{"ETSERVER_CALL_WORKERS=-1"}, "config: call_workers: must be in 0..4096, got -1"},
+		{"too many call workers", config.Sources{Flags: map[string]any{"call_workers": 5000}}, nil, "config: call_workers: must be in 0..4096, got 5000"},
 		{"huge gc memory limit", config.Sources{Flags: map[string]any{"gc_memory_limit_mib": 1 << 20}}, nil, "config: gc_memory_limit_mib: must be in 0..65536"},
 		{"removed gc floor", config.Sources{Flags: map[string]any{"gc_min_heap_mib": 128}}, nil, `config: flag for unknown key "gc_min_heap_mib"`},
 		{"negative session cache", config.Sources{Env: true}, []string{"ETSERVER_SESSION_CACHE_TTL=-1s"}, "config: session.cache_ttl: must be in 0s..1m"},
