@@ -63,7 +63,7 @@ func BenchmarkDeployedClientEcho(b *testing.B) {
 	for _, n := range []int{1 << 20, 16 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dMiB", n>>20), func(b *testing.B) {
 			lc := dialDeployedClient(b, addr)
-			ch, err := lc.newChannel()
+			ch, err := lc.NewChannel()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -71,9 +71,9 @@ func BenchmarkDeployedClientEcho(b *testing.B) {
 			b.SetBytes(int64(n))
 			b.ResetTimer()
 			for range b.N {
-				f, err := lc.do(ch, "/echo", data)
-				if err != nil || !bytes.Equal(f.data, data) {
-					b.Fatalf("%d bytes back, err %v", len(f.data), err)
+				f, err := lc.Do(ch, "/echo", data)
+				if err != nil || !bytes.Equal(f.Data, data) {
+					b.Fatalf("%d bytes back, err %v", len(f.Data), err)
 				}
 			}
 		})

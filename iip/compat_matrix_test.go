@@ -44,14 +44,14 @@ func deployedCallers(t *testing.T, addr string) map[string]caller {
 }
 
 // TestMatrixPocketClientsAgainstDeployedServer runs every client shape of
-// pocket against the deployed-server model (legacy_peer_test.go): query
+// pocket against the deployed-server model (deployed_peer_test.go): query
 // paths (fact 1), the deployed error shapes (fact 3), data that merely
 // looks like an error, and messages from 0 B to 64 MiB (fact 7: over
 // 16 MiB as continuation frames both ways) through 16 KiB socket buffers
 // and 3 s frame deadlines (fact 2).
 func TestMatrixPocketClientsAgainstDeployedServer(t *testing.T) {
 	ds := startDeployedServer(t)
-	callers := deployedCallers(t, ds.addr())
+	callers := deployedCallers(t, ds.Addr())
 	type tc struct {
 		name    string
 		path    string
@@ -110,7 +110,7 @@ func TestMatrixPocketClientsAgainstDeployedServer(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range ds.seen() {
+	for _, p := range ds.Seen() {
 		if strings.HasPrefix(p, sysPrefix) && p != PathNewChannel {
 			t.Errorf("pocket sent %s to a deployed server", p)
 		}
@@ -136,7 +136,7 @@ func pattern(n int) []byte {
 // stays up, and later channels work.
 func TestMatrixChannelCloseDeployed(t *testing.T) {
 	ds := startDeployedServer(t)
-	conn := dialT(t, ds.addr())
+	conn := dialT(t, ds.Addr())
 	for i := range 3 {
 		ch, err := conn.NewChannel(testCtx(t))
 		if err != nil {
@@ -177,7 +177,7 @@ func TestMatrixChannelCloseDeployed(t *testing.T) {
 // breaking the connection.
 func TestChannelCloseAnsweredWithoutCaps(t *testing.T) {
 	ds := startDeployedServerWith(t, true)
-	addr := ds.addr()
+	addr := ds.Addr()
 	conn := dialT(t, addr)
 	for range 3 {
 		ch, err := conn.NewChannel(testCtx(t))
@@ -251,7 +251,7 @@ func TestSniffDeployedErrors(t *testing.T) {
 func TestDeployedClientAgainstOurServer(t *testing.T) {
 	_, addr := echoServer(t)
 	lc := dialDeployedClient(t, addr)
-	ch, err := lc.newChannel()
+	ch, err := lc.NewChannel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,12 +261,12 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 	}
 	for _, n := range sizes {
 		data := pattern(n)
-		f, err := lc.do(ch, "/echo?x=1", data)
+		f, err := lc.Do(ch, "/echo?x=1", data)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
-		if !bytes.Equal(f.data, data) || (f.path != "/echo?x=1" && f.path != "/echo") {
-			t.Fatalf("%d bytes: got %d bytes on path %q", n, len(f.data), f.path)
+		if !bytes.Equal(f.Data, data) || (f.Path != "/echo?x=1" && f.Path != "/echo") {
+			t.Fatalf("%d bytes: got %d bytes on path %q", n, len(f.Data), f.Path)
 		}
 	}
 }
@@ -278,14 +278,14 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 	_, addr := echoServer(t, WithConfig(Config{SocketReadBuffer: DefaultSocketReadBuffer}))
 	lc := dialDeployedClient(t, addr)
-	ch, err := lc.newChannel()
+	ch, err := lc.NewChannel()
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := pattern(17 << 20)
-	f, err := lc.do(ch, "/echo?x=1", data)
-	if err != nil || !bytes.Equal(f.data, data) {
-		t.Fatalf("17 MiB: %d bytes back, err %v", len(f.data), err)
+	f, err := lc.Do(ch, "/echo?x=1", data)
+	if err != nil || !bytes.Equal(f.Data, data) {
+		t.Fatalf("17 MiB: %d bytes back, err %v", len(f.Data), err)
 	}
 }
 
@@ -304,7 +304,7 @@ func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
 		return nil, &Error{Code: CodeNoHandler, Message: "no such user"}
 	})
 	lc := dialDeployedClient(t, addr)
-	ch, err := lc.newChannel()
+	ch, err := lc.NewChannel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,9 +322,9 @@ func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := lc.do(ch, tc.path, []byte("{}"))
-			if err != nil || string(f.data) != tc.want {
-				t.Fatalf("got %q, %v; want %q", f.data, err, tc.want)
+			f, err := lc.Do(ch, tc.path, []byte("{}"))
+			if err != nil || string(f.Data) != tc.want {
+				t.Fatalf("got %q, %v; want %q", f.Data, err, tc.want)
 			}
 		})
 	}
@@ -339,15 +339,15 @@ func TestMatrixDeployedClientAgainstOurServer(t *testing.T) {
 	// /sys/delete_channel gets no answer: the next message the client
 	// reads answers its next request, on another channel (lc.do fails on
 	// an answer for channel ch).
-	if err := lc.p.writeMessage(0, PathDeleteChannel, ch, []byte("{}")); err != nil {
+	if err := lc.DeleteChannel(ch); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if f, err := lc.do(0, "/echo", []byte("after")); err != nil || string(f.data) != "after" {
-			t.Fatalf("after delete: %q, %v", f.data, err)
+		if f, err := lc.Do(0, "/echo", []byte("after")); err != nil || string(f.Data) != "after" {
+			t.Fatalf("after delete: %q, %v", f.Data, err)
 		}
 	}
-	next, err := lc.newChannel()
+	next, err := lc.NewChannel()
 	if err != nil || next != ch+1 {
 		t.Fatalf("next channel %d, %v; want %d", next, err, ch+1)
 	}

@@ -18,7 +18,7 @@ import (
 func BenchmarkLargeEcho(b *testing.B) {
 	ds := startDeployedServer(b)
 	_, pocket := echoServer(b)
-	peers := []struct{ name, addr string }{{"deployed", ds.addr()}, {"pocket", pocket}}
+	peers := []struct{ name, addr string }{{"deployed", ds.Addr()}, {"pocket", pocket}}
 	bufs := []struct {
 		name string
 		rcv  int

@@ -187,9 +187,9 @@ func TestStreamedResponseToOtherClients(t *testing.T) {
 		t.Fatalf("over MaxMessageSize without caps: %v", err)
 	}
 	lc := dialDeployedClient(t, addr)
-	f, err := lc.do(0, path, []byte("{}"))
-	if err != nil || !bytes.Equal(f.data, pattern(300<<10)) {
-		t.Fatalf("deployed client: %d bytes, %v", len(f.data), err)
+	f, err := lc.Do(0, path, []byte("{}"))
+	if err != nil || !bytes.Equal(f.Data, pattern(300<<10)) {
+		t.Fatalf("deployed client: %d bytes, %v", len(f.Data), err)
 	}
 	c := dialT(t, addr)
 	st, err := c.channel0().DoStream(testCtx(t), fmt.Sprintf("/download?n=%d&chunk=%d", 3<<20, 1<<20), nil)

@@ -36,7 +36,7 @@ func TestClientSocketOptions(t *testing.T) {
 	_, addr := echoServer(t)
 	ds := startDeployedServer(t)
 	// Linux reports twice the size asked for (its bookkeeping share).
-	c := dialT(t, ds.addr())
+	c := dialT(t, ds.Addr())
 	if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != 2*DefaultSocketReadBuffer {
 		t.Fatalf("SO_RCVBUF toward a deployed server %d, want %d", got, 2*DefaultSocketReadBuffer)
 	}
@@ -164,10 +164,10 @@ func TestServerSizesDeployedClients(t *testing.T) {
 				c = dialT(t, addr, WithConfig(Config{SocketReadBuffer: -1})).c
 			} else {
 				dc := dialDeployedClient(t, addr)
-				if _, err := dc.do(0, tc.first, []byte("{}")); err != nil {
+				if _, err := dc.Do(0, tc.first, []byte("{}")); err != nil {
 					t.Fatal(err)
 				}
-				c = dc.p.c
+				c = dc.Conn
 			}
 			// The request was answered, so the reader decided: find the
 			// server's side of this connection.

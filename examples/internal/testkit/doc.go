@@ -9,11 +9,15 @@
 //     Counter for "n things happened", Lines for "a line was written", and WaitFor, a
 //     bounded backoff for the few states no event announces;
 //   - the process harness for end-to-end tests of real binaries (Build, Start, Proc);
-//   - a hand-written peer of the legacy nap framing (LegacyConn).
+//   - a hand-written peer of the legacy nap framing (LegacyConn);
+//   - in iip and httpadapter only: a deployed IIP peer, a server (StartDeployedIIP, with the
+//     test's handlers per path) and a client (DialDeployedIIP) over raw TCP that behave as
+//     the protocol's original implementation is observed to (deployediip.go).
 //
 // The one source is scripts/testkit/*.go.tmpl at the repository root; scripts/testkit.sh copies
 // it into <module>/internal/testkit of every module listed in scripts/testkit/modules.txt, so
-// no module requires an unpublished helper module. Edit the templates, run `make testkit`, and
-// commit the copies; `make lint` fails when a copy is stale. The kit imports go.uber.org/goleak,
-// so a module listed must require it.
+// no module requires an unpublished helper module. A template whose first line is
+// "//testkit:modules m1 m2" is copied only into those modules. Edit the templates, run
+// `make testkit`, and commit the copies; `make lint` fails when a copy is stale. The kit
+// imports go.uber.org/goleak, so a module listed must require it.
 package testkit
