@@ -230,18 +230,18 @@ func BenchmarkUnarySequential(b *testing.B) {
 	}
 }
 
-// BenchmarkUnaryLarge is issue #17's large cells in process: 256 KiB and 1 MiB echo calls
-// from 1 and 16 callers on one connection, with nap's default MaxFrameSize (64 KiB) and
-// with 256 KiB frames on both sides. B/op and allocs/op count both sides.
+// BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
+// echo calls from 1 and 16 callers on one connection, with MaxFrameSize 64 KiB and
+// 256 KiB on both sides. B/op and allocs/op count both sides.
 func BenchmarkUnaryLarge(b *testing.B) {
-	for _, frame := range []int{nap.DefaultMaxFrameSize, 256 << 10} {
+	for _, frame := range []int{64 << 10, 256 << 10} {
 		cfg := nap.Config{MaxFrameSize: frame}
 		ts := startServer(b, nil, dora.WithNapConfig(cfg))
 		ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.WithNapConfig(cfg)))
 		if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
 			b.Fatal(err)
 		}
-		for _, size := range []int{256 << 10, 1 << 20} {
+		for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 			for _, callers := range []int{1, 16} {
 				b.Run(fmt.Sprintf("frame=%dKiB/size=%d/callers=%d", frame>>10, size, callers), func(b *testing.B) {
 					runEcho(b, ec, size, callers)
