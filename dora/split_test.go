@@ -2,6 +2,7 @@ package dora
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -148,5 +149,32 @@ func TestMarshalSplitAllocs(t *testing.T) {
 	// string field on its way there.
 	if n > 3 {
 		t.Fatalf("%.1f allocations per split, want at most 3", n)
+	}
+}
+
+// BenchmarkEncodeLarge: encoding a message with one large bytes field, copied into a
+// pooled buffer (marshal, as before marshalSplit) and split (the field left in place).
+func BenchmarkEncodeLarge(b *testing.B) {
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+		msg := &anypb.Any{TypeUrl: "x/y", Value: filled(size, 'a')}
+		for _, split := range []bool{false, true} {
+			b.Run(fmt.Sprintf("size=%dKiB/split=%v", size>>10, split), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					p := getBuf()
+					var err error
+					if split {
+						*p, _, err = marshalSplit(protoCodec, (*p)[:0], msg)
+					} else {
+						*p, err = marshal(protoCodec, (*p)[:0], msg)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					putBuf(p)
+				}
+			})
+		}
 	}
 }
