@@ -234,6 +234,23 @@ func BenchmarkUnarySequential(b *testing.B) {
 	}
 }
 
+// BenchmarkUnaryLargeInPlace is BenchmarkUnaryLarge's 64 KiB-frame cells with
+// SendInPlace on both sides: compare with BenchmarkUnaryLarge/frame=64KiB of the same run.
+func BenchmarkUnaryLargeInPlace(b *testing.B) {
+	ts := startServer(b, nil, dora.SendInPlace(true))
+	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.SendInPlace(true)))
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
+				runEcho(b, ec, size, callers)
+			})
+		}
+	}
+}
+
 // BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
 // echo calls from 1 and 16 callers on one connection, with MaxFrameSize 64 KiB and
 // 256 KiB on both sides. B/op and allocs/op count both sides.

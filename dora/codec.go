@@ -38,10 +38,11 @@ const splitMin = 64 << 10
 // send returns (as for any message being sent). out then ends with the field's tag and
 // length, the field coming last in the encoding (protobuf decoders accept fields in any
 // order; the receiver copies the bytes while decoding, as before). tail is nil when
-// nothing was split: other codecs, smaller messages, a proto2 required field.
-func marshalSplit(cdc codec.Codec, b []byte, v any) (out, tail []byte, err error) {
+// nothing was split: on false (SendInPlace off), other codecs, smaller messages, a proto2
+// required field.
+func marshalSplit(cdc codec.Codec, b []byte, v any, on bool) (out, tail []byte, err error) {
 	m, ok := v.(proto.Message)
-	if cdc != protoCodec || !ok {
+	if !on || cdc != protoCodec || !ok {
 		out, err = marshal(cdc, b, v)
 		return out, nil, err
 	}

@@ -7,18 +7,25 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 )
 
 // TestLargeDataStaysIntact: the data of a request a handler keeps, and of a response the
 // caller keeps, is its own memory, not a buffer that serves later messages. Large blobs
-// are sent from the caller's and the handler's memory (no copy into the encoding) and
-// received into pooled buffers that go back to the pool once decoded; calls of many
+// are encoded into pooled buffers, or sent from the caller's and the handler's memory
+// (SendInPlace), and received into pooled buffers that go back to the pool once decoded; calls of many
 // sizes around the thresholds (64 KiB frames and split fields, pool size classes)
 // follow each other on one connection, the caller refills its one request buffer for
 // every call as soon as the call returns, and every kept request and response must still
 // hold its own fill at the end.
 func TestLargeDataStaysIntact(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SendInPlace=%v", inPlace), func(t *testing.T) { testLargeDataStaysIntact(t, inPlace) })
+	}
+}
+
+func testLargeDataStaysIntact(t *testing.T, inPlace bool) {
 	var mu sync.Mutex
 	var keptReqs [][]byte
 	var keptResps [][]byte // what the handler returned, kept after the answer went out
@@ -33,8 +40,8 @@ func TestLargeDataStaysIntact(t *testing.T) {
 		mu.Unlock()
 		return &echo.SayResponse{Text: in.Text, Blob: out}, nil
 	}}
-	ts := startServer(t, impl)
-	ec := echo.NewEchoClient(newTestClient(t, ts.addr))
+	ts := startServer(t, impl, dora.SendInPlace(inPlace))
+	ec := echo.NewEchoClient(newTestClient(t, ts.addr, dora.SendInPlace(inPlace)))
 	ctx := context.Background()
 	sizes := []int{1000, 64<<10 - 100, 64 << 10, 64<<10 + 100, 200 << 10, 256 << 10, 1 << 20, 3 << 20}
 	blob := make([]byte, 3<<20) // one request buffer, refilled for every call

@@ -477,14 +477,14 @@ func (c *serverCall) takeReply(n int64) (ok, serverFull bool) {
 // encodeUnary encodes the unary answer for (resp, err): its envelope into buf, its
 // payload into payload; it returns the head, code and message, and body, what is sent
 // after buf (SendAndCloseV): payload, or the large bytes field of resp that marshalSplit
-// left out of payload, which then follows the envelope in buf.
+// left out of payload (SendInPlace), which then follows the envelope in buf.
 func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (h outHead, code codes.Code, msg string, body []byte) {
 	code, msg = errStatus(err)
 	*payload = (*payload)[:0]
-	var tail []byte // a large bytes field of resp, sent from resp's memory
+	var tail []byte // a large bytes field of resp, sent from resp's memory (SendInPlace)
 	if err == nil && resp != nil {
 		var merr error
-		*payload, tail, merr = marshalSplit(c.codec, *payload, resp)
+		*payload, tail, merr = marshalSplit(c.codec, *payload, resp, c.srv.opts.sendInPlace)
 		if merr != nil {
 			code, msg = codes.Internal, fmt.Sprintf("dora: encoding %s response: %v", c.method, merr)
 			*payload, tail = (*payload)[:0], nil

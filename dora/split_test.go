@@ -101,7 +101,7 @@ func TestMarshalSplit(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := proto.Clone(tc.msg)
-			out, tail, err := marshalSplit(protoCodec, []byte("prefix"), tc.msg)
+			out, tail, err := marshalSplit(protoCodec, []byte("prefix"), tc.msg, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,9 +129,17 @@ func TestMarshalSplit(t *testing.T) {
 	}
 }
 
+func TestMarshalSplitOff(t *testing.T) {
+	msg := wrapperspb.Bytes(filled(2*splitMin, 'w'))
+	out, tail, err := marshalSplit(protoCodec, nil, msg, false)
+	if want, _ := proto.Marshal(msg); err != nil || tail != nil || !bytes.Equal(out, want) {
+		t.Fatalf("SendInPlace off: %d bytes, tail %d, %v", len(out), len(tail), err)
+	}
+}
+
 func TestMarshalSplitOtherCodecs(t *testing.T) {
 	blob := filled(2*splitMin, 'r')
-	out, tail, err := marshalSplit(codec.Get(codec.NameRaw), nil, &blob)
+	out, tail, err := marshalSplit(codec.Get(codec.NameRaw), nil, &blob, true)
 	if err != nil || tail != nil || !bytes.Equal(out, blob) {
 		t.Fatalf("raw codec: %d bytes, tail %d, %v", len(out), len(tail), err)
 	}
@@ -141,7 +149,7 @@ func TestMarshalSplitAllocs(t *testing.T) {
 	msg := &anypb.Any{TypeUrl: "x/y", Value: filled(1<<20, 'a')}
 	b := make([]byte, 0, 4096)
 	n := testing.AllocsPerRun(100, func() {
-		if _, tail, err := marshalSplit(protoCodec, b[:0], msg); err != nil || tail == nil {
+		if _, tail, err := marshalSplit(protoCodec, b[:0], msg, true); err != nil || tail == nil {
 			t.Fatal("not split", err)
 		}
 	})
@@ -165,7 +173,7 @@ func BenchmarkEncodeLarge(b *testing.B) {
 					p := getBuf()
 					var err error
 					if split {
-						*p, _, err = marshalSplit(protoCodec, (*p)[:0], msg)
+						*p, _, err = marshalSplit(protoCodec, (*p)[:0], msg, true)
 					} else {
 						*p, err = marshal(protoCodec, (*p)[:0], msg)
 					}

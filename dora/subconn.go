@@ -372,8 +372,8 @@ func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc cod
 	// pool would allocate new ones whenever the number of calls in flight grows.
 	payload := getBuf()
 	var err error
-	var tail []byte // a large bytes field of req, sent from req's memory (marshalSplit)
-	if *payload, tail, err = marshalSplit(cdc, (*payload)[:0], req); err != nil {
+	var tail []byte // a large bytes field of req, sent from req's memory (SendInPlace)
+	if *payload, tail, err = marshalSplit(cdc, (*payload)[:0], req, c.opts.sendInPlace); err != nil {
 		putBuf(payload)
 		return nil, 0, status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
 	}
