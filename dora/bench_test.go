@@ -42,6 +42,7 @@ func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for g := 0; g < callers; g++ {
 		wg.Add(1)
@@ -62,6 +63,9 @@ func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	// CPU time of the process (both sides, user + system) per call: steadier than ns/op
+	// on a box shared with other work.
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
@@ -230,18 +234,35 @@ func BenchmarkUnarySequential(b *testing.B) {
 	}
 }
 
-// BenchmarkUnaryLarge is issue #17's large cells in process: 256 KiB and 1 MiB echo calls
-// from 1 and 16 callers on one connection, with nap's default MaxFrameSize (64 KiB) and
-// with 256 KiB frames on both sides. B/op and allocs/op count both sides.
+// BenchmarkUnaryLargeInPlace is BenchmarkUnaryLarge's 64 KiB-frame cells with
+// SendInPlace on both sides: compare with BenchmarkUnaryLarge/frame=64KiB of the same run.
+func BenchmarkUnaryLargeInPlace(b *testing.B) {
+	ts := startServer(b, nil, dora.SendInPlace(true))
+	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.SendInPlace(true)))
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
+				runEcho(b, ec, size, callers)
+			})
+		}
+	}
+}
+
+// BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
+// echo calls from 1 and 16 callers on one connection, with MaxFrameSize 64 KiB and
+// 256 KiB on both sides. B/op and allocs/op count both sides.
 func BenchmarkUnaryLarge(b *testing.B) {
-	for _, frame := range []int{nap.DefaultMaxFrameSize, 256 << 10} {
+	for _, frame := range []int{64 << 10, 256 << 10} {
 		cfg := nap.Config{MaxFrameSize: frame}
 		ts := startServer(b, nil, dora.WithNapConfig(cfg))
 		ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.WithNapConfig(cfg)))
 		if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
 			b.Fatal(err)
 		}
-		for _, size := range []int{256 << 10, 1 << 20} {
+		for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 			for _, callers := range []int{1, 16} {
 				b.Run(fmt.Sprintf("frame=%dKiB/size=%d/callers=%d", frame>>10, size, callers), func(b *testing.B) {
 					runEcho(b, ec, size, callers)

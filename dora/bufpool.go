@@ -74,3 +74,15 @@ func appendPkgHead(b []byte, h *outHead, n int) []byte {
 	}
 	return b
 }
+
+// appendPkgHeadSplit appends the envelope of a message whose payload is payload followed
+// by tail (marshalSplit) and returns it with what is sent after it (nap's SendV): payload
+// when tail is nil; otherwise payload is copied after the envelope (it is small: the
+// message without its large field) and tail, the message's own memory, follows.
+func appendPkgHeadSplit(b []byte, h *outHead, payload, tail []byte) (head, body []byte) {
+	if tail == nil {
+		return appendPkgHead(b, h, len(payload)), payload
+	}
+	b = appendPkgHead(b, h, len(payload)+len(tail))
+	return append(b, payload...), tail
+}

@@ -372,6 +372,7 @@ func (c *serverCall) wireCode(code codes.Code) uint32 {
 // it waits.
 func (c *serverCall) finishUnary(resp any, err error) {
 	var payload, buf *[]byte
+	var body []byte // what follows buf: payload, or resp's memory (encodeUnary)
 	var h outHead
 	var code codes.Code
 	reserved := false
@@ -381,14 +382,14 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	}
 	if n == 0 { // size unknown: encode first
 		payload, buf = getBuf(), getBuf()
-		h, code, _ = c.encodeUnary(resp, err, payload, buf)
-		n = len(*buf) + len(*payload)
+		h, code, _, body = c.encodeUnary(resp, err, payload, buf)
+		n = len(*buf) + len(body)
 		if c.tryTakeReply(n) {
 			reserved = true
 		} else {
 			putBuf(payload) // wait without holding the encoding
 			putBuf(buf)
-			payload, buf = nil, nil
+			payload, buf, body = nil, nil, nil
 		}
 	} else {
 		reserved = c.tryTakeReply(n)
@@ -403,15 +404,15 @@ func (c *serverCall) finishUnary(resp any, err error) {
 	}
 	if buf == nil {
 		payload, buf = getBuf(), getBuf()
-		h, code, _ = c.encodeUnary(resp, err, payload, buf)
+		h, code, _, body = c.encodeUnary(resp, err, payload, buf)
 		if reserved { // the estimate or the encoding's size may differ
-			c.resizeReply(n, len(*buf)+len(*payload))
-			n = len(*buf) + len(*payload)
+			c.resizeReply(n, len(*buf)+len(body))
+			n = len(*buf) + len(body)
 		}
 	}
 	// The envelope in buf, the payload after it without a copy (encodeUnary).
-	sendErr := c.st.SendAndCloseV(*buf, *payload)
-	sent := len(*buf) + len(*payload)
+	sendErr := c.st.SendAndCloseV(*buf, body)
+	sent := len(*buf) + len(body)
 	putBuf(payload)
 	if sendErr != nil && errors.Is(sendErr, nap.ErrMessageTooLarge) && code == codes.OK {
 		// The response is over the client's (or legacy) limit: tell the client why.
@@ -474,20 +475,22 @@ func (c *serverCall) takeReply(n int64) (ok, serverFull bool) {
 }
 
 // encodeUnary encodes the unary answer for (resp, err): its envelope into buf, its
-// payload into payload, which is sent after buf (SendAndCloseV); it returns the head,
-// code and message.
-func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (outHead, codes.Code, string) {
-	code, msg := errStatus(err)
+// payload into payload; it returns the head, code and message, and body, what is sent
+// after buf (SendAndCloseV): payload, or the large bytes field of resp that marshalSplit
+// left out of payload (SendInPlace), which then follows the envelope in buf.
+func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (h outHead, code codes.Code, msg string, body []byte) {
+	code, msg = errStatus(err)
 	*payload = (*payload)[:0]
+	var tail []byte // a large bytes field of resp, sent from resp's memory (SendInPlace)
 	if err == nil && resp != nil {
 		var merr error
-		*payload, merr = marshal(c.codec, *payload, resp)
+		*payload, tail, merr = marshalSplit(c.codec, *payload, resp, c.srv.opts.sendInPlace)
 		if merr != nil {
 			code, msg = codes.Internal, fmt.Sprintf("dora: encoding %s response: %v", c.method, merr)
-			*payload = (*payload)[:0]
+			*payload, tail = (*payload)[:0], nil
 		}
 	}
-	h := outHead{serializeType: c.codec.Name(), seq: c.seq, status: c.wireCode(code), message: msg, legacy: c.legacy}
+	h = outHead{serializeType: c.codec.Name(), seq: c.seq, status: c.wireCode(code), message: msg, legacy: c.legacy}
 	// Header and trailer: merged in Head.meta as ever, apart in Head.entries (PROTOCOL.md §2).
 	c.mdMu.Lock()
 	h.meta, h.trailerMeta = c.header, c.trailer
@@ -496,7 +499,8 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 	if code != codes.OK {
 		h.details = c.errDetails(err)
 	}
-	if c.acceptGzip && len(*payload) >= c.srv.compressThreshold() {
+	if c.acceptGzip && len(*payload)+len(tail) >= c.srv.compressThreshold() {
+		*payload, tail = append(*payload, tail...), nil // compressed in one piece
 		z := getBuf()
 		var zerr error
 		if *z, zerr = gzipAppend((*z)[:0], *payload); zerr == nil {
@@ -508,8 +512,8 @@ func (c *serverCall) encodeUnary(resp any, err error, payload, buf *[]byte) (out
 	if c.legacy {
 		h.serializeType = ""
 	}
-	*buf = appendPkgHead((*buf)[:0], &h, len(*payload)) // the payload follows it (SendV)
-	return h, code, msg
+	*buf, body = appendPkgHeadSplit((*buf)[:0], &h, *payload, tail) // the payload follows it (SendV)
+	return h, code, msg, body
 }
 
 // setHeader adds md to the header unless it was sent.

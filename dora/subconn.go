@@ -372,12 +372,14 @@ func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc cod
 	// pool would allocate new ones whenever the number of calls in flight grows.
 	payload := getBuf()
 	var err error
-	if *payload, err = marshal(cdc, (*payload)[:0], req); err != nil {
+	var tail []byte // a large bytes field of req, sent from req's memory (SendInPlace)
+	if *payload, tail, err = marshalSplit(cdc, (*payload)[:0], req, c.opts.sendInPlace); err != nil {
 		putBuf(payload)
 		return nil, 0, status.Errorf(codes.Internal, "dora: encoding %s request: %v", method, err)
 	}
 	h := outHead{serializeType: cdc.Name(), seq: c.seq.Add(1), method: method, meta: md, timeoutUs: tmo}
 	if ci.compressor != "" {
+		*payload, tail = append(*payload, tail...), nil // compressed in one piece
 		if ci.compressor != Gzip {
 			putBuf(payload)
 			return nil, 0, status.Errorf(codes.Internal, "dora: unknown compressor %q (dora has %q)", ci.compressor, Gzip)
@@ -396,7 +398,8 @@ func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc cod
 		}
 	}
 	buf := getBuf()
-	*buf = appendPkgHead((*buf)[:0], &h, len(*payload)) // the envelope; the payload follows it (SendV)
+	var body []byte
+	*buf, body = appendPkgHeadSplit((*buf)[:0], &h, *payload, tail) // the envelope; the payload follows it (SendV)
 	defer putBuf(payload)
 	defer putBuf(buf)
 	for attempt := 1; ; attempt++ {
@@ -404,9 +407,9 @@ func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc cod
 		if err != nil {
 			return nil, 0, lbclient.NotSent(err)
 		}
-		err = st.SendAndCloseV(*buf, *payload)
+		err = st.SendAndCloseV(*buf, body)
 		if err == nil {
-			return st, len(*buf) + len(*payload), nil
+			return st, len(*buf) + len(body), nil
 		}
 		st.Close()
 		if !nap.IsRetryable(err) {

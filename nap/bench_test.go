@@ -138,7 +138,26 @@ func benchBulk(b *testing.B, release bool) {
 // BenchmarkSmallCallDuringBulk: latency (ns/op) of sequential 1 KiB calls
 // while another stream on the same connection streams 64 KiB messages.
 func BenchmarkSmallCallDuringBulk(b *testing.B) {
-	c, s := benchPair(b, nil)
+	runSmallCallDuringBulk(b, nil, 64<<10)
+}
+
+// BenchmarkSmallCallDuringLargeBulk: the same with 1 MiB bulk messages and
+// MaxFrameSize 64 KiB (default) or 256 KiB on both sides: the bulk stream
+// alone sends frames of MaxFrameSize, and 64 KiB ones (sharedFrameSize)
+// while a small call waits for the writer.
+func BenchmarkSmallCallDuringLargeBulk(b *testing.B) {
+	for _, frame := range []int{64 << 10, 256 << 10} {
+		b.Run(fmt.Sprintf("frame=%dKiB", frame>>10), func(b *testing.B) {
+			runSmallCallDuringBulk(b, &Config{MaxFrameSize: frame}, 1<<20)
+		})
+	}
+}
+
+// runSmallCallDuringBulk makes b.N sequential 1 KiB calls while another
+// stream on the same session pair (configured with cfg) sends bulk-byte
+// messages without pause.
+func runSmallCallDuringBulk(b *testing.B, cfg *Config, bulkSize int) {
+	c, s := benchPair(b, cfg)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -173,7 +192,7 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 		}
 	}()
 	bulk, _ := c.OpenStream(ctx)
-	big := make([]byte, 64<<10)
+	big := make([]byte, bulkSize)
 	if err := bulk.Send(big); err != nil { // the bulk stream reaches the server first
 		b.Fatal(err)
 	}

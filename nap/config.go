@@ -16,9 +16,13 @@ import (
 // by many sessions; it must not be modified while in use.
 type Config struct {
 	// MaxFrameSize is the largest DATA payload per frame we accept (announced
-	// to the peer) and send. Default DefaultMaxFrameSize (64 KiB); valid
-	// MinFrameSize (1 KiB) to MaxFrameSizeLimit (16 MiB - 1). Legacy peers
-	// always use 64 KiB.
+	// to the peer) and send. Frames beyond 64 KiB go out only while their
+	// stream is the only one with data for the writer (README, "Frames"), so
+	// raising it on both sides speeds up a lone large message without making
+	// small messages of other streams wait behind larger frames; the peer may
+	// then make us take up to one frame of memory before its bytes arrive.
+	// Default DefaultMaxFrameSize (64 KiB); valid MinFrameSize (1 KiB) to
+	// MaxFrameSizeLimit (16 MiB - 1). Legacy peers always use 64 KiB.
 	MaxFrameSize int
 	// MaxMessageSize is the largest message we accept; a larger one resets its
 	// stream with CodeMessageTooLarge and the connection lives on. Default

@@ -33,6 +33,12 @@ type writeBatch struct {
 
 var batchPool = sync.Pool{New: func() any { return &writeBatch{ctrl: make([]byte, 0, 512)} }}
 
+// sharedFrameSize is the largest DATA payload per frame of a stream that
+// shares the writer with other streams that have data to send, 64 KiB
+// (README, "Frames"): with MaxFrameSize raised on both sides, only a stream
+// that is alone gets frames beyond it.
+const sharedFrameSize = 64 << 10
+
 // readyLocked puts a stream with something to send into the round-robin
 // and wakes the writer goroutine.
 func (s *Session) readyLocked(st *Stream) {
@@ -327,10 +333,13 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 	if s.mode == modeUnknown {
 		return
 	}
-	maxFrame := int(s.peer.maxFrameSize)
-	if int(s.cfg.maxFrameSize) < maxFrame {
-		maxFrame = int(s.cfg.maxFrameSize)
-	}
+	// A stream sends frames up to both sides' MaxFrameSize while it is the
+	// only one with data for the writer (a lone bulk message goes out in
+	// few large frames: fewer headers, reads and copies on the receiving
+	// side), and up to sharedFrameSize while others wait, so that they get
+	// their turn after at most that much of it.
+	loneFrame := int(min(s.peer.maxFrameSize, s.cfg.maxFrameSize))
+	sharedFrame := min(loneFrame, sharedFrameSize)
 	budget := batchBudget
 	connWaiting := 0 // streams in a row that wait for the connection window
 	for budget > 0 && s.ready.len() > connWaiting {
@@ -341,6 +350,10 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		}
 		rem := len(st.sendHead) + len(st.sendBuf) - st.sendOff
 		n := rem
+		maxFrame := loneFrame
+		if s.ready.len() > 0 {
+			maxFrame = sharedFrame
+		}
 		var flags uint8
 		hint := false
 		if st.legacy {
