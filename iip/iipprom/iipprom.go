@@ -4,29 +4,45 @@
 package iipprom
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
-// DefaultNamespace prefixes every metric name unless Options.Namespace is set.
+// DefaultNamespace prefixes every metric name unless WithNamespace says
+// otherwise.
 const DefaultNamespace = "iip"
 
-// Options configures a Collector; zero values mean defaults and a nil
-// *Options means all defaults.
-type Options struct {
-	// Namespace prefixes the metric names. Default DefaultNamespace.
-	Namespace string
-	// Buckets are the upper bounds, in seconds, of the request duration
-	// histogram. Default prometheus.DefBuckets.
-	Buckets []float64
-	// ConstLabels are added to every metric (for example the server name).
-	ConstLabels prometheus.Labels
+// Option configures NewCollector; when an option is given twice, the last
+// wins.
+type Option func(*options)
+
+type options struct {
+	namespace   string
+	buckets     []float64
+	constLabels prometheus.Labels
 }
 
+// WithNamespace sets the prefix of the metric names. Default
+// DefaultNamespace ("iip"); "" means the default.
+func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
+
+// WithBuckets sets the upper bounds, in seconds, of the request duration
+// histogram; they must be strictly ascending, else NewCollector returns an
+// error wrapping iip.ErrInvalidConfig. Default prometheus.DefBuckets; none
+// means the default.
+func WithBuckets(upper ...float64) Option {
+	return func(o *options) { o.buckets = append([]float64(nil), upper...) }
+}
+
+// WithConstLabels adds labels to every metric (for example the server
+// name). Default: none.
+func WithConstLabels(l prometheus.Labels) Option { return func(o *options) { o.constLabels = l } }
+
 // Collector is a prometheus.Collector reading an iip.Server's statistics
-// at scrape time. Metrics (with namespace "iip"):
+// at scrape time. Metrics (with the default namespace, "iip"):
 //
 //	iip_requests_total{path}              counter
 //	iip_request_errors_total{path}        counter
@@ -45,35 +61,44 @@ type Collector struct {
 	requests, errors, bytes, rate, duration, conns, chans *prometheus.Desc
 }
 
-// NewCollector returns a collector for s; register it with a
-// prometheus.Registerer.
-func NewCollector(s *iip.Server, opts *Options) *Collector {
-	var o Options
-	if opts != nil {
-		o = *opts
+// NewCollector returns a collector for s (not nil); register it with a
+// prometheus.Registerer. opts configure it (none: all defaults); buckets
+// that are not strictly ascending are an error wrapping
+// iip.ErrInvalidConfig.
+func NewCollector(s *iip.Server, opts ...Option) (*Collector, error) {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
 	}
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
+	if o.namespace == "" {
+		o.namespace = DefaultNamespace
 	}
-	if len(o.Buckets) == 0 {
-		o.Buckets = prometheus.DefBuckets
+	if len(o.buckets) == 0 {
+		o.buckets = prometheus.DefBuckets
 	}
-	name := func(n string) string { return prometheus.BuildFQName(o.Namespace, "", n) }
+	for i := 1; i < len(o.buckets); i++ {
+		if o.buckets[i] <= o.buckets[i-1] {
+			return nil, fmt.Errorf("iipprom: %w: WithBuckets %v are not strictly ascending", iip.ErrInvalidConfig, o.buckets)
+		}
+	}
+	name := func(n string) string { return prometheus.BuildFQName(o.namespace, "", n) }
 	c := &Collector{
 		s:        s,
-		buckets:  o.Buckets,
-		requests: prometheus.NewDesc(name("requests_total"), "Requests answered, by path.", []string{"path"}, o.ConstLabels),
-		errors:   prometheus.NewDesc(name("request_errors_total"), "Requests answered with an error, by path.", []string{"path"}, o.ConstLabels),
-		bytes:    prometheus.NewDesc(name("request_bytes_total"), "Request (in) and response (out) payload bytes, by path.", []string{"path", "dir"}, o.ConstLabels),
-		rate:     prometheus.NewDesc(name("request_rate"), "Requests per second over the last 5 seconds, by path.", []string{"path"}, o.ConstLabels),
-		duration: prometheus.NewDesc(name("request_duration_seconds"), "Time from a complete request to its written response, by path.", []string{"path"}, o.ConstLabels),
-		conns:    prometheus.NewDesc(name("connections"), "Open connections.", nil, o.ConstLabels),
-		chans:    prometheus.NewDesc(name("channels"), "Open channels (channel 0 not counted).", nil, o.ConstLabels),
+		buckets:  o.buckets,
+		requests: prometheus.NewDesc(name("requests_total"), "Requests answered, by path.", []string{"path"}, o.constLabels),
+		errors:   prometheus.NewDesc(name("request_errors_total"), "Requests answered with an error, by path.", []string{"path"}, o.constLabels),
+		bytes:    prometheus.NewDesc(name("request_bytes_total"), "Request (in) and response (out) payload bytes, by path.", []string{"path", "dir"}, o.constLabels),
+		rate:     prometheus.NewDesc(name("request_rate"), "Requests per second over the last 5 seconds, by path.", []string{"path"}, o.constLabels),
+		duration: prometheus.NewDesc(name("request_duration_seconds"), "Time from a complete request to its written response, by path.", []string{"path"}, o.constLabels),
+		conns:    prometheus.NewDesc(name("connections"), "Open connections.", nil, o.constLabels),
+		chans:    prometheus.NewDesc(name("channels"), "Open channels (channel 0 not counted).", nil, o.constLabels),
 	}
-	for _, b := range o.Buckets {
+	for _, b := range o.buckets {
 		c.bounds = append(c.bounds, time.Duration(b*float64(time.Second)))
 	}
-	return c
+	return c, nil
 }
 
 // Describe sends the descriptors of every metric.
