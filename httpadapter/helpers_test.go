@@ -22,6 +22,7 @@ import (
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
 	"github.com/seed857a6cbd/pocket/dora/status"
+	"github.com/seed857a6cbd/pocket/httpadapter/internal/testkit"
 	"github.com/seed857a6cbd/pocket/iip"
 )
 
@@ -60,7 +61,7 @@ func startIIP(t testing.TB, handlers map[string]iip.HandlerFunc) string {
 // iipClient returns a client of addr closed when the test ends.
 func iipClient(t testing.TB, addr string) *iip.Client {
 	t.Helper()
-	c, err := iip.NewClient(addr, iip.WithLogger(quiet))
+	c, err := iip.NewClient(testkit.Context(t, waitTimeout), addr, iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -322,7 +322,7 @@ func TestHostileIIPClientRefusesChannelPaths(t *testing.T) {
 	}
 	channels, requests := srv.Stats().Channels, srv.Stats().Total.Count
 	for _, b := range []IIPBackend{client, lb} {
-		for _, p := range []string{iip.PathDeleteChannel, iip.PathDeleteChannel + "?now=1", iip.PathNewChannel} {
+		for _, p := range []string{"/sys/delete_channel", "/sys/delete_channel?now=1", "/sys/new_channel"} {
 			_, err := b.Do(ctx, p, nil)
 			if !errors.Is(err, iip.ErrBadPath) || !strings.Contains(fmt.Sprint(err), "pooled channel") {
 				t.Errorf("%T.Do(%q): %v, want an error wrapping iip.ErrBadPath naming the pooled-channel rule", b, p, err)
@@ -377,7 +377,7 @@ func TestHostileErrorsRedactHeaders(t *testing.T) {
 			return nil, errors.New("cannot serve " + r.RawPath)
 		},
 	})
-	live, err := iip.NewClient(addr, iip.WithLogger(log))
+	live, err := iip.NewClient(testkit.Context(t, waitTimeout), addr, iip.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestHostileErrorsRedactHeaders(t *testing.T) {
 	goneSrv, goneAddr := serveIIP(t, map[string]iip.HandlerFunc{
 		"/gone": func(_ context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil },
 	})
-	gone, err := iip.NewClient(goneAddr, iip.WithLogger(log), iip.WithDialTimeout(time.Second))
+	gone, err := iip.NewClient(testkit.Context(t, waitTimeout), goneAddr, iip.WithLogger(log), iip.WithDialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

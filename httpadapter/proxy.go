@@ -11,9 +11,9 @@ import (
 )
 
 // ReservedIIPPrefix starts the IIP paths the adapter never forwards: the protocol's own
-// paths (iip.PathNewChannel, iip.PathDeleteChannel, iip.PathPing, the statistics paths
-// iip.PathStatis, iip.PathConnectionStatis...), which an IIP server answers itself and no
-// handler may take. Through a shared, pooled backend client they would let any HTTP client
+// paths (/sys/new_channel, /sys/delete_channel, /sys/ping, the statistics paths
+// /sys/statis, /sys/connection_statis...; iip's PROTOCOL.md, sections 2 and 5), which an
+// IIP server answers itself and no handler may take. Through a shared, pooled backend client they would let any HTTP client
 // delete the channels other requests use or read the backend's internals, so a request URI
 // starting with it is answered 404 with code "reserved_path" before its body is read.
 // (An IIP server compares paths byte for byte, so "/%73ys/..." or "//sys/..." are not

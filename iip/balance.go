@@ -10,11 +10,6 @@ import (
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
-// DefaultBalanceRetries is how many times LoadBalanceClient.Do sends a call
-// to another backend when its request provably never reached the one picked
-// (lbclient.DefaultPickAttempts - 1: the moves are lbclient's).
-const DefaultBalanceRetries = lbclient.DefaultPickAttempts - 1
-
 // LoadBalanceClient spreads IIP calls over many servers. It is a thin
 // adapter over lbclient: each backend has one pooled *Client shared by every
 // call (so PoolConns × PoolChannels calls run at once per backend), connecting
@@ -49,7 +44,7 @@ type LoadBalanceClient struct {
 // wrapping lbclient.ErrBadOption; an invalid Config or client option, one
 // wrapping ErrInvalidConfig. opts configure each backend's pooled Client
 // (WithConfig, WithTLS, WithPool...) and the balancer (WithPicker,
-// WithHashQueryParam, WithBackendFailure, WithRetries, WithBalancer).
+// WithHashQueryParam, WithBackendFailure, WithBalancer).
 // It does not wait for the servers: connections open on first use, so an
 // unreachable server shows in Do's errors and in Stats.
 func NewLoadBalanceClient(target string, opts ...ClientOption) (*LoadBalanceClient, error) {
@@ -68,9 +63,8 @@ func NewLoadBalanceClient(target string, opts ...ClientOption) (*LoadBalanceClie
 		param:    o.hashQueryParam,
 		classify: o.classify,
 	}
-	all := make([]lbclient.Option, 0, 4+len(o.lbOpts))
-	all = append(all, lbclient.WithPicker(o.picker), lbclient.WithBackendFailure(o.classify),
-		lbclient.WithPickAttempts(max(o.retries, 0)+1), lbclient.WithLogger(o.Logger))
+	all := make([]lbclient.Option, 0, 3+len(o.lbOpts))
+	all = append(all, lbclient.WithPicker(o.picker), lbclient.WithBackendFailure(o.classify), lbclient.WithLogger(o.Logger))
 	all = append(all, o.lbOpts...)
 	b, err := lbclient.New(target, lb.newBackend, all...)
 	if err != nil {
@@ -94,7 +88,8 @@ func (lb *LoadBalanceClient) newBackend(addr string) (*Client, error) {
 //
 // Each call's outcome is recorded against its backend as IsBackendFailure
 // (or the configured classifier) decides. A call whose request provably
-// never reached its backend is sent to another pick, up to WithRetries times; a
+// never reached its backend is sent to another pick (lbclient.WithPickAttempts
+// in WithBalancer, default lbclient.DefaultPickAttempts picks in all); a
 // call that was sent is never resent. Errors of the balancer itself:
 // lbclient.ErrNoBackends when the target resolved to no server and ErrClosed
 // after Close; when no picked server could be reached, the last dial error,
@@ -143,9 +138,6 @@ func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, p
 // weight, health, pending calls, successes (application errors included),
 // backend failures, ejections and latency EWMA.
 func (lb *LoadBalanceClient) Stats() []lbclient.BackendStats { return lb.b.Stats() }
-
-// Endpoints returns the current backends and weights, in target order.
-func (lb *LoadBalanceClient) Endpoints() []lbclient.Endpoint { return lb.b.Endpoints() }
 
 // Close stops the balancer and closes every backend's Client: calls in
 // flight fail with ErrClosed (as with Client.Close) and later calls return

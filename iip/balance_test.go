@@ -292,15 +292,15 @@ func clientOf(t *testing.T, lb *LoadBalanceClient, addr string) *Client {
 func TestBalanceNotSentRetriedElsewhere(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		retries   int
+		attempts  []lbclient.Option // none: the default
 		wantFails bool
 	}{
-		{name: "default retries", retries: 0, wantFails: false},
-		{name: "retries disabled", retries: -1, wantFails: true},
+		{name: "default retries", wantFails: false},
+		{name: "retries disabled", attempts: []lbclient.Option{lbclient.WithPickAttempts(1)}, wantFails: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := startLBServer(t, "a"), startLBServer(t, "b")
-			lb := newLBT(t, targetOf([]*lbServer{a, b}, []int{1, 1}), WithPicker(lbclient.PickRoundRobin), WithRetries(tc.retries), WithBalancer(lbclient.WithFailureThreshold(100)))
+			lb := newLBT(t, targetOf([]*lbServer{a, b}, []int{1, 1}), WithPicker(lbclient.PickRoundRobin), WithBalancer(tc.attempts...), WithBalancer(lbclient.WithFailureThreshold(100)))
 			for range 4 {
 				if _, err := lb.Do(testCtx(t), "/who", nil); err != nil {
 					t.Fatal(err)
@@ -568,7 +568,7 @@ func TestBalanceFileTargetUpdated(t *testing.T) {
 			t.Fatalf("after the update: resp %q, err %v", resp, err)
 		}
 	}
-	if eps := lb.Endpoints(); len(eps) != 1 || eps[0].Addr != b.addr {
+	if eps := lb.b.Endpoints(); len(eps) != 1 || eps[0].Addr != b.addr {
 		t.Fatalf("endpoints %v", eps)
 	}
 }

@@ -108,7 +108,7 @@ func BenchmarkPFEchoClientServer(b *testing.B) {
 // BenchmarkPFEchoPooledClient: one pooled Client shared by parallel callers.
 func BenchmarkPFEchoPooledClient(b *testing.B) {
 	addr := benchIIPAddr(b)
-	cl, err := NewClient(addr, WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(b), addr, WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func BenchmarkPFEchoPooledClient(b *testing.B) {
 // BenchmarkPFEchoNetHttpParallelReuse.
 func BenchmarkPFEchoPooledClientReuse(b *testing.B) {
 	addr := benchIIPServer(b, WithLogger(quietLogger()), WithRecycleRequestData())
-	cl, err := NewClient(addr, WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(b), addr, WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,9 +59,6 @@ func newChannel(c *Conn, id uint32) *Channel {
 // ID returns the channel id.
 func (ch *Channel) ID() uint32 { return ch.id }
 
-// Conn returns the connection of the channel.
-func (ch *Channel) Conn() *Conn { return ch.conn }
-
 // Do sends data to path and waits for the response. Empty data is sent as
 // "{}", because a zero data length is illegal on the wire. The context's
 // deadline is the call's timeout: when it ends, Do returns its error and
@@ -252,7 +249,7 @@ func (ch *Channel) Close() error {
 	if !ch.conn.typed.Load() {
 		return ch.closeUnanswered(ctx)
 	}
-	_, err := ch.Do(ctx, PathDeleteChannel, nil)
+	_, err := ch.Do(ctx, pathDeleteChannel, nil)
 	ch.failAll(ErrClosed)
 	ch.conn.removeChannel(ch.id)
 	return err
@@ -273,14 +270,14 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 	case <-ctx.Done():
 		ch.failAll(ErrClosed)
 		ch.conn.removeChannel(ch.id)
-		return fmt.Errorf("iip: %s: %w", PathDeleteChannel, ctx.Err())
+		return fmt.Errorf("iip: %s: %w", pathDeleteChannel, ctx.Err())
 	}
 	c := ch.conn
 	keep := c.undeleted.Add(1) <= maxUnansweredDeletes
 	if !keep {
 		c.undeleted.Add(-1)
 	}
-	cl := &call{path: PathDeleteChannel, done: make(chan struct{}, 1)}
+	cl := &call{path: pathDeleteChannel, done: make(chan struct{}, 1)}
 	ch.mu.Lock()
 	if ch.closed != nil {
 		ch.mu.Unlock()
@@ -305,14 +302,14 @@ func (ch *Channel) closeUnanswered(ctx context.Context) error {
 		}
 	}
 	ch.mu.Unlock()
-	_, err := c.w.writeMessage(ctx, statusRequestFirst, PathDeleteChannel, ch.id, -1, false, []byte(emptyData))
+	_, err := c.w.writeMessage(ctx, statusRequestFirst, pathDeleteChannel, ch.id, -1, false, []byte(emptyData))
 	<-ch.send
 	if err != nil || !keep {
 		ch.failAll(ErrClosed) // runs the drained hook when kept
 		c.removeChannel(ch.id)
 	}
 	if err != nil {
-		return fmt.Errorf("iip: %s: %w", PathDeleteChannel, err)
+		return fmt.Errorf("iip: %s: %w", pathDeleteChannel, err)
 	}
 	return nil
 }

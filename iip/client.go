@@ -34,17 +34,12 @@ type Client struct {
 }
 
 // NewClient dials the first connection to addr (so that a wrong address
-// or a refused handshake is reported at once) and returns the pool. opts
-// configure it (none: all defaults; see Option and ClientOption; WithPool
-// sizes the pool); an option out of its documented range, or one of
-// NewLoadBalanceClient's, is an error wrapping ErrInvalidConfig.
-func NewClient(addr string, opts ...ClientOption) (*Client, error) {
-	return NewClientContext(context.Background(), addr, opts...)
-}
-
-// NewClientContext is NewClient with a context bounding the first dial
-// (besides WithDialTimeout).
-func NewClientContext(ctx context.Context, addr string, opts ...ClientOption) (*Client, error) {
+// or a refused handshake is reported at once), bounded by ctx and
+// WithDialTimeout, and returns the pool; ctx is used for that dial only.
+// opts configure it (none: all defaults; see Option and ClientOption;
+// WithPool sizes the pool); an option out of its documented range, or one
+// of NewLoadBalanceClient's, is an error wrapping ErrInvalidConfig.
+func NewClient(ctx context.Context, addr string, opts ...ClientOption) (*Client, error) {
 	o, err := newClientOptions(opts)
 	if err != nil {
 		return nil, err
@@ -70,9 +65,6 @@ func newClient(addr string, o clientOptions) *Client {
 	return c
 }
 
-// Addr returns the server address the client was created for.
-func (c *Client) Addr() string { return c.addr }
-
 // Do sends data to path on an idle pooled channel and waits for the
 // response; see Channel.Do for errors and timeouts. When every channel is
 // busy and the pool is full, Do waits for one until ctx ends.
@@ -81,7 +73,7 @@ func (c *Client) Addr() string { return c.addr }
 // broken (so the server never saw it) is retried on another channel, up to
 // maxNotSentRetries times; a call that was sent is never retried.
 //
-// PathDeleteChannel and PathNewChannel are refused with an error wrapping
+// /sys/delete_channel and /sys/new_channel are refused with an error wrapping
 // ErrBadPath, nothing sent: the pool alone opens and deletes its channels.
 func (c *Client) Do(ctx context.Context, path string, data []byte) ([]byte, error) {
 	resp, _, _, err := c.call(ctx, path, data, false)
@@ -129,7 +121,7 @@ func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool
 }
 
 // checkPooledPath refuses the paths that change the state of the channel
-// they are sent on, PathDeleteChannel and PathNewChannel (with or without a
+// they are sent on, /sys/delete_channel and /sys/new_channel (with or without a
 // query): a Client lends its channels to one call at a time and alone opens
 // and deletes them, so such a call would break the pool for every other
 // caller (a proxy forwarding its clients' paths would let any of them do
@@ -143,7 +135,7 @@ func checkPooledPath(path string) error {
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
-	if p == PathDeleteChannel || p == PathNewChannel {
+	if p == pathDeleteChannel || p == pathNewChannel {
 		return fmt.Errorf("%w: %s is refused on a pooled channel: a Client alone opens and deletes its channels (use NewChannel and Channel.Close)", ErrBadPath, p)
 	}
 	return nil

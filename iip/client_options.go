@@ -24,7 +24,6 @@ type clientOptions struct {
 	picker         lbclient.Picker
 	hashQueryParam string
 	classify       func(error) bool
-	retries        int
 	lbOpts         []lbclient.Option
 }
 
@@ -92,23 +91,15 @@ func WithBackendFailure(f func(error) bool) ClientOption {
 	return balancerOption("WithBackendFailure", func(o *clientOptions) { o.classify = f })
 }
 
-// WithRetries sets how many times a LoadBalanceClient call whose request
-// provably never reached its backend (the backend refused the connection or
-// the channel, or the connection had broken before the request was
-// written) is sent to a newly picked backend. A request that was written is
-// never resent: IIP has no idempotency marker. It sets
-// lbclient.WithPickAttempts(n+1). Default DefaultBalanceRetries (0 means
-// it); negative disables. NewLoadBalanceClient only.
-func WithRetries(n int) ClientOption {
-	return balancerOption("WithRetries", func(o *clientOptions) { o.retries = n })
-}
-
 // WithBalancer passes opts to a LoadBalanceClient's lbclient balancer,
 // after the ones derived from the client's own options (the picker, the
-// classifier, the pick attempts and the logger): ejection
-// (lbclient.WithFailureThreshold, lbclient.WithEjection),
-// lbclient.WithPanicThreshold, lbclient.WithProbe, lbclient.WithRefresh,
-// lbclient.WithDNS... May be given several times; the lists are
+// classifier and the logger): ejection (lbclient.WithFailureThreshold,
+// lbclient.WithEjection), lbclient.WithPanicThreshold, lbclient.WithProbe,
+// lbclient.WithRefresh, lbclient.WithDNS, and the resending of calls that
+// provably never reached their backend: lbclient.WithPickAttempts(n) tries
+// a call on up to n backends (default lbclient.DefaultPickAttempts; 1
+// disables the moves; a request that was written is never resent, IIP has
+// no idempotency marker). May be given several times; the lists are
 // concatenated. An invalid one makes NewLoadBalanceClient fail with an
 // error wrapping lbclient.ErrBadOption. Default: none, lbclient's defaults.
 // NewLoadBalanceClient only.
@@ -176,7 +167,6 @@ func (o clientOptions) withDefaults() clientOptions {
 	setDefault(&o.PoolConns, DefaultPoolConns)
 	setDefault(&o.PoolChannels, DefaultPoolChannels)
 	setDefault(&o.Keepalive, DefaultKeepalive)
-	setDefault(&o.retries, DefaultBalanceRetries)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -190,7 +190,7 @@ func TestConnectionDeathFailsAllPending(t *testing.T) {
 
 func TestClientPoolConcurrent(t *testing.T) {
 	_, addr := echoServer(t)
-	cl, err := NewClient(addr, WithPool(2, 4), WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(t), addr, WithPool(2, 4), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestClientPoolConcurrent(t *testing.T) {
 // connection, the pool dials again.
 func TestClientPoolReplacesDeadConnection(t *testing.T) {
 	s, addr := echoServer(t)
-	cl, err := NewClient(addr, WithPool(1, 2), WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(t), addr, WithPool(1, 2), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestTypedErrors(t *testing.T) {
 // not handed to the next caller until its late response has arrived.
 func TestPoolKeepsTimedOutChannelAside(t *testing.T) {
 	addr, started, release := blockingServer(t)
-	cl, err := NewClient(addr, WithPool(1, 2), WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(t), addr, WithPool(1, 2), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func silentServerWith(t *testing.T, pings chan struct{}) string {
 			if err != nil {
 				return
 			}
-			if pings != nil && f.path == PathPing {
+			if pings != nil && f.path == pathPing {
 				if _, err := r.c.Write(rawFrame(5, f.path, f.ch, `{"code":0}`)); err != nil {
 					return
 				}
@@ -380,7 +380,7 @@ func TestKeepaliveKeepsLiveConnection(t *testing.T) {
 
 func TestClosedClientAndConn(t *testing.T) {
 	_, addr := echoServer(t)
-	cl, err := NewClient(addr, WithLogger(quietLogger()))
+	cl, err := NewClient(testCtx(t), addr, WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestClientWaiterRetriesWhenDialFails(t *testing.T) {
 func TestCloseWakesEveryQueuedCall(t *testing.T) {
 	addr, started, release := blockingServer(t)
 	defer close(release)
-	c, err := NewClient(addr, WithPool(1, 1), WithLogger(quietLogger()))
+	c, err := NewClient(testCtx(t), addr, WithPool(1, 1), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -248,7 +248,7 @@ func (c *Conn) applyCaps(n negotiated) error {
 // openChannel asks for a channel; data is {} or our capability offer.
 func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiated, error) {
 	var neg negotiated
-	resp, err := c.Do(ctx, PathNewChannel, data)
+	resp, err := c.Do(ctx, pathNewChannel, data)
 	if err != nil {
 		return nil, neg, err
 	}
@@ -261,7 +261,7 @@ func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiat
 		Message   string   `json:"message"`
 	}
 	if err := json.Unmarshal(resp, &r); err != nil {
-		return nil, neg, fmt.Errorf("%w: bad %s answer %q: %v", ErrProtocol, PathNewChannel, truncate(resp, 128), err)
+		return nil, neg, fmt.Errorf("%w: bad %s answer %q: %v", ErrProtocol, pathNewChannel, truncate(resp, 128), err)
 	}
 	if r.Code != 0 {
 		return nil, neg, &Error{Code: r.Code, Message: r.Message}
@@ -281,15 +281,15 @@ func (c *Conn) openChannel(ctx context.Context, data []byte) (*Channel, negotiat
 		return nil, neg, fmt.Errorf("%w: server handed out channel id %d which is in use", ErrProtocol, id)
 	}
 	if c.leaving.Load() {
-		return nil, neg, &notSentError{path: PathNewChannel, err: ErrGoAway}
+		return nil, neg, &notSentError{path: pathNewChannel, err: ErrGoAway}
 	}
 	ch := newChannel(c, id)
 	c.chans[id] = ch
 	return ch, neg, nil
 }
 
-// Caps returns the capabilities the server accepted.
-func (c *Conn) Caps() []string {
+// acceptedCaps returns the capabilities the server accepted (tests).
+func (c *Conn) acceptedCaps() []string {
 	var out []string
 	if c.typed.Load() {
 		out = append(out, capTypedErrors)
@@ -321,12 +321,9 @@ func (c *Conn) Caps() []string {
 	return out
 }
 
-// FrameSize returns the largest frame data sent on the connection: the
-// size negotiated with "frame-size", else MaxFrameData.
-func (c *Conn) FrameSize() int { return int(c.w.frameSize.Load()) }
-
-// RemoteAddr returns the server's address.
-func (c *Conn) RemoteAddr() string { return c.remote }
+// sentFrameSize returns the largest frame data sent on the connection: the
+// size negotiated with "frame-size", else MaxFrameData (tests).
+func (c *Conn) sentFrameSize() int { return int(c.w.frameSize.Load()) }
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Conn) Err() error {
@@ -657,7 +654,7 @@ func (c *Conn) ping(ch *Channel, timeout time.Duration, since int64) bool {
 	defer cancel()
 	res := make(chan error, 1)
 	go func() {
-		_, err := ch.Do(ctx, PathPing, nil)
+		_, err := ch.Do(ctx, pathPing, nil)
 		res <- err
 	}()
 	t := time.NewTimer(timeout)
@@ -681,7 +678,7 @@ func (c *Conn) ping(ch *Channel, timeout time.Duration, since int64) bool {
 				t.Reset(timeout)
 				continue
 			}
-			err := fmt.Errorf("%w: keepalive: %s not answered and nothing received for %v", ErrConnLost, PathPing, timeout)
+			err := fmt.Errorf("%w: keepalive: %s not answered and nothing received for %v", ErrConnLost, pathPing, timeout)
 			c.opts.Logger.Warn("iip: keepalive failed, closing connection", "remote", c.remote, "err", err)
 			c.fail(err)
 			<-res

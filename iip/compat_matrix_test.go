@@ -26,7 +26,7 @@ func deployedCallers(t *testing.T, addr string) map[string]caller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := NewClient(addr, opts...)
+	pool, err := NewClient(testCtx(t), addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func deployedCallers(t *testing.T, addr string) map[string]caller {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lb.Close() })
-	if eps := lb.Endpoints(); len(eps) != 1 || eps[0].Weight != 3 || !strings.HasPrefix(eps[0].Addr, "localhost:") {
+	if eps := lb.b.Endpoints(); len(eps) != 1 || eps[0].Weight != 3 || !strings.HasPrefix(eps[0].Addr, "localhost:") {
 		t.Fatalf("balanced endpoints %v, want localhost%s#3", eps, port)
 	}
 	return map[string]caller{"channel": ch, "pooled": pool, "balanced": lb}
@@ -111,7 +111,7 @@ func TestMatrixPocketClientsAgainstDeployedServer(t *testing.T) {
 		})
 	}
 	for _, p := range ds.Seen() {
-		if strings.HasPrefix(p, sysPrefix) && p != PathNewChannel {
+		if strings.HasPrefix(p, sysPrefix) && p != pathNewChannel {
 			t.Errorf("pocket sent %s to a deployed server", p)
 		}
 	}
@@ -276,7 +276,7 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 // model uploads messages over 16 MiB (continuation frames) within its 3 s
 // frame deadline.
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
-	_, addr := echoServer(t, WithConfig(Config{SocketReadBuffer: DefaultSocketReadBuffer}))
+	_, addr := echoServer(t, WithConfig(Config{SocketReadBuffer: deployedSocketReadBuffer}))
 	lc := dialDeployedClient(t, addr)
 	ch, err := lc.NewChannel()
 	if err != nil {

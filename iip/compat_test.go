@@ -335,7 +335,7 @@ func (ls *legacyServer) seen() []string {
 func TestOurClientAgainstLegacyServer(t *testing.T) {
 	ls := startLegacyServer(t)
 	c := dialT(t, ls.l.Addr().String(), WithKeepalive(time.Millisecond))
-	if caps := c.Caps(); len(caps) != 0 {
+	if caps := c.acceptedCaps(); len(caps) != 0 {
 		t.Fatalf("legacy server accepted caps %v", caps)
 	}
 	ch, err := c.NewChannel(testCtx(t))
@@ -398,7 +398,7 @@ func TestOurClientDisableCaps(t *testing.T) {
 	if !errors.Is(err, ErrNoHandler) {
 		t.Fatalf("err %v", err)
 	}
-	if len(c.Caps()) != 0 {
+	if len(c.acceptedCaps()) != 0 {
 		t.Fatal("caps negotiated with DisableCaps")
 	}
 }

@@ -17,7 +17,7 @@ type Config struct {
 	// on a server, a request (a larger one is read to its end, discarded
 	// and answered with error 104; streaming handlers are not bounded by
 	// it). A server also needs its per-connection request budget to hold
-	// one such message: see WithMaxBufferedBytes. Default
+	// one such message: see Limits.MaxConnBufferedBytes. Default
 	// DefaultMaxMessageSize (64 MiB); valid: 0 or more.
 	MaxMessageSize int
 	// ReadBufferSize is the per-connection read buffer. Messages from
@@ -50,10 +50,10 @@ type Config struct {
 	// connection: set once a client's connection is connected, or by
 	// Serve on each accepted connection before the TLS handshake. Default
 	// 0: the system's (autotuned) toward pocket peers (those that offer or
-	// accept our capabilities), and DefaultSocketReadBuffer (64 KiB) toward
-	// any other peer (deployed IIP peers, whose 16 KiB send buffers crawl
-	// into an autotuned receiver on loopback; see DefaultSocketReadBuffer
-	// and BENCHMARKS.md), set once the capability handshake (client) or
+	// accept our capabilities), and 64 KiB toward any other peer
+	// (deployed IIP peers, whose 16 KiB send buffers crawl into an
+	// autotuned receiver on loopback, while larger fixed sizes stall
+	// again; see BENCHMARKS.md), set once the capability handshake (client) or
 	// the connection's first request (server) tells. Negative: always the
 	// system's.
 	SocketReadBuffer int

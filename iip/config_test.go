@@ -81,7 +81,7 @@ func TestOptionsVerified(t *testing.T) {
 			}
 			_, err := Dial(testCtx(t), addr, tc.opts...)
 			check("Dial", err)
-			_, err = NewClient(addr, tc.opts...)
+			_, err = NewClient(testCtx(t), addr, tc.opts...)
 			check("NewClient", err)
 			lb, err := NewLoadBalanceClient(addr, tc.opts...)
 			if tc.balanced {
@@ -100,10 +100,10 @@ func TestOptionsVerified(t *testing.T) {
 		contains string
 	}{
 		{"bad window", []ServerOption{WithConfig(Config{Window: 1})}, "Config.Window"},
-		{"negative connections", []ServerOption{WithMaxConns(-1)}, "WithMaxConns"},
-		{"negative handshake timeout", []ServerOption{WithHandshakeTimeout(-time.Second)}, "WithHandshakeTimeout"},
-		{"negative handlers", []ServerOption{WithMaxHandlers(0, -1)}, "WithMaxHandlers"},
-		{"negative write budget", []ServerOption{WithMaxWriteBytes(-1, 0)}, "WithMaxWriteBytes"},
+		{"negative connections", []ServerOption{WithLimits(Limits{MaxConns: -1})}, "Limits.MaxConns"},
+		{"negative handshake timeout", []ServerOption{WithTimeouts(Timeouts{Handshake: -time.Second})}, "Timeouts.Handshake"},
+		{"negative handlers", []ServerOption{WithLimits(Limits{MaxHandlers: -1})}, "Limits.MaxHandlers"},
+		{"negative write budget", []ServerOption{WithLimits(Limits{MaxConnWriteBytes: -1})}, "Limits.MaxConnWriteBytes"},
 	} {
 		t.Run("server/"+tc.name, func(t *testing.T) {
 			s, err := NewServer(tc.opts...)
@@ -129,17 +129,17 @@ func TestServerBudgetsVerified(t *testing.T) {
 	}{
 		{name: "defaults", perConn: DefaultMaxConnBufferedBytes, total: DefaultMaxBufferedBytes, maxBytes: DefaultMaxMessageSize},
 		{name: "the smallest budget for 8 MiB messages",
-			opts:    []ServerOption{WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(24<<20, 0)},
+			opts:    []ServerOption{WithConfig(Config{MaxMessageSize: 8 << 20}), WithLimits(Limits{MaxConnBufferedBytes: 24 << 20})},
 			perConn: 24 << 20, total: DefaultMaxBufferedBytes, maxBytes: 8 << 20},
 		{name: "per-connection budget below a message and a frame",
-			opts: []ServerOption{WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(1<<20, 0)},
-			want: "WithMaxBufferedBytes(25165824, 100663296)"},
+			opts: []ServerOption{WithConfig(Config{MaxMessageSize: 8 << 20}), WithLimits(Limits{MaxConnBufferedBytes: 1 << 20})},
+			want: "Limits{MaxConnBufferedBytes: 25165824, MaxBufferedBytes: 100663296}"},
 		{name: "message size raised past the default budget",
 			opts: []ServerOption{WithConfig(Config{MaxMessageSize: 100 << 20})},
-			want: "WithMaxBufferedBytes(121634816, 121634816)"},
+			want: "Limits{MaxConnBufferedBytes: 121634816, MaxBufferedBytes: 121634816}"},
 		{name: "server budget below the connection's",
-			opts: []ServerOption{WithMaxBufferedBytes(200<<20, 0)},
-			want: "WithMaxBufferedBytes(209715200, 209715200)"},
+			opts: []ServerOption{WithLimits(Limits{MaxConnBufferedBytes: 200 << 20})},
+			want: "Limits{MaxConnBufferedBytes: 209715200, MaxBufferedBytes: 209715200}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := NewServer(tc.opts...)
@@ -182,7 +182,7 @@ func TestSharedTLSOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	pool, err := NewClient(addr, tlsOpt, quiet)
+	pool, err := NewClient(testCtx(t), addr, tlsOpt, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

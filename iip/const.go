@@ -29,19 +29,24 @@ const (
 	// MaxFrameData is the largest data length of a single frame (16 MiB).
 	// Larger messages are split into continuation frames.
 	MaxFrameData = 16 << 20
+	// MinFrameSize is the smallest frame size a peer may negotiate with
+	// the "frame-size" capability (Config.FrameSize): 4 KiB.
+	MinFrameSize = 4 << 10
 )
 
-// Reserved paths served on channel 0 (and /sys/delete_channel on any channel).
+// Reserved paths (PROTOCOL.md, sections 2 and 5): the server answers them
+// itself on channel 0 (/sys/delete_channel on the channel it deletes), and
+// Server.Handle refuses every path under /sys/.
 const (
-	PathNewChannel            = "/sys/new_channel"
-	PathDeleteChannel         = "/sys/delete_channel"
-	PathServerCount           = "/sys/server_count"
-	PathServerMeasure         = "/sys/server_measure"
-	PathPathCount             = "/sys/path_count"
-	PathPathMeasure           = "/sys/path_measure"
-	PathStatis                = "/sys/statis"
-	PathConnectionStatis      = "/sys/connection_statis"
-	PathPing                  = "/sys/ping"
+	pathNewChannel            = "/sys/new_channel"
+	pathDeleteChannel         = "/sys/delete_channel"
+	pathServerCount           = "/sys/server_count"
+	pathServerMeasure         = "/sys/server_measure"
+	pathPathCount             = "/sys/path_count"
+	pathPathMeasure           = "/sys/path_measure"
+	pathStatis                = "/sys/statis"
+	pathConnectionStatis      = "/sys/connection_statis"
+	pathPing                  = "/sys/ping"
 	sysPrefix                 = "/sys/"
 	emptyData                 = "{}"
 	capTypedErrors            = "typed-errors"
@@ -80,7 +85,12 @@ const (
 	maxControlData = 4096
 )
 
-// Frame size limits of the "frame-size" capability.
+// sizeHintLen is the length of the size hint that starts the first frame
+// of a message of several frames once "size-hint" holds.
+const sizeHintLen = 4
+
+// Defaults of Config, Limits, Timeouts and the client options; a zero
+// field, or 0 given to an option, means the default.
 const (
 	// DefaultFrameSize is the largest frame data a connection that
 	// negotiated "frame-size" sends, unless Config.FrameSize (either
@@ -89,8 +99,6 @@ const (
 	// large transfer, not a 16 MiB one (and, with "window", for at most
 	// DefaultWindow bytes of it in the sockets).
 	DefaultFrameSize = 32 << 10
-	// MinFrameSize is the smallest frame size a peer may negotiate: 4 KiB.
-	MinFrameSize = 4 << 10
 	// DefaultWindow is the window a connection that negotiated "window"
 	// gives its peer unless Config.Window (either side) asks for
 	// another: how many bytes of frames of messages of several frames the
@@ -100,14 +108,6 @@ const (
 	// per round trip (see BENCHMARKS.md): connections that only carry bulk
 	// data may ask for more, or for none.
 	DefaultWindow = 2 * DefaultFrameSize
-	// sizeHintLen is the length of the size hint that starts the first
-	// frame of a message of several frames once "size-hint" holds.
-	sizeHintLen = 4
-)
-
-// Defaults of Config and of the client and server options; a zero field,
-// or 0 given to an option, means the default.
-const (
 	// DefaultMaxMessageSize bounds one assembled message (request or
 	// response) in bytes: 64 MiB.
 	DefaultMaxMessageSize = 64 << 20

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
 // Tests of the capabilities beyond the deployed protocol (PROTOCOL.md,
@@ -24,7 +26,7 @@ func TestKeepaliveSparesAnsweringConnection(t *testing.T) {
 	s := newServerT(t, WithLogger(quietLogger()))
 	pings := make(chan uint32, 64)
 	s.testHookHeader = func(h frameHeader) {
-		if string(h.Path) == PathPing {
+		if string(h.Path) == pathPing {
 			select {
 			case pings <- h.Channel:
 			default:
@@ -228,7 +230,7 @@ func TestCancelPropagates(t *testing.T) {
 // answers those three, announces {"read":{"0":1,"1":3}} on the control
 // channel, never answers the other two, and ends with a close frame.
 func TestGoAwayServer(t *testing.T) {
-	s, addr, seen := hookedServer(t, WithMaxChannelQueue(1))
+	s, addr, seen := hookedServer(t, WithLimits(Limits{MaxChannelQueue: 1}))
 	draining := make(chan struct{})
 	var once sync.Once
 	s.testHookDraining = func() { once.Do(func() { close(draining) }) }
@@ -239,8 +241,8 @@ func TestGoAwayServer(t *testing.T) {
 		return []byte("unblocked"), nil
 	})
 	r := rawDial(t, addr)
-	r.send(rawFrame(1, PathNewChannel, 0, `{"caps":["control","goaway"]}`))
-	r.expect(rawResp{5, PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway"]}`})
+	r.send(rawFrame(1, pathNewChannel, 0, `{"caps":["control","goaway"]}`))
+	r.expect(rawResp{5, pathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway"]}`})
 	var batch []byte
 	batch = append(batch, rawFrame(1, "/block", 1, "{}")...)
 	for _, d := range []string{"a", "b", "c", "d"} {
@@ -364,7 +366,7 @@ func TestShutdownUnderLoadLosesNoCall(t *testing.T) {
 	t.Cleanup(func() { testHookGoAway = nil })
 	a, addrA := echoServer(t)
 	_, addrB := echoServer(t)
-	lb, err := NewLoadBalanceClient(addrA+","+addrB, WithLogger(quietLogger()), WithPool(2, 8), WithRetries(8))
+	lb, err := NewLoadBalanceClient(addrA+","+addrB, WithLogger(quietLogger()), WithPool(2, 8), WithBalancer(lbclient.WithPickAttempts(9)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +425,7 @@ func TestShutdownUnderLoadLosesNoCall(t *testing.T) {
 func TestFrameSizeInterleaves(t *testing.T) {
 	_, addr, seen := hookedServer(t)
 	c := dialT(t, addr)
-	if got := c.FrameSize(); got != DefaultFrameSize {
+	if got := c.sentFrameSize(); got != DefaultFrameSize {
 		t.Fatalf("frame size %d, want %d", got, DefaultFrameSize)
 	}
 	bulkCh, err := c.NewChannel(testCtx(t))

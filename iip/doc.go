@@ -6,7 +6,7 @@
 //	srv, err := iip.NewServer(iip.WithTLS(cfg)) // cfg: certificates
 //	srv.HandleFunc("/echo", func(ctx context.Context, r *iip.Request) ([]byte, error) { return r.Data, nil })
 //	go srv.ListenAndServe("127.0.0.1:9090")
-//	client, err := iip.NewClient("127.0.0.1:9090", iip.WithTLS(cfg)) // cfg: RootCAs
+//	client, err := iip.NewClient(ctx, "127.0.0.1:9090", iip.WithTLS(cfg)) // cfg: RootCAs
 //	resp, err := client.Do(ctx, "/echo", []byte("hi"))
 //
 // Configuration is one model for both sides (options.go): the connection
@@ -15,8 +15,9 @@
 // (WithConfig, WithTLS, WithLogger, WithControl) means the same to a client
 // and a server; ClientOption and ServerOption are each side's own. Zero
 // values mean the documented defaults; anything out of range is an error
-// wrapping ErrInvalidConfig, never clamped. The default logger is
-// slog.Default().
+// wrapping ErrInvalidConfig, never clamped. A server's resource limits and
+// timeouts are two more structs, Limits (WithLimits) and Timeouts
+// (WithTimeouts). The default logger is slog.Default().
 //
 // Files: client side in clientconn.go (Dial, Conn), channel.go (Channel),
 // client.go (the pool, Client), balance.go (LoadBalanceClient) and

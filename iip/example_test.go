@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/iip"
 	"github.com/seed857a6cbd/pocket/lbclient"
@@ -35,7 +36,7 @@ func Example() {
 	srv, addr := startExampleServer()
 	defer srv.Close()
 
-	client, err := iip.NewClient(addr)
+	client, err := iip.NewClient(context.Background(), addr)
 	if err != nil {
 		panic(err)
 	}
@@ -201,7 +202,7 @@ func ExampleClient_DoAppend() {
 	go srv.Serve(l)
 	defer srv.Close()
 
-	client, err := iip.NewClient(l.Addr().String())
+	client, err := iip.NewClient(context.Background(), l.Addr().String())
 	if err != nil {
 		panic(err)
 	}
@@ -230,7 +231,7 @@ func ExampleServer_HandleStreamResponse() {
 		return nil
 	})
 
-	client, err := iip.NewClient(addr)
+	client, err := iip.NewClient(context.Background(), addr)
 	if err != nil {
 		panic(err)
 	}
@@ -258,7 +259,8 @@ func ExampleServer_HandleStreamResponse() {
 
 // Options: a Config means the same to both sides (WithConfig), as do
 // WithTLS, WithLogger and WithControl; the rest are a client's or a
-// server's own. Nothing is clamped: a server taking messages larger than
+// server's own (a server's Limits and Timeouts, zero fields meaning their
+// defaults). Nothing is clamped: a server taking messages larger than
 // its request budget holds is an error that says what to set.
 func ExampleNewServer() {
 	cfg := iip.Config{MaxMessageSize: 100 << 20, FrameSize: 64 << 10}
@@ -268,7 +270,9 @@ func ExampleNewServer() {
 	fmt.Println(errors.Is(err, iip.ErrInvalidConfig))
 
 	perConn := cfg.MaxMessageSize + iip.MaxFrameData
-	srv, err := iip.NewServer(iip.WithConfig(cfg), quiet, iip.WithMaxBufferedBytes(perConn, 2*perConn), iip.WithMaxConns(100))
+	srv, err := iip.NewServer(iip.WithConfig(cfg), quiet,
+		iip.WithLimits(iip.Limits{MaxConns: 100, MaxConnBufferedBytes: perConn, MaxBufferedBytes: 2 * perConn}),
+		iip.WithTimeouts(iip.Timeouts{Idle: time.Minute, Handler: 10 * time.Second}))
 	if err != nil {
 		panic(err)
 	}
@@ -282,7 +286,7 @@ func ExampleNewServer() {
 	}
 	go srv.Serve(l)
 
-	client, err := iip.NewClient(l.Addr().String(), iip.WithConfig(cfg), quiet, iip.WithPool(1, 4))
+	client, err := iip.NewClient(context.Background(), l.Addr().String(), iip.WithConfig(cfg), quiet, iip.WithPool(1, 4))
 	if err != nil {
 		panic(err)
 	}

@@ -111,7 +111,7 @@ func FuzzFramePayloads(f *testing.F) {
 // not panic or hang, and must end the connection when the input ends.
 func FuzzServerConn(f *testing.F) {
 	f.Add([]byte("\x01/echo\x00\x00\x00\x00\x00\x00\x00\x00\x02{}"))
-	s := newServerT(f, WithConfig(Config{MaxMessageSize: 1 << 20}), WithLogger(quietLogger()), WithMaxChannels(4))
+	s := newServerT(f, WithConfig(Config{MaxMessageSize: 1 << 20}), WithLogger(quietLogger()), WithLimits(Limits{MaxChannels: 4}))
 	s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	s.HandleFunc("/panic", func(ctx context.Context, r *Request) ([]byte, error) { panic("fuzz") })
 	s.HandleStream("/stream", func(ctx context.Context, r *StreamRequest) ([]byte, error) {

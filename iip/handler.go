@@ -94,19 +94,13 @@ func (s *StreamRequest) Next(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// StreamHandlerFunc handles a request chunk by chunk; register it with
-// Server.HandleStream. The returned data and error are treated as for
-// Handler. A stream handler should read until io.EOF; chunks it leaves
-// unread are discarded after it returns.
-type StreamHandlerFunc func(ctx context.Context, req *StreamRequest) ([]byte, error)
-
 // route is one registered path.
 type route struct {
 	path   string
 	h      Handler
-	stream StreamHandlerFunc
+	stream func(ctx context.Context, req *StreamRequest) ([]byte, error)
 	// respStream, when set, streams the response (HandleStreamResponse).
-	respStream StreamResponseFunc
+	respStream func(ctx context.Context, req *Request, w *StreamWriter) error
 	stats      *pathStats
 	// respEst estimates the size of the next response: the last one, or
 	// a slowly decaying larger one. A handler is counted in the write

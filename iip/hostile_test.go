@@ -252,7 +252,7 @@ func TestHostileAcceptOutOfDescriptors(t *testing.T) {
 func TestHostilePipelineWithoutReading(t *testing.T) {
 	const budget = 16 << 20 // 64 queued 16 KiB requests, the one being answered, socket buffers
 	var log logBuffer
-	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithWriteTimeout(2*time.Second))
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Write: 2 * time.Second}))
 	base := heapBytes()
 	att := dialRaw(t, addr, 1)[0]
 	_ = att.(*net.TCPConn).SetReadBuffer(4 << 10)
@@ -292,7 +292,7 @@ func TestHostileIdleAndTricklingConnections(t *testing.T) {
 		idle      = 500 * time.Millisecond
 	)
 	var log logBuffer
-	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithHandshakeTimeout(hs), WithFrameTimeout(frame), WithIdleTimeout(idle))
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Handshake: hs, Frame: frame, Idle: idle}))
 	base := heapBytes()
 	// Silent connections: nothing at all.
 	quiet := dialRaw(t, addr, silent)
@@ -347,7 +347,7 @@ func TestHostileIdleAndTricklingConnections(t *testing.T) {
 func TestHostileIdleSlotsReclaimed(t *testing.T) {
 	const limit = 50
 	var log logBuffer
-	s := newServerT(t, WithLogger(slogTo(&log)), WithMaxConns(limit))
+	s := newServerT(t, WithLogger(slogTo(&log)), WithLimits(Limits{MaxConns: limit}))
 	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
 	s.reclaimIdle = time.Millisecond
 	addr := startServer(t, s)
@@ -389,7 +389,7 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 		budget   = 40 << 20 // 16 MiB queued + one 4 MiB response per handler admitted before the write stalled, + slack
 	)
 	var log logBuffer
-	s := newServerT(t, WithLogger(slogTo(&log)), WithWriteTimeout(time.Second))
+	s := newServerT(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Write: time.Second}))
 	var calls atomic.Int32
 	s.HandleFunc("/file/read", func(_ context.Context, r *Request) ([]byte, error) {
 		calls.Add(1)
@@ -410,7 +410,7 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 	att := dialRaw(t, addr, 1)[0]
 	var req []byte
 	for range channels {
-		req = append(req, rawFrame(byte(statusRequest), PathNewChannel, 0, "{}")...)
+		req = append(req, rawFrame(byte(statusRequest), pathNewChannel, 0, "{}")...)
 	}
 	for i := 1; i <= channels; i++ {
 		req = append(req, rawFrame(byte(statusRequest), "/file/read?name=big&offset=0&length=4194304", uint32(i), "{}")...)
@@ -456,7 +456,7 @@ func TestHostileThousandConnections(t *testing.T) {
 	if raceEnabled {
 		// The same attack at a quarter of the bytes against a quarter of
 		// the request budget: the race detector makes each byte dear.
-		opts = append(opts, WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(24<<20, 24<<20))
+		opts = append(opts, WithConfig(Config{MaxMessageSize: 8 << 20}), WithLimits(Limits{MaxConnBufferedBytes: 24 << 20, MaxBufferedBytes: 24 << 20}))
 		partial, depth = 96<<10, 4
 	}
 	srv, addr := echoServer(t, opts...)
@@ -523,7 +523,7 @@ func TestHostileTLSHandshakeTimeout(t *testing.T) {
 	const hs = 300 * time.Millisecond
 	pki := testkit.NewPKI(t, "iip test CA")
 	var log logBuffer
-	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithHandshakeTimeout(hs), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}}))
+	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Handshake: hs}), WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.Server}}))
 	base := heapBytes()
 	silent := dialRaw(t, addr, 50)
 	half := dialRaw(t, addr, 50)
@@ -562,7 +562,7 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	// The smallest per-connection budget an 8 MiB MaxMessageSize allows:
 	// MaxMessageSize + 16 MiB (a smaller one is an error, see
 	// TestServerBudgetsVerified).
-	s, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 8 << 20}), WithMaxBufferedBytes(24<<20, 0))
+	s, addr := echoServer(t, WithConfig(Config{MaxMessageSize: 8 << 20}), WithLimits(Limits{MaxConnBufferedBytes: 24 << 20}))
 	if got := s.opts.MaxConnBufferedBytes; got != 24<<20 {
 		t.Fatalf("MaxConnBufferedBytes %d, want 24 MiB", got)
 	}
@@ -572,7 +572,7 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 	// -race on a loaded box that took 8-14 s, past rawDial's 10 s.
 	_ = r.c.SetDeadline(time.Now().Add(3 * testTimeout))
 	for range 4 {
-		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
+		r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, "{}"))
 	}
 	for range 4 {
 		if f, err := r.read(); err != nil || !strings.Contains(f.data, "channel_id") {
@@ -612,7 +612,7 @@ func TestHostileIncompleteRequestsOverBudget(t *testing.T) {
 // reader has not read yet: a request on another channel behind them is
 // still read, and the streams complete.
 func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
-	s, addr := echoServer(t, WithMaxHandlers(2, 0))
+	s, addr := echoServer(t, WithLimits(Limits{MaxConnHandlers: 2}))
 	s.HandleStream("/count", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
 		n := 0
 		for {
@@ -628,7 +628,7 @@ func TestHostileHandlerLimitWithOpenStreams(t *testing.T) {
 	})
 	r := rawDial(t, addr)
 	for range 4 {
-		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
+		r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, "{}"))
 	}
 	for range 4 {
 		if _, err := r.read(); err != nil {

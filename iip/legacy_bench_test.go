@@ -10,7 +10,7 @@ import (
 // BenchmarkLargeEcho echoes 1, 16 and 64 MiB messages over loopback, from
 // one channel of our client, to the deployed-server model (16 KiB socket
 // buffers, 3 s frame deadline) and to our server, with the client's
-// receive buffer at its default (DefaultSocketReadBuffer toward deployed
+// receive buffer at its default (deployedSocketReadBuffer toward deployed
 // servers, the system's toward ours), at the system's (SocketReadBuffer
 // -1: what the client did before it sized its sockets) and at 64 KiB.
 //

@@ -134,7 +134,7 @@ func dialT(t testing.TB, addr string, opts ...ClientOption) *Conn {
 func TestSmokeEcho(t *testing.T) {
 	_, addr := echoServer(t)
 	c := dialT(t, addr)
-	if got := c.Caps(); len(got) != 9 {
+	if got := c.acceptedCaps(); len(got) != 9 {
 		t.Fatalf("caps %v", got)
 	}
 	ch, err := c.NewChannel(testCtx(t))

@@ -15,18 +15,19 @@ import (
 //   - a ClientOption configures only a client (client_options.go):
 //     WithDialTimeout, WithKeepalive and WithPool for Dial, NewClient and
 //     NewLoadBalanceClient, and the balancer's WithPicker,
-//     WithHashQueryParam, WithBackendFailure, WithRetries and WithBalancer
+//     WithHashQueryParam, WithBackendFailure and WithBalancer
 //     for NewLoadBalanceClient only.
-//   - a ServerOption configures only a Server (server_options.go): its
-//     connection and handler limits, byte budgets and timeouts.
+//   - a ServerOption configures only a Server (server_options.go):
+//     WithLimits (connections, channels, queues, handlers and byte
+//     budgets), WithTimeouts and WithRecycleRequestData.
 //
 // The interfaces have unexported methods: only this package makes options.
 // A nil option is ignored; when an option is given twice, the last wins.
 // An option value out of its documented range makes the constructor
 // return an error wrapping ErrInvalidConfig.
 
-// ClientOption configures Dial, NewClient, NewClientContext and
-// NewLoadBalanceClient. Every Option is a ClientOption.
+// ClientOption configures Dial, NewClient and NewLoadBalanceClient. Every
+// Option is a ClientOption.
 type ClientOption interface {
 	applyClient(*clientOptions)
 }

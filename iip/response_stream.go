@@ -18,7 +18,8 @@ import (
 // rest is an error and the response failed).
 const dataMarkerStreamed byte = 0x02
 
-// StreamWriter writes the response of a StreamResponseFunc. Each Write
+// StreamWriter writes the response of a handler registered with
+// Server.HandleStreamResponse. Each Write
 // sends its bytes at once, in frames of the connection's frame size, to a
 // client that negotiated "stream-response"; toward any other client the
 // response is collected (at most the server's Config.MaxMessageSize bytes) and
@@ -84,21 +85,17 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// StreamResponseFunc handles a request whose response it writes to w
-// chunk by chunk; register it with Server.HandleStreamResponse. Returning
-// a non-nil error fails the response as a Handler's error does, even after
-// parts of it were sent (the client's stream then ends with that error).
-// Returning nil after writing nothing answers as a Handler returning no
-// data does.
-type StreamResponseFunc func(ctx context.Context, req *Request, w *StreamWriter) error
-
-// HandleStreamResponse registers a handler that streams its response for
-// the exact path; see Handle and StreamWriter.
-func (s *Server) HandleStreamResponse(path string, f StreamResponseFunc) {
+// HandleStreamResponse registers f for the exact path (see Handle): f
+// handles a request whose response it writes to w chunk by chunk.
+// Returning a non-nil error fails the response as a Handler's error does,
+// even after parts of it were sent (the client's stream then ends with
+// that error). Returning nil after writing nothing answers as a Handler
+// returning no data does.
+func (s *Server) HandleStreamResponse(path string, f func(ctx context.Context, req *Request, w *StreamWriter) error) {
 	s.addRoute(&route{path: path, respStream: f})
 }
 
-// serveStreamResponse runs a StreamResponseFunc and ends its response. It
+// serveStreamResponse runs a HandleStreamResponse handler and ends its response. It
 // returns the bytes written and the handler's error, for the statistics.
 func (c *serverConn) serveStreamResponse(ch *serverChannel, it *item) (int64, error) {
 	w := &StreamWriter{c: c, ch: ch, it: it, live: it.streamed}
@@ -143,7 +140,7 @@ func (c *serverConn) callStreamResponse(ch *serverChannel, it *item, w *StreamWr
 	ch.mu.Lock()
 	ctx := ch.ctx
 	ch.mu.Unlock()
-	if t := c.s.opts.HandlerTimeout; t > 0 {
+	if t := c.s.opts.timeouts.Handler; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()

@@ -94,7 +94,7 @@ func TestStreamedResponse(t *testing.T) {
 	}
 	st.Close()
 
-	pool, err := NewClient(addr, WithLogger(quietLogger()), WithPool(1, 1))
+	pool, err := NewClient(testCtx(t), addr, WithLogger(quietLogger()), WithPool(1, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestDoAppend(t *testing.T) {
 func TestRecycledBuffersNotMixed(t *testing.T) {
 	s, addr := echoServer(t, WithRecycleRequestData())
 	s.HandleFunc("/half", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data[:len(r.Data)/2], nil })
-	cl, err := NewClient(addr, WithLogger(quietLogger()), WithPool(2, 4))
+	cl, err := NewClient(testCtx(t), addr, WithLogger(quietLogger()), WithPool(2, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestWorkersStress(t *testing.T) {
 			return nil, ctx.Err()
 		}
 	})
-	cl, err := NewClient(addr, WithLogger(quietLogger()), WithPool(2, 8))
+	cl, err := NewClient(testCtx(t), addr, WithLogger(quietLogger()), WithPool(2, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestCloseWhileResponsesArrive(t *testing.T) {
 				}
 			}()
 		}
-		if _, err := c.Do(testCtx(t), PathPing, nil); err != nil {
+		if _, err := c.Do(testCtx(t), pathPing, nil); err != nil {
 			t.Fatal(err)
 		}
 		c.Close()

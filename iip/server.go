@@ -55,8 +55,8 @@ type Server struct {
 	// handler waits for room in the write budgets.
 	testHookWriteWait func()
 	// Server-wide budgets: request bytes held, response bytes queued,
-	// handlers running (see WithMaxBufferedBytes, WithMaxWriteBytes and
-	// WithMaxHandlers).
+	// handlers running (see Limits.MaxBufferedBytes, MaxWriteBytes and
+	// MaxHandlers).
 	inBytes, outBytes, handlers *budget
 
 	// reclaimIdle is how long a connection must have been idle to be
@@ -71,7 +71,7 @@ const reclaimMinIdle = time.Second
 
 // NewServer returns a Server configured by opts (none: all defaults; see
 // Option and ServerOption). A setting out of its documented range, or
-// settings that do not fit together (WithMaxBufferedBytes), is an error
+// settings that do not fit together (Limits.MaxConnBufferedBytes), is an error
 // wrapping ErrInvalidConfig, and no Server.
 func NewServer(opts ...ServerOption) (*Server, error) {
 	o, err := newServerOptions(opts)
@@ -110,10 +110,12 @@ func (s *Server) HandleFunc(path string, f func(ctx context.Context, req *Reques
 	s.addRoute(&route{path: path, h: HandlerFunc(f)})
 }
 
-// HandleStream registers a streaming handler for the exact path; it is
-// called as soon as the first frame of a request arrives and reads the
-// data chunk by chunk. See Handle.
-func (s *Server) HandleStream(path string, f StreamHandlerFunc) {
+// HandleStream registers a streaming handler f for the exact path (see
+// Handle): f is called as soon as the first frame of a request arrives and
+// reads the data chunk by chunk with req.Next. The returned data and error
+// are treated as a Handler's. f should read until io.EOF; chunks it leaves
+// unread are discarded after it returns.
+func (s *Server) HandleStream(path string, f func(ctx context.Context, req *StreamRequest) ([]byte, error)) {
 	s.addRoute(&route{path: path, stream: f})
 }
 
@@ -429,17 +431,6 @@ func (s *Server) removeConn(c *serverConn) {
 	s.mu.Unlock()
 }
 
-// Addrs returns the addresses the server is listening on.
-func (s *Server) Addrs() []net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []net.Addr
-	for l := range s.listeners {
-		out = append(out, l.Addr())
-	}
-	return out
-}
-
 // Stats returns a snapshot of the server's statistics.
 func (s *Server) Stats() ServerStats {
 	now := time.Now()
@@ -457,15 +448,16 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
-// ConnStats returns a snapshot of every connection and its channels.
-func (s *Server) ConnStats() []ConnStats {
+// connStats returns a snapshot of every connection and its channels, the
+// answer of /sys/connection_statis.
+func (s *Server) connStats() []connStats {
 	s.mu.Lock()
 	conns := make([]*serverConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	out := make([]ConnStats, 0, len(conns))
+	out := make([]connStats, 0, len(conns))
 	for _, c := range conns {
 		out = append(out, c.stats())
 	}

@@ -61,7 +61,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	t.Run("channels", func(t *testing.T) {
-		_, addr := echoServer(t, WithMaxChannels(2))
+		_, addr := echoServer(t, WithLimits(Limits{MaxChannels: 2}))
 		c := dialT(t, addr)
 		for range 2 {
 			if _, err := c.NewChannel(testCtx(t)); err != nil {
@@ -73,7 +73,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("connections", func(t *testing.T) {
-		_, addr := echoServer(t, WithMaxConns(1))
+		_, addr := echoServer(t, WithLimits(Limits{MaxConns: 1}))
 		dialT(t, addr)
 		_, err := Dial(testCtx(t), addr, WithLogger(quietLogger()))
 		if !errors.Is(err, ErrServerConnLimit) {
@@ -81,7 +81,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("connections legacy", func(t *testing.T) {
-		_, addr := echoServer(t, WithMaxConns(1))
+		_, addr := echoServer(t, WithLimits(Limits{MaxConns: 1}))
 		dialT(t, addr)
 		r := rawDial(t, addr)
 		r.send(rawFrame(1, "/sys/new_channel", 0, "{}"))
@@ -329,7 +329,7 @@ func TestPanicIsLoggedAndServerLivesOn(t *testing.T) {
 }
 
 func TestHandlerTimeout(t *testing.T) {
-	s, addr := echoServer(t, WithHandlerTimeout(20*time.Millisecond))
+	s, addr := echoServer(t, WithTimeouts(Timeouts{Handler: 20 * time.Millisecond}))
 	s.HandleFunc("/slow", func(ctx context.Context, r *Request) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()

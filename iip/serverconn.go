@@ -55,7 +55,7 @@ type serverConn struct {
 
 	// lastRead is when the last frame started to arrive (Unix ns), the
 	// accept time before the first; inflight counts requests queued or
-	// being answered. Both tell idle connections (IdleTimeout, slots
+	// being answered. Both tell idle connections (Timeouts.Idle, slots
 	// reclaimed at MaxConns); reclaimed is set under s.mu.
 	lastRead   atomic.Int64
 	inflight   atomic.Int32
@@ -64,7 +64,7 @@ type serverConn struct {
 	handshaken bool // reader-only: a whole frame arrived
 	peerKnown  bool // reader-only: whether the peer offered our capabilities is decided
 
-	// Budgets of this connection (see WithMaxBufferedBytes); partial and
+	// Budgets of this connection (see Limits.MaxConnBufferedBytes); partial and
 	// openStreams are reader-only: bytes held by incomplete requests and
 	// stream requests still arriving.
 	inBytes, outBytes, handlers *budget
@@ -172,7 +172,7 @@ func newServerConn(s *Server, c net.Conn, id uint64) *serverConn {
 	sc.handlers = newBudget(int64(s.opts.MaxConnHandlers))
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
 	sc.w = newConnWriter(c, func(err error) { sc.closeFor(fmt.Errorf("write response: %w", err)) })
-	sc.w.timeout = s.opts.WriteTimeout
+	sc.w.timeout = s.opts.timeouts.Write
 	sc.fr = newFrameReader(c, s.opts.ReadBufferSize)
 	return sc
 }
@@ -320,13 +320,13 @@ func (c *serverConn) channelCount() int {
 }
 
 // handshake completes the TLS handshake of a TLS connection within
-// HandshakeTimeout.
+// Timeouts.Handshake.
 func (c *serverConn) handshake() error {
 	tc, ok := c.c.(*tls.Conn)
 	if !ok {
 		return nil
 	}
-	_ = c.c.SetDeadline(c.since.Add(c.s.opts.HandshakeTimeout))
+	_ = c.c.SetDeadline(c.since.Add(c.s.opts.timeouts.Handshake))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
@@ -336,7 +336,7 @@ func (c *serverConn) handshake() error {
 
 // decidePeer records, once, whether the peer offered our capabilities
 // and, when it did not and Config.SocketReadBuffer is 0, gives the
-// connection's socket DefaultSocketReadBuffer: deployed clients send with
+// connection's socket deployedSocketReadBuffer: deployed clients send with
 // 16 KiB buffers and a 3 s frame deadline, which an autotuned receiver on
 // loopback makes them miss for uploads of 16 MiB and more.
 func (c *serverConn) decidePeer(ours bool) {
@@ -348,28 +348,28 @@ func (c *serverConn) decidePeer(ours bool) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
-	if err := setSocketBuffers(nc, DefaultSocketReadBuffer, 0); err != nil {
+	if err := setSocketBuffers(nc, deployedSocketReadBuffer, 0); err != nil {
 		c.s.log.Debug("iip: cannot size the socket of a deployed client", "conn", c.id, "remote", c.remote, "err", err)
 	}
 }
 
-// errIdle ends a connection that stayed idle for IdleTimeout.
+// errIdle ends a connection that stayed idle for Timeouts.Idle.
 var errIdle = errors.New("iip: connection idle")
 
 // awaitFrame waits for the first byte of the next frame, under the
-// handshake deadline for the first frame and IdleTimeout for the others
+// handshake deadline for the first frame and Timeouts.Idle for the others
 // (re-armed while requests are in flight), then puts the frame under
-// FrameTimeout (bounded by the handshake deadline for the first frame).
+// Timeouts.Frame (bounded by the handshake deadline for the first frame).
 func (c *serverConn) awaitFrame() error {
 	o := &c.s.opts
-	hsDeadline := c.since.Add(o.HandshakeTimeout)
+	hsDeadline := c.since.Add(o.timeouts.Handshake)
 	for c.fr.buffered() == 0 {
 		var dl time.Time
 		switch {
 		case !c.handshaken:
 			dl = hsDeadline
-		case o.IdleTimeout > 0:
-			dl = time.Now().Add(o.IdleTimeout)
+		case o.timeouts.Idle > 0:
+			dl = time.Now().Add(o.timeouts.Idle)
 		}
 		_ = c.c.SetReadDeadline(dl)
 		if c.draining.Load() { // drain's own deadline may have been overwritten
@@ -383,17 +383,17 @@ func (c *serverConn) awaitFrame() error {
 			return err
 		}
 		if !c.handshaken {
-			return fmt.Errorf("no frame within the handshake timeout %v", o.HandshakeTimeout)
+			return fmt.Errorf("no frame within the handshake timeout %v", o.timeouts.Handshake)
 		}
 		if c.inflight.Load() <= c.openStreams {
-			return fmt.Errorf("%w: no request for %v", errIdle, o.IdleTimeout)
+			return fmt.Errorf("%w: no request for %v", errIdle, o.timeouts.Idle)
 		}
 	}
 	now := time.Now()
 	c.lastRead.Store(now.UnixNano())
 	var dl time.Time
-	if o.FrameTimeout > 0 {
-		dl = now.Add(o.FrameTimeout)
+	if o.timeouts.Frame > 0 {
+		dl = now.Add(o.timeouts.Frame)
 	}
 	if !c.handshaken && (dl.IsZero() || hsDeadline.Before(dl)) {
 		dl = hsDeadline
@@ -405,10 +405,10 @@ func (c *serverConn) awaitFrame() error {
 	return nil
 }
 
-// rearmFrame gives the frame being read a new FrameTimeout after the
+// rearmFrame gives the frame being read a new Timeouts.Frame after the
 // reader waited for the server (not for the peer).
 func (c *serverConn) rearmFrame() {
-	if t := c.s.opts.FrameTimeout; t > 0 && c.handshaken {
+	if t := c.s.opts.timeouts.Frame; t > 0 && c.handshaken {
 		_ = c.c.SetReadDeadline(time.Now().Add(t))
 		if c.draining.Load() {
 			_ = c.c.SetReadDeadline(time.Now())
@@ -434,9 +434,9 @@ func (c *serverConn) readLoop() error {
 		if err := c.readFrame(); err != nil {
 			if isTimeout(err) && !c.draining.Load() {
 				if !c.handshaken {
-					return fmt.Errorf("first frame not received within the handshake timeout %v: %w", c.s.opts.HandshakeTimeout, err)
+					return fmt.Errorf("first frame not received within the handshake timeout %v: %w", c.s.opts.timeouts.Handshake, err)
 				}
-				return fmt.Errorf("frame not received within %v: %w", c.s.opts.FrameTimeout, err)
+				return fmt.Errorf("frame not received within %v: %w", c.s.opts.timeouts.Frame, err)
 			}
 			return err
 		}
@@ -462,7 +462,7 @@ func (c *serverConn) readFrame() error {
 	if h.Status == statusClose {
 		return errPeerClose
 	}
-	if !c.peerKnown && (h.Status != statusRequest || h.Channel != 0 || string(h.Path) != PathNewChannel) {
+	if !c.peerKnown && (h.Status != statusRequest || h.Channel != 0 || string(h.Path) != pathNewChannel) {
 		// Our client's first request offers capabilities on a one-frame
 		// /sys/new_channel; anything else comes from another client.
 		c.decidePeer(false)
@@ -531,12 +531,12 @@ func (c *serverConn) readControl(h frameHeader) error {
 		return err
 	}
 	switch path {
-	case PathPing:
+	case pathPing:
 		marker := -1
 		if c.typed {
 			marker = int(dataMarkerOK)
 		}
-		if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, PathPing, controlChannel, marker, false, []byte(`{"code":0}`)); err != nil {
+		if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, pathPing, controlChannel, marker, false, []byte(`{"code":0}`)); err != nil {
 			return fmt.Errorf("write ping answer: %w", err)
 		}
 		return nil
@@ -845,7 +845,7 @@ const requestOverhead = 1 << 10
 // incomplete requests hold: when they and n alone pass the connection's
 // limit, nothing can make room and it returns false at once. Otherwise it
 // waits for room (the connection's own requests being answered, or other
-// connections'), at most FrameTimeout, and returns false when there is
+// connections'), at most Timeouts.Frame, and returns false when there is
 // still none: the caller then discards the data and answers error 104.
 func (c *serverConn) reserveIn(n, partial int64) (bool, error) {
 	cb, sb := c.inBytes, c.s.inBytes
@@ -865,7 +865,7 @@ func (c *serverConn) reserveIn(n, partial int64) (bool, error) {
 func (c *serverConn) waitIn(n int64) (bool, error) {
 	cb, sb := c.inBytes, c.s.inBytes
 	var timeout <-chan time.Time
-	if t := c.s.opts.FrameTimeout; t > 0 {
+	if t := c.s.opts.timeouts.Frame; t > 0 {
 		tm := time.NewTimer(t)
 		defer tm.Stop()
 		timeout = tm.C
@@ -945,7 +945,7 @@ func (c *serverConn) complete(ch *serverChannel, raw string, r *route, data []by
 // MaxChannelQueue requests already wait on ch, the reader waits here for
 // room first: the socket is not read meanwhile, so a peer that pipelines
 // requests without reading the responses is held back by TCP, and closed
-// by WriteTimeout. It returns an error only when the connection ends
+// by Timeouts.Write. It returns an error only when the connection ends
 // while waiting (it is then released).
 func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 	ch.mu.Lock()
@@ -1362,7 +1362,7 @@ func (c *serverConn) call(ch *serverChannel, it *item) (resp []byte, err error) 
 	ch.mu.Lock()
 	ctx := ch.ctx
 	ch.mu.Unlock()
-	if t := c.s.opts.HandlerTimeout; t > 0 {
+	if t := c.s.opts.timeouts.Handler; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
@@ -1399,7 +1399,7 @@ func (c *serverConn) respond(ch *serverChannel, it *item, resp []byte, err error
 	}
 	if _, err := c.w.writeMessage(context.Background(), statusResponseFirst, it.req.RawPath, ch.id, marker, it.sizeHint, resp); err != nil {
 		// A response that cannot be written (the peer does not read it
-		// within WriteTimeout, or the connection broke) would leave the
+		// within Timeouts.Write, or the connection broke) would leave the
 		// channel's later responses out of order: the connection ends.
 		c.closeFor(fmt.Errorf("write response on channel %d: %w", ch.id, err))
 	}
@@ -1483,7 +1483,7 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 	it := c.newItem(kindFixed, ch, raw, nil)
 	it.req.Data, it.held = data, held
 	switch it.req.Path {
-	case PathNewChannel:
+	case pathNewChannel:
 		if ch.id != 0 {
 			it.err = &Error{Code: CodeUnknown, Message: "new_channel is only served on channel 0"}
 			break
@@ -1552,16 +1552,16 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 		if negotiating {
 			it.typed = false
 		}
-	case PathDeleteChannel:
+	case pathDeleteChannel:
 		if ch.id == 0 {
 			it.err = &Error{Code: CodeUnknown, Message: "channel 0 cannot be deleted"}
 			break
 		}
 		ch.deleting = true
 		it.kind = kindDelete
-	case PathPing:
+	case pathPing:
 		it.resp = []byte(`{"code":0}`)
-	case PathServerCount, PathServerMeasure, PathPathCount, PathPathMeasure, PathStatis, PathConnectionStatis:
+	case pathServerCount, pathServerMeasure, pathPathCount, pathPathMeasure, pathStatis, pathConnectionStatis:
 		it.kind = kindSys
 	default:
 		it.err = &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
@@ -1569,10 +1569,10 @@ func (c *serverConn) sysRequest(ch *serverChannel, raw string, data []byte, held
 	return c.dispatch(ch, it)
 }
 
-func (c *serverConn) stats() ConnStats {
+func (c *serverConn) stats() connStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cs := ConnStats{ID: c.id, Remote: c.remote, Since: c.since, Requests: c.requests.Load(), Caps: append([]string{}, c.caps...)}
+	cs := connStats{ID: c.id, Remote: c.remote, Since: c.since, Requests: c.requests.Load(), Caps: append([]string{}, c.caps...)}
 	for _, ch := range c.chans {
 		ch.mu.Lock()
 		p := len(ch.queue) - ch.head
@@ -1580,7 +1580,7 @@ func (c *serverConn) stats() ConnStats {
 			p++
 		}
 		ch.mu.Unlock()
-		cs.Channels = append(cs.Channels, ChannelStats{ID: ch.id, Requests: ch.requests.Load(), Pending: p})
+		cs.Channels = append(cs.Channels, channelStats{ID: ch.id, Requests: ch.requests.Load(), Pending: p})
 	}
 	sort.Slice(cs.Channels, func(i, j int) bool { return cs.Channels[i].ID < cs.Channels[j].ID })
 	return cs

@@ -42,7 +42,7 @@ func TestSizeHintRoundTrip(t *testing.T) {
 		}
 	})
 	c := dialT(t, addr, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}))
-	if caps := strings.Join(c.Caps(), ","); !strings.Contains(caps, capSizeHint) || !strings.Contains(caps, capWindow) {
+	if caps := strings.Join(c.acceptedCaps(), ","); !strings.Contains(caps, capSizeHint) || !strings.Contains(caps, capWindow) {
 		t.Fatalf("caps %s lack %s or %s", caps, capSizeHint, capWindow)
 	}
 	ch, err := c.NewChannel(testCtx(t))
@@ -198,8 +198,8 @@ func TestSizeHintOnTheWire(t *testing.T) {
 func TestHostileSizeHint(t *testing.T) {
 	negotiate := func(t *testing.T, addr string) *rawConn {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["size-hint"]}`))
-		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint"]}`})
+		r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, `{"caps":["size-hint"]}`))
+		r.expect(rawResp{byte(statusResponse), pathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint"]}`})
 		return r
 	}
 	hinted := func(announce uint32, data string) string {
@@ -239,8 +239,8 @@ func TestHostileSizeHint(t *testing.T) {
 	})
 	t.Run("server announces its response", func(t *testing.T) {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["size-hint","frame-size"],"frame_size":4096}`))
-		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint","frame-size"],"frame_size":4096}`})
+		r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, `{"caps":["size-hint","frame-size"],"frame_size":4096}`))
+		r.expect(rawResp{byte(statusResponse), pathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["size-hint","frame-size"],"frame_size":4096}`})
 		data := strings.Repeat("d", 10_000)
 		r.send(rawFrame(byte(statusRequest), "/echo", 1, data))
 		var got string
@@ -289,7 +289,7 @@ func TestHostileSizeHint(t *testing.T) {
 		const chans = 64
 		r := negotiate(t, addr)
 		for range chans - 1 {
-			r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, "{}"))
+			r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, "{}"))
 		}
 		for range chans - 1 {
 			if f, err := r.read(); err != nil || !strings.Contains(f.data, "channel_id") {
@@ -304,8 +304,8 @@ func TestHostileSizeHint(t *testing.T) {
 		}
 		// Every channel is mid-request: the answer to a /sys/ request on
 		// channel 0 shows that the server read all the frames before it.
-		r.send(rawFrame(byte(statusRequest), PathPathCount, 0, "{}"))
-		if f, err := r.read(); err != nil || f.path != PathPathCount {
+		r.send(rawFrame(byte(statusRequest), pathPathCount, 0, "{}"))
+		if f, err := r.read(); err != nil || f.path != pathPathCount {
 			t.Fatalf("path count: %+v, %v", f, err)
 		}
 		checkHeap(t, fmt.Sprintf("%d channels announcing %d MiB each", chans, DefaultMaxMessageSize>>20), base, 8<<20)

@@ -6,7 +6,7 @@ import (
 	"net"
 )
 
-// DefaultSocketReadBuffer is the receive buffer (SO_RCVBUF) the client
+// deployedSocketReadBuffer is the receive buffer (SO_RCVBUF) the client
 // gives its connections to servers that did not accept our capabilities
 // (deployed IIP servers), unless Config.SocketReadBuffer says otherwise:
 // 64 KiB (Linux doubles it to 128 KiB). Deployed peers send with 16 KiB
@@ -17,7 +17,7 @@ import (
 // system's autotuned buffer is kept: a fixed 64 KiB made a 16 MiB echo
 // several times slower. Sizes above 64 KiB stall again (96 KiB: 0.39 s per
 // 1 MiB). Figures and the command are in BENCHMARKS.md.
-const DefaultSocketReadBuffer = 64 << 10
+const deployedSocketReadBuffer = 64 << 10
 
 // sizeForPeer gives a connection the receive buffer its server calls for,
 // once the capability handshake has told whether the server is ours (see
@@ -26,7 +26,7 @@ func sizeForPeer(raw net.Conn, o *clientOptions, ours bool) error {
 	if o.SocketReadBuffer != 0 || ours {
 		return nil
 	}
-	return setSocketBuffers(raw, DefaultSocketReadBuffer, 0)
+	return setSocketBuffers(raw, deployedSocketReadBuffer, 0)
 }
 
 // dialTCP dials addr with the socket options of o: o.Control before

@@ -29,7 +29,7 @@ func sockBuf(t *testing.T, nc net.Conn, opt int) int {
 }
 
 // TestClientSocketOptions: by default the client's sockets get the receive
-// buffer DefaultSocketReadBuffer toward a deployed server and keep the
+// buffer deployedSocketReadBuffer toward a deployed server and keep the
 // system's toward ours; SocketReadBuffer, SocketWriteBuffer and the
 // WithControl hook apply to any server; a hook's error fails the dial.
 func TestClientSocketOptions(t *testing.T) {
@@ -37,8 +37,8 @@ func TestClientSocketOptions(t *testing.T) {
 	ds := startDeployedServer(t)
 	// Linux reports twice the size asked for (its bookkeeping share).
 	c := dialT(t, ds.Addr())
-	if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != 2*DefaultSocketReadBuffer {
-		t.Fatalf("SO_RCVBUF toward a deployed server %d, want %d", got, 2*DefaultSocketReadBuffer)
+	if got := sockBuf(t, c.c, syscall.SO_RCVBUF); got != 2*deployedSocketReadBuffer {
+		t.Fatalf("SO_RCVBUF toward a deployed server %d, want %d", got, 2*deployedSocketReadBuffer)
 	}
 	// Toward our server (typed errors accepted) sizeForPeer leaves the
 	// buffer alone; the system's default may equal 128 KiB, so the check
@@ -47,7 +47,7 @@ func TestClientSocketOptions(t *testing.T) {
 	for _, tc := range []struct {
 		ours bool
 		want int
-	}{{true, 32 << 10}, {false, 2 * DefaultSocketReadBuffer}} {
+	}{{true, 32 << 10}, {false, 2 * deployedSocketReadBuffer}} {
 		if err := sizeForPeer(c.c, &clientOptions{}, tc.ours); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestServerSocketOptions(t *testing.T) {
 }
 
 // TestServerSizesDeployedClients: with default options the server gives a
-// connection DefaultSocketReadBuffer once its first request shows a client
+// connection deployedSocketReadBuffer once its first request shows a client
 // without our capabilities (a deployed one), and leaves the system's
 // buffer to a client that offers them; SocketReadBuffer -1 leaves every
 // connection alone.
@@ -136,10 +136,10 @@ func TestServerSizesDeployedClients(t *testing.T) {
 		sized bool
 		first string
 	}{
-		{"deployed client", 0, false, true, PathNewChannel},
+		{"deployed client", 0, false, true, pathNewChannel},
 		{"deployed client, call first", 0, false, true, "/echo"},
-		{"our client", 0, true, false, PathNewChannel},
-		{"deployed client, disabled", -1, false, false, PathNewChannel},
+		{"our client", 0, true, false, pathNewChannel},
+		{"deployed client, disabled", -1, false, false, pathNewChannel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Accepted sockets inherit the listener's 16 KiB (the system's
@@ -175,7 +175,7 @@ func TestServerSizesDeployedClients(t *testing.T) {
 			got := sockBuf(t, sc, syscall.SO_RCVBUF)
 			want := 32 << 10
 			if tc.sized {
-				want = 2 * DefaultSocketReadBuffer
+				want = 2 * deployedSocketReadBuffer
 			}
 			if got != want {
 				t.Fatalf("server SO_RCVBUF %d, want %d", got, want)

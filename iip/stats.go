@@ -142,19 +142,21 @@ type ServerStats struct {
 	Paths       []PathStats   // registered paths, sorted by path
 }
 
-// ChannelStats describes one channel of a connection.
-type ChannelStats struct {
+// channelStats describes one channel of a connection in the answer of
+// /sys/connection_statis (PROTOCOL.md, section 5).
+type channelStats struct {
 	ID       uint32 `json:"id"`       // channel id
 	Requests uint64 `json:"requests"` // complete requests read on it
 	Pending  int    `json:"pending"`  // requests queued or running
 }
 
-// ConnStats describes one connection of a server.
-type ConnStats struct {
+// connStats describes one connection of a server in the answer of
+// /sys/connection_statis (PROTOCOL.md, section 5).
+type connStats struct {
 	ID       uint64         `json:"id"`       // connection number, from 1 in accept order
 	Remote   string         `json:"remote"`   // peer address
 	Since    time.Time      `json:"since"`    // accept time
 	Requests uint64         `json:"requests"` // complete requests read, /sys/ included
 	Caps     []string       `json:"caps"`     // capabilities accepted
-	Channels []ChannelStats `json:"channels"` // channel 0 and every open channel
+	Channels []channelStats `json:"channels"` // channel 0 and every open channel
 }

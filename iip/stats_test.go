@@ -34,7 +34,7 @@ func TestStatisticsPaths(t *testing.T) {
 		Connections int    `json:"connections"`
 		Channels    int    `json:"channels"`
 	}
-	if err := json.Unmarshal(get(PathServerCount, "{}"), &count); err != nil {
+	if err := json.Unmarshal(get(pathServerCount, "{}"), &count); err != nil {
 		t.Fatal(err)
 	}
 	if count.Count != 4 || count.Errors != 1 || count.Connections != 1 || count.Channels != 1 {
@@ -46,7 +46,7 @@ func TestStatisticsPaths(t *testing.T) {
 		BytesIn  uint64 `json:"bytes_in"`
 		BytesOut uint64 `json:"bytes_out"`
 	}
-	if err := json.Unmarshal(get(PathPathCount, "/echo"), &pc); err != nil {
+	if err := json.Unmarshal(get(pathPathCount, "/echo"), &pc); err != nil {
 		t.Fatal(err)
 	}
 	if pc.Path != "/echo" || pc.Count != 3 || pc.BytesIn != 9 || pc.BytesOut != 9 {
@@ -60,29 +60,29 @@ func TestStatisticsPaths(t *testing.T) {
 			P50  float64 `json:"p50"`
 		} `json:"latency"`
 	}
-	if err := json.Unmarshal(get(PathPathMeasure, `"/echo"`), &pm); err != nil {
+	if err := json.Unmarshal(get(pathPathMeasure, `"/echo"`), &pm); err != nil {
 		t.Fatal(err)
 	}
 	if pm.Count != 3 || pm.Latency.Unit != "microsecond" || pm.Latency.Max <= 0 || pm.Latency.P50 > pm.Latency.Max {
 		t.Fatalf("path_measure %+v", pm)
 	}
-	if err := json.Unmarshal(get(PathServerMeasure, "{}"), &pm); err != nil || pm.Count != 4 {
+	if err := json.Unmarshal(get(pathServerMeasure, "{}"), &pm); err != nil || pm.Count != 4 {
 		t.Fatalf("server_measure %+v %v", pm, err)
 	}
-	if _, err := c.Do(testCtx(t), PathPathCount, []byte("/unknown")); !errors.Is(err, ErrNoHandler) {
+	if _, err := c.Do(testCtx(t), pathPathCount, []byte("/unknown")); !errors.Is(err, ErrNoHandler) {
 		t.Fatalf("path_count of unknown path: %v", err)
 	}
-	report := string(get(PathStatis, `{"time_unit":"millisecond"}`))
+	report := string(get(pathStatis, `{"time_unit":"millisecond"}`))
 	if !strings.Contains(report, "time unit millisecond") || !strings.Contains(report, "/echo") {
 		t.Fatalf("statis report:\n%s", report)
 	}
-	if _, err := c.Do(testCtx(t), PathStatis, []byte(`{"time_unit":"fortnight"}`)); !errors.Is(err, ErrUnknown) {
+	if _, err := c.Do(testCtx(t), pathStatis, []byte(`{"time_unit":"fortnight"}`)); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("bad time unit: %v", err)
 	}
 	var cs struct {
-		Connections []ConnStats `json:"connections"`
+		Connections []connStats `json:"connections"`
 	}
-	if err := json.Unmarshal(get(PathConnectionStatis, "{}"), &cs); err != nil {
+	if err := json.Unmarshal(get(pathConnectionStatis, "{}"), &cs); err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Connections) != 1 || len(cs.Connections[0].Channels) != 2 || cs.Connections[0].Caps[0] != capTypedErrors {

@@ -79,13 +79,13 @@ func toMeasure(p PathStats, uptime time.Duration) measureJSON {
 func (c *serverConn) sysAnswer(it *item) ([]byte, error) {
 	s := c.s
 	switch it.req.Path {
-	case PathServerCount:
+	case pathServerCount:
 		st := s.Stats()
 		return json.Marshal(serverCountJSON{countJSON: toCount(st.Total, st.Uptime), Connections: st.Connections, Channels: st.Channels, Uptime: st.Uptime.Seconds()})
-	case PathServerMeasure:
+	case pathServerMeasure:
 		st := s.Stats()
 		return json.Marshal(toMeasure(st.Total, st.Uptime))
-	case PathPathCount, PathPathMeasure:
+	case pathPathCount, pathPathMeasure:
 		p := strings.TrimSpace(string(it.req.Data))
 		var quoted string
 		if json.Unmarshal([]byte(p), &quoted) == nil {
@@ -97,11 +97,11 @@ func (c *serverConn) sysAnswer(it *item) ([]byte, error) {
 		}
 		now := time.Now()
 		ps, up := r.stats.snapshot(now), now.Sub(s.start)
-		if it.req.Path == PathPathCount {
+		if it.req.Path == pathPathCount {
 			return json.Marshal(toCount(ps, up))
 		}
 		return json.Marshal(toMeasure(ps, up))
-	case PathStatis:
+	case pathStatis:
 		var req struct {
 			TimeUnit string `json:"time_unit"`
 		}
@@ -111,11 +111,11 @@ func (c *serverConn) sysAnswer(it *item) ([]byte, error) {
 			return nil, &Error{Code: CodeUnknown, Message: fmt.Sprintf("unknown time_unit %q (want microsecond, millisecond, second or nanosecond)", req.TimeUnit)}
 		}
 		return statisReport(s.Stats(), unit, name), nil
-	case PathConnectionStatis:
+	case pathConnectionStatis:
 		return json.Marshal(struct {
 			Code        int         `json:"code"`
-			Connections []ConnStats `json:"connections"`
-		}{Connections: s.ConnStats()})
+			Connections []connStats `json:"connections"`
+		}{Connections: s.connStats()})
 	}
 	return nil, &Error{Code: CodeNoHandler, Message: "no handler for path " + it.req.Path}
 }

@@ -88,8 +88,8 @@ func TestHostileWindow(t *testing.T) {
 	_, addr := echoServer(t, WithConfig(Config{FrameSize: fs, Window: 2 * fs}))
 	negotiate := func(t *testing.T) *rawConn {
 		r := rawDial(t, addr)
-		r.send(rawFrame(byte(statusRequest), PathNewChannel, 0, `{"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`))
-		r.expect(rawResp{byte(statusResponse), PathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`})
+		r.send(rawFrame(byte(statusRequest), pathNewChannel, 0, `{"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`))
+		r.expect(rawResp{byte(statusResponse), pathNewChannel, 0, `{"code":0,"channel_id":1,"caps":["control","goaway","frame-size","window"],"frame_size":65536,"window":131072}`})
 		return r
 	}
 	t.Run("frame past the window", func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestWindowShutdownAnswersLargeResponses(t *testing.T) {
 // so that part of it is surely out), the client closes the connection (the
 // rest of the message cannot follow) and the call fails, not hangs.
 func TestWindowDeadlineMidMessage(t *testing.T) {
-	s, addr, seen := hookedServer(t, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}), WithStreamQueue(1))
+	s, addr, seen := hookedServer(t, WithConfig(Config{FrameSize: MinFrameSize, Window: 2 * MinFrameSize}), WithLimits(Limits{StreamQueue: 1}))
 	release := make(chan struct{})
 	s.HandleStream("/stuck", func(ctx context.Context, r *StreamRequest) ([]byte, error) {
 		select {

@@ -30,7 +30,7 @@ type connWriter struct {
 	err  error
 	fail func(error)
 	// timeout, when positive, bounds the write of each frame whose
-	// context has no deadline (the server's WriteTimeout).
+	// context has no deadline (the server's Timeouts.Write).
 	timeout time.Duration
 	// frameSize is the largest data of one frame: MaxFrameData, or the
 	// size negotiated with the "frame-size" capability. Messages are split

@@ -142,7 +142,7 @@ func (f iipFramework) Dial(addr string, _ DialOptions) (Client, error) {
 	case iipChannel:
 		d, err = iip.Dial(ctx, addr, opts...)
 	case iipPool:
-		d, err = iip.NewClient(addr, opts...)
+		d, err = iip.NewClient(ctx, addr, opts...)
 	case iipBalanced:
 		var c *iip.Conn
 		if c, err = iip.Dial(ctx, addr, opts...); err != nil {

@@ -54,5 +54,5 @@ func Client(ctx context.Context, c *cli.Context, log *slog.Logger) (*iip.Client,
 	if err != nil {
 		return nil, err
 	}
-	return iip.NewClientContext(ctx, c.String("addr"), iip.WithTLS(tlsConfig), iip.WithPool(1, 1), iip.WithLogger(log))
+	return iip.NewClient(ctx, c.String("addr"), iip.WithTLS(tlsConfig), iip.WithPool(1, 1), iip.WithLogger(log))
 }

@@ -39,14 +39,14 @@ func Example() {
 	go srv.Serve(l)
 	defer srv.Close()
 
-	client, err := iip.NewClient(l.Addr().String(), iip.WithLogger(log))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := iip.NewClient(ctx, l.Addr().String(), iip.WithLogger(log))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 
 	dest := filepath.Join(local, "hello.txt")
 	res, err := filetransfer.Download(ctx, client, "hello.txt", dest, nil)

@@ -98,10 +98,10 @@ func TestHostileUploadWrongOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(c)
-	if _, err := c.Write(rawFrame(1, iip.PathNewChannel, 0, "{}")); err != nil {
+	if _, err := c.Write(rawFrame(1, "/sys/new_channel", 0, "{}")); err != nil {
 		t.Fatal(err)
 	}
-	if st, path, _, data := readFrame(t, br); st != 5 || path != iip.PathNewChannel || !strings.Contains(data, `"channel_id":1`) {
+	if st, path, _, data := readFrame(t, br); st != 5 || path != "/sys/new_channel" || !strings.Contains(data, `"channel_id":1`) {
 		t.Fatalf("new_channel answer: status %d path %q data %q", st, path, data)
 	}
 	// Pipelined on channel 1: the answers come back in order.
@@ -131,7 +131,7 @@ func TestHostileUploadWrongOffset(t *testing.T) {
 	if err := os.WriteFile(src, []byte(strings.Repeat("good upload ", 1000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := iip.NewClient(l.Addr().String(), iip.WithLogger(quiet))
+	cl, err := iip.NewClient(testContext(t), l.Addr().String(), iip.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func serve(t testing.TB, register func(*iip.Server)) *iip.Client {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	c, err := iip.NewClient(l.Addr().String(), iip.WithLogger(quiet), iip.WithPool(1, 1))
+	c, err := iip.NewClient(testContext(t), l.Addr().String(), iip.WithLogger(quiet), iip.WithPool(1, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func uploadServer(t testing.TB, dir string) (*filetransfer.UploadServer, *iip.Cl
 	return us, serve(t, us.Register)
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

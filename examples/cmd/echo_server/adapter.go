@@ -33,7 +33,7 @@ func (l *lazyClient) Do(ctx context.Context, path string, data []byte) ([]byte, 
 	c := l.client
 	if c == nil {
 		var err error
-		c, err = iip.NewClientContext(ctx, l.addr, iip.WithTLS(l.tlsConfig), iip.WithLogger(l.log))
+		c, err = iip.NewClient(ctx, l.addr, iip.WithTLS(l.tlsConfig), iip.WithLogger(l.log))
 		if err != nil {
 			l.mu.Unlock()
 			return nil, err
