@@ -85,6 +85,12 @@ const (
 	maxControlData = 4096
 )
 
+// dataMarkerStreamed starts the first frame of a streamed response under
+// typed errors: the message is a stream of frames whose last one starts
+// with a trailer byte (dataMarkerOK: the rest is data; dataMarkerError: the
+// rest is an error and the response failed).
+const dataMarkerStreamed byte = 0x02
+
 // sizeHintLen is the length of the size hint that starts the first frame
 // of a message of several frames once "size-hint" holds.
 const sizeHintLen = 4

@@ -19,12 +19,18 @@
 // timeouts are two more structs, Limits (WithLimits) and Timeouts
 // (WithTimeouts). The default logger is slog.Default().
 //
-// Files: client side in clientconn.go (Dial, Conn), channel.go (Channel),
-// client.go (the pool, Client), balance.go (LoadBalanceClient) and
-// client_options.go; server side in server.go (Server), serverconn.go (one
-// served connection), handler.go, response_stream.go and
-// server_options.go; shared in config.go, options.go, frame.go, const.go,
-// errors.go.
+// Files: the client side is client*.go: client_conn.go (Dial, Conn),
+// client_channel.go (Channel), client.go (the pool, Client),
+// client_balance.go (LoadBalanceClient), client_stream.go (DoStream,
+// ResponseStream) and client_options.go; the server side is server*.go:
+// server.go (Server), server_conn.go (one served connection),
+// server_handler.go (Request, Handler, StreamRequest), server_stream.go
+// (HandleStreamResponse, StreamWriter), server_budget.go (byte and handler
+// budgets), server_stats.go and server_sys.go (statistics and the /sys/
+// paths) and server_options.go (Limits, Timeouts); shared by both:
+// config.go, options.go, const.go, errors.go, frame.go (reading frames),
+// writer.go (writing them), window.go (flow control), socket.go and
+// bufpool.go.
 //
 // The wire format is the one existing IIP peers speak; PROTOCOL.md in the
 // module specifies it, together with the capabilities this implementation
