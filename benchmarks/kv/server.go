@@ -45,6 +45,13 @@ const EtserverPackage = "github.com/seed857a6cbd/pocket/entrytask-server/cmd/ets
 // load. Its operators set GOGC (or GOMEMLIMIT) the same way.
 const ServerGOGC = "400"
 
+// ServerCallWorkers is the call_workers the suite gives etserver (ETSERVER_CALL_WORKERS,
+// unless Options.Env sets it): goroutines that finished an RPC wait for the next one with
+// the stacks they grew, instead of a new goroutine per call growing its stack again
+// (17 % of etserver's CPU at 100 callers with the default, 7.5 % with 64 workers:
+// entrytask-server/BENCHMARKS.md). Operators set it the same way.
+const ServerCallWorkers = "256"
+
 // Bounds of an etserver process's life in the suite.
 const (
 	buildTimeout = 5 * time.Minute
@@ -182,7 +189,8 @@ func StartServer(ctx context.Context, opts StoreOptions) (_ *Server, err error) 
 }
 
 // serverEnv is etserver's environment: this process's without ETSERVER_* (so a developer's
-// settings do not leak in), GOGC=ServerGOGC unless GOGC is set, then extra and settings.
+// settings do not leak in), GOGC=ServerGOGC unless GOGC is set,
+// ETSERVER_CALL_WORKERS=ServerCallWorkers, then extra (which may override it) and settings.
 func serverEnv(extra []string, settings ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -193,6 +201,7 @@ func serverEnv(extra []string, settings ...string) []string {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		env = append(env, "GOGC="+ServerGOGC)
 	}
+	env = append(env, "ETSERVER_CALL_WORKERS="+ServerCallWorkers)
 	env = append(env, extra...)
 	return append(env, settings...)
 }

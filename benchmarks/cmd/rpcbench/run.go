@@ -118,7 +118,7 @@ func run(cfg config, w io.Writer) error {
 		if cfg.kv.etserver, err = kv.Build(context.Background(), dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "rpcbench: kv suite runs %s (built from %s), GOGC=%s unless set\n", cfg.kv.etserver, kv.EtserverPackage, kv.ServerGOGC)
+		fmt.Fprintf(w, "rpcbench: kv suite runs %s (built from %s), GOGC=%s unless set, ETSERVER_CALL_WORKERS=%s\n", cfg.kv.etserver, kv.EtserverPackage, kv.ServerGOGC, kv.ServerCallWorkers)
 	}
 	pin := findPinning()
 	if pin.taskset != "" {
