@@ -362,17 +362,25 @@ func (ch *Channel) popHead() {
 		ch.mu.Unlock()
 		return
 	}
-	ch.pending[ch.head] = nil
-	ch.head++
-	var drained func(*Channel, bool)
-	if ch.head == len(ch.pending) {
-		ch.pending, ch.head = ch.pending[:0], 0
-		drained, ch.drained = ch.drained, nil
-	}
+	_, drained := ch.takeHeadLocked()
 	ch.mu.Unlock()
 	if drained != nil {
 		drained(ch, true)
 	}
+}
+
+// takeHeadLocked removes the oldest pending call (ch.mu held, at least one pending) and
+// returns it, with the drained hook when it was the last: the caller runs the hook after
+// unlocking.
+func (ch *Channel) takeHeadLocked() (cl *call, drained func(*Channel, bool)) {
+	cl = ch.pending[ch.head]
+	ch.pending[ch.head] = nil
+	ch.head++
+	if ch.head == len(ch.pending) {
+		ch.pending, ch.head = ch.pending[:0], 0
+		drained, ch.drained = ch.drained, nil
+	}
+	return cl, drained
 }
 
 // responsePathMatches reports whether a response path fits its request's
@@ -438,14 +446,7 @@ func (ch *Channel) deliver() error {
 		ch.mu.Unlock()
 		return nil
 	}
-	cl := ch.pending[ch.head]
-	ch.pending[ch.head] = nil
-	ch.head++
-	var drained func(*Channel, bool)
-	if ch.head == len(ch.pending) {
-		ch.pending, ch.head = ch.pending[:0], 0
-		drained, ch.drained = ch.drained, nil
-	}
+	cl, drained := ch.takeHeadLocked()
 	ch.mu.Unlock()
 	cl.resp, cl.pb, cl.err = resp, pb, err
 	cl.done <- struct{}{}

@@ -1350,22 +1350,36 @@ func (c *serverConn) release(it *item) {
 	itemPool.Put(it)
 }
 
-// call runs the handler, turning a panic into a failed request.
-func (c *serverConn) call(ch *serverChannel, it *item) (resp []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			resp, err = nil, &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
-			it.panicked = true
-		}
-	}()
+// handlerPanicked logs a handler's panic p with its stack, marks it, and returns the error
+// its request fails with. Call it from the handler goroutine's deferred recover.
+func (c *serverConn) handlerPanicked(it *item, p any) error {
+	c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	it.panicked = true
+	return &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
+}
+
+// handlerContext is the context a handler of ch runs with: the channel's, bounded by
+// Timeouts.Handler when it is set; cancel releases it.
+func (c *serverConn) handlerContext(ch *serverChannel) (context.Context, context.CancelFunc) {
 	ch.mu.Lock()
 	ctx := ch.ctx
 	ch.mu.Unlock()
 	if t := c.s.opts.timeouts.Handler; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
+		return context.WithTimeout(ctx, t)
+	}
+	return ctx, func() {}
+}
+
+// call runs the handler, turning a panic into a failed request.
+func (c *serverConn) call(ch *serverChannel, it *item) (resp []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, c.handlerPanicked(it, p)
+		}
+	}()
+	ctx, cancel := c.handlerContext(ch)
+	defer cancel()
+	if t := c.s.opts.timeouts.Handler; t > 0 {
 		defer func() {
 			if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 				err = &Error{Code: CodeTimeout, Message: fmt.Sprintf("handler for %s exceeded %v", it.req.Path, t)}

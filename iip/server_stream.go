@@ -125,18 +125,10 @@ func (c *serverConn) serveStreamResponse(ch *serverChannel, it *item) (int64, er
 func (c *serverConn) callStreamResponse(ch *serverChannel, it *item, w *StreamWriter) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.log.Error("iip: handler panicked", "path", it.req.Path, "conn", c.id, "remote", c.remote, "panic", fmt.Sprint(p))
-			err = &Error{Code: CodeHandler, Message: fmt.Sprintf("handler panicked: %v", p)}
-			it.panicked = true
+			err = c.handlerPanicked(it, p)
 		}
 	}()
-	ch.mu.Lock()
-	ctx := ch.ctx
-	ch.mu.Unlock()
-	if t := c.s.opts.timeouts.Handler; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
+	ctx, cancel := c.handlerContext(ch)
+	defer cancel()
 	return it.route.respStream(ctx, &it.req, w)
 }
