@@ -64,9 +64,18 @@ type Session struct {
 	writing        bool       // the write token: someone is writing a batch
 	ctrl           []byte     // encoded control frames waiting for the writer
 	ready          streamRing // streams with a message to send, round-robin
-	connBlocked    bool       // the connection send window stopped the last pass
+	connBlocked    bool       // the last pass stopped: connection window, or streams held behind bulk
 	flushLater     bool       // a sender left small frames buffered for the writer to flush
 	dataSinceFlush bool       // DATA frames went into the write buffer since the last flush (writer.go)
+
+	// bulk is the stream whose message of several frames is being sent: another message
+	// larger than sharedFrameSize starts only after it (writer.go, buildBatchLocked).
+	// While bulk waits for its stream window the others wait too, for at most
+	// bulkWindowWait: bulkTimer (armed: bulkTimerArmed) then sets bulkWaitOver.
+	bulk           *Stream
+	bulkTimer      *time.Timer
+	bulkTimerArmed bool
+	bulkWaitOver   bool
 
 	acceptQ      streamRing // accepted by the reader, not yet by the application
 	acceptNotify chan struct{}
@@ -396,6 +405,9 @@ func (s *Session) closeLocked(cause error, flush bool) {
 	}
 	if s.watchTimer != nil {
 		s.watchTimer.Stop()
+	}
+	if s.bulkTimer != nil {
+		s.bulkTimer.Stop()
 	}
 	s.leaveBudgetLocked()
 	if !flush {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // batchBudget is how many payload bytes the writer schedules per batch
@@ -342,13 +343,29 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 	sharedFrame := min(loneFrame, sharedFrameSize)
 	budget := batchBudget
 	connWaiting := 0 // streams in a row that wait for the connection window
-	for budget > 0 && s.ready.len() > connWaiting {
+	held := 0        // streams in a row whose large message waits for s.bulk's to end
+	for budget > 0 && s.ready.len() > connWaiting+held {
 		st := s.ready.pop()
 		if !st.sending || st.err != nil || s.closed {
 			st.inReady = false
 			continue
 		}
 		rem := len(st.sendHead) + len(st.sendBuf) - st.sendOff
+		// One large message at a time: a message larger than sharedFrameSize starts
+		// only when no other stream is in the middle of one that can progress. Small
+		// messages still interleave with it (at most sharedFrameSize of it between
+		// them). Interleaving several large messages would not finish any sooner in
+		// total, and it makes the receiver hold all of them half-assembled at once: 16
+		// messages of 1.125 MiB filled its 16 MiB connection budget before any
+		// completed, and it reset one (RESOURCE_EXHAUSTED).
+		if st.sendOff == 0 && rem > sharedFrame && !st.legacy && s.bulk != nil && s.bulk != st {
+			if s.bulkProgressingLocked() {
+				s.ready.push(st)
+				held++
+				continue
+			}
+			s.bulk = nil
+		}
 		n := rem
 		maxFrame := loneFrame
 		if s.ready.len() > 0 {
@@ -386,7 +403,7 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 				connWaiting++
 				continue
 			}
-			connWaiting = 0
+			connWaiting, held = 0, 0
 			wire := int64(n)
 			if hint {
 				wire += sizeHintLen
@@ -419,7 +436,13 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		st.sendOff += n
 		st.sendTick = s.tick
 		budget -= n + headerSize
+		if n < rem && s.bulk == nil && !st.legacy {
+			s.bulk, s.bulkWaitOver = st, false
+		}
 		if n == rem {
+			if s.bulk == st {
+				s.bulk = nil
+			}
 			st.inReady = false
 			if st.sendEnd || st.legacy {
 				st.sentEnd = true
@@ -429,9 +452,60 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 			s.ready.push(st)
 		}
 	}
-	if connWaiting > 0 && connWaiting == s.ready.len() {
+	// The pass stopped with every stream left waiting for the connection window or held
+	// behind s.bulk: nothing moves until a WINDOW_UPDATE, a new sender, or bulkTimer.
+	if connWaiting+held > 0 && connWaiting+held == s.ready.len() {
 		s.connBlocked = true
 	}
+}
+
+// bulkWindowWait bounds how long the other streams' large messages wait while the one
+// being sent (Session.bulk) waits for its stream window: a peer that reads the message
+// credits it within a round trip (at once, for the whole message, with a size hint and
+// SizeHintCredit), while one that does not read that stream must not hold up the rest of
+// the connection for longer.
+const bulkWindowWait = 20 * time.Millisecond
+
+// bulkProgressingLocked reports whether s.bulk, the stream sending a message of several
+// frames, still holds the other large messages back: its message is unfinished and it is
+// either in the round-robin or waiting for its stream window since less than
+// bulkWindowWait (it arms bulkTimer for that).
+func (s *Session) bulkProgressingLocked() bool {
+	b := s.bulk
+	if !b.sending || b.err != nil || b.sendOff == 0 || b.sendOff >= len(b.sendHead)+len(b.sendBuf) {
+		return false
+	}
+	if !b.winBlocked {
+		return b.inReady
+	}
+	if s.bulkWaitOver {
+		return false
+	}
+	if !s.bulkTimerArmed {
+		s.bulkTimerArmed = true
+		if s.bulkTimer == nil {
+			s.bulkTimer = time.AfterFunc(bulkWindowWait, s.bulkWaitExpired)
+		} else {
+			s.bulkTimer.Reset(bulkWindowWait)
+		}
+	}
+	return true
+}
+
+// bulkWaitExpired ends the wait of the streams held behind a Session.bulk stopped by its
+// stream window (bulkTimer's function).
+func (s *Session) bulkWaitExpired() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bulkTimerArmed = false
+	if s.closed {
+		return
+	}
+	if s.bulk != nil && s.bulk.winBlocked {
+		s.bulkWaitOver = true
+	}
+	s.connBlocked = false
+	s.writeCond.Signal()
 }
 
 // sendSlices returns the next n bytes of the message being sent (sendHead
