@@ -453,8 +453,11 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		}
 	}
 	// The pass stopped with every stream left waiting for the connection window or held
-	// behind s.bulk: nothing moves until a WINDOW_UPDATE, a new sender, or bulkTimer.
-	if connWaiting+held > 0 && connWaiting+held == s.ready.len() {
+	// behind s.bulk: the writer sleeps until a WINDOW_UPDATE, a new sender or bulkTimer
+	// wakes it. Streams held behind a bulk stream that left the round-robin otherwise
+	// (reset, closed) are not asleep: the next pass lets them go.
+	if connWaiting+held > 0 && connWaiting+held == s.ready.len() &&
+		(connWaiting > 0 || (s.bulk != nil && s.bulk.winBlocked && s.bulkTimerArmed)) {
 		s.connBlocked = true
 	}
 }
