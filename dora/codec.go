@@ -1,6 +1,8 @@
 package dora
 
 import (
+	"fmt"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -13,9 +15,22 @@ import (
 // protoCodec is the default codec, and the only one legacy peers speak.
 var protoCodec = codec.Get(codec.NameProto)
 
+// cachedSize encodes a proto message whose size presize has just computed (and cached in
+// it), without computing it again. Only for a message nothing changes in between.
+var cachedSize = proto.MarshalOptions{UseCachedSize: true}
+
 // marshal appends v encoded with cdc to b: in place for codecs that can append (after
 // presize made room for a proto message), by a copy of Marshal's result otherwise.
 func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
+	if m, ok := v.(proto.Message); ok && cdc == protoCodec {
+		// presize computes m's size with proto.Size, which caches it in m: encode with
+		// that size instead of computing it a second time.
+		out, err := cachedSize.MarshalAppend(presize(cdc, b, v), m)
+		if err != nil {
+			return b, fmt.Errorf("codec: proto marshal %T: %w", v, err)
+		}
+		return out, nil
+	}
 	if am, ok := cdc.(codec.AppendMarshaler); ok {
 		return am.MarshalAppend(presize(cdc, b, v), v)
 	}

@@ -162,6 +162,21 @@ func TestMarshalSplitAllocs(t *testing.T) {
 
 // BenchmarkEncodeLarge: encoding a message with one large bytes field, copied into a
 // pooled buffer (marshal, as before marshalSplit) and split (the field left in place).
+// BenchmarkEncodeSmall is marshal of a message of the entry task's read reply size (a
+// 2000-byte value): the encoding every small unary reply takes.
+func BenchmarkEncodeSmall(b *testing.B) {
+	msg := &anypb.Any{TypeUrl: "type.googleapis.com/kv.ReadSecureMessageResp", Value: filled(2000, 'v')}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p := getBuf()
+		var err error
+		if *p, err = marshal(protoCodec, (*p)[:0], msg); err != nil {
+			b.Fatal(err)
+		}
+		putBuf(p)
+	}
+}
+
 func BenchmarkEncodeLarge(b *testing.B) {
 	for _, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
 		msg := &anypb.Any{TypeUrl: "x/y", Value: filled(size, 'a')}
