@@ -6,7 +6,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/seed857a6cbd/pocket/dora/codec"
 	"github.com/seed857a6cbd/pocket/nap"
 )
 
@@ -43,17 +42,11 @@ func putBuf(b *[]byte) {
 	bufPool.Put(b)
 }
 
-// presize makes room after b for v's encoding when the codec is proto and the encoding
-// would not fit: a buffer of exactly the size needed from nap's pool, instead of the
-// copies append makes while it doubles a small buffer. Other codecs keep b.
-func presize(cdc codec.Codec, b []byte, v any) []byte {
-	if cdc != protoCodec {
-		return b
-	}
-	m, ok := v.(proto.Message)
-	if !ok {
-		return b
-	}
+// presize makes room after b for m's encoding when it would not fit: a buffer of exactly
+// the size needed from nap's pool, instead of the copies append makes while it doubles a
+// small buffer. proto.Size caches m's size in m, so the encoding that follows at once can
+// use it (marshal's cachedSize).
+func presize(b []byte, m proto.Message) []byte {
 	n := len(b) + proto.Size(m)
 	if n <= cap(b) {
 		return b

@@ -19,20 +19,19 @@ var protoCodec = codec.Get(codec.NameProto)
 // it), without computing it again. Only for a message nothing changes in between.
 var cachedSize = proto.MarshalOptions{UseCachedSize: true}
 
-// marshal appends v encoded with cdc to b: in place for codecs that can append (after
-// presize made room for a proto message), by a copy of Marshal's result otherwise.
+// marshal appends v encoded with cdc to b: a proto message in place after presize made
+// room for it (its size computed once), other codecs in place when they can append, by a
+// copy of Marshal's result otherwise.
 func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
 	if m, ok := v.(proto.Message); ok && cdc == protoCodec {
-		// presize computes m's size with proto.Size, which caches it in m: encode with
-		// that size instead of computing it a second time.
-		out, err := cachedSize.MarshalAppend(presize(cdc, b, v), m)
+		out, err := cachedSize.MarshalAppend(presize(b, m), m)
 		if err != nil {
 			return b, fmt.Errorf("codec: proto marshal %T: %w", v, err)
 		}
 		return out, nil
 	}
 	if am, ok := cdc.(codec.AppendMarshaler); ok {
-		return am.MarshalAppend(presize(cdc, b, v), v)
+		return am.MarshalAppend(b, v)
 	}
 	out, err := cdc.Marshal(v)
 	if err != nil {
