@@ -86,10 +86,8 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if err != nil {
 		return err
 	}
-	opts := []dora.ServerOption{dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes()))}
-	if cfg.CallWorkers > 0 {
-		opts = append(opts, dora.IdleCallWorkers(cfg.CallWorkers))
-	}
+	opts := []dora.ServerOption{dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes())),
+		dora.IdleCallWorkers(cfg.CallWorkers)} // 0, the default, is dora's goroutine per call
 	if tlsCfg != nil {
 		opts = append(opts, dora.WithTLS(tlsCfg))
 	}
