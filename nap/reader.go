@@ -382,9 +382,13 @@ func (s *Session) handleData(h frameHeader) error {
 			s.creditAnnouncedLocked(st)
 		}
 		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
+			// Early credit of what arrived. Once the rest of the message was
+			// credited in advance the peer needs none of it to finish the
+			// message, so it is batched like consumed data (half a window
+			// per update) instead of one update per frame.
 			c := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
-			s.creditStreamLocked(st, int64(c), true)
+			s.creditStreamLocked(st, int64(c), st.promised == 0)
 		}
 		if msg != nil {
 			st.queue = append(st.queue, msg)

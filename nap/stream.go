@@ -310,10 +310,11 @@ func (st *Stream) Recv() ([]byte, error) {
 		}
 		if st.partialLen > st.headCredit {
 			// A message larger than the window is being assembled and we
-			// want it: let the peer send the rest.
+			// want it: let the peer send the rest (batched when the rest was
+			// credited in advance, creditAnnouncedLocked).
 			n := st.partialLen - st.headCredit
 			st.headCredit = st.partialLen
-			s.creditStreamLocked(st, int64(n), true)
+			s.creditStreamLocked(st, int64(n), st.promised == 0)
 		}
 		s.creditAnnouncedLocked(st)
 		st.recvWaiting = true
