@@ -116,7 +116,8 @@ type Config struct {
 	// window, and what the connection holds plus the message is at most
 	// SizeHintCredit, the whole rest of the message is credited at once,
 	// instead of one window per round trip as its fragments arrive (a single
-	// large call is not throttled). Streams nobody reads keep their window.
+	// large call is not throttled). Streams nobody reads keep their window
+	// (but see EagerCredit).
 	// Default (zero): half of MaxConnBuffered once resolved, 8 MiB with the
 	// defaults; valid: at most MaxConnBuffered; negative disables.
 	SizeHintCredit int
@@ -136,6 +137,28 @@ type Config struct {
 	// EXPERIMENTAL: a performance option; it may change or go away in a
 	// later release.
 	YieldToReader bool
+	// EagerCredit makes the read loop credit the first message of a stream
+	// the peer has just opened as soon as the message's first frame is in,
+	// when that frame announces a size larger than the stream window (on
+	// SizeHintCredit's terms, as for a waiting Recv), instead of once the
+	// application has accepted the stream and waits in Recv; and it makes
+	// the read loop yield its P (runtime.Gosched) after it queues the credit
+	// for an announced message (this one, or one a Recv waits for), so that
+	// the writer goroutine sends the WINDOW_UPDATE at once rather than after
+	// the read loop has read what the socket holds. Why: a sender that has
+	// written a whole window waits a round trip for the rest of the message;
+	// a 256 KiB call on the default 256 KiB window (a few bytes larger with
+	// its envelope) waited for its last bytes in each direction. Between two
+	// one-core processes it took the median latency of dora's 256 KiB echo
+	// call from 446-526 to 375-441 µs (BENCHMARKS.md, "Eager credit"). The
+	// cost: a stream the application never reads holds its first message's
+	// share of SizeHintCredit (the memory bounds are unchanged: what a
+	// connection holds stays within MaxConnBuffered), and a scheduler round
+	// per large message. Default false.
+	//
+	// EXPERIMENTAL: a performance option; it may change or go away in a
+	// later release.
+	EagerCredit bool
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	// Default nil: plain TCP.
@@ -191,6 +214,7 @@ type config struct {
 	sizeHintCredit    int64         // <= 0: disabled
 	serverBudget      int64         // MaxServerBuffered resolved; 0: disabled
 	yieldToReader     bool          // YieldToReader
+	eagerCredit       bool          // EagerCredit
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
 	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
@@ -254,6 +278,7 @@ func (c *Config) resolve() (config, error) {
 		maxConnBuffered:   int64(c.MaxConnBuffered),
 		sizeHintCredit:    int64(c.SizeHintCredit),
 		yieldToReader:     c.YieldToReader,
+		eagerCredit:       c.EagerCredit,
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}

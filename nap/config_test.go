@@ -45,6 +45,7 @@ func TestVerifyConfig(t *testing.T) {
 		{"size-hint credit over the conn budget", &Config{SizeHintCredit: DefaultMaxConnBuffered + 1}, "SizeHintCredit"},
 		{"negative size-hint credit disables", &Config{SizeHintCredit: -1}, ""},
 		{"yield option", &Config{YieldToReader: true}, ""},
+		{"eager credit option", &Config{EagerCredit: true}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

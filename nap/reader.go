@@ -52,6 +52,15 @@ func (s *Session) readLoop() {
 			s.fail(err, errors.As(err, &ce))
 			return
 		}
+		if s.yieldToWriter {
+			// Config.EagerCredit: the credit for the rest of a message is
+			// queued; with one P the writer would send it only once this
+			// loop blocks, after the socket is drained, while the sender
+			// waits for it. Let the writer send it now.
+			s.yieldToWriter = false
+			s.creditYields.Add(1)
+			runtime.Gosched()
+		}
 		if s.yieldToReader {
 			// Config.YieldToReader: with one P the reader woken by
 			// handleData runs only once this loop blocks, which while a bulk
@@ -244,7 +253,8 @@ func (s *Session) handleData(h frameHeader) error {
 	}
 	s.mu.Lock()
 	st := s.streams[h.streamID]
-	if st == nil {
+	opened := st == nil // this frame opens the stream: it starts its first message
+	if opened {
 		var err error
 		st, err = s.newPeerStreamLocked(h.streamID)
 		if err != nil {
@@ -293,7 +303,7 @@ func (s *Session) handleData(h frameHeader) error {
 	}
 	// The announced size is taken in one step only when the peer may send it
 	// all, or a Recv waits for it and the connection has room for it.
-	waiting, announced := st.recvWaiting, st.partialWant
+	waiting, announced, promised := st.recvWaiting, st.partialWant, st.promised != 0
 	roomy := s.held+s.promised+int64(announced) <= s.cfg.sizeHintCredit
 	s.readingInto = st // st.partial is ours until the second lock
 	s.mu.Unlock()
@@ -322,10 +332,11 @@ func (s *Session) handleData(h frameHeader) error {
 					// the peer's word: take at most sizeHintPrealloc before
 					// its bytes arrive.
 					c = min(w, max(c, sizeHintPrealloc))
-				case w > 0 && (w <= c+slack || (waiting && roomy)):
-					// The rest may come now (it fits the window, or the
-					// reader asked for it and SizeHintCredit has room): the
-					// announced size, in one step.
+				case w > 0 && (w <= c+slack || promised || (waiting && roomy)):
+					// The rest may come now (it fits the window, it was
+					// credited in advance, or the reader asked for it and
+					// SizeHintCredit has room): the announced size, in one
+					// step.
 					c = w
 				case w > 0:
 					// Nobody reads the stream yet, or the connection holds
@@ -378,8 +389,12 @@ func (s *Session) handleData(h frameHeader) error {
 			s.creditStreamLocked(st, sizeHintLen, false)
 		}
 		st.partialLen += m
-		if msg == nil && st.recvWaiting {
-			s.creditAnnouncedLocked(st)
+		// Config.EagerCredit: the first message of a stream the peer just
+		// opened is credited before the application accepts the stream and
+		// waits for it (it is about to).
+		eager := s.cfg.eagerCredit && opened && want > 0
+		if msg == nil && (st.recvWaiting || eager) && s.creditAnnouncedLocked(st) && s.cfg.eagerCredit {
+			s.yieldToWriter = true
 		}
 		if msg == nil && len(st.queue) == 0 && st.recvWaiting && st.partialLen > st.headCredit {
 			// Early credit of what arrived. Once the rest of the message was
@@ -632,23 +647,25 @@ func (s *Session) readPayload(n int) ([]byte, error) {
 // holds plus the message fits SizeHintCredit, the rest of the message is
 // credited at once. The credit counts as already returned for the message
 // (headCredit), so the window is back to its size once the message is read.
-// Called by the read loop and by Recv, only while a Recv waits (the
-// application asked for the message).
-func (s *Session) creditAnnouncedLocked(st *Stream) {
+// Called by the read loop and by Recv while a Recv waits (the application
+// asked for the message), and by the read loop at the first frame of a stream
+// the peer opens when Config.EagerCredit is set. It reports whether it
+// credited the message.
+func (s *Session) creditAnnouncedLocked(st *Stream) bool {
 	w, limit := st.partialWant, s.cfg.sizeHintCredit
 	if w == 0 || st.promised != 0 || limit <= 0 || len(st.queue) != 0 || s.held+s.promised+int64(w) > limit {
-		return
+		return false
 	}
 	if s.readingInto == st {
 		// The read loop is reading a frame of this message unlocked: the window
 		// already counts its bytes and partialLen does not yet, so the rest would be
 		// over-credited by the frame. The read loop calls this again once the frame
 		// is in (a Recv is waiting).
-		return
+		return false
 	}
 	rest := int64(w-st.partialLen) - st.recvWindow - st.credit
 	if rest <= 0 || st.remoteDone() || st.sentRst {
-		return
+		return false
 	}
 	// Promised until the message is complete or the stream fails
 	// (unpromiseLocked): what is promised and what is held stay within limit.
@@ -656,6 +673,7 @@ func (s *Session) creditAnnouncedLocked(st *Stream) {
 	s.promised += st.promised
 	st.headCredit += int(rest)
 	s.creditStreamLocked(st, rest, true)
+	return true
 }
 
 // unpromiseLocked ends the promise creditAnnouncedLocked made for st's message.

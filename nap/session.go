@@ -60,6 +60,7 @@ type Session struct {
 	connRecvWindow int64 // what we still let the peer send
 	connCredit     int64 // consumed bytes not yet returned with WINDOW_UPDATE
 	yieldToReader  bool  // read loop only (set in handleData): yield to the reader of a large message (Config.YieldToReader)
+	yieldToWriter  bool  // read loop only (set in handleData): yield to the writer, which has a message's credit to send (Config.EagerCredit)
 
 	writing        bool       // the write token: someone is writing a batch
 	ctrl           []byte     // encoded control frames waiting for the writer
@@ -92,6 +93,7 @@ type Session struct {
 	pingAck        chan struct{} // the reader got a PING ACK
 	pingAcks       atomic.Int64  // PING ACKs received (statistics, tests)
 	yields         atomic.Int64  // YieldToReader yields of the read loop (tests)
+	creditYields   atomic.Int64  // EagerCredit yields of the read loop (tests)
 	flushYields    atomic.Int64  // writer yields before a coalesced flush (writer.go; tests)
 	handshakeTimer *time.Timer
 	wg             sync.WaitGroup

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -407,5 +409,118 @@ func TestSizeHintCredit(t *testing.T) {
 		if sum, _, _, _, _ := credited(cfg, true); sum != len(frag)+sizeHintLen {
 			t.Fatalf("SizeHintCredit %d: stream credit %d, want %d", cfg.SizeHintCredit, sum, len(frag)+sizeHintLen)
 		}
+	}
+}
+
+// TestEagerCredit: with Config.EagerCredit, the first message of a stream the
+// peer opens is credited as soon as its first frame (with a size hint) is in,
+// before the stream is accepted or read, within SizeHintCredit; the read loop
+// then yields to the writer. A later message of the same stream that nobody
+// reads keeps the window, and the window is back to its size once the
+// message is read. Without the option nothing is credited before a Recv.
+func TestEagerCredit(t *testing.T) {
+	const total = 1 << 20
+	frag := bytes.Repeat([]byte{'e'}, 1024)
+	// credits returns the stream credit the server sent for stream 1 up to the
+	// ACK of a PING written after the frames.
+	credits := func(p *rawPeer, frames ...[]byte) int {
+		p.write(append(frames, pingFrame())...)
+		sum := 0
+		for {
+			f := p.mustRead()
+			if f.typ == 0x1 && f.flags&0x1 != 0 { // our PING's ACK: every update before it is in
+				return sum
+			}
+			if f.typ == 0x3 && f.stream == 1 {
+				sum += int(binary.BigEndian.Uint32(f.payload))
+			}
+		}
+	}
+	// The rest of the first message in frames of 64 KiB, the last one
+	// without END_STREAM (so that the stream stays open and is credited).
+	rest := func() [][]byte {
+		var frames [][]byte
+		r := bytes.Repeat([]byte{'e'}, total-len(frag))
+		for len(r) > 64<<10 {
+			frames = append(frames, dataFrame(1, flagDataMore, r[:64<<10]))
+			r = r[64<<10:]
+		}
+		return append(frames, dataFrame(1, 0, r))
+	}
+	cases := []struct {
+		name  string
+		cfg   *Config
+		want  int // credit before the stream is accepted
+		yield bool
+	}{
+		{"off", nil, 0, false},
+		{"on", &Config{EagerCredit: true}, total - DefaultStreamWindow + sizeHintLen, true},
+		// The connection may not promise the message: nothing in advance.
+		{"on/no room", &Config{EagerCredit: true, SizeHintCredit: 512 << 10}, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listenT(t, tc.cfg)
+			p := dialRaw(t, ln)
+			s := acceptT(t, ln)
+			p.write(hintSettings(1<<20, 4<<20))
+			if got := credits(p, sizedFrame(1, total, frag)); got != tc.want {
+				t.Fatalf("credit before the stream is accepted: %d, want %d", got, tc.want)
+			}
+			if y := s.creditYields.Load(); (y != 0) != tc.yield {
+				t.Fatalf("read loop yields to the writer: %d, want them: %v", y, tc.yield)
+			}
+			sst, err := s.AcceptStream(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == 0 {
+				// Without a credit in advance the rest comes as the reader asks
+				// for it: a Recv credits what arrived and the announced rest.
+				go func() { p.write(rest()...) }()
+			} else {
+				p.write(rest()...)
+			}
+			m, err := sst.Recv()
+			if err != nil || len(m) != total || !bytes.Equal(m[:len(frag)], frag) {
+				t.Fatalf("message: %d bytes, %v", len(m), err)
+			}
+			s.mu.Lock()
+			win, promised := sst.recvWindow+sst.credit, s.promised
+			s.mu.Unlock()
+			if win != DefaultStreamWindow || promised != 0 {
+				t.Fatalf("after the message was read: stream window %d (+ credit due), want %d; promised %d, want 0",
+					win, DefaultStreamWindow, promised)
+			}
+			credits(p) // the credit for the message read
+			// A second announced message on the stream: the application has it
+			// open and does not read it, so it keeps its window.
+			if got := credits(p, sizedFrame(1, total, frag)); got != 0 {
+				t.Fatalf("credit for a later message nobody reads: %d, want 0", got)
+			}
+		})
+	}
+}
+
+// TestEagerCreditEcho: echo calls of messages larger than the stream window
+// between two nap peers with EagerCredit on both sides, at GOMAXPROCS 1 and
+// 2, arrive intact, and the server's read loop took the eager path.
+func TestEagerCreditEcho(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			cfg := &Config{EagerCredit: true}
+			c, s := echoPair(t, cfg, cfg)
+			for i, size := range []int{256<<10 + 9, 1<<20 + 7, 3 << 20} {
+				msg := bytes.Repeat([]byte{byte('a' + i)}, size)
+				got, err := call(testCtx(t), c, msg)
+				if err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("echo of %d bytes: %d bytes back, %v", size, len(got), err)
+				}
+			}
+			if s.creditYields.Load() == 0 {
+				t.Fatal("the server never credited a new stream's first message at once")
+			}
+		})
 	}
 }
