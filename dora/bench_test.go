@@ -251,6 +251,25 @@ func BenchmarkUnaryLargeInPlace(b *testing.B) {
 	}
 }
 
+// BenchmarkUnaryLargeEagerCredit is BenchmarkUnaryLarge's 64 KiB-frame cells with nap's
+// EagerCredit on both sides (a new stream's announced first message credited at its
+// first frame, the credit sent at once): compare with BenchmarkUnaryLarge in one run.
+func BenchmarkUnaryLargeEagerCredit(b *testing.B) {
+	cfg := nap.Config{EagerCredit: true}
+	ts := startServer(b, nil, dora.WithNapConfig(cfg))
+	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.WithNapConfig(cfg)))
+	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
+		b.Fatal(err)
+	}
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
+				runEcho(b, ec, size, callers)
+			})
+		}
+	}
+}
+
 // BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
 // echo calls from 1 and 16 callers on one connection, with MaxFrameSize 64 KiB and
 // 256 KiB on both sides. B/op and allocs/op count both sides.

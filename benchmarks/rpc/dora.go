@@ -48,11 +48,13 @@ func (doraEcho) Echo(_ context.Context, req *echopb.EchoRequest) (*echopb.EchoRe
 // shedding (RESOURCE_EXHAUSTED), which the other frameworks do not have. In a process
 // with one P (the suite pins each process to one CPU) it also sets YieldToReader, which
 // nap applied by itself before issue #18 made it an option: the large-payload rows are
-// measured as before.
+// measured as before; and EagerCredit, nap's EXPERIMENTAL option that sends the credit
+// for a large request before the handler asks for it (nap/BENCHMARKS.md, "Eager credit").
 func doraNapConfig() nap.Config {
+	one := runtime.GOMAXPROCS(0) == 1
 	return nap.Config{
 		MaxMessageSize: MaxPayload + 64, MaxConnBuffered: 1 << 30, MaxServerBuffered: 2 << 30,
-		YieldToReader: runtime.GOMAXPROCS(0) == 1,
+		YieldToReader: one, EagerCredit: one,
 	}
 }
 
