@@ -207,73 +207,77 @@ func TestHostileSizeHints(t *testing.T) {
 			}
 		})
 	}
-	t.Run("largest size announced to waiting readers", func(t *testing.T) {
-		// The handlers wait in Recv: each stream's announced 4 MiB is taken
-		// only while the connection has room for it (SizeHintCredit), the
-		// others grow by what their window lets the peer send.
-		const streams = 30 // 30 x 122 KiB: within the 4 MiB connection window
-		hs := startHostileServer(t, nil, func(st *Stream, _ []byte) { <-st.Context().Done() })
-		base := heapLive()
-		a := dialAttacker(t, hs.ln.Addr().String())
-		a.write(hintSettings(1<<20, 4<<20))
-		if f, err := a.read(testTimeout); err != nil || f.typ != 0x2 {
-			t.Fatalf("server SETTINGS: %+v, %v", f, err)
-		}
-		go func() { // drain what the server sends (WINDOW_UPDATEs) until it closes us
-			for {
-				if _, err := a.read(testTimeout); err != nil {
-					return
-				}
+	for _, eager := range []bool{false, true} {
+		t.Run(fmt.Sprintf("largest size announced to waiting readers/EagerCredit=%v", eager), func(t *testing.T) {
+			// The handlers wait in Recv: each stream's announced 4 MiB is taken
+			// only while the connection has room for it (SizeHintCredit), the
+			// others grow by what their window lets the peer send. With
+			// EagerCredit the streams are credited at their first frame, on the
+			// same terms: the bound is the same.
+			const streams = 30 // 30 x 122 KiB: within the 4 MiB connection window
+			hs := startHostileServer(t, &Config{EagerCredit: eager}, func(st *Stream, _ []byte) { <-st.Context().Done() })
+			base := heapLive()
+			a := dialAttacker(t, hs.ln.Addr().String())
+			a.write(hintSettings(1<<20, 4<<20))
+			if f, err := a.read(testTimeout); err != nil || f.typ != 0x2 {
+				t.Fatalf("server SETTINGS: %+v, %v", f, err)
 			}
-		}()
-		chunk := bytes.Repeat([]byte{'y'}, 60<<10)
-		var frames [][]byte
-		for i := 0; i < streams; i++ {
-			frames = append(frames, sizedFrame(uint32(2*i+1), DefaultMaxMessageSize, frag))
-		}
-		if err := a.write(frames...); err != nil {
-			t.Fatal(err)
-		}
-		s := hs.serverSession(t, 1)
-		testkit.WaitFor(t, testCtx(t), "handlers waiting", func() bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			n := 0
-			for _, st := range s.streams {
-				if st.recvWaiting {
-					n++
+			go func() { // drain what the server sends (WINDOW_UPDATEs) until it closes us
+				for {
+					if _, err := a.read(testTimeout); err != nil {
+						return
+					}
 				}
+			}()
+			chunk := bytes.Repeat([]byte{'y'}, 60<<10)
+			var frames [][]byte
+			for i := 0; i < streams; i++ {
+				frames = append(frames, sizedFrame(uint32(2*i+1), DefaultMaxMessageSize, frag))
 			}
-			return n == streams
+			if err := a.write(frames...); err != nil {
+				t.Fatal(err)
+			}
+			s := hs.serverSession(t, 1)
+			testkit.WaitFor(t, testCtx(t), "handlers waiting", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				n := 0
+				for _, st := range s.streams {
+					if st.recvWaiting {
+						n++
+					}
+				}
+				return n == streams
+			})
+			frames = frames[:0]
+			for i := 0; i < streams; i++ { // 121 KiB in all: past sizeHintPrealloc
+				frames = append(frames, dataFrame(uint32(2*i+1), flagDataMore, chunk), dataFrame(uint32(2*i+1), flagDataMore, chunk))
+			}
+			if err := a.write(frames...); err != nil {
+				t.Fatal(err)
+			}
+			var held int64
+			testkit.WaitFor(t, testCtx(t), "the second fragments", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				held = s.held
+				n := 0
+				for _, st := range s.streams {
+					if st.partialLen == len(frag)+2*len(chunk) || st.err != nil { // complete, or shed
+						n++
+					}
+				}
+				return n == streams && s.readingInto == nil
+			})
+			limit := int64(DefaultMaxConnBuffered/2) + streams*int64(classSize(classFor(len(frag)+2*len(chunk)+DefaultStreamWindow)))
+			if held > limit {
+				t.Fatalf("%d waiting streams announcing 4 MiB with 121 KiB each make the server hold %d bytes, want at most %d", streams, held, limit)
+			}
+			t.Logf("%d waiting streams announcing 4 MiB with 121 KiB each: server holds %d bytes", streams, held)
+			hs.goodCalls(t, 20)
+			memBudget(t, "size hints of 4 MiB to waiting readers", base, 32<<20)
 		})
-		frames = frames[:0]
-		for i := 0; i < streams; i++ { // 121 KiB in all: past sizeHintPrealloc
-			frames = append(frames, dataFrame(uint32(2*i+1), flagDataMore, chunk), dataFrame(uint32(2*i+1), flagDataMore, chunk))
-		}
-		if err := a.write(frames...); err != nil {
-			t.Fatal(err)
-		}
-		var held int64
-		testkit.WaitFor(t, testCtx(t), "the second fragments", func() bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			held = s.held
-			n := 0
-			for _, st := range s.streams {
-				if st.partialLen == len(frag)+2*len(chunk) || st.err != nil { // complete, or shed
-					n++
-				}
-			}
-			return n == streams && s.readingInto == nil
-		})
-		limit := int64(DefaultMaxConnBuffered/2) + streams*int64(classSize(classFor(len(frag)+2*len(chunk)+DefaultStreamWindow)))
-		if held > limit {
-			t.Fatalf("%d waiting streams announcing 4 MiB with 121 KiB each make the server hold %d bytes, want at most %d", streams, held, limit)
-		}
-		t.Logf("%d waiting streams announcing 4 MiB with 121 KiB each: server holds %d bytes", streams, held)
-		hs.goodCalls(t, 20)
-		memBudget(t, "size hints of 4 MiB to waiting readers", base, 32<<20)
-	})
+	}
 	t.Run("largest size announced on many streams", func(t *testing.T) {
 		const streams = 40
 		hs := startHostileServer(t, nil, func(st *Stream, _ []byte) { <-st.Context().Done() })
