@@ -246,8 +246,8 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 
 	victim := servers[1]
 	victim.stop()
-	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
-	ok.WaitAtLeast(t, testkit.Context(t, 5*time.Second), ok.Load()+500, "calls succeeding on the others")
+	testkit.WaitFor(t, testkit.Context(t, testkit.DefaultTimeout), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	ok.WaitAtLeast(t, testkit.Context(t, testkit.DefaultTimeout), ok.Load()+500, "calls succeeding on the others")
 	// Only calls in flight on the victim's connections when it stopped may fail (they may
 	// have reached it, so they are not resent); the others moved on.
 	failedAtEjection := failed.Load()
@@ -257,7 +257,7 @@ func TestBalancedEjectAndRestore(t *testing.T) {
 	if err, _ := firstErr.Load().(error); err != nil && status.Code(err) != codes.Unavailable {
 		t.Errorf("a call failed with %v, want Unavailable", err)
 	}
-	ok.WaitAtLeast(t, testkit.Context(t, 5*time.Second), ok.Load()+500, "more calls succeeding on the others")
+	ok.WaitAtLeast(t, testkit.Context(t, testkit.DefaultTimeout), ok.Load()+500, "more calls succeeding on the others")
 	if n := failed.Load(); n != failedAtEjection {
 		t.Errorf("%d more calls failed with the victim ejected, last: %v", n-failedAtEjection, lastErr.Load())
 	}
@@ -440,7 +440,7 @@ func TestBalancedStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "no pending calls", func() bool {
+	testkit.WaitFor(t, testkit.Context(t, testkit.DefaultTimeout), "no pending calls", func() bool {
 		for _, s := range c.BackendStats() {
 			if s.Pending != 0 {
 				return false
@@ -570,7 +570,7 @@ func TestBalancedFileTarget(t *testing.T) {
 		t.Fatalf("answers %v, want 10 each", got)
 	}
 	write(servers[1].addr + "#3\n")
-	testkit.Recv(t, applied, 5*time.Second, "the file's change applied")
+	testkit.Recv(t, applied, testkit.DefaultTimeout, "the file's change applied")
 	if got := callMany(t, ec, 2, 20, nil); got["s1"] != 20 {
 		t.Fatalf("answers %v, want all from s1", got)
 	}
@@ -607,7 +607,7 @@ func TestBalancedRestartRecovers(t *testing.T) {
 
 	victim := servers[1]
 	victim.stop()
-	testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
+	testkit.WaitFor(t, testkit.Context(t, testkit.DefaultTimeout), "victim ejected", func() bool { return statsOf(c, victim.addr).Ejections > 0 })
 	restarted.Store(true)
 	startNamed(t, victim.addr, impls[1])
 	listening := time.Now()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/iip/internal/testkit"
 )
 
 // caller is one of pocket's client shapes under test.
@@ -48,9 +50,10 @@ func deployedCallers(t *testing.T, addr string) map[string]caller {
 // paths (fact 1), the deployed error shapes (fact 3), data that merely
 // looks like an error, and messages from 0 B to 64 MiB (fact 7: over
 // 16 MiB as continuation frames both ways) through 16 KiB socket buffers
-// and 3 s frame deadlines (fact 2).
+// and 3 s frame deadlines (fact 2; largeFrameWriteTimeout under the race
+// detector).
 func TestMatrixPocketClientsAgainstDeployedServer(t *testing.T) {
-	ds := startDeployedServer(t)
+	ds := testkit.StartDeployedIIP(t, testkit.DeployedIIPConfig{Handlers: deployedHandlers(), WriteTimeout: largeFrameWriteTimeout})
 	callers := deployedCallers(t, ds.Addr())
 	type tc struct {
 		name    string
@@ -92,7 +95,9 @@ func TestMatrixPocketClientsAgainstDeployedServer(t *testing.T) {
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					got, err := c.Do(testCtx(t), tc.path, tc.data)
+					// The kit's bound for a loaded machine: a 17 MiB echo
+					// takes seconds under the race detector.
+					got, err := c.Do(testkit.Context(t, testkit.DefaultTimeout), tc.path, tc.data)
 					if tc.wantErr != nil {
 						if !errors.Is(err, tc.wantErr) {
 							t.Fatalf("err %v, want %v", err, tc.wantErr)
@@ -243,14 +248,15 @@ func TestSniffDeployedErrors(t *testing.T) {
 // TestDeployedClientAgainstOurServer: the deployed-client model (16 KiB
 // buffers, 3 s frame deadline, local channel ids) against our server with
 // default options: query paths and messages from 1 B to 64 MiB (16 and
-// 17 MiB under -race), uploaded and echoed back. The server sizes the
-// connection's receive buffer once it sees a client that offers no
-// capabilities; with the system's autotuned buffer (SocketReadBuffer -1)
-// the deployed client's 16 MiB upload misses its 3 s frame deadline on
-// loopback.
+// 17 MiB under -race, with largeFrameWriteTimeout), uploaded and echoed
+// back. The server sizes the connection's receive buffer once it sees a
+// client that offers no capabilities; with the system's autotuned buffer
+// (SocketReadBuffer -1) the deployed client's 16 MiB upload misses its 3 s
+// frame deadline on loopback.
 func TestDeployedClientAgainstOurServer(t *testing.T) {
 	_, addr := echoServer(t)
-	lc := dialDeployedClient(t, addr)
+	lc := testkit.DialDeployedIIP(t, addr, testkit.DefaultTimeout)
+	lc.WriteTimeout = largeFrameWriteTimeout
 	ch, err := lc.NewChannel()
 	if err != nil {
 		t.Fatal(err)
@@ -274,10 +280,11 @@ func TestDeployedClientAgainstOurServer(t *testing.T) {
 // TestDeployedClientUploadsToSizedServer: with Config.SocketReadBuffer
 // set explicitly (at accept, before any request), the deployed-client
 // model uploads messages over 16 MiB (continuation frames) within its 3 s
-// frame deadline.
+// frame deadline (largeFrameWriteTimeout under the race detector).
 func TestDeployedClientUploadsToSizedServer(t *testing.T) {
 	_, addr := echoServer(t, WithConfig(Config{SocketReadBuffer: deployedSocketReadBuffer}))
-	lc := dialDeployedClient(t, addr)
+	lc := testkit.DialDeployedIIP(t, addr, testkit.DefaultTimeout)
+	lc.WriteTimeout = largeFrameWriteTimeout
 	ch, err := lc.NewChannel()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed857a6cbd/pocket/iip/internal/testkit"
 )
 
 // rawConn plays an existing IIP peer: it writes hand-built frames and
@@ -255,86 +257,20 @@ func TestLegacyClientCloseFrame(t *testing.T) {
 	r.expectClosed()
 }
 
-// legacyServer is an existing IIP server written by hand: it answers
-// new_channel ignoring the request data, echoes /echo, splits /big answers
-// into continuation frames, and answers anything else with a plain JSON
-// error. It records every path it sees.
-type legacyServer struct {
-	l     net.Listener
-	mu    sync.Mutex
-	paths []string
-	wg    sync.WaitGroup
-}
-
-func startLegacyServer(t *testing.T) *legacyServer {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls := &legacyServer{l: l}
-	ls.wg.Add(1)
-	go func() {
-		defer ls.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			ls.wg.Add(1)
-			go ls.serve(c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		ls.wg.Wait()
-	})
-	return ls
-}
-
-func (ls *legacyServer) serve(c net.Conn) {
-	defer ls.wg.Done()
-	defer c.Close()
-	r := &rawConn{c: c, br: bufio.NewReader(c)}
-	next := uint32(0)
-	for {
-		f, err := r.read()
-		if err != nil || f.status == 8 {
-			return
-		}
-		ls.mu.Lock()
-		ls.paths = append(ls.paths, f.path)
-		ls.mu.Unlock()
-		var out []byte
-		switch f.path {
-		case "/sys/new_channel":
-			next++
-			out = rawFrame(5, f.path, f.ch, fmt.Sprintf(`{"code":0,"channel_id":%d}`, next))
-		case "/echo":
-			out = rawFrame(5, f.path, f.ch, f.data)
-		case "/looks-like-error":
-			out = rawFrame(5, f.path, f.ch, `{"code":105,"message":"no handler","extra":1}`)
-		case "/big":
-			out = append(rawFrame(4, f.path, f.ch, "12"), append(rawFrame(6, f.path, f.ch, "34"), rawFrame(7, f.path, f.ch, "56")...)...)
-		default:
-			out = rawFrame(5, f.path, f.ch, `{"code":105,"message":"no handler for `+f.path+`"}`)
-		}
-		if _, err := c.Write(out); err != nil {
-			return
-		}
-	}
-}
-
-func (ls *legacyServer) seen() []string {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return append([]string(nil), ls.paths...)
-}
-
 // TestOurClientAgainstLegacyServer proves our client works with a server
-// that knows nothing of our capabilities.
+// that knows nothing of our capabilities: the deployed-server model
+// (deployed_peer_test.go), which accepts none, numbers channels itself and
+// records every path it reads. Besides the deployed error shapes, a server
+// of this kind may answer in plain JSON with one of our own codes, here
+// 105 (no handler): /no-handler-105 sends that body, as a server would for
+// a path it has no handler for.
 func TestOurClientAgainstLegacyServer(t *testing.T) {
-	ls := startLegacyServer(t)
-	c := dialT(t, ls.l.Addr().String(), WithKeepalive(time.Millisecond))
+	h := deployedHandlers()
+	h["/no-handler-105"] = func(*testkit.DeployedIIPRequest) ([]byte, error) {
+		return []byte(`{"code":105,"message":"no handler for /no-handler-105"}`), nil
+	}
+	ds := testkit.StartDeployedIIP(t, testkit.DeployedIIPConfig{Handlers: h})
+	c := dialT(t, ds.Addr(), WithKeepalive(time.Millisecond))
 	if caps := c.acceptedCaps(); len(caps) != 0 {
 		t.Fatalf("legacy server accepted caps %v", caps)
 	}
@@ -359,7 +295,8 @@ func TestOurClientAgainstLegacyServer(t *testing.T) {
 		{"echo", "/echo", "hello", "hello", nil},
 		{"empty data goes as {}", "/echo", "", "{}", nil},
 		{"continuation frames", "/big", "{}", "123456", nil},
-		{"plain JSON error", "/missing", "{}", "", ErrNoHandler},
+		{"plain JSON error, our code 105", "/no-handler-105", "{}", "", ErrNoHandler},
+		{"plain JSON error, deployed 102", "/missing", "{}", "", ErrNoHandler},
 		{"error-like data stays data", "/looks-like-error", "{}", `{"code":105,"message":"no handler","extra":1}`, nil},
 	}
 	for _, tc := range cases {
@@ -378,7 +315,7 @@ func TestOurClientAgainstLegacyServer(t *testing.T) {
 	}
 	// No capability traffic beyond the data of the first new_channel, and
 	// no keepalive toward an existing server.
-	for _, p := range ls.seen() {
+	for _, p := range ds.Seen() {
 		if strings.HasPrefix(p, "/sys/") && p != "/sys/new_channel" {
 			t.Fatalf("client sent %s to a legacy server", p)
 		}

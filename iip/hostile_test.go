@@ -249,34 +249,64 @@ func TestHostileAcceptOutOfDescriptors(t *testing.T) {
 // holds at most MaxChannelQueue waiting requests, the reader stops
 // reading (the attacker's writes block), and the reply that cannot be
 // written within WriteTimeout closes the connection.
+//
+// The attacker writes until the server closes the connection: it never
+// reads (reading would let the server write), so it learns of the close
+// from its blocked write, which the close ends (the server leaves
+// requests unread in its socket, so the close resets the connection).
+// Each step waits on its event: the queue full, then the close, bounded
+// by the server's write timeout with generous slack for a loaded machine.
 func TestHostilePipelineWithoutReading(t *testing.T) {
-	const budget = 16 << 20 // 64 queued 16 KiB requests, the one being answered, socket buffers
+	const (
+		budget       = 16 << 20 // 64 queued 16 KiB requests, the one being answered, socket buffers
+		writeTimeout = 2 * time.Second
+		maxSent      = 256 << 20
+	)
 	var log logBuffer
-	_, addr := echoServer(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Write: 2 * time.Second}))
+	s := newServerT(t, WithLogger(slogTo(&log)), WithTimeouts(Timeouts{Write: writeTimeout}))
+	s.HandleFunc("/echo", func(_ context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+	full := make(chan struct{})
+	var once sync.Once
+	s.testHookQueueFull = func() { once.Do(func() { close(full) }) }
+	addr := startServer(t, s)
 	base := heapBytes()
 	att := dialRaw(t, addr, 1)[0]
 	_ = att.(*net.TCPConn).SetReadBuffer(4 << 10)
 	frame := rawFrame(byte(statusRequest), "/echo", 0, strings.Repeat("x", 16<<10))
-	// The attacker writes up to 256 MiB; the server must stop reading long
-	// before: the attacker's write then blocks until its deadline.
-	_ = att.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
-	sent := 0
-	for sent < 256<<20 {
-		n, err := att.Write(frame)
-		sent += n
-		if err != nil {
-			break
+	// The attacker writes up to maxSent bytes; the server must stop reading
+	// long before and close the connection WriteTimeout after its reply
+	// stopped moving. The write deadline only ends a test that fails.
+	_ = att.SetWriteDeadline(time.Now().Add(writeTimeout + testkit.DefaultTimeout))
+	type attack struct {
+		sent int
+		err  error
+	}
+	done := make(chan attack, 1)
+	go func() {
+		sent := 0
+		for sent < maxSent {
+			n, err := att.Write(frame)
+			sent += n
+			if err != nil {
+				done <- attack{sent, err}
+				return
+			}
 		}
-	}
-	if sent >= 256<<20 {
-		t.Fatalf("the server read all %d MiB the attacker sent without it reading a reply", sent>>20)
-	}
-	t.Logf("attacker got %.1f MiB in before its writes blocked", float64(sent)/(1<<20))
+		done <- attack{sent, nil}
+	}()
+	testkit.Recv(t, full, 0, "the server to stop reading (channel 0's queue full)")
 	checkHeap(t, "pipelined requests, replies never read", base, budget)
 	goodEcho(t, addr)
-	// Reading would let the server write: wait for its log line first.
+	a := testkit.Recv(t, done, 2*testkit.DefaultTimeout, "the attacker's write to end")
+	switch {
+	case a.sent >= maxSent:
+		t.Fatalf("the server read all %d MiB the attacker sent without it reading a reply", a.sent>>20)
+	case isTimeout(a.err):
+		t.Fatalf("the server did not close the attacking connection by the deadline (%v + %v): %v", writeTimeout, testkit.DefaultTimeout, a.err)
+	}
+	t.Logf("attacker got %.1f MiB in before the server closed the connection (%v)", float64(a.sent)/(1<<20), a.err)
+	// The close was the reply's write timing out, not anything else.
 	log.waitContains(t, "write response")
-	waitClosed(t, att, 5*time.Second)
 }
 
 // TestHostileIdleAndTricklingConnections is issue #14 row 7 (timeouts):
@@ -426,9 +456,10 @@ func TestHostileManyChannelsRepliesNeverRead(t *testing.T) {
 	}
 	checkHeap(t, fmt.Sprintf("200 channels, replies never read (%d handlers ran)", calls.Load()), base, budget)
 	goodEcho(t, addr)
-	// Reading would let the server write: wait for its log line first.
+	// Reading would let the server write: wait for its log line first. The
+	// close is then done; reading only drains what the kernel still holds.
 	log.waitContains(t, "write response")
-	waitClosed(t, att, 5*time.Second)
+	waitClosed(t, att, testkit.DefaultTimeout)
 	if n := calls.Load(); n > 10 {
 		t.Fatalf("%d handlers ran for a connection that read nothing, want at most 10", n)
 	}

@@ -44,10 +44,12 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// waitContains waits until the log contains s.
+// waitContains waits until the log contains s, at most testkit.DefaultTimeout:
+// the lines tests wait for come after a server timeout of their own (a few
+// seconds), and a loaded machine may add more than testTimeout to that.
 func (l *logBuffer) waitContains(t *testing.T, s string) {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := testkit.Context(t, testkit.DefaultTimeout)
 	for {
 		l.mu.Lock()
 		if strings.Contains(l.buf.String(), s) {

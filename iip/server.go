@@ -54,6 +54,9 @@ type Server struct {
 	// testHookWriteWait, set by tests before serving, is called when a
 	// handler waits for room in the write budgets.
 	testHookWriteWait func()
+	// testHookQueueFull, set by tests before serving, is called when a
+	// reader stops reading because a channel's queue is full.
+	testHookQueueFull func()
 	// Server-wide budgets: request bytes held, response bytes queued,
 	// handlers running (see Limits.MaxBufferedBytes, MaxWriteBytes and
 	// MaxHandlers).

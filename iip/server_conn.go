@@ -955,6 +955,9 @@ func (c *serverConn) dispatch(ch *serverChannel, it *item) error {
 		}
 		ch.full = true
 		ch.mu.Unlock()
+		if hook := c.s.testHookQueueFull; hook != nil {
+			hook()
+		}
 		select {
 		case <-ch.room:
 		case <-c.ctx.Done():

@@ -3,7 +3,7 @@ package harness_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }

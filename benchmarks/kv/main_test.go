@@ -2,12 +2,10 @@ package kv_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/testkit"
 	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 )
 
@@ -15,24 +13,15 @@ import (
 var etserverBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kvbench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	etserverBin, err = kv.Build(context.Background(), dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
+	testkit.Main(m, func() (func(bool) error, error) {
+		dir, err := os.MkdirTemp("", "kvbench-bin-")
+		if err != nil {
+			return nil, err
 		}
-	}
-	os.Exit(code)
+		if etserverBin, err = kv.Build(context.Background(), dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		return func(bool) error { return os.RemoveAll(dir) }, nil
+	})
 }

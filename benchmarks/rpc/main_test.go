@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/testkit"
 )
 
 // kitexGlobals are the goroutines Kitex starts that outlive what its users close:
@@ -19,4 +21,4 @@ var kitexGlobals = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/cloudwego/kitex/client.(*timeoutPool).createTicker.func1"),
 }
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, kitexGlobals...) }
+func TestMain(m *testing.M) { testkit.Main(m, nil, kitexGlobals...) }

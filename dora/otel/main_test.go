@@ -12,16 +12,16 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/goleak"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
 	"github.com/seed857a6cbd/pocket/dora/metadata"
+	"github.com/seed857a6cbd/pocket/dora/otel/internal/testkit"
 	"github.com/seed857a6cbd/pocket/dora/status"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.Main(m, nil) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -110,11 +110,7 @@ func newClient(t *testing.T, addr string, opts ...dora.ClientOption) *dora.Clien
 	return c
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return testkit.Context(t, 10*time.Second) }
 
 // attrs maps a span's or a data point's attributes by key.
 func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seed857a6cbd/pocket/benchmarks/internal/testkit"
 )
 
 // childEnv makes the test binary act as rpcbench itself, so TestRun can start it as the
@@ -16,5 +16,5 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m)
+	testkit.Main(m, nil)
 }
