@@ -71,7 +71,9 @@ type Client interface {
 var registry = harness.NewRegistry[Framework]("kv", "framework")
 
 // Register adds f to the registry; it panics when the name is taken (a programming
-// error in an init function).
+// error in an init function). A client's file starts with the build constraint
+// `//go:build !rpcbench_node || rpcbench_<name>`, so that rpcbench's node build of it
+// (-tags rpcbench_node,rpcbench_<name>, cmd/rpcbench/node.go) links that client alone.
 func Register(f Framework) { registry.Register(f) }
 
 // Names returns the registered names, sorted.

@@ -1,3 +1,5 @@
+//go:build !rpcbench_node || rpcbench_kitex
+
 package rpc
 
 import (

@@ -8,7 +8,11 @@
 // their protobuf codec, Kitex its protobuf payload codec), plaintext over loopback TCP;
 // rawtcp sends the bare payload.
 //
-// Adding a framework is one file with an init function calling Register.
+// Adding a framework is one file with an init function calling Register, whose first line
+// is the build constraint `//go:build !rpcbench_node || rpcbench_<name>` (<name> before any
+// "-": dora-default shares dora's file): a default build holds every framework, and
+// rpcbench builds each framework's processes with -tags rpcbench_node,rpcbench_<name>, so
+// that they link that framework alone (cmd/rpcbench/node.go).
 package rpc
 
 import (

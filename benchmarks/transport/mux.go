@@ -1,3 +1,5 @@
+//go:build !rpcbench_node || rpcbench_smux || rpcbench_yamux
+
 package transport
 
 import (

@@ -6,7 +6,10 @@
 // discarded; Sync waits until the server has read everything). A message is at most
 // MaxMessage bytes.
 //
-// Adding a transport is one file with an init function calling Register.
+// Adding a transport is one file with an init function calling Register, whose first line
+// is the build constraint `//go:build !rpcbench_node || rpcbench_<name>`: rpcbench builds
+// each transport's processes with -tags rpcbench_node,rpcbench_<name>, so that they link
+// that transport alone (cmd/rpcbench/node.go).
 package transport
 
 import (

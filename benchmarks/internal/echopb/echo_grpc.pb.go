@@ -1,3 +1,5 @@
+//go:build !rpcbench_node || rpcbench_grpc
+
 // echo.proto: the one service every RPC framework of the benchmarks serves. The server
 // answers each request with a response carrying the same payload bytes.
 

@@ -16,6 +16,10 @@ protoc \
   --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
   echo.proto
+# The gRPC stubs are grpc-go's alone: rpcbench's node builds of the other frameworks
+# (-tags rpcbench_node,rpcbench_<name>, see ../../cmd/rpcbench/node.go) leave them out.
+{ printf '//go:build !rpcbench_node || rpcbench_grpc\n\n'; cat echo_grpc.pb.go; } >"$bin/echo_grpc.pb.go"
+mv "$bin/echo_grpc.pb.go" echo_grpc.pb.go
 protoc -I. -I../echodora \
   --plugin=protoc-gen-dora="$bin/protoc-gen-dora" \
   --dora_out=../echodora --dora_opt=paths=source_relative \
