@@ -47,12 +47,12 @@ func findPinning() pinning {
 	return pinning{taskset: p}
 }
 
-// command returns the command running self with args, pinned to cpu when pinning.
-func (p pinning) command(ctx context.Context, cpu, self string, args ...string) *exec.Cmd {
+// command returns the command running bin with args, pinned to cpu when pinning.
+func (p pinning) command(ctx context.Context, cpu, bin string, args ...string) *exec.Cmd {
 	if p.taskset == "" {
-		return exec.CommandContext(ctx, self, args...)
+		return exec.CommandContext(ctx, bin, args...)
 	}
-	return exec.CommandContext(ctx, p.taskset, append([]string{"-c", cpu, self}, args...)...)
+	return exec.CommandContext(ctx, p.taskset, append([]string{"-c", cpu, bin}, args...)...)
 }
 
 // lines reads r line by line into a channel, closed at the end of r.
@@ -93,11 +93,11 @@ type serverProc struct {
 	addr   string
 }
 
-// startServer starts `rpcbench server` for one implementation of suite, with extra
-// arguments, and waits for its address.
-func startServer(p pinning, self, suite, name string, extra ...string) (*serverProc, error) {
+// startServer starts `rpcbench server` from bin (the implementation's node) for one
+// implementation of suite, with extra arguments, and waits for its address.
+func startServer(p pinning, bin, suite, name string, extra ...string) (*serverProc, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := p.command(ctx, serverCPU, self, append([]string{"server", "--suite", suite, "--framework", name}, extra...)...)
+	cmd := p.command(ctx, serverCPU, bin, append([]string{"server", "--suite", suite, "--framework", name}, extra...)...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -172,13 +172,13 @@ func (s *serverProc) kill() {
 	_ = s.cmd.Wait()
 }
 
-// runCell runs one client process against srv and returns its measurement and the
-// server's usage over the same window.
-func runCell(p pinning, self string, srv *serverProc, c cell) (harness.Measurement, harness.Delta, error) {
+// runCell runs one client process from bin (the implementation's node) against srv and
+// returns its measurement and the server's usage over the same window.
+func runCell(p pinning, bin string, srv *serverProc, c cell) (harness.Measurement, harness.Delta, error) {
 	timeout := c.warmup + c.duration + harness.StopTimeout + cellTimeoutAllowance
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := p.command(ctx, clientCPU, self, c.args(srv.addr)...)
+	cmd := p.command(ctx, clientCPU, bin, c.args(srv.addr)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -104,17 +104,21 @@ func (cfg config) serverArgs(suite string) []string {
 
 // run executes every suite of cfg and writes one report per suite.
 func run(cfg config, w io.Writer) error {
-	self, err := os.Executable()
+	dir, err := os.MkdirTemp("", "rpcbench-")
 	if err != nil {
 		return fmt.Errorf("rpcbench: %w", err)
 	}
+	defer os.RemoveAll(dir)
+	names := cfg.runNames()
+	bins, err := buildNodes(context.Background(), dir, names)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		fmt.Fprintln(w, describeNodes(names, bins))
+	}
 	if slices.Contains(cfg.suites, suiteKV) {
 		// The kv suite runs the etserver program as shipped, built once here.
-		dir, err := os.MkdirTemp("", "rpcbench-etserver-")
-		if err != nil {
-			return fmt.Errorf("rpcbench: %w", err)
-		}
-		defer os.RemoveAll(dir)
 		if cfg.kv.etserver, err = kv.Build(context.Background(), dir); err != nil {
 			return err
 		}
@@ -143,7 +147,7 @@ func run(cfg config, w io.Writer) error {
 			rep.Store = cfg.kv.store()
 			fmt.Fprintf(w, "rpcbench: kv suite on the %s store, users 1..%d seeded by each server, the load logs in as the last %d\n", rep.Store, cfg.kv.user, kv.LoadUsers)
 		}
-		rep.Results = runSuite(cfg, pin, self, suite, w)
+		rep.Results = runSuite(cfg, pin, bins, suite, w)
 		jsonPath, csvPath, err := harness.SaveReport(cfg.out, suite, rep)
 		if err != nil {
 			return err
@@ -153,16 +157,16 @@ func run(cfg config, w io.Writer) error {
 	return nil
 }
 
-// runSuite starts one server process per implementation, then runs the matrix cell by
+// runSuite starts one server process per implementation, from its node binary in bins, then runs the matrix cell by
 // cell with the implementations taking turns inside each cell (so a change of load on the
 // machine hits them alike), cfg.count rounds; each row is the round with the median
 // calls/s. A cell that fails is recorded with a note and the run goes on.
-func runSuite(cfg config, pin pinning, self, suite string, w io.Writer) []harness.Result {
+func runSuite(cfg config, pin pinning, bins map[string]string, suite string, w io.Writer) []harness.Result {
 	names := cfg.names(suite)
 	servers := make(map[string]*serverProc, len(names))
 	startErrs := make(map[string]error)
 	for _, name := range names {
-		srv, err := startServer(pin, self, suite, name, cfg.serverArgs(suite)...)
+		srv, err := startServer(pin, bins[name], suite, name, cfg.serverArgs(suite)...)
 		if err != nil {
 			fmt.Fprintf(w, "%s %s: %v\n", suite, name, err)
 			startErrs[name] = err
@@ -189,7 +193,7 @@ func runSuite(cfg config, pin pinning, self, suite string, w io.Writer) []harnes
 				r := harness.Result{Suite: suite, Mode: c.mode, Framework: name, Payload: c.payload, Concurrency: c.concurrency}
 				if err := startErrs[name]; err != nil {
 					r.Note = err.Error()
-				} else if m, sd, err := runCell(pin, self, servers[name], c); err != nil {
+				} else if m, sd, err := runCell(pin, bins[name], servers[name], c); err != nil {
 					r.Note = err.Error()
 				} else {
 					r.Fill(m, &sd)

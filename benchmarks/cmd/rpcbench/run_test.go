@@ -13,10 +13,10 @@ import (
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
 )
 
-// TestRun runs a tiny matrix end to end: the test binary starts itself as the server and
-// client processes, and the reports land in a temporary directory.
+// TestRun runs a tiny matrix end to end: run builds the node binaries of grpc, iip and
+// tcp and starts them as the server and client processes, and the reports land in a
+// temporary directory.
 func TestRun(t *testing.T) {
-	t.Setenv(childEnv, "1")
 	out := t.TempDir()
 	cfg := config{
 		suites:       []string{suiteRPC, suiteTransport, suiteIIP},
@@ -39,6 +39,9 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "pinned") {
 		t.Errorf("output does not say whether the processes are pinned:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "grpc node-grpc, tcp node-tcp, iip-balanced node-iip") {
+		t.Errorf("output does not say which node binary runs which implementation:\n%s", log.String())
 	}
 	for _, suite := range []string{suiteRPC, suiteTransport, suiteIIP} {
 		f, err := os.Open(filepath.Join(out, suite+".json"))
@@ -69,7 +72,6 @@ func TestRun(t *testing.T) {
 // TestRunKV runs the kv suite end to end on the embedded store: run builds etserver, the
 // server process starts it on a store it seeds, the client logs in and reads.
 func TestRunKV(t *testing.T) {
-	t.Setenv(childEnv, "1")
 	out := t.TempDir()
 	cfg := config{
 		suites: []string{suiteKV},
