@@ -98,7 +98,11 @@ func buildNode(ctx context.Context, src, pkg, group, bin string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s (in %q): %w\n%s", strings.Join(args, " "), src, err, out)
+		where := "in " + src
+		if src == "" {
+			where = "in the working directory: this rpcbench does not know its source (-trimpath), run it inside the benchmarks module"
+		}
+		return fmt.Errorf("go %s (%s): %w\n%s", strings.Join(args, " "), where, err, out)
 	}
 	return nil
 }
