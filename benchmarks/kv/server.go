@@ -65,7 +65,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	bin := filepath.Join(dir, "etserver")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, EtserverPackage).CombinedOutput()
+	out, err := harness.GoCommand(ctx, "build", "-o", bin, EtserverPackage).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("kv: go build %s: %w\n%s", EtserverPackage, err, out)
 	}

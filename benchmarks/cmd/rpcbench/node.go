@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed857a6cbd/pocket/benchmarks/harness"
 	"github.com/seed857a6cbd/pocket/benchmarks/kv"
 	"github.com/seed857a6cbd/pocket/benchmarks/rpc"
 	"github.com/seed857a6cbd/pocket/benchmarks/transport"
@@ -95,7 +96,7 @@ func buildNode(ctx context.Context, src, pkg, group, bin string) error {
 		args = append(args, "-race")
 	}
 	args = append(args, pkg)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := harness.GoCommand(ctx, args...)
 	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		where := "in " + src
