@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -247,9 +248,15 @@ func decodeMetaEntry(b []byte, p *pkg) error {
 	if len(p.metaVals) == cap(p.metaVals) {
 		p.metaVals = make([]string, 0, metaSlab)
 	}
+	// Key and value share one string: one allocation per entry instead of two.
+	var kv strings.Builder
+	kv.Grow(len(key) + len(val))
+	kv.Write(key)
+	kv.Write(val)
+	both := kv.String()
 	i := len(p.metaVals)
-	p.metaVals = append(p.metaVals, string(val))
-	p.meta[string(key)] = p.metaVals[i : i+1 : i+1]
+	p.metaVals = append(p.metaVals, both[len(key):])
+	p.meta[both[:len(key)]] = p.metaVals[i : i+1 : i+1]
 	return nil
 }
 
