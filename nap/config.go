@@ -37,7 +37,8 @@ type Config struct {
 	// reader blocks only its own stream). What one connection can make us
 	// hold is therefore at most MaxConcurrentStreams x StreamWindow, plus
 	// the part already received of messages a Recv is waiting for. Default
-	// DefaultStreamWindow (256 KiB); valid 1 to 2^31-1.
+	// DefaultStreamWindow (272 KiB: 256 KiB and room for an RPC envelope);
+	// valid 1 to 2^31-1.
 	StreamWindow int
 	// ConnWindow is the connection receive window in bytes: the most data in
 	// transit on the connection (credited as soon as a frame reaches its
@@ -147,10 +148,11 @@ type Config struct {
 	// the writer goroutine sends the WINDOW_UPDATE at once rather than after
 	// the read loop has read what the socket holds. Why: a sender that has
 	// written a whole window waits a round trip for the rest of the message;
-	// a 256 KiB call on the default 256 KiB window (a few bytes larger with
-	// its envelope) waited for its last bytes in each direction. Between two
-	// one-core processes it took the median latency of dora's 256 KiB echo
-	// call from 446-526 to 375-441 µs (BENCHMARKS.md, "Eager credit"). The
+	// a 256 KiB call on a 256 KiB window (a few bytes larger with its
+	// envelope; the default window now has room for it) waited for its last
+	// bytes in each direction. Between two one-core processes it took the
+	// median latency of dora's 256 KiB echo call from 446-526 to 375-441 µs
+	// (BENCHMARKS.md, "Eager credit"), for messages larger than the window. The
 	// cost: a stream the application never reads holds its first message's
 	// share of SizeHintCredit (the memory bounds are unchanged: what a
 	// connection holds stays within MaxConnBuffered), and a scheduler round

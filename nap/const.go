@@ -84,11 +84,17 @@ const (
 	// DefaultMaxConcurrentStreams is the default number of streams the peer may have open toward us.
 	DefaultMaxConcurrentStreams = 1024
 	// DefaultStreamWindow is the default initial per-stream receive window,
-	// 256 KiB: the most unread data the peer can make us hold on one stream.
-	// It also bounds how much of one bulk stream can sit in the socket
-	// buffers ahead of another stream's small message (see BENCHMARKS.md);
-	// raise it for high bandwidth-delay paths.
-	DefaultStreamWindow = 256 << 10
+	// 272 KiB: the most unread data the peer can make us hold on one stream.
+	// It is 256 KiB plus 16 KiB of room for an RPC envelope (dora's or
+	// IIP's header and metadata), so that a message carrying a 256 KiB
+	// payload goes out in one flight: with a window of exactly 256 KiB its
+	// sender wrote 256 KiB, then waited for a WINDOW_UPDATE to send its last
+	// few bytes, in each direction of every such call (BENCHMARKS.md,
+	// "A 256 KiB payload in one flight"). It also bounds how much of one bulk
+	// stream can sit in the socket buffers ahead of another stream's small
+	// message (a 1 MiB window tripled that wait); raise it for high
+	// bandwidth-delay paths.
+	DefaultStreamWindow = 256<<10 + 16<<10
 	// DefaultConnWindow is the default connection receive window, 4 MiB: the
 	// most data in transit on the connection.
 	DefaultConnWindow = 4 << 20

@@ -330,8 +330,14 @@ func (s *Session) handleData(h frameHeader) error {
 				case w > 0 && st.partial == nil:
 					// The first frame of an announced message. The size is
 					// the peer's word: take at most sizeHintPrealloc before
-					// its bytes arrive.
+					// its bytes arrive. When that is all the rest, take the
+					// whole message now: a full first frame of a message a
+					// little larger (a 64 KiB payload with its envelope) is
+					// then not copied into a second buffer by the next frame.
 					c = min(w, max(c, sizeHintPrealloc))
+					if w-m <= sizeHintPrealloc {
+						c = w
+					}
 				case w > 0 && (w <= c+slack || promised || (waiting && roomy)):
 					// The rest may come now (it fits the window, it was
 					// credited in advance, or the reader asked for it and
@@ -602,7 +608,8 @@ func (s *Session) handleGoAway(lastID uint32, code ErrorCode, debug string) erro
 
 // sizeHintPrealloc is the most memory the first frame of a message with a
 // size hint makes us take before more of its bytes arrive, 64 KiB (README,
-// "Resource model"): the announced size is the peer's word.
+// "Resource model"): the announced size is the peer's word. A message whose
+// rest after the first frame is at most this much is taken whole at once.
 const sizeHintPrealloc = 64 << 10
 
 // directReadMin is the payload size from which readPayload reads past the read

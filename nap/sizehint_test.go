@@ -87,6 +87,42 @@ func TestSizeHintAssemblesOneBuffer(t *testing.T) {
 	}
 }
 
+// TestSizeHintSmallRestTakenAtOnce: a first frame of 64 KiB of a message
+// announced a few bytes larger (a 64 KiB payload in an RPC envelope) makes
+// the receiver take the whole message's buffer at once, since the rest is
+// within sizeHintPrealloc: the last frame's bytes do not move the first
+// 64 KiB into a second buffer.
+func TestSizeHintSmallRestTakenAtOnce(t *testing.T) {
+	ln := listenT(t, nil)
+	p := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	p.write(hintSettings(1<<20, 4<<20))
+	if f := p.mustRead(); f.typ != 0x2 {
+		t.Fatalf("first server frame type %d, want SETTINGS", f.typ)
+	}
+	const total = 64<<10 + 100
+	msg := bytes.Repeat([]byte{'r'}, total)
+	first := DefaultMaxFrameSize - sizeHintLen
+	p.write(sizedFrame(1, total, msg[:first]), pingFrame())
+	for f := p.mustRead(); f.typ != 0x1 || f.flags&0x1 == 0; f = p.mustRead() {
+	} // the PING's ACK: the first frame is in
+	sst, err := s.AcceptStream(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	held := sst.partialCap
+	s.mu.Unlock()
+	if want := classSize(classFor(total)); held != want {
+		t.Fatalf("after the first %d bytes of a %d-byte message the receiver holds a buffer of %d, want the whole message's class %d", first, total, held, want)
+	}
+	p.write(dataFrame(1, flagDataEnd, msg[first:]))
+	m, err := sst.Recv()
+	if err != nil || !bytes.Equal(m, msg) {
+		t.Fatalf("received %d bytes, %v", len(m), err)
+	}
+}
+
 // TestSizeHintOnTheWire: a nap sender puts flag SIZE and the message size on
 // the first frame of a message of several frames, only toward a peer that
 // announced SIZE_HINTS, and flow control counts the 4 bytes.
