@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -376,22 +374,7 @@ func TestIdleWorkers(t *testing.T) {
 			}
 			defer cl.Close()
 			const callers, calls = 8, 25
-			var wg sync.WaitGroup
-			for g := range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range calls {
-						msg := []byte(fmt.Sprintf("g%d-i%d", g, i))
-						resp, err := cl.Do(testCtx(t), "/echo", msg)
-						if err != nil || !bytes.Equal(resp, msg) {
-							t.Errorf("got %q, %v; want %q", resp, err, msg)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			echoMany(t, cl, callers, calls)
 			switch n := reused.Load(); {
 			case tc.reused && n == 0:
 				t.Fatalf("no idle worker reused over %d calls", callers*calls)
