@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -504,21 +503,9 @@ func TestBalancedCloseInFlight(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on (a port just released).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
 func TestBalancedUnreachableServerFailsNoCall(t *testing.T) {
 	servers, _ := startFleet(t, 2, nil)
-	target := "lb:///" + servers[0].addr + "," + freeAddr(t) + "," + servers[1].addr
+	target := "lb:///" + servers[0].addr + "," + testkit.ClosedAddr(t) + "," + servers[1].addr
 	var calls atomic.Int64
 	counter := statsFunc(func(s *dora.CallStats) {
 		calls.Add(1)

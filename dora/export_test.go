@@ -1,5 +1,7 @@
 package dora
 
+import "time"
+
 // ReplyBytesInUse returns the reply bytes reserved on s and on all its connections
 // together, for tests (budget.go).
 func ReplyBytesInUse(s *Server) (server, conns int64) {
@@ -19,3 +21,9 @@ var Gunzip = gunzip
 
 // CallWorkersStarted returns how many call workers s has started (IdleCallWorkers).
 func CallWorkersStarted(s *Server) int64 { return s.started.Load() }
+
+// ClientSettings returns the session limit, reconnect backoff and dial timeout c resolved
+// from its options (options.go).
+func ClientSettings(c *Client) (maxConns int, backoffBase, backoffMax, dialTimeout time.Duration) {
+	return c.opts.maxConns, c.opts.backoffBase, c.opts.backoffMax, c.opts.dialTimeout
+}

@@ -311,21 +311,23 @@ type clientOptions struct {
 	lbOpts        []lbclient.Option // WithBalancer's options
 }
 
-// WithMaxConns sets how many nap sessions the client may open to its target; a new one is
+// WithMaxConns sets how many nap sessions the client may open to each server; a new one is
 // opened only when every open one is at the server's stream limit or going away. Default:
-// DefaultMaxConns; values < 1 mean 1.
+// DefaultMaxConns (4); n < 1 means the default.
 func WithMaxConns(n int) ClientOption {
 	return clientOption(func(o *clientOptions) { o.maxConns = n })
 }
 
 // WithBackoff sets the reconnect backoff: the wait after the first failed dial (base),
-// doubling up to max. Defaults: DefaultBackoffBase, DefaultBackoffMax.
+// doubling up to max. Defaults: DefaultBackoffBase (100 ms), DefaultBackoffMax (5 s). base
+// <= 0 means its default; a max below base (0 included) means the larger of
+// DefaultBackoffMax and base.
 func WithBackoff(base, max time.Duration) ClientOption {
 	return clientOption(func(o *clientOptions) { o.backoffBase, o.backoffMax = base, max })
 }
 
 // WithDialTimeout bounds one dial including the TLS and nap handshakes. Default:
-// DefaultDialTimeout.
+// DefaultDialTimeout (10 s); d <= 0 means the default.
 func WithDialTimeout(d time.Duration) ClientOption {
 	return clientOption(func(o *clientOptions) { o.dialTimeout = d })
 }

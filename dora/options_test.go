@@ -276,3 +276,41 @@ func TestSharedOptions(t *testing.T) {
 		t.Fatalf("one WithStats value saw %d client and %d server calls, want 1 and 1", counter.client, counter.server)
 	}
 }
+
+// TestClientOptionDefaults: the client options whose zero or out-of-order values mean a
+// default resolve as their doc comments say.
+func TestClientOptionDefaults(t *testing.T) {
+	cases := []struct {
+		name     string
+		opts     []dora.ClientOption
+		conns    int
+		base, hi time.Duration
+		dial     time.Duration
+	}{
+		{"none", nil, dora.DefaultMaxConns, dora.DefaultBackoffBase, dora.DefaultBackoffMax, dora.DefaultDialTimeout},
+		{"given", []dora.ClientOption{dora.WithMaxConns(2), dora.WithBackoff(time.Second, 20*time.Second), dora.WithDialTimeout(time.Second)},
+			2, time.Second, 20 * time.Second, time.Second},
+		{"zero", []dora.ClientOption{dora.WithMaxConns(0), dora.WithBackoff(0, 0), dora.WithDialTimeout(0)},
+			dora.DefaultMaxConns, dora.DefaultBackoffBase, dora.DefaultBackoffMax, dora.DefaultDialTimeout},
+		{"negative", []dora.ClientOption{dora.WithMaxConns(-3), dora.WithBackoff(-time.Second, -time.Second), dora.WithDialTimeout(-time.Second)},
+			dora.DefaultMaxConns, dora.DefaultBackoffBase, dora.DefaultBackoffMax, dora.DefaultDialTimeout},
+		{"max below base", []dora.ClientOption{dora.WithBackoff(time.Second, time.Millisecond)},
+			dora.DefaultMaxConns, time.Second, dora.DefaultBackoffMax, dora.DefaultDialTimeout},
+		{"max below a large base", []dora.ClientOption{dora.WithBackoff(time.Minute, 0)},
+			dora.DefaultMaxConns, time.Minute, time.Minute, dora.DefaultDialTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := dora.NewClient("127.0.0.1:1", tc.opts...) // never dialled
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns, base, hi, dial := dora.ClientSettings(c)
+			if conns != tc.conns || base != tc.base || hi != tc.hi || dial != tc.dial {
+				t.Fatalf("got conns %d, backoff %v..%v, dial timeout %v; want %d, %v..%v, %v",
+					conns, base, hi, dial, tc.conns, tc.base, tc.hi, tc.dial)
+			}
+		})
+	}
+}

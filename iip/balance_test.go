@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed857a6cbd/pocket/iip/internal/testkit"
 	"github.com/seed857a6cbd/pocket/lbclient"
 )
 
@@ -138,15 +139,6 @@ func newLBT(t testing.TB, target string, opts ...ClientOption) *LoadBalanceClien
 	return lb
 }
 
-func waitChan(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("timed out after %v waiting for %s", d, what)
-	}
-}
-
 func TestBalanceWeightsRoundRobin(t *testing.T) {
 	const (
 		calls   = 6000
@@ -239,10 +231,10 @@ func TestBalanceKilledBackendEjectedAndRestored(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 
-	waitChan(t, warm, testTimeout, "300 calls before the kill")
+	testkit.Recv(t, warm, testTimeout, "300 calls before the kill")
 	killed.Store(true)
 	victim.kill()
-	waitChan(t, ejected, testTimeout, "the killed backend to be ejected")
+	testkit.Recv(t, ejected, testTimeout, "the killed backend to be ejected")
 	n := failures.Load()
 	t.Logf("%d calls failed before the ejection", n)
 	if n > 2*workers+threshold {
@@ -262,7 +254,7 @@ func TestBalanceKilledBackendEjectedAndRestored(t *testing.T) {
 
 	restarted := time.Now()
 	victim.restart()
-	waitChan(t, victim.first(), time.Second, "a successful call on the restarted backend within 1 s")
+	testkit.Recv(t, victim.first(), time.Second, "a successful call on the restarted backend within 1 s")
 	t.Logf("restarted backend served again after %v", time.Since(restarted))
 	select {
 	case err := <-unexpected:
@@ -312,7 +304,7 @@ func TestBalanceNotSentRetriedElsewhere(t *testing.T) {
 			conns := append([]*Conn(nil), ca.conns...)
 			ca.mu.Unlock()
 			for _, c := range conns {
-				waitChan(t, c.Done(), testTimeout, "the killed server's connection to end")
+				testkit.Recv(t, c.Done(), testTimeout, "the killed server's connection to end")
 			}
 			// Every call picked for a now fails to dial there: it never left.
 			fails := 0

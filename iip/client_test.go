@@ -195,12 +195,25 @@ func TestClientPoolConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	echoMany(t, cl, 16, 50)
+	cl.mu.Lock()
+	conns, total := len(cl.conns), cl.total
+	cl.mu.Unlock()
+	if conns > 2 || total > 8 {
+		t.Fatalf("pool grew to %d conns, %d channels", conns, total)
+	}
+}
+
+// echoMany makes callers goroutines send calls echo calls each on cl, every one with its
+// own message, and checks every answer.
+func echoMany(t *testing.T, cl *Client, callers, calls int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for g := range 16 {
+	for g := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 50 {
+			for i := range calls {
 				msg := []byte(fmt.Sprintf("g%d-i%d", g, i))
 				resp, err := cl.Do(testCtx(t), "/echo", msg)
 				if err != nil || !bytes.Equal(resp, msg) {
@@ -211,12 +224,6 @@ func TestClientPoolConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	cl.mu.Lock()
-	conns, total := len(cl.conns), cl.total
-	cl.mu.Unlock()
-	if conns > 2 || total > 8 {
-		t.Fatalf("pool grew to %d conns, %d channels", conns, total)
-	}
 }
 
 // TestClientPoolReplacesDeadConnection: after the server drops every

@@ -153,6 +153,10 @@ const (
 	DefaultMaxConnHandlers = 64
 	// DefaultMaxHandlers bounds the handlers running at once in a server.
 	DefaultMaxHandlers = 1024
+	// DefaultIdleWorkers is how many goroutines that finished a channel's
+	// requests a server keeps waiting for the next channel with work
+	// (WithIdleWorkers).
+	DefaultIdleWorkers = 128
 	// DefaultMaxConnBufferedBytes bounds the request bytes one connection
 	// makes the server hold (incomplete messages, queued requests and
 	// those being answered): 80 MiB, room for one DefaultMaxMessageSize

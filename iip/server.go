@@ -39,7 +39,8 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup // accept loops, connection readers and workers
 
-	// Idle workers wait on work for a channel to run; see serverConn.dispatch.
+	// Idle workers wait on work for a channel to run (WithIdleWorkers); see
+	// serverConn.dispatch and Server.runChannel.
 	work        chan workItem
 	idleWorkers atomic.Int32
 	stopWorkers chan struct{} // closed once no connection is left: idle workers end
@@ -57,6 +58,9 @@ type Server struct {
 	// testHookQueueFull, set by tests before serving, is called when a
 	// reader stops reading because a channel's queue is full.
 	testHookQueueFull func()
+	// testHookWorkerReused, set by tests before serving, is called when an
+	// idle worker takes a channel's queue (WithIdleWorkers).
+	testHookWorkerReused func()
 	// Server-wide budgets: request bytes held, response bytes queued,
 	// handlers running (see Limits.MaxBufferedBytes, MaxWriteBytes and
 	// MaxHandlers).

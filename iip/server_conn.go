@@ -1129,9 +1129,6 @@ func (c *serverConn) takeOut(n int64) {
 	}
 }
 
-// maxIdleWorkers bounds the workers a Server keeps waiting for work.
-const maxIdleWorkers = 128
-
 // workItem is a channel with queued requests, handed to a worker.
 type workItem struct {
 	c  *serverConn
@@ -1139,8 +1136,8 @@ type workItem struct {
 }
 
 // runChannel has a worker run ch's queue: an idle one if there is one
-// (it keeps the stack it grew and saves starting a goroutine per burst of
-// requests), else a new one.
+// (WithIdleWorkers: it keeps the stack it grew and saves starting a
+// goroutine per burst of requests), else a new one.
 func (s *Server) runChannel(c *serverConn, ch *serverChannel) {
 	select {
 	case s.work <- workItem{c, ch}:
@@ -1151,15 +1148,16 @@ func (s *Server) runChannel(c *serverConn, ch *serverChannel) {
 }
 
 // worker runs queues until the server stops; it waits for the next one
-// while fewer than maxIdleWorkers others wait, else it ends.
+// while fewer than WithIdleWorkers others wait, else it ends.
 func (s *Server) worker(c *serverConn, ch *serverChannel) {
 	defer s.wg.Done()
+	maxIdle := max(s.opts.idleWorkers, 0)
 	for {
 		c.run(ch)
 		// An idle worker must not keep the connection (its buffers and
 		// incomplete requests) reachable.
 		c, ch = nil, nil
-		if s.idleWorkers.Add(1) > maxIdleWorkers {
+		if int(s.idleWorkers.Add(1)) > maxIdle {
 			s.idleWorkers.Add(-1)
 			return
 		}
@@ -1167,6 +1165,9 @@ func (s *Server) worker(c *serverConn, ch *serverChannel) {
 		case w := <-s.work:
 			s.idleWorkers.Add(-1)
 			c, ch = w.c, w.ch
+			if s.testHookWorkerReused != nil {
+				s.testHookWorkerReused()
+			}
 		case <-s.stopWorkers:
 			s.idleWorkers.Add(-1)
 			return

@@ -12,6 +12,7 @@ type serverOptions struct {
 	Limits                      // WithLimits
 	timeouts           Timeouts // WithTimeouts
 	RecycleRequestData bool     // WithRecycleRequestData
+	idleWorkers        int      // WithIdleWorkers; negative: none
 }
 
 // Limits bounds what the peers of a Server can make it hold: connections,
@@ -135,6 +136,19 @@ func WithRecycleRequestData() ServerOption {
 	return serverOption(func(o *serverOptions) { o.RecycleRequestData = true })
 }
 
+// WithIdleWorkers sets how many goroutines that have answered a channel's
+// queued requests a server keeps waiting for the next channel with work,
+// instead of ending: a channel whose first request arrives is handed to an
+// idle one when there is one (it saves starting a goroutine and keeps the
+// stack the handlers grew), else to a new goroutine. At most n wait at any
+// time, and they end when the server is closed; MaxHandlers, not n, bounds
+// the handlers running. Default DefaultIdleWorkers (128); 0 means the
+// default; negative keeps none: a new goroutine per burst of requests on a
+// channel, which ends once the channel's queue is empty.
+func WithIdleWorkers(n int) ServerOption {
+	return serverOption(func(o *serverOptions) { o.idleWorkers = n })
+}
+
 // newServerOptions applies opts in order and verifies the result; it
 // returns the settings with their defaults.
 func newServerOptions(opts []ServerOption) (serverOptions, error) {
@@ -200,6 +214,7 @@ func (o serverOptions) withDefaults() serverOptions {
 	setDefault(&o.timeouts.Frame, DefaultFrameTimeout)
 	setDefault(&o.MaxConnHandlers, DefaultMaxConnHandlers)
 	setDefault(&o.MaxHandlers, DefaultMaxHandlers)
+	setDefault(&o.idleWorkers, DefaultIdleWorkers)
 	setDefault(&o.MaxConnBufferedBytes, DefaultMaxConnBufferedBytes)
 	setDefault(&o.MaxBufferedBytes, DefaultMaxBufferedBytes)
 	setDefault(&o.MaxConnWriteBytes, DefaultMaxConnWriteBytes)

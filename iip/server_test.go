@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +345,44 @@ func TestHandlerTimeout(t *testing.T) {
 	r := rawDial(t, addr)
 	r.send(rawFrame(1, "/slow", 0, "{}"))
 	r.expect(rawResp{5, "/slow", 0, `{"code":103,"message":"handler for /slow exceeded 20ms"}`})
+}
+
+// TestIdleWorkers runs both paths of WithIdleWorkers: with idle workers (the default, and
+// 2) a channel with work is handed to a goroutine that finished another channel's queue;
+// with none (negative) every burst gets a new goroutine, and no worker is ever reused.
+// Every call is answered either way, and Close ends the idle workers (goleak in TestMain).
+func TestIdleWorkers(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   []ServerOption
+		reused bool
+	}{
+		{"default", nil, true},
+		{"2", []ServerOption{WithIdleWorkers(2)}, true},
+		{"none", []ServerOption{WithIdleWorkers(-1)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServerT(t, tc.opts...)
+			var reused atomic.Int64
+			s.testHookWorkerReused = func() { reused.Add(1) }
+			s.HandleFunc("/echo", func(ctx context.Context, r *Request) ([]byte, error) { return r.Data, nil })
+			addr := startServer(t, s)
+			cl, err := NewClient(testCtx(t), addr, WithPool(2, 4), WithLogger(quietLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			const callers, calls = 8, 25
+			echoMany(t, cl, callers, calls)
+			switch n := reused.Load(); {
+			case tc.reused && n == 0:
+				t.Fatalf("no idle worker reused over %d calls", callers*calls)
+			case !tc.reused && n != 0:
+				t.Fatalf("%d idle workers reused with WithIdleWorkers(-1)", n)
+			default:
+				t.Logf("%d of %d calls' channels run by a reused worker", n, callers*calls)
+			}
+		})
+	}
 }

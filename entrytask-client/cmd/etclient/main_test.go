@@ -12,14 +12,15 @@ import (
 )
 
 // TestMain lets the test binary act as etclient when POCKET_ETCLIENT_RUN_MAIN is set, so the
-// tests below run the real main (flag parsing, stdout/stderr, os.Exit) in a child process.
+// tests below run the real main (flag parsing, stdout/stderr, os.Exit) in a child process;
+// otherwise it runs the tests with the kit's leak check.
 func TestMain(m *testing.M) {
 	if os.Getenv("POCKET_ETCLIENT_RUN_MAIN") == "1" {
 		os.Args = append([]string{"etclient"}, os.Args[1:]...)
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testkit.Main(m, nil)
 }
 
 func runMain(t *testing.T, args ...string) (stdout, stderr string, code int) {

@@ -111,8 +111,9 @@ func Dial(ctx context.Context, opts Options) (Client, error) {
 
 // balancerOptions tune lbclient for etclient, a short-lived client that must not lose a
 // call to an instance that is down: the first failure (a refused dial, a lost connection)
-// ejects an instance (for EjectionBase, doubling while it stays down up to EjectionMax, so
-// a restarted instance gets calls again within EjectionMax of listening), health is never
+// ejects an instance (for EjectionBase, doubling while it keeps failing up to EjectionMax;
+// one seen down is tried again as soon as lbclient's recovery check finds it listening,
+// within about lbclient.DefaultRecoveryInterval, 250 ms), health is never
 // ignored while one instance is up (no panic mode), and picking tries every instance once
 // more than there are, so a call reaches an instance that is up. Without this, lbclient's
 // defaults (5 failures eject, 3 dial attempts) fail a fresh client's first calls whenever
@@ -128,8 +129,10 @@ func balancerOptions(n int) []lbclient.Option {
 
 // EjectionBase and EjectionMax bound how long a balanced client keeps a failed instance out
 // of its picks: 250 ms after the first failure, doubling while trial calls keep failing, at
-// most 1 s (lbclient's defaults, 1 s up to 30 s, would leave a restarted instance idle for up
-// to 30 s). A trial call that cannot reach the instance moves to another one, so a short
+// most 1 s. A restarted instance is back sooner through lbclient's recovery check; these
+// bound the wait for one that failed calls while still accepting connections, which that
+// check does not end (lbclient's defaults, 1 s up to 30 s, would leave it out for up to
+// 30 s). A trial call that cannot reach the instance moves to another one, so a short
 // ejection costs no call.
 const (
 	EjectionBase = 250 * time.Millisecond
