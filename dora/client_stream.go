@@ -79,22 +79,17 @@ func (c *subConn) newStream(ctx context.Context, desc *StreamDesc, method string
 	buf := getBuf()
 	defer putBuf(buf)
 	*buf = appendPkg((*buf)[:0], &h, nil)
-	for attempt := 1; ; attempt++ {
-		cs.st, err = c.openStream(ctx, cs.ci.waitForReady)
-		if err != nil {
-			return nil, lbclient.NotSent(err)
-		}
-		err = cs.st.Send(*buf)
-		if err == nil {
-			break
-		}
+	if cs.st, err = c.openStream(ctx, cs.ci.waitForReady); err != nil {
+		return nil, lbclient.NotSent(err)
+	}
+	if err = cs.st.Send(*buf); err != nil {
 		cs.st.Close()
-		if !nap.IsRetryable(err) {
-			return nil, callError(ctx, err)
-		}
-		if attempt == maxOpenAttempts {
+		if nap.IsRetryable(err) {
+			// Refused or GOAWAY'd before the server saw it: the balancer opens the
+			// stream again (lbclient's one retry rule).
 			return nil, lbclient.NotSent(callError(ctx, err))
 		}
+		return nil, callError(ctx, err)
 	}
 	if cs.stats != nil {
 		cs.stats.info.RemoteAddr = cs.st.Session().RemoteAddr()

@@ -21,9 +21,6 @@ const (
 	DefaultBackoffMax = 5 * time.Second
 	// DefaultDialTimeout is the default bound of one dial (TCP, TLS and nap handshake).
 	DefaultDialTimeout = 10 * time.Second
-	// maxOpenAttempts bounds how often a call is moved to another session after nap said
-	// the stream never reached the server (nap.IsRetryable).
-	maxOpenAttempts = 3
 )
 
 // ServerOption configures a Server; see NewServer. Every Option is a ServerOption.

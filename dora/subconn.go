@@ -278,40 +278,31 @@ func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip 
 	if err != nil {
 		return err
 	}
-	var st *nap.Stream
-	var msg []byte
-	for try := 1; ; try++ {
-		tmo, terr := timeoutUs(ctx) // again per attempt: the time left shrinks
-		if terr != nil {
-			return terr
-		}
-		var reqLen int
-		if st, reqLen, err = c.sendUnary(ctx, method, req, cdc, md, tmo, ci); err != nil {
-			return err
-		}
-		if cs != nil {
-			cs.info.RemoteAddr = st.Session().RemoteAddr()
-			cs.out(reqLen)
-		}
-		stop := func() bool { return false }
-		if ctx.Done() != nil {
-			cur := st
-			stop = context.AfterFunc(ctx, func() { cur.Reset(nap.CodeCancel) })
-		}
-		msg, err = st.Recv()
-		stop()
-		if err == nil {
-			break
-		}
+	tmo, err := timeoutUs(ctx)
+	if err != nil {
+		return err
+	}
+	st, reqLen, err := c.sendUnary(ctx, method, req, cdc, md, tmo, ci)
+	if err != nil {
+		return err
+	}
+	if cs != nil {
+		cs.info.RemoteAddr = st.Session().RemoteAddr()
+		cs.out(reqLen)
+	}
+	stop := func() bool { return false }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { st.Reset(nap.CodeCancel) })
+	}
+	msg, err := st.Recv()
+	stop()
+	if err != nil {
 		st.Close()
 		if nap.IsRetryable(err) && ctx.Err() == nil {
 			// The server went away (GOAWAY) without processing the stream: the
-			// request never reached a handler. It is sent again on another session,
-			// as grpc-go retries transparently, then left to the balancer to move to
-			// another server.
-			if try < maxOpenAttempts {
-				continue
-			}
+			// request never reached a handler. The balancer sends it again (lbclient's
+			// one retry rule): on this server's next session when it is the only one,
+			// else on another server.
 			return lbclient.NotSent(callError(ctx, err))
 		}
 		return callError(ctx, err)
@@ -402,23 +393,18 @@ func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc cod
 	*buf, body = appendPkgHeadSplit((*buf)[:0], &h, *payload, tail) // the envelope; the payload follows it (SendV)
 	defer putBuf(payload)
 	defer putBuf(buf)
-	for attempt := 1; ; attempt++ {
-		st, err := c.openStream(ctx, ci.waitForReady)
-		if err != nil {
-			return nil, 0, lbclient.NotSent(err)
-		}
-		err = st.SendAndCloseV(*buf, body)
-		if err == nil {
-			return st, len(*buf) + len(body), nil
-		}
+	st, err := c.openStream(ctx, ci.waitForReady)
+	if err != nil {
+		return nil, 0, lbclient.NotSent(err)
+	}
+	if err = st.SendAndCloseV(*buf, body); err != nil {
 		st.Close()
-		if !nap.IsRetryable(err) {
-			return nil, 0, callError(ctx, err)
-		}
-		if attempt == maxOpenAttempts {
+		if nap.IsRetryable(err) {
 			return nil, 0, lbclient.NotSent(callError(ctx, err))
 		}
+		return nil, 0, callError(ctx, err)
 	}
+	return st, len(*buf) + len(body), nil
 }
 
 // plainErr strips lbclient's NotSent mark: stats handlers see the call's own error.

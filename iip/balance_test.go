@@ -564,3 +564,26 @@ func TestBalanceFileTargetUpdated(t *testing.T) {
 		t.Fatalf("endpoints %v", eps)
 	}
 }
+
+// TestBalancedBackendsLeaveRetriesToBalancer: a LoadBalanceClient's per-server
+// pools do not resend a call that never left; lbclient alone does (on another
+// server, or on the same pool for a set of one), so that the rule lives in one
+// place. A plain Client keeps its own resend of such calls.
+func TestBalancedBackendsLeaveRetriesToBalancer(t *testing.T) {
+	a := startLBServer(t, "a")
+	lb := newLBT(t, a.addr)
+	if _, err := lb.Do(testCtx(t), "/who", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := clientOf(t, lb, a.addr).notSentRetries; n != 0 {
+		t.Fatalf("a balanced backend's pool resends a never-sent call %d times itself, want 0", n)
+	}
+	c, err := NewClient(testCtx(t), a.addr, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.notSentRetries != maxNotSentRetries {
+		t.Fatalf("a plain Client resends a never-sent call %d times, want %d", c.notSentRetries, maxNotSentRetries)
+	}
+}

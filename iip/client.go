@@ -31,6 +31,11 @@ type Client struct {
 	closed       bool
 
 	onWait func() // test hook: called each time get starts waiting for a channel
+
+	// notSentRetries is how often call and DoStream resend a request that never
+	// left (maxNotSentRetries); 0 for a LoadBalanceClient's backend, whose
+	// balancer is then the only place such calls are sent again.
+	notSentRetries int
 }
 
 // NewClient dials the first connection to addr (so that a wrong address
@@ -59,7 +64,7 @@ func NewClient(ctx context.Context, addr string, opts ...ClientOption) (*Client,
 
 // newClient returns an empty pool (no connection yet) for addr; o has its defaults.
 func newClient(addr string, o clientOptions) *Client {
-	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}}
+	c := &Client{addr: addr, opts: o, max: o.PoolConns * o.PoolChannels, chans: map[*Conn]int{}, notSentRetries: maxNotSentRetries}
 	c.idle = make(chan *Channel, c.max)
 	c.wakc = make(chan struct{}, o.PoolChannels)
 	return c
@@ -71,7 +76,10 @@ func newClient(addr string, o clientOptions) *Client {
 //
 // A call whose request could not leave because its connection had just
 // broken (so the server never saw it) is retried on another channel, up to
-// maxNotSentRetries times; a call that was sent is never retried.
+// twice, as net/http's Transport retries a request whose reused connection
+// failed before it was written; a call that was sent is never retried. (A
+// LoadBalanceClient leaves such retries to its balancer, which may move the
+// call to another server.)
 //
 // /sys/delete_channel and /sys/new_channel are refused with an error wrapping
 // ErrBadPath, nothing sent: the pool alone opens and deletes its channels.
@@ -111,7 +119,7 @@ func (c *Client) call(ctx context.Context, path string, data []byte, pooled bool
 		}
 		c.put(ch)
 		if err != nil && isNotSent(err) {
-			if attempt < maxNotSentRetries {
+			if attempt < c.notSentRetries {
 				continue
 			}
 			return resp, pb, false, err
@@ -149,8 +157,9 @@ func isNotSent(err error) bool {
 	return errors.As(err, &ns)
 }
 
-// maxNotSentRetries bounds how often Client.Do resends a call that never
-// left because its connection broke.
+// maxNotSentRetries bounds how often a Client (not a LoadBalanceClient's
+// backend: see Client.notSentRetries) resends a call that never left because
+// its connection broke.
 const maxNotSentRetries = 2
 
 func (c *Client) putDrained(ch *Channel, ok bool) {

@@ -77,7 +77,9 @@ func NewLoadBalanceClient(target string, opts ...ClientOption) (*LoadBalanceClie
 // newBackend is the balancer's NewClientFunc: a backend's pooled Client, which
 // dials on its first call and replaces broken connections.
 func (lb *LoadBalanceClient) newBackend(addr string) (*Client, error) {
-	return newClient(addr, lb.copts), nil
+	c := newClient(addr, lb.copts)
+	c.notSentRetries = 0 // the balancer sends such calls again (lbclient's one retry rule)
+	return c, nil
 }
 
 // Do sends data to path on a backend chosen by the picker and waits for the

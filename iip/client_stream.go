@@ -262,7 +262,7 @@ func (c *Client) DoStream(ctx context.Context, path string, data []byte) (*Respo
 			return st, nil
 		}
 		c.put(ch)
-		if !isNotSent(err) || attempt >= maxNotSentRetries {
+		if !isNotSent(err) || attempt >= c.notSentRetries {
 			return nil, err
 		}
 	}

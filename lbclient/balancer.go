@@ -457,18 +457,19 @@ func (l Lease[C]) finish(err error, unsent bool) {
 }
 
 // again reports whether a call whose attempt failed with err (unsent: it never
-// reached its backend) should be moved to another backend.
+// reached its backend) should be picked again: on another backend when the
+// set has one, else on the same (its client's next connection: a server that
+// said GOAWAY is reached again on a new one).
 func (b *Balancer[C]) again(ctx context.Context, unsent bool, attempt int) bool {
-	return unsent && attempt < b.cfg.pickAttempts && ctx.Err() == nil && !b.closed.Load() &&
-		len(b.set.Load().backends) > 1
+	return unsent && attempt < b.cfg.pickAttempts && ctx.Err() == nil && !b.closed.Load()
 }
 
 // Do runs fn with a picked backend's client (see Pick) and records the
 // outcome (see Lease.Done). When fn's error is marked with NotSent (the call
 // provably never reached the backend), the call is picked again, avoiding that
-// backend, up to PickAttempts backends in all while its context lasts and the
-// set has another backend; a call that may have reached a backend is never
-// repeated. It returns fn's last error without its NotSent mark, or Pick's
+// backend when the set has another (a set of one tries its backend again, on
+// its client's next connection), up to PickAttempts attempts in all while its
+// context lasts; a call that may have reached a backend is never repeated. It returns fn's last error without its NotSent mark, or Pick's
 // error without calling fn. A panic in fn is recorded as ErrPanicked and
 // re-raised.
 func (b *Balancer[C]) Do(ctx context.Context, key string, fn func(ctx context.Context, c C) error) error {

@@ -858,3 +858,45 @@ func TestSingleBackendPath(t *testing.T) {
 		}
 	})
 }
+
+// TestSingleBackendRetriesNotSent: a set of one sends a call marked NotSent to
+// its one backend again (its client's next connection: how dora resends a call
+// its server GOAWAY'd), up to PickAttempts times in all, with Do and Begin; a
+// call that may have reached the backend is not repeated.
+func TestSingleBackendRetriesNotSent(t *testing.T) {
+	s := startEcho(t)
+	refused := errors.New("refused before any byte was processed")
+	b := newTestBalancer(t, s.addr, WithPickAttempts(3))
+	var tries int
+	err := b.Do(context.Background(), "", func(ctx context.Context, c *echoConn) error {
+		if tries++; tries < 3 {
+			return NotSent(refused)
+		}
+		return c.call(ctx)
+	})
+	if err != nil || tries != 3 {
+		t.Fatalf("Do: %v after %d tries, want success on the third", err, tries)
+	}
+	tries = 0
+	err = b.Do(context.Background(), "", func(context.Context, *echoConn) error { tries++; return NotSent(refused) })
+	if !errors.Is(err, refused) || IsNotSent(err) || tries != 3 {
+		t.Fatalf("Do never sent: %v (NotSent mark %v) after %d tries, want the error unmarked after 3", err, IsNotSent(err), tries)
+	}
+	tries = 0
+	err = b.Begin(context.Background(), "", func(ctx context.Context, c *echoConn, done func(error)) error {
+		if tries++; tries < 2 {
+			return NotSent(refused)
+		}
+		done(nil)
+		return nil
+	})
+	if err != nil || tries != 2 {
+		t.Fatalf("Begin: %v after %d tries, want success on the second", err, tries)
+	}
+	tries = 0
+	maybeSent := errors.New("connection lost after the request was written")
+	err = b.Do(context.Background(), "", func(context.Context, *echoConn) error { tries++; return maybeSent })
+	if !errors.Is(err, maybeSent) || tries != 1 {
+		t.Fatalf("a call that may have been sent: %v after %d tries, want 1", err, tries)
+	}
+}

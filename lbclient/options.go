@@ -30,9 +30,9 @@ const (
 	DefaultDNSRefresh = 30 * time.Second
 	// DefaultFilePoll is how often a file:// target's file is checked for changes.
 	DefaultFilePoll = time.Second
-	// DefaultPickAttempts is how many backends Do and Begin try a call on when
-	// it provably never reached the backend picked (see NotSent): the first
-	// pick and two moves.
+	// DefaultPickAttempts is how many times Do and Begin try a call that
+	// provably never reached the backend picked (see NotSent): the first pick
+	// and two more (on other backends when the set has them).
 	DefaultPickAttempts = 3
 	// ewmaAlpha is the weight of a new latency sample in the latency EWMA.
 	ewmaAlpha = 0.2
@@ -184,11 +184,13 @@ func WithDNS(l DNSLookup) Option { return func(c *config) { c.lookup = l } }
 // re-resolved. Defaults DefaultDNSRefresh (DNS) and DefaultFilePoll (file).
 func WithRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
 
-// WithPickAttempts sets how many backends Do and Begin try a call on while it
+// WithPickAttempts sets how many times Do and Begin try a call while it
 // provably never reaches the backend picked (the call's function returns an
-// error marked with NotSent): the first pick and n-1 moves to another
-// backend. A call that may have reached a backend is never moved. Default
-// DefaultPickAttempts; 1 disables the moves. New fails if n < 1.
+// error marked with NotSent): the first pick and n-1 more, each on another
+// backend than the one before when the set has another, else on the same
+// one again (its client's next connection). A call that may have reached a
+// backend is never repeated. Default DefaultPickAttempts; 1 disables the
+// retries. New fails if n < 1.
 func WithPickAttempts(n int) Option { return func(c *config) { c.pickAttempts = n } }
 
 // WithOnUpdate sets a hook called (from the resolver goroutine or Refresh) with
