@@ -353,9 +353,10 @@ func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip 
 	return nil
 }
 
-// sendUnary encodes a unary request, opens a stream and sends the request on it,
-// trying another session when the first refuses the stream (GOAWAY, stream limit). It
-// returns the stream and the request's size on the wire.
+// sendUnary encodes a unary request, opens a stream and sends the request on it. A
+// stream refused before the server saw it (GOAWAY, stream limit) returns an error marked
+// lbclient.NotSent: the balancer sends the call again. It returns the stream and the
+// request's size on the wire.
 func (c *subConn) sendUnary(ctx context.Context, method string, req any, cdc codec.Codec, md metadata.MD, tmo uint64, ci callInfo) (*nap.Stream, int, error) {
 	// The request buffers go back to the pool as soon as the request is sent (nap's Send
 	// does not keep msg), not at the end of the call: with many callers waiting for their
