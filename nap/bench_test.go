@@ -338,13 +338,13 @@ var benchBulkCfg *Config
 // BenchmarkLargeCall: one unary echo call at a time on one connection, with
 // messages of several frames; both sides release what they received. hints
 // compares the size hint (one buffer of the announced size) with the buffer
-// that doubles as frames arrive (DisableSizeHints on both sides). B/op and
+// that doubles as frames arrive (disableSizeHints on both sides). B/op and
 // allocs/op count both sides.
 func BenchmarkLargeCall(b *testing.B) {
 	for _, size := range []int{128 << 10, 1 << 20, 4 << 20} {
 		for _, hints := range []bool{true, false} {
 			b.Run(fmt.Sprintf("size=%dKiB/hints=%v", size>>10, hints), func(b *testing.B) {
-				runLargeCall(b, &Config{DisableSizeHints: !hints}, size)
+				runLargeCall(b, &Config{disableSizeHints: !hints}, size)
 			})
 		}
 	}

@@ -104,13 +104,12 @@ type Config struct {
 	// Default DefaultMaxServerBuffered (64 MiB); any positive value is
 	// valid; negative disables.
 	MaxServerBuffered int
-	// DisableSizeHints stops announcing SIZE_HINTS (PROTOCOL.md section 1.1):
-	// the peer then sends no message size with the first frame of a large
-	// message, and such a message is assembled in a buffer that grows as
-	// its frames arrive instead of one buffer of the announced size. We
-	// still send hints to a peer that announces them. Default false (hints
-	// on); for tests and for comparing the two paths.
-	DisableSizeHints bool
+	// disableSizeHints stops announcing SIZE_HINTS (PROTOCOL.md section
+	// 1.1): the peer then sends no message size with the first frame of a
+	// large message, and such a message is assembled in a buffer that grows
+	// as its frames arrive. For this package's tests and benchmarks, which
+	// compare the two paths; v0.2.0 exported it.
+	disableSizeHints bool
 	// SizeHintCredit is how much of the connection's memory may be promised
 	// to messages whose first frame announces their size: when the
 	// application waits in Recv for such a message, larger than its stream
@@ -269,7 +268,7 @@ func (c *Config) resolve() (config, error) {
 			maxMessageSize:       field("MaxMessageSize", c.MaxMessageSize, DefaultMaxMessageSize, 1, maxWindow),
 			maxConcurrentStreams: field("MaxConcurrentStreams", c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1, maxWindow),
 			streamWindow:         field("StreamWindow", c.StreamWindow, DefaultStreamWindow, 1, maxWindow),
-			sizeHints:            !c.DisableSizeHints,
+			sizeHints:            !c.disableSizeHints,
 		},
 		keepAliveInterval: c.KeepAliveInterval,
 		keepAliveTimeout:  c.KeepAliveTimeout,

@@ -223,7 +223,7 @@ func TestHostileSizeHints(t *testing.T) {
 		{"shorter than announced", nil, [][]byte{sizedFrame(1, 4096, frag), dataFrame(1, flagDataEnd, frag)}, "longer or shorter"},
 		{"announced below its fragment", nil, [][]byte{sizedFrame(1, 10, frag)}, "announces a message of 10 bytes"},
 		{"second announcement", nil, [][]byte{sizedFrame(1, 4096, frag), sizedFrame(1, 4096, frag)}, "in the middle of a message"},
-		{"not announced by the receiver", &Config{DisableSizeHints: true}, [][]byte{sizedFrame(1, 4096, frag)}, "did not announce"},
+		{"not announced by the receiver", &Config{disableSizeHints: true}, [][]byte{sizedFrame(1, 4096, frag)}, "did not announce"},
 	}
 	for _, tc := range protocolCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,7 +353,7 @@ func TestHostileSizeHints(t *testing.T) {
 // (vectored writes) and with size hints on and off.
 func TestSendV(t *testing.T) {
 	for _, hints := range []bool{true, false} {
-		cfg := &Config{DisableSizeHints: !hints}
+		cfg := &Config{disableSizeHints: !hints}
 		c, _ := echoPair(t, cfg, cfg)
 		ctx := testCtx(t)
 		for _, sz := range [][2]int{{10, 200 << 10}, {100 << 10, 50 << 10}, {0, 70 << 10}, {70 << 10, 0}, {3, 5}, {64<<10 - 4, 64<<10 + 4}} {
