@@ -194,3 +194,9 @@ func BenchmarkSmallCallDuringBulk(b *testing.B) {
 		}
 	}
 }
+
+// withoutSizeHint leaves the "size-hint" capability out of the offer, so
+// that benchmarks compare connections with and without it.
+func withoutSizeHint(off bool) ClientOption {
+	return clientOption(func(o *clientOptions) { o.noSizeHint = off })
+}

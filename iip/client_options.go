@@ -16,7 +16,8 @@ type clientOptions struct {
 	Keepalive    time.Duration // WithKeepalive
 	PoolConns    int           // WithPool
 	PoolChannels int           // WithPool
-	// noSizeHint leaves "size-hint" out of the offer (benchmarks compare).
+	// noSizeHint leaves "size-hint" out of the offer: set by this package's
+	// benchmarks (withoutSizeHint, beyond_bench_test.go), which compare.
 	noSizeHint bool
 
 	// The balancer's settings (NewLoadBalanceClient only).
@@ -50,12 +51,6 @@ func WithKeepalive(d time.Duration) ClientOption {
 // DefaultPoolChannels (16); 0 means the default; negative is an error.
 func WithPool(conns, channels int) ClientOption {
 	return clientOption(func(o *clientOptions) { o.PoolConns, o.PoolChannels = conns, channels })
-}
-
-// withoutSizeHint leaves the "size-hint" capability out of the offer, so
-// that benchmarks compare connections with and without it.
-func withoutSizeHint(off bool) ClientOption {
-	return clientOption(func(o *clientOptions) { o.noSizeHint = off })
 }
 
 // WithPicker sets the picker of a LoadBalanceClient, which selects a
