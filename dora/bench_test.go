@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/examples/echo"
@@ -35,10 +37,22 @@ func BenchmarkUnaryEcho(b *testing.B) {
 
 // runEcho makes b.N echo calls of size bytes through ec from callers goroutines.
 func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
+	runEchoLatency(b, ec, size, callers, false)
+}
+
+// runEchoLatency is runEcho; with latency set it also times every call and reports the
+// median, 99th percentile and maximum (p50-us, p99-us, max-us): the large cells' tail
+// (issue #17). The times go into a slice made before the timer starts, so allocs/op is
+// unchanged; timing costs two clock reads per call.
+func runEchoLatency(b *testing.B, ec echo.EchoClient, size, callers int, latency bool) {
 	ctx := context.Background()
 	req := &echo.SayRequest{Blob: make([]byte, size)}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	var lat []time.Duration
+	if latency {
+		lat = make([]time.Duration, b.N)
+	}
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
@@ -48,8 +62,19 @@ func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				var t0 time.Time
+				if latency {
+					t0 = time.Now()
+				}
 				resp, err := ec.Say(ctx, req)
+				if latency {
+					lat[i-1] = time.Since(t0)
+				}
 				if err != nil {
 					failed.Store(err)
 					return
@@ -68,6 +93,13 @@ func runEcho(b *testing.B, ec echo.EchoClient, size, callers int) {
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
+	}
+	if latency {
+		slices.Sort(lat)
+		at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
+		b.ReportMetric(at(0.5), "p50-us")
+		b.ReportMetric(at(0.99), "p99-us")
+		b.ReportMetric(at(1), "max-us")
 	}
 }
 
@@ -272,7 +304,8 @@ func BenchmarkUnaryLargeEagerCredit(b *testing.B) {
 
 // BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
 // echo calls from 1 and 16 callers on one connection, with MaxFrameSize 64 KiB and
-// 256 KiB on both sides. B/op and allocs/op count both sides.
+// 256 KiB on both sides. B/op and allocs/op count both sides; p50-us, p99-us and max-us
+// are the calls' latencies (the tail of the 16-caller cells: issue #17).
 func BenchmarkUnaryLarge(b *testing.B) {
 	for _, frame := range []int{64 << 10, 256 << 10} {
 		cfg := nap.Config{MaxFrameSize: frame}
@@ -284,7 +317,7 @@ func BenchmarkUnaryLarge(b *testing.B) {
 		for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 			for _, callers := range []int{1, 16} {
 				b.Run(fmt.Sprintf("frame=%dKiB/size=%d/callers=%d", frame>>10, size, callers), func(b *testing.B) {
-					runEcho(b, ec, size, callers)
+					runEchoLatency(b, ec, size, callers, true)
 				})
 			}
 		}

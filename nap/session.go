@@ -73,10 +73,15 @@ type Session struct {
 	// larger than sharedFrameSize starts only after it (writer.go, buildBatchLocked).
 	// While bulk waits for its stream window the others wait too, for at most
 	// bulkWindowWait: bulkTimer (armed: bulkTimerArmed) then sets bulkWaitOver.
+	// The next to start is the large message queued first: bulkNext (its sendSeq in
+	// bulkNextSeq), chosen by nextBulkLocked; sendSeq numbers the messages handed to Send.
 	bulk           *Stream
 	bulkTimer      *time.Timer
 	bulkTimerArmed bool
 	bulkWaitOver   bool
+	bulkNext       *Stream
+	bulkNextSeq    uint64
+	sendSeq        uint64
 
 	acceptQ      streamRing // accepted by the reader, not yet by the application
 	acceptNotify chan struct{}

@@ -24,17 +24,18 @@ type Stream struct {
 	sendWindow int64
 	sendHead   []byte // the message being sent is sendHead followed by sendBuf (SendV)
 	sendBuf    []byte
-	sendOff    int   // bytes of the message scheduled
-	sendEnd    bool  // the message being sent ends the stream
-	sendNoMsg  bool  // CloseSend: an END_STREAM frame without message
-	sending    bool  // a Send is in progress
-	inReady    bool  // in sess.ready
-	winBlocked bool  // waits for a stream WINDOW_UPDATE
-	inFlight   int   // frames handed to the writer, not yet written
-	sendClosed bool  // CloseSend/SendAndClose called
-	sentEnd    bool  // the END_STREAM frame was scheduled
-	sentRst    bool  // we reset the stream (or answered the peer's reset)
-	sendTick   int64 // watchdog tick of the send's last progress (WriteTimeout)
+	sendOff    int    // bytes of the message scheduled
+	sendEnd    bool   // the message being sent ends the stream
+	sendNoMsg  bool   // CloseSend: an END_STREAM frame without message
+	sending    bool   // a Send is in progress
+	inReady    bool   // in sess.ready
+	winBlocked bool   // waits for a stream WINDOW_UPDATE
+	inFlight   int    // frames handed to the writer, not yet written
+	sendClosed bool   // CloseSend/SendAndClose called
+	sentEnd    bool   // the END_STREAM frame was scheduled
+	sentRst    bool   // we reset the stream (or answered the peer's reset)
+	sendTick   int64  // watchdog tick of the send's last progress (WriteTimeout)
+	sendSeq    uint64 // the message's place in the order of Sends on the session (Session.sendSeq)
 
 	// receive side
 	recvWindow  int64
@@ -256,6 +257,8 @@ func (st *Stream) send(head, msg []byte, end, noMsg bool) error {
 	st.sendHead, st.sendBuf, st.sendOff, st.sendEnd, st.sendNoMsg = head, msg, 0, end, noMsg
 	st.sending = true
 	st.sendTick = s.tick
+	s.sendSeq++
+	st.sendSeq = s.sendSeq
 	st.winBlocked = false
 	s.enqueueLocked(st)
 	s.writeDirectLocked()

@@ -358,13 +358,26 @@ func (s *Session) buildBatchLocked(b *writeBatch) {
 		// total, and it makes the receiver hold all of them half-assembled at once: 16
 		// messages of 1.125 MiB filled its 16 MiB connection budget before any
 		// completed, and it reset one (RESOURCE_EXHAUSTED).
-		if st.sendOff == 0 && rem > sharedFrame && !st.legacy && s.bulk != nil && s.bulk != st {
-			if s.bulkProgressingLocked() {
+		//
+		// The next large message to start is the one queued first (nextBulkLocked), not
+		// the one that happens to follow the finished one in the round-robin: that was
+		// mostly the one queued last (a Send queued between two passes lands right behind
+		// the bulk stream, which each of its frames puts back at the end), so under steady
+		// load a message could wait behind any number of later ones.
+		if st.sendOff == 0 && rem > sharedFrame && !st.legacy {
+			if s.bulk != nil && s.bulk != st {
+				if s.bulkProgressingLocked() {
+					s.ready.push(st)
+					held++
+					continue
+				}
+				s.bulk = nil
+			}
+			if s.bulk == nil && s.nextBulkLocked(st, sharedFrame) != st {
 				s.ready.push(st)
 				held++
 				continue
 			}
-			s.bulk = nil
 		}
 		n := rem
 		maxFrame := loneFrame
@@ -493,6 +506,30 @@ func (s *Session) bulkProgressingLocked() bool {
 		}
 	}
 	return true
+}
+
+// nextBulkLocked returns the stream whose message larger than sharedFrame, not started
+// yet, was handed to Send first, among st (just taken from the round-robin) and the
+// streams in the round-robin: the next to start once no bulk message is in progress.
+// The choice is kept (bulkNext) while that message still waits in the round-robin, so
+// the round-robin is scanned about once per large message. A message whose stream waits
+// for window before its first frame is not in the round-robin and is passed over.
+func (s *Session) nextBulkLocked(st *Stream, sharedFrame int) *Stream {
+	waiting := func(w *Stream) bool {
+		return w.sending && w.err == nil && w.sendOff == 0 && !w.legacy &&
+			len(w.sendHead)+len(w.sendBuf) > sharedFrame
+	}
+	if n := s.bulkNext; n != nil && n.sendSeq == s.bulkNextSeq && waiting(n) && (n == st || n.inReady) {
+		return n
+	}
+	next := st
+	s.ready.each(func(w *Stream) {
+		if waiting(w) && w.sendSeq < next.sendSeq {
+			next = w
+		}
+	})
+	s.bulkNext, s.bulkNextSeq = next, next.sendSeq
+	return next
 }
 
 // bulkWaitExpired ends the wait of the streams held behind a Session.bulk stopped by its
