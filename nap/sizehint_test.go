@@ -28,6 +28,21 @@ func sizedFrame(id uint32, total int, fragment []byte) []byte {
 	return rawFrame(0, flagDataMore|flagDataSize, id, append(p, fragment...))
 }
 
+// hintPeer returns a hand-written peer that announced SIZE_HINTS to a nap
+// server with the default configuration, past the server's SETTINGS, and the
+// server's session.
+func hintPeer(t *testing.T) (*rawPeer, *Session) {
+	t.Helper()
+	ln := listenT(t, nil)
+	p := dialRaw(t, ln)
+	s := acceptT(t, ln)
+	p.write(hintSettings(1<<20, 4<<20))
+	if f := p.mustRead(); f.typ != 0x2 {
+		t.Fatalf("first server frame type %d, want SETTINGS", f.typ)
+	}
+	return p, s
+}
+
 // TestSizeHintAssemblesOneBuffer: a message of several frames whose first
 // frame announces its size is assembled in one pooled buffer of exactly the
 // class of that size, between nap peers (the sender announces, the receiver
@@ -62,13 +77,7 @@ func TestSizeHintAssemblesOneBuffer(t *testing.T) {
 	}
 
 	// By hand: 200 KiB in four frames, inside the stream window.
-	ln := listenT(t, nil)
-	p := dialRaw(t, ln)
-	s := acceptT(t, ln)
-	p.write(hintSettings(1<<20, 4<<20))
-	if f := p.mustRead(); f.typ != 0x2 {
-		t.Fatalf("first server frame type %d, want SETTINGS", f.typ)
-	}
+	p, s := hintPeer(t)
 	const total = 200 << 10
 	msg := bytes.Repeat([]byte{'h'}, total)
 	q := 50 << 10
@@ -93,13 +102,7 @@ func TestSizeHintAssemblesOneBuffer(t *testing.T) {
 // within sizeHintPrealloc: the last frame's bytes do not move the first
 // 64 KiB into a second buffer.
 func TestSizeHintSmallRestTakenAtOnce(t *testing.T) {
-	ln := listenT(t, nil)
-	p := dialRaw(t, ln)
-	s := acceptT(t, ln)
-	p.write(hintSettings(1<<20, 4<<20))
-	if f := p.mustRead(); f.typ != 0x2 {
-		t.Fatalf("first server frame type %d, want SETTINGS", f.typ)
-	}
+	p, s := hintPeer(t)
 	const total = 64<<10 + 100
 	msg := bytes.Repeat([]byte{'r'}, total)
 	first := DefaultMaxFrameSize - sizeHintLen
