@@ -16,7 +16,8 @@ import (
 // on its first call; a picker chooses the backend of each call; backends that
 // fail repeatedly are ejected with exponential backoff and tried again with a
 // single call (at once when a backend seen down accepts connections again);
-// and a call whose request provably never left is moved to another backend.
+// and a call whose request provably never left is sent again by the balancer
+// (on another backend when there is one); the backends' pools do not resend.
 // It is safe for concurrent use.
 type LoadBalanceClient struct {
 	b        *lbclient.Balancer[*Client]
@@ -122,7 +123,7 @@ func (lb *LoadBalanceClient) do(ctx context.Context, path string, data []byte, p
 		var err error
 		resp, pb, sent, err = c.call(ctx, path, data, pooled)
 		if err != nil && !sent && lb.classify(err) {
-			return lbclient.NotSent(err) // lbclient moves it to another backend
+			return lbclient.NotSent(err) // lbclient sends it again (another backend when there is one)
 		}
 		return err
 	})

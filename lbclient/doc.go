@@ -14,8 +14,9 @@
 // each call's outcome and latency, and ejects backends that fail repeatedly,
 // letting a single trial call through after an exponential backoff, or as
 // soon as a backend seen down answers again (WithRecovery). A call whose
-// function reports, with NotSent, that it never reached its backend is moved
-// to another backend: the one retry policy of every balanced client here.
+// function reports, with NotSent, that it never reached its backend is tried
+// again, on another backend when the set has one (else on the same one's next
+// connection): the one retry policy of every balanced client here.
 //
 // The shortest use, with Client a type of yours that implements io.Closer and
 // newClient a NewClientFunc[*Client], func(addr string) (*Client, error):

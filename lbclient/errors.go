@@ -22,8 +22,9 @@ var (
 
 // NotSent marks err as the error of a call that provably never reached its
 // backend (no connection could be had, or the backend refused the call
-// before processing any of it): Do and Begin then try the call on another
-// backend (see WithPickAttempts). Return it from the function given to Do or
+// before processing any of it): Do and Begin then try the call again, on
+// another backend when the set has one, else on the same one (see
+// WithPickAttempts). Return it from the function given to Do or
 // Begin; a call that may have reached the backend must not be marked. Do,
 // Begin and Lease.Done remove the mark: callers and the WithBackendFailure
 // classifier see err itself. NotSent(nil) is nil.
