@@ -21,7 +21,8 @@ const ValueEntryOverhead = 128
 // A lookup that missed may race with a change: the value read from Redis before a change
 // must not be stored after the change was reported (by the watch, or by this process's own
 // Put or Delete). Every change bumps seq; lookup returns seq and put stores only when it
-// has not moved since.
+// has not moved since. One sequence serves every key: a change to any value key keeps the
+// fills in flight out, which costs them only a later miss.
 //
 // The values are shared by every caller of Store.Get: nobody may modify them.
 type valueCache struct {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +19,7 @@ import (
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/redis"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 )
 
 // getCounter is a go-redis hook counting the GET commands a client sends, one by one or
@@ -163,8 +168,46 @@ func (f *valueFixture) get(t *testing.T, k, want string, absent, fromRedis bool)
 // next Get at once; a missing key is never cached.
 func TestValueCache(t *testing.T) {
 	inModes(t, func(t *testing.T, m testenv.RedisMode) {
-		testValueCache(t, newValueFixture(t, m, redis.Options{ValueCacheBytes: 1 << 20}, nil))
+		f := newValueFixture(t, m, redis.Options{ValueCacheBytes: 1 << 20}, nil)
+		testValueCache(t, f)
+		testValueCacheEveryMaster(t, f)
 	})
+}
+
+// testValueCacheEveryMaster: the value keys of users on every master (of a cluster; the
+// one node otherwise) are reported.
+func testValueCacheEveryMaster(t *testing.T, f *valueFixture) {
+	ctx := context.Background()
+	masters := map[string]bool{}
+	for uid := int64(1); uid <= 30; uid++ {
+		key := f.s.Prefix() + "kv:{" + strconv.FormatInt(uid, 10) + "}:k"
+		if err := f.other.Set(ctx, key, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.events.waitFor(t, "invalidated "+key)
+		cc, ok := f.other.(*goredis.ClusterClient)
+		if !ok {
+			return
+		}
+		node, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[node.Options().Addr] = true
+		if n, err := clusterMasterCount(ctx, cc); err != nil {
+			t.Fatal(err)
+		} else if len(masters) == n {
+			return
+		}
+	}
+	t.Fatalf("30 users' keys reached only %d masters", len(masters))
+}
+
+// clusterMasterCount returns how many masters serve slots.
+func clusterMasterCount(ctx context.Context, cc *goredis.ClusterClient) (int, error) {
+	var n atomic.Int64
+	err := cc.ForEachMaster(ctx, func(context.Context, *goredis.Client) error { n.Add(1); return nil })
+	return int(n.Load()), err
 }
 
 // TestValueCacheWithSessionWatch: with the value cache on, WatchSessions covers the value
@@ -236,6 +279,10 @@ func TestValueCacheFillRace(t *testing.T) {
 				if err := f.s.Put(ctx, 7, k, []byte("new")); err != nil {
 					t.Fatal(err)
 				}
+				// Its invalidation comes too; wait for it so that it cannot drop the
+				// entry the Gets below fill (TestValueCacheCoherence checks the Put's
+				// own change report without one).
+				f.events.waitFor(t, "invalidated "+f.key(k))
 			}},
 		} {
 			t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
@@ -366,4 +413,49 @@ func TestValueCacheOff(t *testing.T) {
 			t.Fatal("Open accepted a negative ValueCacheBytes")
 		}
 	})
+}
+
+// TestValueCacheFlushAll: a key-less invalidation (FLUSHALL) empties and bypasses the
+// cache until the watch is back. FLUSHALL would wipe the shared test Redis, so the test
+// runs its own redis-server (from PATH) on a free loopback port.
+func TestValueCacheFlushAll(t *testing.T) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not in PATH (required when CI=true)")
+		}
+		t.Skip("redis-server is not in PATH; skipping")
+	}
+	addr := testkit.ClosedAddr(t)
+	_, port, _ := strings.Cut(addr, ":")
+	srv := testkit.Start(t, exec.Command(path, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir()))
+	ctx := testkit.Context(t, 30*time.Second)
+	if _, err := srv.WaitLine(ctx, &srv.Stdout, regexp.MustCompile(`Ready to accept connections`)); err != nil {
+		t.Fatal(err)
+	}
+	f := newValueFixture(t, testenv.RedisMode{Name: "single", Addr: addr}, redis.Options{ValueCacheBytes: 1 << 20}, nil)
+	f.set(t, "k", "v1")
+	f.get(t, "k", "v1", false, true)
+	f.get(t, "k", "v1", false, false)
+
+	hold := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { f.hold.Store(nil); close(hold) }) }
+	defer release()
+	f.hold.Store(&hold)
+	if err := f.other.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.events.waitFor(t, "lost")
+	f.get(t, "k", "", true, true) // bypassed: Redis says it is gone
+	if err := f.other.Set(ctx, f.key("k"), "v2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.get(t, "k", "v2", false, true)
+	f.get(t, "k", "v2", false, true) // nothing stored while lost
+	release()
+	f.events.waitFor(t, "watched")
+	f.get(t, "k", "v2", false, true)
+	f.get(t, "k", "v2", false, false)
 }

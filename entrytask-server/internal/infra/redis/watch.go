@@ -32,8 +32,9 @@ const (
 var _ domain.SessionWatcher = (*Store)(nil)
 
 // WatchClientName is the connection name (CLIENT SETNAME) of the watch connection (of
-// sessions, values or both) of a Store with this key prefix, as CLIENT LIST shows it: "etserver-watch:" and the
-// prefix, with characters other than printable ASCII and spaces replaced by '_'.
+// sessions, values or both) of a Store with this key prefix, as CLIENT LIST shows it:
+// "etserver-watch:" and the prefix, with characters other than printable ASCII and spaces
+// replaced by '_'.
 func WatchClientName(prefix string) string {
 	b := []byte("etserver-watch:" + prefix)
 	for i, c := range b {
