@@ -80,7 +80,8 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, ready func(rp
 	if err != nil {
 		return err
 	}
-	defer wire.WatchSessions(cfg, svc)() // stops before the stores close
+	defer wire.WatchSessions(cfg, svc)() // stops before the stores close; covers the value cache too
+	defer wire.WatchValues(cfg, b)()     // the value cache's own watch, when the session watch is off
 	reg := newRegistry(b)
 	metrics, err := api.NewMetrics(reg)
 	if err != nil {

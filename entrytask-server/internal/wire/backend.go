@@ -49,7 +49,8 @@ type Backend struct {
 	// *goredis.Client (one node, Sentinel) or a *goredis.ClusterClient.
 	Redis goredis.UniversalClient
 
-	closers []io.Closer
+	valueWatch func(ctx context.Context) error // the Redis value cache's watch; nil: no value cache
+	closers    []io.Closer
 }
 
 // Close closes the stores in reverse order of opening. Calling it again does nothing.
@@ -95,14 +96,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Backend, e
 		log.Info("mysql migrations applied", "versions", ran)
 	}
 	rs, err := redis.Open(ctx, redis.Options{Addr: cfg.Redis.Addr, Addrs: cfg.Redis.AddrList(), MasterName: cfg.Redis.MasterName, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline, Logger: log})
+		PoolSize: cfg.Redis.PoolSize, Prefix: cfg.Redis.Prefix, DisableAutoPipeline: !cfg.Redis.AutoPipeline, Logger: log,
+		ValueCacheBytes: int64(cfg.Cache.ValuesMiB) << 20})
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
 	b.closers = append(b.closers, rs)
 	b.Mode = ModeMySQLRedis
-	log.Info("redis open", "mode", rs.Mode())
+	log.Info("redis open", "mode", rs.Mode(), "value_cache_mib", cfg.Cache.ValuesMiB)
+	if cfg.Cache.ValuesMiB > 0 {
+		b.valueWatch = rs.WatchValues
+	}
 	b.Accounts, b.Quotas, b.Sessions, b.KV, b.Limiter = ms, ms, rs, rs, local
 	if cfg.Quota.Shared {
 		b.Limiter = rs

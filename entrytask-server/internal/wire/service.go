@@ -61,16 +61,35 @@ func SessionCacheWatch(cfg config.Config) bool {
 
 // WatchSessions starts svc's session-cache watch in a goroutine when SessionCacheWatch(cfg)
 // holds, and returns the function that stops it and waits for it to end; call that before
-// the stores close. With the watch off it starts nothing and returns a no-op.
+// the stores close. With the watch off it starts nothing and returns a no-op. On Redis with
+// the value cache on (cache.values_mib), the same watch keeps the value cache coherent.
 func WatchSessions(cfg config.Config, svc *app.Service) (stop func()) {
 	if !SessionCacheWatch(cfg) {
 		return func() {}
 	}
+	return goWatch(svc.WatchSessions)
+}
+
+// WatchValues starts the Redis value cache's own watch (redis.Store.WatchValues) in a
+// goroutine when the value cache is on (cache.values_mib > 0, on Redis) and WatchSessions
+// does not run (SessionCacheWatch(cfg) is false: its watch covers the values then), and
+// returns the function that stops it and waits for it to end; call that before b closes.
+// Otherwise it starts nothing and returns a no-op. Without a running watch the value
+// cache is never used.
+func WatchValues(cfg config.Config, b *Backend) (stop func()) {
+	if b.valueWatch == nil || SessionCacheWatch(cfg) {
+		return func() {}
+	}
+	return goWatch(b.valueWatch)
+}
+
+// goWatch runs watch in a goroutine until the returned stop is called, which waits for it.
+func goWatch(watch func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = svc.WatchSessions(ctx) // returns when ctx ends
+		_ = watch(ctx) // returns when ctx ends
 	}()
 	return func() { cancel(); <-done }
 }

@@ -1,9 +1,10 @@
 // Package wire is how cmd/etserver assembles the service from a config.Config: it opens
 // the stores the configuration selects (Open: the embedded SQLite store, or MySQL for
 // accounts and quotas and Redis for sessions and values, migrated), builds the use cases
-// on them (NewService, with the session-cache watch of WatchSessions), sizes the RPC
-// server's request limit (MaxRecvMsgSize) and builds the logger (NewLogger). It sets no
-// process-wide state: the garbage-collector settings are applied by cmd/etserver.
+// on them (NewService, with the session-cache watch of WatchSessions and the value cache's
+// of WatchValues), sizes the RPC server's request limit (MaxRecvMsgSize) and builds the
+// logger (NewLogger). It sets no process-wide state: the garbage-collector settings are
+// applied by cmd/etserver.
 //
 // `etserver serve` adds the RPC server (api.NewServer), TLS and the admin HTTP port; the
 // package is internal to etserver (other programs run the etserver binary, as the
@@ -18,6 +19,7 @@
 //	svc, err := wire.NewService(cfg, b)
 //	if err != nil { ... }
 //	defer wire.WatchSessions(cfg, svc)() // before b.Close
+//	defer wire.WatchValues(cfg, b)()     // when the session watch does not cover values
 //	srv, err := api.NewServer(api.Options{Service: svc, Logger: log},
 //		dora.MaxRecvMsgSize(wire.MaxRecvMsgSize(svc.ValueMaxBytes())))
 //

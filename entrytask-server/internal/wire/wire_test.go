@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/seed857a6cbd/pocket/nap"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/app"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/config"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/redis"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testenv"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/testkit"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
@@ -180,6 +183,80 @@ func TestRedisModes(t *testing.T) {
 			testkit.WaitFor(t, testkit.Context(t, 5*time.Second), "the other instance to refuse the logged-out token", func() bool {
 				_, err := b.Authenticate(ctx, res.Token, "")
 				return errors.Is(err, domain.ErrUnauthenticated)
+			})
+		})
+	}
+}
+
+// TestWatchValues: with cache.values_mib set and the session cache off, WatchValues runs
+// the value cache's own watch (a connection named redis.WatchClientName subscribes), and
+// a value another instance writes is read here; with the session cache's watch on,
+// WatchValues starts nothing (that watch covers the values), so one watch connection
+// per instance remains.
+func TestWatchValues(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	dsn := testenv.MySQLDSN(t)
+	for _, tc := range []struct {
+		name     string
+		sessions string // session.cache_ttl
+	}{
+		{"session cache off", "0s"},
+		{"session cache on", "10s"},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			prefix := testenv.RedisPrefix(t, addr)
+			cfg := load(t, map[string]any{"mysql.dsn": dsn, "redis.addr": addr, "redis.prefix": prefix,
+				"cache.values_mib": 1, "session.cache_ttl": tc.sessions})
+			ctx := testkit.Context(t, time.Minute)
+			var kvs [2]domain.KV
+			for i := range kvs {
+				b, err := wire.Open(ctx, cfg, wire.NewLogger(cfg, io.Discard))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				svc, err := wire.NewService(cfg, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer wire.WatchSessions(cfg, svc)()
+				defer wire.WatchValues(cfg, b)()
+				kvs[i] = b.KV
+			}
+			rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+			defer rdb.Close()
+			watches := func() (n int) {
+				list, err := rdb.ClientList(ctx).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for line := range strings.Lines(list) {
+					if strings.Contains(line, " name="+redis.WatchClientName(prefix)+" ") && strings.Contains(line, " sub=1 ") {
+						n++
+					}
+				}
+				return n
+			}
+			testkit.WaitFor(t, ctx, "both instances' watches to subscribe", func() bool { return watches() >= 2 })
+			if n := watches(); n != 2 {
+				t.Fatalf("%d watch connections, want one per instance", n)
+			}
+
+			a, b := kvs[0], kvs[1]
+			if err := a.Put(ctx, 7, "k", []byte("v1")); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := b.Get(ctx, 7, "k"); err != nil || string(v) != "v1" {
+				t.Fatalf("Get on the other instance = %q, %v", v, err)
+			}
+			if err := a.Put(ctx, 7, "k", []byte("v2")); err != nil {
+				t.Fatal(err)
+			}
+			// b may have cached v1; its watch drops it once Redis reports the write, which
+			// only asking b shows.
+			testkit.WaitFor(t, ctx, "the other instance to read the new value", func() bool {
+				v, err := b.Get(ctx, 7, "k")
+				return err == nil && string(v) == "v2"
 			})
 		})
 	}

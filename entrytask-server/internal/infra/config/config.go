@@ -39,6 +39,9 @@ const DefaultGCMemoryLimitMiB = 192
 // MaxGCMemoryLimitMiB is the largest gc_memory_limit_mib accepted (64 GiB).
 const MaxGCMemoryLimitMiB = 64 << 10
 
+// MaxCacheValuesMiB is the largest cache.values_mib accepted (16 GiB).
+const MaxCacheValuesMiB = 16 << 10
+
 // MaxCallWorkers is the largest call_workers accepted.
 const MaxCallWorkers = 4096
 
@@ -76,6 +79,7 @@ type Config struct {
 	SQLite      SQLite   `koanf:"sqlite"`
 	Session     Session  `koanf:"session"`
 	KV          KV       `koanf:"kv"`
+	Cache       Cache    `koanf:"cache"`
 	Quota       Quota    `koanf:"quota"`
 	Login       Login    `koanf:"login"`
 	Password    Password `koanf:"password"`
@@ -140,6 +144,20 @@ type Session struct {
 // KV configures values.
 type KV struct {
 	ValueMaxBytes int `koanf:"value_max_bytes"`
+}
+
+// Cache configures in-process caches of stored data.
+type Cache struct {
+	// ValuesMiB is the budget, in MiB, of the value cache in front of Redis
+	// (redis.Options.ValueCacheBytes): values read are kept in process, least recently used
+	// first out, each counting its key and value bytes plus redis.ValueEntryOverhead, and a
+	// value above a quarter of the budget is never kept. It is kept coherent by Redis's
+	// invalidation messages (CLIENT TRACKING, the session watch's connection or its own)
+	// and bypassed while they may be missed; a change made on another instance is seen
+	// here once its message arrives. Default 0: off, every read goes to Redis. At most
+	// MaxCacheValuesMiB, and below gc_memory_limit_mib when that is set. Ignored on the
+	// embedded store.
+	ValuesMiB int `koanf:"values_mib"`
 }
 
 // Quota configures quotas and their enforcement.
@@ -270,6 +288,7 @@ func Defaults() map[string]any {
 		"session.cache_ttl":           "10s",
 		"session.cache_watch":         true,
 		"kv.value_max_bytes":          1 << 20,
+		"cache.values_mib":            0,
 		"quota.default_read":          1000,
 		"quota.default_write":         1000,
 		"quota.shared":                false,
@@ -597,6 +616,13 @@ func (c Config) Validate() error {
 		bad("session.cache_ttl", "must be in 0s..1m, got %s", c.Session.CacheTTL)
 	}
 	positive("kv.value_max_bytes", c.KV.ValueMaxBytes)
+	switch v := c.Cache.ValuesMiB; {
+	case v < 0 || v > MaxCacheValuesMiB:
+		bad("cache.values_mib", "must be in 0..%d (0: off), got %d", MaxCacheValuesMiB, v)
+	case v > 0 && c.GCMemoryLimitMiB > 0 && v >= c.GCMemoryLimitMiB:
+		bad("cache.values_mib", "%d MiB of cached values would not fit under gc_memory_limit_mib (%d): raise that by at least the cache's size, or set it to 0",
+			v, c.GCMemoryLimitMiB)
+	}
 	if c.Quota.DefaultRead < 1 || c.Quota.DefaultRead > 100000 {
 		bad("quota.default_read", "must be in 1..100000, got %d", c.Quota.DefaultRead)
 	}

@@ -41,7 +41,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:7000" || c.AdminListen != "127.0.0.1:7001" || c.Session.TTL != 24*time.Hour ||
 		c.KV.ValueMaxBytes != 1<<20 || !c.Embedded() || c.SQLite.Synchronous != "FULL" || c.Quota.CacheTTL != 30*time.Second ||
-		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 0 || c.GCMemoryLimitMiB != config.DefaultGCMemoryLimitMiB || c.CallWorkers != 0 {
+		c.Session.CacheTTL != 10*time.Second || !c.Session.CacheWatch || !c.Redis.AutoPipeline || c.GCPercent != 0 || c.GCMemoryLimitMiB != config.DefaultGCMemoryLimitMiB || c.CallWorkers != 0 ||
+		c.Cache.ValuesMiB != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -138,6 +139,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"hash wait too long", config.Sources{Env: true}, []string{"ETSERVER_LOGIN_HASH_WAIT=1m"}, "config: login.hash_wait: must be in (0s, 30s], got 1m0s"},
 		{"unknown flag key", config.Sources{Flags: map[string]any{"nope": "1"}}, nil, `unknown key "nope"`},
 		{"sample ratio over 1", config.Sources{Env: true}, []string{"ETSERVER_OTEL_SAMPLE_RATIO=1.5"}, "config: otel.sample_ratio: must be in 0..1, got 1.5"},
+		{"negative value cache", config.Sources{Env: true}, []string{"ETSERVER_CACHE_VALUES_MIB=-1"}, "config: cache.values_mib: must be in 0..16384 (0: off), got -1"},
+		{"huge value cache", config.Sources{Env: true}, []string{"ETSERVER_CACHE_VALUES_MIB=16385", "ETSERVER_GC_MEMORY_LIMIT_MIB=0"}, "config: cache.values_mib: must be in 0..16384 (0: off), got 16385"},
+		{"value cache over the gc limit", config.Sources{Env: true}, []string{"ETSERVER_CACHE_VALUES_MIB=192"}, "config: cache.values_mib: 192 MiB of cached values would not fit under gc_memory_limit_mib (192)"},
 		{"otel endpoint not a URL", config.Sources{Env: true}, []string{"ETSERVER_OTEL_ENDPOINT=127.0.0.1:4318"}, "config: otel.endpoint: must be an http:// or https:// URL"},
 	}
 	for _, tc := range tests {
@@ -146,6 +150,32 @@ func TestErrorsNameTheKey(t *testing.T) {
 			_, err := config.Load(tc.src)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load: %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCacheValuesMiB: cache.values_mib is read from the environment (the default, 0, is
+// checked by TestDefaults), and a budget below gc_memory_limit_mib, or any with that limit
+// off, is accepted.
+func TestCacheValuesMiB(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want int
+	}{
+		{"below the gc limit", []string{"ETSERVER_CACHE_VALUES_MIB=64"}, 64},
+		{"gc limit off", []string{"ETSERVER_CACHE_VALUES_MIB=16384", "ETSERVER_GC_MEMORY_LIMIT_MIB=0"}, 16384},
+		{"gc limit raised", []string{"ETSERVER_CACHE_VALUES_MIB=512", "ETSERVER_GC_MEMORY_LIMIT_MIB=768"}, 512},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setenv(t, tc.env...)
+			c, err := config.Load(config.Sources{Env: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Cache.ValuesMiB != tc.want {
+				t.Fatalf("cache.values_mib = %d, want %d", c.Cache.ValuesMiB, tc.want)
 			}
 		})
 	}

@@ -10,6 +10,11 @@
 // a user's values still share a slot (the hash tag {<user id>}), so that a future command
 // over several of one user's keys works on a cluster.
 //
+// Opt-in, Options.ValueCacheBytes keeps the values Get reads in process, coherent with
+// Redis through server-assisted client-side caching (see Options.ValueCacheBytes and
+// WatchValues); the session cache above this package is kept coherent the same way
+// (WatchSessions).
+//
 // Keys (Prefix defaults to DefaultPrefix):
 //
 //	<prefix>s:<session id>          session: "<user id>:<expiry unix ms>:<username>", expiring then (PXAT)
@@ -68,9 +73,25 @@ type Options struct {
 	// that, each is sent at once on a pooled connection (see autoPipelineAbove). Deletes
 	// (whose count must not be replayed) and session writes never use it.
 	DisableAutoPipeline bool
-	// Logger receives the session watch's connection losses (WatchSessions); nil discards
-	// them.
+	// Logger receives the watch's connection losses (WatchSessions, WatchValues); nil
+	// discards them.
 	Logger *slog.Logger
+	// ValueCacheBytes turns on the value cache: Get keeps the values it reads, at most
+	// this many bytes of them (each entry counts its key's and value's bytes plus
+	// ValueEntryOverhead; least recently used entries go first; a value larger than a
+	// quarter of it is never kept), and answers from it while a watch runs (WatchSessions
+	// or WatchValues, see there) and Redis is reporting every change to the value keys.
+	// Default 0: off, every Get reads Redis. Negative is an error.
+	//
+	// Coherence: a Get on this Store after its own Put or Delete returned sees that write;
+	// a change made through another client (another etserver instance) is seen once Redis's
+	// invalidation message has reached this process (its transit, well under a millisecond
+	// on a LAN), and until then a Get may return the value before the change. While the
+	// watch is down or not yet subscribed the cache is empty and bypassed. A watch
+	// connection that stops delivering without an error (a network partition) is given up
+	// after two seconds of silence (a ping after one, unanswered for another), and for
+	// that long a Get may return a value changed elsewhere.
+	ValueCacheBytes int64
 }
 
 // Store is the Redis session and key/value store. It is safe for concurrent use.
@@ -81,14 +102,22 @@ type Store struct {
 	busy    atomic.Int32            // hot commands in flight
 	prefix  string
 	limiter *redis_rate.Limiter
+	values  *valueCache // nil: the value cache is off (Options.ValueCacheBytes)
+	// fillHook, when set (tests), runs in Get between a missed lookup's Redis read and its
+	// store into the value cache.
+	fillHook func(key string)
 }
 
 // Open connects to Redis in the mode opts select and pings it (on a cluster, every
-// master). It fails on options that select no mode or two.
+// master). It fails on options that select no mode or two, and on a negative
+// ValueCacheBytes.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	mode, err := opts.mode()
 	if err != nil {
 		return nil, err
+	}
+	if opts.ValueCacheBytes < 0 {
+		return nil, fmt.Errorf("redis: ValueCacheBytes %d is negative (0 turns the value cache off)", opts.ValueCacheBytes)
 	}
 	// RESP2: etserver uses no RESP3 feature (push notifications, client-side caching), and
 	// with RESP2 go-redis skips looking for push notifications before every reply (~5 % of
@@ -114,6 +143,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger != nil {
 		s.log = opts.Logger
 	}
+	if opts.ValueCacheBytes > 0 {
+		s.values = newValueCache(opts.ValueCacheBytes)
+	}
 	return s, nil
 }
 
@@ -138,7 +170,8 @@ func (o Options) mode() (string, error) {
 
 // New wraps an existing client (a *goredis.Client, also one from NewFailoverClient, or a
 // *goredis.ClusterClient), with hot commands autopipelined (see
-// Options.DisableAutoPipeline); prefix "" means DefaultPrefix. Close closes the client.
+// Options.DisableAutoPipeline) and no value cache; prefix "" means DefaultPrefix. Close
+// closes the client.
 func New(rdb goredis.UniversalClient, prefix string) *Store {
 	s, err := newStore(rdb, prefix, true)
 	if err != nil {
@@ -298,35 +331,67 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 }
 
 // Get implements domain.KV. The value shares its memory with the Redis reply, which
-// nothing else holds; callers read it (the API marshals it) and must not modify it.
+// nothing else holds, or, with the value cache on (Options.ValueCacheBytes), with the
+// cached entry, which every Get of the key returns until it goes; callers read it (the API
+// marshals it) and must not modify it. With the value cache on, a Get that finds the key
+// cached (while the watch is live) sends nothing to Redis; a missing key is never cached.
 func (s *Store) Get(ctx context.Context, userID int64, key string) ([]byte, error) {
-	v, err := s.hotGet(ctx, s.kvKey(userID, key))
+	k := s.kvKey(userID, key)
+	var seq uint64
+	if s.values != nil {
+		v, hit, n := s.values.lookup(k)
+		if hit {
+			return v, nil
+		}
+		seq = n
+	}
+	v, err := s.hotGet(ctx, k)
 	if errors.Is(err, goredis.Nil) {
 		return nil, domain.ErrKeyNotExist
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redis: get: %w", err)
 	}
-	if len(v) == 0 {
-		return []byte{}, nil
+	b := []byte{}
+	if len(v) > 0 {
+		// The reply's string was allocated for this command alone and is not kept by
+		// go-redis: hand its bytes over instead of copying them (values are up to a MiB).
+		b = unsafe.Slice(unsafe.StringData(v), len(v))
 	}
-	// The reply's string was allocated for this command alone and is not kept by go-redis:
-	// hand its bytes over instead of copying them (values are up to a MiB).
-	return unsafe.Slice(unsafe.StringData(v), len(v)), nil
+	if s.values != nil {
+		if s.fillHook != nil {
+			s.fillHook(k)
+		}
+		s.values.put(k, b, seq) // not if a change was reported since the lookup
+	}
+	return b, nil
 }
 
 // Put implements domain.KV (SET without expiry). Its durability is the Redis server's
-// persistence setting (appendonly/appendfsync).
+// persistence setting (appendonly/appendfsync). With the value cache on, the key's entry
+// goes once the SET is answered (or failed), so that a Get on this Store after Put
+// returned reads the new value.
 func (s *Store) Put(ctx context.Context, userID int64, key string, value []byte) error {
-	if err := s.hotSet(ctx, s.kvKey(userID, key), value); err != nil {
+	k := s.kvKey(userID, key)
+	err := s.hotSet(ctx, k, value)
+	if s.values != nil {
+		// Also on failure: the SET may have been applied without its answer arriving.
+		s.values.changed(k)
+	}
+	if err != nil {
 		return fmt.Errorf("redis: put: %w", err)
 	}
 	return nil
 }
 
-// Delete implements domain.KV.
+// Delete implements domain.KV. With the value cache on, the key's entry goes once the DEL
+// is answered (or failed), as for Put.
 func (s *Store) Delete(ctx context.Context, userID int64, key string) error {
-	n, err := s.rdb.Del(ctx, s.kvKey(userID, key)).Result()
+	k := s.kvKey(userID, key)
+	n, err := s.rdb.Del(ctx, k).Result()
+	if s.values != nil {
+		s.values.changed(k)
+	}
 	if err != nil {
 		return fmt.Errorf("redis: delete: %w", err)
 	}

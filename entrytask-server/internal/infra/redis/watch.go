@@ -31,9 +31,10 @@ const (
 
 var _ domain.SessionWatcher = (*Store)(nil)
 
-// WatchClientName is the connection name (CLIENT SETNAME) of the session watch connection
-// of a Store with this key prefix, as CLIENT LIST shows it: "etserver-watch:" and the
-// prefix, with characters other than printable ASCII and spaces replaced by '_'.
+// WatchClientName is the connection name (CLIENT SETNAME) of the watch connection (of
+// sessions, values or both) of a Store with this key prefix, as CLIENT LIST shows it:
+// "etserver-watch:" and the prefix, with characters other than printable ASCII and spaces
+// replaced by '_'.
 func WatchClientName(prefix string) string {
 	b := []byte("etserver-watch:" + prefix)
 	for i, c := range b {
@@ -70,31 +71,108 @@ func WatchClientName(prefix string) string {
 // deleted it, so the report reaches this process within the time the message takes to
 // travel (well under a millisecond on a LAN); only a call that arrives here in that
 // interval can still be accepted.
+//
+// With the value cache on (Options.ValueCacheBytes) the same connections also track the
+// value keys (PREFIX <prefix>s: PREFIX <prefix>kv:, one CLIENT TRACKING may name several
+// prefixes) and keep the value cache coherent the same way: it answers only while every
+// connection is subscribed, drops a key when Redis reports it, and is emptied and bypassed
+// while they are down. One connection per node for both, rather than a watch each: half
+// the connections and pings, and one loss detection that turns both caches off together.
+// Then run WatchValues only when WatchSessions is not running.
 func (s *Store) WatchSessions(ctx context.Context, o domain.SessionObserver) error {
-	keyPrefix := s.sessionKey("")
+	if o == nil {
+		return errors.New("redis: WatchSessions: nil observer")
+	}
+	return s.watch(ctx, &watchTargets{sessions: o, values: s.values, sessPrefix: s.sessionKey(""), kvPrefix: s.prefix + "kv:"})
+}
+
+// WatchValues keeps the value cache (Options.ValueCacheBytes) coherent with Redis until
+// ctx ends, then returns ctx's error, as WatchSessions does for values when no session
+// cache needs watching: a connection per node (every master of a cluster) tracks
+// "CLIENT TRACKING ON REDIRECT <its own id> BCAST PREFIX <prefix>kv:"; the cache answers
+// only while it is subscribed. It returns at once with an error when the value cache is
+// off. Run it in its own goroutine, and not while WatchSessions runs (which covers the
+// values already: a second watch would only double the connections and messages).
+func (s *Store) WatchValues(ctx context.Context) error {
+	if s.values == nil {
+		return errors.New("redis: WatchValues: the value cache is off (Options.ValueCacheBytes is 0)")
+	}
+	return s.watch(ctx, &watchTargets{values: s.values, kvPrefix: s.prefix + "kv:"})
+}
+
+// watchTargets are what a watch reports to: the session observer (nil: sessions are not
+// tracked) and the value cache (nil: values are not tracked).
+type watchTargets struct {
+	sessions   domain.SessionObserver
+	values     *valueCache
+	sessPrefix string // <prefix>s:
+	kvPrefix   string // <prefix>kv:
+}
+
+// watched tells every target whether changes are reported from now on.
+func (t *watchTargets) watched(on bool) {
+	if t.values != nil {
+		t.values.watched(on) // first: a test waiting on the session observer finds it done
+	}
+	if t.sessions != nil {
+		t.sessions.SessionsWatched(on)
+	}
+}
+
+// prefixes returns the arguments of CLIENT TRACKING naming the tracked key prefixes.
+func (t *watchTargets) prefixes() []any {
+	var args []any
+	if t.sessions != nil {
+		args = append(args, "PREFIX", t.sessPrefix)
+	}
+	if t.values != nil {
+		args = append(args, "PREFIX", t.kvPrefix)
+	}
+	return args
+}
+
+// names returns the watch's name and its caches' for logs and errors.
+func (t *watchTargets) names() (watch, caches string) {
+	switch {
+	case t.sessions != nil && t.values != nil:
+		return "session and value watch", "the session and value caches are"
+	case t.values != nil:
+		return "value watch", "the value cache is"
+	}
+	return "session watch", "the session cache is"
+}
+
+// watch runs WatchSessions and WatchValues.
+func (s *Store) watch(ctx context.Context, t *watchTargets) error {
+	name, caches := t.names()
 	var once func(ctx context.Context, failing bool) (bool, error)
 	switch c := s.rdb.(type) {
 	case *goredis.ClusterClient:
 		once = func(ctx context.Context, failing bool) (bool, error) {
-			return s.watchCluster(ctx, c, keyPrefix, o, failing)
+			return s.watchCluster(ctx, c, t, failing)
 		}
 	case *goredis.Client:
 		opt := c.Options()
-		client := goredis.NewClient(s.watchOptions(opt.Network, opt.Addr, opt.Dialer, opt.TLSConfig, opt.Username, opt.Password,
+		client := goredis.NewClient(s.watchOptions(t, opt.Network, opt.Addr, opt.Dialer, opt.TLSConfig, opt.Username, opt.Password,
 			opt.DB, opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout))
 		defer client.Close()
 		once = func(ctx context.Context, failing bool) (bool, error) {
-			return s.watchOnce(ctx, client, keyPrefix, o, failing)
+			return s.watchOnce(ctx, client, t, func() {
+				if failing {
+					s.log.Info("redis: " + name + " is back; " + caches + " in use")
+				}
+				t.watched(true)
+			})
 		}
 	default:
-		return fmt.Errorf("redis: session watch: client %T not supported", s.rdb)
+		return fmt.Errorf("redis: %s: client %T not supported", name, s.rdb)
 	}
-	o.SessionsWatched(false)
+	t.watched(false)
 	retry := watchRetryMin
 	failing := false // the last attempt failed and was logged
 	for {
 		watched, err := once(ctx, failing)
-		o.SessionsWatched(false)
+		t.watched(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -102,7 +180,7 @@ func (s *Store) WatchSessions(ctx context.Context, o domain.SessionObserver) err
 			retry = watchRetryMin
 		}
 		if watched || !failing {
-			s.log.Warn("redis: session watch lost; the session cache is bypassed until it is back",
+			s.log.Warn("redis: "+name+" lost; "+caches+" bypassed until it is back",
 				"err", err, "retry_in", retry)
 			failing = true
 		}
@@ -120,9 +198,8 @@ func (s *Store) WatchSessions(ctx context.Context, o domain.SessionObserver) err
 // watchOptions returns the options of a watch connection to one node (addr, dialled with
 // dialer when set): one connection, never retried by go-redis (the watch loop retries),
 // tracking turned on as it connects.
-func (s *Store) watchOptions(network, addr string, dialer func(context.Context, string, string) (net.Conn, error),
+func (s *Store) watchOptions(t *watchTargets, network, addr string, dialer func(context.Context, string, string) (net.Conn, error),
 	tlsCfg *tls.Config, username, password string, db int, dial, read, write time.Duration) *goredis.Options {
-	keyPrefix := s.sessionKey("")
 	return &goredis.Options{
 		Network: network, Addr: addr, Dialer: dialer, TLSConfig: tlsCfg,
 		Username: username, Password: password, DB: db,
@@ -131,14 +208,14 @@ func (s *Store) watchOptions(network, addr string, dialer func(context.Context, 
 		OnConnect: func(ctx context.Context, cn *goredis.Conn) error {
 			id, err := cn.ClientID(ctx).Result()
 			if err != nil {
-				return fmt.Errorf("redis: session watch: CLIENT ID: %w", err)
+				return fmt.Errorf("redis: watch: CLIENT ID: %w", err)
 			}
 			if err := cn.ClientSetName(ctx, WatchClientName(s.prefix)).Err(); err != nil {
-				return fmt.Errorf("redis: session watch: CLIENT SETNAME: %w", err)
+				return fmt.Errorf("redis: watch: CLIENT SETNAME: %w", err)
 			}
-			err = cn.Do(ctx, "CLIENT", "TRACKING", "ON", "REDIRECT", strconv.FormatInt(id, 10), "BCAST", "PREFIX", keyPrefix).Err()
-			if err != nil {
-				return fmt.Errorf("redis: session watch: CLIENT TRACKING: %w", err)
+			args := append([]any{"CLIENT", "TRACKING", "ON", "REDIRECT", strconv.FormatInt(id, 10), "BCAST"}, t.prefixes()...)
+			if err := cn.Do(ctx, args...).Err(); err != nil {
+				return fmt.Errorf("redis: watch: CLIENT TRACKING: %w", err)
 			}
 			return nil
 		},
@@ -146,11 +223,11 @@ func (s *Store) watchOptions(network, addr string, dialer func(context.Context, 
 }
 
 // errMastersChanged ends a cluster watch whose set of masters is no longer the cluster's.
-var errMastersChanged = errors.New("redis: session watch: the cluster's masters changed")
+var errMastersChanged = errors.New("redis: watch: the cluster's masters changed")
 
 // watchCluster watches every master of the cluster until one watch ends or the set of
 // masters changes; watched says whether all were subscribed at some point.
-func (s *Store) watchCluster(ctx context.Context, cc *goredis.ClusterClient, keyPrefix string, o domain.SessionObserver, failing bool) (watched bool, err error) {
+func (s *Store) watchCluster(ctx context.Context, cc *goredis.ClusterClient, t *watchTargets, failing bool) (watched bool, err error) {
 	masters, err := clusterMasters(ctx, cc)
 	if err != nil {
 		return false, err
@@ -161,14 +238,15 @@ func (s *Store) watchCluster(ctx context.Context, cc *goredis.ClusterClient, key
 	defer wg.Wait()
 	defer cancel()
 	ends := make(chan error, len(masters))
-	subscribed := make(chan struct{}, len(masters))
-	node := nodeObserver{o: o, subscribed: subscribed}
+	subscribed := make(chan struct{}, len(masters)) // one report per master
 	for _, addr := range masters {
-		client := goredis.NewClient(s.watchOptions("tcp", addr, opt.Dialer, opt.TLSConfig, opt.Username, opt.Password,
+		client := goredis.NewClient(s.watchOptions(t, "tcp", addr, opt.Dialer, opt.TLSConfig, opt.Username, opt.Password,
 			0, opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout))
 		wg.Go(func() {
 			defer client.Close()
-			_, err := s.watchOnce(ctx, client, keyPrefix, node, false)
+			// A master passes its changes on before all are subscribed: harmless, as the
+			// caches are not in use until then.
+			_, err := s.watchOnce(ctx, client, t, func() { subscribed <- struct{}{} })
 			ends <- fmt.Errorf("master %s: %w", addr, err)
 		})
 	}
@@ -181,9 +259,10 @@ func (s *Store) watchCluster(ctx context.Context, cc *goredis.ClusterClient, key
 			if pending--; pending == 0 {
 				watched = true
 				if failing {
-					s.log.Info("redis: session watch is back; the session cache is in use", "masters", len(masters))
+					name, caches := t.names()
+					s.log.Info("redis: "+name+" is back; "+caches+" in use", "masters", len(masters))
 				}
-				o.SessionsWatched(true)
+				t.watched(true)
 			}
 		case err := <-ends:
 			return watched, err
@@ -198,21 +277,6 @@ func (s *Store) watchCluster(ctx context.Context, cc *goredis.ClusterClient, key
 	}
 }
 
-// nodeObserver passes one master's changes on and reports its subscription to the
-// cluster watch, which tells the observer once all masters are subscribed.
-type nodeObserver struct {
-	o          domain.SessionObserver
-	subscribed chan<- struct{}
-}
-
-func (n nodeObserver) SessionsWatched(on bool) {
-	if on {
-		n.subscribed <- struct{}{} // buffered for one report per master
-	}
-}
-
-func (n nodeObserver) SessionsChanged(ids []string) { n.o.SessionsChanged(ids) }
-
 // clusterMasters returns the sorted addresses of the masters serving slots, as a node of
 // the cluster answers CLUSTER SLOTS.
 func clusterMasters(ctx context.Context, cc *goredis.ClusterClient) ([]string, error) {
@@ -225,7 +289,7 @@ func clusterMasters(ctx context.Context, cc *goredis.ClusterClient) ([]string, e
 	//lint:ignore SA1019 see above
 	slots, err := cc.ClusterSlots(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: session watch: CLUSTER SLOTS: %w", err)
+		return nil, fmt.Errorf("redis: watch: CLUSTER SLOTS: %w", err)
 	}
 	var masters []string
 	for _, r := range slots {
@@ -234,15 +298,16 @@ func clusterMasters(ctx context.Context, cc *goredis.ClusterClient) ([]string, e
 		}
 	}
 	if len(masters) == 0 {
-		return nil, errors.New("redis: session watch: CLUSTER SLOTS names no master")
+		return nil, errors.New("redis: watch: CLUSTER SLOTS names no master")
 	}
 	slices.Sort(masters)
 	return masters, nil
 }
 
-// watchOnce subscribes and reports changes until an error; watched says whether the
-// subscription was confirmed.
-func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix string, o domain.SessionObserver, failing bool) (watched bool, err error) {
+// watchOnce subscribes and reports changes to t until an error, calling subscribed once
+// the subscription is confirmed; watched says whether it was. It may run for several
+// masters at once (a cluster): t's targets take concurrent reports.
+func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, t *watchTargets, subscribed func()) (watched bool, err error) {
 	ps := client.Subscribe(ctx, invalidateChannel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() }) // ends a blocked Receive
@@ -267,10 +332,7 @@ func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix
 		case *goredis.Subscription:
 			if m.Channel == invalidateChannel && m.Kind == "subscribe" {
 				watched = true
-				if failing {
-					s.log.Info("redis: session watch is back; the session cache is in use")
-				}
-				o.SessionsWatched(true)
+				subscribed()
 			}
 		case *goredis.Message:
 			if m.Channel != invalidateChannel || !watched {
@@ -280,17 +342,23 @@ func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, keyPrefix
 			if m.Payload != "" {
 				keys = []string{m.Payload}
 			}
+			if len(keys) == 0 {
+				return watched, errors.New("redis: watch: invalidation of every key")
+			}
+			if t.values != nil {
+				t.values.invalidate(keys, t.kvPrefix)
+			}
+			if t.sessions == nil {
+				continue
+			}
 			ids = ids[:0]
 			for _, key := range keys {
-				if id, ok := strings.CutPrefix(key, keyPrefix); ok {
+				if id, ok := strings.CutPrefix(key, t.sessPrefix); ok {
 					ids = append(ids, id)
 				}
 			}
-			if len(keys) == 0 {
-				return watched, errors.New("redis: session watch: invalidation of every key")
-			}
 			if len(ids) > 0 {
-				o.SessionsChanged(ids)
+				t.sessions.SessionsChanged(ids)
 			}
 		}
 	}
