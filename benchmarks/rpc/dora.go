@@ -19,15 +19,17 @@ import (
 )
 
 // doraFramework is dora: one Client (up to dora.DefaultMaxConns nap sessions to the one
-// server) shared by every caller, plaintext. "dora" is the server with doraPerfOptions (how
-// the goals were measured); "dora-default" is the server with dora's plain defaults.
+// server) shared by every caller, plaintext. "dora" is the server with doraPerfOptions and
+// the client with doraPerfClientOptions (how the goals are measured); "dora-default" is
+// both sides with dora's plain defaults.
 type doraFramework struct {
-	name string
-	opts []dora.ServerOption
+	name       string
+	opts       []dora.ServerOption
+	clientOpts []dora.ClientOption
 }
 
 func init() {
-	Register(doraFramework{name: "dora", opts: doraPerfOptions})
+	Register(doraFramework{name: "dora", opts: doraPerfOptions, clientOpts: doraPerfClientOptions})
 	Register(doraFramework{name: "dora-default"})
 }
 
@@ -65,7 +67,15 @@ func doraNapConfig() nap.Config {
 // one-core processes a goroutine per call costs the server about a third of its calls per
 // CPU-second (dora/BENCHMARKS.md, issue #18); the suite measures dora with them on, as the
 // goals were measured before they became options.
-var doraPerfOptions = []dora.ServerOption{dora.IdleCallWorkers(256), dora.LazyCallContext(true)}
+//
+// Both sides of "dora" also set SendInPlace, dora's EXPERIMENTAL option that sends a large
+// bytes field (the echo payload, from 64 KiB) from the message's memory instead of copying
+// it into the encoding: one copy of the payload less per message on each sender
+// (dora/BENCHMARKS.md, "large fields sent in place").
+var doraPerfOptions = []dora.ServerOption{dora.IdleCallWorkers(256), dora.LazyCallContext(true), dora.SendInPlace(true)}
+
+// doraPerfClientOptions are the client's side of "dora": SendInPlace for the requests.
+var doraPerfClientOptions = []dora.ClientOption{dora.SendInPlace(true)}
 
 type doraServer struct{ s *dora.Server }
 
@@ -91,8 +101,9 @@ type doraClient struct {
 	c    echodora.EchoClient
 }
 
-func (doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
-	conn, err := dora.NewClient(addr, dora.WithNapConfig(doraNapConfig()))
+func (d doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
+	opts := append([]dora.ClientOption{dora.WithNapConfig(doraNapConfig())}, d.clientOpts...)
+	conn, err := dora.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dora: %w", err)
 	}
