@@ -80,6 +80,15 @@ type valueFixture struct {
 	hold atomic.Pointer[chan struct{}]
 }
 
+// holdWatch makes the watch wait, after its next "lost" report, until release is called
+// (at most once has effect; call it also when the test fails, so the watch can stop).
+func (f *valueFixture) holdWatch() (release func()) {
+	hold := make(chan struct{})
+	var once sync.Once
+	f.hold.Store(&hold)
+	return func() { once.Do(func() { f.hold.Store(nil); close(hold) }) }
+}
+
 // newValueFixture opens a Store with opts (ValueCacheBytes set), counts its GETs and
 // starts its watch (WatchValues, or WatchSessions with sessions when not nil), waiting
 // until the cache is live. The watch stops when the test ends.
@@ -317,11 +326,8 @@ func TestValueCacheWatchLost(t *testing.T) {
 		f.get(t, "k", "v1", false, true)
 		f.get(t, "k", "v1", false, false)
 
-		hold := make(chan struct{})
-		var once sync.Once
-		release := func() { once.Do(func() { f.hold.Store(nil); close(hold) }) }
+		release := f.holdWatch()
 		defer release() // also when the test fails: the watch must be able to stop
-		f.hold.Store(&hold)
 		killed, nodes := killWatch(t, f.other, redis.WatchClientName(f.s.Prefix()))
 		if killed != nodes {
 			t.Fatalf("%d watch connections on %d nodes, want one per node", killed, nodes)
@@ -439,11 +445,8 @@ func TestValueCacheFlushAll(t *testing.T) {
 	f.get(t, "k", "v1", false, true)
 	f.get(t, "k", "v1", false, false)
 
-	hold := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { f.hold.Store(nil); close(hold) }) }
+	release := f.holdWatch()
 	defer release()
-	f.hold.Store(&hold)
 	if err := f.other.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
