@@ -194,7 +194,7 @@ func runSuite(cfg config, pin pinning, bins map[string]string, suite string, w i
 		clear(startErrs)
 	}
 	start()
-	defer func() { stop() }()
+	defer stop()
 	var results []harness.Result
 	for i, c := range cfg.cells(suite, "") {
 		if i > 0 && suite != suiteKV {
