@@ -25,6 +25,8 @@ type callInfo struct {
 	hashKey string
 	// compressor: UseCompressor's name, "" for none.
 	compressor string
+	// lease: LeaseReply's Lease, nil for none.
+	lease *Lease
 }
 
 type callOptionFunc func(*callInfo)

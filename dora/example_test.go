@@ -289,6 +289,56 @@ func ExampleUseCompressor() {
 	// Output: true
 }
 
+// blobEcho returns a request's blob. It reads in.Blob during the call and keeps nothing
+// of it afterwards, which AliasRequests requires; returning it is allowed.
+type blobEcho struct {
+	echo.UnimplementedEchoServer
+}
+
+func (blobEcho) Say(_ context.Context, in *echo.SayRequest) (*echo.SayResponse, error) {
+	return &echo.SayResponse{Text: fmt.Sprintf("%d bytes", len(in.Blob)), Blob: in.Blob}, nil
+}
+
+// Large bytes fields decoded in place on both sides: the server's requests and the
+// client's responses refer to the buffers they arrived in instead of copies, and each
+// buffer goes back to nap's pool for the next message: the server's once the call is over,
+// the client's when it releases the lease.
+func ExampleLeaseReply() {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := dora.NewServer(dora.AliasRequests(true), dora.SendInPlace(true))
+	echo.RegisterEchoServer(srv, blobEcho{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		srv.Stop()
+		<-served
+	}()
+
+	client, err := dora.NewClient(lis.Addr().String(), dora.SendInPlace(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ec := echo.NewEchoClient(client)
+	blob := make([]byte, 1<<20)
+	var lease dora.Lease
+	for range 3 {
+		resp, err := ec.Say(context.Background(), &echo.SayRequest{Blob: blob}, dora.LeaseReply(&lease))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(resp.Text, len(resp.Blob), lease.Holds())
+		lease.Release() // resp.Blob must not be used from here on
+	}
+	// Output:
+	// 1048576 bytes 1048576 true
+	// 1048576 bytes 1048576 true
+	// 1048576 bytes 1048576 true
+}
+
 // Several values per key, a -bin key carrying bytes, and a unary call's header and trailer
 // read apart.
 func ExampleHeader() {

@@ -41,9 +41,10 @@ type ClientOption interface {
 // dora's options are functional options, as in grpc-go, of three kinds: Options; options
 // of a Server only (ServerOption: MaxRecvMsgSize, MaxConcurrentCalls, MaxConnReplyBytes,
 // MaxServerReplyBytes, MaxServerCalls, RequestTimeout, ChainUnaryInterceptor,
-// ChainStreamInterceptor, IdleCallWorkers, LazyCallContext); options of a Client only
-// (ClientOption: WithMaxConns, WithBackoff, WithDialTimeout, WithChainUnaryInterceptor,
-// WithChainStreamInterceptor, WithDefaultCallOptions, WithBalancer, WithPicker). The
+// ChainStreamInterceptor, IdleCallWorkers, LazyCallContext, AliasRequests); options of a
+// Client only (ClientOption: WithMaxConns, WithBackoff, WithDialTimeout,
+// WithChainUnaryInterceptor, WithChainStreamInterceptor, WithDefaultCallOptions,
+// WithBalancer, WithPicker). The
 // interceptor options are one per side because their arguments differ. The three types
 // are interfaces with unexported methods: only this package makes options. A nil option
 // is ignored; among options that set the same thing, the last given wins.
@@ -94,6 +95,7 @@ type serverOptions struct {
 	requestTimeout      time.Duration // RequestTimeout
 	idleCallWorkers     int           // IdleCallWorkers; 0: a goroutine per call
 	lazyCallContext     bool          // LazyCallContext
+	aliasRequests       bool          // AliasRequests
 }
 
 // ErrNapConfigTLS is the error (tested with errors.Is) of Server.Serve and of NewClient when

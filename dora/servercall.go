@@ -145,6 +145,7 @@ type unaryDecoder struct {
 	codec   codec.Codec
 	payload []byte
 	method  string
+	alias   bool // AliasRequests: the payload stays valid until the call is over
 	fn      func(any) error
 }
 
@@ -158,7 +159,7 @@ func (d *unaryDecoder) decode(v any) error {
 	if d.codec == nil {
 		return status.Error(codes.Internal, "dora: request decoder used after its handler returned")
 	}
-	if err := d.codec.Unmarshal(d.payload, v); err != nil {
+	if _, err := unmarshalAlias(d.codec, d.payload, v, d.alias); err != nil {
 		return status.Errorf(codes.InvalidArgument, "dora: decoding %s request: %v", d.method, err)
 	}
 	return nil
@@ -176,8 +177,10 @@ func (s *Server) handleStream(cs *connState, st *nap.Stream) {
 	if err != nil {
 		return // reset or session gone before the request arrived: nobody to answer
 	}
-	// Once the call is over nothing refers to the request (codecs copy what
-	// they decode): its memory can take the session's next large message.
+	// Once the call is over nothing refers to the request (codecs copy what they
+	// decode; under AliasRequests the request's large fields refer to msg until the
+	// handler returned and its response was sent, which is before this runs): its
+	// memory can take the session's next large message.
 	defer st.Release(msg)
 	c := &serverCall{values: context.Background(), srv: s, conn: cs, sess: sess, st: st, legacy: sess.Legacy()}
 	defer c.endCtx()
@@ -299,9 +302,9 @@ const maxTimeoutUs = uint64(10 * 365 * 24 * time.Hour / time.Microsecond)
 
 func (s *Server) runUnary(c *serverCall) (resp any, err error) {
 	d := decoderPool.Get().(*unaryDecoder)
-	d.codec, d.payload, d.method = c.codec, c.payload, c.method
+	d.codec, d.payload, d.method, d.alias = c.codec, c.payload, c.method, s.opts.aliasRequests
 	defer func() {
-		d.codec, d.payload, d.method = nil, nil, ""
+		d.codec, d.payload, d.method, d.alias = nil, nil, "", false
 		decoderPool.Put(d)
 		if r := recover(); r != nil {
 			err = s.panicked(c, r)

@@ -265,6 +265,9 @@ func (c *subConn) retireLocked(sess *nap.Session) {
 // lbclient.NotSent.
 func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip *callInfo) (err error) {
 	ci := *cip
+	if ci.lease != nil {
+		ci.lease.buf = nil // an earlier call's buffer, not released: left to the collector
+	}
 	var cs *callStats
 	if len(c.opts.stats) > 0 {
 		ctx, cs = beginStats(ctx, c.opts.stats, CallInfo{FullMethod: method, Client: true})
@@ -313,7 +316,9 @@ func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip 
 	if err := decodePkg(msg, &p); err != nil {
 		return status.Errorf(codes.Internal, "dora: %s response: %v", method, err)
 	}
+	compressed := false
 	if enc, ok := p.meta.Lookup(MetaEncoding); ok && len(p.payload) > 0 {
+		compressed = true
 		if enc != Gzip || ci.compressor == "" {
 			return status.Errorf(codes.Internal, "dora: %s response compressed with %q, which the call did not accept", method, enc)
 		}
@@ -343,10 +348,20 @@ func (c *subConn) invoke(ctx context.Context, method string, req, resp any, cip 
 			return err
 		}
 	}
-	err = cdc.Unmarshal(p.payload, resp)
-	// Codecs keep nothing of their input: the message's memory goes back to nap's
-	// buffer pool for the next message received.
-	st.Release(msg)
+	// Under LeaseReply an uncompressed response may refer to msg (kept): the lease then
+	// holds msg until the caller releases it. Otherwise codecs keep nothing of their
+	// input: the message's memory goes back to nap's buffer pool for the next message
+	// received.
+	lease := ci.lease
+	if lease != nil && compressed {
+		lease = nil
+	}
+	kept, err := unmarshalAlias(cdc, p.payload, resp, lease != nil)
+	if kept && err == nil {
+		lease.buf = msg
+	} else {
+		st.Release(msg)
+	}
 	if err != nil {
 		return status.Errorf(codes.Internal, "dora: decoding %s response: %v", method, err)
 	}

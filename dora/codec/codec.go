@@ -106,3 +106,15 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// AliasUnmarshaler is implemented by codecs that can decode without copying large byte
+// fields: dora uses it under AliasRequests (server) and LeaseReply (a call). Proto
+// implements it; JSON and Raw do not (they copy).
+type AliasUnmarshaler interface {
+	// UnmarshalAlias decodes data into v like Unmarshal, except that byte fields of at
+	// least min bytes may refer to data instead of holding a copy. It reports whether v
+	// refers to data: the caller must then neither modify data nor reuse its memory (give
+	// it back to a pool) for as long as v or any slice taken from it lives. min <= 0 is
+	// Unmarshal.
+	UnmarshalAlias(data []byte, v any, min int) (aliased bool, err error)
+}
