@@ -20,16 +20,17 @@ import (
 
 // doraFramework is dora: one Client (up to dora.DefaultMaxConns nap sessions to the one
 // server) shared by every caller, plaintext. "dora" is the server with doraPerfOptions and
-// the client with doraPerfClientOptions (how the goals are measured); "dora-default" is
-// both sides with dora's plain defaults.
+// the client with doraPerfClientOptions and LeaseReply (how the goals are measured);
+// "dora-default" is both sides with dora's plain defaults.
 type doraFramework struct {
 	name       string
 	opts       []dora.ServerOption
 	clientOpts []dora.ClientOption
+	lease      bool // the client is a Lender (doraLeaseClient)
 }
 
 func init() {
-	Register(doraFramework{name: "dora", opts: doraPerfOptions, clientOpts: doraPerfClientOptions})
+	Register(doraFramework{name: "dora", opts: doraPerfOptions, clientOpts: doraPerfClientOptions, lease: true})
 	Register(doraFramework{name: "dora-default"})
 }
 
@@ -71,8 +72,14 @@ func doraNapConfig() nap.Config {
 // Both sides of "dora" also set SendInPlace, dora's EXPERIMENTAL option that sends a large
 // bytes field (the echo payload, from 64 KiB) from the message's memory instead of copying
 // it into the encoding: one copy of the payload less per message on each sender
-// (dora/BENCHMARKS.md, "large fields sent in place").
-var doraPerfOptions = []dora.ServerOption{dora.IdleCallWorkers(256), dora.LazyCallContext(true), dora.SendInPlace(true)}
+// (dora/BENCHMARKS.md, "large fields sent in place"); and each receiver decodes that
+// field in place: the server with AliasRequests, the client with LeaseReply
+// (doraLeaseClient), so that the received buffer goes back to nap's pool for the next
+// message instead of the payload being copied into new memory (dora/BENCHMARKS.md,
+// "Large fields decoded in place"). The echo handler returns the request's field, which
+// AliasRequests allows: the buffer is reused only after the response was sent.
+var doraPerfOptions = []dora.ServerOption{dora.IdleCallWorkers(256), dora.LazyCallContext(true), dora.SendInPlace(true),
+	dora.AliasRequests(true)}
 
 // doraPerfClientOptions are the client's side of "dora": SendInPlace for the requests.
 var doraPerfClientOptions = []dora.ClientOption{dora.SendInPlace(true)}
@@ -107,7 +114,11 @@ func (d doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dora: %w", err)
 	}
-	return &doraClient{conn: conn, c: echodora.NewEchoClient(conn)}, nil
+	c := &doraClient{conn: conn, c: echodora.NewEchoClient(conn)}
+	if d.lease {
+		return doraLeaseClient{c}, nil
+	}
+	return c, nil
 }
 
 func (d *doraClient) Echo(ctx context.Context, payload []byte) ([]byte, error) {
@@ -116,6 +127,26 @@ func (d *doraClient) Echo(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	return resp.GetPayload(), nil
+}
+
+// doraLeaseClient is "dora"'s client: a Lender whose callers decode their responses
+// under dora's LeaseReply (EXPERIMENTAL, per call), each caller's lease released when
+// its next call starts, so that a large response's memory (from nap's buffer pool)
+// serves the next one instead of a copy into new memory. "dora-default" decodes copies.
+type doraLeaseClient struct{ *doraClient }
+
+// Borrower returns one caller's Echo under LeaseReply.
+func (d doraLeaseClient) Borrower() func(context.Context, []byte) ([]byte, error) {
+	var lease dora.Lease
+	opts := []dora.CallOption{dora.LeaseReply(&lease)}
+	return func(ctx context.Context, payload []byte) ([]byte, error) {
+		lease.Release()
+		resp, err := d.c.Echo(ctx, &echopb.EchoRequest{Payload: payload}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return resp.GetPayload(), nil
+	}
 }
 
 func (d *doraClient) Close() error { return d.conn.Close() }

@@ -109,6 +109,11 @@ func (rawtcpFramework) Dial(addr string, opts DialOptions) (Client, error) {
 }
 
 func (r *rawtcpClient) Echo(ctx context.Context, payload []byte) ([]byte, error) {
+	return r.call(ctx, payload, nil)
+}
+
+// call is one echo on a pooled connection, its reply read into buf when it fits.
+func (r *rawtcpClient) call(ctx context.Context, payload, buf []byte) ([]byte, error) {
 	var rc *rawtcpConn
 	select {
 	case rc = <-r.pool:
@@ -123,7 +128,7 @@ func (r *rawtcpClient) Echo(ctx context.Context, payload []byte) ([]byte, error)
 	if dl, ok := ctx.Deadline(); ok {
 		_ = rc.c.SetDeadline(dl)
 	}
-	out, err := rc.echo(payload)
+	out, err := rc.echo(payload, buf)
 	if err != nil {
 		rc.c.Close()
 		return nil, fmt.Errorf("rpc: rawtcp: %w", err)
@@ -136,10 +141,25 @@ func (r *rawtcpClient) Echo(ctx context.Context, payload []byte) ([]byte, error)
 	return out, nil
 }
 
-// echo writes one frame and reads the answer into a new buffer of its size, as every other
-// framework's client does: the connection goes back to the pool before the caller reads the
-// reply, so a buffer kept per connection would be overwritten by the next caller's call.
-func (rc *rawtcpConn) echo(payload []byte) ([]byte, error) {
+// Borrower makes rawtcp a Lender: one caller's replies are read into a buffer of its
+// own, reused from call to call (as dora's LeaseReply reuses nap's pooled buffers), so
+// that the wire's limit does not allocate per reply either.
+func (r *rawtcpClient) Borrower() func(context.Context, []byte) ([]byte, error) {
+	var buf []byte
+	return func(ctx context.Context, payload []byte) ([]byte, error) {
+		out, err := r.call(ctx, payload, buf)
+		if cap(out) > cap(buf) {
+			buf = out
+		}
+		return out, err
+	}
+}
+
+// echo writes one frame and reads the answer into buf when it is large enough, else into
+// a new buffer of its size (Echo: as every framework's client without a Lender does; the
+// connection goes back to the pool before the caller reads the reply, so a buffer kept
+// per connection would be overwritten by the next caller's call).
+func (rc *rawtcpConn) echo(payload, buf []byte) ([]byte, error) {
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(payload)))
 	b := net.Buffers{hdr[:], payload}
@@ -153,7 +173,10 @@ func (rc *rawtcpConn) echo(payload []byte) ([]byte, error) {
 	if n != len(payload) {
 		return nil, errors.New("reply length differs from the request's")
 	}
-	buf := make([]byte, n)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
 	_, err := io.ReadFull(rc.c, buf)
 	return buf, err
 }

@@ -62,6 +62,17 @@ type Client interface {
 	Close() error
 }
 
+// A Lender is a Client that can lend each caller memory for its replies instead of
+// allocating one per reply: the harness gives every worker its own Borrower. dora (its
+// LeaseReply) and rawtcp (a buffer per caller) are Lenders; the other frameworks' APIs
+// return a new reply per call.
+type Lender interface {
+	Client
+	// Borrower returns an Echo for one goroutine whose reply stays valid until that
+	// function's next call, which may reuse the reply's memory.
+	Borrower() func(ctx context.Context, payload []byte) ([]byte, error)
+}
+
 var registry = harness.NewRegistry[Framework]("rpc", "framework")
 
 // Register adds f to the registry; it panics when the name is taken (a programming
@@ -81,8 +92,8 @@ func checkPayload(n int) error {
 	return nil
 }
 
-// NewWorker returns a harness worker factory: every worker calls c.Echo with its own
-// payload-byte request and checks the reply.
+// NewWorker returns a harness worker factory: every worker calls c.Echo (its own
+// Borrower when c is a Lender) with its own payload-byte request and checks the reply.
 func NewWorker(c Client, payload int) func(int) (harness.Worker, error) {
 	return func(i int) (harness.Worker, error) {
 		if err := checkPayload(payload); err != nil {
@@ -90,8 +101,12 @@ func NewWorker(c Client, payload int) func(int) (harness.Worker, error) {
 		}
 		req := bytes.Repeat([]byte{byte('a' + i%26)}, payload)
 		ctx := context.Background()
+		echo := c.Echo
+		if l, ok := c.(Lender); ok {
+			echo = l.Borrower()
+		}
 		return harness.Worker{Call: func() error {
-			resp, err := c.Echo(ctx, req)
+			resp, err := echo(ctx, req)
 			if err != nil {
 				return err
 			}

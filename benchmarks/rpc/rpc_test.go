@@ -55,7 +55,8 @@ func TestRegistry(t *testing.T) {
 }
 
 // TestFrameworks makes concurrent echo calls of several sizes on every registered
-// framework and checks the bytes that come back.
+// framework and checks the bytes that come back; a Lender's callers call through their
+// own Borrower, as the harness's workers do.
 func TestFrameworks(t *testing.T) {
 	for _, name := range rpc.Names() {
 		t.Run(name, func(t *testing.T) {
@@ -70,9 +71,13 @@ func TestFrameworks(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for _, size := range []int{0, 64, 1024, 16384, 256 << 10, rpc.MaxPayload} {
+					echo := c.Echo
+					if l, ok := c.(rpc.Lender); ok {
+						echo = l.Borrower()
+					}
+					for _, size := range []int{0, 64, 1024, 16384, 256 << 10, rpc.MaxPayload, 256 << 10} {
 						req := bytes.Repeat([]byte{byte('a' + i)}, size)
-						resp, err := c.Echo(context.Background(), req)
+						resp, err := echo(context.Background(), req)
 						if err != nil {
 							errs <- err
 							return
@@ -89,6 +94,20 @@ func TestFrameworks(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestLenders: the frameworks whose callers reuse reply memory are dora (LeaseReply) and
+// rawtcp; dora-default decodes copies, as its defaults do.
+func TestLenders(t *testing.T) {
+	for name, want := range map[string]bool{"dora": true, "rawtcp": true, "dora-default": false, "grpc": false} {
+		f, err := rpc.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := start(t, f, 1).(rpc.Lender); ok != want {
+			t.Errorf("%s is a Lender: %v, want %v", name, ok, want)
+		}
 	}
 }
 
