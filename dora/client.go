@@ -135,6 +135,11 @@ func (c *Client) callInfo(opts []CallOption) callInfo {
 	if len(c.opts.callOpts) == 0 && len(opts) == 0 {
 		return callInfo{} // no allocation for the common case
 	}
+	if len(c.opts.callOpts) == 0 && len(opts) == 1 {
+		if o, ok := opts[0].(leaseOption); ok {
+			return callInfo{lease: o.l} // LeaseReply alone: no allocation either
+		}
+	}
 	ci := new(callInfo)
 	for _, o := range c.opts.callOpts {
 		o.apply(ci)
