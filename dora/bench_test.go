@@ -276,15 +276,22 @@ func BenchmarkUnarySequential(b *testing.B) {
 // BenchmarkUnaryLargeInPlace is BenchmarkUnaryLarge's 64 KiB-frame cells with
 // SendInPlace on both sides: compare with BenchmarkUnaryLarge/frame=64KiB of the same run.
 func BenchmarkUnaryLargeInPlace(b *testing.B) {
-	ts := startServer(b, nil, dora.SendInPlace(true))
-	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.SendInPlace(true)))
+	benchLargeCells(b, []dora.ServerOption{dora.SendInPlace(true)}, []dora.ClientOption{dora.SendInPlace(true)}, false, false)
+}
+
+// benchLargeCells runs the 64 KiB, 256 KiB and 1 MiB echo cells from 1 and 16 callers on
+// one connection, server and client made with srv and cli (runEchoLatency's latency and
+// lease as given).
+func benchLargeCells(b *testing.B, srv []dora.ServerOption, cli []dora.ClientOption, latency, lease bool) {
+	ts := startServer(b, nil, srv...)
+	ec := echo.NewEchoClient(newTestClient(b, ts.addr, cli...))
 	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
 		b.Fatal(err)
 	}
 	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 		for _, callers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
-				runEcho(b, ec, size, callers)
+				runEchoLatency(b, ec, size, callers, latency, lease)
 			})
 		}
 	}
@@ -294,19 +301,8 @@ func BenchmarkUnaryLargeInPlace(b *testing.B) {
 // EagerCredit on both sides (a new stream's announced first message credited at its
 // first frame, the credit sent at once): compare with BenchmarkUnaryLarge in one run.
 func BenchmarkUnaryLargeEagerCredit(b *testing.B) {
-	cfg := nap.Config{EagerCredit: true}
-	ts := startServer(b, nil, dora.WithNapConfig(cfg))
-	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.WithNapConfig(cfg)))
-	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
-		b.Fatal(err)
-	}
-	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
-		for _, callers := range []int{1, 16} {
-			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
-				runEcho(b, ec, size, callers)
-			})
-		}
-	}
+	cfg := dora.WithNapConfig(nap.Config{EagerCredit: true})
+	benchLargeCells(b, []dora.ServerOption{cfg}, []dora.ClientOption{cfg}, false, false)
 }
 
 // BenchmarkUnaryLarge is issue #17's large cells in process: 64 KiB, 256 KiB and 1 MiB
@@ -336,16 +332,6 @@ func BenchmarkUnaryLarge(b *testing.B) {
 // the server, every call under LeaseReply, released once checked. Compare with
 // BenchmarkUnaryLarge and BenchmarkUnaryLargeInPlace in one run.
 func BenchmarkUnaryLargeAlias(b *testing.B) {
-	ts := startServer(b, nil, dora.SendInPlace(true), dora.AliasRequests(true))
-	ec := echo.NewEchoClient(newTestClient(b, ts.addr, dora.SendInPlace(true)))
-	if _, err := ec.Say(context.Background(), &echo.SayRequest{}); err != nil { // dial outside the timing
-		b.Fatal(err)
-	}
-	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
-		for _, callers := range []int{1, 16} {
-			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
-				runEchoLatency(b, ec, size, callers, true, true)
-			})
-		}
-	}
+	benchLargeCells(b, []dora.ServerOption{dora.SendInPlace(true), dora.AliasRequests(true)},
+		[]dora.ClientOption{dora.SendInPlace(true)}, true, true)
 }
