@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/domain"
+	"github.com/seed857a6cbd/pocket/entrytask-server/internal/infra/redis"
 	"github.com/seed857a6cbd/pocket/entrytask-server/internal/wire"
 )
 
@@ -23,7 +24,8 @@ import (
 const readyTimeout = 2 * time.Second
 
 // newRegistry returns the Prometheus registry served on /metrics: etserver_build_info,
-// Go runtime, process, SQL pool and Redis pool statistics. The RPC call metrics join it
+// Go runtime, process, SQL pool and Redis pool statistics, and the value cache's when
+// it is on. The RPC call metrics join it
 // with the dora API layer.
 func newRegistry(b *wire.Backend) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
@@ -34,7 +36,48 @@ func newRegistry(b *wire.Backend) *prometheus.Registry {
 	if b.Redis != nil {
 		reg.MustRegister(&redisPoolCollector{rdb: b.Redis})
 	}
+	if b.ValueCache != nil {
+		reg.MustRegister(valueCacheCollector(b.ValueCache))
+	}
 	return reg
+}
+
+// valueCacheCollector exports the Redis value cache's statistics (cache.values_mib).
+type valueCacheCollector func() redis.ValueCacheStats
+
+var (
+	vcHits      = prometheus.NewDesc("etserver_value_cache_hits_total", "Reads answered from the value cache.", nil, nil)
+	vcMisses    = prometheus.NewDesc("etserver_value_cache_misses_total", "Reads that went to Redis while the value cache was on (also while it was bypassed for want of a live watch).", nil, nil)
+	vcEvictions = prometheus.NewDesc("etserver_value_cache_evictions_total", "Entries dropped to stay within cache.values_mib.", nil, nil)
+	vcInvalid   = prometheus.NewDesc("etserver_value_cache_invalidations_total", "Entries dropped because their key changed or the watch was lost, regained or flushed.", nil, nil)
+	vcEntries   = prometheus.NewDesc("etserver_value_cache_entries", "Entries held.", nil, nil)
+	vcBytes     = prometheus.NewDesc("etserver_value_cache_bytes", "Bytes the entries count (keys, values and a fixed overhead each).", nil, nil)
+	vcBudget    = prometheus.NewDesc("etserver_value_cache_budget_bytes", "The cache's bound, cache.values_mib in bytes.", nil, nil)
+	vcLive      = prometheus.NewDesc("etserver_value_cache_live", "1 while the watch reports every change (reads may hit), 0 while the cache is bypassed.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c valueCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{vcHits, vcMisses, vcEvictions, vcInvalid, vcEntries, vcBytes, vcBudget, vcLive} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c valueCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c()
+	live := 0.0
+	if s.Live {
+		live = 1
+	}
+	ch <- prometheus.MustNewConstMetric(vcHits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(vcMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(vcEvictions, prometheus.CounterValue, float64(s.Evictions))
+	ch <- prometheus.MustNewConstMetric(vcInvalid, prometheus.CounterValue, float64(s.Invalidations))
+	ch <- prometheus.MustNewConstMetric(vcEntries, prometheus.GaugeValue, float64(s.Entries))
+	ch <- prometheus.MustNewConstMetric(vcBytes, prometheus.GaugeValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(vcBudget, prometheus.GaugeValue, float64(s.Budget))
+	ch <- prometheus.MustNewConstMetric(vcLive, prometheus.GaugeValue, live)
 }
 
 // buildInfo is etserver_build_info{version,revision,goversion} 1: the module version and

@@ -269,6 +269,19 @@ func TestServeMySQLRedis(t *testing.T) {
 	serveAndProbe(t, cfg, "ready: mysql, redis", "etserver_redis_pool_connections")
 }
 
+// TestServeValueCacheMetrics: with cache.values_mib set, /metrics has the value cache's
+// series (its budget, and the watch live).
+func TestServeValueCacheMetrics(t *testing.T) {
+	dsn, addr := testenv.MySQLDSN(t), testenv.RedisAddr(t)
+	cfg, err := config.Load(config.Sources{Flags: map[string]any{"mysql.dsn": dsn, "redis.addr": addr,
+		"redis.prefix": testenv.RedisPrefix(t, addr), "cache.values_mib": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveAndProbe(t, cfg, "ready: mysql, redis", "etserver_value_cache_budget_bytes 1.048576e+06",
+		"etserver_value_cache_hits_total 0", "etserver_value_cache_misses_total")
+}
+
 func TestServeTLSConfig(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := run(t, "certs", "--dir", dir); err != nil {

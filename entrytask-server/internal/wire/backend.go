@@ -49,6 +49,10 @@ type Backend struct {
 	// *goredis.Client (one node, Sentinel) or a *goredis.ClusterClient.
 	Redis goredis.UniversalClient
 
+	// ValueCache returns the Redis value cache's statistics (cache.values_mib), for
+	// etserver_value_cache_*; nil when the cache is off or there is no Redis.
+	ValueCache func() redis.ValueCacheStats
+
 	valueWatch func(ctx context.Context) error // the Redis value cache's watch; nil: no value cache
 	closers    []io.Closer
 }
@@ -107,6 +111,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Backend, e
 	log.Info("redis open", "mode", rs.Mode(), "value_cache_mib", cfg.Cache.ValuesMiB)
 	if cfg.Cache.ValuesMiB > 0 {
 		b.valueWatch = rs.WatchValues
+		b.ValueCache = func() redis.ValueCacheStats {
+			st, _ := rs.ValueCacheStats()
+			return st
+		}
 	}
 	b.Accounts, b.Quotas, b.Sessions, b.KV, b.Limiter = ms, ms, rs, rs, local
 	if cfg.Quota.Shared {

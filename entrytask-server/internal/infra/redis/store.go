@@ -201,6 +201,15 @@ func newStore(rdb goredis.UniversalClient, prefix string, autoPipeline bool) (*S
 // single node or Sentinel, a *goredis.ClusterClient for a cluster.
 func (s *Store) Client() goredis.UniversalClient { return s.rdb }
 
+// ValueCacheStats returns the value cache's state and counters, and false when the cache is
+// off (Options.ValueCacheBytes 0).
+func (s *Store) ValueCacheStats() (ValueCacheStats, bool) {
+	if s.values == nil {
+		return ValueCacheStats{}, false
+	}
+	return s.values.snapshot(), true
+}
+
 // Mode returns ModeSingle, ModeCluster or ModeSentinel.
 func (s *Store) Mode() string {
 	switch c := s.rdb.(type) {

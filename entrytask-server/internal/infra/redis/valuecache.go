@@ -36,6 +36,9 @@ type valueCache struct {
 	items map[string]*list.Element
 	order list.List // front = most recently used; values are *valueEntry
 
+	// Counters since the start (ValueCacheStats).
+	hits, misses, evicted, dropped uint64
+
 	// Tests' hooks, set before use: called after watched and after invalidate has dropped
 	// keys of the value prefix.
 	onWatched     func(on bool)
@@ -61,8 +64,10 @@ func (c *valueCache) lookup(key string) (value []byte, hit bool, seq uint64) {
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok && c.live {
 		c.order.MoveToFront(el)
+		c.hits++
 		return el.Value.(*valueEntry).value, true, 0
 	}
+	c.misses++
 	return nil, false, c.seq
 }
 
@@ -89,6 +94,7 @@ func (c *valueCache) put(key string, value []byte, seq uint64) {
 	c.used += e.size()
 	for c.used > c.budget {
 		c.removeLocked(c.order.Back())
+		c.evicted++
 	}
 }
 
@@ -106,6 +112,7 @@ func (c *valueCache) changed(key string) {
 	c.seq++
 	if el, ok := c.items[key]; ok {
 		c.removeLocked(el)
+		c.dropped++
 	}
 }
 
@@ -127,6 +134,7 @@ func (c *valueCache) invalidate(keys []string, prefix string) {
 	for _, k := range keys {
 		if el, ok := c.items[k]; ok {
 			c.removeLocked(el)
+			c.dropped++
 		}
 	}
 	c.mu.Unlock()
@@ -141,6 +149,7 @@ func (c *valueCache) watched(on bool) {
 	c.mu.Lock()
 	c.seq++
 	c.live = on
+	c.dropped += uint64(c.order.Len())
 	c.used = 0
 	c.items = make(map[string]*list.Element)
 	c.order.Init()
@@ -150,9 +159,28 @@ func (c *valueCache) watched(on bool) {
 	}
 }
 
-// stats returns the number of entries held and the bytes they count.
-func (c *valueCache) stats() (entries int, bytes int64) {
+// ValueCacheStats is the value cache's state and its counters since the Store opened
+// (Store.ValueCacheStats): what etserver exports as etserver_value_cache_* metrics.
+type ValueCacheStats struct {
+	// Hits are reads answered from the cache; Misses are reads that went to Redis while
+	// the cache was on, including while it was bypassed (Live false).
+	Hits, Misses uint64
+	// Evictions are entries dropped to stay within the budget; Invalidations are entries
+	// dropped because their key changed (this process's Put or Delete, the watch's
+	// invalidation messages) or because the watch was lost, regained or flushed.
+	Evictions, Invalidations uint64
+	// Entries and Bytes are what the cache holds now (Bytes counts ValueEntryOverhead per
+	// entry); Budget is its bound (Options.ValueCacheBytes).
+	Entries int
+	Bytes   int64
+	Budget  int64
+	Live    bool // the watch reports every change: reads may be answered from the cache
+}
+
+// snapshot returns the cache's ValueCacheStats.
+func (c *valueCache) snapshot() ValueCacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.order.Len(), c.used
+	return ValueCacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evicted, Invalidations: c.dropped,
+		Entries: c.order.Len(), Bytes: c.used, Budget: c.budget, Live: c.live}
 }

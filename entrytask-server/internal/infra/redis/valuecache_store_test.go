@@ -340,7 +340,7 @@ func TestValueCacheWatchLost(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.get(t, "k", "v2", false, true)
-		if n, _, _ := redis.ValueCacheStats(f.s); n != 0 {
+		if n, _, _ := cacheCounts(f.s); n != 0 {
 			t.Fatalf("%d values cached while the watch was lost", n)
 		}
 
@@ -374,7 +374,7 @@ func TestValueCacheBudget(t *testing.T) {
 		// Fill k0..k5 in order: only the last four stay.
 		for i, k := range keys {
 			f.get(t, k, val, false, true)
-			n, used, _ := redis.ValueCacheStats(s)
+			n, used, _ := cacheCounts(s)
 			if used > budget || n != min(i+1, 4) {
 				t.Fatalf("after filling %s: %d entries, %d bytes; want %d within %d", k, n, used, min(i+1, 4), budget)
 			}
@@ -399,7 +399,7 @@ func TestValueCacheBudget(t *testing.T) {
 func TestValueCacheOff(t *testing.T) {
 	inModes(t, func(t *testing.T, m testenv.RedisMode) {
 		s := openIn(t, m, redis.Options{})
-		if _, _, on := redis.ValueCacheStats(s); on {
+		if _, _, on := cacheCounts(s); on {
 			t.Fatal("value cache created by default")
 		}
 		if err := s.WatchValues(context.Background()); err == nil || !strings.Contains(err.Error(), "value cache is off") {
@@ -461,4 +461,10 @@ func TestValueCacheFlushAll(t *testing.T) {
 	f.events.waitFor(t, "watched")
 	f.get(t, "k", "v2", false, true)
 	f.get(t, "k", "v2", false, false)
+}
+
+// cacheCounts returns what s's value cache holds (entries, bytes) and whether it is on.
+func cacheCounts(s *redis.Store) (int, int64, bool) {
+	st, ok := s.ValueCacheStats()
+	return st.Entries, st.Bytes, ok
 }

@@ -25,7 +25,7 @@ func TestValueCacheLRU(t *testing.T) {
 	for _, k := range []string{"a", "b", "c", "d"} {
 		fill(k, val(k[0]))
 	}
-	if n, used := c.stats(); n != 4 || used != budget {
+	if n, used := entriesBytes(c); n != 4 || used != budget {
 		t.Fatalf("after four entries: %d entries, %d bytes, want 4, %d", n, used, budget)
 	}
 	if v, hit, _ := c.lookup("a"); !hit || !bytes.Equal(v, val('a')) { // a is now the most recent
@@ -40,7 +40,7 @@ func TestValueCacheLRU(t *testing.T) {
 			t.Fatalf("%s evicted, want b only", k)
 		}
 	}
-	if n, used := c.stats(); n != 4 || used > budget {
+	if n, used := entriesBytes(c); n != 4 || used > budget {
 		t.Fatalf("after the eviction: %d entries, %d bytes, want 4 within %d", n, used, budget)
 	}
 
@@ -55,7 +55,7 @@ func TestValueCacheLRU(t *testing.T) {
 	if _, hit, _ := c.lookup("q"); !hit {
 		t.Fatal("a value of a quarter of the budget was not stored")
 	}
-	if _, used := c.stats(); used > budget {
+	if _, used := entriesBytes(c); used > budget {
 		t.Fatalf("%d bytes held, over the budget %d", used, budget)
 	}
 
@@ -65,7 +65,7 @@ func TestValueCacheLRU(t *testing.T) {
 	_, _, seq2 := c.lookup("r")
 	c.put("r", val('1'), seq1)
 	c.put("r", val('2'), seq2)
-	if n, used := c.stats(); n != 1 || used != 1+99+ValueEntryOverhead {
+	if n, used := entriesBytes(c); n != 1 || used != 1+99+ValueEntryOverhead {
 		t.Fatalf("after replacing: %d entries, %d bytes", n, used)
 	}
 	if v, _, _ := c.lookup("r"); !bytes.Equal(v, val('2')) {
@@ -82,7 +82,7 @@ func TestValueCacheCoherence(t *testing.T) {
 
 	_, _, seq := c.lookup("et:kv:{1}:k")
 	c.put("et:kv:{1}:k", v1, seq)
-	if n, _ := c.stats(); n != 0 {
+	if n, _ := entriesBytes(c); n != 0 {
 		t.Fatal("stored while not live")
 	}
 	c.watched(true)
@@ -130,5 +130,42 @@ func TestValueCacheCoherence(t *testing.T) {
 		if _, hit, _ := c.lookup("et:kv:{1}:k"); hit {
 			t.Fatal("entry kept after its change")
 		}
+	}
+}
+
+// entriesBytes returns what c holds: entries and the bytes they count.
+func entriesBytes(c *valueCache) (int, int64) {
+	st := c.snapshot()
+	return st.Entries, st.Bytes
+}
+
+// TestValueCacheCounters: hits, misses, evictions and invalidations as ValueCacheStats
+// reports them.
+func TestValueCacheCounters(t *testing.T) {
+	const budget = 4 * (ValueEntryOverhead + 1 + 99)
+	c := newValueCache(budget)
+	c.watched(true)
+	fill := func(k string) {
+		_, hit, seq := c.lookup(k)
+		if !hit {
+			c.put(k, make([]byte, 99), seq)
+		}
+	}
+	for _, k := range []string{"a", "b", "c", "d", "a", "e"} { // 5 misses, 1 hit; e evicts b
+		fill(k)
+	}
+	c.changed("a")                   // own write: a dropped
+	c.invalidate([]string{"c"}, "")  // the watch: c dropped
+	c.invalidate([]string{"zz"}, "") // not cached: nothing dropped
+	st := c.snapshot()
+	want := ValueCacheStats{Hits: 1, Misses: 5, Evictions: 1, Invalidations: 2, Entries: 2,
+		Bytes: 2 * (ValueEntryOverhead + 1 + 99), Budget: budget, Live: true}
+	if st != want {
+		t.Fatalf("stats %+v, want %+v", st, want)
+	}
+	c.watched(false) // the watch lost: the 2 entries go
+	st = c.snapshot()
+	if st.Invalidations != 4 || st.Entries != 0 || st.Live {
+		t.Fatalf("after the watch was lost: %+v", st)
 	}
 }
