@@ -43,7 +43,7 @@ func marshal(cdc codec.Codec, b []byte, v any) ([]byte, error) {
 // splitMin is the size from which a proto message's largest singular bytes field is
 // sent from the message's own memory instead of being copied into the encoding
 // (marshalSplit), 64 KiB: below it the copy costs less than finding the field.
-const splitMin = 64 << 10
+const splitMin = AliasMinBytes // one threshold for large fields, sent or decoded in place
 
 // marshalSplit appends v encoded with cdc to b, like marshal, except that the bytes of
 // the largest singular bytes field of a proto message, when it has one of at least
@@ -51,9 +51,8 @@ const splitMin = 64 << 10
 // (nap's SendV) from the message's memory, which the caller must not change until the
 // send returns (as for any message being sent). out then ends with the field's tag and
 // length, the field coming last in the encoding (protobuf decoders accept fields in any
-// order; the receiver copies the bytes while decoding, as before). tail is nil when
-// nothing was split: on false (SendInPlace off), other codecs, smaller messages, a proto2
-// required field.
+// order; the receiver decodes it as any other field). tail is nil when nothing was split:
+// on false (SendInPlace off), other codecs, smaller messages, a proto2 required field.
 func marshalSplit(cdc codec.Codec, b []byte, v any, on bool) (out, tail []byte, err error) {
 	m, ok := v.(proto.Message)
 	if !on || cdc != protoCodec || !ok {
