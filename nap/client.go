@@ -63,6 +63,12 @@ func Client(conn net.Conn, cfg *Config) (*Session, error) {
 }
 
 func clientHandshake(ctx context.Context, conn net.Conn, cfg config, deadline time.Time) (*Session, error) {
+	if cfg.congestion != "" {
+		if err := setCongestion(conn, cfg.congestion); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
 	s := newSession(conn, cfg, true)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

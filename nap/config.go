@@ -160,6 +160,29 @@ type Config struct {
 	// EXPERIMENTAL: a performance option; it may change or go away in a
 	// later release.
 	EagerCredit bool
+	// Congestion names the TCP congestion-control algorithm of the session's
+	// connection ("cubic", "reno", "bbr": Linux's TCP_CONGESTION socket
+	// option), set when the session starts (on the socket under a TLS
+	// connection too). Default "": the system's
+	// (net.ipv4.tcp_congestion_control).
+	//
+	// Why: on a host whose default is BBR and whose qdisc is not fq, Linux
+	// paces every connection with a timer, and one connection that carries
+	// many large messages at once is held to what that timer lets through:
+	// on loopback, dora's 16 callers of 256 KiB over one nap connection
+	// moved 1.26-1.46x as much with "cubic" on this project's benchmark
+	// machine, where 16 raw TCP connections are never paced (BENCHMARKS.md,
+	// "Congestion control"). Pacing is what BBR is for on lossy, long
+	// paths: measure before choosing for a WAN.
+	//
+	// VerifyConfig refuses a name the kernel does not have
+	// (net.ipv4.tcp_available_congestion_control), and any name on systems
+	// other than Linux. A process without CAP_NET_ADMIN may only pick one
+	// of net.ipv4.tcp_allowed_congestion_control: the kernel refuses the
+	// others for every connection, which makes Dial and Client fail, Server
+	// return the error (conn is left open) and Listener.Accept close the
+	// connection, log it at Warn level and go on accepting.
+	Congestion string
 	// TLSConfig, when non-nil, makes Dial use tls.Client and Listen use
 	// tls.NewListener. Dial fills ServerName from the address when empty.
 	// Default nil: plain TCP.
@@ -219,6 +242,7 @@ type config struct {
 	watchPeriod       time.Duration // watchdog tick
 	writeTicks        int64         // watchdog ticks without progress before a write timeout (0: disabled)
 	idleTicks         int64         // watchdog ticks without stream before the idle GOAWAY (0: disabled)
+	congestion        string        // Congestion; "": the system's
 	tls               *tls.Config
 	logger            *slog.Logger
 }
@@ -280,6 +304,7 @@ func (c *Config) resolve() (config, error) {
 		sizeHintCredit:    int64(c.SizeHintCredit),
 		yieldToReader:     c.YieldToReader,
 		eagerCredit:       c.EagerCredit,
+		congestion:        c.Congestion,
 		tls:               c.TLSConfig,
 		logger:            c.Logger,
 	}
@@ -306,6 +331,9 @@ func (c *Config) resolve() (config, error) {
 		r.sizeHintCredit = r.maxConnBuffered / 2
 	case r.sizeHintCredit > r.maxConnBuffered && err == nil:
 		err = fmt.Errorf("%w: SizeHintCredit is %d, want at most MaxConnBuffered (%d)", ErrInvalidConfig, r.sizeHintCredit, r.maxConnBuffered)
+	}
+	if r.congestion != "" && err == nil {
+		err = checkCongestion(r.congestion)
 	}
 	if err != nil {
 		return config{}, err

@@ -10,8 +10,8 @@ import (
 // once; the handshake (or legacy detection) happens when the first frame
 // arrives. A connection whose first frame does not arrive within
 // HandshakeTimeout is closed with ErrHandshakeTimeout. The error is non-nil
-// only for a nil conn or a cfg that VerifyConfig refuses (conn is then left
-// open).
+// only for a nil conn, a cfg that VerifyConfig refuses, or a Congestion the
+// kernel refuses for conn (conn is then left open).
 func Server(conn net.Conn, cfg *Config) (*Session, error) {
 	if conn == nil {
 		return nil, fmt.Errorf("nap: Server: nil conn")
@@ -19,6 +19,11 @@ func Server(conn net.Conn, cfg *Config) (*Session, error) {
 	rc, err := cfg.resolve()
 	if err != nil {
 		return nil, err
+	}
+	if rc.congestion != "" {
+		if err := setCongestion(conn, rc.congestion); err != nil {
+			return nil, err
+		}
 	}
 	return serverSession(conn, rc, nil), nil
 }
@@ -80,13 +85,25 @@ func NewListener(ln net.Listener, cfg *Config) (*Listener, error) {
 }
 
 // Accept waits for the next connection and returns its session. It never
-// waits for a handshake (TLS included): that happens in the session.
+// waits for a handshake (TLS included): that happens in the session. A
+// connection whose socket refuses Config.Congestion is closed and logged at
+// Warn level, and Accept waits for the next one.
 func (l *Listener) Accept() (*Session, error) {
-	conn, err := l.ln.Accept()
-	if err != nil {
-		return nil, fmt.Errorf("nap: accept: %w", err)
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			return nil, fmt.Errorf("nap: accept: %w", err)
+		}
+		if l.cfg.congestion != "" {
+			if err := setCongestion(conn, l.cfg.congestion); err != nil {
+				l.cfg.logger.Warn("nap: connection refused: its congestion control cannot be set",
+					"remote", conn.RemoteAddr().String(), "err", err)
+				_ = conn.Close()
+				continue
+			}
+		}
+		return serverSession(conn, l.cfg, l.budget), nil
 	}
-	return serverSession(conn, l.cfg, l.budget), nil
 }
 
 // Addr returns the listener's address.
