@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -26,15 +29,24 @@ type doraFramework struct {
 	name       string
 	opts       []dora.ServerOption
 	clientOpts []dora.ClientOption
-	lease      bool // the client is a Lender (doraLeaseClient)
+	lease      bool   // the client is a Lender (doraLeaseClient)
+	congestion string // nap.Config.Congestion on both sides
 }
 
 func init() {
-	Register(doraFramework{name: "dora", opts: doraPerfOptions, clientOpts: doraPerfClientOptions, lease: true})
+	Register(doraFramework{name: "dora", opts: doraPerfOptions, clientOpts: doraPerfClientOptions, lease: true,
+		congestion: doraCongestion})
 	Register(doraFramework{name: "dora-default"})
 }
 
 func (d doraFramework) Name() string { return d.name }
+
+// napConfig is doraNapConfig with the entry's congestion control.
+func (d doraFramework) napConfig() nap.Config {
+	c := doraNapConfig()
+	c.Congestion = d.congestion
+	return c
+}
 
 type doraEcho struct {
 	echodora.UnimplementedEchoServer
@@ -62,6 +74,20 @@ func doraNapConfig() nap.Config {
 		YieldToReader: one, EagerCredit: one,
 	}
 }
+
+// doraCongestion is the TCP congestion control of the "dora" entry's connections, on both
+// sides (nap.Config.Congestion): "cubic" when this kernel has it, "" (the system's)
+// otherwise. A machine whose default is BBR without the fq qdisc paces each TCP connection
+// with a timer, which holds back one connection carrying many large messages at once,
+// as dora's and every other multiplexer's does, far more than raw TCP's one connection per
+// caller (BENCHMARKS.md, "Congestion control"). "dora-default" keeps the system's.
+var doraCongestion = func() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control")
+	if err != nil || !slices.Contains(strings.Fields(string(b)), "cubic") {
+		return ""
+	}
+	return "cubic"
+}()
 
 // doraPerfOptions are dora's EXPERIMENTAL server performance options, off by default: idle
 // call goroutines kept for the next call, and the handler's context built on demand. Between
@@ -92,7 +118,7 @@ func (d doraServer) Close() error {
 }
 
 func (d doraFramework) Serve(ln net.Listener) (io.Closer, error) {
-	opts := append([]dora.ServerOption{dora.WithNapConfig(doraNapConfig()), dora.MaxRecvMsgSize(MaxPayload + 64)},
+	opts := append([]dora.ServerOption{dora.WithNapConfig(d.napConfig()), dora.MaxRecvMsgSize(MaxPayload + 64)},
 		d.opts...)
 	s := dora.NewServer(opts...)
 	echodora.RegisterEchoServer(s, doraEcho{})
@@ -109,7 +135,7 @@ type doraClient struct {
 }
 
 func (d doraFramework) Dial(addr string, _ DialOptions) (Client, error) {
-	opts := append([]dora.ClientOption{dora.WithNapConfig(doraNapConfig())}, d.clientOpts...)
+	opts := append([]dora.ClientOption{dora.WithNapConfig(d.napConfig())}, d.clientOpts...)
 	conn, err := dora.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dora: %w", err)
