@@ -97,6 +97,9 @@ type Report struct {
 	CPUModel string `json:"cpu_model"`
 	// Pinned tells whether server and client ran pinned to CPU 0 and CPU 1 by taskset.
 	Pinned bool `json:"pinned"`
+	// Congestion is the system's TCP congestion control (net.ipv4.tcp_congestion_control),
+	// which every connection uses unless its framework sets another; empty when unknown.
+	Congestion string `json:"tcp_congestion_control,omitempty"`
 	// Warmup and Duration are the warm-up and the measured window of each cell.
 	Warmup   string `json:"warmup"`
 	Duration string `json:"duration"`

@@ -96,6 +96,9 @@ func header(b *strings.Builder, title string, rep harness.Report) {
 	fmt.Fprintf(b, "\n## %s\n\n", title)
 	fmt.Fprintf(b, "%s, %s, %d CPUs (%s), %s; warm-up %s, window %s per cell.\n\n",
 		rep.Date.Format("2006-01-02 15:04 UTC"), rep.GoVersion, rep.CPUs, rep.CPUModel, pinned, rep.Warmup, rep.Duration)
+	if rep.Congestion != "" {
+		fmt.Fprintf(b, "TCP congestion control: %s (the system's; frameworks that set their own say so in the README).\n\n", rep.Congestion)
+	}
 	fmt.Fprintf(b, "Command: `%s`\n", rep.Command)
 }
 

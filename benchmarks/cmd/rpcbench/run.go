@@ -132,16 +132,19 @@ func run(cfg config, w io.Writer) error {
 	}
 	model := cpuModel()
 	fmt.Fprintf(w, "rpcbench: %s, %d CPUs (%s), warm-up %v, window %v\n", runtime.Version(), runtime.NumCPU(), model, cfg.warmup, cfg.duration)
+	cc := congestionControl()
+	fmt.Fprintf(w, "rpcbench: TCP congestion control %q (net.ipv4.tcp_congestion_control)\n", cc)
 	for _, suite := range cfg.suites {
 		rep := harness.Report{
-			Date:      time.Now().UTC().Truncate(time.Second),
-			Command:   commandLine(),
-			GoVersion: runtime.Version(),
-			CPUs:      runtime.NumCPU(),
-			CPUModel:  model,
-			Pinned:    pin.taskset != "",
-			Warmup:    cfg.warmup.String(),
-			Duration:  cfg.duration.String(),
+			Date:       time.Now().UTC().Truncate(time.Second),
+			Command:    commandLine(),
+			GoVersion:  runtime.Version(),
+			CPUs:       runtime.NumCPU(),
+			CPUModel:   model,
+			Pinned:     pin.taskset != "",
+			Congestion: cc,
+			Warmup:     cfg.warmup.String(),
+			Duration:   cfg.duration.String(),
 		}
 		if suite == suiteKV {
 			rep.Store = cfg.kv.store()
@@ -278,6 +281,15 @@ func cpuModel() string {
 		}
 	}
 	return "unknown"
+}
+
+// congestionControl is the system's TCP congestion control, "" when unknown.
+func congestionControl() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // commandLine is how rpcbench was invoked, with the program's base name.
