@@ -463,6 +463,49 @@ func TestValueCacheFlushAll(t *testing.T) {
 	f.get(t, "k", "v2", false, false)
 }
 
+// TestValueCacheStrayPublish: a client's PUBLISH to __redis__:invalidate is not Redis's
+// own message. An empty payload names no key: the watch stays up and the cache keeps
+// answering (it used to take it for FLUSHALL and reconnect, so any client could keep
+// every etserver's caches off). A key as a string payload is dropped like a reported one.
+func TestValueCacheStrayPublish(t *testing.T) {
+	inModes(t, func(t *testing.T, m testenv.RedisMode) {
+		f := newValueFixture(t, m, redis.Options{ValueCacheBytes: 1 << 20}, nil)
+		ctx := context.Background()
+		f.set(t, "k", "v1")
+		f.get(t, "k", "v1", false, true)
+		f.get(t, "k", "v1", false, false)
+
+		if err := f.other.Publish(ctx, "__redis__:invalidate", "").Err(); err != nil {
+			t.Fatal(err)
+		}
+		// A real invalidation after it: once that is reported, the publish was handled.
+		if err := f.other.Set(ctx, f.key("marker"), "m", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for done := false; !done; {
+			select {
+			case ev := <-f.events:
+				switch ev {
+				case "lost":
+					t.Fatal("an empty PUBLISH to __redis__:invalidate made the watch reconnect")
+				case "invalidated " + f.key("marker"):
+					done = true
+				}
+			case <-deadline:
+				t.Fatal("no invalidation of the marker key within 10s")
+			}
+		}
+		f.get(t, "k", "v1", false, false) // still cached
+
+		if err := f.other.Publish(ctx, "__redis__:invalidate", f.key("k")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.events.waitFor(t, "invalidated "+f.key("k"))
+		f.get(t, "k", "v1", false, true) // dropped: read from Redis again
+	})
+}
+
 // cacheCounts returns what s's value cache holds (entries, bytes) and whether it is on.
 func cacheCounts(s *redis.Store) (int, int64, bool) {
 	st, ok := s.ValueCacheStats()

@@ -338,12 +338,17 @@ func (s *Store) watchOnce(ctx context.Context, client *goredis.Client, t *watchT
 			if m.Channel != invalidateChannel || !watched {
 				continue
 			}
+			// Redis sends the keys as an array, and FLUSHALL's message with a null
+			// payload, which go-redis returns as an error (the watch then starts over,
+			// the caches emptied). A string payload was published by a client: a key
+			// is dropped like one Redis reported, an empty one names nothing and is
+			// ignored, so that a stray PUBLISH does not make every watch reconnect.
 			keys := m.PayloadSlice
 			if m.Payload != "" {
 				keys = []string{m.Payload}
 			}
 			if len(keys) == 0 {
-				return watched, errors.New("redis: watch: invalidation of every key")
+				continue
 			}
 			if t.values != nil {
 				t.values.invalidate(keys, t.kvPrefix)
