@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
-	"slices"
-	"strings"
 
 	"github.com/seed857a6cbd/pocket/dora"
 	"github.com/seed857a6cbd/pocket/dora/codes"
@@ -82,9 +79,8 @@ func doraNapConfig() nap.Config {
 // as dora's and every other multiplexer's does, far more than raw TCP's one connection per
 // caller (BENCHMARKS.md, "Congestion control"). "dora-default" keeps the system's.
 var doraCongestion = func() string {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control")
-	if err != nil || !slices.Contains(strings.Fields(string(b)), "cubic") {
-		return ""
+	if nap.VerifyConfig(&nap.Config{Congestion: "cubic"}) != nil {
+		return "" // not Linux, or a kernel without cubic
 	}
 	return "cubic"
 }()
